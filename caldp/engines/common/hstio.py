@@ -1,0 +1,238 @@
+"""HSTIO-style image sets, read once and written atomically.
+
+An *imset* is the SCI, ERR, DQ (CCD) or SCI, ERR, DQ, SAMP, TIME (WFC3/IR) extensions
+sharing one EXTVER. HSTIO stores an extension whose pixels are all equal as a constant
+("null") extension: NAXIS=0 with NPIX1, NPIX2 and PIXVALUE; raw ERR and DQ are stored that
+way, and products too whenever an ERR/DQ/SAMP/TIME array is constant. PIXVALUE is written
+with 7 significant digits, as HSTIO does (calib-wfc3.md §1.2).
+
+In memory: SCI and ERR are float32, DQ is uint16 (bit 32768 usable; int16 on disk),
+SAMP int16, TIME float32. Raw SCI (int16 + BZERO 32768) becomes float32 on read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from .errors import EngineError
+
+CCD_EXTNAMES = ("SCI", "ERR", "DQ")
+IR_EXTNAMES = ("SCI", "ERR", "DQ", "SAMP", "TIME")
+_DTYPES = {"SCI": np.float32, "ERR": np.float32, "DQ": np.uint16, "SAMP": np.int16, "TIME": np.float32}
+_DISK_DTYPES = {"SCI": np.float32, "ERR": np.float32, "DQ": np.int16, "SAMP": np.int16, "TIME": np.float32}
+#: Keywords that describe a stored array, never copied between extensions by hand.
+_STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT",
+               "BZERO", "BSCALE", "NPIX1", "NPIX2", "PIXVALUE", "EXTEND")
+
+
+@dataclass(slots=True)
+class ImSet:
+    """One image set. Arrays are ``[row, col]``; headers are the extension headers."""
+
+    sci: np.ndarray
+    err: np.ndarray
+    dq: np.ndarray
+    headers: dict[str, fits.Header]
+    extver: int = 1
+    samp: np.ndarray | None = None
+    time: np.ndarray | None = None
+
+    @property
+    def sci_hdr(self) -> fits.Header:
+        return self.headers["SCI"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.sci.shape
+
+    def array(self, extname: str) -> np.ndarray | None:
+        return getattr(self, extname.lower())
+
+    def set_all(self, keyword: str, value, comment: str | None = None) -> None:
+        """Set a keyword in every extension header of this imset (e.g. BUNIT on SCI and ERR)."""
+        for hdr in self.headers.values():
+            hdr[keyword] = (value, comment) if comment else value
+
+
+@dataclass(slots=True)
+class Exposure:
+    """A primary header plus its imsets, in file order."""
+
+    primary: fits.Header
+    imsets: list[ImSet] = field(default_factory=list)
+    filename: str = ""
+
+    @property
+    def nimsets(self) -> int:
+        return len(self.imsets)
+
+
+def _expand(hdu, extname: str, shape: tuple[int, int] | None, path) -> np.ndarray:
+    """Pixel array of an extension, expanding a constant (null) extension."""
+    dtype = _DTYPES[extname]
+    if hdu.data is not None:
+        return np.asarray(hdu.data).astype(dtype, copy=False)
+    hdr = hdu.header
+    if "NPIX1" in hdr and "NPIX2" in hdr:
+        ny, nx = int(hdr["NPIX2"]), int(hdr["NPIX1"])
+    elif shape is not None:
+        ny, nx = shape
+    else:
+        raise EngineError(f"{extname} extension has no data and no NPIX1/NPIX2", file=path)
+    return np.full((ny, nx), hdr.get("PIXVALUE", 0), dtype=dtype)
+
+
+def read_exposure(path: os.PathLike | str, *, ir: bool | None = None) -> Exposure:
+    """Read every imset of an HST image file once.
+
+    `ir` selects the 5-extension (SAMP/TIME) layout; by default it is detected from
+    the presence of SAMP extensions. Raises EngineError for unreadable or malformed files.
+    """
+    path = Path(path)
+    try:
+        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
+    with hdul:
+        try:
+            hdul.verify("silentfix")
+            primary = hdul[0].header.copy()
+            by_key: dict[tuple[str, int], fits.hdu.base.ExtensionHDU] = {}
+            for hdu in hdul[1:]:
+                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+                if name in IR_EXTNAMES:
+                    by_key[(name, int(hdu.header.get("EXTVER", 1)))] = hdu
+            if ir is None:
+                ir = any(k[0] == "SAMP" for k in by_key)
+            names = IR_EXTNAMES if ir else CCD_EXTNAMES
+            extvers = sorted(v for (n, v) in by_key if n == "SCI")
+            if not extvers:
+                raise EngineError("no SCI extension", file=path.name)
+            exposure = Exposure(primary=primary, filename=path.name)
+            for ver in extvers:
+                sci_hdu = by_key[("SCI", ver)]
+                sci = _expand(sci_hdu, "SCI", None, path.name)
+                arrays, headers = {"SCI": sci}, {"SCI": sci_hdu.header.copy()}
+                for name in names[1:]:
+                    hdu = by_key.get((name, ver))
+                    if hdu is None:
+                        raise EngineError(f"imset {ver} has no {name} extension", file=path.name)
+                    arrays[name] = _expand(hdu, name, sci.shape, path.name)
+                    headers[name] = hdu.header.copy()
+                    if arrays[name].shape != sci.shape:
+                        raise EngineError(
+                            f"imset {ver}: {name} shape {arrays[name].shape} differs from SCI {sci.shape}",
+                            file=path.name,
+                        )
+                exposure.imsets.append(
+                    ImSet(sci=arrays["SCI"], err=arrays["ERR"], dq=arrays["DQ"], headers=headers,
+                          extver=ver, samp=arrays.get("SAMP"), time=arrays.get("TIME"))
+                )
+        except EngineError:
+            raise
+        except Exception as exc:  # truncated data, bad headers: say which file
+            raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
+    return exposure
+
+
+def pixvalue(value) -> float | int:
+    """A constant-array value as HSTIO writes it (7 significant digits for floats).
+
+    >>> pixvalue(np.float32(127.937004))
+    127.937
+    >>> pixvalue(np.uint16(8192))
+    8192
+    """
+    if isinstance(value, (np.integer, int)):
+        return int(value)
+    return float(f"{float(value):.7g}")
+
+
+def _clean_header(hdr: fits.Header) -> fits.Header:
+    out = hdr.copy()
+    for key in _STRUCTURAL:
+        out.remove(key, ignore_missing=True, remove_all=True)
+    return out
+
+
+def _image_hdu(extname: str, data: np.ndarray, hdr: fits.Header, extver: int, *, allow_null: bool):
+    header = _clean_header(hdr)
+    header["EXTNAME"] = extname
+    header["EXTVER"] = extver
+    disk = data.astype(_DISK_DTYPES[extname], copy=False) if extname != "DQ" else data.view(np.int16)
+    flat = disk.ravel()
+    if allow_null and flat.size and np.all(flat == flat[0]):
+        hdu = fits.ImageHDU(data=None, header=header)
+        ny, nx = data.shape
+        hdu.header["NPIX1"] = (nx, "length of constant array axis 1")
+        hdu.header["NPIX2"] = (ny, "length of constant array axis 2")
+        hdu.header["PIXVALUE"] = (pixvalue(data.ravel()[0]), "values of pixels in constant array")
+        return hdu
+    return fits.ImageHDU(data=np.ascontiguousarray(disk), header=header)
+
+
+def to_hdulist(exposure: Exposure, *, null_sci: bool = False) -> fits.HDUList:
+    """Build the HDUList HSTIO would write (constant non-SCI arrays as null extensions)."""
+    primary = fits.PrimaryHDU(header=_clean_header(exposure.primary))
+    hdus = [primary]
+    for imset in exposure.imsets:
+        for name in IR_EXTNAMES if imset.samp is not None else CCD_EXTNAMES:
+            hdus.append(_image_hdu(name, imset.array(name), imset.headers[name], imset.extver,
+                                   allow_null=(name != "SCI" or null_sci)))
+    hdul = fits.HDUList(hdus)
+    hdul[0].header["NEXTEND"] = len(hdus) - 1
+    return hdul
+
+
+def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
+    """Write `hdul` to a temporary name in the same directory, then rename into place.
+
+    A crash never leaves a file at `path` that looks complete. Refuses to replace an
+    existing file unless `overwrite` (HSTCAL never overwrites its products).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise EngineError("output file already exists", file=path.name)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        hdul.writeto(tmp, output_verify="silentfix", checksum=False)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_exposure(exposure: Exposure, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
+    """Write an exposure HSTIO-style, atomically; sets FILENAME in the primary header."""
+    path = Path(path)
+    exposure.primary["FILENAME"] = path.name
+    return write_atomic(to_hdulist(exposure), path, overwrite=overwrite)
+
+
+def section(imset: ImSet, x0: int, y0: int, nx: int, ny: int) -> ImSet:
+    """The sub-image ``[y0:y0+ny, x0:x0+nx]`` with LTV1/2 and CRPIX1/2 shifted like HSTIO.
+
+    Writing a section subtracts its 0-based origin from LTV1/LTV2 and CRPIX1/CRPIX2 in
+    every extension header (``hstio.c: updateWCS``).
+    """
+    sl = (slice(y0, y0 + ny), slice(x0, x0 + nx))
+    headers = {}
+    for name, hdr in imset.headers.items():
+        h = hdr.copy()
+        for key, off in (("LTV1", x0), ("LTV2", y0), ("CRPIX1", x0), ("CRPIX2", y0)):
+            if key in h:
+                h[key] = h[key] - off
+        headers[name] = h
+    return ImSet(
+        sci=imset.sci[sl].copy(), err=imset.err[sl].copy(), dq=imset.dq[sl].copy(), headers=headers,
+        extver=imset.extver,
+        samp=None if imset.samp is None else imset.samp[sl].copy(),
+        time=None if imset.time is None else imset.time[sl].copy(),
+    )

@@ -1,0 +1,149 @@
+"""IMPHTTAB photometry lookup (HSTCAL ``lib/getphttab.c``).
+
+The science PHOTMODE (e.g. ``ACS WFC1 F606W MJD#60300.2553``) becomes an obsmode: lower
+case, blanks → commas, each ``name#value`` token reduced to ``name#`` with its value kept
+as a parameter. A table row matches when its OBSMODE has the same length and each of its
+comma tokens occurs in the obsmode. DATACOL names either a scalar column (``PHOTFLAM``) or
+a parameterised one (``PHOTFLAM1``…), interpolated linearly in the row's PARnVALUES; a
+parameter outside the table's range gives −9999 unless the primary header has EXTRAP=T and
+the parameter is ``mjd#`` (then the end segment is extrapolated).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from .errors import EngineError
+from .refs import column
+
+log = logging.getLogger(__name__)
+
+#: Value HSTCAL returns for a parameter outside the table without extrapolation.
+OUT_OF_RANGE = -9999.0
+
+
+@dataclass(frozen=True, slots=True)
+class Obsmode:
+    text: str  # matched against OBSMODE: parameter values stripped
+    params: dict[str, float]
+
+
+def parse_photmode(photmode: str) -> Obsmode:
+    """Split PHOTMODE into the matching obsmode and its parameter values.
+
+    >>> parse_photmode("ACS WFC1 F606W MJD#60300.2553")
+    Obsmode(text='acs,wfc1,f606w,mjd#', params={'mjd#': 60300.2553})
+    """
+    tokens, params = [], {}
+    for tok in photmode.strip().lower().split():
+        if "#" in tok:
+            name, _, value = tok.partition("#")
+            params[name + "#"] = float(value)
+            tok = name + "#"
+        tokens.append(tok)
+    return Obsmode(",".join(tokens), params)
+
+
+def _row_matches(row_obsmode: str, obsmode: str) -> bool:
+    row = row_obsmode.strip().lower()
+    if len(row) != len(obsmode):
+        return False
+    return all(tok in obsmode for tok in row.split(",") if tok)
+
+
+def _bounds(n: int, index: float) -> tuple[int, int]:
+    """Bracketing element indices around floor(index), clamped to the end segments."""
+    i0 = min(max(int(math.floor(index)), 0), n - 2)
+    return i0, i0 + 1
+
+
+def _interp(x0: float, x1: float, y0: float, y1: float, x: float) -> float:
+    if x1 - x0 == 0:
+        raise EngineError("IMPHTTAB interpolation reached a singularity (equal parameter values)")
+    return y0 + (x - x0) * (y1 - y0) / (x1 - x0)
+
+
+def _compute(row, ndim: int, name: str, obs: Obsmode, extrap: bool) -> float:
+    if ndim == 0:
+        return float(np.asarray(row[name]).ravel()[0])
+    parnames, parvals, nelem = [], [], []
+    for p in range(1, ndim + 1):
+        pname = str(row[f"PAR{p}NAMES"]).strip().lower()
+        n = int(row[f"NELEM{p}"])
+        vals = np.asarray(row[f"PAR{p}VALUES"], dtype=np.float64).ravel()[:n]
+        parnames.append(pname)
+        parvals.append(vals)
+        nelem.append(n)
+    results = np.asarray(row[f"{name}{ndim}"], dtype=np.float64).ravel()
+    obsvals, bounds = [], []
+    for pname, vals, n in zip(parnames, parvals, nelem, strict=True):
+        # HSTCAL compares the first len(table name) characters, case-insensitively.
+        value = next((v for k, v in obs.params.items() if k[: len(pname)] == pname), 0.0)
+        if value == 0.0:
+            raise EngineError(f"IMPHTTAB: no obsmode value for parameter {pname}")
+        if value < vals[0] or value > vals[-1]:
+            if not (extrap and pname == "mjd#"):
+                log.warning("Parameter %s%g is outside IMPHTTAB bounds; value -9999", pname, value)
+                return OUT_OF_RANGE
+        if value < vals[0]:
+            index = 0.0
+        elif value > vals[-1]:
+            index = float(n - 1)
+        else:
+            j0, j1 = _bounds(n, float(np.searchsorted(vals, value, side="right") - 1))
+            index = _interp(vals[j0], vals[j1], j0, j1, value)
+        obsvals.append(value)
+        bounds.append(_bounds(n, math.floor(index)))
+    # Multilinear interpolation, first axis varying fastest in the results array.
+    strides = np.cumprod([1] + nelem[:-1])
+    corners = {}
+    for mask in range(2 ** ndim):
+        idx = [bounds[d][(mask >> d) & 1] for d in range(ndim)]
+        corners[mask] = float(results[int(np.dot(idx, strides))])
+    for d in range(ndim):
+        lo, hi = bounds[d]
+        x0, x1 = parvals[d][lo], parvals[d][hi]
+        nxt = {}
+        for mask, val in corners.items():
+            if (mask >> d) & 1:
+                continue
+            nxt[mask] = _interp(x0, x1, val, corners[mask | (1 << d)], obsvals[d])
+        corners = nxt
+    return corners[0]
+
+
+def lookup(path, photmode: str, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW")) -> dict[str, float]:
+    """Photometry values for `photmode` from IMPHTTAB `path`: {name: value, "PHOTZPT": zpt}.
+
+    Extensions are found by EXTNAME (``PHOTFLAM``, ``PHOTPLAM``, ``PHOTBW``, ``PHTFLAM1``…).
+    Raises EngineError if the file lacks an extension or no row matches.
+    """
+    obs = parse_photmode(photmode)
+    out: dict[str, float] = {}
+    with fits.open(path, memmap=False) as hdul:
+        primary = hdul[0].header
+        extrap = bool(primary.get("EXTRAP", False))
+        out["PHOTZPT"] = float(primary.get("PHOTZPT", -21.1))
+        for name in names:
+            try:
+                table = hdul[name].data
+            except KeyError:
+                raise EngineError(f"IMPHTTAB has no {name} extension", file=path, keyword="IMPHTTAB") from None
+            obsmodes = column(table, "OBSMODE")
+            datacols = column(table, "DATACOL")
+            for i in range(len(table)):
+                if _row_matches(str(obsmodes[i]), obs.text):
+                    datacol = str(datacols[i]).strip().upper()
+                    m = re.fullmatch(rf"{name}(\d*)", datacol)
+                    ndim = int(m.group(1)) if m and m.group(1) else 0
+                    out[name] = _compute(table[i], ndim, name, obs, extrap)
+                    break
+            else:
+                raise EngineError(f"no IMPHTTAB row for obsmode {obs.text!r}", file=path, keyword="IMPHTTAB")
+    return out
