@@ -10,7 +10,7 @@ file of ``KEY=VALUE`` lines (``#`` comments, ``${VAR}`` expanded). A config neve
 >>> resolve_config("caldp-config-nowhere", {})
 Traceback (most recent call last):
 ...
-ValueError: unknown config 'caldp-config-nowhere': use caldp-config-onsite, caldp-config-offsite, caldp-config-aws, caldp-config-local or a path to a KEY=VALUE file
+ValueError: unknown config 'caldp-config-nowhere': use caldp-config-onsite, ...
 """
 
 from __future__ import annotations

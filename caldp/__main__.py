@@ -1,0 +1,7 @@
+"""``python -m caldp`` is ``caldp-process``."""
+
+import sys
+
+from .cli.process import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""One dataset = one Dask graph: fetch → calibrate → preview → upload.
+
+``caldp-process`` computes the graph on local threads; ``caldp-batch`` submits the same
+graphs to a cluster. Graph functions only assemble delayed calls; the tasks load their own
+data, and pass small records along. Keys are readable (``calibrate-j8cb010b0``).
+"""
+
+from __future__ import annotations
+
+import dask
+from dask.delayed import Delayed, delayed
+
+from .tasks.calibrate import calibrate
+from .tasks.fetch import fetch
+from .tasks.preview_step import preview
+from .tasks.records import Job, StepRecord
+from .tasks.upload import upload
+
+STEPS = ("fetch", "calibrate", "preview", "upload")
+
+
+def dataset_graph(job: Job, *, memory_mb: float | None = None) -> Delayed:
+    """The delayed chain for one dataset; its result is the final StepRecord.
+
+    `memory_mb` annotates the calibrate task with a ``memory`` resource so a worker never
+    runs more calibrations at once than fit (see :mod:`caldp.cluster.memory`).
+    """
+    name = job.dataset
+    fetched = delayed(fetch, pure=False)(job, dask_key_name=f"fetch-{name}")
+    if memory_mb:
+        with dask.annotate(resources={"memory": memory_mb}):
+            calibrated = delayed(calibrate, pure=False)(fetched, dask_key_name=f"calibrate-{name}")
+    else:
+        calibrated = delayed(calibrate, pure=False)(fetched, dask_key_name=f"calibrate-{name}")
+    previewed = delayed(preview, pure=False)(calibrated, dask_key_name=f"preview-{name}")
+    return delayed(upload, pure=False)(previewed, dask_key_name=f"upload-{name}")
+
+
+def process_dataset(job: Job, *, scheduler: str = "threads") -> StepRecord:
+    """Run one dataset's graph here (local threads by default) and return its final record."""
+    (record,) = dask.compute(dataset_graph(job), scheduler=scheduler, optimize_graph=False)
+    return record
