@@ -1,7 +1,8 @@
 """Fetch: gather a dataset's raw files into its staging area.
 
 Inputs (CALDP's meaning): ``file:<dir>`` holding the dataset's files (``<ipppss>*``: asn,
-raw, spt, ``_cal_env.txt``…) or exactly one ``<ipppss>*.tar.gz``; ``s3://bucket/prefix``
+raw, spt, ``_cal_env.txt``…) or exactly one ``<ipppss>*.tar.gz`` — directly or in
+``<dir>/<ipppssoot>/``; ``s3://bucket/prefix``
 holding ``<ipppssoot>.tar.gz``; ``astroquery:`` (MAST). Tarballs are extracted safely:
 absolute names, ``..``, links and devices are refused (CVE-2007-4559).
 """
@@ -64,6 +65,8 @@ def dataset_files(names, dataset: Dataset) -> list[str]:
 def gather_local(source: Path, dataset: Dataset, scratch: Path) -> list[Path]:
     if not source.is_dir():
         raise FileNotFoundError(f"input directory {source} does not exist")
+    if (source / dataset.name).is_dir():  # one directory per dataset, as caldp-sim writes them
+        source = source / dataset.name
     tarballs = sorted(p for p in source.glob("*.tar.gz") if p.name.lower().startswith(dataset.ipppss))
     if len(tarballs) > 1:
         raise ValueError(f"more than one input tarball for {dataset}: {', '.join(t.name for t in tarballs)}")
