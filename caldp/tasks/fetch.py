@@ -17,7 +17,7 @@ from astropy.io import fits
 
 from ..datasets import Dataset
 from ..exit_codes import ExitCode
-from ..storage import split_uri
+from ..storage import open_store, split_uri
 from ..sysexit import CaldpError, exit_on_exception
 from .records import Job, StepRecord
 from .runtime import run_step, scratch, stage_out, staging_store
@@ -122,10 +122,21 @@ def gather_inputs(job: Job, scratch: Path) -> list[Path]:
     return files
 
 
+def check_output(job: Job) -> None:
+    """Fail before any work if the output cannot be written."""
+    scheme = split_uri(job.output_uri)[0]
+    if scheme == "none":
+        return
+    code = ExitCode.S3_UPLOAD_ERROR if scheme == "s3" else ExitCode.GENERIC_ERROR
+    with exit_on_exception(code, "fetch", f"output {job.output_uri} is not writable:"):
+        open_store(job.output_uri).check_writable()
+
+
 def fetch(job: Job) -> StepRecord:
     """Dask task: inputs → ``<staging>/<dataset>/inputs/``; marks the dataset processing."""
 
     def body(record: StepRecord) -> StepRecord:
+        check_output(job)
         mark_processing(job)
         with scratch(job, "fetch") as tmp:
             files = gather_inputs(job, tmp)
