@@ -77,7 +77,11 @@ def upload(record: StepRecord) -> StepRecord:
 
     t0 = time.perf_counter()
     result = run_step("upload", record, body, code, run_if_failed=True)
-    if not result.ok and record.ok:  # the upload itself failed: report it, keep what we can
+    if not record.ok and result.failure is not record.failure:
+        # Delivering a failed dataset's logs failed too: report the original failure.
+        result = result.next("upload", failure=record.failure,
+                             warnings=result.warnings + (f"logs not delivered: {result.failure.reason}",))
+    elif not result.ok and record.ok:  # the upload itself failed: report it, deliver the logs if we can
         log.error("upload failed after %.1f s: %s", time.perf_counter() - t0, result.failure.reason)
         if scheme != "none":
             try:
