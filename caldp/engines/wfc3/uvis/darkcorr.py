@@ -1,0 +1,81 @@
+"""DARKCORR for UVIS (HSTCAL ``wf32d/dodark.c``, ``lib/multk1d.c``; calib-wfc3.md §D1).
+
+DARKFILE: trimmed geometry, e⁻/s. Per line, ``k = f32(f32(EXPTIME) / gain_slot)`` (slot 0 for
+columns ``< ampx``; EXPTIME of the primary header: one exposure for ``_flt``, the sum for
+``_crj``), ``z = f32(k·dark)``, ``ze = f32(k·darkerr)``; then ``sub1d``: ``sci = f32(sci − z)``,
+``err = sqrt(f32(err² + ze²))``, ``dq |= darkdq``.
+
+MEANDARK = ``f32(Σ_l f32(m_l·w_l) / Σ_l w_l)`` (float32 accumulators) with ``m_l`` the float64
+(sequential) mean of the scaled dark over the line's pixels whose dark DQ has no SDQFLAGS bit
+(rounded to float32) and ``w_l = f32(ngood / nx)``.
+
+DQ flags set: whatever the dark DQ holds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .biascorr import subtract_image
+
+F32 = np.float32
+F64 = np.float64
+
+
+def scale_by_slot(ref: np.ndarray, ref_err: np.ndarray, *, k0: float, gain, ampx: int):
+    """``multgn1d``: multiply by ``k = f32(k0/gain)`` per amp slot (columns < ampx: slot 0).
+
+    >>> z, ze = scale_by_slot(np.ones((1, 4), F32), np.ones((1, 4), F32), k0=100., gain=(2., 4.), ampx=2)
+    >>> z.tolist()
+    [[50.0, 50.0, 25.0, 25.0]]
+    """
+    nx = ref.shape[1]
+    k0 = F32(k0)
+    g0, g1 = F32(gain[0]), F32(gain[1])
+    z = np.empty_like(ref, dtype=F32)
+    ze = np.empty_like(ref_err, dtype=F32)
+    k = k0 / g0 if g0 > 0 else F32(0)
+    z[:, :ampx] = k * ref[:, :ampx]
+    ze[:, :ampx] = k * ref_err[:, :ampx]
+    if ampx < nx:
+        with np.errstate(divide="ignore"):
+            k = k0 / g1
+        z[:, ampx:] = k * ref[:, ampx:]
+        ze[:, ampx:] = k * ref_err[:, ampx:]
+    return z, ze
+
+
+def line_weighted_mean(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> float:
+    """MEANDARK/MEANFLSH: line means weighted by the good fraction (``AvgSciValLine``).
+
+    >>> line_weighted_mean(np.array([[1., 3.], [10., 10.]], F32), np.array([[0, 0], [4, 0]], np.uint16), 4)
+    4.666666507720947
+    """
+    good = (zdq & np.uint16(sdqflags & 0xFFFF)) == 0
+    ngood = good.sum(axis=1)
+    sums = np.cumsum(np.where(good, z.astype(F64), 0.0), axis=1)[:, -1]
+    nx = z.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.where(ngood > 0, (sums / np.maximum(ngood, 1)), 0.0).astype(F32)
+        w = np.where(ngood > 0, ngood.astype(F32) / F32(nx), F32(0)).astype(F32)
+    prod = (m * w).astype(F32)
+    mean = np.cumsum(prod, dtype=F32)[-1] if prod.size else F32(0)
+    weight = np.cumsum(w, dtype=F32)[-1] if w.size else F32(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(F32(mean / weight))
+
+
+def darkcorr(sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int,
+             sdqflags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Subtract the dark scaled to DN; returns (sci, err, dq, MEANDARK).
+
+    >>> s, e, d, m = darkcorr(np.full((1, 2), 100., F32), np.full((1, 2), 3., F32), np.zeros((1, 2), np.uint16),
+    ...     np.full((1, 2), 0.01, F32), np.full((1, 2), 0.004, F32), np.zeros((1, 2), np.uint16),
+    ...     exptime=300., gain=(1.5, 1.5), ampx=1, sdqflags=31743)
+    >>> s.tolist(), m
+    ([[98.0, 98.0]], 2.0)
+    """
+    z, ze = scale_by_slot(dark, dark_err, k0=exptime, gain=gain, ampx=ampx)
+    mean = line_weighted_mean(z, dark_dq, sdqflags)
+    s, e, d = subtract_image(sci, err, dq, z, ze, dark_dq)
+    return s, e, d, mean

@@ -1,0 +1,66 @@
+"""Sink pixels (HSTCAL ``wf3ccd/sink.c``, ``lib/razutil.c``; calib-wfc3.md §U8).
+
+SNKCFILE values per pixel: 0 normal; > 50000 the MJD a sink appeared; −1 the pixel just
+downstream (towards the amp) of a sink; 0 < v < 1000 the upstream trail thresholds (DN).
+For every sink with ``EXPSTART > map``: flag it (TRAP); flag the downstream neighbour if its map
+value is < 0; walk upstream (away from the amp) flagging each pixel with ``sci_sink ≤ map`` while
+the map stays in ``1 ≤ v < 1000`` (the walk stops at ``int(v) == 0``, ``v > 50000`` or
+``v ∉ (0, 1000)``).
+
+"Upstream" is +row for imset 1 and −row for imset 2 (HSTCAL's RAZ orientation flips imset 2).
+Vectorised: the walk of a sink covers exactly the run of trail pixels that follows it in its
+column, so each trail pixel looks back (cumulative maximum of "non-trail" row indices) to the
+pixel just before its run and is flagged if that pixel is an active sink whose science value is
+≤ the trail threshold.
+
+DQ flags set: TRAP (1024). Science values are the bias-subtracted, untrimmed DN.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..dq import DQ
+
+REFDATE = np.float32(50000.0)
+
+
+def flag_sinks(sci: np.ndarray, dq: np.ndarray, sinkmap: np.ndarray, *, expstart: float,
+               upstream_is_up: bool) -> tuple[np.ndarray, int]:
+    """Return (new DQ, number of pixels newly flagged) for one chip.
+
+    `upstream_is_up`: True for imset 1 (walk towards higher rows), False for imset 2.
+
+    >>> m = np.array([[0.], [60000.], [5.], [3.], [0.], [7.]], np.float32)
+    >>> sci = np.array([[1.], [4.], [1.], [1.], [1.], [1.]], np.float32)
+    >>> d, n = flag_sinks(sci, np.zeros((6, 1), np.uint16), m, expstart=60001.0, upstream_is_up=True)
+    >>> d[:, 0].tolist(), n
+    ([0, 1024, 1024, 0, 0, 0], 2)
+    """
+    trap = np.uint16(DQ.TRAP)
+    if not upstream_is_up:
+        sci, dq, sinkmap = sci[::-1], dq[::-1], sinkmap[::-1]
+    m = sinkmap
+    ny = m.shape[0]
+    active = (m > REFDATE) & (np.float64(expstart) > m.astype(np.float64))
+    flag = active.copy()
+    # Downstream neighbour (row - 1 in walking orientation).
+    down = np.zeros_like(flag)
+    down[:-1] = active[1:] & (m[:-1] < 0)
+    flag |= down
+    # Trail pixels: 1 <= v < 1000 (int(v) != 0, 0 < v < 1000, not a sink date).
+    trail = (m >= 1) & (m < 1000)
+    rows = np.arange(ny)[:, None]
+    breaks = np.where(~trail, rows, -1)
+    head = np.maximum.accumulate(breaks, axis=0)  # last non-trail row at or before each row
+    valid = trail & (head >= 0)
+    hy = np.where(valid, head, 0)
+    cols = np.broadcast_to(np.arange(m.shape[1])[None, :], m.shape)
+    head_active = active[hy, cols] & valid
+    up = head_active & (sci[hy, cols] <= m)
+    flag |= up
+    out = dq | np.where(flag, trap, np.uint16(0))
+    newly = int(np.count_nonzero(flag & ((dq & trap) == 0)))
+    if not upstream_is_up:
+        out = out[::-1]
+    return np.ascontiguousarray(out), newly
