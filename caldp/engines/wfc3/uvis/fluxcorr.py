@@ -1,0 +1,33 @@
+"""FLUXCORR: put chip 2 on chip 1's flux scale (HSTCAL ``wf32d/doflux.c``; calib-wfc3.md §D5).
+
+After both imsets are written: ``ratio = PHTFLAM2 / PHTFLAM1`` in float64 from the values **as
+written in the SCI headers** (8 significant digits, see :mod:`caldp.engines.wfc3.keywords`), and
+chip 2's (imset 1's) SCI and ERR become ``f32(f64(x)·ratio)``. PHTRATIO (double) is written to the
+primary and chip-2 SCI headers. Chip-1 subarrays are left alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+F32 = np.float32
+F64 = np.float64
+
+
+def flux_ratio(phtflam1: float, phtflam2: float) -> float:
+    """PHTRATIO = PHTFLAM2 / PHTFLAM1 (float64).
+
+    >>> flux_ratio(1.1575178e-19, 1.1654605e-19)
+    1.00686183...
+    """
+    return float(phtflam2) / float(phtflam1)
+
+
+def fluxcorr(sci: np.ndarray, err: np.ndarray, *, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale chip-2 SCI and ERR by `ratio` (double product, rounded to float32).
+
+    >>> s, e = fluxcorr(np.array([[3.]], F32), np.array([[1.]], F32), ratio=1.0 / 3.0)
+    >>> float(s[0, 0]), float(e[0, 0])
+    (1.0, 0.3333333432674408)
+    """
+    return (sci.astype(F64) * ratio).astype(F32), (err.astype(F64) * ratio).astype(F32)
