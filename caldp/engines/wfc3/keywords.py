@@ -9,7 +9,7 @@ not the full float32. Writing the same decimal text keeps caldp's products ident
 >>> hdr_double(0.1 + 0.2)
 0.3
 >>> read_float("3.0500001")  # HSTIO parses to double, then casts to float
-np.float32(3.05)
+np.float32(3.0500002)
 """
 
 from __future__ import annotations
