@@ -1,0 +1,512 @@
+"""WF3REJ: cosmic-ray rejection of CR-SPLIT / repeat exposures (HSTCAL ``wf3rej/*.c``; calib-wfc3.md §R).
+
+Pure functions on one chip of N inputs (float32 SCI in DN, uint16 DQ):
+
+* :func:`sky_mode` — histogram mode of each image (float32 sequential sum for the range,
+  truncation-toward-zero binning, parabolic peak; §R4).
+* :func:`initial_guess_minimum` / :func:`initial_guess_median` — the first estimate and its
+  variance (§R5, including the slot-0/slot-1 asymmetry of the minimum guess).
+* :func:`reject` — the iterations (§R6).
+
+HSTCAL works row by row with scrolling buffers; the only order dependence that reaches the
+output is: a HIT on row L marks SPILL on rows L+1, L+2 (tested against a threshold plane that
+still holds the *data* there — raw DN for rows ≤ width, normalised data above) and on its own
+row (tested against the row's spill threshold); a SPILL written before a pixel is visited keeps
+it testable even if its input DQ is bad. Spills onto rows already done change nothing. So each
+iteration is computed on whole images: candidates and thresholds are pointwise; HITs are all
+non-excluded candidates plus the few excluded candidates reached by an earlier spill (resolved
+by a fixed-point over that small set, which follows raster order exactly); the final mask of
+each pixel then follows from the HIT set.
+
+DQ flags: output ``DQ`` = OR of the inputs' DQ (bit 2 of each input dropped), CRHIT (8192) where
+every input was rejected; each input's CR bit recorded for the CRMASK write-back.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..dq import DQ
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+F64 = np.float64
+CRFLAG = np.uint16(DQ.CRHIT)
+OK, SPILL, EXCLUDE, HIT = 0, 2, 4, 8
+MASKDQ = np.uint16(SPILL | EXCLUDE | HIT)
+MINVAL, MIN_BINS, MAX_BINS = -15000, 1000, 10000
+INT_MAX_F = F32(2147483647.0)
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseModel:
+    """Per-slot gain (e⁻/DN) and squared read noise (DN²) of one chip, and the slot boundaries.
+
+    ``gain[q]``/``nse[q]``: slots in HSTCAL's ``get_nsegn`` order for the chip (UVIS chip 2: C, D, C, D;
+    chip 1: A, B, A, B); rows ``< ampy`` use slots 2/3, the others 0/1; columns ``< ampx`` the first.
+    """
+
+    gain: tuple[float, float, float, float]
+    nse: tuple[float, float, float, float]
+    ampx: int
+    ampy: int = 0
+
+    def maps(self, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Broadcastable float32 maps of gain and nse."""
+        ny, nx = shape
+        left = np.arange(nx)[None, :] < self.ampx
+        g = [F32(v) for v in self.gain]
+        n = [F32(v) for v in self.nse]
+        g_lo, n_lo = np.where(left, g[0], g[1]).astype(F32), np.where(left, n[0], n[1]).astype(F32)
+        if self.ampy <= 0:
+            return g_lo, n_lo
+        top = np.arange(ny)[:, None] < self.ampy
+        g_hi, n_hi = np.where(left, g[2], g[3]).astype(F32), np.where(left, n[2], n[3]).astype(F32)
+        return np.where(top, g_hi, g_lo).astype(F32), np.where(top, n_hi, n_lo).astype(F32)
+
+
+def uvis_noise_model(chip: int, atodgn, readnse, *, ampx: int, ampy: int = 0) -> NoiseModel:
+    """Noise model from the primary-header ATODGN/READNSE A..D values (``rej_check``/``get_nsegn``).
+
+    ``noise = f32(READNSE/ATODGN)`` (0 if the gain is 0); ``nse = f32(noise²)``.
+
+    >>> m = uvis_noise_model(2, (1.5, 1.5, 1.6, 1.7), (3.0, 3.0, 3.2, 3.4), ampx=2048)
+    >>> [round(float(v), 4) for v in m.gain], [round(float(v), 4) for v in m.nse]
+    ([1.6, 1.7, 1.6, 1.7], [4.0, 4.0, 4.0, 4.0])
+    """
+    g = [F32(v) for v in atodgn]
+    noise = [F32(F32(r) / gg) if gg != 0 else F32(0) for r, gg in zip((F32(v) for v in readnse), g, strict=True)]
+    rog2 = [F32(v * v) for v in noise]
+    idx = (2, 3, 2, 3) if chip == 2 else (0, 1, 0, 1)
+    return NoiseModel(tuple(g[i] for i in idx), tuple(rog2[i] for i in idx), ampx, ampy)
+
+
+def ir_noise_model(atodgn, readnse, *, ampx: int, ampy: int) -> NoiseModel:
+    """IR ordering of ``get_nsegn`` (slots A, D, B, C)."""
+    g = [F32(v) for v in atodgn]
+    noise = [F32(F32(r) / gg) if gg != 0 else F32(0) for r, gg in zip((F32(v) for v in readnse), g, strict=True)]
+    rog2 = [F32(v * v) for v in noise]
+    idx = (0, 3, 1, 2)
+    return NoiseModel(tuple(g[i] for i in idx), tuple(rog2[i] for i in idx), ampx, ampy)
+
+
+# --------------------------------------------------------------------------------------- sky
+def _cr_mode(hist: np.ndarray, width: F32, hmin: F32) -> F32:
+    nbins = hist.size
+    if nbins == 1:
+        return F32(float(hmin) + 0.5 * float(width))
+    if nbins == 2:
+        if hist[0] > hist[1]:
+            return F32(float(hmin) + 0.5 * float(width))
+        if hist[1] > hist[0]:
+            return F32(float(hmin) + 1.5 * float(width))
+        return F32(hmin + width)
+    p = int(np.argmax(hist))
+    if p == 0:
+        return F32(float(hmin) + 0.5 * float(width))
+    if p == nbins - 1:
+        return F32(float(hmin) + (nbins - 0.5) * float(width))
+    dh1 = F32(F32(hist[p]) - F32(hist[p - 1]))
+    dh2 = F32(F32(hist[p]) - F32(hist[p + 1]))
+    denom = F32(dh1 + dh2)
+    if abs(float(denom)) < 1e-20:
+        return F32(float(hmin) + (p + 0.5) * float(width))
+    mode = F32(p + 0.5 + 0.5 * float(F32(dh1 - dh2)) / float(denom))
+    return F32(hmin + F32(mode * width))
+
+
+def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) -> list[F32]:
+    """Sky level of each image: histogram mode (``rej_sky.c`` with SKYSUB=mode).
+
+    `images` are float32 in counts (rates already multiplied by the exposure time). The
+    histogram range comes from image 0's good pixels ``(DQ & BADINPDQ) == 0``; each image's
+    histogram uses its pixels with ``DQ == 0``.
+
+    >>> img = np.full((20, 20), 100.25, F32); img[:5] = 101.5
+    >>> [float(s) for s in sky_mode([img], [np.zeros((20, 20), np.uint16)], badinpdq=0)]
+    [100.4375]
+    """
+    bad = np.uint16(badinpdq & 0xFFFF)
+    good0 = (dqs[0] & bad) == 0
+    vals0 = images[0][good0]
+    npt = vals0.size
+    data_min = min(INT_MAX_F, F32(vals0.min())) if npt else INT_MAX_F
+    total = np.cumsum(vals0, dtype=F32)[-1] if npt else F32(0)
+    if npt == 0:
+        npt = 1
+    lo = MINVAL if data_min < MINVAL else int(data_min)
+    mean = int(F32(F32(total / F32(npt)) + F32(1))) if total > 0 else 1
+    hi = int(F32(F32(2 * mean) - F32(lo)))
+    nbins = hi - lo + 1
+    if nbins < MIN_BINS:
+        nbins = MIN_BINS
+        width = F32(1.0)
+    elif nbins > MAX_BINS:
+        width = F32(F32(nbins) / F32(MAX_BINS))
+        nbins = MAX_BINS
+    else:
+        width = F32(1.0)
+    hmin = F32(lo)
+    skies = []
+    for img, dq in zip(images, dqs, strict=True):
+        v = img[dq == 0]
+        h = (v - F32(lo)) / width
+        h = h[np.abs(h) < INT_MAX_F]
+        hb = np.trunc(h).astype(np.int64)
+        hb = hb[(hb >= 0) & (hb < nbins)]
+        hist = np.bincount(hb, minlength=nbins)
+        skies.append(_cr_mode(hist, width, hmin))
+    return skies
+
+
+# ------------------------------------------------------------------------------ initial guess
+def initial_guess_minimum(images, dqs, *, efac, sky, noise: NoiseModel, scalense: float, badinpdq: int):
+    """Minimum initial guess (``rej_init.c``): returns (ave, var) float32.
+
+    Slot 0 (columns < ampx): replace when ``n == 0 or val < ave``, by ``(val, var_n)`` if the
+    input is good and ``efac > 0`` else by ``(0, 0)``. Slot 1: replace when ``n == 0 or
+    (val < ave and good)`` — image 0 is taken even where its DQ is bad.
+    """
+    shape = images[0].shape
+    gn, nse = noise.maps(shape)
+    scale = F32(float(F32(scalense)) / 100.0)
+    bad = np.uint16(badinpdq & 0xFFFF)
+    left = np.broadcast_to(np.arange(shape[1])[None, :] < noise.ampx, shape)
+    ave = np.zeros(shape, F32)
+    var = np.zeros(shape, F32)
+    for n, (raw, dq) in enumerate(zip(images, dqs, strict=True)):
+        e = F32(efac[n])
+        e2 = F32(e * e)
+        raw0 = np.where(raw > 0, raw, F32(0))
+        diff = raw - F32(sky[n])
+        signal0 = np.where(diff > 0, diff, F32(0))
+        if e > 0:
+            val = diff / e
+        else:
+            val = np.zeros(shape, F32)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = scale * signal0
+            var_n = ((nse + raw0 / gn) + t * t) / e2
+        good = (dq & bad) == 0
+        if n == 0:
+            take0 = left
+            take1 = ~left
+        else:
+            less = val < ave
+            take0 = left & less
+            take1 = ~left & less & good
+        good0 = good & (e > 0)
+        ave = np.where(take0, np.where(good0, val, F32(0)), ave)
+        var = np.where(take0, np.where(good0, var_n, F32(0)), var)
+        ave = np.where(take1, val, ave)
+        var = np.where(take1, var_n if e > 0 else F32(0), var)
+    return ave.astype(F32), var.astype(F32)
+
+
+def initial_guess_median(images, dqs, *, efac, sky, noise: NoiseModel, scalense: float, badinpdq: int):
+    """Median initial guess (``rej_init.c``, INITGUES=median) **[READ]**: returns (ave, var) float32.
+
+    Per pixel the median of the good normalised inputs (even count: f32 mean of the middle two);
+    the variance uses the squared exposure times of the *k-th good* inputs (HSTCAL indexes its
+    exposure table by the rank among good inputs) and the median value itself.
+    """
+    shape = images[0].shape
+    gn, nse = noise.maps(shape)
+    scale = F32(float(F32(scalense)) / 100.0)
+    bad = np.uint16(badinpdq & 0xFFFF)
+    nimg = len(images)
+    stack = np.full((nimg,) + shape, np.inf, F32)
+    exp2 = np.array([F32(F32(e) * F32(e)) for e in efac], F32)
+    cnt = np.zeros(shape, np.int64)
+    for n, (raw, dq) in enumerate(zip(images, dqs, strict=True)):
+        e = F32(efac[n])
+        if not e > 0:
+            continue
+        good = (dq & bad) == 0
+        val = (raw - F32(sky[n])) / e
+        stack[n] = np.where(good, val, np.inf)
+        cnt += good
+    order = np.argsort(stack, axis=0, kind="stable")
+    srt = np.take_along_axis(stack, order, axis=0)
+    # rank among good inputs of each sorted sample (HSTCAL's index array starts at 0..n-1 over good samples)
+    good_rank = np.cumsum(np.isfinite(stack), axis=0) - 1
+    rank_sorted = np.take_along_axis(good_rank, order, axis=0)
+    half = cnt // 2
+    lo_i = np.maximum(half - 1, 0)[None]
+    hi_i = np.minimum(half, nimg - 1)[None]
+    lo = np.take_along_axis(srt, lo_i, 0)[0]
+    hi = np.take_along_axis(srt, hi_i, 0)[0]
+    even = (cnt % 2) == 0
+    with np.errstate(invalid="ignore"):
+        med = np.where(even, ((lo.astype(F64) + hi.astype(F64)) / 2.0).astype(F32), hi)
+    rlo = np.take_along_axis(rank_sorted, lo_i, 0)[0].clip(0, nimg - 1)
+    rhi = np.take_along_axis(rank_sorted, hi_i, 0)[0].clip(0, nimg - 1)
+    expn = np.where(even, ((exp2[rlo].astype(F64) + exp2[rhi].astype(F64)) / 2.0).astype(F32), exp2[rhi])
+    med = np.where(cnt == 0, F32(0), med).astype(F32)
+    expn = np.where(cnt == 0, F32(0), expn)  # HSTCAL keeps the previous pixel's value here (edge case)
+    exp2n = np.where(expn > 0, expn, F32(1)).astype(F32)
+    t = scale * med
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = ((nse + med / gn) + t * t) / exp2n
+    return med, var.astype(F32)
+
+
+# -------------------------------------------------------------------------------- iterations
+def neighbour_offsets(radius: float) -> list[tuple[int, int]]:
+    """(dy, dx) offsets reached by a HIT (``rej_loop``: ``f32(dx²+dy²) ≤ f32(radius²)``).
+
+    >>> len(neighbour_offsets(2.1)), (0, 0) in neighbour_offsets(2.1)
+    (13, True)
+    """
+    width = int(math.ceil(float(F32(radius))))
+    rej2 = F32(F32(radius) * F32(radius))
+    return [(dy, dx) for dy in range(-width, width + 1) for dx in range(-width, width + 1)
+            if F32(dx * dx + dy * dy) <= rej2]
+
+
+@dataclass(slots=True)
+class RejResult:
+    sci: np.ndarray  # float32, counts (ave·texpt + skysum)
+    err: np.ndarray
+    dq: np.ndarray
+    crbits: list[np.ndarray]  # per input: bool, CR-rejected pixels (for CRMASK)
+    nrej: int
+    skysum: F32
+
+
+def _shift_or(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """out[y, x] = mask[y - dy, x - dx] (False outside)."""
+    ny, nx = mask.shape
+    out = np.zeros_like(mask)
+    ys = slice(max(dy, 0), ny + min(dy, 0))
+    yd = slice(max(-dy, 0), ny + min(-dy, 0))
+    xs = slice(max(dx, 0), nx + min(dx, 0))
+    xd = slice(max(-dx, 0), nx + min(-dx, 0))
+    out[ys, xs] = mask[yd, xd]
+    return out
+
+
+def _gather(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """mask[ys - dy, xs - dx] with False outside the image."""
+    ny, nx = mask.shape
+    y, x = ys - dy, xs - dx
+    ok = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+    out = np.zeros(ys.shape, bool)
+    out[ok] = mask[y[ok], x[ok]]
+    return out
+
+
+def reject(images, dqs, raws, *, ave, var, efac, sky, noise: NoiseModel, sigmas, radius: float, thresh: float,
+           scalense: float, badinpdq: int, initgues: str = "minimum") -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                                 list[np.ndarray], int]:
+    """The rejection iterations (``rej_loop.c``); returns (ave, err, dq, crbits, nrej) — normalised units.
+
+    `images`: inputs in counts; `raws`: the data exactly as stored in the files (the spill
+    threshold plane holds those for rows ≤ width); `ave`, `var`: initial guess.
+    """
+    nimg = len(images)
+    shape = images[0].shape
+    ny, nx = shape
+    gn, nse = noise.maps(shape)
+    scale = F32(float(F32(scalense)) / 100.0)
+    psig2 = F32(F32(thresh) * F32(thresh)) if thresh > 0 else F32(-1.0)
+    offsets = neighbour_offsets(radius)
+    width = int(math.ceil(float(F32(radius))))
+    up_offsets = [(dy, dx) for dy, dx in offsets if dy > 0]  # HIT at (r-dy, x-dx) spills onto (r, x)
+    left_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx > 0]
+    right_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx < 0]
+    bad = np.uint16(badinpdq & 0xFFFF)
+    efac = [F32(e) for e in efac]
+    sky = [F32(s) for s in sky]
+    pics = []
+    for n in range(nimg):
+        if efac[n] > 0:
+            pics.append(((images[n] - sky[n]) / efac[n]).astype(F32))
+        else:
+            pics.append(np.zeros(shape, F32))
+    low_rows = min(width + 1, ny)
+    ave = ave.astype(F32, copy=True)
+    err = np.zeros(shape, F32)
+    dqout = np.full(shape, CRFLAG, np.uint16)
+    dq2 = np.zeros(shape, np.uint16)
+    crbits = [np.zeros(shape, bool) for _ in range(nimg)]
+    nrej = 0
+    niter = len(sigmas)
+    for it in range(niter):
+        last = it == niter - 1
+        sig2 = F32(F32(sigmas[it]) * F32(sigmas[it]))
+        total = np.zeros(shape, F32)
+        efs = np.zeros(shape, F32)
+        sumvar = np.zeros(shape, F32) if last else None
+        minimum_first = initgues[:3] == "min" and it == 0
+        for n in range(nimg):
+            e = efac[n]
+            if not e > 0:
+                continue
+            pic, dq = pics[n], dqs[n]
+            e2 = F32(e * e)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if minimum_first:
+                    th = sig2 * var
+                    sth = th
+                else:
+                    dum = (ave * e) / F32(1.0) + sky[n]
+                    val = np.where(dum > 0, dum, F32(0))
+                    base = nse + val / gn
+                    ps = dum - sky[n]
+                    ps = np.where(ps > 0, ps, F32(0))
+                    t = scale * ps
+                    th = (sig2 * (base + t * t)) / e2
+                    sth = (sig2 * base) / e2
+            d = pic - ave
+            sq = d * d
+            cand = sq > th
+            # Mask values: input DQ, EXCLUDE (4) where the input is bad (and not exactly 2), SPILL (2),
+            # HIT (8). An input DQ of exactly 8 already reads as a HIT and is never turned into SPILL.
+            e0_mark = ((dq & bad) != 0) & (dq != SPILL)
+            not_hit = dq != HIT
+            excl = e0_mark | (dq == EXCLUDE)
+            hits = cand & ~excl
+            # Spill tests: same row against the row's spill threshold; rows above against the data plane.
+            s0 = sq > psig2 * sth
+            spth = pic.copy()
+            spth[:low_rows] = raws[n][:low_rows]
+            sup = (sq > psig2 * spth) & not_hit
+            del spth
+            if width > 0:
+                # Excluded candidates become testable when a spill reaches them before they are visited:
+                # from a HIT on the two rows below (already processed) or to their left on the same row.
+                cy, cx = np.nonzero(cand & excl)
+                if cy.size:
+                    c_sup, c_s0 = sup[cy, cx], s0[cy, cx]
+                    state = np.zeros(cy.size, bool)
+                    while True:
+                        reach = np.zeros(cy.size, bool)
+                        for dy, dx in up_offsets:
+                            reach |= c_sup & _gather(hits, cy, cx, dy, dx)
+                        for dy, dx in left_offsets:
+                            reach |= c_s0 & _gather(hits, cy, cx, dy, dx)
+                        new = reach & ~state
+                        if not new.any():
+                            break
+                        state |= reach
+                        hits[cy[new], cx[new]] = True
+                above = np.zeros(shape, bool)
+                for dy, dx in up_offsets:
+                    above |= _shift_or(hits, dy, dx)
+                spill_before = above & sup
+                same = np.zeros(shape, bool)
+                for dy, dx in left_offsets + right_offsets:
+                    same |= _shift_or(hits, dy, dx)
+            else:
+                spill_before = np.zeros(shape, bool)
+                same = spill_before
+            start = np.where(spill_before, np.uint16(SPILL), np.where(e0_mark, np.uint16(EXCLUDE), dq))
+            spilled = same & s0 & (start != HIT)
+            mask = np.where(spilled, np.uint16(SPILL), start)
+            mask = np.where(hits, np.uint16(HIT), mask)
+            okpix = (mask & MASKDQ) == 0
+            contrib = pic * e
+            total = np.where(okpix, total + contrib, total)
+            efs = np.where(okpix, efs + e, efs)
+            if last:
+                dum = contrib + sky[n]
+                val = np.where(dum > 0, dum, F32(0))
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sumvar = np.where(okpix, sumvar + (nse + val / gn), sumvar)
+                snap = np.where(spill_before, np.uint16(SPILL), dq)
+                b = (snap | dq2) & ~CRFLAG & np.uint16(~np.uint16(SPILL))
+                s = b | dqout
+                cr = (mask == HIT) | (mask == SPILL)
+                nrej += int(np.count_nonzero(cr))
+                b = np.where(cr, b | CRFLAG, b)
+                s = np.where(cr, s, s & ~CRFLAG)
+                dq2, dqout = b, s
+                crbits[n] = cr
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = efs > 0
+            newave = (total / efs) / F32(1.0)
+            ave = np.where(pos, newave, ave if not last else F32(0)).astype(F32)
+            if last:
+                err = np.where(pos, (np.sqrt(sumvar.astype(F64)) / efs.astype(F64)), 0.0).astype(F32)
+    return ave, err, dqout, crbits, nrej
+
+
+def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None) -> RejResult:
+    """Everything WF3REJ does to one chip (sky, initial guess, iterations, output scaling).
+
+    `images`: inputs in counts (float32); `raws`: the stored data (differs for rate units);
+    `pars`: a :class:`caldp.engines.wfc3.crrejtab.CRRejPars`.
+    """
+    efac = [F32(e) for e in efac]
+    exptot = F32(0)
+    for e in efac:
+        exptot = F32(exptot + e)
+    nonzero = sum(1 for e in efac if e > 0)
+    if exptot == 0:
+        efac = [F32(1.0)] * len(efac)
+        texpt = F32(len(efac))
+        nonzero = len(efac)
+    else:
+        texpt = exptot
+    skysub = pars.skysub.strip().lower()
+    if sky is None:
+        if skysub == "none":
+            sky = [F32(0)] * len(images)
+        elif skysub == "mode":
+            sky = sky_mode(images, dqs, badinpdq=pars.badinpdq)
+        else:
+            from ...common.errors import EngineError
+
+            raise EngineError(f"SKYSUB={pars.skysub!r} is not supported (none, mode)", keyword="CRREJTAB")
+    for n, s in enumerate(sky):
+        log.debug("sky of input %d is %0.3f DN", n, float(s))
+    shape = images[0].shape
+    if nonzero > 1:
+        guess = initial_guess_median if pars.initgues.strip().lower()[:3] == "med" else initial_guess_minimum
+        ave, var = guess(images, dqs, efac=efac, sky=sky, noise=noise, scalense=pars.scalense,
+                         badinpdq=pars.badinpdq)
+        ave, err, dq, crbits, nrej = reject(images, dqs, raws, ave=ave, var=var, efac=efac, sky=sky, noise=noise,
+                                            sigmas=pars.sigmas, radius=pars.crradius, thresh=pars.crthresh,
+                                            scalense=pars.scalense, badinpdq=pars.badinpdq,
+                                            initgues=pars.initgues.strip().lower())
+    else:
+        log.warning("Cosmic-ray rejection NOT performed!")
+        ave, err = np.zeros(shape, F32), np.zeros(shape, F32)
+        dq = np.zeros(shape, np.uint16)
+        crbits, nrej = [np.zeros(shape, bool) for _ in images], 0
+    skysum = F32(0)
+    for s in sky:
+        skysum = F32(skysum + s)
+    if skysum < 0:
+        skysum = F32(0)
+    if nonzero > 0:
+        sci = ave * texpt + skysum
+        err = err * texpt
+    else:
+        sci = np.zeros(shape, F32)
+        err = np.zeros(shape, F32)
+        dq = np.ones(shape, np.uint16)
+        err[0, 0] = -1
+        dq[0, 0] = 8
+    return RejResult(sci.astype(F32), err.astype(F32), dq, crbits, nrej, skysum)
+
+
+def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
+    """Input DQ after WF3REJ with CRMASK=1: bit 8192 set where rejected, cleared elsewhere, for
+    columns ``x < 8·⌊NX/8⌋`` only (HSTCAL packs the mask into bytes and drops the remainder).
+
+    >>> crmask_writeback(np.array([[8192, 8192, 0] * 3], np.uint16), np.array([[1, 0, 1] * 3], bool)).tolist()
+    [[8192, 0, 8192, 8192, 0, 8192, 8192, 8192, 0]]
+    """
+    nx = dq.shape[1]
+    lim = 8 * (nx // 8)
+    out = dq.copy()
+    part = out[:, :lim]
+    out[:, :lim] = np.where(crbit[:, :lim], part | CRFLAG, part & ~CRFLAG)
+    return out
