@@ -1,0 +1,395 @@
+"""calwf3: the WFC3 stage-1 driver for both detectors (HSTCAL ``calwf3/calwf3.c``, ``procccd.c``, ``procir.c``,
+``wf3table.c``; calib-wfc3.md §2).
+
+Input: an ``_asn.fits`` association or a single ``_raw.fits``. UVIS exposures go raw → WF3CCD →
+``_blv_tmp``; CR-SPLIT sub-products are combined by WF3REJ into ``<product>_crj_tmp`` and calibrated by
+WF32D into ``<product>_crj``; each exposure gets an ``_flt`` from WF32D when EXPSCORR = PERFORM or there is
+no CR combination. IR exposures are calibrated by the IR engine (``caldp.engines.wfc3.ir.wf3ir``);
+IR repeat-obs (RPTCORR) associations combine the members' ``_flt`` with WF3REJ into ``_crj``.
+
+Products are written atomically; existing products are never overwritten; if anything fails,
+the products this call already wrote are removed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..common import trailer
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, read_exposure, write_exposure
+from .refimage import RefFiles
+
+log = logging.getLogger(__name__)
+
+CALWF3_SEMANTICS = "3.7.3"
+
+
+def cal_ver() -> str:
+    """CAL_VER written into products."""
+    try:
+        version = metadata.version("caldp")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        version = "0"
+    return f"caldp {version} (calwf3 {CALWF3_SEMANTICS} semantics)"
+
+
+@dataclass(slots=True)
+class SubProduct:
+    name: str  # product rootname (lower case), "" when none
+    mtype: str
+    members: list[str] = field(default_factory=list)  # exposure rootnames, lower case
+
+
+@dataclass(slots=True)
+class Association:
+    rootname: str
+    detector: str
+    crcorr: bool
+    rptcorr: bool
+    subproducts: list[SubProduct]
+
+
+def _rootname_of(path: Path) -> str:
+    name = path.name
+    for suffix in ("_asn.fits", "_raw.fits"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return name.split("_")[0]
+
+
+def read_association(path: Path) -> Association:
+    """Members and sub-products of an association table (``wf3table.c: GetAsnTable``)."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            primary = hdul[0].header
+            table = hdul[1].data
+            names = {n.upper(): n for n in table.dtype.names}
+            for col in ("MEMNAME", "MEMTYPE", "MEMPRSNT"):
+                if col not in names:
+                    raise EngineError(f"association table has no {col} column", file=path.name)
+            rows = [(str(r[names["MEMNAME"]]).strip().lower(),
+                     str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
+                     bool(r[names["MEMPRSNT"]])) for r in table]
+    except EngineError:
+        raise
+    except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise EngineError(f"cannot read association table ({exc})", file=path.name) from exc
+    inst = str(primary.get("INSTRUME", "")).strip().upper()
+    if not inst.startswith("WFC3"):
+        raise EngineError(f"INSTRUME = {inst!r} is not WFC3", file=path.name, keyword="INSTRUME")
+    detector = str(primary.get("DETECTOR", "")).strip().upper()
+    crcorr = any("-cr" in t for _, t, _ in rows)
+    rptcorr = not crcorr and any("-rp" in t for _, t, _ in rows)
+    poslen = 2 if (crcorr or rptcorr) else 3
+    subs: dict[int, SubProduct] = {}
+    defid = 1
+    for name, mtype, present in rows:
+        if "prod-dth" in mtype:
+            continue
+        word = mtype.split("-", 1)[1] if "-" in mtype else ""
+        if word in ("crj", "rpt", "crc"):
+            posid = 1
+        elif present or mtype.startswith("prod"):
+            tail = word[poslen:poslen + 1]
+            if tail.isalnum():
+                digits = "".join(ch for ch in word[poslen:] if ch.isdigit())
+                posid = int(digits) if digits else 0
+            else:
+                posid = defid
+                defid += 1
+        else:
+            continue
+        sp = subs.setdefault(posid, SubProduct(name="", mtype=""))
+        if mtype.startswith("prod"):
+            sp.name, sp.mtype = name, mtype.upper()
+        elif mtype.startswith("exp"):
+            if not present:
+                log.warning('Member "%s" is not present', name)
+                continue
+            sp.members.append(name)
+    subproducts = [subs[k] for k in sorted(subs) if subs[k].members]
+    if not subproducts:
+        raise EngineError("No data available for given assoc. table", file=path.name)
+    if max(len(s.members) for s in subproducts) < 2:
+        if crcorr or rptcorr:
+            log.warning("No sub-product with more than 1 member; CRCORR/RPTCORR will be skipped")
+        crcorr = rptcorr = False
+    return Association(rootname=_rootname_of(path).lower(), detector=detector, crcorr=crcorr, rptcorr=rptcorr,
+                       subproducts=subproducts)
+
+
+def _raw_detector(path: Path) -> str:
+    try:
+        hdr = fits.getheader(path, 0)
+    except (OSError, ValueError, TypeError) as exc:
+        raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
+    inst = str(hdr.get("INSTRUME", "WFC3")).strip().upper()
+    if not inst.startswith("WFC3"):
+        raise EngineError(f"INSTRUME = {inst!r} is not WFC3", file=path.name, keyword="INSTRUME")
+    if "DETECTOR" not in hdr:
+        raise EngineError("required keyword is missing", file=path.name, keyword="DETECTOR")
+    return str(hdr["DETECTOR"]).strip().upper()
+
+
+class _Outputs:
+    """Products written by this call; removed again if the call fails."""
+
+    def __init__(self, outdir: Path):
+        self.outdir = outdir
+        self.written: list[Path] = []
+
+    def path(self, name: str) -> Path:
+        return self.outdir / name
+
+    def claim(self, names: list[str]) -> None:
+        for n in names:
+            if (self.outdir / n).exists():
+                raise EngineError("output file already exists", file=n)
+
+    def write(self, exposure: Exposure, name: str) -> Path:
+        exposure.primary["CAL_VER"] = (cal_ver(), "CALWF3 code version")
+        p = write_exposure(exposure, self.outdir / name)
+        self.written.append(p)
+        return p
+
+    def trailer(self, root: str, lines: list[str]) -> Path:
+        p = self.outdir / f"{root}.tra"
+        existed = p.exists()
+        trailer.write_trailer(p, lines, append=True)
+        if not existed:
+            self.written.append(p)
+        return p
+
+    def rollback(self) -> None:
+        for p in self.written:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def calwf3(input_path, *, outdir=None, env: Mapping[str, str] | None = None, keep_intermediates: bool = False,
+           verbose: bool = False) -> list[Path]:
+    """Calibrate a WFC3 association or single raw exposure; returns the product paths written."""
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise EngineError("input file not found", file=input_path)
+    outdir = Path(outdir) if outdir is not None else input_path.parent
+    env = os.environ if env is None else env
+    out = _Outputs(outdir)
+    try:
+        with trailer.capture("caldp.engines") as lines:
+            if input_path.name.lower().endswith("_asn.fits"):
+                asn = read_association(input_path)
+                srcdir = input_path.parent
+            else:
+                det = _raw_detector(input_path)
+                root = _rootname_of(input_path).lower()
+                asn = Association(rootname=root, detector=det, crcorr=False, rptcorr=False,
+                                  subproducts=[SubProduct(name="", mtype="", members=[root])])
+                srcdir = input_path.parent
+            if asn.detector == "IR":
+                result = _process_ir(asn, srcdir, out, env, keep_intermediates, input_path)
+            elif asn.detector == "UVIS":
+                result = _process_uvis(asn, srcdir, out, env, keep_intermediates, input_path)
+            else:
+                raise EngineError(f"DETECTOR = {asn.detector!r} is unknown", file=input_path.name, keyword="DETECTOR")
+            log.info("CALWF3 completion for %s", input_path.name)
+        for root in result.trailer_roots:
+            out.trailer(root, lines)
+    except BaseException:
+        out.rollback()
+        raise
+    return list(out.written)
+
+
+@dataclass(slots=True)
+class _Result:
+    trailer_roots: list[str] = field(default_factory=list)
+
+
+def _raw_path(srcdir: Path, root: str, input_path: Path) -> Path:
+    if input_path.name.lower().endswith("_raw.fits") and _rootname_of(input_path).lower() == root:
+        return input_path
+    for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
+        if cand.is_file():
+            return cand
+    raise EngineError("association member not found", file=f"{root}_raw.fits")
+
+
+def _check_corr(keys, asn: Association, file: str) -> None:
+    from ..common.switches import Switch
+
+    crcorr = keys.switches.get("CRCORR") is Switch.PERFORM
+    rptcorr = keys.switches.get("RPTCORR") is Switch.PERFORM
+    want_cr = asn.crcorr or asn.rptcorr
+    if (crcorr or rptcorr) != want_cr:
+        raise EngineError("CRCORR and/or RPTCORR values not consistent with ASN table", file=file, keyword="CRCORR")
+
+
+def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:
+    from ..common.switches import Switch
+    from .uvis.context import read_keys
+    from .uvis.rejdriver import wf3rej
+    from .uvis.wf3ccd import wf3ccd
+    from .uvis.wf32d import wf32d
+
+    res = _Result()
+    combine = asn.crcorr or asn.rptcorr
+    # Refuse before doing any work if a product already exists.
+    names = []
+    for sp in asn.subproducts:
+        for m in sp.members:
+            names.append(f"{m}_flt.fits")
+            if keep:
+                names.append(f"{m}_blv_tmp.fits")
+        if combine and len(sp.members) > 1 and sp.name:
+            names.append(f"{sp.name}_crj.fits")
+            if keep:
+                names.append(f"{sp.name}_crj_tmp.fits")
+    out.claim(names)
+    first_keys = None
+    with RefFiles() as refs:
+        for sp in asn.subproducts:
+            blvs: list[Exposure] = []
+            member_keys = []
+            for m in sp.members:
+                raw_path = _raw_path(srcdir, m, input_path)
+                raw = read_exposure(raw_path, ir=False)
+                keys = read_keys(raw.primary, file=raw_path.name)
+                if keys.detector != "UVIS":
+                    raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
+                if first_keys is None:
+                    first_keys = keys
+                    if input_path.name.lower().endswith("_asn.fits"):
+                        _check_corr(keys, asn, raw_path.name)
+                if keys.perform("PCTECORR"):
+                    log.info("PCTECORR: pixel-based CTE correction is not implemented; no _flc/_crc products")
+                log.info("WF3CCD: %s", raw_path.name)
+                blv = wf3ccd(raw, env=env, refs=refs, keys=keys)
+                del raw
+                blv.filename = f"{m}_blv_tmp.fits"
+                if keys.perform("PCTECORR"):
+                    blv.primary["PCTECORR"] = "SKIPPED"
+                blvs.append(blv)
+                member_keys.append(keys)
+                res.trailer_roots.append(m)
+            sw = first_keys.switches
+            do_rej = combine and len(sp.members) > 1 and (
+                sw.get("CRCORR") is Switch.PERFORM or sw.get("RPTCORR") is Switch.PERFORM)
+            expscorr = member_keys[0].perform("EXPSCORR")
+            if do_rej:
+                prod = sp.name or asn.rootname
+                log.info("WF3REJ: %s -> %s_crj_tmp.fits", ", ".join(b.filename for b in blvs), prod)
+                crj_tmp, blvs = wf3rej(blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0])
+                if keep:
+                    out.write(crj_tmp, f"{prod}_crj_tmp.fits")
+                    for b, m in zip(blvs, sp.members, strict=True):
+                        out.write(b, f"{m}_blv_tmp.fits")
+                log.info("WF32D: %s_crj_tmp.fits -> %s_crj.fits", prod, prod)
+                crj = wf32d(crj_tmp, env=env, refs=refs, keys=member_keys[0], dqicorr=False)
+                del crj_tmp
+                out.write(crj, f"{prod}_crj.fits")
+                del crj
+                res.trailer_roots.append(prod)
+                if expscorr:
+                    for b, k, m in zip(blvs, member_keys, sp.members, strict=True):
+                        flt = wf32d(b, env=env, refs=refs, keys=k, dqicorr=False)
+                        out.write(flt, f"{m}_flt.fits")
+                        del flt
+            else:
+                for b, k, m in zip(blvs, member_keys, sp.members, strict=True):
+                    if keep:
+                        out.write(b, f"{m}_blv_tmp.fits")
+                    flt = wf32d(b, env=env, refs=refs, keys=k, dqicorr=k.perform("DQICORR"))
+                    out.write(flt, f"{m}_flt.fits")
+                    del flt
+            del blvs
+    return res
+
+
+def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:
+    try:
+        from .ir.wf3ir import wf3ir
+    except ImportError as exc:
+        raise EngineError("WFC3/IR engine not available") from exc
+    res = _Result()
+    names = []
+    for sp in asn.subproducts:
+        for m in sp.members:
+            names += [f"{m}_ima.fits", f"{m}_flt.fits"]
+        if asn.rptcorr and len(sp.members) > 1 and sp.name:
+            names.append(f"{sp.name}_crj.fits")
+    out.claim(names)
+    for sp in asn.subproducts:
+        flts = []
+        for m in sp.members:
+            raw_path = _raw_path(srcdir, m, input_path)
+            log.info("WF3IR: %s", raw_path.name)
+            paths = wf3ir(raw_path, outdir=out.outdir, env=env, keep_intermediates=keep)
+            for p in paths:
+                p = Path(p)
+                if p not in out.written:
+                    out.written.append(p)
+                if p.name.endswith("_flt.fits"):
+                    flts.append(p)
+        if asn.rptcorr and len(flts) > 1:
+            prod = sp.name or asn.rootname
+            _ir_rptcorr(flts, prod, sp.mtype or "EXP-RPT", out, env)
+            res.trailer_roots.append(prod)
+    return res
+
+
+def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: _Outputs, env) -> None:
+    """Combine IR ``_flt`` files with WF3REJ into ``<prod>_crj.fits`` (calib-wfc3.md §2.4) **[READ]**."""
+    from ..common.hstio import ImSet
+    from .ccdtab import read_ccdtab
+    from .crrejtab import read_crrejtab
+    from .keywords import hdr_float, read_float
+    from .uvis import wf3rej as rej
+    from .uvis.context import reference
+
+    exps = [read_exposure(p, ir=True) for p in flts]
+    p0 = exps[0].primary
+    efac = [read_float(e.primary.get("EXPTIME", 0.0)) for e in exps]
+    exptot = np.float32(0)
+    for e in efac:
+        exptot = np.float32(exptot + e)
+    pars = read_crrejtab(reference(p0, "CRREJTAB", env), nimages=len(exps), exptot=exptot)
+    im0 = exps[0].imsets[0]
+    ny, nx = im0.sci.shape
+    ccd = read_ccdtab(reference(p0, "CCDTAB", env), ccdamp="ABCD", ccdgain=float(p0.get("CCDGAIN", 0)),
+                      ccdchip=int(im0.sci_hdr.get("CCDCHIP", 1)), ccdofst=(0, 0, 0, 0), detector="IR")
+    del ccd
+    noise = rej.ir_noise_model([read_float(p0.get(f"ATODGN{a}", 0.0)) for a in "ABCD"],
+                               [read_float(p0.get(f"READNSE{a}", 0.0)) for a in "ABCD"], ampx=nx // 2, ampy=ny // 2)
+    rates = [str(e.imsets[0].sci_hdr.get("BUNIT", "")).strip().upper().endswith("/S") for e in exps]
+    raws = [e.imsets[0].sci for e in exps]
+    images = [r * efac[k] if rates[k] else r for k, r in enumerate(raws)]
+    result = rej.combine(images, [e.imsets[0].dq for e in exps], raws, efac=efac, noise=noise, pars=pars)
+    primary = p0.copy()
+    primary["TEXPTIME"] = hdr_float(exptot)
+    primary["EXPTIME"] = hdr_float(exptot)
+    primary["SKYSUM"] = hdr_float(result.skysum)
+    texpt = exptot if exptot != 0 else np.float32(len(exps))
+    primary["REJ_RATE"] = hdr_float(np.float32(np.float32(result.nrej) / texpt))
+    primary["RPTCORR"] = "COMPLETE"
+    primary["ROOTNAME"] = prod.upper()
+    primary["ASN_MTYP"] = mtype
+    headers = {k: h.copy() for k, h in im0.headers.items() if k in ("SCI", "ERR", "DQ")}
+    headers["SCI"]["NCOMBINE"] = len(exps)
+    if rates[0]:
+        for k in ("SCI", "ERR"):
+            headers[k]["BUNIT"] = str(headers[k].get("BUNIT", ""))[:-2]
+    crj = Exposure(primary=primary, imsets=[ImSet(sci=result.sci, err=result.err, dq=result.dq, headers=headers,
+                                                  extver=1)])
+    out.write(crj, f"{prod}_crj.fits")

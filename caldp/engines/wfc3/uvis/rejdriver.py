@@ -1,0 +1,139 @@
+"""WF3REJ stage driver: combine ``_blv_tmp`` exposures into ``<product>_crj_tmp`` (HSTCAL ``wf3rej/rej_do.c``,
+``rej_check.c``, ``cr_scaling.c``, ``cr_history.c``; calib-wfc3.md §R1–R3, §R7).
+
+Chips are matched by CCDCHIP; gain and noise come from the first input's primary header as written
+(ATODGN*/READNSE*, 8 significant digits); ``ampx`` from CCDTAB with the trimmed width. The output
+takes its headers from the first input with EXPTIME > 0. With CRMASK = 1 the inputs' DQ arrays are
+rewritten (bit 8192, see :func:`caldp.engines.wfc3.uvis.wf3rej.crmask_writeback`). HSTCAL writes the
+primary header with imset 1, so SKYSUM and REJ_RATE in the primary are those of imset 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+
+from ...common.errors import EngineError
+from ...common.hstio import Exposure, ImSet
+from ..ccdtab import read_ccdtab
+from ..crrejtab import read_crrejtab
+from ..keywords import hdr_float, read_float
+from . import wf3rej as rej
+from .context import UvisKeys, read_group, reference
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+RATES = ("COUNTS/S", "ELECTRONS/S")
+COUNTS = ("COUNTS", "ELECTRONS")
+
+
+def _bunit_is_rate(inp: Exposure) -> bool:
+    bunit = str(inp.imsets[0].sci_hdr.get("BUNIT", "")).strip().upper()
+    if bunit in RATES:
+        return True
+    if bunit in COUNTS:
+        return False
+    raise EngineError(f"{bunit} value for BUNIT does not match", file=inp.filename, keyword="BUNIT")
+
+
+def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str, str] | None,
+           keys: UvisKeys) -> tuple[Exposure, list[Exposure]]:
+    """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ)."""
+    if len(inputs) < 2:
+        raise EngineError("Needs more than one input image.", keyword="CRCORR")
+    first = inputs[0]
+    p0 = first.primary
+    efac, bunits = [], []
+    expstart, expend = 1e10, 0.0
+    expflag = "NORMAL"
+    for inp in inputs:
+        e = read_float(inp.primary.get("EXPTIME", 0.0))
+        if e < 0:
+            raise EngineError("exposure time is negative", file=inp.filename, keyword="EXPTIME")
+        efac.append(e)
+        expend = max(expend, float(inp.primary.get("EXPEND", 0.0)))
+        expstart = min(expstart, float(inp.primary.get("EXPSTART", 0.0)))
+        bunits.append(_bunit_is_rate(inp))
+        if "EXPFLAG" not in inp.primary:
+            raise EngineError("required keyword is missing", file=inp.filename, keyword="EXPFLAG")
+        if str(inp.primary["EXPFLAG"]).strip() != expflag:
+            expflag = "MIXED"
+        if str(inp.primary.get("CCDAMP", "")).strip().upper() != str(p0.get("CCDAMP", "")).strip().upper():
+            raise EngineError("uses different CCDAMP", file=inp.filename, keyword="CCDAMP")
+    exptot = F32(0)
+    for e in efac:
+        exptot = F32(exptot + e)
+    texpt = exptot if exptot != 0 else F32(len(inputs))
+    crrejtab = reference(p0, "CRREJTAB", env)
+    pars = read_crrejtab(crrejtab, nimages=len(inputs), exptot=exptot)
+    ccdtab = reference(p0, "CCDTAB", env)
+    atodgn = [read_float(p0.get(f"ATODGN{a}", 0.0)) for a in "ABCD"]
+    readnse = [read_float(p0.get(f"READNSE{a}", 0.0)) for a in "ABCD"]
+    if not any(g > 0 for g in atodgn):
+        raise EngineError("All ATODGN values are 0", file=first.filename, keyword="ATODGNA")
+    idx_default = next((k for k, e in enumerate(efac) if e > 0), 0)
+    template = inputs[idx_default]
+    out_imsets = []
+    updated = [Exposure(primary=i.primary, imsets=list(i.imsets), filename=i.filename) for i in inputs]
+    out_primary = template.primary.copy()
+    for n_ext, im0 in enumerate(first.imsets):
+        g = read_group(im0.sci_hdr)
+        ny, nx = im0.sci.shape
+        members = [im0]
+        positions = [n_ext]
+        for inp in inputs[1:]:
+            pos = next((k for k, im in enumerate(inp.imsets) if int(im.sci_hdr.get("CCDCHIP", 1)) == g.chip), None)
+            if pos is None:
+                raise EngineError(f"no imset for chip {g.chip}", file=inp.filename, keyword="CCDCHIP")
+            im = inp.imsets[pos]
+            if im.sci.shape != im0.sci.shape:
+                raise EngineError("does not have the same size as the first image", file=inp.filename)
+            members.append(im)
+            positions.append(pos)
+        ccd = read_ccdtab(ccdtab, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, ccdchip=g.chip, ccdofst=keys.ccdofst,
+                          binaxis=(int(p0.get("BINAXIS1", 1)), int(p0.get("BINAXIS2", 1))), dimx=nx)
+        noise = rej.uvis_noise_model(g.chip, atodgn, readnse, ampx=ccd.ampx, ampy=ccd.ampy)
+        raws = [m.sci for m in members]
+        images = [m.sci * efac[k] if bunits[k] else m.sci for k, m in enumerate(members)]
+        dqs = [m.dq for m in members]
+        res = rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
+        log.info("WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s", g.chip, crrejtab.name, res.nrej,
+                 ", ".join(f"{float(s):.3f}" for s in (res.skysum,)))
+        tpl = template.imsets[n_ext] if n_ext < len(template.imsets) else im0
+        headers = {k: h.copy() for k, h in tpl.headers.items()}
+        headers["SCI"]["NCOMBINE"] = len(inputs)
+        out_imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=headers, extver=im0.extver))
+        if n_ext == 0:
+            out_primary["TEXPTIME"] = hdr_float(exptot)
+            out_primary["SKYSUM"] = (hdr_float(res.skysum), "Total sky level (DN)")
+            out_primary["EXPSTART"] = (expstart, "computed exposure start time (Modified Julian Date)")
+            out_primary["EXPEND"] = (expend, "exposure end time (Modified Julian Date)")
+            out_primary["REJ_RATE"] = (hdr_float(F32(F32(res.nrej) / texpt)), "Cosmic ray impact rate (pixels/sec)")
+            out_primary["EXPTIME"] = hdr_float(exptot)
+            out_primary["EXPFLAG"] = (expflag, "Exposure flag for combined dataset")
+        if pars.crmask:
+            for k, (inp, pos) in enumerate(zip(updated, positions, strict=True)):
+                im = inp.imsets[pos]
+                inp.imsets[pos] = ImSet(sci=im.sci, err=im.err, dq=rej.crmask_writeback(im.dq, res.crbits[k]),
+                                        headers=im.headers, extver=im.extver)
+    out_primary["INITGUES"] = pars.initgues
+    out_primary["SKYSUB"] = pars.skysub
+    out_primary["CRSIGMAS"] = pars.crsigmas
+    out_primary["MEANEXP"] = hdr_float(pars.exp_in)
+    out_primary["CRRADIUS"] = hdr_float(pars.crradius)
+    out_primary["CRTHRESH"] = hdr_float(pars.crthresh)
+    out_primary["SCALENSE"] = hdr_float(pars.scalense)
+    out_primary["BADINPDQ"] = pars.badinpdq
+    out_primary["CRMASK"] = bool(pars.crmask)
+    out_primary["CRCORR"] = "COMPLETE"
+    out_primary["ROOTNAME"] = (product.upper(), "Rootname of the observation set")
+    out_primary["ASN_MTYP"] = mtype
+    for im in out_imsets:
+        for h in im.headers.values():
+            if "EXPNAME" in h:
+                h["EXPNAME"] = product.upper()
+    out = Exposure(primary=out_primary, imsets=out_imsets, filename=f"{product}_crj_tmp.fits")
+    return out, updated

@@ -1,0 +1,241 @@
+"""WF32D stage driver: ``_blv_tmp``/``_crj_tmp`` → ``_flt``/``_crj`` for UVIS (HSTCAL ``wf32d/wf32d.c``,
+``wf32d/do2d.c``; calib-wfc3.md §D).
+
+Per imset: overscan must be trimmed (BLEVCORR COMPLETE and LTV ≤ 1); CCDTAB row re-read with the
+trimmed width; error init if ERR is all zero; DQICORR if asked; DARKCORR; FLATCORR; SHADCORR;
+PHOTMODE (always) and PHOTCORR; statistics. After all imsets, FLUXCORR scales chip 2.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+
+from ...common.errors import EngineError
+from ...common.hstio import Exposure, ImSet
+from ...common.refs import is_dummy
+from ...common.stats import write_statistics
+from ...common.switches import Switch
+from ..ccdtab import read_ccdtab
+from ..keywords import hdr_double, hdr_float
+from ..reffiles import check_reference
+from ..refimage import RefFiles, cut_to_science
+from . import darkcorr as dark_step
+from . import dqicorr as dqi_step
+from . import flatcorr as flat_step
+from . import fluxcorr as flux_step
+from . import noise as noise_step
+from . import photcorr as phot_step
+from . import shadcorr as shad_step
+from .context import UvisKeys, read_group, reference
+from .wf3ccd import _read_table, _slot_values
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+AMPS = "ABCD"
+
+
+class TwoDRefs:
+    """Reference files WF32D needs (``Get2dFlags``)."""
+
+    def __init__(self, primary, keys: UvisKeys, env, refs: RefFiles, *, dqicorr: bool):
+        self.ccdtab = reference(primary, "CCDTAB", env)
+        self.dqicorr = dqicorr
+        self.darkcorr = keys.perform("DARKCORR")
+        self.flatcorr = keys.perform("FLATCORR")
+        self.shadcorr = keys.perform("SHADCORR")
+        self.photcorr = keys.perform("PHOTCORR")
+        self.fluxcorr = keys.perform("FLUXCORR")
+        self.bpixtab = self.darkfile = self.shadfile = self.imphttab = None
+        self.flats: list[tuple[str, object]] = []
+        if self.dqicorr:
+            self.bpixtab = reference(primary, "BPIXTAB", env, required=False)
+            if self.bpixtab is not None and is_dummy(refs.primary(self.bpixtab, keyword="BPIXTAB")):
+                self.bpixtab = None
+        if self.darkcorr:
+            key = "DRKCFILE" if str(primary.get("PCTECORR", "")).strip().upper() == "COMPLETE" else "DARKFILE"
+            self.darkfile = reference(primary, key, env)
+            self.dark_key = key
+            h = refs.primary(self.darkfile, keyword=key)
+            if is_dummy(h):
+                self.darkcorr = False
+            else:
+                check_reference(h, filetype="CTEDARK" if key == "DRKCFILE" else "DARK", detector="UVIS", keyword=key,
+                                file=self.darkfile.name)
+        if self.flatcorr:
+            for key, ftype in (("PFLTFILE", "PIXEL-TO-PIXEL FLAT"), ("DFLTFILE", "DELTA FLAT"),
+                               ("LFLTFILE", "LARGE SCALE FLAT")):
+                path = reference(primary, key, env, required=False)
+                if path is None:
+                    continue
+                h = refs.primary(path, keyword=key)
+                if is_dummy(h):
+                    continue
+                check_reference(h, filetype=ftype, detector="UVIS", filter=keys.filter, keyword=key, file=path.name)
+                self.flats.append((key, path))
+            if not self.flats:
+                if all(str(primary.get(k, "N/A")).strip().upper() in ("N/A", "") for k in
+                       ("PFLTFILE", "DFLTFILE", "LFLTFILE")):
+                    raise EngineError("PFLTFILE, DFLTFILE, LFLTFILE are all blank", keyword="PFLTFILE")
+                self.flatcorr = False
+        if self.shadcorr:
+            self.shadfile = reference(primary, "SHADFILE", env)
+            if is_dummy(refs.primary(self.shadfile, keyword="SHADFILE")):
+                self.shadcorr = False
+        if self.photcorr:
+            self.imphttab = reference(primary, "IMPHTTAB", env)
+            h = refs.primary(self.imphttab, keyword="IMPHTTAB")
+            if is_dummy(h):
+                self.photcorr = False
+            else:
+                check_reference(h, filetype="IMAGE PHOTOMETRY TABLE", keyword="IMPHTTAB", file=self.imphttab.name)
+
+
+def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys,
+          dqicorr: bool = False) -> Exposure:
+    """Run WF32D on an in-memory ``_blv_tmp``/``_crj_tmp`` exposure; returns the calibrated exposure."""
+    primary = inp.primary.copy()
+    fname = inp.filename
+    t = TwoDRefs(primary, keys, env, refs, dqicorr=dqicorr)
+    bpix_table = _read_table(t.bpixtab, "BPIXTAB")[0] if t.bpixtab is not None else None
+    out_imsets = []
+    chip1_flam = None
+    for idx, imset in enumerate(inp.imsets):
+        first = idx == 0
+        g = read_group(imset.sci_hdr)
+        headers = {k: h.copy() for k, h in imset.headers.items()}
+        sci, err, dq = imset.sci, imset.err, imset.dq
+        ny, nx = sci.shape
+        if str(primary.get("BLEVCORR", "")).strip().upper() != "COMPLETE" or g.ltv[0] > 1 or g.ltv[1] > 1:
+            raise EngineError("Overscan region not trimmed. Please perform BLEVCORR.", file=fname, keyword="BLEVCORR")
+        ccd = read_ccdtab(t.ccdtab, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, ccdchip=g.chip, ccdofst=keys.ccdofst,
+                          binaxis=g.bin, dimx=nx)
+        if first:
+            for k, a in enumerate(AMPS):
+                primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
+                primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
+        gains = _slot_values(ccd.atodgain, g.chip)
+        if not np.any(err):
+            bx = noise_step.noise_boundary(ccd.ampx, g.ltv[0], (0, 0, 0, 0), nx)
+            err = noise_step.init_error(sci, boundary=bx, gain=gains, readnoise=_slot_values(ccd.readnoise, g.chip),
+                                        bias=_slot_values(ccd.ccdbias, g.chip))
+        if t.dqicorr:
+            dq = dqi_step.flag_atod_saturation(sci, dq)
+            if bpix_table is not None:
+                rows = dqi_step.select_bpix_rows(bpix_table, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=g.chip,
+                                                 file=t.bpixtab.name)
+                # HSTCAL applies the 4-amp virtual-column shift here too (TRIMX3/4 of the OSCNTAB are not re-read:
+                # they are 0 in WF32D's freshly initialised structure).
+                dq = dqi_step.apply_bpixtab(dq, rows, ltv=g.ltv, ltm=g.ltm, four_amp=keys.ccdamp == "ABCD",
+                                            ampx=ccd.ampx, virtual_cols=0)
+        if t.darkcorr:
+            ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key)
+            ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
+            sci, err, dq, meandark = dark_step.darkcorr(sci, err, dq, ds, de, dd, exptime=keys.exptime, gain=gains,
+                                                        ampx=ccd.ampx, sdqflags=g.sdqflags)
+            headers["SCI"]["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
+            log.info("DARKCORR imset %d: %s %s, MEANDARK = %g", imset.extver, t.dark_key, t.darkfile.name,
+                     float(F32(meandark)))
+        if t.flatcorr:
+            applygain = True
+            n0 = int(np.count_nonzero(dq & 512))
+            for key, path in t.flats:
+                ref = refs.chip(path, g.chip, keyword=key)
+                fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
+                if applygain:
+                    fs, fe = flat_step.gain_scale(fs, fe, ccd.mean_gain)
+                    applygain = False
+                sci, err, dq = flat_step.divide_flat(sci, err, dq, fs, fe, fd)
+            for ext in ("SCI", "ERR"):
+                headers[ext]["BUNIT"] = "ELECTRONS"
+            log.info("FLATCORR imset %d: %s, %d pixels flagged BADFLAT", imset.extver,
+                     ", ".join(p.name for _, p in t.flats), int(np.count_nonzero(dq & 512)) - n0)
+        if t.shadcorr:
+            if keys.exptime <= 0:
+                log.warning("EXPTIME must be positive if SHADCORR = PERFORM.")
+            else:
+                ref = refs.chip(t.shadfile, g.chip, keyword="SHADFILE")
+                ss, se, sd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.shadfile.name, keyword="SHADFILE")
+                sci, err, dq = shad_step.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=g.ncombine)
+        mode = phot_step.photmode(g.chip, keys.filter, keys.expstart)
+        headers["SCI"]["PHOTMODE"] = (mode, "list of components")
+        if t.photcorr:
+            vals = phot_step.phot_values(t.imphttab, mode, g.chip)
+            h = headers["SCI"]
+            h["PHOTFLAM"] = (hdr_float(vals["PHOTFLAM"]), "Inverse sensitivity, ergs/cm2/A/e-")
+            h["PHOTZPT"] = (hdr_float(vals["PHOTZPT"]), "ST magnitude zero point")
+            h["PHOTPLAM"] = (hdr_float(vals["PHOTPLAM"]), "pivot wavelength")
+            h["PHOTBW"] = (hdr_float(vals["PHOTBW"]), "RMS bandwidth")
+            if g.chip == 1:
+                h["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
+                h["PHOTFNU"] = (hdr_float(vals["PHOTFNU"]), "Inverse sensitivity, Jy*sec/e-")
+                h["PHTFLAM2"] = (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
+                chip1_flam = vals["PHTFLAM1"]
+            else:
+                h["PHTFLAM2"] = (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
+                h["PHOTFNU"] = (hdr_float(vals["PHOTFNU"]), "Inverse sensitivity, Jy*sec/e-")
+                chip1_flam = vals["PHTFLAM1"]
+                if keys.subarray:
+                    h["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
+            if first:
+                primary["PHOTFLAM"] = (hdr_float(vals["PHOTFLAM"]), "Inverse sensitivity, ergs/cm2/A/e-")
+                primary["PHOTZPT"] = (hdr_float(vals["PHOTZPT"]), "ST magnitude zero point")
+                primary["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
+                primary["PHTFLAM2"] = (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
+            log.info("PHOTCORR imset %d: IMPHTTAB %s, PHOTFLAM = %g", imset.extver, t.imphttab.name,
+                     float(F32(vals["PHOTFLAM"])))
+        new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
+        write_statistics(new, g.sdqflags)
+        for ext in ("SCI", "ERR"):
+            for k in list(new.headers[ext].keys()):
+                if k.startswith(("GOOD", "SNR")):
+                    new.headers[ext][k] = hdr_float(new.headers[ext][k])
+        out_imsets.append(new)
+    _history_2d(primary, t)
+    if t.fluxcorr:
+        _fluxcorr(primary, out_imsets, t, keys, chip1_flam)
+    return Exposure(primary=primary, imsets=out_imsets, filename=fname)
+
+
+def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_flam) -> None:
+    if not t.photcorr:
+        log.warning("FLUXCORR needs PHOTCORR; skipped")
+        return
+    chip2 = imsets[0]
+    if keys.subarray:
+        if int(chip2.sci_hdr.get("CCDCHIP", 1)) != 2:
+            log.info("No flux scaling needed for Chip 1")
+            return
+        phtflam1 = float(chip1_flam)
+    else:
+        if len(imsets) < 2:
+            raise EngineError("FLUXCORR needs both chips", keyword="FLUXCORR")
+        phtflam1 = float(imsets[1].sci_hdr.get("PHTFLAM1", 1.0))
+    phtflam2 = float(chip2.sci_hdr.get("PHTFLAM2", 1.0))
+    ratio = flux_step.flux_ratio(phtflam1, phtflam2)
+    chip2.sci, chip2.err = flux_step.fluxcorr(chip2.sci, chip2.err, ratio=ratio)
+    write_statistics(chip2, int(chip2.sci_hdr.get("SDQFLAGS", 65535)))
+    for ext in ("SCI", "ERR"):
+        for k in list(chip2.headers[ext].keys()):
+            if k.startswith(("GOOD", "SNR")):
+                chip2.headers[ext][k] = hdr_float(chip2.headers[ext][k])
+    primary["PHTRATIO"] = (hdr_double(ratio), "PHTFLAM2/PHTFLAM1 ratio")
+    primary["PHTFLAM2"] = (hdr_double(phtflam2), "Chip2 Inv Sens, use when FLUXCORR=OMIT")
+    primary["PHTFLAM1"] = (hdr_double(phtflam1), "Chip1 Inv Sens, same as PHOTFLAM")
+    chip2.sci_hdr["PHTRATIO"] = (hdr_double(ratio), "PHTFLAM2/PHTFLAM1 ratio")
+    chip2.sci_hdr["PHTFLAM1"] = (hdr_double(phtflam1), "Chip1 Inv Sens, same as PHOTFLAM")
+    primary["FLUXCORR"] = str(Switch.COMPLETE)
+    log.info("FLUXCORR: PHTRATIO = %.8g applied to chip 2", ratio)
+
+
+def _history_2d(primary, t: TwoDRefs) -> None:
+    for flag, name, ref in ((t.darkcorr, "DARKCORR", t.darkfile), (t.flatcorr, "FLATCORR", None),
+                            (t.shadcorr, "SHADCORR", t.shadfile), (t.photcorr, "PHOTCORR", t.imphttab)):
+        if flag:
+            primary[name] = str(Switch.COMPLETE)
+            primary.add_history(f"{name} complete" + (f" using {ref.name}" if ref is not None else ""))
+    if t.dqicorr:
+        primary["DQICORR"] = str(Switch.COMPLETE)
