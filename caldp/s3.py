@@ -74,14 +74,15 @@ def filesystem():
     kwargs: dict = dict(
         skip_instance_cache=True,
         use_listings_cache=False,
-        config_kwargs={"retries": {"max_attempts": 2, "mode": "standard"}, "connect_timeout": 10,
+        # one attempt per call in botocore and s3fs: with_retries() retries whole operations
+        config_kwargs={"retries": {"max_attempts": 1, "mode": "standard"}, "connect_timeout": 10,
                        "read_timeout": 120},
     )
     endpoint = endpoint_url()
     if endpoint:
         kwargs["endpoint_url"] = endpoint
     fs = s3fs.S3FileSystem(**kwargs)
-    fs.retries = 2  # s3fs's own retries of transient errors; ours wrap whole operations
+    fs.retries = 1
     return fs
 
 

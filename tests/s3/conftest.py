@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import tarfile
@@ -28,6 +29,9 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
 
 
 class LocalS3:
