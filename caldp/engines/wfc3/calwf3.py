@@ -296,7 +296,8 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                     for b, m in zip(blvs, sp.members, strict=True):
                         out.write(b, f"{m}_blv_tmp.fits")
                 log.info("WF32D: %s_crj_tmp.fits -> %s_crj.fits", prod, prod)
-                crj = wf32d(crj_tmp, env=env, refs=refs, keys=member_keys[0], dqicorr=False)
+                crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
+                crj = wf32d(crj_tmp, env=env, refs=refs, keys=crj_keys, dqicorr=False)
                 del crj_tmp
                 out.write(crj, f"{prod}_crj.fits")
                 del crj

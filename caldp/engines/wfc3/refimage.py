@@ -159,11 +159,16 @@ class RefFiles:
         return sorted(out, key=lambda t: t[0])
 
     def chip(self, path: Path, chip: int | None = None, *, extver: int | None = None, keyword: str,
-             arrays=("SCI", "ERR", "DQ")) -> RefChip:
-        """The imset whose CCDCHIP equals `chip` (first match), or the one with EXTVER `extver`."""
+             arrays=("SCI", "ERR", "DQ"), group_size: int = 3) -> RefChip:
+        """The imset whose CCDCHIP equals `chip` (first match among the first NEXTEND/`group_size`
+        imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`."""
         path = Path(path)
         hdul = self.hdulist(path, keyword=keyword)
         scis = self._sci_extensions(hdul)
+        if extver is None:
+            # DetCCDChip only looks at the first NEXTEND/3 imsets (NEXTEND defaults to 3).
+            ngroups = int(hdul[0].header.get("NEXTEND", group_size)) // group_size
+            scis = [(v, h) for v, h in scis if v <= ngroups]
         chosen = None
         for ver, hdu in scis:
             if extver is not None:

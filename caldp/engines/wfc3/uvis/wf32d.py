@@ -195,6 +195,8 @@ def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles
                     new.headers[ext][k] = hdr_float(new.headers[ext][k])
         out_imsets.append(new)
     _history_2d(primary, t)
+    if keys.perform("EXPSCORR"):
+        primary["EXPSCORR"] = str(Switch.COMPLETE)
     if t.fluxcorr:
         _fluxcorr(primary, out_imsets, t, keys, chip1_flam)
     return Exposure(primary=primary, imsets=out_imsets, filename=fname)
@@ -217,11 +219,8 @@ def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_f
     phtflam2 = float(chip2.sci_hdr.get("PHTFLAM2", 1.0))
     ratio = flux_step.flux_ratio(phtflam1, phtflam2)
     chip2.sci, chip2.err = flux_step.fluxcorr(chip2.sci, chip2.err, ratio=ratio)
-    write_statistics(chip2, int(chip2.sci_hdr.get("SDQFLAGS", 65535)))
-    for ext in ("SCI", "ERR"):
-        for k in list(chip2.headers[ext].keys()):
-            if k.startswith(("GOOD", "SNR")):
-                chip2.headers[ext][k] = hdr_float(chip2.headers[ext][k])
+    # HSTCAL recomputes the statistics but then re-reads the SCI header from the file before
+    # writing it back, so the products keep the pre-FLUXCORR statistics (verified with calwf3.e).
     primary["PHTRATIO"] = (hdr_double(ratio), "PHTFLAM2/PHTFLAM1 ratio")
     primary["PHTFLAM2"] = (hdr_double(phtflam2), "Chip2 Inv Sens, use when FLUXCORR=OMIT")
     primary["PHTFLAM1"] = (hdr_double(phtflam1), "Chip1 Inv Sens, same as PHOTFLAM")
