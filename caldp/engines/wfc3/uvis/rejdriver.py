@@ -109,8 +109,8 @@ def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str
         if n_ext == 0:
             out_primary["TEXPTIME"] = hdr_float(exptot)
             out_primary["SKYSUM"] = (hdr_float(res.skysum), "Total sky level (DN)")
-            out_primary["EXPSTART"] = (expstart, "computed exposure start time (Modified Julian Date)")
-            out_primary["EXPEND"] = (expend, "exposure end time (Modified Julian Date)")
+            out_primary["EXPSTART"] = (expstart, "computed exposure start time (MJD)")
+            out_primary["EXPEND"] = (expend, "exposure end time (MJD)")
             out_primary["REJ_RATE"] = (hdr_float(F32(F32(res.nrej) / texpt)), "Cosmic ray impact rate (pixels/sec)")
             out_primary["EXPTIME"] = hdr_float(exptot)
             out_primary["EXPFLAG"] = (expflag, "Exposure flag for combined dataset")
@@ -130,10 +130,10 @@ def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str
     out_primary["CRMASK"] = bool(pars.crmask)
     out_primary["CRCORR"] = "COMPLETE"
     out_primary["ROOTNAME"] = (product.upper(), "Rootname of the observation set")
-    out_primary["ASN_MTYP"] = mtype
+    # calwf3 passes an empty member type for CR-SPLIT sub-products, so ASN_MTYP is left as it was.
+    del mtype
     for im in out_imsets:
         for h in im.headers.values():
-            if "EXPNAME" in h:
-                h["EXPNAME"] = product.upper()
+            h["EXPNAME"] = (product, "9 character exposure identifier")
     out = Exposure(primary=out_primary, imsets=out_imsets, filename=f"{product}_crj_tmp.fits")
     return out, updated
