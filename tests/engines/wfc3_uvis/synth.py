@@ -22,6 +22,13 @@ BIAS = 2500.0
 RN = 3.0
 
 
+def set_full_size(full: bool) -> None:
+    """Switch the module geometry between the miniature (206×70) and the real chip (4206×2070)."""
+    global NX, NY, AMPX, SCI_NY, SCI_NX
+    NX, NY, AMPX = (4206, 2070, 2048) if full else (206, 70, 48)
+    SCI_NY, SCI_NX = NY - 19, 2 * AMPX
+
+
 def _primary(**kw) -> fits.PrimaryHDU:
     h = fits.Header()
     for k, v in kw.items():
@@ -78,15 +85,17 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
     ccd.update({"AMPX": ("J", [AMPX, AMPX]), "AMPY": ("J", [0, 0]), "SATURATE": ("E", [63000.0, 63000.0])})
     fits.HDUList([_primary(FILETYPE="CCD PARAMETERS", **common), _table(ccd)]).writeto(refdir / "t_ccd.fits",
                                                                                         overwrite=True)
+    vs = 25 + AMPX  # first serial-virtual column (0-based)
     # OSCNTAB: 0-based bias sections A 5..21 (cols 6..22 1-based), C/D in the serial virtual region.
     osc = {"CCDAMP": ("4A", ["ABCD", "ABCD"]), "CCDCHIP": ("J", [1, 2]), "BINX": ("J", [1, 1]), "BINY": ("J", [1, 1]),
            "NX": ("J", [NX, NX]), "NY": ("J", [NY, NY]), "TRIMX1": ("J", [25, 25]), "TRIMX2": ("J", [25, 25]),
            "TRIMX3": ("J", [30, 30]), "TRIMX4": ("J", [30, 30]), "TRIMY1": ("J", [19, 0]), "TRIMY2": ("J", [0, 19]),
-           "BIASSECTA1": ("J", [6, 6]), "BIASSECTA2": ("J", [22, 22]), "BIASSECTB1": ("J", [185, 185]),
-           "BIASSECTB2": ("J", [201, 201]), "BIASSECTC1": ("J", [79, 79]), "BIASSECTC2": ("J", [100, 100]),
-           "BIASSECTD1": ("J", [107, 107]), "BIASSECTD2": ("J", [128, 128]),
-           "VX1": ("J", [30, 30]), "VX2": ("J", [70, 70]), "VY1": ("J", [1, 53]), "VY2": ("J", [18, 70]),
-           "VX3": ("J", [136, 136]), "VX4": ("J", [176, 176]), "VY3": ("J", [1, 53]), "VY4": ("J", [18, 70])}
+           "BIASSECTA1": ("J", [6, 6]), "BIASSECTA2": ("J", [22, 22]), "BIASSECTB1": ("J", [NX - 21] * 2),
+           "BIASSECTB2": ("J", [NX - 5] * 2), "BIASSECTC1": ("J", [vs + 6] * 2), "BIASSECTC2": ("J", [vs + 27] * 2),
+           "BIASSECTD1": ("J", [vs + 34] * 2), "BIASSECTD2": ("J", [vs + 55] * 2),
+           "VX1": ("J", [30, 30]), "VX2": ("J", [vs - 3] * 2), "VY1": ("J", [1, NY - 17]), "VY2": ("J", [18, NY]),
+           "VX3": ("J", [vs + 63] * 2), "VX4": ("J", [NX - 30] * 2), "VY3": ("J", [1, NY - 17]),
+           "VY4": ("J", [18, NY])}
     fits.HDUList([_primary(FILETYPE="OVERSCAN", **common), _table(osc)]).writeto(refdir / "t_osc.fits", overwrite=True)
     # BPIXTAB (trimmed coordinates, 1-based): a hot column, a row run crossing the amp boundary, a warm pixel.
     bpx = {"PIX1": ("J", [10, 40, 60, 70]), "PIX2": ("J", [5, 20, 30, 40]), "LENGTH": ("J", [10, 20, 1, 3]),
@@ -104,7 +113,7 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         bdq[3, 60] = 128
         hdus += _imset(ext, b, np.full((NY, NX), 0.3, F32), bdq, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
         s = np.full((NY, NX), 70000.0, F32)
-        s[:, 73:133] = 0.0
+        s[:, 25 + AMPX:85 + AMPX] = 0.0
         sat += _imset(ext, s, None, None, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
         m = np.zeros((NY, NX), F32)
         # one sink in each chip with a trail upstream and a downstream marker
@@ -204,7 +213,7 @@ def write_raw(path: Path, root: str, refkw: dict, *, scene, seed: int, exptime: 
         raw = np.zeros((NY, NX))
         y0 = 19 if chip == 1 else 0
         raw[y0:y0 + SCI_NY, 25:25 + AMPX] = dn_sci[:, :AMPX]
-        raw[y0:y0 + SCI_NY, 133:133 + AMPX] = dn_sci[:, AMPX:]
+        raw[y0:y0 + SCI_NY, 85 + AMPX:85 + 2 * AMPX] = dn_sci[:, AMPX:]
         drift = 0.02 * np.arange(NX)[None, :]
         raw = raw + BIAS + drift + rng.normal(0, RN / GAIN, (NY, NX))
         raw[5, 30] = 65535.0  # A-to-D saturated pixel in the overscan rows
@@ -237,15 +246,24 @@ def write_asn(path: Path, product: str, members: list[str]) -> None:
     fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
 
-def make_dataset(root: Path, *, nexp: int = 2) -> dict:
-    """An association ``tst01011`` with `nexp` CR-SPLIT members plus references under root/refs."""
+def make_dataset(root: Path, *, nexp: int = 2, full: bool = False, ncr: int | None = None) -> dict:
+    """An association ``tst01011`` with `nexp` CR-SPLIT members plus references under root/refs.
+
+    `full`: real chip geometry (4206×2070 per chip) instead of the miniature one.
+    """
+    set_full_size(full)
+    if ncr is None:
+        ncr = 20000 if full else 25
     root.mkdir(parents=True, exist_ok=True)
     refkw = write_refs(root / "refs")
     scene = truth_scene()
     members = [f"tst01a{k + 1}q" for k in range(nexp)]
     crs = {}
     for k, m in enumerate(members):
-        crs[m] = write_raw(root / f"{m}_raw.fits", m, refkw, scene=scene, seed=100 + k, expstart=60300.25 + k * 0.01)
+        crs[m] = write_raw(root / f"{m}_raw.fits", m, refkw, scene=scene, seed=100 + k, expstart=60300.25 + k * 0.01,
+                           ncr=ncr)
     write_asn(root / "tst01011_asn.fits", "tst01011", members)
-    return {"asn": root / "tst01011_asn.fits", "members": members, "env": {"iref": str(root / "refs") + "/"},
-            "scene": scene, "crs": crs}
+    out = {"asn": root / "tst01011_asn.fits", "members": members, "env": {"iref": str(root / "refs") + "/"},
+           "scene": scene, "crs": crs}
+    set_full_size(False)
+    return out
