@@ -76,9 +76,14 @@ def read_association(path: Path) -> Association:
             for col in ("MEMNAME", "MEMTYPE", "MEMPRSNT"):
                 if col not in names:
                     raise EngineError(f"association table has no {col} column", file=path.name)
-            rows = [(str(r[names["MEMNAME"]]).strip().lower(),
-                     str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
-                     bool(r[names["MEMPRSNT"]])) for r in table]
+            rows = [
+                (
+                    str(r[names["MEMNAME"]]).strip().lower(),
+                    str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
+                    bool(r[names["MEMPRSNT"]]),
+                )
+                for r in table
+            ]
     except EngineError:
         raise
     except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
@@ -99,7 +104,7 @@ def read_association(path: Path) -> Association:
         if word in ("crj", "rpt", "crc"):
             posid = 1
         elif present or mtype.startswith("prod"):
-            tail = word[poslen:poslen + 1]
+            tail = word[poslen : poslen + 1]
             if tail.isalnum():
                 digits = "".join(ch for ch in word[poslen:] if ch.isdigit())
                 posid = int(digits) if digits else 0
@@ -123,8 +128,9 @@ def read_association(path: Path) -> Association:
         if crcorr or rptcorr:
             log.warning("No sub-product with more than 1 member; CRCORR/RPTCORR will be skipped")
         crcorr = rptcorr = False
-    return Association(rootname=_rootname_of(path).lower(), detector=detector, crcorr=crcorr, rptcorr=rptcorr,
-                       subproducts=subproducts)
+    return Association(
+        rootname=_rootname_of(path).lower(), detector=detector, crcorr=crcorr, rptcorr=rptcorr, subproducts=subproducts
+    )
 
 
 def _raw_detector(path: Path) -> str:
@@ -177,8 +183,14 @@ class _Outputs:
                 pass
 
 
-def calwf3(input_path, *, outdir=None, env: Mapping[str, str] | None = None, keep_intermediates: bool = False,
-           verbose: bool = False) -> list[Path]:
+def calwf3(
+    input_path,
+    *,
+    outdir=None,
+    env: Mapping[str, str] | None = None,
+    keep_intermediates: bool = False,
+    verbose: bool = False,
+) -> list[Path]:
     """Calibrate a WFC3 association or single raw exposure; returns the product paths written."""
     input_path = Path(input_path)
     if not input_path.is_file():
@@ -194,8 +206,13 @@ def calwf3(input_path, *, outdir=None, env: Mapping[str, str] | None = None, kee
             else:
                 det = _raw_detector(input_path)
                 root = _rootname_of(input_path).lower()
-                asn = Association(rootname=root, detector=det, crcorr=False, rptcorr=False,
-                                  subproducts=[SubProduct(name="", mtype="", members=[root])])
+                asn = Association(
+                    rootname=root,
+                    detector=det,
+                    crcorr=False,
+                    rptcorr=False,
+                    subproducts=[SubProduct(name="", mtype="", members=[root])],
+                )
                 srcdir = input_path.parent
             if asn.detector == "IR":
                 result = _process_ir(asn, srcdir, out, env, keep_intermediates, input_path)
@@ -284,8 +301,11 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 member_keys.append(keys)
                 res.trailer_roots.append(m)
             sw = first_keys.switches
-            do_rej = combine and len(sp.members) > 1 and (
-                sw.get("CRCORR") is Switch.PERFORM or sw.get("RPTCORR") is Switch.PERFORM)
+            do_rej = (
+                combine
+                and len(sp.members) > 1
+                and (sw.get("CRCORR") is Switch.PERFORM or sw.get("RPTCORR") is Switch.PERFORM)
+            )
             expscorr = member_keys[0].perform("EXPSCORR")
             if do_rej:
                 prod = sp.name or asn.rootname
@@ -368,11 +388,21 @@ def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: _Outputs, env) -> 
     pars = read_crrejtab(reference(p0, "CRREJTAB", env), nimages=len(exps), exptot=exptot)
     im0 = exps[0].imsets[0]
     ny, nx = im0.sci.shape
-    ccd = read_ccdtab(reference(p0, "CCDTAB", env), ccdamp="ABCD", ccdgain=float(p0.get("CCDGAIN", 0)),
-                      ccdchip=int(im0.sci_hdr.get("CCDCHIP", 1)), ccdofst=(0, 0, 0, 0), detector="IR")
+    ccd = read_ccdtab(
+        reference(p0, "CCDTAB", env),
+        ccdamp="ABCD",
+        ccdgain=float(p0.get("CCDGAIN", 0)),
+        ccdchip=int(im0.sci_hdr.get("CCDCHIP", 1)),
+        ccdofst=(0, 0, 0, 0),
+        detector="IR",
+    )
     del ccd
-    noise = rej.ir_noise_model([read_float(p0.get(f"ATODGN{a}", 0.0)) for a in "ABCD"],
-                               [read_float(p0.get(f"READNSE{a}", 0.0)) for a in "ABCD"], ampx=nx // 2, ampy=ny // 2)
+    noise = rej.ir_noise_model(
+        [read_float(p0.get(f"ATODGN{a}", 0.0)) for a in "ABCD"],
+        [read_float(p0.get(f"READNSE{a}", 0.0)) for a in "ABCD"],
+        ampx=nx // 2,
+        ampy=ny // 2,
+    )
     rates = [str(e.imsets[0].sci_hdr.get("BUNIT", "")).strip().upper().endswith("/S") for e in exps]
     raws = [e.imsets[0].sci for e in exps]
     images = [r * efac[k] if rates[k] else r for k, r in enumerate(raws)]
@@ -391,6 +421,7 @@ def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: _Outputs, env) -> 
     if rates[0]:
         for k in ("SCI", "ERR"):
             headers[k]["BUNIT"] = str(headers[k].get("BUNIT", ""))[:-2]
-    crj = Exposure(primary=primary, imsets=[ImSet(sci=result.sci, err=result.err, dq=result.dq, headers=headers,
-                                                  extver=1)])
+    crj = Exposure(
+        primary=primary, imsets=[ImSet(sci=result.sci, err=result.err, dq=result.dq, headers=headers, extver=1)]
+    )
     out.write(crj, f"{prod}_crj.fits")

@@ -28,9 +28,20 @@ from .reffiles import check_table
 log = logging.getLogger(__name__)
 
 AMPS = "ABCD"
-_REQUIRED = ("CCDAMP", "CCDCHIP", "CCDGAIN", "BINAXIS1", "BINAXIS2",
-             *(f"CCDOFST{a}" for a in AMPS), *(f"CCDBIAS{a}" for a in AMPS),
-             *(f"ATODGN{a}" for a in AMPS), *(f"READNSE{a}" for a in AMPS), "AMPX", "AMPY", "SATURATE")
+_REQUIRED = (
+    "CCDAMP",
+    "CCDCHIP",
+    "CCDGAIN",
+    "BINAXIS1",
+    "BINAXIS2",
+    *(f"CCDOFST{a}" for a in AMPS),
+    *(f"CCDBIAS{a}" for a in AMPS),
+    *(f"ATODGN{a}" for a in AMPS),
+    *(f"READNSE{a}" for a in AMPS),
+    "AMPX",
+    "AMPY",
+    "SATURATE",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +106,17 @@ def _with_pedigree(table: np.ndarray, ped: np.ndarray) -> np.ndarray:
     return out
 
 
-def select_ccdtab(data, *, ccdamp: str, ccdgain: float, ccdchip: int, ccdofst=(3, 3, 3, 3),
-                  binaxis=(1, 1), dimx: int | None = None, file=None) -> CCDParams:
+def select_ccdtab(
+    data,
+    *,
+    ccdamp: str,
+    ccdgain: float,
+    ccdchip: int,
+    ccdofst=(3, 3, 3, 3),
+    binaxis=(1, 1),
+    dimx: int | None = None,
+    file=None,
+) -> CCDParams:
     """Pick the CCDTAB row for the science values (`data` is the table's FITS_rec).
 
     `dimx` (UVIS only) limits AMPX to the image width; pass None for IR.
@@ -113,15 +133,22 @@ def select_ccdtab(data, *, ccdamp: str, ccdgain: float, ccdchip: int, ccdofst=(3
     [0.0, 0.0, 1.5, 0.0]
     """
     table = _as_table(data)
-    crit = {"CCDAMP": ccdamp.strip(), "CCDGAIN": np.float32(ccdgain), "CCDCHIP": int(ccdchip),
-            "BINAXIS1": int(binaxis[0]), "BINAXIS2": int(binaxis[1])}
+    crit = {
+        "CCDAMP": ccdamp.strip(),
+        "CCDGAIN": np.float32(ccdgain),
+        "CCDCHIP": int(ccdchip),
+        "BINAXIS1": int(binaxis[0]),
+        "BINAXIS2": int(binaxis[1]),
+    }
     crit.update({f"CCDOFST{a}": int(v) for a, v in zip(AMPS, ccdofst, strict=True)})
     rows = match_rows(table, crit, file=file, keyword="CCDTAB")
     if len(rows) == 0:
         raise EngineError(
             f"no matching row for CCDCHIP {ccdchip}, CCDAMP {ccdamp}, CCDGAIN {ccdgain:g}, "
             f"CCDOFST {','.join(str(int(v)) for v in ccdofst)}, BINAXIS {binaxis[0]},{binaxis[1]}",
-            file=file, keyword="CCDTAB")
+            file=file,
+            keyword="CCDTAB",
+        )
     i = int(rows[0])
     r = table[i]
     pedigree = str(r["PEDIGREE"]) if "PEDIGREE" in table.dtype.names else ""
@@ -137,13 +164,21 @@ def select_ccdtab(data, *, ccdamp: str, ccdgain: float, ccdchip: int, ccdofst=(3
     if dimx is not None and ampx > dimx:
         ampx = int(dimx)
     return CCDParams(
-        row=i, ccdamp=ccdamp.strip(),
+        row=i,
+        ccdamp=ccdamp.strip(),
         atodgain=np.where(used, gains, np.float32(0)).astype(np.float32),
         readnoise=np.where(used, np.array([r[f"READNSE{a}"] for a in AMPS], np.float32), np.float32(0)).astype(
-            np.float32),
+            np.float32
+        ),
         ccdbias=np.where(used, np.array([r[f"CCDBIAS{a}"] for a in AMPS], np.float32), np.float32(0)).astype(
-            np.float32),
-        mean_gain=mean, ampx=ampx, ampy=int(r["AMPY"]), saturate=np.float32(r["SATURATE"]), pedigree=pedigree)
+            np.float32
+        ),
+        mean_gain=mean,
+        ampx=ampx,
+        ampy=int(r["AMPY"]),
+        saturate=np.float32(r["SATURATE"]),
+        pedigree=pedigree,
+    )
 
 
 def read_ccdtab(path: str | Path, *, detector: str = "UVIS", **criteria) -> CCDParams:
@@ -154,8 +189,14 @@ def read_ccdtab(path: str | Path, *, detector: str = "UVIS", **criteria) -> CCDP
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:
-            check_table(hdul[0].header, filetype="CCD PARAMETERS", keyword="CCDTAB", file=path.name,
-                        detector=detector, dummy_fatal=True)
+            check_table(
+                hdul[0].header,
+                filetype="CCD PARAMETERS",
+                keyword="CCDTAB",
+                file=path.name,
+                detector=detector,
+                dummy_fatal=True,
+            )
             data = hdul[1].data if len(hdul) > 1 else None
             if data is None or len(data) == 0:
                 raise EngineError("table is empty", file=path.name, keyword="CCDTAB")

@@ -109,8 +109,9 @@ def select_crrejtab(data, *, nimages: int, exptot: float, irramp: bool = False, 
     diff = (meanexp - exp_in).astype(np.float32)
     ok = np.flatnonzero(usable & (crsplit == n) & (diff >= 0))
     if len(ok) == 0:
-        raise EngineError(f"no matching CRSPLIT ({n}) and MEANEXP ({float(exp_in):g}) row", file=file,
-                          keyword="CRREJTAB")
+        raise EngineError(
+            f"no matching CRSPLIT ({n}) and MEANEXP ({float(exp_in):g}) row", file=file, keyword="CRREJTAB"
+        )
     best = ok[0]
     for i in ok[1:]:  # tiny table: HSTCAL's "diff <= mindiff" keeps the later of equal rows
         if diff[i] <= diff[best]:
@@ -123,14 +124,20 @@ def select_crrejtab(data, *, nimages: int, exptot: float, irramp: bool = False, 
     if len(sigmas) == 0:
         raise EngineError("number of iterations is zero", file=file, keyword="CRREJTAB")
     return CRRejPars(
-        row=best, crsplit=int(crsplit[best]), meanexp=np.float32(meanexp[best]), exp_in=exp_in,
+        row=best,
+        crsplit=int(crsplit[best]),
+        meanexp=np.float32(meanexp[best]),
+        exp_in=exp_in,
         scalense=np.float32(_col(data, "SCALENSE", file)[best]),
         initgues=str(_col(data, "INITGUES", file)[best]).strip(),
-        skysub=str(_col(data, "SKYSUB", file)[best]).strip(), crsigmas=text, sigmas=sigmas,
+        skysub=str(_col(data, "SKYSUB", file)[best]).strip(),
+        crsigmas=text,
+        sigmas=sigmas,
         crradius=np.float32(_col(data, "CRRADIUS", file)[best]),
         crthresh=np.float32(_col(data, "CRTHRESH", file)[best]),
         badinpdq=int(np.int16(_col(data, "BADINPDQ", file)[best])),
-        crmask=int(_col(data, "CRMASK", file)[best]))
+        crmask=int(_col(data, "CRMASK", file)[best]),
+    )
 
 
 def read_crrejtab(path: str | Path, *, detector: str | None = None, **criteria) -> CRRejPars:
@@ -138,8 +145,14 @@ def read_crrejtab(path: str | Path, *, detector: str | None = None, **criteria) 
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:
-            check_table(hdul[0].header, filetype="COSMIC RAY REJECTION", keyword="CRREJTAB", file=path.name,
-                        detector=detector, dummy_fatal=True)
+            check_table(
+                hdul[0].header,
+                filetype="COSMIC RAY REJECTION",
+                keyword="CRREJTAB",
+                file=path.name,
+                detector=detector,
+                dummy_fatal=True,
+            )
             data = hdul[1].data if len(hdul) > 1 else None
             if data is None or len(data) == 0:
                 raise EngineError("table is empty", file=path.name, keyword="CRREJTAB")

@@ -30,9 +30,35 @@ from ..common.errors import EngineError
 from ..common.refs import match_rows
 from .reffiles import check_table
 
-_INT_COLS = ("CCDCHIP", "BINX", "BINY", "NX", "NY", "TRIMX1", "TRIMX2", "TRIMX3", "TRIMX4", "TRIMY1", "TRIMY2",
-             "VX1", "VX2", "VX3", "VX4", "VY1", "VY2", "VY3", "VY4", "BIASSECTA1", "BIASSECTA2", "BIASSECTB1",
-             "BIASSECTB2", "BIASSECTC1", "BIASSECTC2", "BIASSECTD1", "BIASSECTD2")
+_INT_COLS = (
+    "CCDCHIP",
+    "BINX",
+    "BINY",
+    "NX",
+    "NY",
+    "TRIMX1",
+    "TRIMX2",
+    "TRIMX3",
+    "TRIMX4",
+    "TRIMY1",
+    "TRIMY2",
+    "VX1",
+    "VX2",
+    "VX3",
+    "VX4",
+    "VY1",
+    "VY2",
+    "VY3",
+    "VY4",
+    "BIASSECTA1",
+    "BIASSECTA2",
+    "BIASSECTB1",
+    "BIASSECTB2",
+    "BIASSECTC1",
+    "BIASSECTC2",
+    "BIASSECTD1",
+    "BIASSECTD2",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +90,19 @@ def _as_table(data) -> np.ndarray:
     return out
 
 
-def select_oscntab(data, *, ccdamp: str, ccdchip: int, detector: str = "UVIS", binaxis=(1, 1),
-                   nx: int, ny: int, subarray: bool = False, offsetx: float = 0.0, file=None) -> Overscan:
+def select_oscntab(
+    data,
+    *,
+    ccdamp: str,
+    ccdchip: int,
+    detector: str = "UVIS",
+    binaxis=(1, 1),
+    nx: int,
+    ny: int,
+    subarray: bool = False,
+    offsetx: float = 0.0,
+    file=None,
+) -> Overscan:
     """Pick and interpret the OSCNTAB row (`data`: the table's FITS_rec or a structured array).
 
     `nx`, `ny` are the science image size; `offsetx` its LTV1 (UVIS subarrays only).
@@ -102,10 +139,16 @@ def select_oscntab(data, *, ccdamp: str, ccdchip: int, detector: str = "UVIS", b
 
     if ir or not subarray:
         return Overscan(
-            row=i, trimx=(r["TRIMX1"], r["TRIMX2"], r["TRIMX3"], r["TRIMX4"]), trimy=(r["TRIMY1"], r["TRIMY2"]),
-            vx=tuple(r[f"VX{k}"] - 1 for k in range(1, 5)), vy=tuple(r[f"VY{k}"] - 1 for k in range(1, 5)),
-            biassecta=pair("BIASSECTA"), biassectb=pair("BIASSECTB"), biassectc=pair("BIASSECTC"),
-            biassectd=pair("BIASSECTD"))
+            row=i,
+            trimx=(r["TRIMX1"], r["TRIMX2"], r["TRIMX3"], r["TRIMX4"]),
+            trimy=(r["TRIMY1"], r["TRIMY2"]),
+            vx=tuple(r[f"VX{k}"] - 1 for k in range(1, 5)),
+            vy=tuple(r[f"VY{k}"] - 1 for k in range(1, 5)),
+            biassecta=pair("BIASSECTA"),
+            biassectb=pair("BIASSECTB"),
+            biassectc=pair("BIASSECTC"),
+            biassectd=pair("BIASSECTD"),
+        )
     # UVIS subarray: no virtual overscan; locate the physical overscan inside the subarray.
     tx1 = int(nx - offsetx)
     cx1 = r["NX"] - r["TRIMX2"] - r["TRIMX1"]
@@ -115,18 +158,46 @@ def select_oscntab(data, *, ccdamp: str, ccdchip: int, detector: str = "UVIS", b
     if offsetx > 0:
         trimx1 = int(offsetx) if offsetx < r["TRIMX1"] else r["TRIMX1"]
         tx2 = int(nx - trimx1) - cx1
-        return Overscan(row=i, trimx=(trimx1, max(tx2, 0), 0, 0), trimy=zero, vx=(0,) * 4, vy=(0,) * 4,
-                        biassecta=(max(a1 - cx0, 0), a2 - cx0), biassectb=zero, biassectc=zero, biassectd=zero)
+        return Overscan(
+            row=i,
+            trimx=(trimx1, max(tx2, 0), 0, 0),
+            trimy=zero,
+            vx=(0,) * 4,
+            vy=(0,) * 4,
+            biassecta=(max(a1 - cx0, 0), a2 - cx0),
+            biassectb=zero,
+            biassectc=zero,
+            biassectd=zero,
+        )
     if cx1 < tx1 <= r["NX"]:
         b0, b1 = a1 - cx0, a2 - cx0
         if b0 >= nx:
             b0 = b1 = 0
         if b1 >= nx:
             b1 = nx - 1
-        return Overscan(row=i, trimx=(0, tx1 - cx1, 0, 0), trimy=zero, vx=(0,) * 4, vy=(0,) * 4,
-                        biassecta=zero, biassectb=(b0, b1), biassectc=zero, biassectd=zero)
-    return Overscan(row=i, trimx=(0, 0, 0, 0), trimy=zero, vx=(0,) * 4, vy=(0,) * 4, biassecta=zero,
-                    biassectb=zero, biassectc=zero, biassectd=zero, has_overscan=False)
+        return Overscan(
+            row=i,
+            trimx=(0, tx1 - cx1, 0, 0),
+            trimy=zero,
+            vx=(0,) * 4,
+            vy=(0,) * 4,
+            biassecta=zero,
+            biassectb=(b0, b1),
+            biassectc=zero,
+            biassectd=zero,
+        )
+    return Overscan(
+        row=i,
+        trimx=(0, 0, 0, 0),
+        trimy=zero,
+        vx=(0,) * 4,
+        vy=(0,) * 4,
+        biassecta=zero,
+        biassectb=zero,
+        biassectc=zero,
+        biassectd=zero,
+        has_overscan=False,
+    )
 
 
 def read_oscntab(path: str | Path, *, detector: str = "UVIS", **criteria) -> Overscan:
@@ -134,8 +205,7 @@ def read_oscntab(path: str | Path, *, detector: str = "UVIS", **criteria) -> Ove
     path = Path(path)
     try:
         with fits.open(path, memmap=False) as hdul:
-            check_table(hdul[0].header, filetype="OVERSCAN", keyword="OSCNTAB", file=path.name,
-                        detector=detector)
+            check_table(hdul[0].header, filetype="OVERSCAN", keyword="OSCNTAB", file=path.name, detector=detector)
             data = hdul[1].data if len(hdul) > 1 else None
             if data is None or len(data) == 0:
                 raise EngineError("table is empty", file=path.name, keyword="OSCNTAB")

@@ -32,8 +32,16 @@ def _text(hdr, key) -> str | None:
     return None if value is None else str(value).strip()
 
 
-def check_reference(hdr, *, filetype: str, keyword: str, file, detector: str | None = None,
-                    filter: str | None = None, ccdgain: float | None = None) -> None:
+def check_reference(
+    hdr,
+    *,
+    filetype: str,
+    keyword: str,
+    file,
+    detector: str | None = None,
+    filter: str | None = None,
+    ccdgain: float | None = None,
+) -> None:
     """Raise EngineError unless the reference primary header `hdr` suits the science data."""
     ftype = _text(hdr, "FILETYPE") or ""
     if not ftype.upper().startswith(filetype.upper()):
@@ -43,27 +51,27 @@ def check_reference(hdr, *, filetype: str, keyword: str, file, detector: str | N
         if det is None:
             raise EngineError("reference file has no DETECTOR keyword", file=file, keyword=keyword)
         if not detector.upper().startswith(det.upper()):
-            raise EngineError(f"DETECTOR={det!r} does not match science data ({detector})", file=file,
-                              keyword=keyword)
+            raise EngineError(f"DETECTOR={det!r} does not match science data ({detector})", file=file, keyword=keyword)
     if filter is not None:
         filt = _text(hdr, "FILTER")
         if filt is None:
             raise EngineError("reference file has no FILTER keyword", file=file, keyword=keyword)
         if not ("ANY".startswith(filt) or filter.startswith(filt)):
-            raise EngineError(f"FILTER={filt!r} does not match science data ({filter})", file=file,
-                              keyword=keyword)
+            raise EngineError(f"FILTER={filt!r} does not match science data ({filter})", file=file, keyword=keyword)
     if ccdgain is not None:
         gain = hdr.get("CCDGAIN")
         if gain is None:
             raise EngineError("reference file has no CCDGAIN keyword", file=file, keyword=keyword)
         g = np.float32(float(gain))
         if g != np.float32(-1) and g != np.float32(ccdgain):
-            raise EngineError(f"CCDGAIN={float(gain):g} does not match science data ({ccdgain:g})", file=file,
-                              keyword=keyword)
+            raise EngineError(
+                f"CCDGAIN={float(gain):g} does not match science data ({ccdgain:g})", file=file, keyword=keyword
+            )
 
 
-def check_table(hdr, *, filetype: str, keyword: str, file, detector: str | None = None,
-                dummy_fatal: bool = False) -> bool:
+def check_table(
+    hdr, *, filetype: str, keyword: str, file, detector: str | None = None, dummy_fatal: bool = False
+) -> bool:
     """Check a reference *table*; returns False if its PEDIGREE is DUMMY (fatal if `dummy_fatal`)."""
     if is_dummy(hdr):
         if dummy_fatal:

@@ -78,8 +78,13 @@ def find_line(sci_hdr, sci_nx: int, ref_hdr, ref_nx: int, *, file=None, keyword=
         return Placement(False, sbin[0] // rbin[0], sbin[1] // rbin[1], 0, 0)
     if rbin[0] > sbin[0] or rbin[1] > sbin[1]:
         log.warning("Reference image binned more than science image")
-        return Placement(False, rbin[0] // sbin[0], rbin[1] // sbin[1],
-                         int((scorner[0] - rcorner[0]) / rbin[0]), int((scorner[1] - rcorner[1]) / rbin[1]))
+        return Placement(
+            False,
+            rbin[0] // sbin[0],
+            rbin[1] // sbin[1],
+            int((scorner[0] - rcorner[0]) / rbin[0]),
+            int((scorner[1] - rcorner[1]) / rbin[1]),
+        )
     rx, ry = sbin[0] // rbin[0], sbin[1] // rbin[1]
     if rx * rbin[0] != sbin[0] or ry * rbin[1] != sbin[1]:
         raise EngineError("reference and science bin sizes are incompatible", file=file, keyword=keyword)
@@ -158,8 +163,16 @@ class RefFiles:
                 out.append((int(hdu.header.get("EXTVER", 1)), hdu))
         return sorted(out, key=lambda t: t[0])
 
-    def chip(self, path: Path, chip: int | None = None, *, extver: int | None = None, keyword: str,
-             arrays=("SCI", "ERR", "DQ"), group_size: int = 3) -> RefChip:
+    def chip(
+        self,
+        path: Path,
+        chip: int | None = None,
+        *,
+        extver: int | None = None,
+        keyword: str,
+        arrays=("SCI", "ERR", "DQ"),
+        group_size: int = 3,
+    ) -> RefChip:
         """The imset whose CCDCHIP equals `chip` (first match among the first NEXTEND/`group_size`
         imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`."""
         path = Path(path)
@@ -185,8 +198,11 @@ class RefFiles:
         out = {}
         try:
             sci = _pixels(sci_hdu, "SCI", None) if "SCI" in arrays else None
-            shape = sci.shape if sci is not None else (int(sci_hdu.header.get("NAXIS2", 0)),
-                                                        int(sci_hdu.header.get("NAXIS1", 0)))
+            shape = (
+                sci.shape
+                if sci is not None
+                else (int(sci_hdu.header.get("NAXIS2", 0)), int(sci_hdu.header.get("NAXIS1", 0)))
+            )
             for name in ("ERR", "DQ"):
                 if name not in arrays:
                     out[name] = None
@@ -194,19 +210,20 @@ class RefFiles:
                 try:
                     hdu = hdul[name, ver]
                 except KeyError:
-                    raise EngineError(f"imset {ver} has no {name} extension", file=path.name,
-                                      keyword=keyword) from None
+                    raise EngineError(f"imset {ver} has no {name} extension", file=path.name, keyword=keyword) from None
                 out[name] = _pixels(hdu, name, shape)
         except EngineError:
             raise
         except Exception as exc:  # truncated or malformed data
             raise EngineError(f"cannot read reference data ({exc})", file=path.name, keyword=keyword) from exc
-        return RefChip(primary=hdul[0].header, sci_hdr=sci_hdu.header, extver=ver, sci=sci, err=out["ERR"],
-                       dq=out["DQ"])
+        return RefChip(
+            primary=hdul[0].header, sci_hdr=sci_hdu.header, extver=ver, sci=sci, err=out["ERR"], dq=out["DQ"]
+        )
 
 
-def cut_to_science(ref: RefChip, sci_hdr, shape: tuple[int, int], *, file=None, keyword=None,
-                   extra_x: int = 0) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+def cut_to_science(
+    ref: RefChip, sci_hdr, shape: tuple[int, int], *, file=None, keyword=None, extra_x: int = 0
+) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """The part of `ref` that lies under a science array of `shape` (same binning required).
 
     `extra_x` is added to the x offset of a subarray (the BIASFILE's 60 virtual columns, §U6).
@@ -216,8 +233,7 @@ def cut_to_science(ref: RefChip, sci_hdr, shape: tuple[int, int], *, file=None, 
     ref_nx = ref.sci.shape[1] if ref.sci is not None else ref.nx
     p = find_line(sci_hdr, nx, ref.sci_hdr, ref_nx, file=file, keyword=keyword)
     if p.rx != 1 or p.ry != 1:
-        raise EngineError("reference image and input are not binned to the same pixel size", file=file,
-                          keyword=keyword)
+        raise EngineError("reference image and input are not binned to the same pixel size", file=file, keyword=keyword)
     if p.same_size:
         x0 = y0 = 0
     else:
@@ -228,7 +244,10 @@ def cut_to_science(ref: RefChip, sci_hdr, shape: tuple[int, int], *, file=None, 
             arrays.append(None)
             continue
         if x0 < 0 or y0 < 0 or y0 + ny > a.shape[0] or x0 + nx > a.shape[1]:
-            raise EngineError(f"reference image {a.shape[1]}x{a.shape[0]} does not cover the science array "
-                              f"{nx}x{ny} at ({x0},{y0})", file=file, keyword=keyword)
-        arrays.append(a[y0:y0 + ny, x0:x0 + nx])
+            raise EngineError(
+                f"reference image {a.shape[1]}x{a.shape[0]} does not cover the science array {nx}x{ny} at ({x0},{y0})",
+                file=file,
+                keyword=keyword,
+            )
+        arrays.append(a[y0 : y0 + ny, x0 : x0 + nx])
     return tuple(arrays)

@@ -5,12 +5,61 @@ from __future__ import annotations
 import numpy as np
 from astropy.io import fits
 
-KEYS = ("NGOODPIX", "GOODMEAN", "SNRMAX", "MEANBLEV", "MEANDARK", "PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT",
-        "PHTFLAM1", "PHTFLAM2", "PHTRATIO", "SKYSUM", "REJ_RATE", "BUNIT", "EXPTIME", "TEXPTIME", "NCOMBINE",
-        "PHOTMODE", "PHOTFNU", "GOODMIN", "GOODMAX", "SNRMIN", "SNRMEAN", "BIASLEVA", "BIASLEVB", "BIASLEVC",
-        "BIASLEVD", "ATODGNA", "ATODGNC", "READNSEA", "READNSEC", "SIZAXIS1", "SIZAXIS2", "LTV1", "LTV2",
-        "DQICORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR", "PHOTCORR", "FLUXCORR", "CRCORR", "EXPSCORR",
-        "SHADCORR", "ATODCORR", "FLSHCORR", "PCTECORR", "EXPSTART", "EXPEND", "EXPFLAG", "ROOTNAME")
+KEYS = (
+    "NGOODPIX",
+    "GOODMEAN",
+    "SNRMAX",
+    "MEANBLEV",
+    "MEANDARK",
+    "PHOTFLAM",
+    "PHOTPLAM",
+    "PHOTBW",
+    "PHOTZPT",
+    "PHTFLAM1",
+    "PHTFLAM2",
+    "PHTRATIO",
+    "SKYSUM",
+    "REJ_RATE",
+    "BUNIT",
+    "EXPTIME",
+    "TEXPTIME",
+    "NCOMBINE",
+    "PHOTMODE",
+    "PHOTFNU",
+    "GOODMIN",
+    "GOODMAX",
+    "SNRMIN",
+    "SNRMEAN",
+    "BIASLEVA",
+    "BIASLEVB",
+    "BIASLEVC",
+    "BIASLEVD",
+    "ATODGNA",
+    "ATODGNC",
+    "READNSEA",
+    "READNSEC",
+    "SIZAXIS1",
+    "SIZAXIS2",
+    "LTV1",
+    "LTV2",
+    "DQICORR",
+    "BLEVCORR",
+    "BIASCORR",
+    "DARKCORR",
+    "FLATCORR",
+    "PHOTCORR",
+    "FLUXCORR",
+    "CRCORR",
+    "EXPSCORR",
+    "SHADCORR",
+    "ATODCORR",
+    "FLSHCORR",
+    "PCTECORR",
+    "EXPSTART",
+    "EXPEND",
+    "EXPFLAG",
+    "ROOTNAME",
+)
 
 
 def ulp_diff(a: np.ndarray, b: np.ndarray, *, atol: float = 1e-4) -> tuple[int, float, int]:
@@ -53,8 +102,9 @@ def compare(mine: str, ref: str) -> dict:
                 out["ext"][f"{name},{ver}"] = f"shape {da.shape} vs {db.shape}"
                 continue
             if name == "DQ":
-                out["ext"][f"{name},{ver}"] = {"dq_mismatch": int(np.count_nonzero(da.astype(np.int64) !=
-                                                                                    db.astype(np.int64)))}
+                out["ext"][f"{name},{ver}"] = {
+                    "dq_mismatch": int(np.count_nonzero(da.astype(np.int64) != db.astype(np.int64)))
+                }
             else:
                 mu, ma, nb = ulp_diff(da, db)
                 out["ext"][f"{name},{ver}"] = {"max_ulp": mu, "max_abs": ma, "n_bad": nb}

@@ -12,8 +12,9 @@ import numpy as np
 F32 = np.float32
 
 
-def reject_reference(images, dqs, raws, *, ave, var, efac, sky, gain, nse, ampx, sigmas, radius, thresh, scalense,
-                     badinpdq):
+def reject_reference(
+    images, dqs, raws, *, ave, var, efac, sky, gain, nse, ampx, sigmas, radius, thresh, scalense, badinpdq
+):
     nimg = len(images)
     ny, nx = images[0].shape
     width = int(math.ceil(float(F32(radius))))

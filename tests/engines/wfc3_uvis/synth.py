@@ -75,33 +75,67 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
     refdir.mkdir(parents=True, exist_ok=True)
     common = dict(DETECTOR="UVIS", PEDIGREE="INFLIGHT 01/01/2010", DESCRIP="caldp test reference")
     # CCDTAB
-    ccd = {"CCDAMP": ("4A", ["ABCD", "ABCD"]), "CCDCHIP": ("J", [1, 2]), "CCDGAIN": ("E", [GAIN, GAIN]),
-           "BINAXIS1": ("J", [1, 1]), "BINAXIS2": ("J", [1, 1])}
+    ccd = {
+        "CCDAMP": ("4A", ["ABCD", "ABCD"]),
+        "CCDCHIP": ("J", [1, 2]),
+        "CCDGAIN": ("E", [GAIN, GAIN]),
+        "BINAXIS1": ("J", [1, 1]),
+        "BINAXIS2": ("J", [1, 1]),
+    }
     for a in "ABCD":
         ccd[f"CCDOFST{a}"] = ("J", [3, 3])
         ccd[f"CCDBIAS{a}"] = ("E", [BIAS, BIAS])
         ccd[f"ATODGN{a}"] = ("E", [GAIN, GAIN] if a in "AC" else [1.55, 1.55])
         ccd[f"READNSE{a}"] = ("E", [RN, RN])
     ccd.update({"AMPX": ("J", [AMPX, AMPX]), "AMPY": ("J", [0, 0]), "SATURATE": ("E", [63000.0, 63000.0])})
-    fits.HDUList([_primary(FILETYPE="CCD PARAMETERS", **common), _table(ccd)]).writeto(refdir / "t_ccd.fits",
-                                                                                        overwrite=True)
+    fits.HDUList([_primary(FILETYPE="CCD PARAMETERS", **common), _table(ccd)]).writeto(
+        refdir / "t_ccd.fits", overwrite=True
+    )
     vs = 25 + AMPX  # first serial-virtual column (0-based)
     # OSCNTAB: 0-based bias sections A 5..21 (cols 6..22 1-based), C/D in the serial virtual region.
-    osc = {"CCDAMP": ("4A", ["ABCD", "ABCD"]), "CCDCHIP": ("J", [1, 2]), "BINX": ("J", [1, 1]), "BINY": ("J", [1, 1]),
-           "NX": ("J", [NX, NX]), "NY": ("J", [NY, NY]), "TRIMX1": ("J", [25, 25]), "TRIMX2": ("J", [25, 25]),
-           "TRIMX3": ("J", [30, 30]), "TRIMX4": ("J", [30, 30]), "TRIMY1": ("J", [19, 0]), "TRIMY2": ("J", [0, 19]),
-           "BIASSECTA1": ("J", [6, 6]), "BIASSECTA2": ("J", [22, 22]), "BIASSECTB1": ("J", [NX - 21] * 2),
-           "BIASSECTB2": ("J", [NX - 5] * 2), "BIASSECTC1": ("J", [vs + 6] * 2), "BIASSECTC2": ("J", [vs + 27] * 2),
-           "BIASSECTD1": ("J", [vs + 34] * 2), "BIASSECTD2": ("J", [vs + 55] * 2),
-           "VX1": ("J", [30, 30]), "VX2": ("J", [vs - 3] * 2), "VY1": ("J", [1, NY - 17]), "VY2": ("J", [18, NY]),
-           "VX3": ("J", [vs + 63] * 2), "VX4": ("J", [NX - 30] * 2), "VY3": ("J", [1, NY - 17]),
-           "VY4": ("J", [18, NY])}
+    osc = {
+        "CCDAMP": ("4A", ["ABCD", "ABCD"]),
+        "CCDCHIP": ("J", [1, 2]),
+        "BINX": ("J", [1, 1]),
+        "BINY": ("J", [1, 1]),
+        "NX": ("J", [NX, NX]),
+        "NY": ("J", [NY, NY]),
+        "TRIMX1": ("J", [25, 25]),
+        "TRIMX2": ("J", [25, 25]),
+        "TRIMX3": ("J", [30, 30]),
+        "TRIMX4": ("J", [30, 30]),
+        "TRIMY1": ("J", [19, 0]),
+        "TRIMY2": ("J", [0, 19]),
+        "BIASSECTA1": ("J", [6, 6]),
+        "BIASSECTA2": ("J", [22, 22]),
+        "BIASSECTB1": ("J", [NX - 21] * 2),
+        "BIASSECTB2": ("J", [NX - 5] * 2),
+        "BIASSECTC1": ("J", [vs + 6] * 2),
+        "BIASSECTC2": ("J", [vs + 27] * 2),
+        "BIASSECTD1": ("J", [vs + 34] * 2),
+        "BIASSECTD2": ("J", [vs + 55] * 2),
+        "VX1": ("J", [30, 30]),
+        "VX2": ("J", [vs - 3] * 2),
+        "VY1": ("J", [1, NY - 17]),
+        "VY2": ("J", [18, NY]),
+        "VX3": ("J", [vs + 63] * 2),
+        "VX4": ("J", [NX - 30] * 2),
+        "VY3": ("J", [1, NY - 17]),
+        "VY4": ("J", [18, NY]),
+    }
     fits.HDUList([_primary(FILETYPE="OVERSCAN", **common), _table(osc)]).writeto(refdir / "t_osc.fits", overwrite=True)
     # BPIXTAB (trimmed coordinates, 1-based): a hot column, a row run crossing the amp boundary, a warm pixel.
-    bpx = {"PIX1": ("J", [10, 40, 60, 70]), "PIX2": ("J", [5, 20, 30, 40]), "LENGTH": ("J", [10, 20, 1, 3]),
-           "AXIS": ("J", [2, 1, 1, 2]), "VALUE": ("I", [16, 4, 64, 16]), "CCDCHIP": ("J", [1, 2, 2, -999])}
-    fits.HDUList([_primary(FILETYPE="BAD PIXELS", **common),
-                  _table(bpx, SIZAXIS1=SCI_NX, SIZAXIS2=SCI_NY)]).writeto(refdir / "t_bpx.fits", overwrite=True)
+    bpx = {
+        "PIX1": ("J", [10, 40, 60, 70]),
+        "PIX2": ("J", [5, 20, 30, 40]),
+        "LENGTH": ("J", [10, 20, 1, 3]),
+        "AXIS": ("J", [2, 1, 1, 2]),
+        "VALUE": ("I", [16, 4, 64, 16]),
+        "CCDCHIP": ("J", [1, 2, 2, -999]),
+    }
+    fits.HDUList([_primary(FILETYPE="BAD PIXELS", **common), _table(bpx, SIZAXIS1=SCI_NX, SIZAXIS2=SCI_NY)]).writeto(
+        refdir / "t_bpx.fits", overwrite=True
+    )
     # BIASFILE (raw geometry, both chips)
     hdus = [_primary(FILETYPE="BIAS", CCDGAIN=GAIN, CCDAMP="ABCD", **common)]
     sat = [_primary(FILETYPE="FULL-WELL SATURATION LEVEL MAP", **common)]
@@ -113,7 +147,7 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         bdq[3, 60] = 128
         hdus += _imset(ext, b, np.full((NY, NX), 0.3, F32), bdq, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
         s = np.full((NY, NX), 70000.0, F32)
-        s[:, 25 + AMPX:85 + AMPX] = 0.0
+        s[:, 25 + AMPX : 85 + AMPX] = 0.0
         sat += _imset(ext, s, None, None, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
         m = np.zeros((NY, NX), F32)
         # one sink in each chip with a trail upstream and a downstream marker
@@ -142,37 +176,85 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         lst[0].header["NEXTEND"] = len(lst) - 1
         fits.HDUList(lst).writeto(refdir / name, overwrite=True)
     # CRREJTAB
-    crr = {"CRSPLIT": ("J", [2, 2]), "MEANEXP": ("E", [1000.0, 200.0]), "SCALENSE": ("E", [30.0, 30.0]),
-           "INITGUES": ("8A", ["minimum", "minimum"]), "SKYSUB": ("8A", ["mode", "mode"]),
-           "CRSIGMAS": ("12A", ["6.5,5.5,4.5", "6.5,5.5,4.5"]), "CRRADIUS": ("E", [2.1, 2.1]),
-           "CRTHRESH": ("E", [0.5555, 0.5555]), "BADINPDQ": ("I", [39, 39]), "CRMASK": ("J", [1, 1])}
+    crr = {
+        "CRSPLIT": ("J", [2, 2]),
+        "MEANEXP": ("E", [1000.0, 200.0]),
+        "SCALENSE": ("E", [30.0, 30.0]),
+        "INITGUES": ("8A", ["minimum", "minimum"]),
+        "SKYSUB": ("8A", ["mode", "mode"]),
+        "CRSIGMAS": ("12A", ["6.5,5.5,4.5", "6.5,5.5,4.5"]),
+        "CRRADIUS": ("E", [2.1, 2.1]),
+        "CRTHRESH": ("E", [0.5555, 0.5555]),
+        "BADINPDQ": ("I", [39, 39]),
+        "CRMASK": ("J", [1, 1]),
+    }
     fits.HDUList([_primary(FILETYPE="COSMIC RAY REJECTION", **common), _table(crr)]).writeto(
-        refdir / "t_crr.fits", overwrite=True)
+        refdir / "t_crr.fits", overwrite=True
+    )
     # IMPHTTAB (scalar DATACOL rows)
     pht = [_primary(FILETYPE="IMAGE PHOTOMETRY TABLE", PARNUM=1, PHOTZPT=-21.1, NEXTEND=5, **common)]
-    vals = {"PHOTFLAM": (1.16e-19, 1.15e-19), "PHOTPLAM": (5889.0, 5888.0), "PHOTBW": (672.0, 671.0),
-            "PHTFLAM1": (1.1575178e-19, 1.1575178e-19), "PHTFLAM2": (1.1654605e-19, 1.1654605e-19)}
+    vals = {
+        "PHOTFLAM": (1.16e-19, 1.15e-19),
+        "PHOTPLAM": (5889.0, 5888.0),
+        "PHOTBW": (672.0, 671.0),
+        "PHTFLAM1": (1.1575178e-19, 1.1575178e-19),
+        "PHTFLAM2": (1.1654605e-19, 1.1654605e-19),
+    }
     for name, (v2, v1) in vals.items():
         mjd = np.array([[55000.0, 60000.0, 65000.0]] * 2)
         curve = np.array([[v2, v2 * 1.001, v2 * 1.002], [v1, v1 * 1.001, v1 * 1.002]])
-        t = _table({"OBSMODE": ("24A", ["wfc3,uvis2,f606w,mjd#", "wfc3,uvis1,f606w,mjd#"]),
-                    "DATACOL": ("12A", [name + "1", name + "1"]), name: ("D", [v2, v1]),
-                    "NELEM1": ("J", [3, 3]), "PAR1NAMES": ("8A", ["mjd#", "mjd#"]), "PAR1VALUES": ("3D", mjd),
-                    name + "1": ("3D", curve)})
+        t = _table(
+            {
+                "OBSMODE": ("24A", ["wfc3,uvis2,f606w,mjd#", "wfc3,uvis1,f606w,mjd#"]),
+                "DATACOL": ("12A", [name + "1", name + "1"]),
+                name: ("D", [v2, v1]),
+                "NELEM1": ("J", [3, 3]),
+                "PAR1NAMES": ("8A", ["mjd#", "mjd#"]),
+                "PAR1VALUES": ("3D", mjd),
+                name + "1": ("3D", curve),
+            }
+        )
         t.header["EXTNAME"] = name
         pht.append(t)
     fits.HDUList(pht).writeto(refdir / "t_pht.fits", overwrite=True)
-    return {"CCDTAB": "iref$t_ccd.fits", "OSCNTAB": "iref$t_osc.fits", "BPIXTAB": "iref$t_bpx.fits",
-            "BIASFILE": "iref$t_bia.fits", "SATUFILE": "iref$t_sat.fits", "SNKCFILE": "iref$t_snk.fits",
-            "DARKFILE": "iref$t_drk.fits", "PFLTFILE": "iref$t_pfl.fits", "DFLTFILE": "N/A", "LFLTFILE": "N/A",
-            "CRREJTAB": "iref$t_crr.fits", "IMPHTTAB": "iref$t_pht.fits", "ATODTAB": "N/A", "FLSHFILE": "N/A",
-            "SHADFILE": "N/A", "PCTETAB": "N/A", "DRKCFILE": "N/A", "BIACFILE": "N/A"}
+    return {
+        "CCDTAB": "iref$t_ccd.fits",
+        "OSCNTAB": "iref$t_osc.fits",
+        "BPIXTAB": "iref$t_bpx.fits",
+        "BIASFILE": "iref$t_bia.fits",
+        "SATUFILE": "iref$t_sat.fits",
+        "SNKCFILE": "iref$t_snk.fits",
+        "DARKFILE": "iref$t_drk.fits",
+        "PFLTFILE": "iref$t_pfl.fits",
+        "DFLTFILE": "N/A",
+        "LFLTFILE": "N/A",
+        "CRREJTAB": "iref$t_crr.fits",
+        "IMPHTTAB": "iref$t_pht.fits",
+        "ATODTAB": "N/A",
+        "FLSHFILE": "N/A",
+        "SHADFILE": "N/A",
+        "PCTETAB": "N/A",
+        "DRKCFILE": "N/A",
+        "BIACFILE": "N/A",
+    }
 
 
-SWITCHES = {"DQICORR": "PERFORM", "ATODCORR": "OMIT", "BLEVCORR": "PERFORM", "BIASCORR": "PERFORM",
-            "FLSHCORR": "OMIT", "PCTECORR": "OMIT", "DARKCORR": "PERFORM", "FLATCORR": "PERFORM",
-            "SHADCORR": "OMIT", "PHOTCORR": "PERFORM", "FLUXCORR": "PERFORM", "CRCORR": "PERFORM",
-            "RPTCORR": "OMIT", "EXPSCORR": "PERFORM"}
+SWITCHES = {
+    "DQICORR": "PERFORM",
+    "ATODCORR": "OMIT",
+    "BLEVCORR": "PERFORM",
+    "BIASCORR": "PERFORM",
+    "FLSHCORR": "OMIT",
+    "PCTECORR": "OMIT",
+    "DARKCORR": "PERFORM",
+    "FLATCORR": "PERFORM",
+    "SHADCORR": "OMIT",
+    "PHOTCORR": "PERFORM",
+    "FLUXCORR": "PERFORM",
+    "CRCORR": "PERFORM",
+    "RPTCORR": "OMIT",
+    "EXPSCORR": "PERFORM",
+}
 
 
 def truth_scene(seed: int = 7) -> np.ndarray:
@@ -183,21 +265,59 @@ def truth_scene(seed: int = 7) -> np.ndarray:
     for c in range(2):
         for _ in range(4):
             y0, x0, f = rng.uniform(5, SCI_NY - 5), rng.uniform(5, SCI_NX - 5), rng.uniform(2e3, 8e4)
-            scene[c] += f * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.2 ** 2))
+            scene[c] += f * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.2**2))
     return scene
 
 
-def write_raw(path: Path, root: str, refkw: dict, *, scene, seed: int, exptime: float = 100.0,
-              expstart: float = 60300.25, ncr: int = 25, switches=None) -> dict:
+def write_raw(
+    path: Path,
+    root: str,
+    refkw: dict,
+    *,
+    scene,
+    seed: int,
+    exptime: float = 100.0,
+    expstart: float = 60300.25,
+    ncr: int = 25,
+    switches=None,
+) -> dict:
     """Write one raw exposure; returns the CR positions per imset (trimmed coordinates)."""
     rng = np.random.default_rng(seed)
     sw = dict(SWITCHES if switches is None else switches)
-    prim = dict(ROOTNAME=root.upper(), INSTRUME="WFC3", DETECTOR="UVIS", FILTER="F606W", APERTURE="UVIS",
-                OBSTYPE="IMAGING", EXPTIME=exptime, EXPSTART=expstart, EXPEND=expstart + exptime / 86400.0,
-                SUBARRAY=False, NEXTEND=6, CCDAMP="ABCD", CCDGAIN=GAIN, CCDOFSTA=3, CCDOFSTB=3, CCDOFSTC=3,
-                CCDOFSTD=3, FLASHDUR=0.0, FLASHSTA="NONE", EXPFLAG="NORMAL", BIASLEVA=0.0, BIASLEVB=0.0,
-                BIASLEVC=0.0, BIASLEVD=0.0, ATODGNA=0.0, ATODGNB=0.0, ATODGNC=0.0, ATODGND=0.0, READNSEA=0.0,
-                READNSEB=0.0, READNSEC=0.0, READNSED=0.0)
+    prim = dict(
+        ROOTNAME=root.upper(),
+        INSTRUME="WFC3",
+        DETECTOR="UVIS",
+        FILTER="F606W",
+        APERTURE="UVIS",
+        OBSTYPE="IMAGING",
+        EXPTIME=exptime,
+        EXPSTART=expstart,
+        EXPEND=expstart + exptime / 86400.0,
+        SUBARRAY=False,
+        NEXTEND=6,
+        CCDAMP="ABCD",
+        CCDGAIN=GAIN,
+        CCDOFSTA=3,
+        CCDOFSTB=3,
+        CCDOFSTC=3,
+        CCDOFSTD=3,
+        FLASHDUR=0.0,
+        FLASHSTA="NONE",
+        EXPFLAG="NORMAL",
+        BIASLEVA=0.0,
+        BIASLEVB=0.0,
+        BIASLEVC=0.0,
+        BIASLEVD=0.0,
+        ATODGNA=0.0,
+        ATODGNB=0.0,
+        ATODGNC=0.0,
+        ATODGND=0.0,
+        READNSEA=0.0,
+        READNSEB=0.0,
+        READNSEC=0.0,
+        READNSED=0.0,
+    )
     prim.update(sw)
     prim.update(refkw)
     hdus = [_primary(**prim)]
@@ -212,14 +332,25 @@ def write_raw(path: Path, root: str, refkw: dict, *, scene, seed: int, exptime: 
         dn_sci = e / gains
         raw = np.zeros((NY, NX))
         y0 = 19 if chip == 1 else 0
-        raw[y0:y0 + SCI_NY, 25:25 + AMPX] = dn_sci[:, :AMPX]
-        raw[y0:y0 + SCI_NY, 85 + AMPX:85 + 2 * AMPX] = dn_sci[:, AMPX:]
+        raw[y0 : y0 + SCI_NY, 25 : 25 + AMPX] = dn_sci[:, :AMPX]
+        raw[y0 : y0 + SCI_NY, 85 + AMPX : 85 + 2 * AMPX] = dn_sci[:, AMPX:]
         drift = 0.02 * np.arange(NX)[None, :]
         raw = raw + BIAS + drift + rng.normal(0, RN / GAIN, (NY, NX))
         raw[5, 30] = 65535.0  # A-to-D saturated pixel in the overscan rows
         raw = np.clip(np.round(raw), 0, 65535).astype(np.uint16)
-        h = dict(CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip), LTM1_1=1.0, LTM2_2=1.0, BUNIT="COUNTS",
-                 SDQFLAGS=31743, BINAXIS1=1, BINAXIS2=1, CRPIX1=100.0, CRPIX2=40.0)
+        h = dict(
+            CCDCHIP=chip,
+            LTV1=25.0,
+            LTV2=_chip_ltv2(chip),
+            LTM1_1=1.0,
+            LTM2_2=1.0,
+            BUNIT="COUNTS",
+            SDQFLAGS=31743,
+            BINAXIS1=1,
+            BINAXIS2=1,
+            CRPIX1=100.0,
+            CRPIX2=40.0,
+        )
         sci = fits.ImageHDU(data=(raw.astype(np.int32) - 32768).astype(np.int16))
         sci.header["EXTNAME"], sci.header["EXTVER"] = "SCI", ext
         sci.header["BZERO"], sci.header["BSCALE"] = 32768, 1
@@ -238,10 +369,13 @@ def write_raw(path: Path, root: str, refkw: dict, *, scene, seed: int, exptime: 
 
 def write_asn(path: Path, product: str, members: list[str]) -> None:
     rows = [(m.upper(), "EXP-CRJ", True) for m in members] + [(product.upper(), "PROD-CRJ", True)]
-    t = fits.BinTableHDU.from_columns([
-        fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
-        fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
-        fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows])])
+    t = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
+            fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
+            fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows]),
+        ]
+    )
     prim = _primary(ROOTNAME=product.upper(), INSTRUME="WFC3", DETECTOR="UVIS", ASN_ID=product.upper())
     fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
@@ -260,10 +394,16 @@ def make_dataset(root: Path, *, nexp: int = 2, full: bool = False, ncr: int | No
     members = [f"tst01a{k + 1}q" for k in range(nexp)]
     crs = {}
     for k, m in enumerate(members):
-        crs[m] = write_raw(root / f"{m}_raw.fits", m, refkw, scene=scene, seed=100 + k, expstart=60300.25 + k * 0.01,
-                           ncr=ncr)
+        crs[m] = write_raw(
+            root / f"{m}_raw.fits", m, refkw, scene=scene, seed=100 + k, expstart=60300.25 + k * 0.01, ncr=ncr
+        )
     write_asn(root / "tst01011_asn.fits", "tst01011", members)
-    out = {"asn": root / "tst01011_asn.fits", "members": members, "env": {"iref": str(root / "refs") + "/"},
-           "scene": scene, "crs": crs}
+    out = {
+        "asn": root / "tst01011_asn.fits",
+        "members": members,
+        "env": {"iref": str(root / "refs") + "/"},
+        "scene": scene,
+        "crs": crs,
+    }
     set_full_size(False)
     return out

@@ -20,8 +20,14 @@ def test_cli_runs_in_cwd(dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("iref", dataset["env"]["iref"])
     assert main(["-q", str(dataset["asn"])]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["tst01011.tra", "tst01011_crj.fits", "tst01a1q.tra", "tst01a1q_flt.fits", "tst01a2q.tra",
-                     "tst01a2q_flt.fits"]
+    assert names == [
+        "tst01011.tra",
+        "tst01011_crj.fits",
+        "tst01a1q.tra",
+        "tst01a1q_flt.fits",
+        "tst01a2q.tra",
+        "tst01a2q_flt.fits",
+    ]
     # second run refuses to overwrite: calwf3.e's generic error status
     assert main(["-q", str(dataset["asn"])]) == 2
     err = capsys.readouterr().err

@@ -54,8 +54,9 @@ def test_blev_serial_fit_evaluated_at_input_row():
     sci[:, 2:] = 5000.0
     dq = np.zeros((ny, nx), np.uint16)
     region = AmpRegion("A", 0, 0, 2, nx, trimy1, ny)
-    amp = blevcorr.AmpBias(region=region, biassect=(0, 1, 0, 0), vx=(0, 0), vy=(0, 0), readnoise=F32(1000.0),
-                           ccdbias=2500.0)
+    amp = blevcorr.AmpBias(
+        region=region, biassect=(0, 1, 0, 0), vx=(0, 0), vy=(0, 0), readnoise=F32(1000.0), ccdbias=2500.0
+    )
     out, res = blevcorr.blevcorr(sci, dq, [amp], sdqflags=31743, dodrift=False, trimy1=trimy1)
     mid = sizey // 2
     # fit: intercept = 1000 + 2*mid, slope 2 (in output lines); evaluated at raw row r -> (r - mid)*2 + intercept
@@ -87,8 +88,13 @@ def test_bias_sections_choice():
 
 def test_bpixtab_60_column_shift_and_unsplit_run():
     """§U3.4: x ≥ ampx shifts by the virtual columns; a run crossing the boundary is not split."""
-    rows = {"xstart": np.array([2040, 2050]), "ystart": np.array([0, 1]), "length": np.array([10, 1]),
-            "axis": np.array([1, 1]), "value": np.array([4, 16], np.uint16)}
+    rows = {
+        "xstart": np.array([2040, 2050]),
+        "ystart": np.array([0, 1]),
+        "length": np.array([10, 1]),
+        "axis": np.array([1, 1]),
+        "value": np.array([4, 16], np.uint16),
+    }
     dq = np.zeros((3, 4206), np.uint16)
     out = dqicorr.apply_bpixtab(dq, rows, ltv=(25.0, 0.0), four_amp=True, ampx=2048, virtual_cols=60)
     # run 1 starts left of ampx: raw columns 2040+25 .. 2049+25 (crossing into the virtual region, unsplit)
@@ -130,9 +136,18 @@ def test_dark_scale_is_exptime_over_amp_gain():
     """§D1: k = f32(f32(EXPTIME)/gain_slot), applied per column slot."""
     sci = np.full((1, 2), 500.0, F32)
     dark = np.full((1, 2), 0.0123, F32)
-    s, e, d, mean = darkcorr.darkcorr(sci, np.full((1, 2), 2.0, F32), np.zeros((1, 2), np.uint16), dark,
-                                      np.zeros((1, 2), F32), np.zeros((1, 2), np.uint16), exptime=350.0,
-                                      gain=(F32(1.5), F32(1.6)), ampx=1, sdqflags=31743)
+    s, e, d, mean = darkcorr.darkcorr(
+        sci,
+        np.full((1, 2), 2.0, F32),
+        np.zeros((1, 2), np.uint16),
+        dark,
+        np.zeros((1, 2), F32),
+        np.zeros((1, 2), np.uint16),
+        exptime=350.0,
+        gain=(F32(1.5), F32(1.6)),
+        ampx=1,
+        sdqflags=31743,
+    )
     k0, k1 = F32(F32(350.0) / F32(1.5)), F32(F32(350.0) / F32(1.6))
     assert s[0, 0] == F32(500.0) - F32(k0 * dark[0, 0]) and s[0, 1] == F32(500.0) - F32(k1 * dark[0, 1])
     assert e[0, 0] == 2.0
@@ -144,8 +159,14 @@ def test_flat_divides_by_mean_gain_scaled_flat():
     f, fe = flatcorr.gain_scale(np.array([[1.02]], F32), np.array([[0.01]], F32), mean_gain)
     kf = F32(F32(1.0) / mean_gain)
     assert f[0, 0] == F32(kf * F32(1.02))
-    s, e, d = flatcorr.divide_flat(np.array([[1000.0]], F32), np.array([[30.0]], F32), np.zeros((1, 1), np.uint16),
-                                   f, fe, np.zeros((1, 1), np.uint16))
+    s, e, d = flatcorr.divide_flat(
+        np.array([[1000.0]], F32),
+        np.array([[30.0]], F32),
+        np.zeros((1, 1), np.uint16),
+        f,
+        fe,
+        np.zeros((1, 1), np.uint16),
+    )
     a = F32(F32(30.0) / f[0, 0])
     b = F32(F32(F32(fe[0, 0] * F32(1000.0)) / f[0, 0]) / f[0, 0])
     assert s[0, 0] == F32(F32(1000.0) / f[0, 0]) and e[0, 0] == F32(np.sqrt(F32(a * a + b * b)))

@@ -39,11 +39,13 @@ def test_reject_matches_literal_transcription(seed):
     noise = NoiseModel((1.5, 1.6, 1.5, 1.6), (F32(2.0) ** 2, F32(2.2) ** 2, 0, 0), ampx=9)
     sky = wf3rej.sky_mode(imgs, dqs, badinpdq=39)
     ave, var = wf3rej.initial_guess_minimum(imgs, dqs, efac=efac, sky=sky, noise=noise, scalense=30.0, badinpdq=39)
-    kw = dict(efac=efac, sky=sky, sigmas=(F32(6.5), F32(5.5), F32(4.5)), radius=2.1, thresh=0.5, scalense=30.0,
-              badinpdq=39)
+    kw = dict(
+        efac=efac, sky=sky, sigmas=(F32(6.5), F32(5.5), F32(4.5)), radius=2.1, thresh=0.5, scalense=30.0, badinpdq=39
+    )
     got = wf3rej.reject(imgs, dqs, imgs, ave=ave, var=var, noise=noise, **kw)
-    ref = reject_reference(imgs, dqs, imgs, ave=ave, var=var, gain=(1.5, 1.6), nse=(F32(4.0), F32(2.2) ** 2),
-                           ampx=9, **kw)
+    ref = reject_reference(
+        imgs, dqs, imgs, ave=ave, var=var, gain=(1.5, 1.6), nse=(F32(4.0), F32(2.2) ** 2), ampx=9, **kw
+    )
     np.testing.assert_array_equal(got[0], ref[0])
     np.testing.assert_array_equal(got[1], ref[1])
     np.testing.assert_array_equal(got[2], ref[2])
@@ -60,8 +62,9 @@ def test_minimum_guess_slot_asymmetry():
     dq0 = np.zeros((1, 2), np.uint16)
     dq1 = np.array([[4, 4]], np.uint16)
     noise = NoiseModel((1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0), ampx=1)
-    ave, var = wf3rej.initial_guess_minimum([img0, img1], [dq0, dq1], efac=[F32(10), F32(10)],
-                                            sky=[F32(0), F32(0)], noise=noise, scalense=0.0, badinpdq=4)
+    ave, var = wf3rej.initial_guess_minimum(
+        [img0, img1], [dq0, dq1], efac=[F32(10), F32(10)], sky=[F32(0), F32(0)], noise=noise, scalense=0.0, badinpdq=4
+    )
     # column 0 (slot 0): val 1.0 < 10.0 but input bad -> (0, 0); column 1 (slot 1): keeps image 0 -> 10.0
     assert ave.tolist() == [[0.0, 10.0]]
     assert var[0, 0] == 0 and var[0, 1] == F32(F32(100.0) / F32(100.0))
@@ -72,8 +75,15 @@ def test_minimum_guess_slot1_takes_bad_image0():
     dq0 = np.array([[4, 4]], np.uint16)
     img1 = np.array([[80.0, 80.0]], F32)
     noise = NoiseModel((1.0, 1.0, 1.0, 1.0), (0.0, 0.0, 0.0, 0.0), ampx=1)
-    ave, _ = wf3rej.initial_guess_minimum([img0, img1], [dq0, np.zeros((1, 2), np.uint16)], efac=[F32(1), F32(1)],
-                                          sky=[F32(0), F32(0)], noise=noise, scalense=0.0, badinpdq=4)
+    ave, _ = wf3rej.initial_guess_minimum(
+        [img0, img1],
+        [dq0, np.zeros((1, 2), np.uint16)],
+        efac=[F32(1), F32(1)],
+        sky=[F32(0), F32(0)],
+        noise=noise,
+        scalense=0.0,
+        badinpdq=4,
+    )
     # slot 0: image 0 bad -> 0; image 1 (80) not < 0 -> stays 0. slot 1: image 0 taken despite DQ -> 50.
     assert ave.tolist() == [[0.0, 50.0]]
 

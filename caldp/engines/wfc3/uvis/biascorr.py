@@ -17,8 +17,9 @@ import numpy as np
 F32 = np.float32
 
 
-def subtract_image(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ref_sci: np.ndarray, ref_err: np.ndarray,
-                   ref_dq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def subtract_image(
+    sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ref_sci: np.ndarray, ref_err: np.ndarray, ref_dq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """HSTCAL ``sub1d`` over a whole array: float32 difference, errors in quadrature, DQ OR.
 
     >>> s, e, d = subtract_image(np.array([[10.]], F32), np.array([[3.]], F32), np.array([[1]], np.uint16),

@@ -117,13 +117,14 @@ def _masked_median(block: np.ndarray, good: np.ndarray, axis: int) -> tuple[np.n
     return np.where(count > 0, med, 0.0), count > 0
 
 
-def parallel_drift_slope(sci: np.ndarray, dq: np.ndarray, *, vx: tuple[int, int], vy: tuple[int, int],
-                         sdqflags: int, rn: float) -> float | None:
+def parallel_drift_slope(
+    sci: np.ndarray, dq: np.ndarray, *, vx: tuple[int, int], vy: tuple[int, int], sdqflags: int, rn: float
+) -> float | None:
     """Slope of the virtual-overscan level against column number (``BlevDrift``); None if no fit."""
     if vx[1] <= vx[0] or vy[1] <= vy[0]:
         return None
-    block = sci[vy[0]:vy[1], vx[0]:vx[1] + 1]
-    good = _good(dq[vy[0]:vy[1], vx[0]:vx[1] + 1], sdqflags)
+    block = sci[vy[0] : vy[1], vx[0] : vx[1] + 1]
+    good = _good(dq[vy[0] : vy[1], vx[0] : vx[1] + 1], sdqflags)
     med, ok = _masked_median(block, good, axis=0)
     mask, nrej = clean_fit_values(np.where(ok, med, 0.0), ok, rn)
     log.debug("(blevcorr) Rejected %d bias values from parallel fit.", nrej)
@@ -133,8 +134,9 @@ def parallel_drift_slope(sci: np.ndarray, dq: np.ndarray, *, vx: tuple[int, int]
     return None if fit is None else fit[0]
 
 
-def serial_bias_fit(sci: np.ndarray, dq: np.ndarray, *, biassect, rows: tuple[int, int], sdqflags: int,
-                    rn: float) -> tuple[tuple[float, float] | None, int]:
+def serial_bias_fit(
+    sci: np.ndarray, dq: np.ndarray, *, biassect, rows: tuple[int, int], sdqflags: int, rn: float
+) -> tuple[tuple[float, float] | None, int]:
     """Line fit of the per-row overscan medians (``FitToOverscan``).
 
     `biassect`: (c0, c1, c2, c3) inclusive column ranges (c2 == 0: second range unused);
@@ -146,8 +148,8 @@ def serial_bias_fit(sci: np.ndarray, dq: np.ndarray, *, biassect, rows: tuple[in
     if biassect[2] != 0:
         cols += list(range(biassect[2], biassect[3] + 1))
     cols = np.asarray(cols, dtype=np.int64)
-    block = sci[trimy1:trimy1 + sizey][:, cols]
-    good = _good(dq[trimy1:trimy1 + sizey][:, cols], sdqflags)
+    block = sci[trimy1 : trimy1 + sizey][:, cols]
+    good = _good(dq[trimy1 : trimy1 + sizey][:, cols], sdqflags)
     med, ok = _masked_median(block, good, axis=1)
     too_few = int(np.count_nonzero(~ok))
     mask, nrej = clean_fit_values(np.where(ok, med, 0.0), ok, rn)
@@ -197,8 +199,9 @@ def bias_sections(biassect_a, biassect_b, biassect_c, biassect_d, *, xhalf: int,
     return (sect[0], sect[1], 0, 0)
 
 
-def blevcorr(sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: int, dodrift: bool,
-             trimy1: int) -> tuple[np.ndarray, BlevResult]:
+def blevcorr(
+    sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: int, dodrift: bool, trimy1: int
+) -> tuple[np.ndarray, BlevResult]:
     """Subtract the overscan bias level of each amp from `sci` (float32 raw DN, 2-D).
 
     Returns a new SCI array and the per-amp levels. `dodrift`: the OSCNTAB gives a
@@ -222,8 +225,9 @@ def blevcorr(sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: 
             averagedrift = (sizex / 2.0 - zerocol) * slope_d
         else:
             averagedrift = 0.0
-        fit, too_few = serial_bias_fit(sci, dq, biassect=amp.biassect, rows=(trimy1, sizey), sdqflags=sdqflags,
-                                       rn=amp.readnoise)
+        fit, too_few = serial_bias_fit(
+            sci, dq, biassect=amp.biassect, rows=(trimy1, sizey), sdqflags=sdqflags, rn=amp.readnoise
+        )
         res.too_few += too_few
         if fit is None:
             log.warning("No bias level data, or singular fit; bias from CCDTAB will be subtracted.")
@@ -235,10 +239,10 @@ def blevcorr(sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: 
         biaslevel = (rows - mid) * slope + intercept
         cols = np.arange(r.begx, r.endx, dtype=F64)
         deval = (cols - zerocol) * slope_d if dodrift else np.zeros(cols.size)
-        block = out[r.begy:r.endy, r.begx:r.endx].astype(F64)
+        block = out[r.begy : r.endy, r.begx : r.endx].astype(F64)
         block -= biaslevel[:, None]
         block -= deval[None, :]
-        out[r.begy:r.endy, r.begx:r.endx] = block.astype(F32)
+        out[r.begy : r.endy, r.begx : r.endx] = block.astype(F32)
         sumbias = _seqsum(biaslevel + averagedrift)
         level = sumbias / sizey
         res.levels[r.amp] = level

@@ -15,8 +15,22 @@ from ...common.switches import Switch, read_switch
 
 log = logging.getLogger(__name__)
 
-UVIS_SWITCHES = ("DQICORR", "ATODCORR", "BLEVCORR", "BIASCORR", "FLSHCORR", "PCTECORR", "DARKCORR", "FLATCORR",
-                 "SHADCORR", "PHOTCORR", "FLUXCORR", "CRCORR", "RPTCORR", "EXPSCORR")
+UVIS_SWITCHES = (
+    "DQICORR",
+    "ATODCORR",
+    "BLEVCORR",
+    "BIASCORR",
+    "FLSHCORR",
+    "PCTECORR",
+    "DARKCORR",
+    "FLATCORR",
+    "SHADCORR",
+    "PHOTCORR",
+    "FLUXCORR",
+    "CRCORR",
+    "RPTCORR",
+    "EXPSCORR",
+)
 
 
 class MissingReference(EngineError):
@@ -84,12 +98,21 @@ def read_keys(primary, *, file) -> UvisKeys:
         raise EngineError("CCDGAIN is not a number", file=file, keyword="CCDGAIN") from None
     switches = {name: read_switch(primary, name) for name in UVIS_SWITCHES}
     return UvisKeys(
-        rootname=str(_need(primary, "ROOTNAME", file)).strip(), detector=det,
-        filter=str(_need(primary, "FILTER", file)).strip(), exptime=exptime, expstart=expstart, expend=expend,
-        subarray=_as_bool(_need(primary, "SUBARRAY", file)), nimsets=nimsets, ccdamp=ccdamp, ccdgain=ccdgain,
+        rootname=str(_need(primary, "ROOTNAME", file)).strip(),
+        detector=det,
+        filter=str(_need(primary, "FILTER", file)).strip(),
+        exptime=exptime,
+        expstart=expstart,
+        expend=expend,
+        subarray=_as_bool(_need(primary, "SUBARRAY", file)),
+        nimsets=nimsets,
+        ccdamp=ccdamp,
+        ccdgain=ccdgain,
         ccdofst=tuple(int(primary.get(f"CCDOFST{a}", 3)) for a in "ABCD"),
-        flashdur=float(primary.get("FLASHDUR", 1.0)), flashsta=str(_need(primary, "FLASHSTA", file)).strip(),
-        switches=switches)
+        flashdur=float(primary.get("FLASHDUR", 1.0)),
+        flashsta=str(_need(primary, "FLASHSTA", file)).strip(),
+        switches=switches,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +133,14 @@ def read_group(sci_hdr) -> GroupKeys:
         log.warning("NCOMBINE = %d, reset to one.", ncombine)
         ncombine = 1
     sdq = int(sci_hdr.get("SDQFLAGS", 65535))
-    return GroupKeys(chip=int(sci_hdr.get("CCDCHIP", 1)),
-                     ltv=(float(sci_hdr.get("LTV1", 0.0)), float(sci_hdr.get("LTV2", 0.0))),
-                     ltm=(float(sci_hdr.get("LTM1_1", 1.0)), float(sci_hdr.get("LTM2_2", 1.0))),
-                     bin=(int(sci_hdr.get("BINAXIS1", 1)), int(sci_hdr.get("BINAXIS2", 1))),
-                     sdqflags=sdq & 0xFFFF, ncombine=ncombine)
+    return GroupKeys(
+        chip=int(sci_hdr.get("CCDCHIP", 1)),
+        ltv=(float(sci_hdr.get("LTV1", 0.0)), float(sci_hdr.get("LTV2", 0.0))),
+        ltm=(float(sci_hdr.get("LTM1_1", 1.0)), float(sci_hdr.get("LTM2_2", 1.0))),
+        bin=(int(sci_hdr.get("BINAXIS1", 1)), int(sci_hdr.get("BINAXIS2", 1))),
+        sdqflags=sdq & 0xFFFF,
+        ncombine=ncombine,
+    )
 
 
 def reference(primary, keyword: str, env: Mapping[str, str] | None, *, required: bool = True) -> Path | None:

@@ -65,8 +65,9 @@ def line_weighted_mean(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> float:
         return float(F32(mean / weight))
 
 
-def darkcorr(sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int,
-             sdqflags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def darkcorr(
+    sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int, sdqflags: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Subtract the dark scaled to DN; returns (sci, err, dq, MEANDARK).
 
     >>> s, e, d, m = darkcorr(np.full((1, 2), 100., F32), np.full((1, 2), 3., F32), np.zeros((1, 2), np.uint16),

@@ -42,8 +42,9 @@ def flag_atod_saturation(sci: np.ndarray, dq: np.ndarray) -> np.ndarray:
     return dq | np.where(sci > ATOD_SATURATE, np.uint16(DQ.ATODSAT), np.uint16(0))
 
 
-def flag_saturation_scalar(sci: np.ndarray, dq: np.ndarray, *, saturate: float,
-                           where: np.ndarray | None = None) -> np.ndarray:
+def flag_saturation_scalar(
+    sci: np.ndarray, dq: np.ndarray, *, saturate: float, where: np.ndarray | None = None
+) -> np.ndarray:
     """``dq | SATPIXEL`` where ``sci > SATURATE or sci > 65534`` (optionally only inside `where`).
 
     >>> flag_saturation_scalar(np.array([[10., 70000., 60000.]], np.float32), np.zeros((1, 3), np.uint16),
@@ -56,8 +57,9 @@ def flag_saturation_scalar(sci: np.ndarray, dq: np.ndarray, *, saturate: float,
     return dq | np.where(hit, np.uint16(DQ.SATPIXEL), np.uint16(0))
 
 
-def overscan_mask(shape: tuple[int, int], regions: list[AmpRegion], *, subarray: bool,
-                  trimx=(0, 0, 0, 0)) -> np.ndarray:
+def overscan_mask(
+    shape: tuple[int, int], regions: list[AmpRegion], *, subarray: bool, trimx=(0, 0, 0, 0)
+) -> np.ndarray:
     """Pixels HSTCAL tests for saturation in DQICORR when a SATUFILE will be used (``doDQI``).
 
     Full frame: rows outside ``[ybeg0, yend0)`` on the parallel-virtual side (all rows
@@ -86,10 +88,10 @@ def overscan_mask(shape: tuple[int, int], regions: list[AmpRegion], *, subarray:
         else:
             y0, y1 = 0, ybeg[0] - 1
         if y1 >= y0:
-            mask[max(y0, 0):y1 + 1, :] = True
+            mask[max(y0, 0) : y1 + 1, :] = True
         for lo, hi in ((0, xbeg[0] - 1), (xend[0], xbeg[1] - 1), (xend[1], nx - 1)):
             if hi >= lo:
-                mask[:, max(lo, 0):hi + 1] = True
+                mask[:, max(lo, 0) : hi + 1] = True
         return mask
     beg = end = 0
     if trimx[0] > 0:
@@ -130,13 +132,25 @@ def select_bpix_rows(table, *, ccdamp: str, ccdgain: float, chip: int, file=None
         raise EngineError("AXIS in BPIXTAB must be 1 or 2", file=file, keyword="BPIXTAB")
     if np.any(length <= 0):
         raise EngineError("LENGTH in BPIXTAB must be positive", file=file, keyword="BPIXTAB")
-    return {"xstart": cols["PIX1"].astype(np.int64)[ok] - 1, "ystart": cols["PIX2"].astype(np.int64)[ok] - 1,
-            "length": length[ok], "axis": axis[ok],
-            "value": cols["VALUE"].astype(np.int64)[ok].astype(np.int16).view(np.uint16)}
+    return {
+        "xstart": cols["PIX1"].astype(np.int64)[ok] - 1,
+        "ystart": cols["PIX2"].astype(np.int64)[ok] - 1,
+        "length": length[ok],
+        "axis": axis[ok],
+        "value": cols["VALUE"].astype(np.int64)[ok].astype(np.int16).view(np.uint16),
+    }
 
 
-def apply_bpixtab(dq: np.ndarray, rows: dict[str, np.ndarray], *, ltv=(0.0, 0.0), ltm=(1.0, 1.0),
-                  four_amp: bool = False, ampx: int = 0, virtual_cols: int = 0) -> np.ndarray:
+def apply_bpixtab(
+    dq: np.ndarray,
+    rows: dict[str, np.ndarray],
+    *,
+    ltv=(0.0, 0.0),
+    ltm=(1.0, 1.0),
+    four_amp: bool = False,
+    ampx: int = 0,
+    virtual_cols: int = 0,
+) -> np.ndarray:
     """OR the BPIXTAB runs into `dq` (unbinned data; ``DQINormal`` + ``ToWF3RawCoords``).
 
     `rows` as returned by :func:`select_bpix_rows`; `ltv`, `ltm` of the science SCI header;

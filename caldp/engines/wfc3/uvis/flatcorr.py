@@ -32,8 +32,9 @@ def gain_scale(flat: np.ndarray, flat_err: np.ndarray, mean_gain: float) -> tupl
     return k * flat, k * flat_err
 
 
-def divide_flat(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, flat: np.ndarray, flat_err: np.ndarray,
-                flat_dq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def divide_flat(
+    sci: np.ndarray, err: np.ndarray, dq: np.ndarray, flat: np.ndarray, flat_err: np.ndarray, flat_dq: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``div1d`` over whole arrays (all float32).
 
     >>> s, e, d = divide_flat(np.array([[10., 10.]], F32), np.array([[3., 3.]], F32), np.zeros((1, 2), np.uint16),

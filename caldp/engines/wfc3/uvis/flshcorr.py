@@ -16,8 +16,9 @@ from .darkcorr import line_weighted_mean, scale_by_slot
 F32 = np.float32
 
 
-def flshcorr(sci, err, dq, flash, flash_err, flash_dq, *, flashdur: float, gain, ampx: int,
-             sdqflags: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+def flshcorr(
+    sci, err, dq, flash, flash_err, flash_dq, *, flashdur: float, gain, ampx: int, sdqflags: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Subtract the scaled post-flash image; returns (sci, err, dq, MEANFLSH).
 
     `gain`: (slot0, slot1) float32 gains; `flash*`: the reference section under the data.

@@ -21,8 +21,9 @@ END_PIX_AC_AMP = 2072
 SIZE_SV_OVERSCAN = 60
 
 
-def flag_full_well(sci: np.ndarray, dq: np.ndarray, satmap: np.ndarray, *, mean_gain: float,
-                   regions: list[AmpRegion]) -> np.ndarray:
+def flag_full_well(
+    sci: np.ndarray, dq: np.ndarray, satmap: np.ndarray, *, mean_gain: float, regions: list[AmpRegion]
+) -> np.ndarray:
     """Full-frame case: `satmap` has the raw shape of `sci`; returns a new DQ (uint16).
 
     >>> from caldp.engines.wfc3.uvis.geometry import AmpRegion
@@ -57,11 +58,12 @@ def subarray_map(satmap: np.ndarray, *, x0: int, y0: int, shape: tuple[int, int]
         if x0 + nx > END_PIX_AC_AMP:
             overstart = END_PIX_AC_AMP + 1 - x0
             cols[overstart:] += SIZE_SV_OVERSCAN
-    return satmap[y0:y0 + ny][:, cols]
+    return satmap[y0 : y0 + ny][:, cols]
 
 
-def flag_full_well_subarray(sci: np.ndarray, dq: np.ndarray, satmap_section: np.ndarray, *,
-                            mean_gain: float) -> np.ndarray:
+def flag_full_well_subarray(
+    sci: np.ndarray, dq: np.ndarray, satmap_section: np.ndarray, *, mean_gain: float
+) -> np.ndarray:
     """Subarray case: every pixel against `satmap_section` (same shape as `sci`)."""
     hit = sci > satmap_section / F32(mean_gain)
     return dq | np.where(hit, np.uint16(DQ.SATPIXEL), np.uint16(0))

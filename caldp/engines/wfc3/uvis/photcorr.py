@@ -37,7 +37,7 @@ def _table_names(path) -> tuple[str, ...]:
 
     with fits.open(path, memmap=False) as hdul:
         n = int(hdul[0].header.get("NEXTEND", len(hdul) - 1))
-    return UVIS_NAMES[:max(0, min(n, len(UVIS_NAMES)))]
+    return UVIS_NAMES[: max(0, min(n, len(UVIS_NAMES)))]
 
 
 def phot_values(path, mode: str, chip: int) -> dict[str, float]:
@@ -49,8 +49,12 @@ def phot_values(path, mode: str, chip: int) -> dict[str, float]:
     vals = lookup(path, mode, names=names)
     own = "uvis1" if chip == 1 else "uvis2"
     other = "uvis2" if chip == 1 else "uvis1"
-    out = {"PHOTFLAM": vals.get("PHOTFLAM", 0.0), "PHOTPLAM": vals.get("PHOTPLAM", 0.0),
-           "PHOTBW": vals.get("PHOTBW", 0.0), "PHOTZPT": vals.get("PHOTZPT", 0.0)}
+    out = {
+        "PHOTFLAM": vals.get("PHOTFLAM", 0.0),
+        "PHOTPLAM": vals.get("PHOTPLAM", 0.0),
+        "PHOTBW": vals.get("PHOTBW", 0.0),
+        "PHOTZPT": vals.get("PHOTZPT", 0.0),
+    }
     k = 1 if chip == 1 else 2
     out[f"PHTFLAM{k}"] = vals.get(f"PHTFLAM{k}", 0.0)
     swapped = mode.lower().replace(own, other, 1)

@@ -39,8 +39,9 @@ def _bunit_is_rate(inp: Exposure) -> bool:
     raise EngineError(f"{bunit} value for BUNIT does not match", file=inp.filename, keyword="BUNIT")
 
 
-def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str, str] | None,
-           keys: UvisKeys) -> tuple[Exposure, list[Exposure]]:
+def wf3rej(
+    inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str, str] | None, keys: UvisKeys
+) -> tuple[Exposure, list[Exposure]]:
     """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ)."""
     if len(inputs) < 2:
         raise EngineError("Needs more than one input image.", keyword="CRCORR")
@@ -93,15 +94,27 @@ def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str
                 raise EngineError("does not have the same size as the first image", file=inp.filename)
             members.append(im)
             positions.append(pos)
-        ccd = read_ccdtab(ccdtab, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, ccdchip=g.chip, ccdofst=keys.ccdofst,
-                          binaxis=(int(p0.get("BINAXIS1", 1)), int(p0.get("BINAXIS2", 1))), dimx=nx)
+        ccd = read_ccdtab(
+            ccdtab,
+            ccdamp=keys.ccdamp,
+            ccdgain=keys.ccdgain,
+            ccdchip=g.chip,
+            ccdofst=keys.ccdofst,
+            binaxis=(int(p0.get("BINAXIS1", 1)), int(p0.get("BINAXIS2", 1))),
+            dimx=nx,
+        )
         noise = rej.uvis_noise_model(g.chip, atodgn, readnse, ampx=ccd.ampx, ampy=ccd.ampy)
         raws = [m.sci for m in members]
         images = [m.sci * efac[k] if bunits[k] else m.sci for k, m in enumerate(members)]
         dqs = [m.dq for m in members]
         res = rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
-        log.info("WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s", g.chip, crrejtab.name, res.nrej,
-                 ", ".join(f"{float(s):.3f}" for s in (res.skysum,)))
+        log.info(
+            "WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s",
+            g.chip,
+            crrejtab.name,
+            res.nrej,
+            ", ".join(f"{float(s):.3f}" for s in (res.skysum,)),
+        )
         tpl = template.imsets[n_ext] if n_ext < len(template.imsets) else im0
         headers = {k: h.copy() for k, h in tpl.headers.items()}
         headers["SCI"]["NCOMBINE"] = len(inputs)
@@ -117,8 +130,13 @@ def wf3rej(inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str
         if pars.crmask:
             for k, (inp, pos) in enumerate(zip(updated, positions, strict=True)):
                 im = inp.imsets[pos]
-                inp.imsets[pos] = ImSet(sci=im.sci, err=im.err, dq=rej.crmask_writeback(im.dq, res.crbits[k]),
-                                        headers=im.headers, extver=im.extver)
+                inp.imsets[pos] = ImSet(
+                    sci=im.sci,
+                    err=im.err,
+                    dq=rej.crmask_writeback(im.dq, res.crbits[k]),
+                    headers=im.headers,
+                    extver=im.extver,
+                )
     out_primary["INITGUES"] = pars.initgues
     out_primary["SKYSUB"] = pars.skysub
     out_primary["CRSIGMAS"] = pars.crsigmas

@@ -25,8 +25,9 @@ from ..dq import DQ
 REFDATE = np.float32(50000.0)
 
 
-def flag_sinks(sci: np.ndarray, dq: np.ndarray, sinkmap: np.ndarray, *, expstart: float,
-               upstream_is_up: bool) -> tuple[np.ndarray, int]:
+def flag_sinks(
+    sci: np.ndarray, dq: np.ndarray, sinkmap: np.ndarray, *, expstart: float, upstream_is_up: bool
+) -> tuple[np.ndarray, int]:
     """Return (new DQ, number of pixels newly flagged) for one chip.
 
     `upstream_is_up`: True for imset 1 (walk towards higher rows), False for imset 2.

@@ -63,11 +63,19 @@ class TwoDRefs:
             if is_dummy(h):
                 self.darkcorr = False
             else:
-                check_reference(h, filetype="CTEDARK" if key == "DRKCFILE" else "DARK", detector="UVIS", keyword=key,
-                                file=self.darkfile.name)
+                check_reference(
+                    h,
+                    filetype="CTEDARK" if key == "DRKCFILE" else "DARK",
+                    detector="UVIS",
+                    keyword=key,
+                    file=self.darkfile.name,
+                )
         if self.flatcorr:
-            for key, ftype in (("PFLTFILE", "PIXEL-TO-PIXEL FLAT"), ("DFLTFILE", "DELTA FLAT"),
-                               ("LFLTFILE", "LARGE SCALE FLAT")):
+            for key, ftype in (
+                ("PFLTFILE", "PIXEL-TO-PIXEL FLAT"),
+                ("DFLTFILE", "DELTA FLAT"),
+                ("LFLTFILE", "LARGE SCALE FLAT"),
+            ):
                 path = reference(primary, key, env, required=False)
                 if path is None:
                     continue
@@ -77,8 +85,10 @@ class TwoDRefs:
                 check_reference(h, filetype=ftype, detector="UVIS", filter=keys.filter, keyword=key, file=path.name)
                 self.flats.append((key, path))
             if not self.flats:
-                if all(str(primary.get(k, "N/A")).strip().upper() in ("N/A", "") for k in
-                       ("PFLTFILE", "DFLTFILE", "LFLTFILE")):
+                if all(
+                    str(primary.get(k, "N/A")).strip().upper() in ("N/A", "")
+                    for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE")
+                ):
                     raise EngineError("PFLTFILE, DFLTFILE, LFLTFILE are all blank", keyword="PFLTFILE")
                 self.flatcorr = False
         if self.shadcorr:
@@ -94,8 +104,9 @@ class TwoDRefs:
                 check_reference(h, filetype="IMAGE PHOTOMETRY TABLE", keyword="IMPHTTAB", file=self.imphttab.name)
 
 
-def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys,
-          dqicorr: bool = False) -> Exposure:
+def wf32d(
+    inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys, dqicorr: bool = False
+) -> Exposure:
     """Run WF32D on an in-memory ``_blv_tmp``/``_crj_tmp`` exposure; returns the calibrated exposure."""
     primary = inp.primary.copy()
     fname = inp.filename
@@ -111,8 +122,15 @@ def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles
         ny, nx = sci.shape
         if str(primary.get("BLEVCORR", "")).strip().upper() != "COMPLETE" or g.ltv[0] > 1 or g.ltv[1] > 1:
             raise EngineError("Overscan region not trimmed. Please perform BLEVCORR.", file=fname, keyword="BLEVCORR")
-        ccd = read_ccdtab(t.ccdtab, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, ccdchip=g.chip, ccdofst=keys.ccdofst,
-                          binaxis=g.bin, dimx=nx)
+        ccd = read_ccdtab(
+            t.ccdtab,
+            ccdamp=keys.ccdamp,
+            ccdgain=keys.ccdgain,
+            ccdchip=g.chip,
+            ccdofst=keys.ccdofst,
+            binaxis=g.bin,
+            dimx=nx,
+        )
         if first:
             for k, a in enumerate(AMPS):
                 primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
@@ -120,25 +138,38 @@ def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles
         gains = _slot_values(ccd.atodgain, g.chip)
         if not np.any(err):
             bx = noise_step.noise_boundary(ccd.ampx, g.ltv[0], (0, 0, 0, 0), nx)
-            err = noise_step.init_error(sci, boundary=bx, gain=gains, readnoise=_slot_values(ccd.readnoise, g.chip),
-                                        bias=_slot_values(ccd.ccdbias, g.chip))
+            err = noise_step.init_error(
+                sci,
+                boundary=bx,
+                gain=gains,
+                readnoise=_slot_values(ccd.readnoise, g.chip),
+                bias=_slot_values(ccd.ccdbias, g.chip),
+            )
         if t.dqicorr:
             dq = dqi_step.flag_atod_saturation(sci, dq)
             if bpix_table is not None:
-                rows = dqi_step.select_bpix_rows(bpix_table, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=g.chip,
-                                                 file=t.bpixtab.name)
+                rows = dqi_step.select_bpix_rows(
+                    bpix_table, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=g.chip, file=t.bpixtab.name
+                )
                 # HSTCAL applies the 4-amp virtual-column shift here too (TRIMX3/4 of the OSCNTAB are not re-read:
                 # they are 0 in WF32D's freshly initialised structure).
-                dq = dqi_step.apply_bpixtab(dq, rows, ltv=g.ltv, ltm=g.ltm, four_amp=keys.ccdamp == "ABCD",
-                                            ampx=ccd.ampx, virtual_cols=0)
+                dq = dqi_step.apply_bpixtab(
+                    dq, rows, ltv=g.ltv, ltm=g.ltm, four_amp=keys.ccdamp == "ABCD", ampx=ccd.ampx, virtual_cols=0
+                )
         if t.darkcorr:
             ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key)
             ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
-            sci, err, dq, meandark = dark_step.darkcorr(sci, err, dq, ds, de, dd, exptime=keys.exptime, gain=gains,
-                                                        ampx=ccd.ampx, sdqflags=g.sdqflags)
+            sci, err, dq, meandark = dark_step.darkcorr(
+                sci, err, dq, ds, de, dd, exptime=keys.exptime, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags
+            )
             headers["SCI"]["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
-            log.info("DARKCORR imset %d: %s %s, MEANDARK = %g", imset.extver, t.dark_key, t.darkfile.name,
-                     float(F32(meandark)))
+            log.info(
+                "DARKCORR imset %d: %s %s, MEANDARK = %g",
+                imset.extver,
+                t.dark_key,
+                t.darkfile.name,
+                float(F32(meandark)),
+            )
         if t.flatcorr:
             applygain = True
             n0 = int(np.count_nonzero(dq & 512))
@@ -151,8 +182,12 @@ def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles
                 sci, err, dq = flat_step.divide_flat(sci, err, dq, fs, fe, fd)
             for ext in ("SCI", "ERR"):
                 headers[ext]["BUNIT"] = "ELECTRONS"
-            log.info("FLATCORR imset %d: %s, %d pixels flagged BADFLAT", imset.extver,
-                     ", ".join(p.name for _, p in t.flats), int(np.count_nonzero(dq & 512)) - n0)
+            log.info(
+                "FLATCORR imset %d: %s, %d pixels flagged BADFLAT",
+                imset.extver,
+                ", ".join(p.name for _, p in t.flats),
+                int(np.count_nonzero(dq & 512)) - n0,
+            )
         if t.shadcorr:
             if keys.exptime <= 0:
                 log.warning("EXPTIME must be positive if SHADCORR = PERFORM.")
@@ -185,8 +220,12 @@ def wf32d(inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles
                 primary["PHOTZPT"] = (hdr_float(vals["PHOTZPT"]), "ST magnitude zero point")
                 primary["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
                 primary["PHTFLAM2"] = (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
-            log.info("PHOTCORR imset %d: IMPHTTAB %s, PHOTFLAM = %g", imset.extver, t.imphttab.name,
-                     float(F32(vals["PHOTFLAM"])))
+            log.info(
+                "PHOTCORR imset %d: IMPHTTAB %s, PHOTFLAM = %g",
+                imset.extver,
+                t.imphttab.name,
+                float(F32(vals["PHOTFLAM"])),
+            )
         new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
         write_statistics(new, g.sdqflags)
         for ext in ("SCI", "ERR"):
@@ -231,8 +270,12 @@ def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_f
 
 
 def _history_2d(primary, t: TwoDRefs) -> None:
-    for flag, name, ref in ((t.darkcorr, "DARKCORR", t.darkfile), (t.flatcorr, "FLATCORR", None),
-                            (t.shadcorr, "SHADCORR", t.shadfile), (t.photcorr, "PHOTCORR", t.imphttab)):
+    for flag, name, ref in (
+        (t.darkcorr, "DARKCORR", t.darkfile),
+        (t.flatcorr, "FLATCORR", None),
+        (t.shadcorr, "SHADCORR", t.shadfile),
+        (t.photcorr, "PHOTCORR", t.imphttab),
+    ):
         if flag:
             primary[name] = str(Switch.COMPLETE)
             primary.add_history(f"{name} complete" + (f" using {ref.name}" if ref is not None else ""))

@@ -68,8 +68,9 @@ class CCDRefs:
                 if is_dummy(h):
                     self.bpixtab = None
                 else:
-                    check_reference(h, filetype="BAD PIXELS", detector="UVIS", keyword="BPIXTAB",
-                                    file=self.bpixtab.name)
+                    check_reference(
+                        h, filetype="BAD PIXELS", detector="UVIS", keyword="BPIXTAB", file=self.bpixtab.name
+                    )
         if self.atodcorr:
             self.atodtab = reference(primary, "ATODTAB", env)
         if self.biascorr:
@@ -93,8 +94,12 @@ class CCDRefs:
             self.scalar_sat = True
         if self.flshcorr:
             self.flshfile = reference(primary, "FLSHFILE", env)
-            check_reference(refs.primary(self.flshfile, keyword="FLSHFILE"), filetype="POST FLASH",
-                            keyword="FLSHFILE", file=self.flshfile.name)
+            check_reference(
+                refs.primary(self.flshfile, keyword="FLSHFILE"),
+                filetype="POST FLASH",
+                keyword="FLSHFILE",
+                file=self.flshfile.name,
+            )
 
 
 def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool) -> ImSet:
@@ -151,28 +156,47 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
         ny, nx = imset.sci.shape
         sci, err, dq = imset.sci.astype(F32, copy=True), imset.err.astype(F32, copy=True), imset.dq.copy()
         headers = {k: h.copy() for k, h in imset.headers.items()}
-        ccd = read_ccdtab(crefs.ccdtab, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, ccdchip=g.chip,
-                          ccdofst=keys.ccdofst, binaxis=g.bin, dimx=nx)
+        ccd = read_ccdtab(
+            crefs.ccdtab,
+            ccdamp=keys.ccdamp,
+            ccdgain=keys.ccdgain,
+            ccdchip=g.chip,
+            ccdofst=keys.ccdofst,
+            binaxis=g.bin,
+            dimx=nx,
+        )
         if imset.extver == raw.imsets[0].extver:
             for k, a in enumerate(AMPS):
                 primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
                 primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
         if crefs.oscntab is not None:
-            osc = read_oscntab(crefs.oscntab, ccdamp=keys.ccdamp, ccdchip=g.chip, binaxis=g.bin, nx=nx, ny=ny,
-                               subarray=keys.subarray, offsetx=g.ltv[0])
+            osc = read_oscntab(
+                crefs.oscntab,
+                ccdamp=keys.ccdamp,
+                ccdchip=g.chip,
+                binaxis=g.bin,
+                nx=nx,
+                ny=ny,
+                subarray=keys.subarray,
+                offsetx=g.ltv[0],
+            )
             trimx, trimy, overscan = osc.trimx, osc.trimy, osc.has_overscan
         else:
             osc, trimx, trimy, overscan = None, (0, 0, 0, 0), (0, 0), False
-        regions = amp_regions(keys.ccdamp, g.chip, ampx=ccd.ampx, ampy=ccd.ampy, trimx=trimx, trimy=trimy,
-                              nx=nx, ny=ny)
+        regions = amp_regions(keys.ccdamp, g.chip, ampx=ccd.ampx, ampy=ccd.ampy, trimx=trimx, trimy=trimy, nx=nx, ny=ny)
         gains = _slot_values(ccd.atodgain, g.chip)
         # Error array
         if not np.any(err):
             if g.ncombine > 1:
                 log.warning("NCOMBINE > 1 before the error array was initialized.")
             bx = noise_step.noise_boundary(ccd.ampx, g.ltv[0], trimx, nx)
-            err = noise_step.init_error(sci, boundary=bx, gain=gains, readnoise=_slot_values(ccd.readnoise, g.chip),
-                                        bias=_slot_values(ccd.ccdbias, g.chip))
+            err = noise_step.init_error(
+                sci,
+                boundary=bx,
+                gain=gains,
+                readnoise=_slot_values(ccd.readnoise, g.chip),
+                bias=_slot_values(ccd.ccdbias, g.chip),
+            )
             log.info("Uncertainty array initialized for imset %d.", imset.extver)
         # DQICORR
         if crefs.dqicorr:
@@ -185,16 +209,29 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
                 dq = dqi_step.flag_saturation_scalar(sci, dq, saturate=ccd.saturate, where=mask)
             if bpix_table is not None:
                 if g.bin != (1, 1):
-                    raise EngineError("binned data are not supported by the builtin DQICORR", file=fname,
-                                      keyword="BINAXIS1")
-                rows = dqi_step.select_bpix_rows(bpix_table, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=g.chip,
-                                                 file=crefs.bpixtab.name)
+                    raise EngineError(
+                        "binned data are not supported by the builtin DQICORR", file=fname, keyword="BINAXIS1"
+                    )
+                rows = dqi_step.select_bpix_rows(
+                    bpix_table, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=g.chip, file=crefs.bpixtab.name
+                )
                 if len(rows["xstart"]) == 0:
                     log.warning("No rows from BPIXTAB applied to DQ array.")
-                dq = dqi_step.apply_bpixtab(dq, rows, ltv=g.ltv, ltm=g.ltm, four_amp=keys.ccdamp == "ABCD",
-                                            ampx=ccd.ampx, virtual_cols=trimx[2] + trimx[3])
-            log.info("DQICORR imset %d: BPIXTAB %s, %d pixels flagged", imset.extver,
-                     crefs.bpixtab.name if crefs.bpixtab else "N/A", int(np.count_nonzero(dq)) - int(n0))
+                dq = dqi_step.apply_bpixtab(
+                    dq,
+                    rows,
+                    ltv=g.ltv,
+                    ltm=g.ltm,
+                    four_amp=keys.ccdamp == "ABCD",
+                    ampx=ccd.ampx,
+                    virtual_cols=trimx[2] + trimx[3],
+                )
+            log.info(
+                "DQICORR imset %d: BPIXTAB %s, %d pixels flagged",
+                imset.extver,
+                crefs.bpixtab.name if crefs.bpixtab else "N/A",
+                int(np.count_nonzero(dq)) - int(n0),
+            )
         # ATODCORR
         if crefs.atodcorr and atod_array is not None:
             sci, dq = atod_step.atodcorr(sci, dq, atod_array)
@@ -206,8 +243,10 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
             if g.bin[0] not in (1, 2, 3) or g.bin[1] not in (1, 2, 3):
                 raise EngineError("bin size must be 1, 2, or 3", file=fname, keyword="BINAXIS1")
             if not overscan:
-                log.warning("Overscan region is too small to do BLEVCORR; bias from CCDTAB of %g will be "
-                            "subtracted.", float(ccdbias))
+                log.warning(
+                    "Overscan region is too small to do BLEVCORR; bias from CCDTAB of %g will be subtracted.",
+                    float(ccdbias),
+                )
                 sci = blev_step.subtract_default_bias(sci, ccdbias)
                 blev_levels[biasnum] = float(ccdbias)
                 log.info("Default bias level from CCDTAB was subtracted.")
@@ -217,23 +256,32 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
                     k = r.index
                     g_amp = ccd.atodgain[k]
                     rn = F32(ccd.readnoise[k] / g_amp) if g_amp != 0 else F32(ccd.readnoise[k])
-                    bs = blev_step.bias_sections(osc.biassecta, osc.biassectb, osc.biassectc, osc.biassectd,
-                                                 xhalf=r.xhalf, numamps=len(regions))
+                    bs = blev_step.bias_sections(
+                        osc.biassecta, osc.biassectb, osc.biassectc, osc.biassectd, xhalf=r.xhalf, numamps=len(regions)
+                    )
                     vx = (osc.vx[0], osc.vx[1]) if r.xhalf == 0 else (osc.vx[2], osc.vx[3])
                     vy = (osc.vy[0], osc.vy[1]) if r.xhalf == 0 else (osc.vy[2], osc.vy[3])
-                    amps.append(blev_step.AmpBias(region=r, biassect=bs, vx=vx, vy=vy, readnoise=rn,
-                                                  ccdbias=float(ccdbias)))
+                    amps.append(
+                        blev_step.AmpBias(region=r, biassect=bs, vx=vx, vy=vy, readnoise=rn, ccdbias=float(ccdbias))
+                    )
                 dodrift = not (osc.vy[0] <= 0 and osc.vy[1] <= 0)
                 sci, res = blev_step.blevcorr(sci, dq, amps, sdqflags=g.sdqflags, dodrift=dodrift, trimy1=trimy[0])
                 if res.too_few:
-                    log.warning("(blevcorr) %d image line%s too few usable overscan pixels.", res.too_few,
-                                " has" if res.too_few == 1 else "s have")
+                    log.warning(
+                        "(blevcorr) %d image line%s too few usable overscan pixels.",
+                        res.too_few,
+                        " has" if res.too_few == 1 else "s have",
+                    )
                 for a, level in res.levels.items():
                     blev_levels[AMPS.index(a)] = level
                     log.info("     bias level of %.6g was subtracted for AMP %s.", level, a)
                 headers["SCI"]["MEANBLEV"] = (hdr_float(res.meanblev), "mean of bias levels subtracted")
-                log.info("BLEVCORR imset %d: OSCNTAB %s, mean of bias levels subtracted was %.6g", imset.extver,
-                         crefs.oscntab.name, float(F32(res.meanblev)))
+                log.info(
+                    "BLEVCORR imset %d: OSCNTAB %s, mean of bias levels subtracted was %.6g",
+                    imset.extver,
+                    crefs.oscntab.name,
+                    float(F32(res.meanblev)),
+                )
                 blev_done = True
                 driftcorr = driftcorr or res.driftcorr
         # BIASCORR
@@ -243,26 +291,33 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
         if crefs.biascorr and crefs.blevcorr and not crefs.scalar_sat:
             n0 = int(np.count_nonzero(dq & 256))
             dq = _fullwell(sci, dq, headers["SCI"], g.chip, ccd, regions, crefs, refs, fname)
-            log.info("Full-well saturation imset %d: SATUFILE %s, %d pixels flagged", imset.extver,
-                     crefs.satufile.name, int(np.count_nonzero(dq & 256)) - n0)
+            log.info(
+                "Full-well saturation imset %d: SATUFILE %s, %d pixels flagged",
+                imset.extver,
+                crefs.satufile.name,
+                int(np.count_nonzero(dq & 256)) - n0,
+            )
         # Sink pixels
         if crefs.dqicorr:
             if g.bin != (1, 1):
                 log.info("Binned data not supported for Sink Pixel detection")
             else:
                 dq, nsink = _sinks(sci, dq, headers["SCI"], imset.extver, keys, crefs, refs, fname)
-                log.info("Sink pixels imset %d: SNKCFILE %s, %d pixels flagged", imset.extver,
-                         crefs.snkcfile.name, nsink)
+                log.info(
+                    "Sink pixels imset %d: SNKCFILE %s, %d pixels flagged", imset.extver, crefs.snkcfile.name, nsink
+                )
         # FLSHCORR
         if crefs.flshcorr:
             if keys.flashdur <= 0:
                 log.warning("Post-flash exposure was 0 seconds. FLSHCORR not performed.")
             else:
                 ref = refs.chip(crefs.flshfile, g.chip, keyword="FLSHFILE")
-                fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=crefs.flshfile.name,
-                                            keyword="FLSHFILE")
-                sci, err, dq, meanflash = flsh_step.flshcorr(sci, err, dq, fs, fe, fd, flashdur=keys.flashdur,
-                                                             gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags)
+                fs, fe, fd = cut_to_science(
+                    ref, headers["SCI"], sci.shape, file=crefs.flshfile.name, keyword="FLSHFILE"
+                )
+                sci, err, dq, meanflash = flsh_step.flshcorr(
+                    sci, err, dq, fs, fe, fd, flashdur=keys.flashdur, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags
+                )
                 if meanflash > 0:
                     headers["SCI"]["MEANFLSH"] = (hdr_float(meanflash), "mean of post-flash values subtracted")
         new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
@@ -293,8 +348,7 @@ def _atod_row(path, primary, keys: UvisKeys):
         if best is None or dt < best_dt:
             best, best_dt = i, dt
     if best is None:
-        raise EngineError(f"CCD amp {keys.ccdamp}, gain {keys.ccdgain:g} not found", file=path.name,
-                          keyword="ATODTAB")
+        raise EngineError(f"CCD amp {keys.ccdamp}, gain {keys.ccdgain:g} not found", file=path.name, keyword="ATODTAB")
     n = int(data[names["NELEM"]][best]) if "NELEM" in names else None
     arr = np.asarray(data[names["ATOD"]][best], dtype=np.float32).ravel()
     return arr[:n] if n else arr
@@ -307,31 +361,41 @@ def _biascorr(sci, err, dq, sci_hdr, chip, keys, crefs, refs, fname):
     bs, be, bd = cut_to_science(ref, sci_hdr, sci.shape, file=crefs.biasfile.name, keyword="BIASFILE", extra_x=extra)
     n0 = int(np.count_nonzero(dq))
     out = bias_step.subtract_image(sci, err, dq, bs, be, bd)
-    log.info("BIASCORR chip %d: BIASFILE %s, %d pixels flagged", chip, crefs.biasfile.name,
-             int(np.count_nonzero(out[2])) - n0)
+    log.info(
+        "BIASCORR chip %d: BIASFILE %s, %d pixels flagged",
+        chip,
+        crefs.biasfile.name,
+        int(np.count_nonzero(out[2])) - n0,
+    )
     return out
 
 
 def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
     ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",))
-    check_reference(ref.primary, filetype="FULL-WELL SATURATION LEVEL MAP", keyword="SATUFILE",
-                    file=crefs.satufile.name)
+    check_reference(
+        ref.primary, filetype="FULL-WELL SATURATION LEVEL MAP", keyword="SATUFILE", file=crefs.satufile.name
+    )
     p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=crefs.satufile.name, keyword="SATUFILE")
     if p.rx != 1 or p.ry != 1:
-        raise EngineError("saturation image and input are not binned to the same pixel size",
-                          file=crefs.satufile.name, keyword="SATUFILE")
+        raise EngineError(
+            "saturation image and input are not binned to the same pixel size",
+            file=crefs.satufile.name,
+            keyword="SATUFILE",
+        )
     if p.same_size:
         if ref.sci.shape != sci.shape:
-            raise EngineError(f"saturation image shape {ref.sci.shape} differs from the data {sci.shape}",
-                              file=crefs.satufile.name, keyword="SATUFILE")
+            raise EngineError(
+                f"saturation image shape {ref.sci.shape} differs from the data {sci.shape}",
+                file=crefs.satufile.name,
+                keyword="SATUFILE",
+            )
         return fw_step.flag_full_well(sci, dq, ref.sci, mean_gain=ccd.mean_gain, regions=regions)
     try:
         section = fw_step.subarray_map(ref.sci, x0=p.x0, y0=p.y0, shape=sci.shape)
     except IndexError:
         section = None
     if section is None or section.shape != sci.shape or p.x0 < 0 or p.y0 < 0:
-        raise EngineError("saturation image does not cover the subarray", file=crefs.satufile.name,
-                          keyword="SATUFILE")
+        raise EngineError("saturation image does not cover the subarray", file=crefs.satufile.name, keyword="SATUFILE")
     return fw_step.flag_full_well_subarray(sci, dq, section, mean_gain=ccd.mean_gain)
 
 
@@ -341,8 +405,11 @@ def _sinks(sci, dq, sci_hdr, extver, keys, crefs, refs, fname):
     smap = ref.sci
     if not keys.subarray:
         if smap.shape != sci.shape:
-            raise EngineError(f"sink-pixel image shape {smap.shape} differs from the data {sci.shape}",
-                              file=crefs.snkcfile.name, keyword="SNKCFILE")
+            raise EngineError(
+                f"sink-pixel image shape {smap.shape} differs from the data {sci.shape}",
+                file=crefs.snkcfile.name,
+                keyword="SNKCFILE",
+            )
         return sink_step.flag_sinks(sci, dq, smap, expstart=keys.expstart, upstream_is_up=(extver == 1))
     # Subarray: embed in a full chip (LTV1 = 25, LTV2 = 0) as HSTCAL does (no 60-column shift).
     ny, nx = sci.shape
@@ -350,14 +417,13 @@ def _sinks(sci, dq, sci_hdr, extver, keys, crefs, refs, fname):
     y0 = int(round(-float(sci_hdr.get("LTV2", 0.0))))
     fy, fx = smap.shape
     if x0 < 0 or y0 < 0 or x0 + nx > fx or y0 + ny > fy:
-        raise EngineError("subarray does not fit in the sink-pixel image", file=crefs.snkcfile.name,
-                          keyword="SNKCFILE")
+        raise EngineError("subarray does not fit in the sink-pixel image", file=crefs.snkcfile.name, keyword="SNKCFILE")
     full_sci = np.zeros(smap.shape, F32)
     full_dq = np.zeros(smap.shape, np.uint16)
-    full_sci[y0:y0 + ny, x0:x0 + nx] = sci
-    full_dq[y0:y0 + ny, x0:x0 + nx] = dq
+    full_sci[y0 : y0 + ny, x0 : x0 + nx] = sci
+    full_dq[y0 : y0 + ny, x0 : x0 + nx] = dq
     out, n = sink_step.flag_sinks(full_sci, full_dq, smap, expstart=keys.expstart, upstream_is_up=(extver == 1))
-    new = out[y0:y0 + ny, x0:x0 + nx].copy()
+    new = out[y0 : y0 + ny, x0 : x0 + nx].copy()
     return new, int(np.count_nonzero(new & ~dq & 1024))
 
 
@@ -375,10 +441,16 @@ def _ccd_history(primary, keys: UvisKeys, crefs: CCDRefs, blev_done: bool, drift
         primary["ATODCORR"] = str(Switch.COMPLETE)
     if crefs.blevcorr:
         primary["BLEVCORR"] = str(Switch.COMPLETE)
-        primary.add_history("BLEVCORR complete; bias level from overscan was subtracted." if blev_done else
-                            "BLEVCORR complete, but default bias level was subtracted.")
-        primary.add_history("BLEVCORR includes correction for drift along lines." if driftcorr else
-                            "BLEVCORR does not include correction for drift along lines.")
+        primary.add_history(
+            "BLEVCORR complete; bias level from overscan was subtracted."
+            if blev_done
+            else "BLEVCORR complete, but default bias level was subtracted."
+        )
+        primary.add_history(
+            "BLEVCORR includes correction for drift along lines."
+            if driftcorr
+            else "BLEVCORR does not include correction for drift along lines."
+        )
     if crefs.biascorr:
         primary["BIASCORR"] = str(Switch.COMPLETE)
         primary.add_history(f"BIASCORR complete using {crefs.biasfile.name}")

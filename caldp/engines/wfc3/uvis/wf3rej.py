@@ -127,9 +127,19 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     histogram range comes from image 0's good pixels ``(DQ & BADINPDQ) == 0``; each image's
     histogram uses its pixels with ``DQ == 0``.
 
+    Range ``[int(min), 2·int(mean + 1) − int(min)]``, padded to 1000 one-DN bins; a peak in the
+    first or last bin gives that bin's midpoint, otherwise the parabola through the peak and
+    its two neighbours (``cr_mode.c``).
+
     >>> img = np.full((20, 20), 100.25, F32); img[:5] = 101.5
     >>> [float(s) for s in sky_mode([img], [np.zeros((20, 20), np.uint16)], badinpdq=0)]
-    [100.4375]
+    [100.5]
+
+    Counts 10, 200, 100, 90 in the bins of 100..103 DN: ``100 + 1.5 + 0.5·(190 − 100)/(190 + 100)``.
+
+    >>> img = np.full((20, 20), 101, F32); img.flat[:10] = 100; img.flat[210:310] = 102; img.flat[310:] = 103
+    >>> [round(float(s), 5) for s in sky_mode([img], [np.zeros((20, 20), np.uint16)], badinpdq=0)]
+    [101.65517]
     """
     bad = np.uint16(badinpdq & 0xFFFF)
     good0 = (dqs[0] & bad) == 0
@@ -265,8 +275,9 @@ def neighbour_offsets(radius: float) -> list[tuple[int, int]]:
     """
     width = int(math.ceil(float(F32(radius))))
     rej2 = F32(F32(radius) * F32(radius))
-    return [(dy, dx) for dy in range(-width, width + 1) for dx in range(-width, width + 1)
-            if F32(dx * dx + dy * dy) <= rej2]
+    return [
+        (dy, dx) for dy in range(-width, width + 1) for dx in range(-width, width + 1) if F32(dx * dx + dy * dy) <= rej2
+    ]
 
 
 @dataclass(slots=True)
@@ -301,9 +312,23 @@ def _gather(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, dy: int, dx: int) 
     return out
 
 
-def reject(images, dqs, raws, *, ave, var, efac, sky, noise: NoiseModel, sigmas, radius: float, thresh: float,
-           scalense: float, badinpdq: int, initgues: str = "minimum") -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                                                 list[np.ndarray], int]:
+def reject(
+    images,
+    dqs,
+    raws,
+    *,
+    ave,
+    var,
+    efac,
+    sky,
+    noise: NoiseModel,
+    sigmas,
+    radius: float,
+    thresh: float,
+    scalense: float,
+    badinpdq: int,
+    initgues: str = "minimum",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], int]:
     """The rejection iterations (``rej_loop.c``); returns (ave, err, dq, crbits, nrej) — normalised units.
 
     `images`: inputs in counts; `raws`: the data exactly as stored in the files (the spill
@@ -469,12 +494,23 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     shape = images[0].shape
     if nonzero > 1:
         guess = initial_guess_median if pars.initgues.strip().lower()[:3] == "med" else initial_guess_minimum
-        ave, var = guess(images, dqs, efac=efac, sky=sky, noise=noise, scalense=pars.scalense,
-                         badinpdq=pars.badinpdq)
-        ave, err, dq, crbits, nrej = reject(images, dqs, raws, ave=ave, var=var, efac=efac, sky=sky, noise=noise,
-                                            sigmas=pars.sigmas, radius=pars.crradius, thresh=pars.crthresh,
-                                            scalense=pars.scalense, badinpdq=pars.badinpdq,
-                                            initgues=pars.initgues.strip().lower())
+        ave, var = guess(images, dqs, efac=efac, sky=sky, noise=noise, scalense=pars.scalense, badinpdq=pars.badinpdq)
+        ave, err, dq, crbits, nrej = reject(
+            images,
+            dqs,
+            raws,
+            ave=ave,
+            var=var,
+            efac=efac,
+            sky=sky,
+            noise=noise,
+            sigmas=pars.sigmas,
+            radius=pars.crradius,
+            thresh=pars.crthresh,
+            scalense=pars.scalense,
+            badinpdq=pars.badinpdq,
+            initgues=pars.initgues.strip().lower(),
+        )
     else:
         log.warning("Cosmic-ray rejection NOT performed!")
         ave, err = np.zeros(shape, F32), np.zeros(shape, F32)
@@ -501,8 +537,11 @@ def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
     """Input DQ after WF3REJ with CRMASK=1: bit 8192 set where rejected, cleared elsewhere, for
     columns ``x < 8·⌊NX/8⌋`` only (HSTCAL packs the mask into bytes and drops the remainder).
 
+    ``readBitLine`` in ``rej_loop.c`` unpacks ``NX // 8`` bytes per row, so with NX = 9 column 8
+    keeps its input value whatever the mask says:
+
     >>> crmask_writeback(np.array([[8192, 8192, 0] * 3], np.uint16), np.array([[1, 0, 1] * 3], bool)).tolist()
-    [[8192, 0, 8192, 8192, 0, 8192, 8192, 8192, 0]]
+    [[8192, 0, 8192, 8192, 0, 8192, 8192, 0, 0]]
     """
     nx = dq.shape[1]
     lim = 8 * (nx // 8)
