@@ -22,7 +22,13 @@ log = logging.getLogger(__name__)
 
 #: CRDS reads its configuration from os.environ; one bestrefs at a time per process.
 _CRDS_LOCK = threading.Lock()
-_REF_VALUE = re.compile(r"^([a-z]+ref)\$(\S+)$")
+REF_VALUE = re.compile(r"^([a-z]+ref)\$(\S+)$")
+
+
+def _clear_crds_caches() -> None:
+    from crds.core import utils
+
+    utils.clear_function_caches()
 
 
 @contextlib.contextmanager
@@ -37,6 +43,7 @@ def crds_environment(env: Mapping[str, str]) -> Iterator[None]:
                 del os.environ[k]
             for k in keys:
                 os.environ[k] = str(env[k])
+            _clear_crds_caches()  # CRDS memoises server info and mappings per process, not per config
             yield
         finally:
             for k, v in saved.items():
@@ -50,7 +57,7 @@ def crds_environment(env: Mapping[str, str]) -> Iterator[None]:
 def assigned_references(path: Path) -> dict[str, str]:
     """Reference keywords of a file's primary header whose values name a file (``jref$x``)."""
     header = fits.getheader(path, 0)
-    return {k: str(v) for k, v in header.items() if isinstance(v, str) and _REF_VALUE.match(v.strip())}
+    return {k: str(v) for k, v in header.items() if isinstance(v, str) and REF_VALUE.match(v.strip())}
 
 
 def missing_references(paths: Sequence[Path], env: Mapping[str, str]) -> list[str]:
@@ -58,11 +65,16 @@ def missing_references(paths: Sequence[Path], env: Mapping[str, str]) -> list[st
     missing = []
     for path in paths:
         for key, value in assigned_references(path).items():
-            var, name = _REF_VALUE.match(value.strip()).groups()
+            var, name = REF_VALUE.match(value.strip()).groups()
             base = env.get(var)
             if not base or not Path(base, name).is_file():
                 missing.append(f"{key}={value} ({Path(base or '?', name)})")
     return sorted(set(missing))
+
+
+def s3_enabled(env: Mapping[str, str]) -> bool:
+    """Serverless CRDS reading an S3 bucket (``caldp-config-aws``)."""
+    return str(env.get("CRDS_S3_ENABLED", "")).lower() in ("1", "true", "t", "yes")
 
 
 def assign_bestrefs(files: Sequence[Path], env: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -73,7 +85,9 @@ def assign_bestrefs(files: Sequence[Path], env: Mapping[str, str]) -> dict[str, 
     from crds import bestrefs  # heavy import, only where needed
 
     files = [Path(f) for f in files]
-    sync = str(env.get("CRDS_READONLY_CACHE", "0")) != "1"
+    from_s3 = s3_enabled(env)
+    # serverless S3 CRDS: mappings come from the bucket; references are fetched below
+    sync = str(env.get("CRDS_READONLY_CACHE", "0")) != "1" and not from_s3
     context = env.get("CRDS_CONTEXT") or None
     log.info("CRDS bestrefs for %s (context=%s, sync=%s, cache=%s)",
              ", ".join(f.name for f in files), context or "operational", sync, env.get("CRDS_PATH"))
@@ -85,6 +99,10 @@ def assign_bestrefs(files: Sequence[Path], env: Mapping[str, str]) -> dict[str, 
             raise RuntimeError(f"CRDS bestrefs exited with status {exc.code}") from exc
     if errors:
         raise RuntimeError(f"CRDS bestrefs reported {errors} error(s) for {', '.join(f.name for f in files)}")
+    if from_s3:
+        from .crds_s3 import fetch_references
+
+        fetch_references(files, env)
     missing = missing_references(files, env)
     if missing:
         raise RuntimeError(f"reference file(s) missing from the CRDS cache: {'; '.join(missing)}")

@@ -75,7 +75,9 @@ def resolve_config(config: str, base: Mapping[str, str] | None = None) -> dict[s
         env["CRDS_PATH"] = base.get("CRDS_PATH") or str(Path.home() / "crds_cache")
         env.update(_ref_dirs(env["CRDS_PATH"], flat=False))
     elif config == "caldp-config-aws":
-        bucket = base.get("CRDSBUCKET", "")
+        bucket = base.get("CRDSBUCKET", "").rstrip("/")
+        if not bucket.startswith("s3://"):
+            raise ValueError("caldp-config-aws needs CRDSBUCKET=s3://<bucket> (where the CRDS cache is published)")
         env.update(
             CRDS_PATH=base.get("CRDS_PATH") or str(Path.home() / "crds_cache"),
             CRDS_SERVER_URL="https://hst-crds-serverless.stsci.edu",
@@ -101,7 +103,8 @@ def resolve_config(config: str, base: Mapping[str, str] | None = None) -> dict[s
         env.update(parse_env_lines(Path(config).read_text(), base))
     else:
         raise ValueError(f"unknown config {config!r}: use {', '.join(NAMED_CONFIGS)} or a path to a KEY=VALUE file")
-    env.setdefault("CRDS_OBSERVATORY", "hst")
+    if env.get("CRDS_OBSERVATORY", "None") in ("", "None"):  # importing crds leaves the string 'None' behind
+        env["CRDS_OBSERVATORY"] = "hst"
     return env
 
 
