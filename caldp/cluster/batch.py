@@ -38,7 +38,7 @@ from ..config import resolve_config
 from ..datasets import Dataset
 from ..exit_codes import ExitCode, is_memory_error
 from ..messages import ERROR, PROCESSED, MessageTree
-from ..pipeline import dataset_graph
+from ..pipeline import STEPS, dataset_graph
 from ..storage import open_store, split_uri
 from ..sysexit import describe
 from ..tasks.records import Job, StepRecord
@@ -512,6 +512,7 @@ def _run(entries: list[_Entry], handle: ClusterHandle, retries: int, rungs, bar:
                 continue
             retry_rung = _bigger(entry, rungs, capacity) if killed else entry.rung
         log.warning("%s: %s; resubmitting with memory %s MB", entry.job.dataset, why, retry_rung)
+        _wait_forgotten(client, entry.job.dataset)
         entry.history.append(why)
         entry.rung = retry_rung
         new = submit([entry])
@@ -521,6 +522,25 @@ def _run(entries: list[_Entry], handle: ClusterHandle, retries: int, rungs, bar:
         bar.update(retried=True)
     bar.update(final=True)
     return rows
+
+
+def _graph_keys(client, dataset: str) -> list[str]:
+    keys = {f"{step}-{dataset}" for step in STEPS}
+
+    def present(dask_scheduler=None):
+        return [str(k) for k in dask_scheduler.tasks if str(k) in keys]
+
+    return client.run_on_scheduler(present)
+
+
+def _wait_forgotten(client, dataset: str, timeout: float = 30.0) -> None:
+    """Wait until the scheduler has dropped a dataset's previous graph: the graph keys are
+    the same on every attempt, and a resubmission must run again, not find the old result."""
+    deadline = time.monotonic() + timeout
+    while (left := _graph_keys(client, dataset)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if left:
+        log.warning("%s: the scheduler still holds %s; resubmitting anyway", dataset, ", ".join(left))
 
 
 def _bigger(entry: _Entry, rungs, capacity) -> int | None:
