@@ -1,0 +1,150 @@
+"""ACS2D: ``_blv_tmp`` → ``_flt`` and ``_crj_tmp`` → ``_crj`` (HSTCAL ``acs2d/do2d.c``; calib-acs-wfc.md §6).
+
+Thin layer: per imset DARKCORR, FLSHCORR, FLATCORR, SHADCORR, PHOTMODE/PHOTCORR, statistics;
+switches become COMPLETE (SKIPPED for DUMMY references or FLASHDUR ≤ 0).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..common import imphttab
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, ImSet
+from ..common.stats import write_statistics
+from ..common.switches import Switch
+from ..wfc3.keywords import hdr_float
+from ..wfc3.refimage import RefFiles, cut_to_science
+from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
+from .context import AcsKeys, reference
+from .tables import read_ccdtab
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+AMPS = "ABCD"
+
+
+def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefFiles, combined: bool = False) -> Exposure:
+    """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product."""
+    fname = exp.filename
+    primary = exp.primary.copy()
+    sw = keys.switches
+    if str(primary.get("BLEVCORR", "")).strip().upper() != "COMPLETE":
+        raise EngineError(
+            "BLEVCORR has not been done; ACS2D needs overscan-trimmed data", file=fname, keyword="BLEVCORR"
+        )
+    ccdtab = reference(primary, "CCDTAB", env, file=fname)
+    do = {s: sw[s] is Switch.PERFORM for s in ("DARKCORR", "FLSHCORR", "FLATCORR", "SHADCORR", "PHOTCORR")}
+    dark = reference(primary, "DARKFILE", env, file=fname, reader=refs.primary) if do["DARKCORR"] else None
+    flsh = reference(primary, "FLSHFILE", env, file=fname, reader=refs.primary) if do["FLSHCORR"] else None
+    flats = []
+    if do["FLATCORR"]:
+        for key in ("PFLTFILE", "DFLTFILE", "LFLTFILE"):
+            r = reference(primary, key, env, file=fname, optional=True, reader=refs.primary)
+            if r.path is not None:
+                flats.append(r)
+        if not flats:
+            raise EngineError(
+                "FLATCORR needs at least one of PFLTFILE, DFLTFILE, LFLTFILE", file=fname, keyword="PFLTFILE"
+            )
+        if any(f.keyword == "LFLTFILE" for f in flats):
+            raise EngineError("LFLTFILE (binned low-order flat) is not implemented", file=fname, keyword="LFLTFILE")
+        if str(primary.get("CFLTFILE", "N/A")).strip().upper() not in ("", "N/A"):
+            raise EngineError("CFLTFILE (coronagraphic spot flat) is not implemented", file=fname, keyword="CFLTFILE")
+    shad = reference(primary, "SHADFILE", env, file=fname, reader=refs.primary) if do["SHADCORR"] else None
+    if shad is not None and combined:
+        raise EngineError("SHADCORR of a CR-combined product is not implemented", file=fname, keyword="SHADCORR")
+    phot = reference(primary, "IMPHTTAB", env, file=fname) if do["PHOTCORR"] else None
+    t_dark = F32(primary.get("DARKTIME", 0.0))
+    flashdur = float(primary.get("FLASHDUR", 0.0))
+    out = []
+    photvals = None
+    phot_skipped = False
+    for im in exp.imsets:
+        h = {k: v.copy() for k, v in im.headers.items()}
+        sci, err, dq = im.sci, im.err, im.dq
+        chip = int(h["SCI"].get("CCDCHIP", 1))
+        sdq = int(h["SCI"].get("SDQFLAGS", 65535))
+        ccd = read_ccdtab(
+            ccdtab.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=chip, ccdofst=keys.ccdofst, nx=sci.shape[1]
+        )
+        for k, a in enumerate(AMPS):
+            primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
+            primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
+        ltv = (float(h["SCI"].get("LTV1", 0.0)), float(h["SCI"].get("LTV2", 0.0)))
+        if ltv[0] > 0 or ltv[1] > 0:
+            raise EngineError("overscan has not been trimmed (LTV > 0)", file=fname, keyword="LTV1")
+        layout = noise.amp_layout(
+            keys.detector, chip, ccd.atodgain, ccd.readnoise, ampx=ccd.ampx, ampy=ccd.ampy, ltv=ltv, shape=sci.shape
+        )
+        if not str(h["SCI"].get("BUNIT", "")).strip().upper().startswith("ELECTR"):
+            sci, err = noise.to_electrons(sci, err, layout)
+            h["SCI"]["BUNIT"] = h["ERR"]["BUNIT"] = "ELECTRONS"
+        if not np.any(err):
+            err = noise.init_error(sci, err, layout, bias_target=keys.targname.startswith("BIAS"))
+        if dark is not None and not dark.dummy:
+            ref = refs.chip(dark.path, chip, keyword="DARKFILE")
+            ds, de, dd = cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE")
+            z, ze = darkcorr.scale_dark(ds, de, t_dark)
+            meandark = darkcorr.mean_dark(z, dd, sdq)
+            sci, err, dq = darkcorr.subtract(sci, err, dq, z, ze, dd)
+            h["SCI"]["MEANDARK"] = hdr_float(meandark)
+            log.info(
+                "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
+                chip,
+                dark.path.name,
+                float(t_dark),
+                float(meandark),
+            )
+        if flsh is not None and not flsh.dummy and flashdur > 0:
+            ref = refs.chip(flsh.path, chip, keyword="FLSHFILE")
+            fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=flsh.path.name, keyword="FLSHFILE")
+            z, ze = flshcorr.scale_flash(fs, fe, flashdur)
+            h["SCI"]["MEANFLSH"] = hdr_float(flshcorr.mean_flash(z, fd, sdq))
+            sci, err, dq = darkcorr.subtract(sci, err, dq, z, ze, fd)
+        for f in flats:
+            if f.dummy:
+                continue
+            ref = refs.chip(f.path, chip, keyword=f.keyword)
+            fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=f.path.name, keyword=f.keyword)
+            sci, err, dq = flatcorr.divide_flat(sci, err, dq, fs, fe, fd)
+            log.info("FLATCORR chip %d: %s %s", chip, f.keyword, f.path.name)
+        if shad is not None and not shad.dummy and keys.exptime > 0:
+            ref = refs.chip(shad.path, chip, keyword="SHADFILE")
+            ss, se, sd = cut_to_science(ref, h["SCI"], sci.shape, file=shad.path.name, keyword="SHADFILE")
+            ncomb = int(h["SCI"].get("NCOMBINE", 1)) or 1
+            sci, err, dq = shadcorr.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=ncomb)
+        mode = photcorr.photmode(
+            keys.detector,
+            obstype=keys.obstype,
+            filter1=keys.filter1,
+            filter2=keys.filter2,
+            expstart=float(primary["EXPSTART"]),
+            lrfwave=keys.lrfwave,
+        )
+        h["SCI"]["PHOTMODE"] = mode
+        if phot is not None:
+            if photvals is None:
+                photvals = imphttab.lookup(phot.path, mode)
+            if any(photvals[k] == imphttab.OUT_OF_RANGE for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW")):
+                phot_skipped = True
+            for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
+                h["SCI"][k] = hdr_float(photvals[k])
+        new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=im.extver)
+        write_statistics(new, sdq)
+        out.append(new)
+    if dark is not None:
+        primary["DARKCORR"] = str(Switch.SKIPPED if dark.dummy else Switch.COMPLETE)
+    if flsh is not None:
+        primary["FLSHCORR"] = str(Switch.SKIPPED if (flsh.dummy or flashdur <= 0) else Switch.COMPLETE)
+    if flats:
+        primary["FLATCORR"] = str(Switch.SKIPPED if all(f.dummy for f in flats) else Switch.COMPLETE)
+    if shad is not None:
+        primary["SHADCORR"] = str(Switch.SKIPPED if (shad.dummy or keys.exptime <= 0) else Switch.COMPLETE)
+    if phot is not None:
+        primary["PHOTCORR"] = str(Switch.SKIPPED if phot_skipped else Switch.COMPLETE)
+    primary["EXPSCORR"] = str(Switch.COMPLETE)
+    return Exposure(primary=primary, imsets=out, filename=fname)

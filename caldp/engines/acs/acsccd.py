@@ -1,0 +1,355 @@
+"""ACSCCD: raw → ``_blv_tmp`` (HSTCAL ``acsccd/doccd.c``, ``blev_func_main.c``; calib-acs-wfc.md §3).
+
+Thin layer: reads switches and references, cuts references to the science geometry, calls the
+pure step functions in order (DQICORR, BIASCORR, → electrons, BLEVCORR, DARKTIME, full-well
+flags, ERR, trim) and writes the header bookkeeping.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, ImSet, section
+from ..common.switches import Switch
+from ..wfc3.keywords import hdr_float
+from ..wfc3.refimage import RefFiles, bin_and_corner, cut_to_science, find_line
+from . import biascorr, blevcorr, dqicorr, noise, postsm4
+from .context import CYCLE24, SM4MJD, AcsKeys, reference
+from .dq import DQ
+from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
+
+log = logging.getLogger(__name__)
+
+F32 = np.float32
+AMPS = "ABCD"
+BIAS_SHIFT_APERTURES = (
+    "WFC1A-2K",
+    "WFC1B-2K",
+    "WFC2C-2K",
+    "WFC2D-2K",
+    "WFC1-IRAMPQ",
+    "WFC1-MRAMPQ",
+    "WFC2-MRAMPQ",
+    "WFC2-ORAMPQ",
+    "WFC1-POL0UV",
+    "WFC1-POL0V",
+    "WFC2-POL0UV",
+    "WFC2-POL0V",
+    "WFC1-POL60UV",
+    "WFC1-POL60V",
+    "WFC2-POL60UV",
+    "WFC2-POL60V",
+    "WFC1-POL120UV",
+    "WFC1-POL120V",
+    "WFC2-POL120UV",
+    "WFC2-POL120V",
+)
+DARK_OVERHEAD_APERTURES = (
+    "WFC1A-2K",
+    "WFC1B-2K",
+    "WFC2C-2K",
+    "WFC2D-2K",
+    "WFC1A-1K",
+    "WFC1B-1K",
+    "WFC2C-1K",
+    "WFC2D-1K",
+    "WFC1A-512",
+    "WFC1B-512",
+    "WFC2C-512",
+    "WFC2D-512",
+    "WFC1-IRAMPQ",
+    "WFC1-MRAMPQ",
+    "WFC2-ORAMPQ",
+    "WFC1-POL0UV",
+    "WFC1-POL0V",
+    "WFC1-POL60UV",
+    "WFC1-POL60V",
+    "WFC1-POL120UV",
+    "WFC1-POL120V",
+    "WFC1-SMFL",
+)
+
+
+def darktime(keys: AcsKeys, ccd) -> F32:
+    """DARKTIME with the CCDTAB overhead (``computeDarktime``): full frame post-SM4, or a supported
+    subarray from Cycle 24; the flashed overhead when FLASHDUR > 0 and FLASHSTA = SUCCESSFUL."""
+    base = F32(keys.darktime)
+    flashed = keys.flashdur > 0 and keys.flashsta == "SUCCESSFUL"
+    offset = ccd.overhead_postflashed if flashed else ccd.overhead_unflashed
+    if not keys.subarray:
+        return F32(base + offset) if keys.expstart >= SM4MJD else base
+    if keys.expstart >= CYCLE24 and keys.aperture in DARK_OVERHEAD_APERTURES:
+        return F32(base + offset)
+    return base
+
+
+class _Chip:
+    """Mutable per-imset working state (arrays and the values the steps need)."""
+
+    __slots__ = ("imset", "sci", "err", "dq", "chip", "ltv", "sdqflags", "ccd", "osc", "layout", "blev")
+
+    def __init__(self, imset: ImSet):
+        self.imset = imset
+        self.sci = imset.sci.astype(F32, copy=True)
+        self.err = imset.err.astype(F32, copy=True)
+        self.dq = imset.dq.copy()
+        h = imset.sci_hdr
+        self.chip = int(h.get("CCDCHIP", 1))
+        self.ltv = (float(h.get("LTV1", 0.0)), float(h.get("LTV2", 0.0)))
+        self.sdqflags = int(h.get("SDQFLAGS", 65535))
+        self.blev = [0.0, 0.0, 0.0, 0.0]
+
+
+def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefFiles) -> Exposure:
+    """Run ACSCCD on a raw exposure held in memory; returns the ``_blv_tmp`` exposure."""
+    fname = raw.filename
+    primary = raw.primary.copy()
+    sw = keys.switches
+    ccdtab = reference(primary, "CCDTAB", env, file=fname)
+    do_dqi = sw["DQICORR"] is Switch.PERFORM
+    do_bias = sw["BIASCORR"] is Switch.PERFORM
+    do_blev = sw["BLEVCORR"] is Switch.PERFORM
+    bpix = reference(primary, "BPIXTAB", env, file=fname, optional=True) if do_dqi else None
+    bias = reference(primary, "BIASFILE", env, file=fname, reader=refs.primary) if do_bias else None
+    satu = reference(primary, "SATUFILE", env, file=fname) if do_bias else None
+    oscn = reference(primary, "OSCNTAB", env, file=fname) if do_blev else None
+    if sw["ATODCORR"] is Switch.PERFORM:
+        reference(primary, "ATODTAB", env, file=fname)
+        log.info("ATODCORR: the A-to-D correction is never applied by ACSCCD (doatod.c is not called)")
+    if sw["SINKCORR"] is Switch.PERFORM:
+        raise EngineError("SINKCORR is not implemented by the builtin ACS engine", file=fname, keyword="SINKCORR")
+    chips = [_Chip(im) for im in raw.imsets]
+    for c in chips:
+        ny, nx = c.sci.shape
+        c.ccd = read_ccdtab(
+            ccdtab.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=c.chip, ccdofst=keys.ccdofst, nx=nx
+        )
+        if oscn is not None:
+            c.osc = read_oscntab(oscn.path, ccdamp=keys.ccdamp, chip=c.chip, nx=nx, ny=ny)
+            if not c.osc.found:
+                log.warning("Could not find appropriate row from OSCNTAB.")
+        else:
+            c.osc = NO_OVERSCAN
+        c.layout = noise.amp_layout(
+            keys.detector,
+            c.chip,
+            c.ccd.atodgain,
+            c.ccd.readnoise,
+            ampx=c.ccd.ampx,
+            ampy=c.ccd.ampy,
+            ltv=c.ltv,
+            shape=c.sci.shape,
+        )
+    for k, a in enumerate(AMPS):
+        primary[f"ATODGN{a}"] = hdr_float(chips[0].ccd.atodgain[k])
+        primary[f"READNSE{a}"] = hdr_float(chips[0].ccd.readnoise[k])
+    primary.add_history(f"CCD parameters table: reference table {ccdtab.path.name}")
+    # DQICORR (raw DN)
+    if do_dqi:
+        for c in chips:
+            n0 = int(np.count_nonzero(c.dq))
+            c.dq = dqicorr.flag_atod_saturation(c.sci, c.dq, c.ccd.atodsat)
+            if bpix.path is not None:
+                rows = read_bpixtab(bpix.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=c.chip)
+                if len(rows.pix1) == 0:
+                    log.warning("No rows from BPIXTAB applied to DQ array.")
+                c.dq = dqicorr.apply_bpixtab(c.dq, rows, c.ltv)
+            log.info(
+                "DQICORR chip %d: BPIXTAB %s, %d pixels flagged",
+                c.chip,
+                bpix.path.name if bpix.path else "N/A",
+                int(np.count_nonzero(c.dq)) - n0,
+            )
+        primary["DQICORR"] = str(Switch.COMPLETE)
+        primary.add_history("DQICORR complete ...")
+    # BIASCORR (DN)
+    if do_bias:
+        for c in chips:
+            ref = refs.chip(bias.path, c.chip, keyword="BIASFILE")
+            bs, be, bd = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=bias.path.name, keyword="BIASFILE")
+            c.sci, c.err, c.dq = biascorr.subtract_bias(c.sci, c.err, c.dq, bs, be, bd)
+            log.info("BIASCORR chip %d: BIASFILE %s", c.chip, bias.path.name)
+        primary["BIASCORR"] = str(Switch.SKIPPED if bias.dummy else Switch.COMPLETE)
+        primary.add_history(f"BIASCORR complete using {bias.path.name}")
+    # Gain conversion
+    for c in chips:
+        if not c.layout.check(c.sci.shape):
+            raise EngineError("No valid GAIN value to convert data", file=fname, keyword="CCDTAB")
+        c.sci, c.err = noise.to_electrons(c.sci, c.err, c.layout)
+        c.imset.headers["SCI"]["BUNIT"] = "ELECTRONS"
+        c.imset.headers["ERR"]["BUNIT"] = "ELECTRONS"
+    # BLEVCORR (electrons)
+    trimmed = False
+    if do_blev:
+        trimmed = _blevcorr(chips, keys, fname)
+        primary["BLEVCORR"] = str(Switch.COMPLETE)
+        primary.add_history("BLEVCORR complete; bias level from overscan was subtracted.")
+        primary.add_history("BLEVCORR does not include correction for drift along lines.")
+    # DARKTIME
+    primary["DARKTIME"] = hdr_float(darktime(keys, chips[0].ccd))
+    # Full-well saturation
+    if do_bias and do_blev:
+        for c in chips:
+            n0 = int(np.count_nonzero(c.dq & DQ.SATPIXEL))
+            c.dq = _fullwell(c, satu.path, refs)
+            log.info(
+                "Full-well saturation chip %d: SATUFILE %s, %d pixels flagged",
+                c.chip,
+                satu.path.name,
+                int(np.count_nonzero(c.dq & DQ.SATPIXEL)) - n0,
+            )
+    # ERR initialisation
+    for c in chips:
+        c.err = noise.init_error(c.sci, c.err, c.layout, bias_target=keys.targname.startswith("BIAS"))
+    primary.add_history("Uncertainty array initialized.")
+    # Output (trimmed when BLEVCORR was done)
+    out = []
+    for c in chips:
+        headers = {k: h.copy() for k, h in c.imset.headers.items()}
+        im = ImSet(sci=c.sci, err=c.err, dq=c.dq, headers=headers, extver=c.imset.extver)
+        if trimmed:
+            ny, nx = c.sci.shape
+            tx, ty = c.osc.trimx, c.osc.trimy
+            im = section(im, tx[0], ty[0], nx - tx[0] - tx[1], ny - ty[0] - ty[1])
+            im.sci_hdr["SIZAXIS1"] = im.sci.shape[1]
+            im.sci_hdr["SIZAXIS2"] = im.sci.shape[0]
+        out.append(im)
+    if "BIASLEVA" in primary:
+        levels = [0.0] * 4
+        for c in chips:
+            for k in range(4):
+                if c.blev[k] != 0:
+                    levels[k] = c.blev[k]
+        for k, a in enumerate(AMPS):
+            if levels[k] != 0:
+                primary[f"BIASLEV{a}"] = hdr_float(levels[k])
+    return Exposure(primary=primary, imsets=out, filename=fname)
+
+
+def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
+    """Choose and run the bias-level algorithm (``performBlevCorr``); True if the output is trimmed."""
+    post = keys.expstart >= SM4MJD
+    ds_int_gain2 = keys.jwrotype == "DS_INT" and keys.ccdgain == 2
+    if keys.detector == "WFC" and post and not keys.subarray:
+        if not all(c.osc.found for c in chips) or len(chips) != 2:
+            log.info("Overscan missing, no destriping or bias level subtraction possible for full frame data.")
+            return False
+        if ds_int_gain2:
+            log.info("Performing bias-shift and cross talk corrections for full frame data.")
+            for amp in AMPS:
+                c = chips[1] if amp in "AB" else chips[0]
+                _bias_shift_amp(c, amp, half=True)
+            for c in chips:
+                c.sci = postsm4.cross_talk(c.sci)
+        else:
+            log.info("WFC readout type/gain not set as needed, no bias shift nor cross talk correction done.")
+        log.info("Performing stripe removal and bias level subtraction for full frame data.")
+        half = chips[0].sci.shape[1] // 2
+        owners = {a: (chips[1] if a in "AB" else chips[0]) for a in AMPS}
+        arrays = {a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64) for a in AMPS}
+        levels, (fixed, skipped) = postsm4.destripe(arrays)
+        for a in AMPS:
+            postsm4.amp_view(owners[a].sci, a)[:, :half] = arrays[a].astype(F32)
+            owners[a].blev[AMPS.index(a)] += levels[a]
+            log.info("     bias level of %.6g electrons was subtracted for AMP %s.", levels[a], a)
+        chips[1].imset.headers["SCI"]["MEANBLEV"] = hdr_float((levels["A"] + levels["B"]) / 2.0)
+        chips[0].imset.headers["SCI"]["MEANBLEV"] = hdr_float((levels["C"] + levels["D"]) / 2.0)
+        log.info("DESTRIPE: number of rows fixed per amp: %d, skipped: %d", fixed, skipped)
+        return True
+    if (
+        keys.detector == "WFC"
+        and post
+        and keys.subarray
+        and keys.aperture in BIAS_SHIFT_APERTURES
+        and chips[0].osc.virtual
+        and ds_int_gain2
+    ):
+        log.info("Performing bias-shift correction for subarray data.")
+        c = chips[0]
+        if keys.ccdamp not in AMPS or len(keys.ccdamp) != 1:
+            raise EngineError("a bias-shift subarray must be read by one amp", file=fname, keyword="CCDAMP")
+        m2 = _bias_shift_amp(c, keys.ccdamp, half=False)
+        c.imset.headers["SCI"]["MEANBLEV"] = hdr_float(m2)
+        return True
+    for c in chips:
+        _do_blev(c, keys, fname)
+    return True
+
+
+def _bias_shift_amp(c: _Chip, amp: str, *, half: bool) -> float:
+    ncols = c.sci.shape[1] // 2 if half else c.sci.shape[1]
+    view = postsm4.amp_view(c.sci, amp)[:, :ncols]
+    if view.shape[0] < 2067 or view.shape[1] < 23:
+        raise EngineError("image too small for the bias-shift correction", keyword="APERTURE")
+    arr, m2 = postsm4.bias_shift(view.astype(np.float64), amp)
+    view[...] = arr.astype(F32)
+    c.blev[AMPS.index(amp)] += m2
+    log.info("Bias shift correcting for bias level in Amp %s of %.4f electrons (after correction).", amp, m2)
+    return m2
+
+
+def _do_blev(c: _Chip, keys: AcsKeys, fname: str) -> None:
+    amps = keys.ccdamp
+    biasnum = AMPS.index(amps[0]) + (2 if len(amps) > 1 and keys.detector == "WFC" and c.chip == 2 else 0)
+    default = float(F32(c.ccd.ccdbias[biasnum] * c.ccd.atodgain[biasnum]))
+    if not c.osc.found:
+        log.warning("Overscan region is too small to do BLEVCORR; bias from CCDTAB of %g will be subtracted.", default)
+        c.sci = blevcorr.subtract_default(c.sci, default)
+        c.blev[biasnum] = default
+        return
+    if c.osc.vy[0] > 0 or c.osc.vy[1] > 0:
+        raise EngineError(
+            "OSCNTAB asks for the virtual-overscan drift correction, which the builtin engine does not implement",
+            file=fname,
+            keyword="OSCNTAB",
+        )
+    sections = blevcorr.amp_sections(
+        keys.detector, keys.ccdamp, c.chip, ampx=c.ccd.ampx, ampy=c.ccd.ampy, osc=c.osc, shape=c.sci.shape
+    )
+    c.sci, fits_, meanblev = blevcorr.do_blev(
+        c.sci,
+        c.dq,
+        sections,
+        trimy1=c.osc.trimy[0],
+        sdqflags=c.sdqflags,
+        readnoise=c.ccd.readnoise,
+        default_bias=default,
+    )
+    for f in fits_:
+        c.blev[AMPS.index(f.amp)] = f.level
+        if f.too_few:
+            log.warning("(blevcorr) %d image lines have too few usable overscan pixels.", f.too_few)
+    c.imset.headers["SCI"]["MEANBLEV"] = hdr_float(meanblev)
+    log.info(
+        "Bias level from overscan has been subtracted; mean of bias levels subtracted was %.6g electrons.",
+        float(meanblev),
+    )
+
+
+def _fullwell(c: _Chip, path, refs: RefFiles) -> np.ndarray:
+    """``doFullWellSat``: DQ | SATPIXEL where SCI > SATUFILE over the science area."""
+    ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",))
+    ny, nx = c.sci.shape
+    xdim = nx - (c.osc.trimx[0] + c.osc.trimx[1])
+    ydim = ny - (c.osc.trimy[0] + c.osc.trimy[1])
+    p = find_line(c.imset.sci_hdr, nx, ref.sci_hdr, ref.sci.shape[1], file=path.name, keyword="SATUFILE")
+    dq = c.dq.copy()
+    if p.same_size:
+        _, corner = bin_and_corner(c.imset.sci_hdr)
+        xb, yb = abs(corner[0]), abs(corner[1])
+        sat = ref.sci[yb : yb + ydim, xb : xb + xdim]
+        region = (slice(yb, yb + ydim), slice(xb, xb + xdim))
+    else:
+        sat = ref.sci[p.y0 : p.y0 + ydim, p.x0 : p.x0 + xdim]
+        region = (slice(0, ydim), slice(0, xdim))
+    if sat.shape != (ydim, xdim) or p.x0 < 0 or p.y0 < 0:
+        raise EngineError(
+            f"saturation image {ref.sci.shape[::-1]} does not cover the science array",
+            file=path.name,
+            keyword="SATUFILE",
+        )
+    dq[region] |= np.where(c.sci[region] > sat, np.uint16(DQ.SATPIXEL), np.uint16(0))
+    return dq

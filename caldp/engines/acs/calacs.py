@@ -1,0 +1,342 @@
+"""calacs: the ACS CCD stage-1 driver (HSTCAL ``pkg/acs/lib/calacs/calacs.c``, ``acstable.c``;
+calib-acs-wfc.md §2).
+
+Input: an ``_asn.fits`` association or a single ``_raw.fits``. Each exposure goes raw → ACSCCD →
+``_blv_tmp``; a CR-SPLIT / repeat association is combined by ACSREJ into ``<product>_crj_tmp``
+(with CRMASK the members' DQ get the CR flags) and calibrated by ACS2D into ``<product>_crj``;
+every exposure gets an ``_flt`` from ACS2D. PCTECORR (pixel-based CTE) is not implemented: it is
+logged once and marked SKIPPED, and no ``_flc``/``_crc`` products are made.
+
+Products are written atomically; an existing product is never overwritten (EngineError before any
+work); if anything fails, the products this call already wrote are removed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..common import trailer
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, ImSet, read_exposure, write_exposure
+from ..common.switches import Switch
+from ..wfc3.keywords import hdr_float
+from ..wfc3.refimage import RefFiles
+from . import acsrej
+from .acs2d import acs2d
+from .acsccd import acsccd
+from .context import AcsKeys, read_keys, reference
+from .tables import read_crrejtab
+
+log = logging.getLogger(__name__)
+
+CALACS_SEMANTICS = "10.5.0"
+F32 = np.float32
+
+
+def cal_ver() -> str:
+    """CAL_VER written into products."""
+    try:
+        version = metadata.version("caldp")
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        version = "0"
+    return f"caldp {version} (calacs {CALACS_SEMANTICS} semantics)"
+
+
+@dataclass(slots=True)
+class Association:
+    rootname: str
+    product: str  # product rootname (lower case), "" for a single exposure
+    members: list[str] = field(default_factory=list)
+    crcorr: bool = False
+    rptcorr: bool = False
+
+
+def read_association(path: Path) -> Association:
+    """Members and product of an ACS association table (``acstable.c: GetAsnTable``)."""
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            primary = hdul[0].header
+            table = hdul[1].data
+            names = {n.upper(): n for n in table.dtype.names}
+            for col in ("MEMNAME", "MEMTYPE", "MEMPRSNT"):
+                if col not in names:
+                    raise EngineError(f"association table has no {col} column", file=path.name, keyword=col)
+            rows = [
+                (
+                    str(r[names["MEMNAME"]]).strip().lower(),
+                    str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
+                    bool(r[names["MEMPRSNT"]]),
+                )
+                for r in table
+            ]
+    except EngineError:
+        raise
+    except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise EngineError(f"cannot read association table ({exc})", file=path.name) from exc
+    for key in ("INSTRUME", "DETECTOR"):
+        if key not in primary:
+            raise EngineError("required keyword is missing", file=path.name, keyword=key)
+    if not str(primary["INSTRUME"]).strip().upper().startswith("ACS"):
+        raise EngineError(f"INSTRUME = {primary['INSTRUME']!r} is not ACS", file=path.name, keyword="INSTRUME")
+    asn = Association(rootname=path.name[: -len("_asn.fits")].lower(), product="")
+    asn.crcorr = any("-cr" in t for _, t, _ in rows)
+    asn.rptcorr = not asn.crcorr and any("-rp" in t for _, t, _ in rows)
+    for name, mtype, present in rows:
+        if mtype.startswith("exp"):
+            if present:
+                asn.members.append(name)
+            else:
+                log.warning('Member "%s" is not present', name)
+        elif mtype.startswith("prod") and "dth" not in mtype and not asn.product:
+            asn.product = name
+    if not asn.members:
+        raise EngineError("No data available for given assoc. table", file=path.name)
+    return asn
+
+
+class _Outputs:
+    """Products written by this call; removed again if the call fails."""
+
+    def __init__(self, outdir: Path):
+        self.outdir = outdir
+        self.written: list[Path] = []
+
+    def claim(self, names: list[str]) -> None:
+        for n in names:
+            if (self.outdir / n).exists():
+                raise EngineError("output file already exists", file=n)
+
+    def write(self, exposure: Exposure, name: str) -> Path:
+        exposure.primary["CAL_VER"] = (cal_ver(), "CALACS code version")
+        p = write_exposure(exposure, self.outdir / name)
+        self.written.append(p)
+        return p
+
+    def trailer(self, root: str, lines: list[str]) -> None:
+        p = self.outdir / f"{root}.tra"
+        existed = p.exists()
+        trailer.write_trailer(p, lines, append=True)
+        if not existed:
+            self.written.append(p)
+
+    def rollback(self) -> None:
+        for p in self.written:
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def _raw_path(srcdir: Path, root: str) -> Path:
+    for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
+        if cand.is_file():
+            return cand
+    raise EngineError("association member not found", file=f"{root}_raw.fits")
+
+
+def calacs(
+    input_path,
+    *,
+    outdir=None,
+    env: Mapping[str, str] | None = None,
+    keep_intermediates: bool = False,
+    verbose: bool = False,
+) -> list[Path]:
+    """Calibrate an ACS CCD association or single raw exposure; returns the paths written."""
+    input_path = Path(input_path)
+    if not input_path.is_file():
+        raise EngineError("input file not found", file=input_path)
+    outdir = Path(outdir) if outdir is not None else input_path.parent
+    env = os.environ if env is None else env
+    out = _Outputs(outdir)
+    name = input_path.name.lower()
+    try:
+        with trailer.capture("caldp.engines") as lines:
+            if name.endswith("_asn.fits"):
+                asn = read_association(input_path)
+                raws = [_raw_path(input_path.parent, m) for m in asn.members]
+            elif name.endswith("_raw.fits"):
+                root = input_path.name[: -len("_raw.fits")].lower()
+                asn = Association(rootname=root, product="", members=[root])
+                raws = [input_path]
+            else:
+                raise EngineError("input must be an _asn.fits or a _raw.fits file", file=input_path.name)
+            roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
+            log.info("CALACS completion for %s", input_path.name)
+        for root in roots:
+            out.trailer(root, lines)
+    except BaseException:
+        out.rollback()
+        raise
+    return list(out.written)
+
+
+def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool, *, single: bool) -> list[str]:
+    combine = (asn.crcorr or asn.rptcorr) and len(asn.members) > 1
+    prod = asn.product or asn.rootname
+    names = [f"{m}_flt.fits" for m in asn.members]
+    if keep:
+        names += [f"{m}_blv_tmp.fits" for m in asn.members]
+    if combine:
+        names.append(f"{prod}_crj.fits")
+        if keep:
+            names.append(f"{prod}_crj_tmp.fits")
+    out.claim(names)
+    roots = []
+    with RefFiles() as refs:
+        blvs: list[Exposure] = []
+        keys_list: list[AcsKeys] = []
+        for m, raw_path in zip(asn.members, raws, strict=True):
+            raw = read_exposure(raw_path, ir=False)
+            keys = read_keys(raw.primary, file=raw_path.name)
+            if not single and not keys_list:
+                want = Switch.PERFORM if (asn.crcorr or asn.rptcorr) else None
+                crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]
+                if want is not None and crsw is not Switch.PERFORM and crsw is not Switch.COMPLETE:
+                    raise EngineError(
+                        "CRCORR and/or RPTCORR values not consistent with ASN table",
+                        file=raw_path.name,
+                        keyword="CRCORR" if asn.crcorr else "RPTCORR",
+                    )
+            if keys.perform("PCTECORR"):
+                log.info("PCTECORR: pixel-based CTE correction is not implemented; SKIPPED, no _flc/_crc products")
+            log.info("ACSCCD: %s -> %s_blv_tmp.fits", raw_path.name, m)
+            blv = acsccd(raw, keys=keys, env=env, refs=refs)
+            del raw
+            blv.filename = f"{m}_blv_tmp.fits"
+            if keys.perform("PCTECORR"):
+                blv.primary["PCTECORR"] = str(Switch.SKIPPED)
+            blvs.append(blv)
+            keys_list.append(keys)
+            roots.append(m)
+        if combine:
+            log.info("ACSREJ: %s -> %s_crj_tmp.fits", ", ".join(b.filename for b in blvs), prod)
+            crj_tmp = _acsrej(blvs, prod, env=env, first_keys=keys_list[0])
+            if keep:
+                out.write(crj_tmp, f"{prod}_crj_tmp.fits")
+            crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
+            log.info("ACS2D: %s_crj_tmp.fits -> %s_crj.fits", prod, prod)
+            crj = acs2d(crj_tmp, keys=crj_keys, env=env, refs=refs, combined=True)
+            del crj_tmp
+            out.write(crj, f"{prod}_crj.fits")
+            del crj
+            roots.append(prod)
+        for b, k, m in zip(blvs, keys_list, asn.members, strict=True):
+            if keep:
+                out.write(b, f"{m}_blv_tmp.fits")
+            log.info("ACS2D: %s_blv_tmp.fits -> %s_flt.fits", m, m)
+            flt = acs2d(b, keys=k, env=env, refs=refs)
+            out.write(flt, f"{m}_flt.fits")
+            del flt
+    return roots
+
+
+def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exposure:
+    """ACSREJ over the members' ``_blv_tmp`` (in memory); sets the CR mask in their DQ (CRMASK)."""
+    primaries = [b.primary for b in blvs]
+    fname = blvs[0].filename
+    for key in ("NEXTEND", "IMAGETYP"):
+        if key not in primaries[0]:
+            raise EngineError("required keyword is missing", file=fname, keyword=key)
+    efac = [F32(p["EXPTIME"]) for p in primaries]
+    if any(e < 0 for e in efac):
+        raise EngineError("negative exposure time", file=fname, keyword="EXPTIME")
+    allzero = all(e == 0 for e in efac)
+    if allzero:
+        efac = [F32(1)] * len(efac)
+    exptot = F32(0)
+    for e in efac:
+        exptot = F32(exptot + e)
+    texpt = F32(len(efac)) if allzero else exptot
+    crtab = reference(primaries[0], "CRREJTAB", env, file=fname)
+    pars = read_crrejtab(crtab.path, nimages=len(blvs), exptot=float(exptot))
+    badinpdq = pars.badinpdq
+    if str(primaries[0]["IMAGETYP"]).strip().upper().startswith(("BIAS", "DARK")):
+        badinpdq &= ~4
+    rp = acsrej.RejPars(
+        sigmas=pars.sigmas,
+        scalense=pars.scalense,
+        crradius=pars.crradius,
+        crthresh=pars.crthresh,
+        badinpdq=badinpdq,
+        initgues=pars.initgues,
+        skysub=pars.skysub,
+    )
+    first = next(i for i, e in enumerate(efac) if e > 0) if not allzero else 0
+    base = blvs[first]
+    imsets = []
+    skysum0 = rej0 = None
+    for im in base.imsets:
+        chip = int(im.sci_hdr.get("CCDCHIP", 1))
+        group = [_by_chip(b, chip) for b in blvs]
+        res = acsrej.reject(
+            [g.sci for g in group],
+            [g.err for g in group],
+            [g.dq for g in group],
+            efac=efac,
+            pars=rp,
+            exptot=exptot,
+            texpt=texpt,
+        )
+        if pars.crmask:
+            for g, rej in zip(group, res.rejected, strict=True):
+                g.dq = acsrej.apply_crmask(g.dq, rej)
+        rate = F32(res.nrej / float(texpt))
+        if skysum0 is None:
+            skysum0, rej0 = res.skysum, rate
+        log.info(
+            "ACSREJ chip %d: sky %s, SKYSUM %.6g, %d rejections",
+            chip,
+            ", ".join(f"{float(s):.6g}" for s in res.skies),
+            float(res.skysum),
+            res.nrej,
+        )
+        h = {k: v.copy() for k, v in im.headers.items()}
+        for v in h.values():
+            v["EXPNAME"] = prod.upper()
+        h["SCI"]["NCOMBINE"] = len(blvs)
+        imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=h, extver=im.extver))
+    p = base.primary.copy()
+    p["EXPTIME"] = hdr_float(exptot)
+    p["TEXPTIME"] = hdr_float(exptot)
+    p["EXPSTART"] = min(float(q["EXPSTART"]) for q in primaries)
+    p["EXPEND"] = max(float(q["EXPEND"]) for q in primaries)
+    dsum = F32(0)
+    for q in primaries:
+        dsum = F32(dsum + F32(q.get("DARKTIME", 0.0)))
+    p["DARKTIME"] = hdr_float(dsum)
+    fsum = F32(0)
+    if first_keys.perform("FLSHCORR"):
+        for q in primaries:
+            fsum = F32(fsum + F32(q.get("FLASHDUR", 0.0)))
+    p["FLASHDUR"] = hdr_float(fsum)
+    p["SKYSUM"] = hdr_float(skysum0)
+    p["REJ_RATE"] = hdr_float(rej0)
+    p["INITGUES"] = pars.initgues
+    p["SKYSUB"] = pars.skysub
+    p["CRSIGMAS"] = pars.crsigmas
+    p["MEANEXP"] = hdr_float(pars.exp_in)
+    p["CRRADIUS"] = hdr_float(pars.crradius)
+    p["CRTHRESH"] = hdr_float(pars.crthresh)
+    p["SCALENSE"] = hdr_float(pars.scalense)
+    p["BADINPDQ"] = pars.badinpdq
+    p["CRMASK"] = bool(pars.crmask)
+    p["CRCORR"] = str(Switch.COMPLETE)
+    p["ROOTNAME"] = prod.upper()
+    p.add_history(f"CRREJTAB: {crtab.path.name}")
+    return Exposure(primary=p, imsets=imsets, filename=f"{prod}_crj_tmp.fits")
+
+
+def _by_chip(exp: Exposure, chip: int) -> ImSet:
+    for im in exp.imsets:
+        if int(im.sci_hdr.get("CCDCHIP", 1)) == chip:
+            return im
+    raise EngineError(f"no imset for CCDCHIP {chip}", file=exp.filename, keyword="CCDCHIP")

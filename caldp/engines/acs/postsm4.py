@@ -1,0 +1,220 @@
+"""BLEVCORR for post-SM4 WFC: bias shift, cross-talk, destripe (HSTCAL ``acsccd/blev_funcs_postsm4.c``;
+calib-acs-wfc.md §3.6.2).
+
+All three work on "amp arrays" (float64, amplifier at ``[0, 0]``, columns 0–23 its prescan,
+rows 2048–2067 its virtual overscan) cut from the float32 chip images, and store the result back
+as float32. Sums are taken in the C loop order (sequential float64) so that means agree to the
+last bit. No DQ flags are read or set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.signal import lfilter
+
+F32 = np.float32
+NBIAS_COLS = 24
+NOSCN_ROWS = 20
+SERIAL_FREQ = 1000.0 / 22.0
+NGAP = int(SERIAL_FREQ * 3.212 + 0.5)  # 146
+TIME_CONST = {"A": 37.290251, "B": 36.180001, "C": 37.867770, "D": 42.461249}
+DSI_SENS = {"A": 2.9188919e-3, "B": 10.805754e-3, "C": 12.432145e-3, "D": 3.8596253e-3}
+DC_RATIO = 0.3
+CROSS_SCALE = 9.1e-5
+MAGIC = (slice(2057, 2067), slice(13, 23))
+
+
+def _seq(x: np.ndarray) -> float:
+    """Sequential float64 sum of `x` in its (C) order."""
+    x = np.asarray(x, np.float64).ravel()
+    return float(np.cumsum(x)[-1]) if x.size else 0.0
+
+
+def amp_view(chip: np.ndarray, amp: str) -> np.ndarray:
+    """View of a chip image (or half of it) with `amp` at ``[0, 0]`` (``make_amp_array``).
+
+    A/B (chip 1) are read from the top, B/D from the right; for a single-amp subarray pass the
+    whole image. The view's columns cover ``chip.shape[1] // 2`` for full frames — the caller
+    slices. Writing to the returned view writes the chip.
+    """
+    v = chip
+    if amp in "AB":
+        v = v[::-1]
+    if amp in "BD":
+        v = v[:, ::-1]
+    return v
+
+
+def magic_square_mean(a: np.ndarray) -> float:
+    """Mean of ``a[2057:2067, 13:23]`` (row-major sequential sum / 100)."""
+    return _seq(a[MAGIC]) / 100.0
+
+
+def bias_shift(a: np.ndarray, amp: str) -> tuple[np.ndarray, float]:
+    """Remove the signal-dependent bias shift of one amp array (``bias_shift_corr``).
+
+    Returns the corrected float64 amp array (magic-square level removed) and that level.
+    Each row is extended by 146 samples equal to the magic-square mean, the DC level is
+    followed by a first-order IIR filter over the whole flattened sequence.
+    """
+    rows, cols = a.shape
+    m1 = magic_square_mean(a)
+    g = np.empty((rows, cols + NGAP), np.float64)
+    g[:, :cols] = a
+    g[:, cols:] = m1
+    g = g.ravel()
+    f = 1.0 - math.exp(-1.0 / (TIME_CONST[amp] * SERIAL_FREQ))
+    dc0 = m1 * DC_RATIO
+    x = (g * f) * DC_RATIO
+    dc = np.empty(g.size + 1, np.float64)
+    dc[0] = dc0
+    dc[1:] = lfilter([1.0], [1.0, -(1.0 - f)], x, zi=[(1.0 - f) * dc0])[0]
+    g = (g - DSI_SENS[amp] * dc[1:]) - (10.0 / 22.0) * (dc[1:] - dc[:-1])
+    out = g.reshape(rows, cols + NGAP)[:, :cols].copy()
+    m2 = magic_square_mean(out)
+    out -= m2
+    return out, m2
+
+
+def cross_talk(sci: np.ndarray) -> np.ndarray:
+    """In-place-order cross-talk correction of a whole chip row (``cross_talk_corr``).
+
+    ``SCI[:, j] += f32(SCI[:, nx−1−j]·9.1e-5)`` for j = 0..nx−1 in order, so the right half sees
+    the already-corrected left half.
+
+    >>> cross_talk(np.array([[1e4, 0., 0., 2e4]], F32)).tolist()
+    [[10001.8203125, 0.0, 0.0, 20000.91015625]]
+    """
+    nx = sci.shape[1]
+    half = nx // 2
+    out = sci.copy()
+    mirror = out[:, ::-1]
+    left = out[:, :half]
+    left += (mirror[:, :half].astype(np.float64) * CROSS_SCALE).astype(F32)
+    if nx % 2:  # the middle column sees itself (uncorrected)
+        mid = out[:, half : half + 1]
+        mid += (mid.astype(np.float64) * CROSS_SCALE).astype(F32)
+        half += 1
+    right = out[:, half:]
+    right += (out[:, ::-1][:, half:].astype(np.float64) * CROSS_SCALE).astype(F32)
+    return out
+
+
+def _clipped_mean(x: np.ndarray, sig: float) -> float:
+    """``calc_mean_std``: mean, then 4 passes of |x − mean| ≤ sig·std with std about the previous mean."""
+    n = x.size
+    mean = _seq(x) / n
+    std = math.sqrt(_seq((x - mean) ** 2) / (n - 1))
+    for _ in range(4):
+        keep = np.abs(x - mean) <= sig * std
+        k = x[keep]
+        nused = k.size
+        s_mean = _seq(k)
+        s_std = _seq((k - mean) ** 2)
+        mean = s_mean / nused if nused else math.nan
+        std = math.sqrt(s_std / (nused - 1)) if nused > 1 else math.nan
+    return mean
+
+
+def subtract_bias_columns(a: np.ndarray) -> np.ndarray:
+    """Per prescan column, subtract its 5σ-clipped mean after removing each row's mean of columns
+    12–23 (``bias_col_mean_std`` + ``sub_bias_col_means``); modifies and returns `a`."""
+    rowmean = np.cumsum(a[:, 12:NBIAS_COLS], axis=1)[:, -1] / 12.0
+    t = a[:, :NBIAS_COLS] - rowmean[:, None]
+    use = np.all(a[:, 24:30] < 50000, axis=1)
+    tu = t[use]
+    means = np.array([_clipped_mean(tu[:, j], 5.0) for j in range(NBIAS_COLS)])
+    a[:, :NBIAS_COLS] -= means
+    return a
+
+
+def find_good_rows(a: np.ndarray) -> np.ndarray:
+    """Rows whose overscan-referenced mean is within 100 e⁻ (truncated) of the amp mean and whose
+    first six science columns are ≤ 70000 (``find_good_rows``); row 0 is never good."""
+    rows, cols = a.shape
+    nsci = rows - NOSCN_ROWS
+    bias_mean = _seq(a[:nsci, :NBIAS_COLS]) / (nsci * NBIAS_COLS)
+    amp_mean = _seq(a[:nsci, NBIAS_COLS:] - bias_mean) / ((cols - NBIAS_COLS) * nsci)
+    pre = a[:, :NBIAS_COLS]
+    ref = np.cumsum(pre[1:] + pre[:-1], axis=1)[:, -1] / (2 * NBIAS_COLS)
+    rmean = np.cumsum(a[1:, NBIAS_COLS:] - ref[:, None], axis=1)[:, -1] / (cols - NBIAS_COLS)
+    diff = rmean - amp_mean
+    good = np.zeros(rows, bool)
+    good[1:] = ~(np.abs(np.trunc(diff)) > 100) & np.all(a[1:, 24:30] <= 70000, axis=1)
+    return good
+
+
+def bias_level(a: np.ndarray, good_rows: np.ndarray) -> float:
+    """Mean of the prescan pixels of good rows after iterative 6·(mean absolute deviation) clipping
+    (``calc_bias_mean_std``; at least 6 passes, at most 11). Sums run column by column."""
+    x = a[:, :NBIAS_COLS].T  # C loops: columns outer, rows inner
+    good = np.broadcast_to(good_rows[None, :], x.shape).copy()
+    n1 = int(good.sum())
+    nits = 0
+    while True:
+        n2 = n1
+        nits += 1
+        v = x[good]
+        n1 = v.size
+        mean = _seq(v) / n1 if n1 else 0.0
+        adev = _seq(np.abs(v - mean)) / n1 if n1 else 0.0
+        drop = good & (np.abs(x - mean) > 6.0 * adev)
+        good &= ~drop
+        n1 = int(good.sum())
+        if not (nits <= 5 or (nits <= 10 and n1 < n2)):
+            break
+    v = x[good]
+    return _seq(v) / n1 if n1 else 0.0
+
+
+def remove_stripes(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> tuple[int, int]:
+    """Subtract the interpolated mean prescan level of each row (``remove_stripes``), all four amps.
+
+    A row counts for an amp if it is good and its prescan std is < 15; a row needs ≥ 2 such amps,
+    else its level is 0. Returns (rows fixed, rows skipped).
+    """
+    order = "ABCD"
+    rows, cols = amps["A"].shape
+    means, oks = [], []
+    for k in order:
+        pre = amps[k][:, :NBIAS_COLS]
+        m = np.cumsum(pre, axis=1)[:, -1] / NBIAS_COLS
+        s = np.sqrt(np.cumsum((pre - m[:, None]) ** 2, axis=1)[:, -1] / (NBIAS_COLS - 1))
+        good[k] = good[k] & ~(s >= 15)
+        means.append(m)
+        oks.append(good[k])
+    total = np.zeros(rows)
+    num = np.zeros(rows, int)
+    for m, ok in zip(means, oks, strict=True):
+        total = np.where(ok, total + m, total)
+        num += ok
+    rowmeans = np.where(num >= 2, total / np.maximum(num, 1), 0.0)
+    fixed = int((num >= 2).sum())
+    i = np.arange(rows, dtype=np.float64)[:, None]
+    j = np.arange(cols, dtype=np.float64)[None, :]
+    p = i + (j - 11.5) / float(cols + 146)
+    lo = np.clip(np.floor(p).astype(np.int64), 0, rows - 2)
+    d = p - lo
+    interp = rowmeans[lo] + d * (rowmeans[lo + 1] - rowmeans[lo])
+    for k in order:
+        amps[k] -= interp
+    return fixed, rows - fixed
+
+
+def destripe(amps: dict[str, np.ndarray]) -> tuple[dict[str, float], tuple[int, int]]:
+    """``doDestripe`` on the four float64 amp arrays (modified in place).
+
+    Returns the bias level subtracted per amp and (rows fixed, rows skipped).
+    """
+    for k in "ABCD":
+        subtract_bias_columns(amps[k])
+    good = {k: find_good_rows(amps[k]) for k in "ABCD"}
+    levels = {}
+    for k in "ABCD":
+        lev = bias_level(amps[k], good[k])
+        amps[k] -= lev
+        levels[k] = lev
+    counts = remove_stripes(amps, good)
+    return levels, counts
