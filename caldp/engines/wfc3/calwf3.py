@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -31,6 +33,7 @@ from .refimage import RefFiles
 log = logging.getLogger(__name__)
 
 CALWF3_SEMANTICS = "3.7.3"
+MAX_THREADS = 2  # exposures/chips processed at once: two UVIS chips, two CR-SPLIT members
 
 
 def cal_ver() -> str:
@@ -152,6 +155,7 @@ class _Outputs:
     def __init__(self, outdir: Path):
         self.outdir = outdir
         self.written: list[Path] = []
+        self._lock = threading.Lock()
 
     def path(self, name: str) -> Path:
         return self.outdir / name
@@ -164,7 +168,8 @@ class _Outputs:
     def write(self, exposure: Exposure, name: str) -> Path:
         exposure.primary["CAL_VER"] = (cal_ver(), "CALWF3 code version")
         p = write_exposure(exposure, self.outdir / name)
-        self.written.append(p)
+        with self._lock:
+            self.written.append(p)
         return p
 
     def trailer(self, root: str, lines: list[str]) -> Path:
@@ -277,26 +282,33 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
     first_keys = None
     with RefFiles() as refs:
         for sp in asn.subproducts:
-            blvs: list[Exposure] = []
-            member_keys = []
-            for m in sp.members:
+
+            def ccd_member(m):
                 raw_path = _raw_path(srcdir, m, input_path)
                 raw = read_exposure(raw_path, ir=False)
                 keys = read_keys(raw.primary, file=raw_path.name)
                 if keys.detector != "UVIS":
                     raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
-                if first_keys is None:
-                    first_keys = keys
-                    if input_path.name.lower().endswith("_asn.fits"):
-                        _check_corr(keys, asn, raw_path.name)
-                if keys.perform("PCTECORR"):
-                    log.info("PCTECORR: pixel-based CTE correction is not implemented; no _flc/_crc products")
                 log.info("WF3CCD: %s", raw_path.name)
                 blv = wf3ccd(raw, env=env, refs=refs, keys=keys)
                 del raw
                 blv.filename = f"{m}_blv_tmp.fits"
                 if keys.perform("PCTECORR"):
                     blv.primary["PCTECORR"] = "SKIPPED"
+                return raw_path, blv, keys
+
+            blvs: list[Exposure] = []
+            member_keys = []
+            for m, (raw_path, blv, keys) in zip(sp.members, parallel_map(ccd_member, sp.members), strict=True):
+                if first_keys is None:
+                    first_keys = keys
+                    if input_path.name.lower().endswith("_asn.fits"):
+                        _check_corr(keys, asn, raw_path.name)
+                    if keys.perform("PCTECORR"):
+                        log.warning(
+                            "PCTECORR=PERFORM: pixel-based CTE correction is not implemented; "
+                            "PCTECORR recorded SKIPPED, no _flc/_crc products"
+                        )
                 blvs.append(blv)
                 member_keys.append(keys)
                 res.trailer_roots.append(m)
@@ -307,6 +319,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 and (sw.get("CRCORR") is Switch.PERFORM or sw.get("RPTCORR") is Switch.PERFORM)
             )
             expscorr = member_keys[0].perform("EXPSCORR")
+            jobs = []  # (input exposure, keys, DQICORR, product name)
             if do_rej:
                 prod = sp.name or asn.rootname
                 log.info("WF3REJ: %s -> %s_crj_tmp.fits", ", ".join(b.filename for b in blvs), prod)
@@ -315,27 +328,48 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                     out.write(crj_tmp, f"{prod}_crj_tmp.fits")
                     for b, m in zip(blvs, sp.members, strict=True):
                         out.write(b, f"{m}_blv_tmp.fits")
-                log.info("WF32D: %s_crj_tmp.fits -> %s_crj.fits", prod, prod)
                 crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
-                crj = wf32d(crj_tmp, env=env, refs=refs, keys=crj_keys, dqicorr=False)
+                jobs.append((crj_tmp, crj_keys, False, f"{prod}_crj.fits"))
                 del crj_tmp
-                out.write(crj, f"{prod}_crj.fits")
-                del crj
                 res.trailer_roots.append(prod)
                 if expscorr:
-                    for b, k, m in zip(blvs, member_keys, sp.members, strict=True):
-                        flt = wf32d(b, env=env, refs=refs, keys=k, dqicorr=False)
-                        out.write(flt, f"{m}_flt.fits")
-                        del flt
+                    jobs += [
+                        (b, k, False, f"{m}_flt.fits") for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
+                    ]
             else:
-                for b, k, m in zip(blvs, member_keys, sp.members, strict=True):
+                for b, m in zip(blvs, sp.members, strict=True):
                     if keep:
                         out.write(b, f"{m}_blv_tmp.fits")
-                    flt = wf32d(b, env=env, refs=refs, keys=k, dqicorr=k.perform("DQICORR"))
-                    out.write(flt, f"{m}_flt.fits")
-                    del flt
+                jobs += [
+                    (b, k, k.perform("DQICORR"), f"{m}_flt.fits")
+                    for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
+                ]
             del blvs
+
+            def twod(job):
+                exposure, k, dqi, name = job
+                log.info("WF32D: %s -> %s", exposure.filename, name)
+                product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi)
+                return out.write(product, name)
+
+            parallel_map(twod, jobs)
+            del jobs
     return res
+
+
+def parallel_map(fn, items, *, max_workers: int | None = None) -> list:
+    """``[fn(x) for x in items]`` on up to MAX_THREADS threads (NumPy and FITS I/O release the GIL).
+
+    Results keep the order of `items`; the first exception is raised after all calls ended.
+    """
+    items = list(items)
+    workers = min(len(items), max_workers or MAX_THREADS, os.cpu_count() or 1)
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(fn, x) for x in items]
+        wait(futures)
+        return [f.result() for f in futures]
 
 
 def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:

@@ -8,13 +8,16 @@
   subarray of the reference starting at ``(sci_corner − ref_corner) / ref_bin``.
 
 Each reference file is opened once per run through :class:`RefFiles`, which keeps the open HDU
-lists and reads an extension's pixels only when a chip needs them.
+lists (headers) and reads an extension's pixels only when a chip needs them; the pixels are
+converted to native float32/uint16 and the file's own copy is dropped at once, so a reference
+costs memory only while a step holds its arrays. :class:`RefFiles` may be shared by threads.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,11 +114,15 @@ class RefChip:
 
 def _pixels(hdu, extname: str, shape) -> np.ndarray:
     dtype = _DTYPES[extname]
-    if hdu.data is not None:
+    if hdu.header.get("NAXIS", 0):
         data = np.asarray(hdu.data)
         if extname == "DQ":
-            return data.astype(np.int64).astype(np.uint16) if data.dtype.kind == "i" else data.astype(np.uint16)
-        return data.astype(dtype)
+            out = data.astype(np.int64).astype(np.uint16) if data.dtype.kind == "i" else data.astype(np.uint16)
+        else:
+            out = data.astype(dtype)
+        del data
+        del hdu.data  # drop astropy's cached copy; read again from the open file if asked again
+        return out
     hdr = hdu.header
     if "NPIX1" in hdr and "NPIX2" in hdr:
         shape = (int(hdr["NPIX2"]), int(hdr["NPIX1"]))
@@ -130,6 +137,7 @@ class RefFiles:
 
     def __init__(self):
         self._open: dict[Path, fits.HDUList] = {}
+        self._lock = threading.RLock()
 
     def __enter__(self):
         return self
@@ -138,23 +146,26 @@ class RefFiles:
         self.close()
 
     def close(self):
-        for hdul in self._open.values():
-            hdul.close()
-        self._open.clear()
+        with self._lock:
+            for hdul in self._open.values():
+                hdul.close()
+            self._open.clear()
 
     def hdulist(self, path: Path, *, keyword: str | None = None) -> fits.HDUList:
         path = Path(path)
-        hdul = self._open.get(path)
-        if hdul is None:
-            try:
-                hdul = fits.open(path, memmap=False, uint=True)
-            except (OSError, ValueError, TypeError) as exc:
-                raise EngineError(f"cannot read reference file ({exc})", file=path.name, keyword=keyword) from exc
-            self._open[path] = hdul
-        return hdul
+        with self._lock:
+            hdul = self._open.get(path)
+            if hdul is None:
+                try:
+                    hdul = fits.open(path, memmap=False, uint=True)
+                except (OSError, ValueError, TypeError) as exc:
+                    raise EngineError(f"cannot read reference file ({exc})", file=path.name, keyword=keyword) from exc
+                self._open[path] = hdul
+            return hdul
 
     def primary(self, path: Path, *, keyword: str | None = None) -> fits.Header:
-        return self.hdulist(path, keyword=keyword)[0].header
+        with self._lock:
+            return self.hdulist(path, keyword=keyword)[0].header
 
     def _sci_extensions(self, hdul) -> list[tuple[int, fits.hdu.base.ExtensionHDU]]:
         out = []
@@ -175,6 +186,10 @@ class RefFiles:
     ) -> RefChip:
         """The imset whose CCDCHIP equals `chip` (first match among the first NEXTEND/`group_size`
         imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`."""
+        with self._lock:
+            return self._chip(path, chip, extver=extver, keyword=keyword, arrays=arrays, group_size=group_size)
+
+    def _chip(self, path, chip, *, extver, keyword, arrays, group_size) -> RefChip:
         path = Path(path)
         hdul = self.hdulist(path, keyword=keyword)
         scis = self._sci_extensions(hdul)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .strips import row_blocks
+
 F32 = np.float32
 
 
@@ -27,8 +29,13 @@ def subtract_image(
     >>> float(s[0, 0]), float(e[0, 0]), int(d[0, 0])
     (6.0, 5.0, 129)
     """
-    out_sci = sci - ref_sci
-    out_err = np.sqrt(err * err + ref_err * ref_err)
+    out_sci = np.subtract(sci, ref_sci, dtype=F32)
+    out_err = np.empty(np.broadcast_shapes(err.shape, ref_err.shape), F32)
+    for r0, r1 in row_blocks(out_err.shape[0]):
+        e, re = err[r0:r1], ref_err[r0:r1]
+        t = e * e
+        t += re * re
+        np.sqrt(t, out=out_err[r0:r1])
     return out_sci, out_err, dq | ref_dq
 
 

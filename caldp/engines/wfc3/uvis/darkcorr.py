@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .biascorr import subtract_image
+from .strips import row_blocks
 
 F32 = np.float32
 F64 = np.float64
@@ -51,13 +52,23 @@ def line_weighted_mean(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> float:
     >>> line_weighted_mean(np.array([[1., 3.], [10., 10.]], F32), np.array([[0, 0], [4, 0]], np.uint16), 4)
     4.666666507720947
     """
+    return weighted_mean(*line_means(z, zdq, sdqflags))
+
+
+def line_means(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per line: float32 mean ``m`` of the good pixels (float64 sequential sum) and weight ``w = ngood/nx``."""
     good = (zdq & np.uint16(sdqflags & 0xFFFF)) == 0
     ngood = good.sum(axis=1)
-    sums = np.cumsum(np.where(good, z.astype(F64), 0.0), axis=1)[:, -1]
+    sums = np.cumsum(np.where(good, z.astype(F64), 0.0), axis=1)[:, -1] if z.shape[1] else np.zeros(z.shape[0])
     nx = z.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         m = np.where(ngood > 0, (sums / np.maximum(ngood, 1)), 0.0).astype(F32)
         w = np.where(ngood > 0, ngood.astype(F32) / F32(nx), F32(0)).astype(F32)
+    return m, w
+
+
+def weighted_mean(m: np.ndarray, w: np.ndarray) -> float:
+    """``f32(Σ f32(m·w) / Σ w)`` with float32 sequential sums over the lines."""
     prod = (m * w).astype(F32)
     mean = np.cumsum(prod, dtype=F32)[-1] if prod.size else F32(0)
     weight = np.cumsum(w, dtype=F32)[-1] if w.size else F32(0)
@@ -76,7 +87,29 @@ def darkcorr(
     >>> s.tolist(), m
     ([[98.0, 98.0]], 2.0)
     """
-    z, ze = scale_by_slot(dark, dark_err, k0=exptime, gain=gain, ampx=ampx)
-    mean = line_weighted_mean(z, dark_dq, sdqflags)
-    s, e, d = subtract_image(sci, err, dq, z, ze, dark_dq)
-    return s, e, d, mean
+    return scaled_subtract(sci, err, dq, dark, dark_err, dark_dq, k0=exptime, gain=gain, ampx=ampx, sdqflags=sdqflags)
+
+
+def scaled_subtract(sci, err, dq, ref, ref_err, ref_dq, *, k0: float, gain, ampx: int, sdqflags: int):
+    """``multgn1d`` then ``sub1d`` per line, and the weighted mean of the scaled reference.
+
+    Done in row strips (every operation is per pixel or per line), so no full-chip temporaries.
+    """
+    out_sci = np.empty(sci.shape, F32)
+    out_err = np.empty(err.shape, F32)
+    out_dq = np.empty(dq.shape, np.uint16)
+    ms, ws = [], []
+    for r0, r1 in row_blocks(sci.shape[0]):
+        z, ze = scale_by_slot(ref[r0:r1], ref_err[r0:r1], k0=k0, gain=gain, ampx=ampx)
+        m, w = line_means(z, ref_dq[r0:r1], sdqflags)
+        ms.append(m)
+        ws.append(w)
+        out_sci[r0:r1], out_err[r0:r1], out_dq[r0:r1] = subtract_image(
+            sci[r0:r1], err[r0:r1], dq[r0:r1], z, ze, ref_dq[r0:r1]
+        )
+    mean = (
+        weighted_mean(np.concatenate(ms), np.concatenate(ws))
+        if ms
+        else weighted_mean(np.zeros(0, F32), np.zeros(0, F32))
+    )
+    return out_sci, out_err, out_dq, mean

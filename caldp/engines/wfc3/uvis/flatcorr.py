@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dq import DQ
+from .strips import row_blocks
 
 F32 = np.float32
 
@@ -42,13 +43,20 @@ def divide_flat(
     >>> s.tolist(), e.tolist(), d.tolist()
     ([[5.0, 10.0]], [[1.5811388492584229, 3.0]], [[4, 512]])
     """
-    zero = flat == 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = sci / flat
-        a = err / flat
-        b = flat_err * sci / flat / flat
-        e = np.sqrt(a * a + b * b)
-    out_sci = np.where(zero, sci, q)
-    out_err = np.where(zero, err, e)
-    out_dq = dq | np.where(zero, np.uint16(DQ.BADFLAT), np.uint16(0)) | flat_dq
+    ny = sci.shape[0]
+    out_sci = np.empty(sci.shape, F32)
+    out_err = np.empty(err.shape, F32)
+    out_dq = np.empty(dq.shape, np.uint16)
+    badflat = np.uint16(DQ.BADFLAT)
+    for r0, r1 in row_blocks(ny):  # strips keep the temporaries small; arithmetic is per pixel
+        s, e, f, fe = sci[r0:r1], err[r0:r1], flat[r0:r1], flat_err[r0:r1]
+        zero = f == 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            q = s / f
+            a = e / f
+            b = fe * s / f / f
+            enew = np.sqrt(a * a + b * b)
+        out_sci[r0:r1] = np.where(zero, s, q)
+        out_err[r0:r1] = np.where(zero, e, enew)
+        out_dq[r0:r1] = dq[r0:r1] | np.where(zero, badflat, np.uint16(0)) | flat_dq[r0:r1]
     return out_sci, out_err, out_dq

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .biascorr import subtract_image
-from .darkcorr import line_weighted_mean, scale_by_slot
+from .darkcorr import scaled_subtract
 
 F32 = np.float32
 
@@ -23,7 +22,6 @@ def flshcorr(
 
     `gain`: (slot0, slot1) float32 gains; `flash*`: the reference section under the data.
     """
-    z, ze = scale_by_slot(flash, flash_err, k0=flashdur, gain=gain, ampx=ampx)
-    mean = line_weighted_mean(z, flash_dq, sdqflags)
-    s, e, d = subtract_image(sci, err, dq, z, ze, flash_dq)
-    return s, e, d, mean
+    return scaled_subtract(
+        sci, err, dq, flash, flash_err, flash_dq, k0=flashdur, gain=gain, ampx=ampx, sdqflags=sdqflags
+    )

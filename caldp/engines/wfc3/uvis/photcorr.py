@@ -13,6 +13,9 @@ values are those of imset 1 (chip 2 in a full frame).
 
 from __future__ import annotations
 
+import functools
+import os
+
 from ...common.imphttab import lookup
 
 UVIS_NAMES = ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHTFLAM1", "PHTFLAM2")
@@ -43,8 +46,20 @@ def _table_names(path) -> tuple[str, ...]:
 def phot_values(path, mode: str, chip: int) -> dict[str, float]:
     """Photometry values (float64) for `mode` of `chip`; includes both PHTFLAM1 and PHTFLAM2 and PHOTFNU.
 
-    Raises EngineError (from the table lookup) when no row matches.
+    Raises EngineError (from the table lookup) when no row matches. Results are cached per table
+    file (path, size, modification time), mode and chip: a CR-SPLIT product and its exposures
+    query the same modes.
     """
+    st = os.stat(path)
+    return dict(_phot_values_cached(str(path), st.st_size, st.st_mtime_ns, mode, chip))
+
+
+@functools.lru_cache(maxsize=64)
+def _phot_values_cached(path: str, size: int, mtime_ns: int, mode: str, chip: int) -> tuple:
+    return tuple(_phot_values(path, mode, chip).items())
+
+
+def _phot_values(path, mode: str, chip: int) -> dict[str, float]:
     names = _table_names(path)
     vals = lookup(path, mode, names=names)
     own = "uvis1" if chip == 1 else "uvis2"

@@ -11,7 +11,9 @@ primary header with imset 1, so SKYSUM and REJ_RATE in the primary are those of 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -80,6 +82,7 @@ def wf3rej(
     out_imsets = []
     updated = [Exposure(primary=i.primary, imsets=list(i.imsets), filename=i.filename) for i in inputs]
     out_primary = template.primary.copy()
+    chips = []
     for n_ext, im0 in enumerate(first.imsets):
         g = read_group(im0.sci_hdr)
         ny, nx = im0.sci.shape
@@ -104,10 +107,19 @@ def wf3rej(
             dimx=nx,
         )
         noise = rej.uvis_noise_model(g.chip, atodgn, readnse, ampx=ccd.ampx, ampy=ccd.ampy)
+        chips.append((n_ext, im0, g, members, positions, noise))
+
+    def combine_chip(item):
+        members, noise = item[3], item[5]
         raws = [m.sci for m in members]
         images = [m.sci * efac[k] if bunits[k] else m.sci for k, m in enumerate(members)]
         dqs = [m.dq for m in members]
-        res = rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
+        return rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
+
+    # The chips are independent: combine them in parallel threads (NumPy releases the GIL).
+    with ThreadPoolExecutor(max_workers=min(len(chips), os.cpu_count() or 1)) as pool:
+        results = list(pool.map(combine_chip, chips))
+    for (n_ext, im0, g, _members, positions, _noise), res in zip(chips, results, strict=True):
         log.info(
             "WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s",
             g.chip,

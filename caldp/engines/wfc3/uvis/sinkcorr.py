@@ -42,26 +42,33 @@ def flag_sinks(
     if not upstream_is_up:
         sci, dq, sinkmap = sci[::-1], dq[::-1], sinkmap[::-1]
     m = sinkmap
-    ny = m.shape[0]
-    active = (m > REFDATE) & (np.float64(expstart) > m.astype(np.float64))
+    # The map is almost all zeros: work on its non-zero pixels only, in (column, row) order.
+    cols, rows = np.nonzero(m.T)
+    v = m[rows, cols]
+    active = (v > REFDATE) & (np.float64(expstart) > v.astype(np.float64))
     flag = active.copy()
-    # Downstream neighbour (row - 1 in walking orientation).
-    down = np.zeros_like(flag)
-    down[:-1] = active[1:] & (m[:-1] < 0)
+    # Downstream neighbour (row - 1 in walking orientation) of an active sink.
+    prev_same = np.zeros(v.size, bool)  # the previous non-zero pixel is the one just below in the same column
+    prev_same[1:] = (cols[1:] == cols[:-1]) & (rows[1:] == rows[:-1] + 1)
+    down = np.zeros(v.size, bool)
+    down[:-1] = active[1:] & prev_same[1:] & (v[:-1] < 0)
     flag |= down
-    # Trail pixels: 1 <= v < 1000 (int(v) != 0, 0 < v < 1000, not a sink date).
-    trail = (m >= 1) & (m < 1000)
-    rows = np.arange(ny)[:, None]
-    breaks = np.where(~trail, rows, -1)
-    head = np.maximum.accumulate(breaks, axis=0)  # last non-trail row at or before each row
-    valid = trail & (head >= 0)
-    hy = np.where(valid, head, 0)
-    cols = np.broadcast_to(np.arange(m.shape[1])[None, :], m.shape)
-    head_active = active[hy, cols] & valid
-    up = head_active & (sci[hy, cols] <= m)
-    flag |= up
-    out = dq | np.where(flag, trap, np.uint16(0))
-    newly = int(np.count_nonzero(flag & ((dq & trap) == 0)))
+    # Trail pixels: 1 <= v < 1000 (int(v) != 0, 0 < v < 1000, not a sink date). Each run of trail pixels
+    # belongs to the pixel just before it (the run's head), which must be an active sink.
+    trail = (v >= 1) & (v < 1000)
+    idx = np.arange(v.size)
+    starts = trail & ~(np.concatenate(([False], trail[:-1])) & prev_same)
+    run_start = np.maximum.accumulate(np.where(starts, idx, 0))
+    head = run_start - 1
+    ok = trail & (head >= 0)
+    hidx = np.where(ok, head, 0)
+    ok &= (cols[hidx] == cols) & (rows[hidx] == rows[run_start] - 1) & active[hidx]
+    ok &= sci[rows[hidx], cols[hidx]] <= v
+    flag |= ok
+    fy, fx = rows[flag], cols[flag]
+    newly = int(np.count_nonzero((dq[fy, fx] & trap) == 0))
+    out = dq.copy()
+    out[fy, fx] |= trap
     if not upstream_is_up:
         out = out[::-1]
     return np.ascontiguousarray(out), newly

@@ -108,11 +108,13 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool) -> ImSet:
     ny, nx = imset.sci.shape
     sizex = nx - sum(trimx)
     sizey = ny - trimy[0] - trimy[1]
-    cols = np.arange(trimx[0], trimx[0] + sizex)
+    # Column pieces [a, b) of the raw row that make up the trimmed row, in order.
+    pieces = [(trimx[0], trimx[0] + sizex)]
     if four_amp:
         x1 = nx // 2 + trimx[2]
         dx = trimx[2] + trimx[3]
-        cols = np.where(cols >= x1 - dx, cols + dx, cols)
+        split = min(max(x1 - dx, trimx[0]), trimx[0] + sizex)
+        pieces = [(trimx[0], split), (split + dx, trimx[0] + sizex + dx)]
     rows = slice(trimy[0], trimy[0] + sizey)
     headers = {}
     for name, hdr in imset.headers.items():
@@ -125,7 +127,12 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool) -> ImSet:
     headers["SCI"]["SIZAXIS2"] = sizey
 
     def take(a):
-        return np.ascontiguousarray(a[rows][:, cols])
+        out = np.empty((sizey, sizex), a.dtype)
+        x = 0
+        for lo, hi in pieces:
+            out[:, x : x + hi - lo] = a[rows, lo:hi]
+            x += hi - lo
+        return out
 
     return ImSet(sci=take(imset.sci), err=take(imset.err), dq=take(imset.dq), headers=headers, extver=imset.extver)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dq import DQ
+from .strips import BLOCK_ROWS, row_blocks
 
 log = logging.getLogger(__name__)
 
@@ -328,64 +329,119 @@ def reject(
     scalense: float,
     badinpdq: int,
     initgues: str = "minimum",
+    block_rows: int = BLOCK_ROWS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], int]:
     """The rejection iterations (``rej_loop.c``); returns (ave, err, dq, crbits, nrej) — normalised units.
 
     `images`: inputs in counts; `raws`: the data exactly as stored in the files (the spill
     threshold plane holds those for rows ≤ width); `ave`, `var`: initial guess.
+
+    Every quantity is pointwise except the HIT → SPILL propagation, which only reaches later
+    pixels in raster order (rows below, or the same row). The image is therefore processed in
+    strips of `block_rows` rows, all iterations per strip, each strip seeing the final HITs of
+    the previous strip's last `width` rows (per iteration and image) — identical to the
+    whole-image computation, with small temporaries.
     """
     nimg = len(images)
-    shape = images[0].shape
-    ny, nx = shape
-    gn, nse = noise.maps(shape)
-    scale = F32(float(F32(scalense)) / 100.0)
-    psig2 = F32(F32(thresh) * F32(thresh)) if thresh > 0 else F32(-1.0)
-    offsets = neighbour_offsets(radius)
+    ny, nx = images[0].shape
     width = int(math.ceil(float(F32(radius))))
-    up_offsets = [(dy, dx) for dy, dx in offsets if dy > 0]  # HIT at (r-dy, x-dx) spills onto (r, x)
-    left_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx > 0]
-    right_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx < 0]
-    bad = np.uint16(badinpdq & 0xFFFF)
-    efac = [F32(e) for e in efac]
-    sky = [F32(s) for s in sky]
+    ctx = _RejContext(noise, (ny, nx), efac, sky, sigmas, radius, thresh, scalense, badinpdq, initgues)
+    ave_out = np.empty((ny, nx), F32)
+    err_out = np.empty((ny, nx), F32)
+    dq_out = np.empty((ny, nx), np.uint16)
+    crbits = [np.zeros((ny, nx), bool) for _ in range(nimg)]
+    nrej = 0
+    carry = [[None] * nimg for _ in sigmas]
+    for r0, r1 in row_blocks(ny, block_rows):
+        h0 = max(0, r0 - width)
+        a, e, d, cr, nr, carry = _reject_strip(ctx, images, dqs, raws, ave, var, h0, r0, r1, carry)
+        ave_out[r0:r1], err_out[r0:r1], dq_out[r0:r1] = a, e, d
+        for n in range(nimg):
+            crbits[n][r0:r1] = cr[n]
+        nrej += nr
+    return ave_out, err_out, dq_out, crbits, nrej
+
+
+@dataclass(slots=True)
+class _RejContext:
+    """Scalars and broadcastable maps shared by the strips of one chip."""
+
+    gn: np.ndarray
+    nse: np.ndarray
+    efac: list
+    sky: list
+    sig2: list
+    scale: F32
+    psig2: F32
+    width: int
+    up_offsets: list
+    side_offsets: list
+    left_offsets: list
+    bad: np.uint16
+    minimum: bool
+
+    def __init__(self, noise, shape, efac, sky, sigmas, radius, thresh, scalense, badinpdq, initgues):
+        self.gn, self.nse = noise.maps(shape)
+        self.efac = [F32(e) for e in efac]
+        self.sky = [F32(s) for s in sky]
+        self.sig2 = [F32(F32(s) * F32(s)) for s in sigmas]
+        self.scale = F32(float(F32(scalense)) / 100.0)
+        self.psig2 = F32(F32(thresh) * F32(thresh)) if thresh > 0 else F32(-1.0)
+        offsets = neighbour_offsets(radius)
+        self.width = int(math.ceil(float(F32(radius))))
+        self.up_offsets = [(dy, dx) for dy, dx in offsets if dy > 0]  # HIT at (r-dy, x-dx) spills onto (r, x)
+        self.left_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx > 0]
+        self.side_offsets = [(dy, dx) for dy, dx in offsets if dy == 0 and dx != 0]
+        self.bad = np.uint16(badinpdq & 0xFFFF)
+        self.minimum = initgues[:3] == "min"
+
+    def rows(self, m: np.ndarray, sl: slice) -> np.ndarray:
+        return m[sl] if m.ndim == 2 and m.shape[0] > 1 else m
+
+
+def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, r0: int, r1: int, carry):
+    """All iterations on rows ``h0..r1`` (rows ``h0..r0`` are the halo whose HITs come from `carry`)."""
+    nimg = len(images)
+    sl = slice(h0, r1)
+    halo = r0 - h0
+    gn, nse = ctx.rows(ctx.gn, sl), ctx.rows(ctx.nse, sl)
+    shape = (r1 - h0, images[0].shape[1])
+    low = max(0, min(ctx.width + 1, r1) - h0)  # rows of the strip that lie in global rows <= width
     pics = []
     for n in range(nimg):
-        if efac[n] > 0:
-            pics.append(((images[n] - sky[n]) / efac[n]).astype(F32))
-        else:
-            pics.append(np.zeros(shape, F32))
-    low_rows = min(width + 1, ny)
-    ave = ave.astype(F32, copy=True)
+        e = ctx.efac[n]
+        pics.append((images[n][sl] - ctx.sky[n]) / e if e > 0 else None)
+    dq_in = [d[sl] for d in dqs]
+    ave = ave_in[sl].astype(F32, copy=True)
+    var = var_in[sl]
     err = np.zeros(shape, F32)
     dqout = np.full(shape, CRFLAG, np.uint16)
     dq2 = np.zeros(shape, np.uint16)
     crbits = [np.zeros(shape, bool) for _ in range(nimg)]
     nrej = 0
-    niter = len(sigmas)
+    niter = len(ctx.sig2)
+    new_carry = [[None] * nimg for _ in range(niter)]
     for it in range(niter):
         last = it == niter - 1
-        sig2 = F32(F32(sigmas[it]) * F32(sigmas[it]))
+        sig2 = ctx.sig2[it]
         total = np.zeros(shape, F32)
         efs = np.zeros(shape, F32)
         sumvar = np.zeros(shape, F32) if last else None
-        minimum_first = initgues[:3] == "min" and it == 0
+        minimum_first = ctx.minimum and it == 0
         for n in range(nimg):
-            e = efac[n]
+            e = ctx.efac[n]
             if not e > 0:
                 continue
-            pic, dq = pics[n], dqs[n]
+            pic, dq, skyn = pics[n], dq_in[n], ctx.sky[n]
             e2 = F32(e * e)
             with np.errstate(divide="ignore", invalid="ignore"):
                 if minimum_first:
                     th = sig2 * var
                     sth = th
                 else:
-                    dum = (ave * e) / F32(1.0) + sky[n]
-                    val = np.where(dum > 0, dum, F32(0))
-                    base = nse + val / gn
-                    ps = dum - sky[n]
-                    ps = np.where(ps > 0, ps, F32(0))
-                    t = scale * ps
+                    dum = ave * e + skyn
+                    base = nse + _clip0(dum) / gn
+                    t = ctx.scale * _clip0(dum - skyn)
                     th = (sig2 * (base + t * t)) / e2
                     sth = (sig2 * base) / e2
             d = pic - ave
@@ -393,28 +449,32 @@ def reject(
             cand = sq > th
             # Mask values: input DQ, EXCLUDE (4) where the input is bad (and not exactly 2), SPILL (2),
             # HIT (8). An input DQ of exactly 8 already reads as a HIT and is never turned into SPILL.
-            e0_mark = ((dq & bad) != 0) & (dq != SPILL)
-            not_hit = dq != HIT
+            e0_mark = ((dq & ctx.bad) != 0) & (dq != SPILL)
             excl = e0_mark | (dq == EXCLUDE)
             hits = cand & ~excl
-            # Spill tests: same row against the row's spill threshold; rows above against the data plane.
-            s0 = sq > psig2 * sth
-            spth = pic.copy()
-            spth[:low_rows] = raws[n][:low_rows]
-            sup = (sq > psig2 * spth) & not_hit
-            del spth
-            if width > 0:
+            # Spill tests: same row against the row's spill threshold; rows below against the data plane.
+            s0 = sq > ctx.psig2 * sth
+            spth = pic
+            if low > 0:
+                spth = pic.copy()
+                spth[:low] = raws[n][h0 : h0 + low]
+            sup = (sq > ctx.psig2 * spth) & (dq != HIT)
+            if halo:
+                hits[:halo] = carry[it][n]
+            if ctx.width > 0:
                 # Excluded candidates become testable when a spill reaches them before they are visited:
-                # from a HIT on the two rows below (already processed) or to their left on the same row.
-                cy, cx = np.nonzero(cand & excl)
+                # from a HIT on the rows above (already processed) or to their left on the same row.
+                cmask = cand & excl
+                cmask[:halo] = False
+                cy, cx = np.nonzero(cmask)
                 if cy.size:
                     c_sup, c_s0 = sup[cy, cx], s0[cy, cx]
                     state = np.zeros(cy.size, bool)
                     while True:
                         reach = np.zeros(cy.size, bool)
-                        for dy, dx in up_offsets:
+                        for dy, dx in ctx.up_offsets:
                             reach |= c_sup & _gather(hits, cy, cx, dy, dx)
-                        for dy, dx in left_offsets:
+                        for dy, dx in ctx.left_offsets:
                             reach |= c_s0 & _gather(hits, cy, cx, dy, dx)
                         new = reach & ~state
                         if not new.any():
@@ -422,44 +482,58 @@ def reject(
                         state |= reach
                         hits[cy[new], cx[new]] = True
                 above = np.zeros(shape, bool)
-                for dy, dx in up_offsets:
-                    above |= _shift_or(hits, dy, dx)
-                spill_before = above & sup
                 same = np.zeros(shape, bool)
-                for dy, dx in left_offsets + right_offsets:
-                    same |= _shift_or(hits, dy, dx)
+                hy, hx = np.nonzero(hits)
+                if hy.size:
+                    _scatter(above, hy, hx, ctx.up_offsets)
+                    _scatter(same, hy, hx, ctx.side_offsets)
+                spill_before = above & sup
             else:
                 spill_before = np.zeros(shape, bool)
                 same = spill_before
             start = np.where(spill_before, np.uint16(SPILL), np.where(e0_mark, np.uint16(EXCLUDE), dq))
             spilled = same & s0 & (start != HIT)
             mask = np.where(spilled, np.uint16(SPILL), start)
-            mask = np.where(hits, np.uint16(HIT), mask)
+            mask[hits] = HIT
             okpix = (mask & MASKDQ) == 0
             contrib = pic * e
-            total = np.where(okpix, total + contrib, total)
-            efs = np.where(okpix, efs + e, efs)
+            np.add(total, contrib, out=total, where=okpix)
+            np.add(efs, e, out=efs, where=okpix)
             if last:
-                dum = contrib + sky[n]
-                val = np.where(dum > 0, dum, F32(0))
                 with np.errstate(divide="ignore", invalid="ignore"):
-                    sumvar = np.where(okpix, sumvar + (nse + val / gn), sumvar)
+                    np.add(sumvar, nse + _clip0(contrib + skyn) / gn, out=sumvar, where=okpix)
                 snap = np.where(spill_before, np.uint16(SPILL), dq)
                 b = (snap | dq2) & ~CRFLAG & np.uint16(~np.uint16(SPILL))
                 s = b | dqout
                 cr = (mask == HIT) | (mask == SPILL)
+                cr[:halo] = False
                 nrej += int(np.count_nonzero(cr))
-                b = np.where(cr, b | CRFLAG, b)
-                s = np.where(cr, s, s & ~CRFLAG)
+                b[cr] |= CRFLAG
+                s[~cr] &= ~CRFLAG
                 dq2, dqout = b, s
                 crbits[n] = cr
+            new_carry[it][n] = hits[-ctx.width :] if ctx.width > 0 else None
         with np.errstate(divide="ignore", invalid="ignore"):
             pos = efs > 0
-            newave = (total / efs) / F32(1.0)
-            ave = np.where(pos, newave, ave if not last else F32(0)).astype(F32)
+            newave = total / efs
+            ave = np.where(pos, newave, ave if not last else F32(0)).astype(F32, copy=False)
             if last:
                 err = np.where(pos, (np.sqrt(sumvar.astype(F64)) / efs.astype(F64)), 0.0).astype(F32)
-    return ave, err, dqout, crbits, nrej
+    return ave[halo:], err[halo:], dqout[halo:], [c[halo:] for c in crbits], nrej, new_carry
+
+
+def _clip0(x: np.ndarray) -> np.ndarray:
+    """``x > 0 ? x : 0`` (NaN → 0, as the C conditional)."""
+    return np.where(x > 0, x, F32(0))
+
+
+def _scatter(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> None:
+    """out[ys + dy, xs + dx] = True for every offset (clipped to the array)."""
+    ny, nx = out.shape
+    for dy, dx in offsets:
+        y, x = ys + dy, xs + dx
+        ok = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+        out[y[ok], x[ok]] = True
 
 
 def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None) -> RejResult:
