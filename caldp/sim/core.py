@@ -1,0 +1,252 @@
+"""`simulate`: raw HST datasets, their reference files and a real CRDS cache in one directory."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.time import Time
+
+from . import acs, crdscache
+from .detector import make_image_refs
+from .exposure import chip_origin, simulate_ccd
+from .fitsutil import image_extension, primary, write, write_tar_gz
+from .naming import dataset_names
+from .products import write_asn, write_spt
+from .scene import Pointing, make_starfield
+
+log = logging.getLogger(__name__)
+
+MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn")
+SIZES = ("small", "full")
+
+
+@dataclass(frozen=True, slots=True)
+class ModeSpec:
+    instrument: str  # "acs" | "wfc3"
+    detector: str
+    nexp: int
+    memtype: str  # association member type ("" for a single exposure)
+    product: str
+    dithers: tuple[tuple[float, float], ...]
+    exptime: float
+    mjd: float
+
+
+MODE_SPECS = {
+    "acs-wfc-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25),
+    "acs-wfc": ModeSpec("acs", "WFC", 1, "", "", ((0, 0),), 300.0, 60294.25),
+    "acs-hrc-asn": ModeSpec("acs", "HRC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 53510.25),
+    "wfc3-uvis-asn": ModeSpec("wfc3", "UVIS", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60295.25),
+    "wfc3-ir": ModeSpec("wfc3", "IR", 1, "", "", ((0, 0),), 0.0, 60296.25),
+    "wfc3-ir-asn": ModeSpec("wfc3", "IR", 2, "EXP-DTH", "PROD-DTH", ((0, 0), (10.5, 7.5)), 0.0, 60297.25),
+}
+
+
+@dataclass(slots=True)
+class SimDataset:
+    """One simulated dataset: ``input_path`` is its directory (or ``.tar.gz`` with tar=True)."""
+
+    name: str
+    mode: str
+    instrument: str
+    input_path: Path
+    files: list[Path]
+    truth: dict | None = None
+
+
+@dataclass(slots=True)
+class SimResult:
+    datasets: list[SimDataset]
+    crds_cache: Path
+    datasets_txt: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def crds_env(cache_dir) -> dict[str, str]:
+    """CRDS (server-less, read-only) and ``jref``/``iref``… settings for a simulated cache."""
+    return crdscache.crds_env(cache_dir)
+
+
+def _rng(seed: int, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([int(seed), *keys])
+
+
+def _date_time(mjd: float) -> tuple[str, str]:
+    iso = Time(mjd, format="mjd", scale="utc").isot
+    return iso[:10], iso[11:19]
+
+
+class _RefStore:
+    """Writes each detector configuration's references once per simulate() call."""
+
+    def __init__(self, refdir: Path, seed: int):
+        self.refdir = refdir
+        self.seed = seed
+        self.entries: list[crdscache.RefEntry] = []
+        self.done: dict = {}
+
+    def ccd(self, instrument: str, detector: str, size: str):
+        key = (instrument, detector, size)
+        if key not in self.done:
+            module = acs if instrument == "acs" else None
+            setup = module.setup(detector, size)
+            refs = make_image_refs(_rng(self.seed, 1000 + len(self.done)), setup)
+            entries, refkw = module.write_references(self.refdir, setup, refs)
+            self.entries += entries
+            self.done[key] = (setup, refs, refkw)
+        return self.done[key]
+
+
+def _base_pointing(rng: np.random.Generator, setup) -> Pointing:
+    xs, ys = [], []
+    for chip in setup.chips:
+        ox, oy = chip_origin(chip)
+        ny, nx = chip.sci_shape
+        xs += [ox, ox + nx]
+        ys += [oy, oy + ny]
+    centre = (0.5 * (min(xs) + max(xs)) + 1.0, 0.5 * (min(ys) + max(ys)) + 1.0)
+    ra = float(rng.uniform(10.0, 350.0))
+    dec = float(rng.uniform(-60.0, 60.0))
+    return Pointing((ra, dec), centre, setup.scale, float(rng.uniform(0.0, 360.0)))
+
+
+def _extent(setup, margin: float = 20.0) -> tuple[float, float, float, float]:
+    xs, ys = [], []
+    for chip in setup.chips:
+        ox, oy = chip_origin(chip)
+        ny, nx = chip.sci_shape
+        xs += [ox, ox + nx]
+        ys += [oy, oy + ny]
+    return min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin
+
+
+def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
+    spec = MODE_SPECS[mode]
+    setup, refs, refkw = store.ccd(spec.instrument, spec.detector, size)
+    name, members = dataset_names(mode, index, members=spec.nexp)
+    ddir = outdir / "inputs" / name
+    if ddir.exists():
+        shutil.rmtree(ddir)
+    ddir.mkdir(parents=True)
+    mode_idx = MODES.index(mode)
+    rng = _rng(seed, mode_idx, index)
+    base = _base_pointing(rng, setup)
+    area = np.prod([c.sci_shape for c in setup.chips], axis=1).sum()
+    nstars = int(np.clip(area / 4000, 25, 600))
+    stars = make_starfield(
+        rng, base, _extent(setup), nstars, (2.0, 3000.0), n_bright=3, bright_rate=1.5 * setup.full_well / 10.0
+    )
+    files: list[Path] = []
+    info = {"ra": stars.ra.tolist(), "dec": stars.dec.tolist(), "rate": stars.rate.tolist(), "exposures": {}}
+    is_asn = bool(spec.memtype)
+    asn_id = name.upper() if is_asn else "NONE"
+    for k, root in enumerate(members):
+        pointing = base.shifted(*spec.dithers[k])
+        mjd = spec.mjd + k * (spec.exptime + 60.0) / 86400.0
+        date_obs, time_obs = _date_time(mjd)
+        erng = _rng(seed, mode_idx, index, 100 + k)
+        darktime = spec.exptime + setup.overhead
+        pixels = simulate_ccd(
+            erng, setup, refs, stars, pointing, exptime=spec.exptime, darktime=darktime, keep_truth=truth
+        )
+        pcards = acs.primary_cards(
+            setup,
+            root.upper(),
+            exptime=spec.exptime,
+            expstart=mjd,
+            crsplit=spec.nexp if spec.memtype == "EXP-CRJ" else 1,
+            asn_id=asn_id,
+            asn_mtyp=spec.memtype or "N/A",
+            refkw=refkw,
+            date_obs=date_obs,
+            time_obs=time_obs,
+            targ=base.crval,
+            chips=setup.chips,
+        )
+        files.append(write(acs.raw_hdus(setup, pcards, pixels, root.upper()), ddir / f"{root}_raw.fits"))
+        files.append(
+            write_spt(ddir / f"{root}_spt.fits", root, "ACS", setup.detector, {"PROPOSID": 17001, "EXPSTART": mjd})
+        )
+        info["exposures"][root] = {
+            "chips": [
+                {
+                    "extver": c.extver,
+                    "ccdchip": c.ccdchip,
+                    "x": p.star_x.tolist(),
+                    "y": p.star_y.tolist(),
+                    "n_cr": p.n_cr,
+                    "n_saturated": p.n_saturated,
+                }
+                for c, p in zip(setup.chips, pixels, strict=True)
+            ],
+            "exptime": spec.exptime,
+            "darktime": darktime,
+        }
+        if truth:
+            tdir = outdir / "truth" / name
+            hdus = [primary({"ROOTNAME": root.upper(), "BUNIT": "ELECTRONS/S", "COMMENT": "noiseless sky + stars"})]
+            hdus += [
+                image_extension("SCI", c.extver, p.truth_rate, {"CCDCHIP": c.ccdchip, **p.wcs_cards})
+                for c, p in zip(setup.chips, pixels, strict=True)
+            ]
+            info["exposures"][root]["truth_file"] = str(write(hdus, tdir / f"{root}_truth.fits"))
+    if is_asn:
+        files.insert(
+            0,
+            write_asn(
+                ddir / f"{name}_asn.fits",
+                name,
+                spec.instrument.upper(),
+                setup.detector,
+                members,
+                memtype=spec.memtype,
+                product_type=spec.product,
+            ),
+        )
+    return name, ddir, files, (info if truth else None)
+
+
+def simulate(
+    outdir,
+    modes=("acs-wfc-asn",),
+    size: str = "small",
+    seed: int = 1,
+    count: int = 1,
+    tar: bool = False,
+    truth: bool = False,
+) -> SimResult:
+    """Simulate `count` datasets for each of `modes` under `outdir` (see module docs of caldp.sim)."""
+    outdir = Path(outdir)
+    if size not in SIZES:
+        raise ValueError(f"size must be one of {SIZES}, not {size!r}")
+    modes = tuple(modes)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    outdir.mkdir(parents=True, exist_ok=True)
+    cache = outdir / "crds_cache"
+    refdir = crdscache.references_dir(cache)
+    refdir.mkdir(parents=True, exist_ok=True)
+    store = _RefStore(refdir, seed)
+    datasets: list[SimDataset] = []
+    for mode in modes:
+        for index in range(count):
+            t0 = time.perf_counter()
+            name, ddir, files, info = _ccd_dataset(outdir, mode, index, size, seed, store, truth)
+            if tar:
+                target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")
+                shutil.rmtree(ddir)
+                ds = SimDataset(name, mode, MODE_SPECS[mode].instrument, target, [target], info)
+            else:
+                ds = SimDataset(name, mode, MODE_SPECS[mode].instrument, ddir, files, info)
+            datasets.append(ds)
+            log.info("simulated %s (%s, %s) in %.2f s", name, mode, size, time.perf_counter() - t0)
+    crdscache.write_cache(cache, store.entries)
+    listing = outdir / "datasets.txt"
+    listing.write_text("".join(f"{d.name}\n" for d in datasets))
+    return SimResult(datasets, cache, listing, crds_env(cache))

@@ -1,0 +1,68 @@
+"""Pixels of one simulated CCD exposure (any chip layout), with the truth that made them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ccd import readout
+from .detector import CCDSetup, ImageRefs
+from .scene import Pointing, StarField, cosmic_rays, render_points, star_pixels
+
+
+@dataclass(slots=True)
+class ChipPixels:
+    raw: np.ndarray  # uint16 raw frame
+    truth_rate: np.ndarray | None  # noiseless sky + stars, e⁻/s on the trimmed area (before flat)
+    star_x: np.ndarray  # 0-based trimmed-area pixel positions of every star
+    star_y: np.ndarray
+    wcs_cards: dict
+    n_cr: int
+    n_saturated: int
+
+
+def chip_origin(chip) -> tuple[float, float]:
+    """Focal-plane position of the trimmed area's pixel (0, 0)."""
+    return chip.focal[0] + chip.corner[0], chip.focal[1] + chip.corner[1]
+
+
+def simulate_ccd(
+    rng: np.random.Generator,
+    setup: CCDSetup,
+    refs: ImageRefs,
+    stars: StarField,
+    pointing: Pointing,
+    *,
+    exptime: float,
+    darktime: float,
+    keep_truth: bool,
+) -> list[ChipPixels]:
+    """Raw frames of every chip: (sky + stars)·flat·t + dark·t_dark, Poisson, cosmic rays,
+    full-well clipping, gain, bias level + structure, read noise, A-to-D."""
+    out = []
+    for k, chip in enumerate(setup.chips):
+        origin = chip_origin(chip)
+        wcs = pointing.wcs(origin)
+        x, y = star_pixels(stars, wcs)
+        rate = render_points(chip.sci_shape, x, y, stars.rate, sigma=setup.psf_sigma)
+        rate += setup.sky_rate
+        expected = rate * refs.flat[k] * exptime + refs.dark[k] * darktime
+        electrons = rng.poisson(expected).astype(float)
+        n_cr = int(rng.poisson(setup.cr_rate * exptime * expected.size))
+        cr, _ = cosmic_rays(rng, chip.sci_shape, n_cr)
+        electrons += cr
+        n_sat = int((electrons > setup.saturate).sum())
+        raw = readout(
+            rng,
+            chip,
+            electrons,
+            gain=setup.amp_values(chip, setup.atodgn),
+            level=setup.amp_values(chip, setup.ccdbias),
+            readnoise=setup.amp_values(chip, setup.readnse),
+            bias=refs.bias[k],
+            full_well=setup.full_well,
+        )
+        cards = pointing.header_cards(origin, (chip.trimx[0], chip.trimy[0]))
+        out.append(ChipPixels(raw, rate.astype(np.float32) if keep_truth else None, x, y, cards, n_cr, n_sat))
+    return out
