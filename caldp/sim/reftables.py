@@ -2,7 +2,7 @@
 
 >>> hdus = imphttab_hdus({"acs,wfc1,f606w,mjd#": (1.5e-19, 5920.0, 672.0)}, ("PHOTFLAM", "PHOTPLAM", "PHOTBW"))
 >>> [h.name for h in hdus], hdus[1].data["DATACOL"][0]
-(['PHOTFLAM', 'PHOTPLAM', 'PHOTBW'], 'PHOTFLAM1')
+(['PHOTFLAM', 'PHOTPLAM', 'PHOTBW'], 'PHOTPLAM1')
 """
 
 from __future__ import annotations
