@@ -346,13 +346,15 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 ]
             del blvs
 
-            def twod(job):
-                exposure, k, dqi, name = job
+            def twod(index, jobs=jobs):
+                exposure, k, dqi, name = jobs[index]
+                jobs[index] = None  # let the input go as soon as its product is made
                 log.info("WF32D: %s -> %s", exposure.filename, name)
-                product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi)
+                product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
+                del exposure
                 return out.write(product, name)
 
-            parallel_map(twod, jobs)
+            parallel_map(twod, range(len(jobs)))
             del jobs
     return res
 

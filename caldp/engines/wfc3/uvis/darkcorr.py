@@ -76,10 +76,21 @@ def weighted_mean(m: np.ndarray, w: np.ndarray) -> float:
         return float(F32(mean / weight))
 
 
+def _outputs(sci, err, dq, out):
+    if out is None:
+        return np.empty(sci.shape, F32), np.empty(err.shape, F32), np.empty(dq.shape, np.uint16)
+    o_sci, o_err, o_dq = out
+    if o_sci.shape != sci.shape or o_err.shape != err.shape or o_dq.shape != dq.shape:
+        raise ValueError("out arrays must have the shapes of sci, err, dq")
+    return o_sci, o_err, o_dq
+
+
 def darkcorr(
-    sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int, sdqflags: int
+    sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int, sdqflags: int, out=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Subtract the dark scaled to DN; returns (sci, err, dq, MEANDARK).
+
+    `out`: optional (sci, err, dq) arrays to write the result into (may be the inputs themselves).
 
     >>> s, e, d, m = darkcorr(np.full((1, 2), 100., F32), np.full((1, 2), 3., F32), np.zeros((1, 2), np.uint16),
     ...     np.full((1, 2), 0.01, F32), np.full((1, 2), 0.004, F32), np.zeros((1, 2), np.uint16),
@@ -87,17 +98,19 @@ def darkcorr(
     >>> s.tolist(), m
     ([[98.0, 98.0]], 2.0)
     """
-    return scaled_subtract(sci, err, dq, dark, dark_err, dark_dq, k0=exptime, gain=gain, ampx=ampx, sdqflags=sdqflags)
+    return scaled_subtract(
+        sci, err, dq, dark, dark_err, dark_dq, k0=exptime, gain=gain, ampx=ampx, sdqflags=sdqflags, out=out
+    )
 
 
-def scaled_subtract(sci, err, dq, ref, ref_err, ref_dq, *, k0: float, gain, ampx: int, sdqflags: int):
+def scaled_subtract(sci, err, dq, ref, ref_err, ref_dq, *, k0: float, gain, ampx: int, sdqflags: int, out=None):
     """``multgn1d`` then ``sub1d`` per line, and the weighted mean of the scaled reference.
 
     Done in row strips (every operation is per pixel or per line), so no full-chip temporaries.
+    `out`: optional (sci, err, dq) arrays for the result; they may be the inputs (each strip is
+    read completely before it is written).
     """
-    out_sci = np.empty(sci.shape, F32)
-    out_err = np.empty(err.shape, F32)
-    out_dq = np.empty(dq.shape, np.uint16)
+    out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
     ms, ws = [], []
     for r0, r1 in row_blocks(sci.shape[0]):
         z, ze = scale_by_slot(ref[r0:r1], ref_err[r0:r1], k0=k0, gain=gain, ampx=ampx)

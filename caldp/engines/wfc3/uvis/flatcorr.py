@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dq import DQ
+from .darkcorr import _outputs
 from .strips import row_blocks
 
 F32 = np.float32
@@ -34,9 +35,19 @@ def gain_scale(flat: np.ndarray, flat_err: np.ndarray, mean_gain: float) -> tupl
 
 
 def divide_flat(
-    sci: np.ndarray, err: np.ndarray, dq: np.ndarray, flat: np.ndarray, flat_err: np.ndarray, flat_dq: np.ndarray
+    sci: np.ndarray,
+    err: np.ndarray,
+    dq: np.ndarray,
+    flat: np.ndarray,
+    flat_err: np.ndarray,
+    flat_dq: np.ndarray,
+    *,
+    out=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``div1d`` over whole arrays (all float32).
+
+    `out`: optional (sci, err, dq) arrays for the result; they may be the inputs (done in row
+    strips, each strip read completely before it is written).
 
     >>> s, e, d = divide_flat(np.array([[10., 10.]], F32), np.array([[3., 3.]], F32), np.zeros((1, 2), np.uint16),
     ...                       np.array([[2., 0.]], F32), np.array([[0.2, 0.]], F32), np.array([[4, 0]], np.uint16))
@@ -44,9 +55,7 @@ def divide_flat(
     ([[5.0, 10.0]], [[1.5811388492584229, 3.0]], [[4, 512]])
     """
     ny = sci.shape[0]
-    out_sci = np.empty(sci.shape, F32)
-    out_err = np.empty(err.shape, F32)
-    out_dq = np.empty(dq.shape, np.uint16)
+    out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
     badflat = np.uint16(DQ.BADFLAT)
     for r0, r1 in row_blocks(ny):  # strips keep the temporaries small; arithmetic is per pixel
         s, e, f, fe = sci[r0:r1], err[r0:r1], flat[r0:r1], flat_err[r0:r1]

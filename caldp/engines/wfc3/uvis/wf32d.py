@@ -16,7 +16,6 @@ import numpy as np
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
 from ...common.refs import is_dummy
-from ...common.stats import write_statistics
 from ...common.switches import Switch
 from ..ccdtab import read_ccdtab
 from ..keywords import hdr_double, hdr_float
@@ -30,6 +29,7 @@ from . import noise as noise_step
 from . import photcorr as phot_step
 from . import shadcorr as shad_step
 from .context import UvisKeys, read_group, reference
+from .statistics import write_statistics
 from .wf3ccd import _read_table, _slot_values
 
 log = logging.getLogger(__name__)
@@ -104,10 +104,25 @@ class TwoDRefs:
                 check_reference(h, filetype="IMAGE PHOTOMETRY TABLE", keyword="IMPHTTAB", file=self.imphttab.name)
 
 
+def _writable(*arrays) -> bool:
+    return all(a.flags.writeable and a.dtype == d for a, d in zip(arrays, (F32, F32, np.uint16), strict=True))
+
+
 def wf32d(
-    inp: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys, dqicorr: bool = False
+    inp: Exposure,
+    *,
+    env: Mapping[str, str] | None = None,
+    refs: RefFiles,
+    keys: UvisKeys,
+    dqicorr: bool = False,
+    consume: bool = False,
 ) -> Exposure:
-    """Run WF32D on an in-memory ``_blv_tmp``/``_crj_tmp`` exposure; returns the calibrated exposure."""
+    """Run WF32D on an in-memory ``_blv_tmp``/``_crj_tmp`` exposure; returns the calibrated exposure.
+
+    The input is left alone unless `consume` is true: then DARKCORR and FLATCORR write into the
+    input's arrays (the driver's choice when it has no further use for them; saves one exposure
+    of memory). Either way each step after the first writes into the arrays the first one made.
+    """
     primary = inp.primary.copy()
     fname = inp.filename
     t = TwoDRefs(primary, keys, env, refs, dqicorr=dqicorr)
@@ -119,6 +134,7 @@ def wf32d(
         g = read_group(imset.sci_hdr)
         headers = {k: h.copy() for k, h in imset.headers.items()}
         sci, err, dq = imset.sci, imset.err, imset.dq
+        owned = consume  # may the arrays in hand be overwritten?
         ny, nx = sci.shape
         if str(primary.get("BLEVCORR", "")).strip().upper() != "COMPLETE" or g.ltv[0] > 1 or g.ltv[1] > 1:
             raise EngineError("Overscan region not trimmed. Please perform BLEVCORR.", file=fname, keyword="BLEVCORR")
@@ -160,8 +176,20 @@ def wf32d(
             ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key)
             ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
             sci, err, dq, meandark = dark_step.darkcorr(
-                sci, err, dq, ds, de, dd, exptime=keys.exptime, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags
+                sci,
+                err,
+                dq,
+                ds,
+                de,
+                dd,
+                exptime=keys.exptime,
+                gain=gains,
+                ampx=ccd.ampx,
+                sdqflags=g.sdqflags,
+                out=(sci, err, dq) if owned and _writable(sci, err, dq) else None,
             )
+            owned = True
+            del ref, ds, de, dd
             headers["SCI"]["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
             log.info(
                 "DARKCORR imset %d: %s %s, MEANDARK = %g",
@@ -179,7 +207,11 @@ def wf32d(
                 if applygain:
                     fs, fe = flat_step.gain_scale(fs, fe, ccd.mean_gain)
                     applygain = False
-                sci, err, dq = flat_step.divide_flat(sci, err, dq, fs, fe, fd)
+                sci, err, dq = flat_step.divide_flat(
+                    sci, err, dq, fs, fe, fd, out=(sci, err, dq) if owned and _writable(sci, err, dq) else None
+                )
+                owned = True
+                del ref, fs, fe, fd
             for ext in ("SCI", "ERR"):
                 headers[ext]["BUNIT"] = "ELECTRONS"
             log.info(
