@@ -30,7 +30,7 @@ from . import photcorr as phot_step
 from . import shadcorr as shad_step
 from .context import UvisKeys, read_group, reference
 from .statistics import write_statistics
-from .wf3ccd import _read_table, _slot_values
+from .wf3ccd import _slot_values, read_bpixtab
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def wf32d(
     primary = inp.primary.copy()
     fname = inp.filename
     t = TwoDRefs(primary, keys, env, refs, dqicorr=dqicorr)
-    bpix_table = _read_table(t.bpixtab, "BPIXTAB")[0] if t.bpixtab is not None else None
+    bpix_table = read_bpixtab(t.bpixtab) if t.bpixtab is not None else None
     out_imsets = []
     chip1_flam = None
     for idx, imset in enumerate(inp.imsets):

@@ -145,12 +145,21 @@ def _read_table(path, keyword):
         raise EngineError(f"cannot read table ({exc})", file=path.name, keyword=keyword) from exc
 
 
+def read_bpixtab(path):
+    """The BPIXTAB rows; the table header must give SIZAXIS1/2 (``dodqi.c: OpenBpixTab``)."""
+    data, hdr = _read_table(path, "BPIXTAB")
+    for key in ("SIZAXIS1", "SIZAXIS2"):
+        if key not in hdr:
+            raise EngineError(f"table header has no {key}", file=path.name, keyword="BPIXTAB")
+    return data
+
+
 def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys) -> Exposure:
     """Run WF3CCD on an in-memory raw exposure; returns the ``_blv_tmp`` exposure (new object)."""
     primary = raw.primary.copy()
     fname = raw.filename
     crefs = CCDRefs(primary, keys, env, refs)
-    bpix_table = _read_table(crefs.bpixtab, "BPIXTAB")[0] if crefs.bpixtab is not None else None
+    bpix_table = read_bpixtab(crefs.bpixtab) if crefs.bpixtab is not None else None
     atod_array = None
     if crefs.atodcorr:
         atod_array = _atod_row(crefs.atodtab, primary, keys)
