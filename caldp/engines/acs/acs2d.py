@@ -16,9 +16,10 @@ from ..common.hstio import Exposure, ImSet
 from ..common.stats import write_statistics
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
-from ..wfc3.refimage import RefFiles, cut_to_science
+from ..wfc3.refimage import cut_to_science
 from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
 from .context import AcsKeys, reference
+from .refs import RefCache
 from .tables import read_ccdtab
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,7 @@ F32 = np.float32
 AMPS = "ABCD"
 
 
-def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefFiles, combined: bool = False) -> Exposure:
+def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
     """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product."""
     fname = exp.filename
     primary = exp.primary.copy()
@@ -134,7 +135,11 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefFiles, combined: bool =
             for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
                 h["SCI"][k] = hdr_float(photvals[k])
         new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=im.extver)
-        write_statistics(new, sdq)
+        stats = write_statistics(new, sdq)
+        for ext, values in stats.items():  # as HSTIO writes float keywords (8 significant digits)
+            for key, value in values.items():
+                if key != "NGOODPIX":
+                    new.headers[ext][key] = hdr_float(value)
         out.append(new)
     if dark is not None:
         primary["DARKCORR"] = str(Switch.SKIPPED if dark.dummy else Switch.COMPLETE)

@@ -15,10 +15,11 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
-from ..wfc3.refimage import RefFiles, bin_and_corner, cut_to_science, find_line
+from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
 from . import biascorr, blevcorr, dqicorr, noise, postsm4
 from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ
+from .refs import RefCache
 from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class _Chip:
         self.blev = [0.0, 0.0, 0.0, 0.0]
 
 
-def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefFiles) -> Exposure:
+def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     """Run ACSCCD on a raw exposure held in memory; returns the ``_blv_tmp`` exposure."""
     fname = raw.filename
     primary = raw.primary.copy()
@@ -329,7 +330,7 @@ def _do_blev(c: _Chip, keys: AcsKeys, fname: str) -> None:
     )
 
 
-def _fullwell(c: _Chip, path, refs: RefFiles) -> np.ndarray:
+def _fullwell(c: _Chip, path, refs: RefCache) -> np.ndarray:
     """``doFullWellSat``: DQ | SATPIXEL where SCI > SATUFILE over the science area."""
     ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",))
     ny, nx = c.sci.shape

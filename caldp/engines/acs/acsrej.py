@@ -93,22 +93,15 @@ def initial_guess(pics, dqs, *, kind: str, dqpat: int) -> np.ndarray:
     return ave
 
 
-def _shifted(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``out[y, x] = mask[y − dy, x − dx]`` (False outside)."""
-    ny, nx = mask.shape
-    out = np.zeros_like(mask)
-    if abs(dy) >= ny or abs(dx) >= nx:
-        return out
-    out[max(dy, 0) : ny + min(dy, 0), max(dx, 0) : nx + min(dx, 0)] = mask[
-        max(-dy, 0) : ny + min(-dy, 0), max(-dx, 0) : nx + min(-dx, 0)
-    ]
-    return out
-
-
 def _reach(hit: np.ndarray, offsets) -> np.ndarray:
+    """Pixels ``(y, x)`` with a True `hit` at ``(y − dy, x − dx)`` for some offset (OR of shifts)."""
+    ny, nx = hit.shape
     out = np.zeros_like(hit)
     for dy, dx in offsets:
-        out |= _shifted(hit, dy, dx)
+        if abs(dy) >= ny or abs(dx) >= nx:
+            continue
+        dst = out[max(dy, 0) : ny + min(dy, 0), max(dx, 0) : nx + min(dx, 0)]
+        dst |= hit[max(-dy, 0) : ny + min(-dy, 0), max(-dx, 0) : nx + min(-dx, 0)]
     return out
 
 
@@ -160,45 +153,54 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     prior_src = [(dy, dx) for dy, dx in disk if dy > 0]
     e2s = [errs[k] * errs[k] for k in range(n)]
     excl = [((dqs[k] & bad) != 0) & (dqs[k] != 2) for k in range(n)]
+    # a pixel is used unless HIT, SPILL, excluded, or its input DQ has bit 2, 4 or 8 (mask & 14)
+    usable = [~excl[k] & ((dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0) for k in range(n)]
+    # input DQ exactly 8 or 2 on a non-excluded pixel leaves mask == HIT/SPILL: counted as rejected
+    dq_rej = [~excl[k] & ((dqs[k] == HIT) | (dqs[k] == SPILL)) for k in range(n)]
+    not8 = [dqs[k] != HIT for k in range(n)]
+    pe = [pics[k] * efac[k] for k in range(n)]
     niter = len(pars.sigmas)
-    masks = spillprior = None
+    rejected = [np.zeros(shape, bool) for _ in range(n)]
+    spillprior = [np.zeros(shape, bool) for _ in range(n)]
+    efs = err2 = None
+    thresh = np.empty(shape, F32)
+    d2 = np.empty(shape, F32)
     for it, sigma in enumerate(pars.sigmas):
         last = it == niter - 1
         sig2 = F32(F32(sigma) * F32(sigma))
         total = np.zeros(shape, F32)
         efs = np.zeros(shape, F32)
         err2 = np.zeros(shape, F32)
-        masks, spillprior = [], []
         for k in range(n):
             e = efac[k]
-            e2 = e2s[k]
-            ef2 = F32(e * e)
             if not e > 0:
-                masks.append(np.full(shape, EXCLUDE, np.uint16))
-                spillprior.append(np.zeros(shape, bool))
                 continue
-            pixsky = np.maximum(ave * e, F32(0))
-            t = scale * pixsky
-            thresh = (sig2 * (e2 + t * t)) / ef2
-            spth = (sig2 * e2) / ef2
-            diff = pics[k] - ave
-            d2 = diff * diff
+            ef2 = F32(e * e)
+            e2 = e2s[k]
+            np.multiply(ave, e, out=thresh)  # pixsky = max(ave·efac, 0)
+            np.maximum(thresh, F32(0), out=thresh)
+            thresh *= scale
+            np.multiply(thresh, thresh, out=thresh)
+            thresh += e2
+            thresh *= sig2
+            thresh /= ef2  # f32(f32(sig2·(e2 + f32(scale·pixsky)²)) / efac²)
+            np.subtract(pics[k], ave, out=d2)
+            np.multiply(d2, d2, out=d2)
             cand = d2 > thresh
-            spillok = d2 > psig2 * spth
+            np.multiply(e2, sig2, out=thresh)
+            thresh /= ef2
+            thresh *= psig2
+            spillok = d2 > thresh
             hit = cand & ~excl[k]
             hit = _promote_excluded(hit, excl[k] & cand & spillok, causal)
-            not8 = dqs[k] != HIT
-            spill = spillok & ~hit & not8 & _reach(hit, spill_src)
+            spill = spillok & not8[k] & ~hit & _reach(hit, spill_src)
+            use = usable[k] & ~hit & ~spill
+            np.add(total, pe[k], out=total, where=use)
+            np.add(efs, e, out=efs, where=use)
+            np.add(err2, e2, out=err2, where=use)
             if last:
-                spillprior.append(spillok & not8 & _reach(hit, prior_src))
-            mask = np.where(
-                hit, np.uint16(HIT), np.where(spill, np.uint16(SPILL), np.where(excl[k], np.uint16(EXCLUDE), dqs[k]))
-            )
-            masks.append(mask)
-            use = (mask & np.uint16(SPILL | EXCLUDE | HIT)) == 0
-            total = np.where(use, total + pics[k] * e, total)
-            efs = np.where(use, efs + e, efs)
-            err2 = np.where(use, err2 + e2, err2)
+                spillprior[k] = spillok & not8[k] & _reach(hit, prior_src)
+                rejected[k] = hit | spill | dq_rej[k]
         with np.errstate(divide="ignore", invalid="ignore"):
             newave = total / efs
         ave = np.where(efs > 0, newave, F32(0) if last else ave).astype(F32)
@@ -210,23 +212,17 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     dq2 = np.zeros(shape, np.uint16)
     clear = np.uint16(~(int(CRFLAG) | SPILL) & 0xFFFF)
     nrej = 0
-    rejected = []
     for k in range(n):
-        if efac[k] > 0:
-            rej = (masks[k] == HIT) | (masks[k] == SPILL)
-            buf = (np.where(spillprior[k], np.uint16(SPILL), dqs[k]) | dq2) & clear
-        else:
-            rej = np.zeros(shape, bool)
-            buf = (dqs[k] | dq2) & clear
+        rej = rejected[k]
+        buf = (np.where(spillprior[k], np.uint16(SPILL), dqs[k]) | dq2) & clear
         sval = buf | dq_out
-        sval = np.where(rej, sval, sval & ~CRFLAG)
-        buf = np.where(rej, buf | CRFLAG, buf)
-        nrej += int(rej.sum())
+        np.bitwise_and(sval, ~CRFLAG, out=sval, where=~rej)
+        np.bitwise_or(buf, CRFLAG, out=buf, where=rej)
+        nrej += int(np.count_nonzero(rej))
         dq2, dq_out = buf, sval
-        rejected.append(rej)
     sci = (ave * texpt + skysum).astype(F32)
     errc[0, 0] = F32(-1)
-    return RejResult(sci, errc, dq_out.astype(np.uint16), rejected, nrej, skysum, skies)
+    return RejResult(sci, errc, dq_out, rejected, nrej, skysum, skies)
 
 
 def apply_crmask(dq: np.ndarray, rejected: np.ndarray) -> np.ndarray:

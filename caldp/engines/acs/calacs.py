@@ -13,6 +13,7 @@ work); if anything fails, the products this call already wrote are removed again
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Mapping
@@ -28,16 +29,26 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_exposure
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
-from ..wfc3.refimage import RefFiles
 from . import acsrej
 from .acs2d import acs2d
 from .acsccd import acsccd
 from .context import AcsKeys, read_keys, reference
+from .refs import RefCache
 from .tables import read_crrejtab
 
 log = logging.getLogger(__name__)
 
 CALACS_SEMANTICS = "10.5.0"
+
+#: Optional per-stage hook (the benchmark sets it): a callable returning a context manager.
+STAGE_HOOK = None
+
+
+def stage(name: str):
+    """Context manager marking a stage for :data:`STAGE_HOOK` (a no-op by default)."""
+    return STAGE_HOOK(name) if STAGE_HOOK is not None else contextlib.nullcontext()
+
+
 F32 = np.float32
 
 
@@ -191,16 +202,16 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             names.append(f"{prod}_crj_tmp.fits")
     out.claim(names)
     roots = []
-    with RefFiles() as refs:
+    with RefCache() as refs:
         blvs: list[Exposure] = []
         keys_list: list[AcsKeys] = []
         for m, raw_path in zip(asn.members, raws, strict=True):
-            raw = read_exposure(raw_path, ir=False)
+            with stage(f"read {raw_path.name}"):
+                raw = read_exposure(raw_path, ir=False)
             keys = read_keys(raw.primary, file=raw_path.name)
             if not single and not keys_list:
-                want = Switch.PERFORM if (asn.crcorr or asn.rptcorr) else None
                 crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]
-                if want is not None and crsw is not Switch.PERFORM and crsw is not Switch.COMPLETE:
+                if (asn.crcorr or asn.rptcorr) and crsw not in (Switch.PERFORM, Switch.COMPLETE):
                     raise EngineError(
                         "CRCORR and/or RPTCORR values not consistent with ASN table",
                         file=raw_path.name,
@@ -209,7 +220,8 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             if keys.perform("PCTECORR"):
                 log.info("PCTECORR: pixel-based CTE correction is not implemented; SKIPPED, no _flc/_crc products")
             log.info("ACSCCD: %s -> %s_blv_tmp.fits", raw_path.name, m)
-            blv = acsccd(raw, keys=keys, env=env, refs=refs)
+            with stage(f"acsccd {m}"):
+                blv = acsccd(raw, keys=keys, env=env, refs=refs)
             del raw
             blv.filename = f"{m}_blv_tmp.fits"
             if keys.perform("PCTECORR"):
@@ -217,26 +229,50 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             blvs.append(blv)
             keys_list.append(keys)
             roots.append(m)
+        for key in ("BIASFILE", "SATUFILE"):  # only ACSCCD uses them
+            for b in blvs:
+                value = b.primary.get(key)
+                if value and "$" in str(value):
+                    refs.drop(_resolve_quiet(value, env))
         if combine:
             log.info("ACSREJ: %s -> %s_crj_tmp.fits", ", ".join(b.filename for b in blvs), prod)
-            crj_tmp = _acsrej(blvs, prod, env=env, first_keys=keys_list[0])
+            with stage("acsrej"):
+                crj_tmp = _acsrej(blvs, prod, env=env, first_keys=keys_list[0])
             if keep:
-                out.write(crj_tmp, f"{prod}_crj_tmp.fits")
+                with stage("write crj_tmp"):
+                    out.write(crj_tmp, f"{prod}_crj_tmp.fits")
             crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
             log.info("ACS2D: %s_crj_tmp.fits -> %s_crj.fits", prod, prod)
-            crj = acs2d(crj_tmp, keys=crj_keys, env=env, refs=refs, combined=True)
+            with stage("acs2d crj"):
+                crj = acs2d(crj_tmp, keys=crj_keys, env=env, refs=refs, combined=True)
             del crj_tmp
-            out.write(crj, f"{prod}_crj.fits")
+            with stage("write crj"):
+                out.write(crj, f"{prod}_crj.fits")
             del crj
             roots.append(prod)
-        for b, k, m in zip(blvs, keys_list, asn.members, strict=True):
+        members = list(asn.members)
+        while blvs:
+            b, k, m = blvs.pop(0), keys_list.pop(0), members.pop(0)
             if keep:
-                out.write(b, f"{m}_blv_tmp.fits")
+                with stage(f"write {m}_blv_tmp"):
+                    out.write(b, f"{m}_blv_tmp.fits")
             log.info("ACS2D: %s_blv_tmp.fits -> %s_flt.fits", m, m)
-            flt = acs2d(b, keys=k, env=env, refs=refs)
-            out.write(flt, f"{m}_flt.fits")
+            with stage(f"acs2d {m}"):
+                flt = acs2d(b, keys=k, env=env, refs=refs)
+            del b
+            with stage(f"write {m}_flt"):
+                out.write(flt, f"{m}_flt.fits")
             del flt
     return roots
+
+
+def _resolve_quiet(value, env) -> Path | None:
+    from ..common.refs import resolve
+
+    try:
+        return resolve(value, env)
+    except EngineError:
+        return None
 
 
 def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exposure:
