@@ -136,15 +136,11 @@ class DaskProcesses:
             c.wait_for_workers(n, timeout=60)
 
     def stop(self) -> None:
+        """Kill the processes we started (their own sessions), workers first."""
         for p in reversed(self.procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+            p.wait()
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 stand-in ``calacs.e`` run through caldp's real HSTCAL engine.
 
 The stand-in exists because orchestration tests must not depend on full calibration:
-it copies the raw file to ``_flt.fits`` and writes a trailer, and can be told (through
+it copies the raw file to ``_flt.fits`` (HSTCAL-style, refusing nothing) and writes a trailer, and can be told (through
 the calibration environment) to sleep, to log each run, or to SIGKILL the Dask worker
 that launched it, the way the kernel's OOM killer ends a container.
 """
@@ -73,9 +73,8 @@ selector = Match({{
 
 _FAKE_CALACS = '''#!{python}
 """Stand-in for calacs.e (tests only): raw -> flt copy plus a trailer."""
-import os, signal, sys, time
+import os, shutil, signal, sys, time
 from pathlib import Path
-from astropy.io import fits
 
 env = os.environ
 raw = Path(sys.argv[-1])
@@ -91,9 +90,7 @@ if kills.is_file():
         os.kill(os.getppid(), signal.SIGKILL)
         time.sleep(30)
 time.sleep(float(env.get("FAKE_CALACS_SLEEP", "0")))
-with fits.open(raw) as hdul:
-    hdul[0].header["CALIBRAT"] = (True, "stand-in calacs.e")
-    hdul.writeto(f"{{root}}_flt.fits")
+shutil.copyfile(raw, f"{{root}}_flt.fits")
 Path(f"{{root}}.tra").write_text(f"stand-in calacs.e processed {{raw.name}}\\n")
 '''
 

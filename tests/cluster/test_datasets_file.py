@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from caldp.cli.batch import main
 from caldp.cluster.batch import DatasetsFileError, parse_datasets, read_datasets
 
 from .conftest import messages, run_cli
@@ -45,16 +46,20 @@ def test_cli_invalid_list_is_a_command_line_error(tmp_path):
         (["--input", "ftp://x"], "ftp"),
     ],
 )
-def test_cli_bad_options(tmp_path, args, text):
+def test_cli_bad_options(tmp_path, capsys, args, text):
     f = tmp_path / "list.txt"
     f.write_text("j8cb010b0\n")
-    proc = run_cli(f, "--output", f"file:{tmp_path / 'out'}", *args)
-    assert proc.returncode == 2, proc.stderr
-    assert text in proc.stderr
+    try:
+        code = main([str(f), "--output", f"file:{tmp_path / 'out'}", "--no-progress", *args])
+    except SystemExit as exc:  # argparse errors
+        code = exc.code
+    assert code == 2
+    assert text in capsys.readouterr().err
+    assert not messages(tmp_path / "out")
 
 
-def test_cli_missing_or_empty_list(tmp_path):
-    assert run_cli(tmp_path / "nope.txt").returncode == 2
+def test_cli_missing_or_empty_list(tmp_path, capsys):
+    assert main([str(tmp_path / "nope.txt")]) == 2
     (tmp_path / "empty.txt").write_text("# nothing\n")
-    proc = run_cli(tmp_path / "empty.txt")
-    assert proc.returncode == 2 and "no datasets" in proc.stderr
+    assert main([str(tmp_path / "empty.txt")]) == 2
+    assert "no datasets" in capsys.readouterr().err
