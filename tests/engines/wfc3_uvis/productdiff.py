@@ -11,6 +11,7 @@ KEYS = (
     "SNRMAX",
     "MEANBLEV",
     "MEANDARK",
+    "MEANFLSH",
     "PHOTFLAM",
     "PHOTPLAM",
     "PHOTBW",

@@ -239,6 +239,26 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
     }
 
 
+def write_optional_refs(refdir: Path, seed: int = 5) -> dict[str, str]:
+    """Post-flash (raw geometry, e⁻/s) and shutter-shading (trimmed geometry) references for the
+    optional steps FLSHCORR and SHADCORR; returns header keyword → ``iref$name`` values."""
+    rng = np.random.default_rng(seed)
+    common = dict(DETECTOR="UVIS", PEDIGREE="INFLIGHT 01/01/2010", DESCRIP="caldp test reference")
+    fls = [_primary(FILETYPE="POST FLASH", **common)]
+    shd = [_primary(FILETYPE="SHUTTER SHADING", **common)]
+    for ext, chip in ((1, 2), (2, 1)):
+        f = rng.uniform(1.0, 3.0, (NY, NX)).astype(F32)
+        fdq = np.zeros((NY, NX), np.int16)
+        fdq[12, 40] = 4
+        fls += _imset(ext, f, np.full((NY, NX), 0.05, F32), fdq, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        sh = rng.uniform(-0.02, 0.02, (SCI_NY, SCI_NX)).astype(F32)
+        shd += _imset(ext, sh, np.full((SCI_NY, SCI_NX), 0.001, F32), None, CCDCHIP=chip)
+    for lst, name in ((fls, "t_fls.fits"), (shd, "t_shd.fits")):
+        lst[0].header["NEXTEND"] = len(lst) - 1
+        fits.HDUList(lst).writeto(refdir / name, overwrite=True)
+    return {"FLSHFILE": "iref$t_fls.fits", "SHADFILE": "iref$t_shd.fits"}
+
+
 SWITCHES = {
     "DQICORR": "PERFORM",
     "ATODCORR": "OMIT",

@@ -154,3 +154,18 @@ def test_ir_dispatch_without_engine(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "caldp.engines.wfc3.ir.wf3ir", None)
     with pytest.raises(EngineError, match="WFC3/IR engine not available"):
         calwf3(raw)
+
+
+def test_pctecorr_perform_is_skipped_once(dataset, tmp_path, caplog):
+    """PCTECORR=PERFORM: said once, recorded SKIPPED in every product, no CTE products."""
+    asn = _copy_inputs(dataset, tmp_path)
+    for m in dataset["members"]:
+        with fits.open(tmp_path / f"{m}_raw.fits", mode="update") as h:
+            h[0].header["PCTECORR"] = "PERFORM"
+    with caplog.at_level("WARNING", logger="caldp.engines.wfc3"):
+        out = calwf3(asn, outdir=tmp_path, env=dataset["env"])
+    assert sum("PCTECORR" in r.getMessage() for r in caplog.records) == 1
+    assert not [p for p in out if "_fl" in p.name and not p.name.endswith("_flt.fits")]
+    assert not list(tmp_path.glob("*_flc.fits")) and not list(tmp_path.glob("*_crc.fits"))
+    for name in ("tst01a1q_flt.fits", "tst01a2q_flt.fits", "tst01011_crj.fits"):
+        assert fits.getval(tmp_path / name, "PCTECORR") == "SKIPPED", name

@@ -74,3 +74,39 @@ def test_parity_full_size_all_steps(tmp_path):
     with fits.open(mine / "tst01a1q_flt.fits") as h:
         assert h[0].header["DQICORR"] == "COMPLETE"
         assert (h["DQ", 1].data & 1024).any()  # a sink pixel was flagged
+
+
+def _simulated(tmp_path, size):
+    sim = pytest.importorskip("caldp.sim")
+    if "wfc3-uvis-asn" not in getattr(sim, "MODES", ()):
+        pytest.skip("caldp.sim has no wfc3-uvis-asn mode")
+    res = sim.simulate(tmp_path / "sim", modes=("wfc3-uvis-asn",), size=size, seed=1)
+    ds = res.datasets[0]
+    asn = next(f for f in ds.files if str(f).endswith("_asn.fits"))
+    return {"asn": asn, "env": {"iref": res.env["iref"]}}
+
+
+@pytest.mark.parametrize("size", ["small", pytest.param("full", marks=pytest.mark.slow)])
+def test_parity_simulator(tmp_path, size):
+    """The simulator's archive-like headers and references (small: a 1-amp subarray; full: 4 amps)."""
+    ds = _simulated(tmp_path, size)
+    hst, mine = run_both(ds, tmp_path)
+    names = sorted(p.name for p in hst.glob("*_flt.fits")) + sorted(p.name for p in hst.glob("*_crj.fits"))
+    assert len(names) == 3
+    assert sorted(p.name for p in mine.glob("*.fits")) == sorted(names)
+    assert_parity(hst, mine, names)
+
+
+def test_parity_mini_flash(tmp_path):
+    """FLSHCORR (FLASHDUR > 0), which the standard data sets leave OMIT."""
+    ds = synth.make_dataset(tmp_path / "in")
+    refkw = synth.write_optional_refs(ds["asn"].parent / "refs")
+    _set_switches(
+        ds, DQICORR="OMIT", FLSHCORR="PERFORM", FLASHDUR=4.5, FLASHSTA="SUCCESSFUL", FLSHFILE=refkw["FLSHFILE"]
+    )
+    hst, mine = run_both(ds, tmp_path)
+    assert_parity(hst, mine)
+    for d in (mine, hst):
+        with fits.open(d / "tst01a1q_flt.fits") as h:
+            assert h[0].header["FLSHCORR"] == "COMPLETE"
+            assert h["SCI", 1].header["MEANFLSH"] > 0
