@@ -13,13 +13,13 @@ import numpy as np
 from ..common import imphttab
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
-from ..common.stats import write_statistics
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import cut_to_science
 from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
 from .context import AcsKeys, reference
 from .refs import RefCache
+from .stats import image_statistics
 from .tables import read_ccdtab
 
 log = logging.getLogger(__name__)
@@ -135,11 +135,10 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
             for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
                 h["SCI"][k] = hdr_float(photvals[k])
         new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=im.extver)
-        stats = write_statistics(new, sdq)
-        for ext, values in stats.items():  # as HSTIO writes float keywords (8 significant digits)
+        stats = image_statistics(new.sci, new.err, new.dq, sdq)
+        for ext, values in stats.items():  # float keywords as HSTIO writes them (8 significant digits)
             for key, value in values.items():
-                if key != "NGOODPIX":
-                    new.headers[ext][key] = hdr_float(value)
+                new.headers[ext][key] = value if key == "NGOODPIX" else hdr_float(value)
         out.append(new)
     if dark is not None:
         primary["DARKCORR"] = str(Switch.SKIPPED if dark.dummy else Switch.COMPLETE)

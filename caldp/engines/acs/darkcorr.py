@@ -22,17 +22,17 @@ def scale_dark(dark: np.ndarray, dark_err: np.ndarray, darktime) -> tuple[np.nda
 
 
 def mean_dark(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> F32:
-    """MEANDARK: float64 sequential mean of the scaled dark where ``(DQ & SDQFLAGS) == 0``
-    (``AvgSciVal``), as float32; 0 if no pixel is good.
+    """MEANDARK: float64 mean of the scaled dark where ``(DQ & SDQFLAGS) == 0`` (``AvgSciVal``), as
+    float32; 0 if no pixel is good. (HSTCAL sums sequentially; the float32 result does not see the order.)
 
     >>> float(mean_dark(np.array([[1., 2.], [3., 100.]], F32), np.array([[0, 0], [0, 16]], np.uint16), 16))
     2.0
     """
     good = (zdq & np.uint16(sdqflags & 0xFFFF)) == 0
-    v = z[good].astype(np.float64)
+    v = z[good]
     if v.size == 0:
         return F32(0)
-    return F32(np.cumsum(v)[-1] / v.size)
+    return F32(np.sum(v, dtype=np.float64) / v.size)
 
 
 def subtract(sci, err, dq, z, zerr, zdq):

@@ -136,7 +136,10 @@ def find_good_rows(a: np.ndarray) -> np.ndarray:
     rows, cols = a.shape
     nsci = rows - NOSCN_ROWS
     bias_mean = _seq(a[:nsci, :NBIAS_COLS]) / (nsci * NBIAS_COLS)
-    amp_mean = _seq(a[:nsci, NBIAS_COLS:] - bias_mean) / ((cols - NBIAS_COLS) * nsci)
+    # pairwise sum: only compared after truncation to whole electrons, the summation order cannot matter
+    amp_mean = (float(np.sum(a[:nsci, NBIAS_COLS:])) - bias_mean * (cols - NBIAS_COLS) * nsci) / (
+        (cols - NBIAS_COLS) * nsci
+    )
     pre = a[:, :NBIAS_COLS]
     ref = np.cumsum(pre[1:] + pre[:-1], axis=1)[:, -1] / (2 * NBIAS_COLS)
     rmean = np.cumsum(a[1:, NBIAS_COLS:] - ref[:, None], axis=1)[:, -1] / (cols - NBIAS_COLS)
