@@ -327,13 +327,10 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
             if keys.flashdur <= 0:
                 log.warning("Post-flash exposure was 0 seconds. FLSHCORR not performed.")
             else:
-                ref = refs.chip(crefs.flshfile, g.chip, keyword="FLSHFILE")
-                fs, fe, fd = cut_to_science(
-                    ref, headers["SCI"], sci.shape, file=crefs.flshfile.name, keyword="FLSHFILE"
-                )
-                sci, err, dq, meanflash = flsh_step.flshcorr(
-                    sci, err, dq, fs, fe, fd, flashdur=keys.flashdur, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags
-                )
+                if str(primary.get("FLASHSTA", "")).strip().upper() == "ABORTED":
+                    log.warning("Post-flash STATUS was ABORTED. Post-flash may be compromised.")
+                sci, err, dq, meanflash = _flash(sci, err, dq, headers["SCI"], g, gains, ccd, keys, crefs, refs)
+                log.info("FLSHCORR imset %d: FLSHFILE %s, MEANFLSH = %g", imset.extver, crefs.flshfile.name, meanflash)
                 if meanflash > 0:
                     headers["SCI"]["MEANFLSH"] = (hdr_float(meanflash), "mean of post-flash values subtracted")
         new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
@@ -413,6 +410,40 @@ def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
     if section is None or section.shape != sci.shape or p.x0 < 0 or p.y0 < 0:
         raise EngineError("saturation image does not cover the subarray", file=crefs.satufile.name, keyword="SATUFILE")
     return fw_step.flag_full_well_subarray(sci, dq, section, mean_gain=ccd.mean_gain)
+
+
+def _flash(sci, err, dq, sci_hdr, g, gains, ccd, keys, crefs, refs):
+    """FLSHCORR of one imset: full frame (per-amp gains) or subarray (one amp, 60-column rules)."""
+    name = crefs.flshfile.name
+    ref = refs.chip(crefs.flshfile, g.chip, keyword="FLSHFILE")
+    p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=name, keyword="FLSHFILE")
+    if p.rx != 1 or p.ry != 1:
+        raise EngineError("FLASH image and input are not binned to the same pixel size", file=name, keyword="FLSHFILE")
+    if p.same_size:
+        fs, fe, fd = cut_to_science(ref, sci_hdr, sci.shape, file=name, keyword="FLSHFILE")
+        return flsh_step.flshcorr(
+            sci, err, dq, fs, fe, fd, flashdur=keys.flashdur, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags
+        )
+    ny, nx = sci.shape
+    x0, width, skip = flsh_step.subarray_section(p.x0, nx)
+    if p.x0 < 0 or p.y0 < 0 or p.y0 + ny > ref.sci.shape[0] or x0 + width > ref.sci.shape[1]:
+        raise EngineError("post-flash image does not cover the subarray", file=name, keyword="FLSHFILE")
+    if len(keys.ccdamp) != 1:
+        raise EngineError(f"subarray read by CCDAMP={keys.ccdamp!r}, expected one amp", keyword="CCDAMP")
+    gain = ccd.atodgain[AMPS.index(keys.ccdamp)]
+    rows, cols = slice(p.y0, p.y0 + ny), slice(x0, x0 + width)
+    return flsh_step.flshcorr_subarray(
+        sci,
+        err,
+        dq,
+        ref.sci[rows, cols],
+        ref.err[rows, cols],
+        ref.dq[rows, cols],
+        flashdur=keys.flashdur,
+        gain=gain,
+        sdqflags=g.sdqflags,
+        skip=skip,
+    )
 
 
 def _sinks(sci, dq, sci_hdr, extver, keys, crefs, refs, fname):
