@@ -1,0 +1,589 @@
+"""WF3IR driver: one IR MULTIACCUM exposure raw → ``_ima`` + ``_flt`` (HSTCAL ``wf3ir/wf3ir.c``, ``doir.c``).
+
+Thin layer: reads the raw file and the reference files once, calls the step functions in
+calwf3's order (DQICORR, ZSIGCORR, BLEVCORR, ZOFFCORR, noise, NLINCORR, DARKCORR, PHOTCORR,
+UNITCORR, CRCORR, FLATCORR, statistics) on the whole ``(NSAMP, ny, nx)`` stack, and writes the
+products and header bookkeeping (switches COMPLETE, HISTORY, MEANBLEV, MEANDARK, PHOT*, BUNIT,
+statistics). Products are written atomically and never overwrite existing files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ...common import trailer
+from ...common.errors import EngineError
+from ...common.hstio import Exposure, ImSet, read_exposure, section, write_exposure
+from ...common.switches import Switch, read_switch
+from ..ccdtab import read_ccdtab
+from ..crrejtab import read_crrejtab
+from ..dq import DQ
+from ..keywords import hdr_float
+from ..oscntab import read_oscntab
+from ..reffiles import check_reference
+from ..refimage import bin_and_corner
+from ..uvis.context import reference
+from ..uvis.dqicorr import apply_bpixtab, select_bpix_rows
+from . import crcorr, darkcorr, flatcorr, nlincorr, noiscalc, photcorr, unitcorr, zsigcorr
+from .blevcorr import blevcorr
+from .common import F32, Area
+from .statistics import ir_statistics
+
+log = logging.getLogger(__name__)
+
+IR_SWITCHES = (
+    "DQICORR",
+    "ZSIGCORR",
+    "BLEVCORR",
+    "ZOFFCORR",
+    "NLINCORR",
+    "DARKCORR",
+    "FLATCORR",
+    "UNITCORR",
+    "PHOTCORR",
+    "CRCORR",
+)
+
+
+@dataclass(slots=True)
+class Stack:
+    """The reads of one exposure, file order (index 0 = EXTVER 1 = last read)."""
+
+    sci: np.ndarray  # (N, ny, nx) float32
+    err: np.ndarray
+    dq: np.ndarray  # uint16
+    samp: np.ndarray  # int16
+    time: np.ndarray  # float32
+    exptime: np.ndarray  # (N,) float64 SAMPTIME, reduced by ZOFFCORR
+
+
+def _need(hdr, key, file):
+    if key not in hdr:
+        raise EngineError("required keyword is missing", file=file, keyword=key)
+    return hdr[key]
+
+
+def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
+    exp = read_exposure(path, ir=True)
+    p = exp.primary
+    name = path.name
+    det = str(_need(p, "DETECTOR", name)).strip().upper()
+    if det != "IR":
+        raise EngineError(f"DETECTOR = {det!r}; WF3IR processes IR data only", file=name, keyword="DETECTOR")
+    nsamp = int(_need(p, "NSAMP", name))
+    nextend = int(p.get("NEXTEND", 5 * exp.nimsets))
+    if nsamp < 2 or nextend != 5 * nsamp or exp.nimsets != nsamp:
+        raise EngineError(
+            f"NSAMP = {nsamp}, NEXTEND = {nextend} and {exp.nimsets} imsets do not agree", file=name, keyword="NSAMP"
+        )
+    if [im.extver for im in exp.imsets] != list(range(1, nsamp + 1)):
+        raise EngineError("imsets must be EXTVER 1…NSAMP", file=name, keyword="NEXTEND")
+    shape = exp.imsets[0].shape
+    exptime, bunits = [], []
+    for im in exp.imsets:
+        if im.shape != shape:
+            raise EngineError(f"imset {im.extver} has shape {im.shape}, not {shape}", file=name, keyword="NAXIS")
+        h = im.sci_hdr
+        if "SAMPTIME" not in h:
+            raise EngineError(f"imset {im.extver} has no SAMPTIME", file=name, keyword="SAMPTIME")
+        t = float(h["SAMPTIME"])
+        if t < 0:
+            raise EngineError(f"SAMPTIME = {t:g} is not valid (imset {im.extver})", file=name, keyword="SAMPTIME")
+        exptime.append(t)
+        bu = str(h.get("BUNIT", "COUNTS")).strip().upper()
+        if not bu.startswith(("COUNTS", "ELECTRONS")):
+            raise EngineError(f"unrecognised BUNIT {bu!r}", file=name, keyword="BUNIT")
+        bunits.append(bu)
+    stack = Stack(
+        sci=np.stack([im.sci for im in exp.imsets]).astype(F32, copy=False),
+        err=np.stack([im.err for im in exp.imsets]).astype(F32, copy=False),
+        dq=np.stack([im.dq for im in exp.imsets]),
+        samp=np.stack([im.samp for im in exp.imsets]),
+        time=np.stack([im.time for im in exp.imsets]).astype(F32, copy=False),
+        exptime=np.asarray(exptime, np.float64),
+    )
+    for im in exp.imsets:  # arrays now live in the stack
+        im.sci = im.err = im.dq = im.samp = im.time = None
+    return exp, stack, bunits
+
+
+def _ref_extension(hdul, extname: str, extver: int, file, keyword, dtype=F32):
+    try:
+        hdu = hdul[extname, extver]
+    except KeyError:
+        raise EngineError(f"no {extname},{extver} extension", file=file, keyword=keyword) from None
+    if hdu.data is None:
+        h = hdu.header
+        return hdu.header, np.full((int(h.get("NPIX2", 0)), int(h.get("NPIX1", 0))), h.get("PIXVALUE", 0), dtype)
+    data = np.asarray(hdu.data)
+    if dtype is np.uint16:
+        return hdu.header, data.astype(np.int64).astype(np.uint16)
+    return hdu.header, data.astype(dtype)
+
+
+def _offset(sci_hdr, ref_hdr) -> tuple[int, int]:
+    """Corner offset of the science array inside a reference array (``GetCorner``)."""
+    _, sc = bin_and_corner(sci_hdr)
+    _, rc = bin_and_corner(ref_hdr)
+    return sc[0] - rc[0], sc[1] - rc[1]
+
+
+def _cut(arr, off, area: Area, file, keyword):
+    y0, x0 = area.y0 + off[1], area.x0 + off[0]
+    ny, nx = area.y1 - area.y0, area.x1 - area.x0
+    if y0 < 0 or x0 < 0 or y0 + ny > arr.shape[0] or x0 + nx > arr.shape[1]:
+        raise EngineError(
+            f"reference {arr.shape[1]}x{arr.shape[0]} does not cover the science area", file=file, keyword=keyword
+        )
+    return arr[y0 : y0 + ny, x0 : x0 + nx]
+
+
+def _history(primary, name: str, text: str) -> None:
+    primary[name] = "COMPLETE"
+    primary.add_history(text)
+
+
+def wf3ir(raw_path, *, outdir, env: Mapping[str, str] | None = None, keep_intermediates: bool = False) -> list[Path]:
+    """Calibrate one WFC3/IR exposure; returns the paths written (``_ima``, ``_flt``, new ``.tra``)."""
+    raw_path = Path(raw_path)
+    outdir = Path(outdir)
+    env = os.environ if env is None else env
+    root = raw_path.name[: -len("_raw.fits")] if raw_path.name.endswith("_raw.fits") else raw_path.stem
+    ima_path, flt_path = outdir / f"{root}_ima.fits", outdir / f"{root}_flt.fits"
+    tra_path = outdir / f"{root}.tra"
+    for p in (flt_path, ima_path):
+        if p.exists():
+            raise EngineError("output file already exists", file=p.name)
+    tra_new = not tra_path.exists()
+    written: list[Path] = []
+    try:
+        with trailer.capture("caldp.engines") as lines:
+            log.info("WF3IR: %s -> %s", raw_path.name, flt_path.name)
+            _calibrate(raw_path, ima_path, flt_path, env, written)
+            log.info("End WF3IR %s", root)
+        trailer.write_trailer(tra_path, lines, append=True)
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    return written + ([tra_path] if tra_new else [])
+
+
+def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: list[Path]) -> None:
+    name = raw_path.name
+    exp, st, bunits = _read_raw(raw_path)
+    p = exp.primary
+    sw = {k: read_switch(p, k) for k in IR_SWITCHES}
+
+    def do(step):
+        return sw[step] is Switch.PERFORM
+
+    N, ny, nx = st.sci.shape
+    g1 = exp.imsets[0].sci_hdr
+    chip = int(g1.get("CCDCHIP", 1))
+    ltv = (float(g1.get("LTV1", 0.0)), float(g1.get("LTV2", 0.0)))
+    ccdgain = float(_need(p, "CCDGAIN", name))
+    ccd = read_ccdtab(
+        reference(p, "CCDTAB", env), detector="IR", ccdamp="ABCD", ccdgain=ccdgain, ccdchip=chip, ccdofst=(0, 0, 0, 0)
+    )
+    for k, a in enumerate("ABCD"):
+        p[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
+        p[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
+    osc = read_oscntab(reference(p, "OSCNTAB", env), detector="IR", ccdamp="ABCD", ccdchip=chip, nx=nx, ny=ny)
+    trimx, trimy = osc.trimx[:2], osc.trimy
+    area = Area.from_trim((ny, nx), trimx, trimy)
+    sl = area.sl
+    sampseq = str(p.get("SAMP_SEQ", "")).strip()
+    subtype = str(p.get("SUBTYPE", "")).strip()
+    sampzero = float(st.exptime[N - 2]) - 0.020535
+    bx = int(ccd.ampx + int(ltv[0]) - trimx[0])
+    by = int(ccd.ampy + int(ltv[1]) - trimy[0])
+    gain_map, rn2_map = noiscalc.amp_maps(area, ccd.atodgain, ccd.readnoise, bx, by)
+
+    # Reference images that are needed more than once
+    nlin = None
+    if do("ZSIGCORR") or do("NLINCORR"):
+        nlin = _read_nlin(reference(p, "NLINFILE", env), g1, area, (ny, nx))
+    dark_info = None
+    if do("DARKCORR"):
+        dark_info = _dark_info(reference(p, "DARKFILE", env), sampseq, subtype)
+
+    # DQICORR
+    if do("DQICORR"):
+        path = reference(p, "BPIXTAB", env)
+        with fits.open(path, memmap=False) as h:
+            check_reference(h[0].header, filetype="BAD PIXELS", keyword="BPIXTAB", file=path.name, detector="IR")
+            rows = select_bpix_rows(h[1].data, ccdamp="ABCD", ccdgain=ccdgain, chip=chip, file=path.name)
+        ltm = (float(g1.get("LTM1_1", 1.0)), float(g1.get("LTM2_2", 1.0)))
+        mask = apply_bpixtab(np.zeros((ny, nx), np.uint16), rows, ltv=ltv, ltm=ltm)
+        st.dq |= mask[None]
+        _history(p, "DQICORR", "DQICORR complete ...")
+        log.info("DQICORR complete: %d pixels flagged from %s", int(np.count_nonzero(mask)), path.name)
+
+    zoff_sci = st.sci[N - 1].copy()
+    zoff_dq = st.dq[N - 1].copy()
+    zoff_time = st.time[N - 1].copy()
+    zoff_samptime = float(st.exptime[N - 1])
+
+    zs = None
+    if do("ZSIGCORR"):
+        zs, new0, m0, m1 = zsigcorr.zsigcorr(
+            st.sci[N - 1][sl],
+            st.dq[N - 1][sl],
+            st.sci[N - 2][sl],
+            nlin["ZSCI"],
+            nlin["ZERR"],
+            nlin["NODE"],
+            gain_map,
+            rn2_map,
+        )
+        st.dq[N - 1][sl] |= m0
+        st.dq[N - 2][sl] |= m1
+        st.sci[N - 1][sl] = new0
+        log.info("ZSIGCORR detected %d saturated pixels in 0th read", zs.nsat0)
+        log.info("ZSIGCORR detected %d saturated pixels in 1st read", zs.nsat1)
+        _history(p, "ZSIGCORR", "ZSIGCORR complete.")
+
+    if do("BLEVCORR"):
+        for g in range(N - 1, -1, -1):
+            st.sci[g], m = blevcorr(st.sci[g], osc.biassecta, osc.biassectb, trimy)
+            exp.imsets[g].sci_hdr["MEANBLEV"] = hdr_float(m)
+        zoff_sci, _ = blevcorr(zoff_sci, osc.biassecta, osc.biassectb, trimy)
+        _history(p, "BLEVCORR", "BLEVCORR complete.")
+        log.info("BLEVCORR complete; reference level of the last read %g", float(m))
+
+    if do("ZOFFCORR"):
+        st.sci -= zoff_sci[None]
+        st.dq |= zoff_dq[None]
+        st.exptime -= zoff_samptime
+        st.time -= zoff_time[None]
+        _history(p, "ZOFFCORR", "ZOFFCORR complete.")
+    del zoff_sci, zoff_dq, zoff_time
+
+    # Noise: each read whose science-area ERR is still all zero
+    for g in range(N - 1, -1, -1):
+        if np.any(st.err[g][sl] != 0):
+            log.info("NOISCORR skipped: ERR already set")
+            break
+        st.err[g][sl] = noiscalc.noise(st.sci[g][sl], gain_map, rn2_map)
+    log.info("Uncertainty array initialized.")
+
+    if do("NLINCORR"):
+        ztrue = zs is not None
+        for g in range(N - 1, -1, -1):
+            use_zs = ztrue and g != N - 1
+            s, d, nsat = nlincorr.correct_read(
+                st.sci[g][sl],
+                st.dq[g][sl],
+                nlin["COEF"],
+                nlin["NODE"],
+                nlin["DQ"],
+                zs.sci if use_zs else None,
+                zs.dq if use_zs else None,
+            )
+            st.sci[g][sl], st.dq[g][sl] = s, d
+            log.info("NLINCORR detected %d saturated pixels in imset %d", nsat, g + 1)
+            if g > 0:
+                st.dq[g - 1] |= st.dq[g] & np.uint16(DQ.SATPIXEL)
+        _history(p, "NLINCORR", "NLINCORR complete ...")
+    nlin = None
+
+    if do("DARKCORR"):
+        _apply_dark(dark_info, st, exp, area, sampseq)
+        _history(p, "DARKCORR", "DARKCORR complete ...")
+
+    filt = str(p.get("FILTER", "")).strip()
+    mode = photcorr.photmode(filt, float(_need(p, "EXPSTART", name)))
+    p["PHOTMODE"] = mode
+    if do("PHOTCORR"):
+        vals = photcorr.phot_values(reference(p, "IMPHTTAB", env), mode)
+        for key in ("PHOTFLAM", "PHOTZPT", "PHOTPLAM", "PHOTBW", "PHOTFNU"):
+            p[key] = hdr_float(vals.get(key, 0.0))
+        _history(p, "PHOTCORR", "PHOTCORR complete ...")
+
+    rate = [b.endswith("/S") for b in bunits]
+    if do("UNITCORR"):
+        if rate[N - 1]:
+            log.warning("Data already in units of countrates; UNITCORR will be skipped")
+        else:
+            for g in range(N - 1, -1, -1):
+                if g == N - 1:
+                    s, e = unitcorr.zeroth_to_rate(st.sci[g][sl], st.err[g][sl], sampzero)
+                else:
+                    s, e = unitcorr.to_rate(st.sci[g][sl], st.err[g][sl], st.time[g][sl])
+                st.sci[g][sl], st.err[g][sl] = s, e
+                rate[g] = True
+                exp.imsets[g].headers["SCI"]["BUNIT"] = "COUNTS/S"
+                exp.imsets[g].headers["ERR"]["BUNIT"] = "COUNTS/S"
+            _history(p, "UNITCORR", "UNITCORR complete.")
+
+    # CRCORR
+    cr = None
+    if do("CRCORR"):
+        cr = _crcorr(
+            st,
+            exp,
+            area,
+            p,
+            env,
+            ccd,
+            rate,
+            zsig_done=sw["ZSIGCORR"] in (Switch.PERFORM, Switch.COMPLETE),
+            sampzero=sampzero,
+        )
+        _history(p, "CRCORR", "CRCORR complete.")
+
+    if do("FLATCORR"):
+        f, fe, fdq = _read_flat(p, env, g1, area, filt)
+        targets = [(st.sci[g], st.err[g], st.dq[g]) for g in range(N - 1, -1, -1)]
+        if cr is not None:
+            targets.append((cr.sci, cr.err, cr.dq))
+        for s, e, d in targets:
+            s[sl], e[sl], d[sl] = flatcorr.divide_flat(s[sl], e[sl], d[sl], f, fe, fdq)
+            s[...] = flatcorr.times_gain(s, ccd.mean_gain)
+            e[...] = flatcorr.times_gain(e, ccd.mean_gain)
+        unit = "ELECTRONS/S" if sw["UNITCORR"] in (Switch.PERFORM, Switch.COMPLETE) else "ELECTRONS"
+        for im in exp.imsets + ([cr] if cr is not None else []):
+            im.headers["SCI"]["BUNIT"] = unit
+            im.headers["ERR"]["BUNIT"] = unit
+        _history(p, "FLATCORR", "FLATCORR complete ...")
+
+    sdq = int(g1.get("SDQFLAGS", 65535))
+    for g, im in enumerate(exp.imsets):
+        im.sci, im.err, im.dq, im.samp, im.time = st.sci[g], st.err[g], st.dq[g], st.samp[g], st.time[g]
+        _stats(im, sl, sdq)
+    if cr is not None:
+        _stats(cr, sl, sdq)
+
+    from ..calwf3 import cal_ver
+
+    p["CAL_VER"] = (cal_ver(), "CALWF3 code version")
+    written.append(write_exposure(exp, ima_path))
+    log.info("Writing calibrated readouts to %s", ima_path.name)
+    src = cr if cr is not None else exp.imsets[0]
+    flt_im = section(src, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0)
+    flt_im.extver = 1
+    written.append(write_exposure(Exposure(primary=p.copy(), imsets=[flt_im]), flt_path))
+    log.info("Writing final image to %s with trimx = %d,%d, trimy = %d,%d", flt_path.name, *trimx, *trimy)
+
+
+def _stats(im: ImSet, sl, sdq: int) -> None:
+    s = ir_statistics(im.sci[sl], im.err[sl], im.dq[sl], sdq)
+    for ext in ("SCI", "ERR"):
+        for k, v in s[ext].items():
+            im.headers[ext][k] = v if k == "NGOODPIX" else hdr_float(v)
+
+
+def _read_nlin(path: Path, sci_hdr, area: Area, shape) -> dict:
+    with fits.open(path, memmap=False) as h:
+        check_reference(
+            h[0].header, filetype="LINEARITY COEFFICIENTS", keyword="NLINFILE", file=path.name, detector="IR"
+        )
+        try:
+            ncoef = int(h[0].header["NCOEF"])
+            int(h[0].header["NERR"])
+        except KeyError as exc:
+            raise EngineError("required keyword is missing", file=path.name, keyword=str(exc.args[0])) from None
+        chdr, c0 = _ref_extension(h, "COEF", 1, path.name, "NLINFILE")
+        off = _offset(sci_hdr, chdr)
+        out = {"COEF": [_cut(c0, off, area, path.name, "NLINFILE").copy()]}
+        for k in range(2, ncoef + 1):
+            out["COEF"].append(
+                _cut(_ref_extension(h, "COEF", k, path.name, "NLINFILE")[1], off, area, path.name, "NLINFILE").copy()
+            )
+        for ext, dt in (("DQ", np.uint16), ("NODE", F32), ("ZSCI", F32), ("ZERR", F32)):
+            arr = _ref_extension(h, ext, 1, path.name, "NLINFILE", dt)[1]
+            out[ext] = _cut(arr, off, area, path.name, "NLINFILE").copy()
+    return out
+
+
+@dataclass(slots=True)
+class _DarkInfo:
+    path: Path
+    dtimes: list[float]
+
+
+def _dark_info(path: Path, sampseq: str, subtype: str) -> _DarkInfo:
+    with fits.open(path, memmap=False) as h:
+        ph = h[0].header
+        check_reference(ph, filetype="DARK", keyword="DARKFILE", file=path.name, detector="IR")
+        for key, sci in (("SAMP_SEQ", sampseq), ("SUBTYPE", subtype)):
+            if key not in ph:
+                raise EngineError("required keyword is missing", file=path.name, keyword=key)
+            val = str(ph[key]).strip()
+            if not sci.startswith(val):
+                raise EngineError(f"{key}={val!r} does not match science data ({sci!r})", file=path.name, keyword=key)
+        try:
+            n = int(ph["NUMEXPOS"])
+            times = [float(ph[f"EXPOS_{k}"]) for k in range(1, n + 1)]
+        except KeyError as exc:
+            raise EngineError("required keyword is missing", file=path.name, keyword=str(exc.args[0])) from None
+    return _DarkInfo(path, times)
+
+
+def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: str) -> None:
+    N, ny, nx = st.sci.shape
+    sl = area.sl
+    name = info.path.name
+    with fits.open(info.path, memmap=False) as h:
+
+        def imset(k):
+            arrs = []
+            for ext, dt in (("SCI", F32), ("ERR", F32), ("DQ", np.uint16)):
+                a = _ref_extension(h, ext, k, name, "DARKFILE", dt)[1]
+                if a.shape[0] < ny or a.shape[1] < nx:
+                    raise EngineError(
+                        f"dark {a.shape[1]}x{a.shape[0]} is smaller than the science data",
+                        file=name,
+                        keyword="DARKFILE",
+                    )
+                # HSTCAL indexes the dark with the science pixel numbers (asub_noref): same-size darks
+                arrs.append(a[:ny, :nx][sl])
+            return tuple(arrs)
+
+        for g in range(N - 1, -1, -1):
+            t = float(st.exptime[g])
+            kind, f1, f2, t1, t2 = darkcorr.select_dark(info.dtimes, t, sampseq)
+            if kind == "MATCH":
+                d = imset(f1)
+                log.info("DARKCORR using dark imset %2d for imset %2d with exptime=%8.6g", f1, g + 1, t)
+            elif kind == "INTERP":
+                d = darkcorr.interp(imset(f1), imset(f2), t1, t2, t)
+            elif kind == "EXTRAP":
+                d = darkcorr.extrap(imset(f1 or f2), t1 if f1 else t2, t)
+            else:
+                raise EngineError(f"no dark imset with time {t:g} for imset {g + 1}", file=name, keyword="SAMP_SEQ")
+            s, e, q = darkcorr.subtract(st.sci[g][sl], st.err[g][sl], st.dq[g][sl], *d)
+            st.sci[g][sl], st.err[g][sl], st.dq[g][sl] = s, e, q
+            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(darkcorr.meandark(d[0], d[2]))
+
+
+def _read_flat(p, env, sci_hdr, area: Area, filt: str):
+    out = None
+    for key, ftype in (("PFLTFILE", "PIXEL-TO-PIXEL FLAT"), ("DFLTFILE", "DELTA FLAT")):
+        path = reference(p, key, env, required=(key == "PFLTFILE" and out is None))
+        if path is None:
+            continue
+        with fits.open(path, memmap=False) as h:
+            check_reference(h[0].header, filetype=ftype, keyword=key, file=path.name, detector="IR", filter=filt)
+            hdr, s = _ref_extension(h, "SCI", 1, path.name, key)
+            off = _offset(sci_hdr, hdr)
+            s = _cut(s, off, area, path.name, key).copy()
+            e = _cut(_ref_extension(h, "ERR", 1, path.name, key)[1], off, area, path.name, key).copy()
+            d = _cut(_ref_extension(h, "DQ", 1, path.name, key, np.uint16)[1], off, area, path.name, key).copy()
+        if out is None:
+            out = (s, e, d)
+        else:  # amul: product of flats, errors combined
+            s0, e0, d0 = out
+            prod = (s0 * s).astype(F32)
+            t1 = ((e0 * s).astype(F32)) ** 2
+            t2 = ((e * s0).astype(F32)) ** 2
+            out = (prod, np.sqrt((t1 + t2).astype(F32).astype(np.float64)).astype(F32), d0 | d)
+    if reference(p, "LFLTFILE", env, required=False) is not None:
+        raise EngineError("large-scale flats are not supported by the builtin IR engine", keyword="LFLTFILE")
+    return out
+
+
+def _crcorr(st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float) -> ImSet:
+    N = st.sci.shape[0]
+    sl = area.sl
+    pars_tab = read_crrejtab(reference(p, "CRREJTAB", env), nimages=N, exptot=F32(st.exptime[0]), irramp=True)
+    pars = crcorr.RampPars(
+        thresh=F32(pars_tab.sigmas[0]),
+        dqignore=int(pars_tab.badinpdq) & 0xFFFF,
+        gain=F32(ccd.mean_gain),
+        rate_units=rate[0],
+        counts_out=not rate[0],
+    )
+    log.info("CRIDCALC using %g sigma rejection threshold", float(pars.thresh))
+    log.info("               %d bad DQ mask", pars.dqignore)
+    log.info("               %d max CRs for UNSTABLE", crcorr.MAX_CRS)
+    g0 = exp.imsets[0]
+    out = ImSet(
+        sci=st.sci[0].copy(),
+        err=st.err[0].copy(),
+        dq=st.dq[0].copy(),
+        headers={k: h.copy() for k, h in g0.headers.items()},
+        extver=1,
+        samp=st.samp[0].copy(),
+        time=st.time[0].copy(),
+    )
+    ay, ax = area.y1 - area.y0, area.x1 - area.x0
+    npix = ay * ax
+    wtab = crcorr.weight_table(N)
+    zs_mask = np.uint16(~DQ.ZEROSIG & 0xFFFF)
+    o_sci = out.sci[sl]
+    o_err = out.err[sl]
+    o_dq = out.dq[sl]
+    o_samp = out.samp[sl]
+    o_time = out.time[sl]
+    ncurved = 0
+    rows_per = max(1, crcorr.CHUNK // ax)
+    for r0 in range(0, ay, rows_per):
+        r1 = min(ay, r0 + rows_per)
+        rs = slice(area.y0 + r0, area.y0 + r1)
+        cs = slice(area.x0, area.x1)
+        # time order: sample k = group N-1-k
+        sci = st.sci[::-1, rs, cs].reshape(N, -1).T
+        err = st.err[::-1, rs, cs].reshape(N, -1).T
+        tim = st.time[::-1, rs, cs].reshape(N, -1).T.astype(F32)
+        q = (st.dq[::-1, rs, cs].reshape(N, -1).T & zs_mask).astype(np.uint16)
+        if pars.rate_units:
+            y = (sci * tim).astype(F32)
+            sg = (err * tim).astype(F32)
+        else:
+            y, sg = sci.astype(F32), err.astype(F32)
+        first_sat = (st.dq[N - 2, rs, cs].reshape(-1) & np.uint16(DQ.SATPIXEL)) != 0
+        special = first_sat if zsig_done else np.zeros_like(first_sat)
+        fitp = ~special
+        out_dq = np.bitwise_or.reduce(q, axis=1)
+        res_sci = np.zeros(q.shape[0], F32)
+        res_err = np.zeros(q.shape[0], F32)
+        res_samp = np.zeros(q.shape[0], np.int32)
+        res_time = np.zeros(q.shape[0], F32)
+        qf = q.copy()
+        if fitp.any():
+            s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y[fitp], sg[fitp], tim[fitp], q[fitp], pars, wtab)
+            if pars.counts_out:
+                s, e = (s * t_o).astype(F32), (e * t_o).astype(F32)
+            q_fit, odq, unstable = crcorr.finish_flags(q_fit, out_dq[fitp])
+            ncurved += int(np.count_nonzero(unstable))
+            res_sci[fitp], res_err[fitp], res_samp[fitp], res_time[fitp] = s, e, n_s, t_o
+            out_dq[fitp] = odq
+            qf[fitp] = q_fit
+        if special.any():
+            res_sci[special] = st.sci[N - 1, rs, cs].reshape(-1)[special]
+            res_err[special] = st.err[N - 1, rs, cs].reshape(-1)[special]
+            out_dq[special] = (st.dq[N - 1, rs, cs].reshape(-1) & zs_mask)[special]
+            res_samp[special] = 1
+            res_time[special] = F32(sampzero)
+        shp = (r1 - r0, ax)
+        o_sci[r0:r1] = res_sci.reshape(shp)
+        o_err[r0:r1] = res_err.reshape(shp)
+        o_dq[r0:r1] = out_dq.reshape(shp)
+        o_samp[r0:r1] = res_samp.reshape(shp).astype(np.int16)
+        o_time[r0:r1] = res_time.reshape(shp)
+        # flags back into the reads (only fitted pixels carry new bits)
+        for k in range(N):
+            g = N - 1 - k
+            qk = qf[:, k].reshape(shp)
+            add = np.where((qk & crcorr.CR) != 0, np.uint16(DQ.CRHIT), np.uint16(0))
+            add |= np.where((qk & crcorr.SPIKE) != 0, np.uint16(DQ.DETECTORPROB), np.uint16(0))
+            add |= np.where((qk & crcorr.HICURV) != 0, np.uint16(DQ.UNSTABLE), np.uint16(0))
+            if special.any():
+                add[special.reshape(shp)] = 0
+            st.dq[g, rs, cs] |= add
+    if ncurved:
+        log.info("%d pixels detected as unstable", ncurved)
+    log.info("CRCORR complete: %d pixels fitted", npix)
+    unit = "COUNTS/S" if rate[0] else "COUNTS"
+    out.headers["SCI"]["BUNIT"] = unit
+    out.headers["ERR"]["BUNIT"] = unit
+    return out
