@@ -123,16 +123,26 @@ def autoscale_limits(
     return float(low), float(high)
 
 
-def stretch_into(data: np.ndarray, low: float, high: float, out: np.ndarray) -> None:
+def stretch_into(data: np.ndarray, low: float, high: float, out: np.ndarray, block: int = 1 << 18) -> None:
     """Asinh-stretch `data` between `low` and `high` into the uint8 array `out` (same shape).
 
-    Values <= low are 0, >= high 255, NaN 0. Uses a LUT_SIZE-entry table of AsinhStretch.
+    Values <= low are 0, >= high 255, NaN 0. Uses a LUT_SIZE-entry table of AsinhStretch and
+    works in strips of about `block` pixels so the temporaries stay in cache.
     """
-    idx = np.subtract(data, np.float32(low), dtype=np.float32)
-    idx *= np.float32((LUT_SIZE - 1) / (high - low))
-    np.fmax(idx, np.float32(0), out=idx)  # fmax/fmin also turn NaN into 0
-    np.fmin(idx, np.float32(LUT_SIZE - 1), out=idx)
-    np.take(_LUT, idx.astype(np.uint16), out=out)
+    ny, nx = data.shape
+    rows = max(1, block // max(nx, 1))
+    idx = np.empty((min(rows, ny), nx), np.float32)
+    lut_idx = np.empty(idx.shape, np.uint16)
+    offset, scale = np.float32(low), np.float32((LUT_SIZE - 1) / (high - low))
+    for r0 in range(0, ny, rows):
+        n = min(rows, ny - r0)
+        t, k = idx[:n], lut_idx[:n]
+        np.subtract(data[r0 : r0 + n], offset, out=t)
+        t *= scale
+        np.fmax(t, np.float32(0), out=t)  # fmax/fmin also turn NaN into 0
+        np.fmin(t, np.float32(LUT_SIZE - 1), out=t)
+        np.copyto(k, t, casting="unsafe")
+        np.take(_LUT, k, out=out[r0 : r0 + n], mode="clip")
 
 
 def bad_mask(dq: np.ndarray | None, bad_bits: int = BAD_DQ) -> np.ndarray | None:
@@ -187,14 +197,25 @@ class Chip:
     dq: np.ndarray | None
 
 
+def _pixels(hdu) -> np.ndarray:
+    """Image data with BSCALE/BZERO applied by us (astropy refuses to scale memory-mapped data)."""
+    data = hdu.data
+    bscale, bzero = hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
+    if bscale == 1 and bzero == 0:
+        return data
+    if hdu.name == "DQ":
+        return (data.astype(np.int32) * int(bscale) + int(bzero)).astype(np.uint16)
+    return data * np.float32(bscale) + np.float32(bzero)
+
+
 def read_chips(path: Path) -> list[Chip]:
     """The SCI images (and DQ) to show, in display order from top to bottom; the file is read once.
 
     Files with several CCDCHIPs give one chip each (the first SCI of that chip), CCDCHIP 1 on
-    top. Otherwise (drz, IR, HRC, ima with its reads) the first SCI alone.
+    top. Otherwise (drz, IR, HRC, ima with its reads) the first SCI alone. Data are memory-mapped.
     """
     chips: dict[int, Chip] = {}
-    with fits.open(path, memmap=False) as hdul:
+    with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
         dqs = {h.ver: h for h in hdul if h.name == "DQ" and h.data is not None}
         for h in hdul:
             if h.name != "SCI" or h.data is None or h.data.ndim != 2:
@@ -203,12 +224,12 @@ def read_chips(path: Path) -> list[Chip]:
             if chip in chips:
                 continue
             dq = dqs.get(h.ver)
-            chips[chip] = Chip(chip, h.data, None if dq is None else dq.data)
+            chips[chip] = Chip(chip, _pixels(h), None if dq is None else _pixels(dq))
         if not chips:
-            first = next((h for h in hdul if h.data is not None and h.data.ndim == 2), None)
+            first = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim == 2), None)
             if first is None:
                 raise ValueError(f"{path.name} has no 2-D image")
-            chips[1] = Chip(1, first.data, None)
+            chips[1] = Chip(1, _pixels(first), None)
     return [chips[k] for k in sorted(chips)]
 
 

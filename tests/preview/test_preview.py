@@ -142,7 +142,9 @@ def test_preview_files_sizes_and_selection(tmp_path):
         ]
     ).writeto(drz)
     raw = tmp_path / "jtest01aq_raw.fits"
-    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU((data * 10).astype(np.int16), name="SCI")]).writeto(raw)
+    raw_counts = (data * 10).astype(np.uint16)  # written as int16 + BZERO 32768, as raw files are
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(raw_counts, name="SCI")]).writeto(raw)
+    assert fits.getheader(raw, 1)["BZERO"] == 32768
     asn = tmp_path / "jtest01010_asn.fits"
     fits.HDUList(
         [
@@ -191,6 +193,20 @@ def test_dq_band_survives_jpeg_as_colour(tmp_path):
     assert (band[..., 0] - band[..., 1]).mean() > 150  # red
     rest = img[:, 70:]
     assert np.abs(rest[..., 0] - rest[..., 1]).mean() < 8  # grey
+
+
+def test_scaled_integer_images_are_unscaled(tmp_path):
+    """BZERO/BSCALE SCI and a uint16 (BZERO 32768) DQ: same rendering as the float/int16 file."""
+    data = np.rint(star_field((64, 64))).astype(np.uint16) + np.uint16(30000)
+    dq = np.zeros(data.shape, np.uint16)
+    dq[:, 20:36] = 4 | 32768
+    a = write_exposure(tmp_path / "jtest01aq_flt.fits", {1: data}, {1: dq})
+    b = write_exposure(tmp_path / "jtest01bq_flt.fits", {1: data.astype(np.float32)}, {1: dq.view(np.int16)})
+    assert fits.getheader(a, "SCI")["BZERO"] == 32768 and fits.getheader(a, "DQ")["BZERO"] == 32768
+    ca, cb = P.read_chips(a)[0], P.read_chips(b)[0]
+    np.testing.assert_array_equal(ca.sci, cb.sci)
+    np.testing.assert_array_equal(P.bad_mask(ca.dq), P.bad_mask(cb.dq))
+    assert P.bad_mask(ca.dq)[:, 20:36].all()
 
 
 def test_spectrum_preview_png(tmp_path):
