@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from . import acs, crdscache
+from . import acs, crdscache, ir, wfc3
 from .detector import make_image_refs
 from .exposure import chip_origin, simulate_ccd
 from .fitsutil import image_extension, primary, write, write_tar_gz
@@ -21,6 +21,7 @@ from .scene import Pointing, make_starfield
 
 log = logging.getLogger(__name__)
 
+CCD_MODULES = {"acs": acs, "wfc3": wfc3}
 MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn")
 SIZES = ("small", "full")
 
@@ -93,13 +94,31 @@ class _RefStore:
     def ccd(self, instrument: str, detector: str, size: str):
         key = (instrument, detector, size)
         if key not in self.done:
-            module = acs if instrument == "acs" else None
+            module = CCD_MODULES[instrument]
             setup = module.setup(detector, size)
             refs = make_image_refs(_rng(self.seed, 1000 + len(self.done)), setup)
             entries, refkw = module.write_references(self.refdir, setup, refs)
             self.entries += entries
             self.done[key] = (setup, refs, refkw)
         return self.done[key]
+
+    def ir(self, size: str):
+        key = ("wfc3", "IR", size)
+        if key not in self.done:
+            refs = ir.make_refs(_rng(self.seed, 1000 + len(self.done)))
+            entries, refkw = ir.write_references(self.refdir, size, refs)
+            self.entries += entries
+            self.done[key] = (refs, refkw)
+        return self.done[key]
+
+
+@dataclass(frozen=True, slots=True)
+class _IRSetup:
+    chips: tuple
+    scale: float = 0.1283
+    sky_rate: float = 1.0
+    psf_sigma: float = 0.9
+    cr_rate: float = 2e-5
 
 
 def _base_pointing(rng: np.random.Generator, setup) -> Pointing:
@@ -154,7 +173,8 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
         pixels = simulate_ccd(
             erng, setup, refs, stars, pointing, exptime=spec.exptime, darktime=darktime, keep_truth=truth
         )
-        pcards = acs.primary_cards(
+        module = CCD_MODULES[spec.instrument]
+        pcards = module.primary_cards(
             setup,
             root.upper(),
             exptime=spec.exptime,
@@ -168,9 +188,15 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             targ=base.crval,
             chips=setup.chips,
         )
-        files.append(write(acs.raw_hdus(setup, pcards, pixels, root.upper()), ddir / f"{root}_raw.fits"))
+        files.append(write(module.raw_hdus(setup, pcards, pixels, root.upper()), ddir / f"{root}_raw.fits"))
         files.append(
-            write_spt(ddir / f"{root}_spt.fits", root, "ACS", setup.detector, {"PROPOSID": 17001, "EXPSTART": mjd})
+            write_spt(
+                ddir / f"{root}_spt.fits",
+                root,
+                spec.instrument.upper(),
+                setup.detector,
+                {"PROPOSID": 17001, "EXPSTART": mjd},
+            )
         )
         info["exposures"][root] = {
             "chips": [
@@ -211,6 +237,86 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
     return name, ddir, files, (info if truth else None)
 
 
+def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
+    spec = MODE_SPECS[mode]
+    refs, refkw = store.ir(size)
+    setup = _IRSetup((ir.chip_for(size),))
+    name, members = dataset_names(mode, index, members=spec.nexp)
+    ddir = outdir / "inputs" / name
+    if ddir.exists():
+        shutil.rmtree(ddir)
+    ddir.mkdir(parents=True)
+    mode_idx = MODES.index(mode)
+    rng = _rng(seed, mode_idx, index)
+    base = _base_pointing(rng, setup)
+    sy, sx = setup.chips[0].sci_shape
+    stars = make_starfield(
+        rng, base, _extent(setup), int(np.clip(sy * sx / 2500, 25, 400)), (5.0, 5000.0), n_bright=3, bright_rate=2.0e5
+    )
+    info = {"ra": stars.ra.tolist(), "dec": stars.dec.tolist(), "rate": stars.rate.tolist(), "exposures": {}}
+    files: list[Path] = []
+    is_asn = bool(spec.memtype)
+    asn_id = name.upper() if is_asn else "NONE"
+    seq = ir.sample_sequence(size)
+    for k, root in enumerate(members):
+        pointing = base.shifted(*spec.dithers[k])
+        mjd = spec.mjd + k * (float(seq.times[-1]) + 120.0) / 86400.0
+        date_obs, time_obs = _date_time(mjd)
+        px = ir.simulate_ramp(
+            _rng(seed, mode_idx, index, 100 + k),
+            size,
+            refs,
+            stars,
+            pointing,
+            sky_rate=setup.sky_rate,
+            psf_sigma=setup.psf_sigma,
+            cr_rate=setup.cr_rate,
+            keep_truth=truth,
+        )
+        pcards = ir.primary_cards(
+            size,
+            root.upper(),
+            expstart=mjd,
+            asn_id=asn_id,
+            asn_mtyp=spec.memtype or "N/A",
+            refkw=refkw,
+            date_obs=date_obs,
+            time_obs=time_obs,
+            targ=base.crval,
+        )
+        files.append(write(ir.raw_hdus(size, pcards, px, root.upper()), ddir / f"{root}_raw.fits"))
+        files.append(write_spt(ddir / f"{root}_spt.fits", root, "WFC3", "IR", {"PROPOSID": 17003, "EXPSTART": mjd}))
+        chip = setup.chips[0]
+        info["exposures"][root] = {
+            "chips": [
+                {
+                    "extver": 1,
+                    "ccdchip": 1,
+                    "x": px.star_x.tolist(),
+                    "y": px.star_y.tolist(),
+                    "n_cr": px.n_cr,
+                    "n_saturated": px.n_saturated,
+                }
+            ],
+            "exptime": float(seq.times[-1]),
+            "dither": list(spec.dithers[k]),
+        }
+        if truth:
+            hdus = [
+                primary({"ROOTNAME": root.upper(), "BUNIT": "ELECTRONS/S", "COMMENT": "noiseless sky + stars"}),
+                image_extension("SCI", 1, px.truth_rate, {"CCDCHIP": chip.ccdchip, **px.wcs_cards}),
+            ]
+            info["exposures"][root]["truth_file"] = str(write(hdus, outdir / "truth" / name / f"{root}_truth.fits"))
+    if is_asn:
+        files.insert(
+            0,
+            write_asn(
+                ddir / f"{name}_asn.fits", name, "WFC3", "IR", members, memtype=spec.memtype, product_type=spec.product
+            ),
+        )
+    return name, ddir, files, (info if truth else None)
+
+
 def simulate(
     outdir,
     modes=("acs-wfc-asn",),
@@ -237,7 +343,8 @@ def simulate(
     for mode in modes:
         for index in range(count):
             t0 = time.perf_counter()
-            name, ddir, files, info = _ccd_dataset(outdir, mode, index, size, seed, store, truth)
+            make = _ir_dataset if MODE_SPECS[mode].detector == "IR" else _ccd_dataset
+            name, ddir, files, info = make(outdir, mode, index, size, seed, store, truth)
             if tar:
                 target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")
                 shutil.rmtree(ddir)

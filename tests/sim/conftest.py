@@ -15,7 +15,7 @@ def sim_small(tmp_path_factory):
 
     return sim.simulate(
         tmp_path_factory.mktemp("sim_small"),
-        modes=("acs-wfc-asn", "acs-wfc", "acs-hrc-asn"),
+        modes=sim.MODES,
         size="small",
         seed=5,
         truth=True,

@@ -41,7 +41,7 @@ def test_mappings_load_with_checksum_verification(sim_small, tmp_path, monkeypat
     with crds_environment(sim_small.env):
         ctx = rmap.load_mapping(str(sim_small.crds_cache / "mappings" / "hst" / "hst_0001.pmap"))
         names = ctx.mapping_names()
-        assert any(n.startswith("hst_acs_biasfile") for n in names)
+        assert any(n.startswith("hst_wfc3_nlinfile") for n in names)
         # a tampered copy fails the sha1sum check, so verification really is on
         bad = tmp_path / "hst_acs_ccdtab_0001.rmap"
         text = (sim_small.crds_cache / "mappings" / "hst" / bad.name).read_text()
@@ -50,38 +50,55 @@ def test_mappings_load_with_checksum_verification(sim_small, tmp_path, monkeypat
             rmap.load_mapping(str(bad))
 
 
-def _blank_and_assign(sim_small, tmp_path, mode, *, date_obs=None):
-    ds = next(d for d in sim_small.datasets if d.mode == mode)
-    work = tmp_path / ds.name
-    shutil.copytree(ds.input_path, work)
-    raws = sorted(work.glob("*_raw.fits"))
+def _blank(sim_small, dest, modes, *, date_obs=None):
+    """Copy the raws of `modes`, set their reference keywords to N/A; returns {raw: expected values}."""
     expected = {}
-    for raw in raws:
-        with fits.open(raw, mode="update") as hdul:
-            hdr = hdul[0].header
-            expected[raw.name] = {k: hdr[k] for k in REF_KEYS if k in hdr and hdr[k] != "N/A"}
-            for k in expected[raw.name]:
-                hdr[k] = "N/A"
-            if date_obs:
-                hdr["DATE-OBS"] = date_obs
-    assigned = assign_bestrefs(raws, sim_small.env)
-    return expected, assigned, raws
+    for ds in sim_small.datasets:
+        if ds.mode not in modes:
+            continue
+        work = dest / ds.name
+        shutil.copytree(ds.input_path, work)
+        for raw in sorted(work.glob("*_raw.fits")):
+            with fits.open(raw, mode="update") as hdul:
+                hdr = hdul[0].header
+                expected[raw] = {k: hdr[k] for k in REF_KEYS if k in hdr and hdr[k] != "N/A"}
+                for k in expected[raw]:
+                    hdr[k] = "N/A"
+                if date_obs:
+                    hdr["DATE-OBS"] = date_obs
+    return expected
 
 
-@pytest.mark.parametrize("mode", ["acs-wfc-asn", "acs-hrc-asn", "acs-wfc"])
-def test_bestrefs_assigns_the_simulated_references(sim_small, tmp_path, mode):
-    expected, assigned, raws = _blank_and_assign(sim_small, tmp_path, mode)
+MODES = ("acs-wfc-asn", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn", "acs-wfc")
+
+
+@pytest.fixture(scope="module")
+def bestrefs_run(sim_small, tmp_path_factory):
+    """One crds bestrefs over the raws of every mode (blanked first)."""
+    expected = _blank(sim_small, tmp_path_factory.mktemp("bestrefs"), MODES)
+    assigned = assign_bestrefs(sorted(expected), sim_small.env)
+    return expected, assigned
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bestrefs_assigns_the_simulated_references(sim_small, bestrefs_run, mode):
+    expected, assigned = bestrefs_run
+    names = {d.name for d in sim_small.datasets if d.mode == mode}
+    raws = [r for r in expected if r.parent.name in names]
+    assert raws
     for raw in raws:
-        assert expected[raw.name], "the simulator names its references in the raw header"
-        for key, value in expected[raw.name].items():
+        assert expected[raw], "the simulator names its references in the raw header"
+        for key, value in expected[raw].items():
             assert assigned[raw.name].get(key) == value, (raw.name, key)
         assert str(fits.getval(raw, "CRDS_CTX")) == "hst_0001.pmap"
 
 
 def test_useafter_selects_by_date(sim_small, tmp_path):
     """An early observation date picks the early CCDTAB (UseAfter 1991), the current one the 2016 file."""
-    expected, assigned, raws = _blank_and_assign(sim_small, tmp_path, "acs-wfc", date_obs="2004-06-01")
-    old = assigned[raws[0].name]["CCDTAB"]
-    assert old != expected[raws[0].name]["CCDTAB"]
+    expected = _blank(sim_small, tmp_path, ("acs-wfc",), date_obs="2004-06-01")
+    raw = next(iter(expected))
+    assigned = assign_bestrefs([raw], sim_small.env)
+    old = assigned[raw.name]["CCDTAB"]
+    assert old != expected[raw]["CCDTAB"]
     path = sim_small.crds_cache / "references" / "hst" / old.split("$")[1]
     assert fits.getval(path, "USEAFTER").startswith("1991")

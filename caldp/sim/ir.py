@@ -1,0 +1,485 @@
+"""WFC3/IR MULTIACCUM: up-the-ramp reads, non-linearity, reference pixels and the IR references.
+
+Raw layout (calib-wfc3.md §I0): NSAMP imsets SCI/ERR/DQ/SAMP/TIME, EXTVER 1 = last read,
+EXTVER NSAMP = zeroth read; a 5-pixel reference border around the science area. Each read is
+``ZSCI + ref-level drift + nonlinear(accumulated DN) + read noise`` with the NLINFILE
+coefficients inverting the simulated non-linearity, the DARKFILE holding the cumulative dark
+at every sample time, and cosmic rays hitting between two reads.
+
+>>> seq = sample_sequence("small")
+>>> seq.name, seq.nsamp, round(float(seq.times[-1]), 3)
+('SPARS10', 6, 40.853)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import geometry
+from .crdscache import RefEntry
+from .fitsutil import F32, image_extension, null_extension, primary, table, write
+from .naming import RefNamer
+from .reftables import crrejtab_hdu, imphttab_hdus, mdriztab_hdu
+from .scene import Pointing, StarField, render_points, star_pixels
+
+FILTER = "F160W"
+GAIN = 2.5
+ATODGN = {"A": 2.34, "B": 2.37, "C": 2.31, "D": 2.38}
+READNSE = {"A": 20.2, "B": 19.8, "C": 19.9, "D": 20.1}  # e⁻ per CDS pair
+MEAN_GAIN = float(np.float32(sum(np.float32(v) for v in ATODGN.values()) / np.float32(4)))
+NONLIN_BETA = 1.4e-6  # measured = F·(1 − β·F), DN
+NODE_DN = 37000.0  # saturation threshold on the measured signal (NLINFILE NODE, CCDTAB SATURATE)
+FULL_WELL_DN = 40000.0  # true signal where the measured ramp flattens
+ZERO_LEVEL = 12000.0  # mean super-zero level, DN
+READ_NOISE_E = 14.0  # per single read
+IR_PHOT = {"wfc3,ir,f160w,mjd#": (1.93e-20, 15369.2, 826.3)}
+IR_SWITCHES = {
+    "DQICORR": "PERFORM",
+    "ZSIGCORR": "PERFORM",
+    "BLEVCORR": "PERFORM",
+    "ZOFFCORR": "PERFORM",
+    "NLINCORR": "PERFORM",
+    "DARKCORR": "PERFORM",
+    "FLATCORR": "PERFORM",
+    "UNITCORR": "PERFORM",
+    "PHOTCORR": "PERFORM",
+    "CRCORR": "PERFORM",
+    "RPTCORR": "OMIT",
+    "DRIZCORR": "PERFORM",
+}
+UNUSED_REFS = (
+    "ATODTAB",
+    "DFLTFILE",
+    "LFLTFILE",
+    "IDCTAB",
+    "DGEOFILE",
+    "NPOLFILE",
+    "D2IMFILE",
+    "BIASFILE",
+    "SHADFILE",
+    "FLSHFILE",
+)
+USEAFTER = "2009-05-14 00:00:00"
+
+
+@dataclass(frozen=True, slots=True)
+class SampleSequence:
+    name: str
+    subtype: str
+    times: np.ndarray  # SAMPTIME of reads 0 (zeroth) … NSAMP−1, seconds
+
+    @property
+    def nsamp(self) -> int:
+        return int(self.times.size)
+
+    @property
+    def sampzero(self) -> float:
+        """Effective integration of the zeroth read (calwf3: first read time − 0.020535 s)."""
+        return float(self.times[1] - 0.020535)
+
+
+def sample_sequence(size: str) -> SampleSequence:
+    if size == "small":  # IRSUB256 read in 0.853 s, SPARS10-like spacing
+        return SampleSequence("SPARS10", "SQ256SUB", np.round(np.r_[0.0, 0.853 + 10.0 * np.arange(5)], 3))
+    return SampleSequence("SPARS25", "FULLIMAG", np.round(np.r_[0.0, 2.932 + 25.0 * np.arange(13)], 3))
+
+
+def chip_for(size: str):
+    return (geometry.IR_SUB if size == "small" else geometry.IR_FULL)[0]
+
+
+@dataclass(slots=True)
+class IRRefs:
+    zsci: np.ndarray  # 1024² super-zero (DN)
+    dark_rate: np.ndarray  # 1014²-embedded 1024² dark (e⁻/s)
+    flat: np.ndarray  # 1024² flat
+
+
+def make_refs(rng: np.random.Generator) -> IRRefs:
+    full = geometry.IR_FULL[0]
+    n = full.raw_shape
+    yy, xx = np.mgrid[0 : n[0], 0 : n[1]]
+    zsci = (ZERO_LEVEL + 300.0 * (xx / n[1] - 0.5) + 200.0 * (yy / n[0] - 0.5) + rng.normal(0, 15.0, n)).astype(F32)
+    dark = rng.normal(0.05, 0.005, n).clip(0)
+    hot = rng.random(n) < 0.002
+    dark[hot] = rng.uniform(1.0, 20.0, int(hot.sum()))
+    glow = 0.3 * np.exp(-np.hypot(np.minimum(xx, n[1] - 1 - xx), np.minimum(yy, n[0] - 1 - yy)) / 40.0)
+    dark = (dark + glow).astype(F32)
+    flat = (1.0 + 0.04 * ((xx / n[1] - 0.5) ** 2 - (yy / n[0] - 0.5)) + rng.normal(0, 0.01, n)).astype(F32)
+    flat[:5, :] = flat[-5:, :] = 1.0
+    flat[:, :5] = flat[:, -5:] = 1.0
+    return IRRefs(zsci, dark, flat)
+
+
+def _section(chip, full: np.ndarray) -> np.ndarray:
+    """The part of a 1024² array under a (sub)array's raw pixels."""
+    x0, y0 = int(-chip.ltv[0]), int(-chip.ltv[1])
+    ny, nx = chip.raw_shape
+    return full[y0 : y0 + ny, x0 : x0 + nx]
+
+
+def _ref_primary(filetype: str, descrip: str, **cards):
+    base = {
+        "TELESCOP": "HST",
+        "INSTRUME": "WFC3",
+        "DETECTOR": "IR",
+        "FILETYPE": filetype,
+        "USEAFTER": USEAFTER,
+        "PEDIGREE": "INFLIGHT 14/05/2009 01/01/2026",
+        "DESCRIP": descrip[:67],
+        "COMMENT": "Simulated by caldp.sim",
+    }
+    base.update(cards)
+    return primary(base)
+
+
+def _group(extver: int, sci: np.ndarray | None, shape, *, err=0.0, dq=0, samp=0, time=0.0, cards=None, sci_value=0.0):
+    """One NICMOS-style group: SCI, ERR, DQ, SAMP, TIME (None/scalars → constant extensions)."""
+    out = [
+        image_extension("SCI", extver, sci, cards)
+        if sci is not None
+        else null_extension("SCI", extver, shape, sci_value, cards)
+    ]
+    for name, value in (("ERR", err), ("DQ", dq), ("SAMP", samp), ("TIME", time)):
+        if isinstance(value, np.ndarray):
+            out.append(image_extension(name, extver, value, cards))
+        else:
+            out.append(null_extension(name, extver, shape, value, cards))
+    return out
+
+
+def _ccdtab() -> list:
+    cols = {
+        "CCDAMP": ("4A", ["ABCD"]),
+        "CCDCHIP": ("J", [1]),
+        "CCDGAIN": ("E", [GAIN]),
+        "BINAXIS1": ("J", [1]),
+        "BINAXIS2": ("J", [1]),
+    }
+    for a in "ABCD":
+        cols[f"CCDOFST{a}"] = ("J", [-999])
+    for a in "ABCD":
+        cols[f"CCDBIAS{a}"] = ("E", [ZERO_LEVEL])
+    for a in "ABCD":
+        cols[f"ATODGN{a}"] = ("E", [ATODGN[a]])
+    for a in "ABCD":
+        cols[f"READNSE{a}"] = ("E", [READNSE[a]])
+    cols.update(
+        {
+            "AMPX": ("J", [512]),
+            "AMPY": ("J", [512]),
+            "SATURATE": ("E", [NODE_DN]),
+            "PEDIGREE": ("24A", ["INFLIGHT"]),
+            "DESCRIP": ("40A", ["caldp.sim IR CCD parameters"]),
+        }
+    )
+    return [table(cols)]
+
+
+def _oscntab() -> list:
+    rows = []
+    for n in (1024, 266):
+        rows.append(
+            {
+                "CCDCHIP": 1,
+                "BINX": 1,
+                "BINY": 1,
+                "NX": n,
+                "NY": n,
+                "TRIMX1": 5,
+                "TRIMX2": 5,
+                "TRIMX3": 0,
+                "TRIMX4": 0,
+                "TRIMY1": 5,
+                "TRIMY2": 5,
+                "BIASSECTA1": 2,
+                "BIASSECTA2": 5,
+                "BIASSECTB1": n - 4,
+                "BIASSECTB2": n - 1,
+                "BIASSECTC1": 0,
+                "BIASSECTC2": 0,
+                "BIASSECTD1": 0,
+                "BIASSECTD2": 0,
+                "VX1": 0,
+                "VX2": 0,
+                "VX3": 0,
+                "VX4": 0,
+                "VY1": 0,
+                "VY2": 0,
+                "VY3": 0,
+                "VY4": 0,
+            }
+        )
+    cols = {"CCDAMP": ("4A", ["ABCD"] * len(rows))}
+    for key in rows[0]:
+        cols[key] = ("J", [r[key] for r in rows])
+    return [table(cols)]
+
+
+def _bpixtab() -> list:
+    rows = [
+        (400, 380, 200, 2, 4),
+        (520, 500, 30, 1, 32),
+        (100, 100, 1, 1, 4),
+        (800, 900, 50, 2, 4),
+        (450, 450, 2, 1, 16),
+    ]
+    cols = {
+        "PIX1": ("J", [r[0] for r in rows]),
+        "PIX2": ("J", [r[1] for r in rows]),
+        "LENGTH": ("J", [r[2] for r in rows]),
+        "AXIS": ("J", [r[3] for r in rows]),
+        "VALUE": ("I", [r[4] for r in rows]),
+        "CCDCHIP": ("J", [1] * len(rows)),
+    }
+    return [table(cols, {"SIZAXIS1": 1024, "SIZAXIS2": 1024})]
+
+
+def _nlinfile(refs: IRRefs) -> list:
+    cards = {"LTV1": 0.0, "LTV2": 0.0, "LTM1_1": 1.0, "LTM2_2": 1.0}
+    shape = refs.zsci.shape
+    b = NONLIN_BETA
+    coefs = (0.0, b, 2 * b * b, 5 * b**3)  # series inverse of M = F − βF²
+    hdus = [null_extension("COEF", k + 1, shape, float(np.float32(c)), cards) for k, c in enumerate(coefs)]
+    hdus += [null_extension("ERR", k + 1, shape, 0.0, cards) for k in range(4)]
+    hdus.append(null_extension("DQ", 1, shape, 0, cards))
+    hdus.append(null_extension("NODE", 1, shape, NODE_DN, cards))
+    hdus.append(image_extension("ZSCI", 1, refs.zsci, cards))
+    hdus.append(null_extension("ZERR", 1, shape, 4.0, cards))
+    return hdus
+
+
+def write_references(refdir: Path, size: str, refs: IRRefs) -> tuple[list[RefEntry], dict[str, str]]:
+    namer = RefNamer("wfc3", "IR", size)
+    entries: list[RefEntry] = []
+    refkw: dict[str, str] = {}
+    seq = sample_sequence(size)
+    chip = chip_for(size)
+
+    def add(kind, suffix, filetype, hdus, match=None, descrip="", **cards):
+        name = namer.name(suffix)
+        write([_ref_primary(filetype, descrip or f"caldp.sim IR {kind}", **cards), *hdus], refdir / name)
+        entries.append(RefEntry("wfc3", kind, name, {"DETECTOR": "IR", **(match or {})}, USEAFTER))
+        return name
+
+    refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab())
+    refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab())
+    refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab())
+    refkw["CRREJTAB"] = add("crrejtab", "crr", "COSMIC RAY REJECTION", [crrejtab_hdu(ir=True)])
+    refkw["IMPHTTAB"] = add(
+        "imphttab",
+        "imp",
+        "IMAGE PHOTOMETRY TABLE",
+        imphttab_hdus(IR_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW")),
+        PARNUM=1,
+        PHOTZPT=-21.1,
+    )
+    refkw["MDRIZTAB"] = add("mdriztab", "mdz", "MULTIDRIZZLE PARAMETERS", [mdriztab_hdu()])
+    refkw["NLINFILE"] = add("nlinfile", "lin", "LINEARITY COEFFICIENTS", _nlinfile(refs), NCOEF=4, NERR=4)
+    full_cards = {"LTV1": 0.0, "LTV2": 0.0, "LTM1_1": 1.0, "LTM2_2": 1.0}
+    refkw["PFLTFILE"] = add(
+        "pfltfile",
+        "pfl",
+        "PIXEL-TO-PIXEL FLAT",
+        _group(1, refs.flat, refs.flat.shape, err=0.005, cards=full_cards),
+        {"FILTER": FILTER, "CCDAMP": "ABCD"},
+        FILTER=FILTER,
+        CCDAMP="ABCD",
+    )
+    # cumulative dark (DN) at every sample time, cut to the (sub)array, EXTVER k ↔ EXPOS_k
+    ltv = {"LTV1": chip.ltv[0], "LTV2": chip.ltv[1], "LTM1_1": 1.0, "LTM2_2": 1.0}
+    dark_rate_dn = _section(chip, refs.dark_rate) / F32(MEAN_GAIN)
+    dark_hdus = []
+    expos = {}
+    for k, t in enumerate(seq.times[::-1]):
+        extver = k + 1
+        expos[f"EXPOS_{extver}"] = float(t)
+        sci = (dark_rate_dn * F32(t)).astype(F32)
+        dark_hdus += _group(
+            extver,
+            sci,
+            sci.shape,
+            err=0.5,
+            samp=int(seq.nsamp - 1 - k),
+            time=float(t),
+            cards={**ltv, "SAMPTIME": float(t)},
+        )
+    refkw["DARKFILE"] = add(
+        "darkfile",
+        "drk",
+        "DARK",
+        dark_hdus,
+        {"CCDAMP": "ABCD", "CCDGAIN": f"{GAIN:.1f}", "SAMP_SEQ": seq.name, "SUBTYPE": seq.subtype},
+        CCDAMP="ABCD",
+        CCDGAIN=GAIN,
+        SAMP_SEQ=seq.name,
+        SUBTYPE=seq.subtype,
+        NUMEXPOS=seq.nsamp,
+        **expos,
+    )
+    return entries, {k: f"iref${v}" for k, v in refkw.items()}
+
+
+@dataclass(slots=True)
+class IRPixels:
+    reads: np.ndarray  # (NSAMP, ny, nx) uint16, in time order (index 0 = zeroth read)
+    truth_rate: np.ndarray | None
+    star_x: np.ndarray
+    star_y: np.ndarray
+    wcs_cards: dict
+    n_cr: int
+    n_saturated: int
+
+
+def simulate_ramp(
+    rng: np.random.Generator,
+    size: str,
+    refs: IRRefs,
+    stars: StarField,
+    pointing: Pointing,
+    *,
+    sky_rate: float,
+    psf_sigma: float,
+    cr_rate: float,
+    keep_truth: bool,
+) -> IRPixels:
+    """Reads of one MULTIACCUM exposure (see the module docstring)."""
+    chip = chip_for(size)
+    seq = sample_sequence(size)
+    ny, nx = chip.raw_shape
+    sy, sx = chip.sci_shape
+    origin = (float(chip.corner[0]), float(chip.corner[1]))
+    wcs = pointing.wcs(origin)
+    x, y = star_pixels(stars, wcs)
+    rate = render_points((sy, sx), x, y, stars.rate, sigma=psf_sigma) + sky_rate
+    flat = _section(chip, refs.flat)[5:-5, 5:-5]
+    dark = _section(chip, refs.dark_rate)[5:-5, 5:-5]
+    e_rate = rate * flat + dark
+    # accumulated electrons at each read: zeroth read integrates sampzero, later reads add Δt
+    dt = np.diff(np.r_[-seq.sampzero, seq.times])  # reset sampzero before the zeroth read
+    steps = rng.poisson(e_rate[None, :, :] * dt[:, None, None]).astype(F32)
+    # cosmic rays between two reads (never before the first read), persisting in later reads
+    n_cr = int(rng.poisson(cr_rate * seq.times[-1] * sy * sx))
+    cy, cx = rng.integers(0, sy, n_cr), rng.integers(0, sx, n_cr)
+    ck = rng.integers(2, seq.nsamp, n_cr)
+    np.add.at(steps, (ck, cy, cx), rng.lognormal(np.log(3000.0), 0.7, n_cr).astype(F32))
+    electrons = np.cumsum(steps, axis=0, dtype=F32)
+    dn = electrons / F32(MEAN_GAIN)
+    dn = np.minimum(dn, F32(FULL_WELL_DN))
+    measured = dn * (1 - F32(NONLIN_BETA) * dn)
+    n_sat = int((measured[-1] > NODE_DN).sum())
+    drift = np.r_[0.0, rng.normal(0.0, 3.0, seq.nsamp - 1)].astype(F32)
+    zsci = _section(chip, refs.zsci)
+    reads = (
+        zsci[None, :, :]
+        + drift[:, None, None]
+        + rng.standard_normal((seq.nsamp, ny, nx), dtype=F32) * F32(READ_NOISE_E / MEAN_GAIN)
+    )
+    reads[:, 5:-5, 5:-5] += measured
+    raw = np.clip(np.rint(reads), 0, 65535).astype(np.uint16)
+    cards = pointing.header_cards(origin, (5.0, 5.0))
+    return IRPixels(raw, rate.astype(F32) if keep_truth else None, x, y, cards, n_cr, n_sat)
+
+
+def primary_cards(
+    size: str,
+    root: str,
+    *,
+    expstart: float,
+    asn_id: str,
+    asn_mtyp: str,
+    refkw: dict,
+    date_obs: str,
+    time_obs: str,
+    targ: tuple[float, float],
+) -> dict:
+    seq = sample_sequence(size)
+    exptime = float(seq.times[-1])
+    sub = size == "small"
+    cards = {
+        "SIMPLE": True,
+        "DATE": "2026-01-01",
+        "NEXTEND": 5 * seq.nsamp,
+        "FILENAME": f"{root.lower()}_raw.fits",
+        "FILETYPE": "SCI",
+        "TELESCOP": "HST",
+        "INSTRUME": "WFC3",
+        "EQUINOX": 2000.0,
+        "ROOTNAME": root,
+        "IMAGETYP": "EXT",
+        "PRIMESI": "WFC3",
+        "TARGNAME": "CALDP-SIM-FIELD",
+        "RA_TARG": targ[0],
+        "DEC_TARG": targ[1],
+        "PROPOSID": 17003,
+        "LINENUM": "01.001",
+        "DATE-OBS": date_obs,
+        "TIME-OBS": time_obs,
+        "EXPSTART": expstart,
+        "EXPEND": expstart + exptime / 86400.0,
+        "EXPTIME": exptime,
+        "TEXPTIME": exptime,
+        "EXPFLAG": "NORMAL",
+        "OBSTYPE": "IMAGING",
+        "OBSMODE": "MULTIACCUM",
+        "SCLAMP": "NONE",
+        "NRPTEXP": 1,
+        "SUBARRAY": sub,
+        "DETECTOR": "IR",
+        "FILTER": FILTER,
+        "APERTURE": "IRSUB256" if sub else "IR",
+        "PROPAPER": "IRSUB256" if sub else "IR",
+        "CRSPLIT": 1,
+        "CCDAMP": "ABCD",
+        "CCDGAIN": GAIN,
+        "BINAXIS1": 1,
+        "BINAXIS2": 1,
+        "SAMP_SEQ": seq.name,
+        "NSAMP": seq.nsamp,
+        "SAMPZERO": seq.sampzero,
+        "SUBTYPE": seq.subtype,
+        "ASN_ID": asn_id,
+        "ASN_TAB": f"{asn_id.lower()}_asn.fits" if asn_id != "NONE" else "NONE",
+        "ASN_MTYP": asn_mtyp,
+        "CAL_VER": "",
+    }
+    for a in "ABCD":
+        cards[f"ATODGN{a}"] = 0.0
+        cards[f"READNSE{a}"] = 0.0
+    cards.update(IR_SWITCHES)
+    cards.update(refkw)
+    for k in UNUSED_REFS:
+        cards.setdefault(k, "N/A")
+    return cards
+
+
+def raw_hdus(size: str, pcards: dict, px: IRPixels, root: str):
+    seq = sample_sequence(size)
+    chip = chip_for(size)
+    hdus = [primary(pcards)]
+    n = seq.nsamp
+    for extver in range(1, n + 1):
+        k = n - extver  # time index: EXTVER 1 = last read, EXTVER NSAMP = zeroth read
+        t = float(seq.times[k])
+        cards = {
+            "BUNIT": "COUNTS",
+            "EXPNAME": root,
+            "SAMPNUM": k,
+            "SAMPTIME": t,
+            "DELTATIM": float(t - seq.times[k - 1]) if k else 0.0,
+            "ROUTTIME": pcards["EXPSTART"] + t / 86400.0,
+            "CCDCHIP": 1,
+            "LTV1": chip.ltv[0],
+            "LTV2": chip.ltv[1],
+            "LTM1_1": 1.0,
+            "LTM2_2": 1.0,
+            "SDQFLAGS": 31743,
+            "NCOMBINE": 1,
+            "PA_APER": px.wcs_cards["ORIENTAT"],
+            **px.wcs_cards,
+        }
+        hdus += _group(extver, px.reads[k], chip.raw_shape, samp=k, time=t, cards=cards)
+    return hdus
