@@ -37,7 +37,7 @@ from pathlib import Path
 from ..config import resolve_config
 from ..datasets import Dataset
 from ..exit_codes import ExitCode, is_memory_error
-from ..messages import ERROR, PROCESSED, MessageTree
+from ..messages import ERROR, PROCESSED, SYNCED, MessageTree
 from ..pipeline import STEPS, dataset_graph
 from ..storage import open_store, split_uri
 from ..sysexit import describe
@@ -142,6 +142,7 @@ class BatchResult:
     dashboard: str | None = None
     cluster: str = ""
     batch_id: str = ""
+    submit_seconds: float = 0.0  # from the call to every graph submitted (planning and messages included)
 
     @property
     def ok(self) -> bool:
@@ -250,7 +251,7 @@ def _plan(names: list[str], job_kwargs: dict, force: bool, rungs) -> tuple[list[
     """Jobs to run, and the summary rows of datasets skipped as already processed."""
     probe = Job(dataset=names[0] if names else "j00000000", **job_kwargs)
     tree = MessageTree(messages_store(probe))
-    done = set() if force else set(tree.datasets_in(PROCESSED))
+    done = set() if force else set(tree.datasets_in(PROCESSED)) | set(tree.datasets_in(SYNCED))
     skipped: dict[str, dict] = {}
     entries = []
     for name in names:
@@ -430,7 +431,8 @@ def run_batch(
                     flush=True,
                 )
             log.info("Dask dashboard: %s", result.dashboard)
-            rows.update(_run(entries, handle, retries, rungs, _Progress(len(entries), progress, stream)))
+            bar = _Progress(len(entries), progress, stream)
+            rows.update(_run(entries, handle, retries, rungs, bar, lambda: _submitted(result, t0)))
     finally:
         if handle is not None and client is None:
             handle.close()
@@ -438,6 +440,11 @@ def run_batch(
     result.summary = [rows[n] for n in names]
     result.wall = time.perf_counter() - t0
     return result
+
+
+def _submitted(result: BatchResult, t0: float) -> None:
+    result.submit_seconds = time.perf_counter() - t0
+    log.info("%s: submitted in %.2f s", result.batch_id, result.submit_seconds)
 
 
 def _cleanup(staging: str, own_root: Path | None) -> None:
@@ -452,7 +459,9 @@ def _cleanup(staging: str, own_root: Path | None) -> None:
             log.warning("could not remove the staging prefix %s: %s", staging, describe(exc))
 
 
-def _run(entries: list[_Entry], handle: ClusterHandle, retries: int, rungs, bar: _Progress) -> dict[str, dict]:
+def _run(
+    entries: list[_Entry], handle: ClusterHandle, retries: int, rungs, bar: _Progress, on_submitted=lambda: None
+) -> dict[str, dict]:
     """Submit every graph, follow them to the end, resubmit memory failures on a bigger rung."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
@@ -484,6 +493,7 @@ def _run(entries: list[_Entry], handle: ClusterHandle, retries: int, rungs, bar:
         return dict(zip(futures, batch, strict=True))
 
     running = submit(entries)
+    on_submitted()
     rows: dict[str, dict] = {}
     ac = as_completed(list(running))
     for fut in ac:
