@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .strips import row_blocks
+
 F32 = np.float32
 F64 = np.float64
 
@@ -30,4 +32,9 @@ def fluxcorr(sci: np.ndarray, err: np.ndarray, *, ratio: float) -> tuple[np.ndar
     >>> float(s[0, 0]), float(e[0, 0])
     (1.0, 0.3333333432674408)
     """
-    return (sci.astype(F64) * ratio).astype(F32), (err.astype(F64) * ratio).astype(F32)
+    out_sci, out_err = np.empty(sci.shape, F32), np.empty(err.shape, F32)
+    r = F64(ratio)
+    for r0, r1 in row_blocks(sci.shape[0]):
+        np.multiply(sci[r0:r1], r, out=out_sci[r0:r1], dtype=F64, casting="same_kind")
+        np.multiply(err[r0:r1], r, out=out_err[r0:r1], dtype=F64, casting="same_kind")
+    return out_sci, out_err

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...common.errors import EngineError
+from .strips import row_blocks
 
 F32 = np.float32
 F64 = np.float64
@@ -55,13 +56,16 @@ def init_error(sci: np.ndarray, *, boundary: int, gain, readnoise, bias) -> np.n
     if boundary == 0 and (g[1] == 0 or r2[1] == 0):
         raise EngineError("no valid GAIN or READNOISE values to initialize ERR data", keyword="CCDTAB")
     err = np.empty(sci.shape, dtype=F32)
-    for k, sl in ((0, slice(0, boundary)), (1, slice(boundary, nx))):
-        part = sci[:, sl]
-        if part.size == 0:
-            continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = (part - b[k]) * g[k]
-            np.maximum(v, F32(0), out=v)
-            v += r2[k]
-            err[:, sl] = (np.sqrt(v.astype(F64)) / F64(g[k])).astype(F32)
+    for r0, r1 in row_blocks(sci.shape[0]):
+        for k, sl in ((0, slice(0, boundary)), (1, slice(boundary, nx))):
+            part = sci[r0:r1, sl]
+            if part.size == 0:
+                continue
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = (part - b[k]) * g[k]
+                np.maximum(v, F32(0), out=v)
+                v += r2[k]
+                d = np.sqrt(v, dtype=F64)
+                d /= F64(g[k])
+                err[r0:r1, sl] = d
     return err

@@ -43,7 +43,9 @@ def flag_sinks(
         sci, dq, sinkmap = sci[::-1], dq[::-1], sinkmap[::-1]
     m = sinkmap
     # The map is almost all zeros: work on its non-zero pixels only, in (column, row) order.
-    cols, rows = np.nonzero(m.T)
+    rows, cols = np.nonzero(m)
+    order = np.lexsort((rows, cols))
+    rows, cols = rows[order], cols[order]
     v = m[rows, cols]
     active = (v > REFDATE) & (np.float64(expstart) > v.astype(np.float64))
     flag = active.copy()
