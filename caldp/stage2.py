@@ -36,6 +36,8 @@ CLOSED_PROXY = "http://127.0.0.1:9"
 #: Wall-clock limit of one runastrodriz run in seconds (CALDP_STAGE2_TIMEOUT overrides).
 DEFAULT_TIMEOUT = 3600.0
 PRODUCT_SUFFIXES = ("_drz.fits", "_drc.fits")
+#: Lines of runastrodriz's output repeated in caldp's log when it fails.
+TAIL_LINES = 20
 
 
 class Stage2Error(RuntimeError):
@@ -162,6 +164,8 @@ def run_runastrodriz(workdir: Path, name: str, env: dict[str, str], log_path: Pa
     after = _products(workdir)
     made = [workdir / n for n in sorted(after) if before.get(n) != after[n]]
     if proc.returncode != 0 or not made:
+        tail = output.strip().splitlines()[-TAIL_LINES:]
+        log.error("runastrodriz %s failed; last lines of %s:\n%s", name, log_path, "\n".join(tail))
         why = failure_reason(output) if proc.returncode != 0 or "[ERROR" in output else "no _drz product written"
         raise Stage2Error(f"runastrodriz {name} (exit {proc.returncode}): {why} (log {log_path.name})")
     log.info("runastrodriz %s made %s in %.1f s", name, ", ".join(p.name for p in made), elapsed)

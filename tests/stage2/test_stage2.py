@@ -116,7 +116,7 @@ def test_missing_mdriztab_is_a_one_line_error(tmp_path):
     assert "\n" not in str(exc.value)
 
 
-def test_broken_input_raises_with_reason(tmp_path):
+def test_broken_input_raises_with_reason(tmp_path, caplog):
     """An _flt without EXPNAME (which drizzlepac's sky-cell lookup needs) fails in runastrodriz."""
     asn = make_association(tmp_path / "w", nx=48, ny=32, nstars=2)
     flt = asn.workdir / f"{asn.members[1]}_flt.fits"
@@ -127,6 +127,7 @@ def test_broken_input_raises_with_reason(tmp_path):
     msg = str(exc.value)
     assert "\n" not in msg
     assert "EXPNAME" in msg and "jsyn01010_runastrodriz.log" in msg
+    assert "last lines of" in caplog.text and "Traceback" in caplog.text  # the log's tail reaches caldp's log
     assert not list(asn.workdir.glob("*_drz.fits"))
 
 
