@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -568,7 +568,18 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     shape = images[0].shape
     if nonzero > 1:
         guess = initial_guess_median if pars.initgues.strip().lower()[:3] == "med" else initial_guess_minimum
-        ave, var = guess(images, dqs, efac=efac, sky=sky, noise=noise, scalense=pars.scalense, badinpdq=pars.badinpdq)
+        ave, var = np.empty(shape, F32), np.empty(shape, F32)
+        for r0, r1 in row_blocks(shape[0], 4 * BLOCK_ROWS):  # per pixel: strips only save memory and time
+            strip_noise = replace(noise, ampy=max(noise.ampy - r0, 0))
+            ave[r0:r1], var[r0:r1] = guess(
+                [im[r0:r1] for im in images],
+                [d[r0:r1] for d in dqs],
+                efac=efac,
+                sky=sky,
+                noise=strip_noise,
+                scalense=pars.scalense,
+                badinpdq=pars.badinpdq,
+            )
         ave, err, dq, crbits, nrej = reject(
             images,
             dqs,
