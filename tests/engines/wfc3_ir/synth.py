@@ -261,12 +261,14 @@ def truth_rate(n: int, seed: int = 5) -> np.ndarray:
     """Count rate (DN/s) of the scene over the whole array: sky plus Gaussian stars."""
     rng = np.random.default_rng(seed)
     rate = np.full((n, n), 1.5, np.float64)
-    yy, xx = np.mgrid[0:n, 0:n]
+    yy, xx = np.mgrid[-6:7, -6:7]
     nstar = 12 if n < 200 else 400
     for _ in range(nstar):
         y0, x0 = rng.uniform(8, n - 8, 2)
+        iy, ix = int(y0), int(x0)
         amp = 10 ** rng.uniform(0.5, 3.0)
-        rate += amp * np.exp(-((yy - y0) ** 2 + (xx - x0) ** 2) / (2 * 1.2**2))
+        star = amp * np.exp(-((yy + iy - y0) ** 2 + (xx + ix - x0) ** 2) / (2 * 1.2**2))
+        rate[iy - 6 : iy + 7, ix - 6 : ix + 7] += star
     rate[n // 2 + 3, n // 3] = 5000.0  # saturates in the first reads
     return rate
 
@@ -290,6 +292,15 @@ def write_raw(
     cy, cx = rng.integers(6, n - 6, ncr), rng.integers(6, n - 6, ncr)
     ck = rng.integers(2, nsamp, ncr)
     camp = rng.uniform(200, 3000, ncr)
+    # special pixels (science-array coordinates): saturated in the zeroth / first read / mid-ramp,
+    # a pixel hit by a CR between every pair of reads (too many CRs), positive and negative spikes
+    rate[10, 20], rate[20, 30], rate[30, 40] = 25000.0, 9000.0, 1500.0
+    many = np.arange(2, nsamp, 3)
+    cy = np.concatenate([cy, np.full(many.size, 40)])
+    cx = np.concatenate([cx, np.full(many.size, 50)])
+    ck = np.concatenate([ck, many])
+    camp = np.concatenate([camp, np.resize([3000.0, 1500.0, 4000.0, 2000.0], many.size)])
+    spikes = ((50, 60, min(3, nsamp - 2), 700.0), (60, 70, 2, -700.0))
     reads = []
     for k in range(nsamp):
         f = rate * t_tot[k]
@@ -297,6 +308,9 @@ def write_raw(
         np.add.at(f, (cy[hit], cx[hit]), camp[hit])
         meas = f * (1 - NL * f)
         meas = np.minimum(meas, 60000.0)
+        for sy, sx, sk, sa in spikes:
+            if sk == k:
+                meas[sy, sx] += sa
         noise = rng.normal(0, 8.0, (n, n)) + rng.normal(0, np.sqrt(np.maximum(meas, 0) / 2.4))
         lvl = 15.0 * k + 3.0 * np.sin(k)
         img = zsci + lvl + meas + noise

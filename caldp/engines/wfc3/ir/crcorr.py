@@ -35,7 +35,7 @@ SPIKE_THRESH = F32(6.0)
 CR = np.uint16(DQ.CRHIT)
 SPIKE = np.uint16(DQ.SPIKE)
 HICURV = np.uint16(DQ.HIGH_CURVATURE)
-CHUNK = 1 << 15
+CHUNK = 1 << 16
 _POWERS = (F32(10.0), F32(6.0), F32(3.0), F32(1.0), F32(0.4), F32(0.0))
 
 
@@ -203,6 +203,82 @@ def _compact(a: np.ndarray, look: np.ndarray, idx: int) -> np.ndarray:
     return np.take_along_axis(a, look[:, idx, :], axis=1)
 
 
+def _residuals(xs, ys, ss, a, b, use):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        fit = (a[:, None] + (b[:, None] * xs).astype(F32)).astype(F32)
+        d = np.where(use, ((ys - fit).astype(F32) / np.where(use, ss, F32(1))).astype(F32), F32(0))
+    return d.astype(F32)
+
+
+def _reject(d, n, tdq, pars: RampPars):
+    """``RejSpikes`` → ``RejCRs`` → ``RejFirstRead`` on the residuals ``d`` of one interval per row.
+
+    `tdq` is the interval DQ work buffer (length ≥ n + 1: the spike test reads one past the end).
+    Returns ``(kind, pos)``: kind 0 none, 1 spike at pos, 2 CR at pos, 3 first-read spike.
+    """
+    P, L = d.shape
+    m_cr = np.uint16((pars.dqignore | int(CR)) & 0xFFFF)
+    m_sp = np.uint16((pars.dqignore | int(CR) | int(SPIKE)) & 0xFFFF)
+    okq = (tdq & m_sp) == 0
+    okc = (tdq & m_cr) == 0
+    maxd = np.zeros(P, F32)
+    spk = np.full(P, -1, np.intp)
+    nmax = int(n.max()) if P else 0
+    for k in range(2, nmax):
+        valid = (k < n) & okq[:, k - 1] & okq[:, k] & okq[:, k + 1]
+        c = (
+            valid
+            & ((d[:, k - 1] - d[:, k - 2]).astype(F32) > SPIKE_THRESH)
+            & ((d[:, k - 1] - d[:, k]).astype(F32) > SPIKE_THRESH)
+            & (d[:, k - 2] < 0)
+            & (d[:, k] < 0)
+            & (np.abs(d[:, k - 1]) > maxd)
+        )
+        if c.any():
+            maxd = np.where(c, d[:, k - 1], maxd)
+            spk = np.where(c, k - 1, spk)
+    kind = np.where(spk >= 0, 1, 0)
+    pos = np.maximum(spk, 0)
+    prev = np.zeros(P, F32)
+    maxc = np.zeros(P, F32)
+    crk = np.zeros(P, np.intp)
+    for k in range(1, nmax):
+        inn = k < n
+        prev = np.where(inn & okc[:, k - 1], d[:, k - 1], prev)
+        c = np.abs((d[:, k] - prev).astype(F32))
+        big = inn & okc[:, k] & (c > pars.thresh)
+        upd = big & (c > maxc)
+        maxc = np.where(upd, c, maxc)
+        crk = np.where(upd, k, crk)
+        prev = np.where(big, d[:, k], prev)
+    is_cr = (kind == 0) & (maxc != 0)
+    kind = np.where(is_cr, 2, kind)
+    pos = np.where(is_cr, crk, pos)
+    fr = (kind == 0) & okq[:, 0] & okq[:, 1] & (np.abs((d[:, 0] - d[:, 1]).astype(F32)) > pars.thresh)
+    kind = np.where(fr, 3, kind)
+    pos = np.where(fr, 0, pos)
+    return kind, pos
+
+
+def _flag(q, rows, ks, kind, ncr, nrej, ferr):
+    """Apply the rejections found in one interval (``fitsamps``' bookkeeping)."""
+    sp = (kind == 1) | (kind == 3)
+    if sp.any():
+        q[rows[sp], ks[sp]] |= SPIKE
+        nrej[rows[sp]] = True
+    crm = kind == 2
+    if crm.any():
+        rr, kk = rows[crm], ks[crm]
+        q[rr, kk] |= CR
+        ncr[rr] += 1
+        over = ncr[rr] >= MAX_CRS
+        if over.any():
+            ro, ko = rr[over], kk[over]
+            q[ro, ko] = (q[ro, ko] - CR) | HICURV
+            ferr[ro] = True
+        nrej[rr[~over]] = True
+
+
 def _detect(q, y, sig, t, dk, lenient, ncr, pars: RampPars, invr2, wtab, buf):
     """One rejection iteration for the rows given; updates q/ncr in place.
 
@@ -213,8 +289,6 @@ def _detect(q, y, sig, t, dk, lenient, ncr, pars: RampPars, invr2, wtab, buf):
     nrej = np.zeros(P, bool)
     ferr = np.zeros(P, bool)
     ign = np.uint16(pars.dqignore & 0xFFFF)
-    m_cr = np.uint16((pars.dqignore | int(CR)) & 0xFFFF)
-    m_sp = np.uint16((pars.dqignore | int(CR) | int(SPIKE)) & 0xFFFF)
     rows_all = np.arange(P)
     for idx in range(iv.tcount.shape[1]):
         n_all = iv.tcount[:, idx]
@@ -230,72 +304,45 @@ def _detect(q, y, sig, t, dk, lenient, ncr, pars: RampPars, invr2, wtab, buf):
         L = xs.shape[1]
         pos = np.arange(L)[None, :] < n[:, None]
         qok = np.where(lenient[r][:, None], (tdq[:, :L] & ign) == 0, tdq[:, :L] == 0)
-        use = pos & (ss != 0) & qok
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            fit = (a[:, None] + (b[:, None] * xs).astype(F32)).astype(F32)
-            d = np.where(use, ((ys - fit).astype(F32) / np.where(use, ss, F32(1))).astype(F32), F32(0))
-        d = d.astype(F32)
-        # spikes
-        okq = (tdq & m_sp) == 0  # length N (reads one past the end)
-        maxd = np.zeros(len(r), F32)
-        spk = np.full(len(r), -1, np.intp)
-        for k in range(2, min(L, N - 1)):
-            valid = (k < n) & okq[:, k - 1] & okq[:, k] & okq[:, k + 1]
-            if not valid.any():
-                continue
-            c = (
-                valid
-                & ((d[:, k - 1] - d[:, k - 2]).astype(F32) > SPIKE_THRESH)
-                & ((d[:, k - 1] - d[:, k]).astype(F32) > SPIKE_THRESH)
-                & (d[:, k - 2] < 0)
-                & (d[:, k] < 0)
-                & (np.abs(d[:, k - 1]) > maxd)
-            )
-            maxd = np.where(c, d[:, k - 1], maxd)
-            spk = np.where(c, k - 1, spk)
-        is_spk = spk >= 0
-        if is_spk.any():
-            rr = r[is_spk]
-            kk = look[is_spk, idx, spk[is_spk]]
-            q[rr, kk] |= SPIKE
-            nrej[rr] = True
-        # cosmic rays
-        rest = ~is_spk
-        okc = (tdq & m_cr) == 0
-        prev = np.zeros(len(r), F32)
-        maxc = np.zeros(len(r), F32)
-        crk = np.zeros(len(r), np.intp)
-        for k in range(1, L):
-            inn = k < n
-            prev = np.where(inn & okc[:, k - 1], d[:, k - 1], prev)
-            ok = inn & okc[:, k]
-            c = np.abs((d[:, k] - prev).astype(F32))
-            big = ok & (c > pars.thresh)
-            upd = big & (c > maxc)
-            maxc = np.where(upd, c, maxc)
-            crk = np.where(upd, k, crk)
-            prev = np.where(big, d[:, k], prev)
-        is_cr = rest & (maxc != 0)
-        if is_cr.any():
-            rr = r[is_cr]
-            kk = look[is_cr, idx, crk[is_cr]]
-            q[rr, kk] |= CR
-            ncr[rr] += 1
-            over = ncr[rr] >= MAX_CRS
-            if over.any():
-                ro, ko = rr[over], kk[over]
-                q[ro, ko] = (q[ro, ko] - CR) | HICURV
-                ferr[ro] = True
-            nrej[rr[~over]] = True
-        # first-read spike
-        rest &= ~is_cr
-        fr = rest & okq[:, 0] & okq[:, 1] & (np.abs((d[:, 0] - d[:, 1]).astype(F32)) > pars.thresh)
-        if fr.any():
-            rr = r[fr]
-            kk = look[fr, idx, 0]
-            q[rr, kk] |= SPIKE
-            nrej[rr] = True
+        d = _residuals(xs, ys, ss, a, b, pos & (ss != 0) & qok)
+        kind, at = _reject(d, n, tdq, pars)
+        ks = look[np.arange(len(r)), idx, np.where(kind == 3, 0, at)]
+        _flag(q, r, ks, kind, ncr, nrej, ferr)
     return nrej, ferr, iv.nosamp
+
+
+def _clean_first(q, y, sig, t, dk, ncr, pars: RampPars, invr2, wtab):
+    """First iteration for rows whose samples 1…N−1 all have DQ 0 (one interval, no gathers)."""
+    P, N = q.shape
+    n = np.full(P, N - 1, np.int32)
+    xs, ys, ss, ds = t[:, 1:], y[:, 1:], sig[:, 1:], dk[:, 1:]
+    a, b, _ = linfit(xs, ys, ss, ds, n, optimum=False, gain=pars.gain, invr2=invr2, wtab=wtab)
+    d = _residuals(xs, ys, ss, a, b, ss != 0)
+    kind, at = _reject(d, n, np.zeros((P, N), np.uint16), pars)
+    nrej = np.zeros(P, bool)
+    ferr = np.zeros(P, bool)
+    ks = np.where(kind == 3, 0, at) + 1
+    _flag(q, np.arange(P), ks, kind, ncr, nrej, ferr)
+    return nrej
+
+
+def _clean_final(y, sig, t, dk, pars: RampPars, invr2, wtab):
+    """Final fit of rows that kept one interval of all N−1 samples."""
+    P, N = y.shape
+    n = np.full(P, N - 1, np.int32)
+    _, b, sigb = linfit(
+        t[:, 1:], y[:, 1:], sig[:, 1:], dk[:, 1:], n, optimum=True, gain=pars.gain, invr2=invr2, wtab=wtab
+    )
+    itime = ((t[:, 1] - t[:, 0]).astype(F32) + (t[:, N - 1] - t[:, 1]).astype(F32)).astype(F32)
+    s2 = (sigb * sigb).astype(F32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nz = s2 != 0
+        sumw = np.where(nz, (1.0 / s2.astype(F64)).astype(F32), F32(0))
+        tot = np.where(nz, (b / s2).astype(F32), F32(0))
+        ok = sumw > 0
+        sci = np.where(ok, (tot / sumw).astype(F32), F32(0))
+        err = np.where(ok, np.sqrt((F32(1) / sumw).astype(F32).astype(F64)).astype(F32), F32(0))
+    return sci.astype(F32), err.astype(F32), np.full(P, N, np.int32), itime, ok
 
 
 def _final(q, y, sig, t, dk, lenient, pars: RampPars, invr2, wtab):
@@ -388,18 +435,30 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     ncr = np.zeros(P, np.int32)
     ferr = np.zeros(P, bool)
     nosamp = np.zeros(P, bool)
-    buf = np.zeros((P, N, N), np.uint16)
-    active = np.arange(P)
+    clean = (q[:, 1:] == 0).all(axis=1)
+    settled = np.zeros(P, bool)  # clean rows that converged after one iteration
+    if clean.any():
+        r = np.flatnonzero(clean)
+        qc, nc = q[r], ncr[r]
+        nrej = _clean_first(qc, y[r], sig[r], t[r], dk[r], nc, pars, invr2, wtab)
+        q[r], ncr[r] = qc, nc
+        settled[r[~nrej]] = True
+    # everything else: the general iteration (a clean row's work buffer after its first iteration is all 0)
+    active = np.flatnonzero(~settled)
+    buf = np.zeros((active.size, N, N), np.uint16)
+    pos_of = np.full(P, -1, np.intp)
+    pos_of[active] = np.arange(active.size)
     while active.size:
+        bi = pos_of[active]
         qa = q[active]
         nca = ncr[active]
-        sub_buf = buf[active]
+        sub_buf = buf[bi]
         nrej, fe, ns = _detect(
             qa, y[active], sig[active], t[active], dk[active], lenient[active], nca, pars, invr2, wtab, sub_buf
         )
         q[active] = qa
         ncr[active] = nca
-        buf[active] = sub_buf
+        buf[bi] = sub_buf
         ferr[active] |= fe
         # no samples: strict → lenient (restart the count), lenient → give up
         to_len = ns & ~lenient[active]
@@ -412,8 +471,11 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     err = np.zeros(P, F32)
     samp = np.zeros(P, np.int32)
     tim = np.zeros(P, F32)
-    fit = ~ferr & ~nosamp
     ok = np.zeros(P, bool)
+    if settled.any():
+        r = np.flatnonzero(settled)
+        sci[r], err[r], samp[r], tim[r], ok[r] = _clean_final(y[r], sig[r], t[r], dk[r], pars, invr2, wtab)
+    fit = ~ferr & ~nosamp & ~settled
     if fit.any():
         r = np.flatnonzero(fit)
         s, e, sp, tt, good = _final(q[r], y[r], sig[r], t[r], dk[r], lenient[r], pars, invr2, wtab)
