@@ -72,6 +72,17 @@ def measured(name: str, records: list):
 
 
 def make_inputs(workdir: Path, source: str) -> tuple[Path, dict]:
+    """Write the inputs in a child process (keeps this process's RSS baseline clean)."""
+    code = (
+        f"import json, sys; sys.path.insert(0, {str(ROOT)!r}); from benchmarks.bench_ccd import _make; "
+        f"a, e = _make(__import__('pathlib').Path({str(workdir)!r}), {source!r}); print(json.dumps([str(a), e]))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    asn, env = json.loads(r.stdout.strip().splitlines()[-1])
+    return Path(asn), env
+
+
+def _make(workdir: Path, source: str) -> tuple[Path, dict]:
     if source == "sim":
         from caldp.sim import simulate
 

@@ -28,8 +28,37 @@ F32 = np.float32
 AMPS = "ABCD"
 
 
+BLOCK_ROWS = 256
+
+
+def blockwise(func, *arrays, rows: int = BLOCK_ROWS, **kw):
+    """Apply a pointwise step ``func(*arrays, **kw) -> (sci, err, dq)`` in strips of `rows` lines.
+
+    The steps are pixel-by-pixel, so the result is identical; only the temporaries shrink to a strip.
+    """
+    ny = arrays[0].shape[0]
+    starts = range(0, ny, rows)
+    outs = None
+    for b, r0 in enumerate(starts):
+        res = func(*(a[r0 : r0 + rows] for a in arrays), **kw)
+        if outs is None:  # full-size outputs for image results, one slot per strip for scalars
+            outs = [
+                np.empty((ny,) + r.shape[1:], r.dtype) if r.ndim == 2 else np.empty(len(starts), r.dtype) for r in res
+            ]
+        for o, r in zip(outs, res, strict=True):
+            if r.ndim == 2:
+                o[r0 : r0 + rows] = r
+            else:
+                o[b] = r[0]
+    return tuple(outs)
+
+
 def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
-    """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product."""
+    """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product.
+
+    The input is consumed: its imsets are released one by one as they are calibrated (this keeps a
+    full-frame WFC run under 1 GB); pass a copy to keep them.
+    """
     fname = exp.filename
     primary = exp.primary.copy()
     sw = keys.switches
@@ -64,9 +93,12 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
     out = []
     photvals = None
     phot_skipped = False
-    for im in exp.imsets:
+    pending, exp.imsets = exp.imsets, []
+    while pending:
+        im = pending.pop(0)
         h = {k: v.copy() for k, v in im.headers.items()}
-        sci, err, dq = im.sci, im.err, im.dq
+        sci, err, dq, extver = im.sci, im.err, im.dq, im.extver
+        del im
         chip = int(h["SCI"].get("CCDCHIP", 1))
         sdq = int(h["SCI"].get("SDQFLAGS", 65535))
         ccd = read_ccdtab(
@@ -87,11 +119,13 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         if not np.any(err):
             err = noise.init_error(sci, err, layout, bias_target=keys.targname.startswith("BIAS"))
         if dark is not None and not dark.dummy:
-            ref = refs.chip(dark.path, chip, keyword="DARKFILE")
+            ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
             ds, de, dd = cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE")
-            z, ze = darkcorr.scale_dark(ds, de, t_dark)
-            meandark = darkcorr.mean_dark(z, dd, sdq)
-            sci, err, dq = darkcorr.subtract(sci, err, dq, z, ze, dd)
+            sci, err, dq, zsum, zn = blockwise(
+                darkcorr.darkcorr, sci, err, dq, ds, de, dd, darktime=t_dark, sdqflags=sdq
+            )
+            meandark = F32(zsum.sum() / zn.sum()) if zn.sum() else F32(0)
+            del ds, de, dd, ref
             h["SCI"]["MEANDARK"] = hdr_float(meandark)
             log.info(
                 "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
@@ -101,20 +135,20 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
                 float(meandark),
             )
         if flsh is not None and not flsh.dummy and flashdur > 0:
-            ref = refs.chip(flsh.path, chip, keyword="FLSHFILE")
+            ref = refs.chip(flsh.path, chip, keyword="FLSHFILE", cache=False)
             fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=flsh.path.name, keyword="FLSHFILE")
             z, ze = flshcorr.scale_flash(fs, fe, flashdur)
             h["SCI"]["MEANFLSH"] = hdr_float(flshcorr.mean_flash(z, fd, sdq))
-            sci, err, dq = darkcorr.subtract(sci, err, dq, z, ze, fd)
+            sci, err, dq = blockwise(darkcorr.subtract, sci, err, dq, z, ze, fd)
         for f in flats:
             if f.dummy:
                 continue
-            ref = refs.chip(f.path, chip, keyword=f.keyword)
+            ref = refs.chip(f.path, chip, keyword=f.keyword, cache=False)
             fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=f.path.name, keyword=f.keyword)
-            sci, err, dq = flatcorr.divide_flat(sci, err, dq, fs, fe, fd)
+            sci, err, dq = blockwise(flatcorr.divide_flat, sci, err, dq, fs, fe, fd)
             log.info("FLATCORR chip %d: %s %s", chip, f.keyword, f.path.name)
         if shad is not None and not shad.dummy and keys.exptime > 0:
-            ref = refs.chip(shad.path, chip, keyword="SHADFILE")
+            ref = refs.chip(shad.path, chip, keyword="SHADFILE", cache=False)
             ss, se, sd = cut_to_science(ref, h["SCI"], sci.shape, file=shad.path.name, keyword="SHADFILE")
             ncomb = int(h["SCI"].get("NCOMBINE", 1)) or 1
             sci, err, dq = shadcorr.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=ncomb)
@@ -134,7 +168,7 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
                 phot_skipped = True
             for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
                 h["SCI"][k] = hdr_float(photvals[k])
-        new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=im.extver)
+        new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=extver)
         stats = image_statistics(new.sci, new.err, new.dq, sdq)
         for ext, values in stats.items():  # float keywords as HSTIO writes them (8 significant digits)
             for key, value in values.items():

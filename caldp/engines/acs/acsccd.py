@@ -87,16 +87,29 @@ def darktime(keys: AcsKeys, ccd) -> F32:
     return base
 
 
+class _Meta:
+    """Headers and EXTVER of an imset (its pixels live in :class:`_Chip`)."""
+
+    __slots__ = ("headers", "extver")
+
+    def __init__(self, headers, extver):
+        self.headers, self.extver = headers, extver
+
+    @property
+    def sci_hdr(self):
+        return self.headers["SCI"]
+
+
 class _Chip:
     """Mutable per-imset working state (arrays and the values the steps need)."""
 
     __slots__ = ("imset", "sci", "err", "dq", "chip", "ltv", "sdqflags", "ccd", "osc", "layout", "blev")
 
     def __init__(self, imset: ImSet):
-        self.imset = imset
-        self.sci = imset.sci.astype(F32, copy=True)
-        self.err = imset.err.astype(F32, copy=True)
-        self.dq = imset.dq.copy()
+        self.imset = _Meta(imset.headers, imset.extver)
+        self.sci = imset.sci.astype(F32, copy=False)
+        self.err = imset.err.astype(F32, copy=False)
+        self.dq = imset.dq
         h = imset.sci_hdr
         self.chip = int(h.get("CCDCHIP", 1))
         self.ltv = (float(h.get("LTV1", 0.0)), float(h.get("LTV2", 0.0)))
@@ -105,7 +118,11 @@ class _Chip:
 
 
 def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
-    """Run ACSCCD on a raw exposure held in memory; returns the ``_blv_tmp`` exposure."""
+    """Run ACSCCD on a raw exposure held in memory; returns the ``_blv_tmp`` exposure.
+
+    The input is consumed (its pixel arrays are reused and its imsets removed) to keep a full-frame
+    WFC run under 1 GB; pass a copy to keep it.
+    """
     fname = raw.filename
     primary = raw.primary.copy()
     sw = keys.switches
@@ -123,6 +140,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     if sw["SINKCORR"] is Switch.PERFORM:
         raise EngineError("SINKCORR is not implemented by the builtin ACS engine", file=fname, keyword="SINKCORR")
     chips = [_Chip(im) for im in raw.imsets]
+    raw.imsets = []
     for c in chips:
         ny, nx = c.sci.shape
         c.ccd = read_ccdtab(
@@ -169,7 +187,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     # BIASCORR (DN)
     if do_bias:
         for c in chips:
-            ref = refs.chip(bias.path, c.chip, keyword="BIASFILE")
+            ref = refs.chip(bias.path, c.chip, keyword="BIASFILE", cache=False)
             bs, be, bd = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=bias.path.name, keyword="BIASFILE")
             c.sci, c.err, c.dq = biascorr.subtract_bias(c.sci, c.err, c.dq, bs, be, bd)
             log.info("BIASCORR chip %d: BIASFILE %s", c.chip, bias.path.name)
@@ -332,7 +350,7 @@ def _do_blev(c: _Chip, keys: AcsKeys, fname: str) -> None:
 
 def _fullwell(c: _Chip, path, refs: RefCache) -> np.ndarray:
     """``doFullWellSat``: DQ | SATPIXEL where SCI > SATUFILE over the science area."""
-    ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",))
+    ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",), cache=False)
     ny, nx = c.sci.shape
     xdim = nx - (c.osc.trimx[0] + c.osc.trimx[1])
     ydim = ny - (c.osc.trimy[0] + c.osc.trimy[1])

@@ -140,25 +140,25 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     for s in skies:
         skysum = F32(skysum + s)
     skysum = max(skysum, F32(0))  # forced non-negative (acsrej_do.c)
-    pics = []
-    for k in range(n):
+
+    def pic(k, out=None):
+        # f32(f32(SCI − sky)/efac), recomputed when needed rather than kept (memory)
         e = efac[k] if efac[k] != 0 else F32(1)
-        pics.append(((scis[k] - skies[k]) / e).astype(F32))
-    ave = initial_guess(pics, dqs, kind=pars.initgues, dqpat=dqpat)
+        out = np.subtract(scis[k], skies[k], out=out)
+        out /= e
+        return out
+
+    ave = initial_guess([pic(k) for k in range(n)], dqs, kind=pars.initgues, dqpat=dqpat)
     scale = F32(pars.scalense / F32(100))
     psig2 = F32(pars.crthresh * pars.crthresh) if pars.crthresh > 0 else F32(-1)
     disk = neighbour_offsets(float(pars.crradius))
     causal = [(dy, dx) for dy, dx in disk if dy > 0 or (dy == 0 and dx > 0)]
     spill_src = [(dy, dx) for dy, dx in disk if dy >= 0]
     prior_src = [(dy, dx) for dy, dx in disk if dy > 0]
-    e2s = [errs[k] * errs[k] for k in range(n)]
-    excl = [((dqs[k] & bad) != 0) & (dqs[k] != 2) for k in range(n)]
-    # a pixel is used unless HIT, SPILL, excluded, or its input DQ has bit 2, 4 or 8 (mask & 14)
-    usable = [~excl[k] & ((dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0) for k in range(n)]
-    # input DQ exactly 8 or 2 on a non-excluded pixel leaves mask == HIT/SPILL: counted as rejected
-    dq_rej = [~excl[k] & ((dqs[k] == HIT) | (dqs[k] == SPILL)) for k in range(n)]
-    not8 = [dqs[k] != HIT for k in range(n)]
-    pe = [pics[k] * efac[k] for k in range(n)]
+
+    def excluded(k):
+        return ((dqs[k] & bad) != 0) & (dqs[k] != 2)
+
     niter = len(pars.sigmas)
     rejected = [np.zeros(shape, bool) for _ in range(n)]
     spillprior = [np.zeros(shape, bool) for _ in range(n)]
@@ -176,7 +176,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             if not e > 0:
                 continue
             ef2 = F32(e * e)
-            e2 = e2s[k]
+            e2 = errs[k] * errs[k]
             np.multiply(ave, e, out=thresh)  # pixsky = max(ave·efac, 0)
             np.maximum(thresh, F32(0), out=thresh)
             thresh *= scale
@@ -184,29 +184,42 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             thresh += e2
             thresh *= sig2
             thresh /= ef2  # f32(f32(sig2·(e2 + f32(scale·pixsky)²)) / efac²)
-            np.subtract(pics[k], ave, out=d2)
+            pic(k, out=d2)
+            d2 -= ave
             np.multiply(d2, d2, out=d2)
             cand = d2 > thresh
             np.multiply(e2, sig2, out=thresh)
             thresh /= ef2
             thresh *= psig2
             spillok = d2 > thresh
-            hit = cand & ~excl[k]
-            hit = _promote_excluded(hit, excl[k] & cand & spillok, causal)
-            spill = spillok & not8[k] & ~hit & _reach(hit, spill_src)
-            use = usable[k] & ~hit & ~spill
-            np.add(total, pe[k], out=total, where=use)
+            excl = excluded(k)
+            hit = cand & ~excl
+            hit = _promote_excluded(hit, excl & cand & spillok, causal)
+            not8 = dqs[k] != HIT
+            spill = spillok & not8 & ~hit & _reach(hit, spill_src)
+            # used unless HIT, SPILL, excluded, or the input DQ has bit 2, 4 or 8 (mask & 14)
+            use = ~excl & ((dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0) & ~hit & ~spill
+            pic(k, out=d2)
+            d2 *= e
+            np.add(total, d2, out=total, where=use)
             np.add(efs, e, out=efs, where=use)
-            np.add(err2, e2, out=err2, where=use)
             if last:
-                spillprior[k] = spillok & not8[k] & _reach(hit, prior_src)
-                rejected[k] = hit | spill | dq_rej[k]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newave = total / efs
-        ave = np.where(efs > 0, newave, F32(0) if last else ave).astype(F32)
+                np.add(err2, e2, out=err2, where=use)
+            if last:
+                spillprior[k] = spillok & not8 & _reach(hit, prior_src)
+                # an input DQ of exactly 8 or 2 (not excluded) leaves mask == HIT/SPILL: counted as rejected
+                rejected[k] = hit | spill | (~excl & ((dqs[k] == HIT) | (dqs[k] == SPILL)))
+        have = efs > 0
+        if last:
+            ave = np.zeros(shape, F32)
+        np.divide(total, efs, out=ave, where=have)
+        del total
+    del thresh, d2
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (exptot / efs).astype(F32)
-        errc = (ratio.astype(F64) * np.sqrt(err2.astype(F64))).astype(F32)
+        errc = np.sqrt(err2.astype(F64))
+        errc *= ratio
+        errc = errc.astype(F32)
     errc = np.where(efs > 0, errc, F32(0)).astype(F32)
     dq_out = np.full(shape, CRFLAG, np.uint16)
     dq2 = np.zeros(shape, np.uint16)

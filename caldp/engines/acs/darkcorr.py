@@ -44,3 +44,14 @@ def subtract(sci, err, dq, z, zerr, zdq):
     ([[4.0]], [[5.0]], [[16]])
     """
     return sci - z, np.sqrt(err * err + zerr * zerr), dq | zdq
+
+
+def darkcorr(sci, err, dq, dark, dark_err, dark_dq, *, darktime, sdqflags: int):
+    """Scale and subtract the dark; returns ``(sci, err, dq, sum of good Z, number of good Z)`` so that a
+    caller working in strips can form MEANDARK = f32(Σ/n)."""
+    z, ze = scale_dark(dark, dark_err, darktime)
+    good = (dark_dq & np.uint16(sdqflags & 0xFFFF)) == 0
+    s = float(np.sum(z[good], dtype=np.float64))
+    n = int(np.count_nonzero(good))
+    out = subtract(sci, err, dq, z, ze, dark_dq)
+    return (*out, np.array([s]), np.array([n]))

@@ -29,10 +29,8 @@ def _pixels(hdu, extname: str, shape) -> np.ndarray:
         if extname == "DQ":
             value = int(value) & 0xFFFF
         return np.full(shape, value, dtype=_DTYPES[extname])
-    data = np.asarray(hdu.data)
-    if extname == "DQ":
-        return data.astype(np.int64).astype(np.uint16) if data.dtype.kind == "i" else data.astype(np.uint16)
-    return data.astype(_DTYPES[extname])
+    data = hdu.data  # memory-mapped: one conversion copy, the file pages are released on close
+    return np.array(data, dtype=_DTYPES[extname])  # int16 DQ wraps to the same 16 bits as uint16
 
 
 class RefCache:
@@ -64,13 +62,14 @@ class RefCache:
         for key in [k for k in self._chips if k[0] == Path(path)]:
             del self._chips[key]
 
-    def chip(self, path: Path, chip: int, *, keyword: str, arrays=("SCI", "ERR", "DQ")) -> RefChip:
+    def chip(self, path: Path, chip: int, *, keyword: str, arrays=("SCI", "ERR", "DQ"), cache: bool = True) -> RefChip:
+        """The reference imset of `chip`; with ``cache=False`` it is read again at each call and not kept."""
         path = Path(path)
         key = (path, int(chip), tuple(arrays))
         if key in self._chips:
             return self._chips[key]
         try:
-            with fits.open(path, memmap=False) as hdul:
+            with fits.open(path, memmap=True, uint=False) as hdul:
                 primary = hdul[0].header.copy()
                 ngroups = int(primary.get("NEXTEND", 3)) // 3
                 found = None
@@ -111,5 +110,6 @@ class RefCache:
             raise
         except Exception as exc:  # unreadable, truncated or malformed
             raise EngineError(f"cannot read reference data ({exc})", file=path.name, keyword=keyword) from exc
-        self._chips[key] = ref
+        if cache:
+            self._chips[key] = ref
         return ref
