@@ -166,8 +166,12 @@ def make_association(
     seed: int = 1,
     drizcorr: str = "PERFORM",
     dithers: tuple[tuple[float, float], ...] = ((0.0, 0.0), (2.5, 1.5)),
+    flc: bool = False,
 ) -> SynthAssociation:
-    """Write the association into `workdir` (and ``workdir/ref/`` for jref) and return its description."""
+    """Write the association into `workdir` (and ``workdir/ref/`` for jref) and return its description.
+
+    With `flc`, each exposure also gets an ``_flc`` (the CTE-corrected twin: here the same pixels).
+    """
     rng = np.random.default_rng(seed)
     workdir.mkdir(parents=True, exist_ok=True)
     refdir = workdir / "ref"
@@ -225,6 +229,9 @@ def make_association(
                     h.header["CCDCHIP"] = chip
                 hdus.append(h)
         fits.HDUList(hdus).writeto(workdir / f"{root}_flt.fits", overwrite=True)
+        if flc:
+            hdus[0].header["FILENAME"] = f"{root}_flc.fits"
+            fits.HDUList(hdus).writeto(workdir / f"{root}_flc.fits", overwrite=True)
     asn = Table(
         {
             "MEMNAME": [m.upper() for m in members] + [asn_id.upper()],

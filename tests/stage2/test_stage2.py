@@ -151,3 +151,20 @@ def test_association_members(tmp_path):
     exposures, products = stage2.association_members(asn.workdir / asn.asn)
     assert exposures == list(asn.members) and products == [asn.product]
     assert stage2.input_raw(asn.workdir, asn.asn) == Path(asn.workdir / f"{asn.members[0]}_raw.fits")
+
+
+def test_single_exposure_with_flc_makes_drz_and_drc(tmp_path):
+    """An unassociated ``_raw`` input: runastrodriz drizzles its ``_flt`` and, since an ``_flc`` exists, a ``_drc``."""
+    asn = make_association(tmp_path / "w", nx=64, ny=48, nstars=4, dithers=((0.0, 0.0),), flc=True)
+    root = asn.members[0]
+    out = stage2.run_stage2(
+        asn.workdir, [f"{root}_raw.fits"], instrument="acs", env=drizzle_env(asn.env), log_dir=tmp_path
+    )
+    assert sorted(p.name for p in out) == [f"{root}_drc.fits", f"{root}_drz.fits"]
+    for p in out:
+        with fits.open(p) as hdul:
+            assert {"SCI", "WHT", "CTX"} <= {h.name for h in hdul}
+            sci, w = hdul["SCI"].data, WCS(hdul["SCI"].header)
+        px, py = w.all_world2pix(asn.stars[:, 0], asn.stars[:, 1], 0)
+        assert np.hypot(*centroid_offsets(sci, px, py).T).max() < 0.5
+    assert (tmp_path / f"{root}_runastrodriz.log").is_file()
