@@ -101,3 +101,15 @@ def test_missing_raw_keyword(base, tmp_path, keyword):
     assert info.value.keyword == keyword
     assert str(info.value.file).endswith(f"{MEMBERS[1]}_raw.fits")
     assert not list(work.glob("*_flt.fits")) and not list(work.glob("*_crj*.fits"))
+
+
+def test_shadcorr_with_cr_combination_refused(base, tmp_path):
+    """WF3REJ would fold the shutter shading into the exposure times (rej_loop.c): refused, not approximated."""
+    work = tmp_path / "shad"
+    shutil.copytree(base, work)
+    for m in MEMBERS:
+        _update(work / f"{m}_raw.fits", _primary("SHADCORR", "PERFORM"))
+    with pytest.raises(EngineError) as info:
+        calwf3(work / "tst01011_asn.fits", outdir=work, env={"iref": f"{work / 'refs'}/"})
+    assert info.value.keyword == "SHADCORR"
+    assert not list(work.glob("*_flt.fits")) and not list(work.glob("*_crj*.fits"))

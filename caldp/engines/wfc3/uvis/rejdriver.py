@@ -47,6 +47,13 @@ def wf3rej(
     """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ)."""
     if len(inputs) < 2:
         raise EngineError("Needs more than one input image.", keyword="CRCORR")
+    if keys.perform("SHADCORR"):
+        # rej_loop.c folds the shutter shading into each pixel's exposure time; not implemented here.
+        raise EngineError(
+            "SHADCORR=PERFORM in a CR-SPLIT/repeat combination is not supported by the builtin engine",
+            file=inputs[0].filename,
+            keyword="SHADCORR",
+        )
     first = inputs[0]
     p0 = first.primary
     efac, bunits = [], []
