@@ -142,7 +142,8 @@ class BatchResult:
     dashboard: str | None = None
     cluster: str = ""
     batch_id: str = ""
-    submit_seconds: float = 0.0  # from the call to every graph submitted (planning and messages included)
+    submit_seconds: float = 0.0  # planning, submitted messages and graph submission (not the cluster's start)
+    cluster_start_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -410,7 +411,9 @@ def run_batch(
         previews=previews,
         env=tuple(sorted(job_env.items())),
     )
+    t_plan = time.perf_counter()
     entries, skipped = _plan(names, job_kwargs, force, rungs)
+    plan_seconds = time.perf_counter() - t_plan
     if skipped:
         log.info("Resuming: %d of %d datasets already processed (use --force to redo them)", len(skipped), len(names))
     rows: dict[str, dict] = dict(skipped)
@@ -432,7 +435,18 @@ def run_batch(
                 )
             log.info("Dask dashboard: %s", result.dashboard)
             bar = _Progress(len(entries), progress, stream)
-            rows.update(_run(entries, handle, retries, rungs, bar, lambda: _submitted(result, t0)))
+            result.cluster_start_seconds = time.perf_counter() - t_plan - plan_seconds
+            t_submit = time.perf_counter()
+            rows.update(
+                _run(
+                    entries,
+                    handle,
+                    retries,
+                    rungs,
+                    bar,
+                    lambda: _submitted(result, plan_seconds + time.perf_counter() - t_submit),
+                )
+            )
     finally:
         if handle is not None and client is None:
             handle.close()
@@ -442,8 +456,8 @@ def run_batch(
     return result
 
 
-def _submitted(result: BatchResult, t0: float) -> None:
-    result.submit_seconds = time.perf_counter() - t0
+def _submitted(result: BatchResult, seconds: float) -> None:
+    result.submit_seconds = seconds
     log.info("%s: submitted in %.2f s", result.batch_id, result.submit_seconds)
 
 

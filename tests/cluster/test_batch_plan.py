@@ -79,3 +79,33 @@ def test_forwarded_environment():
         }
     )
     assert env == {"CRDS_PATH": "/c", "CRDS_SERVER_URL": "u", "iref": "/c/", "CSYS_VER": "v1"}
+
+
+def test_a_thousand_datasets_submit_in_under_ten_seconds(tmp_path):
+    """Plan (memory estimates from input sizes), write 1,000 submitted messages and hand
+    1,000 graphs to a scheduler (with no workers, so nothing runs) in < 10 s."""
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from caldp.cluster.batch import _mark_all_submitted, _plan, parse_datasets
+    from caldp.cluster.memory import RUNGS_MB
+    from caldp.pipeline import dataset_graph
+
+    names = parse_datasets("\n".join(f"j{i:05d}01q" for i in range(1000)))
+    kw = dict(
+        input_uri=f"file:{tmp_path / 'in'}",
+        output_uri=f"file:{tmp_path / 'out'}",
+        config="caldp-config-local",
+        staging_uri=f"file:{tmp_path / 'staging'}",
+    )
+    with LocalCluster(processes=False, n_workers=0, dashboard_address=None) as cluster, Client(cluster) as client:
+        t0 = time.perf_counter()
+        entries, skipped = _plan(names, kw, False, RUNGS_MB)
+        _mark_all_submitted([e.job for e in entries])
+        futures = client.compute([dataset_graph(e.job, memory_mb=e.rung) for e in entries], optimize_graph=False)
+        seconds = time.perf_counter() - t0
+        client.cancel(futures)
+    assert len(futures) == 1000 and not skipped
+    assert len(list((tmp_path / "out" / "messages" / "dataset-submitted").iterdir())) == 1000
+    assert seconds < 10, f"submitting 1,000 datasets took {seconds:.1f} s"
