@@ -197,9 +197,21 @@ class Chip:
     dq: np.ndarray | None
 
 
-def _pixels(hdu) -> np.ndarray:
-    """Image data with BSCALE/BZERO applied by us (astropy refuses to scale memory-mapped data)."""
+def _pixels(hdu) -> np.ndarray | None:
+    """Image data with BSCALE/BZERO applied by us (astropy refuses to scale memory-mapped data).
+
+    An HSTIO constant ("null") extension (NAXIS=0, NPIX1/NPIX2, PIXVALUE) becomes a full array,
+    except a constant DQ of 0, which is None (nothing flagged).
+    """
     data = hdu.data
+    if data is None:
+        hdr = hdu.header
+        if "NPIX1" not in hdr or "NPIX2" not in hdr:
+            return None
+        value = hdr.get("PIXVALUE", 0)
+        if hdu.name == "DQ":
+            return None if value == 0 else np.full((hdr["NPIX2"], hdr["NPIX1"]), int(value), np.uint16)
+        return np.full((hdr["NPIX2"], hdr["NPIX1"]), value, np.float32)
     bscale, bzero = hdu.header.get("BSCALE", 1), hdu.header.get("BZERO", 0)
     if bscale == 1 and bzero == 0:
         return data
@@ -216,15 +228,16 @@ def read_chips(path: Path) -> list[Chip]:
     """
     chips: dict[int, Chip] = {}
     with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
-        dqs = {h.ver: h for h in hdul if h.name == "DQ" and h.data is not None}
+        dqs = {h.ver: h for h in hdul if h.name == "DQ"}
         for h in hdul:
-            if h.name != "SCI" or h.data is None or h.data.ndim != 2:
+            if h.name != "SCI" or h.header.get("NAXIS", 0) not in (0, 2):
                 continue
             chip = int(h.header.get("CCDCHIP", 1))
-            if chip in chips:
+            sci = None if chip in chips else _pixels(h)
+            if sci is None:
                 continue
             dq = dqs.get(h.ver)
-            chips[chip] = Chip(chip, _pixels(h), None if dq is None else _pixels(dq))
+            chips[chip] = Chip(chip, sci, None if dq is None else _pixels(dq))
         if not chips:
             first = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim == 2), None)
             if first is None:
@@ -328,8 +341,8 @@ def write_spectrum_previews(path: Path, outdir: Path) -> list[Path]:
 def preview_kind(path: Path) -> str | None:
     """'image', 'spectrum' or None, from the first extension as CALDP decides it.
 
-    An IMAGE extension with NAXIS >= 2 is an image unless the instrument is COS or STIS
-    (rootnames l…/o…); a BINTABLE other than an ASN table is a spectrum.
+    An IMAGE extension with NAXIS >= 2 (or an HSTIO constant image) is an image unless the
+    instrument is COS or STIS (rootnames l…/o…); a BINTABLE other than an ASN table is a spectrum.
     """
     with fits.open(path) as hdul:
         if len(hdul) < 2:
@@ -339,7 +352,8 @@ def preview_kind(path: Path) -> str | None:
         instr = str(hdul[0].header.get("INSTRUME", h.get("INSTRUME", path.name[:1]))).strip()[:1].lower()
         if xtension == "BINTABLE" and str(h.get("EXTNAME", "")).strip() != "ASN":
             return "spectrum"
-        if xtension == "IMAGE" and h.get("NAXIS", 0) >= 2 and instr not in ("l", "o", "c", "s"):
+        is_2d = h.get("NAXIS", 0) >= 2 or ("NPIX1" in h and "NPIX2" in h)  # HSTIO constant image too
+        if xtension == "IMAGE" and is_2d and instr not in ("l", "o", "c", "s"):
             return "image"
     return None
 
@@ -362,6 +376,7 @@ def create_previews(products: list[Path], outdir: Path, *, instrument: str, work
     says which (its ``made`` lists what was written).
     """
     outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
     todo = [Path(p) for p in products if wants_preview(Path(p), instrument)]
     made: list[Path] = []
     failures: list[str] = []

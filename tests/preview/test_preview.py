@@ -247,3 +247,22 @@ def test_thumb_of_a_tiny_image_is_scaled_up_to_128(tmp_path):
     path = write_exposure(tmp_path / "jtest01aq_flt.fits", {1: star_field((20, 30))})
     made = P.create_previews([path], tmp_path, instrument="acs")
     assert Image.open(made[1]).size == (128, round(20 * 128 / 30))
+
+
+def test_hstio_constant_extensions(tmp_path):
+    """NAXIS=0 SCI/DQ with NPIX1/NPIX2/PIXVALUE (as HSTIO writes constant arrays): a flat grey image,
+    and a constant non-zero bad DQ paints everything."""
+    hdus = [fits.PrimaryHDU(header=fits.Header({"INSTRUME": "ACS"}))]
+    for name, value in (("SCI", 7.0), ("ERR", 0.0), ("DQ", 0)):
+        h = fits.ImageHDU(name=name, ver=1)
+        h.header.update({"NPIX1": 40, "NPIX2": 30, "PIXVALUE": value, "CCDCHIP": 1})
+        hdus.append(h)
+    path = tmp_path / "jtest01aq_flt.fits"
+    fits.HDUList(hdus).writeto(path)
+    chips = P.read_chips(path)
+    assert chips[0].sci.shape == (30, 40) and (chips[0].sci == 7).all() and chips[0].dq is None
+    made = P.create_previews([path], tmp_path, instrument="acs")
+    assert Image.open(made[0]).size == (40, 30)
+    with fits.open(path, mode="update") as hdul:
+        hdul["DQ"].header["PIXVALUE"] = 4
+    assert P.bad_mask(P.read_chips(path)[0].dq).all()
