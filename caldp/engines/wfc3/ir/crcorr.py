@@ -108,15 +108,23 @@ def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
         if not ok.any():
             continue
         if optimum:
-            wt = (wtab[pidx, np.minimum(n, wtab.shape[1] - 1), min(j, wtab.shape[2] - 1)] * invr2).astype(F32)
+            wt = wtab[pidx, n, j] * invr2
         else:
-            wt = np.full(P, F32(F32(1.0) * invr2), F32)
+            wt = F32(F32(1.0) * invr2)
         xj, yj = x[:, j], y[:, j]
-        S = np.where(ok, S + wt, S)
-        Sy = np.where(ok, Sy + (yj * wt).astype(F32), Sy)
-        Sx = np.where(ok, Sx + (xj * wt).astype(F32), Sx)
-        Sxx = np.where(ok, Sxx + ((xj * xj).astype(F32) * wt).astype(F32), Sxx)
-        Sxy = np.where(ok, Sxy + ((xj * yj).astype(F32) * wt).astype(F32), Sxy)
+        xw = xj * wt
+        if ok.all():
+            S = S + wt
+            Sy = Sy + yj * wt
+            Sx = Sx + xw
+            Sxx = Sxx + (xj * xj) * wt
+            Sxy = Sxy + (xj * yj) * wt
+        else:
+            S = np.where(ok, S + wt, S)
+            Sy = np.where(ok, Sy + yj * wt, Sy)
+            Sx = np.where(ok, Sx + xw, Sx)
+            Sxx = np.where(ok, Sxx + (xj * xj) * wt, Sxx)
+            Sxy = np.where(ok, Sxy + (xj * yj) * wt, Sxy)
     S, Sx, Sy, Sxx, Sxy = (v.astype(F32) for v in (S, Sx, Sy, Sxx, Sxy))
     x0, y0 = x[:, 0], y[:, 0]
     dx = (_gather(x, last) - x0).astype(F32)
@@ -333,7 +341,7 @@ def _clean_final(y, sig, t, dk, pars: RampPars, invr2, wtab):
     _, b, sigb = linfit(
         t[:, 1:], y[:, 1:], sig[:, 1:], dk[:, 1:], n, optimum=True, gain=pars.gain, invr2=invr2, wtab=wtab
     )
-    itime = ((t[:, 1] - t[:, 0]).astype(F32) + (t[:, N - 1] - t[:, 1]).astype(F32)).astype(F32)
+    itime = ((t[:, 1] - t[:, 0]).astype(F32) + (t[:, N - 1] - t[:, 1]).astype(F32)).astype(F32, copy=False)
     s2 = (sigb * sigb).astype(F32)
     with np.errstate(divide="ignore", invalid="ignore"):
         nz = s2 != 0

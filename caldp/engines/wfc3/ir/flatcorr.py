@@ -27,7 +27,7 @@ def divide_flat(sci, err, dq, f, fe, fdq) -> tuple[np.ndarray, np.ndarray, np.nd
     s = np.where(nz, sci / fs, F32(0)).astype(F32)
     t1 = ((err * err).astype(F32) / f2s).astype(F32)
     t2 = ((((sci * sci).astype(F32) * fe).astype(F32) * fe).astype(F32) / (f2s * f2s).astype(F32)).astype(F32)
-    e = np.where(nz, np.sqrt((t1 + t2).astype(F32).astype(F64)).astype(F32), F32(0)).astype(F32)
+    e = np.where(nz, np.sqrt((t1 + t2).astype(F32).astype(F64)).astype(F32), F32(0)).astype(F32, copy=False)
     return s, e, dq | fdq
 
 

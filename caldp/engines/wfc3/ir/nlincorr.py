@@ -35,8 +35,14 @@ def correct_read(sci, dq, coef, node, nldq, zs=None, zsdq=None) -> tuple[np.ndar
     over = ~sat_in & (sv > node)
     sv64 = sv.astype(F64)
     c = np.ones_like(sv, dtype=F32)
+    pw = None  # sv**k in double: exact for k ≤ 2, one rounding for k = 3 (as pow), pow() beyond
     for k, ck in enumerate(coef):
-        c = (c.astype(F64) + ck.astype(F64) * np.power(sv64, float(k))).astype(F32)
+        if k == 0:
+            term = ck.astype(F64)
+        else:
+            pw = sv64 if k == 1 else (pw * sv64 if k <= 3 else np.power(sv64, float(k)))
+            term = ck.astype(F64) * pw
+        c = (c + term).astype(F32)
     new = (sv * c).astype(F32)
     if zs is not None:
         new = (new - zs).astype(F32)

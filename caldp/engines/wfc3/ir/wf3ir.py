@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,11 +103,11 @@ def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
             raise EngineError(f"unrecognised BUNIT {bu!r}", file=name, keyword="BUNIT")
         bunits.append(bu)
     stack = Stack(
-        sci=np.stack([im.sci for im in exp.imsets]).astype(F32, copy=False),
-        err=np.stack([im.err for im in exp.imsets]).astype(F32, copy=False),
+        sci=np.stack([im.sci for im in exp.imsets]).astype(F32),
+        err=np.stack([im.err for im in exp.imsets]).astype(F32),
         dq=np.stack([im.dq for im in exp.imsets]),
         samp=np.stack([im.samp for im in exp.imsets]),
-        time=np.stack([im.time for im in exp.imsets]).astype(F32, copy=False),
+        time=np.stack([im.time for im in exp.imsets]).astype(F32),
         exptime=np.asarray(exptime, np.float64),
     )
     for im in exp.imsets:  # arrays now live in the stack
@@ -491,7 +492,9 @@ def _read_flat(p, env, sci_hdr, area: Area, filt: str):
     return out
 
 
-def _crcorr(st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float) -> ImSet:
+def _crcorr(
+    st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float, threads: int = 2
+) -> ImSet:
     N = st.sci.shape[0]
     sl = area.sl
     pars_tab = read_crrejtab(reference(p, "CRREJTAB", env), nimages=N, exptot=F32(st.exptime[0]), irramp=True)
@@ -524,22 +527,22 @@ def _crcorr(st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_don
     o_dq = out.dq[sl]
     o_samp = out.samp[sl]
     o_time = out.time[sl]
-    ncurved = 0
     rows_per = max(1, crcorr.CHUNK // ax)
-    for r0 in range(0, ay, rows_per):
+
+    def chunk(r0: int) -> int:
         r1 = min(ay, r0 + rows_per)
         rs = slice(area.y0 + r0, area.y0 + r1)
         cs = slice(area.x0, area.x1)
         # time order: sample k = group N-1-k
         sci = st.sci[::-1, rs, cs].reshape(N, -1).T
         err = st.err[::-1, rs, cs].reshape(N, -1).T
-        tim = st.time[::-1, rs, cs].reshape(N, -1).T.astype(F32)
+        tim = np.ascontiguousarray(st.time[::-1, rs, cs].reshape(N, -1).T)
         q = (st.dq[::-1, rs, cs].reshape(N, -1).T & zs_mask).astype(np.uint16)
         if pars.rate_units:
             y = (sci * tim).astype(F32)
             sg = (err * tim).astype(F32)
         else:
-            y, sg = sci.astype(F32), err.astype(F32)
+            y, sg = np.ascontiguousarray(sci), np.ascontiguousarray(err)
         first_sat = (st.dq[N - 2, rs, cs].reshape(-1) & np.uint16(DQ.SATPIXEL)) != 0
         special = first_sat if zsig_done else np.zeros_like(first_sat)
         fitp = ~special
@@ -549,12 +552,13 @@ def _crcorr(st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_don
         res_samp = np.zeros(q.shape[0], np.int32)
         res_time = np.zeros(q.shape[0], F32)
         qf = q.copy()
+        nunst = 0
         if fitp.any():
             s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y[fitp], sg[fitp], tim[fitp], q[fitp], pars, wtab)
             if pars.counts_out:
                 s, e = (s * t_o).astype(F32), (e * t_o).astype(F32)
             q_fit, odq, unstable = crcorr.finish_flags(q_fit, out_dq[fitp])
-            ncurved += int(np.count_nonzero(unstable))
+            nunst = int(np.count_nonzero(unstable))
             res_sci[fitp], res_err[fitp], res_samp[fitp], res_time[fitp] = s, e, n_s, t_o
             out_dq[fitp] = odq
             qf[fitp] = q_fit
@@ -573,13 +577,20 @@ def _crcorr(st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_don
         # flags back into the reads (only fitted pixels carry new bits)
         for k in range(N):
             g = N - 1 - k
-            qk = qf[:, k].reshape(shp)
+            qk = qf[:, k]
             add = np.where((qk & crcorr.CR) != 0, np.uint16(DQ.CRHIT), np.uint16(0))
             add |= np.where((qk & crcorr.SPIKE) != 0, np.uint16(DQ.DETECTORPROB), np.uint16(0))
             add |= np.where((qk & crcorr.HICURV) != 0, np.uint16(DQ.UNSTABLE), np.uint16(0))
-            if special.any():
-                add[special.reshape(shp)] = 0
-            st.dq[g, rs, cs] |= add
+            add[special] = 0
+            st.dq[g, rs, cs] |= add.reshape(shp)
+        return nunst
+
+    starts = list(range(0, ay, rows_per))
+    if len(starts) > 1 and threads > 1:
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            ncurved = sum(pool.map(chunk, starts))
+    else:
+        ncurved = sum(chunk(r0) for r0 in starts)
     if ncurved:
         log.info("%d pixels detected as unstable", ncurved)
     log.info("CRCORR complete: %d pixels fitted", npix)
