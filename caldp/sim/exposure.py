@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ccd import readout
+from .ccd import poisson_counts, readout
 from .detector import CCDSetup, ImageRefs
 from .scene import Pointing, StarField, cosmic_rays, render_points, star_pixels
 
@@ -45,13 +45,17 @@ def simulate_ccd(
         origin = chip_origin(chip)
         wcs = pointing.wcs(origin)
         x, y = star_pixels(stars, wcs)
-        rate = render_points(chip.sci_shape, x, y, stars.rate, sigma=setup.psf_sigma)
-        rate += setup.sky_rate
-        expected = rate * refs.flat[k] * exptime + refs.dark[k] * darktime
-        electrons = rng.poisson(expected).astype(float)
-        n_cr = int(rng.poisson(setup.cr_rate * exptime * expected.size))
+        rate = render_points(chip.sci_shape, x, y, stars.rate, sigma=setup.psf_sigma).astype(np.float32)
+        rate += np.float32(setup.sky_rate)
+        expected = rate * refs.flat[k]
+        expected *= np.float32(exptime)
+        expected += refs.dark[k] * np.float32(darktime)
+        electrons = poisson_counts(rng, expected)
+        del expected
+        n_cr = int(rng.poisson(setup.cr_rate * exptime * electrons.size))
         cr, _ = cosmic_rays(rng, chip.sci_shape, n_cr)
         electrons += cr
+        del cr
         n_sat = int((electrons > setup.saturate).sum())
         raw = readout(
             rng,
@@ -64,5 +68,5 @@ def simulate_ccd(
             full_well=setup.full_well,
         )
         cards = pointing.header_cards(origin, (chip.trimx[0], chip.trimy[0]))
-        out.append(ChipPixels(raw, rate.astype(np.float32) if keep_truth else None, x, y, cards, n_cr, n_sat))
+        out.append(ChipPixels(raw, rate if keep_truth else None, x, y, cards, n_cr, n_sat))
     return out

@@ -61,6 +61,18 @@ class Chip:
         shift = self.trimx[0] + np.where((self.ampx > 0) & (j >= self.ampx), self.trimx[2] + self.trimx[3], 0)
         return j + shift
 
+    def col_segments(self) -> list[tuple[slice, slice, int]]:
+        """(trimmed columns, raw columns, amp index) of each contiguous science segment."""
+        nx = self.sci_shape[1]
+        x0 = self.trimx[0]
+        if len(self.amps) == 1 or self.ampx == 0:
+            return [(slice(0, nx), slice(x0, x0 + nx), 0)]
+        gap = self.trimx[2] + self.trimx[3]
+        return [
+            (slice(0, self.ampx), slice(x0, x0 + self.ampx), 0),
+            (slice(self.ampx, nx), slice(x0 + self.ampx + gap, x0 + nx + gap), 1),
+        ]
+
     def raw_rows(self) -> slice:
         return slice(self.trimy[0], self.trimy[0] + self.sci_shape[0])
 
