@@ -16,7 +16,7 @@ from ..common.hstio import Exposure, ImSet, section
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
-from . import biascorr, blevcorr, dqicorr, noise, postsm4
+from . import biascorr, blevcorr, dqicorr, noise, postsm4, sinkcorr
 from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ
 from .refs import RefCache
@@ -137,8 +137,11 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     if sw["ATODCORR"] is Switch.PERFORM:
         reference(primary, "ATODTAB", env, file=fname)
         log.info("ATODCORR: the A-to-D correction is never applied by ACSCCD (doatod.c is not called)")
-    if sw["SINKCORR"] is Switch.PERFORM:
-        raise EngineError("SINKCORR is not implemented by the builtin ACS engine", file=fname, keyword="SINKCORR")
+    sink = (
+        reference(primary, "SNKCFILE", env, file=fname, reader=refs.primary)
+        if sw["SINKCORR"] is Switch.PERFORM
+        else None
+    )
     chips = [_Chip(im) for im in raw.imsets]
     raw.imsets = []
     for c in chips:
@@ -224,6 +227,16 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     for c in chips:
         c.err = noise.init_error(c.sci, c.err, c.layout, bias_target=keys.targname.startswith("BIAS"))
     primary.add_history("Uncertainty array initialized.")
+    # SINKCORR (untrimmed, electrons)
+    if sink is not None:
+        if not sink.dummy:
+            for c in chips:
+                ref = refs.chip(sink.path, c.chip, keyword="SNKCFILE", arrays=("SCI",), cache=False, group_size=1)
+                smap, _, _ = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=sink.path.name, keyword="SNKCFILE")
+                c.dq, nsink = sinkcorr.flag_sinks(c.sci, c.dq, smap, upward=ref.extver == 1)
+                log.info("SINKCORR chip %d: SNKCFILE %s, %d pixels flagged", c.chip, sink.path.name, nsink)
+        primary["SINKCORR"] = str(Switch.SKIPPED if sink.dummy else Switch.COMPLETE)
+        primary.add_history(f"SINKCORR complete using {sink.path.name}")
     # Output (trimmed when BLEVCORR was done)
     out = []
     for c in chips:

@@ -62,8 +62,11 @@ class RefCache:
         for key in [k for k in self._chips if k[0] == Path(path)]:
             del self._chips[key]
 
-    def chip(self, path: Path, chip: int, *, keyword: str, arrays=("SCI", "ERR", "DQ"), cache: bool = True) -> RefChip:
-        """The reference imset of `chip`; with ``cache=False`` it is read again at each call and not kept."""
+    def chip(
+        self, path: Path, chip: int, *, keyword: str, arrays=("SCI", "ERR", "DQ"), cache: bool = True, group_size=3
+    ) -> RefChip:
+        """The reference imset of `chip`; with ``cache=False`` it is read again at each call and not kept.
+        `group_size` is the number of extensions per imset (1 for the SCI-only SNKCFILE)."""
         path = Path(path)
         key = (path, int(chip), tuple(arrays))
         if key in self._chips:
@@ -71,7 +74,7 @@ class RefCache:
         try:
             with fits.open(path, memmap=True, uint=False) as hdul:
                 primary = hdul[0].header.copy()
-                ngroups = int(primary.get("NEXTEND", 3)) // 3
+                ngroups = int(primary.get("NEXTEND", group_size)) // group_size
                 found = None
                 for hdu in hdul[1:]:
                     h = hdu.header

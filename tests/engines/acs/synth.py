@@ -221,6 +221,21 @@ def write_refs(refdir: Path, *, full: bool, seed: int = 3) -> dict[str, str]:
         t.header["EXTNAME"] = name
         pht.append(t)
     fits.HDUList(pht).writeto(refdir / "t_pht.fits", overwrite=True)
+    # SNKCFILE: SCI-only, raw geometry; sinks (< -1) with a pixel downstream (-1) and a trail upstream (> 0)
+    snk = [fits.PrimaryHDU(header=fits.Header({**common, "FILETYPE": "SINK PIXELS", "NEXTEND": len(g["chips"])}))]
+    for ver, chip in enumerate(g["chips"], start=1):
+        m = np.zeros(raw_shape, F32)
+        rows = _sci_rows(chip, g)
+        step = 1 if ver == 1 else -1  # readout direction of the scan (dosink.c)
+        ys = rng.integers(rows.start + 5, rows.stop - 5, 30)
+        xs = rng.integers(30, raw_shape[1] - 5, 30)
+        for y, x in zip(ys, xs, strict=True):
+            m[y - step, x] = -1.0
+            m[y, x] = -2.0
+            for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
+                m[y + k * step, x] = v
+        snk.append(_hdu("SCI", ver, m, CCDCHIP=chip, LTV1=_ltv(chip, full)[0], LTV2=_ltv(chip, full)[1]))
+    fits.HDUList(snk).writeto(refdir / "t_snk.fits", overwrite=True)
     return {
         "CCDTAB": "jref$t_ccd.fits",
         "OSCNTAB": "jref$t_osc.fits",
@@ -238,7 +253,7 @@ def write_refs(refdir: Path, *, full: bool, seed: int = 3) -> dict[str, str]:
         "FLSHFILE": "N/A",
         "SHADFILE": "N/A",
         "SPOTTAB": "N/A",
-        "SNKCFILE": "N/A",
+        "SNKCFILE": "jref$t_snk.fits",
         "PCTETAB": "N/A",
         "DRKCFILE": "N/A",
     }
@@ -260,7 +275,15 @@ def truth_scene(shape, seed: int) -> np.ndarray:
 
 
 def write_raw(
-    path: Path, root: str, refs: dict, *, full: bool, seed: int, exptime: float = 400.0, ncr: int | None = None
+    path: Path,
+    root: str,
+    refs: dict,
+    *,
+    full: bool,
+    seed: int,
+    exptime: float = 400.0,
+    ncr: int | None = None,
+    sinkcorr: bool = True,
 ) -> None:
     g = _geom(full)
     rng = np.random.default_rng(seed)
@@ -316,7 +339,8 @@ def write_raw(
             k: "PERFORM"
             for k in ("DQICORR", "BIASCORR", "BLEVCORR", "DARKCORR", "FLATCORR", "PHOTCORR", "CRCORR", "EXPSCORR")
         },
-        **{k: "OMIT" for k in ("ATODCORR", "SINKCORR", "PCTECORR", "FLSHCORR", "SHADCORR", "RPTCORR")},
+        **{k: "OMIT" for k in ("ATODCORR", "PCTECORR", "FLSHCORR", "SHADCORR", "RPTCORR")},
+        "SINKCORR": "PERFORM" if sinkcorr else "OMIT",
         **refs,
     }
     hdus = [fits.PrimaryHDU(header=fits.Header(primary))]
@@ -369,8 +393,10 @@ def write_asn(path: Path, product: str, members: list[str]) -> None:
     fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
 
-def make_dataset(root: Path, *, full: bool = False, nexp: int = 2) -> dict:
-    """Write references and a CR-SPLIT association under `root`; returns paths and the env."""
+def make_dataset(root: Path, *, full: bool = False, nexp: int = 2, sinkcorr: bool = True) -> dict:
+    """Write references and a CR-SPLIT association under `root`; returns paths and the env.
+
+    With `sinkcorr` the raws ask for SINKCORR (as post-2015 WFC data do)."""
     root = Path(root)
     refdir = root / "refs"
     indir = root / "inputs"
@@ -378,7 +404,7 @@ def make_dataset(root: Path, *, full: bool = False, nexp: int = 2) -> dict:
     refs = write_refs(refdir, full=full)
     members = [f"tst01a{k + 1}q" for k in range(nexp)]
     for k, m in enumerate(members):
-        write_raw(indir / f"{m}_raw.fits", m, refs, full=full, seed=100 + k)
+        write_raw(indir / f"{m}_raw.fits", m, refs, full=full, seed=100 + k, sinkcorr=sinkcorr)
     asn = indir / "tst01011_asn.fits"
     write_asn(asn, "tst01011", members)
     return {"asn": asn, "members": members, "product": "tst01011", "env": {"jref": str(refdir) + "/"}}

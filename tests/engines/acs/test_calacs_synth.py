@@ -43,6 +43,17 @@ def test_products_written(products):
         ] * 6
         assert h["SCI", 1].data.shape == (synth._geom(False)["tny"], synth._geom(False)["tnx"])
         assert h["SCI", 1].header["BUNIT"] == "ELECTRONS"
+        assert p["SINKCORR"] == "COMPLETE"
+
+
+def test_sink_pixels_flagged(mini, products):
+    """Every sink (< -1) and downstream (-1) pixel of the SNKCFILE under the science area is flagged 1024."""
+    out, _ = products
+    with fits.open(mini["env"]["jref"] + "t_snk.fits") as s, fits.open(out / "tst01a1q_flt.fits") as h:
+        ref = s["SCI", 1].data[20:, 24:]
+        dq = h["DQ", 1].data
+    assert np.all(dq[ref < 0] & 1024)
+    assert np.count_nonzero(dq & 1024) >= np.count_nonzero(ref < 0)
 
 
 def test_bias_level_removed(mini, products):
