@@ -143,20 +143,16 @@ class DaskProcesses:
             p.wait()
 
 
-@pytest.fixture
-def dask_processes(tmp_path):
-    """dask_processes(worker_env) -> a scheduler and two workers on 127.0.0.1 (stopped afterwards)."""
-    started = []
-
-    def start(env=None, workers=2, **worker_kw) -> DaskProcesses:
-        d = DaskProcesses(tmp_path, env or {})
-        started.append(d)
+@pytest.fixture(scope="module")
+def dask_processes(tmp_path_factory):
+    """A scheduler and two workers (3 GiB, ``memory=3072``, one thread) on 127.0.0.1, shared by
+    a test module and stopped after it."""
+    d = DaskProcesses(tmp_path_factory.mktemp("dask"), {})
+    try:
         d.start_scheduler()
-        for _ in range(workers):
-            d.start_worker(**worker_kw)
-        d.wait_for_workers(workers)
-        return d
-
-    yield start
-    for d in started:
+        for _ in range(2):
+            d.start_worker()
+        d.wait_for_workers(2)
+        yield d
+    finally:
         d.stop()

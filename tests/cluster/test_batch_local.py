@@ -14,8 +14,22 @@ from . import kit
 from .conftest import calacs_runs, message, messages
 
 
+@pytest.fixture(scope="module")
+def one_worker_cluster():
+    """A LocalCluster with one single-threaded worker process (3 GiB, ``memory=3072``) whose
+    scheduler turns a single worker death into KilledWorker."""
+    from distributed import Client, LocalCluster
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = LocalCluster(
+            n_workers=1, threads_per_worker=1, memory_limit="3GiB", resources={"memory": 3072}, dashboard_address=None
+        )
+    with cluster, Client(cluster) as client:
+        yield client
+
+
 @pytest.mark.parametrize("kills", [1, 9])
-def test_killed_worker_retried_on_the_next_rung(kit_env, inputs, tmp_path, kills):
+def test_killed_worker_retried_on_the_next_rung(kit_env, inputs, tmp_path, kills, one_worker_cluster):
     names = kit.dataset_names(1)
     out = tmp_path / "out"
     counter = tmp_path / "kills"

@@ -1,5 +1,6 @@
 """caldp-batch --cluster tcp://… against a real ``dask scheduler`` and two ``dask worker``
-processes on 127.0.0.1; one test SIGKILLs a worker in the middle of a calibration."""
+processes on 127.0.0.1; the last test SIGKILLs a worker in the middle of a calibration
+(the cluster is shared by the module, in this order)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def _expected_files(out: Path, name: str) -> list[str]:
 
 
 def test_batch_on_a_scheduler_and_two_workers(kit_env, inputs, tmp_path, dask_processes):
-    cluster = dask_processes()
+    cluster = dask_processes
     names = kit.dataset_names(4)
     listfile = tmp_path / "datasets.txt"
     listfile.write_text("# four small ACS exposures\n" + "\n".join(names) + "\n")
@@ -83,7 +84,7 @@ def test_batch_on_a_scheduler_and_two_workers(kit_env, inputs, tmp_path, dask_pr
 
 
 def test_worker_killed_mid_batch(kit_env, inputs, tmp_path, dask_processes):
-    cluster = dask_processes()
+    cluster = dask_processes
     names = kit.dataset_names(3)
     listfile = tmp_path / "datasets.txt"
     listfile.write_text("\n".join(names) + "\n")
