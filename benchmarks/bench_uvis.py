@@ -208,7 +208,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hstcal-bin", default=None, help="directory holding calwf3.e (default: PATH)")
     ap.add_argument("--no-hstcal", action="store_true", help="skip the calwf3.e run")
+    ap.add_argument("--threads", type=int, default=None, help="caldp.engines.wfc3.threads.MAX_THREADS")
     args = ap.parse_args(argv)
+    if args.threads:
+        from caldp.engines.wfc3 import threads
+
+        threads.MAX_THREADS = args.threads
     tmp = None
     if args.workdir:
         workdir = Path(args.workdir)

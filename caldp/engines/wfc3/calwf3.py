@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -29,11 +28,11 @@ from ..common import trailer
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure, write_exposure
 from .refimage import RefFiles
+from .threads import parallel_map
 
 log = logging.getLogger(__name__)
 
 CALWF3_SEMANTICS = "3.7.3"
-MAX_THREADS = 2  # exposures/chips processed at once: two UVIS chips, two CR-SPLIT members
 
 
 def cal_ver() -> str:
@@ -357,21 +356,6 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
             parallel_map(twod, range(len(jobs)))
             del jobs
     return res
-
-
-def parallel_map(fn, items, *, max_workers: int | None = None) -> list:
-    """``[fn(x) for x in items]`` on up to MAX_THREADS threads (NumPy and FITS I/O release the GIL).
-
-    Results keep the order of `items`; the first exception is raised after all calls ended.
-    """
-    items = list(items)
-    workers = min(len(items), max_workers or MAX_THREADS, os.cpu_count() or 1)
-    if workers <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(fn, x) for x in items]
-        wait(futures)
-        return [f.result() for f in futures]
 
 
 def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:

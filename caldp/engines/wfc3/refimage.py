@@ -116,17 +116,30 @@ def _pixels(hdu, extname: str, shape) -> np.ndarray:
     dtype = _DTYPES[extname]
     if hdu.header.get("NAXIS", 0):
         data = np.asarray(hdu.data)
-        if extname == "DQ":
-            out = data.astype(np.int64).astype(np.uint16) if data.dtype.kind == "i" else data.astype(np.uint16)
-        else:
-            out = data.astype(dtype)
-        del data
         del hdu.data  # drop astropy's cached copy; read again from the open file if asked again
-        return out
+        return _native(data, dtype)
     hdr = hdu.header
     if "NPIX1" in hdr and "NPIX2" in hdr:
         shape = (int(hdr["NPIX2"]), int(hdr["NPIX1"]))
     return np.full(shape, hdr.get("PIXVALUE", 0), dtype=dtype)
+
+
+def _native(data: np.ndarray, dtype) -> np.ndarray:
+    """`data` as native-order `dtype` (integers wrap modulo 2¹⁶ for DQ, as a C cast to short).
+
+    The array read from the file is byte-swapped in place when possible (no second copy).
+
+    >>> _native(np.array([-1, 3], ">i2"), np.uint16).tolist(), _native(np.array([1.5], ">f4"), np.float32).dtype.str
+    ([65535, 3], '<f4')
+    """
+    dtype = np.dtype(dtype)
+    same_size = data.dtype.itemsize == dtype.itemsize and data.dtype.kind in ("f" if dtype.kind == "f" else "iu")
+    if same_size and data.flags.writeable and data.flags.c_contiguous:
+        if not data.dtype.isnative:
+            data.byteswap(inplace=True)
+            data = data.view(data.dtype.newbyteorder("="))
+        return data.view(dtype)
+    return data.astype(dtype)
 
 
 class RefFiles:

@@ -11,9 +11,7 @@ primary header with imset 1, so SKYSUM and REJ_RATE in the primary are those of 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -22,6 +20,7 @@ from ...common.hstio import Exposure, ImSet
 from ..ccdtab import read_ccdtab
 from ..crrejtab import read_crrejtab
 from ..keywords import hdr_float, read_float
+from ..threads import parallel_map
 from . import wf3rej as rej
 from .context import UvisKeys, read_group, reference
 
@@ -123,9 +122,7 @@ def wf3rej(
         dqs = [m.dq for m in members]
         return rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
 
-    # The chips are independent: combine them in parallel threads (NumPy releases the GIL).
-    with ThreadPoolExecutor(max_workers=min(len(chips), os.cpu_count() or 1)) as pool:
-        results = list(pool.map(combine_chip, chips))
+    results = parallel_map(combine_chip, chips)  # the chips are independent
     for (n_ext, im0, g, _members, positions, _noise), res in zip(chips, results, strict=True):
         log.info(
             "WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s",

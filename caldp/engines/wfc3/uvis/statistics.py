@@ -16,10 +16,16 @@ F64 = np.float64
 
 
 def _seq_sum(acc: float, values: np.ndarray) -> float:
-    """``acc + v0 + v1 + …`` added one at a time in float64 (as a C loop)."""
+    """``acc + v0 + v1 + …`` added one at a time in float64 (as a C loop); overwrites `values`.
+
+    >>> _seq_sum(1.0, np.array([1e16, 1.0, -1e16]))
+    0.0
+    """
     if values.size == 0:
         return acc
-    return float(np.cumsum(np.concatenate(([acc], values)))[-1])
+    values[0] += acc
+    np.add.accumulate(values, out=values)
+    return float(values[-1])
 
 
 def image_statistics(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, sdqflags: int) -> dict:
@@ -50,7 +56,7 @@ def image_statistics(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, sdqflags:
         emax = e.max() if emax is None else np.maximum(emax, e.max())
         rmin = r.min() if rmin is None else np.minimum(rmin, r.min())
         rmax = r.max() if rmax is None else np.maximum(rmax, r.max())
-        ssum, esum, rsum = _seq_sum(ssum, s), _seq_sum(esum, e), _seq_sum(rsum, r)
+        ssum, esum, rsum = _seq_sum(ssum, s), _seq_sum(esum, e), _seq_sum(rsum, r)  # s, e, r used up
     if n == 0:
         zero = {"GOODMIN": 0.0, "GOODMAX": 0.0, "GOODMEAN": 0.0}
         return {

@@ -167,10 +167,9 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     for img, dq in zip(images, dqs, strict=True):
         v = img[dq == 0]
         h = (v - F32(lo)) / width
-        h = h[np.abs(h) < INT_MAX_F]
-        hb = np.trunc(h).astype(np.int64)
-        hb = hb[(hb >= 0) & (hb < nbins)]
-        hist = np.bincount(hb, minlength=nbins)
+        # C: h = (int) value (truncation toward zero), counted when 0 <= h < nbins, i.e. -1 < value < nbins.
+        h = h[(h > F32(-1)) & (h < F32(nbins))]
+        hist = np.bincount(h.astype(np.int32), minlength=nbins)[:nbins]
         skies.append(_cr_mode(hist, width, hmin))
     return skies
 
