@@ -133,6 +133,19 @@ def read_association(path: Path) -> Association:
     return asn
 
 
+def mark_product_present(asn_path: Path, product: str) -> None:
+    """As calacs.e does after CR rejection: the product row's MEMPRSNT = T and ``ASN_PROD = T`` in the
+    association's primary header (only when the association sits in the output directory, i.e. where
+    calacs.e would have run)."""
+    with fits.open(asn_path, mode="update", memmap=False) as hdul:
+        table = hdul[1].data
+        names = {n.upper(): n for n in table.dtype.names}
+        for row in table:
+            if str(row[names["MEMNAME"]]).strip().lower() == product:
+                row[names["MEMPRSNT"]] = True
+        hdul[0].header["ASN_PROD"] = True
+
+
 class _Outputs:
     """Products written by this call; removed again if the call fails."""
 
@@ -201,6 +214,8 @@ def calacs(
             else:
                 raise EngineError("input must be an _asn.fits or a _raw.fits file", file=input_path.name)
             roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
+            if name.endswith("_asn.fits") and asn.product in roots and input_path.parent.resolve() == outdir.resolve():
+                mark_product_present(input_path, asn.product)
             log.info("CALACS completion for %s", input_path.name)
         for root in roots:
             out.trailer(root, lines)

@@ -139,3 +139,12 @@ def test_single_raw_has_no_crj(mini, tmp_path):
     assert sorted(p.name for p in written) == ["tst01a2q.tra", "tst01a2q_flt.fits"]
     with fits.open(tmp_path / "tst01a2q_flt.fits") as h:
         assert not np.any(h["DQ", 1].data & 8192)
+
+
+def test_association_marked_like_calacs(mini, tmp_path):
+    """Run in the directory holding the inputs (as calacs.e does): ASN_PROD = T afterwards."""
+    shutil.copytree(mini["asn"].parent, tmp_path / "run")
+    asn = tmp_path / "run" / mini["asn"].name
+    calacs(asn, env=mini["env"])
+    assert fits.getheader(asn)["ASN_PROD"] is True
+    assert (tmp_path / "run" / "tst01011_crj.fits").exists()
