@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -63,6 +65,19 @@ class Stack:
     samp: np.ndarray  # int16
     time: np.ndarray  # float32
     exptime: np.ndarray  # (N,) float64 SAMPTIME, reduced by ZOFFCORR
+
+
+class _Clock:
+    """Step timings (wall, CPU, peak RSS so far) logged at DEBUG as ``timing <step> …`` for benchmarks."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def lap(self, step: str) -> None:
+        w, c = time.perf_counter(), time.process_time()
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        log.debug("timing %s wall=%.4f cpu=%.4f maxrss_mb=%.1f", step, w - self.wall, c - self.cpu, rss)
+        self.wall, self.cpu = w, c
 
 
 def _need(hdr, key, file):
@@ -179,7 +194,9 @@ def wf3ir(raw_path, *, outdir, env: Mapping[str, str] | None = None, keep_interm
 
 def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: list[Path]) -> None:
     name = raw_path.name
+    clock = _Clock()
     exp, st, bunits = _read_raw(raw_path)
+    clock.lap("read raw")
     p = exp.primary
     sw = {k: read_switch(p, k) for k in IR_SWITCHES}
 
@@ -216,6 +233,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     if do("DARKCORR"):
         dark_info = _dark_info(reference(p, "DARKFILE", env), sampseq, subtype)
 
+    clock.lap("setup+references")
     # DQICORR
     if do("DQICORR"):
         path = reference(p, "BPIXTAB", env)
@@ -228,6 +246,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "DQICORR", "DQICORR complete ...")
         log.info("DQICORR complete: %d pixels flagged from %s", int(np.count_nonzero(mask)), path.name)
 
+    clock.lap("DQICORR")
     zoff_sci = st.sci[N - 1].copy()
     zoff_dq = st.dq[N - 1].copy()
     zoff_time = st.time[N - 1].copy()
@@ -252,6 +271,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         log.info("ZSIGCORR detected %d saturated pixels in 1st read", zs.nsat1)
         _history(p, "ZSIGCORR", "ZSIGCORR complete.")
 
+    clock.lap("ZSIGCORR")
     if do("BLEVCORR"):
         for g in range(N - 1, -1, -1):
             st.sci[g], m = blevcorr(st.sci[g], osc.biassecta, osc.biassectb, trimy)
@@ -260,6 +280,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "BLEVCORR", "BLEVCORR complete.")
         log.info("BLEVCORR complete; reference level of the last read %g", float(m))
 
+    clock.lap("BLEVCORR")
     if do("ZOFFCORR"):
         st.sci -= zoff_sci[None]
         st.dq |= zoff_dq[None]
@@ -268,6 +289,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "ZOFFCORR", "ZOFFCORR complete.")
     del zoff_sci, zoff_dq, zoff_time
 
+    clock.lap("ZOFFCORR")
     # Noise: each read whose science-area ERR is still all zero
     for g in range(N - 1, -1, -1):
         if np.any(st.err[g][sl] != 0):
@@ -276,6 +298,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         st.err[g][sl] = noiscalc.noise(st.sci[g][sl], gain_map, rn2_map)
     log.info("Uncertainty array initialized.")
 
+    clock.lap("noise")
     if do("NLINCORR"):
         ztrue = zs is not None
         for g in range(N - 1, -1, -1):
@@ -296,10 +319,12 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "NLINCORR", "NLINCORR complete ...")
     nlin = None
 
+    clock.lap("NLINCORR")
     if do("DARKCORR"):
         _apply_dark(dark_info, st, exp, area, sampseq)
         _history(p, "DARKCORR", "DARKCORR complete ...")
 
+    clock.lap("DARKCORR")
     filt = str(p.get("FILTER", "")).strip()
     mode = photcorr.photmode(filt, float(_need(p, "EXPSTART", name)))
     p["PHOTMODE"] = mode
@@ -309,6 +334,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             p[key] = hdr_float(vals.get(key, 0.0))
         _history(p, "PHOTCORR", "PHOTCORR complete ...")
 
+    clock.lap("PHOTCORR")
     rate = [b.endswith("/S") for b in bunits]
     if do("UNITCORR"):
         if rate[N - 1]:
@@ -325,6 +351,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
                 exp.imsets[g].headers["ERR"]["BUNIT"] = "COUNTS/S"
             _history(p, "UNITCORR", "UNITCORR complete.")
 
+    clock.lap("UNITCORR")
     # CRCORR
     cr = None
     if do("CRCORR"):
@@ -341,6 +368,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         )
         _history(p, "CRCORR", "CRCORR complete.")
 
+    clock.lap("CRCORR")
     if do("FLATCORR"):
         f, fe, fdq = _read_flat(p, env, g1, area, filt)
         targets = [(st.sci[g], st.err[g], st.dq[g]) for g in range(N - 1, -1, -1)]
@@ -356,6 +384,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             im.headers["ERR"]["BUNIT"] = unit
         _history(p, "FLATCORR", "FLATCORR complete ...")
 
+    clock.lap("FLATCORR")
     sdq = int(g1.get("SDQFLAGS", 65535))
     for g, im in enumerate(exp.imsets):
         im.sci, im.err, im.dq, im.samp, im.time = st.sci[g], st.err[g], st.dq[g], st.samp[g], st.time[g]
@@ -366,6 +395,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     from ..calwf3 import cal_ver
 
     p["CAL_VER"] = (cal_ver(), "CALWF3 code version")
+    clock.lap("statistics")
     written.append(write_exposure(exp, ima_path))
     log.info("Writing calibrated readouts to %s", ima_path.name)
     src = cr if cr is not None else exp.imsets[0]
@@ -373,6 +403,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     flt_im.extver = 1
     written.append(write_exposure(Exposure(primary=p.copy(), imsets=[flt_im]), flt_path))
     log.info("Writing final image to %s with trimx = %d,%d, trimy = %d,%d", flt_path.name, *trimx, *trimy)
+    clock.lap("write products")
 
 
 def _stats(im: ImSet, sl, sdq: int) -> None:
