@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import geometry
+from .ccd import poisson_counts
 from .crdscache import RefEntry
 from .fitsutil import F32, image_extension, null_extension, primary, table, write
 from .naming import RefNamer
@@ -137,7 +138,11 @@ def _ref_primary(filetype: str, descrip: str, **cards):
 
 
 def _group(extver: int, sci: np.ndarray | None, shape, *, err=0.0, dq=0, samp=0, time=0.0, cards=None, sci_value=0.0):
-    """One NICMOS-style group: SCI, ERR, DQ, SAMP, TIME (None/scalars → constant extensions)."""
+    """One NICMOS-style group: SCI, ERR, DQ, SAMP, TIME (None/scalars → constant extensions).
+
+    `cards` go to SCI; the other extensions carry only the LTV/LTM geometry keywords.
+    """
+    geo = {k: v for k, v in (cards or {}).items() if k.startswith(("LTV", "LTM"))}
     out = [
         image_extension("SCI", extver, sci, cards)
         if sci is not None
@@ -145,9 +150,9 @@ def _group(extver: int, sci: np.ndarray | None, shape, *, err=0.0, dq=0, samp=0,
     ]
     for name, value in (("ERR", err), ("DQ", dq), ("SAMP", samp), ("TIME", time)):
         if isinstance(value, np.ndarray):
-            out.append(image_extension(name, extver, value, cards))
+            out.append(image_extension(name, extver, value, geo))
         else:
-            out.append(null_extension(name, extver, shape, value, cards))
+            out.append(null_extension(name, extver, shape, value, geo))
     return out
 
 
@@ -360,7 +365,7 @@ def simulate_ramp(
     e_rate = rate * flat + dark
     # accumulated electrons at each read: zeroth read integrates sampzero, later reads add Δt
     dt = np.diff(np.r_[-seq.sampzero, seq.times])  # reset sampzero before the zeroth read
-    steps = rng.poisson(e_rate[None, :, :] * dt[:, None, None]).astype(F32)
+    steps = poisson_counts(rng, e_rate.astype(F32)[None, :, :] * dt.astype(F32)[:, None, None])
     # cosmic rays between two reads (never before the first read), persisting in later reads
     n_cr = int(rng.poisson(cr_rate * seq.times[-1] * sy * sx))
     cy, cx = rng.integers(0, sy, n_cr), rng.integers(0, sx, n_cr)
