@@ -103,22 +103,30 @@ def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
     Sy = np.zeros(P, F32)
     Sxx = np.zeros(P, F32)
     Sxy = np.zeros(P, F32)
+    # sample-major copies: each sample's column is contiguous
+    xt, yt, st_ = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T), np.ascontiguousarray(sig.T)
+    n_const = int(n[0]) if P and (n == n[0]).all() else None
     for j in range(L):
-        ok = (j < n) & (sig[:, j] != 0)
+        if n_const is not None:
+            if j >= n_const:
+                break
+            ok = st_[j] != 0
+        else:
+            ok = (j < n) & (st_[j] != 0)
         if not ok.any():
             continue
         if optimum:
-            wt = wtab[pidx, n, j] * invr2
+            wt = (wtab[:, n_const, j][pidx] if n_const is not None else wtab[pidx, n, j]) * invr2
         else:
             wt = F32(F32(1.0) * invr2)
-        xj, yj = x[:, j], y[:, j]
+        xj, yj = xt[j], yt[j]
         xw = xj * wt
         if ok.all():
-            S = S + wt
-            Sy = Sy + yj * wt
-            Sx = Sx + xw
-            Sxx = Sxx + (xj * xj) * wt
-            Sxy = Sxy + (xj * yj) * wt
+            S += wt
+            Sy += yj * wt
+            Sx += xw
+            Sxx += (xj * xj) * wt
+            Sxy += (xj * yj) * wt
         else:
             S = np.where(ok, S + wt, S)
             Sy = np.where(ok, Sy + yj * wt, Sy)

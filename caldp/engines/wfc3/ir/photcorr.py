@@ -7,7 +7,14 @@ written as float).
 
 from __future__ import annotations
 
+import logging
+
+from astropy.io import fits
+
+from ...common.errors import EngineError
 from ...common.imphttab import lookup
+
+log = logging.getLogger(__name__)
 
 
 def photmode(filter: str, expstart: float) -> str:
@@ -21,7 +28,14 @@ def photmode(filter: str, expstart: float) -> str:
 
 
 def phot_values(path, mode: str) -> dict[str, float]:
-    vals = lookup(path, mode, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW"))
+    """PHOT* values; a failed row lookup is logged, not fatal (as ``photcalc``): zeros and the table's PHOTZPT."""
+    try:
+        vals = lookup(path, mode, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW"))
+    except EngineError as exc:
+        log.error("Error return GetPhotTab: %s", exc)
+        with fits.open(path, memmap=False) as h:
+            zpt = float(h[0].header.get("PHOTZPT", 0.0))
+        vals = {"PHOTFLAM": 0.0, "PHOTPLAM": 0.0, "PHOTBW": 0.0, "PHOTZPT": zpt}
     flam, plam = vals.get("PHOTFLAM", 0.0), vals.get("PHOTPLAM", 0.0)
     vals["PHOTFNU"] = 3.33564e4 * flam * plam * plam
     return vals
