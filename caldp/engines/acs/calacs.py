@@ -28,7 +28,7 @@ from astropy.io import fits
 from ..common import trailer
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_exposure
-from ..common.switches import Switch
+from ..common.switches import Switch, read_switch
 from ..wfc3.keywords import hdr_float
 from . import acsrej
 from .acs2d import acs2d
@@ -327,6 +327,7 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
     for e in efac:
         exptot = F32(exptot + e)
     texpt = F32(len(efac)) if allzero else exptot
+    _check_flash(blvs, efac)
     crtab = reference(primaries[0], "CRREJTAB", env, file=fname)
     pars = read_crrejtab(crtab.path, nimages=len(blvs), exptot=float(exptot))
     badinpdq = pars.badinpdq
@@ -385,8 +386,8 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
         dsum = F32(dsum + F32(q.get("DARKTIME", 0.0)))
     p["DARKTIME"] = hdr_float(dsum)
     fsum = F32(0)
-    if first_keys.perform("FLSHCORR"):
-        for q in primaries:
+    for q in primaries:  # only exposures still to be flash-corrected count (acsrej_check.c)
+        if read_switch(q, "FLSHCORR") is Switch.PERFORM:
             fsum = F32(fsum + F32(q.get("FLASHDUR", 0.0)))
     p["FLASHDUR"] = hdr_float(fsum)
     p["SKYSUM"] = hdr_float(skysum0)
@@ -404,6 +405,33 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
     p["ROOTNAME"] = prod.upper()
     p.add_history(f"CRREJTAB: {crtab.path.name}")
     return Exposure(primary=p, imsets=imsets, filename=f"{prod}_crj_tmp.fits")
+
+
+def _check_flash(blvs: list[Exposure], efac) -> None:
+    """ACSREJ refuses inputs that differ in FLSHCORR, FLASHCUR or flash level FLASHDUR/EXPTIME
+    (``acsrej_check.c``); FLASHCUR is required when FLSHCORR = PERFORM."""
+    first = None
+    for b, e in zip(blvs, efac, strict=True):
+        p = b.primary
+        perform = read_switch(p, "FLSHCORR") is Switch.PERFORM
+        cur = level = None
+        if perform:
+            if "FLASHCUR" not in p:
+                raise EngineError("required keyword is missing", file=b.filename, keyword="FLASHCUR")
+            cur = str(p["FLASHCUR"]).strip().upper()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                level = F32(F32(p.get("FLASHDUR", 0.0)) / F32(e))
+        if first is None:
+            first = (perform, cur, level)
+            continue
+        if perform != first[0]:
+            raise EngineError("inputs use different FLSHCORR", file=b.filename, keyword="FLSHCORR")
+        if perform and cur != first[1]:
+            raise EngineError("inputs use different FLASHCUR", file=b.filename, keyword="FLASHCUR")
+        if perform and level != first[2]:
+            raise EngineError(
+                "inputs use different flash levels (FLASHDUR/EXPTIME)", file=b.filename, keyword="FLASHDUR"
+            )
 
 
 def _by_chip(exp: Exposure, chip: int) -> ImSet:

@@ -24,7 +24,7 @@ def mean_flash(z: np.ndarray, zdq: np.ndarray, sdqflags: int) -> F32:
     """
     good = (zdq & np.uint16(sdqflags & 0xFFFF)) == 0
     n = good.sum(axis=1)
-    sums = np.where(good, z.astype(np.float64), 0.0).sum(axis=1)
+    sums = np.cumsum(np.where(good, z.astype(np.float64), 0.0), axis=1)[:, -1]  # sequential, as AvgSciValLine
     have = n > 0
     means = np.where(have, sums / np.maximum(n, 1), 0.0).astype(F32)
     w = (n / z.shape[1]).astype(F32)

@@ -236,6 +236,28 @@ def write_refs(refdir: Path, *, full: bool, seed: int = 3) -> dict[str, str]:
                 m[y + k * step, x] = v
         snk.append(_hdu("SCI", ver, m, CCDCHIP=chip, LTV1=_ltv(chip, full)[0], LTV2=_ltv(chip, full)[1]))
     fits.HDUList(snk).writeto(refdir / "t_snk.fits", overwrite=True)
+    # post-flash (e-/s of flash), shutter shading (s), a second (delta) flat
+    flsh, shad, dflt = [], [], []
+    for chip in g["chips"]:
+        f = (0.8 + 0.05 * rng.standard_normal(trim_shape)).astype(F32)
+        fdq = np.zeros(trim_shape, np.int16)
+        fdq[11, 13] = 16
+        flsh.append((chip, f, np.full(trim_shape, 0.01, F32), fdq, (0.0, 0.0)))
+        yy = np.linspace(0.0, 0.02, trim_shape[0], dtype=F32)[:, None]
+        shad.append(
+            (
+                chip,
+                np.broadcast_to(yy, trim_shape).astype(F32),
+                np.zeros(trim_shape, F32),
+                np.zeros(trim_shape, np.int16),
+                (0.0, 0.0),
+            )
+        )
+        d = (1.0 + 0.003 * rng.standard_normal(trim_shape)).astype(F32)
+        dflt.append((chip, d, np.zeros(trim_shape, F32), np.zeros(trim_shape, np.int16), (0.0, 0.0)))
+    _image(refdir / "t_fls.fits", flsh, {**common, "FILETYPE": "POST FLASH"})
+    _image(refdir / "t_shd.fits", shad, {**common, "FILETYPE": "SHUTTER SHADING"})
+    _image(refdir / "t_dfl.fits", dflt, {**common, "FILETYPE": "DELTA FLAT"})
     return {
         "CCDTAB": "jref$t_ccd.fits",
         "OSCNTAB": "jref$t_osc.fits",
@@ -391,6 +413,15 @@ def write_asn(path: Path, product: str, members: list[str]) -> None:
         )
     )
     fits.HDUList([prim, t]).writeto(path, overwrite=True)
+
+
+def flash_and_shade(raw_path: Path, *, flashdur: float = 12.0) -> None:
+    """Turn a raw exposure into a post-flashed one with FLSHCORR, SHADCORR and a delta flat."""
+    with fits.open(raw_path, mode="update") as h:
+        p = h[0].header
+        p["FLASHDUR"], p["FLASHSTA"], p["FLASHCUR"] = flashdur, "SUCCESSFUL", "LOW"
+        p["FLSHCORR"], p["SHADCORR"] = "PERFORM", "PERFORM"
+        p["FLSHFILE"], p["SHADFILE"], p["DFLTFILE"] = "jref$t_fls.fits", "jref$t_shd.fits", "jref$t_dfl.fits"
 
 
 def make_dataset(root: Path, *, full: bool = False, nexp: int = 2, sinkcorr: bool = True) -> dict:

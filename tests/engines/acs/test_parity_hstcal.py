@@ -69,3 +69,33 @@ def test_parity_wfc_full_frame_crsplit(tmp_path):
     """Full frame post-SM4: bias shift, cross-talk, destripe, CR rejection of two 4096×2048 chips."""
     ds = synth.make_dataset(tmp_path / "in", full=True)
     assert_parity(*run_both(ds["asn"], ds["env"], tmp_path))
+
+
+def _flashed(mini, tmp_path, *, shade: bool):
+    from astropy.io import fits
+
+    inp = tmp_path / "in"
+    shutil.copytree(mini["asn"].parent, inp)
+    for m in mini["members"]:
+        synth.flash_and_shade(inp / f"{m}_raw.fits")
+        if not shade:
+            with fits.open(inp / f"{m}_raw.fits", mode="update") as h:
+                h[0].header["SHADCORR"] = "OMIT"
+    return inp
+
+
+def test_parity_flashed_association(mini, tmp_path):
+    """FLSHCORR + a delta flat on a CR-SPLIT association (FLASHDUR and DARKTIME summed into the crj)."""
+    inp = _flashed(mini, tmp_path, shade=False)
+    assert_parity(*run_both(inp / mini["asn"].name, mini["env"], tmp_path))
+
+
+def test_parity_flashed_shaded_single(mini, tmp_path):
+    """FLSHCORR, SHADCORR and a delta flat on a single exposure."""
+    inp = _flashed(mini, tmp_path, shade=True)
+    raw = inp / f"{mini['members'][0]}_raw.fits"
+    for f in inp.glob("*.fits"):
+        if f != raw:
+            f.unlink()
+    name = mini["members"][0]
+    assert_parity(*run_both(raw, mini["env"], tmp_path), names=(f"{name}_flt.fits", f"{name}_blv_tmp.fits"))
