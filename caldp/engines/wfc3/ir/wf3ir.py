@@ -221,8 +221,8 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     sampseq = str(p.get("SAMP_SEQ", "")).strip()
     subtype = str(p.get("SUBTYPE", "")).strip()
     sampzero = float(st.exptime[N - 2]) - 0.020535
-    bx = int(ccd.ampx + int(ltv[0]) - trimx[0])
-    by = int(ccd.ampy + int(ltv[1]) - trimy[0])
+    bx = int(ccd.ampx + ltv[0] - trimx[0])  # double expression truncated to int (noiscalc.c)
+    by = int(ccd.ampy + ltv[1] - trimy[0])
     gain_map, rn2_map = noiscalc.amp_maps(area, ccd.atodgain, ccd.readnoise, bx, by)
 
     # Reference images that are needed more than once
