@@ -11,6 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from astropy.io import fits
+
 from . import kit
 from .conftest import calacs_runs, messages, run_cli
 
@@ -43,44 +46,51 @@ def _expected_files(out: Path, name: str) -> list[str]:
     return sorted(str(p.relative_to(ddir)) for p in ddir.rglob("*") if p.is_file())
 
 
-def test_batch_on_a_scheduler_and_two_workers(kit_env, inputs, tmp_path, dask_processes):
-    cluster = dask_processes
-    names = kit.dataset_names(4)
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """Two small simulated ACS/WFC exposures and their CRDS cache (caldp.sim)."""
+    sim = pytest.importorskip("caldp.sim", reason="the simulator caldp.sim is not available")
+    return sim.simulate(tmp_path_factory.mktemp("sim"), modes=("acs-wfc",), size="small", seed=5, count=2)
+
+
+def test_simulated_batch_on_a_scheduler_and_two_workers(simulated, tmp_path, dask_processes):
+    """Real calibration (builtin engine, CRDS bestrefs on the simulator's cache) of
+    simulator datasets through caldp-batch --cluster tcp://…; then --resume skips them."""
+    names = [d.name for d in simulated.datasets]
     listfile = tmp_path / "datasets.txt"
-    listfile.write_text("# four small ACS exposures\n" + "\n".join(names) + "\n")
+    listfile.write_text("# simulated ACS/WFC exposures\n\n" + "\n".join(names) + "\n")
     out = tmp_path / "out"
-    log = tmp_path / "calacs.log"
-    proc = run_cli(
-        *_cli_args(
-            listfile,
-            inputs(names),
-            out,
-            tmp_path,
-            kit_env,
-            cluster.address,
-            "--env",
-            f"FAKE_CALACS_LOG={log}",
-            "--env",
-            "FAKE_CALACS_SLEEP=0.2",
-        ),
-        env=kit_env,
-    )
+    inputs = f"file:{Path(simulated.datasets[0].input_path).parent}"
+    argv = [
+        listfile,
+        "--input",
+        inputs,
+        "--output",
+        f"file:{out}",
+        "--config",
+        "caldp-config-local",
+        "--cluster",
+        dask_processes.address,
+        "--no-stage2",
+        "--workdir",
+        tmp_path / "work",
+    ]
+    proc = run_cli(*argv, env=simulated.env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "dashboard: http://127.0.0.1:" in proc.stderr
-    assert all(n in proc.stdout for n in names) and "4 datasets-processed" in proc.stdout
+    assert "2 datasets-processed" in proc.stdout.splitlines()[-1]
     assert proc.stderr.rstrip().endswith("EXIT - SUCCESS[0]: Processing completed successfully.")
-    assert messages(out) == {"datasets-processed": names}
-    runs = calacs_runs(log)
-    assert sorted(d for d, _, _ in runs) == names
-    assert {w.pid for w in cluster.workers} == {ppid for _, _, ppid in runs}, "both workers calibrated"
-    for n in names:
-        assert _expected_files(out, n) == sorted(
-            [f"{n}.tra", f"{n}_flt.fits", f"{n}_raw.fits", "logs/process.txt", "logs/process_metrics.txt"]
-        )
+    assert messages(out) == {"datasets-processed": sorted(names)}
+    for name in names:
+        ddir = out / "data" / "acs" / name
+        flt = ddir / f"{name}_flt.fits"
+        assert fits.getval(flt, "FLATCORR") == "COMPLETE" and fits.getval(flt, "BUNIT", ext=1) == "ELECTRONS"
+        assert (ddir / "previews" / f"{name}_flt.jpg").is_file()
+        assert "Step calibrate" in (ddir / "logs" / "process_metrics.txt").read_text()
+    assert not list((tmp_path / "work").iterdir()), "staging and scratch removed"
 
-    again = run_cli(*_cli_args(listfile, inputs(names), out, tmp_path, kit_env, cluster.address), env=kit_env)
-    assert again.returncode == 0 and again.stdout.splitlines()[-1].endswith(": 4 skipped")
-    assert len(calacs_runs(log)) == 4, "resume: nothing recalibrated"
+    again = run_cli(*argv, env=simulated.env)
+    assert again.returncode == 0 and again.stdout.splitlines()[-1].endswith(": 2 skipped")
 
 
 def test_worker_killed_mid_batch(kit_env, inputs, tmp_path, dask_processes):
