@@ -64,8 +64,8 @@ def drizzle_env(env: dict[str, str]) -> dict[str, str]:
     >>> drizzle_env({"ASTROMETRY_APPLY_APRIORI": "on"})["ASTROMETRY_COMPUTE_APOSTERIORI"]
     'off'
     """
-    out = dict(env)
-    online = astrometry_enabled(env)
+    out = {str(k): str(v) for k, v in env.items()}
+    online = astrometry_enabled(out)
     for key in ASTROMETRY_SWITCHES:
         if out.get(key, "").strip().lower() not in _ON:
             out[key] = "off"

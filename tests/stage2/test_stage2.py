@@ -168,3 +168,23 @@ def test_single_exposure_with_flc_makes_drz_and_drc(tmp_path):
         px, py = w.all_world2pix(asn.stars[:, 0], asn.stars[:, 1], 0)
         assert np.hypot(*centroid_offsets(sci, px, py).T).max() < 0.5
     assert (tmp_path / f"{root}_runastrodriz.log").is_file()
+
+
+def test_offline_env_fails_http_at_once():
+    """Any HTTP(S) request from the drizzle subprocess is refused at once, not left waiting on a network."""
+    import subprocess
+    import sys
+
+    code = (
+        "import urllib.request, sys\n"
+        "try:\n"
+        "    urllib.request.urlopen('https://mast.stsci.edu/api/v0.1/', timeout=30)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc); sys.exit(3)\n"
+    )
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=stage2.drizzle_env(dict(os.environ)), capture_output=True, text=True
+    )
+    assert proc.returncode == 3 and "refused" in proc.stdout.lower(), proc.stdout + proc.stderr
+    assert time.monotonic() - t0 < 10
