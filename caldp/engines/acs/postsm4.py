@@ -67,11 +67,18 @@ def bias_shift(a: np.ndarray, amp: str) -> tuple[np.ndarray, float]:
     g = g.ravel()
     f = 1.0 - math.exp(-1.0 / (TIME_CONST[amp] * SERIAL_FREQ))
     dc0 = m1 * DC_RATIO
-    x = (g * f) * DC_RATIO
+    x = g * f
+    x *= DC_RATIO  # (g·f)·0.3, left to right as in C
     dc = np.empty(g.size + 1, np.float64)
     dc[0] = dc0
     dc[1:] = lfilter([1.0], [1.0, -(1.0 - f)], x, zi=[(1.0 - f) * dc0])[0]
-    g = (g - DSI_SENS[amp] * dc[1:]) - (10.0 / 22.0) * (dc[1:] - dc[:-1])
+    # g' = (g − dsi·dc[k+1]) − (10/22)·(dc[k+1] − dc[k]), in place
+    np.multiply(dc[1:], DSI_SENS[amp], out=x)
+    g -= x
+    np.subtract(dc[1:], dc[:-1], out=x)
+    x *= 10.0 / 22.0
+    g -= x
+    del x, dc
     out = g.reshape(rows, cols + NGAP)[:, :cols].copy()
     m2 = magic_square_mean(out)
     out -= m2
