@@ -289,7 +289,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 if keys.detector != "UVIS":
                     raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
                 log.info("WF3CCD: %s", raw_path.name)
-                blv = wf3ccd(raw, env=env, refs=refs, keys=keys)
+                blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
                 del raw
                 blv.filename = f"{m}_blv_tmp.fits"
                 if keys.perform("PCTECORR"):

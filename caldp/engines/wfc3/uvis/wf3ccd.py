@@ -154,8 +154,14 @@ def read_bpixtab(path):
     return data
 
 
-def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys) -> Exposure:
-    """Run WF3CCD on an in-memory raw exposure; returns the ``_blv_tmp`` exposure (new object)."""
+def wf3ccd(
+    raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys, consume: bool = False
+) -> Exposure:
+    """Run WF3CCD on an in-memory raw exposure; returns the ``_blv_tmp`` exposure (new object).
+
+    With `consume` the raw exposure is used up: its arrays are not copied first and each imset is
+    dropped from ``raw.imsets`` (set to None) once calibrated, to save memory.
+    """
     primary = raw.primary.copy()
     fname = raw.filename
     crefs = CCDRefs(primary, keys, env, refs)
@@ -167,10 +173,15 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
     blev_levels = np.zeros(4)
     blev_done = False
     driftcorr = False
-    for imset in raw.imsets:
+    first_extver = raw.imsets[0].extver
+    for index, imset in enumerate(raw.imsets):
         g = read_group(imset.sci_hdr)
         ny, nx = imset.sci.shape
-        sci, err, dq = imset.sci.astype(F32, copy=True), imset.err.astype(F32, copy=True), imset.dq.copy()
+        if consume:
+            raw.imsets[index] = None
+            sci, err, dq = imset.sci.astype(F32, copy=False), imset.err.astype(F32, copy=False), imset.dq
+        else:
+            sci, err, dq = imset.sci.astype(F32, copy=True), imset.err.astype(F32, copy=True), imset.dq.copy()
         headers = {k: h.copy() for k, h in imset.headers.items()}
         ccd = read_ccdtab(
             crefs.ccdtab,
@@ -181,7 +192,7 @@ def wf3ccd(raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFile
             binaxis=g.bin,
             dimx=nx,
         )
-        if imset.extver == raw.imsets[0].extver:
+        if imset.extver == first_extver:
             for k, a in enumerate(AMPS):
                 primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
                 primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])

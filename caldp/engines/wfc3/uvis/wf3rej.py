@@ -144,10 +144,10 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     """
     bad = np.uint16(badinpdq & 0xFFFF)
     good0 = (dqs[0] & bad) == 0
-    vals0 = images[0][good0]
+    vals0 = images[0][good0].astype(F32, copy=False)
     npt = vals0.size
     data_min = min(INT_MAX_F, F32(vals0.min())) if npt else INT_MAX_F
-    total = np.cumsum(vals0, dtype=F32)[-1] if npt else F32(0)
+    total = np.add.accumulate(vals0, out=vals0)[-1] if npt else F32(0)  # sequential float32 sum
     if npt == 0:
         npt = 1
     lo = MINVAL if data_min < MINVAL else int(data_min)
@@ -606,15 +606,16 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     if skysum < 0:
         skysum = F32(0)
     if nonzero > 0:
-        sci = ave * texpt + skysum
-        err = err * texpt
+        sci = np.multiply(ave, texpt, out=ave)  # ave and err are ours: scale in place
+        sci += skysum
+        err = np.multiply(err, texpt, out=err)
     else:
         sci = np.zeros(shape, F32)
         err = np.zeros(shape, F32)
         dq = np.ones(shape, np.uint16)
         err[0, 0] = -1
         dq[0, 0] = 8
-    return RejResult(sci.astype(F32), err.astype(F32), dq, crbits, nrej, skysum)
+    return RejResult(sci.astype(F32, copy=False), err.astype(F32, copy=False), dq, crbits, nrej, skysum)
 
 
 def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
