@@ -235,23 +235,23 @@ def _reject(d, n, tdq, pars: RampPars):
     P, L = d.shape
     m_cr = np.uint16((pars.dqignore | int(CR)) & 0xFFFF)
     m_sp = np.uint16((pars.dqignore | int(CR) | int(SPIKE)) & 0xFFFF)
-    okq = (tdq & m_sp) == 0
-    okc = (tdq & m_cr) == 0
+    d = np.ascontiguousarray(d.T)  # sample-major: d[k] is one sample of every row
+    tq = np.ascontiguousarray(tdq.T)
+    okq = (tq & m_sp) == 0
+    okc = (tq & m_cr) == 0
+    nmax = int(n.max()) if P else 0
+    n_const = P and (n == nmax).all()
     maxd = np.zeros(P, F32)
     spk = np.full(P, -1, np.intp)
-    nmax = int(n.max()) if P else 0
     for k in range(2, nmax):
-        valid = (k < n) & okq[:, k - 1] & okq[:, k] & okq[:, k + 1]
-        c = (
-            valid
-            & ((d[:, k - 1] - d[:, k - 2]).astype(F32) > SPIKE_THRESH)
-            & ((d[:, k - 1] - d[:, k]).astype(F32) > SPIKE_THRESH)
-            & (d[:, k - 2] < 0)
-            & (d[:, k] < 0)
-            & (np.abs(d[:, k - 1]) > maxd)
-        )
+        valid = okq[k - 1] & okq[k] & okq[k + 1]
+        if not n_const:
+            valid &= k < n
+        dm = d[k - 1]
+        c = valid & ((dm - d[k - 2]) > SPIKE_THRESH) & ((dm - d[k]) > SPIKE_THRESH) & (d[k - 2] < 0) & (d[k] < 0)
         if c.any():
-            maxd = np.where(c, d[:, k - 1], maxd)
+            c &= np.abs(dm) > maxd
+            maxd = np.where(c, dm, maxd)
             spk = np.where(c, k - 1, spk)
     kind = np.where(spk >= 0, 1, 0)
     pos = np.maximum(spk, 0)
@@ -259,18 +259,24 @@ def _reject(d, n, tdq, pars: RampPars):
     maxc = np.zeros(P, F32)
     crk = np.zeros(P, np.intp)
     for k in range(1, nmax):
-        inn = k < n
-        prev = np.where(inn & okc[:, k - 1], d[:, k - 1], prev)
-        c = np.abs((d[:, k] - prev).astype(F32))
-        big = inn & okc[:, k] & (c > pars.thresh)
-        upd = big & (c > maxc)
-        maxc = np.where(upd, c, maxc)
-        crk = np.where(upd, k, crk)
-        prev = np.where(big, d[:, k], prev)
+        if n_const:
+            prev = np.where(okc[k - 1], d[k - 1], prev)
+            ok = okc[k]
+        else:
+            inn = k < n
+            prev = np.where(inn & okc[k - 1], d[k - 1], prev)
+            ok = inn & okc[k]
+        c = np.abs(d[k] - prev)
+        big = ok & (c > pars.thresh)
+        if big.any():
+            upd = big & (c > maxc)
+            maxc = np.where(upd, c, maxc)
+            crk = np.where(upd, k, crk)
+            prev = np.where(big, d[k], prev)
     is_cr = (kind == 0) & (maxc != 0)
     kind = np.where(is_cr, 2, kind)
     pos = np.where(is_cr, crk, pos)
-    fr = (kind == 0) & okq[:, 0] & okq[:, 1] & (np.abs((d[:, 0] - d[:, 1]).astype(F32)) > pars.thresh)
+    fr = (kind == 0) & okq[0] & okq[1] & (np.abs(d[0] - d[1]) > pars.thresh)
     kind = np.where(fr, 3, kind)
     pos = np.where(fr, 0, pos)
     return kind, pos
@@ -453,7 +459,10 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     nosamp = np.zeros(P, bool)
     clean = (q[:, 1:] == 0).all(axis=1)
     settled = np.zeros(P, bool)  # clean rows that converged after one iteration
-    if clean.any():
+    if clean.all():
+        nrej = _clean_first(q, y, sig, t, dk, ncr, pars, invr2, wtab)
+        settled[~nrej] = True
+    elif clean.any():
         r = np.flatnonzero(clean)
         qc, nc = q[r], ncr[r]
         nrej = _clean_first(qc, y[r], sig[r], t[r], dk[r], nc, pars, invr2, wtab)
