@@ -164,19 +164,20 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     spillprior = [np.zeros(shape, bool) for _ in range(n)]
     efs = err2 = None
     thresh = np.empty(shape, F32)
+    e2 = np.empty(shape, F32)
     d2 = np.empty(shape, F32)
     for it, sigma in enumerate(pars.sigmas):
         last = it == niter - 1
         sig2 = F32(F32(sigma) * F32(sigma))
         total = np.zeros(shape, F32)
         efs = np.zeros(shape, F32)
-        err2 = np.zeros(shape, F32)
+        err2 = np.zeros(shape, F32) if last else None
         for k in range(n):
             e = efac[k]
             if not e > 0:
                 continue
             ef2 = F32(e * e)
-            e2 = errs[k] * errs[k]
+            np.multiply(errs[k], errs[k], out=e2)
             np.multiply(ave, e, out=thresh)  # pixsky = max(ave·efac, 0)
             np.maximum(thresh, F32(0), out=thresh)
             thresh *= scale
@@ -198,7 +199,10 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             not8 = dqs[k] != HIT
             spill = spillok & not8 & ~hit & _reach(hit, spill_src)
             # used unless HIT, SPILL, excluded, or the input DQ has bit 2, 4 or 8 (mask & 14)
-            use = ~excl & ((dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0) & ~hit & ~spill
+            use = (dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0
+            use &= ~excl
+            use &= ~hit
+            use &= ~spill
             pic(k, out=d2)
             d2 *= e
             np.add(total, d2, out=total, where=use)
@@ -214,10 +218,10 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             ave = np.zeros(shape, F32)
         np.divide(total, efs, out=ave, where=have)
         del total
-    del thresh, d2
+    del thresh, d2, e2
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (exptot / efs).astype(F32)
-        errc = np.sqrt(err2.astype(F64))
+        errc = np.sqrt(err2, dtype=F64)
         errc *= ratio
         errc = errc.astype(F32)
     errc = np.where(efs > 0, errc, F32(0)).astype(F32)
