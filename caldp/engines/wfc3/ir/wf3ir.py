@@ -67,6 +67,15 @@ class Stack:
     exptime: np.ndarray  # (N,) float64 SAMPTIME, reduced by ZOFFCORR
 
 
+def _pmap(fn, items, threads: int = 2) -> list:
+    """``[fn(x) for x in items]`` on a few threads (NumPy releases the GIL on whole-read arithmetic)."""
+    items = list(items)
+    if threads <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(fn, items))
+
+
 class _Clock:
     """Step timings (wall, CPU, peak RSS so far) logged at DEBUG as ``timing <step> …`` for benchmarks."""
 
@@ -291,11 +300,17 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
 
     clock.lap("ZOFFCORR")
     # Noise: each read whose science-area ERR is still all zero
+    todo = []
     for g in range(N - 1, -1, -1):
         if np.any(st.err[g][sl] != 0):
             log.info("NOISCORR skipped: ERR already set")
             break
+        todo.append(g)
+
+    def _noise(g):
         st.err[g][sl] = noiscalc.noise(st.sci[g][sl], gain_map, rn2_map)
+
+    _pmap(_noise, todo)
     log.info("Uncertainty array initialized.")
 
     clock.lap("noise")
@@ -340,12 +355,16 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         if rate[N - 1]:
             log.warning("Data already in units of countrates; UNITCORR will be skipped")
         else:
-            for g in range(N - 1, -1, -1):
+
+            def _unit(g):
                 if g == N - 1:
                     s, e = unitcorr.zeroth_to_rate(st.sci[g][sl], st.err[g][sl], sampzero)
                 else:
                     s, e = unitcorr.to_rate(st.sci[g][sl], st.err[g][sl], st.time[g][sl])
                 st.sci[g][sl], st.err[g][sl] = s, e
+
+            _pmap(_unit, range(N - 1, -1, -1))
+            for g in range(N - 1, -1, -1):
                 rate[g] = True
                 exp.imsets[g].headers["SCI"]["BUNIT"] = "COUNTS/S"
                 exp.imsets[g].headers["ERR"]["BUNIT"] = "COUNTS/S"
@@ -374,10 +393,14 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         targets = [(st.sci[g], st.err[g], st.dq[g]) for g in range(N - 1, -1, -1)]
         if cr is not None:
             targets.append((cr.sci, cr.err, cr.dq))
-        for s, e, d in targets:
+
+        def _flat(target):
+            s, e, d = target
             s[sl], e[sl], d[sl] = flatcorr.divide_flat(s[sl], e[sl], d[sl], f, fe, fdq)
             s[...] = flatcorr.times_gain(s, ccd.mean_gain)
             e[...] = flatcorr.times_gain(e, ccd.mean_gain)
+
+        _pmap(_flat, targets)
         unit = "ELECTRONS/S" if sw["UNITCORR"] in (Switch.PERFORM, Switch.COMPLETE) else "ELECTRONS"
         for im in exp.imsets + ([cr] if cr is not None else []):
             im.headers["SCI"]["BUNIT"] = unit
@@ -388,9 +411,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     sdq = int(g1.get("SDQFLAGS", 65535))
     for g, im in enumerate(exp.imsets):
         im.sci, im.err, im.dq, im.samp, im.time = st.sci[g], st.err[g], st.dq[g], st.samp[g], st.time[g]
-        _stats(im, sl, sdq)
-    if cr is not None:
-        _stats(cr, sl, sdq)
+    _pmap(lambda im: _stats(im, sl, sdq), exp.imsets + ([cr] if cr is not None else []))
 
     from ..calwf3 import cal_ver
 
@@ -464,7 +485,7 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
     N, ny, nx = st.sci.shape
     sl = area.sl
     name = info.path.name
-    with fits.open(info.path, memmap=False) as h:
+    with fits.open(info.path, memmap=False) as h, ThreadPoolExecutor(max_workers=2) as pool:
 
         def imset(k):
             arrs = []
@@ -480,6 +501,12 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
                 arrs.append(a[:ny, :nx][sl])
             return tuple(arrs)
 
+        def _sub(g, d):
+            s, e, q = darkcorr.subtract(st.sci[g][sl], st.err[g][sl], st.dq[g][sl], *d)
+            st.sci[g][sl], st.err[g][sl], st.dq[g][sl] = s, e, q
+            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(darkcorr.meandark(d[0], d[2]))
+
+        jobs = []
         for g in range(N - 1, -1, -1):
             t = float(st.exptime[g])
             kind, f1, f2, t1, t2 = darkcorr.select_dark(info.dtimes, t, sampseq)
@@ -492,9 +519,9 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
                 d = darkcorr.extrap(imset(f1 or f2), t1 if f1 else t2, t)
             else:
                 raise EngineError(f"no dark imset with time {t:g} for imset {g + 1}", file=name, keyword="SAMP_SEQ")
-            s, e, q = darkcorr.subtract(st.sci[g][sl], st.err[g][sl], st.dq[g][sl], *d)
-            st.sci[g][sl], st.err[g][sl], st.dq[g][sl] = s, e, q
-            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(darkcorr.meandark(d[0], d[2]))
+            jobs.append(pool.submit(_sub, g, d))
+        for j in jobs:
+            j.result()
 
 
 def _read_flat(p, env, sci_hdr, area: Area, filt: str):
