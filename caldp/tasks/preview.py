@@ -220,30 +220,35 @@ def _pixels(hdu) -> np.ndarray | None:
     return data * np.float32(bscale) + np.float32(bzero)
 
 
-def read_chips(path: Path) -> list[Chip]:
-    """The SCI images (and DQ) to show, in display order from top to bottom; the file is read once.
+def read_chips(hdul: fits.HDUList) -> list[Chip]:
+    """The SCI images (and DQ) of an open file to show, in display order from top to bottom.
 
     Files with several CCDCHIPs give one chip each (the first SCI of that chip), CCDCHIP 1 on
-    top. Otherwise (drz, IR, HRC, ima with its reads) the first SCI alone. Data are memory-mapped.
+    top. Otherwise (drz, IR, HRC, ima with its reads) the first SCI alone. Open the file with
+    :func:`open_product` (memory-mapped, unscaled: :func:`_pixels` scales).
     """
     chips: dict[int, Chip] = {}
-    with fits.open(path, memmap=True, do_not_scale_image_data=True) as hdul:
-        dqs = {h.ver: h for h in hdul if h.name == "DQ"}
-        for h in hdul:
-            if h.name != "SCI" or h.header.get("NAXIS", 0) not in (0, 2):
-                continue
-            chip = int(h.header.get("CCDCHIP", 1))
-            sci = None if chip in chips else _pixels(h)
-            if sci is None:
-                continue
-            dq = dqs.get(h.ver)
-            chips[chip] = Chip(chip, sci, None if dq is None else _pixels(dq))
-        if not chips:
-            first = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim == 2), None)
-            if first is None:
-                raise ValueError(f"{path.name} has no 2-D image")
-            chips[1] = Chip(1, _pixels(first), None)
+    dqs = {h.ver: h for h in hdul if h.name == "DQ"}
+    for h in hdul:
+        if h.name != "SCI" or h.header.get("NAXIS", 0) not in (0, 2):
+            continue
+        chip = int(h.header.get("CCDCHIP", 1))
+        sci = None if chip in chips else _pixels(h)
+        if sci is None:
+            continue
+        dq = dqs.get(h.ver)
+        chips[chip] = Chip(chip, sci, None if dq is None else _pixels(dq))
+    if not chips:
+        first = next((h for h in hdul if h.is_image and h.data is not None and h.data.ndim == 2), None)
+        if first is None:
+            raise ValueError(f"{hdul.filename()} has no 2-D image")
+        chips[1] = Chip(1, _pixels(first), None)
     return [chips[k] for k in sorted(chips)]
+
+
+def open_product(path: Path) -> fits.HDUList:
+    """Open a product once for everything a preview needs: memory-mapped, scaling left to us."""
+    return fits.open(path, memmap=True, do_not_scale_image_data=True)
 
 
 def mosaic_preview(chips: list[Chip]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -287,10 +292,9 @@ def thumb_size(width: int, height: int, size: int = THUMB_SIZE) -> tuple[int, in
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def write_image_previews(path: Path, outdir: Path) -> list[Path]:
-    """``<name>.jpg`` (full resolution) and ``<name>_thumb.jpg`` (128 px) of an image product."""
-    base = path.name.split(".")[0]
-    img = preview_image(*mosaic_preview(read_chips(path)))
+def write_image_previews(hdul: fits.HDUList, base: str, outdir: Path) -> list[Path]:
+    """``<base>.jpg`` (full resolution) and ``<base>_thumb.jpg`` (128 px) of an image product."""
+    img = preview_image(*mosaic_preview(read_chips(hdul)))
     full, thumb = outdir / f"{base}.jpg", outdir / f"{base}_thumb.jpg"
     img.save(full, "JPEG", quality=JPEG_QUALITY)
     small = img.resize(thumb_size(*img.size), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -302,17 +306,14 @@ def write_image_previews(path: Path, outdir: Path) -> list[Path]:
 # Spectra
 
 
-def write_spectrum_previews(path: Path, outdir: Path) -> list[Path]:
-    """``<name>.png`` and ``<name>_thumb.png``: flux against wavelength of every row (segment/order)."""
+def write_spectrum_previews(hdul: fits.HDUList, base: str, outdir: Path) -> list[Path]:
+    """``<base>.png`` and ``<base>_thumb.png``: flux against wavelength of every row (segment/order)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    base = path.name.split(".")[0]
-    with fits.open(path, memmap=False) as hdul:
-        tab = hdul[1].data
-        hdr = hdul[0].header
-        wave = np.atleast_2d(np.asarray(tab["WAVELENGTH"], dtype=float))
-        flux = np.atleast_2d(np.asarray(tab["FLUX"], dtype=float))
+    tab, hdr = hdul[1].data, hdul[0].header
+    wave = np.atleast_2d(np.asarray(tab["WAVELENGTH"], dtype=float))
+    flux = np.atleast_2d(np.asarray(tab["FLUX"], dtype=float))
     made = []
     for suffix, size_in, dpi, labels in (("", (10, 5), 100, True), ("_thumb", (1.28, 1.28), 100, False)):
         fig = Figure(figsize=size_in, dpi=dpi)
@@ -338,32 +339,34 @@ def write_spectrum_previews(path: Path, outdir: Path) -> list[Path]:
 # Dispatch
 
 
-def preview_kind(path: Path) -> str | None:
+def preview_kind(hdul: fits.HDUList, name: str = "") -> str | None:
     """'image', 'spectrum' or None, from the first extension as CALDP decides it.
 
     An IMAGE extension with NAXIS >= 2 (or an HSTIO constant image) is an image unless the
     instrument is COS or STIS (rootnames l…/o…); a BINTABLE other than an ASN table is a spectrum.
     """
-    with fits.open(path) as hdul:
-        if len(hdul) < 2:
-            return None
-        h = hdul[1].header
-        xtension = str(h.get("XTENSION", "")).strip()
-        instr = str(hdul[0].header.get("INSTRUME", h.get("INSTRUME", path.name[:1]))).strip()[:1].lower()
-        if xtension == "BINTABLE" and str(h.get("EXTNAME", "")).strip() != "ASN":
-            return "spectrum"
-        is_2d = h.get("NAXIS", 0) >= 2 or ("NPIX1" in h and "NPIX2" in h)  # HSTIO constant image too
-        if xtension == "IMAGE" and is_2d and instr not in ("l", "o", "c", "s"):
-            return "image"
+    if len(hdul) < 2:
+        return None
+    h = hdul[1].header
+    xtension = str(h.get("XTENSION", "")).strip()
+    instr = str(hdul[0].header.get("INSTRUME", h.get("INSTRUME", name[:1]))).strip()[:1].lower()
+    if xtension == "BINTABLE" and str(h.get("EXTNAME", "")).strip() != "ASN":
+        return "spectrum"
+    is_2d = h.get("NAXIS", 0) >= 2 or ("NPIX1" in h and "NPIX2" in h)  # HSTIO constant image too
+    if xtension == "IMAGE" and is_2d and instr not in ("l", "o", "c", "s"):
+        return "image"
     return None
 
 
 def preview_one(path: Path, outdir: Path) -> list[Path]:
-    kind = preview_kind(path)
-    if kind == "image":
-        return write_image_previews(path, outdir)
-    if kind == "spectrum":
-        return write_spectrum_previews(path, outdir)
+    """The previews of one product (opened once); [] when it is neither an image nor a spectrum."""
+    base = path.name.split(".")[0]
+    with open_product(path) as hdul:
+        kind = preview_kind(hdul, path.name)
+        if kind == "image":
+            return write_image_previews(hdul, base, outdir)
+        if kind == "spectrum":
+            return write_spectrum_previews(hdul, base, outdir)
     log.warning("No preview for %s: neither an image nor a spectrum", path.name)
     return []
 

@@ -39,6 +39,11 @@ def write_exposure(
     return path
 
 
+def chips_of(path: Path) -> list[P.Chip]:
+    with P.open_product(path) as hdul:
+        return P.read_chips(hdul)
+
+
 def jpeg(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         assert im.format == "JPEG"
@@ -203,7 +208,7 @@ def test_scaled_integer_images_are_unscaled(tmp_path):
     a = write_exposure(tmp_path / "jtest01aq_flt.fits", {1: data}, {1: dq})
     b = write_exposure(tmp_path / "jtest01bq_flt.fits", {1: data.astype(np.float32)}, {1: dq.view(np.int16)})
     assert fits.getheader(a, "SCI")["BZERO"] == 32768 and fits.getheader(a, "DQ")["BZERO"] == 32768
-    ca, cb = P.read_chips(a)[0], P.read_chips(b)[0]
+    ca, cb = chips_of(a)[0], chips_of(b)[0]
     np.testing.assert_array_equal(ca.sci, cb.sci)
     np.testing.assert_array_equal(P.bad_mask(ca.dq), P.bad_mask(cb.dq))
     assert P.bad_mask(ca.dq)[:, 20:36].all()
@@ -259,10 +264,10 @@ def test_hstio_constant_extensions(tmp_path):
         hdus.append(h)
     path = tmp_path / "jtest01aq_flt.fits"
     fits.HDUList(hdus).writeto(path)
-    chips = P.read_chips(path)
+    chips = chips_of(path)
     assert chips[0].sci.shape == (30, 40) and (chips[0].sci == 7).all() and chips[0].dq is None
     made = P.create_previews([path], tmp_path, instrument="acs")
     assert Image.open(made[0]).size == (40, 30)
     with fits.open(path, mode="update") as hdul:
         hdul["DQ"].header["PIXVALUE"] = 4
-    assert P.bad_mask(P.read_chips(path)[0].dq).all()
+    assert P.bad_mask(chips_of(path)[0].dq).all()
