@@ -420,6 +420,20 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
     nrej = 0
     niter = len(ctx.sig2)
     new_carry = [[None] * nimg for _ in range(niter)]
+    # Per input, what does not change between iterations: the masks from its DQ, the spill plane
+    # of the rows below (data values), and its un-normalised contribution.
+    fixed = []
+    for n in range(nimg):
+        if pics[n] is None:
+            fixed.append(None)
+            continue
+        dq = dq_in[n]
+        e0_mark = ((dq & ctx.bad) != 0) & (dq != SPILL)
+        spth = pics[n]
+        if low > 0:
+            spth = spth.copy()
+            spth[:low] = raws[n][h0 : h0 + low]
+        fixed.append((e0_mark, e0_mark | (dq == EXCLUDE), dq != HIT, ctx.psig2 * spth, pics[n] * ctx.efac[n]))
     for it in range(niter):
         last = it == niter - 1
         sig2 = ctx.sig2[it]
@@ -448,16 +462,11 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
             cand = sq > th
             # Mask values: input DQ, EXCLUDE (4) where the input is bad (and not exactly 2), SPILL (2),
             # HIT (8). An input DQ of exactly 8 already reads as a HIT and is never turned into SPILL.
-            e0_mark = ((dq & ctx.bad) != 0) & (dq != SPILL)
-            excl = e0_mark | (dq == EXCLUDE)
+            e0_mark, excl, not_hit, spill_plane, contrib = fixed[n]
             hits = cand & ~excl
             # Spill tests: same row against the row's spill threshold; rows below against the data plane.
             s0 = sq > ctx.psig2 * sth
-            spth = pic
-            if low > 0:
-                spth = pic.copy()
-                spth[:low] = raws[n][h0 : h0 + low]
-            sup = (sq > ctx.psig2 * spth) & (dq != HIT)
+            sup = (sq > spill_plane) & not_hit
             if halo:
                 hits[:halo] = carry[it][n]
             if ctx.width > 0:
@@ -495,7 +504,6 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
             mask = np.where(spilled, np.uint16(SPILL), start)
             mask[hits] = HIT
             okpix = (mask & MASKDQ) == 0
-            contrib = pic * e
             np.add(total, contrib, out=total, where=okpix)
             np.add(efs, e, out=efs, where=okpix)
             if last:
