@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 CCD_MODULES = {"acs": acs, "wfc3": wfc3}
 MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn")
 SIZES = ("small", "full")
+#: Random stream of each detector's reference images (independent of which modes are simulated).
+REF_STREAMS = {"WFC": 1, "HRC": 2, "UVIS": 3, "IR": 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +98,7 @@ class _RefStore:
         if key not in self.done:
             module = CCD_MODULES[instrument]
             setup = module.setup(detector, size)
-            refs = make_image_refs(_rng(self.seed, 1000 + len(self.done)), setup)
+            refs = make_image_refs(_rng(self.seed, 1000 + REF_STREAMS[detector], SIZES.index(size)), setup)
             entries, refkw = module.write_references(self.refdir, setup, refs)
             self.entries += entries
             self.done[key] = (setup, refs, refkw)
@@ -105,7 +107,7 @@ class _RefStore:
     def ir(self, size: str):
         key = ("wfc3", "IR", size)
         if key not in self.done:
-            refs = ir.make_refs(_rng(self.seed, 1000 + len(self.done)))
+            refs = ir.make_refs(_rng(self.seed, 1000 + REF_STREAMS["IR"]))  # 1024² for every size
             entries, refkw = ir.write_references(self.refdir, size, refs)
             self.entries += entries
             self.done[key] = (refs, refkw)

@@ -12,9 +12,10 @@ Checksums are written by crds's own ``crds.refactoring.checksum``.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -100,8 +101,9 @@ def rmap_text(instrument: str, filekind: str, entries: list[RefEntry]) -> str:
         groups[key].append(e)
     for key in sorted(groups):
         lines.append(f"    {_tuple_text(key)} : UseAfter({{")
-        for e in sorted(groups[key], key=lambda e: e.useafter):
-            lines.append(f"        {e.useafter!r} : {e.filename!r},")
+        by_date = {e.useafter: e.filename for e in groups[key]}  # one file per date (the last given)
+        for useafter in sorted(by_date):
+            lines.append(f"        {useafter!r} : {by_date[useafter]!r},")
         lines.append("    }),")
     lines.append("})")
     return "\n".join(lines) + "\n"
@@ -177,6 +179,24 @@ def references_dir(cache: Path) -> Path:
     return Path(cache) / "references" / "hst"
 
 
+MANIFEST = "caldp_sim_references.json"
+
+
+def _merge_manifest(cache: Path, entries: list[RefEntry]) -> list[RefEntry]:
+    """Entries of earlier simulate() calls into this cache (still on disk) plus `entries`, by file name."""
+    path = cache / MANIFEST
+    merged: dict[str, RefEntry] = {}
+    if path.is_file():
+        for item in json.loads(path.read_text()):
+            if (references_dir(cache) / item["filename"]).is_file():
+                merged[item["filename"]] = RefEntry(**item)
+    for e in entries:
+        merged[e.filename] = e
+    out = [merged[k] for k in sorted(merged)]
+    path.write_text(json.dumps([asdict(e) for e in out], indent=1, sort_keys=True) + "\n")
+    return out
+
+
 def write_cache(cache: Path, entries: list[RefEntry]) -> Path:
     """Write config and mappings for `entries` (references already in ``references/hst``)."""
     cache = Path(cache)
@@ -185,6 +205,7 @@ def write_cache(cache: Path, entries: list[RefEntry]) -> Path:
     refs = references_dir(cache)
     for d in (maps, cfg, refs):
         d.mkdir(parents=True, exist_ok=True)
+    entries = _merge_manifest(cache, entries)
     for old in maps.glob("hst_*map"):
         old.unlink()
     by_kind: dict[tuple[str, str], list[RefEntry]] = defaultdict(list)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import tarfile
 
+from astropy.io import fits
+
 from caldp import sim
 from caldp.cli.sim import main
 
@@ -48,3 +50,16 @@ def test_cli(tmp_path, capsys):
     assert exports["CRDS_PATH"] == str(tmp_path / "crds_cache") and exports["jref"].endswith("references/hst/")
     assert main([str(tmp_path), "--modes", "nosuch"]) == 2
     assert "unknown mode" in capsys.readouterr().err
+
+
+def test_second_call_extends_the_cache(tmp_path):
+    """A later simulate() into the same directory keeps the earlier datasets' references in the rules."""
+    sim.simulate(tmp_path, modes=("acs-wfc",), seed=3)
+    res = sim.simulate(tmp_path, modes=("wfc3-ir",), seed=3)
+    maps = tmp_path / "crds_cache" / "mappings" / "hst"
+    pmap = (maps / "hst_0001.pmap").read_text()
+    assert "'ACS' : 'hst_acs_0001.imap'" in pmap and "'WFC3' : 'hst_wfc3_0001.imap'" in pmap
+    bias = (maps / "hst_acs_biasfile_0001.rmap").read_text()
+    name = fits.getval(next((tmp_path / "inputs" / "jcs201a1q").glob("*_raw.fits")), "BIASFILE").split("$")[1]
+    assert name in bias and (res.crds_cache / "references" / "hst" / name).is_file()
+    assert (tmp_path / "datasets.txt").read_text().split() == ["ics501a1q"]
