@@ -50,6 +50,11 @@ def _ramp(rate, times, *, jumps=(), rn=20.0, seed=0, n=1):
     return y.astype(F32), sig.astype(F32), t
 
 
+def _fit(y, s, t, q, pars):
+    """``fit_pixels`` on pixel-major test arrays (the engine passes sample-major ones)."""
+    return crcorr.fit_pixels(y.T, s.T, t.T, q.T, pars)
+
+
 TIMES = [0.0] + [2.93 + 10 * k for k in range(9)]
 
 
@@ -57,7 +62,7 @@ def test_linear_ramp_gives_its_slope():
     """Case: one interval, no rejections — the fitted rate is the slope; SAMP = N, TIME = t_last."""
     y, s, t = _ramp(12.5, TIMES)
     q = np.zeros(y.shape, np.uint16)
-    sci, err, samp, tim, qf = crcorr.fit_pixels(y, s, t, q, PARS)
+    sci, err, samp, tim, qf = _fit(y, s, t, q, PARS)
     assert sci[0] == pytest.approx(12.5, rel=1e-5)
     assert err[0] > 0
     assert samp[0] == len(TIMES)
@@ -69,7 +74,7 @@ def test_cr_jump_flagged_and_rate_unbiased():
     """Case: a CR between samples 4 and 5 — sample 5 gets CRHIT, the rate ignores the jump."""
     y, s, t = _ramp(8.0, TIMES, jumps={5: 3000.0})
     q = np.zeros(y.shape, np.uint16)
-    sci, err, samp, tim, qf = crcorr.fit_pixels(y, s, t, q, PARS)
+    sci, err, samp, tim, qf = _fit(y, s, t, q, PARS)
     assert qf[0, 5] & crcorr.CR
     assert sci[0] == pytest.approx(8.0, rel=1e-4)
     # CR intervals share their end point: SAMP = (4 + 1) + (5 − 1)
@@ -85,7 +90,7 @@ def test_saturated_read_fitted_from_earlier_reads():
     y[0, 6:] = 40000.0
     q = np.zeros(y.shape, np.uint16)
     q[0, 6:] = 256
-    sci, err, samp, tim, qf = crcorr.fit_pixels(y, s, t, q, PARS)
+    sci, err, samp, tim, qf = _fit(y, s, t, q, PARS)
     assert sci[0] == pytest.approx(20.0, rel=1e-5)
     assert samp[0] == 6
     assert tim[0] == pytest.approx(TIMES[5])
@@ -95,7 +100,7 @@ def test_too_many_crs_unstable():
     """Case: four CRs — the fourth becomes HIGH_CURVATURE; the pixel is UNSTABLE in the output."""
     y, s, t = _ramp(5.0, TIMES, jumps={2: 4000.0, 4: 2500.0, 6: 5000.0, 8: 3000.0})
     q = np.zeros(y.shape, np.uint16)
-    sci, err, samp, tim, qf = crcorr.fit_pixels(y, s, t, q, PARS)
+    sci, err, samp, tim, qf = _fit(y, s, t, q, PARS)
     assert (qf[0] & crcorr.HICURV).any()
     qd, out_dq, unstable = crcorr.finish_flags(qf, np.zeros(1, np.uint16))
     assert out_dq[0] & 32
@@ -108,9 +113,9 @@ def test_vectorised_rows_are_independent():
     y, s, t = np.vstack([y1, y2]), np.vstack([s1, s2]), np.vstack([t1, t2])
     q = np.zeros(y.shape, np.uint16)
     q[1, 7] = 16  # a flagged (not ignored) sample: lenient path
-    both = crcorr.fit_pixels(y, s, t, q, PARS)
+    both = _fit(y, s, t, q, PARS)
     for i in range(len(y)):
-        one = crcorr.fit_pixels(y[i : i + 1], s[i : i + 1], t[i : i + 1], q[i : i + 1], PARS)
+        one = _fit(y[i : i + 1], s[i : i + 1], t[i : i + 1], q[i : i + 1], PARS)
         for a, b in zip(both, one, strict=True):
             np.testing.assert_array_equal(a[i], b[0])
 

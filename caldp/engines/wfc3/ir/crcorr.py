@@ -82,19 +82,20 @@ def _power_index(snr: np.ndarray) -> np.ndarray:
 
 
 def _gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return np.take_along_axis(a, idx[:, None], axis=1)[:, 0]
+    """``a[idx[p], p]`` for a sample-major ``(L, P)`` array."""
+    return a[idx, np.arange(a.shape[1])]
 
 
 def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
-    """``linfit`` for rows of compact interval arrays ``(P, L)`` with ``n`` (≥ 2) samples each.
+    """``linfit`` for sample-major interval arrays ``(L, P)``: pixel p has ``n[p]`` (≥ 2) samples.
 
     Returns float32 ``(a, b, sigb)``.
     """
-    P, L = x.shape
+    L, P = x.shape
     last = (n - 1).astype(np.intp)
     if optimum:
         s_last = _gather(sig, last)
-        dyl = (_gather(y, last) - y[:, 0]).astype(F32)
+        dyl = (_gather(y, last) - y[0]).astype(F32)
         pos = s_last > 0
         snr = np.where(pos, (dyl / np.where(pos, s_last, F32(1))).astype(F32), F32(0))
         pidx = _power_index(snr)
@@ -103,8 +104,7 @@ def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
     Sy = np.zeros(P, F32)
     Sxx = np.zeros(P, F32)
     Sxy = np.zeros(P, F32)
-    # sample-major copies: each sample's column is contiguous
-    xt, yt, st_ = np.ascontiguousarray(x.T), np.ascontiguousarray(y.T), np.ascontiguousarray(sig.T)
+    xt, yt, st_ = x, y, sig
     n_const = int(n[0]) if P and (n == n[0]).all() else None
     for j in range(L):
         if n_const is not None:
@@ -134,19 +134,19 @@ def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
             Sxx = np.where(ok, Sxx + (xj * xj) * wt, Sxx)
             Sxy = np.where(ok, Sxy + (xj * yj) * wt, Sxy)
     S, Sx, Sy, Sxx, Sxy = (v.astype(F32) for v in (S, Sx, Sy, Sxx, Sxy))
-    x0, y0 = x[:, 0], y[:, 0]
+    x0, y0 = x[0], y[0]
     dx = (_gather(x, last) - x0).astype(F32)
     dy = (_gather(y, last) - y0).astype(F32)
-    ddg = (_gather(dk, last) - dk[:, 0]).astype(F32)
+    ddg = (_gather(dk, last) - dk[0]).astype(F32)
     den = ((S * Sxx).astype(F32) - (Sx * Sx).astype(F32)).astype(F32)
     den = np.where(den < 1e-6, F32(1e-6), den).astype(F32)
     two = n == 2
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         b2 = (dy / dx).astype(F32)
         a2 = (y0 - (b2 * x0).astype(F32)).astype(F32)
-        x1 = x[:, 1]
-        s0 = (sig[:, 0] / x0).astype(F32)
-        s1 = (sig[:, 1] / x1).astype(F32)
+        x1 = x[1]
+        s0 = (sig[0] / x0).astype(F32)
+        s1 = (sig[1] / x1).astype(F32)
         sb2 = np.sqrt(((s0 * s0).astype(F32) + (s1 * s1).astype(F32)).astype(F32).astype(F64)).astype(F32)
         bn = (((S * Sxy).astype(F32) - (Sx * Sy).astype(F32)).astype(F32) / den).astype(F32)
         an = (((Sxx * Sy).astype(F32) - (Sx * Sxy).astype(F32)).astype(F32) / den).astype(F32)
@@ -221,7 +221,7 @@ def _compact(a: np.ndarray, look: np.ndarray, idx: int) -> np.ndarray:
 
 def _residuals(xs, ys, ss, a, b, use):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        fit = (a[:, None] + (b[:, None] * xs).astype(F32)).astype(F32)
+        fit = (a[None, :] + (b[None, :] * xs).astype(F32)).astype(F32)
         d = np.where(use, ((ys - fit).astype(F32) / np.where(use, ss, F32(1))).astype(F32), F32(0))
     return d.astype(F32)
 
@@ -232,13 +232,11 @@ def _reject(d, n, tdq, pars: RampPars):
     `tdq` is the interval DQ work buffer (length ≥ n + 1: the spike test reads one past the end).
     Returns ``(kind, pos)``: kind 0 none, 1 spike at pos, 2 CR at pos, 3 first-read spike.
     """
-    P, L = d.shape
+    L, P = d.shape
     m_cr = np.uint16((pars.dqignore | int(CR)) & 0xFFFF)
     m_sp = np.uint16((pars.dqignore | int(CR) | int(SPIKE)) & 0xFFFF)
-    d = np.ascontiguousarray(d.T)  # sample-major: d[k] is one sample of every row
-    tq = np.ascontiguousarray(tdq.T)
-    okq = (tq & m_sp) == 0
-    okc = (tq & m_cr) == 0
+    okq = (tdq & m_sp) == 0
+    okc = (tdq & m_cr) == 0
     nmax = int(n.max()) if P else 0
     n_const = P and (n == nmax).all()
     maxd = np.zeros(P, F32)
@@ -320,12 +318,12 @@ def _detect(q, y, sig, t, dk, lenient, ncr, pars: RampPars, invr2, wtab, buf):
         r = rows_all[act]
         n = n_all[act]
         look = iv.look[r]
-        xs, ys, ss, ds = (_compact(v[r], look, idx) for v in (t, y, sig, dk))
-        tdq = buf[r, idx, :]
+        xs, ys, ss, ds = (np.ascontiguousarray(_compact(v[r], look, idx).T) for v in (t, y, sig, dk))
+        tdq = np.ascontiguousarray(buf[r, idx, :].T)
         a, b, _ = linfit(xs, ys, ss, ds, n, optimum=False, gain=pars.gain, invr2=invr2, wtab=wtab)
-        L = xs.shape[1]
-        pos = np.arange(L)[None, :] < n[:, None]
-        qok = np.where(lenient[r][:, None], (tdq[:, :L] & ign) == 0, tdq[:, :L] == 0)
+        L = xs.shape[0]
+        pos = np.arange(L)[:, None] < n[None, :]
+        qok = np.where(lenient[r][None, :], (tdq[:L] & ign) == 0, tdq[:L] == 0)
         d = _residuals(xs, ys, ss, a, b, pos & (ss != 0) & qok)
         kind, at = _reject(d, n, tdq, pars)
         ks = look[np.arange(len(r)), idx, np.where(kind == 3, 0, at)]
@@ -334,13 +332,16 @@ def _detect(q, y, sig, t, dk, lenient, ncr, pars: RampPars, invr2, wtab, buf):
 
 
 def _clean_first(q, y, sig, t, dk, ncr, pars: RampPars, invr2, wtab):
-    """First iteration for rows whose samples 1…N−1 all have DQ 0 (one interval, no gathers)."""
+    """First iteration for rows whose samples 1…N−1 all have DQ 0 (one interval, no gathers).
+
+    `q` is ``(P, N)``; `y`, `sig`, `t`, `dk` are sample-major ``(N, P)``.
+    """
     P, N = q.shape
     n = np.full(P, N - 1, np.int32)
-    xs, ys, ss, ds = t[:, 1:], y[:, 1:], sig[:, 1:], dk[:, 1:]
+    xs, ys, ss, ds = t[1:], y[1:], sig[1:], dk[1:]
     a, b, _ = linfit(xs, ys, ss, ds, n, optimum=False, gain=pars.gain, invr2=invr2, wtab=wtab)
     d = _residuals(xs, ys, ss, a, b, ss != 0)
-    kind, at = _reject(d, n, np.zeros((P, N), np.uint16), pars)
+    kind, at = _reject(d, n, np.zeros((N, P), np.uint16), pars)
     nrej = np.zeros(P, bool)
     ferr = np.zeros(P, bool)
     ks = np.where(kind == 3, 0, at) + 1
@@ -349,13 +350,11 @@ def _clean_first(q, y, sig, t, dk, ncr, pars: RampPars, invr2, wtab):
 
 
 def _clean_final(y, sig, t, dk, pars: RampPars, invr2, wtab):
-    """Final fit of rows that kept one interval of all N−1 samples."""
-    P, N = y.shape
+    """Final fit of rows that kept one interval of all N−1 samples (sample-major inputs)."""
+    N, P = y.shape
     n = np.full(P, N - 1, np.int32)
-    _, b, sigb = linfit(
-        t[:, 1:], y[:, 1:], sig[:, 1:], dk[:, 1:], n, optimum=True, gain=pars.gain, invr2=invr2, wtab=wtab
-    )
-    itime = ((t[:, 1] - t[:, 0]).astype(F32) + (t[:, N - 1] - t[:, 1]).astype(F32)).astype(F32, copy=False)
+    _, b, sigb = linfit(t[1:], y[1:], sig[1:], dk[1:], n, optimum=True, gain=pars.gain, invr2=invr2, wtab=wtab)
+    itime = ((t[1] - t[0]).astype(F32) + (t[N - 1] - t[1]).astype(F32)).astype(F32)
     s2 = (sigb * sigb).astype(F32)
     with np.errstate(divide="ignore", invalid="ignore"):
         nz = s2 != 0
@@ -389,11 +388,11 @@ def _final(q, y, sig, t, dk, lenient, pars: RampPars, invr2, wtab):
             r = rows[multi]
             n = n_all[multi]
             look = iv.look[r]
-            xs, ys, ss, ds = (_compact(v[r], look, idx) for v in (t, y, sig, dk))
+            xs, ys, ss, ds = (np.ascontiguousarray(_compact(v[r], look, idx).T) for v in (t, y, sig, dk))
             if idx == 0:
                 itime[r] = (itime[r] + dt0[r]).astype(F32)
             _, b, sigb = linfit(xs, ys, ss, ds, n, optimum=True, gain=pars.gain, invr2=invr2, wtab=wtab)
-            span = (_gather(xs, (n - 1).astype(np.intp)) - xs[:, 0]).astype(F32)
+            span = (_gather(xs, (n - 1).astype(np.intp)) - xs[0]).astype(F32)
             itime[r] = (itime[r] + span).astype(F32)
             s2 = (sigb * sigb).astype(F32)
             nz = s2 != 0
@@ -442,22 +441,20 @@ def _fallback(q, y, sig, t, dqignore: int):
 
 
 def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
-    """Fit ramps ``(P, N)`` in time order (counts, σ, TIME, DQ without ZEROSIG).
+    """Fit ramps given sample-major ``(N, P)``: counts, σ, TIME and DQ (without ZEROSIG), time order.
 
-    Returns ``(sci, err, samp, time, q_final)`` per pixel, rates as HSTCAL's fitsamps.
+    Returns ``(sci, err, samp, time, q_final)``: per-pixel rates as HSTCAL's fitsamps, and the
+    final sample DQ ``(P, N)`` with the CRHIT/SPIKE/HIGH_CURVATURE flags found.
     """
-    P, N = q.shape
+    N, P = q.shape
     wtab = weight_table(N) if wtab is None else wtab
     rdns = F32(21.0 / F64(pars.gain))
     invr2 = F32(1.0 / F64(F32(rdns * rdns)))
     lineardark = F32(0.036 / F64(pars.gain))
     dk = (t * lineardark).astype(F32)
-    q = q.astype(np.uint16, copy=True)
-    lenient = np.zeros(P, bool)
+    clean = (q[1:] == 0).all(axis=0)
+    q = np.ascontiguousarray(q.T, dtype=np.uint16)  # (P, N) for the per-pixel bookkeeping
     ncr = np.zeros(P, np.int32)
-    ferr = np.zeros(P, bool)
-    nosamp = np.zeros(P, bool)
-    clean = (q[:, 1:] == 0).all(axis=1)
     settled = np.zeros(P, bool)  # clean rows that converged after one iteration
     if clean.all():
         nrej = _clean_first(q, y, sig, t, dk, ncr, pars, invr2, wtab)
@@ -465,25 +462,55 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     elif clean.any():
         r = np.flatnonzero(clean)
         qc, nc = q[r], ncr[r]
-        nrej = _clean_first(qc, y[r], sig[r], t[r], dk[r], nc, pars, invr2, wtab)
+        nrej = _clean_first(qc, y[:, r], sig[:, r], t[:, r], dk[:, r], nc, pars, invr2, wtab)
         q[r], ncr[r] = qc, nc
         settled[r[~nrej]] = True
-    # everything else: the general iteration (a clean row's work buffer after its first iteration is all 0)
-    active = np.flatnonzero(~settled)
-    buf = np.zeros((active.size, N, N), np.uint16)
-    pos_of = np.full(P, -1, np.intp)
-    pos_of[active] = np.arange(active.size)
+    sci = np.zeros(P, F32)
+    err = np.zeros(P, F32)
+    samp = np.zeros(P, np.int32)
+    tim = np.zeros(P, F32)
+    ok = np.zeros(P, bool)
+    if settled.all():
+        sci, err, samp, tim, ok = _clean_final(y, sig, t, dk, pars, invr2, wtab)
+    elif settled.any():
+        r = np.flatnonzero(settled)
+        sci[r], err[r], samp[r], tim[r], ok[r] = _clean_final(y[:, r], sig[:, r], t[:, r], dk[:, r], pars, invr2, wtab)
+    bad = settled & ~ok  # no fit weight: first/last good reads
+    if bad.any():
+        r = np.flatnonzero(bad)
+        sci[r], err[r], samp[r], tim[r] = _fallback(
+            q[r], *(np.ascontiguousarray(v[:, r].T) for v in (y, sig, t)), pars.dqignore
+        )
+    rest = np.flatnonzero(~settled)
+    if rest.size:
+        # everything else: the general iteration on pixel-major copies (a clean row's work buffer
+        # after its first iteration holds only zeros)
+        yr, sr, tr, dr = (np.ascontiguousarray(v[:, rest].T) for v in (y, sig, t, dk))
+        qr = q[rest]
+        s_, e_, n_, t_, ok_, qr = _general(qr, yr, sr, tr, dr, ncr[rest], pars, invr2, wtab)
+        sci[rest], err[rest], samp[rest], tim[rest], ok[rest] = s_, e_, n_, t_, ok_
+        q[rest] = qr
+    return sci, err, samp, tim, q
+
+
+def _general(q, y, sig, t, dk, ncr, pars: RampPars, invr2, wtab):
+    """Rejection iterations and fits of pixel-major ``(P, N)`` rows (any DQ, any interval layout)."""
+    P, N = q.shape
+    lenient = np.zeros(P, bool)
+    ferr = np.zeros(P, bool)
+    nosamp = np.zeros(P, bool)
+    active = np.arange(P)
+    buf = np.zeros((P, N, N), np.uint16)
     while active.size:
-        bi = pos_of[active]
         qa = q[active]
         nca = ncr[active]
-        sub_buf = buf[bi]
+        sub_buf = buf[active]
         nrej, fe, ns = _detect(
             qa, y[active], sig[active], t[active], dk[active], lenient[active], nca, pars, invr2, wtab, sub_buf
         )
         q[active] = qa
         ncr[active] = nca
-        buf[bi] = sub_buf
+        buf[active] = sub_buf
         ferr[active] |= fe
         # no samples: strict → lenient (restart the count), lenient → give up
         to_len = ns & ~lenient[active]
@@ -497,23 +524,20 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     samp = np.zeros(P, np.int32)
     tim = np.zeros(P, F32)
     ok = np.zeros(P, bool)
-    if settled.any():
-        r = np.flatnonzero(settled)
-        sci[r], err[r], samp[r], tim[r], ok[r] = _clean_final(y[r], sig[r], t[r], dk[r], pars, invr2, wtab)
-    fit = ~ferr & ~nosamp & ~settled
+    fit = ~ferr & ~nosamp
     if fit.any():
         r = np.flatnonzero(fit)
-        s, e, sp, tt, good = _final(q[r], y[r], sig[r], t[r], dk[r], lenient[r], pars, invr2, wtab)
-        sci[r], err[r], samp[r], tim[r] = s, e, sp, tt
+        s_, e_, sp, tt, good = _final(q[r], y[r], sig[r], t[r], dk[r], lenient[r], pars, invr2, wtab)
+        sci[r], err[r], samp[r], tim[r] = s_, e_, sp, tt
         ok[r] = good
     fb = ~nosamp & ~ok
     if fb.any():
         r = np.flatnonzero(fb)
-        s, e, sp, tt = _fallback(q[r], y[r], sig[r], t[r], pars.dqignore)
-        sci[r], err[r], samp[r], tim[r] = s, e, sp, tt
+        s_, e_, sp, tt = _fallback(q[r], y[r], sig[r], t[r], pars.dqignore)
+        sci[r], err[r], samp[r], tim[r] = s_, e_, sp, tt
     if nosamp.any():
         sci[nosamp], err[nosamp], samp[nosamp], tim[nosamp] = F32(0), F32(1e5), 0, F32(0)
-    return sci, err, samp, tim, q
+    return sci, err, samp, tim, ok | fb | nosamp, q
 
 
 def finish_flags(q: np.ndarray, out_dq: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -591,28 +591,32 @@ def _crcorr(
         r1 = min(ay, r0 + rows_per)
         rs = slice(area.y0 + r0, area.y0 + r1)
         cs = slice(area.x0, area.x1)
-        # time order: sample k = group N-1-k
-        sci = st.sci[::-1, rs, cs].reshape(N, -1).T
-        err = st.err[::-1, rs, cs].reshape(N, -1).T
-        tim = np.ascontiguousarray(st.time[::-1, rs, cs].reshape(N, -1).T)
-        q = (st.dq[::-1, rs, cs].reshape(N, -1).T & zs_mask).astype(np.uint16)
+        # sample-major (N, P) arrays in time order: sample k = group N-1-k
+        sci = st.sci[::-1, rs, cs].reshape(N, -1)
+        err = st.err[::-1, rs, cs].reshape(N, -1)
+        tim = st.time[::-1, rs, cs].reshape(N, -1)
+        q = st.dq[::-1, rs, cs].reshape(N, -1) & zs_mask
         if pars.rate_units:
             y = (sci * tim).astype(F32)
             sg = (err * tim).astype(F32)
         else:
-            y, sg = np.ascontiguousarray(sci), np.ascontiguousarray(err)
+            y, sg = sci, err
         first_sat = (st.dq[N - 2, rs, cs].reshape(-1) & np.uint16(DQ.SATPIXEL)) != 0
         special = first_sat if zsig_done else np.zeros_like(first_sat)
         fitp = ~special
-        out_dq = np.bitwise_or.reduce(q, axis=1)
-        res_sci = np.zeros(q.shape[0], F32)
-        res_err = np.zeros(q.shape[0], F32)
-        res_samp = np.zeros(q.shape[0], np.int32)
-        res_time = np.zeros(q.shape[0], F32)
-        qf = q.copy()
+        out_dq = np.bitwise_or.reduce(q, axis=0)
+        P = q.shape[1]
+        res_sci = np.zeros(P, F32)
+        res_err = np.zeros(P, F32)
+        res_samp = np.zeros(P, np.int32)
+        res_time = np.zeros(P, F32)
+        qf = np.ascontiguousarray(q.T)
         nunst = 0
         if fitp.any():
-            s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y[fitp], sg[fitp], tim[fitp], q[fitp], pars, wtab)
+            if fitp.all():
+                s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y, sg, tim, q, pars, wtab)
+            else:
+                s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y[:, fitp], sg[:, fitp], tim[:, fitp], q[:, fitp], pars, wtab)
             if pars.counts_out:
                 s, e = (s * t_o).astype(F32), (e * t_o).astype(F32)
             q_fit, odq, unstable = crcorr.finish_flags(q_fit, out_dq[fitp])
