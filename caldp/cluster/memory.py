@@ -14,7 +14,7 @@ size of the raw inputs::
 
 >>> est = estimate("j8cb010b0", input_bytes=4 * 35 * 2**20)
 >>> est.mode, est.peak_mb, est.rung_mb
-('acs-asn', 2460, 4096)
+('acs-asn', 1840, 4096)
 >>> next_rung(4096), next_rung(65536)
 (8192, None)
 >>> fit_rung(8192, capacity_mb=6000)
@@ -47,13 +47,15 @@ class Coefficients:
     default_input_mb: float  # assumed input size when it cannot be measured before submission
 
 
-#: Fitted on full-frame WFC3/UVIS runs of the builtin engine (HSTCAL's calwf3.e peaks at ~210 MB whatever
-#: the input; the builtin engine dominates), see ``docs/notes/batch.md``. ACS/WFC has the same geometry.
+#: Fitted on full-frame simulated data (``docs/notes/batch.md``): ACS/WFC through caldp-process
+#: with the builtin engine and stage 2 (whole-process peak); WFC3/UVIS from the builtin engine
+#: alone (slope 13.9 MB/MB) plus the ~250 MB caldp-process and stage 2 add for ACS. HSTCAL's
+#: programs peak lower (calwf3.e ~210 MB whatever the association size).
 MODEL: dict[str, Coefficients] = {
-    "acs-asn": Coefficients(500.0, 14.0, 70.0),
-    "acs": Coefficients(500.0, 14.0, 35.0),
-    "wfc3-asn": Coefficients(500.0, 14.0, 70.0),
-    "wfc3": Coefficients(500.0, 14.0, 35.0),
+    "acs-asn": Coefficients(650.0, 8.5, 70.0),
+    "acs": Coefficients(650.0, 8.5, 35.0),
+    "wfc3-asn": Coefficients(700.0, 14.0, 70.0),
+    "wfc3": Coefficients(700.0, 14.0, 35.0),
     "stis-asn": Coefficients(400.0, 8.0, 20.0),
     "stis": Coefficients(400.0, 8.0, 10.0),
     "cos-asn": Coefficients(600.0, 6.0, 60.0),
