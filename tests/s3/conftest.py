@@ -157,8 +157,10 @@ def small_dataset(outdir: Path) -> SmallDataset:
         return handmade_dataset(outdir)
     result = sim.simulate(outdir, modes=("acs-wfc-asn",), size="small", seed=1, count=1, tar=True)
     ds = result.datasets[0]
-    return SmallDataset(ds.name, ds.instrument, Path(ds.input_path),
-                        tuple(sorted(Path(f).name for f in ds.files)), Path(result.crds_cache), dict(result.env))
+    with tarfile.open(ds.input_path) as tar:
+        names = tuple(sorted(Path(m.name).name for m in tar.getmembers() if m.isfile()))
+    return SmallDataset(ds.name, ds.instrument, Path(ds.input_path), names, Path(result.crds_cache),
+                        dict(result.env))
 
 
 @pytest.fixture(scope="session")
