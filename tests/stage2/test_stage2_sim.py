@@ -97,3 +97,23 @@ def test_builtin_stage1_then_drizzle_lands_on_truth(tmp_path, simulated):
 def test_hstcal_stage1_then_drizzle_lands_on_truth(tmp_path, simulated):
     _, products, truth = drizzle_dataset(tmp_path, simulated, stage1_hstcal)
     assert_stars_on_truth(products[0], truth)
+
+
+@pytest.mark.hstcal
+@pytest.mark.skipif(shutil.which("calwf3.e") is None, reason="calwf3.e (HSTCAL) not on PATH")
+@pytest.mark.parametrize("mode", ["wfc3-uvis-asn", "wfc3-ir"])
+def test_wfc3_hstcal_then_drizzle_lands_on_truth(tmp_path, mode):
+    """WFC3: a UVIS association and an unassociated IR exposure (the single-_raw path)."""
+    res = sim.simulate(tmp_path / "sim", modes=(mode,), size="small", truth=True)
+    ds = res.datasets[0]
+    work = tmp_path / ds.name
+    shutil.copytree(ds.input_path, work)
+    env = {**os.environ, **res.env}
+    inp = f"{ds.name}_asn.fits" if (work / f"{ds.name}_asn.fits").is_file() else f"{ds.name}_raw.fits"
+    subprocess.run(["calwf3.e", inp], cwd=work, env=env, check=True, capture_output=True, timeout=300)
+    products = stage2.run_stage2(work, [inp], instrument="wfc3", env=env, log_dir=work / "logs")
+    assert [p.name for p in products] == [f"{ds.name}_drz.fits"]
+    assert_stars_on_truth(products[0], ds.truth)
+    made = create_previews(sorted(work.glob("*.fits")), tmp_path / "previews", instrument="wfc3")
+    expected = {"drz", "flt", "raw"} | ({"ima"} if mode == "wfc3-ir" else set())
+    assert {p.name.split(".")[0].split("_")[-1] for p in made if not p.name.endswith("_thumb.jpg")} == expected
