@@ -99,3 +99,17 @@ def test_parity_flashed_shaded_single(mini, tmp_path):
             f.unlink()
     name = mini["members"][0]
     assert_parity(*run_both(raw, mini["env"], tmp_path), names=(f"{name}_flt.fits", f"{name}_blv_tmp.fits"))
+
+
+def test_parity_repeat_obs(mini, tmp_path):
+    """RPTCORR association (EXP-RPT/PROD-RPT): combined by ACSREJ into ``_crj`` like a CR-SPLIT."""
+    from astropy.io import fits
+
+    inp = tmp_path / "in"
+    shutil.copytree(mini["asn"].parent, inp)
+    for m in mini["members"]:
+        with fits.open(inp / f"{m}_raw.fits", mode="update") as h:
+            h[0].header["CRCORR"], h[0].header["RPTCORR"] = "OMIT", "PERFORM"
+    with fits.open(inp / mini["asn"].name, mode="update") as h:
+        h[1].data["MEMTYPE"] = ["EXP-RPT"] * len(mini["members"]) + ["PROD-RPT"]
+    assert_parity(*run_both(inp / mini["asn"].name, mini["env"], tmp_path))
