@@ -95,11 +95,20 @@ def test_full_success(s3_server, bucket, dataset, tmp_path):
         pytest.skip("needs the simulator (caldp.sim) for a calibratable dataset and its CRDS cache")
     if not builtin_supports(dataset.instrument):
         pytest.skip(f"the builtin {dataset.instrument.upper()} engine is not available yet")
+    from caldp.crds_s3 import publish_cache
+
+    # everything from S3, as CALDP runs in AWS: inputs, outputs, and CRDS (caldp-config-aws)
     s3_server.client().upload_file(str(dataset.tarball), bucket, f"in/{dataset.name}.tar.gz")
-    config, env = config_for(dataset)
-    proc = run_process(dataset.name, f"s3://{bucket}/in", f"s3://{bucket}/outputs", config, "--no-stage2",
-                       env={**s3_server.env(), **env}, cwd=tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in s3_server.env().items():
+            mp.setenv(key, value)
+        publish_cache(dataset.crds_cache, f"s3://{bucket}/crds")
+    env = {"CRDSBUCKET": f"s3://{bucket}/crds", "CRDS_PATH": str(tmp_path / "crds_cache")}
+    proc = run_process(dataset.name, f"s3://{bucket}/in", f"s3://{bucket}/outputs", "caldp-config-aws",
+                       "--no-stage2", env={**s3_server.env(), **env}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    fetched = sorted(p.name for p in (tmp_path / "crds_cache" / "references" / "hst" / "acs").iterdir())
+    assert fetched and all(p.endswith(".fits") for p in fetched), fetched
     objects = s3_server.objects(bucket, "outputs/")
     base = f"outputs/data/{dataset.instrument}/{dataset.name}"
     msg = get_json(s3_server, bucket, f"outputs/messages/{PROCESSED}/{dataset.name}")
