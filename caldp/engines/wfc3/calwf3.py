@@ -27,6 +27,7 @@ from astropy.io import fits
 from ..common import trailer
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure, write_exposure
+from .asnproducts import make_product_spt, mark_products_present, spt_name
 from .refimage import RefFiles
 from .threads import parallel_map
 
@@ -58,6 +59,7 @@ class Association:
     crcorr: bool
     rptcorr: bool
     subproducts: list[SubProduct]
+    dth_products: list[str] = field(default_factory=list)  # PROD-DTH rows (lower case)
 
 
 def _rootname_of(path: Path) -> str:
@@ -99,8 +101,10 @@ def read_association(path: Path) -> Association:
     poslen = 2 if (crcorr or rptcorr) else 3
     subs: dict[int, SubProduct] = {}
     defid = 1
+    dth_products = []
     for name, mtype, present in rows:
         if "prod-dth" in mtype:
+            dth_products.append(name)
             continue
         word = mtype.split("-", 1)[1] if "-" in mtype else ""
         if word in ("crj", "rpt", "crc"):
@@ -131,7 +135,12 @@ def read_association(path: Path) -> Association:
             log.warning("No sub-product with more than 1 member; CRCORR/RPTCORR will be skipped")
         crcorr = rptcorr = False
     return Association(
-        rootname=_rootname_of(path).lower(), detector=detector, crcorr=crcorr, rptcorr=rptcorr, subproducts=subproducts
+        rootname=_rootname_of(path).lower(),
+        detector=detector,
+        crcorr=crcorr,
+        rptcorr=rptcorr,
+        subproducts=subproducts,
+        dth_products=dth_products,
     )
 
 
@@ -170,6 +179,12 @@ class _Outputs:
         with self._lock:
             self.written.append(p)
         return p
+
+    def register(self, path: Path | None) -> None:
+        """Count a file written elsewhere as a product of this call (None: nothing was written)."""
+        if path is not None:
+            with self._lock:
+                self.written.append(path)
 
     def trailer(self, root: str, lines: list[str]) -> Path:
         p = self.outdir / f"{root}.tra"
@@ -279,6 +294,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 names.append(f"{sp.name}_crj_tmp.fits")
     out.claim(names)
     first_keys = None
+    made: list[str] = []  # products made (CR combinations, dither products)
     with RefFiles() as refs:
         for sp in asn.subproducts:
 
@@ -329,6 +345,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                         out.write(b, f"{m}_blv_tmp.fits")
                 crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
                 jobs.append((crj_tmp, crj_keys, False, f"{prod}_crj.fits"))
+                made.append(prod)
                 del crj_tmp
                 res.trailer_roots.append(prod)
                 if expscorr:
@@ -355,7 +372,36 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
 
             parallel_map(twod, range(len(jobs)))
             del jobs
+            if do_rej:  # WF3REJ's product SPT (member type "")
+                out.register(make_product_spt([srcdir / spt_name(m) for m in sp.members], made[-1], "", out.outdir))
+    if input_path.name.lower().endswith("_asn.fits"):
+        _dither_products(asn, srcdir, out, made)
+        _update_asn(input_path, out, made)
     return res
+
+
+def _dither_products(asn: Association, srcdir: Path, out: _Outputs, made: list[str]) -> None:
+    """WF3DTH: the dither product's SPT from its exposures (``BuildDthInput``, ``wf3dth.c``)."""
+    for name in asn.dth_products:
+        members = []
+        for sp in asn.subproducts:
+            if (asn.crcorr or asn.rptcorr) and len(sp.members) < 2:
+                continue
+            members += sp.members
+        if members:
+            out.register(make_product_spt([srcdir / spt_name(m) for m in members], name, "PROD-DTH", out.outdir))
+            made.append(name)
+
+
+def _update_asn(asn_path: Path, out: _Outputs, made: list[str]) -> None:
+    """MEMPRSNT/ASN_PROD of the products made — in place, as calwf3.e does in its working directory.
+
+    Only when the association lies in the output directory: an input elsewhere is left untouched.
+    """
+    if asn_path.resolve().parent != out.outdir.resolve():
+        log.info("%s is not in the output directory; MEMPRSNT of the products not updated", asn_path.name)
+        return
+    mark_products_present(asn_path, made)
 
 
 def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:

@@ -169,3 +169,30 @@ def test_pctecorr_perform_is_skipped_once(dataset, tmp_path, caplog):
     assert not list(tmp_path.glob("*_flc.fits")) and not list(tmp_path.glob("*_crc.fits"))
     for name in ("tst01a1q_flt.fits", "tst01a2q_flt.fits", "tst01011_crj.fits"):
         assert fits.getval(tmp_path / name, "PCTECORR") == "SKIPPED", name
+
+
+def _write_spt(path, root):
+    prim = fits.PrimaryHDU()
+    prim.header.update(ROOTNAME=root.upper(), FILENAME=path.name, NEXTEND=2, PROPOSID=12345)
+    udl = fits.ImageHDU(data=np.arange(16, dtype=np.int16).reshape(1, 16), name="UDL")
+    snap = fits.ImageHDU(name="SNAP1")
+    snap.header["SNAPKEY"] = root
+    fits.HDUList([prim, udl, snap]).writeto(path)
+
+
+def test_product_spt_and_asn_update(dataset, tmp_path):
+    """WF3REJ's product SPT (first SPT's header, every input's UDL/SNAP1 pair) and MEMPRSNT/ASN_PROD."""
+    asn = _copy_inputs(dataset, tmp_path)
+    for m in dataset["members"]:
+        _write_spt(tmp_path / f"{m}_spt.fits", m)
+    out = calwf3(asn, outdir=tmp_path, env=dataset["env"])
+    assert tmp_path / "tst01011_spt.fits" in out
+    with fits.open(tmp_path / "tst01011_spt.fits") as h:
+        p = h[0].header
+        assert (p["ROOTNAME"], p["OBSERVTN"], p["ASN_MTYP"], p["NEXTEND"]) == ("TST01011", "11", "", 4)
+        assert p["FILENAME"] == "tst01011_spt.fits" and p["PROPOSID"] == 12345
+        assert [(x.name, x.ver) for x in h[1:]] == [("UDL", 1), ("SNAP1", 1), ("UDL", 2), ("SNAP1", 2)]
+        assert [h["SNAP1", k].header["SNAPKEY"] for k in (1, 2)] == dataset["members"]
+    with fits.open(asn) as h:
+        assert h[0].header["ASN_PROD"] is True
+        assert [bool(v) for v in h[1].data["MEMPRSNT"]] == [True, True, True]
