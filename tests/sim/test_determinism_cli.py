@@ -32,6 +32,8 @@ def test_same_seed_same_bytes(tmp_path):
 
 def test_tar_and_count(tmp_path):
     res = sim.simulate(tmp_path, modes=("acs-wfc",), count=2, tar=True, seed=2)
+    again = sim.simulate(tmp_path / "again", modes=("acs-wfc",), count=2, tar=True, seed=2)
+    assert [d.input_path.read_bytes() for d in res.datasets] == [d.input_path.read_bytes() for d in again.datasets]
     names = [d.name for d in res.datasets]
     assert len(set(names)) == 2
     for ds in res.datasets:
