@@ -306,6 +306,7 @@ def write_raw(
     exptime: float = 400.0,
     ncr: int | None = None,
     sinkcorr: bool = True,
+    expstart: float = EXPSTART,
 ) -> None:
     g = _geom(full)
     rng = np.random.default_rng(seed)
@@ -338,8 +339,8 @@ def write_raw(
         "FILTER1": "F606W",
         "FILTER2": "CLEAR2L",
         "EXPTIME": exptime,
-        "EXPSTART": EXPSTART,
-        "EXPEND": EXPSTART + exptime / 86400,
+        "EXPSTART": expstart,
+        "EXPEND": expstart + exptime / 86400,
         "DARKTIME": exptime + 1.0,
         "FLASHDUR": 0.0,
         "FLASHSTA": "NOT PERFORMED",
@@ -424,10 +425,13 @@ def flash_and_shade(raw_path: Path, *, flashdur: float = 12.0) -> None:
         p["FLSHFILE"], p["SHADFILE"], p["DFLTFILE"] = "jref$t_fls.fits", "jref$t_shd.fits", "jref$t_dfl.fits"
 
 
-def make_dataset(root: Path, *, full: bool = False, nexp: int = 2, sinkcorr: bool = True) -> dict:
+def make_dataset(
+    root: Path, *, full: bool = False, nexp: int = 2, sinkcorr: bool = True, expstart: float = EXPSTART
+) -> dict:
     """Write references and a CR-SPLIT association under `root`; returns paths and the env.
 
-    With `sinkcorr` the raws ask for SINKCORR (as post-2015 WFC data do)."""
+    With `sinkcorr` the raws ask for SINKCORR (as post-2015 WFC data do); an `expstart` before SM4
+    (MJD 54962) selects the original overscan fit for full frames."""
     root = Path(root)
     refdir = root / "refs"
     indir = root / "inputs"
@@ -435,7 +439,7 @@ def make_dataset(root: Path, *, full: bool = False, nexp: int = 2, sinkcorr: boo
     refs = write_refs(refdir, full=full)
     members = [f"tst01a{k + 1}q" for k in range(nexp)]
     for k, m in enumerate(members):
-        write_raw(indir / f"{m}_raw.fits", m, refs, full=full, seed=100 + k, sinkcorr=sinkcorr)
+        write_raw(indir / f"{m}_raw.fits", m, refs, full=full, seed=100 + k, sinkcorr=sinkcorr, expstart=expstart)
     asn = indir / "tst01011_asn.fits"
     write_asn(asn, "tst01011", members)
     return {"asn": asn, "members": members, "product": "tst01011", "env": {"jref": str(refdir) + "/"}}

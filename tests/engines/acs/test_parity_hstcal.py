@@ -113,3 +113,10 @@ def test_parity_repeat_obs(mini, tmp_path):
     with fits.open(inp / mini["asn"].name, mode="update") as h:
         h[1].data["MEMTYPE"] = ["EXP-RPT"] * len(mini["members"]) + ["PROD-RPT"]
     assert_parity(*run_both(inp / mini["asn"].name, mini["env"], tmp_path))
+
+
+@pytest.mark.slow
+def test_parity_wfc_full_frame_pre_sm4(tmp_path):
+    """Full frame before SM4: the per-amp overscan line fit (two amps per chip), no DARKTIME overhead."""
+    ds = synth.make_dataset(tmp_path / "in", full=True, sinkcorr=False, expstart=53500.25)
+    assert_parity(*run_both(ds["asn"], ds["env"], tmp_path))
