@@ -549,10 +549,10 @@ def _run(
 
 
 def _graph_keys(client, dataset: str) -> list[str]:
-    keys = {f"{step}-{dataset}" for step in STEPS}
+    keys = [f"{step}-{dataset}" for step in STEPS]
 
     def present(dask_scheduler=None):
-        return [str(k) for k in dask_scheduler.tasks if str(k) in keys]
+        return [k for k in keys if k in dask_scheduler.tasks]
 
     return client.run_on_scheduler(present)
 
