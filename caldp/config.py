@@ -7,6 +7,8 @@ file of ``KEY=VALUE`` lines (``#`` comments, ``${VAR}`` expanded). A config neve
 >>> env = resolve_config("caldp-config-local", {"CRDS_PATH": "/cache"})
 >>> env["jref"], env["CRDS_READONLY_CACHE"], "serverless" in env["CRDS_SERVER_URL"]
 ('/cache/references/hst/', '1', True)
+>>> env["CRDS_CONFIG_URI"], resolve_config("caldp-config-local", {"CRDS_PATH": "/Cache"})["CRDS_CONFIG_URI"]
+('/cache/config/hst/', 'none')
 >>> resolve_config("caldp-config-nowhere", {})
 Traceback (most recent call last):
 ...
@@ -31,6 +33,14 @@ def _ref_dirs(crds_path: str, flat: bool) -> dict[str, str]:
     env = {var: base if flat else f"{base}{sub}/" for var, sub in REF_VARS.items()}
     env["uref_linux"] = env["uref"]
     return env
+
+
+def _serverless_config_uri(crds_path: str) -> str:
+    """``CRDS_CONFIG_URI`` for a server-less cache: crds 14 needs one (unset, ``config.get_uri``
+    fails on None); it lower-cases the value, so a path with capitals gets ``none`` (one
+    refused RPC, then crds falls back to the cache's own server_config)."""
+    uri = f"{crds_path.rstrip('/')}/config/hst/"
+    return uri if uri == uri.lower() else "none"
 
 
 def _expand(value: str, env: Mapping[str, str]) -> str:
@@ -69,6 +79,7 @@ def resolve_config(config: str, base: Mapping[str, str] | None = None) -> dict[s
     env = dict(base)
     if config == "caldp-config-onsite":
         env.update(CRDS_PATH="/grp/crds/cache", CRDS_SERVER_URL=SERVERLESS_URL, CRDS_READONLY_CACHE="1")
+        env.setdefault("CRDS_CONFIG_URI", _serverless_config_uri(env["CRDS_PATH"]))
         env.update(_ref_dirs(env["CRDS_PATH"], flat=True))
     elif config == "caldp-config-offsite":
         env.update(CRDS_SERVER_URL="https://hst-crds.stsci.edu", CRDS_READONLY_CACHE="0")
@@ -96,8 +107,10 @@ def resolve_config(config: str, base: Mapping[str, str] | None = None) -> dict[s
         crds_path = base.get("CRDS_PATH")
         if not crds_path:
             raise ValueError("caldp-config-local needs CRDS_PATH set to a CRDS cache directory")
+        crds_path = str(Path(crds_path).absolute())  # tasks run in scratch directories
         env.update(CRDS_PATH=crds_path, CRDS_SERVER_URL=SERVERLESS_URL,
                    CRDS_READONLY_CACHE=base.get("CRDS_READONLY_CACHE", "1"))
+        env.setdefault("CRDS_CONFIG_URI", _serverless_config_uri(crds_path))
         env.update(_ref_dirs(crds_path, flat=True))
     elif Path(config).is_file():
         env.update(parse_env_lines(Path(config).read_text(), base))
