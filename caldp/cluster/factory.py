@@ -244,6 +244,10 @@ def start_cluster(opts: ClusterOptions, environ: Mapping[str, str] | None = None
         )
         handle = ClusterHandle(Client(cluster), cluster, kind, mem)
     elif kind == "tcp":
+        if opts.memory_limit or opts.threads_per_worker:
+            log.warning(
+                "--memory-limit/--threads-per-worker do not apply to %s: its workers keep their own", opts.cluster
+            )
         client = Client(opts.cluster, timeout="30s")
         handle = ClusterHandle(client, None, kind, worker_memory_capacity(client))
         if opts.workers:
