@@ -290,7 +290,7 @@ def write_raw(
     t_tot = t[::-1] + 2.9
     ncr = (8 if not full else 3000) if ncr is None else ncr
     cy, cx = rng.integers(6, n - 6, ncr), rng.integers(6, n - 6, ncr)
-    ck = rng.integers(2, nsamp, ncr)
+    ck = rng.integers(min(2, nsamp - 1), nsamp, ncr)
     camp = rng.uniform(200, 3000, ncr)
     # special pixels (science-array coordinates): saturated in the zeroth / first read / mid-ramp,
     # a pixel hit by a CR between every pair of reads (too many CRs), positive and negative spikes

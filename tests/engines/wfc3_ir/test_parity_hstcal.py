@@ -92,8 +92,9 @@ def _assert_same(mine, ref):
                         assert np.float32(va) == np.float32(vb), (mine.name, ha.name, key, va, vb)
 
 
-def test_parity_synthetic_subarray(tmp_path):
-    ds = synth.make_dataset(tmp_path / "ds", nsamp=14)
+@pytest.mark.parametrize("nsamp", [2, 14])
+def test_parity_synthetic_subarray(tmp_path, nsamp):
+    ds = synth.make_dataset(tmp_path / "ds", nsamp=nsamp)
     _hstcal([ds["raw"]], ds["raw"].name, ds["env"], tmp_path / "hst")
     out = tmp_path / "mine"
     out.mkdir()

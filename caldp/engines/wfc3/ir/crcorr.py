@@ -452,7 +452,8 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     invr2 = F32(1.0 / F64(F32(rdns * rdns)))
     lineardark = F32(0.036 / F64(pars.gain))
     dk = (t * lineardark).astype(F32)
-    clean = (q[1:] == 0).all(axis=0)
+    # the fast path needs an interval of ≥ 2 samples (NSAMP ≥ 3)
+    clean = (q[1:] == 0).all(axis=0) & (N >= 3)
     q = np.ascontiguousarray(q.T, dtype=np.uint16)  # (P, N) for the per-pixel bookkeeping
     ncr = np.zeros(P, np.int32)
     settled = np.zeros(P, bool)  # clean rows that converged after one iteration
