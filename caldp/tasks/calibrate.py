@@ -58,6 +58,10 @@ def stage1_inputs(instrument: str, files: list[Path]) -> list[Path]:
     return raws
 
 
+#: Where stage 2 leaves runastrodriz's log; delivered to the dataset's ``logs/``.
+STAGE2_LOGS = "stage2-logs"
+
+
 def stamp_versions(files: list[Path], env: dict[str, str]) -> None:
     for f in raw_files(files):
         with fits.open(f, mode="update") as hdul:
@@ -104,8 +108,9 @@ def run_calibration(job: Job, workdir: Path) -> list[Path]:
             from .. import stage2
 
             stage2.run_stage2(workdir, [f.name for f in stage1_inputs(instrument, files)],
-                              instrument=instrument, env=env, log_dir=workdir)
-    return product_files(workdir, job.dataset, job.keep_intermediates)
+                              instrument=instrument, env=env, log_dir=workdir / STAGE2_LOGS)
+    logs = sorted((workdir / STAGE2_LOGS).glob("*.log")) if (workdir / STAGE2_LOGS).is_dir() else []
+    return product_files(workdir, job.dataset, job.keep_intermediates) + logs
 
 
 def calibrate(record: StepRecord) -> StepRecord:

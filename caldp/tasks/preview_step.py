@@ -25,21 +25,26 @@ def preview(record: StepRecord) -> StepRecord:
         if not job.previews:
             return rec.next("preview")
         store = staging_store(job)
+        keys: list[str] = []
         try:
-            from .preview import create_previews
+            from .preview import PreviewError, create_previews
 
             with scratch(job, "preview") as tmp:
                 products = stage_in(store, [k for k in rec.files if k.endswith(".fits")], tmp)
                 outdir = tmp / "previews"
                 outdir.mkdir()
-                made = create_previews(products, outdir, instrument=job.instrument)
-                store.delete("previews")
+                store.delete("previews")  # a re-run replaces, never duplicates
+                try:
+                    made = create_previews(products, outdir, instrument=job.instrument)
+                except PreviewError as exc:  # deliver the previews that were made
+                    keys = stage_out(store, exc.made, "previews")
+                    raise
                 keys = stage_out(store, made, "previews")
             log.info("Previews: %s", ", ".join(Path(k).name for k in keys) or "none")
-            return rec.next("preview", files=rec.files + keys)
+            return rec.next("preview", files=rec.files + tuple(keys))
         except Exception as exc:
             reason = f"{ExitCode.CREATE_PREVIEWS_ERROR.name}: {describe(exc)}"
             log.error("Previews failed (science products unaffected): %s", reason)
-            return rec.next("preview", warnings=rec.warnings + (reason,))
+            return rec.next("preview", files=rec.files + tuple(keys), warnings=rec.warnings + (reason,))
 
     return run_step("preview", record, body, ExitCode.CREATE_PREVIEWS_ERROR)

@@ -102,6 +102,8 @@ def _sub(key: str) -> str:
     name = Path(key).name
     if name.endswith("_cal_env.txt"):
         return "env/"
+    if name.endswith(".log"):  # e.g. <root>_runastrodriz.log
+        return "logs/"
     return "previews/" if key.startswith("previews/") else ""
 
 

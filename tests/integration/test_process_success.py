@@ -73,3 +73,18 @@ def test_headers_have_crds_references_and_versions(processed):
     fhdr = fits.getheader(flt)
     assert fhdr["DARKCORR"] == "COMPLETE" and fhdr["FLATCORR"] == "COMPLETE"
     assert fits.getval(flt, "BUNIT", ext=1) == "ELECTRONS"
+
+
+def test_drizzled_product_log_and_previews(processed):
+    ds, out, proc = processed
+    ddir = out / "data" / "acs" / ds.name
+    with fits.open(ddir / f"{ds.name}_drz.fits") as drz:
+        assert {"SCI", "WHT", "CTX"} <= {h.name for h in drz}
+    assert (ddir / "logs" / f"{ds.name}_runastrodriz.log").stat().st_size > 0
+    previews = {p.name for p in (ddir / "previews").iterdir()}
+    for product in [p.name for p in ddir.glob("*_f*.fits")] + [f"{ds.name}_crj.fits", f"{ds.name}_drz.fits"]:
+        stem = product.removesuffix(".fits")
+        if product.endswith(("_flt.fits", "_crj.fits", "_drz.fits")):
+            assert {f"{stem}.jpg", f"{stem}_thumb.jpg"} <= previews, (product, previews)
+    meta = message(out, "datasets-processed", ds.name)
+    assert f"data/acs/{ds.name}/previews/{ds.name}_drz.jpg" in meta["products"]
