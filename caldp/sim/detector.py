@@ -38,11 +38,16 @@ class CCDSetup:
     psf_sigma: float  # pixels
     cr_rate: float = 1e-5  # events per pixel per second
     overhead: float = 0.0  # DARKTIME overhead added by ACSCCD (CCDTAB OVRHUFLS)
+    flat_uses_mean_gain: bool = False  # calwf3 FLATCORR converts to e⁻ with the mean of the 4 gains
     extra: dict = field(default_factory=dict)
 
     @property
     def subarray(self) -> bool:
         return self.size == "small"
+
+    @property
+    def mean_gain(self) -> float:
+        return float(np.float32(sum(np.float32(self.atodgn[a]) for a in "ABCD") / np.float32(4)))
 
     def amp_values(self, chip: Chip, table: dict) -> list[float]:
         return [float(table[a]) for a in chip.amps]

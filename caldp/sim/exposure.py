@@ -49,6 +49,10 @@ def simulate_ccd(
         rate += np.float32(setup.sky_rate)
         expected = rate * refs.flat[k]
         expected *= np.float32(exptime)
+        if setup.flat_uses_mean_gain:  # so that DN·mean_gain/flat (calwf3 §D2) gives back the sky
+            gains = setup.amp_values(chip, setup.atodgn)
+            for sci_cols, _, amp in chip.col_segments():
+                expected[:, sci_cols] *= np.float32(gains[amp] / setup.mean_gain)
         expected += refs.dark[k] * np.float32(darktime)
         electrons = poisson_counts(rng, expected)
         del expected

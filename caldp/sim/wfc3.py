@@ -81,6 +81,7 @@ def setup(detector: str, size: str) -> CCDSetup:
         scale=0.0396,
         psf_sigma=0.9,
         overhead=0.0,
+        flat_uses_mean_gain=True,
     )
 
 
