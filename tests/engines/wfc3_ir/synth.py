@@ -380,3 +380,36 @@ def make_dataset(root: Path, *, full: bool = False, nsamp: int = 6, name: str = 
     raw = data / f"{name}_raw.fits"
     truth = write_raw(raw, refs, full=full, nsamp=nsamp, ncr=ncr)
     return {"raw": raw, "env": {"iref": f"{refdir}/"}, "truth": truth, "refdir": refdir}
+
+
+def write_asn(path: Path, product: str, members: list[str], *, kind: str = "RPT") -> None:
+    """An IR association: ``EXP-<kind>`` members and a ``PROD-<kind>`` product (RPT → RPTCORR)."""
+    rows = [(m.upper(), f"EXP-{kind}", True) for m in members] + [(product.upper(), f"PROD-{kind}", True)]
+    t = fits.BinTableHDU.from_columns(
+        [
+            fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
+            fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
+            fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows]),
+        ]
+    )
+    prim = _primary(ROOTNAME=product.upper(), INSTRUME="WFC3", DETECTOR="IR", ASN_ID=product.upper())
+    fits.HDUList([prim, t]).writeto(path, overwrite=True)
+
+
+def make_rpt_association(root: Path, *, nsamp: int = 6, nexp: int = 2) -> dict:
+    """``nexp`` repeated exposures (different noise and CRs) in an RPTCORR association."""
+    refdir = root / "refs"
+    refs = write_refs(refdir, full=False, nsamp=nsamp)
+    refs["_dir"] = str(refdir)
+    data = root / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    members = [f"ityt02a{k + 1}q" for k in range(nexp)]
+    for k, m in enumerate(members):
+        raw = data / f"{m}_raw.fits"
+        write_raw(raw, refs, full=False, nsamp=nsamp, seed=20 + k)
+        with fits.open(raw, mode="update") as h:
+            h[0].header["RPTCORR"] = "PERFORM"
+            h[0].header["ASN_ID"] = "ITYT02010"
+    asn = data / "ityt02010_asn.fits"
+    write_asn(asn, "ityt02010", members)
+    return {"asn": asn, "members": members, "env": {"iref": f"{refdir}/"}, "refdir": refdir}

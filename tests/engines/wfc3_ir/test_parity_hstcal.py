@@ -123,3 +123,19 @@ def test_parity_simulator(tmp_path, mode):
     assert prods
     for ref in prods:
         _assert_same(out / ref.name, ref)
+
+
+def test_parity_rptcorr_association(tmp_path):
+    """Two repeats with RPTCORR: member ``_ima``/``_flt`` exact; the driver's ``_crj`` pixels exact."""
+    ds = synth.make_rpt_association(tmp_path / "ds")
+    files = list(ds["asn"].parent.glob("*.fits"))
+    _hstcal(files, ds["asn"].name, ds["env"], tmp_path / "hst")
+    out = tmp_path / "mine"
+    out.mkdir()
+    calwf3(ds["asn"], outdir=out, env=ds["env"])
+    for m in ds["members"]:
+        for suffix in ("ima", "flt"):
+            _assert_same(out / f"{m}_{suffix}.fits", tmp_path / "hst" / f"{m}_{suffix}.fits")
+    res = productdiff.compare(str(out / "ityt02010_crj.fits"), str(tmp_path / "hst" / "ityt02010_crj.fits"))
+    for ext, v in res["ext"].items():
+        assert v.get("max_ulp", 0) <= 4 and v.get("dq_mismatch", 0) == 0, (ext, v)
