@@ -27,7 +27,7 @@ from astropy.io import fits
 
 from ..common import trailer
 from ..common.errors import EngineError
-from ..common.hstio import Exposure, ImSet, read_exposure, write_exposure
+from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic, write_exposure
 from ..common.switches import Switch, read_switch
 from ..wfc3.keywords import hdr_float
 from . import acsrej
@@ -131,6 +131,67 @@ def read_association(path: Path) -> Association:
     if not asn.members:
         raise EngineError("No data available for given assoc. table", file=path.name)
     return asn
+
+
+def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | None:
+    """``<product>_spt.fits`` from the members' SPT files, as ACS's ``mkNewSpt`` (``lib/mkspt.c``).
+
+    The first input's primary header with FILENAME, ASN_MTYP = '' (CR-SPLIT sub-product), ROOTNAME
+    (upper case, HSTCAL leaves a trailing blank), OBSERVTN = ROOTNAME[6:9] and NEXTEND = number of
+    inputs; then every input's UDL extensions (NEXTEND of each), renumbered; a constant UDL is written
+    as a null extension (NPIX1, PIXVALUE) as HSTIO does. Nothing is made when the first input SPT is
+    missing or the output exists; a missing later input is a warning.
+    """
+    out = Path(outdir) / f"{product}_spt.fits"
+    if out.exists():
+        return None
+    if not inputs[0].is_file():
+        for p in inputs:
+            if not p.is_file():
+                log.warning('Can\'t find input file "%s"', p.name)
+        return None
+    hdus = []
+    primary = None
+    for k, path in enumerate(inputs):
+        if not path.is_file():
+            log.warning('Can\'t find input file "%s"', path.name)
+            continue
+        try:
+            with fits.open(path, memmap=False) as hdul:
+                if k == 0:
+                    primary = hdul[0].header.copy()
+                for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) + 1):
+                    udl = hdul["UDL", j]
+                    h = udl.header.copy()
+                    for key in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT"):
+                        h.remove(key, ignore_missing=True)
+                    h["EXTVER"] = len(hdus) + 1
+                    data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
+                    if data is None or (data.size and np.all(data == data.ravel()[0])):
+                        hdu = fits.ImageHDU(header=h)
+                        value = 0 if data is None else int(data.ravel()[0])
+                        hdu.header["PIXVALUE"] = (
+                            udl.header.get("PIXVALUE", value),
+                            "values of pixels in constant array",
+                        )
+                        n1 = udl.header.get("NPIX1", data.shape[-1] if data is not None else 0)
+                        hdu.header["NPIX1"] = (n1, "length of constant array axis 1")
+                        if data is not None and data.ndim == 2 and data.shape[0] > 1:
+                            hdu.header["NPIX2"] = (data.shape[0], "length of constant array axis 2")
+                    else:
+                        hdu = fits.ImageHDU(data=data, header=h)
+                    hdus.append(hdu)
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            raise EngineError(f"cannot read SPT file ({exc})", file=path.name) from exc
+    root = product.upper() + " "
+    primary["FILENAME"] = out.name
+    primary["ASN_MTYP"] = ("", "Role of the Exposure in the Association")
+    primary["ROOTNAME"] = root
+    primary["OBSERVTN"] = root[6:9]
+    primary["NEXTEND"] = len(inputs)
+    write_atomic(fits.HDUList([fits.PrimaryHDU(header=primary)] + hdus), out)
+    log.info("Created output SPT file %s", out.name)
+    return out
 
 
 def mark_product_present(asn_path: Path, product: str) -> None:
@@ -284,6 +345,11 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             with stage("write crj"):
                 out.write(crj, f"{prod}_crj.fits")
             del crj
+            spt = make_product_spt(
+                [r.with_name(f"{m}_spt.fits") for m, r in zip(asn.members, raws, strict=True)], prod, out.outdir
+            )
+            if spt is not None:
+                out.written.append(spt)
             roots.append(prod)
         members = list(asn.members)
         while blvs:

@@ -148,3 +148,28 @@ def test_association_marked_like_calacs(mini, tmp_path):
     calacs(asn, env=mini["env"])
     assert fits.getheader(asn)["ASN_PROD"] is True
     assert (tmp_path / "run" / "tst01011_crj.fits").exists()
+
+
+def test_product_spt_from_member_spts(mini, tmp_path):
+    """With member SPT files present, the crj gets ``<product>_spt.fits``: first member's primary with the
+    product ROOTNAME/OBSERVTN, NEXTEND = number of members, every member's UDL renumbered."""
+    inp = tmp_path / "in"
+    shutil.copytree(mini["asn"].parent, inp)
+    for k, m in enumerate(mini["members"]):
+        udl = fits.ImageHDU(data=np.full((1, 16), k, np.int16), name="UDL")
+        udl.header["ROOTNAME"] = m.upper()
+        fits.HDUList([fits.PrimaryHDU(header=fits.Header({"ROOTNAME": m.upper(), "NEXTEND": 1})), udl]).writeto(
+            inp / f"{m}_spt.fits"
+        )
+    out = tmp_path / "out"
+    out.mkdir()
+    written = calacs(inp / mini["asn"].name, outdir=out, env=mini["env"])
+    assert out / "tst01011_spt.fits" in written
+    with fits.open(out / "tst01011_spt.fits") as h:
+        assert (
+            h[0].header["ROOTNAME"].strip() == "TST01011"
+            and h[0].header["OBSERVTN"].strip() == "TST01011 "[6:9].strip()
+        )
+        assert h[0].header["NEXTEND"] == 2 and [x.header["EXTVER"] for x in h[1:]] == [1, 2]
+        assert [x.header["ROOTNAME"] for x in h[1:]] == [m.upper() for m in mini["members"]]
+        assert [x.header["PIXVALUE"] for x in h[1:]] == [0, 1]
