@@ -45,7 +45,8 @@ def select_dark(dtimes, exptime: float, sampseq: str) -> tuple[str, int, int, fl
 def interp(d1, d2, t1: float, t2: float, t: float):
     """``dark_interp``: ``d1 + frac·(d2 − d1)`` with asub/amulk/aadd error propagation."""
     (s1, e1, q1), (s2, e2, q2) = d1, d2
-    frac = F32((t - t1) / (t2 - t1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = F32((F64(t) - t1) / (F64(t2) - t1))
     s = (s2 - s1).astype(F32)
     e = np.sqrt(((e2 * e2).astype(F32) + (e1 * e1).astype(F32)).astype(F32).astype(F64)).astype(F32)
     s, e = (s * frac).astype(F32), (e * frac).astype(F32)
@@ -55,8 +56,9 @@ def interp(d1, d2, t1: float, t2: float, t: float):
 
 def extrap(d, t_ref: float, t: float):
     s, e, q = d
-    frac = F32(t / t_ref)
-    return (s * frac).astype(F32), (e * frac).astype(F32), q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = F32(F64(t) / F64(t_ref))  # C double division: ±inf/nan for a zero-time imset
+        return (s * frac).astype(F32), (e * frac).astype(F32), q
 
 
 def subtract(sci, err, dq, dsci, derr, ddq):

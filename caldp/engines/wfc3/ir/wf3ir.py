@@ -514,8 +514,12 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
                 d = imset(f1)
                 log.info("DARKCORR using dark imset %2d for imset %2d with exptime=%8.6g", f1, g + 1, t)
             elif kind == "INTERP":
+                log.warning(
+                    "DARKCORR using dark imsets %d and %d for imset %d, interpolated to exptime=%g", f1, f2, g + 1, t
+                )
                 d = darkcorr.interp(imset(f1), imset(f2), t1, t2, t)
             elif kind == "EXTRAP":
+                log.warning("DARKCORR using dark imset %d for imset %d, extrapolated to exptime=%g", f1 or f2, g + 1, t)
                 d = darkcorr.extrap(imset(f1 or f2), t1 if f1 else t2, t)
             else:
                 raise EngineError(f"no dark imset with time {t:g} for imset {g + 1}", file=name, keyword="SAMP_SEQ")
