@@ -144,6 +144,7 @@ class BatchResult:
     batch_id: str = ""
     submit_seconds: float = 0.0  # planning, submitted messages and graph submission (not the cluster's start)
     cluster_start_seconds: float = 0.0
+    run_seconds: float = 0.0  # from the first submission to the last dataset's end
 
     @property
     def ok(self) -> bool:
@@ -447,6 +448,7 @@ def run_batch(
                     lambda: _submitted(result, plan_seconds + time.perf_counter() - t_submit),
                 )
             )
+            result.run_seconds = time.perf_counter() - t_submit
     finally:
         if handle is not None and client is None:
             handle.close()
