@@ -126,15 +126,17 @@ def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
         if not bu.startswith(("COUNTS", "ELECTRONS")):
             raise EngineError(f"unrecognised BUNIT {bu!r}", file=name, keyword="BUNIT")
         bunits.append(bu)
+    N, (ny, nx) = nsamp, shape
     stack = Stack(
-        sci=np.stack([im.sci for im in exp.imsets]).astype(F32),
-        err=np.stack([im.err for im in exp.imsets]).astype(F32),
-        dq=np.stack([im.dq for im in exp.imsets]),
-        samp=np.stack([im.samp for im in exp.imsets]),
-        time=np.stack([im.time for im in exp.imsets]).astype(F32),
+        sci=np.empty((N, ny, nx), F32),
+        err=np.empty((N, ny, nx), F32),
+        dq=np.empty((N, ny, nx), np.uint16),
+        samp=np.empty((N, ny, nx), np.int16),
+        time=np.empty((N, ny, nx), F32),
         exptime=np.asarray(exptime, np.float64),
     )
-    for im in exp.imsets:  # arrays now live in the stack
+    for g, im in enumerate(exp.imsets):  # move the arrays into the stack, freeing each read's copy
+        stack.sci[g], stack.err[g], stack.dq[g], stack.samp[g], stack.time[g] = im.sci, im.err, im.dq, im.samp, im.time
         im.sci = im.err = im.dq = im.samp = im.time = None
     return exp, stack, bunits
 
