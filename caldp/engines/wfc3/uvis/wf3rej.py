@@ -290,18 +290,6 @@ class RejResult:
     skysum: F32
 
 
-def _shift_or(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """out[y, x] = mask[y - dy, x - dx] (False outside)."""
-    ny, nx = mask.shape
-    out = np.zeros_like(mask)
-    ys = slice(max(dy, 0), ny + min(dy, 0))
-    yd = slice(max(-dy, 0), ny + min(-dy, 0))
-    xs = slice(max(dx, 0), nx + min(dx, 0))
-    xd = slice(max(-dx, 0), nx + min(-dx, 0))
-    out[ys, xs] = mask[yd, xd]
-    return out
-
-
 def _gather(mask: np.ndarray, ys: np.ndarray, xs: np.ndarray, dy: int, dx: int) -> np.ndarray:
     """mask[ys - dy, xs - dx] with False outside the image."""
     ny, nx = mask.shape
@@ -474,7 +462,7 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
                 # from a HIT on the rows above (already processed) or to their left on the same row.
                 cmask = cand & excl
                 cmask[:halo] = False
-                cy, cx = np.nonzero(cmask)
+                cy, cx = np.nonzero(cmask) if cmask.any() else (np.zeros(0, np.intp), np.zeros(0, np.intp))
                 if cy.size:
                     c_sup, c_s0 = sup[cy, cx], s0[cy, cx]
                     state = np.zeros(cy.size, bool)
@@ -489,12 +477,8 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
                             break
                         state |= reach
                         hits[cy[new], cx[new]] = True
-                above = np.zeros(shape, bool)
-                same = np.zeros(shape, bool)
-                hy, hx = np.nonzero(hits)
-                if hy.size:
-                    _scatter(above, hy, hx, ctx.up_offsets)
-                    _scatter(same, hy, hx, ctx.side_offsets)
+                above = _dilate(hits, ctx.up_offsets)
+                same = _dilate(hits, ctx.side_offsets)
                 spill_before = above & sup
             else:
                 spill_before = np.zeros(shape, bool)
@@ -530,17 +514,24 @@ def _reject_strip(ctx: _RejContext, images, dqs, raws, ave_in, var_in, h0: int, 
 
 
 def _clip0(x: np.ndarray) -> np.ndarray:
-    """``x > 0 ? x : 0`` (NaN → 0, as the C conditional)."""
-    return np.where(x > 0, x, F32(0))
+    """``x > 0 ? x : 0`` (NaN → 0, as the C conditional; ``fmax`` ignores the NaN).
+
+    >>> _clip0(np.array([-1.0, np.nan, 2.0], F32)).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    return np.fmax(x, F32(0))
 
 
-def _scatter(out: np.ndarray, ys: np.ndarray, xs: np.ndarray, offsets) -> None:
-    """out[ys + dy, xs + dx] = True for every offset (clipped to the array)."""
-    ny, nx = out.shape
+def _dilate(mask: np.ndarray, offsets) -> np.ndarray:
+    """out[y, x] = OR over offsets of mask[y − dy, x − dx] (False outside)."""
+    out = np.zeros_like(mask)
+    ny, nx = mask.shape
     for dy, dx in offsets:
-        y, x = ys + dy, xs + dx
-        ok = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
-        out[y[ok], x[ok]] = True
+        if abs(dy) >= ny or abs(dx) >= nx:
+            continue
+        dst = out[max(dy, 0) : ny + min(dy, 0), max(dx, 0) : nx + min(dx, 0)]
+        dst |= mask[max(-dy, 0) : ny + min(-dy, 0), max(-dx, 0) : nx + min(-dx, 0)]
+    return out
 
 
 def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None) -> RejResult:
