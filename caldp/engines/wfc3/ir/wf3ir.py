@@ -178,7 +178,13 @@ def _history(primary, name: str, text: str) -> None:
 
 
 def wf3ir(raw_path, *, outdir, env: Mapping[str, str] | None = None, keep_intermediates: bool = False) -> list[Path]:
-    """Calibrate one WFC3/IR exposure; returns the paths written (``_ima``, ``_flt``, new ``.tra``)."""
+    """Calibrate one WFC3/IR exposure; returns the paths written (``_ima``, ``_flt``, new ``.tra``).
+
+    References are named in the raw header (``iref$…``, resolved through `env`). Refuses to
+    overwrite ``_ima``/``_flt``; on any error nothing is left behind. WF3IR writes no
+    intermediate files, so `keep_intermediates` is accepted for the driver's interface only.
+    Bad input raises :class:`EngineError` naming the file and keyword.
+    """
     raw_path = Path(raw_path)
     outdir = Path(outdir)
     env = os.environ if env is None else env
