@@ -183,39 +183,36 @@ def initial_guess_minimum(images, dqs, *, efac, sky, noise: NoiseModel, scalense
     (val < ave and good)`` — image 0 is taken even where its DQ is bad.
     """
     shape = images[0].shape
+    nx = shape[1]
     gn, nse = noise.maps(shape)
     scale = F32(float(F32(scalense)) / 100.0)
     bad = np.uint16(badinpdq & 0xFFFF)
-    left = np.broadcast_to(np.arange(shape[1])[None, :] < noise.ampx, shape)
+    ax = min(max(int(noise.ampx), 0), nx)
     ave = np.zeros(shape, F32)
     var = np.zeros(shape, F32)
     for n, (raw, dq) in enumerate(zip(images, dqs, strict=True)):
         e = F32(efac[n])
         e2 = F32(e * e)
-        raw0 = np.where(raw > 0, raw, F32(0))
         diff = raw - F32(sky[n])
-        signal0 = np.where(diff > 0, diff, F32(0))
-        if e > 0:
-            val = diff / e
-        else:
-            val = np.zeros(shape, F32)
+        val = diff / e if e > 0 else np.zeros(shape, F32)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t = scale * signal0
-            var_n = ((nse + raw0 / gn) + t * t) / e2
+            t = scale * np.fmax(diff, F32(0))  # fmax: negative and NaN → 0, as the C conditional
+            var_n = ((nse + np.fmax(raw, F32(0)) / gn) + t * t) / e2
         good = (dq & bad) == 0
-        if n == 0:
-            take0 = left
-            take1 = ~left
-        else:
-            less = val < ave
-            take0 = left & less
-            take1 = ~left & less & good
-        good0 = good & (e > 0)
-        ave = np.where(take0, np.where(good0, val, F32(0)), ave)
-        var = np.where(take0, np.where(good0, var_n, F32(0)), var)
-        ave = np.where(take1, val, ave)
-        var = np.where(take1, var_n if e > 0 else F32(0), var)
-    return ave.astype(F32), var.astype(F32)
+        for slot, sl in ((0, slice(0, ax)), (1, slice(ax, nx))):
+            if sl.start == sl.stop:
+                continue
+            a, v, vl, vn, gd = ave[:, sl], var[:, sl], val[:, sl], var_n[:, sl], good[:, sl]
+            if slot == 0:
+                take = True if n == 0 else vl < a
+                ok = gd if e > 0 else False
+                np.copyto(a, np.where(ok, vl, F32(0)), where=take)
+                np.copyto(v, np.where(ok, vn, F32(0)), where=take)
+            else:
+                take = True if n == 0 else (vl < a) & gd
+                np.copyto(a, vl, where=take)
+                np.copyto(v, vn if e > 0 else F32(0), where=take)
+    return ave, var
 
 
 def initial_guess_median(images, dqs, *, efac, sky, noise: NoiseModel, scalense: float, badinpdq: int):
