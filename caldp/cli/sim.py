@@ -11,6 +11,7 @@ import argparse
 import logging
 import shlex
 import sys
+from pathlib import Path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = simulate(
-            args.outdir, modes=modes, size=args.size, seed=args.seed, count=args.count, tar=args.tar, truth=args.truth
+            Path(args.outdir).absolute(),
+            modes=modes,
+            size=args.size,
+            seed=args.seed,
+            count=args.count,
+            tar=args.tar,
+            truth=args.truth,
         )
     except ValueError as exc:
         print(f"caldp-sim: {exc}", file=sys.stderr)
