@@ -22,7 +22,7 @@ def one_worker_cluster():
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = LocalCluster(
-            n_workers=1, threads_per_worker=1, memory_limit="3GiB", resources={"memory": 3072}, dashboard_address=None
+            n_workers=1, threads_per_worker=1, memory_limit="3GiB", resources={"memory": 3072}, dashboard_address=":0"
         )
     with cluster, Client(cluster) as client:
         yield client

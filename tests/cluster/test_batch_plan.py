@@ -99,7 +99,7 @@ def test_a_thousand_datasets_submit_in_under_ten_seconds(tmp_path):
         config="caldp-config-local",
         staging_uri=f"file:{tmp_path / 'staging'}",
     )
-    with LocalCluster(processes=False, n_workers=0, dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(processes=False, n_workers=0, dashboard_address=":0") as cluster, Client(cluster) as client:
         t0 = time.perf_counter()
         entries, skipped = _plan(names, kw, False, RUNGS_MB)
         _mark_all_submitted([e.job for e in entries])

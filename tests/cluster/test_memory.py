@@ -52,7 +52,7 @@ def test_calibrate_task_carries_the_memory_resource(tmp_path):
     job = Job("jzz00001q", input_uri=f"file:{tmp_path}", output_uri=f"file:{tmp_path}")
     with (
         LocalCluster(
-            processes=False, n_workers=1, threads_per_worker=1, resources={"memory": 1000}, dashboard_address=None
+            processes=False, n_workers=1, threads_per_worker=1, resources={"memory": 1000}, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -79,7 +79,7 @@ def test_graph_without_or_within_resources_completes(rung, tmp_path):
     job = Job("jzz00001q", input_uri=f"file:{tmp_path}", output_uri=f"file:{tmp_path}")
     with (
         LocalCluster(
-            processes=False, n_workers=1, threads_per_worker=1, resources={"memory": 1000}, dashboard_address=None
+            processes=False, n_workers=1, threads_per_worker=1, resources={"memory": 1000}, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
