@@ -55,7 +55,7 @@ class ClusterOptions:
     adapt_max: int | None = None
     instance_type: str | None = None  # EC2
     worker_env: dict[str, str] = field(default_factory=dict)
-    dashboard_address: str = ":8787"
+    dashboard_address: str = field(default_factory=lambda: os.environ.get("CALDP_DASHBOARD_ADDRESS", ":8787"))
 
 
 @dataclass(slots=True)
