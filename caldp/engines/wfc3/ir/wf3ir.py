@@ -150,9 +150,10 @@ def _ref_extension(hdul, extname: str, extver: int, file, keyword, dtype=F32):
         h = hdu.header
         return hdu.header, np.full((int(h.get("NPIX2", 0)), int(h.get("NPIX1", 0))), h.get("PIXVALUE", 0), dtype)
     data = np.asarray(hdu.data)
-    if dtype is np.uint16:
-        return hdu.header, data.astype(np.int64).astype(np.uint16)
-    return hdu.header, data.astype(dtype)
+    out = data.astype(np.int64).astype(np.uint16) if dtype is np.uint16 else data.astype(dtype)
+    del data
+    del hdu.data  # drop astropy's cached copy (the file stays open for the next extension)
+    return hdu.header, out
 
 
 def _offset(sci_hdr, ref_hdr) -> tuple[int, int]:
