@@ -313,7 +313,7 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
                         file=raw_path.name,
                         keyword="CRCORR" if asn.crcorr else "RPTCORR",
                     )
-            if keys.perform("PCTECORR"):
+            if keys.perform("PCTECORR") and not any(k.perform("PCTECORR") for k in keys_list):
                 log.info("PCTECORR: pixel-based CTE correction is not implemented; SKIPPED, no _flc/_crc products")
             log.info("ACSCCD: %s -> %s_blv_tmp.fits", raw_path.name, m)
             with stage(f"acsccd {m}"):

@@ -173,3 +173,14 @@ def test_product_spt_from_member_spts(mini, tmp_path):
         assert h[0].header["NEXTEND"] == 2 and [x.header["EXTVER"] for x in h[1:]] == [1, 2]
         assert [x.header["ROOTNAME"] for x in h[1:]] == [m.upper() for m in mini["members"]]
         assert [x.header["PIXVALUE"] for x in h[1:]] == [0, 1]
+
+
+def test_pctecorr_is_skipped(mini, tmp_path):
+    raw = tmp_path / "tst01a1q_raw.fits"
+    shutil.copy(mini["asn"].parent / raw.name, raw)
+    with fits.open(raw, mode="update") as h:
+        h[0].header["PCTECORR"] = "PERFORM"
+    written = calacs(raw, outdir=tmp_path, env=mini["env"])
+    assert sorted(p.name for p in written) == ["tst01a1q.tra", "tst01a1q_flt.fits"]  # no _flc
+    assert fits.getheader(tmp_path / "tst01a1q_flt.fits")["PCTECORR"] == "SKIPPED"
+    assert "PCTECORR" in (tmp_path / "tst01a1q.tra").read_text()
