@@ -539,8 +539,11 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
 
 def _read_flat(p, env, sci_hdr, area: Area, filt: str):
     out = None
+    paths = {key: reference(p, key, env, required=False) for key in ("PFLTFILE", "DFLTFILE", "LFLTFILE")}
+    if not any(paths.values()):
+        raise EngineError("PFLTFILE, DFLTFILE and LFLTFILE are all N/A", keyword="PFLTFILE")
     for key, ftype in (("PFLTFILE", "PIXEL-TO-PIXEL FLAT"), ("DFLTFILE", "DELTA FLAT")):
-        path = reference(p, key, env, required=(key == "PFLTFILE" and out is None))
+        path = paths[key]
         if path is None:
             continue
         with fits.open(path, memmap=False) as h:
@@ -558,7 +561,7 @@ def _read_flat(p, env, sci_hdr, area: Area, filt: str):
             t1 = ((e0 * s).astype(F32)) ** 2
             t2 = ((e * s0).astype(F32)) ** 2
             out = (prod, np.sqrt((t1 + t2).astype(F32).astype(np.float64)).astype(F32), d0 | d)
-    if reference(p, "LFLTFILE", env, required=False) is not None:
+    if paths["LFLTFILE"] is not None:
         raise EngineError("large-scale flats are not supported by the builtin IR engine", keyword="LFLTFILE")
     return out
 
