@@ -86,6 +86,51 @@ def _gather(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return a[idx, np.arange(a.shape[1])]
 
 
+def _sums_full(x, y, pidx, n: int, invr2, wtab):
+    """Sequential float32 weighted sums when every row uses all ``n`` samples.
+
+    Sums that do not depend on the pixel (equal weights, sample times shared by all rows) are
+    accumulated once as scalars; the arithmetic per term is the same as element-wise.
+    """
+    shared_x = bool((x == x[:, :1]).all())
+    S = Sx = Sy = Sxx = Sxy = F32(0)
+    for j in range(n):
+        wt = wtab[:, n, j][pidx] * invr2 if pidx is not None else F32(F32(1.0) * invr2)
+        xj = x[j, 0] if shared_x else x[j]
+        yj = y[j]
+        S = S + wt
+        Sy = Sy + yj * wt
+        Sx = Sx + xj * wt
+        Sxx = Sxx + (xj * xj) * wt
+        Sxy = Sxy + (xj * yj) * wt
+    return S, Sx, Sy, Sxx, Sxy
+
+
+def _sums_masked(x, y, sig, n, n_const, pidx, invr2, wtab):
+    """Sequential float32 weighted sums over each row's first ``n`` samples with σ ≠ 0."""
+    L, P = x.shape
+    S = np.zeros(P, F32)
+    Sx = np.zeros(P, F32)
+    Sy = np.zeros(P, F32)
+    Sxx = np.zeros(P, F32)
+    Sxy = np.zeros(P, F32)
+    for j in range(L):
+        ok = (j < n) & (sig[j] != 0)
+        if not ok.any():
+            continue
+        if pidx is not None:
+            wt = (wtab[:, n_const, j][pidx] if n_const is not None else wtab[pidx, n, j]) * invr2
+        else:
+            wt = F32(F32(1.0) * invr2)
+        xj, yj = x[j], y[j]
+        S = np.where(ok, S + wt, S)
+        Sy = np.where(ok, Sy + yj * wt, Sy)
+        Sx = np.where(ok, Sx + xj * wt, Sx)
+        Sxx = np.where(ok, Sxx + (xj * xj) * wt, Sxx)
+        Sxy = np.where(ok, Sxy + (xj * yj) * wt, Sxy)
+    return S, Sx, Sy, Sxx, Sxy
+
+
 def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
     """``linfit`` for sample-major interval arrays ``(L, P)``: pixel p has ``n[p]`` (≥ 2) samples.
 
@@ -99,41 +144,12 @@ def linfit(x, y, sig, dk, n, *, optimum: bool, gain, invr2, wtab):
         pos = s_last > 0
         snr = np.where(pos, (dyl / np.where(pos, s_last, F32(1))).astype(F32), F32(0))
         pidx = _power_index(snr)
-    S = np.zeros(P, F32)
-    Sx = np.zeros(P, F32)
-    Sy = np.zeros(P, F32)
-    Sxx = np.zeros(P, F32)
-    Sxy = np.zeros(P, F32)
-    xt, yt, st_ = x, y, sig
     n_const = int(n[0]) if P and (n == n[0]).all() else None
-    for j in range(L):
-        if n_const is not None:
-            if j >= n_const:
-                break
-            ok = st_[j] != 0
-        else:
-            ok = (j < n) & (st_[j] != 0)
-        if not ok.any():
-            continue
-        if optimum:
-            wt = (wtab[:, n_const, j][pidx] if n_const is not None else wtab[pidx, n, j]) * invr2
-        else:
-            wt = F32(F32(1.0) * invr2)
-        xj, yj = xt[j], yt[j]
-        xw = xj * wt
-        if ok.all():
-            S += wt
-            Sy += yj * wt
-            Sx += xw
-            Sxx += (xj * xj) * wt
-            Sxy += (xj * yj) * wt
-        else:
-            S = np.where(ok, S + wt, S)
-            Sy = np.where(ok, Sy + yj * wt, Sy)
-            Sx = np.where(ok, Sx + xw, Sx)
-            Sxx = np.where(ok, Sxx + (xj * xj) * wt, Sxx)
-            Sxy = np.where(ok, Sxy + (xj * yj) * wt, Sxy)
-    S, Sx, Sy, Sxx, Sxy = (v.astype(F32) for v in (S, Sx, Sy, Sxx, Sxy))
+    if n_const is not None and bool((sig[:n_const] != 0).all()):
+        S, Sx, Sy, Sxx, Sxy = _sums_full(x[:n_const], y[:n_const], pidx if optimum else None, n_const, invr2, wtab)
+    else:
+        S, Sx, Sy, Sxx, Sxy = _sums_masked(x, y, sig, n, n_const, pidx if optimum else None, invr2, wtab)
+    S, Sx, Sy, Sxx, Sxy = (np.asarray(v, F32) for v in (S, Sx, Sy, Sxx, Sxy))
     x0, y0 = x[0], y[0]
     dx = (_gather(x, last) - x0).astype(F32)
     dy = (_gather(y, last) - y0).astype(F32)
