@@ -19,13 +19,18 @@ from .tasks.upload import upload
 STEPS = ("fetch", "calibrate", "preview", "upload")
 
 
-def dataset_graph(job: Job, *, memory_mb: float | None = None) -> Delayed:
+def dataset_graph(job: Job, *, memory_mb: float | None = None, attempt: int = 1) -> Delayed:
     """The delayed chain for one dataset; its result is the final StepRecord.
 
     `memory_mb` annotates the calibrate task with a ``memory`` resource so a worker never
-    runs more calibrations at once than fit (see :mod:`caldp.cluster.memory`).
+    runs more calibrations at once than fit (see :mod:`caldp.cluster.memory`). A retry
+    (`attempt` > 1) gets its own keys (``calibrate-<ds>-try2``), so the scheduler runs it
+    afresh instead of handing back the previous attempt's result.
+
+    >>> dataset_graph(Job("j8cb010b0"), attempt=2).key
+    'upload-j8cb010b0-try2'
     """
-    name = job.dataset
+    name = job.dataset if attempt <= 1 else f"{job.dataset}-try{attempt}"
     fetched = delayed(fetch, pure=False)(job, dask_key_name=f"fetch-{name}")
     if memory_mb:
         with dask.annotate(resources={"memory": memory_mb}):

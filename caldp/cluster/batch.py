@@ -38,7 +38,7 @@ from ..config import resolve_config
 from ..datasets import Dataset
 from ..exit_codes import ExitCode, is_memory_error
 from ..messages import ERROR, PROCESSED, SYNCED, MessageTree
-from ..pipeline import STEPS, dataset_graph
+from ..pipeline import dataset_graph
 from ..storage import open_store, split_uri
 from ..sysexit import describe
 from ..tasks.records import Job, StepRecord
@@ -505,7 +505,9 @@ def _run(
                 "measured" if e.estimate.measured else "assumed",
                 e.estimate.input_mb,
             )
-        futures = client.compute([dataset_graph(e.job, memory_mb=e.rung) for e in batch], optimize_graph=False)
+        futures = client.compute(
+            [dataset_graph(e.job, memory_mb=e.rung, attempt=e.attempts) for e in batch], optimize_graph=False
+        )
         return dict(zip(futures, batch, strict=True))
 
     running = submit(entries)
@@ -538,7 +540,6 @@ def _run(
                 continue
             retry_rung = _bigger(entry, rungs, capacity) if killed else entry.rung
         log.warning("%s: %s; resubmitting with memory %s MB", entry.job.dataset, why, retry_rung)
-        _wait_forgotten(client, entry.job.dataset)
         entry.history.append(why)
         entry.rung = retry_rung
         new = submit([entry])
@@ -548,25 +549,6 @@ def _run(
         bar.update(retried=True)
     bar.update(final=True)
     return rows
-
-
-def _graph_keys(client, dataset: str) -> list[str]:
-    keys = [f"{step}-{dataset}" for step in STEPS]
-
-    def present(dask_scheduler=None):
-        return [k for k in keys if k in dask_scheduler.tasks]
-
-    return client.run_on_scheduler(present)
-
-
-def _wait_forgotten(client, dataset: str, timeout: float = 30.0) -> None:
-    """Wait until the scheduler has dropped a dataset's previous graph: the graph keys are
-    the same on every attempt, and a resubmission must run again, not find the old result."""
-    deadline = time.monotonic() + timeout
-    while (left := _graph_keys(client, dataset)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if left:
-        log.warning("%s: the scheduler still holds %s; resubmitting anyway", dataset, ", ".join(left))
 
 
 def _bigger(entry: _Entry, rungs, capacity) -> int | None:

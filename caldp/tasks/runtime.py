@@ -93,6 +93,26 @@ class _ThreadLog(logging.Handler):
             self.lines.append(self.format(record))
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's peak RSS (Linux ``clear_refs`` 5), so a task measures its own peak
+    rather than the worker's lifetime peak; False where the kernel doesn't allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak RSS since the last reset (``VmHWM``), MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def run_step(step: str, record: StepRecord, body: Callable[[StepRecord], StepRecord],
              default_code: ExitCode = ExitCode.GENERIC_ERROR, *, run_if_failed: bool = False) -> StepRecord:
     """Run one task body with timing, log capture and failure mapping.
@@ -110,6 +130,7 @@ def run_step(step: str, record: StepRecord, body: Callable[[StepRecord], StepRec
     if root.getEffectiveLevel() > logging.INFO:  # logs/process.txt wants INFO
         root.setLevel(logging.INFO)
     wall0, cpu0 = time.perf_counter(), time.thread_time()
+    per_task_peak = reset_peak_rss()
     child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         log.info("%s: %s on %s", record.job.dataset, step, platform.node())
@@ -122,7 +143,8 @@ def run_step(step: str, record: StepRecord, body: Callable[[StepRecord], StepRec
     finally:
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (time.thread_time() - cpu0) + (child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)
-        rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, child1.ru_maxrss) / 1024.0
+        own = peak_rss_mb() if per_task_peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        rss = max(own, child1.ru_maxrss / 1024.0)
         timing = StepTiming(step, time.perf_counter() - wall0, cpu, rss, platform.node())
         root.removeHandler(handler)
         root.setLevel(old_level)
