@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from ...common import trailer
 from ...common.errors import EngineError
-from ...common.hstio import Exposure, ImSet, read_exposure, section, write_exposure
+from ...common.hstio import IR_EXTNAMES, Exposure, ImSet, section, write_exposure
 from ...common.switches import Switch, read_switch
 from ..ccdtab import read_ccdtab
 from ..crrejtab import read_crrejtab
@@ -96,49 +96,99 @@ def _need(hdr, key, file):
 
 
 def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
-    exp = read_exposure(path, ir=True)
-    p = exp.primary
+    """Read the raw MULTIACCUM file once, straight into the ``(NSAMP, ny, nx)`` stack.
+
+    Constant (null) extensions are expanded from PIXVALUE; the imsets' arrays are views of the
+    stack. Raises EngineError naming the file and keyword for a malformed exposure.
+    """
     name = path.name
+    try:
+        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise EngineError(f"cannot read FITS file ({exc})", file=name) from exc
+    with hdul:
+        try:
+            hdul.verify("silentfix")
+            return _unpack_raw(hdul, name)
+        except EngineError:
+            raise
+        except Exception as exc:  # truncated data, bad headers: say which file
+            raise EngineError(f"cannot read FITS file ({exc})", file=name) from exc
+
+
+def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
+    p = hdul[0].header.copy()
     det = str(_need(p, "DETECTOR", name)).strip().upper()
     if det != "IR":
         raise EngineError(f"DETECTOR = {det!r}; WF3IR processes IR data only", file=name, keyword="DETECTOR")
+    by_key = {}
+    for hdu in hdul[1:]:
+        ext = str(hdu.header.get("EXTNAME", "")).strip().upper()
+        if ext in IR_EXTNAMES:
+            by_key[(ext, int(hdu.header.get("EXTVER", 1)))] = hdu
+    extvers = sorted(v for (e, v) in by_key if e == "SCI")
     nsamp = int(_need(p, "NSAMP", name))
-    nextend = int(p.get("NEXTEND", 5 * exp.nimsets))
-    if nsamp < 2 or nextend != 5 * nsamp or exp.nimsets != nsamp:
+    nextend = int(p.get("NEXTEND", 5 * len(extvers)))
+    if nsamp < 2 or nextend != 5 * nsamp or len(extvers) != nsamp:
         raise EngineError(
-            f"NSAMP = {nsamp}, NEXTEND = {nextend} and {exp.nimsets} imsets do not agree", file=name, keyword="NSAMP"
+            f"NSAMP = {nsamp}, NEXTEND = {nextend} and {len(extvers)} imsets do not agree", file=name, keyword="NSAMP"
         )
-    if [im.extver for im in exp.imsets] != list(range(1, nsamp + 1)):
+    if extvers != list(range(1, nsamp + 1)):
         raise EngineError("imsets must be EXTVER 1…NSAMP", file=name, keyword="NEXTEND")
-    shape = exp.imsets[0].shape
-    exptime, bunits = [], []
-    for im in exp.imsets:
-        if im.shape != shape:
-            raise EngineError(f"imset {im.extver} has shape {im.shape}, not {shape}", file=name, keyword="NAXIS")
-        h = im.sci_hdr
-        if "SAMPTIME" not in h:
-            raise EngineError(f"imset {im.extver} has no SAMPTIME", file=name, keyword="SAMPTIME")
-        t = float(h["SAMPTIME"])
-        if t < 0:
-            raise EngineError(f"SAMPTIME = {t:g} is not valid (imset {im.extver})", file=name, keyword="SAMPTIME")
-        exptime.append(t)
-        bu = str(h.get("BUNIT", "COUNTS")).strip().upper()
-        if not bu.startswith(("COUNTS", "ELECTRONS")):
-            raise EngineError(f"unrecognised BUNIT {bu!r}", file=name, keyword="BUNIT")
-        bunits.append(bu)
-    N, (ny, nx) = nsamp, shape
-    stack = Stack(
+    first = by_key[("SCI", 1)]
+    if first.data is None:
+        raise EngineError("SCI,1 has no data", file=name, keyword="NAXIS")
+    ny, nx = first.data.shape
+    N = nsamp
+    st = Stack(
         sci=np.empty((N, ny, nx), F32),
         err=np.empty((N, ny, nx), F32),
         dq=np.empty((N, ny, nx), np.uint16),
         samp=np.empty((N, ny, nx), np.int16),
         time=np.empty((N, ny, nx), F32),
-        exptime=np.asarray(exptime, np.float64),
+        exptime=np.zeros(N, np.float64),
     )
-    for g, im in enumerate(exp.imsets):  # move the arrays into the stack, freeing each read's copy
-        stack.sci[g], stack.err[g], stack.dq[g], stack.samp[g], stack.time[g] = im.sci, im.err, im.dq, im.samp, im.time
-        im.sci = im.err = im.dq = im.samp = im.time = None
-    return exp, stack, bunits
+    exp = Exposure(primary=p, filename=name)
+    bunits = []
+    for g, v in enumerate(extvers):
+        headers = {}
+        for ext in IR_EXTNAMES:
+            hdu = by_key.get((ext, v))
+            if hdu is None:
+                raise EngineError(f"imset {v} has no {ext} extension", file=name, keyword="NEXTEND")
+            headers[ext] = hdu.header.copy()
+            target = getattr(st, ext.lower())[g]
+            if hdu.header.get("NAXIS", 0):
+                data = hdu.data
+                if data.shape != (ny, nx):
+                    raise EngineError(
+                        f"imset {v}: {ext} shape {data.shape} is not {(ny, nx)}", file=name, keyword="NAXIS"
+                    )
+                target[...] = data
+                del data
+                del hdu.data
+            else:
+                npix = (int(hdu.header.get("NPIX2", ny)), int(hdu.header.get("NPIX1", nx)))
+                if npix != (ny, nx):
+                    raise EngineError(f"imset {v}: {ext} size {npix} is not {(ny, nx)}", file=name, keyword="NPIX1")
+                target[...] = hdu.header.get("PIXVALUE", 0)
+        h = headers["SCI"]
+        if "SAMPTIME" not in h:
+            raise EngineError(f"imset {v} has no SAMPTIME", file=name, keyword="SAMPTIME")
+        t = float(h["SAMPTIME"])
+        if t < 0:
+            raise EngineError(f"SAMPTIME = {t:g} is not valid (imset {v})", file=name, keyword="SAMPTIME")
+        st.exptime[g] = t
+        bu = str(h.get("BUNIT", "COUNTS")).strip().upper()
+        if not bu.startswith(("COUNTS", "ELECTRONS")):
+            raise EngineError(f"unrecognised BUNIT {bu!r}", file=name, keyword="BUNIT")
+        bunits.append(bu)
+        exp.imsets.append(
+            ImSet(
+                sci=st.sci[g], err=st.err[g], dq=st.dq[g], headers=headers, extver=v, samp=st.samp[g], time=st.time[g]
+            )
+        )
+    return exp, st, bunits
 
 
 def _ref_extension(hdul, extname: str, extver: int, file, keyword, dtype=F32):
