@@ -27,6 +27,7 @@ from astropy.io import fits
 from ..common import trailer
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure, write_exposure
+from . import threads
 from .asnproducts import make_product_spt, mark_products_present, spt_name
 from .refimage import RefFiles
 from .threads import parallel_map
@@ -314,7 +315,8 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
 
             blvs: list[Exposure] = []
             member_keys = []
-            for m, (raw_path, blv, keys) in zip(sp.members, parallel_map(ccd_member, sp.members), strict=True):
+            ccd_results = parallel_map(ccd_member, sp.members, max_workers=threads.EXPOSURE_THREADS)
+            for m, (raw_path, blv, keys) in zip(sp.members, ccd_results, strict=True):
                 if first_keys is None:
                     first_keys = keys
                     if input_path.name.lower().endswith("_asn.fits"):
@@ -370,7 +372,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 del exposure
                 return out.write(product, name)
 
-            parallel_map(twod, range(len(jobs)))
+            parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
             del jobs
             if do_rej:  # WF3REJ's product SPT (member type "")
                 out.register(make_product_spt([srcdir / spt_name(m) for m in sp.members], made[-1], "", out.outdir))

@@ -127,3 +127,9 @@ def test_reject_strips_match_whole_image(block_rows):
     for a, b in zip(got[3], ref[3], strict=True):
         np.testing.assert_array_equal(a, b)
     assert got[4] == ref[4] > 0
+    # results written over the initial guess itself (what combine does)
+    a2, v2 = ave.copy(), var.copy()
+    inplace = wf3rej.reject(imgs, dqs, imgs, ave=a2, var=v2, noise=noise, block_rows=block_rows, out=(a2, v2), **kw)
+    assert inplace[0] is a2 and inplace[1] is v2
+    for k in range(3):
+        np.testing.assert_array_equal(inplace[k], ref[k])

@@ -314,6 +314,7 @@ def reject(
     badinpdq: int,
     initgues: str = "minimum",
     block_rows: int = BLOCK_ROWS,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[np.ndarray], int]:
     """The rejection iterations (``rej_loop.c``); returns (ave, err, dq, crbits, nrej) — normalised units.
 
@@ -325,13 +326,20 @@ def reject(
     strips of `block_rows` rows, all iterations per strip, each strip seeing the final HITs of
     the previous strip's last `width` rows (per iteration and image) — identical to the
     whole-image computation, with small temporaries.
+
+    `out`: optional float32 (ave, err) arrays for the results; they may be `ave` and `var`
+    themselves (a strip's halo rows, already written, only feed results that are discarded).
     """
     nimg = len(images)
     ny, nx = images[0].shape
     width = int(math.ceil(float(F32(radius))))
     ctx = _RejContext(noise, (ny, nx), efac, sky, sigmas, radius, thresh, scalense, badinpdq, initgues)
-    ave_out = np.empty((ny, nx), F32)
-    err_out = np.empty((ny, nx), F32)
+    if out is None:
+        ave_out, err_out = np.empty((ny, nx), F32), np.empty((ny, nx), F32)
+    else:
+        ave_out, err_out = out
+        if ave_out.shape != (ny, nx) or err_out.shape != (ny, nx):
+            raise ValueError("out arrays must have the image shape")
     dq_out = np.empty((ny, nx), np.uint16)
     crbits = [np.zeros((ny, nx), bool) for _ in range(nimg)]
     nrej = 0
@@ -590,6 +598,7 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
             scalense=pars.scalense,
             badinpdq=pars.badinpdq,
             initgues=pars.initgues.strip().lower(),
+            out=(ave, var),  # the guess is not needed once the strips are done
         )
     else:
         log.warning("Cosmic-ray rejection NOT performed!")
