@@ -112,6 +112,7 @@ def main(argv=None) -> int:
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         runs.append(run_caldp(raw, iref, out))
+        shutil.rmtree(out, ignore_errors=True)  # ~200 MB of products per run
     best = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     for step, w, c, rss in best[3]:
         print(
@@ -147,6 +148,7 @@ def main(argv=None) -> int:
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir()
             hr.append(run_hstcal(exe, raw, iref, out))
+            shutil.rmtree(out, ignore_errors=True)
         hw = statistics.median(r[0] for r in hr)
         print(
             json.dumps(
