@@ -3,8 +3,10 @@
 An *imset* is the SCI, ERR, DQ (CCD) or SCI, ERR, DQ, SAMP, TIME (WFC3/IR) extensions
 sharing one EXTVER. HSTIO stores an extension whose pixels are all equal as a constant
 ("null") extension: NAXIS=0 with NPIX1, NPIX2 and PIXVALUE; raw ERR and DQ are stored that
-way, and products too whenever an ERR/DQ/SAMP/TIME array is constant. PIXVALUE is written
-with 7 significant digits, as HSTIO does (calib-wfc3.md §1.2).
+way, and products too whenever an ERR/DQ/SAMP/TIME array is constant. PIXVALUE holds the
+value as HSTIO writes a float keyword, ``%#14.7E`` (8 significant digits; hstio.h
+``floatFormat``) — calib-wfc3.md §1.2 says 7, which reads back the same for most values but
+not all.
 
 In memory: SCI and ERR are float32, DQ is uint16 (bit 32768 usable; int16 on disk),
 SAMP int16, TIME float32. Raw SCI (int16 + BZERO 32768) becomes float32 on read.
@@ -142,16 +144,18 @@ def read_exposure(path: os.PathLike | str, *, ir: bool | None = None) -> Exposur
 
 
 def pixvalue(value) -> float | int:
-    """A constant-array value as HSTIO writes it (7 significant digits for floats).
+    """A constant-array value as HSTIO writes it (``%#14.7E``: 8 significant digits for floats).
 
     >>> pixvalue(np.float32(127.937004))
     127.937
+    >>> pixvalue(np.float32(22.931999))
+    22.931999
     >>> pixvalue(np.uint16(8192))
     8192
     """
     if isinstance(value, (np.integer, int)):
         return int(value)
-    return float(f"{float(value):.7g}")
+    return float(f"{float(value):.7E}")
 
 
 def _clean_header(hdr: fits.Header) -> fits.Header:
