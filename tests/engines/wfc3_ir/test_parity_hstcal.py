@@ -139,3 +139,8 @@ def test_parity_rptcorr_association(tmp_path):
     res = productdiff.compare(str(out / "ityt02010_crj.fits"), str(tmp_path / "hst" / "ityt02010_crj.fits"))
     for ext, v in res["ext"].items():
         assert v.get("max_ulp", 0) <= 4 and v.get("dq_mismatch", 0) == 0, (ext, v)
+    with fits.open(out / "ityt02010_crj.fits") as mine, fits.open(tmp_path / "hst" / "ityt02010_crj.fits") as hst:
+        for key in ("INITGUES", "SKYSUB", "CRSIGMAS", "MEANEXP", "CRRADIUS", "CRTHRESH", "SCALENSE", "BADINPDQ",
+                    "CRMASK", "RPTCORR", "SKYSUM", "REJ_RATE", "EXPTIME", "TEXPTIME", "ASN_MTYP"):
+            assert mine[0].header.get(key) == hst[0].header.get(key), key
+        assert mine[1].header["EXPNAME"] == hst[1].header["EXPNAME"]
