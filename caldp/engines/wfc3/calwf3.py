@@ -241,6 +241,8 @@ def calwf3(
             else:
                 raise EngineError(f"DETECTOR = {asn.detector!r} is unknown", file=input_path.name, keyword="DETECTOR")
             log.info("CALWF3 completion for %s", input_path.name)
+        if input_path.name.lower().endswith("_asn.fits") and asn.rootname not in result.trailer_roots:
+            result.trailer_roots.append(asn.rootname)  # calwf3.e writes the association's trailer too
         for root in result.trailer_roots:
             out.trailer(root, lines)
     except BaseException:
@@ -412,6 +414,7 @@ def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, 
     except ImportError as exc:
         raise EngineError("WFC3/IR engine not available") from exc
     res = _Result()
+    made: list[str] = []  # products made (repeat combinations, dither products)
     names = []
     for sp in asn.subproducts:
         for m in sp.members:
@@ -435,6 +438,11 @@ def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, 
             prod = sp.name or asn.rootname
             _ir_rptcorr(flts, prod, sp.mtype or "EXP-RPT", out, env)
             res.trailer_roots.append(prod)
+            made.append(prod)
+            out.register(make_product_spt([srcdir / spt_name(m) for m in sp.members], prod, "", out.outdir))
+    if input_path.name.lower().endswith("_asn.fits"):
+        _dither_products(asn, srcdir, out, made)
+        _update_asn(input_path, out, made)
     return res
 
 

@@ -123,6 +123,8 @@ def test_parity_simulator(tmp_path, mode):
     assert prods
     for ref in prods:
         _assert_same(out / ref.name, ref)
+    made_by_hstcal = {p.name for p in (tmp_path / "hst").iterdir()} - {f.name for f in d.input_path.iterdir()}
+    assert {p.name for p in out.iterdir()} == made_by_hstcal  # products, product SPT, trailers
 
 
 def test_parity_rptcorr_association(tmp_path):
