@@ -20,6 +20,7 @@ import numpy as np
 
 from ..wfc3.uvis.wf3rej import neighbour_offsets, sky_mode
 from .dq import DQ
+from .threads import chip_map
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +125,27 @@ def _promote_excluded(hit: np.ndarray, special: np.ndarray, causal) -> np.ndarra
         hit[ys[new], xs[new]] = True
 
 
+STRIP_ROWS = 256
+
+
+def _strips(ny: int, rows: int = STRIP_ROWS) -> list[slice]:
+    return [slice(r, min(r + rows, ny)) for r in range(0, ny, rows)]
+
+
 def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> RejResult:
     """Combine the inputs of one chip (``acsrej_do.c``/``acsrej_loop.c``).
 
     Returns the combined ``SCI = f32(f32(ave·texpt) + SKYSUM)``, ``ERR`` (with ``ERR[0, 0] = −1``
     as HSTCAL writes it), DQ, the per-input rejection masks and the number of rejections.
+
+    The pixel-by-pixel parts run in row strips (strip-sized temporaries) spread over
+    :func:`~caldp.engines.acs.threads.chip_map` threads; only the neighbourhood steps (spill
+    reach, raster-order promotion) see whole images. Every pixel gets the same float32
+    operations in the same order as in one pass, so the result does not depend on the strips.
     """
     n = len(scis)
     shape = scis[0].shape
+    strips = _strips(shape[0])
     dqpat = int(pars.badinpdq) & 0xFFFF
     bad = np.uint16(dqpat)
     efac = [F32(e) for e in efac]
@@ -141,14 +155,19 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
         skysum = F32(skysum + s)
     skysum = max(skysum, F32(0))  # forced non-negative (acsrej_do.c)
 
-    def pic(k, out=None):
-        # f32(f32(SCI − sky)/efac), recomputed when needed rather than kept (memory)
+    def pic(k, sl, out=None):
+        # f32(f32(SCI − sky)/efac) of one strip, recomputed when needed rather than kept (memory)
         e = efac[k] if efac[k] != 0 else F32(1)
-        out = np.subtract(scis[k], skies[k], out=out)
+        out = np.subtract(scis[k][sl], skies[k], out=out)
         out /= e
         return out
 
-    ave = initial_guess([pic(k) for k in range(n)], dqs, kind=pars.initgues, dqpat=dqpat)
+    ave = np.empty(shape, F32)
+
+    def guess(sl):
+        ave[sl] = initial_guess([pic(k, sl) for k in range(n)], [d[sl] for d in dqs], kind=pars.initgues, dqpat=dqpat)
+
+    chip_map(guess, strips)
     scale = F32(pars.scalense / F32(100))
     psig2 = F32(pars.crthresh * pars.crthresh) if pars.crthresh > 0 else F32(-1)
     disk = neighbour_offsets(float(pars.crradius))
@@ -156,16 +175,14 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     spill_src = [(dy, dx) for dy, dx in disk if dy >= 0]
     prior_src = [(dy, dx) for dy, dx in disk if dy > 0]
 
-    def excluded(k):
-        return ((dqs[k] & bad) != 0) & (dqs[k] != 2)
-
     niter = len(pars.sigmas)
-    rejected = [np.zeros(shape, bool) for _ in range(n)]
-    spillprior = [np.zeros(shape, bool) for _ in range(n)]
+    rejected = [None] * n
+    spillprior = [None] * n
     efs = err2 = None
-    thresh = np.empty(shape, F32)
-    e2 = np.empty(shape, F32)
-    d2 = np.empty(shape, F32)
+    spillok = np.empty(shape, bool)
+    excl = np.empty(shape, bool)
+    hit = np.empty(shape, bool)
+    special = np.empty(shape, bool)
     for it, sigma in enumerate(pars.sigmas):
         last = it == niter - 1
         sig2 = F32(F32(sigma) * F32(sigma))
@@ -177,67 +194,114 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             if not e > 0:
                 continue
             ef2 = F32(e * e)
-            np.multiply(errs[k], errs[k], out=e2)
-            np.multiply(ave, e, out=thresh)  # pixsky = max(ave·efac, 0)
-            np.maximum(thresh, F32(0), out=thresh)
-            thresh *= scale
-            np.multiply(thresh, thresh, out=thresh)
-            thresh += e2
-            thresh *= sig2
-            thresh /= ef2  # f32(f32(sig2·(e2 + f32(scale·pixsky)²)) / efac²)
-            pic(k, out=d2)
-            d2 -= ave
-            np.multiply(d2, d2, out=d2)
-            cand = d2 > thresh
-            np.multiply(e2, sig2, out=thresh)
-            thresh /= ef2
-            thresh *= psig2
-            spillok = d2 > thresh
-            excl = excluded(k)
-            hit = cand & ~excl
-            hit = _promote_excluded(hit, excl & cand & spillok, causal)
-            not8 = dqs[k] != HIT
-            spill = spillok & not8 & ~hit & _reach(hit, spill_src)
-            # used unless HIT, SPILL, excluded, or the input DQ has bit 2, 4 or 8 (mask & 14)
-            use = (dqs[k] & np.uint16(SPILL | EXCLUDE | HIT)) == 0
-            use &= ~excl
-            use &= ~hit
-            use &= ~spill
-            pic(k, out=d2)
-            d2 *= e
-            np.add(total, d2, out=total, where=use)
-            np.add(efs, e, out=efs, where=use)
+            dq = dqs[k]
+
+            def compare(sl, k=k, e=e, ef2=ef2, dq=dq, sig2=sig2):
+                err = errs[k][sl]
+                e2 = np.multiply(err, err)
+                thresh = np.multiply(ave[sl], e)  # pixsky = max(ave·efac, 0)
+                np.maximum(thresh, F32(0), out=thresh)
+                thresh *= scale
+                np.multiply(thresh, thresh, out=thresh)
+                thresh += e2
+                thresh *= sig2
+                thresh /= ef2  # f32(f32(sig2·(e2 + f32(scale·pixsky)²)) / efac²)
+                d2 = pic(k, sl)
+                d2 -= ave[sl]
+                np.multiply(d2, d2, out=d2)
+                cand = d2 > thresh
+                np.multiply(e2, sig2, out=thresh)
+                thresh /= ef2
+                thresh *= psig2
+                np.greater(d2, thresh, out=spillok[sl])
+                d = dq[sl]
+                x = excl[sl]
+                np.not_equal(d & bad, 0, out=x)
+                x &= d != 2
+                np.greater(cand, x, out=hit[sl])  # cand & ~excl
+                np.logical_and(x, cand, out=special[sl])
+                special[sl] &= spillok[sl]
+
+            chip_map(compare, strips)
+            hk = _promote_excluded(hit, special, causal)
+            reach = _reach(hk, spill_src)
+            prior = _reach(hk, prior_src) if last else None
             if last:
-                np.add(err2, e2, out=err2, where=use)
+                rejected[k] = np.empty(shape, bool)
+                spillprior[k] = np.empty(shape, bool)
+
+            def accumulate(
+                sl, k=k, e=e, dq=dq, hk=hk, reach=reach, prior=prior, last=last, total=total, efs=efs, err2=err2
+            ):
+                d = dq[sl]
+                not8 = d != HIT
+                h = hk[sl]
+                spill = spillok[sl] & not8
+                spill &= reach[sl]
+                spill &= ~h
+                # used unless HIT, SPILL, excluded, or the input DQ has bit 2, 4 or 8 (mask & 14)
+                use = (d & np.uint16(SPILL | EXCLUDE | HIT)) == 0
+                use &= ~excl[sl]
+                use &= ~h
+                use &= ~spill
+                p = pic(k, sl)
+                p *= e
+                np.add(total[sl], p, out=total[sl], where=use)
+                np.add(efs[sl], e, out=efs[sl], where=use)
+                if last:
+                    err = errs[k][sl]
+                    np.multiply(err, err, out=p)
+                    np.add(err2[sl], p, out=err2[sl], where=use)
+                    np.logical_and(spillok[sl], not8, out=spillprior[k][sl])
+                    spillprior[k][sl] &= prior[sl]
+                    # an input DQ of exactly 8 or 2 (not excluded) leaves mask == HIT/SPILL: counted as rejected
+                    r = rejected[k][sl]
+                    np.logical_or(d == HIT, d == SPILL, out=r)
+                    r &= ~excl[sl]
+                    r |= h
+                    r |= spill
+
+            chip_map(accumulate, strips)
+            del hk, reach, prior
+
+        def average(sl, last=last, total=total, efs=efs):
+            have = efs[sl] > 0
             if last:
-                spillprior[k] = spillok & not8 & _reach(hit, prior_src)
-                # an input DQ of exactly 8 or 2 (not excluded) leaves mask == HIT/SPILL: counted as rejected
-                rejected[k] = hit | spill | (~excl & ((dqs[k] == HIT) | (dqs[k] == SPILL)))
-        have = efs > 0
-        if last:
-            ave = np.zeros(shape, F32)
-        np.divide(total, efs, out=ave, where=have)
-        del total
-    del thresh, d2, e2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (exptot / efs).astype(F32)
-        errc = np.sqrt(err2, dtype=F64)
-        errc *= ratio
-        errc = errc.astype(F32)
-    errc = np.where(efs > 0, errc, F32(0)).astype(F32)
-    dq_out = np.full(shape, CRFLAG, np.uint16)
-    dq2 = np.zeros(shape, np.uint16)
+                ave[sl] = 0
+            np.divide(total[sl], efs[sl], out=ave[sl], where=have)
+
+        chip_map(average, strips)
+    errc = np.empty(shape, F32)
+    sci = np.empty(shape, F32)
+    dq_out = np.empty(shape, np.uint16)
     clear = np.uint16(~(int(CRFLAG) | SPILL) & 0xFFFF)
-    nrej = 0
-    for k in range(n):
-        rej = rejected[k]
-        buf = (np.where(spillprior[k], np.uint16(SPILL), dqs[k]) | dq2) & clear
-        sval = buf | dq_out
-        np.bitwise_and(sval, ~CRFLAG, out=sval, where=~rej)
-        np.bitwise_or(buf, CRFLAG, out=buf, where=rej)
-        nrej += int(np.count_nonzero(rej))
-        dq2, dq_out = buf, sval
-    sci = (ave * texpt + skysum).astype(F32)
+    counts = [[0] * n for _ in strips]
+
+    def finish(b):
+        sl = strips[b]
+        f = efs[sl]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = (exptot / f).astype(F32)
+            ec = np.sqrt(err2[sl], dtype=F64)
+            ec *= ratio
+        errc[sl] = np.where(f > 0, ec.astype(F32), F32(0))
+        sci[sl] = (ave[sl] * texpt + skysum).astype(F32)
+        out = np.full(f.shape, CRFLAG, np.uint16)
+        dq2 = np.zeros(f.shape, np.uint16)
+        for k in range(n):
+            rej = rejected[k][sl] if rejected[k] is not None else np.zeros(f.shape, bool)
+            prior = spillprior[k][sl] if spillprior[k] is not None else np.zeros(f.shape, bool)
+            buf = (np.where(prior, np.uint16(SPILL), dqs[k][sl]) | dq2) & clear
+            sval = buf | out
+            np.bitwise_and(sval, ~CRFLAG, out=sval, where=~rej)
+            np.bitwise_or(buf, CRFLAG, out=buf, where=rej)
+            counts[b][k] = int(np.count_nonzero(rej))
+            dq2, out = buf, sval
+        dq_out[sl] = out
+
+    chip_map(finish, range(len(strips)))
+    nrej = sum(sum(c) for c in counts)
+    rejected = [r if r is not None else np.zeros(shape, bool) for r in rejected]
     errc[0, 0] = F32(-1)
     return RejResult(sci, errc, dq_out, rejected, nrej, skysum, skies)
 

@@ -412,7 +412,8 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
     base = blvs[first]
     imsets = []
     skysum0 = rej0 = None
-    for im in base.imsets:
+
+    def one_chip(im: ImSet):
         chip = int(im.sci_hdr.get("CCDCHIP", 1))
         group = [_by_chip(b, chip) for b in blvs]
         res = acsrej.reject(
@@ -427,6 +428,10 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
         if pars.crmask:
             for g, rej in zip(group, res.rejected, strict=True):
                 g.dq = acsrej.apply_crmask(g.dq, rej)
+        res.rejected = []
+        return chip, res
+
+    for im, (chip, res) in zip(base.imsets, [one_chip(im) for im in base.imsets], strict=True):
         rate = F32(res.nrej / float(texpt))
         if skysum0 is None:
             skysum0, rej0 = res.skysum, rate

@@ -1,0 +1,56 @@
+"""Chip-level threads for the ACS engine: the two WFC chips of ACSCCD, ACSREJ and ACS2D run at once.
+
+NumPy and FITS I/O release the GIL, so two threads use two cores. Each chip's arithmetic is the
+same as in one thread (no array is shared between the chips' calls), so the products are
+bit-identical whatever the thread count.
+
+The thread count is the environment variable ``CALDP_THREADS`` (read at each call; 1 runs
+everything in the calling thread, e.g. for profiling or when an outer scheduler already runs one
+dataset per core), by default ``min(2, os.cpu_count())``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor, wait
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THREADS = 2
+
+
+def thread_count() -> int:
+    """Threads to use: ``CALDP_THREADS`` if set to a positive integer, else ``min(2, cpu_count)``.
+
+    >>> os.environ["CALDP_THREADS"] = "1"; thread_count()
+    1
+    >>> del os.environ["CALDP_THREADS"]; 1 <= thread_count() <= DEFAULT_THREADS
+    True
+    """
+    value = os.environ.get("CALDP_THREADS", "").strip()
+    if value:
+        try:
+            n = int(value)
+        except ValueError:
+            log.warning("CALDP_THREADS=%r is not an integer; using the default", value)
+        else:
+            return max(1, n)
+    return max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
+
+
+def chip_map(fn, items) -> list:
+    """``[fn(x) for x in items]`` on up to :func:`thread_count` threads, results in the order of
+    `items`; the first exception (in item order) is raised once every call has ended.
+
+    >>> chip_map(lambda x: x * x, range(5))
+    [0, 1, 4, 9, 16]
+    """
+    items = list(items)
+    workers = min(len(items), thread_count())
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caldp-acs") as pool:
+        futures = [pool.submit(fn, x) for x in items]
+        wait(futures)
+        return [f.result() for f in futures]
