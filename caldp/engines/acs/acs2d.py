@@ -21,6 +21,7 @@ from .context import AcsKeys, reference
 from .refs import RefCache
 from .stats import image_statistics
 from .tables import read_ccdtab
+from .threads import chip_map
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +36,36 @@ def blockwise(func, *arrays, rows: int = BLOCK_ROWS, **kw):
     """Apply a pointwise step ``func(*arrays, **kw) -> (sci, err, dq)`` in strips of `rows` lines.
 
     The steps are pixel-by-pixel, so the result is identical; only the temporaries shrink to a strip.
+    The strips are spread over :func:`~caldp.engines.acs.threads.chip_map` threads (the first strip
+    is done first, to size the outputs).
+
+    >>> a = np.arange(12, dtype=F32).reshape(6, 2)
+    >>> s, m = blockwise(lambda x: (x * F32(2), x.sum(keepdims=True)[0]), a, rows=4)
+    >>> s[:, 0].tolist(), m.tolist()
+    ([0.0, 4.0, 8.0, 12.0, 16.0, 20.0], [28.0, 38.0])
     """
     ny = arrays[0].shape[0]
-    starts = range(0, ny, rows)
-    outs = None
-    for b, r0 in enumerate(starts):
-        res = func(*(a[r0 : r0 + rows] for a in arrays), **kw)
-        if outs is None:  # full-size outputs for image results, one slot per strip for scalars
-            outs = [
-                np.empty((ny,) + r.shape[1:], r.dtype) if r.ndim == 2 else np.empty(len(starts), r.dtype) for r in res
-            ]
+    starts = list(range(0, ny, rows))
+    first = func(*(a[0:rows] for a in arrays), **kw)
+    # full-size outputs for image results, one slot per strip for scalars
+    outs = [np.empty((ny,) + r.shape[1:], r.dtype) if r.ndim == 2 else np.empty(len(starts), r.dtype) for r in first]
+
+    def store(b, res):
+        r0 = starts[b]
         for o, r in zip(outs, res, strict=True):
             if r.ndim == 2:
                 o[r0 : r0 + rows] = r
             else:
                 o[b] = r[0]
+
+    store(0, first)
+    del first
+
+    def one(b):
+        r0 = starts[b]
+        store(b, func(*(a[r0 : r0 + rows] for a in arrays), **kw))
+
+    chip_map(one, range(1, len(starts)))
     return tuple(outs)
 
 

@@ -21,6 +21,7 @@ from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ
 from .refs import RefCache
 from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
+from .threads import chip_map
 
 log = logging.getLogger(__name__)
 
@@ -170,29 +171,41 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         primary[f"READNSE{a}"] = hdr_float(chips[0].ccd.readnoise[k])
     primary.add_history(f"CCD parameters table: reference table {ccdtab.path.name}")
     # DQICORR (raw DN)
-    if do_dqi:
+    bpix_rows = {}
+    if do_dqi and bpix.path is not None:
         for c in chips:
+            bpix_rows[c.chip] = read_bpixtab(bpix.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=c.chip)
+
+    def before_blev(c: _Chip) -> int:
+        """DQICORR, BIASCORR (DN) and the gain conversion of one chip (chips run in threads);
+        returns the number of pixels DQICORR flagged."""
+        nflag = 0
+        if do_dqi:
             n0 = int(np.count_nonzero(c.dq))
             c.dq = dqicorr.flag_atod_saturation(c.sci, c.dq, c.ccd.atodsat)
             if bpix.path is not None:
-                rows = read_bpixtab(bpix.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=c.chip)
-                if len(rows.pix1) == 0:
-                    log.warning("No rows from BPIXTAB applied to DQ array.")
-                c.dq = dqicorr.apply_bpixtab(c.dq, rows, c.ltv)
-            log.info(
-                "DQICORR chip %d: BPIXTAB %s, %d pixels flagged",
-                c.chip,
-                bpix.path.name if bpix.path else "N/A",
-                int(np.count_nonzero(c.dq)) - n0,
-            )
-        primary["DQICORR"] = str(Switch.COMPLETE)
-        primary.add_history("DQICORR complete ...")
-    # BIASCORR (DN)
-    if do_bias:
-        for c in chips:
+                c.dq = dqicorr.apply_bpixtab(c.dq, bpix_rows[c.chip], c.ltv)
+            nflag = int(np.count_nonzero(c.dq)) - n0
+        if do_bias:
             ref = refs.chip(bias.path, c.chip, keyword="BIASFILE", cache=False)
             bs, be, bd = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=bias.path.name, keyword="BIASFILE")
             c.sci, c.err, c.dq = biascorr.subtract_bias(c.sci, c.err, c.dq, bs, be, bd)
+            del ref, bs, be, bd
+        if c.layout.check(c.sci.shape):
+            c.sci, c.err = noise.to_electrons(c.sci, c.err, c.layout)
+        return nflag
+
+    nflags = chip_map(before_blev, chips)
+    if do_dqi:
+        for c, nflag in zip(chips, nflags, strict=True):
+            if bpix.path is not None and len(bpix_rows[c.chip].pix1) == 0:
+                log.warning("No rows from BPIXTAB applied to DQ array.")
+            bname = bpix.path.name if bpix.path else "N/A"
+            log.info("DQICORR chip %d: BPIXTAB %s, %d pixels flagged", c.chip, bname, nflag)
+        primary["DQICORR"] = str(Switch.COMPLETE)
+        primary.add_history("DQICORR complete ...")
+    if do_bias:
+        for c in chips:
             log.info("BIASCORR chip %d: BIASFILE %s", c.chip, bias.path.name)
         primary["BIASCORR"] = str(Switch.SKIPPED if bias.dummy else Switch.COMPLETE)
         primary.add_history(f"BIASCORR complete using {bias.path.name}")
@@ -200,7 +213,6 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     for c in chips:
         if not c.layout.check(c.sci.shape):
             raise EngineError("No valid GAIN value to convert data", file=fname, keyword="CCDTAB")
-        c.sci, c.err = noise.to_electrons(c.sci, c.err, c.layout)
         c.imset.headers["SCI"]["BUNIT"] = "ELECTRONS"
         c.imset.headers["ERR"]["BUNIT"] = "ELECTRONS"
     # BLEVCORR (electrons)
@@ -212,28 +224,34 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         primary.add_history("BLEVCORR does not include correction for drift along lines.")
     # DARKTIME
     primary["DARKTIME"] = hdr_float(darktime(keys, chips[0].ccd))
+
     # Full-well saturation
-    if do_bias and do_blev:
-        for c in chips:
+    def fullwell_and_noise(c: _Chip) -> int:
+        """Full-well saturation and ERR initialisation of one chip (chips run in threads)."""
+        nsat = 0
+        if do_bias and do_blev:
             n0 = int(np.count_nonzero(c.dq & DQ.SATPIXEL))
             c.dq = _fullwell(c, satu.path, refs)
-            log.info(
-                "Full-well saturation chip %d: SATUFILE %s, %d pixels flagged",
-                c.chip,
-                satu.path.name,
-                int(np.count_nonzero(c.dq & DQ.SATPIXEL)) - n0,
-            )
-    # ERR initialisation
-    for c in chips:
+            nsat = int(np.count_nonzero(c.dq & DQ.SATPIXEL)) - n0
         c.err = noise.init_error(c.sci, c.err, c.layout, bias_target=keys.targname.startswith("BIAS"))
+        return nsat
+
+    nsats = chip_map(fullwell_and_noise, chips)
+    if do_bias and do_blev:
+        for c, nsat in zip(chips, nsats, strict=True):
+            log.info("Full-well saturation chip %d: SATUFILE %s, %d pixels flagged", c.chip, satu.path.name, nsat)
     primary.add_history("Uncertainty array initialized.")
     # SINKCORR (untrimmed, electrons)
     if sink is not None:
         if not sink.dummy:
-            for c in chips:
+
+            def sinks(c: _Chip) -> int:
                 ref = refs.chip(sink.path, c.chip, keyword="SNKCFILE", arrays=("SCI",), cache=False, group_size=1)
                 smap, _, _ = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=sink.path.name, keyword="SNKCFILE")
                 c.dq, nsink = sinkcorr.flag_sinks(c.sci, c.dq, smap, upward=ref.extver == 1)
+                return nsink
+
+            for c, nsink in zip(chips, chip_map(sinks, chips), strict=True):
                 log.info("SINKCORR chip %d: SNKCFILE %s, %d pixels flagged", c.chip, sink.path.name, nsink)
         primary["SINKCORR"] = str(Switch.SKIPPED if sink.dummy else Switch.COMPLETE)
         primary.add_history(f"SINKCORR complete using {sink.path.name}")
