@@ -289,11 +289,12 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
             return False
         if ds_int_gain2:
             log.info("Performing bias-shift and cross talk corrections for full frame data.")
-            for amp in AMPS:
-                c = chips[1] if amp in "AB" else chips[0]
-                _bias_shift_amp(c, amp, half=True)
-            for c in chips:
-                c.sci = postsm4.cross_talk(c.sci)
+            # the four amps are disjoint quarters of the two chips: two at a time in threads
+            levels = chip_map(lambda amp: _bias_shift_amp(chips[1] if amp in "AB" else chips[0], amp, half=True), AMPS)
+            for amp, m2 in zip(AMPS, levels, strict=True):
+                log.info(SHIFT_MSG, amp, m2)
+            for c, sci in zip(chips, chip_map(lambda c: postsm4.cross_talk(c.sci), chips), strict=True):
+                c.sci = sci
         else:
             log.info("WFC readout type/gain not set as needed, no bias shift nor cross talk correction done.")
         log.info("Performing stripe removal and bias level subtraction for full frame data.")
@@ -322,11 +323,15 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
         if keys.ccdamp not in AMPS or len(keys.ccdamp) != 1:
             raise EngineError("a bias-shift subarray must be read by one amp", file=fname, keyword="CCDAMP")
         m2 = _bias_shift_amp(c, keys.ccdamp, half=False)
+        log.info(SHIFT_MSG, keys.ccdamp, m2)
         c.imset.headers["SCI"]["MEANBLEV"] = hdr_float(m2)
         return True
     for c in chips:
         _do_blev(c, keys, fname)
     return True
+
+
+SHIFT_MSG = "Bias shift correcting for bias level in Amp %s of %.4f electrons (after correction)."
 
 
 def _bias_shift_amp(c: _Chip, amp: str, *, half: bool) -> float:
@@ -337,7 +342,6 @@ def _bias_shift_amp(c: _Chip, amp: str, *, half: bool) -> float:
     arr, m2 = postsm4.bias_shift(view.astype(np.float64), amp)
     view[...] = arr.astype(F32)
     c.blev[AMPS.index(amp)] += m2
-    log.info("Bias shift correcting for bias level in Amp %s of %.4f electrons (after correction).", amp, m2)
     return m2
 
 
