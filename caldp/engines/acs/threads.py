@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
 log = logging.getLogger(__name__)
@@ -39,18 +40,49 @@ def thread_count() -> int:
     return max(1, min(DEFAULT_THREADS, os.cpu_count() or 1))
 
 
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_LOCK = threading.Lock()
+_INSIDE = threading.local()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One long-lived pool (recreated only when the thread count changes): the same few threads
+    serve every map, so glibc keeps to a few malloc arenas; a fresh pool per map let the heap of a
+    process calibrating several datasets grow past 1 GB."""
+    global _POOL, _POOL_SIZE
+    with _LOCK:
+        if _POOL is None or _POOL_SIZE != workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=True)
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caldp-acs")
+            _POOL_SIZE = workers
+        return _POOL
+
+
+def _run(fn, x):
+    _INSIDE.active = True
+    try:
+        return fn(x)
+    finally:
+        _INSIDE.active = False
+
+
 def chip_map(fn, items) -> list:
     """``[fn(x) for x in items]`` on up to :func:`thread_count` threads, results in the order of
-    `items`; the first exception (in item order) is raised once every call has ended.
+    `items`; the first exception (in item order) is raised once every call has ended. A map called
+    from inside a map runs in its caller's thread.
 
     >>> chip_map(lambda x: x * x, range(5))
     [0, 1, 4, 9, 16]
+    >>> chip_map(lambda x: chip_map(lambda y: x * y, range(3)), range(3))
+    [[0, 0, 0], [0, 1, 2], [0, 2, 4]]
     """
     items = list(items)
     workers = min(len(items), thread_count())
-    if workers <= 1:
+    if workers <= 1 or getattr(_INSIDE, "active", False):
         return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="caldp-acs") as pool:
-        futures = [pool.submit(fn, x) for x in items]
-        wait(futures)
-        return [f.result() for f in futures]
+    pool = _pool(thread_count())
+    futures = [pool.submit(_run, fn, x) for x in items]
+    wait(futures)
+    return [f.result() for f in futures]
