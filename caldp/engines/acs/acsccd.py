@@ -300,10 +300,16 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
         log.info("Performing stripe removal and bias level subtraction for full frame data.")
         half = chips[0].sci.shape[1] // 2
         owners = {a: (chips[1] if a in "AB" else chips[0]) for a in AMPS}
-        arrays = {a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64) for a in AMPS}
+        amp64 = chip_map(lambda a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64), AMPS)
+        arrays = dict(zip(AMPS, amp64, strict=True))
+        del amp64
         levels, (fixed, skipped) = postsm4.destripe(arrays)
-        for a in AMPS:
+
+        def store(a):
             postsm4.amp_view(owners[a].sci, a)[:, :half] = arrays[a].astype(F32)
+
+        chip_map(store, AMPS)
+        for a in AMPS:
             owners[a].blev[AMPS.index(a)] += levels[a]
             log.info("     bias level of %.6g electrons was subtracted for AMP %s.", levels[a], a)
         chips[1].imset.headers["SCI"]["MEANBLEV"] = hdr_float((levels["A"] + levels["B"]) / 2.0)

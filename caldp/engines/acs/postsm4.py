@@ -14,6 +14,8 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
+from .threads import chip_map
+
 F32 = np.float32
 NBIAS_COLS = 24
 NOSCN_ROWS = 20
@@ -208,8 +210,7 @@ def remove_stripes(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> 
     lo = np.clip(np.floor(p).astype(np.int64), 0, rows - 2)
     d = p - lo
     interp = rowmeans[lo] + d * (rowmeans[lo + 1] - rowmeans[lo])
-    for k in order:
-        amps[k] -= interp
+    chip_map(lambda k: np.subtract(amps[k], interp, out=amps[k]), order)
     return fixed, rows - fixed
 
 
@@ -218,13 +219,19 @@ def destripe(amps: dict[str, np.ndarray]) -> tuple[dict[str, float], tuple[int, 
 
     Returns the bias level subtracted per amp and (rows fixed, rows skipped).
     """
-    for k in "ABCD":
+    order = "ABCD"
+
+    def columns_and_rows(k):  # each amp on its own: the amps run in threads
         subtract_bias_columns(amps[k])
-    good = {k: find_good_rows(amps[k]) for k in "ABCD"}
-    levels = {}
-    for k in "ABCD":
+        return find_good_rows(amps[k])
+
+    good = dict(zip(order, chip_map(columns_and_rows, order), strict=True))
+
+    def level(k):
         lev = bias_level(amps[k], good[k])
         amps[k] -= lev
-        levels[k] = lev
+        return lev
+
+    levels = dict(zip(order, chip_map(level, order), strict=True))
     counts = remove_stripes(amps, good)
     return levels, counts
