@@ -1,16 +1,21 @@
 """Statistics keywords of IR imsets (HSTCAL ``wf3ir/statcalc.c``, ``stats.c: qstats``; §I13).
 
-Over the science area, pixels with ``(DQ & SDQFLAGS) == 0`` and ``ERR > 0``: float64 sequential sums.
-HSTCAL's ``statcalc`` passes the SNR and ERR results to ``qstats`` in swapped positions, so the
-SCI header's SNRMEAN/SNRMIN/SNRMAX hold the **ERR** statistics and the ERR header's
-GOODMEAN/GOODMIN/GOODMAX hold the **SNR** statistics; reproduced here.
+Over the science area, pixels with ``(DQ & SDQFLAGS) == 0`` and ``ERR > 0``: float64 sequential
+sums (the shared pass :func:`caldp.engines.common.stats.good_pixel_stats`). HSTCAL's ``statcalc``
+passes the SNR and ERR results to ``qstats`` in swapped positions, so the SCI header's
+SNRMEAN/SNRMIN/SNRMAX hold the **ERR** statistics and the ERR header's GOODMEAN/GOODMIN/GOODMAX
+hold the **SNR** statistics; reproduced here.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .common import F32, F64, seq_sum
+from ...common.stats import good_pixel_stats
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
 
 
 def ir_statistics(sci, err, dq, sdqflags: int) -> dict:
@@ -21,31 +26,23 @@ def ir_statistics(sci, err, dq, sdqflags: int) -> dict:
     >>> s["SCI"]["GOODMEAN"], s["SCI"]["SNRMAX"], s["ERR"]["GOODMEAN"]
     (3.0, 2.0, 2.0)
     """
-    good = ((dq & np.uint16(sdqflags & 0xFFFF)) == 0) & (err > 0)
-    n = int(np.count_nonzero(good))
-    if n == 0:
+    g = good_pixel_stats(sci, err, dq, sdqflags)
+    if g.n == 0:
         return {"SCI": {"NGOODPIX": 0}, "ERR": {"NGOODPIX": 0}}
-    s = sci[good].astype(F64)
-    e = err[good].astype(F64)
-    r = s / e
-
-    def f(x):
-        return float(F32(x))
-
     return {
         "SCI": {
-            "NGOODPIX": n,
-            "GOODMEAN": f(seq_sum(s) / n),
-            "GOODMIN": f(s.min()),
-            "GOODMAX": f(s.max()),
-            "SNRMEAN": f(seq_sum(e) / n),
-            "SNRMIN": f(e.min()),
-            "SNRMAX": f(e.max()),
+            "NGOODPIX": g.n,
+            "GOODMEAN": _f32(g.sci_sum / g.n),
+            "GOODMIN": _f32(g.sci_min),
+            "GOODMAX": _f32(g.sci_max),
+            "SNRMEAN": _f32(g.err_sum / g.n),
+            "SNRMIN": _f32(g.err_min),
+            "SNRMAX": _f32(g.err_max),
         },
         "ERR": {
-            "NGOODPIX": n,
-            "GOODMEAN": f(seq_sum(r) / n),
-            "GOODMIN": f(r.min()),
-            "GOODMAX": f(r.max()),
+            "NGOODPIX": g.n,
+            "GOODMEAN": _f32(g.snr_sum / g.n),
+            "GOODMIN": _f32(g.snr_min),
+            "GOODMAX": _f32(g.snr_max),
         },
     }
