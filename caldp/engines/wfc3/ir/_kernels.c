@@ -1,7 +1,483 @@
-/* caldp C kernels: WF3IR kernels. See caldp/engines/common/ckernel.h for the conventions. */
+/* caldp C kernels: WF3IR. See caldp/engines/common/ckernel.h for the conventions.
+ *
+ * ramp_fit: CRCORR (HSTCAL wf3ir/cridcalc.c) one pixel at a time over a band of rows of the
+ * (NSAMP, ny, nx) stack. The NumPy implementation in crcorr.py (fit_pixels, _general, _final,
+ * _fallback, finish_flags) is the reference: every float32 expression here is evaluated in the
+ * order and precision it uses there (float where it rounds to float32, double where it widens),
+ * so the products stay bit-identical to calwf3.e.
+ */
 #include "ckernel.h"
+#include <math.h>
+#include <string.h>
+
+/* DQ bits (caldp.engines.wfc3.dq.DQ) */
+#define DQ_DETECTORPROB 4
+#define DQ_UNSTABLE 32
+#define DQ_SATPIXEL 256
+#define DQ_SPIKE 1024
+#define DQ_ZEROSIG 2048
+#define DQ_CRHIT 8192
+#define DQ_HICURV 16384
+
+#define MAX_CRS 4   /* the 4th CR of a pixel turns into HIGH_CURVATURE and stops the fit */
+#define NPOWERS 6   /* rows of the optimum-weight table (SNR classes) */
+#define MAXN 64     /* largest NSAMP handled here (WFC3/IR has at most 16); Python falls back above */
+
+/* Parameters shared by every pixel of a call. */
+typedef struct {
+    int N;
+    float thresh;       /* CRSIGMAS[0] */
+    float gain;         /* mean gain */
+    float invr2;        /* 1 / readnoise^2 (float, as the NumPy code rounds it) */
+    float lineardark;   /* dark rate per second used in the error of a slope */
+    uint16_t dqignore;  /* BADINPDQ */
+    const float *wtab;  /* [NPOWERS][N + 1][N] optimum weights, from crcorr.weight_table */
+} Ramp;
+
+/* Work space of one pixel: its samples in time order, its intervals and the compacted interval. */
+typedef struct {
+    float y[MAXN], s[MAXN], t[MAXN], dk[MAXN];
+    uint16_t q[MAXN];
+    int nint, nosamp;
+    int tcount[MAXN];
+    int look[MAXN * MAXN];    /* [interval][position] -> sample index */
+    uint16_t buf[MAXN * MAXN]; /* [interval][position] -> sample DQ; persists over iterations */
+    float xs[MAXN], ys[MAXN], ss[MAXN], ds[MAXN], d[MAXN];
+} Pix;
+
+/* Split samples 1..N-1 into intervals. A sample is used when its DQ is 0 (lenient: no BADINPDQ or
+ * CRHIT bit); a CR sample (DQ exactly CRHIT; lenient: any CRHIT bit) starts a new interval and is
+ * its first sample; a trailing interval made only of a CR sample is dropped. With `keep`, the DQ of
+ * each interval position goes to the work buffer, whose other slots keep what earlier (longer)
+ * intervals left there: the spike test reads one slot past an interval's end. */
+static void
+intervals(Pix *p, int N, int lenient, uint16_t dqignore, int keep)
+{
+    const uint16_t ign = (uint16_t)(dqignore | DQ_CRHIT);
+    int cur = 0, sample = 0;
+    for (int k = 0; k < N; k++)
+        p->tcount[k] = 0;
+    for (int k = 1; k < N; k++) {
+        uint16_t q = p->q[k];
+        int inc = lenient ? (q & ign) == 0 : q == 0;
+        int cr = !inc && (lenient ? (q & DQ_CRHIT) != 0 : q == DQ_CRHIT);
+        if (cr) {
+            p->tcount[cur] = sample;
+            cur++;
+            sample = 0;
+        }
+        if (cr || inc) {
+            p->look[cur * N + sample] = k;
+            if (keep)
+                p->buf[cur * N + sample] = q;
+            sample++;
+        }
+    }
+    p->nosamp = sample == 0;
+    p->nint = 0;
+    if (!p->nosamp) {
+        int lastk = p->look[cur * N + sample - 1];
+        if (p->q[lastk] == DQ_CRHIT) {
+            p->nint = cur;
+        } else {
+            p->tcount[cur] = sample;
+            p->nint = cur + 1;
+        }
+    }
+}
+
+/* Gather the n samples of interval idx into xs/ys/ss/ds. */
+static void
+compact(Pix *p, int N, int idx, int n)
+{
+    const int *lk = p->look + idx * N;
+    for (int j = 0; j < n; j++) {
+        int k = lk[j];
+        p->xs[j] = p->t[k];
+        p->ys[j] = p->y[k];
+        p->ss[j] = p->s[k];
+        p->ds[j] = p->dk[k];
+    }
+}
+
+/* Straight-line fit of the compacted interval (n >= 2), equal or optimum (SNR power-law) weights.
+ * Float32 sums accumulated in sample order; samples with sigma 0 are left out. */
+static void
+linfit(const Pix *p, int n, int optimum, const Ramp *r, float *a_out, float *b_out, float *sigb_out)
+{
+    const float *x = p->xs, *y = p->ys, *s = p->ss, *dk = p->ds;
+    const int N = r->N, last = n - 1;
+    const float *w = NULL;
+    if (optimum) {
+        float sl = s[last], dyl = y[last] - y[0];
+        float snr = sl > 0 ? dyl / sl : 0.0f;
+        int pi = snr > 100.0f ? 0 : snr > 50.0f ? 1 : snr > 20.0f ? 2 : snr > 10.0f ? 3 : snr > 5.0f ? 4 : 5;
+        w = r->wtab + ((size_t)pi * (N + 1) + n) * N;
+    }
+    float S = 0.0f, Sx = 0.0f, Sy = 0.0f, Sxx = 0.0f, Sxy = 0.0f;
+    for (int j = 0; j < n; j++) {
+        if (s[j] == 0)
+            continue;
+        float wt = optimum ? w[j] * r->invr2 : r->invr2;
+        float xj = x[j], yj = y[j];
+        S = S + wt;
+        Sy = Sy + yj * wt;
+        Sx = Sx + xj * wt;
+        Sxx = Sxx + (xj * xj) * wt;
+        Sxy = Sxy + (xj * yj) * wt;
+    }
+    float x0 = x[0], y0 = y[0];
+    float dx = x[last] - x0, dy = y[last] - y0, ddg = dk[last] - dk[0];
+    float den = S * Sxx - Sx * Sx;
+    if (den < 1e-6f)
+        den = 1e-6f;
+    float a, b, fu, sigb;
+    if (n == 2) {
+        b = dy / dx;
+        a = y0 - b * x0;
+        float s0 = s[0] / x0, s1 = s[1] / x[1];
+        sigb = (float)sqrt((double)(s0 * s0 + s1 * s1));
+        fu = 0.0f;
+    } else {
+        b = (S * Sxy - Sx * Sy) / den;
+        a = (Sxx * Sy - Sx * Sxy) / den;
+        fu = (float)sqrt((double)(S / den));
+        sigb = fu;
+    }
+    /* slope error from the Poisson, dark and read-noise terms (float32 steps, double sqrt) */
+    const float g = r->gain;
+    float gf = (g * fu) * dx;
+    float e = (gf * gf + g * ddg) + g * dy;
+    if (e > 0)
+        sigb = (float)((sqrt((double)e) / (double)dx) / (double)g);
+    if (!(S > 0)) {
+        a = 0.0f;
+        b = 0.0f;
+        sigb = 1e9f;
+    }
+    *a_out = a;
+    *b_out = b;
+    *sigb_out = sigb;
+}
+
+/* Spike, then CR, then first-read spike search on the normalised residuals d of one interval of n
+ * samples whose DQ (work buffer, one slot past the end readable) is tdq. Returns the kind (0 none,
+ * 1 spike, 2 CR, 3 first-read spike) and its position. */
+static int
+reject(const float *d, int n, const uint16_t *tdq, const Ramp *r, int *at)
+{
+    const uint16_t mcr = (uint16_t)(r->dqignore | DQ_CRHIT);
+    const uint16_t msp = (uint16_t)(mcr | DQ_SPIKE);
+    float maxd = 0.0f;
+    int spk = -1;
+    for (int k = 2; k < n; k++) {
+        if ((tdq[k - 1] & msp) || (tdq[k] & msp) || (tdq[k + 1] & msp))
+            continue;
+        float dm = d[k - 1];
+        if ((dm - d[k - 2]) > 6.0f && (dm - d[k]) > 6.0f && d[k - 2] < 0 && d[k] < 0 && fabsf(dm) > maxd) {
+            maxd = dm; /* the signed value, compared with |dm| next time (as the reference does) */
+            spk = k - 1;
+        }
+    }
+    if (spk >= 0) {
+        *at = spk;
+        return 1;
+    }
+    float prev = 0.0f, maxc = 0.0f;
+    int crk = 0;
+    for (int k = 1; k < n; k++) {
+        if (!(tdq[k - 1] & mcr))
+            prev = d[k - 1];
+        if (tdq[k] & mcr)
+            continue;
+        float c = fabsf(d[k] - prev);
+        if (c > r->thresh) {
+            if (c > maxc) {
+                maxc = c;
+                crk = k;
+            }
+            prev = d[k];
+        }
+    }
+    if (maxc != 0) {
+        *at = crk;
+        return 2;
+    }
+    if (!(tdq[0] & msp) && !(tdq[1] & msp) && fabsf(d[0] - d[1]) > r->thresh) {
+        *at = 0;
+        return 3;
+    }
+    return 0;
+}
+
+/* One rejection iteration: the first interval that rejects a sample flags it and ends the pass.
+ * Returns 0 (nothing rejected or no samples: see p->nosamp), 1 (rejected), 2 (too many CRs). */
+static int
+detect(Pix *p, const Ramp *r, int lenient, int *ncr)
+{
+    const int N = r->N;
+    intervals(p, N, lenient, r->dqignore, 1);
+    if (p->nosamp)
+        return 0;
+    for (int idx = 0; idx < p->nint; idx++) {
+        int n = p->tcount[idx];
+        if (n <= 1)
+            continue;
+        compact(p, N, idx, n);
+        float a, b, sigb;
+        linfit(p, n, 0, r, &a, &b, &sigb);
+        const uint16_t *tdq = p->buf + idx * N;
+        for (int j = 0; j < n; j++) {
+            int qok = lenient ? (tdq[j] & r->dqignore) == 0 : tdq[j] == 0;
+            float fit = a + b * p->xs[j];
+            p->d[j] = (p->ss[j] != 0 && qok) ? (p->ys[j] - fit) / p->ss[j] : 0.0f;
+        }
+        int at = 0;
+        int kind = reject(p->d, n, tdq, r, &at);
+        if (kind == 0)
+            continue;
+        int k = p->look[idx * N + (kind == 3 ? 0 : at)];
+        if (kind != 2) {
+            p->q[k] |= DQ_SPIKE;
+            return 1;
+        }
+        p->q[k] |= DQ_CRHIT;
+        if (++*ncr >= MAX_CRS) {
+            p->q[k] = (uint16_t)((p->q[k] - DQ_CRHIT) | DQ_HICURV);
+            return 2;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* Final fit: optimum weights per interval, slopes combined by inverse variance (sum of weights in
+ * double for multi-sample intervals, in float for single samples, as the reference). */
+static int
+final_fit(Pix *p, const Ramp *r, int lenient, float *sci, float *err, int *samp, float *tim)
+{
+    const int N = r->N;
+    intervals(p, N, lenient, r->dqignore, 0);
+    float itime = 0.0f, sumw = 0.0f, tot = 0.0f;
+    int ns = 0;
+    for (int idx = 0; idx < p->nint; idx++) {
+        int n = p->tcount[idx];
+        ns += idx == 0 ? n + 1 : n - 1;
+        int k0 = p->look[idx * N];
+        if (n > 1) {
+            float dt0 = p->t[k0] - p->t[k0 > 0 ? k0 - 1 : 0];
+            if (idx == 0)
+                itime = itime + dt0;
+            compact(p, N, idx, n);
+            float a, b, sigb;
+            linfit(p, n, 1, r, &a, &b, &sigb);
+            float span = p->xs[n - 1] - p->xs[0];
+            itime = itime + span;
+            float s2 = sigb * sigb;
+            if (s2 != 0) {
+                sumw = (float)((double)sumw + 1.0 / (double)s2);
+                tot = tot + b / s2;
+            }
+        } else if (n == 1 && !(p->q[k0] & DQ_CRHIT)) {
+            float dt0 = p->t[k0] - p->t[k0 > 0 ? k0 - 1 : 0];
+            float tk = p->t[k0];
+            float b = tk != 0 ? p->y[k0] / tk : 0.0f;
+            float sigb = tk != 0 ? p->s[k0] / tk : 0.0f;
+            itime = itime + dt0;
+            float s2 = sigb * sigb;
+            if (s2 != 0) {
+                sumw = sumw + 1.0f / s2;
+                tot = tot + b / s2;
+            }
+        }
+    }
+    int ok = sumw > 0;
+    *sci = ok ? tot / sumw : 0.0f;
+    *err = ok ? (float)sqrt((double)(1.0f / sumw)) : 0.0f;
+    *samp = ns;
+    *tim = itime;
+    return ok;
+}
+
+/* Output when the fit failed (too many CRs or no weight): difference of the first usable and last
+ * clean samples (the first one counted twice when clean, as HSTCAL). */
+static void
+fallback(const Pix *p, const Ramp *r, float *sci, float *err, int *samp, float *tim)
+{
+    const int N = r->N;
+    int first = 0, anyf = 0;
+    for (int k = 1; k < N; k++) {
+        if ((p->q[k] & r->dqignore) == 0) {
+            first = k;
+            anyf = 1;
+            break;
+        }
+    }
+    int ngood = anyf, last = first;
+    for (int k = first; k < N; k++) {
+        if (p->q[k] == 0) {
+            ngood++;
+            last = k;
+        }
+    }
+    if (last == first) {
+        *sci = *err = *tim = 0.0f;
+        *samp = 0;
+        return;
+    }
+    float dt = p->t[last] - p->t[first];
+    *sci = (p->y[last] - p->y[first]) / dt;
+    *err = (p->s[last] - p->s[first]) / dt;
+    *samp = ngood;
+    *tim = dt;
+}
+
+/* All of fitsamps for one pixel: rejection iterations (strict, then lenient when no sample is
+ * usable), final fit or fallback. */
+static void
+fit_pixel(Pix *p, const Ramp *r, float *sci, float *err, int *samp, float *tim)
+{
+    const int N = r->N;
+    int lenient = 0, ncr = 0, ferr = 0;
+    memset(p->buf, 0, sizeof(uint16_t) * (size_t)N * N);
+    for (;;) {
+        int res = detect(p, r, lenient, &ncr);
+        if (p->nosamp) {
+            if (lenient) {
+                *sci = 0.0f;
+                *err = 1e5f;
+                *samp = 0;
+                *tim = 0.0f;
+                return;
+            }
+            lenient = 1;
+            ncr = 0;
+            continue;
+        }
+        if (res == 2)
+            ferr = 1;
+        if (res != 1)
+            break;
+    }
+    if (!ferr && final_fit(p, r, lenient, sci, err, samp, tim))
+        return;
+    fallback(p, r, sci, err, samp, tim);
+}
+
+/* ramp_fit(sci, err, time, dq, out_sci, out_err, out_dq, out_samp, out_time, wtab,
+ *          N, ny, nx, x0, x1, r0, r1, thresh, dqignore, gain, invr2, lineardark,
+ *          rate_units, counts_out, zsig_done, sampzero) -> number of UNSTABLE pixels
+ *
+ * Stack arrays (N, ny, nx) in file order (plane N-1 = zeroth read); dq is updated with the CRHIT,
+ * DETECTORPROB and UNSTABLE flags found. Outputs are (ny, nx) images; rows r0..r1-1 and columns
+ * x0..x1-1 are written. */
+static PyObject *
+ramp_fit(PyObject *self, PyObject *args)
+{
+    Py_buffer bsci = {0}, berr = {0}, btim = {0}, bdq = {0}, bos = {0}, boe = {0}, boq = {0}, bon = {0},
+              bot = {0}, bw = {0};
+    Py_ssize_t N, ny, nx, x0, x1, r0, r1;
+    float thresh, gain, invr2, lineardark, sampzero;
+    int dqignore, rate_units, counts_out, zsig_done;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*w*w*w*w*w*y*nnnnnnnfifffpppf", &bsci, &berr, &btim, &bdq, &bos, &boe,
+                          &boq, &bon, &bot, &bw, &N, &ny, &nx, &x0, &x1, &r0, &r1, &thresh, &dqignore, &gain,
+                          &invr2, &lineardark, &rate_units, &counts_out, &zsig_done, &sampzero))
+        return NULL;
+    Py_buffer *all[] = {&bsci, &berr, &btim, &bdq, &bos, &boe, &boq, &bon, &bot, &bw};
+    Py_ssize_t plane = ny * nx, stack = N * plane;
+    if (N < 2 || N > MAXN || x0 < 0 || x1 > nx || x0 > x1 || r0 < 0 || r1 > ny || r0 > r1) {
+        PyErr_SetString(PyExc_ValueError, "ramp_fit: bad sizes");
+        goto fail;
+    }
+    if (ck_check(&bsci, stack, 4, "sci") || ck_check(&berr, stack, 4, "err") || ck_check(&btim, stack, 4, "time") ||
+        ck_check(&bdq, stack, 2, "dq") || ck_check(&bos, plane, 4, "out_sci") || ck_check(&boe, plane, 4, "out_err") ||
+        ck_check(&boq, plane, 2, "out_dq") || ck_check(&bon, plane, 2, "out_samp") ||
+        ck_check(&bot, plane, 4, "out_time") || ck_check(&bw, NPOWERS * (N + 1) * N, 4, "wtab"))
+        goto fail;
+    Pix *p = PyMem_RawMalloc(sizeof(Pix));
+    if (p == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    const float *sci = bsci.buf, *err = berr.buf, *tim = btim.buf;
+    uint16_t *dq = bdq.buf, *o_dq = boq.buf;
+    float *o_sci = bos.buf, *o_err = boe.buf, *o_tim = bot.buf;
+    int16_t *o_samp = bon.buf;
+    Ramp r = {(int)N, thresh, gain, invr2, lineardark, (uint16_t)dqignore, bw.buf};
+    Py_ssize_t nunst = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = r0; row < r1; row++) {
+        for (Py_ssize_t col = x0; col < x1; col++) {
+            Py_ssize_t pos = row * nx + col;
+            /* the zeroth read is saturated in the first read already: the zeroth read is the result */
+            if (zsig_done && (dq[(N - 2) * plane + pos] & DQ_SATPIXEL)) {
+                o_sci[pos] = sci[(N - 1) * plane + pos];
+                o_err[pos] = err[(N - 1) * plane + pos];
+                o_dq[pos] = dq[(N - 1) * plane + pos] & (uint16_t)~DQ_ZEROSIG;
+                o_samp[pos] = 1;
+                o_tim[pos] = sampzero;
+                continue;
+            }
+            uint16_t odq = 0;
+            for (int k = 0; k < N; k++) {
+                Py_ssize_t i = (N - 1 - k) * plane + pos; /* sample k (time order) = plane N-1-k */
+                float t = tim[i];
+                p->q[k] = dq[i] & (uint16_t)~DQ_ZEROSIG;
+                odq |= p->q[k];
+                p->t[k] = t;
+                p->y[k] = rate_units ? sci[i] * t : sci[i];
+                p->s[k] = rate_units ? err[i] * t : err[i];
+                p->dk[k] = t * lineardark;
+            }
+            float s, e, tt;
+            int ns;
+            fit_pixel(p, &r, &s, &e, &ns, &tt);
+            if (counts_out) {
+                s = s * tt;
+                e = e * tt;
+            }
+            /* CRHIT carried to later samples; HIGH_CURVATURE before the last sample marks them all */
+            odq &= (uint16_t)~DQ_SATPIXEL;
+            int hc = 0;
+            for (int k = 0; k < N - 1; k++) {
+                p->q[k + 1] |= p->q[k] & DQ_CRHIT;
+                hc |= (p->q[k] & DQ_HICURV) != 0;
+            }
+            if (hc)
+                for (int k = 0; k < N; k++)
+                    p->q[k] = (uint16_t)((p->q[k] | DQ_HICURV) & ~DQ_CRHIT);
+            if (p->q[N - 1] & DQ_HICURV) {
+                odq = (uint16_t)((odq | DQ_UNSTABLE) & ~DQ_CRHIT);
+                nunst++;
+            }
+            o_sci[pos] = s;
+            o_err[pos] = e;
+            o_dq[pos] = odq;
+            o_samp[pos] = (int16_t)ns;
+            o_tim[pos] = tt;
+            for (int k = 0; k < N; k++) {
+                uint16_t q = p->q[k], add = 0;
+                if (q & DQ_CRHIT)
+                    add |= DQ_CRHIT;
+                if (q & DQ_SPIKE)
+                    add |= DQ_DETECTORPROB;
+                if (q & DQ_HICURV)
+                    add |= DQ_UNSTABLE;
+                dq[(N - 1 - k) * plane + pos] |= add;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(p);
+    ck_release(all, 10);
+    return PyLong_FromSsize_t(nunst);
+fail:
+    ck_release(all, 10);
+    return NULL;
+}
 
 static PyMethodDef methods[] = {
+    {"ramp_fit", ramp_fit, METH_VARARGS, "CRCORR up-the-ramp fit of a band of rows of the IR stack."},
     {NULL, NULL, 0, NULL},
 };
 

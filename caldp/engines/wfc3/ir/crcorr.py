@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...common.kernels import c_array, load
 from ..dq import DQ
-from .common import F32, F64
+from .common import F32, F64, Area
 
 MAX_CRS = 4
 SPIKE_THRESH = F32(6.0)
@@ -456,6 +457,12 @@ def _fallback(q, y, sig, t, dqignore: int):
     return sci, err, np.where(diff, ngood, 0), np.where(diff, dt, F32(0))
 
 
+def _noise_consts(gain) -> tuple[np.float32, np.float32]:
+    """``(1/RN², dark rate)`` of the slope errors: RN = 21 e⁻ and 0.036 e⁻/s in DN (float32)."""
+    rdns = F32(21.0 / F64(gain))
+    return F32(1.0 / F64(F32(rdns * rdns))), F32(0.036 / F64(gain))
+
+
 def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     """Fit ramps given sample-major ``(N, P)``: counts, σ, TIME and DQ (without ZEROSIG), time order.
 
@@ -464,9 +471,7 @@ def fit_pixels(y, sig, t, q, pars: RampPars, wtab=None):
     """
     N, P = q.shape
     wtab = weight_table(N) if wtab is None else wtab
-    rdns = F32(21.0 / F64(pars.gain))
-    invr2 = F32(1.0 / F64(F32(rdns * rdns)))
-    lineardark = F32(0.036 / F64(pars.gain))
+    invr2, lineardark = _noise_consts(pars.gain)
     dk = (t * lineardark).astype(F32)
     # the fast path needs an interval of ≥ 2 samples (NSAMP ≥ 3)
     clean = (q[1:] == 0).all(axis=0) & (N >= 3)
@@ -577,3 +582,97 @@ def finish_flags(q: np.ndarray, out_dq: np.ndarray) -> tuple[np.ndarray, np.ndar
     unstable = (q[:, N - 1] & HICURV) != 0
     out_dq = np.where(unstable, (out_dq | np.uint16(DQ.UNSTABLE)) & ~CR, out_dq).astype(np.uint16)
     return q, out_dq, unstable
+
+
+MAX_KERNEL_NSAMP = 64  # the C kernel's per-pixel work space
+
+
+def fit_rows(stack, out, area: Area, r0: int, r1: int, pars: RampPars, wtab, *, zsig_done: bool, sampzero) -> int:
+    """CRCORR of the science-area rows ``r0:r1`` (relative to `area`) of an IR stack.
+
+    `stack` = ``(sci, err, time, dq)``, ``(N, ny, nx)`` in file order (index N−1 = zeroth read);
+    the reads' DQ gets CRHIT / DETECTORPROB (spikes) / UNSTABLE. `out` = ``(sci, err, dq, samp,
+    time)`` ``(ny, nx)`` images, written over those rows of the science area. Pixels saturated in
+    the first read after ZSIGCORR keep the zeroth read (SAMP 1, TIME `sampzero`). Returns the
+    number of UNSTABLE pixels. Runs the C kernel when built, else the NumPy implementation.
+    """
+    sci, err, tim, dq = stack
+    N = sci.shape[0]
+    kern = load("caldp.engines.wfc3.ir._kernels")
+    arrays = (*stack, *out)
+    if kern is not None and N <= MAX_KERNEL_NSAMP and all(a.flags.c_contiguous for a in arrays):
+        invr2, lineardark = _noise_consts(pars.gain)
+        ny, nx = sci.shape[1:]
+        o_sci, o_err, o_dq, o_samp, o_time = out
+        return kern.ramp_fit(
+            c_array(sci, F32), c_array(err, F32), c_array(tim, F32), dq, o_sci, o_err, o_dq, o_samp, o_time,
+            c_array(wtab, F32), N, ny, nx, area.x0, area.x1, area.y0 + r0, area.y0 + r1,
+            float(pars.thresh), int(pars.dqignore) & 0xFFFF, float(pars.gain), float(invr2), float(lineardark),
+            bool(pars.rate_units), bool(pars.counts_out), bool(zsig_done), float(F32(sampzero)),
+        )  # fmt: skip
+    return _fit_rows_numpy(stack, out, area, r0, r1, pars, wtab, zsig_done=zsig_done, sampzero=sampzero)
+
+
+def _fit_rows_numpy(stack, out, area: Area, r0, r1, pars: RampPars, wtab, *, zsig_done, sampzero) -> int:
+    sci_st, err_st, tim_st, dq_st = stack
+    N = sci_st.shape[0]
+    zs_mask = np.uint16(~DQ.ZEROSIG & 0xFFFF)
+    rs = slice(area.y0 + r0, area.y0 + r1)
+    cs = slice(area.x0, area.x1)
+    # sample-major (N, P) arrays in time order: sample k = group N-1-k
+    sci = sci_st[::-1, rs, cs].reshape(N, -1)
+    err = err_st[::-1, rs, cs].reshape(N, -1)
+    tim = tim_st[::-1, rs, cs].reshape(N, -1)
+    q = dq_st[::-1, rs, cs].reshape(N, -1) & zs_mask
+    if pars.rate_units:
+        y = (sci * tim).astype(F32)
+        sg = (err * tim).astype(F32)
+    else:
+        y, sg = sci, err
+    first_sat = (dq_st[N - 2, rs, cs].reshape(-1) & np.uint16(DQ.SATPIXEL)) != 0
+    special = first_sat if zsig_done else np.zeros_like(first_sat)
+    fitp = ~special
+    out_dq = np.bitwise_or.reduce(q, axis=0)
+    P = q.shape[1]
+    res_sci = np.zeros(P, F32)
+    res_err = np.zeros(P, F32)
+    res_samp = np.zeros(P, np.int32)
+    res_time = np.zeros(P, F32)
+    qf = np.ascontiguousarray(q.T)
+    nunst = 0
+    if fitp.any():
+        if fitp.all():
+            s, e, n_s, t_o, q_fit = fit_pixels(y, sg, tim, q, pars, wtab)
+        else:
+            s, e, n_s, t_o, q_fit = fit_pixels(y[:, fitp], sg[:, fitp], tim[:, fitp], q[:, fitp], pars, wtab)
+        if pars.counts_out:
+            with np.errstate(invalid="ignore", over="ignore"):
+                s, e = (s * t_o).astype(F32), (e * t_o).astype(F32)
+        q_fit, odq, unstable = finish_flags(q_fit, out_dq[fitp])
+        nunst = int(np.count_nonzero(unstable))
+        res_sci[fitp], res_err[fitp], res_samp[fitp], res_time[fitp] = s, e, n_s, t_o
+        out_dq[fitp] = odq
+        qf[fitp] = q_fit
+    if special.any():
+        res_sci[special] = sci_st[N - 1, rs, cs].reshape(-1)[special]
+        res_err[special] = err_st[N - 1, rs, cs].reshape(-1)[special]
+        out_dq[special] = (dq_st[N - 1, rs, cs].reshape(-1) & zs_mask)[special]
+        res_samp[special] = 1
+        res_time[special] = F32(sampzero)
+    shp = (r1 - r0, area.x1 - area.x0)
+    o_sci, o_err, o_dq, o_samp, o_time = out
+    o_sci[rs, cs] = res_sci.reshape(shp)
+    o_err[rs, cs] = res_err.reshape(shp)
+    o_dq[rs, cs] = out_dq.reshape(shp)
+    o_samp[rs, cs] = res_samp.reshape(shp).astype(np.int16)
+    o_time[rs, cs] = res_time.reshape(shp)
+    # flags back into the reads (only fitted pixels carry new bits)
+    for k in range(N):
+        g = N - 1 - k
+        qk = qf[:, k]
+        add = np.where((qk & CR) != 0, np.uint16(DQ.CRHIT), np.uint16(0))
+        add |= np.where((qk & SPIKE) != 0, np.uint16(DQ.DETECTORPROB), np.uint16(0))
+        add |= np.where((qk & HICURV) != 0, np.uint16(DQ.UNSTABLE), np.uint16(0))
+        add[special] = 0
+        dq_st[g, rs, cs] |= add.reshape(shp)
+    return nunst

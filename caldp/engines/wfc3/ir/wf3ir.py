@@ -620,7 +620,6 @@ def _crcorr(
     st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float, threads: int = 2
 ) -> ImSet:
     N = st.sci.shape[0]
-    sl = area.sl
     pars_tab = read_crrejtab(reference(p, "CRREJTAB", env), nimages=N, exptot=F32(st.exptime[0]), irramp=True)
     pars = crcorr.RampPars(
         thresh=F32(pars_tab.sigmas[0]),
@@ -645,73 +644,13 @@ def _crcorr(
     ay, ax = area.y1 - area.y0, area.x1 - area.x0
     npix = ay * ax
     wtab = crcorr.weight_table(N)
-    zs_mask = np.uint16(~DQ.ZEROSIG & 0xFFFF)
-    o_sci = out.sci[sl]
-    o_err = out.err[sl]
-    o_dq = out.dq[sl]
-    o_samp = out.samp[sl]
-    o_time = out.time[sl]
     rows_per = max(1, crcorr.CHUNK // ax)
+    stack = (st.sci, st.err, st.time, st.dq)
+    outs = (out.sci, out.err, out.dq, out.samp, out.time)
 
     def chunk(r0: int) -> int:
         r1 = min(ay, r0 + rows_per)
-        rs = slice(area.y0 + r0, area.y0 + r1)
-        cs = slice(area.x0, area.x1)
-        # sample-major (N, P) arrays in time order: sample k = group N-1-k
-        sci = st.sci[::-1, rs, cs].reshape(N, -1)
-        err = st.err[::-1, rs, cs].reshape(N, -1)
-        tim = st.time[::-1, rs, cs].reshape(N, -1)
-        q = st.dq[::-1, rs, cs].reshape(N, -1) & zs_mask
-        if pars.rate_units:
-            y = (sci * tim).astype(F32)
-            sg = (err * tim).astype(F32)
-        else:
-            y, sg = sci, err
-        first_sat = (st.dq[N - 2, rs, cs].reshape(-1) & np.uint16(DQ.SATPIXEL)) != 0
-        special = first_sat if zsig_done else np.zeros_like(first_sat)
-        fitp = ~special
-        out_dq = np.bitwise_or.reduce(q, axis=0)
-        P = q.shape[1]
-        res_sci = np.zeros(P, F32)
-        res_err = np.zeros(P, F32)
-        res_samp = np.zeros(P, np.int32)
-        res_time = np.zeros(P, F32)
-        qf = np.ascontiguousarray(q.T)
-        nunst = 0
-        if fitp.any():
-            if fitp.all():
-                s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y, sg, tim, q, pars, wtab)
-            else:
-                s, e, n_s, t_o, q_fit = crcorr.fit_pixels(y[:, fitp], sg[:, fitp], tim[:, fitp], q[:, fitp], pars, wtab)
-            if pars.counts_out:
-                s, e = (s * t_o).astype(F32), (e * t_o).astype(F32)
-            q_fit, odq, unstable = crcorr.finish_flags(q_fit, out_dq[fitp])
-            nunst = int(np.count_nonzero(unstable))
-            res_sci[fitp], res_err[fitp], res_samp[fitp], res_time[fitp] = s, e, n_s, t_o
-            out_dq[fitp] = odq
-            qf[fitp] = q_fit
-        if special.any():
-            res_sci[special] = st.sci[N - 1, rs, cs].reshape(-1)[special]
-            res_err[special] = st.err[N - 1, rs, cs].reshape(-1)[special]
-            out_dq[special] = (st.dq[N - 1, rs, cs].reshape(-1) & zs_mask)[special]
-            res_samp[special] = 1
-            res_time[special] = F32(sampzero)
-        shp = (r1 - r0, ax)
-        o_sci[r0:r1] = res_sci.reshape(shp)
-        o_err[r0:r1] = res_err.reshape(shp)
-        o_dq[r0:r1] = out_dq.reshape(shp)
-        o_samp[r0:r1] = res_samp.reshape(shp).astype(np.int16)
-        o_time[r0:r1] = res_time.reshape(shp)
-        # flags back into the reads (only fitted pixels carry new bits)
-        for k in range(N):
-            g = N - 1 - k
-            qk = qf[:, k]
-            add = np.where((qk & crcorr.CR) != 0, np.uint16(DQ.CRHIT), np.uint16(0))
-            add |= np.where((qk & crcorr.SPIKE) != 0, np.uint16(DQ.DETECTORPROB), np.uint16(0))
-            add |= np.where((qk & crcorr.HICURV) != 0, np.uint16(DQ.UNSTABLE), np.uint16(0))
-            add[special] = 0
-            st.dq[g, rs, cs] |= add.reshape(shp)
-        return nunst
+        return crcorr.fit_rows(stack, outs, area, r0, r1, pars, wtab, zsig_done=zsig_done, sampzero=sampzero)
 
     starts = list(range(0, ay, rows_per))
     if len(starts) > 1 and threads > 1:

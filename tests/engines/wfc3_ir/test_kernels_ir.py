@@ -1,0 +1,139 @@
+"""WF3IR C kernels against the NumPy reference: every output bit-identical.
+
+Random IR stacks with the cases the ramp fit branches on: clean ramps, saturation (zeroth, first,
+mid-ramp), CR jumps (one to five per pixel, so HIGH_CURVATURE and the fallback are reached),
+positive and negative spikes, BADINPDQ-flagged reads (lenient pass, no usable sample), input
+CRHIT flags, zero-signal reads, zero σ and zero TIME samples, negative counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from caldp.engines.common.kernels import load
+from caldp.engines.wfc3.dq import DQ
+from caldp.engines.wfc3.ir import crcorr
+from caldp.engines.wfc3.ir.common import F32, Area
+
+KMOD = "caldp.engines.wfc3.ir._kernels"
+needs_kernels = pytest.mark.skipif(load(KMOD) is None, reason="WF3IR C kernels not built")
+
+
+def _stack(N: int, ny: int, nx: int, seed: int, *, rate_units: bool):
+    """A random ``(N, ny, nx)`` file-order stack (index N−1 = zeroth read) with every ramp case."""
+    rng = np.random.default_rng(seed)
+    times = np.concatenate([[0.0], 2.93 + 25.0 * np.arange(N - 1)]).astype(F32)  # time order
+    rate = rng.choice([0.0, 0.5, 5.0, 50.0, 800.0, -2.0], size=(ny, nx)) * rng.uniform(0.5, 1.5, (ny, nx))
+    y = rate[None] * times[:, None, None].astype(np.float64)
+    y = y + rng.normal(0, 8.0, y.shape)
+    dq = np.zeros((N, ny, nx), np.uint16)
+    # CR jumps: 0..5 per pixel at random samples
+    ncr = rng.choice([0, 0, 0, 1, 2, 3, 4, 5], size=(ny, nx))
+    for j in range(5):
+        at = rng.integers(1, N, size=(ny, nx))
+        amp = rng.uniform(200, 3000, (ny, nx)) * (ncr > j)
+        y += amp[None] * (np.arange(N)[:, None, None] >= at[None])
+    # spikes (one sample up or down)
+    sp = rng.random((ny, nx)) < 0.1
+    at = rng.integers(1, N, size=(ny, nx))
+    sign = np.where(rng.random((ny, nx)) < 0.5, 1.0, -1.0)
+    y += (sp * sign * 1500.0)[None] * (np.arange(N)[:, None, None] == at[None])
+    # saturation from a random sample on
+    sat = rng.random((ny, nx)) < 0.08
+    sat_at = rng.integers(0, N, size=(ny, nx))
+    dq |= np.where(sat[None] & (np.arange(N)[:, None, None] >= sat_at[None]), np.uint16(DQ.SATPIXEL), 0).astype(
+        np.uint16
+    )
+    # flagged reads: bad-pixel bits, input CRHIT, ZEROSIG, everything flagged
+    for bit, frac in ((4, 0.05), (16, 0.03), (DQ.CRHIT, 0.03), (DQ.ZEROSIG, 0.05), (512, 0.02)):
+        dq |= np.where(rng.random((N, ny, nx)) < frac, np.uint16(bit), 0).astype(np.uint16)
+    allbad = rng.random((ny, nx)) < 0.02
+    dq[:, allbad] |= np.uint16(4)
+    lenient = rng.random((ny, nx)) < 0.05  # a bit outside BADINPDQ on every read: the lenient pass
+    dq[:, lenient] |= np.uint16(8)
+    sig = np.sqrt(400.0 + np.abs(y) * 2.5) / 2.5
+    sig[:, rng.random((ny, nx)) < 0.02] = 0.0  # zero σ: left out of the sums
+    t = np.broadcast_to(times[:, None, None], y.shape).astype(F32).copy()
+    t[:, rng.random((ny, nx)) < 0.01] = 0.0  # zero TIME: single-sample rates of 0
+    sci, err = y.astype(F32), sig.astype(F32)
+    if rate_units:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sci = np.where(t > 0, sci / np.where(t > 0, t, 1), 0).astype(F32)
+            err = np.where(t > 0, err / np.where(t > 0, t, 1), 0).astype(F32)
+    flip = (slice(None, None, -1),)  # file order: index 0 = last read
+    return tuple(np.ascontiguousarray(a[flip]) for a in (sci, err, t, dq))
+
+
+def _run(stack, area, pars, *, zsig_done, rows_per):
+    sci, err, tim, dq = (a.copy() for a in stack)
+    N, ny, nx = sci.shape
+    out = (sci[0].copy(), err[0].copy(), dq[0].copy(), np.zeros((ny, nx), np.int16), tim[0].copy())
+    wtab = crcorr.weight_table(N)
+    ay = area.y1 - area.y0
+    nunst = 0
+    for r0 in range(0, ay, rows_per):
+        nunst += crcorr.fit_rows(
+            (sci, err, tim, dq), out, area, r0, min(ay, r0 + rows_per), pars, wtab, zsig_done=zsig_done, sampzero=2.9
+        )
+    return (*out, dq, nunst)
+
+
+def _both(monkeypatch, *args, **kw):
+    got_c = _run(*args, **kw)
+    monkeypatch.setenv("CALDP_KERNELS", "numpy")
+    got_np = _run(*args, **kw)
+    monkeypatch.delenv("CALDP_KERNELS")
+    return got_c, got_np
+
+
+def _assert_same(got_c, got_np):
+    names = ("sci", "err", "dq", "samp", "time", "read dq", "unstable count")
+    for name, c, n in zip(names, got_c, got_np, strict=True):
+        assert np.array_equal(np.asarray(c), np.asarray(n), equal_nan=True), name
+        if isinstance(c, np.ndarray):
+            assert c.dtype == n.dtype, name
+
+
+@needs_kernels
+@pytest.mark.parametrize("N", [2, 3, 4, 8, 14, 16])
+@pytest.mark.parametrize("rate_units", [False, True])
+def test_ramp_fit_c_equals_numpy(monkeypatch, N, rate_units):
+    stack = _stack(N, 40, 36, seed=N * 7 + rate_units, rate_units=rate_units)
+    area = Area(3, 38, 2, 33)
+    pars = crcorr.RampPars(
+        thresh=F32(4.0), dqignore=4 | 16 | 32 | 256 | 512, gain=F32(2.35), rate_units=rate_units,
+        counts_out=not rate_units,
+    )  # fmt: skip
+    got_c, got_np = _both(monkeypatch, stack, area, pars, zsig_done=True, rows_per=7)
+    _assert_same(got_c, got_np)
+    # the data reach the branches the test is about
+    samp, dq_reads = got_np[3], got_np[5]
+    assert (dq_reads & DQ.CRHIT).any() and (samp[area.sl] == 0).any()
+    if N >= 4:  # spikes found (DETECTORPROB added to reads that did not have it)
+        assert (dq_reads & ~stack[3] & DQ.DETECTORPROB).any()
+    if N >= 8:  # four CRs: UNSTABLE
+        assert got_np[6] > 0
+
+
+@needs_kernels
+def test_ramp_fit_no_zsig_and_narrow_dqignore(monkeypatch):
+    """Without ZSIGCORR every pixel is fitted; BADINPDQ without the SATPIXEL bit."""
+    stack = _stack(10, 30, 30, seed=3, rate_units=False)
+    area = Area(0, 30, 0, 30)
+    pars = crcorr.RampPars(thresh=F32(5.5), dqignore=16, gain=F32(2.5), rate_units=False, counts_out=False)
+    got_c, got_np = _both(monkeypatch, stack, area, pars, zsig_done=False, rows_per=30)
+    _assert_same(got_c, got_np)
+
+
+@needs_kernels
+def test_ramp_fit_rejects_bad_buffers():
+    kern = load(KMOD)
+    stack = _stack(4, 8, 8, seed=1, rate_units=False)
+    sci, err, tim, dq = stack
+    out = (sci[0].copy(), err[0].copy(), dq[0].copy(), np.zeros((8, 8), np.int16), tim[0].copy())
+    with pytest.raises(ValueError):
+        kern.ramp_fit(
+            sci, err, tim, dq, *out, np.zeros(3, F32), 4, 8, 8, 0, 8, 0, 8,
+            4.0, 0, 2.5, 0.01, 0.01, False, False, False, 2.9,
+        )  # fmt: skip
