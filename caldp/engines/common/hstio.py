@@ -165,13 +165,20 @@ def _clean_header(hdr: fits.Header) -> fits.Header:
     return out
 
 
+def _is_constant(flat: np.ndarray, chunk: int = 1 << 16) -> bool:
+    """True if every element equals the first, looking at a chunk at a time (a varying array —
+    the usual case for SCI and ERR — is told from its first chunk, with no full-size temporary)."""
+    first = flat[0]
+    return all(bool(np.all(flat[i : i + chunk] == first)) for i in range(0, flat.size, chunk))
+
+
 def _image_hdu(extname: str, data: np.ndarray, hdr: fits.Header, extver: int, *, allow_null: bool):
     header = _clean_header(hdr)
     header["EXTNAME"] = extname
     header["EXTVER"] = extver
     disk = data.astype(_DISK_DTYPES[extname], copy=False) if extname != "DQ" else data.view(np.int16)
     flat = disk.ravel()
-    if allow_null and flat.size and np.all(flat == flat[0]):
+    if allow_null and flat.size and _is_constant(flat):
         hdu = fits.ImageHDU(data=None, header=header)
         ny, nx = data.shape
         hdu.header["NPIX1"] = (nx, "length of constant array axis 1")
@@ -194,6 +201,43 @@ def to_hdulist(exposure: Exposure, *, null_sci: bool = False) -> fits.HDUList:
     return hdul
 
 
+_WRITE_CHUNK = 1 << 20
+
+
+def _write_plain(hdul: fits.HDUList, path: Path) -> bool:
+    """Write `hdul` as astropy's ``writeto`` would, byte for byte, without its full-size big-endian
+    copy of each array: headers from astropy, data byte-swapped through a 1 MB buffer (NumPy's cast
+    and the file write release the GIL, so other threads keep calibrating). Returns False, writing
+    nothing, for anything but plain unscaled image arrays (the caller then uses ``writeto``)."""
+    for hdu in hdul:
+        if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) or "BSCALE" in hdu.header or "BZERO" in hdu.header:
+            return False
+        data = hdu.__dict__.get("data")  # never triggers a lazy load
+        if data is not None and (not isinstance(data, np.ndarray) or data.dtype.kind not in "iuf"):
+            return False
+    hdul.verify("silentfix")
+    hdul.update_extend()
+    for hdu in hdul:
+        hdu.update_header()
+    buf = np.empty(_WRITE_CHUNK, np.uint8)
+    with open(path, "wb") as f:
+        for hdu in hdul:
+            f.write(hdu.header.tostring().encode("ascii"))
+            data = hdu.data
+            if data is None or data.size == 0:
+                continue
+            flat = np.ascontiguousarray(data).reshape(-1)
+            disk = flat.dtype.newbyteorder(">")
+            step = _WRITE_CHUNK // flat.itemsize
+            for i in range(0, flat.size, step):
+                part = flat[i : i + step]
+                out = buf[: part.nbytes].view(disk)
+                out[...] = part
+                f.write(out)
+            f.write(b"\0" * (-flat.nbytes % 2880))
+    return True
+
+
 def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
     """Write `hdul` to a temporary name in the same directory, then rename into place.
 
@@ -205,7 +249,8 @@ def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool
         raise EngineError("output file already exists", file=path.name)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        hdul.writeto(tmp, output_verify="silentfix", checksum=False)
+        if not _write_plain(hdul, tmp):
+            hdul.writeto(tmp, output_verify="silentfix", checksum=False)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
