@@ -1,7 +1,618 @@
-/* caldp C kernels: ACSCCD and ACS2D kernels. See caldp/engines/common/ckernel.h for the conventions. */
+/* caldp C kernels: ACSCCD and ACS2D per-pixel passes. See caldp/engines/common/ckernel.h.
+ *
+ * Each kernel is the fused form of NumPy code kept in the step modules (dqicorr, biascorr, noise,
+ * postsm4, darkcorr, flshcorr, flatcorr, shadcorr), which stays the reference: the arithmetic here
+ * follows it operation by operation, float32 where it is float32 (C `float`, no promotion: every
+ * literal mixed with a float is written with an `f` suffix), float64 where it converts to float64.
+ * Arrays are modified in place (the engines own their working arrays). Every loop runs without the
+ * GIL so the engines' chip/amp/strip threads use both cores.
+ */
 #include "ckernel.h"
 
+#include <math.h>
+
+#define DQ_SATPIXEL 256u
+#define DQ_BADFLAT 512u
+#define DQ_ATODSAT 2048u
+#define NBIAS_COLS 24
+
+/* ------------------------------------------------------------------------------------------ */
+/* Optional buffers: None gives an empty Py_buffer (obj == NULL, buf == NULL). */
+
+static int
+get_buffer(PyObject *obj, Py_buffer *b, int writable, Py_ssize_t n, Py_ssize_t size, const char *what)
+{
+    memset(b, 0, sizeof(*b));
+    if (obj == Py_None)
+        return 0;
+    if (PyObject_GetBuffer(obj, b, (writable ? PyBUF_WRITABLE : 0) | PyBUF_C_CONTIGUOUS) < 0)
+        return -1;
+    if (n >= 0 && ck_check(b, n, size, what) < 0)
+        return -1;
+    return 0;
+}
+
+/* Amp arrays of the post-SM4 code: the amp's pixel (i, j) is chip pixel (ny-1-i or i, nx-1-j or j). */
+typedef struct {
+    float *chip;
+    Py_ssize_t ny, nx, ncols;
+    int flip_rows, flip_cols;
+} AmpView;
+
+static inline float *
+amp_row(const AmpView *v, Py_ssize_t i)
+{
+    return v->chip + (v->flip_rows ? v->ny - 1 - i : i) * v->nx;
+}
+
+static inline Py_ssize_t
+amp_col(const AmpView *v, Py_ssize_t j)
+{
+    return v->flip_cols ? v->nx - 1 - j : j;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* DQICORR A-to-D saturation: DQ |= ATODSAT where SCI >= ATODSAT (the CCDTAB integer compared as
+ * float32, as NumPy does with a Python int and a float32 array). Returns the non-zero DQ counts
+ * before and after, which the driver logs as the number of pixels flagged. */
+
+static PyObject *
+atod_flag(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, dq = {0};
+    Py_ssize_t n;
+    long long atodsat;
+    if (!PyArg_ParseTuple(args, "y*w*nL", &sci, &dq, &n, &atodsat))
+        return NULL;
+    Py_buffer *bufs[] = {&sci, &dq};
+    if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&dq, n, 2, "dq") < 0) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const float *s = sci.buf;
+    uint16_t *d = dq.buf;
+    const float limit = (float)atodsat;
+    Py_ssize_t before = 0, after = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        before += d[i] != 0;
+        if (s[i] >= limit)
+            d[i] |= DQ_ATODSAT;
+        after += d[i] != 0;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 2);
+    return Py_BuildValue("nn", before, after);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* BIASCORR and the gain conversion in one pass (biascorr.subtract_bias, noise.to_electrons):
+ *   SCI = f32(SCI - B) * g;  ERR = sqrt(f32(ERR*ERR) + f32(Be*Be)) * g;  DQ |= Bdq
+ * g is the gain of the amp quadrant (rows < ampy: slots 2/3, else 0/1; columns < ampx the first).
+ * The bias arrays may be None (no BIASCORR); do_gain = 0 skips the conversion. Returns the number
+ * of non-zero DQ values before the bias DQ is ORed in (the end of DQICORR). */
+
+static PyObject *
+bias_gain(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, b = {0}, be = {0}, bd = {0};
+    PyObject *ob, *obe, *obd;
+    Py_ssize_t ny, nx, ampx, ampy;
+    int do_gain;
+    float g[4];
+    if (!PyArg_ParseTuple(args, "w*w*w*OOOnnnnp(ffff)", &sci, &err, &dq, &ob, &obe, &obd, &ny, &nx, &ampx, &ampy,
+                          &do_gain, &g[0], &g[1], &g[2], &g[3]))
+        return NULL;
+    Py_buffer *bufs[] = {&sci, &err, &dq, &b, &be, &bd};
+    Py_ssize_t n = ny * nx;
+    if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
+        get_buffer(ob, &b, 0, n, 4, "bias") < 0 || get_buffer(obe, &be, 0, n, 4, "bias err") < 0 ||
+        get_buffer(obd, &bd, 0, n, 2, "bias dq") < 0) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    if ((b.buf == NULL) != (be.buf == NULL) || (b.buf == NULL) != (bd.buf == NULL)) {
+        ck_release(bufs, 6);
+        PyErr_SetString(PyExc_ValueError, "bias_gain: give all three bias arrays or none");
+        return NULL;
+    }
+    float *s = sci.buf, *e = err.buf;
+    uint16_t *d = dq.buf;
+    const float *bs = b.buf, *bes = be.buf;
+    const uint16_t *bds = bd.buf;
+    Py_ssize_t nonzero = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        const float gl = y < ampy ? g[2] : g[0], gr = y < ampy ? g[3] : g[1];
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            Py_ssize_t k = y * nx + x;
+            float sv = s[k], ev = e[k];
+            nonzero += d[k] != 0;
+            if (bs != NULL) {
+                sv = sv - bs[k];
+                ev = sqrtf(ev * ev + bes[k] * bes[k]);
+                d[k] |= bds[k];
+            }
+            if (do_gain) {
+                const float gv = x < ampx ? gl : gr;
+                sv = sv * gv;
+                ev = ev * gv;
+            }
+            s[k] = sv;
+            e[k] = ev;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 6);
+    return PyLong_FromSsize_t(nonzero);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Full-well saturation and ERR initialisation in one pass (acsccd._fullwell, noise.init_error):
+ *   DQ |= SATPIXEL where SCI > SAT over the science region (SAT read from the SATUFILE array at
+ *   its own offset);  ERR = sqrt(f32(f32(max(SCI, 0) + f32(rn*rn)) + f32(ERR*ERR)))  (or rn for a
+ *   BIAS target). sat may be None. Returns the number of pixels newly flagged SATPIXEL. */
+
+static PyObject *
+fullwell_noise(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, sat = {0};
+    PyObject *osat;
+    Py_ssize_t ny, nx, ampx, ampy, sny, snx, iy0, ix0, sy0, sx0, ydim, xdim;
+    int bias_target;
+    float rn[4];
+    if (!PyArg_ParseTuple(args, "y*w*w*Onnnn(ffff)p(nn)(nn)(nn)(nn)", &sci, &err, &dq, &osat, &ny, &nx, &ampx, &ampy,
+                          &rn[0], &rn[1], &rn[2], &rn[3], &bias_target, &sny, &snx, &iy0, &ix0, &sy0, &sx0, &ydim,
+                          &xdim))
+        return NULL;
+    Py_buffer *bufs[] = {&sci, &err, &dq, &sat};
+    Py_ssize_t n = ny * nx;
+    if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
+        get_buffer(osat, &sat, 0, sny * snx, 4, "saturation image") < 0) {
+        ck_release(bufs, 4);
+        return NULL;
+    }
+    if (sat.buf != NULL && (iy0 < 0 || ix0 < 0 || sy0 < 0 || sx0 < 0 || ydim < 0 || xdim < 0 || iy0 + ydim > ny ||
+                            ix0 + xdim > nx || sy0 + ydim > sny || sx0 + xdim > snx)) {
+        ck_release(bufs, 4);
+        PyErr_SetString(PyExc_ValueError, "fullwell_noise: saturation region outside an array");
+        return NULL;
+    }
+    const float *s = sci.buf, *sa = sat.buf;
+    float *e = err.buf;
+    uint16_t *d = dq.buf;
+    Py_ssize_t nsat = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        const float rl = y < ampy ? rn[2] : rn[0], rr = y < ampy ? rn[3] : rn[1];
+        const int sat_row = sa != NULL && y >= iy0 && y < iy0 + ydim;
+        const Py_ssize_t sbase = sat_row ? (sy0 + y - iy0) * snx + sx0 : 0;
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            Py_ssize_t k = y * nx + x;
+            const float sv = s[k];
+            if (sat_row && x >= ix0 && x < ix0 + xdim && sv > sa[sbase + x - ix0]) {
+                nsat += (d[k] & DQ_SATPIXEL) == 0;
+                d[k] |= DQ_SATPIXEL;
+            }
+            const float r = x < ampx ? rl : rr;
+            if (bias_target) {
+                e[k] = r;
+            } else {
+                const float v = sv < 0.0f ? 0.0f : sv; /* np.maximum: NaN stays NaN */
+                e[k] = sqrtf((v + r * r) + e[k] * e[k]);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 4);
+    return PyLong_FromSsize_t(nsat);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Post-SM4 bias shift of one amp (postsm4.bias_shift), straight from and back to the float32 chip.
+ * The amp rows, each followed by `ngap` samples equal to the magic-square mean m1, form one
+ * sequence g; the DC level follows dc[k+1] = f32-free float64 (g[k]*f)*ratio + (1-f)*dc[k] from
+ * dc[0] = m1*ratio, and g' = (g - dc[k+1]*dsi) - (dc[k+1] - dc[k])*kdiff. The output is
+ * f32(g' - m2) with m2 the magic-square mean of g'. The recursion is run twice (once up to the
+ * magic square for m2, once to write) rather than keeping a float64 copy of the amp. */
+
+typedef struct {
+    double f, c, ratio, dsi, kdiff, dc0, xpad, m1;
+    Py_ssize_t ngap;
+} ShiftPars;
+
+static double
+magic_sum_input(const AmpView *v, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t c0, Py_ssize_t c1)
+{
+    double sum = 0.0;
+    for (Py_ssize_t i = r0; i < r1; i++) {
+        const float *row = amp_row(v, i);
+        for (Py_ssize_t j = c0; j < c1; j++)
+            sum += (double)row[amp_col(v, j)];
+    }
+    return sum;
+}
+
+/* Run the recursion over rows [0, nrows); if `out` is NULL sum g' over the magic square, else
+ * write f32(g' - m2) to the chip. */
+static double
+shift_pass(const AmpView *v, const ShiftPars *p, Py_ssize_t nrows, int write, double m2, Py_ssize_t r0,
+           Py_ssize_t c0, Py_ssize_t c1)
+{
+    double dc = p->dc0, msum = 0.0;
+    for (Py_ssize_t i = 0; i < nrows; i++) {
+        float *row = amp_row(v, i);
+        const int magic = i >= r0;
+        for (Py_ssize_t j = 0; j < v->ncols; j++) {
+            const Py_ssize_t col = amp_col(v, j);
+            const double g = (double)row[col];
+            const double dn = (g * p->f) * p->ratio + p->c * dc;
+            const double out = (g - dn * p->dsi) - (dn - dc) * p->kdiff;
+            dc = dn;
+            if (write)
+                row[col] = (float)(out - m2);
+            else if (magic && j >= c0 && j < c1)
+                msum += out;
+        }
+        for (Py_ssize_t j = 0; j < p->ngap; j++)
+            dc = p->xpad + p->c * dc;
+    }
+    return msum;
+}
+
+static PyObject *
+bias_shift(PyObject *self, PyObject *args)
+{
+    Py_buffer chip = {0};
+    AmpView v;
+    ShiftPars p;
+    Py_ssize_t r0, r1, c0, c1;
+    if (!PyArg_ParseTuple(args, "w*nnnpp(ddddd)n(nnnn)", &chip, &v.ny, &v.nx, &v.ncols, &v.flip_rows, &v.flip_cols,
+                          &p.f, &p.c, &p.ratio, &p.dsi, &p.kdiff, &p.ngap, &r0, &r1, &c0, &c1))
+        return NULL;
+    Py_buffer *bufs[] = {&chip};
+    if (ck_check(&chip, v.ny * v.nx, 4, "chip") < 0) {
+        ck_release(bufs, 1);
+        return NULL;
+    }
+    if (v.ncols > v.nx || r0 < 0 || r1 > v.ny || r0 >= r1 || c0 < 0 || c1 > v.ncols || c0 >= c1) {
+        ck_release(bufs, 1);
+        PyErr_SetString(PyExc_ValueError, "bias_shift: magic square outside the amp");
+        return NULL;
+    }
+    v.chip = chip.buf;
+    const double count = (double)((r1 - r0) * (c1 - c0));
+    double m1, m2;
+    Py_BEGIN_ALLOW_THREADS
+    m1 = magic_sum_input(&v, r0, r1, c0, c1) / count;
+    p.m1 = m1;
+    p.dc0 = m1 * p.ratio;
+    p.xpad = (m1 * p.f) * p.ratio;
+    m2 = shift_pass(&v, &p, r1, 0, 0.0, r0, c0, c1) / count;
+    shift_pass(&v, &p, v.ny, 1, m2, r0, c0, c1);
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 1);
+    return PyFloat_FromDouble(m2);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cross-talk (postsm4.cross_talk), in place along each row: the left half first (from the still
+ * uncorrected right half), the middle column of an odd width from itself, then the right half from
+ * the corrected left half; each term is f32(f64(mirror) * scale) added in float32. */
+
+static PyObject *
+cross_talk(PyObject *self, PyObject *args)
+{
+    Py_buffer chip = {0};
+    Py_ssize_t ny, nx;
+    double scale;
+    if (!PyArg_ParseTuple(args, "w*nnd", &chip, &ny, &nx, &scale))
+        return NULL;
+    Py_buffer *bufs[] = {&chip};
+    if (ck_check(&chip, ny * nx, 4, "chip") < 0) {
+        ck_release(bufs, 1);
+        return NULL;
+    }
+    float *s = chip.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        float *row = s + y * nx;
+        Py_ssize_t half = nx / 2;
+        for (Py_ssize_t j = 0; j < half; j++)
+            row[j] = row[j] + (float)((double)row[nx - 1 - j] * scale);
+        if (nx % 2) {
+            row[half] = row[half] + (float)((double)row[half] * scale);
+            half += 1;
+        }
+        for (Py_ssize_t j = half; j < nx; j++)
+            row[j] = row[j] + (float)((double)row[nx - 1 - j] * scale);
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 1);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Destripe row statistics (postsm4.find_good_rows) over the science columns of an amp:
+ *   amp_sum = sum over rows < nsci, columns >= 24, row-major, of (f64(x) - bias_mean)
+ *   row_sum[i] (i >= 1) = sum over columns >= 24 of (f64(x) - row_ref[i])
+ * sequential float64 sums as HSTCAL's loops. */
+
+static PyObject *
+stripe_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer chip = {0}, ref = {0}, rsum = {0};
+    AmpView v;
+    Py_ssize_t nsci;
+    double bias_mean;
+    if (!PyArg_ParseTuple(args, "y*nnnppy*w*nd", &chip, &v.ny, &v.nx, &v.ncols, &v.flip_rows, &v.flip_cols, &ref,
+                          &rsum, &nsci, &bias_mean))
+        return NULL;
+    Py_buffer *bufs[] = {&chip, &ref, &rsum};
+    if (ck_check(&chip, v.ny * v.nx, 4, "chip") < 0 || ck_check(&ref, v.ny, 8, "row_ref") < 0 ||
+        ck_check(&rsum, v.ny, 8, "row_sum") < 0) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    if (v.ncols > v.nx || nsci > v.ny) {
+        ck_release(bufs, 3);
+        PyErr_SetString(PyExc_ValueError, "stripe_rows: bad amp geometry");
+        return NULL;
+    }
+    v.chip = chip.buf;
+    const double *rr = ref.buf;
+    double *rs = rsum.buf;
+    double amp_sum = 0.0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < v.ny; i++) {
+        const float *row = amp_row(&v, i);
+        double s = 0.0;
+        if (i < nsci) { /* one running sum over all rows, as HSTCAL's loop */
+            for (Py_ssize_t j = NBIAS_COLS; j < v.ncols; j++) {
+                const double x = (double)row[amp_col(&v, j)];
+                s += x - rr[i];
+                amp_sum += x - bias_mean;
+            }
+        } else {
+            for (Py_ssize_t j = NBIAS_COLS; j < v.ncols; j++)
+                s += (double)row[amp_col(&v, j)] - rr[i];
+        }
+        rs[i] = i > 0 ? s : 0.0;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 3);
+    return PyFloat_FromDouble(amp_sum);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Stripe and bias-level subtraction (postsm4.remove_stripes after `amp -= level`), written back to
+ * the float32 chip:  out = f32((v - level) - interp)  with v = f64(x) for science columns and the
+ * caller's prescan copy (already minus its column means and the level) for columns < 24; interp is
+ * the row-mean interpolation at p = i + (j - 11.5)/denom. */
+
+static PyObject *
+stripe_apply(PyObject *self, PyObject *args)
+{
+    Py_buffer chip = {0}, pre = {0}, means = {0};
+    AmpView v;
+    double level, denom;
+    if (!PyArg_ParseTuple(args, "w*nnnppy*y*dd", &chip, &v.ny, &v.nx, &v.ncols, &v.flip_rows, &v.flip_cols, &pre,
+                          &means, &level, &denom))
+        return NULL;
+    Py_buffer *bufs[] = {&chip, &pre, &means};
+    if (ck_check(&chip, v.ny * v.nx, 4, "chip") < 0 || ck_check(&pre, v.ny * NBIAS_COLS, 8, "prescan") < 0 ||
+        ck_check(&means, v.ny, 8, "row means") < 0) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    if (v.ncols > v.nx || v.ncols < NBIAS_COLS || v.ny < 2) {
+        ck_release(bufs, 3);
+        PyErr_SetString(PyExc_ValueError, "stripe_apply: bad amp geometry");
+        return NULL;
+    }
+    v.chip = chip.buf;
+    const double *pr = pre.buf, *rm = means.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < v.ny; i++) {
+        float *row = amp_row(&v, i);
+        const double di = (double)i;
+        for (Py_ssize_t j = 0; j < v.ncols; j++) {
+            const double p = di + ((double)j - 11.5) / denom;
+            double fl = floor(p);
+            Py_ssize_t lo = (Py_ssize_t)fl;
+            if (lo < 0)
+                lo = 0;
+            if (lo > v.ny - 2)
+                lo = v.ny - 2;
+            const double d = p - (double)lo;
+            const double interp = rm[lo] + d * (rm[lo + 1] - rm[lo]);
+            const Py_ssize_t col = amp_col(&v, j);
+            const double x = j < NBIAS_COLS ? pr[i * NBIAS_COLS + j] : (double)row[col] - level;
+            row[col] = (float)(x - interp);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 3);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ACS2D per-pixel steps in one pass over rows [r0, r1): each step of `steps`, in order, is
+ * (kind, scale, S, E, D) with float32 S/E and uint16 D the size of the image:
+ *   0 dark:    z = t*S, ze = t*E (unscaled when t == 1); SCI -= z; ERR = sqrt(ERR² + ze²); DQ |= D.
+ *              Good z (D & sdqflags == 0) summed (float64, sequential) for MEANDARK.
+ *   1 flash:   z = S*t, ze = E*t, subtracted as the dark; good z summed per row into row_sum/row_n.
+ *   2 flat:    F = S (div1d): F == 0 → DQ |= BADFLAT, SCI/ERR kept; else SCI/F and
+ *              ERR = sqrt((ERR/F)² + (((E*SCI)/F)/F)²); DQ |= D.
+ *   3 shading: F = S*k + 1 (k = scale), then as a flat with E unscaled.
+ * Returns (dark sum, dark count). */
+
+enum { STEP_DARK = 0, STEP_FLASH = 1, STEP_FLAT = 2, STEP_SHADE = 3, MAX_STEPS = 8 };
+
+typedef struct {
+    int kind;
+    float scale;
+    Py_buffer s, e, d;
+} Step;
+
+static inline void
+subtract_step(float *sv, float *ev, float z, float ze)
+{
+    *sv = *sv - z;
+    *ev = sqrtf(*ev * *ev + ze * ze);
+}
+
+static inline void
+divide_step(float *sv, float *ev, uint16_t *dv, float f, float fe)
+{
+    if (f == 0.0f) {
+        *dv |= DQ_BADFLAT;
+        return;
+    }
+    const float s = *sv, e = *ev;
+    const float q = s / f;
+    const float a = e / f;
+    const float b = ((fe * s) / f) / f;
+    *sv = q;
+    *ev = sqrtf(a * a + b * b);
+}
+
+static void
+calib_rows(float *sci, float *err, uint16_t *dq, Py_ssize_t nx, Py_ssize_t r0, Py_ssize_t r1, const Step *steps,
+           int nsteps, uint16_t sdq, double *dark_sum, Py_ssize_t *dark_n, double *row_sum, int64_t *row_n)
+{
+    for (Py_ssize_t y = r0; y < r1; y++) {
+        double fsum = 0.0;
+        int64_t fn = 0;
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            const Py_ssize_t k = y * nx + x;
+            float sv = sci[k], ev = err[k];
+            uint16_t dv = dq[k];
+            for (int t = 0; t < nsteps; t++) {
+                const Step *st = &steps[t];
+                const float S = ((const float *)st->s.buf)[k], E = ((const float *)st->e.buf)[k];
+                const uint16_t D = ((const uint16_t *)st->d.buf)[k];
+                switch (st->kind) {
+                case STEP_DARK: {
+                    const float z = st->scale == 1.0f ? S : st->scale * S;
+                    const float ze = st->scale == 1.0f ? E : st->scale * E;
+                    if ((D & sdq) == 0) {
+                        *dark_sum += (double)z;
+                        *dark_n += 1;
+                    }
+                    subtract_step(&sv, &ev, z, ze);
+                    break;
+                }
+                case STEP_FLASH: {
+                    const float z = S * st->scale, ze = E * st->scale;
+                    if ((D & sdq) == 0) {
+                        fsum += (double)z;
+                        fn += 1;
+                    }
+                    subtract_step(&sv, &ev, z, ze);
+                    break;
+                }
+                case STEP_FLAT:
+                    divide_step(&sv, &ev, &dv, S, E);
+                    break;
+                default: /* STEP_SHADE */
+                    divide_step(&sv, &ev, &dv, S * st->scale + 1.0f, E);
+                    break;
+                }
+                dv |= D;
+            }
+            sci[k] = sv;
+            err[k] = ev;
+            dq[k] = dv;
+        }
+        if (row_sum != NULL) {
+            row_sum[y] = fsum;
+            row_n[y] = fn;
+        }
+    }
+}
+
+static PyObject *
+calib2d(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, rsum = {0}, rn = {0};
+    PyObject *osteps, *orsum, *orn;
+    Py_ssize_t ny, nx, r0, r1;
+    unsigned int sdq;
+    Step steps[MAX_STEPS];
+    int nsteps = 0;
+    memset(steps, 0, sizeof(steps));
+    if (!PyArg_ParseTuple(args, "w*w*w*nnnnOIOO", &sci, &err, &dq, &ny, &nx, &r0, &r1, &osteps, &sdq, &orsum, &orn))
+        return NULL;
+    Py_buffer *bufs[5 + 3 * MAX_STEPS] = {&sci, &err, &dq, &rsum, &rn};
+    int nbufs = 5;
+    const Py_ssize_t n = ny * nx;
+    PyObject *ret = NULL;
+    int has_flash = 0;
+    if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
+        get_buffer(orsum, &rsum, 1, ny, 8, "row_sum") < 0 || get_buffer(orn, &rn, 1, ny, 8, "row_n") < 0)
+        goto done;
+    if (r0 < 0 || r1 > ny || r0 > r1) {
+        PyErr_SetString(PyExc_ValueError, "calib2d: bad row range");
+        goto done;
+    }
+    if (!PyTuple_Check(osteps) || PyTuple_GET_SIZE(osteps) > MAX_STEPS) {
+        PyErr_SetString(PyExc_ValueError, "calib2d: steps must be a tuple of at most 8 steps");
+        goto done;
+    }
+    for (Py_ssize_t t = 0; t < PyTuple_GET_SIZE(osteps); t++) {
+        Step *st = &steps[t];
+        PyObject *os, *oe, *od;
+        if (!PyArg_ParseTuple(PyTuple_GET_ITEM(osteps, t), "ifOOO", &st->kind, &st->scale, &os, &oe, &od))
+            goto done;
+        nsteps = (int)t + 1;
+        bufs[nbufs++] = &st->s;
+        bufs[nbufs++] = &st->e;
+        bufs[nbufs++] = &st->d;
+        if (st->kind < STEP_DARK || st->kind > STEP_SHADE) {
+            PyErr_SetString(PyExc_ValueError, "calib2d: unknown step kind");
+            goto done;
+        }
+        if (get_buffer(os, &st->s, 0, n, 4, "step sci") < 0 || get_buffer(oe, &st->e, 0, n, 4, "step err") < 0 ||
+            get_buffer(od, &st->d, 0, n, 2, "step dq") < 0)
+            goto done;
+        if (st->s.buf == NULL || st->e.buf == NULL || st->d.buf == NULL) {
+            PyErr_SetString(PyExc_ValueError, "calib2d: a step needs its three arrays");
+            goto done;
+        }
+        has_flash |= st->kind == STEP_FLASH;
+    }
+    if (has_flash && (rsum.buf == NULL || rn.buf == NULL)) {
+        PyErr_SetString(PyExc_ValueError, "calib2d: a flash step needs row_sum and row_n");
+        goto done;
+    }
+    double dark_sum = 0.0;
+    Py_ssize_t dark_n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    calib_rows(sci.buf, err.buf, dq.buf, nx, r0, r1, steps, nsteps, (uint16_t)(sdq & 0xFFFFu), &dark_sum, &dark_n,
+               has_flash ? rsum.buf : NULL, has_flash ? rn.buf : NULL);
+    Py_END_ALLOW_THREADS
+    ret = Py_BuildValue("dn", dark_sum, dark_n);
+done:
+    ck_release(bufs, nbufs);
+    return ret;
+}
+
 static PyMethodDef methods[] = {
+    {"atod_flag", atod_flag, METH_VARARGS, "atod_flag(sci, dq, n, atodsat) -> (nonzero before, after)"},
+    {"bias_gain", bias_gain, METH_VARARGS,
+     "bias_gain(sci, err, dq, bias, bias_err, bias_dq, ny, nx, ampx, ampy, do_gain, gains) -> nonzero dq"},
+    {"fullwell_noise", fullwell_noise, METH_VARARGS,
+     "fullwell_noise(sci, err, dq, sat, ny, nx, ampx, ampy, rn, bias_target, sat_shape, img0, sat0, dims) -> nsat"},
+    {"bias_shift", bias_shift, METH_VARARGS,
+     "bias_shift(chip, ny, nx, ncols, flip_rows, flip_cols, (f, c, ratio, dsi, kdiff), ngap, magic) -> m2"},
+    {"cross_talk", cross_talk, METH_VARARGS, "cross_talk(chip, ny, nx, scale) in place"},
+    {"stripe_rows", stripe_rows, METH_VARARGS,
+     "stripe_rows(chip, ny, nx, ncols, flip_rows, flip_cols, row_ref, row_sum, nsci, bias_mean) -> amp_sum"},
+    {"stripe_apply", stripe_apply, METH_VARARGS,
+     "stripe_apply(chip, ny, nx, ncols, flip_rows, flip_cols, prescan, row_means, level, denom) in place"},
+    {"calib2d", calib2d, METH_VARARGS,
+     "calib2d(sci, err, dq, ny, nx, r0, r1, steps, sdqflags, row_sum, row_n) -> (dark sum, dark n)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
+from ..common.kernels import c_array, load
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
@@ -22,6 +23,8 @@ from .dq import DQ
 from .refs import RefCache
 from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
 from .threads import chip_map
+
+KERNELS = "caldp.engines.acs._kernels"
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +182,9 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     def before_blev(c: _Chip) -> int:
         """DQICORR, BIASCORR (DN) and the gain conversion of one chip (chips run in threads);
         returns the number of pixels DQICORR flagged."""
+        kern = load(KERNELS)
+        if kern is not None:
+            return _before_blev_c(kern, c)
         nflag = 0
         if do_dqi:
             n0 = int(np.count_nonzero(c.dq))
@@ -194,6 +200,27 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         if c.layout.check(c.sci.shape):
             c.sci, c.err = noise.to_electrons(c.sci, c.err, c.layout)
         return nflag
+
+    def _before_blev_c(kern, c: _Chip) -> int:
+        """The C form of :func:`before_blev`: ATODSAT flags, BPIXTAB rows, then bias subtraction and
+        gain conversion fused in one pass over the chip (in place)."""
+        _own_arrays(c)
+        ny, nx = c.sci.shape
+        n0 = n1 = 0
+        if do_dqi:
+            n0, _ = kern.atod_flag(c.sci, c.dq, c.sci.size, int(c.ccd.atodsat))
+            if bpix.path is not None:
+                dqicorr.apply_bpixtab(c.dq, bpix_rows[c.chip], c.ltv, out=c.dq)
+        bs = be = bd = None
+        if do_bias:
+            ref = refs.chip(bias.path, c.chip, keyword="BIASFILE", cache=False)
+            bs, be, bd = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=bias.path.name, keyword="BIASFILE")
+            bs, be, bd = c_array(bs, F32), c_array(be, F32), c_array(bd, np.uint16)
+            del ref
+        lay = c.layout
+        gains = tuple(float(g) for g in lay.gain)
+        n1 = kern.bias_gain(c.sci, c.err, c.dq, bs, be, bd, ny, nx, lay.ampx, lay.ampy, lay.check(c.sci.shape), gains)
+        return n1 - n0 if do_dqi else 0
 
     nflags = chip_map(before_blev, chips)
     if do_dqi:
@@ -228,6 +255,9 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     # Full-well saturation
     def fullwell_and_noise(c: _Chip) -> int:
         """Full-well saturation and ERR initialisation of one chip (chips run in threads)."""
+        kern = load(KERNELS)
+        if kern is not None:
+            return _fullwell_noise_c(kern, c, satu.path if do_bias and do_blev else None, refs, keys)
         nsat = 0
         if do_bias and do_blev:
             n0 = int(np.count_nonzero(c.dq & DQ.SATPIXEL))
@@ -287,28 +317,37 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
         if not all(c.osc.found for c in chips) or len(chips) != 2:
             log.info("Overscan missing, no destriping or bias level subtraction possible for full frame data.")
             return False
+        kern = load(KERNELS)
+        if kern is not None:
+            for c in chips:
+                _own_arrays(c)
         if ds_int_gain2:
             log.info("Performing bias-shift and cross talk corrections for full frame data.")
             # the four amps are disjoint quarters of the two chips: two at a time in threads
             levels = chip_map(lambda amp: _bias_shift_amp(chips[1] if amp in "AB" else chips[0], amp, half=True), AMPS)
             for amp, m2 in zip(AMPS, levels, strict=True):
                 log.info(SHIFT_MSG, amp, m2)
-            for c, sci in zip(chips, chip_map(lambda c: postsm4.cross_talk(c.sci), chips), strict=True):
+            cross = postsm4.cross_talk if kern is None else (lambda sci: postsm4.cross_talk_c(kern, sci))
+            for c, sci in zip(chips, chip_map(lambda c: cross(c.sci), chips), strict=True):
                 c.sci = sci
         else:
             log.info("WFC readout type/gain not set as needed, no bias shift nor cross talk correction done.")
         log.info("Performing stripe removal and bias level subtraction for full frame data.")
         half = chips[0].sci.shape[1] // 2
         owners = {a: (chips[1] if a in "AB" else chips[0]) for a in AMPS}
-        amp64 = chip_map(lambda a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64), AMPS)
-        arrays = dict(zip(AMPS, amp64, strict=True))
-        del amp64
-        levels, (fixed, skipped) = postsm4.destripe(arrays)
+        if kern is not None:
+            levels, (fixed, skipped) = postsm4.destripe_c(kern, {a: owners[a].sci for a in AMPS}, half)
+        else:
+            amp64 = chip_map(lambda a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64), AMPS)
+            arrays = dict(zip(AMPS, amp64, strict=True))
+            del amp64
+            levels, (fixed, skipped) = postsm4.destripe(arrays)
 
-        def store(a):
-            postsm4.amp_view(owners[a].sci, a)[:, :half] = arrays[a].astype(F32)
+            def store(a):
+                postsm4.amp_view(owners[a].sci, a)[:, :half] = arrays[a].astype(F32)
 
-        chip_map(store, AMPS)
+            chip_map(store, AMPS)
+            del arrays
         for a in AMPS:
             owners[a].blev[AMPS.index(a)] += levels[a]
             log.info("     bias level of %.6g electrons was subtracted for AMP %s.", levels[a], a)
@@ -345,8 +384,13 @@ def _bias_shift_amp(c: _Chip, amp: str, *, half: bool) -> float:
     view = postsm4.amp_view(c.sci, amp)[:, :ncols]
     if view.shape[0] < 2067 or view.shape[1] < 23:
         raise EngineError("image too small for the bias-shift correction", keyword="APERTURE")
-    arr, m2 = postsm4.bias_shift(view.astype(np.float64), amp)
-    view[...] = arr.astype(F32)
+    kern = load(KERNELS)
+    if kern is not None:
+        _own_arrays(c)
+        m2 = postsm4.bias_shift_c(kern, c.sci, amp, ncols)
+    else:
+        arr, m2 = postsm4.bias_shift(view.astype(np.float64), amp)
+        view[...] = arr.astype(F32)
     c.blev[AMPS.index(amp)] += m2
     return m2
 
@@ -387,6 +431,61 @@ def _do_blev(c: _Chip, keys: AcsKeys, fname: str) -> None:
         "Bias level from overscan has been subtracted; mean of bias levels subtracted was %.6g electrons.",
         float(meanblev),
     )
+
+
+def _own_arrays(c: _Chip) -> None:
+    """Make the chip's arrays contiguous, native and writable, as the in-place C kernels need."""
+    for name, dtype in (("sci", F32), ("err", F32), ("dq", np.uint16)):
+        a = c_array(getattr(c, name), dtype)
+        if not a.flags.writeable:
+            a = a.copy()
+        setattr(c, name, a)
+
+
+def _fullwell_noise_c(kern, c: _Chip, path, refs: RefCache, keys: AcsKeys) -> int:
+    """The C form of full-well saturation (when `path` is given) and ERR initialisation, one pass."""
+    _own_arrays(c)
+    ny, nx = c.sci.shape
+    sat, geometry = None, ((0, 0), (0, 0), (0, 0), (0, 0))
+    if path is not None:
+        ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",), cache=False)
+        (iy0, ix0), (sy0, sx0), (ydim, xdim) = _fullwell_region(c, path, ref)
+        sat = c_array(ref.sci, F32)
+        geometry = (sat.shape, (iy0, ix0), (sy0, sx0), (ydim, xdim))
+    lay = c.layout
+    rn = tuple(float(r) for r in lay.readnoise)
+    bias_target = keys.targname.startswith("BIAS")
+    return kern.fullwell_noise(c.sci, c.err, c.dq, sat, ny, nx, lay.ampx, lay.ampy, rn, bias_target, *geometry)
+
+
+def _fullwell_region(c: _Chip, path, ref):
+    """Image start, SATUFILE start and size of the full-well comparison (``doFullWellSat``)."""
+    ny, nx = c.sci.shape
+    xdim = nx - (c.osc.trimx[0] + c.osc.trimx[1])
+    ydim = ny - (c.osc.trimy[0] + c.osc.trimy[1])
+    p = find_line(c.imset.sci_hdr, nx, ref.sci_hdr, ref.sci.shape[1], file=path.name, keyword="SATUFILE")
+    if p.same_size:
+        _, corner = bin_and_corner(c.imset.sci_hdr)
+        xb, yb = abs(corner[0]), abs(corner[1])
+        img0, sat0 = (yb, xb), (yb, xb)
+    else:
+        img0, sat0 = (0, 0), (p.y0, p.x0)
+    sy, sx = ref.sci.shape
+    if (
+        p.x0 < 0
+        or p.y0 < 0
+        or sat0[0] + ydim > sy
+        or sat0[1] + xdim > sx
+        or img0[0] + ydim > ny
+        or img0[1] + xdim > nx
+        or min(ydim, xdim) < 0
+    ):
+        raise EngineError(
+            f"saturation image {ref.sci.shape[::-1]} does not cover the science array",
+            file=path.name,
+            keyword="SATUFILE",
+        )
+    return img0, sat0, (ydim, xdim)
 
 
 def _fullwell(c: _Chip, path, refs: RefCache) -> np.ndarray:

@@ -21,12 +21,13 @@ def flag_atod_saturation(sci: np.ndarray, dq: np.ndarray, atodsat: int) -> np.nd
     return dq | np.where(sci >= atodsat, np.uint16(DQ.ATODSAT), np.uint16(0))
 
 
-def apply_bpixtab(dq: np.ndarray, rows, ltv: tuple[float, float]) -> np.ndarray:
+def apply_bpixtab(dq: np.ndarray, rows, ltv: tuple[float, float], *, out: np.ndarray | None = None) -> np.ndarray:
     """OR each BPIXTAB row into `dq` (``DQINormal``), clipped to the image.
 
     `rows`: :class:`caldp.engines.acs.tables.BadPixels`; PIX1/PIX2 are 1-based detector
     coordinates, placed at ``int(PIX - 1 + LTV)`` (LTM assumed 1). A row lying entirely outside
     the image is skipped. If no row applies, the placeholder 64 is set at ``[1, 1]``.
+    `out`: the array to write (may be `dq` itself, to work in place); by default a copy.
 
     >>> from caldp.engines.acs.tables import BadPixels
     >>> r = BadPixels(np.array([2, 1]), np.array([1, 2]), np.array([3, 9]), np.array([1, 2]), np.array([4, 32]))
@@ -35,7 +36,10 @@ def apply_bpixtab(dq: np.ndarray, rows, ltv: tuple[float, float]) -> np.ndarray:
     >>> apply_bpixtab(np.zeros((3, 4), np.uint16), BadPixels(*[np.zeros(0, int)] * 5), (0.0, 0.0))[1, 1]
     np.uint16(64)
     """
-    out = dq.copy()
+    if out is None:
+        out = dq.copy()
+    elif out is not dq:
+        out[...] = dq
     ny, nx = out.shape
     if len(rows.pix1) == 0:
         out[1, 1] |= np.uint16(DQ.BPIXPLACEHOLDER)

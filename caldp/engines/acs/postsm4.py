@@ -145,15 +145,25 @@ def find_good_rows(a: np.ndarray) -> np.ndarray:
     rows, cols = a.shape
     nsci = rows - NOSCN_ROWS
     bias_mean = _seq(a[:nsci, :NBIAS_COLS]) / (nsci * NBIAS_COLS)
-    # pairwise sum: only compared after truncation to whole electrons, the summation order cannot matter
-    amp_mean = (float(np.sum(a[:nsci, NBIAS_COLS:])) - bias_mean * (cols - NBIAS_COLS) * nsci) / (
-        (cols - NBIAS_COLS) * nsci
-    )
+    amp_mean = _seq(a[:nsci, NBIAS_COLS:] - bias_mean) / ((cols - NBIAS_COLS) * nsci)
+    ref = row_refs(a)
+    rmean = np.cumsum(a[1:, NBIAS_COLS:] - ref[1:, None], axis=1)[:, -1] / (cols - NBIAS_COLS)
+    return good_rows_from(a, rmean, amp_mean)
+
+
+def row_refs(a: np.ndarray) -> np.ndarray:
+    """Per row i ≥ 1, the mean of the prescan of rows i and i−1 (``row_ref``; entry 0 unused, 0)."""
     pre = a[:, :NBIAS_COLS]
-    ref = np.cumsum(pre[1:] + pre[:-1], axis=1)[:, -1] / (2 * NBIAS_COLS)
-    rmean = np.cumsum(a[1:, NBIAS_COLS:] - ref[:, None], axis=1)[:, -1] / (cols - NBIAS_COLS)
+    ref = np.zeros(a.shape[0])
+    ref[1:] = np.cumsum(pre[1:] + pre[:-1], axis=1)[:, -1] / (2 * NBIAS_COLS)
+    return ref
+
+
+def good_rows_from(a: np.ndarray, rmean: np.ndarray, amp_mean: float) -> np.ndarray:
+    """The good-row test of :func:`find_good_rows` from the row means of rows 1.. and the amp mean;
+    `a` needs only its first 30 columns."""
     diff = rmean - amp_mean
-    good = np.zeros(rows, bool)
+    good = np.zeros(a.shape[0], bool)
     good[1:] = ~(np.abs(np.trunc(diff)) > 100) & np.all(a[1:, 24:30] <= 70000, axis=1)
     return good
 
@@ -189,6 +199,22 @@ def remove_stripes(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> 
     """
     order = "ABCD"
     rows, cols = amps["A"].shape
+    rowmeans, fixed = stripe_means(amps, good)
+    i = np.arange(rows, dtype=np.float64)[:, None]
+    j = np.arange(cols, dtype=np.float64)[None, :]
+    p = i + (j - 11.5) / float(cols + 146)
+    lo = np.clip(np.floor(p).astype(np.int64), 0, rows - 2)
+    d = p - lo
+    interp = rowmeans[lo] + d * (rowmeans[lo + 1] - rowmeans[lo])
+    chip_map(lambda k: np.subtract(amps[k], interp, out=amps[k]), order)
+    return fixed, rows - fixed
+
+
+def stripe_means(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> tuple[np.ndarray, int]:
+    """Row levels of :func:`remove_stripes` (0 where fewer than 2 amps count) and the rows fixed;
+    updates `good` with the std test. Reads only the prescan columns of the amp arrays."""
+    order = "ABCD"
+    rows = amps["A"].shape[0]
     means, oks = [], []
     for k in order:
         pre = amps[k][:, :NBIAS_COLS]
@@ -203,15 +229,7 @@ def remove_stripes(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> 
         total = np.where(ok, total + m, total)
         num += ok
     rowmeans = np.where(num >= 2, total / np.maximum(num, 1), 0.0)
-    fixed = int((num >= 2).sum())
-    i = np.arange(rows, dtype=np.float64)[:, None]
-    j = np.arange(cols, dtype=np.float64)[None, :]
-    p = i + (j - 11.5) / float(cols + 146)
-    lo = np.clip(np.floor(p).astype(np.int64), 0, rows - 2)
-    d = p - lo
-    interp = rowmeans[lo] + d * (rowmeans[lo + 1] - rowmeans[lo])
-    chip_map(lambda k: np.subtract(amps[k], interp, out=amps[k]), order)
-    return fixed, rows - fixed
+    return rowmeans, int((num >= 2).sum())
 
 
 def destripe(amps: dict[str, np.ndarray]) -> tuple[dict[str, float], tuple[int, int]]:
@@ -235,3 +253,71 @@ def destripe(amps: dict[str, np.ndarray]) -> tuple[dict[str, float], tuple[int, 
     levels = dict(zip(order, chip_map(level, order), strict=True))
     counts = remove_stripes(amps, good)
     return levels, counts
+
+
+# --- C kernels (caldp.engines.acs._kernels): the same arithmetic straight on the float32 chips ---
+
+MAGIC_BOUNDS = (MAGIC[0].start, MAGIC[0].stop, MAGIC[1].start, MAGIC[1].stop)
+
+
+def _flips(amp: str) -> tuple[bool, bool]:
+    """(rows reversed, columns reversed) of :func:`amp_view`."""
+    return amp in "AB", amp in "BD"
+
+
+def bias_shift_c(kern, chip: np.ndarray, amp: str, ncols: int) -> float:
+    """:func:`bias_shift` of the amp `amp` of the float32 `chip` (its first `ncols` amp columns),
+    written back in place by the C kernel without a float64 copy; returns the level m2."""
+    ny, nx = chip.shape
+    f = 1.0 - math.exp(-1.0 / (TIME_CONST[amp] * SERIAL_FREQ))
+    pars = (f, 1.0 - f, DC_RATIO, DSI_SENS[amp], 10.0 / 22.0)
+    return kern.bias_shift(chip, ny, nx, ncols, *_flips(amp), pars, NGAP, MAGIC_BOUNDS)
+
+
+def cross_talk_c(kern, chip: np.ndarray) -> np.ndarray:
+    """:func:`cross_talk` in place by the C kernel; returns `chip`."""
+    ny, nx = chip.shape
+    kern.cross_talk(chip, ny, nx, CROSS_SCALE)
+    return chip
+
+
+def destripe_c(kern, chips: dict[str, np.ndarray], ncols: int) -> tuple[dict[str, float], tuple[int, int]]:
+    """:func:`destripe` on the float32 chips (`chips[amp]` is the chip holding `amp`), in place.
+
+    Only the first 30 columns of each amp are copied to float64 (the prescan statistics run on them
+    with the NumPy functions above); the row sums over the science columns and the final
+    subtraction, f32((x − level) − interp), run in C on the chips directly.
+    """
+    order = "ABCD"
+
+    def stats(k):
+        chip = chips[k]
+        ny, nx = chip.shape
+        fr, fc = _flips(k)
+        a30 = amp_view(chip, k)[:, :30].astype(np.float64)
+        subtract_bias_columns(a30)
+        nsci = ny - NOSCN_ROWS
+        bias_mean = _seq(a30[:nsci, :NBIAS_COLS]) / (nsci * NBIAS_COLS)
+        rsum = np.zeros(ny)
+        amp_sum = kern.stripe_rows(chip, ny, nx, ncols, fr, fc, row_refs(a30), rsum, nsci, bias_mean)
+        nsc = ncols - NBIAS_COLS
+        good = good_rows_from(a30, rsum[1:] / nsc, amp_sum / (nsc * nsci))
+        lev = bias_level(a30, good)
+        a30 -= lev
+        return a30, good, lev
+
+    res = dict(zip(order, chip_map(stats, order), strict=True))
+    pre = {k: r[0] for k, r in res.items()}
+    good = {k: r[1] for k, r in res.items()}
+    levels = {k: r[2] for k, r in res.items()}
+    rowmeans, fixed = stripe_means(pre, good)
+    rows = pre["A"].shape[0]
+
+    def apply(k):
+        chip = chips[k]
+        ny, nx = chip.shape
+        p24 = np.ascontiguousarray(pre[k][:, :NBIAS_COLS])
+        kern.stripe_apply(chip, ny, nx, ncols, *_flips(k), p24, rowmeans, levels[k], float(ncols + 146))
+
+    chip_map(apply, order)
+    return levels, (fixed, rows - fixed)
