@@ -137,3 +137,87 @@ def test_ramp_fit_rejects_bad_buffers():
             sci, err, tim, dq, *out, np.zeros(3, F32), 4, 8, 8, 0, 8, 0, 8,
             4.0, 0, 2.5, 0.01, 0.01, False, False, False, 2.9,
         )  # fmt: skip
+
+
+def _reads(N, ny, nx, seed):
+    """A file-order stack of raw-ish reads: signal up to saturation, negatives, zeros, flags, zero TIME."""
+    rng = np.random.default_rng(seed)
+    sci = rng.choice([0.0, -30.0, 500.0, 20000.0, 45000.0], size=(N, ny, nx)) * rng.uniform(0.5, 1.2, (N, ny, nx))
+    err = np.zeros((N, ny, nx), F32)
+    dq = np.where(rng.random((N, ny, nx)) < 0.05, rng.choice([4, 256, 2048, 8192], size=(N, ny, nx)), 0)
+    tim = np.broadcast_to(np.linspace(40.0, 0.0, N)[:, None, None], (N, ny, nx)).astype(F32).copy()
+    tim[:, rng.random((ny, nx)) < 0.05] = 0.0
+    return sci.astype(F32), err, dq.astype(np.uint16), tim
+
+
+def _nlin(ay, ax, ncoef, seed, zsig):
+    from caldp.engines.wfc3.ir import passes
+
+    rng = np.random.default_rng(seed)
+    coef = np.stack([rng.normal(0, s, (ay, ax)) for s in (1e-3, 1e-6, 1e-11, 1e-16)[:ncoef]]).astype(F32)
+    node = rng.choice([30000.0, 40000.0], size=(ay, ax)).astype(F32)
+    nldq = np.where(rng.random((ay, ax)) < 0.05, rng.choice([4, 256], size=(ay, ax)), 0).astype(np.uint16)
+    nl = passes.Nlin(coef, node, nldq)
+    if zsig:
+        nl.zs = rng.choice([0.0, 80.0, 3000.0], size=(ay, ax)).astype(F32)
+        nl.zsdq = np.where(nl.zs > 0, 2048 | 256 * (rng.random((ay, ax)) < 0.1), 0).astype(np.uint16)
+    return nl
+
+
+@needs_kernels
+@pytest.mark.parametrize(("ncoef", "zsig", "noise_all"), [(4, True, True), (3, False, True), (0, False, False)])
+def test_noise_nlin_c_equals_numpy(monkeypatch, ncoef, zsig, noise_all):
+    from caldp.engines.wfc3.ir import passes
+
+    N, ny, nx = 6, 30, 28
+    area = Area(3, 27, 2, 26)
+    amps = passes.Amps((2.34, 2.37, 2.31, 2.38), (20.1, 19.8, 20.4, 20.0), bx=13, by=11)
+    nl = _nlin(24, 24, ncoef, 5, zsig) if ncoef else None
+    noise_reads = list(range(N - 1, -1, -1)) if noise_all else [N - 1, N - 2]
+    results = []
+    for env in (None, "numpy"):
+        if env:
+            monkeypatch.setenv("CALDP_KERNELS", env)
+        sci, err, dq, _ = _reads(N, ny, nx, 9)
+        nsat = np.zeros(N, np.int64)
+        for r0, r1 in ((0, 7), (7, 20), (20, 30)):
+            passes.noise_nlin((sci, err, dq), area, r0, r1, noise_reads, amps, nl, nsat)
+        results.append((sci, err, dq, nsat))
+    monkeypatch.delenv("CALDP_KERNELS")
+    for c, n in zip(*results, strict=True):
+        assert np.array_equal(c, n)
+    if ncoef:
+        assert results[1][3].sum() > 0 and (results[1][2][0] & 256).any()
+
+
+@needs_kernels
+@pytest.mark.parametrize("unit", [0, 1, 2])
+@pytest.mark.parametrize("with_dark", [True, False])
+def test_dark_unit_and_flat_c_equal_numpy(monkeypatch, unit, with_dark):
+    from caldp.engines.wfc3.ir import passes
+
+    rng = np.random.default_rng(unit + 10 * with_dark)
+    area = Area(3, 27, 2, 26)
+    dark = (
+        rng.normal(5, 10, (24, 24)).astype(F32),
+        rng.uniform(0, 3, (24, 24)).astype(F32),
+        np.where(rng.random((24, 24)) < 0.1, 32, 0).astype(np.uint16),
+    )
+    flat = (
+        rng.choice([0.0, 0.9, 1.1, -0.5], size=(24, 24)).astype(F32),
+        rng.uniform(0, 0.05, (24, 24)).astype(F32),
+        np.where(rng.random((24, 24)) < 0.1, 512, 0).astype(np.uint16),
+    )
+    results = []
+    for env in (None, "numpy"):
+        if env:
+            monkeypatch.setenv("CALDP_KERNELS", env)
+        sci, err, dq, tim = (a[1].copy() for a in _reads(3, 30, 28, 4))
+        err[...] = rng.uniform(0, 30, err.shape).astype(F32) if env is None else results[0][4]
+        e0 = err.copy()
+        passes.dark_unit(sci, err, dq, tim, area, dark if with_dark else None, unit, 2.9)
+        passes.flat_gain(sci, err, dq, area, flat, 2.35)
+        results.append((sci, err, dq, tim, e0))
+    monkeypatch.delenv("CALDP_KERNELS")
+    for c, n in zip(*results, strict=True):
+        assert np.array_equal(c, n, equal_nan=True)

@@ -476,8 +476,265 @@ fail:
     return NULL;
 }
 
+/* ---- per-read passes ---------------------------------------------------------------------- */
+
+/* Initial ERR of a read (noiscalc): f32(f32(sqrt(f64(RN^2) + |f64(f32(S*g))|)) / g). */
+static inline float
+noise_err(float sci, float g, float rn2)
+{
+    float sg = sci * g;
+    float n = (float)sqrt((double)rn2 + fabs((double)sg));
+    return n / g;
+}
+
+/* NLINCORR of one value sv (zero-read signal added): f32(sv * c), c = 1 + sum COEF_k sv^k with the
+ * sum in double rounded to float after each term; sv^k as exact double products (k <= 3). */
+static inline float
+nlin_value(float sv, const float *coef, Py_ssize_t cstride, int ncoef)
+{
+    double sv64 = (double)sv, pw = 1.0;
+    float c = 1.0f;
+    for (int k = 0; k < ncoef; k++) {
+        double term;
+        if (k == 0) {
+            term = (double)coef[0];
+        } else {
+            pw = k == 1 ? sv64 : pw * sv64;
+            term = (double)coef[k * cstride] * pw;
+        }
+        c = (float)((double)c + term);
+    }
+    return sv * c;
+}
+
+/* noise_nlin(sci, err, dq, N, ny, nx, y0, y1, x0, x1, r0, r1, noise_reads, qgain, qrn2, bx, by,
+ *            ncoef, coef, node, nldq, zs, zsdq, nsat) -> None
+ *
+ * Noise model and NLINCORR of image rows r0..r1-1 of the (N, ny, nx) file-order stack, reads from
+ * the zeroth (plane N-1) to the last, as the step-by-step NumPy code: ERR of the reads flagged in
+ * noise_reads (uint8[N]); then, when ncoef > 0, the non-linearity correction in the science area
+ * and SATPIXEL carried from each read to the next (whole rows). qgain/qrn2: float32[4] for the
+ * quadrants (row < by, col < bx), (row < by, col >= bx), (row >= by, col < bx), (row >= by,
+ * col >= bx). coef (ncoef, ay, ax), node/nldq/zs/zsdq (ay, ax) over the science area; zs empty when
+ * ZSIGCORR was not done. nsat (int64[N]) accumulates the saturated pixels per read. */
+static PyObject *
+noise_nlin(PyObject *self, PyObject *args)
+{
+    Py_buffer bsci = {0}, berr = {0}, bdq = {0}, bnr = {0}, bqg = {0}, bqr = {0}, bco = {0}, bno = {0}, bnq = {0},
+              bzs = {0}, bzq = {0}, bns = {0};
+    Py_ssize_t N, ny, nx, y0, y1, x0, x1, r0, r1, bx, by;
+    int ncoef;
+    if (!PyArg_ParseTuple(args, "w*w*w*nnnnnnnnny*y*y*nniy*y*y*y*y*w*", &bsci, &berr, &bdq, &N, &ny, &nx, &y0, &y1,
+                          &x0, &x1, &r0, &r1, &bnr, &bqg, &bqr, &bx, &by, &ncoef, &bco, &bno, &bnq, &bzs, &bzq, &bns))
+        return NULL;
+    Py_buffer *all[] = {&bsci, &berr, &bdq, &bnr, &bqg, &bqr, &bco, &bno, &bnq, &bzs, &bzq, &bns};
+    Py_ssize_t plane = ny * nx, stack = N * plane, ay = y1 - y0, ax = x1 - x0, apl = ay * ax;
+    int use_zs = bzs.len > 0;
+    if (N < 1 || y0 < 0 || y1 > ny || y0 > y1 || x0 < 0 || x1 > nx || x0 > x1 || r0 < 0 || r1 > ny || r0 > r1 ||
+        ncoef < 0) {
+        PyErr_SetString(PyExc_ValueError, "noise_nlin: bad sizes");
+        goto fail;
+    }
+    if (ck_check(&bsci, stack, 4, "sci") || ck_check(&berr, stack, 4, "err") || ck_check(&bdq, stack, 2, "dq") ||
+        ck_check(&bnr, N, 1, "noise_reads") || ck_check(&bqg, 4, 4, "qgain") || ck_check(&bqr, 4, 4, "qrn2") ||
+        ck_check(&bco, ncoef * apl, 4, "coef") || ck_check(&bns, N, 8, "nsat"))
+        goto fail;
+    if (ncoef > 0 && (ck_check(&bno, apl, 4, "node") || ck_check(&bnq, apl, 2, "nldq")))
+        goto fail;
+    if (use_zs && (ck_check(&bzs, apl, 4, "zs") || ck_check(&bzq, apl, 2, "zsdq")))
+        goto fail;
+    if (ncoef > 4) {
+        PyErr_SetString(PyExc_ValueError, "noise_nlin: more than 4 coefficients (pow) not handled here");
+        goto fail;
+    }
+    float *sci = bsci.buf, *err = berr.buf;
+    uint16_t *dq = bdq.buf;
+    const uint8_t *nreads = bnr.buf;
+    const float *qg = bqg.buf, *qr = bqr.buf, *coef = bco.buf, *node = bno.buf, *zs = bzs.buf;
+    const uint16_t *nldq = bnq.buf, *zsdq = bzq.buf;
+    int64_t *nsat = bns.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t g = N - 1; g >= 0; g--) {
+        float *s = sci + g * plane, *e = err + g * plane;
+        uint16_t *q = dq + g * plane;
+        int zs_here = use_zs && g != N - 1; /* the zeroth read already holds the zero-read signal */
+        int64_t ns = 0;
+        for (Py_ssize_t row = r0; row < r1; row++) {
+            if (row < y0 || row >= y1)
+                continue;
+            const int up = row >= by;
+            const Py_ssize_t a0 = (row - y0) * ax - x0; /* area index = a0 + col */
+            if (nreads[g]) {
+                for (Py_ssize_t col = x0; col < x1; col++) {
+                    int quad = 2 * up + (col >= bx);
+                    Py_ssize_t i = row * nx + col;
+                    e[i] = noise_err(s[i], qg[quad], qr[quad]);
+                }
+            }
+            if (ncoef == 0)
+                continue;
+            for (Py_ssize_t col = x0; col < x1; col++) {
+                Py_ssize_t i = row * nx + col, a = a0 + col;
+                float sv = s[i];
+                uint16_t qv = q[i];
+                if (zs_here) {
+                    sv = s[i] + zs[a];
+                    qv |= zsdq[a] & DQ_ZEROSIG;
+                }
+                qv |= nldq[a];
+                if (qv & DQ_SATPIXEL) {
+                    ns++;
+                } else if (sv <= node[a]) {
+                    float v = nlin_value(sv, coef + a, apl, ncoef);
+                    s[i] = zs_here ? v - zs[a] : v;
+                } else if (sv > node[a]) {
+                    qv |= DQ_SATPIXEL;
+                    ns++;
+                }
+                q[i] = qv;
+            }
+        }
+        nsat[g] += ns;
+        /* saturation carries to the next read (whole rows, reference pixels too) */
+        if (ncoef > 0 && g > 0) {
+            uint16_t *qn = dq + (g - 1) * plane;
+            for (Py_ssize_t i = r0 * nx; i < r1 * nx; i++)
+                qn[i] |= q[i] & DQ_SATPIXEL;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(all, 12);
+    Py_RETURN_NONE;
+fail:
+    ck_release(all, 12);
+    return NULL;
+}
+
+/* dark_unit(sci, err, dq, time, ny, nx, y0, y1, x0, x1, dsci, derr, ddq, unit, k) -> None
+ *
+ * One read's science area: DARKCORR (S - D, ERR = sqrt(f32(E^2 + De^2)), DQ | Ddq) when the dark
+ * arrays (ay, ax) are not empty, then UNITCORR: unit 1 multiplies by k = f32(1/sampzero) (zeroth
+ * read), unit 2 divides by TIME (0 where TIME is 0), unit 0 leaves the units. */
+static PyObject *
+dark_unit(PyObject *self, PyObject *args)
+{
+    Py_buffer bsci = {0}, berr = {0}, bdq = {0}, btim = {0}, bds = {0}, bde = {0}, bdd = {0};
+    Py_ssize_t ny, nx, y0, y1, x0, x1;
+    int unit;
+    float k;
+    if (!PyArg_ParseTuple(args, "w*w*w*y*nnnnnny*y*y*if", &bsci, &berr, &bdq, &btim, &ny, &nx, &y0, &y1, &x0, &x1,
+                          &bds, &bde, &bdd, &unit, &k))
+        return NULL;
+    Py_buffer *all[] = {&bsci, &berr, &bdq, &btim, &bds, &bde, &bdd};
+    Py_ssize_t plane = ny * nx, ax = x1 - x0, apl = (y1 - y0) * ax;
+    int dark = bds.len > 0;
+    if (y0 < 0 || y1 > ny || y0 > y1 || x0 < 0 || x1 > nx || x0 > x1) {
+        PyErr_SetString(PyExc_ValueError, "dark_unit: bad sizes");
+        goto fail;
+    }
+    if (ck_check(&bsci, plane, 4, "sci") || ck_check(&berr, plane, 4, "err") || ck_check(&bdq, plane, 2, "dq") ||
+        ck_check(&btim, plane, 4, "time"))
+        goto fail;
+    if (dark && (ck_check(&bds, apl, 4, "dsci") || ck_check(&bde, apl, 4, "derr") || ck_check(&bdd, apl, 2, "ddq")))
+        goto fail;
+    float *sci = bsci.buf, *err = berr.buf;
+    uint16_t *dq = bdq.buf;
+    const float *tim = btim.buf, *ds = bds.buf, *de = bde.buf;
+    const uint16_t *dd = bdd.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = y0; row < y1; row++) {
+        for (Py_ssize_t col = x0; col < x1; col++) {
+            Py_ssize_t i = row * nx + col, a = (row - y0) * ax + (col - x0);
+            float s = sci[i], e = err[i];
+            if (dark) {
+                e = (float)sqrt((double)(e * e + de[a] * de[a]));
+                s = s - ds[a];
+                dq[i] |= dd[a];
+            }
+            if (unit == 1) {
+                s = s * k;
+                e = e * k;
+            } else if (unit == 2) {
+                float t = tim[i];
+                s = t != 0 ? s / t : 0.0f;
+                e = t != 0 ? e / t : 0.0f;
+            }
+            sci[i] = s;
+            err[i] = e;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(all, 7);
+    Py_RETURN_NONE;
+fail:
+    ck_release(all, 7);
+    return NULL;
+}
+
+/* flat_gain(sci, err, dq, ny, nx, y0, y1, x0, x1, f, fe, fdq, gain) -> None
+ *
+ * FLATCORR of one image: science area S/F, ERR = sqrt(f32(E^2/F^2 + S^2 Fe^2/F^4)) (float steps;
+ * 0 where F = 0), DQ | flat DQ; then the whole image (reference pixels too) times the mean gain. */
+static PyObject *
+flat_gain(PyObject *self, PyObject *args)
+{
+    Py_buffer bsci = {0}, berr = {0}, bdq = {0}, bf = {0}, bfe = {0}, bfd = {0};
+    Py_ssize_t ny, nx, y0, y1, x0, x1;
+    float gain;
+    if (!PyArg_ParseTuple(args, "w*w*w*nnnnnny*y*y*f", &bsci, &berr, &bdq, &ny, &nx, &y0, &y1, &x0, &x1, &bf, &bfe,
+                          &bfd, &gain))
+        return NULL;
+    Py_buffer *all[] = {&bsci, &berr, &bdq, &bf, &bfe, &bfd};
+    Py_ssize_t plane = ny * nx, ax = x1 - x0, apl = (y1 - y0) * ax;
+    if (y0 < 0 || y1 > ny || y0 > y1 || x0 < 0 || x1 > nx || x0 > x1) {
+        PyErr_SetString(PyExc_ValueError, "flat_gain: bad sizes");
+        goto fail;
+    }
+    if (ck_check(&bsci, plane, 4, "sci") || ck_check(&berr, plane, 4, "err") || ck_check(&bdq, plane, 2, "dq") ||
+        ck_check(&bf, apl, 4, "flat") || ck_check(&bfe, apl, 4, "flat err") || ck_check(&bfd, apl, 2, "flat dq"))
+        goto fail;
+    float *sci = bsci.buf, *err = berr.buf;
+    uint16_t *dq = bdq.buf;
+    const float *f = bf.buf, *fe = bfe.buf;
+    const uint16_t *fd = bfd.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = 0; row < ny; row++) {
+        int in_rows = row >= y0 && row < y1;
+        for (Py_ssize_t col = 0; col < nx; col++) {
+            Py_ssize_t i = row * nx + col;
+            float s = sci[i], e = err[i];
+            if (in_rows && col >= x0 && col < x1) {
+                Py_ssize_t a = (row - y0) * ax + (col - x0);
+                float fv = f[a], fev = fe[a];
+                if (fv != 0) {
+                    float f2 = fv * fv;
+                    float t1 = (e * e) / f2;
+                    float t2 = (((s * s) * fev) * fev) / (f2 * f2);
+                    e = (float)sqrt((double)(t1 + t2));
+                    s = s / fv;
+                } else {
+                    s = 0.0f;
+                    e = 0.0f;
+                }
+                dq[i] |= fd[a];
+            }
+            sci[i] = s * gain;
+            err[i] = e * gain;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(all, 6);
+    Py_RETURN_NONE;
+fail:
+    ck_release(all, 6);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"ramp_fit", ramp_fit, METH_VARARGS, "CRCORR up-the-ramp fit of a band of rows of the IR stack."},
+    {"noise_nlin", noise_nlin, METH_VARARGS, "Noise model and NLINCORR of a band of rows of the IR stack."},
+    {"dark_unit", dark_unit, METH_VARARGS, "DARKCORR and UNITCORR of one read."},
+    {"flat_gain", flat_gain, METH_VARARGS, "FLATCORR and the mean-gain scaling of one image."},
     {NULL, NULL, 0, NULL},
 };
 

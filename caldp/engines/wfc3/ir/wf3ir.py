@@ -27,14 +27,13 @@ from ...common.hstio import IR_EXTNAMES, Exposure, ImSet, section, write_exposur
 from ...common.switches import Switch, read_switch
 from ..ccdtab import read_ccdtab
 from ..crrejtab import read_crrejtab
-from ..dq import DQ
 from ..keywords import hdr_float
 from ..oscntab import read_oscntab
 from ..reffiles import check_reference
 from ..refimage import bin_and_corner
 from ..uvis.context import reference
 from ..uvis.dqicorr import apply_bpixtab, select_bpix_rows
-from . import crcorr, darkcorr, flatcorr, nlincorr, noiscalc, photcorr, unitcorr, zsigcorr
+from . import crcorr, darkcorr, noiscalc, passes, photcorr, zsigcorr
 from .blevcorr import blevcorr
 from .common import F32, Area
 from .statistics import ir_statistics
@@ -358,47 +357,40 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     del zoff_sci, zoff_dq, zoff_time
 
     clock.lap("ZOFFCORR")
-    # Noise: each read whose science-area ERR is still all zero
+    # Noise (each read whose science-area ERR is still all zero) and NLINCORR in one sweep per band
     todo = []
     for g in range(N - 1, -1, -1):
         if np.any(st.err[g][sl] != 0):
             log.info("NOISCORR skipped: ERR already set")
             break
         todo.append(g)
-
-    def _noise(g):
-        st.err[g][sl] = noiscalc.noise(st.sci[g][sl], gain_map, rn2_map)
-
-    _pmap(_noise, todo)
-    log.info("Uncertainty array initialized.")
-
-    clock.lap("noise")
+    amps = passes.Amps(tuple(ccd.atodgain), tuple(ccd.readnoise), bx, by)
+    nl = None
     if do("NLINCORR"):
-        ztrue = zs is not None
+        nl = passes.Nlin(np.stack(nlin["COEF"]), nlin["NODE"], nlin["DQ"])
+        if zs is not None:
+            nl.zs, nl.zsdq = zs.sci, zs.dq
+    nsat = _row_bands(
+        ny, lambda r0, r1, ns: passes.noise_nlin((st.sci, st.err, st.dq), area, r0, r1, todo, amps, nl, ns), N
+    )
+    log.info("Uncertainty array initialized.")
+    if nl is not None:
         for g in range(N - 1, -1, -1):
-            use_zs = ztrue and g != N - 1
-            s, d, nsat = nlincorr.correct_read(
-                st.sci[g][sl],
-                st.dq[g][sl],
-                nlin["COEF"],
-                nlin["NODE"],
-                nlin["DQ"],
-                zs.sci if use_zs else None,
-                zs.dq if use_zs else None,
-            )
-            st.sci[g][sl], st.dq[g][sl] = s, d
-            log.info("NLINCORR detected %d saturated pixels in imset %d", nsat, g + 1)
-            if g > 0:
-                st.dq[g - 1] |= st.dq[g] & np.uint16(DQ.SATPIXEL)
+            log.info("NLINCORR detected %d saturated pixels in imset %d", int(nsat[g]), g + 1)
         _history(p, "NLINCORR", "NLINCORR complete ...")
-    nlin = None
+    nlin = nl = None
 
-    clock.lap("NLINCORR")
+    clock.lap("noise+NLINCORR")
+    # DARKCORR and UNITCORR, one read at a time (PHOTCORR in between touches headers only)
+    rate = [b.endswith("/S") for b in bunits]
+    unit_do = do("UNITCORR") and not rate[N - 1]
     if do("DARKCORR"):
-        _apply_dark(dark_info, st, exp, area, sampseq)
+        _apply_dark(dark_info, st, exp, area, sampseq, sampzero if unit_do else None)
         _history(p, "DARKCORR", "DARKCORR complete ...")
+    elif unit_do:
+        _pmap(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
 
-    clock.lap("DARKCORR")
+    clock.lap("DARKCORR+UNITCORR")
     filt = str(p.get("FILTER", "")).strip()
     mode = photcorr.photmode(filt, float(_need(p, "EXPSTART", name)))
     p["PHOTMODE"] = mode
@@ -409,27 +401,16 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "PHOTCORR", "PHOTCORR complete ...")
 
     clock.lap("PHOTCORR")
-    rate = [b.endswith("/S") for b in bunits]
     if do("UNITCORR"):
-        if rate[N - 1]:
+        if not unit_do:
             log.warning("Data already in units of countrates; UNITCORR will be skipped")
         else:
-
-            def _unit(g):
-                if g == N - 1:
-                    s, e = unitcorr.zeroth_to_rate(st.sci[g][sl], st.err[g][sl], sampzero)
-                else:
-                    s, e = unitcorr.to_rate(st.sci[g][sl], st.err[g][sl], st.time[g][sl])
-                st.sci[g][sl], st.err[g][sl] = s, e
-
-            _pmap(_unit, range(N - 1, -1, -1))
             for g in range(N - 1, -1, -1):
                 rate[g] = True
                 exp.imsets[g].headers["SCI"]["BUNIT"] = "COUNTS/S"
                 exp.imsets[g].headers["ERR"]["BUNIT"] = "COUNTS/S"
             _history(p, "UNITCORR", "UNITCORR complete.")
 
-    clock.lap("UNITCORR")
     # CRCORR
     cr = None
     if do("CRCORR"):
@@ -454,10 +435,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             targets.append((cr.sci, cr.err, cr.dq))
 
         def _flat(target):
-            s, e, d = target
-            s[sl], e[sl], d[sl] = flatcorr.divide_flat(s[sl], e[sl], d[sl], f, fe, fdq)
-            s[...] = flatcorr.times_gain(s, ccd.mean_gain)
-            e[...] = flatcorr.times_gain(e, ccd.mean_gain)
+            passes.flat_gain(*target, area, (f, fe, fdq), ccd.mean_gain)
 
         _pmap(_flat, targets)
         unit = "ELECTRONS/S" if sw["UNITCORR"] in (Switch.PERFORM, Switch.COMPLETE) else "ELECTRONS"
@@ -540,7 +518,22 @@ def _dark_info(path: Path, sampseq: str, subtype: str) -> _DarkInfo:
     return _DarkInfo(path, times)
 
 
-def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: str) -> None:
+def _row_bands(ny: int, fn, N: int, bands: int = 8) -> np.ndarray:
+    """``fn(r0, r1, counts)`` over `bands` bands of image rows on two threads; returns the summed counts (N,)."""
+    edges = np.linspace(0, ny, bands + 1).astype(int)
+    counts = [np.zeros(N, np.int64) for _ in range(bands)]
+    _pmap(lambda b: fn(int(edges[b]), int(edges[b + 1]), counts[b]), range(bands))
+    return np.sum(counts, axis=0)
+
+
+def _unit_read(st: Stack, area: Area, g: int, dark, sampzero) -> None:
+    """DARKCORR (`dark` or None) and, when `sampzero` is given, UNITCORR of read `g`."""
+    N = st.sci.shape[0]
+    unit = 0 if sampzero is None else (1 if g == N - 1 else 2)
+    passes.dark_unit(st.sci[g], st.err[g], st.dq[g], st.time[g], area, dark, unit, sampzero or 0.0)
+
+
+def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: str, sampzero) -> None:
     N, ny, nx = st.sci.shape
     sl = area.sl
     name = info.path.name
@@ -561,8 +554,7 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
             return tuple(arrs)
 
         def _sub(g, d):
-            s, e, q = darkcorr.subtract(st.sci[g][sl], st.err[g][sl], st.dq[g][sl], *d)
-            st.sci[g][sl], st.err[g][sl], st.dq[g][sl] = s, e, q
+            _unit_read(st, area, g, d, sampzero)
             exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(darkcorr.meandark(d[0], d[2]))
 
         jobs = []
