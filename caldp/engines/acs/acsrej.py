@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..wfc3.uvis.wf3rej import neighbour_offsets, sky_mode
+from ..common.kernels import c_array, load
+from ..wfc3.uvis.wf3rej import REJ_KERNELS, disk_halfwidths, neighbour_offsets, run_row_strips, sky_mode
 from .dq import DQ
-from .threads import chip_map
+from .threads import chip_map, thread_count
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,10 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     for s in skies:
         skysum = F32(skysum + s)
     skysum = max(skysum, F32(0))  # forced non-negative (acsrej_do.c)
+
+    mod = load(REJ_KERNELS)
+    if mod is not None:
+        return _reject_kernel(mod, scis, errs, dqs, efac=efac, pars=pars, skies=skies, exptot=exptot, texpt=texpt)
 
     def pic(k, sl, out=None):
         # f32(f32(SCI − sky)/efac) of one strip, recomputed when needed rather than kept (memory)
@@ -304,6 +309,59 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     rejected = [r if r is not None else np.zeros(shape, bool) for r in rejected]
     errc[0, 0] = F32(-1)
     return RejResult(sci, errc, dq_out, rejected, nrej, skysum, skies)
+
+
+def _reject_kernel(
+    mod, scis, errs, dqs, *, efac, pars: RejPars, skies, exptot, texpt, nstrips=None, halo=None
+) -> RejResult:
+    """:func:`reject` by the C kernel ``acs_reject``: every iteration of a row before the next row,
+    the chip split into one row strip per thread (:func:`~caldp.engines.wfc3.uvis.wf3rej.run_row_strips`)."""
+    n = len(scis)
+    shape = scis[0].shape
+    ny, nx = shape
+    scis = [c_array(a, F32) for a in scis]
+    errs = [c_array(a, F32) for a in errs]
+    dqs = [c_array(d, np.uint16) for d in dqs]
+    dqpat = int(pars.badinpdq) & 0xFFFF
+    skysum = F32(0)
+    for s in skies:
+        skysum = F32(skysum + s)
+    skysum = max(skysum, F32(0))
+    guess = None  # minimum: computed by the kernel, row by row
+    if pars.initgues.strip().lower() == "median":
+        guess = np.empty(shape, F32)
+
+        def median(sl):
+            pics = [(scis[k][sl] - skies[k]) / (efac[k] if efac[k] != 0 else F32(1)) for k in range(n)]
+            guess[sl] = initial_guess(pics, [d[sl] for d in dqs], kind="median", dqpat=dqpat)
+
+        chip_map(median, _strips(ny))
+    width, wdy = disk_halfwidths(float(pars.crradius))
+    niter = len(pars.sigmas)
+    sig2 = np.array([F32(F32(s) * F32(s)) for s in pars.sigmas], F32)
+    scale = F32(pars.scalense / F32(100))
+    psig2 = F32(pars.crthresh * pars.crthresh) if pars.crthresh > 0 else F32(-1)
+    fpar = np.array([scale, psig2, exptot, texpt, skysum], F32)
+    efac_a, sky_a = np.array(efac, F32), np.array(skies, F32)
+    sci = np.empty(shape, F32)
+    errc = np.empty(shape, F32)
+    dq_out = np.empty(shape, np.uint16)
+    rejected = np.empty((n, ny, nx), bool)
+    rej_list = list(rejected)
+
+    def run(r_start, r_out, r_end, state):
+        return mod.acs_reject(
+            scis, errs, dqs, guess, sci, errc, dq_out, rej_list, state, fpar, efac_a, sky_a, sig2, wdy,
+            ny, nx, n, niter, width, dqpat, r_start, r_out, r_end,
+        )  # fmt: skip
+
+    if nstrips is None:
+        nstrips = max(1, min(thread_count(), ny // 64))
+    if halo is None:
+        halo = max(32, 4 * width * niter)  # an iteration's HITs reach `width` rows further
+    nrej = run_row_strips(run, ny, (niter, n, width, nx), nstrips, chip_map, halo=halo)
+    errc[0, 0] = F32(-1)
+    return RejResult(sci, errc, dq_out, rej_list, nrej, skysum, skies)
 
 
 def apply_crmask(dq: np.ndarray, rejected: np.ndarray) -> np.ndarray:

@@ -1,8 +1,936 @@
-/* caldp C kernels: ACSREJ and WF3REJ (cosmic-ray rejection) kernels. See caldp/engines/common/ckernel.h for the conventions. */
+/* caldp C kernels: ACSREJ and WF3REJ (cosmic-ray rejection). See ckernel.h for the conventions.
+ *
+ * The NumPy implementations (caldp/engines/acs/acsrej.py, caldp/engines/wfc3/uvis/wf3rej.py) are
+ * the reference; these kernels compute the same float32 values in the same operation order.
+ *
+ * Rejection is done row by row, every iteration on a row before the next row: an iteration's
+ * average at a pixel only depends on that pixel's inputs, the previous iteration's average there
+ * and the HITs of the same iteration and input on the rows above (spill, promotion of excluded
+ * pixels) and on the same row. Those HIT rows are kept in a small ring (`state`: niter x ninput x
+ * width rows of bytes), so no whole-image temporary is needed and the raster-order promotion of
+ * excluded pixels is a plain left-to-right scan. The ring is the whole state carried from one row
+ * to the next: a caller may split a chip into row strips, start a strip a few rows early with an
+ * empty ring, and check that the ring it reaches at the strip start equals the one the strip above
+ * ends with (if not, it recomputes the strip from that ring).
+ */
 #include "ckernel.h"
 
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPILL 2
+#define EXCLUDE 4
+#define HIT 8
+#define MASKDQ (SPILL | EXCLUDE | HIT)
+#define CRFLAG 8192
+#define MAXIN 256
+
+/* ------------------------------------------------------------------------------ buffer lists */
+
+typedef struct {
+    Py_buffer b[MAXIN];
+    Py_ssize_t n;
+} BufList;
+
+static void
+buflist_release(BufList *bl)
+{
+    for (Py_ssize_t i = 0; i < bl->n; i++)
+        PyBuffer_Release(&bl->b[i]);
+    bl->n = 0;
+}
+
+/* Buffers of the `count` arrays of sequence `seq`, each `nitems` items of `itemsize` bytes. */
+static int
+buflist_get(PyObject *seq, BufList *bl, Py_ssize_t count, Py_ssize_t nitems, Py_ssize_t itemsize, int writable,
+            const char *what)
+{
+    bl->n = 0;
+    PyObject *fast = PySequence_Fast(seq, what);
+    if (fast == NULL)
+        return -1;
+    if (PySequence_Fast_GET_SIZE(fast) != count || count > MAXIN) {
+        PyErr_Format(PyExc_ValueError, "%s: expected %zd arrays (at most %d)", what, count, MAXIN);
+        Py_DECREF(fast);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
+        if (PyObject_GetBuffer(o, &bl->b[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+            Py_DECREF(fast);
+            buflist_release(bl);
+            return -1;
+        }
+        bl->n = i + 1;
+        if (ck_check(&bl->b[i], nitems, itemsize, what) < 0) {
+            Py_DECREF(fast);
+            buflist_release(bl);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------- sky */
+
+/* Good pixels of image 0 for the sky range: count, minimum and their float32 sum taken strictly
+ * in raster order (HSTCAL adds them one by one into a float; a pairwise sum would differ). */
+static PyObject *
+sky_sums(PyObject *self, PyObject *args)
+{
+    Py_buffer img = {0}, dq = {0};
+    Py_ssize_t n;
+    long bad;
+    if (!PyArg_ParseTuple(args, "y*y*nl", &img, &dq, &n, &bad))
+        return NULL;
+    Py_buffer *bufs[] = {&img, &dq};
+    if (ck_check(&img, n, 4, "sky_sums img") < 0 || ck_check(&dq, n, 2, "sky_sums dq") < 0) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const float *v = img.buf;
+    const uint16_t *d = dq.buf;
+    const uint16_t b = (uint16_t)(bad & 0xFFFF);
+    Py_ssize_t npt = 0;
+    float vmin = 0.0f, total = 0.0f;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (d[i] & b)
+            continue;
+        float x = v[i];
+        if (npt == 0) {
+            vmin = x;
+            total = x; /* the running sum starts at the first value, as np.add.accumulate */
+        } else {
+            if (x < vmin)
+                vmin = x;
+            total = total + x;
+        }
+        npt++;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 2);
+    return Py_BuildValue("ndd", npt, (double)vmin, (double)total);
+}
+
+/* Histogram of the pixels with DQ == 0: bin (int)f32(f32(v - lo) / width) (truncation toward
+ * zero), counted when -1 < f32(v - lo)/width < nbins. */
+static PyObject *
+sky_hist(PyObject *self, PyObject *args)
+{
+    Py_buffer img = {0}, dq = {0}, hist = {0};
+    Py_ssize_t n, nbins;
+    float lo, width;
+    if (!PyArg_ParseTuple(args, "y*y*w*nffn", &img, &dq, &hist, &n, &lo, &width, &nbins))
+        return NULL;
+    Py_buffer *bufs[] = {&img, &dq, &hist};
+    if (ck_check(&img, n, 4, "sky_hist img") < 0 || ck_check(&dq, n, 2, "sky_hist dq") < 0 ||
+        ck_check(&hist, nbins, 8, "sky_hist hist") < 0) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    const float *v = img.buf;
+    const uint16_t *d = dq.buf;
+    int64_t *h = hist.buf;
+    const float top = (float)nbins;
+    Py_BEGIN_ALLOW_THREADS
+    memset(h, 0, (size_t)nbins * sizeof(int64_t));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (d[i] != 0)
+            continue;
+        float x = (v[i] - lo) / width;
+        if (x > -1.0f && x < top)
+            h[(int32_t)x]++;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 3);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------- shared row machinery */
+
+/* Geometry shared by both rejections: row length, ring depth (ceil(radius)) and the half-width
+ * of the neighbour disk on each row offset dy = 0..width (-1: no offset on that row). */
+typedef struct {
+    Py_ssize_t nx, width;
+    const int32_t *wdy;
+} Disk;
+
+static inline Py_ssize_t
+ring_slot(Py_ssize_t r, Py_ssize_t width)
+{
+    Py_ssize_t s = r % width;
+    return s < 0 ? s + width : s;
+}
+
+/* out[x] |= h[x + dx] for every |dx| <= w (dx = 0 skipped when skip0), inside the row. */
+static void
+or_shifts(uint8_t *restrict out, const uint8_t *restrict h, Py_ssize_t nx, int32_t w, int skip0)
+{
+    for (int32_t dx = -w; dx <= w; dx++) {
+        if (dx == 0 && skip0)
+            continue;
+        Py_ssize_t x0 = dx < 0 ? -dx : 0, x1 = dx > 0 ? nx - dx : nx;
+        for (Py_ssize_t x = x0; x < x1; x++)
+            out[x] |= h[x + dx];
+    }
+}
+
+/* above[x]: a HIT of this ring (one iteration and input) at (r - dy, x +- dx), dy >= 1, in the disk. */
+static void
+dilate_above(const Disk *g, const uint8_t *ring, Py_ssize_t r, uint8_t *above)
+{
+    memset(above, 0, (size_t)g->nx);
+    for (Py_ssize_t dy = 1; dy <= g->width; dy++) {
+        if (g->wdy[dy] < 0)
+            continue;
+        or_shifts(above, ring + ring_slot(r - dy, g->width) * g->nx, g->nx, g->wdy[dy], 0);
+    }
+}
+
+/* Per-pixel flags of one row, one iteration and one input. */
+#define F_CAND 1   /* (data - ave)^2 above the rejection threshold */
+#define F_EXCL 2   /* input DQ excludes the pixel */
+#define F_SPOK 4   /* ACS: above the spill threshold; WF3: above the same-row spill threshold */
+#define F_SUP 8    /* WF3: above the spill threshold of rows below a HIT, input DQ not 8 */
+#define F_E0 16    /* WF3: excluded by BADINPDQ (not by DQ == 4) */
+
+/* Raster-order promotion: an excluded candidate becomes a HIT when a HIT reaches it before it is
+ * visited (rows above: `above`, or to its left on this row). `need_above`/`need_left` are the
+ * flags the pixel must carry for each direction. */
+static void
+promote(uint8_t *restrict hit, const uint8_t *restrict fl, const uint8_t *restrict above, Py_ssize_t nx, int32_t w0,
+        uint8_t need_above, uint8_t need_left)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x];
+        if ((f & (F_CAND | F_EXCL)) != (F_CAND | F_EXCL))
+            continue;
+        int reach = above[x] && (f & need_above) == need_above;
+        if (!reach && (f & need_left) == need_left)
+            for (int32_t dx = 1; dx <= w0 && dx <= x; dx++)
+                if (hit[x - dx]) {
+                    reach = 1;
+                    break;
+                }
+        if (reach)
+            hit[x] = 1;
+    }
+}
+
+/* Scratch rows for one call. */
+typedef struct {
+    float *ave, *total, *efs, *var2, *pic;
+    uint8_t *hit, *above, *same, *fl, *use;
+    uint16_t *dq2, *dqo;
+    void *block;
+} Rows;
+
+static int
+rows_alloc(Rows *w, Py_ssize_t nx)
+{
+    size_t f = (size_t)nx * sizeof(float), b = (size_t)nx, s = (size_t)nx * sizeof(uint16_t);
+    char *p = malloc(5 * f + 5 * b + 2 * s + 64);
+    if (p == NULL)
+        return -1;
+    w->block = p;
+    w->ave = (float *)p;
+    w->total = (float *)(p + f);
+    w->efs = (float *)(p + 2 * f);
+    w->var2 = (float *)(p + 3 * f);
+    w->pic = (float *)(p + 4 * f);
+    w->dq2 = (uint16_t *)(p + 5 * f);
+    w->dqo = (uint16_t *)(p + 5 * f + s);
+    w->hit = (uint8_t *)(p + 5 * f + 2 * s);
+    w->above = w->hit + b;
+    w->same = w->above + b;
+    w->fl = w->same + b;
+    w->use = w->fl + b;
+    return 0;
+}
+
+/* End of an iteration: ave = total / efs where some input was used; elsewhere the previous
+ * average, or 0 after the last iteration (vectorised: the unused quotient is discarded). */
+static void
+new_average(Rows *w, Py_ssize_t nx, int last)
+{
+    const float *restrict total = w->total, *restrict efs = w->efs;
+    float *restrict ave = w->ave;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float q = total[x] / efs[x];
+        float keep = last ? 0.0f : ave[x];
+        ave[x] = efs[x] > 0.0f ? q : keep;
+    }
+}
+
+/* ------------------------------------------------------------------------------- ACSREJ */
+
+typedef struct {
+    Disk g;
+    Py_ssize_t n, niter;
+    const float *const *sci, *const *err;
+    const uint16_t *const *dq;
+    const float *guess; /* NULL: minimum guess computed here */
+    float *sci_out, *err_out;
+    uint16_t *dq_out;
+    uint8_t *const *rej_out;
+    uint8_t *state; /* niter * n * width rows */
+    const float *efac, *sky, *sig2;
+    float scale, psig2, exptot, texpt, skysum;
+    uint16_t bad;
+} Acs;
+
+/* ACS minimum initial guess of row `off`: image 0 where good else 0, then each lower input
+ * (its value if good, else 0). Inputs with EXPTIME 0 count with efac 1. */
+static void
+acs_guess_min(const Acs *c, Py_ssize_t off, float *ave)
+{
+    for (Py_ssize_t k = 0; k < c->n; k++) {
+        const float *s = c->sci[k] + off;
+        const uint16_t *d = c->dq[k] + off;
+        const float e = c->efac[k] != 0.0f ? c->efac[k] : 1.0f, sk = c->sky[k];
+        for (Py_ssize_t x = 0; x < c->g.nx; x++) {
+            float p = (s[x] - sk) / e;
+            int good = (d[x] & c->bad) == 0;
+            if (k == 0)
+                ave[x] = good ? p : 0.0f;
+            else if (p < ave[x])
+                ave[x] = good ? p : 0.0f;
+        }
+    }
+}
+
+/* Rejection tests of one input on one row (vectorised): candidate, spill and exclusion flags. */
+static void
+acs_tests(const Acs *c, Py_ssize_t off, Py_ssize_t k, float sig2, const float *restrict ave, Rows *w)
+{
+    const float *restrict s = c->sci[k] + off, *restrict er = c->err[k] + off;
+    const uint16_t *restrict d = c->dq[k] + off;
+    float *restrict pic = w->pic;
+    uint8_t *restrict hit = w->hit, *restrict fl = w->fl;
+    const float e = c->efac[k], ef2 = e * e, sk = c->sky[k], scale = c->scale, psig2 = c->psig2;
+    const uint16_t bad = c->bad;
+    const Py_ssize_t nx = c->g.nx;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float e2 = er[x] * er[x];
+        float th = ave[x] * e;
+        th = th < 0.0f ? 0.0f : th; /* np.maximum: NaN kept */
+        th = th * scale;
+        th = th * th;
+        th = th + e2;
+        th = th * sig2;
+        th = th / ef2; /* f32(f32(sig2 * (e2 + f32(scale * pixsky)^2)) / efac^2) */
+        float p = (s[x] - sk) / e;
+        pic[x] = p;
+        float d2 = p - ave[x];
+        d2 = d2 * d2;
+        float ts = e2 * sig2;
+        ts = ts / ef2;
+        ts = ts * psig2;
+        uint16_t dv = d[x];
+        uint8_t excl = (uint8_t)(((dv & bad) != 0) & (dv != SPILL));
+        uint8_t cand = (uint8_t)(d2 > th);
+        hit[x] = (uint8_t)(cand & (excl ^ 1));
+        fl[x] = (uint8_t)(cand * F_CAND | excl * F_EXCL | (uint8_t)(d2 > ts) * F_SPOK);
+    }
+}
+
+/* One input's contribution to a row, after its HITs are final (vectorised; selects, no branches:
+ * the sums are the same as adding only where the pixel is used). */
+static void
+acs_sum(const Acs *c, Py_ssize_t off, Py_ssize_t k, int last, Rows *w)
+{
+    const float *restrict er = c->err[k] + off, *restrict pic = w->pic;
+    const uint16_t *restrict d = c->dq[k] + off;
+    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
+                            *restrict same = w->same;
+    float *restrict total = w->total, *restrict efs = w->efs, *restrict var2 = w->var2;
+    uint8_t *restrict use_row = w->use;
+    const float e = c->efac[k];
+    const Py_ssize_t nx = c->g.nx;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x];
+        uint16_t dv = d[x];
+        int spill = (f & F_SPOK) && dv != HIT && (above[x] | same[x]) && !hit[x];
+        int use = (dv & MASKDQ) == 0 && !(f & F_EXCL) && !hit[x] && !spill;
+        float t = total[x] + pic[x] * e, s = efs[x] + e;
+        total[x] = use ? t : total[x];
+        efs[x] = use ? s : efs[x];
+        use_row[x] = (uint8_t)use;
+    }
+    if (last)
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            float v = var2[x] + er[x] * er[x];
+            var2[x] = use_row[x] ? v : var2[x];
+        }
+}
+
+/* Last iteration: rejection mask and DQ of the combination, input by input as HSTCAL's two line
+ * buffers (dq2: previous input's flags, dqo: the output). */
+static Py_ssize_t
+acs_dq(const Acs *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
+{
+    const uint16_t *restrict d = c->dq[k] + off;
+    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
+                            *restrict same = w->same;
+    uint16_t *restrict dq2 = w->dq2, *restrict dqo = w->dqo;
+    uint8_t *restrict rej = out_row ? c->rej_out[k] + off : w->use;
+    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
+    const Py_ssize_t nx = c->g.nx;
+    Py_ssize_t nrej = 0;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x];
+        uint16_t dv = d[x];
+        int excl = (f & F_EXCL) != 0, h = hit[x];
+        int spok8 = (f & F_SPOK) && dv != HIT;
+        int spill = spok8 && (above[x] | same[x]) && !h;
+        int r = (((dv == HIT) | (dv == SPILL)) && !excl) | h | spill;
+        uint16_t buf = (uint16_t)(((spok8 && above[x]) ? SPILL : dv) | dq2[x]) & clear;
+        uint16_t sv = buf | dqo[x];
+        buf = r ? (uint16_t)(buf | CRFLAG) : buf;
+        sv = r ? sv : (uint16_t)(sv & (uint16_t)~CRFLAG);
+        dq2[x] = buf;
+        dqo[x] = sv;
+        rej[x] = (uint8_t)r;
+        nrej += r;
+    }
+    return out_row ? nrej : 0;
+}
+
+/* DQ bookkeeping of an input with EXPTIME 0 in the last iteration (never used, never rejected). */
+static void
+acs_dq_unused(const Acs *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
+{
+    const uint16_t *d = c->dq[k] + off;
+    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
+    for (Py_ssize_t x = 0; x < c->g.nx; x++) {
+        uint16_t buf = (uint16_t)(d[x] | w->dq2[x]) & clear;
+        w->dq2[x] = buf;
+        w->dqo[x] = (uint16_t)((buf | w->dqo[x]) & (uint16_t)~CRFLAG);
+    }
+    if (out_row)
+        memset(c->rej_out[k] + off, 0, (size_t)c->g.nx);
+}
+
+static Py_ssize_t
+acs_row(const Acs *c, Py_ssize_t r, int out_row, Rows *w)
+{
+    const Py_ssize_t nx = c->g.nx, off = r * nx, width = c->g.width;
+    const int32_t w0 = c->g.wdy[0];
+    Py_ssize_t nrej = 0;
+    if (c->guess)
+        memcpy(w->ave, c->guess + off, (size_t)nx * sizeof(float));
+    else
+        acs_guess_min(c, off, w->ave);
+    for (Py_ssize_t it = 0; it < c->niter; it++) {
+        const int last = it == c->niter - 1;
+        memset(w->total, 0, (size_t)nx * sizeof(float));
+        memset(w->efs, 0, (size_t)nx * sizeof(float));
+        if (last) {
+            memset(w->var2, 0, (size_t)nx * sizeof(float));
+            memset(w->dq2, 0, (size_t)nx * sizeof(uint16_t));
+            for (Py_ssize_t x = 0; x < nx; x++)
+                w->dqo[x] = CRFLAG;
+        }
+        for (Py_ssize_t k = 0; k < c->n; k++) {
+            if (!(c->efac[k] > 0.0f)) {
+                if (last)
+                    acs_dq_unused(c, off, k, out_row, w);
+                continue;
+            }
+            uint8_t *ring = c->state + (it * c->n + k) * width * nx;
+            if (width > 0)
+                dilate_above(&c->g, ring, r, w->above);
+            else
+                memset(w->above, 0, (size_t)nx);
+            acs_tests(c, off, k, c->sig2[it], w->ave, w);
+            /* ACS promotes an excluded candidate only when it is also above the spill threshold */
+            promote(w->hit, w->fl, w->above, nx, w0, F_SPOK, F_SPOK);
+            memset(w->same, 0, (size_t)nx);
+            if (w0 >= 0)
+                or_shifts(w->same, w->hit, nx, w0, 1);
+            acs_sum(c, off, k, last, w);
+            if (last)
+                nrej += acs_dq(c, off, k, out_row, w);
+            if (width > 0)
+                memcpy(ring + ring_slot(r, width) * nx, w->hit, (size_t)nx);
+        }
+        new_average(w, nx, last);
+    }
+    if (out_row) {
+        const float exptot = c->exptot, texpt = c->texpt, skysum = c->skysum;
+        const float *restrict efs = w->efs, *restrict var2 = w->var2, *restrict ave = w->ave;
+        float *restrict eo = c->err_out + off, *restrict so = c->sci_out + off;
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            float f = efs[x];
+            float ratio = exptot / f;
+            float er = (float)(sqrt((double)var2[x]) * (double)ratio);
+            eo[x] = f > 0.0f ? er : 0.0f;
+            so[x] = ave[x] * texpt + skysum;
+        }
+        memcpy(c->dq_out + off, w->dqo, (size_t)nx * sizeof(uint16_t));
+    }
+    return nrej;
+}
+
+static PyObject *
+acs_reject(PyObject *self, PyObject *args)
+{
+    PyObject *sci_seq, *err_seq, *dq_seq, *rej_seq, *guess_obj;
+    Py_buffer guess = {0}, sci_out = {0}, err_out = {0}, dq_out = {0}, state = {0}, fpar = {0}, efac = {0}, sky = {0},
+              sig2 = {0}, wdy = {0};
+    Py_ssize_t ny, nx, n, niter, width, r_start, r_out, r_end;
+    long bad;
+    if (!PyArg_ParseTuple(args, "OOOOw*w*w*Ow*y*y*y*y*y*nnnnnlnnn", &sci_seq, &err_seq, &dq_seq, &guess_obj, &sci_out,
+                          &err_out, &dq_out, &rej_seq, &state, &fpar, &efac, &sky, &sig2, &wdy, &ny, &nx, &n, &niter,
+                          &width, &bad, &r_start, &r_out, &r_end))
+        return NULL;
+    Py_buffer *bufs[] = {&guess, &sci_out, &err_out, &dq_out, &state, &fpar, &efac, &sky, &sig2, &wdy};
+    BufList bsci = {.n = 0}, berr = {.n = 0}, bdq = {.n = 0}, brej = {.n = 0};
+    PyObject *result = NULL;
+    const Py_ssize_t npix = ny * nx;
+    if (guess_obj != Py_None && PyObject_GetBuffer(guess_obj, &guess, PyBUF_SIMPLE) < 0)
+        goto done;
+    if ((guess_obj != Py_None && ck_check(&guess, npix, 4, "guess") < 0) ||
+        ck_check(&sci_out, npix, 4, "sci_out") < 0 || ck_check(&err_out, npix, 4, "err_out") < 0 ||
+        ck_check(&dq_out, npix, 2, "dq_out") < 0 || ck_check(&state, niter * n * width * nx, 1, "state") < 0 ||
+        ck_check(&fpar, 5, 4, "fpar") < 0 || ck_check(&efac, n, 4, "efac") < 0 || ck_check(&sky, n, 4, "sky") < 0 ||
+        ck_check(&sig2, niter, 4, "sig2") < 0 || ck_check(&wdy, width + 1, 4, "wdy") < 0)
+        goto done;
+    if (r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1) {
+        PyErr_SetString(PyExc_ValueError, "acs_reject: bad row range or iteration count");
+        goto done;
+    }
+    if (buflist_get(sci_seq, &bsci, n, npix, 4, 0, "sci") < 0 || buflist_get(err_seq, &berr, n, npix, 4, 0, "err") < 0 ||
+        buflist_get(dq_seq, &bdq, n, npix, 2, 0, "dq") < 0 || buflist_get(rej_seq, &brej, n, npix, 1, 1, "rej") < 0)
+        goto done;
+    {
+        const float *sp[MAXIN], *ep[MAXIN];
+        const uint16_t *dp[MAXIN];
+        uint8_t *rp[MAXIN];
+        for (Py_ssize_t k = 0; k < n; k++) {
+            sp[k] = bsci.b[k].buf;
+            ep[k] = berr.b[k].buf;
+            dp[k] = bdq.b[k].buf;
+            rp[k] = brej.b[k].buf;
+        }
+        const float *fp = fpar.buf;
+        Acs c = {.g = {nx, width, wdy.buf},
+                 .n = n,
+                 .niter = niter,
+                 .sci = sp,
+                 .err = ep,
+                 .dq = dp,
+                 .guess = guess_obj != Py_None ? guess.buf : NULL,
+                 .sci_out = sci_out.buf,
+                 .err_out = err_out.buf,
+                 .dq_out = dq_out.buf,
+                 .rej_out = rp,
+                 .state = state.buf,
+                 .efac = efac.buf,
+                 .sky = sky.buf,
+                 .sig2 = sig2.buf,
+                 .scale = fp[0],
+                 .psig2 = fp[1],
+                 .exptot = fp[2],
+                 .texpt = fp[3],
+                 .skysum = fp[4],
+                 .bad = (uint16_t)(bad & 0xFFFF)};
+        Rows w;
+        if (rows_alloc(&w, nx) < 0) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        Py_ssize_t nrej = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = r_start; r < r_end; r++)
+            nrej += acs_row(&c, r, r >= r_out, &w);
+        Py_END_ALLOW_THREADS
+        free(w.block);
+        result = PyLong_FromSsize_t(nrej);
+    }
+done:
+    buflist_release(&bsci);
+    buflist_release(&berr);
+    buflist_release(&bdq);
+    buflist_release(&brej);
+    ck_release(bufs, 10);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------- WF3REJ */
+
+typedef struct {
+    Disk g;
+    Py_ssize_t n, niter;
+    const float *const *img, *const *raw;
+    const uint16_t *const *dq;
+    const float *guess_ave, *guess_var; /* NULL: minimum guess computed here */
+    float *ave_out, *err_out;
+    uint16_t *dq_out;
+    uint8_t *const *cr_out;
+    uint8_t *state;
+    const float *efac, *sky, *sig2, *gain, *nse;
+    float scale, psig2, texpt, skysum;
+    Py_ssize_t ampx, ampy;
+    uint16_t bad;
+    int minimum, scale_out;
+} Wf3;
+
+/* ``x > 0 ? x : 0`` as np.fmax(x, 0): NaN gives 0, -0 stays -0. */
+static inline float
+fmax0(float x)
+{
+    return x >= 0.0f ? x : 0.0f;
+}
+
+/* Column ranges of the two amplifier slots and their gain / noise on row r. */
+typedef struct {
+    Py_ssize_t x0[2], x1[2];
+    float gn[2], nse[2];
+} Slots;
+
+static void
+wf3_slots(const Wf3 *c, Py_ssize_t r, Slots *s)
+{
+    Py_ssize_t ax = c->ampx < 0 ? 0 : (c->ampx > c->g.nx ? c->g.nx : c->ampx);
+    int q = (c->ampy > 0 && r < c->ampy) ? 2 : 0;
+    s->x0[0] = 0;
+    s->x1[0] = ax;
+    s->x0[1] = ax;
+    s->x1[1] = c->g.nx;
+    for (int i = 0; i < 2; i++) {
+        s->gn[i] = c->gain[q + i];
+        s->nse[i] = c->nse[q + i];
+    }
+}
+
+/* WF3 minimum initial guess on one row (slot 0 takes an input's value only if it is good, slot 1
+ * takes a lower good value, and image 0 whatever its DQ — rej_init.c's asymmetry). */
+static void
+wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, float *ave, float *var)
+{
+    for (Py_ssize_t k = 0; k < c->n; k++) {
+        const float *im = c->img[k] + off;
+        const uint16_t *d = c->dq[k] + off;
+        const float e = c->efac[k], e2 = e * e, sk = c->sky[k], scale = c->scale;
+        const int epos = e > 0.0f;
+        for (int q = 0; q < 2; q++) {
+            const float gn = s->gn[q], nse = s->nse[q];
+            for (Py_ssize_t x = s->x0[q]; x < s->x1[q]; x++) {
+                float diff = im[x] - sk;
+                float val = epos ? diff / e : 0.0f;
+                float t = scale * fmax0(diff);
+                float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
+                int good = (d[x] & c->bad) == 0;
+                if (q == 0) {
+                    if (k == 0 || val < ave[x]) {
+                        int ok = good && epos;
+                        ave[x] = ok ? val : 0.0f;
+                        var[x] = ok ? vn : 0.0f;
+                    }
+                } else if (k == 0 || (val < ave[x] && good)) {
+                    ave[x] = val;
+                    var[x] = epos ? vn : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* Rejection tests of one input on one row (vectorised): candidate, exclusion, the two spill tests. */
+static void
+wf3_tests(const Wf3 *c, Py_ssize_t r, Py_ssize_t off, Py_ssize_t k, int it, const Slots *s, const float *restrict var,
+          Rows *w)
+{
+    const float *restrict im = c->img[k] + off, *restrict rw = c->raw[k] + off, *restrict ave = w->ave;
+    const uint16_t *restrict d = c->dq[k] + off;
+    float *restrict pic = w->pic;
+    uint8_t *restrict hit = w->hit, *restrict fl = w->fl;
+    const float e = c->efac[k], e2 = e * e, sk = c->sky[k], sig2 = c->sig2[it], scale = c->scale, psig2 = c->psig2;
+    const int minfirst = c->minimum && it == 0;
+    /* the spill plane of the rows below a HIT holds the stored data on rows <= width */
+    const float *restrict spv = r <= c->g.width ? rw : pic;
+    const uint16_t bad = c->bad;
+    for (int q = 0; q < 2; q++) {
+        const float gn = s->gn[q], nse = s->nse[q];
+        const Py_ssize_t x0 = s->x0[q], x1 = s->x1[q];
+        for (Py_ssize_t x = x0; x < x1; x++) {
+            float th, sth;
+            if (minfirst) { /* first iteration after the minimum guess: thresholds from its variance */
+                th = sig2 * var[x];
+                sth = th;
+            } else {
+                float dum = ave[x] * e + sk;
+                float base = nse + fmax0(dum) / gn;
+                float t = scale * fmax0(dum - sk);
+                th = (sig2 * (base + t * t)) / e2;
+                sth = (sig2 * base) / e2;
+            }
+            float p = (im[x] - sk) / e;
+            pic[x] = p;
+            float dd = p - ave[x];
+            float sq = dd * dd;
+            uint16_t dv = d[x];
+            uint8_t e0 = (uint8_t)(((dv & bad) != 0) & (dv != SPILL));
+            uint8_t excl = (uint8_t)(e0 | (dv == EXCLUDE));
+            uint8_t cand = (uint8_t)(sq > th);
+            uint8_t sup = (uint8_t)((sq > psig2 * spv[x]) & (dv != HIT));
+            hit[x] = (uint8_t)(cand & (excl ^ 1));
+            fl[x] = (uint8_t)(cand * F_CAND | excl * F_EXCL | (uint8_t)(sq > psig2 * sth) * F_SPOK | sup * F_SUP |
+                              e0 * F_E0);
+        }
+    }
+}
+
+/* The mask value of pixel x (HSTCAL's per-pixel mask: input DQ, EXCLUDE, SPILL, HIT). */
+static inline uint16_t
+wf3_mask(uint8_t f, uint16_t dv, uint8_t hit, uint8_t above, uint8_t same, int *sb)
+{
+    *sb = above && (f & F_SUP);
+    uint16_t start = *sb ? SPILL : ((f & F_E0) ? EXCLUDE : dv);
+    int spilled = same && (f & F_SPOK) && start != HIT;
+    return hit ? HIT : (spilled ? SPILL : start);
+}
+
+static void
+wf3_sum(const Wf3 *c, Py_ssize_t off, Py_ssize_t k, int last, const Slots *s, Rows *w)
+{
+    const uint16_t *restrict d = c->dq[k] + off;
+    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
+                            *restrict same = w->same;
+    const float *restrict pic = w->pic;
+    float *restrict total = w->total, *restrict efs = w->efs, *restrict var2 = w->var2;
+    const float e = c->efac[k], sk = c->sky[k];
+    for (int q = 0; q < 2; q++) {
+        const float gn = s->gn[q], nse = s->nse[q];
+        for (Py_ssize_t x = s->x0[q]; x < s->x1[q]; x++) {
+            int sb;
+            int ok = (wf3_mask(fl[x], d[x], hit[x], above[x], same[x], &sb) & MASKDQ) == 0;
+            float contrib = pic[x] * e;
+            float t = total[x] + contrib, es = efs[x] + e;
+            total[x] = ok ? t : total[x];
+            efs[x] = ok ? es : efs[x];
+            if (last) {
+                float v = var2[x] + (nse + fmax0(contrib + sk) / gn);
+                var2[x] = ok ? v : var2[x];
+            }
+        }
+    }
+}
+
+static Py_ssize_t
+wf3_dq(const Wf3 *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
+{
+    const uint16_t *restrict d = c->dq[k] + off;
+    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
+                            *restrict same = w->same;
+    uint16_t *restrict dq2 = w->dq2, *restrict dqo = w->dqo;
+    uint8_t *restrict cr_row = out_row ? c->cr_out[k] + off : w->use;
+    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
+    Py_ssize_t nrej = 0;
+    for (Py_ssize_t x = 0; x < c->g.nx; x++) {
+        int sb;
+        uint16_t dv = d[x];
+        uint16_t mask = wf3_mask(fl[x], dv, hit[x], above[x], same[x], &sb);
+        int cr = mask == HIT || mask == SPILL;
+        uint16_t b = (uint16_t)((sb ? SPILL : dv) | dq2[x]) & clear;
+        uint16_t sv = b | dqo[x];
+        b = cr ? (uint16_t)(b | CRFLAG) : b;
+        sv = cr ? sv : (uint16_t)(sv & (uint16_t)~CRFLAG);
+        dq2[x] = b;
+        dqo[x] = sv;
+        cr_row[x] = (uint8_t)cr;
+        nrej += cr;
+    }
+    return out_row ? nrej : 0;
+}
+
+static Py_ssize_t
+wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
+{
+    const Py_ssize_t nx = c->g.nx, off = r * nx, width = c->g.width;
+    const int32_t w0 = c->g.wdy[0];
+    Py_ssize_t nrej = 0;
+    Slots s;
+    wf3_slots(c, r, &s);
+    if (c->guess_ave) {
+        memcpy(w->ave, c->guess_ave + off, (size_t)nx * sizeof(float));
+        memcpy(var, c->guess_var + off, (size_t)nx * sizeof(float));
+    } else {
+        wf3_guess_min(c, off, &s, w->ave, var);
+    }
+    for (Py_ssize_t it = 0; it < c->niter; it++) {
+        const int last = it == c->niter - 1;
+        memset(w->total, 0, (size_t)nx * sizeof(float));
+        memset(w->efs, 0, (size_t)nx * sizeof(float));
+        if (last) {
+            memset(w->var2, 0, (size_t)nx * sizeof(float));
+            memset(w->dq2, 0, (size_t)nx * sizeof(uint16_t));
+            for (Py_ssize_t x = 0; x < nx; x++)
+                w->dqo[x] = CRFLAG;
+        }
+        for (Py_ssize_t k = 0; k < c->n; k++) {
+            if (!(c->efac[k] > 0.0f))
+                continue;
+            uint8_t *ring = c->state + (it * c->n + k) * width * nx;
+            if (width > 0)
+                dilate_above(&c->g, ring, r, w->above);
+            else
+                memset(w->above, 0, (size_t)nx);
+            wf3_tests(c, r, off, k, (int)it, &s, var, w);
+            /* from above the pixel needs the lower-rows spill test, from the left the same-row one */
+            promote(w->hit, w->fl, w->above, nx, w0, F_SUP, F_SPOK);
+            memset(w->same, 0, (size_t)nx);
+            if (w0 >= 0)
+                or_shifts(w->same, w->hit, nx, w0, 1);
+            wf3_sum(c, off, k, last, &s, w);
+            if (last)
+                nrej += wf3_dq(c, off, k, out_row, w);
+            if (width > 0)
+                memcpy(ring + ring_slot(r, width) * nx, w->hit, (size_t)nx);
+        }
+        new_average(w, nx, last);
+    }
+    if (out_row) {
+        const float texpt = c->texpt, skysum = c->skysum;
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            float f = w->efs[x];
+            float a = w->ave[x];
+            float er = f > 0.0f ? (float)(sqrt((double)w->var2[x]) / (double)f) : 0.0f;
+            if (c->scale_out) { /* combine(): SCI = f32(ave * texpt) + skysum, ERR = err * texpt */
+                a = a * texpt + skysum;
+                er = er * texpt;
+            }
+            c->ave_out[off + x] = a;
+            c->err_out[off + x] = er;
+            c->dq_out[off + x] = w->dqo[x];
+        }
+    }
+    return nrej;
+}
+
+static PyObject *
+wf3_reject(PyObject *self, PyObject *args)
+{
+    PyObject *img_seq, *raw_seq, *dq_seq, *cr_seq, *gave_obj, *gvar_obj;
+    Py_buffer gave = {0}, gvar = {0}, ave_out = {0}, err_out = {0}, dq_out = {0}, state = {0}, fpar = {0}, efac = {0},
+              sky = {0}, sig2 = {0}, wdy = {0}, gain = {0}, nse = {0};
+    Py_ssize_t ny, nx, n, niter, width, ampx, ampy, r_start, r_out, r_end;
+    long bad;
+    int minimum, scale_out;
+    if (!PyArg_ParseTuple(args, "OOOOOw*w*w*Ow*y*y*y*y*y*y*y*nnnnnnnlppnnn", &img_seq, &raw_seq, &dq_seq, &gave_obj,
+                          &gvar_obj, &ave_out, &err_out, &dq_out, &cr_seq, &state, &fpar, &efac, &sky, &sig2, &wdy,
+                          &gain, &nse, &ny, &nx, &n, &niter, &width, &ampx, &ampy, &bad, &minimum, &scale_out,
+                          &r_start, &r_out, &r_end))
+        return NULL;
+    Py_buffer *bufs[] = {&gave, &gvar, &ave_out, &err_out, &dq_out, &state, &fpar,
+                         &efac, &sky,  &sig2,    &wdy,     &gain,   &nse};
+    BufList bimg = {.n = 0}, braw = {.n = 0}, bdq = {.n = 0}, bcr = {.n = 0};
+    PyObject *result = NULL;
+    const Py_ssize_t npix = ny * nx;
+    const int given = gave_obj != Py_None;
+    if (given && (PyObject_GetBuffer(gave_obj, &gave, PyBUF_SIMPLE) < 0 ||
+                  PyObject_GetBuffer(gvar_obj, &gvar, PyBUF_SIMPLE) < 0))
+        goto done;
+    if ((given && (ck_check(&gave, npix, 4, "guess ave") < 0 || ck_check(&gvar, npix, 4, "guess var") < 0)) ||
+        ck_check(&ave_out, npix, 4, "ave_out") < 0 || ck_check(&err_out, npix, 4, "err_out") < 0 ||
+        ck_check(&dq_out, npix, 2, "dq_out") < 0 || ck_check(&state, niter * n * width * nx, 1, "state") < 0 ||
+        ck_check(&fpar, 4, 4, "fpar") < 0 || ck_check(&efac, n, 4, "efac") < 0 || ck_check(&sky, n, 4, "sky") < 0 ||
+        ck_check(&sig2, niter, 4, "sig2") < 0 || ck_check(&wdy, width + 1, 4, "wdy") < 0 ||
+        ck_check(&gain, 4, 4, "gain") < 0 || ck_check(&nse, 4, 4, "nse") < 0)
+        goto done;
+    if (r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1) {
+        PyErr_SetString(PyExc_ValueError, "wf3_reject: bad row range or iteration count");
+        goto done;
+    }
+    if (buflist_get(img_seq, &bimg, n, npix, 4, 0, "images") < 0 ||
+        buflist_get(raw_seq, &braw, n, npix, 4, 0, "raws") < 0 || buflist_get(dq_seq, &bdq, n, npix, 2, 0, "dq") < 0 ||
+        buflist_get(cr_seq, &bcr, n, npix, 1, 1, "crbits") < 0)
+        goto done;
+    {
+        const float *ip[MAXIN], *rp[MAXIN];
+        const uint16_t *dp[MAXIN];
+        uint8_t *cp[MAXIN];
+        for (Py_ssize_t k = 0; k < n; k++) {
+            ip[k] = bimg.b[k].buf;
+            rp[k] = braw.b[k].buf;
+            dp[k] = bdq.b[k].buf;
+            cp[k] = bcr.b[k].buf;
+        }
+        const float *fp = fpar.buf;
+        Wf3 c = {.g = {nx, width, wdy.buf},
+                 .n = n,
+                 .niter = niter,
+                 .img = ip,
+                 .raw = rp,
+                 .dq = dp,
+                 .guess_ave = given ? gave.buf : NULL,
+                 .guess_var = given ? gvar.buf : NULL,
+                 .ave_out = ave_out.buf,
+                 .err_out = err_out.buf,
+                 .dq_out = dq_out.buf,
+                 .cr_out = cp,
+                 .state = state.buf,
+                 .efac = efac.buf,
+                 .sky = sky.buf,
+                 .sig2 = sig2.buf,
+                 .gain = gain.buf,
+                 .nse = nse.buf,
+                 .scale = fp[0],
+                 .psig2 = fp[1],
+                 .texpt = fp[2],
+                 .skysum = fp[3],
+                 .ampx = ampx,
+                 .ampy = ampy,
+                 .bad = (uint16_t)(bad & 0xFFFF),
+                 .minimum = minimum,
+                 .scale_out = scale_out};
+        Rows w;
+        float *var = malloc((size_t)(nx > 0 ? nx : 1) * sizeof(float));
+        if (var == NULL || rows_alloc(&w, nx) < 0) {
+            free(var);
+            PyErr_NoMemory();
+            goto done;
+        }
+        Py_ssize_t nrej = 0;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t r = r_start; r < r_end; r++)
+            nrej += wf3_row(&c, r, r >= r_out, &w, var);
+        Py_END_ALLOW_THREADS
+        free(w.block);
+        free(var);
+        result = PyLong_FromSsize_t(nrej);
+    }
+done:
+    buflist_release(&bimg);
+    buflist_release(&braw);
+    buflist_release(&bdq);
+    buflist_release(&bcr);
+    ck_release(bufs, 13);
+    return result;
+}
+
+/* ------------------------------------------------------------------------------ module */
+
 static PyMethodDef methods[] = {
+    {"sky_sums", sky_sums, METH_VARARGS,
+     "sky_sums(img, dq, n, badinpdq) -> (npt, min, sum): good pixels of image 0, float32 raster-order sum."},
+    {"sky_hist", sky_hist, METH_VARARGS,
+     "sky_hist(img, dq, hist_out, n, lo, width, nbins): int64 histogram of the DQ == 0 pixels."},
+    {"acs_reject", acs_reject, METH_VARARGS,
+     "acs_reject(scis, errs, dqs, guess|None, sci_out, err_out, dq_out, rej_outs, state, fpar, efac, sky, sig2, "
+     "wdy, ny, nx, n, niter, width, badinpdq, r_start, r_out, r_end) -> nrej: ACSREJ iterations on rows "
+     "r_start..r_end (outputs from r_out on)."},
+    {"wf3_reject", wf3_reject, METH_VARARGS,
+     "wf3_reject(images, raws, dqs, guess_ave|None, guess_var|None, ave_out, err_out, dq_out, cr_outs, state, fpar, "
+     "efac, sky, sig2, wdy, gain, nse, ny, nx, n, niter, width, ampx, ampy, badinpdq, minimum, scale_out, r_start, "
+     "r_out, r_end) -> nrej: WF3REJ iterations on rows r_start..r_end (outputs from r_out on)."},
     {NULL, NULL, 0, NULL},
 };
 
-CK_MODULE(_rej_kernels, methods, "ACSREJ and WF3REJ (cosmic-ray rejection) kernels (C kernels; the NumPy implementations are the reference).")
+CK_MODULE(_rej_kernels, methods,
+          "ACSREJ and WF3REJ (cosmic-ray rejection) kernels (C kernels; the NumPy implementations are the "
+          "reference).")

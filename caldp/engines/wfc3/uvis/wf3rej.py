@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ...common.kernels import c_array, load
 from ..dq import DQ
 from .strips import BLOCK_ROWS, row_blocks
 
@@ -42,6 +43,7 @@ OK, SPILL, EXCLUDE, HIT = 0, 2, 4, 8
 MASKDQ = np.uint16(SPILL | EXCLUDE | HIT)
 MINVAL, MIN_BINS, MAX_BINS = -15000, 1000, 10000
 INT_MAX_F = F32(2147483647.0)
+REJ_KERNELS = "caldp.engines.common._rej_kernels"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +144,19 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     >>> [round(float(s), 5) for s in sky_mode([img], [np.zeros((20, 20), np.uint16)], badinpdq=0)]
     [101.65517]
     """
-    bad = np.uint16(badinpdq & 0xFFFF)
-    good0 = (dqs[0] & bad) == 0
-    vals0 = images[0][good0].astype(F32, copy=False)
-    npt = vals0.size
-    data_min = min(INT_MAX_F, F32(vals0.min())) if npt else INT_MAX_F
-    total = np.add.accumulate(vals0, out=vals0)[-1] if npt else F32(0)  # sequential float32 sum
+    mod = load(REJ_KERNELS)
+    if mod is not None:
+        images = [c_array(im, F32) for im in images]
+        dqs = [c_array(d, np.uint16) for d in dqs]
+        npt, vmin, vsum = mod.sky_sums(images[0], dqs[0], images[0].size, int(badinpdq))
+        data_min = min(INT_MAX_F, F32(vmin)) if npt else INT_MAX_F
+        total = F32(vsum)
+    else:
+        bad = np.uint16(badinpdq & 0xFFFF)
+        vals0 = images[0][(dqs[0] & bad) == 0].astype(F32, copy=False)
+        npt = vals0.size
+        data_min = min(INT_MAX_F, F32(vals0.min())) if npt else INT_MAX_F
+        total = np.add.accumulate(vals0, out=vals0)[-1] if npt else F32(0)  # sequential float32 sum
     if npt == 0:
         npt = 1
     lo = MINVAL if data_min < MINVAL else int(data_min)
@@ -165,6 +174,11 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     hmin = F32(lo)
     skies = []
     for img, dq in zip(images, dqs, strict=True):
+        if mod is not None:
+            hist = np.empty(nbins, np.int64)
+            mod.sky_hist(img, dq, hist, img.size, float(lo), float(width), nbins)
+            skies.append(_cr_mode(hist, width, hmin))
+            continue
         v = img[dq == 0]
         h = (v - F32(lo)) / width
         # C: h = (int) value (truncation toward zero), counted when 0 <= h < nbins, i.e. -1 < value < nbins.
@@ -277,6 +291,55 @@ def neighbour_offsets(radius: float) -> list[tuple[int, int]]:
     ]
 
 
+def disk_halfwidths(radius: float) -> tuple[int, np.ndarray]:
+    """Ring depth ``ceil(radius)`` and, for dy = 0..depth, the largest ``dx`` of the
+    :func:`neighbour_offsets` disk on that row (−1 where the row has none), as the C kernels take them.
+
+    >>> disk_halfwidths(2.1)
+    (3, array([ 2,  1,  0, -1], dtype=int32))
+    """
+    width = int(math.ceil(float(F32(radius))))
+    wdy = np.full(width + 1, -1, np.int32)
+    for dy, dx in neighbour_offsets(radius):
+        if dy >= 0:
+            wdy[dy] = max(wdy[dy], dx)
+    return width, wdy
+
+
+def run_row_strips(run, ny: int, state_shape: tuple, nstrips: int, mapper, *, halo: int) -> int:
+    """Run a row kernel over `nstrips` row strips at once, exactly as over the whole image.
+
+    ``run(r_start, r_out, r_end, state) -> nrej`` processes rows ``r_start..r_end`` with the HIT
+    ring `state` (zeros: no HIT above), writing outputs from row ``r_out`` on. Each strip after
+    the first starts `halo` rows early from an empty ring; the ring it has at its first row must
+    equal the one the strip above ends with, else (a long chain of promotions across the boundary)
+    the strip is computed again from that ring. Returns the total of the strips' counts.
+    """
+    bounds = [(ny * i // nstrips, ny * (i + 1) // nstrips) for i in range(nstrips)]
+    bounds = [b for b in bounds if b[1] > b[0]] or [(0, ny)]
+
+    def strip(b):
+        r0, r1 = b
+        state = np.zeros(state_shape, np.uint8)
+        entry = None
+        if r0 > 0:
+            run(max(0, r0 - halo), r0, r0, state)
+            entry = state.copy()
+        return entry, state, run(r0, r0, r1, state)
+
+    done = mapper(strip, bounds) if len(bounds) > 1 else [strip(bounds[0])]
+    total = done[0][2]
+    state = done[0][1]
+    for (r0, r1), (entry, end, nrej) in zip(bounds[1:], done[1:], strict=True):
+        if not np.array_equal(entry, state):
+            log.debug("rejection strip at row %d recomputed from the ring of the strip above", r0)
+            end = state.copy()
+            nrej = run(r0, r0, r1, end)
+        total += nrej
+        state = end
+    return total
+
+
 @dataclass(slots=True)
 class RejResult:
     sci: np.ndarray  # float32, counts (ave·texpt + skysum)
@@ -330,6 +393,25 @@ def reject(
     `out`: optional float32 (ave, err) arrays for the results; they may be `ave` and `var`
     themselves (a strip's halo rows, already written, only feed results that are discarded).
     """
+    mod = load(REJ_KERNELS)
+    if mod is not None:
+        return _reject_kernel(
+            mod,
+            images,
+            dqs,
+            raws,
+            guess=(ave, var),
+            efac=efac,
+            sky=sky,
+            noise=noise,
+            sigmas=sigmas,
+            radius=radius,
+            thresh=thresh,
+            scalense=scalense,
+            badinpdq=badinpdq,
+            minimum=initgues[:3] == "min",
+            out=out,
+        )
     nimg = len(images)
     ny, nx = images[0].shape
     width = int(math.ceil(float(F32(radius))))
@@ -352,6 +434,91 @@ def reject(
             crbits[n][r0:r1] = cr[n]
         nrej += nr
     return ave_out, err_out, dq_out, crbits, nrej
+
+
+def _reject_kernel(
+    mod,
+    images,
+    dqs,
+    raws,
+    *,
+    guess,
+    efac,
+    sky,
+    noise: NoiseModel,
+    sigmas,
+    radius,
+    thresh,
+    scalense,
+    badinpdq,
+    minimum: bool,
+    out=None,
+    scale_out: tuple | None = None,
+):
+    """:func:`reject` by the C kernel (``wf3_reject``), whole chip in one call.
+
+    `guess`: (ave, var) arrays, or None for the minimum guess computed in the kernel.
+    `scale_out`: (texpt, skysum) to write ``SCI = f32(ave·texpt) + skysum`` and ``ERR·texpt``
+    (:func:`combine`) instead of the normalised values. `out` may alias the guess arrays: the
+    kernel reads a row of the guess before it writes that row.
+    """
+    nimg = len(images)
+    ny, nx = images[0].shape
+    images = [c_array(a, F32) for a in images]
+    raws = [c_array(a, F32) for a in raws]
+    dqs = [c_array(d, np.uint16) for d in dqs]
+    gave = gvar = None
+    if guess is not None:
+        gave, gvar = (c_array(a, F32) for a in guess)
+    if out is None:
+        ave_out, err_out = np.empty((ny, nx), F32), np.empty((ny, nx), F32)
+    else:
+        ave_out, err_out = out
+        if ave_out.shape != (ny, nx) or err_out.shape != (ny, nx):
+            raise ValueError("out arrays must have the image shape")
+    dq_out = np.empty((ny, nx), np.uint16)
+    crbits = np.zeros((nimg, ny, nx), bool)
+    width, wdy = disk_halfwidths(radius)
+    niter = len(sigmas)
+    sig2 = np.array([F32(F32(s) * F32(s)) for s in sigmas], F32)
+    scale = F32(float(F32(scalense)) / 100.0)
+    psig2 = F32(F32(thresh) * F32(thresh)) if thresh > 0 else F32(-1.0)
+    texpt, skysum = scale_out if scale_out is not None else (F32(1), F32(0))
+    fpar = np.array([scale, psig2, texpt, skysum], F32)
+    state = np.zeros((niter, nimg, width, nx), np.uint8)
+    nrej = mod.wf3_reject(
+        images,
+        raws,
+        dqs,
+        gave,
+        gvar,
+        ave_out,
+        err_out,
+        dq_out,
+        list(crbits),
+        state,
+        fpar,
+        np.array(efac, F32),
+        np.array(sky, F32),
+        sig2,
+        wdy,
+        np.array(noise.gain, F32),
+        np.array(noise.nse, F32),
+        ny,
+        nx,
+        nimg,
+        niter,
+        width,
+        int(noise.ampx),
+        int(noise.ampy),
+        int(badinpdq),
+        bool(minimum),
+        scale_out is not None,
+        0,
+        0,
+        ny,
+    )
+    return ave_out, err_out, dq_out, list(crbits), nrej
 
 
 @dataclass(slots=True)
@@ -569,6 +736,46 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     for n, s in enumerate(sky):
         log.debug("sky of input %d is %0.3f DN", n, float(s))
     shape = images[0].shape
+    mod = load(REJ_KERNELS)
+    if nonzero > 1 and mod is not None:
+        guess = None  # the minimum guess is computed by the kernel, row by row
+        if pars.initgues.strip().lower()[:3] == "med":
+            guess = np.empty(shape, F32), np.empty(shape, F32)
+            for r0, r1 in row_blocks(shape[0], 4 * BLOCK_ROWS):
+                strip_noise = replace(noise, ampy=max(noise.ampy - r0, 0))
+                guess[0][r0:r1], guess[1][r0:r1] = initial_guess_median(
+                    [im[r0:r1] for im in images],
+                    [d[r0:r1] for d in dqs],
+                    efac=efac,
+                    sky=sky,
+                    noise=strip_noise,
+                    scalense=pars.scalense,
+                    badinpdq=pars.badinpdq,
+                )
+        skysum = F32(0)
+        for s in sky:
+            skysum = F32(skysum + s)
+        if skysum < 0:
+            skysum = F32(0)
+        sci, err, dq, crbits, nrej = _reject_kernel(
+            mod,
+            images,
+            dqs,
+            raws,
+            guess=guess,
+            efac=efac,
+            sky=sky,
+            noise=noise,
+            sigmas=pars.sigmas,
+            radius=pars.crradius,
+            thresh=pars.crthresh,
+            scalense=pars.scalense,
+            badinpdq=pars.badinpdq,
+            minimum=pars.initgues.strip().lower()[:3] == "min",
+            out=guess,
+            scale_out=(texpt, skysum),
+        )
+        return RejResult(sci, err, dq, crbits, nrej, skysum)
     if nonzero > 1:
         guess = initial_guess_median if pars.initgues.strip().lower()[:3] == "med" else initial_guess_minimum
         ave, var = np.empty(shape, F32), np.empty(shape, F32)
