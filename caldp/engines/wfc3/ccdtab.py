@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.refs import match_rows
-from .reffiles import check_table
+from .reffiles import check_table, read_table
 
 log = logging.getLogger(__name__)
 
@@ -188,19 +187,18 @@ def read_ccdtab(path: str | Path, *, detector: str = "UVIS", **criteria) -> CCDP
     """
     path = Path(path)
     try:
-        with fits.open(path, memmap=False) as hdul:
-            check_table(
-                hdul[0].header,
-                filetype="CCD PARAMETERS",
-                keyword="CCDTAB",
-                file=path.name,
-                detector=detector,
-                dummy_fatal=True,
-            )
-            data = hdul[1].data if len(hdul) > 1 else None
-            if data is None or len(data) == 0:
-                raise EngineError("table is empty", file=path.name, keyword="CCDTAB")
-            return select_ccdtab(data, file=path.name, **criteria)
+        primary, data = read_table(path)
+        check_table(
+            primary,
+            filetype="CCD PARAMETERS",
+            keyword="CCDTAB",
+            file=path.name,
+            detector=detector,
+            dummy_fatal=True,
+        )
+        if data is None or len(data) == 0:
+            raise EngineError("table is empty", file=path.name, keyword="CCDTAB")
+        return select_ccdtab(data, file=path.name, **criteria)
     except EngineError as exc:
         if exc.file is None:
             raise EngineError(exc.message, file=path.name, keyword="CCDTAB") from None

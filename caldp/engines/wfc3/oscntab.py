@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.refs import match_rows
-from .reffiles import check_table
+from .reffiles import check_table, read_table
 
 _INT_COLS = (
     "CCDCHIP",
@@ -204,12 +203,11 @@ def read_oscntab(path: str | Path, *, detector: str = "UVIS", **criteria) -> Ove
     """Open OSCNTAB `path`, check FILETYPE/DETECTOR and select the row (see select_oscntab)."""
     path = Path(path)
     try:
-        with fits.open(path, memmap=False) as hdul:
-            check_table(hdul[0].header, filetype="OVERSCAN", keyword="OSCNTAB", file=path.name, detector=detector)
-            data = hdul[1].data if len(hdul) > 1 else None
-            if data is None or len(data) == 0:
-                raise EngineError("table is empty", file=path.name, keyword="OSCNTAB")
-            return select_oscntab(data, detector=detector, file=path.name, **criteria)
+        primary, data = read_table(path)
+        check_table(primary, filetype="OVERSCAN", keyword="OSCNTAB", file=path.name, detector=detector)
+        if data is None or len(data) == 0:
+            raise EngineError("table is empty", file=path.name, keyword="OSCNTAB")
+        return select_oscntab(data, detector=detector, file=path.name, **criteria)
     except EngineError as exc:
         if exc.file is None:
             raise EngineError(exc.message, file=path.name, keyword="OSCNTAB") from None

@@ -21,7 +21,13 @@ caldp.engines.common.errors.EngineError: x_ccd.fits: CCDTAB: DETECTOR='UVIS' doe
 
 from __future__ import annotations
 
+import os
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
 import numpy as np
+from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.refs import is_dummy
@@ -79,3 +85,33 @@ def check_table(
         return False
     check_reference(hdr, filetype=filetype, keyword=keyword, file=file, detector=detector)
     return True
+
+
+_TABLES: OrderedDict[tuple, tuple] = OrderedDict()
+_TABLES_LOCK = threading.Lock()
+_TABLES_MAX = 16
+
+
+def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
+    """(primary header, first extension's rows or None) of a reference table, read once per file
+    version: CCDTAB, OSCNTAB … are looked up for every chip of every exposure. The cache key is the
+    file's path, inode, size and modification time, so a rewritten file is read again. Callers must
+    not modify what they get. Raises what ``fits.open`` raises.
+    """
+    path = Path(path)
+    st = os.stat(path)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+    with _TABLES_LOCK:
+        hit = _TABLES.get(key)
+        if hit is not None:
+            _TABLES.move_to_end(key)
+            return hit
+    with fits.open(path, memmap=False) as hdul:
+        primary = hdul[0].header.copy()
+        data = hdul[1].data if len(hdul) > 1 else None
+        data = data.copy() if data is not None else None
+    with _TABLES_LOCK:
+        _TABLES[key] = (primary, data)
+        while len(_TABLES) > _TABLES_MAX:
+            _TABLES.popitem(last=False)
+    return primary, data

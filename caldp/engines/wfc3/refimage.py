@@ -121,7 +121,10 @@ def _pixels(hdu, extname: str, shape) -> np.ndarray:
     hdr = hdu.header
     if "NPIX1" in hdr and "NPIX2" in hdr:
         shape = (int(hdr["NPIX2"]), int(hdr["NPIX1"]))
-    return np.full(shape, hdr.get("PIXVALUE", 0), dtype=dtype)
+    value = hdr.get("PIXVALUE", 0)
+    if value == 0:  # np.zeros maps zero pages lazily: no pass over memory for the usual null ERR/DQ
+        return np.zeros(shape, dtype=dtype)
+    return np.full(shape, value, dtype=dtype)
 
 
 def _native(data: np.ndarray, dtype) -> np.ndarray:

@@ -1,8 +1,464 @@
-/* caldp C kernels: WF3CCD, WF3REJ and WF32D kernels. See caldp/engines/common/ckernel.h for the conventions. */
+/* caldp C kernels for the WFC3/UVIS WF3CCD and WF32D stages.
+ *
+ * Each kernel is a single pass over a chip that does what one or several NumPy step functions do
+ * (the NumPy code in the step modules is the reference; tests compare both bit for bit). Float32
+ * arithmetic is written as float, double as double, in the order the NumPy code (and HSTCAL)
+ * evaluates it; see caldp/engines/common/ckernel.h for the buffer conventions. All loops run
+ * without the GIL.
+ */
 #include "ckernel.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DQ_SATPIXEL 256
+#define DQ_BADFLAT 512
+#define DQ_TRAP 1024
+#define DQ_ATODSAT 2048
+
+/* ------------------------------------------------------------------------------------------ */
+/* WF3CCD, first pass: error initialisation (noise.init_error) and DQICORR's saturation flags. */
+
+typedef struct {
+    int do_err;
+    Py_ssize_t boundary; /* first column of slot 1 */
+    float g[2], r2[2], b[2];
+    int sat_mode; /* 0: no scalar test, 1: whole array, 2: only where rowmask[y] or colmask[x] */
+    float saturate;
+    const uint8_t *rowmask, *colmask;
+} InitPars;
+
+/* ERR = f32(sqrt(f64(f32(max(f32(f32(sci - b) * g), 0) + r2))) / f64(g)): float32 up to the
+ * square root, which donoise.c takes in double, as is the division by the gain. */
+static inline float
+noise_value(float s, float b, float g, float r2)
+{
+    float v = (s - b) * g;
+    if (v < 0.0f) /* NaN stays NaN, as np.maximum */
+        v = 0.0f;
+    v = v + r2;
+    return (float)(sqrt((double)v) / (double)g);
+}
+
+static void
+init_rows(const float *sci, float *err, uint16_t *dq, Py_ssize_t ny, Py_ssize_t nx, const InitPars *p)
+{
+    const float atod = 65534.0f;
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        const float *s = sci + y * nx;
+        if (p->do_err) {
+            float *e = err + y * nx;
+            Py_ssize_t bx = p->boundary < nx ? p->boundary : nx;
+            for (Py_ssize_t x = 0; x < bx; x++)
+                e[x] = noise_value(s[x], p->b[0], p->g[0], p->r2[0]);
+            for (Py_ssize_t x = bx; x < nx; x++)
+                e[x] = noise_value(s[x], p->b[1], p->g[1], p->r2[1]);
+        }
+        if (dq == NULL)
+            continue;
+        uint16_t *d = dq + y * nx;
+        for (Py_ssize_t x = 0; x < nx; x++)
+            if (s[x] > atod)
+                d[x] |= DQ_ATODSAT;
+        if (p->sat_mode == 0)
+            continue;
+        int whole_row = p->sat_mode == 1 || p->rowmask[y];
+        for (Py_ssize_t x = 0; x < nx; x++)
+            if ((whole_row || p->colmask[x]) && (s[x] > p->saturate || s[x] > atod))
+                d[x] |= DQ_SATPIXEL;
+    }
+}
+
+static PyObject *
+k_ccd_init(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, rowmask = {0}, colmask = {0};
+    Py_buffer *all[] = {&sci, &err, &dq, &rowmask, &colmask};
+    Py_ssize_t ny, nx;
+    int do_dqi;
+    InitPars p;
+    if (!PyArg_ParseTuple(args, "y*w*w*nnpnffffffpify*y*", &sci, &err, &dq, &ny, &nx, &p.do_err, &p.boundary,
+                          &p.g[0], &p.g[1], &p.r2[0], &p.r2[1], &p.b[0], &p.b[1], &do_dqi, &p.sat_mode,
+                          &p.saturate, &rowmask, &colmask))
+        return NULL;
+    Py_ssize_t n = ny * nx;
+    if (ck_check(&sci, n, 4, "sci") || ck_check(&err, n, 4, "err") || (do_dqi && ck_check(&dq, n, 2, "dq")) ||
+        (p.sat_mode == 2 && (ck_check(&rowmask, ny, 1, "rowmask") || ck_check(&colmask, nx, 1, "colmask")))) {
+        ck_release(all, 5);
+        return NULL;
+    }
+    p.rowmask = rowmask.buf;
+    p.colmask = colmask.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    init_rows(sci.buf, err.buf, do_dqi ? dq.buf : NULL, ny, nx, &p);
+    Py_END_ALLOW_THREADS;
+    ck_release(all, 5);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* WF3CCD, second pass: BLEVCORR subtraction, BIASCORR (sub1d) and the full-well map flags.     */
+
+typedef struct {
+    Py_ssize_t ny, nx, namps;
+    const int64_t *regions; /* per amp: begx, endx, begy, endy */
+    const double *rowbias;  /* per amp: ny values, bias(r) of the serial fit */
+    const double *colbias;  /* per amp: nx values, drift at column i (zeros without drift) */
+    int do_bias;
+    const float *bsci, *berr;
+    const uint16_t *bdq;
+    int do_fw;
+    const float *satmap;
+    Py_ssize_t fw_y0, fw_y1, nfw;
+    const int64_t *fw_cols; /* per region: begx, endx */
+    float mean_gain;
+} BiasPars;
+
+static void
+bias_rows(float *sci, float *err, uint16_t *dq, const BiasPars *p, Py_ssize_t *nbias, Py_ssize_t *nsat)
+{
+    const Py_ssize_t ny = p->ny, nx = p->nx;
+    Py_ssize_t nb = 0, ns = 0;
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        float *s = sci + y * nx;
+        float *e = err + y * nx;
+        uint16_t *d = dq + y * nx;
+        /* BLEVCORR: f32((f64(sci) - bias(r)) - drift(i)) inside each amp's science region only. */
+        for (Py_ssize_t a = 0; a < p->namps; a++) {
+            const int64_t *r = p->regions + 4 * a;
+            if (y < r[2] || y >= r[3])
+                continue;
+            const double bl = p->rowbias[a * ny + y];
+            const double *drift = p->colbias + a * nx;
+            for (Py_ssize_t x = r[0]; x < r[1]; x++)
+                s[x] = (float)(((double)s[x] - bl) - drift[x]);
+        }
+        /* BIASCORR (sub1d): float32 difference, errors in quadrature (float32), DQ OR. */
+        if (p->do_bias) {
+            const float *bs = p->bsci + y * nx, *be = p->berr + y * nx;
+            const uint16_t *bd = p->bdq + y * nx;
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                s[x] = s[x] - bs[x];
+                float t = e[x] * e[x];
+                t = t + be[x] * be[x];
+                e[x] = sqrtf(t);
+                uint16_t old = d[x];
+                d[x] = old | bd[x];
+                nb += (old == 0 && d[x] != 0);
+            }
+        }
+        /* Full-well map: sci > f32(map / mean_gain) over the first amp's rows and each region's columns. */
+        if (p->do_fw && y >= p->fw_y0 && y < p->fw_y1) {
+            const float *m = p->satmap + y * nx;
+            for (Py_ssize_t k = 0; k < p->nfw; k++)
+                for (Py_ssize_t x = p->fw_cols[2 * k]; x < p->fw_cols[2 * k + 1]; x++)
+                    if (s[x] > m[x] / p->mean_gain) {
+                        ns += (d[x] & DQ_SATPIXEL) == 0;
+                        d[x] |= DQ_SATPIXEL;
+                    }
+        }
+    }
+    *nbias = nb;
+    *nsat = ns;
+}
+
+static int
+valid_ranges(const int64_t *v, Py_ssize_t count, Py_ssize_t stride, Py_ssize_t lo_max, Py_ssize_t hi_max)
+{
+    /* Each (lo, hi) pair must satisfy 0 <= lo, hi <= max (empty ranges allowed). */
+    for (Py_ssize_t k = 0; k < count; k++) {
+        int64_t lo = v[k * stride], hi = v[k * stride + 1];
+        if (hi > lo && (lo < 0 || hi > hi_max))
+            return 0;
+        (void)lo_max;
+    }
+    return 1;
+}
+
+static PyObject *
+k_ccd_bias(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, reg = {0}, rowb = {0}, colb = {0}, bs = {0}, be = {0}, bd = {0};
+    Py_buffer sat = {0}, fwc = {0};
+    Py_buffer *all[] = {&sci, &err, &dq, &reg, &rowb, &colb, &bs, &be, &bd, &sat, &fwc};
+    BiasPars p;
+    if (!PyArg_ParseTuple(args, "w*w*w*nnny*y*y*py*y*y*py*nnny*f", &sci, &err, &dq, &p.ny, &p.nx, &p.namps, &reg,
+                          &rowb, &colb, &p.do_bias, &bs, &be, &bd, &p.do_fw, &sat, &p.fw_y0, &p.fw_y1, &p.nfw, &fwc,
+                          &p.mean_gain))
+        return NULL;
+    Py_ssize_t n = p.ny * p.nx;
+    int bad = ck_check(&sci, n, 4, "sci") || ck_check(&err, n, 4, "err") || ck_check(&dq, n, 2, "dq") ||
+              ck_check(&reg, 4 * p.namps, 8, "regions") || ck_check(&rowb, p.namps * p.ny, 8, "rowbias") ||
+              ck_check(&colb, p.namps * p.nx, 8, "colbias");
+    if (!bad && p.do_bias)
+        bad = ck_check(&bs, n, 4, "bias sci") || ck_check(&be, n, 4, "bias err") || ck_check(&bd, n, 2, "bias dq");
+    if (!bad && p.do_fw)
+        bad = ck_check(&sat, n, 4, "satmap") || ck_check(&fwc, 2 * p.nfw, 8, "fw columns");
+    if (!bad) {
+        p.regions = reg.buf;
+        p.fw_cols = fwc.buf;
+        /* Regions must lie inside the chip: x in [0, nx], y in [0, ny]. */
+        if (!valid_ranges(p.regions, p.namps, 4, 0, p.nx) || !valid_ranges(p.regions + 2, p.namps, 4, 0, p.ny) ||
+            (p.do_fw && (!valid_ranges(p.fw_cols, p.nfw, 2, 0, p.nx) || p.fw_y0 < 0 || p.fw_y1 > p.ny))) {
+            PyErr_SetString(PyExc_ValueError, "ccd_bias: region outside the array");
+            bad = 1;
+        }
+    }
+    if (bad) {
+        ck_release(all, 11);
+        return NULL;
+    }
+    p.rowbias = rowb.buf;
+    p.colbias = colb.buf;
+    p.bsci = bs.buf;
+    p.berr = be.buf;
+    p.bdq = bd.buf;
+    p.satmap = sat.buf;
+    Py_ssize_t nbias = 0, nsat = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    bias_rows(sci.buf, err.buf, dq.buf, &p, &nbias, &nsat);
+    Py_END_ALLOW_THREADS;
+    ck_release(all, 11);
+    return Py_BuildValue("nn", nbias, nsat);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Sink pixels (sinkcorr.flag_sinks), walked row by row in the upstream direction with one state */
+/* per column, so the map is read once in memory order.                                        */
+
+static Py_ssize_t
+sink_rows(const float *sci, uint16_t *dq, const float *map, Py_ssize_t ny, Py_ssize_t nx, double expstart, int up,
+          uint8_t *in_run, float *head)
+{
+    const float refdate = 50000.0f;
+    Py_ssize_t newly = 0;
+    memset(in_run, 0, (size_t)nx);
+    for (Py_ssize_t k = 0; k < ny; k++) {
+        /* k-th row in walking order; the downstream neighbour is the previous row in that order. */
+        Py_ssize_t y = up ? k : ny - 1 - k;
+        Py_ssize_t ydown = up ? y - 1 : y + 1;
+        const float *m = map + y * nx;
+        const float *s = sci + y * nx;
+        uint16_t *d = dq + y * nx;
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            float v = m[x];
+            if (v >= 1.0f && v < 1000.0f) { /* trail pixel: flagged when its run starts at an active sink */
+                if (in_run[x] && head[x] <= v) {
+                    newly += (d[x] & DQ_TRAP) == 0;
+                    d[x] |= DQ_TRAP;
+                }
+                continue;
+            }
+            in_run[x] = 0;
+            if (v > refdate && expstart > (double)v) {
+                in_run[x] = 1;
+                head[x] = s[x];
+                newly += (d[x] & DQ_TRAP) == 0;
+                d[x] |= DQ_TRAP;
+                if (k > 0 && map[ydown * nx + x] < 0.0f) {
+                    uint16_t *dd = dq + ydown * nx + x;
+                    newly += (*dd & DQ_TRAP) == 0;
+                    *dd |= DQ_TRAP;
+                }
+            }
+        }
+    }
+    return newly;
+}
+
+static PyObject *
+k_sinks(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, dq = {0}, map = {0};
+    Py_buffer *all[] = {&sci, &dq, &map};
+    Py_ssize_t ny, nx;
+    double expstart;
+    int up;
+    if (!PyArg_ParseTuple(args, "y*w*y*nndp", &sci, &dq, &map, &ny, &nx, &expstart, &up))
+        return NULL;
+    Py_ssize_t n = ny * nx;
+    if (ck_check(&sci, n, 4, "sci") || ck_check(&dq, n, 2, "dq") || ck_check(&map, n, 4, "sinkmap")) {
+        ck_release(all, 3);
+        return NULL;
+    }
+    uint8_t *in_run = malloc((size_t)(nx > 0 ? nx : 1));
+    float *head = malloc(sizeof(float) * (size_t)(nx > 0 ? nx : 1));
+    if (in_run == NULL || head == NULL) {
+        free(in_run);
+        free(head);
+        ck_release(all, 3);
+        return PyErr_NoMemory();
+    }
+    Py_ssize_t newly;
+    Py_BEGIN_ALLOW_THREADS;
+    newly = sink_rows(sci.buf, dq.buf, map.buf, ny, nx, expstart, up, in_run, head);
+    Py_END_ALLOW_THREADS;
+    free(in_run);
+    free(head);
+    ck_release(all, 3);
+    return PyLong_FromSsize_t(newly);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* WF32D: scaled reference subtraction (DARKCORR, FLSHCORR: multgn1d + sub1d + line means) and  */
+/* flat division (FLATCORR, SHADCORR: div1d), in place.                                          */
+
+typedef struct {
+    const float *ref, *rerr;
+    const uint16_t *rdq;
+    float k[2]; /* scale of columns < ampx and >= ampx */
+    Py_ssize_t ampx;
+    uint16_t sdq;
+    float *m, *w; /* per-line good-pixel mean of the scaled reference and good fraction */
+} SubPars;
+
+static void
+sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubPars *p)
+{
+    const float *r = p->ref + y * nx, *re = p->rerr + y * nx;
+    const uint16_t *rd = p->rdq + y * nx;
+    double sum = 0.0;
+    Py_ssize_t ngood = 0;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float k = x < p->ampx ? p->k[0] : p->k[1];
+        float z = k * r[x], ze = k * re[x];
+        int good = (rd[x] & p->sdq) == 0;
+        /* Sequential float64 sum of good values, bad ones adding +0.0 (np.cumsum of np.where). */
+        double v = good ? (double)z : 0.0;
+        sum = x == 0 ? v : sum + v;
+        ngood += good;
+        s[x] = s[x] - z;
+        float t = e[x] * e[x];
+        t = t + ze * ze;
+        e[x] = sqrtf(t);
+        d[x] |= rd[x];
+    }
+    p->m[y] = ngood > 0 ? (float)(sum / (double)ngood) : 0.0f;
+    p->w[y] = ngood > 0 ? (float)ngood / (float)nx : 0.0f;
+}
+
+typedef struct {
+    const float *f, *fe;
+    const uint16_t *fd;
+    int scale; /* first flat: multiply by k = 1/mean_gain first (multgn1d) */
+    float k;
+} FlatPars;
+
+static Py_ssize_t
+flat_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const FlatPars *p)
+{
+    Py_ssize_t nbad = 0;
+    const float *f = p->f + y * nx, *fe = p->fe + y * nx;
+    const uint16_t *fd = p->fd + y * nx;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float F = f[x], Fe = fe[x];
+        if (p->scale) {
+            F = p->k * F;
+            Fe = p->k * Fe;
+        }
+        uint16_t flag = fd[x];
+        if (F == 0.0f) {
+            flag |= DQ_BADFLAT; /* SCI and ERR unchanged */
+        } else {
+            float sv = s[x];
+            float a = e[x] / F;
+            float b = Fe * sv;
+            b = b / F;
+            b = b / F;
+            float t = a * a;
+            t = t + b * b;
+            s[x] = sv / F;
+            e[x] = sqrtf(t);
+        }
+        nbad += (d[x] & DQ_BADFLAT) == 0 && (flag & DQ_BADFLAT) != 0;
+        d[x] |= flag;
+    }
+    return nbad;
+}
+
+/* twod(sci, err, dq, ny, nx, do_sub, ref, rerr, rdq, k0, k1, ampx, sdq, m, w, do_flat, f, fe, fd, scale, k):
+ * the subtraction then the division, row by row (each row stays in cache between the two);
+ * returns the number of pixels newly flagged BADFLAT. */
+static PyObject *
+k_twod(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, r = {0}, re = {0}, rd = {0}, m = {0}, w = {0}, f = {0}, fe = {0},
+              fd = {0};
+    Py_buffer *all[] = {&sci, &err, &dq, &r, &re, &rd, &m, &w, &f, &fe, &fd};
+    Py_ssize_t ny, nx;
+    int do_sub, do_flat, sdq;
+    SubPars sp;
+    FlatPars fp;
+    if (!PyArg_ParseTuple(args, "w*w*w*nnpy*y*y*ffniw*w*py*y*y*pf", &sci, &err, &dq, &ny, &nx, &do_sub, &r, &re,
+                          &rd, &sp.k[0], &sp.k[1], &sp.ampx, &sdq, &m, &w, &do_flat, &f, &fe, &fd, &fp.scale,
+                          &fp.k))
+        return NULL;
+    Py_ssize_t n = ny * nx;
+    int bad = ck_check(&sci, n, 4, "sci") || ck_check(&err, n, 4, "err") || ck_check(&dq, n, 2, "dq");
+    if (!bad && do_sub)
+        bad = ck_check(&r, n, 4, "ref") || ck_check(&re, n, 4, "ref err") || ck_check(&rd, n, 2, "ref dq") ||
+              ck_check(&m, ny, 4, "line means") || ck_check(&w, ny, 4, "line weights");
+    if (!bad && do_flat)
+        bad = ck_check(&f, n, 4, "flat") || ck_check(&fe, n, 4, "flat err") || ck_check(&fd, n, 2, "flat dq");
+    if (bad) {
+        ck_release(all, 11);
+        return NULL;
+    }
+    sp.ref = r.buf;
+    sp.rerr = re.buf;
+    sp.rdq = rd.buf;
+    sp.sdq = (uint16_t)(sdq & 0xFFFF);
+    sp.m = m.buf;
+    sp.w = w.buf;
+    fp.f = f.buf;
+    fp.fe = fe.buf;
+    fp.fd = fd.buf;
+    Py_ssize_t nbad = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    float *s = sci.buf, *e = err.buf;
+    uint16_t *d = dq.buf;
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        if (do_sub)
+            sub_row(s + y * nx, e + y * nx, d + y * nx, nx, y, &sp);
+        if (do_flat)
+            nbad += flat_row(s + y * nx, e + y * nx, d + y * nx, nx, y, &fp);
+    }
+    Py_END_ALLOW_THREADS;
+    ck_release(all, 11);
+    return PyLong_FromSsize_t(nbad);
+}
+
+/* FLUXCORR: x = f32(f64(x) * ratio), in place, for SCI and ERR. */
+static PyObject *
+k_scale64(PyObject *self, PyObject *args)
+{
+    Py_buffer a = {0};
+    Py_buffer *all[] = {&a};
+    double ratio;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "w*nd", &a, &n, &ratio))
+        return NULL;
+    if (ck_check(&a, n, 4, "array")) {
+        ck_release(all, 1);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    float *v = a.buf;
+    for (Py_ssize_t i = 0; i < n; i++)
+        v[i] = (float)((double)v[i] * ratio);
+    Py_END_ALLOW_THREADS;
+    ck_release(all, 1);
+    Py_RETURN_NONE;
+}
 
 static PyMethodDef methods[] = {
+    {"ccd_init", k_ccd_init, METH_VARARGS, "WF3CCD error initialisation and DQICORR saturation flags (in place)."},
+    {"ccd_bias", k_ccd_bias, METH_VARARGS,
+     "WF3CCD BLEVCORR subtraction, BIASCORR and full-well flags (in place); returns (newly nonzero DQ, newly SATPIXEL)."},
+    {"sinks", k_sinks, METH_VARARGS, "Sink-pixel TRAP flags (in place); returns the number newly flagged."},
+    {"twod", k_twod, METH_VARARGS, "WF32D scaled subtraction (dark/flash) and flat division, row by row (in place)."},
+    {"scale64", k_scale64, METH_VARARGS, "x = f32(f64(x) * ratio) in place."},
     {NULL, NULL, 0, NULL},
 };
 
-CK_MODULE(_kernels, methods, "WF3CCD, WF3REJ and WF32D kernels (C kernels; the NumPy implementations are the reference).")
+CK_MODULE(_kernels, methods, "WF3CCD and WF32D kernels (C kernels; the NumPy implementations are the reference).")

@@ -199,16 +199,23 @@ def bias_sections(biassect_a, biassect_b, biassect_c, biassect_d, *, xhalf: int,
     return (sect[0], sect[1], 0, 0)
 
 
-def blevcorr(
-    sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: int, dodrift: bool, trimy1: int
-) -> tuple[np.ndarray, BlevResult]:
-    """Subtract the overscan bias level of each amp from `sci` (float32 raw DN, 2-D).
+@dataclass(frozen=True, slots=True)
+class AmpLevels:
+    """The fitted levels of one amp: `rows` = bias(r) for r in [begy, endy), `cols` = drift(i) for
+    i in [begx, endx) (float64; zeros without drift correction)."""
 
-    Returns a new SCI array and the per-amp levels. `dodrift`: the OSCNTAB gives a
-    virtual-overscan row range (VY); `trimy1`: the TRIMY1 of the chip.
-    """
-    out = sci.copy()
+    region: AmpRegion
+    rows: np.ndarray
+    cols: np.ndarray
+
+
+def fit_levels(
+    sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: int, dodrift: bool, trimy1: int
+) -> tuple[list[AmpLevels], BlevResult]:
+    """The overscan fits of each amp (nothing is subtracted): per-row and per-column levels and
+    the BIASLEV/MEANBLEV results."""
     res = BlevResult()
+    levels = []
     sumblev = 0.0
     for amp in amps:
         r = amp.region
@@ -239,17 +246,44 @@ def blevcorr(
         biaslevel = (rows - mid) * slope + intercept
         cols = np.arange(r.begx, r.endx, dtype=F64)
         deval = (cols - zerocol) * slope_d if dodrift else np.zeros(cols.size)
-        block = out[r.begy : r.endy, r.begx : r.endx].astype(F64)
-        block -= biaslevel[:, None]
-        block -= deval[None, :]
-        out[r.begy : r.endy, r.begx : r.endx] = block.astype(F32)
+        levels.append(AmpLevels(region=r, rows=biaslevel, cols=deval))
         sumbias = _seqsum(biaslevel + averagedrift)
         level = sumbias / sizey
         res.levels[r.amp] = level
         sumblev += level
     if amps:
         res.meanblev = sumblev / len(amps)
-    return out, res
+    return levels, res
+
+
+def apply_levels(sci: np.ndarray, levels: list[AmpLevels]) -> np.ndarray:
+    """``sci[r, i] = f32((f64(sci) − bias(r)) − drift(i))`` inside each amp's region; returns a new array.
+
+    >>> from caldp.engines.wfc3.uvis.geometry import AmpRegion
+    >>> lv = AmpLevels(AmpRegion("A", 0, 0, 1, 3, 0, 1), np.array([0.5]), np.array([0.25, 0.0]))
+    >>> apply_levels(np.array([[1., 2., 3.]], F32), [lv]).tolist()
+    [[1.0, 1.25, 2.5]]
+    """
+    out = sci.copy()
+    for lv in levels:
+        r = lv.region
+        block = out[r.begy : r.endy, r.begx : r.endx].astype(F64)
+        block -= lv.rows[:, None]
+        block -= lv.cols[None, :]
+        out[r.begy : r.endy, r.begx : r.endx] = block.astype(F32)
+    return out
+
+
+def blevcorr(
+    sci: np.ndarray, dq: np.ndarray, amps: list[AmpBias], *, sdqflags: int, dodrift: bool, trimy1: int
+) -> tuple[np.ndarray, BlevResult]:
+    """Subtract the overscan bias level of each amp from `sci` (float32 raw DN, 2-D).
+
+    Returns a new SCI array and the per-amp levels. `dodrift`: the OSCNTAB gives a
+    virtual-overscan row range (VY); `trimy1`: the TRIMY1 of the chip.
+    """
+    levels, res = fit_levels(sci, dq, amps, sdqflags=sdqflags, dodrift=dodrift, trimy1=trimy1)
+    return apply_levels(sci, levels), res
 
 
 def subtract_default_bias(sci: np.ndarray, ccdbias: float) -> np.ndarray:

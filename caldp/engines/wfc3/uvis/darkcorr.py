@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...common.kernels import load
 from .biascorr import subtract_image
 from .strips import row_blocks
 
@@ -76,6 +77,16 @@ def weighted_mean(m: np.ndarray, w: np.ndarray) -> float:
         return float(F32(mean / weight))
 
 
+def _same_shape(*arrays) -> bool:
+    """All arrays 2-D of one shape (the kernels do not broadcast); `out` may be None or a tuple."""
+    flat = []
+    for a in arrays:
+        if a is None:
+            continue
+        flat.extend(a if isinstance(a, tuple) else [a])
+    return all(np.ndim(a) == 2 and np.shape(a) == np.shape(flat[0]) for a in flat)
+
+
 def _outputs(sci, err, dq, out):
     if out is None:
         return np.empty(sci.shape, F32), np.empty(err.shape, F32), np.empty(dq.shape, np.uint16)
@@ -110,6 +121,11 @@ def scaled_subtract(sci, err, dq, ref, ref_err, ref_dq, *, k0: float, gain, ampx
     `out`: optional (sci, err, dq) arrays for the result; they may be the inputs (each strip is
     read completely before it is written).
     """
+    if load("caldp.engines.wfc3.uvis._kernels") is not None and _same_shape(sci, err, dq, ref, ref_err, ref_dq, out):
+        from .passes import DarkPars, twod_pass
+
+        pars = DarkPars(ref, ref_err, ref_dq, k0=k0, gain=gain, ampx=ampx, sdqflags=sdqflags)
+        return twod_pass(sci, err, dq, dark=pars, flat=None, out=out)[:4]
     out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
     ms, ws = [], []
     for r0, r1 in row_blocks(sci.shape[0]):

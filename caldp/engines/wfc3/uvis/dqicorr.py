@@ -77,8 +77,22 @@ def overscan_mask(
            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1],
            [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]])
     """
+    rows, cols = overscan_rows_cols(shape, regions, subarray=subarray, trimx=trimx)
+    return rows[:, None] | cols[None, :]
+
+
+def overscan_rows_cols(
+    shape: tuple[int, int], regions: list[AmpRegion], *, subarray: bool, trimx=(0, 0, 0, 0)
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`overscan_mask` as (rows, cols) bool vectors: the mask is ``rows[y] or cols[x]``.
+
+    >>> from caldp.engines.wfc3.uvis.geometry import amp_regions
+    >>> regs = amp_regions("ABCD", 2, ampx=4, ampy=0, trimx=(1, 1, 2, 2), trimy=(0, 2), nx=14, ny=5)
+    >>> [v.astype(int).tolist() for v in overscan_rows_cols((5, 14), regs, subarray=False)]
+    [[0, 0, 0, 1, 1], [1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1]]
+    """
     ny, nx = shape
-    mask = np.zeros(shape, dtype=bool)
+    rows, cols = np.zeros(ny, dtype=bool), np.zeros(nx, dtype=bool)
     if not subarray:
         xbeg, xend, ybeg, yend = [-1, -1], [-1, -1], [-1, -1], [-1, -1]
         for k, r in enumerate(regions[:2]):
@@ -88,19 +102,19 @@ def overscan_mask(
         else:
             y0, y1 = 0, ybeg[0] - 1
         if y1 >= y0:
-            mask[max(y0, 0) : y1 + 1, :] = True
+            rows[max(y0, 0) : y1 + 1] = True
         for lo, hi in ((0, xbeg[0] - 1), (xend[0], xbeg[1] - 1), (xend[1], nx - 1)):
             if hi >= lo:
-                mask[:, max(lo, 0) : hi + 1] = True
-        return mask
+                cols[max(lo, 0) : hi + 1] = True
+        return rows, cols
     beg = end = 0
     if trimx[0] > 0:
         beg, end = 0, trimx[0] - 1
     elif trimx[1] > 0:
         beg, end = nx - trimx[1], nx - 1
     if end > beg:
-        mask[:, beg:end] = True
-    return mask
+        cols[beg:end] = True
+    return rows, cols
 
 
 def select_bpix_rows(table, *, ccdamp: str, ccdgain: float, chip: int, file=None) -> dict[str, np.ndarray]:

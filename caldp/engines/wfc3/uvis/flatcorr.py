@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...common.kernels import load
 from ..dq import DQ
-from .darkcorr import _outputs
+from .darkcorr import _outputs, _same_shape
 from .strips import row_blocks
 
 F32 = np.float32
@@ -54,6 +55,11 @@ def divide_flat(
     >>> s.tolist(), e.tolist(), d.tolist()
     ([[5.0, 10.0]], [[1.5811388492584229, 3.0]], [[4, 512]])
     """
+    if load("caldp.engines.wfc3.uvis._kernels") is not None and _same_shape(sci, err, dq, flat, flat_err, flat_dq, out):
+        from .passes import FlatPars, twod_pass
+
+        s, e, d, _, _ = twod_pass(sci, err, dq, dark=None, flat=FlatPars(flat, flat_err, flat_dq), out=out)
+        return s, e, d
     ny = sci.shape[0]
     out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
     badflat = np.uint16(DQ.BADFLAT)

@@ -15,10 +15,12 @@ from __future__ import annotations
 import numpy as np
 
 from ...common.errors import EngineError
+from ...common.kernels import load
 from .strips import row_blocks
 
 F32 = np.float32
 F64 = np.float64
+KERNELS = "caldp.engines.wfc3.uvis._kernels"
 
 
 def noise_boundary(ampx: int, ltv1: float, trimx: tuple[int, int, int, int], nx: int) -> int:
@@ -37,6 +39,16 @@ def noise_boundary(ampx: int, ltv1: float, trimx: tuple[int, int, int, int], nx:
     return bx
 
 
+def check_noise_pars(boundary: int, gain, readnoise) -> None:
+    """EngineError when a slot that is used has zero gain or read noise (``doNoise``)."""
+    g = [F32(v) for v in gain]
+    r2 = [F32(F32(v) * F32(v)) for v in readnoise]
+    if boundary > 0 and (g[0] == 0 or r2[0] == 0):
+        raise EngineError("no valid GAIN or READNOISE values to initialize ERR data", keyword="CCDTAB")
+    if boundary == 0 and (g[1] == 0 or r2[1] == 0):
+        raise EngineError("no valid GAIN or READNOISE values to initialize ERR data", keyword="CCDTAB")
+
+
 def init_error(sci: np.ndarray, *, boundary: int, gain, readnoise, bias) -> np.ndarray:
     """ERR (float32, DN) for raw `sci` (float32 DN, 2-D).
 
@@ -47,14 +59,24 @@ def init_error(sci: np.ndarray, *, boundary: int, gain, readnoise, bias) -> np.n
     >>> init_error(sci, boundary=2, gain=(1.5, 2.0), readnoise=(3.0, 4.0), bias=(2500., 2500.)).tolist()
     [[2.0, 8.406347274780273, 2.0, 15.937376976013184]]
     """
+    check_noise_pars(boundary, gain, readnoise)
+    k = load(KERNELS)
+    if k is not None:
+        from .passes import NoisePars, ccd_first_pass
+
+        err, _ = ccd_first_pass(
+            sci,
+            np.empty(sci.shape, F32),
+            None,
+            noise=NoisePars(boundary=boundary, gain=gain, readnoise=readnoise, bias=bias),
+            dqicorr=False,
+            sat=None,
+        )
+        return err
     g = [F32(v) for v in gain]
     r2 = [F32(F32(v) * F32(v)) for v in readnoise]
     b = [F32(v) for v in bias]
     nx = sci.shape[1]
-    if boundary > 0 and (g[0] == 0 or r2[0] == 0):
-        raise EngineError("no valid GAIN or READNOISE values to initialize ERR data", keyword="CCDTAB")
-    if boundary == 0 and (g[1] == 0 or r2[1] == 0):
-        raise EngineError("no valid GAIN or READNOISE values to initialize ERR data", keyword="CCDTAB")
     err = np.empty(sci.shape, dtype=F32)
     for r0, r1 in row_blocks(sci.shape[0]):
         for k, sl in ((0, slice(0, boundary)), (1, slice(boundary, nx))):

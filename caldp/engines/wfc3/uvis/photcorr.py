@@ -36,6 +36,12 @@ def photmode(chip: int, filter: str, expstart: float) -> str:
 
 
 def _table_names(path) -> tuple[str, ...]:
+    st = os.stat(path)
+    return _table_names_cached(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _table_names_cached(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
     from astropy.io import fits
 
     with fits.open(path, memmap=False) as hdul:
@@ -59,9 +65,21 @@ def _phot_values_cached(path: str, size: int, mtime_ns: int, mode: str, chip: in
     return tuple(_phot_values(path, mode, chip).items())
 
 
+@functools.lru_cache(maxsize=64)
+def _lookup_cached(path: str, size: int, mtime_ns: int, mode: str, names: tuple[str, ...]) -> tuple:
+    return tuple(lookup(path, mode, names=names).items())
+
+
+def _lookup(path, mode: str, names: tuple[str, ...]) -> dict[str, float]:
+    """IMPHTTAB values of one mode, once per table file and mode: chip 1's query of the other chip
+    is chip 2's own query (and the reverse)."""
+    st = os.stat(path)
+    return dict(_lookup_cached(str(path), st.st_size, st.st_mtime_ns, mode, tuple(names)))
+
+
 def _phot_values(path, mode: str, chip: int) -> dict[str, float]:
     names = _table_names(path)
-    vals = lookup(path, mode, names=names)
+    vals = _lookup(path, mode, names=names)
     own = "uvis1" if chip == 1 else "uvis2"
     other = "uvis2" if chip == 1 else "uvis1"
     out = {
@@ -73,7 +91,7 @@ def _phot_values(path, mode: str, chip: int) -> dict[str, float]:
     k = 1 if chip == 1 else 2
     out[f"PHTFLAM{k}"] = vals.get(f"PHTFLAM{k}", 0.0)
     swapped = mode.lower().replace(own, other, 1)
-    other_vals = lookup(path, swapped, names=names)
+    other_vals = _lookup(path, swapped, names=names)
     j = 2 if chip == 1 else 1
     out[f"PHTFLAM{j}"] = other_vals.get(f"PHTFLAM{j}", 0.0)
     out["PHOTFNU"] = 3.33564e4 * out[f"PHTFLAM{k}"] * out["PHOTPLAM"] * out["PHOTPLAM"]

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...common.kernels import c_array, load
 from ..dq import DQ
 
 REFDATE = np.float32(50000.0)
+KERNELS = "caldp.engines.wfc3.uvis._kernels"
 
 
 def flag_sinks(
@@ -38,6 +40,14 @@ def flag_sinks(
     >>> d[:, 0].tolist(), n
     ([0, 1024, 1024, 0, 0, 0], 2)
     """
+    k = load(KERNELS)
+    if k is not None and sci.shape == dq.shape == sinkmap.shape and sci.ndim == 2:
+        out = np.array(dq, np.uint16, order="C", copy=True)
+        ny, nx = sci.shape
+        newly = k.sinks(
+            c_array(sci, np.float32), out, c_array(sinkmap, np.float32), ny, nx, float(expstart), upstream_is_up
+        )
+        return out, int(newly)
     trap = np.uint16(DQ.TRAP)
     if not upstream_is_up:
         sci, dq, sinkmap = sci[::-1], dq[::-1], sinkmap[::-1]

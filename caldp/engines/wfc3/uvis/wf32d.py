@@ -21,11 +21,11 @@ from ..ccdtab import read_ccdtab
 from ..keywords import hdr_double, hdr_float
 from ..reffiles import check_reference
 from ..refimage import RefFiles, cut_to_science
-from . import darkcorr as dark_step
 from . import dqicorr as dqi_step
 from . import flatcorr as flat_step
 from . import fluxcorr as flux_step
 from . import noise as noise_step
+from . import passes
 from . import photcorr as phot_step
 from . import shadcorr as shad_step
 from .context import UvisKeys, read_group, reference
@@ -172,24 +172,31 @@ def wf32d(
                 dq = dqi_step.apply_bpixtab(
                     dq, rows, ltv=g.ltv, ltm=g.ltm, four_amp=keys.ccdamp == "ABCD", ampx=ccd.ampx, virtual_cols=0
                 )
+        # DARKCORR and the first flat of FLATCORR in one pass (passes.twod_pass); further flats after.
+        dark = first_flat = None
         if t.darkcorr:
             ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key)
             ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
-            sci, err, dq, meandark = dark_step.darkcorr(
+            dark = passes.DarkPars(ds, de, dd, k0=keys.exptime, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags)
+            del ref, ds, de, dd
+        if t.flatcorr:
+            key, path = t.flats[0]
+            ref = refs.chip(path, g.chip, keyword=key)
+            fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
+            first_flat = passes.FlatPars(fs, fe, fd, mean_gain=ccd.mean_gain)
+            del ref, fs, fe, fd
+        if dark is not None or first_flat is not None:
+            sci, err, dq, meandark, nbadflat = passes.twod_pass(
                 sci,
                 err,
                 dq,
-                ds,
-                de,
-                dd,
-                exptime=keys.exptime,
-                gain=gains,
-                ampx=ccd.ampx,
-                sdqflags=g.sdqflags,
+                dark=dark,
+                flat=first_flat,
                 out=(sci, err, dq) if owned and _writable(sci, err, dq) else None,
             )
             owned = True
-            del ref, ds, de, dd
+            del dark, first_flat
+        if t.darkcorr:
             headers["SCI"]["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
             log.info(
                 "DARKCORR imset %d: %s %s, MEANDARK = %g",
@@ -199,26 +206,23 @@ def wf32d(
                 float(F32(meandark)),
             )
         if t.flatcorr:
-            applygain = True
-            n0 = int(np.count_nonzero(dq & 512))
-            for key, path in t.flats:
+            n0 = int(np.count_nonzero(dq & 512)) if len(t.flats) > 1 else 0
+            for key, path in t.flats[1:]:
                 ref = refs.chip(path, g.chip, keyword=key)
                 fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
-                if applygain:
-                    fs, fe = flat_step.gain_scale(fs, fe, ccd.mean_gain)
-                    applygain = False
                 sci, err, dq = flat_step.divide_flat(
                     sci, err, dq, fs, fe, fd, out=(sci, err, dq) if owned and _writable(sci, err, dq) else None
                 )
-                owned = True
                 del ref, fs, fe, fd
+            if len(t.flats) > 1:
+                nbadflat += int(np.count_nonzero(dq & 512)) - n0
             for ext in ("SCI", "ERR"):
                 headers[ext]["BUNIT"] = "ELECTRONS"
             log.info(
                 "FLATCORR imset %d: %s, %d pixels flagged BADFLAT",
                 imset.extver,
                 ", ".join(p.name for _, p in t.flats),
-                int(np.count_nonzero(dq & 512)) - n0,
+                nbadflat,
             )
         if t.shadcorr:
             if keys.exptime <= 0:

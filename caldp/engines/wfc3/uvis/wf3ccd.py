@@ -32,6 +32,7 @@ from . import dqicorr as dqi_step
 from . import flshcorr as flsh_step
 from . import fullwell as fw_step
 from . import noise as noise_step
+from . import passes
 from . import sinkcorr as sink_step
 from .context import UvisKeys, read_group, reference
 from .geometry import amp_regions
@@ -212,28 +213,29 @@ def wf3ccd(
             osc, trimx, trimy, overscan = None, (0, 0, 0, 0), (0, 0), False
         regions = amp_regions(keys.ccdamp, g.chip, ampx=ccd.ampx, ampy=ccd.ampy, trimx=trimx, trimy=trimy, nx=nx, ny=ny)
         gains = _slot_values(ccd.atodgain, g.chip)
-        # Error array
+        # Error array (on the raw DN) and DQICORR's saturation flags: one pass (passes.ccd_first_pass).
+        noise = None
         if not np.any(err):
             if g.ncombine > 1:
                 log.warning("NCOMBINE > 1 before the error array was initialized.")
-            bx = noise_step.noise_boundary(ccd.ampx, g.ltv[0], trimx, nx)
-            err = noise_step.init_error(
-                sci,
-                boundary=bx,
+            noise = passes.NoisePars(
+                boundary=noise_step.noise_boundary(ccd.ampx, g.ltv[0], trimx, nx),
                 gain=gains,
                 readnoise=_slot_values(ccd.readnoise, g.chip),
                 bias=_slot_values(ccd.ccdbias, g.chip),
             )
-            log.info("Uncertainty array initialized for imset %d.", imset.extver)
-        # DQICORR
+        sat = None
         if crefs.dqicorr:
             n0 = np.count_nonzero(dq)
-            dq = dqi_step.flag_atod_saturation(sci, dq)
             if crefs.scalar_sat:
-                dq = dqi_step.flag_saturation_scalar(sci, dq, saturate=ccd.saturate)
+                sat = passes.SatPars(saturate=ccd.saturate)
             elif overscan:
-                mask = dqi_step.overscan_mask(sci.shape, regions, subarray=keys.subarray, trimx=trimx)
-                dq = dqi_step.flag_saturation_scalar(sci, dq, saturate=ccd.saturate, where=mask)
+                mask = dqi_step.overscan_rows_cols(sci.shape, regions, subarray=keys.subarray, trimx=trimx)
+                sat = passes.SatPars(saturate=ccd.saturate, mask=mask)
+        err, dq = passes.ccd_first_pass(sci, err, dq, noise=noise, dqicorr=crefs.dqicorr, sat=sat)
+        if noise is not None:
+            log.info("Uncertainty array initialized for imset %d.", imset.extver)
+        if crefs.dqicorr:
             if bpix_table is not None:
                 if g.bin != (1, 1):
                     raise EngineError(
@@ -263,7 +265,8 @@ def wf3ccd(
         if crefs.atodcorr and atod_array is not None:
             sci, dq = atod_step.atodcorr(sci, dq, atod_array)
             log.info("ATODCORR imset %d: ATODTAB %s", imset.extver, crefs.atodtab.name)
-        # BLEVCORR
+        # BLEVCORR (fits here; the subtraction is done with BIASCORR and the full-well test below)
+        levels = None
         if crefs.blevcorr:
             biasnum = AMPS.index(keys.ccdamp[0]) + (2 if len(keys.ccdamp) > 1 and g.chip == 2 else 0)
             ccdbias = ccd.ccdbias[biasnum]
@@ -292,7 +295,7 @@ def wf3ccd(
                         blev_step.AmpBias(region=r, biassect=bs, vx=vx, vy=vy, readnoise=rn, ccdbias=float(ccdbias))
                     )
                 dodrift = not (osc.vy[0] <= 0 and osc.vy[1] <= 0)
-                sci, res = blev_step.blevcorr(sci, dq, amps, sdqflags=g.sdqflags, dodrift=dodrift, trimy1=trimy[0])
+                levels, res = blev_step.fit_levels(sci, dq, amps, sdqflags=g.sdqflags, dodrift=dodrift, trimy1=trimy[0])
                 if res.too_few:
                     log.warning(
                         "(blevcorr) %d image line%s too few usable overscan pixels.",
@@ -311,19 +314,26 @@ def wf3ccd(
                 )
                 blev_done = True
                 driftcorr = driftcorr or res.driftcorr
-        # BIASCORR
+        # BIASCORR, full-well saturation map
+        bias = _bias_arrays(sci, headers["SCI"], g.chip, keys, crefs, refs) if crefs.biascorr else None
+        do_fw = crefs.biascorr and crefs.blevcorr and not crefs.scalar_sat
+        fw = _fullwell_frame(sci, headers["SCI"], g.chip, ccd, regions, crefs, refs) if do_fw else None
+        sci, err, dq, nbias, nsat = passes.ccd_bias_pass(sci, err, dq, levels=levels, bias=bias, fullwell=fw)
+        del bias
         if crefs.biascorr:
-            sci, err, dq = _biascorr(sci, err, dq, headers["SCI"], g.chip, keys, crefs, refs, fname)
-        # Full-well saturation map
-        if crefs.biascorr and crefs.blevcorr and not crefs.scalar_sat:
-            n0 = int(np.count_nonzero(dq & 256))
-            dq = _fullwell(sci, dq, headers["SCI"], g.chip, ccd, regions, crefs, refs, fname)
+            log.info("BIASCORR chip %d: BIASFILE %s, %d pixels flagged", g.chip, crefs.biasfile.name, nbias)
+        if do_fw:
+            if fw is None:  # subarray: the map section under the data
+                n0 = int(np.count_nonzero(dq & 256))
+                dq = _fullwell(sci, dq, headers["SCI"], g.chip, ccd, regions, crefs, refs, fname)
+                nsat = int(np.count_nonzero(dq & 256)) - n0
             log.info(
                 "Full-well saturation imset %d: SATUFILE %s, %d pixels flagged",
                 imset.extver,
                 crefs.satufile.name,
-                int(np.count_nonzero(dq & 256)) - n0,
+                nsat,
             )
+        del fw
         # Sink pixels
         if crefs.dqicorr:
             if g.bin != (1, 1):
@@ -378,23 +388,15 @@ def _atod_row(path, primary, keys: UvisKeys):
     return arr[:n] if n else arr
 
 
-def _biascorr(sci, err, dq, sci_hdr, chip, keys, crefs, refs, fname):
+def _bias_arrays(sci, sci_hdr, chip, keys, crefs, refs):
+    """The BIASFILE section (sci, err, dq) under the raw data (``doBias``)."""
     ref = refs.chip(crefs.biasfile, chip, keyword="BIASFILE")
     p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=crefs.biasfile.name, keyword="BIASFILE")
     extra = 0 if p.same_size else bias_step.bias_x_offset(str(ref.primary.get("CCDAMP", "")), keys.ccdamp)
-    bs, be, bd = cut_to_science(ref, sci_hdr, sci.shape, file=crefs.biasfile.name, keyword="BIASFILE", extra_x=extra)
-    n0 = int(np.count_nonzero(dq))
-    out = bias_step.subtract_image(sci, err, dq, bs, be, bd)
-    log.info(
-        "BIASCORR chip %d: BIASFILE %s, %d pixels flagged",
-        chip,
-        crefs.biasfile.name,
-        int(np.count_nonzero(out[2])) - n0,
-    )
-    return out
+    return cut_to_science(ref, sci_hdr, sci.shape, file=crefs.biasfile.name, keyword="BIASFILE", extra_x=extra)
 
 
-def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
+def _satu_chip(sci, sci_hdr, chip, crefs, refs):
     ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",))
     check_reference(
         ref.primary, filetype="FULL-WELL SATURATION LEVEL MAP", keyword="SATUFILE", file=crefs.satufile.name
@@ -406,6 +408,25 @@ def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
             file=crefs.satufile.name,
             keyword="SATUFILE",
         )
+    return ref, p
+
+
+def _fullwell_frame(sci, sci_hdr, chip, ccd, regions, crefs, refs):
+    """Full-frame full-well inputs for :func:`passes.ccd_bias_pass`, or None for a subarray."""
+    ref, p = _satu_chip(sci, sci_hdr, chip, crefs, refs)
+    if not p.same_size:
+        return None
+    if ref.sci.shape != sci.shape:
+        raise EngineError(
+            f"saturation image shape {ref.sci.shape} differs from the data {sci.shape}",
+            file=crefs.satufile.name,
+            keyword="SATUFILE",
+        )
+    return passes.FullWellPars(satmap=ref.sci, regions=regions, mean_gain=ccd.mean_gain)
+
+
+def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
+    ref, p = _satu_chip(sci, sci_hdr, chip, crefs, refs)
     if p.same_size:
         if ref.sci.shape != sci.shape:
             raise EngineError(
