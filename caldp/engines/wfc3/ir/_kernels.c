@@ -36,8 +36,8 @@ typedef struct {
 
 /* Work space of one pixel: its samples in time order, its intervals and the compacted interval. */
 typedef struct {
-    float y[MAXN], s[MAXN], t[MAXN], dk[MAXN];
-    uint16_t q[MAXN];
+    const float *y, *s, *t, *dk; /* N samples each (a pixel's slice of the row buffers) */
+    uint16_t *q;
     int nint, nosamp;
     int tcount[MAXN];
     int look[MAXN * MAXN];    /* [interval][position] -> sample index */
@@ -394,11 +394,19 @@ ramp_fit(PyObject *self, PyObject *args)
         ck_check(&boq, plane, 2, "out_dq") || ck_check(&bon, plane, 2, "out_samp") ||
         ck_check(&bot, plane, 4, "out_time") || ck_check(&bw, NPOWERS * (N + 1) * N, 4, "wtab"))
         goto fail;
-    Pix *p = PyMem_RawMalloc(sizeof(Pix));
-    if (p == NULL) {
+    /* one image row of the band, pixel-major (pixel c's samples at c*N ... c*N+N-1), so the
+     * per-pixel fit reads cache-resident data and the stack is swept plane row by plane row */
+    const Py_ssize_t ax = x1 - x0;
+    size_t rowf = sizeof(float) * (size_t)(ax * N);
+    char *mem = PyMem_RawMalloc(sizeof(Pix) + 4 * rowf + sizeof(uint16_t) * (size_t)(ax * N) + (size_t)ax);
+    if (mem == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
+    Pix *p = (Pix *)mem;
+    float *ry = (float *)(mem + sizeof(Pix)), *rs = ry + ax * N, *rt = rs + ax * N, *rdk = rt + ax * N;
+    uint16_t *rq = (uint16_t *)(rdk + ax * N);
+    uint8_t *special = (uint8_t *)(rq + ax * N);
     const float *sci = bsci.buf, *err = berr.buf, *tim = btim.buf;
     uint16_t *dq = bdq.buf, *o_dq = boq.buf;
     float *o_sci = bos.buf, *o_err = boe.buf, *o_tim = bot.buf;
@@ -407,68 +415,88 @@ ramp_fit(PyObject *self, PyObject *args)
     Py_ssize_t nunst = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = r0; row < r1; row++) {
-        for (Py_ssize_t col = x0; col < x1; col++) {
-            Py_ssize_t pos = row * nx + col;
-            /* the zeroth read is saturated in the first read already: the zeroth read is the result */
-            if (zsig_done && (dq[(N - 2) * plane + pos] & DQ_SATPIXEL)) {
+        const Py_ssize_t base = row * nx + x0;
+        for (int k = 0; k < N; k++) {
+            Py_ssize_t off = (N - 1 - k) * plane + base; /* sample k (time order) = plane N-1-k */
+            const float *ps = sci + off, *pe = err + off, *pt = tim + off;
+            const uint16_t *pq = dq + off;
+            for (Py_ssize_t c = 0; c < ax; c++) {
+                float t = pt[c];
+                Py_ssize_t j = c * N + k;
+                rt[j] = t;
+                ry[j] = rate_units ? ps[c] * t : ps[c];
+                rs[j] = rate_units ? pe[c] * t : pe[c];
+                rdk[j] = t * lineardark;
+                rq[j] = pq[c] & (uint16_t)~DQ_ZEROSIG;
+            }
+        }
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            Py_ssize_t pos = base + c;
+            uint16_t *q = rq + c * N;
+            /* saturated in the first read after ZSIGCORR: the zeroth read is the result */
+            special[c] = zsig_done && (q[1] & DQ_SATPIXEL);
+            if (special[c]) {
                 o_sci[pos] = sci[(N - 1) * plane + pos];
                 o_err[pos] = err[(N - 1) * plane + pos];
-                o_dq[pos] = dq[(N - 1) * plane + pos] & (uint16_t)~DQ_ZEROSIG;
+                o_dq[pos] = q[0];
                 o_samp[pos] = 1;
                 o_tim[pos] = sampzero;
                 continue;
             }
             uint16_t odq = 0;
-            for (int k = 0; k < N; k++) {
-                Py_ssize_t i = (N - 1 - k) * plane + pos; /* sample k (time order) = plane N-1-k */
-                float t = tim[i];
-                p->q[k] = dq[i] & (uint16_t)~DQ_ZEROSIG;
-                odq |= p->q[k];
-                p->t[k] = t;
-                p->y[k] = rate_units ? sci[i] * t : sci[i];
-                p->s[k] = rate_units ? err[i] * t : err[i];
-                p->dk[k] = t * lineardark;
-            }
-            float s, e, tt;
+            for (int k = 0; k < N; k++)
+                odq |= q[k];
+            p->y = ry + c * N;
+            p->s = rs + c * N;
+            p->t = rt + c * N;
+            p->dk = rdk + c * N;
+            p->q = q;
+            float sv, ev, tt;
             int ns;
-            fit_pixel(p, &r, &s, &e, &ns, &tt);
+            fit_pixel(p, &r, &sv, &ev, &ns, &tt);
             if (counts_out) {
-                s = s * tt;
-                e = e * tt;
+                sv = sv * tt;
+                ev = ev * tt;
             }
             /* CRHIT carried to later samples; HIGH_CURVATURE before the last sample marks them all */
             odq &= (uint16_t)~DQ_SATPIXEL;
             int hc = 0;
             for (int k = 0; k < N - 1; k++) {
-                p->q[k + 1] |= p->q[k] & DQ_CRHIT;
-                hc |= (p->q[k] & DQ_HICURV) != 0;
+                q[k + 1] |= q[k] & DQ_CRHIT;
+                hc |= (q[k] & DQ_HICURV) != 0;
             }
             if (hc)
                 for (int k = 0; k < N; k++)
-                    p->q[k] = (uint16_t)((p->q[k] | DQ_HICURV) & ~DQ_CRHIT);
-            if (p->q[N - 1] & DQ_HICURV) {
+                    q[k] = (uint16_t)((q[k] | DQ_HICURV) & ~DQ_CRHIT);
+            if (q[N - 1] & DQ_HICURV) {
                 odq = (uint16_t)((odq | DQ_UNSTABLE) & ~DQ_CRHIT);
                 nunst++;
             }
-            o_sci[pos] = s;
-            o_err[pos] = e;
+            o_sci[pos] = sv;
+            o_err[pos] = ev;
             o_dq[pos] = odq;
             o_samp[pos] = (int16_t)ns;
             o_tim[pos] = tt;
-            for (int k = 0; k < N; k++) {
-                uint16_t q = p->q[k], add = 0;
+        }
+        /* new flags back into the reads */
+        for (int k = 0; k < N; k++) {
+            uint16_t *pq = dq + (N - 1 - k) * plane + base;
+            for (Py_ssize_t c = 0; c < ax; c++) {
+                if (special[c])
+                    continue;
+                uint16_t q = rq[c * N + k], add = 0;
                 if (q & DQ_CRHIT)
                     add |= DQ_CRHIT;
                 if (q & DQ_SPIKE)
                     add |= DQ_DETECTORPROB;
                 if (q & DQ_HICURV)
                     add |= DQ_UNSTABLE;
-                dq[(N - 1 - k) * plane + pos] |= add;
+                pq[c] |= add;
             }
         }
     }
     Py_END_ALLOW_THREADS
-    PyMem_RawFree(p);
+    PyMem_RawFree(mem);
     ck_release(all, 10);
     return PyLong_FromSsize_t(nunst);
 fail:
