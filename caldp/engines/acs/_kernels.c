@@ -32,6 +32,21 @@ get_buffer(PyObject *obj, Py_buffer *b, int writable, Py_ssize_t n, Py_ssize_t s
     return 0;
 }
 
+/* Read-only reference buffers: `n` items, or a single item standing for a constant image (a
+ * reference extension stored as PIXVALUE); *step is 1 or 0, the index multiplier. */
+static int
+get_ref(PyObject *obj, Py_buffer *b, Py_ssize_t n, Py_ssize_t size, Py_ssize_t *step, const char *what)
+{
+    *step = 1;
+    if (get_buffer(obj, b, 0, -1, size, what) < 0)
+        return -1;
+    if (b->buf != NULL && b->len == size && n != 1) {
+        *step = 0;
+        return 0;
+    }
+    return b->buf != NULL ? ck_check(b, n, size, what) : 0;
+}
+
 /* Amp arrays of the post-SM4 code: the amp's pixel (i, j) is chip pixel (ny-1-i or i, nx-1-j or j). */
 typedef struct {
     float *chip;
@@ -104,10 +119,10 @@ bias_gain(PyObject *self, PyObject *args)
                           &do_gain, &g[0], &g[1], &g[2], &g[3]))
         return NULL;
     Py_buffer *bufs[] = {&sci, &err, &dq, &b, &be, &bd};
-    Py_ssize_t n = ny * nx;
+    Py_ssize_t n = ny * nx, bst, best, bdst;
     if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
-        get_buffer(ob, &b, 0, n, 4, "bias") < 0 || get_buffer(obe, &be, 0, n, 4, "bias err") < 0 ||
-        get_buffer(obd, &bd, 0, n, 2, "bias dq") < 0) {
+        get_ref(ob, &b, n, 4, &bst, "bias") < 0 || get_ref(obe, &be, n, 4, &best, "bias err") < 0 ||
+        get_ref(obd, &bd, n, 2, &bdst, "bias dq") < 0) {
         ck_release(bufs, 6);
         return NULL;
     }
@@ -129,9 +144,10 @@ bias_gain(PyObject *self, PyObject *args)
             float sv = s[k], ev = e[k];
             nonzero += d[k] != 0;
             if (bs != NULL) {
-                sv = sv - bs[k];
-                ev = sqrtf(ev * ev + bes[k] * bes[k]);
-                d[k] |= bds[k];
+                const float bev = bes[k * best];
+                sv = sv - bs[k * bst];
+                ev = sqrtf(ev * ev + bev * bev);
+                d[k] |= bds[k * bdst];
             }
             if (do_gain) {
                 const float gv = x < ampx ? gl : gr;
@@ -166,9 +182,9 @@ fullwell_noise(PyObject *self, PyObject *args)
                           &xdim))
         return NULL;
     Py_buffer *bufs[] = {&sci, &err, &dq, &sat};
-    Py_ssize_t n = ny * nx;
+    Py_ssize_t n = ny * nx, sst;
     if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
-        get_buffer(osat, &sat, 0, sny * snx, 4, "saturation image") < 0) {
+        get_ref(osat, &sat, sny * snx, 4, &sst, "saturation image") < 0) {
         ck_release(bufs, 4);
         return NULL;
     }
@@ -190,7 +206,7 @@ fullwell_noise(PyObject *self, PyObject *args)
         for (Py_ssize_t x = 0; x < nx; x++) {
             Py_ssize_t k = y * nx + x;
             const float sv = s[k];
-            if (sat_row && x >= ix0 && x < ix0 + xdim && sv > sa[sbase + x - ix0]) {
+            if (sat_row && x >= ix0 && x < ix0 + xdim && sv > sa[(sbase + x - ix0) * sst]) {
                 nsat += (d[k] & DQ_SATPIXEL) == 0;
                 d[k] |= DQ_SATPIXEL;
             }
@@ -410,18 +426,23 @@ stripe_apply(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "stripe_apply: bad amp geometry");
         return NULL;
     }
+    double *offset = PyMem_RawMalloc(sizeof(double) * (size_t)v.ncols);
+    if (offset == NULL) {
+        ck_release(bufs, 3);
+        return PyErr_NoMemory();
+    }
     v.chip = chip.buf;
     const double *pr = pre.buf, *rm = means.buf;
     Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < v.ncols; j++) /* the same (j - 11.5)/denom for every row */
+        offset[j] = ((double)j - 11.5) / denom;
     for (Py_ssize_t i = 0; i < v.ny; i++) {
         float *row = amp_row(&v, i);
         const double di = (double)i;
         for (Py_ssize_t j = 0; j < v.ncols; j++) {
-            const double p = di + ((double)j - 11.5) / denom;
-            double fl = floor(p);
-            Py_ssize_t lo = (Py_ssize_t)fl;
-            if (lo < 0)
-                lo = 0;
+            const double p = di + offset[j];
+            /* floor(p) clipped to [0, ny-2]: truncation equals floor for p >= 0, both clip to 0 below */
+            Py_ssize_t lo = p < 0.0 ? 0 : (Py_ssize_t)p;
             if (lo > v.ny - 2)
                 lo = v.ny - 2;
             const double d = p - (double)lo;
@@ -432,6 +453,7 @@ stripe_apply(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(offset);
     ck_release(bufs, 3);
     Py_RETURN_NONE;
 }
@@ -453,6 +475,7 @@ typedef struct {
     int kind;
     float scale;
     Py_buffer s, e, d;
+    Py_ssize_t ss, es, ds; /* index multipliers: 0 for a constant reference array */
 } Step;
 
 static inline void
@@ -490,8 +513,8 @@ calib_rows(float *sci, float *err, uint16_t *dq, Py_ssize_t nx, Py_ssize_t r0, P
             uint16_t dv = dq[k];
             for (int t = 0; t < nsteps; t++) {
                 const Step *st = &steps[t];
-                const float S = ((const float *)st->s.buf)[k], E = ((const float *)st->e.buf)[k];
-                const uint16_t D = ((const uint16_t *)st->d.buf)[k];
+                const float S = ((const float *)st->s.buf)[k * st->ss], E = ((const float *)st->e.buf)[k * st->es];
+                const uint16_t D = ((const uint16_t *)st->d.buf)[k * st->ds];
                 switch (st->kind) {
                 case STEP_DARK: {
                     const float z = st->scale == 1.0f ? S : st->scale * S;
@@ -573,8 +596,8 @@ calib2d(PyObject *self, PyObject *args)
             PyErr_SetString(PyExc_ValueError, "calib2d: unknown step kind");
             goto done;
         }
-        if (get_buffer(os, &st->s, 0, n, 4, "step sci") < 0 || get_buffer(oe, &st->e, 0, n, 4, "step err") < 0 ||
-            get_buffer(od, &st->d, 0, n, 2, "step dq") < 0)
+        if (get_ref(os, &st->s, n, 4, &st->ss, "step sci") < 0 || get_ref(oe, &st->e, n, 4, &st->es, "step err") < 0 ||
+            get_ref(od, &st->d, n, 2, &st->ds, "step dq") < 0)
             goto done;
         if (st->s.buf == NULL || st->e.buf == NULL || st->d.buf == NULL) {
             PyErr_SetString(PyExc_ValueError, "calib2d: a step needs its three arrays");

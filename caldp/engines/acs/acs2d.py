@@ -13,12 +13,13 @@ import numpy as np
 from ..common import imphttab
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
+from ..common.kernels import c_array, load
 from ..common.switches import Switch
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import cut_to_science
 from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
 from .context import AcsKeys, reference
-from .refs import RefCache
+from .refs import RefCache, kernel_array
 from .stats import image_statistics
 from .tables import read_ccdtab
 from .threads import chip_map
@@ -67,6 +68,34 @@ def blockwise(func, *arrays, rows: int = BLOCK_ROWS, **kw):
 
     chip_map(one, range(1, len(starts)))
     return tuple(outs)
+
+
+KERNELS = "caldp.engines.acs._kernels"
+STEP_DARK, STEP_FLASH, STEP_FLAT, STEP_SHADE = 0, 1, 2, 3  # the step kinds of the C kernel calib2d
+C_STRIPS = 4  # row strips of a C pass: fixed, so partial sums do not depend on the thread count
+
+
+def _calib2d_c(kern, sci, err, dq, step, sdqflags: int, rows=None) -> tuple[float, int]:
+    """One reference step ``(kind, scale, S, E, D)`` applied in place by the C kernel, in row strips
+    spread over the chip threads. Returns the float64 sum and number of the good scaled dark pixels
+    (dark step; summed strip after strip); `rows` = (float64 sums, int64 counts) per line receives
+    the good scaled flash pixels (flash step)."""
+    kind, scale, s, e, d = step
+    ny, nx = sci.shape
+    arrays = (kernel_array(s, F32), kernel_array(e, F32), kernel_array(d, np.uint16))
+    steps = ((kind, scale, *arrays),)
+    bounds = [ny * b // C_STRIPS for b in range(C_STRIPS + 1)]
+    rsum, rn = rows if rows is not None else (None, None)
+
+    def strip(b):
+        return kern.calib2d(sci, err, dq, ny, nx, bounds[b], bounds[b + 1], steps, sdqflags, rsum, rn)
+
+    parts = chip_map(strip, range(C_STRIPS))
+    total, count = 0.0, 0
+    for psum, pn in parts:
+        total += psum
+        count += pn
+    return total, count
 
 
 def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
@@ -134,7 +163,29 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
             h["SCI"]["BUNIT"] = h["ERR"]["BUNIT"] = "ELECTRONS"
         if not np.any(err):
             err = noise.init_error(sci, err, layout, bias_target=keys.targname.startswith("BIAS"))
-        if dark is not None and not dark.dummy:
+        kern = load(KERNELS)
+        if kern is not None:
+            sci, err, dq = (c_array(a, t) for a, t in ((sci, F32), (err, F32), (dq, np.uint16)))
+            sci, err, dq = (a if a.flags.writeable else a.copy() for a in (sci, err, dq))
+        if dark is not None and not dark.dummy and kern is not None:
+            ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
+            step = (
+                STEP_DARK,
+                float(t_dark),
+                *cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE"),
+            )
+            del ref
+            zsum, zn = _calib2d_c(kern, sci, err, dq, step, sdq)
+            meandark = F32(zsum / zn) if zn else F32(0)
+            h["SCI"]["MEANDARK"] = hdr_float(meandark)
+            log.info(
+                "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
+                chip,
+                dark.path.name,
+                float(t_dark),
+                float(meandark),
+            )
+        elif dark is not None and not dark.dummy:
             ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
             ds, de, dd = cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE")
             sci, err, dq, zsum, zn = blockwise(
@@ -153,21 +204,34 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         if flsh is not None and not flsh.dummy and flashdur > 0:
             ref = refs.chip(flsh.path, chip, keyword="FLSHFILE", cache=False)
             fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=flsh.path.name, keyword="FLSHFILE")
-            z, ze = flshcorr.scale_flash(fs, fe, flashdur)
-            h["SCI"]["MEANFLSH"] = hdr_float(flshcorr.mean_flash(z, fd, sdq))
-            sci, err, dq = blockwise(darkcorr.subtract, sci, err, dq, z, ze, fd)
+            if kern is not None:
+                rows = (np.zeros(sci.shape[0]), np.zeros(sci.shape[0], np.int64))
+                _calib2d_c(kern, sci, err, dq, (STEP_FLASH, float(F32(flashdur)), fs, fe, fd), sdq, rows)
+                meanflsh = flshcorr.mean_flash_lines(rows[0], rows[1], sci.shape[1])
+                h["SCI"]["MEANFLSH"] = hdr_float(meanflsh)
+            else:
+                z, ze = flshcorr.scale_flash(fs, fe, flashdur)
+                h["SCI"]["MEANFLSH"] = hdr_float(flshcorr.mean_flash(z, fd, sdq))
+                sci, err, dq = blockwise(darkcorr.subtract, sci, err, dq, z, ze, fd)
         for f in flats:
             if f.dummy:
                 continue
             ref = refs.chip(f.path, chip, keyword=f.keyword, cache=False)
             fs, fe, fd = cut_to_science(ref, h["SCI"], sci.shape, file=f.path.name, keyword=f.keyword)
-            sci, err, dq = blockwise(flatcorr.divide_flat, sci, err, dq, fs, fe, fd)
+            if kern is not None:
+                _calib2d_c(kern, sci, err, dq, (STEP_FLAT, 1.0, fs, fe, fd), sdq)
+            else:
+                sci, err, dq = blockwise(flatcorr.divide_flat, sci, err, dq, fs, fe, fd)
             log.info("FLATCORR chip %d: %s %s", chip, f.keyword, f.path.name)
         if shad is not None and not shad.dummy and keys.exptime > 0:
             ref = refs.chip(shad.path, chip, keyword="SHADFILE", cache=False)
             ss, se, sd = cut_to_science(ref, h["SCI"], sci.shape, file=shad.path.name, keyword="SHADFILE")
             ncomb = int(h["SCI"].get("NCOMBINE", 1)) or 1
-            sci, err, dq = shadcorr.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=ncomb)
+            if kern is not None:
+                k = float(shadcorr.shading_scale(keys.exptime, ncomb))
+                _calib2d_c(kern, sci, err, dq, (STEP_SHADE, k, ss, se, sd), sdq)
+            else:
+                sci, err, dq = shadcorr.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=ncomb)
         mode = photcorr.photmode(
             keys.detector,
             obstype=keys.obstype,

@@ -20,7 +20,7 @@ from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
 from . import biascorr, blevcorr, dqicorr, noise, postsm4, sinkcorr
 from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ
-from .refs import RefCache
+from .refs import RefCache, kernel_array
 from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
 from .threads import chip_map
 
@@ -215,7 +215,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         if do_bias:
             ref = refs.chip(bias.path, c.chip, keyword="BIASFILE", cache=False)
             bs, be, bd = cut_to_science(ref, c.imset.sci_hdr, c.sci.shape, file=bias.path.name, keyword="BIASFILE")
-            bs, be, bd = c_array(bs, F32), c_array(be, F32), c_array(bd, np.uint16)
+            bs, be, bd = kernel_array(bs, F32), kernel_array(be, F32), kernel_array(bd, np.uint16)
             del ref
         lay = c.layout
         gains = tuple(float(g) for g in lay.gain)
@@ -450,8 +450,8 @@ def _fullwell_noise_c(kern, c: _Chip, path, refs: RefCache, keys: AcsKeys) -> in
     if path is not None:
         ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",), cache=False)
         (iy0, ix0), (sy0, sx0), (ydim, xdim) = _fullwell_region(c, path, ref)
-        sat = c_array(ref.sci, F32)
-        geometry = (sat.shape, (iy0, ix0), (sy0, sx0), (ydim, xdim))
+        sat = kernel_array(ref.sci, F32)
+        geometry = (ref.sci.shape, (iy0, ix0), (sy0, sx0), (ydim, xdim))
     lay = c.layout
     rn = tuple(float(r) for r in lay.readnoise)
     bias_target = keys.targname.startswith("BIAS")

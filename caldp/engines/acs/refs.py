@@ -4,7 +4,8 @@ Chip selection is HSTCAL's ``DetCCDChip`` (the first SCI extension among the fir
 whose CCDCHIP equals the science chip); the geometry helpers are shared with the WFC3 engine
 (:mod:`caldp.engines.wfc3.refimage`). Unlike the WFC3 reader this cache closes each file after
 reading the one chip asked for, keeps the converted arrays (not the HDU data) and can drop a file
-once its step is over, which keeps a full-frame WFC association under 1 GB.
+once its step is over, which keeps a full-frame WFC association under 1 GB. A constant extension
+(no data, PIXVALUE) is a read-only zero-stride view, not a full array.
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ from ..wfc3.refimage import RefChip
 _DTYPES = {"SCI": np.float32, "ERR": np.float32, "DQ": np.uint16}
 
 
+def kernel_array(a: np.ndarray | None, dtype) -> np.ndarray | None:
+    """`a` for a C kernel: C-contiguous native `dtype`, or a one-item array when `a` is a constant
+    image (the zero-stride view a PIXVALUE extension is read as), which the kernels accept as such.
+
+    >>> kernel_array(np.broadcast_to(np.float32(3), (4, 5)), np.float32).tolist()
+    [3.0]
+    >>> kernel_array(np.ones((2, 2), np.float32), np.float32).shape
+    (2, 2)
+    """
+    if a is None:
+        return None
+    if a.size > 1 and not any(a.strides):
+        return np.array([a[(0,) * a.ndim]], dtype=np.dtype(dtype).newbyteorder("="))
+    return np.ascontiguousarray(a, dtype=np.dtype(dtype).newbyteorder("="))
+
+
 def _pixels(hdu, extname: str, shape) -> np.ndarray:
     hdr = hdu.header
     if hdu.data is None:
@@ -28,7 +45,8 @@ def _pixels(hdu, extname: str, shape) -> np.ndarray:
         value = hdr.get("PIXVALUE", 0)
         if extname == "DQ":
             value = int(value) & 0xFFFF
-        return np.full(shape, value, dtype=_DTYPES[extname])
+        # a read-only zero-stride view: no memory, and the C kernels read it as one value
+        return np.broadcast_to(np.array(value, dtype=_DTYPES[extname]), shape)
     data = hdu.data  # memory-mapped: one conversion copy, the file pages are released on close
     return np.array(data, dtype=_DTYPES[extname])  # int16 DQ wraps to the same 16 bits as uint16
 

@@ -18,8 +18,16 @@ def shading_flat(shad: np.ndarray, exptime: float, ncombine: int) -> np.ndarray:
     >>> shading_flat(np.array([[0.5]], F32), 10.0, 1).tolist()
     [[1.0499999523162842]]
     """
-    k = F32(1.0 / (F32(exptime) / F32(ncombine)))
-    return shad * k + F32(1)
+    return shad * shading_scale(exptime, ncombine) + F32(1)
+
+
+def shading_scale(exptime: float, ncombine: int) -> F32:
+    """``f32(1/(EXPTIME/NCOMBINE))`` (float32 division, as HSTCAL).
+
+    >>> float(shading_scale(10.0, 1))
+    0.10000000149011612
+    """
+    return F32(1.0 / (F32(exptime) / F32(ncombine)))
 
 
 def shadcorr(sci, err, dq, shad, shad_err, shad_dq, *, exptime: float, ncombine: int):

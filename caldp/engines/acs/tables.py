@@ -24,7 +24,33 @@ F32 = np.float32
 __all__ = ["CCDParams", "Overscan", "CRRejPars", "read_ccdtab", "read_oscntab", "read_bpixtab", "read_crrejtab"]
 
 
+_TABLES: dict[tuple, tuple] = {}
+_TABLES_MAX = 16
+
+
 def _open_table(path: Path, keyword: str):
+    """The first table extension and the primary header of `path`, parsed once per file version.
+
+    Every imset of every exposure of a run asks for the same CCDTAB/OSCNTAB rows; the parsed table
+    is kept (a few small tables, keyed by path, size and modification time so an edited file is
+    read again). Callers only read it.
+    """
+    try:
+        st = Path(path).stat()
+        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, keyword)
+    except OSError:
+        key = None
+    if key is not None and key in _TABLES:
+        return _TABLES[key]
+    value = _read_table(path, keyword)
+    if key is not None:
+        if len(_TABLES) >= _TABLES_MAX:
+            _TABLES.pop(next(iter(_TABLES)))
+        _TABLES[key] = value
+    return value
+
+
+def _read_table(path: Path, keyword: str):
     try:
         with fits.open(path, memmap=False) as hdul:
             data = hdul[1].data
