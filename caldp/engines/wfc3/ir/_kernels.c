@@ -8,6 +8,7 @@
  */
 #include "ckernel.h"
 #include <math.h>
+#include <float.h>
 #include <string.h>
 
 /* DQ bits (caldp.engines.wfc3.dq.DQ) */
@@ -638,23 +639,36 @@ fail:
     return NULL;
 }
 
-/* dark_unit(sci, err, dq, time, ny, nx, y0, y1, x0, x1, dsci, derr, ddq, unit, k) -> None
+/* Check that a dark-sized array (dny, dnx) covers the science rows and columns [0, y1) x [0, x1). */
+static int
+dark_check(const Py_buffer *b, Py_ssize_t dny, Py_ssize_t dnx, Py_ssize_t y1, Py_ssize_t x1, Py_ssize_t size,
+           const char *what)
+{
+    if (dny < y1 || dnx < x1) {
+        PyErr_Format(PyExc_ValueError, "%s: dark %zdx%zd smaller than the science area", what, dnx, dny);
+        return -1;
+    }
+    return ck_check(b, dny * dnx, size, what);
+}
+
+/* dark_unit(sci, err, dq, time, ny, nx, y0, y1, x0, x1, dsci, derr, ddq, dny, dnx, unit, k) -> None
  *
  * One read's science area: DARKCORR (S - D, ERR = sqrt(f32(E^2 + De^2)), DQ | Ddq) when the dark
- * arrays (ay, ax) are not empty, then UNITCORR: unit 1 multiplies by k = f32(1/sampzero) (zeroth
- * read), unit 2 divides by TIME (0 where TIME is 0), unit 0 leaves the units. */
+ * arrays (dny, dnx) are not empty -- indexed with the science pixel numbers, as HSTCAL's
+ * asub_noref -- then UNITCORR: unit 1 multiplies by k = f32(1/sampzero) (zeroth read), unit 2
+ * divides by TIME (0 where TIME is 0), unit 0 leaves the units. */
 static PyObject *
 dark_unit(PyObject *self, PyObject *args)
 {
     Py_buffer bsci = {0}, berr = {0}, bdq = {0}, btim = {0}, bds = {0}, bde = {0}, bdd = {0};
-    Py_ssize_t ny, nx, y0, y1, x0, x1;
+    Py_ssize_t ny, nx, y0, y1, x0, x1, dny, dnx;
     int unit;
     float k;
-    if (!PyArg_ParseTuple(args, "w*w*w*y*nnnnnny*y*y*if", &bsci, &berr, &bdq, &btim, &ny, &nx, &y0, &y1, &x0, &x1,
-                          &bds, &bde, &bdd, &unit, &k))
+    if (!PyArg_ParseTuple(args, "w*w*w*y*nnnnnny*y*y*nnif", &bsci, &berr, &bdq, &btim, &ny, &nx, &y0, &y1, &x0, &x1,
+                          &bds, &bde, &bdd, &dny, &dnx, &unit, &k))
         return NULL;
     Py_buffer *all[] = {&bsci, &berr, &bdq, &btim, &bds, &bde, &bdd};
-    Py_ssize_t plane = ny * nx, ax = x1 - x0, apl = (y1 - y0) * ax;
+    Py_ssize_t plane = ny * nx;
     int dark = bds.len > 0;
     if (y0 < 0 || y1 > ny || y0 > y1 || x0 < 0 || x1 > nx || x0 > x1) {
         PyErr_SetString(PyExc_ValueError, "dark_unit: bad sizes");
@@ -663,7 +677,8 @@ dark_unit(PyObject *self, PyObject *args)
     if (ck_check(&bsci, plane, 4, "sci") || ck_check(&berr, plane, 4, "err") || ck_check(&bdq, plane, 2, "dq") ||
         ck_check(&btim, plane, 4, "time"))
         goto fail;
-    if (dark && (ck_check(&bds, apl, 4, "dsci") || ck_check(&bde, apl, 4, "derr") || ck_check(&bdd, apl, 2, "ddq")))
+    if (dark && (dark_check(&bds, dny, dnx, y1, x1, 4, "dsci") || dark_check(&bde, dny, dnx, y1, x1, 4, "derr") ||
+                 dark_check(&bdd, dny, dnx, y1, x1, 2, "ddq")))
         goto fail;
     float *sci = bsci.buf, *err = berr.buf;
     uint16_t *dq = bdq.buf;
@@ -672,7 +687,7 @@ dark_unit(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = y0; row < y1; row++) {
         for (Py_ssize_t col = x0; col < x1; col++) {
-            Py_ssize_t i = row * nx + col, a = (row - y0) * ax + (col - x0);
+            Py_ssize_t i = row * nx + col, a = row * dnx + col;
             float s = sci[i], e = err[i];
             if (dark) {
                 e = (float)sqrt((double)(e * e + de[a] * de[a]));
@@ -697,6 +712,46 @@ dark_unit(PyObject *self, PyObject *args)
 fail:
     ck_release(all, 7);
     return NULL;
+}
+
+/* meandark(dsci, ddq, dny, dnx, y0, y1, x0, x1, mask) -> (sum, n)
+ *
+ * MEANDARK parts: the double sum, in row-major order, of the dark over the science area where its
+ * DQ has none of `mask` and the value is finite within +-FLT_MAX, and the count of those pixels. */
+static PyObject *
+meandark(PyObject *self, PyObject *args)
+{
+    Py_buffer bds = {0}, bdd = {0};
+    Py_ssize_t dny, dnx, y0, y1, x0, x1;
+    int mask;
+    if (!PyArg_ParseTuple(args, "y*y*nnnnnni", &bds, &bdd, &dny, &dnx, &y0, &y1, &x0, &x1, &mask))
+        return NULL;
+    Py_buffer *all[] = {&bds, &bdd};
+    if (y0 < 0 || y0 > y1 || x0 < 0 || x0 > x1 || dark_check(&bds, dny, dnx, y1, x1, 4, "dsci") ||
+        dark_check(&bdd, dny, dnx, y1, x1, 2, "ddq")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "meandark: bad sizes");
+        ck_release(all, 2);
+        return NULL;
+    }
+    const float *ds = bds.buf;
+    const uint16_t *dd = bdd.buf;
+    double sum = 0.0;
+    Py_ssize_t n = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = y0; row < y1; row++) {
+        for (Py_ssize_t col = x0; col < x1; col++) {
+            Py_ssize_t i = row * dnx + col;
+            float v = ds[i];
+            if ((dd[i] & mask) == 0 && v > -FLT_MAX && v < FLT_MAX) {
+                sum += (double)v;
+                n++;
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(all, 2);
+    return Py_BuildValue("dn", sum, n);
 }
 
 /* flat_gain(sci, err, dq, ny, nx, y0, y1, x0, x1, f, fe, fdq, gain) -> None
@@ -762,6 +817,7 @@ static PyMethodDef methods[] = {
     {"ramp_fit", ramp_fit, METH_VARARGS, "CRCORR up-the-ramp fit of a band of rows of the IR stack."},
     {"noise_nlin", noise_nlin, METH_VARARGS, "Noise model and NLINCORR of a band of rows of the IR stack."},
     {"dark_unit", dark_unit, METH_VARARGS, "DARKCORR and UNITCORR of one read."},
+    {"meandark", meandark, METH_VARARGS, "Sum and count of the good dark pixels over the science area."},
     {"flat_gain", flat_gain, METH_VARARGS, "FLATCORR and the mean-gain scaling of one image."},
     {NULL, NULL, 0, NULL},
 };

@@ -103,27 +103,40 @@ def noise_nlin(stack, area: Area, r0: int, r1: int, noise_reads, amps: Amps, nli
 
 
 def dark_unit(sci, err, dq, time, area: Area, dark, unit: int, sampzero: float) -> None:
-    """DARKCORR (`dark` = ``(sci, err, dq)`` over the science area, or None) then UNITCORR of one read.
+    """DARKCORR then UNITCORR of one read (science area).
 
-    `unit`: 0 none, 1 the zeroth read (× f32(1/sampzero)), 2 a later read (÷ TIME).
+    `dark` = ``(sci, err, dq)`` of the dark (at least the science array's size, indexed with the
+    science pixel numbers as HSTCAL's ``asub_noref``), or None. `unit`: 0 none, 1 the zeroth read
+    (× f32(1/sampzero)), 2 a later read (÷ TIME).
     """
     kern = _kernels(sci, err, dq, time)
     if kern is not None:
         ny, nx = sci.shape
-        e_f, e_q = np.zeros(0, F32), np.zeros(0, np.uint16)
-        ds, de, dd = (
-            (c_array(dark[0], F32), c_array(dark[1], F32), c_array(dark[2], np.uint16)) if dark else (e_f, e_f, e_q)
-        )
+        if dark is None:
+            ds, de, dd, dny, dnx = np.zeros(0, F32), np.zeros(0, F32), np.zeros(0, np.uint16), 0, 0
+        else:
+            ds, de, dd = c_array(dark[0], F32), c_array(dark[1], F32), c_array(dark[2], np.uint16)
+            dny, dnx = ds.shape
         k = float(F32(1.0 / sampzero)) if unit == 1 else 0.0
-        kern.dark_unit(sci, err, dq, time, ny, nx, area.y0, area.y1, area.x0, area.x1, ds, de, dd, unit, k)
+        kern.dark_unit(sci, err, dq, time, ny, nx, area.y0, area.y1, area.x0, area.x1, ds, de, dd, dny, dnx, unit, k)
         return
     sl = area.sl
     if dark is not None:
-        sci[sl], err[sl], dq[sl] = darkcorr.subtract(sci[sl], err[sl], dq[sl], *dark)
+        sci[sl], err[sl], dq[sl] = darkcorr.subtract(sci[sl], err[sl], dq[sl], *(a[sl] for a in dark))
     if unit == 1:
         sci[sl], err[sl] = unitcorr.zeroth_to_rate(sci[sl], err[sl], sampzero)
     elif unit == 2:
         sci[sl], err[sl] = unitcorr.to_rate(sci[sl], err[sl], time[sl])
+
+
+def meandark(dsci, ddq, area: Area) -> np.float32:
+    """MEANDARK of a dark imset (dark-sized arrays) over the science area (``darkcorr.meandark``)."""
+    kern = load(KERNELS)
+    if kern is not None:
+        ds, dd = c_array(dsci, F32), c_array(ddq, np.uint16)
+        total, n = kern.meandark(ds, dd, *ds.shape, area.y0, area.y1, area.x0, area.x1, int(darkcorr.STAT_MASK))
+        return F32(total / n) if n else F32(0)
+    return darkcorr.meandark(dsci[area.sl], ddq[area.sl])
 
 
 def flat_gain(sci, err, dq, area: Area, flat, mean_gain) -> None:

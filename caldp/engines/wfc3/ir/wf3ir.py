@@ -535,7 +535,6 @@ def _unit_read(st: Stack, area: Area, g: int, dark, sampzero) -> None:
 
 def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: str, sampzero) -> None:
     N, ny, nx = st.sci.shape
-    sl = area.sl
     name = info.path.name
     with fits.open(info.path, memmap=False) as h, ThreadPoolExecutor(max_workers=2) as pool:
 
@@ -550,12 +549,12 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
                         keyword="DARKFILE",
                     )
                 # HSTCAL indexes the dark with the science pixel numbers (asub_noref): same-size darks
-                arrs.append(a[:ny, :nx][sl])
+                arrs.append(a)
             return tuple(arrs)
 
         def _sub(g, d):
             _unit_read(st, area, g, d, sampzero)
-            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(darkcorr.meandark(d[0], d[2]))
+            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(passes.meandark(d[0], d[2], area))
 
         jobs = []
         for g in range(N - 1, -1, -1):
