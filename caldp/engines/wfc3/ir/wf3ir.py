@@ -66,6 +66,9 @@ class Stack:
     exptime: np.ndarray  # (N,) float64 SAMPTIME, reduced by ZOFFCORR
 
 
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3ir-io")
+
+
 def _pmap(fn, items, threads: int = 2) -> list:
     """``[fn(x) for x in items]`` on a few threads (NumPy releases the GIL on whole-read arithmetic)."""
     items = list(items)
@@ -357,6 +360,11 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     del zoff_sci, zoff_dq, zoff_time
 
     clock.lap("ZOFFCORR")
+    # the dark imsets are read (astropy, mostly Python) while the noise/NLINCORR kernels run
+    dark_plan = dark_future = None
+    if do("DARKCORR"):
+        dark_plan = _dark_plan(dark_info, st.exptime, sampseq)
+        dark_future = _BACKGROUND.submit(_load_darks, dark_info, dark_plan, ny, nx)
     # Noise (each read whose science-area ERR is still all zero) and NLINCORR in one sweep per band
     todo = []
     for g in range(N - 1, -1, -1):
@@ -385,7 +393,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     rate = [b.endswith("/S") for b in bunits]
     unit_do = do("UNITCORR") and not rate[N - 1]
     if do("DARKCORR"):
-        _apply_dark(dark_info, st, exp, area, sampseq, sampzero if unit_do else None)
+        _apply_dark(dark_plan, dark_future.result(), st, exp, area, sampzero if unit_do else None)
         _history(p, "DARKCORR", "DARKCORR complete ...")
     elif unit_do:
         _pmap(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
@@ -533,12 +541,27 @@ def _unit_read(st: Stack, area: Area, g: int, dark, sampzero) -> None:
     passes.dark_unit(st.sci[g], st.err[g], st.dq[g], st.time[g], area, dark, unit, sampzero or 0.0)
 
 
-def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: str, sampzero) -> None:
-    N, ny, nx = st.sci.shape
-    name = info.path.name
-    with fits.open(info.path, memmap=False) as h, ThreadPoolExecutor(max_workers=2) as pool:
+def _dark_plan(info: _DarkInfo, exptime, sampseq: str) -> list[tuple]:
+    """Dark imsets per read, zeroth read first: ``(g, kind, frame1, frame2, t1, t2, t)`` (``select_dark``)."""
+    plan = []
+    for g in range(len(exptime) - 1, -1, -1):
+        t = float(exptime[g])
+        kind, f1, f2, t1, t2 = darkcorr.select_dark(info.dtimes, t, sampseq)
+        if kind == "NONE":
+            raise EngineError(
+                f"no dark imset with time {t:g} for imset {g + 1}", file=info.path.name, keyword="SAMP_SEQ"
+            )
+        plan.append((g, kind, f1, f2, t1, t2, t))
+    return plan
 
-        def imset(k):
+
+def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> dict[int, tuple]:
+    """The dark imsets the plan uses, ``{frame: (sci, err, dq)}`` as native arrays of the dark's size."""
+    name = info.path.name
+    frames = sorted({f for _, _, f1, f2, *_ in plan for f in (f1, f2) if f})
+    out = {}
+    with fits.open(info.path, memmap=False) as h:
+        for k in frames:
             arrs = []
             for ext, dt in (("SCI", F32), ("ERR", F32), ("DQ", np.uint16)):
                 a = _ref_extension(h, ext, k, name, "DARKFILE", dt)[1]
@@ -548,34 +571,36 @@ def _apply_dark(info: _DarkInfo, st: Stack, exp: Exposure, area: Area, sampseq: 
                         file=name,
                         keyword="DARKFILE",
                     )
-                # HSTCAL indexes the dark with the science pixel numbers (asub_noref): same-size darks
+                # HSTCAL indexes the dark with the science pixel numbers (asub_noref): used in place
                 arrs.append(a)
-            return tuple(arrs)
+            out[k] = tuple(arrs)
+    return out
 
-        def _sub(g, d):
-            _unit_read(st, area, g, d, sampzero)
-            exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(passes.meandark(d[0], d[2], area))
 
-        jobs = []
-        for g in range(N - 1, -1, -1):
-            t = float(st.exptime[g])
-            kind, f1, f2, t1, t2 = darkcorr.select_dark(info.dtimes, t, sampseq)
-            if kind == "MATCH":
-                d = imset(f1)
-                log.info("DARKCORR using dark imset %2d for imset %2d with exptime=%8.6g", f1, g + 1, t)
-            elif kind == "INTERP":
-                log.warning(
-                    "DARKCORR using dark imsets %d and %d for imset %d, interpolated to exptime=%g", f1, f2, g + 1, t
-                )
-                d = darkcorr.interp(imset(f1), imset(f2), t1, t2, t)
-            elif kind == "EXTRAP":
-                log.warning("DARKCORR using dark imset %d for imset %d, extrapolated to exptime=%g", f1 or f2, g + 1, t)
-                d = darkcorr.extrap(imset(f1 or f2), t1 if f1 else t2, t)
-            else:
-                raise EngineError(f"no dark imset with time {t:g} for imset {g + 1}", file=name, keyword="SAMP_SEQ")
-            jobs.append(pool.submit(_sub, g, d))
-        for j in jobs:
-            j.result()
+def _apply_dark(plan, darks: dict, st: Stack, exp: Exposure, area: Area, sampzero) -> None:
+    """DARKCORR (and UNITCORR when `sampzero` is given) of every read with the planned dark imsets."""
+
+    def _sub(item):
+        g, kind, f1, f2, t1, t2, t = item
+        if kind == "MATCH":
+            d = darks[f1]
+        elif kind == "INTERP":
+            d = darkcorr.interp(darks[f1], darks[f2], t1, t2, t)
+        else:
+            d = darkcorr.extrap(darks[f1 or f2], t1 if f1 else t2, t)
+        _unit_read(st, area, g, d, sampzero)
+        exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(passes.meandark(d[0], d[2], area))
+
+    for g, kind, f1, f2, _, _, t in plan:
+        if kind == "MATCH":
+            log.info("DARKCORR using dark imset %2d for imset %2d with exptime=%8.6g", f1, g + 1, t)
+        elif kind == "INTERP":
+            log.warning(
+                "DARKCORR using dark imsets %d and %d for imset %d, interpolated to exptime=%g", f1, f2, g + 1, t
+            )
+        else:
+            log.warning("DARKCORR using dark imset %d for imset %d, extrapolated to exptime=%g", f1 or f2, g + 1, t)
+    _pmap(_sub, plan)
 
 
 def _read_flat(p, env, sci_hdr, area: Area, filt: str):
