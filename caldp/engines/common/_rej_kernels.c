@@ -19,6 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Let GCC turn `use ? sum + x : sum` into vector selects: the operation is then done on every
+ * lane, which changes no value (only which FP exception flags get raised, and nothing reads them). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+
 #define SPILL 2
 #define EXCLUDE 4
 #define HIT 8
@@ -204,35 +210,45 @@ static void
 promote(uint8_t *restrict hit, const uint8_t *restrict fl, const uint8_t *restrict above, Py_ssize_t nx, int32_t w0,
         uint8_t need_above, uint8_t need_left)
 {
-    for (Py_ssize_t x = 0; x < nx; x++) {
-        uint8_t f = fl[x];
-        if ((f & (F_CAND | F_EXCL)) != (F_CAND | F_EXCL))
-            continue;
-        int reach = above[x] && (f & need_above) == need_above;
-        if (!reach && (f & need_left) == need_left)
-            for (int32_t dx = 1; dx <= w0 && dx <= x; dx++)
-                if (hit[x - dx]) {
-                    reach = 1;
-                    break;
-                }
-        if (reach)
-            hit[x] = 1;
+    const uint64_t ones = 0x0101010101010101ULL;
+    for (Py_ssize_t x0 = 0; x0 < nx; x0 += 8) {
+        Py_ssize_t x1 = x0 + 8 < nx ? x0 + 8 : nx;
+        if (x1 - x0 == 8) { /* skip 8 pixels at once when none is an excluded candidate */
+            uint64_t v;
+            memcpy(&v, fl + x0, 8);
+            if ((v & (v >> 1) & ones) == 0)
+                continue;
+        }
+        for (Py_ssize_t x = x0; x < x1; x++) {
+            uint8_t f = fl[x];
+            if ((f & (F_CAND | F_EXCL)) != (F_CAND | F_EXCL))
+                continue;
+            int reach = above[x] && (f & need_above) == need_above;
+            if (!reach && (f & need_left) == need_left)
+                for (int32_t dx = 1; dx <= w0 && dx <= x; dx++)
+                    if (hit[x - dx]) {
+                        reach = 1;
+                        break;
+                    }
+            if (reach)
+                hit[x] = 1;
+        }
     }
 }
 
 /* Scratch rows for one call. */
 typedef struct {
-    float *ave, *total, *efs, *var2, *pic;
+    float *ave, *total, *efs, *var2, *pic, *th, *sth;
     uint8_t *hit, *above, *same, *fl, *use;
     uint16_t *dq2, *dqo;
     void *block;
 } Rows;
 
 static int
-rows_alloc(Rows *w, Py_ssize_t nx)
+rows_alloc(Rows *w, size_t nx)
 {
     size_t f = (size_t)nx * sizeof(float), b = (size_t)nx, s = (size_t)nx * sizeof(uint16_t);
-    char *p = malloc(5 * f + 5 * b + 2 * s + 64);
+    char *p = malloc(7 * f + 5 * b + 2 * s + 64);
     if (p == NULL)
         return -1;
     w->block = p;
@@ -241,9 +257,11 @@ rows_alloc(Rows *w, Py_ssize_t nx)
     w->efs = (float *)(p + 2 * f);
     w->var2 = (float *)(p + 3 * f);
     w->pic = (float *)(p + 4 * f);
-    w->dq2 = (uint16_t *)(p + 5 * f);
-    w->dqo = (uint16_t *)(p + 5 * f + s);
-    w->hit = (uint8_t *)(p + 5 * f + 2 * s);
+    w->th = (float *)(p + 5 * f);
+    w->sth = (float *)(p + 6 * f);
+    w->dq2 = (uint16_t *)(p + 7 * f);
+    w->dqo = (uint16_t *)(p + 7 * f + s);
+    w->hit = (uint8_t *)(p + 7 * f + 2 * s);
     w->above = w->hit + b;
     w->same = w->above + b;
     w->fl = w->same + b;
@@ -254,10 +272,8 @@ rows_alloc(Rows *w, Py_ssize_t nx)
 /* End of an iteration: ave = total / efs where some input was used; elsewhere the previous
  * average, or 0 after the last iteration (vectorised: the unused quotient is discarded). */
 static void
-new_average(Rows *w, Py_ssize_t nx, int last)
+new_average(Py_ssize_t nx, const float *restrict total, const float *restrict efs, float *restrict ave, int last)
 {
-    const float *restrict total = w->total, *restrict efs = w->efs;
-    float *restrict ave = w->ave;
     for (Py_ssize_t x = 0; x < nx; x++) {
         float q = total[x] / efs[x];
         float keep = last ? 0.0f : ave[x];
@@ -282,37 +298,35 @@ typedef struct {
     uint16_t bad;
 } Acs;
 
-/* ACS minimum initial guess of row `off`: image 0 where good else 0, then each lower input
- * (its value if good, else 0). Inputs with EXPTIME 0 count with efac 1. */
+/* ACS minimum initial guess of one row, one input at a time: image 0 where good else 0, then
+ * where an input is lower: its value if good, else 0. Inputs with EXPTIME 0 count with efac 1. */
 static void
-acs_guess_min(const Acs *c, Py_ssize_t off, float *ave)
+acs_guess_input(Py_ssize_t nx, const float *restrict s, const uint16_t *restrict d, float *restrict ave, float e,
+                float sk, uint16_t bad, int first)
 {
-    for (Py_ssize_t k = 0; k < c->n; k++) {
-        const float *s = c->sci[k] + off;
-        const uint16_t *d = c->dq[k] + off;
-        const float e = c->efac[k] != 0.0f ? c->efac[k] : 1.0f, sk = c->sky[k];
-        for (Py_ssize_t x = 0; x < c->g.nx; x++) {
-            float p = (s[x] - sk) / e;
-            int good = (d[x] & c->bad) == 0;
-            if (k == 0)
-                ave[x] = good ? p : 0.0f;
-            else if (p < ave[x])
-                ave[x] = good ? p : 0.0f;
-        }
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float p = (s[x] - sk) / e;
+        float v = (d[x] & bad) == 0 ? p : 0.0f;
+        ave[x] = (first || p < ave[x]) ? v : ave[x];
     }
 }
 
-/* Rejection tests of one input on one row (vectorised): candidate, spill and exclusion flags. */
 static void
-acs_tests(const Acs *c, Py_ssize_t off, Py_ssize_t k, float sig2, const float *restrict ave, Rows *w)
+acs_guess_min(const Acs *c, Py_ssize_t off, float *ave)
 {
-    const float *restrict s = c->sci[k] + off, *restrict er = c->err[k] + off;
-    const uint16_t *restrict d = c->dq[k] + off;
-    float *restrict pic = w->pic;
-    uint8_t *restrict hit = w->hit, *restrict fl = w->fl;
-    const float e = c->efac[k], ef2 = e * e, sk = c->sky[k], scale = c->scale, psig2 = c->psig2;
-    const uint16_t bad = c->bad;
-    const Py_ssize_t nx = c->g.nx;
+    for (Py_ssize_t k = 0; k < c->n; k++)
+        acs_guess_input(c->g.nx, c->sci[k] + off, c->dq[k] + off, ave, c->efac[k] != 0.0f ? c->efac[k] : 1.0f,
+                        c->sky[k], c->bad, k == 0);
+}
+
+/* Rejection tests of one input on one row: candidate, spill and exclusion flags (restrict
+ * parameters: the loops vectorise). */
+static void
+acs_tests(Py_ssize_t nx, const float *restrict s, const float *restrict er, const float *restrict ave,
+          const uint16_t *restrict d, float *restrict pic, uint8_t *restrict hit, uint8_t *restrict fl, float e,
+          float sk, float scale, float sig2, float psig2, uint16_t bad)
+{
+    const float ef2 = e * e;
     for (Py_ssize_t x = 0; x < nx; x++) {
         float e2 = er[x] * er[x];
         float th = ave[x] * e;
@@ -337,66 +351,82 @@ acs_tests(const Acs *c, Py_ssize_t off, Py_ssize_t k, float sig2, const float *r
     }
 }
 
-/* One input's contribution to a row, after its HITs are final (vectorised; selects, no branches:
- * the sums are the same as adding only where the pixel is used). */
+/* Pixels used in the sum: not HIT, not SPILL (above the spill threshold, input DQ not 8, reached
+ * by a HIT), not excluded, input DQ without bits 2, 4, 8. */
 static void
-acs_sum(const Acs *c, Py_ssize_t off, Py_ssize_t k, int last, Rows *w)
+acs_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
+        const uint8_t *restrict above, const uint8_t *restrict same, uint8_t *restrict use)
 {
-    const float *restrict er = c->err[k] + off, *restrict pic = w->pic;
-    const uint16_t *restrict d = c->dq[k] + off;
-    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
-                            *restrict same = w->same;
-    float *restrict total = w->total, *restrict efs = w->efs, *restrict var2 = w->var2;
-    uint8_t *restrict use_row = w->use;
-    const float e = c->efac[k];
-    const Py_ssize_t nx = c->g.nx;
     for (Py_ssize_t x = 0; x < nx; x++) {
-        uint8_t f = fl[x];
+        uint8_t f = fl[x], h = hit[x];
         uint16_t dv = d[x];
-        int spill = (f & F_SPOK) && dv != HIT && (above[x] | same[x]) && !hit[x];
-        int use = (dv & MASKDQ) == 0 && !(f & F_EXCL) && !hit[x] && !spill;
-        float t = total[x] + pic[x] * e, s = efs[x] + e;
-        total[x] = use ? t : total[x];
-        efs[x] = use ? s : efs[x];
-        use_row[x] = (uint8_t)use;
+        uint8_t spill = (uint8_t)(((f & F_SPOK) != 0) & (dv != HIT) & ((above[x] | same[x]) != 0) & (h ^ 1));
+        use[x] = (uint8_t)(((dv & MASKDQ) == 0) & ((f & F_EXCL) == 0) & (h ^ 1) & (spill ^ 1));
     }
-    if (last)
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            float v = var2[x] + er[x] * er[x];
-            var2[x] = use_row[x] ? v : var2[x];
-        }
+}
+
+/* total += pic * efac and efs += efac where used (the same values as adding only there). */
+static void
+add_used(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8_t *restrict use, float *restrict total,
+         float *restrict efs, float e)
+{
+    for (Py_ssize_t x = x0; x < x1; x++) {
+        float t = total[x] + pic[x] * e, s = efs[x] + e;
+        total[x] = use[x] ? t : total[x];
+        efs[x] = use[x] ? s : efs[x];
+    }
+}
+
+/* ACS last iteration: err2 += ERR^2 where used. */
+static void
+acs_add_var(Py_ssize_t nx, const float *restrict er, const uint8_t *restrict use, float *restrict var2)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float v = var2[x] + er[x] * er[x];
+        var2[x] = use[x] ? v : var2[x];
+    }
 }
 
 /* Last iteration: rejection mask and DQ of the combination, input by input as HSTCAL's two line
  * buffers (dq2: previous input's flags, dqo: the output). */
+static void
+acs_dq_loop(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
+            const uint8_t *restrict above, const uint8_t *restrict same, uint16_t *restrict dq2,
+            uint16_t *restrict dqo, uint8_t *restrict rej)
+{
+    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x], h = hit[x];
+        uint16_t dv = d[x];
+        uint8_t excl = (uint8_t)((f & F_EXCL) != 0);
+        uint8_t spok8 = (uint8_t)(((f & F_SPOK) != 0) & (dv != HIT));
+        uint8_t spill = (uint8_t)(spok8 & ((above[x] | same[x]) != 0) & (h ^ 1));
+        uint8_t r = (uint8_t)((((dv == HIT) | (dv == SPILL)) & (excl ^ 1)) | h | spill);
+        uint16_t prior = (uint16_t)(spok8 & (above[x] != 0));
+        uint16_t buf = (uint16_t)((prior ? SPILL : dv) | dq2[x]) & clear;
+        uint16_t sv = buf | dqo[x];
+        uint16_t m = (uint16_t)-(int16_t)r; /* all ones where rejected */
+        dq2[x] = (uint16_t)(buf | (CRFLAG & m));
+        dqo[x] = (uint16_t)(sv & ~(CRFLAG & ~m));
+        rej[x] = r;
+    }
+}
+
+static Py_ssize_t
+count_bytes(Py_ssize_t nx, const uint8_t *restrict b)
+{
+    Py_ssize_t n = 0;
+    for (Py_ssize_t x = 0; x < nx; x++)
+        n += b[x];
+    return n;
+}
+
 static Py_ssize_t
 acs_dq(const Acs *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
 {
-    const uint16_t *restrict d = c->dq[k] + off;
-    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
-                            *restrict same = w->same;
-    uint16_t *restrict dq2 = w->dq2, *restrict dqo = w->dqo;
-    uint8_t *restrict rej = out_row ? c->rej_out[k] + off : w->use;
-    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
-    const Py_ssize_t nx = c->g.nx;
-    Py_ssize_t nrej = 0;
-    for (Py_ssize_t x = 0; x < nx; x++) {
-        uint8_t f = fl[x];
-        uint16_t dv = d[x];
-        int excl = (f & F_EXCL) != 0, h = hit[x];
-        int spok8 = (f & F_SPOK) && dv != HIT;
-        int spill = spok8 && (above[x] | same[x]) && !h;
-        int r = (((dv == HIT) | (dv == SPILL)) && !excl) | h | spill;
-        uint16_t buf = (uint16_t)(((spok8 && above[x]) ? SPILL : dv) | dq2[x]) & clear;
-        uint16_t sv = buf | dqo[x];
-        buf = r ? (uint16_t)(buf | CRFLAG) : buf;
-        sv = r ? sv : (uint16_t)(sv & (uint16_t)~CRFLAG);
-        dq2[x] = buf;
-        dqo[x] = sv;
-        rej[x] = (uint8_t)r;
-        nrej += r;
-    }
-    return out_row ? nrej : 0;
+    uint8_t *rej = out_row ? c->rej_out[k] + off : w->use;
+    acs_dq_loop(c->g.nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->dq2, w->dqo, rej);
+    return out_row ? count_bytes(c->g.nx, rej) : 0;
 }
 
 /* DQ bookkeeping of an input with EXPTIME 0 in the last iteration (never used, never rejected). */
@@ -414,12 +444,29 @@ acs_dq_unused(const Acs *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
         memset(c->rej_out[k] + off, 0, (size_t)c->g.nx);
 }
 
+/* Output row: ERR = f32(sqrt(err2) * f32(exptot / efs)) (in double, as HSTCAL), 0 where nothing
+ * was used; SCI = f32(ave * texpt) + skysum. */
+static void
+acs_out(Py_ssize_t nx, const float *restrict efs, const float *restrict var2, const float *restrict ave,
+        float *restrict eo, float *restrict so, float exptot, float texpt, float skysum)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float f = efs[x];
+        float ratio = exptot / f;
+        float er = (float)(sqrt((double)var2[x]) * (double)ratio);
+        eo[x] = f > 0.0f ? er : 0.0f;
+        so[x] = ave[x] * texpt + skysum;
+    }
+}
+
 static Py_ssize_t
 acs_row(const Acs *c, Py_ssize_t r, int out_row, Rows *w)
 {
     const Py_ssize_t nx = c->g.nx, off = r * nx, width = c->g.width;
     const int32_t w0 = c->g.wdy[0];
     Py_ssize_t nrej = 0;
+    if (nx < 1) /* checked by the caller; tells the compiler the row sizes are positive */
+        return 0;
     if (c->guess)
         memcpy(w->ave, c->guess + off, (size_t)nx * sizeof(float));
     else
@@ -445,31 +492,26 @@ acs_row(const Acs *c, Py_ssize_t r, int out_row, Rows *w)
                 dilate_above(&c->g, ring, r, w->above);
             else
                 memset(w->above, 0, (size_t)nx);
-            acs_tests(c, off, k, c->sig2[it], w->ave, w);
+            acs_tests(nx, c->sci[k] + off, c->err[k] + off, w->ave, c->dq[k] + off, w->pic, w->hit, w->fl, c->efac[k],
+                      c->sky[k], c->scale, c->sig2[it], c->psig2, c->bad);
             /* ACS promotes an excluded candidate only when it is also above the spill threshold */
             promote(w->hit, w->fl, w->above, nx, w0, F_SPOK, F_SPOK);
             memset(w->same, 0, (size_t)nx);
             if (w0 >= 0)
                 or_shifts(w->same, w->hit, nx, w0, 1);
-            acs_sum(c, off, k, last, w);
+            acs_use(nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->use);
+            add_used(0, nx, w->pic, w->use, w->total, w->efs, c->efac[k]);
+            if (last)
+                acs_add_var(nx, c->err[k] + off, w->use, w->var2);
             if (last)
                 nrej += acs_dq(c, off, k, out_row, w);
             if (width > 0)
                 memcpy(ring + ring_slot(r, width) * nx, w->hit, (size_t)nx);
         }
-        new_average(w, nx, last);
+        new_average(nx, w->total, w->efs, w->ave, last);
     }
     if (out_row) {
-        const float exptot = c->exptot, texpt = c->texpt, skysum = c->skysum;
-        const float *restrict efs = w->efs, *restrict var2 = w->var2, *restrict ave = w->ave;
-        float *restrict eo = c->err_out + off, *restrict so = c->sci_out + off;
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            float f = efs[x];
-            float ratio = exptot / f;
-            float er = (float)(sqrt((double)var2[x]) * (double)ratio);
-            eo[x] = f > 0.0f ? er : 0.0f;
-            so[x] = ave[x] * texpt + skysum;
-        }
+        acs_out(nx, w->efs, w->var2, w->ave, c->err_out + off, c->sci_out + off, c->exptot, c->texpt, c->skysum);
         memcpy(c->dq_out + off, w->dqo, (size_t)nx * sizeof(uint16_t));
     }
     return nrej;
@@ -499,8 +541,8 @@ acs_reject(PyObject *self, PyObject *args)
         ck_check(&fpar, 5, 4, "fpar") < 0 || ck_check(&efac, n, 4, "efac") < 0 || ck_check(&sky, n, 4, "sky") < 0 ||
         ck_check(&sig2, niter, 4, "sig2") < 0 || ck_check(&wdy, width + 1, 4, "wdy") < 0)
         goto done;
-    if (r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1) {
-        PyErr_SetString(PyExc_ValueError, "acs_reject: bad row range or iteration count");
+    if (nx < 1 || r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1 || n < 1 || width < 0) {
+        PyErr_SetString(PyExc_ValueError, "acs_reject: bad shape, row range or iteration count");
         goto done;
     }
     if (buflist_get(sci_seq, &bsci, n, npix, 4, 0, "sci") < 0 || buflist_get(err_seq, &berr, n, npix, 4, 0, "err") < 0 ||
@@ -640,52 +682,59 @@ wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, float *ave, float *v
     }
 }
 
-/* Rejection tests of one input on one row (vectorised): candidate, exclusion, the two spill tests. */
+/* Thresholds of one input on columns x0..x1 (one amplifier slot): rejection `th` and same-row
+ * spill `sth` (before CRTHRESH^2), from the previous average; and the normalised data `pic`. */
 static void
-wf3_tests(const Wf3 *c, Py_ssize_t r, Py_ssize_t off, Py_ssize_t k, int it, const Slots *s, const float *restrict var,
-          Rows *w)
+wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict ave,
+               float *restrict pic, float *restrict th, float *restrict sth, float e, float sk, float sig2,
+               float scale, float gn, float nse)
 {
-    const float *restrict im = c->img[k] + off, *restrict rw = c->raw[k] + off, *restrict ave = w->ave;
-    const uint16_t *restrict d = c->dq[k] + off;
-    float *restrict pic = w->pic;
-    uint8_t *restrict hit = w->hit, *restrict fl = w->fl;
-    const float e = c->efac[k], e2 = e * e, sk = c->sky[k], sig2 = c->sig2[it], scale = c->scale, psig2 = c->psig2;
-    const int minfirst = c->minimum && it == 0;
-    /* the spill plane of the rows below a HIT holds the stored data on rows <= width */
-    const float *restrict spv = r <= c->g.width ? rw : pic;
-    const uint16_t bad = c->bad;
-    for (int q = 0; q < 2; q++) {
-        const float gn = s->gn[q], nse = s->nse[q];
-        const Py_ssize_t x0 = s->x0[q], x1 = s->x1[q];
-        for (Py_ssize_t x = x0; x < x1; x++) {
-            float th, sth;
-            if (minfirst) { /* first iteration after the minimum guess: thresholds from its variance */
-                th = sig2 * var[x];
-                sth = th;
-            } else {
-                float dum = ave[x] * e + sk;
-                float base = nse + fmax0(dum) / gn;
-                float t = scale * fmax0(dum - sk);
-                th = (sig2 * (base + t * t)) / e2;
-                sth = (sig2 * base) / e2;
-            }
-            float p = (im[x] - sk) / e;
-            pic[x] = p;
-            float dd = p - ave[x];
-            float sq = dd * dd;
-            uint16_t dv = d[x];
-            uint8_t e0 = (uint8_t)(((dv & bad) != 0) & (dv != SPILL));
-            uint8_t excl = (uint8_t)(e0 | (dv == EXCLUDE));
-            uint8_t cand = (uint8_t)(sq > th);
-            uint8_t sup = (uint8_t)((sq > psig2 * spv[x]) & (dv != HIT));
-            hit[x] = (uint8_t)(cand & (excl ^ 1));
-            fl[x] = (uint8_t)(cand * F_CAND | excl * F_EXCL | (uint8_t)(sq > psig2 * sth) * F_SPOK | sup * F_SUP |
-                              e0 * F_E0);
-        }
+    const float e2 = e * e;
+    for (Py_ssize_t x = x0; x < x1; x++) {
+        float dum = ave[x] * e + sk;
+        float base = nse + fmax0(dum) / gn;
+        float t = scale * fmax0(dum - sk);
+        th[x] = (sig2 * (base + t * t)) / e2;
+        sth[x] = (sig2 * base) / e2;
+        pic[x] = (im[x] - sk) / e;
     }
 }
 
-/* The mask value of pixel x (HSTCAL's per-pixel mask: input DQ, EXCLUDE, SPILL, HIT). */
+/* First iteration after the minimum guess: both thresholds are sig2 * (guess variance). */
+static void
+wf3_thresholds_var(Py_ssize_t nx, const float *restrict im, const float *restrict var, float *restrict pic,
+                   float *restrict th, float *restrict sth, float e, float sk, float sig2)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float t = sig2 * var[x];
+        th[x] = t;
+        sth[x] = t;
+        pic[x] = (im[x] - sk) / e;
+    }
+}
+
+/* Rejection tests of one input on a row: candidate, exclusion and the two spill tests. `spv` is the
+ * spill plane of the rows below a HIT: the normalised data, or the stored data on rows <= width. */
+static void
+wf3_tests(Py_ssize_t nx, const float *restrict pic, const float *restrict spv, const float *restrict ave,
+          const float *restrict th, const float *restrict sth, const uint16_t *restrict d, uint8_t *restrict hit,
+          uint8_t *restrict fl, float psig2, uint16_t bad)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float dd = pic[x] - ave[x];
+        float sq = dd * dd;
+        uint16_t dv = d[x];
+        uint8_t e0 = (uint8_t)(((dv & bad) != 0) & (dv != SPILL));
+        uint8_t excl = (uint8_t)(e0 | (dv == EXCLUDE));
+        uint8_t cand = (uint8_t)(sq > th[x]);
+        uint8_t sup = (uint8_t)((sq > psig2 * spv[x]) & (dv != HIT));
+        hit[x] = (uint8_t)(cand & (excl ^ 1));
+        fl[x] = (uint8_t)(cand * F_CAND | excl * F_EXCL | (uint8_t)(sq > psig2 * sth[x]) * F_SPOK | sup * F_SUP |
+                          e0 * F_E0);
+    }
+}
+
+/* The mask value of a pixel (input DQ, EXCLUDE, SPILL or HIT); *sb: spilled from a row above. */
 static inline uint16_t
 wf3_mask(uint8_t f, uint16_t dv, uint8_t hit, uint8_t above, uint8_t same, int *sb)
 {
@@ -695,29 +744,28 @@ wf3_mask(uint8_t f, uint16_t dv, uint8_t hit, uint8_t above, uint8_t same, int *
     return hit ? HIT : (spilled ? SPILL : start);
 }
 
+/* Used pixels: mask & (SPILL|EXCLUDE|HIT) == 0, i.e. not HIT, not spilled from above, not
+ * excluded by BADINPDQ, input DQ without bits 2/4/8, and not spilled from the same row. */
 static void
-wf3_sum(const Wf3 *c, Py_ssize_t off, Py_ssize_t k, int last, const Slots *s, Rows *w)
+wf3_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
+        const uint8_t *restrict above, const uint8_t *restrict same, uint8_t *restrict use)
 {
-    const uint16_t *restrict d = c->dq[k] + off;
-    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
-                            *restrict same = w->same;
-    const float *restrict pic = w->pic;
-    float *restrict total = w->total, *restrict efs = w->efs, *restrict var2 = w->var2;
-    const float e = c->efac[k], sk = c->sky[k];
-    for (int q = 0; q < 2; q++) {
-        const float gn = s->gn[q], nse = s->nse[q];
-        for (Py_ssize_t x = s->x0[q]; x < s->x1[q]; x++) {
-            int sb;
-            int ok = (wf3_mask(fl[x], d[x], hit[x], above[x], same[x], &sb) & MASKDQ) == 0;
-            float contrib = pic[x] * e;
-            float t = total[x] + contrib, es = efs[x] + e;
-            total[x] = ok ? t : total[x];
-            efs[x] = ok ? es : efs[x];
-            if (last) {
-                float v = var2[x] + (nse + fmax0(contrib + sk) / gn);
-                var2[x] = ok ? v : var2[x];
-            }
-        }
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x];
+        uint8_t sb = (uint8_t)((above[x] != 0) & ((f & F_SUP) != 0));
+        uint8_t sp = (uint8_t)((same[x] != 0) & ((f & F_SPOK) != 0));
+        use[x] = (uint8_t)((hit[x] ^ 1) & (sb ^ 1) & ((f & F_E0) == 0) & ((d[x] & MASKDQ) == 0) & (sp ^ 1));
+    }
+}
+
+/* WF3 last iteration: sum of the used pixels' variances nse + max(data, 0) / gain. */
+static void
+wf3_add_var(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8_t *restrict use,
+            float *restrict var2, float e, float sk, float gn, float nse)
+{
+    for (Py_ssize_t x = x0; x < x1; x++) {
+        float v = var2[x] + (nse + fmax0(pic[x] * e + sk) / gn);
+        var2[x] = use[x] ? v : var2[x];
     }
 }
 
@@ -748,6 +796,26 @@ wf3_dq(const Wf3 *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
     return out_row ? nrej : 0;
 }
 
+/* Output row: ERR = f32(sqrt(sumvar) / efs) in double, 0 where nothing was used; with scale_out
+ * (combine()) SCI = f32(ave * texpt) + skysum and ERR * texpt. */
+static void
+wf3_out(Py_ssize_t nx, const float *restrict efs, const float *restrict var2, const float *restrict ave,
+        float *restrict ao, float *restrict eo, int scale_out, float texpt, float skysum)
+{
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float f = efs[x];
+        float er = (float)(sqrt((double)var2[x]) / (double)f);
+        eo[x] = f > 0.0f ? er : 0.0f;
+    }
+    if (scale_out)
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            ao[x] = ave[x] * texpt + skysum;
+            eo[x] = eo[x] * texpt;
+        }
+    else
+        memcpy(ao, ave, (size_t)nx * sizeof(float));
+}
+
 static Py_ssize_t
 wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
 {
@@ -755,6 +823,8 @@ wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
     const int32_t w0 = c->g.wdy[0];
     Py_ssize_t nrej = 0;
     Slots s;
+    if (nx < 1)
+        return 0;
     wf3_slots(c, r, &s);
     if (c->guess_ave) {
         memcpy(w->ave, c->guess_ave + off, (size_t)nx * sizeof(float));
@@ -780,34 +850,35 @@ wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
                 dilate_above(&c->g, ring, r, w->above);
             else
                 memset(w->above, 0, (size_t)nx);
-            wf3_tests(c, r, off, k, (int)it, &s, var, w);
+            if (c->minimum && it == 0)
+                wf3_thresholds_var(nx, c->img[k] + off, var, w->pic, w->th, w->sth, c->efac[k], c->sky[k],
+                                   c->sig2[it]);
+            else
+                for (int q = 0; q < 2; q++)
+                    wf3_thresholds(s.x0[q], s.x1[q], c->img[k] + off, w->ave, w->pic, w->th, w->sth, c->efac[k],
+                                   c->sky[k], c->sig2[it], c->scale, s.gn[q], s.nse[q]);
+            wf3_tests(nx, w->pic, r <= width ? c->raw[k] + off : w->pic, w->ave, w->th, w->sth, c->dq[k] + off,
+                      w->hit, w->fl, c->psig2, c->bad);
             /* from above the pixel needs the lower-rows spill test, from the left the same-row one */
             promote(w->hit, w->fl, w->above, nx, w0, F_SUP, F_SPOK);
             memset(w->same, 0, (size_t)nx);
             if (w0 >= 0)
                 or_shifts(w->same, w->hit, nx, w0, 1);
-            wf3_sum(c, off, k, last, &s, w);
+            wf3_use(nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->use);
+            add_used(0, nx, w->pic, w->use, w->total, w->efs, c->efac[k]);
+            if (last)
+                for (int q = 0; q < 2; q++)
+                    wf3_add_var(s.x0[q], s.x1[q], w->pic, w->use, w->var2, c->efac[k], c->sky[k], s.gn[q], s.nse[q]);
             if (last)
                 nrej += wf3_dq(c, off, k, out_row, w);
             if (width > 0)
                 memcpy(ring + ring_slot(r, width) * nx, w->hit, (size_t)nx);
         }
-        new_average(w, nx, last);
+        new_average(nx, w->total, w->efs, w->ave, last);
     }
     if (out_row) {
-        const float texpt = c->texpt, skysum = c->skysum;
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            float f = w->efs[x];
-            float a = w->ave[x];
-            float er = f > 0.0f ? (float)(sqrt((double)w->var2[x]) / (double)f) : 0.0f;
-            if (c->scale_out) { /* combine(): SCI = f32(ave * texpt) + skysum, ERR = err * texpt */
-                a = a * texpt + skysum;
-                er = er * texpt;
-            }
-            c->ave_out[off + x] = a;
-            c->err_out[off + x] = er;
-            c->dq_out[off + x] = w->dqo[x];
-        }
+        wf3_out(nx, w->efs, w->var2, w->ave, c->ave_out + off, c->err_out + off, c->scale_out, c->texpt, c->skysum);
+        memcpy(c->dq_out + off, w->dqo, (size_t)nx * sizeof(uint16_t));
     }
     return nrej;
 }
@@ -842,8 +913,8 @@ wf3_reject(PyObject *self, PyObject *args)
         ck_check(&sig2, niter, 4, "sig2") < 0 || ck_check(&wdy, width + 1, 4, "wdy") < 0 ||
         ck_check(&gain, 4, 4, "gain") < 0 || ck_check(&nse, 4, 4, "nse") < 0)
         goto done;
-    if (r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1) {
-        PyErr_SetString(PyExc_ValueError, "wf3_reject: bad row range or iteration count");
+    if (nx < 1 || r_start < 0 || r_start > r_out || r_out > r_end || r_end > ny || niter < 1 || n < 1 || width < 0) {
+        PyErr_SetString(PyExc_ValueError, "wf3_reject: bad shape, row range or iteration count");
         goto done;
     }
     if (buflist_get(img_seq, &bimg, n, npix, 4, 0, "images") < 0 ||
