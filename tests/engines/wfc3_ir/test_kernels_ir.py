@@ -224,3 +224,32 @@ def test_dark_unit_and_flat_c_equal_numpy(monkeypatch, unit, with_dark):
     monkeypatch.delenv("CALDP_KERNELS")
     for c, n in zip(*results, strict=True):
         assert np.array_equal(c, n, equal_nan=True)
+
+
+@needs_kernels
+def test_zsigcorr_c_equals_numpy(monkeypatch):
+    """Zero-read signal below/above 4σ, saturated zeroth and first reads, quadrant boundaries inside."""
+    from caldp.engines.wfc3.ir import passes
+
+    rng = np.random.default_rng(21)
+    N, ny, nx = 4, 30, 28
+    area = Area(3, 27, 2, 26)
+    amps = passes.Amps((2.34, 2.37, 2.31, 2.38), (20.1, 19.8, 20.4, 20.0), bx=13, by=11)
+    ref = {
+        "ZSCI": rng.normal(100, 5, (24, 24)).astype(F32),
+        "ZERR": rng.uniform(0, 20, (24, 24)).astype(F32),
+        "NODE": rng.choice([30000.0, 40000.0], size=(24, 24)).astype(F32),
+    }
+    zeroth = rng.choice([90.0, 110.0, 500.0, 41000.0], size=(ny, nx)).astype(F32)
+    results = []
+    for env in (None, "numpy"):
+        if env:
+            monkeypatch.setenv("CALDP_KERNELS", env)
+        sci, _, dq, _ = _reads(N, ny, nx, 13)
+        sci[N - 1] = zeroth
+        zs = passes.zsig((sci, dq), area, ref, amps)
+        results.append((sci, dq, zs.sci, zs.dq, zs.nsat0, zs.nsat1))
+    monkeypatch.delenv("CALDP_KERNELS")
+    for c, n in zip(*results, strict=True):
+        assert np.array_equal(c, n)
+    assert results[1][4] > 0 and results[1][5] > results[1][4] and (results[1][3] & 2048).any()

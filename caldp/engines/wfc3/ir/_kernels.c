@@ -594,20 +594,26 @@ noise_nlin(PyObject *self, PyObject *args)
             const int up = row >= by;
             const Py_ssize_t a0 = (row - y0) * ax - x0; /* area index = a0 + col */
             if (nreads[g]) {
-                for (Py_ssize_t col = x0; col < x1; col++) {
-                    int quad = 2 * up + (col >= bx);
-                    Py_ssize_t i = row * nx + col;
-                    e[i] = noise_err(s[i], qg[quad], qr[quad]);
+                /* two column segments of constant amp (left/right of bx): a loop the compiler vectorises */
+                Py_ssize_t mid = bx < x0 ? x0 : bx > x1 ? x1 : bx;
+                for (int half = 0; half < 2; half++) {
+                    const float gq = qg[2 * up + half], rq = qr[2 * up + half];
+                    float *sr = s + row * nx, *er = e + row * nx;
+                    Py_ssize_t c0 = half ? mid : x0, c1 = half ? x1 : mid;
+                    for (Py_ssize_t col = c0; col < c1; col++)
+                        er[col] = noise_err(sr[col], gq, rq);
                 }
             }
             if (ncoef == 0)
                 continue;
+            float *sr = s + row * nx;
+            uint16_t *qrw = q + row * nx;
             for (Py_ssize_t col = x0; col < x1; col++) {
-                Py_ssize_t i = row * nx + col, a = a0 + col;
-                float sv = s[i];
-                uint16_t qv = q[i];
+                Py_ssize_t a = a0 + col;
+                float sv = sr[col];
+                uint16_t qv = qrw[col];
                 if (zs_here) {
-                    sv = s[i] + zs[a];
+                    sv = sr[col] + zs[a];
                     qv |= zsdq[a] & DQ_ZEROSIG;
                 }
                 qv |= nldq[a];
@@ -615,12 +621,12 @@ noise_nlin(PyObject *self, PyObject *args)
                     ns++;
                 } else if (sv <= node[a]) {
                     float v = nlin_value(sv, coef + a, apl, ncoef);
-                    s[i] = zs_here ? v - zs[a] : v;
+                    sr[col] = zs_here ? v - zs[a] : v;
                 } else if (sv > node[a]) {
                     qv |= DQ_SATPIXEL;
                     ns++;
                 }
-                q[i] = qv;
+                qrw[col] = qv;
             }
         }
         nsat[g] += ns;
@@ -649,6 +655,80 @@ dark_check(const Py_buffer *b, Py_ssize_t dny, Py_ssize_t dnx, Py_ssize_t y1, Py
         return -1;
     }
     return ck_check(b, dny * dnx, size, what);
+}
+
+/* zsigcorr(zeroth, zeroth_dq, first, first_dq, ny, nx, y0, y1, x0, x1, zsci, zerr, node, qgain, qrn2,
+ *          bx, by, zs_out, zsdq_out) -> (nsat0, nsat1)
+ *
+ * ZSIGCORR over the science area: zs = f32(zeroth - ZSCI); kept (ZEROSIG) where
+ * zs >= f32(4 * sqrt(f32(f32(noise(zs)^2) + f32(ZERR^2)))), else 0; SATPIXEL|ZEROSIG where zs > NODE
+ * (zeroth read saturated) or f32(first - ZSCI) > NODE (first read). The zeroth read gets zs added and
+ * its DQ the flags, the first read's DQ SATPIXEL; zs and its DQ (area arrays) go to the outputs. */
+static PyObject *
+zsigcorr(PyObject *self, PyObject *args)
+{
+    Py_buffer b0 = {0}, bq0 = {0}, b1 = {0}, bq1 = {0}, bzs = {0}, bze = {0}, bnd = {0}, bqg = {0}, bqr = {0}, bo = {0},
+              boq = {0};
+    Py_ssize_t ny, nx, y0, y1, x0, x1, bx, by;
+    if (!PyArg_ParseTuple(args, "w*w*y*w*nnnnnny*y*y*y*y*nnw*w*", &b0, &bq0, &b1, &bq1, &ny, &nx, &y0, &y1, &x0, &x1,
+                          &bzs, &bze, &bnd, &bqg, &bqr, &bx, &by, &bo, &boq))
+        return NULL;
+    Py_buffer *all[] = {&b0, &bq0, &b1, &bq1, &bzs, &bze, &bnd, &bqg, &bqr, &bo, &boq};
+    Py_ssize_t plane = ny * nx, ax = x1 - x0, apl = (y1 - y0) * ax;
+    if (y0 < 0 || y1 > ny || y0 > y1 || x0 < 0 || x1 > nx || x0 > x1) {
+        PyErr_SetString(PyExc_ValueError, "zsigcorr: bad sizes");
+        goto fail;
+    }
+    if (ck_check(&b0, plane, 4, "zeroth") || ck_check(&bq0, plane, 2, "zeroth dq") || ck_check(&b1, plane, 4, "first") ||
+        ck_check(&bq1, plane, 2, "first dq") || ck_check(&bzs, apl, 4, "zsci") || ck_check(&bze, apl, 4, "zerr") ||
+        ck_check(&bnd, apl, 4, "node") || ck_check(&bqg, 4, 4, "qgain") || ck_check(&bqr, 4, 4, "qrn2") ||
+        ck_check(&bo, apl, 4, "zs") || ck_check(&boq, apl, 2, "zsdq"))
+        goto fail;
+    float *z0 = b0.buf, *zs_out = bo.buf;
+    uint16_t *q0 = bq0.buf, *q1 = bq1.buf, *zq_out = boq.buf;
+    const float *f1 = b1.buf, *zsci = bzs.buf, *zerr = bze.buf, *node = bnd.buf, *qg = bqg.buf, *qr = bqr.buf;
+    Py_ssize_t nsat0 = 0, nsat1 = 0;
+    const uint16_t both = DQ_SATPIXEL | DQ_ZEROSIG;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t row = y0; row < y1; row++) {
+        int up = row >= by;
+        for (Py_ssize_t col = x0; col < x1; col++) {
+            Py_ssize_t i = row * nx + col, a = (row - y0) * ax + (col - x0);
+            int quad = 2 * up + (col >= bx);
+            float zs = z0[i] - zsci[a];
+            float e = noise_err(zs, qg[quad], qr[quad]);
+            float n = (float)sqrt((double)(e * e + zerr[a] * zerr[a]));
+            int sig = zs >= 4.0f * n;
+            uint16_t zdq = q0[i], m0 = 0, m1 = 0;
+            if (sig) {
+                zdq |= DQ_ZEROSIG;
+                m0 = DQ_ZEROSIG;
+            } else {
+                zs = 0.0f;
+            }
+            int sat0 = zs > node[a];
+            int sat1 = !sat0 && (f1[i] - zsci[a]) > node[a];
+            if (sat0 | sat1) {
+                zdq |= both;
+                m1 = DQ_SATPIXEL;
+            }
+            if (sat0)
+                m0 |= both;
+            nsat0 += sat0;
+            nsat1 += sat1;
+            zs_out[a] = zs;
+            zq_out[a] = zdq;
+            q0[i] |= m0;
+            q1[i] |= m1;
+            z0[i] = z0[i] + zs;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(all, 11);
+    return Py_BuildValue("nn", nsat0, nsat0 + nsat1);
+fail:
+    ck_release(all, 11);
+    return NULL;
 }
 
 /* dark_unit(sci, err, dq, time, ny, nx, y0, y1, x0, x1, dsci, derr, ddq, dny, dnx, unit, k) -> None
@@ -816,6 +896,7 @@ fail:
 static PyMethodDef methods[] = {
     {"ramp_fit", ramp_fit, METH_VARARGS, "CRCORR up-the-ramp fit of a band of rows of the IR stack."},
     {"noise_nlin", noise_nlin, METH_VARARGS, "Noise model and NLINCORR of a band of rows of the IR stack."},
+    {"zsigcorr", zsigcorr, METH_VARARGS, "ZSIGCORR of the zeroth and first reads."},
     {"dark_unit", dark_unit, METH_VARARGS, "DARKCORR and UNITCORR of one read."},
     {"meandark", meandark, METH_VARARGS, "Sum and count of the good dark pixels over the science area."},
     {"flat_gain", flat_gain, METH_VARARGS, "FLATCORR and the mean-gain scaling of one image."},

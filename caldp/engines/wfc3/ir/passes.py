@@ -15,7 +15,7 @@ import numpy as np
 
 from ...common.kernels import c_array, load
 from ..dq import DQ
-from . import darkcorr, flatcorr, nlincorr, noiscalc, unitcorr
+from . import darkcorr, flatcorr, nlincorr, noiscalc, unitcorr, zsigcorr
 from .common import F32, Area
 
 KERNELS = "caldp.engines.wfc3.ir._kernels"
@@ -100,6 +100,32 @@ def noise_nlin(stack, area: Area, r0: int, r1: int, noise_reads, amps: Amps, nli
             nsat[g] += n
         if g > 0:
             dq[g - 1, r0:r1] |= dq[g, r0:r1] & np.uint16(DQ.SATPIXEL)
+
+
+def zsig(stack, area: Area, nlin_ref: dict, amps: Amps) -> zsigcorr.ZSig:
+    """ZSIGCORR on the stack (``(sci, dq)``): zero-read signal added to the zeroth read, its DQ and
+    the first read's DQ flagged (ZEROSIG, SATPIXEL); returns the zero-read signal (``zsigcorr``)."""
+    sci, dq = stack
+    N = sci.shape[0]
+    zsci, zerr, node = nlin_ref["ZSCI"], nlin_ref["ZERR"], nlin_ref["NODE"]
+    kern = _kernels(sci, dq)
+    if kern is not None:
+        ny, nx = sci.shape[1:]
+        ay, ax = area.y1 - area.y0, area.x1 - area.x0
+        zs, zdq = np.empty((ay, ax), F32), np.empty((ay, ax), np.uint16)
+        qg, qr = amps.quadrants()
+        n0, n1 = kern.zsigcorr(
+            sci[N - 1], dq[N - 1], sci[N - 2], dq[N - 2], ny, nx, area.y0, area.y1, area.x0, area.x1,
+            c_array(zsci, F32), c_array(zerr, F32), c_array(node, F32), qg, qr, amps.bx, amps.by, zs, zdq,
+        )  # fmt: skip
+        return zsigcorr.ZSig(zs, zdq, n0, n1)
+    sl = area.sl
+    gm, rm = noiscalc.amp_maps(area, amps.gains, amps.readnoise, amps.bx, amps.by)
+    zs, new0, m0, m1 = zsigcorr.zsigcorr(sci[N - 1][sl], dq[N - 1][sl], sci[N - 2][sl], zsci, zerr, node, gm, rm)
+    dq[N - 1][sl] |= m0
+    dq[N - 2][sl] |= m1
+    sci[N - 1][sl] = new0
+    return zs
 
 
 def dark_unit(sci, err, dq, time, area: Area, dark, unit: int, sampzero: float) -> None:

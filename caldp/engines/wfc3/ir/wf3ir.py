@@ -33,7 +33,7 @@ from ..reffiles import check_reference
 from ..refimage import bin_and_corner
 from ..uvis.context import reference
 from ..uvis.dqicorr import apply_bpixtab, select_bpix_rows
-from . import crcorr, darkcorr, noiscalc, passes, photcorr, zsigcorr
+from . import crcorr, darkcorr, passes, photcorr
 from .blevcorr import blevcorr
 from .common import F32, Area
 from .statistics import ir_statistics
@@ -293,7 +293,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     sampzero = float(st.exptime[N - 2]) - 0.020535
     bx = int(ccd.ampx + ltv[0] - trimx[0])  # double expression truncated to int (noiscalc.c)
     by = int(ccd.ampy + ltv[1] - trimy[0])
-    gain_map, rn2_map = noiscalc.amp_maps(area, ccd.atodgain, ccd.readnoise, bx, by)
+    amps = passes.Amps(tuple(ccd.atodgain), tuple(ccd.readnoise), bx, by)
 
     # Reference images that are needed more than once
     nlin = None
@@ -324,19 +324,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
 
     zs = None
     if do("ZSIGCORR"):
-        zs, new0, m0, m1 = zsigcorr.zsigcorr(
-            st.sci[N - 1][sl],
-            st.dq[N - 1][sl],
-            st.sci[N - 2][sl],
-            nlin["ZSCI"],
-            nlin["ZERR"],
-            nlin["NODE"],
-            gain_map,
-            rn2_map,
-        )
-        st.dq[N - 1][sl] |= m0
-        st.dq[N - 2][sl] |= m1
-        st.sci[N - 1][sl] = new0
+        zs = passes.zsig((st.sci, st.dq), area, nlin, amps)
         log.info("ZSIGCORR detected %d saturated pixels in 0th read", zs.nsat0)
         log.info("ZSIGCORR detected %d saturated pixels in 1st read", zs.nsat1)
         _history(p, "ZSIGCORR", "ZSIGCORR complete.")
@@ -372,7 +360,6 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             log.info("NOISCORR skipped: ERR already set")
             break
         todo.append(g)
-    amps = passes.Amps(tuple(ccd.atodgain), tuple(ccd.readnoise), bx, by)
     nl = None
     if do("NLINCORR"):
         nl = passes.Nlin(np.stack(nlin["COEF"]), nlin["NODE"], nlin["DQ"])
