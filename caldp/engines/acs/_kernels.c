@@ -10,6 +10,7 @@
 #include "ckernel.h"
 
 #include <math.h>
+#include <string.h>
 
 #define DQ_SATPIXEL 256u
 #define DQ_BADFLAT 512u
@@ -169,6 +170,46 @@ bias_gain(PyObject *self, PyObject *args)
  *   its own offset);  ERR = sqrt(f32(f32(max(SCI, 0) + f32(rn*rn)) + f32(ERR*ERR)))  (or rn for a
  *   BIAS target). sat may be None. Returns the number of pixels newly flagged SATPIXEL. */
 
+/* DQ |= SATPIXEL where s > sat over one span of a row (sat_step 0: one constant value); returns the
+ * number of pixels newly flagged. Branch-free so that it vectorises. */
+static Py_ssize_t
+flag_saturated(const float *s, uint16_t *d, const float *sat, Py_ssize_t sat_step, Py_ssize_t n)
+{
+    Py_ssize_t count = 0;
+    if (sat_step == 0) {
+        const float limit = sat[0];
+        for (Py_ssize_t x = 0; x < n; x++) {
+            const int hit = s[x] > limit;
+            count += hit & ((d[x] & DQ_SATPIXEL) == 0);
+            d[x] |= hit ? DQ_SATPIXEL : 0u;
+        }
+    } else {
+        for (Py_ssize_t x = 0; x < n; x++) {
+            const int hit = s[x] > sat[x];
+            count += hit & ((d[x] & DQ_SATPIXEL) == 0);
+            d[x] |= hit ? DQ_SATPIXEL : 0u;
+        }
+    }
+    return count;
+}
+
+/* ERR over one span of a row read by one amp: sqrt(f32(f32(max(s, 0) + f32(r*r)) + f32(e*e))),
+ * or r for a BIAS target. max keeps a NaN (as np.maximum). */
+static void
+init_error_span(const float *s, float *e, Py_ssize_t n, float r, int bias_target)
+{
+    if (bias_target) {
+        for (Py_ssize_t x = 0; x < n; x++)
+            e[x] = r;
+        return;
+    }
+    const float r2 = r * r;
+    for (Py_ssize_t x = 0; x < n; x++) {
+        const float v = s[x] < 0.0f ? 0.0f : s[x];
+        e[x] = sqrtf((v + r2) + e[x] * e[x]);
+    }
+}
+
 static PyObject *
 fullwell_noise(PyObject *self, PyObject *args)
 {
@@ -198,26 +239,17 @@ fullwell_noise(PyObject *self, PyObject *args)
     float *e = err.buf;
     uint16_t *d = dq.buf;
     Py_ssize_t nsat = 0;
+    const Py_ssize_t split = ampx < 0 ? 0 : (ampx > nx ? nx : ampx);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < ny; y++) {
-        const float rl = y < ampy ? rn[2] : rn[0], rr = y < ampy ? rn[3] : rn[1];
-        const int sat_row = sa != NULL && y >= iy0 && y < iy0 + ydim;
-        const Py_ssize_t sbase = sat_row ? (sy0 + y - iy0) * snx + sx0 : 0;
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            Py_ssize_t k = y * nx + x;
-            const float sv = s[k];
-            if (sat_row && x >= ix0 && x < ix0 + xdim && sv > sa[(sbase + x - ix0) * sst]) {
-                nsat += (d[k] & DQ_SATPIXEL) == 0;
-                d[k] |= DQ_SATPIXEL;
-            }
-            const float r = x < ampx ? rl : rr;
-            if (bias_target) {
-                e[k] = r;
-            } else {
-                const float v = sv < 0.0f ? 0.0f : sv; /* np.maximum: NaN stays NaN */
-                e[k] = sqrtf((v + r * r) + e[k] * e[k]);
-            }
+        const float *srow = s + y * nx;
+        if (sa != NULL && y >= iy0 && y < iy0 + ydim) {
+            const Py_ssize_t sbase = sst ? (sy0 + y - iy0) * snx + sx0 : 0;
+            nsat += flag_saturated(srow + ix0, d + y * nx + ix0, sa + sbase, sst, xdim);
         }
+        const float rl = y < ampy ? rn[2] : rn[0], rr = y < ampy ? rn[3] : rn[1];
+        init_error_span(srow, e + y * nx, split, rl, bias_target);
+        init_error_span(srow + split, e + y * nx + split, nx - split, rr, bias_target);
     }
     Py_END_ALLOW_THREADS
     ck_release(bufs, 4);
@@ -476,28 +508,95 @@ typedef struct {
     float scale;
     Py_buffer s, e, d;
     Py_ssize_t ss, es, ds; /* index multipliers: 0 for a constant reference array */
+    /* row sources: a row of the image, or (constant array) one row filled with its value */
+    const float *S, *E;
+    const uint16_t *D;
+    Py_ssize_t srow, erow, drow; /* row strides: nx, or 0 for a constant */
+    void *tmp;
 } Step;
 
-static inline void
-subtract_step(float *sv, float *ev, float z, float ze)
+/* SCI -= z, ERR = sqrt(ERR*ERR + ze*ze) (float32), DQ |= D along a row, z = t*S (or S when
+ * unscaled); t*S and S*t are the same float32 product. */
+static void
+subtract_row(float *s, float *e, uint16_t *d, const float *S, const float *E, const uint16_t *D, Py_ssize_t n,
+             float t, int unscaled)
 {
-    *sv = *sv - z;
-    *ev = sqrtf(*ev * *ev + ze * ze);
+    if (unscaled) {
+        for (Py_ssize_t x = 0; x < n; x++) {
+            s[x] = s[x] - S[x];
+            e[x] = sqrtf(e[x] * e[x] + E[x] * E[x]);
+            d[x] |= D[x];
+        }
+    } else {
+        for (Py_ssize_t x = 0; x < n; x++) {
+            const float z = t * S[x], ze = t * E[x];
+            s[x] = s[x] - z;
+            e[x] = sqrtf(e[x] * e[x] + ze * ze);
+            d[x] |= D[x];
+        }
+    }
 }
 
-static inline void
-divide_step(float *sv, float *ev, uint16_t *dv, float f, float fe)
+/* Sequential float64 sum and count of the good scaled reference values of a row (AvgSciVal order). */
+static double
+good_sum_row(const float *S, const uint16_t *D, Py_ssize_t n, float t, int unscaled, uint16_t sdq, int64_t *count)
 {
-    if (f == 0.0f) {
-        *dv |= DQ_BADFLAT;
-        return;
+    double sum = 0.0;
+    int64_t k = 0;
+    for (Py_ssize_t x = 0; x < n; x++) {
+        if ((D[x] & sdq) == 0) {
+            sum += (double)(unscaled ? S[x] : t * S[x]);
+            k++;
+        }
     }
-    const float s = *sv, e = *ev;
-    const float q = s / f;
-    const float a = e / f;
-    const float b = ((fe * s) / f) / f;
-    *sv = q;
-    *ev = sqrtf(a * a + b * b);
+    *count += k;
+    return sum;
+}
+
+/* `zero ? a : b` without a branch (bit masks), so that loops holding divisions still vectorise. */
+static inline float
+select_float(int zero, float a, float b)
+{
+    uint32_t ia, ib;
+    memcpy(&ia, &a, 4);
+    memcpy(&ib, &b, 4);
+    const uint32_t m = (uint32_t)0 - (uint32_t)zero;
+    const uint32_t r = (ia & m) | (ib & ~m);
+    float out;
+    memcpy(&out, &r, 4);
+    return out;
+}
+
+/* div1d along a row with the flat F: where F == 0 DQ |= BADFLAT and SCI/ERR stay; else SCI/F and
+ * ERR = sqrt((ERR/F)² + (((E*SCI)/F)/F)²). Both results are computed and one selected (a division
+ * by zero is harmless: floating-point exceptions are masked). */
+static inline void
+divide_pixel(float *s, float *e, uint16_t *d, float f, float fe, uint16_t D)
+{
+    const float sv = *s, ev = *e;
+    const float q = sv / f;
+    const float a = ev / f;
+    const float b = ((fe * sv) / f) / f;
+    const float en = sqrtf(a * a + b * b);
+    const int zero = f == 0.0f;
+    *s = select_float(zero, sv, q);
+    *e = select_float(zero, ev, en);
+    *d = (uint16_t)(*d | ((uint16_t)zero << 9) | D); /* 1 << 9 = BADFLAT */
+}
+
+static void
+divide_row(float *s, float *e, uint16_t *d, const float *S, const float *E, const uint16_t *D, Py_ssize_t n)
+{
+    for (Py_ssize_t x = 0; x < n; x++)
+        divide_pixel(s + x, e + x, d + x, S[x], E[x], D[x]);
+}
+
+/* Shading: the flat is f32(S*k) + 1 (doshad.c), the error image is used unscaled. */
+static void
+shade_row(float *s, float *e, uint16_t *d, const float *S, const float *E, const uint16_t *D, Py_ssize_t n, float k)
+{
+    for (Py_ssize_t x = 0; x < n; x++)
+        divide_pixel(s + x, e + x, d + x, S[x] * k + 1.0f, E[x], D[x]);
 }
 
 static void
@@ -505,54 +604,69 @@ calib_rows(float *sci, float *err, uint16_t *dq, Py_ssize_t nx, Py_ssize_t r0, P
            int nsteps, uint16_t sdq, double *dark_sum, Py_ssize_t *dark_n, double *row_sum, int64_t *row_n)
 {
     for (Py_ssize_t y = r0; y < r1; y++) {
-        double fsum = 0.0;
-        int64_t fn = 0;
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            const Py_ssize_t k = y * nx + x;
-            float sv = sci[k], ev = err[k];
-            uint16_t dv = dq[k];
-            for (int t = 0; t < nsteps; t++) {
-                const Step *st = &steps[t];
-                const float S = ((const float *)st->s.buf)[k * st->ss], E = ((const float *)st->e.buf)[k * st->es];
-                const uint16_t D = ((const uint16_t *)st->d.buf)[k * st->ds];
-                switch (st->kind) {
-                case STEP_DARK: {
-                    const float z = st->scale == 1.0f ? S : st->scale * S;
-                    const float ze = st->scale == 1.0f ? E : st->scale * E;
-                    if ((D & sdq) == 0) {
-                        *dark_sum += (double)z;
-                        *dark_n += 1;
-                    }
-                    subtract_step(&sv, &ev, z, ze);
-                    break;
-                }
-                case STEP_FLASH: {
-                    const float z = S * st->scale, ze = E * st->scale;
-                    if ((D & sdq) == 0) {
-                        fsum += (double)z;
-                        fn += 1;
-                    }
-                    subtract_step(&sv, &ev, z, ze);
-                    break;
-                }
-                case STEP_FLAT:
-                    divide_step(&sv, &ev, &dv, S, E);
-                    break;
-                default: /* STEP_SHADE */
-                    divide_step(&sv, &ev, &dv, S * st->scale + 1.0f, E);
-                    break;
-                }
-                dv |= D;
+        float *s = sci + y * nx, *e = err + y * nx;
+        uint16_t *d = dq + y * nx;
+        for (int t = 0; t < nsteps; t++) { /* all steps on one row while it is in cache */
+            const Step *st = &steps[t];
+            const float *S = st->S + y * st->srow, *E = st->E + y * st->erow;
+            const uint16_t *D = st->D + y * st->drow;
+            const int unscaled = st->kind == STEP_DARK && st->scale == 1.0f; /* multk2d skips t == 1 */
+            int64_t count = 0;
+            switch (st->kind) {
+            case STEP_DARK:
+                *dark_sum += good_sum_row(S, D, nx, st->scale, unscaled, sdq, &count);
+                *dark_n += (Py_ssize_t)count;
+                subtract_row(s, e, d, S, E, D, nx, st->scale, unscaled);
+                break;
+            case STEP_FLASH:
+                row_sum[y] = good_sum_row(S, D, nx, st->scale, 0, sdq, &count);
+                row_n[y] = count;
+                subtract_row(s, e, d, S, E, D, nx, st->scale, 0);
+                break;
+            case STEP_FLAT:
+                divide_row(s, e, d, S, E, D, nx);
+                break;
+            default: /* STEP_SHADE */
+                shade_row(s, e, d, S, E, D, nx, st->scale);
+                break;
             }
-            sci[k] = sv;
-            err[k] = ev;
-            dq[k] = dv;
-        }
-        if (row_sum != NULL) {
-            row_sum[y] = fsum;
-            row_n[y] = fn;
         }
     }
+}
+
+/* Row sources of a step: the arrays themselves, or a row filled with the constant's value. */
+static int
+step_rows(Step *st, Py_ssize_t nx)
+{
+    const int nconst = (st->ss == 0) + (st->es == 0) + (st->ds == 0);
+    st->tmp = NULL;
+    if (nconst) {
+        st->tmp = PyMem_RawMalloc((size_t)nx * 10 + 16);
+        if (st->tmp == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    float *fs = st->tmp, *fe = fs + nx;
+    uint16_t *fd = (uint16_t *)(fe + nx);
+    st->S = st->s.buf, st->E = st->e.buf, st->D = st->d.buf;
+    st->srow = st->erow = st->drow = nx;
+    if (st->ss == 0) {
+        for (Py_ssize_t x = 0; x < nx; x++)
+            fs[x] = ((const float *)st->s.buf)[0];
+        st->S = fs, st->srow = 0;
+    }
+    if (st->es == 0) {
+        for (Py_ssize_t x = 0; x < nx; x++)
+            fe[x] = ((const float *)st->e.buf)[0];
+        st->E = fe, st->erow = 0;
+    }
+    if (st->ds == 0) {
+        for (Py_ssize_t x = 0; x < nx; x++)
+            fd[x] = ((const uint16_t *)st->d.buf)[0];
+        st->D = fd, st->drow = 0;
+    }
+    return 0;
 }
 
 static PyObject *
@@ -604,6 +718,8 @@ calib2d(PyObject *self, PyObject *args)
             goto done;
         }
         has_flash |= st->kind == STEP_FLASH;
+        if (step_rows(st, nx) < 0)
+            goto done;
     }
     if (has_flash && (rsum.buf == NULL || rn.buf == NULL)) {
         PyErr_SetString(PyExc_ValueError, "calib2d: a flash step needs row_sum and row_n");
@@ -617,6 +733,8 @@ calib2d(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     ret = Py_BuildValue("dn", dark_sum, dark_n);
 done:
+    for (int t = 0; t < MAX_STEPS; t++)
+        PyMem_RawFree(steps[t].tmp);
     ck_release(bufs, nbufs);
     return ret;
 }
