@@ -308,6 +308,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 if keys.detector != "UVIS":
                     raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
                 log.info("WF3CCD: %s", raw_path.name)
+                _prefetch_phot(raw.primary, keys, env)
                 blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
                 del raw
                 blv.filename = f"{m}_blv_tmp.fits"
@@ -382,6 +383,21 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
         _dither_products(asn, srcdir, out, made)
         _update_asn(input_path, out, made)
     return res
+
+
+def _prefetch_phot(primary, keys, env) -> None:
+    """Start WF32D's IMPHTTAB lookups of this exposure (both chips) in the background: they are
+    pure table reading and overlap with WF3CCD/WF3REJ; PHOTCORR then finds them done."""
+    from .uvis import photcorr
+    from .uvis.context import reference
+
+    if not keys.perform("PHOTCORR"):
+        return
+    try:
+        path = reference(primary, "IMPHTTAB", env)
+    except EngineError:
+        return  # WF32D reports it
+    photcorr.prefetch(path, [photcorr.photmode(chip, keys.filter, keys.expstart) for chip in (1, 2)])
 
 
 def _dither_products(asn: Association, srcdir: Path, out: _Outputs, made: list[str]) -> None:

@@ -112,7 +112,9 @@ class RefChip:
         return int(self.sci_hdr.get("NAXIS1") or self.sci_hdr.get("NPIX1") or 0)
 
 
-def _pixels(hdu, extname: str, shape) -> np.ndarray:
+def _pixels(hdu, extname: str, shape, constant_view: bool = False) -> np.ndarray:
+    """Native pixels of an extension; a null extension (NAXIS = 0) becomes PIXVALUE everywhere — as
+    a read-only broadcast view of one value when `constant_view` (no memory, no pass over it)."""
     dtype = _DTYPES[extname]
     if hdu.header.get("NAXIS", 0):
         data = np.asarray(hdu.data)
@@ -122,6 +124,8 @@ def _pixels(hdu, extname: str, shape) -> np.ndarray:
     if "NPIX1" in hdr and "NPIX2" in hdr:
         shape = (int(hdr["NPIX2"]), int(hdr["NPIX1"]))
     value = hdr.get("PIXVALUE", 0)
+    if constant_view:
+        return np.broadcast_to(np.full((), value, dtype=dtype), shape)
     if value == 0:  # np.zeros maps zero pages lazily: no pass over memory for the usual null ERR/DQ
         return np.zeros(shape, dtype=dtype)
     return np.full(shape, value, dtype=dtype)
@@ -199,13 +203,26 @@ class RefFiles:
         keyword: str,
         arrays=("SCI", "ERR", "DQ"),
         group_size: int = 3,
+        constant_views: bool = False,
     ) -> RefChip:
         """The imset whose CCDCHIP equals `chip` (first match among the first NEXTEND/`group_size`
-        imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`."""
-        with self._lock:
-            return self._chip(path, chip, extver=extver, keyword=keyword, arrays=arrays, group_size=group_size)
+        imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`.
 
-    def _chip(self, path, chip, *, extver, keyword, arrays, group_size) -> RefChip:
+        `constant_views`: null extensions come back as read-only broadcast views (strides 0) instead
+        of filled arrays, for callers that only read them.
+        """
+        with self._lock:
+            return self._chip(
+                path,
+                chip,
+                extver=extver,
+                keyword=keyword,
+                arrays=arrays,
+                group_size=group_size,
+                constant_views=constant_views,
+            )
+
+    def _chip(self, path, chip, *, extver, keyword, arrays, group_size, constant_views=False) -> RefChip:
         path = Path(path)
         hdul = self.hdulist(path, keyword=keyword)
         scis = self._sci_extensions(hdul)
@@ -228,7 +245,7 @@ class RefFiles:
         ver, sci_hdu = chosen
         out = {}
         try:
-            sci = _pixels(sci_hdu, "SCI", None) if "SCI" in arrays else None
+            sci = _pixels(sci_hdu, "SCI", None, constant_views) if "SCI" in arrays else None
             shape = (
                 sci.shape
                 if sci is not None
@@ -242,7 +259,7 @@ class RefFiles:
                     hdu = hdul[name, ver]
                 except KeyError:
                     raise EngineError(f"imset {ver} has no {name} extension", file=path.name, keyword=keyword) from None
-                out[name] = _pixels(hdu, name, shape)
+                out[name] = _pixels(hdu, name, shape, constant_views)
         except EngineError:
             raise
         except Exception as exc:  # truncated or malformed data

@@ -250,3 +250,32 @@ def test_kernel_rejects_wrong_sizes():
         k.scale64(np.zeros(3, F32), 4, 1.0)
     with pytest.raises(ValueError):
         k.sinks(np.zeros(6, F32), np.zeros(6, U16), np.zeros(5, F32), 2, 3, 1.0, True)
+
+
+def test_constant_reference_rows(monkeypatch):
+    """Null reference extensions come as broadcast views (strides 0): the kernels reuse one row."""
+    sci, dq = _raw(9)
+    err = np.full(sci.shape, 5.0, F32)
+    regs, levels = _levels(sci)
+    const = lambda v, t: np.broadcast_to(np.full((), v, t), sci.shape)  # noqa: E731
+    bias = (np.random.default_rng(1).normal(2, 3, sci.shape).astype(F32), const(0.4, F32), const(0, U16))
+    fw = passes.FullWellPars(const(4000.0, F32), regs, np.float32(1.55))
+    res = both(
+        monkeypatch,
+        lambda s, e, d: passes.ccd_bias_pass(s, e, d, levels=levels, bias=bias, fullwell=fw),
+        sci.copy,
+        err.copy,
+        dq.copy,
+    )
+    assert res[4] > 0
+    x = _twod_inputs(10, shape=sci.shape)
+    dark = passes.DarkPars(x[3], const(0.0005, F32), x[5], k0=300.0, gain=(1.5, 1.6), ampx=20, sdqflags=31743)
+    flat = passes.FlatPars(x[6], const(0.003, F32), const(0, U16), mean_gain=np.float32(1.55))
+    with np.errstate(all="ignore"):
+        both(
+            monkeypatch,
+            lambda s, e, d: passes.twod_pass(s, e, d, dark=dark, flat=flat),
+            x[0].copy,
+            x[1].copy,
+            x[2].copy,
+        )

@@ -16,6 +16,24 @@
 #define DQ_TRAP 1024
 #define DQ_ATODSAT 2048
 
+/* A reference image is either a full ny x nx array or a single row used for every line (a
+ * constant extension passed as one row): sets *stride to nx or 0 and checks the size. */
+static int
+ref_rows(const Py_buffer *b, Py_ssize_t ny, Py_ssize_t nx, Py_ssize_t size, const char *what, Py_ssize_t *stride)
+{
+    if (b->len == ny * nx * size) {
+        *stride = nx;
+        return 0;
+    }
+    if (b->len == nx * size) {
+        *stride = 0;
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "%s: expected %zd or %zd items of %zd bytes, got %zd bytes", what, ny * nx, nx,
+                 size, b->len);
+    return -1;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* WF3CCD, first pass: error initialisation (noise.init_error) and DQICORR's saturation flags. */
 
@@ -58,14 +76,18 @@ init_rows(const float *sci, float *err, uint16_t *dq, Py_ssize_t ny, Py_ssize_t 
             continue;
         uint16_t *d = dq + y * nx;
         for (Py_ssize_t x = 0; x < nx; x++)
-            if (s[x] > atod)
-                d[x] |= DQ_ATODSAT;
+            d[x] |= s[x] > atod ? DQ_ATODSAT : 0;
         if (p->sat_mode == 0)
             continue;
-        int whole_row = p->sat_mode == 1 || p->rowmask[y];
-        for (Py_ssize_t x = 0; x < nx; x++)
-            if ((whole_row || p->colmask[x]) && (s[x] > p->saturate || s[x] > atod))
-                d[x] |= DQ_SATPIXEL;
+        const float sat = p->saturate;
+        if (p->sat_mode == 1 || p->rowmask[y]) {
+            for (Py_ssize_t x = 0; x < nx; x++)
+                d[x] |= (s[x] > sat || s[x] > atod) ? DQ_SATPIXEL : 0;
+        } else {
+            const uint8_t *cm = p->colmask;
+            for (Py_ssize_t x = 0; x < nx; x++)
+                d[x] |= (cm[x] && (s[x] > sat || s[x] > atod)) ? DQ_SATPIXEL : 0;
+        }
     }
 }
 
@@ -107,8 +129,10 @@ typedef struct {
     int do_bias;
     const float *bsci, *berr;
     const uint16_t *bdq;
+    Py_ssize_t bs_stride, be_stride, bd_stride; /* nx, or 0 for a constant row */
     int do_fw;
     const float *satmap;
+    Py_ssize_t sat_stride;
     Py_ssize_t fw_y0, fw_y1, nfw;
     const int64_t *fw_cols; /* per region: begx, endx */
     float mean_gain;
@@ -135,8 +159,8 @@ bias_rows(float *sci, float *err, uint16_t *dq, const BiasPars *p, Py_ssize_t *n
         }
         /* BIASCORR (sub1d): float32 difference, errors in quadrature (float32), DQ OR. */
         if (p->do_bias) {
-            const float *bs = p->bsci + y * nx, *be = p->berr + y * nx;
-            const uint16_t *bd = p->bdq + y * nx;
+            const float *bs = p->bsci + y * p->bs_stride, *be = p->berr + y * p->be_stride;
+            const uint16_t *bd = p->bdq + y * p->bd_stride;
             for (Py_ssize_t x = 0; x < nx; x++) {
                 s[x] = s[x] - bs[x];
                 float t = e[x] * e[x];
@@ -149,13 +173,17 @@ bias_rows(float *sci, float *err, uint16_t *dq, const BiasPars *p, Py_ssize_t *n
         }
         /* Full-well map: sci > f32(map / mean_gain) over the first amp's rows and each region's columns. */
         if (p->do_fw && y >= p->fw_y0 && y < p->fw_y1) {
-            const float *m = p->satmap + y * nx;
-            for (Py_ssize_t k = 0; k < p->nfw; k++)
-                for (Py_ssize_t x = p->fw_cols[2 * k]; x < p->fw_cols[2 * k + 1]; x++)
-                    if (s[x] > m[x] / p->mean_gain) {
-                        ns += (d[x] & DQ_SATPIXEL) == 0;
-                        d[x] |= DQ_SATPIXEL;
-                    }
+            const float *m = p->satmap + y * p->sat_stride;
+            const float mg = p->mean_gain;
+            for (Py_ssize_t k = 0; k < p->nfw; k++) {
+                int n = 0;
+                for (Py_ssize_t x = p->fw_cols[2 * k]; x < p->fw_cols[2 * k + 1]; x++) {
+                    int hit = s[x] > m[x] / mg;
+                    n += hit & ((d[x] & DQ_SATPIXEL) == 0);
+                    d[x] |= hit ? DQ_SATPIXEL : 0;
+                }
+                ns += n;
+            }
         }
     }
     *nbias = nb;
@@ -191,9 +219,11 @@ k_ccd_bias(PyObject *self, PyObject *args)
               ck_check(&reg, 4 * p.namps, 8, "regions") || ck_check(&rowb, p.namps * p.ny, 8, "rowbias") ||
               ck_check(&colb, p.namps * p.nx, 8, "colbias");
     if (!bad && p.do_bias)
-        bad = ck_check(&bs, n, 4, "bias sci") || ck_check(&be, n, 4, "bias err") || ck_check(&bd, n, 2, "bias dq");
+        bad = ref_rows(&bs, p.ny, p.nx, 4, "bias sci", &p.bs_stride) ||
+              ref_rows(&be, p.ny, p.nx, 4, "bias err", &p.be_stride) ||
+              ref_rows(&bd, p.ny, p.nx, 2, "bias dq", &p.bd_stride);
     if (!bad && p.do_fw)
-        bad = ck_check(&sat, n, 4, "satmap") || ck_check(&fwc, 2 * p.nfw, 8, "fw columns");
+        bad = ref_rows(&sat, p.ny, p.nx, 4, "satmap", &p.sat_stride) || ck_check(&fwc, 2 * p.nfw, 8, "fw columns");
     if (!bad) {
         p.regions = reg.buf;
         p.fw_cols = fwc.buf;
@@ -306,6 +336,7 @@ k_sinks(PyObject *self, PyObject *args)
 typedef struct {
     const float *ref, *rerr;
     const uint16_t *rdq;
+    Py_ssize_t r_stride, re_stride, rd_stride; /* nx, or 0 for a constant row */
     float k[2]; /* scale of columns < ampx and >= ampx */
     Py_ssize_t ampx;
     uint16_t sdq;
@@ -315,8 +346,8 @@ typedef struct {
 static void
 sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubPars *p)
 {
-    const float *r = p->ref + y * nx, *re = p->rerr + y * nx;
-    const uint16_t *rd = p->rdq + y * nx;
+    const float *r = p->ref + y * p->r_stride, *re = p->rerr + y * p->re_stride;
+    const uint16_t *rd = p->rdq + y * p->rd_stride;
     double sum = 0.0;
     Py_ssize_t ngood = 0;
     for (Py_ssize_t x = 0; x < nx; x++) {
@@ -340,40 +371,65 @@ sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubP
 typedef struct {
     const float *f, *fe;
     const uint16_t *fd;
+    Py_ssize_t f_stride, fe_stride, fd_stride;
     int scale; /* first flat: multiply by k = 1/mean_gain first (multgn1d) */
     float k;
 } FlatPars;
 
+/* `b` where the mask `m` is all ones, else `a`, by bits: a select the compiler can vectorise (a
+ * conditional expression keeps the loop scalar, as the divisions it guards might trap). */
+static inline float
+blend(float a, float b, uint32_t m)
+{
+    uint32_t ua, ub, r;
+    memcpy(&ua, &a, 4);
+    memcpy(&ub, &b, 4);
+    r = (ua & ~m) | (ub & m);
+    float out;
+    memcpy(&out, &r, 4);
+    return out;
+}
+
+/* div1d of one row; `scale` is a constant at each call site, so the compiler makes two loops. Every
+ * quotient is computed and the F == 0 pixels take their old values back through blend(). */
+static inline Py_ssize_t
+flat_row_impl(float *restrict s, float *restrict e, uint16_t *restrict d, Py_ssize_t nx, const float *restrict f,
+              const float *restrict fe, const uint16_t *restrict fd, const int scale, const float k)
+{
+    int nbad = 0;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float F = f[x], Fe = fe[x];
+        if (scale) {
+            F = k * F;
+            Fe = k * Fe;
+        }
+        float sv = s[x], ev = e[x];
+        float a = ev / F;
+        float b = Fe * sv;
+        b = b / F;
+        b = b / F;
+        float t = a * a;
+        t = t + b * b;
+        float q = sv / F, en = sqrtf(t);
+        uint32_t zero = 0u - (uint32_t)(F == 0.0f); /* BADFLAT: SCI and ERR unchanged */
+        s[x] = blend(q, sv, zero);
+        e[x] = blend(en, ev, zero);
+        uint16_t flag = (uint16_t)(fd[x] | (zero & DQ_BADFLAT));
+        uint16_t old = d[x];
+        nbad += ((old & DQ_BADFLAT) == 0) & ((flag & DQ_BADFLAT) != 0);
+        d[x] = old | flag;
+    }
+    return nbad;
+}
+
 static Py_ssize_t
 flat_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const FlatPars *p)
 {
-    Py_ssize_t nbad = 0;
-    const float *f = p->f + y * nx, *fe = p->fe + y * nx;
-    const uint16_t *fd = p->fd + y * nx;
-    for (Py_ssize_t x = 0; x < nx; x++) {
-        float F = f[x], Fe = fe[x];
-        if (p->scale) {
-            F = p->k * F;
-            Fe = p->k * Fe;
-        }
-        uint16_t flag = fd[x];
-        if (F == 0.0f) {
-            flag |= DQ_BADFLAT; /* SCI and ERR unchanged */
-        } else {
-            float sv = s[x];
-            float a = e[x] / F;
-            float b = Fe * sv;
-            b = b / F;
-            b = b / F;
-            float t = a * a;
-            t = t + b * b;
-            s[x] = sv / F;
-            e[x] = sqrtf(t);
-        }
-        nbad += (d[x] & DQ_BADFLAT) == 0 && (flag & DQ_BADFLAT) != 0;
-        d[x] |= flag;
-    }
-    return nbad;
+    const float *f = p->f + y * p->f_stride, *fe = p->fe + y * p->fe_stride;
+    const uint16_t *fd = p->fd + y * p->fd_stride;
+    if (p->scale)
+        return flat_row_impl(s, e, d, nx, f, fe, fd, 1, p->k);
+    return flat_row_impl(s, e, d, nx, f, fe, fd, 0, 1.0f);
 }
 
 /* twod(sci, err, dq, ny, nx, do_sub, ref, rerr, rdq, k0, k1, ampx, sdq, m, w, do_flat, f, fe, fd, scale, k):
@@ -396,10 +452,12 @@ k_twod(PyObject *self, PyObject *args)
     Py_ssize_t n = ny * nx;
     int bad = ck_check(&sci, n, 4, "sci") || ck_check(&err, n, 4, "err") || ck_check(&dq, n, 2, "dq");
     if (!bad && do_sub)
-        bad = ck_check(&r, n, 4, "ref") || ck_check(&re, n, 4, "ref err") || ck_check(&rd, n, 2, "ref dq") ||
-              ck_check(&m, ny, 4, "line means") || ck_check(&w, ny, 4, "line weights");
+        bad = ref_rows(&r, ny, nx, 4, "ref", &sp.r_stride) || ref_rows(&re, ny, nx, 4, "ref err", &sp.re_stride) ||
+              ref_rows(&rd, ny, nx, 2, "ref dq", &sp.rd_stride) || ck_check(&m, ny, 4, "line means") ||
+              ck_check(&w, ny, 4, "line weights");
     if (!bad && do_flat)
-        bad = ck_check(&f, n, 4, "flat") || ck_check(&fe, n, 4, "flat err") || ck_check(&fd, n, 2, "flat dq");
+        bad = ref_rows(&f, ny, nx, 4, "flat", &fp.f_stride) || ref_rows(&fe, ny, nx, 4, "flat err", &fp.fe_stride) ||
+              ref_rows(&fd, ny, nx, 2, "flat dq", &fp.fd_stride);
     if (bad) {
         ck_release(all, 11);
         return NULL;

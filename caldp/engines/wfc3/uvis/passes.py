@@ -51,6 +51,18 @@ def own(a: np.ndarray, dtype) -> np.ndarray:
     return np.array(a, dtype=dtype, order="C", copy=True)
 
 
+def ref_rows(a: np.ndarray, dtype) -> np.ndarray:
+    """A reference array for the kernels: C-contiguous, or — when every row is the same view of one
+    row (strides 0 along y, e.g. a constant extension) — just that row, which the kernels reuse.
+
+    >>> ref_rows(np.broadcast_to(np.float32(2), (3, 4)), np.float32).shape, ref_rows(np.ones((3, 4)), np.float32).shape
+    ((4,), (3, 4))
+    """
+    if a.ndim == 2 and a.shape[0] > 1 and a.strides[0] == 0:
+        return c_array(a[0], dtype)
+    return c_array(a, dtype)
+
+
 def _empty(n: int, dtype) -> np.ndarray:
     return np.zeros(n, dtype=dtype)
 
@@ -186,13 +198,13 @@ def ccd_bias_pass(
         rowbias[i, lv.region.begy : lv.region.endy] = lv.rows
         colbias[i, lv.region.begx : lv.region.endx] = lv.cols
     if bias is not None:
-        bs, be, bd = (c_array(a, t) for a, t in zip(bias, (F32, F32, U16), strict=True))
+        bs, be, bd = (ref_rows(a, t) for a, t in zip(bias, (F32, F32, U16), strict=True))
     else:
         bs, be, bd = _empty(0, F32), _empty(0, F32), _empty(0, U16)
     if fullwell is not None and fullwell.regions:
-        satmap = c_array(fullwell.satmap, F32)
-        if satmap.shape != sci.shape:
+        if fullwell.satmap.shape != sci.shape:
             raise ValueError("satmap must have the shape of sci")
+        satmap = ref_rows(fullwell.satmap, F32)
         fy0, fy1 = fullwell.regions[0].begy, fullwell.regions[0].endy
         fwcols = np.array([[r.begx, r.endx] for r in fullwell.regions[:2]], np.int64)
         mean_gain = float(F32(fullwell.mean_gain))
@@ -304,7 +316,9 @@ def twod_pass(
     ny, nx = sci.shape
     m, w = np.zeros(ny, F32), np.zeros(ny, F32)
     if dark is not None:
-        r, re, rd = (c_array(a, t) for a, t in zip((dark.ref, dark.ref_err, dark.ref_dq), (F32, F32, U16), strict=True))
+        r, re, rd = (
+            ref_rows(a, t) for a, t in zip((dark.ref, dark.ref_err, dark.ref_dq), (F32, F32, U16), strict=True)
+        )
         k0, k1 = slot_scales(dark.k0, dark.gain)
         ampx = max(0, min(int(dark.ampx), nx))
         sdq = int(dark.sdqflags)
@@ -314,7 +328,7 @@ def twod_pass(
         ampx, sdq = 0, 0
     if flat is not None:
         f, fe, fd = (
-            c_array(a, t) for a, t in zip((flat.flat, flat.flat_err, flat.flat_dq), (F32, F32, U16), strict=True)
+            ref_rows(a, t) for a, t in zip((flat.flat, flat.flat_err, flat.flat_dq), (F32, F32, U16), strict=True)
         )
         scale = flat.mean_gain is not None
         kf = F32(0)

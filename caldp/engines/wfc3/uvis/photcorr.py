@@ -14,9 +14,15 @@ values are those of imset 1 (chip 2 in a full frame).
 from __future__ import annotations
 
 import functools
+import logging
 import os
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 
 from ...common.imphttab import lookup
+
+log = logging.getLogger(__name__)
 
 UVIS_NAMES = ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHTFLAM1", "PHTFLAM2")
 
@@ -65,16 +71,51 @@ def _phot_values_cached(path: str, size: int, mtime_ns: int, mode: str, chip: in
     return tuple(_phot_values(path, mode, chip).items())
 
 
-@functools.lru_cache(maxsize=64)
-def _lookup_cached(path: str, size: int, mtime_ns: int, mode: str, names: tuple[str, ...]) -> tuple:
-    return tuple(lookup(path, mode, names=names).items())
+_LOOKUPS: OrderedDict[tuple, Future] = OrderedDict()
+_LOOKUPS_LOCK = threading.Lock()
+_LOOKUPS_MAX = 64
 
 
 def _lookup(path, mode: str, names: tuple[str, ...]) -> dict[str, float]:
-    """IMPHTTAB values of one mode, once per table file and mode: chip 1's query of the other chip
-    is chip 2's own query (and the reverse)."""
+    """IMPHTTAB values of one mode, computed once per table file (path, size, modification time)
+    and mode: chip 1's query of the other chip is chip 2's own query (and the reverse). Threads
+    asking for a mode another thread is computing wait for that result instead of repeating it.
+    """
     st = os.stat(path)
-    return dict(_lookup_cached(str(path), st.st_size, st.st_mtime_ns, mode, tuple(names)))
+    key = (str(path), st.st_size, st.st_mtime_ns, mode, tuple(names))
+    with _LOOKUPS_LOCK:
+        fut = _LOOKUPS.get(key)
+        owner = fut is None
+        if owner:
+            fut = _LOOKUPS[key] = Future()
+            while len(_LOOKUPS) > _LOOKUPS_MAX:
+                _LOOKUPS.popitem(last=False)
+    if owner:
+        try:
+            fut.set_result(tuple(lookup(path, mode, names=tuple(names)).items()))
+        except BaseException as exc:
+            with _LOOKUPS_LOCK:
+                _LOOKUPS.pop(key, None)  # an error is not cached: the next call raises it again
+            fut.set_exception(exc)
+            raise
+    return dict(fut.result())
+
+
+def prefetch(path, modes) -> threading.Thread:
+    """Look up `modes` (PHOTMODE strings) of IMPHTTAB `path` in a background thread, so that
+    PHOTCORR finds them done; errors are left for PHOTCORR's own lookup to raise."""
+
+    def run():
+        try:
+            names = _table_names(path)
+            for mode in modes:
+                _lookup(path, mode, names)
+        except Exception:  # noqa: BLE001 - PHOTCORR repeats the lookup and reports the error
+            log.debug("IMPHTTAB prefetch of %s failed", path, exc_info=True)
+
+    thread = threading.Thread(target=run, name="imphttab-prefetch", daemon=True)
+    thread.start()
+    return thread
 
 
 def _phot_values(path, mode: str, chip: int) -> dict[str, float]:

@@ -21,6 +21,7 @@ from ..ccdtab import read_ccdtab
 from ..keywords import hdr_double, hdr_float
 from ..reffiles import check_reference
 from ..refimage import RefFiles, cut_to_science
+from ..threads import parallel_map
 from . import dqicorr as dqi_step
 from . import flatcorr as flat_step
 from . import fluxcorr as flux_step
@@ -127,10 +128,12 @@ def wf32d(
     fname = inp.filename
     t = TwoDRefs(primary, keys, env, refs, dqicorr=dqicorr)
     bpix_table = read_bpixtab(t.bpixtab) if t.bpixtab is not None else None
-    out_imsets = []
-    chip1_flam = None
-    for idx, imset in enumerate(inp.imsets):
+
+    def calibrate(idx: int) -> tuple[ImSet, list, object]:
+        imset = inp.imsets[idx]
         first = idx == 0
+        updates = []  # primary keywords set with the first imset (applied in imset order below)
+        chip1_flam = None
         g = read_group(imset.sci_hdr)
         headers = {k: h.copy() for k, h in imset.headers.items()}
         sci, err, dq = imset.sci, imset.err, imset.dq
@@ -149,8 +152,8 @@ def wf32d(
         )
         if first:
             for k, a in enumerate(AMPS):
-                primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
-                primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
+                updates.append((f"ATODGN{a}", hdr_float(ccd.atodgain[k])))
+                updates.append((f"READNSE{a}", hdr_float(ccd.readnoise[k])))
         gains = _slot_values(ccd.atodgain, g.chip)
         if not np.any(err):
             bx = noise_step.noise_boundary(ccd.ampx, g.ltv[0], (0, 0, 0, 0), nx)
@@ -175,13 +178,13 @@ def wf32d(
         # DARKCORR and the first flat of FLATCORR in one pass (passes.twod_pass); further flats after.
         dark = first_flat = None
         if t.darkcorr:
-            ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key)
+            ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key, constant_views=True)
             ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
             dark = passes.DarkPars(ds, de, dd, k0=keys.exptime, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags)
             del ref, ds, de, dd
         if t.flatcorr:
             key, path = t.flats[0]
-            ref = refs.chip(path, g.chip, keyword=key)
+            ref = refs.chip(path, g.chip, keyword=key, constant_views=True)
             fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
             first_flat = passes.FlatPars(fs, fe, fd, mean_gain=ccd.mean_gain)
             del ref, fs, fe, fd
@@ -208,7 +211,7 @@ def wf32d(
         if t.flatcorr:
             n0 = int(np.count_nonzero(dq & 512)) if len(t.flats) > 1 else 0
             for key, path in t.flats[1:]:
-                ref = refs.chip(path, g.chip, keyword=key)
+                ref = refs.chip(path, g.chip, keyword=key, constant_views=True)
                 fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
                 sci, err, dq = flat_step.divide_flat(
                     sci, err, dq, fs, fe, fd, out=(sci, err, dq) if owned and _writable(sci, err, dq) else None
@@ -228,7 +231,7 @@ def wf32d(
             if keys.exptime <= 0:
                 log.warning("EXPTIME must be positive if SHADCORR = PERFORM.")
             else:
-                ref = refs.chip(t.shadfile, g.chip, keyword="SHADFILE")
+                ref = refs.chip(t.shadfile, g.chip, keyword="SHADFILE", constant_views=True)
                 ss, se, sd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.shadfile.name, keyword="SHADFILE")
                 sci, err, dq = shad_step.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=g.ncombine)
         mode = phot_step.photmode(g.chip, keys.filter, keys.expstart)
@@ -252,10 +255,12 @@ def wf32d(
                 if keys.subarray:
                     h["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
             if first:
-                primary["PHOTFLAM"] = (hdr_float(vals["PHOTFLAM"]), "Inverse sensitivity, ergs/cm2/A/e-")
-                primary["PHOTZPT"] = (hdr_float(vals["PHOTZPT"]), "ST magnitude zero point")
-                primary["PHTFLAM1"] = (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")
-                primary["PHTFLAM2"] = (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE")
+                updates.append(("PHOTFLAM", (hdr_float(vals["PHOTFLAM"]), "Inverse sensitivity, ergs/cm2/A/e-")))
+                updates.append(("PHOTZPT", (hdr_float(vals["PHOTZPT"]), "ST magnitude zero point")))
+                updates.append(("PHTFLAM1", (hdr_float(vals["PHTFLAM1"]), "Ch1 Inv Sens, use PHOTFLAM for UV filters")))
+                updates.append(
+                    ("PHTFLAM2", (hdr_float(vals["PHTFLAM2"]), "Ch2 Inv Sens, use PHOTFLAM if FLUXCORR=COMPLETE"))
+                )
             log.info(
                 "PHOTCORR imset %d: IMPHTTAB %s, PHOTFLAM = %g",
                 imset.extver,
@@ -268,7 +273,16 @@ def wf32d(
             for k in list(new.headers[ext].keys()):
                 if k.startswith(("GOOD", "SNR")):
                     new.headers[ext][k] = hdr_float(new.headers[ext][k])
-        out_imsets.append(new)
+        return new, updates, chip1_flam
+
+    results = parallel_map(calibrate, range(len(inp.imsets)))
+    out_imsets = [r[0] for r in results]
+    for key, value in results[0][1]:
+        primary[key] = value
+    chip1_flam = None
+    for r in results:  # as the sequential loop: the last imset that looked it up
+        if r[2] is not None:
+            chip1_flam = r[2]
     _history_2d(primary, t)
     if keys.perform("EXPSCORR"):
         primary["EXPSCORR"] = str(Switch.COMPLETE)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from astropy.io import fits
@@ -25,6 +26,7 @@ from ..keywords import hdr_float
 from ..oscntab import read_oscntab
 from ..reffiles import check_reference
 from ..refimage import RefFiles, cut_to_science, find_line
+from ..threads import parallel_map
 from . import atodcorr as atod_step
 from . import biascorr as bias_step
 from . import blevcorr as blev_step
@@ -155,13 +157,25 @@ def read_bpixtab(path):
     return data
 
 
+@dataclass(slots=True)
+class _ImsetResult:
+    """What calibrating one imset gives the exposure-level bookkeeping."""
+
+    imset: ImSet | None = None
+    ccd: object = None
+    levels: dict[int, float] = field(default_factory=dict)  # BIASLEV by amp index
+    blev_done: bool = False
+    driftcorr: bool = False
+
+
 def wf3ccd(
     raw: Exposure, *, env: Mapping[str, str] | None = None, refs: RefFiles, keys: UvisKeys, consume: bool = False
 ) -> Exposure:
     """Run WF3CCD on an in-memory raw exposure; returns the ``_blv_tmp`` exposure (new object).
 
     With `consume` the raw exposure is used up: its arrays are not copied first and each imset is
-    dropped from ``raw.imsets`` (set to None) once calibrated, to save memory.
+    dropped from ``raw.imsets`` (set to None) once calibrated, to save memory. The imsets (chips)
+    are calibrated on up to ``threads.MAX_THREADS`` threads (the kernels release the GIL).
     """
     primary = raw.primary.copy()
     fname = raw.filename
@@ -170,12 +184,10 @@ def wf3ccd(
     atod_array = None
     if crefs.atodcorr:
         atod_array = _atod_row(crefs.atodtab, primary, keys)
-    out_imsets = []
-    blev_levels = np.zeros(4)
-    blev_done = False
-    driftcorr = False
-    first_extver = raw.imsets[0].extver
-    for index, imset in enumerate(raw.imsets):
+
+    def calibrate(index: int) -> _ImsetResult:
+        imset = raw.imsets[index]
+        out = _ImsetResult()
         g = read_group(imset.sci_hdr)
         ny, nx = imset.sci.shape
         if consume:
@@ -193,10 +205,6 @@ def wf3ccd(
             binaxis=g.bin,
             dimx=nx,
         )
-        if imset.extver == first_extver:
-            for k, a in enumerate(AMPS):
-                primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
-                primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
         if crefs.oscntab is not None:
             osc = read_oscntab(
                 crefs.oscntab,
@@ -278,7 +286,7 @@ def wf3ccd(
                     float(ccdbias),
                 )
                 sci = blev_step.subtract_default_bias(sci, ccdbias)
-                blev_levels[biasnum] = float(ccdbias)
+                out.levels[biasnum] = float(ccdbias)
                 log.info("Default bias level from CCDTAB was subtracted.")
             else:
                 amps = []
@@ -303,7 +311,7 @@ def wf3ccd(
                         " has" if res.too_few == 1 else "s have",
                     )
                 for a, level in res.levels.items():
-                    blev_levels[AMPS.index(a)] = level
+                    out.levels[AMPS.index(a)] = level
                     log.info("     bias level of %.6g was subtracted for AMP %s.", level, a)
                 headers["SCI"]["MEANBLEV"] = (hdr_float(res.meanblev), "mean of bias levels subtracted")
                 log.info(
@@ -312,8 +320,8 @@ def wf3ccd(
                     crefs.oscntab.name,
                     float(F32(res.meanblev)),
                 )
-                blev_done = True
-                driftcorr = driftcorr or res.driftcorr
+                out.blev_done = True
+                out.driftcorr = res.driftcorr
         # BIASCORR, full-well saturation map
         bias = _bias_arrays(sci, headers["SCI"], g.chip, keys, crefs, refs) if crefs.biascorr else None
         do_fw = crefs.biascorr and crefs.blevcorr and not crefs.scalar_sat
@@ -357,7 +365,21 @@ def wf3ccd(
         new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
         if crefs.blevcorr:
             new = _trim(new, trimx=trimx, trimy=trimy, four_amp=len(keys.ccdamp) == 4)
-        out_imsets.append(new)
+        out.imset, out.ccd = new, ccd
+        return out
+
+    results = parallel_map(calibrate, range(len(raw.imsets)))
+    out_imsets = [r.imset for r in results]
+    # HSTCAL writes the primary header with imset 1: its CCDTAB values are the ones kept.
+    for k, a in enumerate(AMPS):
+        primary[f"ATODGN{a}"] = hdr_float(results[0].ccd.atodgain[k])
+        primary[f"READNSE{a}"] = hdr_float(results[0].ccd.readnoise[k])
+    blev_levels = np.zeros(4)
+    for r in results:
+        for k, v in r.levels.items():
+            blev_levels[k] = v
+    blev_done = any(r.blev_done for r in results)
+    driftcorr = any(r.driftcorr for r in results)
     _ccd_history(primary, keys, crefs, blev_done, driftcorr)
     if "BIASLEVA" in primary:
         for k, a in enumerate(AMPS):
@@ -390,14 +412,14 @@ def _atod_row(path, primary, keys: UvisKeys):
 
 def _bias_arrays(sci, sci_hdr, chip, keys, crefs, refs):
     """The BIASFILE section (sci, err, dq) under the raw data (``doBias``)."""
-    ref = refs.chip(crefs.biasfile, chip, keyword="BIASFILE")
+    ref = refs.chip(crefs.biasfile, chip, keyword="BIASFILE", constant_views=True)
     p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=crefs.biasfile.name, keyword="BIASFILE")
     extra = 0 if p.same_size else bias_step.bias_x_offset(str(ref.primary.get("CCDAMP", "")), keys.ccdamp)
     return cut_to_science(ref, sci_hdr, sci.shape, file=crefs.biasfile.name, keyword="BIASFILE", extra_x=extra)
 
 
 def _satu_chip(sci, sci_hdr, chip, crefs, refs):
-    ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",))
+    ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",), constant_views=True)
     check_reference(
         ref.primary, filetype="FULL-WELL SATURATION LEVEL MAP", keyword="SATUFILE", file=crefs.satufile.name
     )
@@ -447,7 +469,7 @@ def _fullwell(sci, dq, sci_hdr, chip, ccd, regions, crefs, refs, fname):
 def _flash(sci, err, dq, sci_hdr, g, gains, ccd, keys, crefs, refs):
     """FLSHCORR of one imset: full frame (per-amp gains) or subarray (one amp, 60-column rules)."""
     name = crefs.flshfile.name
-    ref = refs.chip(crefs.flshfile, g.chip, keyword="FLSHFILE")
+    ref = refs.chip(crefs.flshfile, g.chip, keyword="FLSHFILE", constant_views=True)
     p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=name, keyword="FLSHFILE")
     if p.rx != 1 or p.ry != 1:
         raise EngineError("FLASH image and input are not binned to the same pixel size", file=name, keyword="FLSHFILE")
