@@ -7,6 +7,7 @@ switches become COMPLETE (SKIPPED for DUMMY references or FLASHDUR ≤ 0).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 
@@ -96,6 +97,21 @@ def _calib2d_c(kern, sci, err, dq, step, sdqflags: int, rows=None) -> tuple[floa
         total += psum
         count += pn
     return total, count
+
+
+_PHOT: dict[tuple, dict] = {}
+
+
+def _phot_lookup(path, mode: str) -> dict:
+    """IMPHTTAB values for `mode`, computed once per table version (the flt and crj products of an
+    association ask for the same PHOTMODE)."""
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, mode)
+    if key not in _PHOT:
+        if len(_PHOT) >= 32:
+            _PHOT.pop(next(iter(_PHOT)))
+        _PHOT[key] = imphttab.lookup(path, mode)
+    return dict(_PHOT[key])
 
 
 def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
@@ -243,7 +259,7 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         h["SCI"]["PHOTMODE"] = mode
         if phot is not None:
             if photvals is None:
-                photvals = imphttab.lookup(phot.path, mode)
+                photvals = _phot_lookup(phot.path, mode)
             if any(photvals[k] == imphttab.OUT_OF_RANGE for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW")):
                 phot_skipped = True
             for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
