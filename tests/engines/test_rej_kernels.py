@@ -211,3 +211,16 @@ def test_wf3rej_reject_given_guess_in_place(monkeypatch, initgues):
     for a, b in zip(got[3], ref[3], strict=True):
         _same(a, b)
     assert got[4] == ref[4] > 0
+
+
+@pytest.mark.parametrize("nx", [16, 19, 7])
+def test_crmask(monkeypatch, nx):
+    rng = np.random.default_rng(nx)
+    dq = rng.choice(np.array([0, 4, 8192, 8192 | 32, 2], np.uint16), (9, nx))
+    rej = rng.random((9, nx)) < 0.4
+    got, ref = _both(monkeypatch, lambda: acsrej.apply_crmask(dq, rej))
+    _same(got, ref)
+    got, ref = _both(monkeypatch, lambda: wf3rej.crmask_writeback(dq, rej))
+    _same(got, ref)
+    if nx % 8:
+        _same(got[:, 8 * (nx // 8) :], dq[:, 8 * (nx // 8) :])

@@ -370,4 +370,10 @@ def apply_crmask(dq: np.ndarray, rejected: np.ndarray) -> np.ndarray:
     >>> apply_crmask(np.array([[8192, 4]], np.uint16), np.array([[False, True]])).tolist()
     [[0, 8196]]
     """
+    mod = load(REJ_KERNELS)
+    if mod is not None and dq.ndim == 2 and dq.shape == rejected.shape:
+        dq, rejected = c_array(dq, np.uint16), c_array(rejected, bool)
+        out = np.empty(dq.shape, np.uint16)
+        mod.crmask(dq, rejected, out, dq.shape[0], dq.shape[1], dq.shape[1])
+        return out
     return np.where(rejected, dq | CRFLAG, dq & ~CRFLAG).astype(np.uint16)

@@ -25,6 +25,15 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 
+/* The vectorised row loops also get an AVX2 build, chosen at load time (GCC function clones on
+ * x86-64 Linux). AVX2 has no fused multiply-add (that is the separate FMA extension, and
+ * -ffp-contract=off forbids contraction anyway): the same IEEE operations, eight lanes at once. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 #define SPILL 2
 #define EXCLUDE 4
 #define HIT 8
@@ -143,12 +152,18 @@ sky_hist(PyObject *self, PyObject *args)
     const float top = (float)nbins;
     Py_BEGIN_ALLOW_THREADS
     memset(h, 0, (size_t)nbins * sizeof(int64_t));
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (d[i] != 0)
-            continue;
-        float x = (v[i] - lo) / width;
-        if (x > -1.0f && x < top)
-            h[(int32_t)x]++;
+    if (width == 1.0f) { /* x / 1 == x exactly: skip the division (the usual one-DN bins) */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float x = v[i] - lo;
+            if (d[i] == 0 && x > -1.0f && x < top)
+                h[(int32_t)x]++;
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            float x = (v[i] - lo) / width;
+            if (d[i] == 0 && x > -1.0f && x < top)
+                h[(int32_t)x]++;
+        }
     }
     Py_END_ALLOW_THREADS
     ck_release(bufs, 3);
@@ -271,7 +286,7 @@ rows_alloc(Rows *w, size_t nx)
 
 /* End of an iteration: ave = total / efs where some input was used; elsewhere the previous
  * average, or 0 after the last iteration (vectorised: the unused quotient is discarded). */
-static void
+VEC_CLONES static void
 new_average(Py_ssize_t nx, const float *restrict total, const float *restrict efs, float *restrict ave, int last)
 {
     for (Py_ssize_t x = 0; x < nx; x++) {
@@ -300,7 +315,7 @@ typedef struct {
 
 /* ACS minimum initial guess of one row, one input at a time: image 0 where good else 0, then
  * where an input is lower: its value if good, else 0. Inputs with EXPTIME 0 count with efac 1. */
-static void
+VEC_CLONES static void
 acs_guess_input(Py_ssize_t nx, const float *restrict s, const uint16_t *restrict d, float *restrict ave, float e,
                 float sk, uint16_t bad, int first)
 {
@@ -321,7 +336,7 @@ acs_guess_min(const Acs *c, Py_ssize_t off, float *ave)
 
 /* Rejection tests of one input on one row: candidate, spill and exclusion flags (restrict
  * parameters: the loops vectorise). */
-static void
+VEC_CLONES static void
 acs_tests(Py_ssize_t nx, const float *restrict s, const float *restrict er, const float *restrict ave,
           const uint16_t *restrict d, float *restrict pic, uint8_t *restrict hit, uint8_t *restrict fl, float e,
           float sk, float scale, float sig2, float psig2, uint16_t bad)
@@ -353,7 +368,7 @@ acs_tests(Py_ssize_t nx, const float *restrict s, const float *restrict er, cons
 
 /* Pixels used in the sum: not HIT, not SPILL (above the spill threshold, input DQ not 8, reached
  * by a HIT), not excluded, input DQ without bits 2, 4, 8. */
-static void
+VEC_CLONES static void
 acs_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
         const uint8_t *restrict above, const uint8_t *restrict same, uint8_t *restrict use)
 {
@@ -366,7 +381,7 @@ acs_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, c
 }
 
 /* total += pic * efac and efs += efac where used (the same values as adding only there). */
-static void
+VEC_CLONES static void
 add_used(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8_t *restrict use, float *restrict total,
          float *restrict efs, float e)
 {
@@ -378,7 +393,7 @@ add_used(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8_t 
 }
 
 /* ACS last iteration: err2 += ERR^2 where used. */
-static void
+VEC_CLONES static void
 acs_add_var(Py_ssize_t nx, const float *restrict er, const uint8_t *restrict use, float *restrict var2)
 {
     for (Py_ssize_t x = 0; x < nx; x++) {
@@ -389,7 +404,7 @@ acs_add_var(Py_ssize_t nx, const float *restrict er, const uint8_t *restrict use
 
 /* Last iteration: rejection mask and DQ of the combination, input by input as HSTCAL's two line
  * buffers (dq2: previous input's flags, dqo: the output). */
-static void
+VEC_CLONES static void
 acs_dq_loop(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
             const uint8_t *restrict above, const uint8_t *restrict same, uint16_t *restrict dq2,
             uint16_t *restrict dqo, uint8_t *restrict rej)
@@ -446,7 +461,7 @@ acs_dq_unused(const Acs *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
 
 /* Output row: ERR = f32(sqrt(err2) * f32(exptot / efs)) (in double, as HSTCAL), 0 where nothing
  * was used; SCI = f32(ave * texpt) + skysum. */
-static void
+VEC_CLONES static void
 acs_out(Py_ssize_t nx, const float *restrict efs, const float *restrict var2, const float *restrict ave,
         float *restrict eo, float *restrict so, float exptot, float texpt, float skysum)
 {
@@ -684,7 +699,7 @@ wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, float *ave, float *v
 
 /* Thresholds of one input on columns x0..x1 (one amplifier slot): rejection `th` and same-row
  * spill `sth` (before CRTHRESH^2), from the previous average; and the normalised data `pic`. */
-static void
+VEC_CLONES static void
 wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict ave,
                float *restrict pic, float *restrict th, float *restrict sth, float e, float sk, float sig2,
                float scale, float gn, float nse)
@@ -701,7 +716,7 @@ wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const flo
 }
 
 /* First iteration after the minimum guess: both thresholds are sig2 * (guess variance). */
-static void
+VEC_CLONES static void
 wf3_thresholds_var(Py_ssize_t nx, const float *restrict im, const float *restrict var, float *restrict pic,
                    float *restrict th, float *restrict sth, float e, float sk, float sig2)
 {
@@ -715,7 +730,7 @@ wf3_thresholds_var(Py_ssize_t nx, const float *restrict im, const float *restric
 
 /* Rejection tests of one input on a row: candidate, exclusion and the two spill tests. `spv` is the
  * spill plane of the rows below a HIT: the normalised data, or the stored data on rows <= width. */
-static void
+VEC_CLONES static void
 wf3_tests(Py_ssize_t nx, const float *restrict pic, const float *restrict spv, const float *restrict ave,
           const float *restrict th, const float *restrict sth, const uint16_t *restrict d, uint8_t *restrict hit,
           uint8_t *restrict fl, float psig2, uint16_t bad)
@@ -734,19 +749,7 @@ wf3_tests(Py_ssize_t nx, const float *restrict pic, const float *restrict spv, c
     }
 }
 
-/* The mask value of a pixel (input DQ, EXCLUDE, SPILL or HIT); *sb: spilled from a row above. */
-static inline uint16_t
-wf3_mask(uint8_t f, uint16_t dv, uint8_t hit, uint8_t above, uint8_t same, int *sb)
-{
-    *sb = above && (f & F_SUP);
-    uint16_t start = *sb ? SPILL : ((f & F_E0) ? EXCLUDE : dv);
-    int spilled = same && (f & F_SPOK) && start != HIT;
-    return hit ? HIT : (spilled ? SPILL : start);
-}
-
-/* Used pixels: mask & (SPILL|EXCLUDE|HIT) == 0, i.e. not HIT, not spilled from above, not
- * excluded by BADINPDQ, input DQ without bits 2/4/8, and not spilled from the same row. */
-static void
+VEC_CLONES static void
 wf3_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
         const uint8_t *restrict above, const uint8_t *restrict same, uint8_t *restrict use)
 {
@@ -759,7 +762,7 @@ wf3_use(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, c
 }
 
 /* WF3 last iteration: sum of the used pixels' variances nse + max(data, 0) / gain. */
-static void
+VEC_CLONES static void
 wf3_add_var(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8_t *restrict use,
             float *restrict var2, float e, float sk, float gn, float nse)
 {
@@ -769,36 +772,45 @@ wf3_add_var(Py_ssize_t x0, Py_ssize_t x1, const float *restrict pic, const uint8
     }
 }
 
+/* Last iteration: rejected pixels (mask HIT or SPILL) and the DQ of the combination, input by input
+ * as HSTCAL's two line buffers (dq2: previous input's flags, dqo: the output). */
+VEC_CLONES static void
+wf3_dq_loop(Py_ssize_t nx, const uint16_t *restrict d, const uint8_t *restrict fl, const uint8_t *restrict hit,
+            const uint8_t *restrict above, const uint8_t *restrict same, uint16_t *restrict dq2,
+            uint16_t *restrict dqo, uint8_t *restrict cr_row)
+{
+    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        uint8_t f = fl[x];
+        uint16_t dv = d[x];
+        /* mask = HIT if hit, else SPILL if spilled on this row, else start (SPILL if spilled from
+         * above, EXCLUDE if excluded, else the input DQ); rejected: mask HIT or SPILL */
+        uint8_t sb = (uint8_t)((above[x] != 0) & ((f & F_SUP) != 0));
+        uint8_t own = (uint8_t)((sb | ((f & F_E0) != 0)) ^ 1); /* start is the input DQ */
+        uint8_t start_spill = (uint8_t)(sb | (own & (dv == SPILL)));
+        uint8_t start_hit = (uint8_t)(own & (dv == HIT));
+        uint8_t spilled = (uint8_t)((same[x] != 0) & ((f & F_SPOK) != 0) & (start_hit ^ 1));
+        uint16_t cr = (uint16_t)(hit[x] | spilled | start_spill | start_hit);
+        uint16_t b = (uint16_t)((sb ? SPILL : dv) | dq2[x]) & clear;
+        uint16_t sv = b | dqo[x];
+        uint16_t m = (uint16_t)-(int16_t)cr; /* all ones where rejected */
+        dq2[x] = (uint16_t)(b | (CRFLAG & m));
+        dqo[x] = (uint16_t)(sv & ~(CRFLAG & ~m));
+        cr_row[x] = (uint8_t)cr;
+    }
+}
+
 static Py_ssize_t
 wf3_dq(const Wf3 *c, Py_ssize_t off, Py_ssize_t k, int out_row, Rows *w)
 {
-    const uint16_t *restrict d = c->dq[k] + off;
-    const uint8_t *restrict fl = w->fl, *restrict hit = w->hit, *restrict above = w->above,
-                            *restrict same = w->same;
-    uint16_t *restrict dq2 = w->dq2, *restrict dqo = w->dqo;
-    uint8_t *restrict cr_row = out_row ? c->cr_out[k] + off : w->use;
-    const uint16_t clear = (uint16_t)~(CRFLAG | SPILL);
-    Py_ssize_t nrej = 0;
-    for (Py_ssize_t x = 0; x < c->g.nx; x++) {
-        int sb;
-        uint16_t dv = d[x];
-        uint16_t mask = wf3_mask(fl[x], dv, hit[x], above[x], same[x], &sb);
-        int cr = mask == HIT || mask == SPILL;
-        uint16_t b = (uint16_t)((sb ? SPILL : dv) | dq2[x]) & clear;
-        uint16_t sv = b | dqo[x];
-        b = cr ? (uint16_t)(b | CRFLAG) : b;
-        sv = cr ? sv : (uint16_t)(sv & (uint16_t)~CRFLAG);
-        dq2[x] = b;
-        dqo[x] = sv;
-        cr_row[x] = (uint8_t)cr;
-        nrej += cr;
-    }
-    return out_row ? nrej : 0;
+    uint8_t *cr_row = out_row ? c->cr_out[k] + off : w->use;
+    wf3_dq_loop(c->g.nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->dq2, w->dqo, cr_row);
+    return out_row ? count_bytes(c->g.nx, cr_row) : 0;
 }
 
 /* Output row: ERR = f32(sqrt(sumvar) / efs) in double, 0 where nothing was used; with scale_out
  * (combine()) SCI = f32(ave * texpt) + skysum and ERR * texpt. */
-static void
+VEC_CLONES static void
 wf3_out(Py_ssize_t nx, const float *restrict efs, const float *restrict var2, const float *restrict ave,
         float *restrict ao, float *restrict eo, int scale_out, float texpt, float skysum)
 {
@@ -984,6 +996,49 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------- CRMASK */
+
+/* Input DQ after the rejection with CRMASK: CRHIT set where rejected, cleared elsewhere, on the
+ * columns x < lim of each row (WF3REJ packs the mask in bytes and leaves the NX % 8 last columns). */
+static void
+crmask_row(Py_ssize_t lim, const uint16_t *restrict d, const uint8_t *restrict r, uint16_t *restrict o)
+{
+    for (Py_ssize_t x = 0; x < lim; x++)
+        o[x] = r[x] ? (uint16_t)(d[x] | CRFLAG) : (uint16_t)(d[x] & (uint16_t)~CRFLAG);
+}
+
+static PyObject *
+crmask(PyObject *self, PyObject *args)
+{
+    Py_buffer dq = {0}, rej = {0}, out = {0};
+    Py_ssize_t ny, nx, lim;
+    if (!PyArg_ParseTuple(args, "y*y*w*nnn", &dq, &rej, &out, &ny, &nx, &lim))
+        return NULL;
+    Py_buffer *bufs[] = {&dq, &rej, &out};
+    if (ck_check(&dq, ny * nx, 2, "crmask dq") < 0 || ck_check(&rej, ny * nx, 1, "crmask rej") < 0 ||
+        ck_check(&out, ny * nx, 2, "crmask out") < 0) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    if (lim < 0 || lim > nx) {
+        PyErr_SetString(PyExc_ValueError, "crmask: column limit outside the row");
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    const uint16_t *d = dq.buf;
+    const uint8_t *r = rej.buf;
+    uint16_t *o = out.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        crmask_row(lim, d + y * nx, r + y * nx, o + y * nx);
+        if (lim < nx && o != d)
+            memcpy(o + y * nx + lim, d + y * nx + lim, (size_t)(nx - lim) * sizeof(uint16_t));
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 3);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------------ module */
 
 static PyMethodDef methods[] = {
@@ -999,6 +1054,8 @@ static PyMethodDef methods[] = {
      "wf3_reject(images, raws, dqs, guess_ave|None, guess_var|None, ave_out, err_out, dq_out, cr_outs, state, fpar, "
      "efac, sky, sig2, wdy, gain, nse, ny, nx, n, niter, width, ampx, ampy, badinpdq, minimum, scale_out, r_start, "
      "r_out, r_end) -> nrej: WF3REJ iterations on rows r_start..r_end (outputs from r_out on)."},
+    {"crmask", crmask, METH_VARARGS,
+     "crmask(dq, rej, out, ny, nx, lim): out = dq with CRHIT set where rej, cleared elsewhere, columns < lim."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -842,6 +842,12 @@ def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
     """
     nx = dq.shape[1]
     lim = 8 * (nx // 8)
+    mod = load(REJ_KERNELS)
+    if mod is not None and dq.shape == crbit.shape:
+        dq, crbit = c_array(dq, np.uint16), c_array(crbit, bool)
+        out = np.empty(dq.shape, np.uint16)
+        mod.crmask(dq, crbit, out, dq.shape[0], nx, lim)
+        return out
     out = dq.copy()
     part = out[:, :lim]
     out[:, :lim] = np.where(crbit[:, :lim], part | CRFLAG, part & ~CRFLAG)
