@@ -253,3 +253,17 @@ def test_zsigcorr_c_equals_numpy(monkeypatch):
     for c, n in zip(*results, strict=True):
         assert np.array_equal(c, n)
     assert results[1][4] > 0 and results[1][5] > results[1][4] and (results[1][3] & 2048).any()
+
+
+@needs_kernels
+@pytest.mark.parametrize("N", [3, 4, 5, 14])
+def test_ramp_fit_clean_rows_c_equals_numpy(monkeypatch, N):
+    """Mostly DQ-clean ramps (the C kernel's row-vectorised path), with CRs, spikes, zero σ/TIME among them."""
+    sci, err, tim, dq = _stack(N, 24, 70, seed=100 + N, rate_units=False)
+    dq[:, :, 5:] = 0  # only the first five columns keep their flags
+    area = Area(0, 24, 1, 69)
+    pars = crcorr.RampPars(thresh=F32(4.0), dqignore=4 | 16 | 256, gain=F32(2.5), rate_units=False, counts_out=True)
+    got_c, got_np = _both(monkeypatch, (sci, err, tim, dq), area, pars, zsig_done=True, rows_per=5)
+    _assert_same(got_c, got_np)
+    if N >= 5:  # rejections among the clean ramps
+        assert (got_np[5][:, :, 5:] & DQ.CRHIT).any()

@@ -37,8 +37,8 @@ typedef struct {
 
 /* Work space of one pixel: its samples in time order, its intervals and the compacted interval. */
 typedef struct {
-    const float *y, *s, *t, *dk; /* N samples each (a pixel's slice of the row buffers) */
-    uint16_t *q;
+    float y[MAXN], s[MAXN], t[MAXN], dk[MAXN];
+    uint16_t q[MAXN];
     int nint, nosamp;
     int tcount[MAXN];
     int look[MAXN * MAXN];    /* [interval][position] -> sample index */
@@ -365,6 +365,198 @@ fit_pixel(Pix *p, const Ramp *r, float *sci, float *err, int *samp, float *tim)
     fallback(p, r, sci, err, samp, tim);
 }
 
+/* ---- clean ramps, a row at a time ---------------------------------------------------------
+ * Most pixels have DQ 0 in samples 1..N-1: one interval of n = N-1 samples and, usually, no
+ * rejection. For those the first detection pass and the final fit are done here for a whole row
+ * with the samples sample-major (rows of the row buffers: x[k*ax + c]), in loops over pixels the
+ * compiler vectorises; the arithmetic per pixel is that of linfit/detect/final_fit above (the
+ * work buffer of such a pixel holds only zeros, so every DQ test passes). A pixel for which this
+ * pass finds a rejection, or whose fit has no weight, goes through fit_pixel instead. */
+typedef struct {
+    float *S, *Sx, *Sy, *Sxx, *Sxy, *a, *b, *sigb, *maxd, *maxc, *prev, *w;
+    int *flag;
+} RowWork;
+
+static inline uint32_t
+fbits(float v)
+{
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    return u;
+}
+
+static inline float
+bitsf(uint32_t u)
+{
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* ok ? a : b on the bits: both sides are evaluated, so GCC keeps the loop branch-free and
+ * vectorises it (with a ?: on floats it sinks the arithmetic into a branch and gives up) */
+static inline float
+fsel(int ok, float a, float b)
+{
+    uint32_t m = 0u - (uint32_t)(ok != 0);
+    return bitsf((fbits(a) & m) | (fbits(b) & ~m));
+}
+
+/* Weighted sums over samples 1..N-1 of every pixel of the row; w (per pixel, per sample) when
+ * optimum, else the equal weight invr2. */
+static void
+row_sums(const float *restrict x, const float *restrict y, const float *restrict s, Py_ssize_t ax, int N,
+         const float *restrict wk, const Ramp *r, RowWork *w)
+{
+    float *restrict S = w->S, *restrict Sx = w->Sx, *restrict Sy = w->Sy, *restrict Sxx = w->Sxx,
+                    *restrict Sxy = w->Sxy;
+    for (Py_ssize_t c = 0; c < ax; c++)
+        S[c] = Sx[c] = Sy[c] = Sxx[c] = Sxy[c] = 0.0f;
+    /* every sum is formed, then kept or not: selects, not branches (vectorisable with trapping math) */
+    for (int k = 1; k < N; k++) {
+        const float *xk = x + k * ax, *yk = y + k * ax, *sk = s + k * ax;
+        const float *wj = wk ? wk + (k - 1) * ax : x; /* x: a dummy row, unused when !wk */
+        const int opt = wk != NULL;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            float wo = wj[c] * r->invr2;
+            float wt = fsel(opt, wo, r->invr2);
+            float xv = xk[c], yv = yk[c];
+            int ok = sk[c] != 0;
+            float nS = S[c] + wt, nSy = Sy[c] + yv * wt, nSx = Sx[c] + xv * wt;
+            float nSxx = Sxx[c] + (xv * xv) * wt, nSxy = Sxy[c] + (xv * yv) * wt;
+            S[c] = fsel(ok, nS, S[c]);
+            Sy[c] = fsel(ok, nSy, Sy[c]);
+            Sx[c] = fsel(ok, nSx, Sx[c]);
+            Sxx[c] = fsel(ok, nSxx, Sxx[c]);
+            Sxy[c] = fsel(ok, nSxy, Sxy[c]);
+        }
+    }
+}
+
+/* Intercept, slope and slope error of every pixel from the sums (linfit's n >= 3 branch). */
+static void
+row_line(const float *restrict x, const float *restrict y, const float *restrict dk, Py_ssize_t ax, int N,
+         const Ramp *r, RowWork *w)
+{
+    const float *x0 = x + ax, *xl = x + (N - 1) * ax, *y0 = y + ax, *yl = y + (N - 1) * ax;
+    const float *d0 = dk + ax, *dl = dk + (N - 1) * ax;
+    const float g = r->gain;
+    const float *restrict pS = w->S, *restrict pSx = w->Sx, *restrict pSy = w->Sy, *restrict pSxx = w->Sxx,
+                          *restrict pSxy = w->Sxy;
+    float *restrict pa = w->a, *restrict pb = w->b, *restrict psig = w->sigb;
+    /* two loops (GCC vectorises each, not the two together) */
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        float S = pS[c], Sx = pSx[c], Sy = pSy[c], Sxx = pSxx[c], Sxy = pSxy[c];
+        float den = S * Sxx - Sx * Sx;
+        den = fsel(den < 1e-6f, 1e-6f, den);
+        pb[c] = (S * Sxy - Sx * Sy) / den;
+        pa[c] = (Sxx * Sy - Sx * Sxy) / den;
+        psig[c] = (float)sqrt((double)(S / den));
+    }
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        float dx = xl[c] - x0[c], dy = yl[c] - y0[c], ddg = dl[c] - d0[c];
+        float fu = psig[c];
+        float gf = (g * fu) * dx;
+        float e = (gf * gf + g * ddg) + g * dy;
+        float se = (float)((sqrt((double)e) / (double)dx) / (double)g);
+        float sigb = fsel(e > 0, se, fu);
+        int good = pS[c] > 0;
+        pa[c] = fsel(good, pa[c], 0.0f);
+        pb[c] = fsel(good, pb[c], 0.0f);
+        psig[c] = fsel(good, sigb, 1e9f);
+    }
+}
+
+/* First detection pass of every pixel of the row with an all-clean interval: flag[c] = 1 when a
+ * spike, CR or first-read spike would be rejected (those pixels are redone by fit_pixel). */
+static void
+row_detect(const float *restrict x, const float *restrict y, const float *restrict s, float *restrict d,
+           Py_ssize_t ax, int N, const Ramp *r, RowWork *w)
+{
+    const int n = N - 1;
+    for (int j = 0; j < n; j++) {
+        const float *xk = x + (j + 1) * ax, *yk = y + (j + 1) * ax, *sk = s + (j + 1) * ax;
+        float *dj = d + j * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            float fit = w->a[c] + w->b[c] * xk[c];
+            float v = (yk[c] - fit) / sk[c];
+            dj[c] = fsel(sk[c] != 0, v, 0.0f);
+        }
+    }
+    float *restrict maxd = w->maxd, *restrict maxc = w->maxc, *restrict prev = w->prev;
+    int *restrict flag = w->flag;
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        maxd[c] = 0.0f;
+        maxc[c] = 0.0f;
+        prev[c] = 0.0f;
+        flag[c] = 0;
+    }
+    for (int k = 2; k < n; k++) { /* spikes */
+        const float *da = d + (k - 2) * ax, *dm = d + (k - 1) * ax, *db = d + k * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            float v = dm[c];
+            int hit = ((v - da[c]) > 6.0f) & ((v - db[c]) > 6.0f) & (da[c] < 0) & (db[c] < 0) & (fabsf(v) > maxd[c]);
+            maxd[c] = fsel(hit, v, maxd[c]);
+            flag[c] |= hit;
+        }
+    }
+    for (int k = 1; k < n; k++) { /* CRs */
+        const float *dp = d + (k - 1) * ax, *dk = d + k * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            prev[c] = dp[c];
+            float v = fabsf(dk[c] - prev[c]);
+            int big = (v > r->thresh) & (v > maxc[c]);
+            maxc[c] = fsel(big, v, maxc[c]);
+        }
+    }
+    for (Py_ssize_t c = 0; c < ax; c++) /* CR found, or a first-read spike */
+        flag[c] |= (maxc[c] != 0) | (fabsf(d[c] - d[ax + c]) > r->thresh);
+}
+
+/* Final optimum-weight fit of one interval of N-1 samples for every pixel of the row. */
+static void
+row_final(const float *restrict x, const float *restrict y, const float *restrict s, const float *restrict dk,
+          Py_ssize_t ax, int N, const Ramp *r, RowWork *w, float *restrict sci, float *restrict err,
+          float *restrict itime, int *restrict ok)
+{
+    const int n = N - 1;
+    const float *sl = s + (N - 1) * ax, *yl = y + (N - 1) * ax, *y0 = y + ax;
+    /* weights: the power class of each pixel from its SNR, as six-way selects of table constants */
+    for (int j = 0; j < n; j++) {
+        float wp[NPOWERS];
+        for (int pi = 0; pi < NPOWERS; pi++)
+            wp[pi] = r->wtab[((size_t)pi * (N + 1) + n) * N + j];
+        float *wj = w->w + j * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            float dyl = yl[c] - y0[c];
+            float q = dyl / sl[c];
+            float snr = fsel(sl[c] > 0, q, 0.0f);
+            float wv = fsel(snr > 5.0f, wp[4], wp[5]);
+            wv = fsel(snr > 10.0f, wp[3], wv);
+            wv = fsel(snr > 20.0f, wp[2], wv);
+            wv = fsel(snr > 50.0f, wp[1], wv);
+            wj[c] = fsel(snr > 100.0f, wp[0], wv);
+        }
+    }
+    row_sums(x, y, s, ax, N, w->w, r, w);
+    row_line(x, y, dk, ax, N, r, w);
+    const float *t0 = x, *t1 = x + ax, *tl = x + (N - 1) * ax;
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        float b = w->b[c], sigb = w->sigb[c];
+        float s2 = sigb * sigb;
+        int nz = s2 != 0;
+        float sw = (float)((double)0.0f + 1.0 / (double)s2), tt = 0.0f + b / s2;
+        float sumw = fsel(nz, sw, 0.0f);
+        float tot = fsel(nz, tt, 0.0f);
+        int good = sumw > 0;
+        float sc = tot / sumw, ec = (float)sqrt((double)(1.0f / sumw));
+        sci[c] = fsel(good, sc, 0.0f);
+        err[c] = fsel(good, ec, 0.0f);
+        itime[c] = (0.0f + (t1[c] - t0[c])) + (tl[c] - t1[c]);
+        ok[c] = good;
+    }
+}
+
 /* ramp_fit(sci, err, time, dq, out_sci, out_err, out_dq, out_samp, out_time, wtab,
  *          N, ny, nx, x0, x1, r0, r1, thresh, dqignore, gain, invr2, lineardark,
  *          rate_units, counts_out, zsig_done, sampzero) -> number of UNSTABLE pixels
@@ -395,18 +587,28 @@ ramp_fit(PyObject *self, PyObject *args)
         ck_check(&boq, plane, 2, "out_dq") || ck_check(&bon, plane, 2, "out_samp") ||
         ck_check(&bot, plane, 4, "out_time") || ck_check(&bw, NPOWERS * (N + 1) * N, 4, "wtab"))
         goto fail;
-    /* one image row of the band, pixel-major (pixel c's samples at c*N ... c*N+N-1), so the
-     * per-pixel fit reads cache-resident data and the stack is swept plane row by plane row */
+    /* one image row of the band, sample-major (sample k of pixel c at k*ax + c): the stack is swept
+     * plane row by plane row, clean ramps are fitted by the row functions, the others per pixel */
     const Py_ssize_t ax = x1 - x0;
-    size_t rowf = sizeof(float) * (size_t)(ax * N);
-    char *mem = PyMem_RawMalloc(sizeof(Pix) + 4 * rowf + sizeof(uint16_t) * (size_t)(ax * N) + (size_t)ax);
+    const size_t fa = (size_t)ax * sizeof(float);
+    size_t need = sizeof(Pix) + (size_t)N * (5 * fa + (size_t)ax * sizeof(uint16_t)) + 16 * fa +
+                  (size_t)ax * (2 * sizeof(int) + 1);
+    char *mem = PyMem_RawMalloc(need);
     if (mem == NULL) {
         PyErr_NoMemory();
         goto fail;
     }
     Pix *p = (Pix *)mem;
     float *ry = (float *)(mem + sizeof(Pix)), *rs = ry + ax * N, *rt = rs + ax * N, *rdk = rt + ax * N;
-    uint16_t *rq = (uint16_t *)(rdk + ax * N);
+    float *rd = rdk + ax * N; /* residuals */
+    float *scratch = rd + ax * N;
+    RowWork w = {scratch, scratch + ax, scratch + 2 * ax, scratch + 3 * ax, scratch + 4 * ax, scratch + 5 * ax,
+                 scratch + 6 * ax, scratch + 7 * ax, scratch + 8 * ax, scratch + 9 * ax, scratch + 10 * ax,
+                 rd /* optimum weights reuse the residual rows */, NULL};
+    float *fsci = scratch + 11 * ax, *ferr = scratch + 12 * ax, *ftim = scratch + 13 * ax;
+    int *fok = (int *)(scratch + 16 * ax), *clean = fok + ax;
+    w.flag = (int *)(scratch + 14 * ax); /* two float rows hold the int flags */
+    uint16_t *rq = (uint16_t *)(clean + ax);
     uint8_t *special = (uint8_t *)(rq + ax * N);
     const float *sci = bsci.buf, *err = berr.buf, *tim = btim.buf;
     uint16_t *dq = bdq.buf, *o_dq = boq.buf;
@@ -414,6 +616,7 @@ ramp_fit(PyObject *self, PyObject *args)
     int16_t *o_samp = bon.buf;
     Ramp r = {(int)N, thresh, gain, invr2, lineardark, (uint16_t)dqignore, bw.buf};
     Py_ssize_t nunst = 0;
+    const int fast = N >= 4; /* the row functions assume linfit's n >= 3 branch */
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = r0; row < r1; row++) {
         const Py_ssize_t base = row * nx + x0;
@@ -421,40 +624,68 @@ ramp_fit(PyObject *self, PyObject *args)
             Py_ssize_t off = (N - 1 - k) * plane + base; /* sample k (time order) = plane N-1-k */
             const float *ps = sci + off, *pe = err + off, *pt = tim + off;
             const uint16_t *pq = dq + off;
+            float *yk = ry + k * ax, *sk = rs + k * ax, *tk = rt + k * ax, *dkk = rdk + k * ax;
+            uint16_t *qk = rq + k * ax;
             for (Py_ssize_t c = 0; c < ax; c++) {
                 float t = pt[c];
-                Py_ssize_t j = c * N + k;
-                rt[j] = t;
-                ry[j] = rate_units ? ps[c] * t : ps[c];
-                rs[j] = rate_units ? pe[c] * t : pe[c];
-                rdk[j] = t * lineardark;
-                rq[j] = pq[c] & (uint16_t)~DQ_ZEROSIG;
+                tk[c] = t;
+                yk[c] = rate_units ? ps[c] * t : ps[c];
+                sk[c] = rate_units ? pe[c] * t : pe[c];
+                dkk[c] = t * lineardark;
+                qk[c] = pq[c] & (uint16_t)~DQ_ZEROSIG;
             }
+        }
+        int nclean = 0;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            /* saturated in the first read after ZSIGCORR: the zeroth read is the result */
+            special[c] = zsig_done && (rq[ax + c] & DQ_SATPIXEL);
+            uint16_t any = 0;
+            for (int k = 1; k < N; k++)
+                any |= rq[k * ax + c];
+            clean[c] = fast && !special[c] && any == 0;
+            nclean += clean[c];
+        }
+        if (nclean) {
+            row_sums(rt, ry, rs, ax, (int)N, NULL, &r, &w);
+            row_line(rt, ry, rdk, ax, (int)N, &r, &w);
+            row_detect(rt, ry, rs, rd, ax, (int)N, &r, &w);
+            for (Py_ssize_t c = 0; c < ax; c++)
+                clean[c] = clean[c] && !w.flag[c];
+            row_final(rt, ry, rs, rdk, ax, (int)N, &r, &w, fsci, ferr, ftim, fok);
         }
         for (Py_ssize_t c = 0; c < ax; c++) {
             Py_ssize_t pos = base + c;
-            uint16_t *q = rq + c * N;
-            /* saturated in the first read after ZSIGCORR: the zeroth read is the result */
-            special[c] = zsig_done && (q[1] & DQ_SATPIXEL);
             if (special[c]) {
                 o_sci[pos] = sci[(N - 1) * plane + pos];
                 o_err[pos] = err[(N - 1) * plane + pos];
-                o_dq[pos] = q[0];
+                o_dq[pos] = rq[c];
                 o_samp[pos] = 1;
                 o_tim[pos] = sampzero;
                 continue;
             }
             uint16_t odq = 0;
             for (int k = 0; k < N; k++)
-                odq |= q[k];
-            p->y = ry + c * N;
-            p->s = rs + c * N;
-            p->t = rt + c * N;
-            p->dk = rdk + c * N;
-            p->q = q;
+                odq |= rq[k * ax + c];
             float sv, ev, tt;
             int ns;
-            fit_pixel(p, &r, &sv, &ev, &ns, &tt);
+            if (clean[c] && fok[c]) {
+                sv = fsci[c];
+                ev = ferr[c];
+                tt = ftim[c];
+                ns = (int)N;
+            } else {
+                for (int k = 0; k < N; k++) {
+                    Py_ssize_t j = k * ax + c;
+                    p->y[k] = ry[j];
+                    p->s[k] = rs[j];
+                    p->t[k] = rt[j];
+                    p->dk[k] = rdk[j];
+                    p->q[k] = rq[j];
+                }
+                fit_pixel(p, &r, &sv, &ev, &ns, &tt);
+                for (int k = 0; k < N; k++)
+                    rq[k * ax + c] = p->q[k];
+            }
             if (counts_out) {
                 sv = sv * tt;
                 ev = ev * tt;
@@ -463,13 +694,13 @@ ramp_fit(PyObject *self, PyObject *args)
             odq &= (uint16_t)~DQ_SATPIXEL;
             int hc = 0;
             for (int k = 0; k < N - 1; k++) {
-                q[k + 1] |= q[k] & DQ_CRHIT;
-                hc |= (q[k] & DQ_HICURV) != 0;
+                rq[(k + 1) * ax + c] |= rq[k * ax + c] & DQ_CRHIT;
+                hc |= (rq[k * ax + c] & DQ_HICURV) != 0;
             }
             if (hc)
                 for (int k = 0; k < N; k++)
-                    q[k] = (uint16_t)((q[k] | DQ_HICURV) & ~DQ_CRHIT);
-            if (q[N - 1] & DQ_HICURV) {
+                    rq[k * ax + c] = (uint16_t)((rq[k * ax + c] | DQ_HICURV) & ~DQ_CRHIT);
+            if (rq[(N - 1) * ax + c] & DQ_HICURV) {
                 odq = (uint16_t)((odq | DQ_UNSTABLE) & ~DQ_CRHIT);
                 nunst++;
             }
@@ -482,17 +713,16 @@ ramp_fit(PyObject *self, PyObject *args)
         /* new flags back into the reads */
         for (int k = 0; k < N; k++) {
             uint16_t *pq = dq + (N - 1 - k) * plane + base;
+            const uint16_t *qk = rq + k * ax;
             for (Py_ssize_t c = 0; c < ax; c++) {
-                if (special[c])
-                    continue;
-                uint16_t q = rq[c * N + k], add = 0;
+                uint16_t q = qk[c], add = 0;
                 if (q & DQ_CRHIT)
                     add |= DQ_CRHIT;
                 if (q & DQ_SPIKE)
                     add |= DQ_DETECTORPROB;
                 if (q & DQ_HICURV)
                     add |= DQ_UNSTABLE;
-                pq[c] |= add;
+                pq[c] |= special[c] ? 0 : add;
             }
         }
     }
