@@ -51,3 +51,28 @@ def test_no_temporary_left_and_no_overwrite(tmp_path):
     with pytest.raises(hstio.EngineError, match="exists"):
         hstio.write_exposure(_exposure(False), out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_flt.fits"]
+
+
+def _via_astropy(exposure, path):
+    hdul = hstio.to_hdulist(exposure)
+    hdul.writeto(path, output_verify="silentfix", checksum=False)
+
+
+def test_real_headers_same_bytes(tmp_path):
+    """Headers as HSTIO and the simulator write them (HISTORY, blank and comment-only cards,
+    EXTNAME with an empty comment, floats), rewritten both ways."""
+    from caldp.sim import simulate
+
+    res = simulate(tmp_path / "sim", modes=("acs-wfc", "wfc3-ir"), size="small", seed=2)
+    raws = sorted(p for d in res.datasets for p in d.input_path.glob("*_raw.fits"))
+    assert len(raws) == 2
+    for raw in raws:
+        exp = hstio.read_exposure(raw)
+        exp.primary.add_history("calibrated")
+        exp.imsets[0].headers["SCI"]["BUNIT"] = "ELECTRONS"
+        exp.imsets[0].sci[0, 0] += 1.0
+        fast, slow = tmp_path / f"fast_{raw.name}", tmp_path / f"slow_{raw.name}"
+        hstio.write_exposure(exp, fast)
+        exp.primary["FILENAME"] = fast.name
+        _via_astropy(exp, slow)
+        assert fast.read_bytes() == slow.read_bytes(), raw.name
