@@ -319,6 +319,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
             blvs: list[Exposure] = []
             member_keys = []
             ccd_results = parallel_map(ccd_member, sp.members, max_workers=threads.EXPOSURE_THREADS)
+            refs.release()  # WF3CCD's reference chips, kept for the members
             for m, (raw_path, blv, keys) in zip(sp.members, ccd_results, strict=True):
                 if first_keys is None:
                     first_keys = keys
@@ -376,6 +377,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 return out.write(product, name)
 
             parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
+            refs.release()  # WF32D's reference chips, kept for the products
             del jobs
             if do_rej:  # WF3REJ's product SPT (member type "")
                 out.register(make_product_spt([srcdir / spt_name(m) for m in sp.members], made[-1], "", out.outdir))

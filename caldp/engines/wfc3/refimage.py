@@ -157,6 +157,7 @@ class RefFiles:
 
     def __init__(self):
         self._open: dict[Path, fits.HDUList] = {}
+        self._kept: dict[tuple, RefChip] = {}
         self._lock = threading.RLock()
 
     def __enter__(self):
@@ -167,9 +168,15 @@ class RefFiles:
 
     def close(self):
         with self._lock:
+            self._kept.clear()
             for hdul in self._open.values():
                 hdul.close()
             self._open.clear()
+
+    def release(self) -> None:
+        """Drop the pixels kept by ``chip(..., keep=True)`` (the files stay open)."""
+        with self._lock:
+            self._kept.clear()
 
     def hdulist(self, path: Path, *, keyword: str | None = None) -> fits.HDUList:
         path = Path(path)
@@ -204,15 +211,21 @@ class RefFiles:
         arrays=("SCI", "ERR", "DQ"),
         group_size: int = 3,
         constant_views: bool = False,
+        keep: bool = False,
     ) -> RefChip:
         """The imset whose CCDCHIP equals `chip` (first match among the first NEXTEND/`group_size`
         imsets, as HSTCAL's DetCCDChip), or the one with EXTVER `extver`.
 
         `constant_views`: null extensions come back as read-only broadcast views (strides 0) instead
-        of filled arrays, for callers that only read them.
+        of filled arrays, for callers that only read them. `keep`: the chip's pixels stay in memory
+        (read-only) for the next call with the same arguments, until :meth:`release` — for a
+        reference used by every exposure of an association.
         """
         with self._lock:
-            return self._chip(
+            key = (Path(path), chip, extver, keyword, tuple(arrays), group_size, constant_views)
+            if keep and key in self._kept:
+                return self._kept[key]
+            ref = self._chip(
                 path,
                 chip,
                 extver=extver,
@@ -221,6 +234,12 @@ class RefFiles:
                 group_size=group_size,
                 constant_views=constant_views,
             )
+            if keep:
+                for a in (ref.sci, ref.err, ref.dq):
+                    if a is not None and a.flags.writeable:
+                        a.flags.writeable = False
+                self._kept[key] = ref
+            return ref
 
     def _chip(self, path, chip, *, extver, keyword, arrays, group_size, constant_views=False) -> RefChip:
         path = Path(path)

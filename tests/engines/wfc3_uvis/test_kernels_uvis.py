@@ -242,6 +242,7 @@ def test_darkcorr_and_divide_flat_steps(monkeypatch):
 def test_fluxcorr(monkeypatch):
     x = _twod_inputs(8)
     both(monkeypatch, lambda s, e: fluxcorr.fluxcorr(s, e, ratio=1.0068618), x[0].copy, x[1].copy)
+    both(monkeypatch, lambda s, e: fluxcorr.fluxcorr(s, e, ratio=0.9931, in_place=True), x[0].copy, x[1].copy)
 
 
 def test_kernel_rejects_wrong_sizes():
@@ -279,3 +280,24 @@ def test_constant_reference_rows(monkeypatch):
             x[1].copy,
             x[2].copy,
         )
+
+
+@pytest.mark.parametrize("four_amp", [True, False])
+def test_trim_in_place(monkeypatch, four_amp):
+    from astropy.io import fits
+
+    from caldp.engines.common.hstio import ImSet
+    from caldp.engines.wfc3.uvis.wf3ccd import _trim
+
+    sci, dq = _raw(11, shape=(30, 64))
+    err = np.arange(sci.size, dtype=F32).reshape(sci.shape)
+
+    def run(s, e, d):
+        headers = {k: fits.Header({"LTV1": 25.0, "LTV2": 0.0}) for k in ("SCI", "ERR", "DQ")}
+        im = ImSet(sci=s, err=e, dq=d, headers=headers, extver=1)
+        out = _trim(im, trimx=(3, 2, 4, 5), trimy=(1, 2), four_amp=four_amp, in_place=True)
+        assert all(a.flags.c_contiguous for a in (out.sci, out.err, out.dq))
+        return out.sci, out.err, out.dq
+
+    res = both(monkeypatch, run, sci.copy, err.copy, dq.copy)
+    assert res[0].shape == (27, 64 - 14)

@@ -509,7 +509,51 @@ k_scale64(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Overscan trim in place: row j of the result is made of the column pieces [lo, hi) of raw row
+ * y0 + j, written to the start of the same buffer. Every destination lies at or before its source
+ * and rows are done in order, so nothing is overwritten before it is copied (memmove for overlaps). */
+static PyObject *
+k_trim(PyObject *self, PyObject *args)
+{
+    Py_buffer a = {0}, pc = {0};
+    Py_buffer *all[] = {&a, &pc};
+    Py_ssize_t itemsize, ny, nx, y0, sizey, npieces;
+    if (!PyArg_ParseTuple(args, "w*nnnnny*n", &a, &itemsize, &ny, &nx, &y0, &sizey, &pc, &npieces))
+        return NULL;
+    if (ck_check(&a, ny * nx, itemsize, "array") || ck_check(&pc, 2 * npieces, 8, "pieces")) {
+        ck_release(all, 2);
+        return NULL;
+    }
+    const int64_t *p = pc.buf;
+    Py_ssize_t sizex = 0;
+    int ok = y0 >= 0 && sizey >= 0 && y0 + sizey <= ny;
+    for (Py_ssize_t k = 0; k < npieces; k++) {
+        ok = ok && p[2 * k] >= 0 && p[2 * k + 1] >= p[2 * k] && p[2 * k + 1] <= nx;
+        sizex += p[2 * k + 1] - p[2 * k];
+    }
+    if (!ok || sizex > nx) {
+        PyErr_SetString(PyExc_ValueError, "trim: pieces outside the array");
+        ck_release(all, 2);
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS;
+    char *base = a.buf;
+    for (Py_ssize_t j = 0; j < sizey; j++) {
+        char *dst = base + j * sizex * itemsize;
+        const char *row = base + (y0 + j) * nx * itemsize;
+        for (Py_ssize_t k = 0; k < npieces; k++) {
+            size_t n = (size_t)(p[2 * k + 1] - p[2 * k]) * (size_t)itemsize;
+            memmove(dst, row + p[2 * k] * itemsize, n);
+            dst += n;
+        }
+    }
+    Py_END_ALLOW_THREADS;
+    ck_release(all, 2);
+    return PyLong_FromSsize_t(sizex);
+}
+
 static PyMethodDef methods[] = {
+    {"trim", k_trim, METH_VARARGS, "Overscan trim in place (rows compacted to the buffer's start); returns the width."},
     {"ccd_init", k_ccd_init, METH_VARARGS, "WF3CCD error initialisation and DQICORR saturation flags (in place)."},
     {"ccd_bias", k_ccd_bias, METH_VARARGS,
      "WF3CCD BLEVCORR subtraction, BIASCORR and full-well flags (in place); returns (newly nonzero DQ, newly SATPIXEL)."},

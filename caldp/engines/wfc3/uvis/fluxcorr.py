@@ -26,8 +26,17 @@ def flux_ratio(phtflam1: float, phtflam2: float) -> float:
     return float(phtflam2) / float(phtflam1)
 
 
-def fluxcorr(sci: np.ndarray, err: np.ndarray, *, ratio: float) -> tuple[np.ndarray, np.ndarray]:
+def _is_own(a: np.ndarray) -> bool:
+    return a.dtype == np.dtype(F32).newbyteorder("=") and a.flags.c_contiguous and a.flags.writeable
+
+
+def fluxcorr(
+    sci: np.ndarray, err: np.ndarray, *, ratio: float, in_place: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale chip-2 SCI and ERR by `ratio` (double product, rounded to float32).
+
+    `in_place`: the kernels may scale the given arrays themselves (when they are writable native
+    float32) instead of copies.
 
     >>> s, e = fluxcorr(np.array([[3.]], F32), np.array([[1.]], F32), ratio=1.0 / 3.0)
     >>> float(s[0, 0]), float(e[0, 0])
@@ -35,8 +44,9 @@ def fluxcorr(sci: np.ndarray, err: np.ndarray, *, ratio: float) -> tuple[np.ndar
     """
     k = load("caldp.engines.wfc3.uvis._kernels")
     if k is not None:
-        out_sci = np.array(sci, F32, order="C", copy=True)
-        out_err = np.array(err, F32, order="C", copy=True)
+        out_sci, out_err = (
+            a if in_place and _is_own(a) else np.array(a, F32, order="C", copy=True) for a in (sci, err)
+        )
         k.scale64(out_sci, out_sci.size, float(ratio))
         k.scale64(out_err, out_err.size, float(ratio))
         return out_sci, out_err

@@ -178,13 +178,13 @@ def wf32d(
         # DARKCORR and the first flat of FLATCORR in one pass (passes.twod_pass); further flats after.
         dark = first_flat = None
         if t.darkcorr:
-            ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key, constant_views=True)
+            ref = refs.chip(t.darkfile, g.chip, keyword=t.dark_key, constant_views=True, keep=True)
             ds, de, dd = cut_to_science(ref, headers["SCI"], sci.shape, file=t.darkfile.name, keyword=t.dark_key)
             dark = passes.DarkPars(ds, de, dd, k0=keys.exptime, gain=gains, ampx=ccd.ampx, sdqflags=g.sdqflags)
             del ref, ds, de, dd
         if t.flatcorr:
             key, path = t.flats[0]
-            ref = refs.chip(path, g.chip, keyword=key, constant_views=True)
+            ref = refs.chip(path, g.chip, keyword=key, constant_views=True, keep=True)
             fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
             first_flat = passes.FlatPars(fs, fe, fd, mean_gain=ccd.mean_gain)
             del ref, fs, fe, fd
@@ -211,7 +211,7 @@ def wf32d(
         if t.flatcorr:
             n0 = int(np.count_nonzero(dq & 512)) if len(t.flats) > 1 else 0
             for key, path in t.flats[1:]:
-                ref = refs.chip(path, g.chip, keyword=key, constant_views=True)
+                ref = refs.chip(path, g.chip, keyword=key, constant_views=True, keep=True)
                 fs, fe, fd = cut_to_science(ref, headers["SCI"], sci.shape, file=path.name, keyword=key)
                 sci, err, dq = flat_step.divide_flat(
                     sci, err, dq, fs, fe, fd, out=(sci, err, dq) if owned and _writable(sci, err, dq) else None
@@ -273,7 +273,7 @@ def wf32d(
             for k in list(new.headers[ext].keys()):
                 if k.startswith(("GOOD", "SNR")):
                     new.headers[ext][k] = hdr_float(new.headers[ext][k])
-        return new, updates, chip1_flam
+        return new, updates, chip1_flam, owned
 
     results = parallel_map(calibrate, range(len(inp.imsets)))
     out_imsets = [r[0] for r in results]
@@ -287,11 +287,11 @@ def wf32d(
     if keys.perform("EXPSCORR"):
         primary["EXPSCORR"] = str(Switch.COMPLETE)
     if t.fluxcorr:
-        _fluxcorr(primary, out_imsets, t, keys, chip1_flam)
+        _fluxcorr(primary, out_imsets, t, keys, chip1_flam, in_place=results[0][3])
     return Exposure(primary=primary, imsets=out_imsets, filename=fname)
 
 
-def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_flam) -> None:
+def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_flam, in_place=False) -> None:
     if not t.photcorr:
         log.warning("FLUXCORR needs PHOTCORR; skipped")
         return
@@ -307,7 +307,7 @@ def _fluxcorr(primary, imsets: list[ImSet], t: TwoDRefs, keys: UvisKeys, chip1_f
         phtflam1 = float(imsets[1].sci_hdr.get("PHTFLAM1", 1.0))
     phtflam2 = float(chip2.sci_hdr.get("PHTFLAM2", 1.0))
     ratio = flux_step.flux_ratio(phtflam1, phtflam2)
-    chip2.sci, chip2.err = flux_step.fluxcorr(chip2.sci, chip2.err, ratio=ratio)
+    chip2.sci, chip2.err = flux_step.fluxcorr(chip2.sci, chip2.err, ratio=ratio, in_place=in_place)
     # HSTCAL recomputes the statistics but then re-reads the SCI header from the file before
     # writing it back, so the products keep the pre-FLUXCORR statistics (verified with calwf3.e).
     primary["PHTRATIO"] = (hdr_double(ratio), "PHTFLAM2/PHTFLAM1 ratio")

@@ -105,9 +105,13 @@ class CCDRefs:
             )
 
 
-def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool) -> ImSet:
+def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool, in_place: bool = False) -> ImSet:
     """Remove the overscan (``doccd.c``): drop the 60 middle virtual columns of 4-amp data, then the
-    section at (TRIMX1, TRIMY1); LTV/CRPIX shifted; SIZAXIS1/2 set."""
+    section at (TRIMX1, TRIMY1); LTV/CRPIX shifted; SIZAXIS1/2 set.
+
+    `in_place`: the imset's arrays may be overwritten; with the kernels the trimmed arrays are then
+    views of the start of the same buffers.
+    """
     ny, nx = imset.sci.shape
     sizex = nx - sum(trimx)
     sizey = ny - trimy[0] - trimy[1]
@@ -129,7 +133,13 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool) -> ImSet:
     headers["SCI"]["SIZAXIS1"] = sizex
     headers["SCI"]["SIZAXIS2"] = sizey
 
+    k = passes.kernels() if in_place else None
+
     def take(a):
+        if k is not None and a.flags.c_contiguous and a.flags.writeable and a.dtype.isnative:
+            # Compact the rows to the start of the buffer the array already owns (no new allocation).
+            k.trim(a, a.itemsize, ny, nx, trimy[0], sizey, np.asarray(pieces, np.int64), len(pieces))
+            return a.reshape(-1)[: sizey * sizex].reshape(sizey, sizex)
         out = np.empty((sizey, sizex), a.dtype)
         x = 0
         for lo, hi in pieces:
@@ -364,7 +374,7 @@ def wf3ccd(
                     headers["SCI"]["MEANFLSH"] = (hdr_float(meanflash), "mean of post-flash values subtracted")
         new = ImSet(sci=sci, err=err, dq=dq, headers=headers, extver=imset.extver)
         if crefs.blevcorr:
-            new = _trim(new, trimx=trimx, trimy=trimy, four_amp=len(keys.ccdamp) == 4)
+            new = _trim(new, trimx=trimx, trimy=trimy, four_amp=len(keys.ccdamp) == 4, in_place=True)
         out.imset, out.ccd = new, ccd
         return out
 
@@ -412,14 +422,14 @@ def _atod_row(path, primary, keys: UvisKeys):
 
 def _bias_arrays(sci, sci_hdr, chip, keys, crefs, refs):
     """The BIASFILE section (sci, err, dq) under the raw data (``doBias``)."""
-    ref = refs.chip(crefs.biasfile, chip, keyword="BIASFILE", constant_views=True)
+    ref = refs.chip(crefs.biasfile, chip, keyword="BIASFILE", constant_views=True, keep=True)
     p = find_line(sci_hdr, sci.shape[1], ref.sci_hdr, ref.sci.shape[1], file=crefs.biasfile.name, keyword="BIASFILE")
     extra = 0 if p.same_size else bias_step.bias_x_offset(str(ref.primary.get("CCDAMP", "")), keys.ccdamp)
     return cut_to_science(ref, sci_hdr, sci.shape, file=crefs.biasfile.name, keyword="BIASFILE", extra_x=extra)
 
 
 def _satu_chip(sci, sci_hdr, chip, crefs, refs):
-    ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",), constant_views=True)
+    ref = refs.chip(crefs.satufile, chip, keyword="SATUFILE", arrays=("SCI",), constant_views=True, keep=True)
     check_reference(
         ref.primary, filetype="FULL-WELL SATURATION LEVEL MAP", keyword="SATUFILE", file=crefs.satufile.name
     )
@@ -501,7 +511,7 @@ def _flash(sci, err, dq, sci_hdr, g, gains, ccd, keys, crefs, refs):
 
 
 def _sinks(sci, dq, sci_hdr, extver, keys, crefs, refs, fname):
-    ref = refs.chip(crefs.snkcfile, extver=extver, keyword="SNKCFILE", arrays=("SCI",))
+    ref = refs.chip(crefs.snkcfile, extver=extver, keyword="SNKCFILE", arrays=("SCI",), keep=True)
     check_reference(ref.primary, filetype="SINK PIXELS", keyword="SNKCFILE", file=crefs.snkcfile.name)
     smap = ref.sci
     if not keys.subarray:
