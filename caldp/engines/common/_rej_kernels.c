@@ -666,35 +666,42 @@ wf3_slots(const Wf3 *c, Py_ssize_t r, Slots *s)
 
 /* WF3 minimum initial guess on one row (slot 0 takes an input's value only if it is good, slot 1
  * takes a lower good value, and image 0 whatever its DQ — rej_init.c's asymmetry). */
+VEC_CLONES static void
+wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const uint16_t *restrict d,
+                float *restrict ave, float *restrict var, float e, float sk, float scale, float gn, float nse,
+                uint16_t bad, int first, int slot0)
+{
+    const float e2 = e * e;
+    const int epos = e > 0.0f;
+    for (Py_ssize_t x = x0; x < x1; x++) {
+        float diff = im[x] - sk;
+        float q = diff / e;
+        float val = epos ? q : 0.0f;
+        float t = scale * fmax0(diff);
+        float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
+        int good = (d[x] & bad) == 0;
+        int lower = val < ave[x];
+        if (slot0) {
+            int take = first | lower, ok = good & epos;
+            float a = ok ? val : 0.0f, v = ok ? vn : 0.0f;
+            ave[x] = take ? a : ave[x];
+            var[x] = take ? v : var[x];
+        } else {
+            int take = first | (lower & good);
+            float v = epos ? vn : 0.0f;
+            ave[x] = take ? val : ave[x];
+            var[x] = take ? v : var[x];
+        }
+    }
+}
+
 static void
 wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, float *ave, float *var)
 {
-    for (Py_ssize_t k = 0; k < c->n; k++) {
-        const float *im = c->img[k] + off;
-        const uint16_t *d = c->dq[k] + off;
-        const float e = c->efac[k], e2 = e * e, sk = c->sky[k], scale = c->scale;
-        const int epos = e > 0.0f;
-        for (int q = 0; q < 2; q++) {
-            const float gn = s->gn[q], nse = s->nse[q];
-            for (Py_ssize_t x = s->x0[q]; x < s->x1[q]; x++) {
-                float diff = im[x] - sk;
-                float val = epos ? diff / e : 0.0f;
-                float t = scale * fmax0(diff);
-                float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
-                int good = (d[x] & c->bad) == 0;
-                if (q == 0) {
-                    if (k == 0 || val < ave[x]) {
-                        int ok = good && epos;
-                        ave[x] = ok ? val : 0.0f;
-                        var[x] = ok ? vn : 0.0f;
-                    }
-                } else if (k == 0 || (val < ave[x] && good)) {
-                    ave[x] = val;
-                    var[x] = epos ? vn : 0.0f;
-                }
-            }
-        }
-    }
+    for (Py_ssize_t k = 0; k < c->n; k++)
+        for (int q = 0; q < 2; q++)
+            wf3_guess_input(s->x0[q], s->x1[q], c->img[k] + off, c->dq[k] + off, ave, var, c->efac[k], c->sky[k],
+                            c->scale, s->gn[q], s->nse[q], c->bad, k == 0, q == 0);
 }
 
 /* Thresholds of one input on columns x0..x1 (one amplifier slot): rejection `th` and same-row
