@@ -254,18 +254,24 @@ promote(uint8_t *restrict hit, const uint8_t *restrict fl, const uint8_t *restri
 /* Scratch rows for one call. */
 typedef struct {
     float *ave, *total, *efs, *var2, *pic, *th, *sth;
+    float *pics; /* n rows: each input normalised, f32(f32(data - sky) / efac), computed once per row */
     uint8_t *hit, *above, *same, *fl, *use;
     uint16_t *dq2, *dqo;
     void *block;
 } Rows;
 
 static int
-rows_alloc(Rows *w, size_t nx)
+rows_alloc(Rows *w, size_t nx, size_t n)
 {
+    w->pics = malloc(n * nx * sizeof(float) + 64);
+    if (w->pics == NULL)
+        return -1;
     size_t f = (size_t)nx * sizeof(float), b = (size_t)nx, s = (size_t)nx * sizeof(uint16_t);
     char *p = malloc(7 * f + 5 * b + 2 * s + 64);
-    if (p == NULL)
+    if (p == NULL) {
+        free(w->pics);
         return -1;
+    }
     w->block = p;
     w->ave = (float *)p;
     w->total = (float *)(p + f);
@@ -296,6 +302,21 @@ new_average(Py_ssize_t nx, const float *restrict total, const float *restrict ef
     }
 }
 
+static void
+rows_free(Rows *w)
+{
+    free(w->block);
+    free(w->pics);
+}
+
+/* pic = f32(f32(data - sky) / efac): the same in every iteration, so computed once per row. */
+VEC_CLONES static void
+normalise(Py_ssize_t nx, const float *restrict s, float *restrict pic, float sk, float e)
+{
+    for (Py_ssize_t x = 0; x < nx; x++)
+        pic[x] = (s[x] - sk) / e;
+}
+
 /* ------------------------------------------------------------------------------- ACSREJ */
 
 typedef struct {
@@ -316,30 +337,29 @@ typedef struct {
 /* ACS minimum initial guess of one row, one input at a time: image 0 where good else 0, then
  * where an input is lower: its value if good, else 0. Inputs with EXPTIME 0 count with efac 1. */
 VEC_CLONES static void
-acs_guess_input(Py_ssize_t nx, const float *restrict s, const uint16_t *restrict d, float *restrict ave, float e,
-                float sk, uint16_t bad, int first)
+acs_guess_input(Py_ssize_t nx, const float *restrict pic, const uint16_t *restrict d, float *restrict ave,
+                uint16_t bad, int first)
 {
     for (Py_ssize_t x = 0; x < nx; x++) {
-        float p = (s[x] - sk) / e;
+        float p = pic[x];
         float v = (d[x] & bad) == 0 ? p : 0.0f;
         ave[x] = (first || p < ave[x]) ? v : ave[x];
     }
 }
 
 static void
-acs_guess_min(const Acs *c, Py_ssize_t off, float *ave)
+acs_guess_min(const Acs *c, Py_ssize_t off, const float *pics, float *ave)
 {
     for (Py_ssize_t k = 0; k < c->n; k++)
-        acs_guess_input(c->g.nx, c->sci[k] + off, c->dq[k] + off, ave, c->efac[k] != 0.0f ? c->efac[k] : 1.0f,
-                        c->sky[k], c->bad, k == 0);
+        acs_guess_input(c->g.nx, pics + k * c->g.nx, c->dq[k] + off, ave, c->bad, k == 0);
 }
 
 /* Rejection tests of one input on one row: candidate, spill and exclusion flags (restrict
  * parameters: the loops vectorise). */
 VEC_CLONES static void
-acs_tests(Py_ssize_t nx, const float *restrict s, const float *restrict er, const float *restrict ave,
-          const uint16_t *restrict d, float *restrict pic, uint8_t *restrict hit, uint8_t *restrict fl, float e,
-          float sk, float scale, float sig2, float psig2, uint16_t bad)
+acs_tests(Py_ssize_t nx, const float *restrict pic, const float *restrict er, const float *restrict ave,
+          const uint16_t *restrict d, uint8_t *restrict hit, uint8_t *restrict fl, float e, float scale, float sig2,
+          float psig2, uint16_t bad)
 {
     const float ef2 = e * e;
     for (Py_ssize_t x = 0; x < nx; x++) {
@@ -351,9 +371,7 @@ acs_tests(Py_ssize_t nx, const float *restrict s, const float *restrict er, cons
         th = th + e2;
         th = th * sig2;
         th = th / ef2; /* f32(f32(sig2 * (e2 + f32(scale * pixsky)^2)) / efac^2) */
-        float p = (s[x] - sk) / e;
-        pic[x] = p;
-        float d2 = p - ave[x];
+        float d2 = pic[x] - ave[x];
         d2 = d2 * d2;
         float ts = e2 * sig2;
         ts = ts / ef2;
@@ -482,10 +500,12 @@ acs_row(const Acs *c, Py_ssize_t r, int out_row, Rows *w)
     Py_ssize_t nrej = 0;
     if (nx < 1) /* checked by the caller; tells the compiler the row sizes are positive */
         return 0;
+    for (Py_ssize_t k = 0; k < c->n; k++) /* inputs with EXPTIME 0 count with efac 1 in the guess */
+        normalise(nx, c->sci[k] + off, w->pics + k * nx, c->sky[k], c->efac[k] != 0.0f ? c->efac[k] : 1.0f);
     if (c->guess)
         memcpy(w->ave, c->guess + off, (size_t)nx * sizeof(float));
     else
-        acs_guess_min(c, off, w->ave);
+        acs_guess_min(c, off, w->pics, w->ave);
     for (Py_ssize_t it = 0; it < c->niter; it++) {
         const int last = it == c->niter - 1;
         memset(w->total, 0, (size_t)nx * sizeof(float));
@@ -507,15 +527,16 @@ acs_row(const Acs *c, Py_ssize_t r, int out_row, Rows *w)
                 dilate_above(&c->g, ring, r, w->above);
             else
                 memset(w->above, 0, (size_t)nx);
-            acs_tests(nx, c->sci[k] + off, c->err[k] + off, w->ave, c->dq[k] + off, w->pic, w->hit, w->fl, c->efac[k],
-                      c->sky[k], c->scale, c->sig2[it], c->psig2, c->bad);
+            const float *pic = w->pics + k * nx;
+            acs_tests(nx, pic, c->err[k] + off, w->ave, c->dq[k] + off, w->hit, w->fl, c->efac[k], c->scale,
+                      c->sig2[it], c->psig2, c->bad);
             /* ACS promotes an excluded candidate only when it is also above the spill threshold */
             promote(w->hit, w->fl, w->above, nx, w0, F_SPOK, F_SPOK);
             memset(w->same, 0, (size_t)nx);
             if (w0 >= 0)
                 or_shifts(w->same, w->hit, nx, w0, 1);
             acs_use(nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->use);
-            add_used(0, nx, w->pic, w->use, w->total, w->efs, c->efac[k]);
+            add_used(0, nx, pic, w->use, w->total, w->efs, c->efac[k]);
             if (last)
                 acs_add_var(nx, c->err[k] + off, w->use, w->var2);
             if (last)
@@ -596,7 +617,7 @@ acs_reject(PyObject *self, PyObject *args)
                  .skysum = fp[4],
                  .bad = (uint16_t)(bad & 0xFFFF)};
         Rows w;
-        if (rows_alloc(&w, nx) < 0) {
+        if (rows_alloc(&w, (size_t)nx, (size_t)n) < 0) {
             PyErr_NoMemory();
             goto done;
         }
@@ -605,7 +626,7 @@ acs_reject(PyObject *self, PyObject *args)
         for (Py_ssize_t r = r_start; r < r_end; r++)
             nrej += acs_row(&c, r, r >= r_out, &w);
         Py_END_ALLOW_THREADS
-        free(w.block);
+        rows_free(&w);
         result = PyLong_FromSsize_t(nrej);
     }
 done:
@@ -667,16 +688,15 @@ wf3_slots(const Wf3 *c, Py_ssize_t r, Slots *s)
 /* WF3 minimum initial guess on one row (slot 0 takes an input's value only if it is good, slot 1
  * takes a lower good value, and image 0 whatever its DQ — rej_init.c's asymmetry). */
 VEC_CLONES static void
-wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const uint16_t *restrict d,
-                float *restrict ave, float *restrict var, float e, float sk, float scale, float gn, float nse,
-                uint16_t bad, int first, int slot0)
+wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict pic,
+                const uint16_t *restrict d, float *restrict ave, float *restrict var, float e, float sk, float scale,
+                float gn, float nse, uint16_t bad, int first, int slot0)
 {
     const float e2 = e * e;
     const int epos = e > 0.0f;
     for (Py_ssize_t x = x0; x < x1; x++) {
         float diff = im[x] - sk;
-        float q = diff / e;
-        float val = epos ? q : 0.0f;
+        float val = epos ? pic[x] : 0.0f; /* pic = f32(diff / e) */
         float t = scale * fmax0(diff);
         float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
         int good = (d[x] & bad) == 0;
@@ -696,20 +716,19 @@ wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const ui
 }
 
 static void
-wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, float *ave, float *var)
+wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, const float *pics, float *ave, float *var)
 {
     for (Py_ssize_t k = 0; k < c->n; k++)
         for (int q = 0; q < 2; q++)
-            wf3_guess_input(s->x0[q], s->x1[q], c->img[k] + off, c->dq[k] + off, ave, var, c->efac[k], c->sky[k],
-                            c->scale, s->gn[q], s->nse[q], c->bad, k == 0, q == 0);
+            wf3_guess_input(s->x0[q], s->x1[q], c->img[k] + off, pics + k * c->g.nx, c->dq[k] + off, ave, var,
+                            c->efac[k], c->sky[k], c->scale, s->gn[q], s->nse[q], c->bad, k == 0, q == 0);
 }
 
 /* Thresholds of one input on columns x0..x1 (one amplifier slot): rejection `th` and same-row
  * spill `sth` (before CRTHRESH^2), from the previous average; and the normalised data `pic`. */
 VEC_CLONES static void
-wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict ave,
-               float *restrict pic, float *restrict th, float *restrict sth, float e, float sk, float sig2,
-               float scale, float gn, float nse)
+wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict ave, float *restrict th, float *restrict sth,
+               float e, float sk, float sig2, float scale, float gn, float nse)
 {
     const float e2 = e * e;
     for (Py_ssize_t x = x0; x < x1; x++) {
@@ -718,20 +737,17 @@ wf3_thresholds(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const flo
         float t = scale * fmax0(dum - sk);
         th[x] = (sig2 * (base + t * t)) / e2;
         sth[x] = (sig2 * base) / e2;
-        pic[x] = (im[x] - sk) / e;
     }
 }
 
 /* First iteration after the minimum guess: both thresholds are sig2 * (guess variance). */
 VEC_CLONES static void
-wf3_thresholds_var(Py_ssize_t nx, const float *restrict im, const float *restrict var, float *restrict pic,
-                   float *restrict th, float *restrict sth, float e, float sk, float sig2)
+wf3_thresholds_var(Py_ssize_t nx, const float *restrict var, float *restrict th, float *restrict sth, float sig2)
 {
     for (Py_ssize_t x = 0; x < nx; x++) {
         float t = sig2 * var[x];
         th[x] = t;
         sth[x] = t;
-        pic[x] = (im[x] - sk) / e;
     }
 }
 
@@ -845,11 +861,17 @@ wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
     if (nx < 1)
         return 0;
     wf3_slots(c, r, &s);
+    for (Py_ssize_t k = 0; k < c->n; k++) {
+        if (c->efac[k] > 0.0f)
+            normalise(nx, c->img[k] + off, w->pics + k * nx, c->sky[k], c->efac[k]);
+        else /* never used (the guess takes 0 for such inputs); defined all the same */
+            memset(w->pics + k * nx, 0, (size_t)nx * sizeof(float));
+    }
     if (c->guess_ave) {
         memcpy(w->ave, c->guess_ave + off, (size_t)nx * sizeof(float));
         memcpy(var, c->guess_var + off, (size_t)nx * sizeof(float));
     } else {
-        wf3_guess_min(c, off, &s, w->ave, var);
+        wf3_guess_min(c, off, &s, w->pics, w->ave, var);
     }
     for (Py_ssize_t it = 0; it < c->niter; it++) {
         const int last = it == c->niter - 1;
@@ -870,13 +892,13 @@ wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
             else
                 memset(w->above, 0, (size_t)nx);
             if (c->minimum && it == 0)
-                wf3_thresholds_var(nx, c->img[k] + off, var, w->pic, w->th, w->sth, c->efac[k], c->sky[k],
-                                   c->sig2[it]);
+                wf3_thresholds_var(nx, var, w->th, w->sth, c->sig2[it]);
             else
                 for (int q = 0; q < 2; q++)
-                    wf3_thresholds(s.x0[q], s.x1[q], c->img[k] + off, w->ave, w->pic, w->th, w->sth, c->efac[k],
-                                   c->sky[k], c->sig2[it], c->scale, s.gn[q], s.nse[q]);
-            wf3_tests(nx, w->pic, r <= width ? c->raw[k] + off : w->pic, w->ave, w->th, w->sth, c->dq[k] + off,
+                    wf3_thresholds(s.x0[q], s.x1[q], w->ave, w->th, w->sth, c->efac[k], c->sky[k], c->sig2[it],
+                                   c->scale, s.gn[q], s.nse[q]);
+            const float *pic = w->pics + k * nx;
+            wf3_tests(nx, pic, r <= width ? c->raw[k] + off : pic, w->ave, w->th, w->sth, c->dq[k] + off,
                       w->hit, w->fl, c->psig2, c->bad);
             /* from above the pixel needs the lower-rows spill test, from the left the same-row one */
             promote(w->hit, w->fl, w->above, nx, w0, F_SUP, F_SPOK);
@@ -884,10 +906,10 @@ wf3_row(const Wf3 *c, Py_ssize_t r, int out_row, Rows *w, float *var)
             if (w0 >= 0)
                 or_shifts(w->same, w->hit, nx, w0, 1);
             wf3_use(nx, c->dq[k] + off, w->fl, w->hit, w->above, w->same, w->use);
-            add_used(0, nx, w->pic, w->use, w->total, w->efs, c->efac[k]);
+            add_used(0, nx, pic, w->use, w->total, w->efs, c->efac[k]);
             if (last)
                 for (int q = 0; q < 2; q++)
-                    wf3_add_var(s.x0[q], s.x1[q], w->pic, w->use, w->var2, c->efac[k], c->sky[k], s.gn[q], s.nse[q]);
+                    wf3_add_var(s.x0[q], s.x1[q], pic, w->use, w->var2, c->efac[k], c->sky[k], s.gn[q], s.nse[q]);
             if (last)
                 nrej += wf3_dq(c, off, k, out_row, w);
             if (width > 0)
@@ -980,7 +1002,7 @@ wf3_reject(PyObject *self, PyObject *args)
                  .scale_out = scale_out};
         Rows w;
         float *var = malloc((size_t)(nx > 0 ? nx : 1) * sizeof(float));
-        if (var == NULL || rows_alloc(&w, nx) < 0) {
+        if (var == NULL || rows_alloc(&w, (size_t)nx, (size_t)n) < 0) {
             free(var);
             PyErr_NoMemory();
             goto done;
@@ -990,7 +1012,7 @@ wf3_reject(PyObject *self, PyObject *args)
         for (Py_ssize_t r = r_start; r < r_end; r++)
             nrej += wf3_row(&c, r, r >= r_out, &w, var);
         Py_END_ALLOW_THREADS
-        free(w.block);
+        rows_free(&w);
         free(var);
         result = PyLong_FromSsize_t(nrej);
     }
