@@ -746,24 +746,54 @@ noise_err(float sci, float g, float rn2)
     return n / g;
 }
 
-/* NLINCORR of one value sv (zero-read signal added): f32(sv * c), c = 1 + sum COEF_k sv^k with the
- * sum in double rounded to float after each term; sv^k as exact double products (k <= 3). */
-static inline float
-nlin_value(float sv, const float *coef, Py_ssize_t cstride, int ncoef)
+/* NLINCORR of one row segment of ax science pixels (area index a0 onwards) in vectorisable passes:
+ * the correction factor is formed for every pixel (one pass per coefficient) and kept where the
+ * pixel is not saturated, already or now (sv > NODE). Returns the saturated pixels. */
+static int64_t
+nlin_row(float *restrict sr, uint16_t *restrict qr, Py_ssize_t ax, Py_ssize_t a0, int zs_here,
+         const float *restrict zs, const uint16_t *restrict zsdq, const uint16_t *restrict nldq,
+         const float *restrict node, const float *restrict coef, Py_ssize_t apl, int ncoef, double *restrict rowbuf)
 {
-    double sv64 = (double)sv, pw = 1.0;
-    float c = 1.0f;
-    for (int k = 0; k < ncoef; k++) {
-        double term;
-        if (k == 0) {
-            term = (double)coef[0];
-        } else {
-            pw = k == 1 ? sv64 : pw * sv64;
-            term = (double)coef[k * cstride] * pw;
-        }
-        c = (float)((double)c + term);
+    double *restrict pw = rowbuf;
+    float *restrict sv = (float *)(rowbuf + ax), *restrict cf = sv + ax;
+    const float *z = zs_here ? zs + a0 : sr; /* sr: a dummy row when there is no zero-read signal */
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        float v = sr[c] + z[c];
+        sv[c] = fsel(zs_here, v, sr[c]);
+        pw[c] = (double)sv[c];
+        cf[c] = 1.0f;
     }
-    return sv * c;
+    for (int k = 0; k < ncoef; k++) {
+        const float *ck = coef + k * apl + a0;
+        if (k == 0) {
+            for (Py_ssize_t c = 0; c < ax; c++)
+                cf[c] = (float)((double)cf[c] + (double)ck[c]);
+        } else {
+            /* sv^k as exact double products: pw holds sv^1 for k = 1, then is multiplied up */
+            if (k > 1)
+                for (Py_ssize_t c = 0; c < ax; c++)
+                    pw[c] = pw[c] * (double)sv[c];
+            for (Py_ssize_t c = 0; c < ax; c++)
+                cf[c] = (float)((double)cf[c] + (double)ck[c] * pw[c]);
+        }
+    }
+    int64_t ns = 0;
+    const float *nd = node + a0;
+    const uint16_t *nq = nldq + a0, *zq = zs_here ? zsdq + a0 : nldq + a0;
+    const uint16_t zmask = zs_here ? DQ_ZEROSIG : 0;
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        float v = sv[c] * cf[c];
+        float vz = v - z[c];
+        v = fsel(zs_here, vz, v);
+        uint16_t qv = (uint16_t)(qr[c] | (zq[c] & zmask) | nq[c]);
+        int sat = (qv & DQ_SATPIXEL) != 0;
+        int le = sv[c] <= nd[c], gt = sv[c] > nd[c];
+        int ok = (!sat) & le, over = (!sat) & gt;
+        sr[c] = fsel(ok, v, sr[c]);
+        qr[c] = (uint16_t)(qv | (over ? DQ_SATPIXEL : 0));
+        ns += sat | over;
+    }
+    return ns;
 }
 
 /* noise_nlin(sci, err, dq, N, ny, nx, y0, y1, x0, x1, r0, r1, noise_reads, qgain, qrn2, bx, by,
@@ -812,6 +842,11 @@ noise_nlin(PyObject *self, PyObject *args)
     const float *qg = bqg.buf, *qr = bqr.buf, *coef = bco.buf, *node = bno.buf, *zs = bzs.buf;
     const uint16_t *nldq = bnq.buf, *zsdq = bzq.buf;
     int64_t *nsat = bns.buf;
+    double *rowbuf = PyMem_RawMalloc((size_t)(ax > 0 ? ax : 1) * (sizeof(double) + 2 * sizeof(float)));
+    if (rowbuf == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t g = N - 1; g >= 0; g--) {
         float *s = sci + g * plane, *e = err + g * plane;
@@ -836,28 +871,8 @@ noise_nlin(PyObject *self, PyObject *args)
             }
             if (ncoef == 0)
                 continue;
-            float *sr = s + row * nx;
-            uint16_t *qrw = q + row * nx;
-            for (Py_ssize_t col = x0; col < x1; col++) {
-                Py_ssize_t a = a0 + col;
-                float sv = sr[col];
-                uint16_t qv = qrw[col];
-                if (zs_here) {
-                    sv = sr[col] + zs[a];
-                    qv |= zsdq[a] & DQ_ZEROSIG;
-                }
-                qv |= nldq[a];
-                if (qv & DQ_SATPIXEL) {
-                    ns++;
-                } else if (sv <= node[a]) {
-                    float v = nlin_value(sv, coef + a, apl, ncoef);
-                    sr[col] = zs_here ? v - zs[a] : v;
-                } else if (sv > node[a]) {
-                    qv |= DQ_SATPIXEL;
-                    ns++;
-                }
-                qrw[col] = qv;
-            }
+            ns += nlin_row(s + row * nx + x0, q + row * nx + x0, ax, a0 + x0, zs_here, zs, zsdq, nldq, node, coef,
+                           apl, ncoef, rowbuf);
         }
         nsat[g] += ns;
         /* saturation carries to the next read (whole rows, reference pixels too) */
@@ -868,6 +883,7 @@ noise_nlin(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(rowbuf);
     ck_release(all, 12);
     Py_RETURN_NONE;
 fail:
@@ -996,24 +1012,31 @@ dark_unit(PyObject *self, PyObject *args)
     const uint16_t *dd = bdd.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = y0; row < y1; row++) {
-        for (Py_ssize_t col = x0; col < x1; col++) {
-            Py_ssize_t i = row * nx + col, a = row * dnx + col;
-            float s = sci[i], e = err[i];
-            if (dark) {
-                e = (float)sqrt((double)(e * e + de[a] * de[a]));
-                s = s - ds[a];
-                dq[i] |= dd[a];
+        float *restrict sr = sci + row * nx, *restrict er = err + row * nx;
+        const float *restrict tr = tim + row * nx;
+        if (dark) {
+            const float *restrict dsr = ds + row * dnx, *restrict der = de + row * dnx;
+            const uint16_t *restrict ddr = dd + row * dnx;
+            uint16_t *restrict qr = dq + row * nx;
+            for (Py_ssize_t col = x0; col < x1; col++) {
+                float e = er[col];
+                er[col] = (float)sqrt((double)(e * e + der[col] * der[col]));
+                sr[col] = sr[col] - dsr[col];
+                qr[col] |= ddr[col];
             }
-            if (unit == 1) {
-                s = s * k;
-                e = e * k;
-            } else if (unit == 2) {
-                float t = tim[i];
-                s = t != 0 ? s / t : 0.0f;
-                e = t != 0 ? e / t : 0.0f;
+        }
+        if (unit == 1) {
+            for (Py_ssize_t col = x0; col < x1; col++) {
+                sr[col] = sr[col] * k;
+                er[col] = er[col] * k;
             }
-            sci[i] = s;
-            err[i] = e;
+        } else if (unit == 2) {
+            for (Py_ssize_t col = x0; col < x1; col++) {
+                float t = tr[col];
+                float sq = sr[col] / t, eq = er[col] / t;
+                sr[col] = fsel(t != 0, sq, 0.0f);
+                er[col] = fsel(t != 0, eq, 0.0f);
+            }
         }
     }
     Py_END_ALLOW_THREADS
@@ -1091,28 +1114,31 @@ flat_gain(PyObject *self, PyObject *args)
     const float *f = bf.buf, *fe = bfe.buf;
     const uint16_t *fd = bfd.buf;
     Py_BEGIN_ALLOW_THREADS
+    const Py_ssize_t ax = x1 - x0;
     for (Py_ssize_t row = 0; row < ny; row++) {
-        int in_rows = row >= y0 && row < y1;
-        for (Py_ssize_t col = 0; col < nx; col++) {
-            Py_ssize_t i = row * nx + col;
-            float s = sci[i], e = err[i];
-            if (in_rows && col >= x0 && col < x1) {
-                Py_ssize_t a = (row - y0) * ax + (col - x0);
-                float fv = f[a], fev = fe[a];
-                if (fv != 0) {
-                    float f2 = fv * fv;
-                    float t1 = (e * e) / f2;
-                    float t2 = (((s * s) * fev) * fev) / (f2 * f2);
-                    e = (float)sqrt((double)(t1 + t2));
-                    s = s / fv;
-                } else {
-                    s = 0.0f;
-                    e = 0.0f;
-                }
-                dq[i] |= fd[a];
+        float *restrict sr = sci + row * nx, *restrict er = err + row * nx;
+        if (row >= y0 && row < y1) {
+            /* science columns: every quotient formed, kept where F != 0 (branch-free, vectorised) */
+            float *restrict sa = sr + x0, *restrict ea = er + x0;
+            uint16_t *restrict qa = dq + row * nx + x0;
+            const float *restrict fr = f + (row - y0) * ax, *restrict fer = fe + (row - y0) * ax;
+            const uint16_t *restrict fdr = fd + (row - y0) * ax;
+            for (Py_ssize_t c = 0; c < ax; c++) {
+                float s = sa[c], e = ea[c], fv = fr[c], fev = fer[c];
+                float f2 = fv * fv;
+                float t1 = (e * e) / f2;
+                float t2 = (((s * s) * fev) * fev) / (f2 * f2);
+                float en = (float)sqrt((double)(t1 + t2));
+                float sn = s / fv;
+                int nz = fv != 0;
+                sa[c] = fsel(nz, sn, 0.0f);
+                ea[c] = fsel(nz, en, 0.0f);
+                qa[c] |= fdr[c];
             }
-            sci[i] = s * gain;
-            err[i] = e * gain;
+        }
+        for (Py_ssize_t col = 0; col < nx; col++) {
+            sr[col] = sr[col] * gain;
+            er[col] = er[col] * gain;
         }
     }
     Py_END_ALLOW_THREADS
