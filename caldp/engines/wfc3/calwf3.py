@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -203,6 +204,69 @@ class _Outputs:
                 pass
 
 
+class _ReadAhead:
+    """``read(member)`` of the next member on a background thread while the current member is
+    calibrated (at most one read ahead: one more raw exposure in memory); in the calling thread when
+    ``threads.MAX_THREADS`` is 1. Errors are raised by :meth:`get` of the member they belong to."""
+
+    def __init__(self, read, members: list[str]):
+        self.read = read
+        self.members = list(members)
+        self.pool = None
+        if threads.MAX_THREADS > 1 and len(self.members) > 1:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3-reader")
+        self.futures: dict[int, object] = {}
+        self.lock = threading.Lock()
+
+    def _submit(self, i: int) -> None:
+        if i < len(self.members) and i not in self.futures:
+            self.futures[i] = self.pool.submit(self.read, self.members[i])
+
+    def get(self, member: str):
+        if self.pool is None:
+            return self.read(member)
+        i = self.members.index(member)
+        with self.lock:
+            self._submit(i)
+            self._submit(i + 1)
+            fut = self.futures.pop(i)
+        return fut.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.futures.clear()
+
+
+class _Writer:
+    """Writes products on one background thread while the next product is calibrated (the write
+    is file I/O and byte swapping, both without the GIL); in the calling thread when
+    ``threads.MAX_THREADS`` is 1. The products are written in place, so holding one while the next
+    is made costs no extra memory."""
+
+    def __init__(self, out: _Outputs):
+        self.out = out
+        self.pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3-writer") if threads.MAX_THREADS > 1 else None
+        )
+        self.pending = []
+
+    def write(self, product: Exposure, name: str) -> None:
+        if self.pool is None:
+            self.out.write(product, name)
+        else:
+            self.pending.append(self.pool.submit(self.out.write, product, name))
+
+    def close(self) -> None:
+        """Wait for every write; raise the first error."""
+        if self.pool is None:
+            return
+        wait(self.pending)
+        self.pool.shutdown()
+        for f in self.pending:
+            f.result()
+
+
 def calwf3(
     input_path,
     *,
@@ -301,9 +365,14 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
     with RefFiles() as refs:
         for sp in asn.subproducts:
 
-            def ccd_member(m):
+            def read_raw(m):
                 raw_path = _raw_path(srcdir, m, input_path)
-                raw = read_exposure(raw_path, ir=False)
+                return raw_path, read_exposure(raw_path, ir=False)
+
+            reader = _ReadAhead(read_raw, sp.members)
+
+            def ccd_member(m, reader=reader):
+                raw_path, raw = reader.get(m)
                 keys = read_keys(raw.primary, file=raw_path.name)
                 if keys.detector != "UVIS":
                     raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
@@ -318,7 +387,10 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
 
             blvs: list[Exposure] = []
             member_keys = []
-            ccd_results = parallel_map(ccd_member, sp.members, max_workers=threads.EXPOSURE_THREADS)
+            try:
+                ccd_results = parallel_map(ccd_member, sp.members, max_workers=threads.EXPOSURE_THREADS)
+            finally:
+                reader.close()
             refs.release()  # WF3CCD's reference chips, kept for the members
             for m, (raw_path, blv, keys) in zip(sp.members, ccd_results, strict=True):
                 if first_keys is None:
@@ -368,15 +440,20 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 ]
             del blvs
 
-            def twod(index, jobs=jobs):
+            writer = _Writer(out)
+
+            def twod(index, jobs=jobs, writer=writer):
                 exposure, k, dqi, name = jobs[index]
                 jobs[index] = None  # let the input go as soon as its product is made
                 log.info("WF32D: %s -> %s", exposure.filename, name)
                 product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
                 del exposure
-                return out.write(product, name)
+                writer.write(product, name)
 
-            parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
+            try:
+                parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
+            finally:
+                writer.close()  # every write has ended (and its error is raised) before going on
             refs.release()  # WF32D's reference chips, kept for the products
             del jobs
             if do_rej:  # WF3REJ's product SPT (member type "")
