@@ -102,66 +102,125 @@ atod_flag(PyObject *self, PyObject *args)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* BIASCORR and the gain conversion in one pass (biascorr.subtract_bias, noise.to_electrons):
+/* DQICORR's ATODSAT flag, BIASCORR and the gain conversion in one pass (dqicorr.flag_atod_saturation,
+ * biascorr.subtract_bias, noise.to_electrons), after the caller has ORed the BPIXTAB rows into DQ
+ * (OR commutes, so the order of the flags does not matter):
+ *   DQ |= ATODSAT where raw SCI >= ATODSAT (the CCDTAB integer compared as float32, as NumPy does)
  *   SCI = f32(SCI - B) * g;  ERR = sqrt(f32(ERR*ERR) + f32(Be*Be)) * g;  DQ |= Bdq
  * g is the gain of the amp quadrant (rows < ampy: slots 2/3, else 0/1; columns < ampx the first).
- * The bias arrays may be None (no BIASCORR); do_gain = 0 skips the conversion. Returns the number
- * of non-zero DQ values before the bias DQ is ORed in (the end of DQICORR). */
+ * (do_atod, atodsat): the flag and its level; bias None skips BIASCORR, do_gain 0 the conversion. Returns the number
+ * of non-zero DQ values at the end of DQICORR (before the bias DQ is ORed in). */
+
+typedef struct {
+    int atod, bias, gain;
+    float limit;
+} BiasGain;
+
+static Py_ssize_t
+bias_gain_span(const BiasGain *o, float *s, float *e, uint16_t *d, const float *B, const float *BE,
+               const uint16_t *BD, Py_ssize_t n, float g)
+{
+    Py_ssize_t nonzero = 0;
+    for (Py_ssize_t x = 0; x < n; x++) {
+        float sv = s[x], ev = e[x];
+        uint16_t dv = d[x];
+        if (o->atod)
+            dv = (uint16_t)(dv | (sv >= o->limit ? DQ_ATODSAT : 0u));
+        nonzero += dv != 0;
+        if (o->bias) {
+            sv = sv - B[x];
+            ev = sqrtf(ev * ev + BE[x] * BE[x]);
+            dv = (uint16_t)(dv | BD[x]);
+        }
+        if (o->gain) {
+            sv = sv * g;
+            ev = ev * g;
+        }
+        s[x] = sv;
+        e[x] = ev;
+        d[x] = dv;
+    }
+    return nonzero;
+}
+
+/* A reference row source: the array's row, or a row filled with its single value (constant). */
+typedef struct {
+    const void *base;
+    Py_ssize_t rowstep; /* bytes between rows: 0 for a constant */
+    void *tmp;
+} RowSrc;
+
+static int
+row_src(RowSrc *r, const Py_buffer *b, Py_ssize_t step, Py_ssize_t nx, Py_ssize_t itemsize)
+{
+    r->tmp = NULL;
+    r->base = b->buf;
+    r->rowstep = nx * itemsize;
+    if (b->buf == NULL || step != 0)
+        return 0;
+    r->tmp = PyMem_RawMalloc((size_t)(nx * itemsize) + 1);
+    if (r->tmp == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t x = 0; x < nx; x++)
+        memcpy((char *)r->tmp + x * itemsize, b->buf, (size_t)itemsize);
+    r->base = r->tmp;
+    r->rowstep = 0;
+    return 0;
+}
+
+static inline const void *
+row_at(const RowSrc *r, Py_ssize_t y, Py_ssize_t offset)
+{
+    return r->base == NULL ? NULL : (const char *)r->base + y * r->rowstep + offset;
+}
 
 static PyObject *
 bias_gain(PyObject *self, PyObject *args)
 {
     Py_buffer sci = {0}, err = {0}, dq = {0}, b = {0}, be = {0}, bd = {0};
-    PyObject *ob, *obe, *obd;
+    PyObject *ob, *obe, *obd, *ret = NULL;
     Py_ssize_t ny, nx, ampx, ampy;
-    int do_gain;
+    int do_gain, do_atod;
+    long long atodsat;
     float g[4];
-    if (!PyArg_ParseTuple(args, "w*w*w*OOOnnnnp(ffff)", &sci, &err, &dq, &ob, &obe, &obd, &ny, &nx, &ampx, &ampy,
-                          &do_gain, &g[0], &g[1], &g[2], &g[3]))
+    RowSrc rb = {0}, rbe = {0}, rbd = {0};
+    if (!PyArg_ParseTuple(args, "w*w*w*(pL)OOOnnnnp(ffff)", &sci, &err, &dq, &do_atod, &atodsat, &ob, &obe, &obd, &ny,
+                          &nx, &ampx, &ampy, &do_gain, &g[0], &g[1], &g[2], &g[3]))
         return NULL;
     Py_buffer *bufs[] = {&sci, &err, &dq, &b, &be, &bd};
     Py_ssize_t n = ny * nx, bst, best, bdst;
     if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
         get_ref(ob, &b, n, 4, &bst, "bias") < 0 || get_ref(obe, &be, n, 4, &best, "bias err") < 0 ||
-        get_ref(obd, &bd, n, 2, &bdst, "bias dq") < 0) {
-        ck_release(bufs, 6);
-        return NULL;
-    }
+        get_ref(obd, &bd, n, 2, &bdst, "bias dq") < 0)
+        goto done;
     if ((b.buf == NULL) != (be.buf == NULL) || (b.buf == NULL) != (bd.buf == NULL)) {
-        ck_release(bufs, 6);
         PyErr_SetString(PyExc_ValueError, "bias_gain: give all three bias arrays or none");
-        return NULL;
+        goto done;
     }
-    float *s = sci.buf, *e = err.buf;
-    uint16_t *d = dq.buf;
-    const float *bs = b.buf, *bes = be.buf;
-    const uint16_t *bds = bd.buf;
+    if (row_src(&rb, &b, bst, nx, 4) < 0 || row_src(&rbe, &be, best, nx, 4) < 0 || row_src(&rbd, &bd, bdst, nx, 2) < 0)
+        goto done;
+    const BiasGain o = {do_atod, b.buf != NULL, do_gain, (float)atodsat};
+    const Py_ssize_t split = ampx < 0 ? 0 : (ampx > nx ? nx : ampx);
     Py_ssize_t nonzero = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t y = 0; y < ny; y++) {
+        float *s = (float *)sci.buf + y * nx, *e = (float *)err.buf + y * nx;
+        uint16_t *d = (uint16_t *)dq.buf + y * nx;
         const float gl = y < ampy ? g[2] : g[0], gr = y < ampy ? g[3] : g[1];
-        for (Py_ssize_t x = 0; x < nx; x++) {
-            Py_ssize_t k = y * nx + x;
-            float sv = s[k], ev = e[k];
-            nonzero += d[k] != 0;
-            if (bs != NULL) {
-                const float bev = bes[k * best];
-                sv = sv - bs[k * bst];
-                ev = sqrtf(ev * ev + bev * bev);
-                d[k] |= bds[k * bdst];
-            }
-            if (do_gain) {
-                const float gv = x < ampx ? gl : gr;
-                sv = sv * gv;
-                ev = ev * gv;
-            }
-            s[k] = sv;
-            e[k] = ev;
-        }
+        nonzero += bias_gain_span(&o, s, e, d, row_at(&rb, y, 0), row_at(&rbe, y, 0), row_at(&rbd, y, 0), split, gl);
+        nonzero += bias_gain_span(&o, s + split, e + split, d + split, row_at(&rb, y, 4 * split),
+                                  row_at(&rbe, y, 4 * split), row_at(&rbd, y, 2 * split), nx - split, gr);
     }
     Py_END_ALLOW_THREADS
+    ret = PyLong_FromSsize_t(nonzero);
+done:
+    PyMem_RawFree(rb.tmp);
+    PyMem_RawFree(rbe.tmp);
+    PyMem_RawFree(rbd.tmp);
     ck_release(bufs, 6);
-    return PyLong_FromSsize_t(nonzero);
+    return ret;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -308,6 +367,89 @@ shift_pass(const AmpView *v, const ShiftPars *p, Py_ssize_t nrows, int write, do
     return msum;
 }
 
+/* shift_pass for two amps of the same geometry in one loop: each recursion is a chain of dependent
+ * float64 multiply-adds (latency-bound), so two independent chains share a core at almost no cost.
+ * Each amp's arithmetic is exactly that of shift_pass. */
+static void
+shift_pass_pair(const AmpView *v, const ShiftPars *p, Py_ssize_t nrows, int write, const double *m2, Py_ssize_t r0,
+                Py_ssize_t c0, Py_ssize_t c1, double *msum)
+{
+    const AmpView *va = &v[0], *vb = &v[1];
+    const ShiftPars *pa = &p[0], *pb = &p[1];
+    double dca = pa->dc0, dcb = pb->dc0, sa = 0.0, sb = 0.0;
+    for (Py_ssize_t i = 0; i < nrows; i++) {
+        float *rowa = amp_row(va, i), *rowb = amp_row(vb, i);
+        const int magic = i >= r0;
+        for (Py_ssize_t j = 0; j < va->ncols; j++) {
+            const Py_ssize_t cola = amp_col(va, j), colb = amp_col(vb, j);
+            const double ga = (double)rowa[cola], gb = (double)rowb[colb];
+            const double dna = (ga * pa->f) * pa->ratio + pa->c * dca;
+            const double dnb = (gb * pb->f) * pb->ratio + pb->c * dcb;
+            const double outa = (ga - dna * pa->dsi) - (dna - dca) * pa->kdiff;
+            const double outb = (gb - dnb * pb->dsi) - (dnb - dcb) * pb->kdiff;
+            dca = dna;
+            dcb = dnb;
+            if (write) {
+                rowa[cola] = (float)(outa - m2[0]);
+                rowb[colb] = (float)(outb - m2[1]);
+            } else if (magic && j >= c0 && j < c1) {
+                sa += outa;
+                sb += outb;
+            }
+        }
+        for (Py_ssize_t j = 0; j < pa->ngap; j++) {
+            dca = pa->xpad + pa->c * dca;
+            dcb = pb->xpad + pb->c * dcb;
+        }
+    }
+    msum[0] = sa;
+    msum[1] = sb;
+}
+
+/* bias_shift of two amps at once (same geometry; they may share a chip array, as A and B do):
+ * bias_shift_pair(chip_a, chip_b, ny, nx, ncols, (flip_rows_a, flip_cols_a), (flip_rows_b, flip_cols_b),
+ *                 pars_a, pars_b, ngap, magic) -> (m2_a, m2_b). */
+static PyObject *
+bias_shift_pair(PyObject *self, PyObject *args)
+{
+    Py_buffer chip[2] = {{0}, {0}};
+    AmpView v[2];
+    ShiftPars p[2];
+    Py_ssize_t ny, nx, ncols, r0, r1, c0, c1;
+    if (!PyArg_ParseTuple(args, "w*w*nnn(pp)(pp)(ddddd)(ddddd)n(nnnn)", &chip[0], &chip[1], &ny, &nx, &ncols,
+                          &v[0].flip_rows, &v[0].flip_cols, &v[1].flip_rows, &v[1].flip_cols, &p[0].f, &p[0].c,
+                          &p[0].ratio, &p[0].dsi, &p[0].kdiff, &p[1].f, &p[1].c, &p[1].ratio, &p[1].dsi, &p[1].kdiff,
+                          &p[0].ngap, &r0, &r1, &c0, &c1))
+        return NULL;
+    Py_buffer *bufs[] = {&chip[0], &chip[1]};
+    if (ck_check(&chip[0], ny * nx, 4, "chip a") < 0 || ck_check(&chip[1], ny * nx, 4, "chip b") < 0) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    if (ncols > nx || r0 < 0 || r1 > ny || r0 >= r1 || c0 < 0 || c1 > ncols || c0 >= c1) {
+        ck_release(bufs, 2);
+        PyErr_SetString(PyExc_ValueError, "bias_shift_pair: magic square outside the amp");
+        return NULL;
+    }
+    const double count = (double)((r1 - r0) * (c1 - c0));
+    double m2[2], sums[2];
+    Py_BEGIN_ALLOW_THREADS
+    for (int a = 0; a < 2; a++) {
+        v[a].chip = chip[a].buf, v[a].ny = ny, v[a].nx = nx, v[a].ncols = ncols;
+        p[a].ngap = p[0].ngap;
+        p[a].m1 = magic_sum_input(&v[a], r0, r1, c0, c1) / count;
+        p[a].dc0 = p[a].m1 * p[a].ratio;
+        p[a].xpad = (p[a].m1 * p[a].f) * p[a].ratio;
+    }
+    shift_pass_pair(v, p, r1, 0, NULL, r0, c0, c1, sums);
+    m2[0] = sums[0] / count;
+    m2[1] = sums[1] / count;
+    shift_pass_pair(v, p, ny, 1, m2, r0, c0, c1, sums);
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 2);
+    return Py_BuildValue("dd", m2[0], m2[1]);
+}
+
 static PyObject *
 bias_shift(PyObject *self, PyObject *args)
 {
@@ -430,6 +572,179 @@ stripe_rows(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
     ck_release(bufs, 3);
     return PyFloat_FromDouble(amp_sum);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Destripe prescan statistics on the caller's float64 copy of an amp's first `w` (>= 30) columns.
+ * Every sum is sequential float64 in the order of the NumPy reference (np.cumsum). */
+
+/* postsm4._clipped_mean: mean, then 4 passes keeping |x - mean| <= sig*std (std about the previous
+ * mean); x is column `col` of the rows with use[i] != 0. */
+static double
+clipped_mean(const double *a, Py_ssize_t ny, Py_ssize_t w, Py_ssize_t col, const double *rowmean,
+             const uint8_t *use, double sig)
+{
+    Py_ssize_t n = 0;
+    double sum = 0.0, sq = 0.0;
+    for (Py_ssize_t i = 0; i < ny; i++)
+        if (use[i]) {
+            sum += a[i * w + col] - rowmean[i];
+            n++;
+        }
+    double mean = sum / (double)n;
+    for (Py_ssize_t i = 0; i < ny; i++)
+        if (use[i]) {
+            const double d = (a[i * w + col] - rowmean[i]) - mean;
+            sq += d * d;
+        }
+    double std = sqrt(sq / (double)(n - 1));
+    for (int pass = 0; pass < 4; pass++) {
+        double s_mean = 0.0, s_std = 0.0;
+        Py_ssize_t nused = 0;
+        for (Py_ssize_t i = 0; i < ny; i++) {
+            if (!use[i])
+                continue;
+            const double x = a[i * w + col] - rowmean[i];
+            if (fabs(x - mean) <= sig * std) {
+                s_mean += x;
+                s_std += (x - mean) * (x - mean);
+                nused++;
+            }
+        }
+        mean = nused ? s_mean / (double)nused : NAN;
+        std = nused > 1 ? sqrt(s_std / (double)(nused - 1)) : NAN;
+    }
+    return mean;
+}
+
+/* postsm4.subtract_bias_columns in place: each prescan column minus its 5-sigma clipped mean of
+ * (value - row mean of columns 12..23) over rows whose columns 24..29 are all < 50000. */
+static PyObject *
+bias_columns(PyObject *self, PyObject *args)
+{
+    Py_buffer amp = {0};
+    Py_ssize_t ny, w;
+    if (!PyArg_ParseTuple(args, "w*nn", &amp, &ny, &w))
+        return NULL;
+    Py_buffer *bufs[] = {&amp};
+    if (ck_check(&amp, ny * w, 8, "amp prescan") < 0 || w < 30 || ny < 2) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "bias_columns: need at least 2 rows and 30 columns");
+        ck_release(bufs, 1);
+        return NULL;
+    }
+    double *a = amp.buf, *rowmean = PyMem_RawMalloc(sizeof(double) * (size_t)ny);
+    uint8_t *use = PyMem_RawMalloc((size_t)ny);
+    if (rowmean == NULL || use == NULL) {
+        PyMem_RawFree(rowmean);
+        PyMem_RawFree(use);
+        ck_release(bufs, 1);
+        return PyErr_NoMemory();
+    }
+    double means[NBIAS_COLS];
+    Py_ssize_t nuse = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < ny; i++) {
+        double sum = 0.0;
+        for (Py_ssize_t j = 12; j < NBIAS_COLS; j++)
+            sum += a[i * w + j];
+        rowmean[i] = sum / 12.0;
+        int ok = 1;
+        for (Py_ssize_t j = 24; j < 30; j++)
+            ok &= a[i * w + j] < 50000;
+        use[i] = (uint8_t)ok;
+        nuse += ok;
+    }
+    Py_END_ALLOW_THREADS
+    if (nuse < 2) { /* the NumPy reference divides by n and n - 1: Python raises */
+        PyMem_RawFree(rowmean);
+        PyMem_RawFree(use);
+        ck_release(bufs, 1);
+        PyErr_SetString(PyExc_ZeroDivisionError, "float division by zero");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t j = 0; j < NBIAS_COLS; j++)
+        means[j] = clipped_mean(a, ny, w, j, rowmean, use, 5.0);
+    for (Py_ssize_t i = 0; i < ny; i++)
+        for (Py_ssize_t j = 0; j < NBIAS_COLS; j++)
+            a[i * w + j] -= means[j];
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(rowmean);
+    PyMem_RawFree(use);
+    ck_release(bufs, 1);
+    Py_RETURN_NONE;
+}
+
+/* postsm4.bias_level: mean of the prescan pixels of good rows after iterative 6*(mean absolute
+ * deviation) clipping, at least 6 passes and at most 11; sums column by column (columns outer). */
+static PyObject *
+bias_level(PyObject *self, PyObject *args)
+{
+    Py_buffer amp = {0}, rows = {0};
+    Py_ssize_t ny, w;
+    if (!PyArg_ParseTuple(args, "y*nny*", &amp, &ny, &w, &rows))
+        return NULL;
+    Py_buffer *bufs[] = {&amp, &rows};
+    if (ck_check(&amp, ny * w, 8, "amp prescan") < 0 || ck_check(&rows, ny, 1, "good rows") < 0 || w < NBIAS_COLS) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "bias_level: need 24 columns");
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const double *a = amp.buf;
+    const uint8_t *good_rows = rows.buf;
+    uint8_t *good = PyMem_RawMalloc((size_t)(ny * NBIAS_COLS));
+    if (good == NULL) {
+        ck_release(bufs, 2);
+        return PyErr_NoMemory();
+    }
+    double level;
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t n1 = 0, n2;
+    for (Py_ssize_t c = 0; c < NBIAS_COLS; c++)
+        for (Py_ssize_t i = 0; i < ny; i++) {
+            good[c * ny + i] = good_rows[i] != 0;
+            n1 += good_rows[i] != 0;
+        }
+    int nits = 0;
+    for (;;) {
+        n2 = n1;
+        nits++;
+        double sum = 0.0, dev = 0.0;
+        Py_ssize_t n = 0;
+        for (Py_ssize_t c = 0; c < NBIAS_COLS; c++)
+            for (Py_ssize_t i = 0; i < ny; i++)
+                if (good[c * ny + i]) {
+                    sum += a[i * w + c];
+                    n++;
+                }
+        const double mean = n ? sum / (double)n : 0.0;
+        for (Py_ssize_t c = 0; c < NBIAS_COLS; c++)
+            for (Py_ssize_t i = 0; i < ny; i++)
+                if (good[c * ny + i])
+                    dev += fabs(a[i * w + c] - mean);
+        const double adev = n ? dev / (double)n : 0.0;
+        n1 = 0;
+        for (Py_ssize_t c = 0; c < NBIAS_COLS; c++)
+            for (Py_ssize_t i = 0; i < ny; i++) {
+                uint8_t *g = &good[c * ny + i];
+                *g = (uint8_t)(*g && !(fabs(a[i * w + c] - mean) > 6.0 * adev));
+                n1 += *g;
+            }
+        if (!(nits <= 5 || (nits <= 10 && n1 < n2)))
+            break;
+    }
+    double sum = 0.0;
+    for (Py_ssize_t c = 0; c < NBIAS_COLS; c++)
+        for (Py_ssize_t i = 0; i < ny; i++)
+            if (good[c * ny + i])
+                sum += a[i * w + c];
+    level = n1 ? sum / (double)n1 : 0.0;
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(good);
+    ck_release(bufs, 2);
+    return PyFloat_FromDouble(level);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -742,12 +1057,16 @@ done:
 static PyMethodDef methods[] = {
     {"atod_flag", atod_flag, METH_VARARGS, "atod_flag(sci, dq, n, atodsat) -> (nonzero before, after)"},
     {"bias_gain", bias_gain, METH_VARARGS,
-     "bias_gain(sci, err, dq, bias, bias_err, bias_dq, ny, nx, ampx, ampy, do_gain, gains) -> nonzero dq"},
+     "bias_gain(sci, err, dq, (do_atod, atodsat), bias, bias_err, bias_dq, ny, nx, ampx, ampy, do_gain, gains) -> nonzero dq"},
     {"fullwell_noise", fullwell_noise, METH_VARARGS,
      "fullwell_noise(sci, err, dq, sat, ny, nx, ampx, ampy, rn, bias_target, sat_shape, img0, sat0, dims) -> nsat"},
     {"bias_shift", bias_shift, METH_VARARGS,
      "bias_shift(chip, ny, nx, ncols, flip_rows, flip_cols, (f, c, ratio, dsi, kdiff), ngap, magic) -> m2"},
+    {"bias_shift_pair", bias_shift_pair, METH_VARARGS,
+     "bias_shift_pair(chip_a, chip_b, ny, nx, ncols, flips_a, flips_b, pars_a, pars_b, ngap, magic) -> (m2_a, m2_b)"},
     {"cross_talk", cross_talk, METH_VARARGS, "cross_talk(chip, ny, nx, scale) in place"},
+    {"bias_columns", bias_columns, METH_VARARGS, "bias_columns(amp30, ny, w) in place"},
+    {"bias_level", bias_level, METH_VARARGS, "bias_level(amp30, ny, w, good_rows) -> level"},
     {"stripe_rows", stripe_rows, METH_VARARGS,
      "stripe_rows(chip, ny, nx, ncols, flip_rows, flip_cols, row_ref, row_sum, nsci, bias_mean) -> amp_sum"},
     {"stripe_apply", stripe_apply, METH_VARARGS,

@@ -202,15 +202,13 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         return nflag
 
     def _before_blev_c(kern, c: _Chip) -> int:
-        """The C form of :func:`before_blev`: ATODSAT flags, BPIXTAB rows, then bias subtraction and
+        """The C form of :func:`before_blev`: BPIXTAB rows, then ATODSAT flags, bias subtraction and
         gain conversion fused in one pass over the chip (in place)."""
         _own_arrays(c)
         ny, nx = c.sci.shape
-        n0 = n1 = 0
-        if do_dqi:
-            n0, _ = kern.atod_flag(c.sci, c.dq, c.sci.size, int(c.ccd.atodsat))
-            if bpix.path is not None:
-                dqicorr.apply_bpixtab(c.dq, bpix_rows[c.chip], c.ltv, out=c.dq)
+        n0 = int(np.count_nonzero(c.dq)) if do_dqi else 0
+        if do_dqi and bpix.path is not None:  # OR commutes: the BPIXTAB rows may go before ATODSAT
+            dqicorr.apply_bpixtab(c.dq, bpix_rows[c.chip], c.ltv, out=c.dq)
         bs = be = bd = None
         if do_bias:
             ref = refs.chip(bias.path, c.chip, keyword="BIASFILE", cache=False)
@@ -219,7 +217,10 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
             del ref
         lay = c.layout
         gains = tuple(float(g) for g in lay.gain)
-        n1 = kern.bias_gain(c.sci, c.err, c.dq, bs, be, bd, ny, nx, lay.ampx, lay.ampy, lay.check(c.sci.shape), gains)
+        atod = (do_dqi, int(c.ccd.atodsat))
+        n1 = kern.bias_gain(
+            c.sci, c.err, c.dq, atod, bs, be, bd, ny, nx, lay.ampx, lay.ampy, lay.check(c.sci.shape), gains
+        )
         return n1 - n0 if do_dqi else 0
 
     nflags = chip_map(before_blev, chips)
@@ -324,7 +325,12 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
         if ds_int_gain2:
             log.info("Performing bias-shift and cross talk corrections for full frame data.")
             # the four amps are disjoint quarters of the two chips: two at a time in threads
-            levels = chip_map(lambda amp: _bias_shift_amp(chips[1] if amp in "AB" else chips[0], amp, half=True), AMPS)
+            if kern is not None:
+                levels = _bias_shift_pairs_c(kern, chips)
+            else:
+                levels = chip_map(
+                    lambda amp: _bias_shift_amp(chips[1] if amp in "AB" else chips[0], amp, half=True), AMPS
+                )
             for amp, m2 in zip(AMPS, levels, strict=True):
                 log.info(SHIFT_MSG, amp, m2)
             cross = postsm4.cross_talk if kern is None else (lambda sci: postsm4.cross_talk_c(kern, sci))
@@ -377,6 +383,24 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
 
 
 SHIFT_MSG = "Bias shift correcting for bias level in Amp %s of %.4f electrons (after correction)."
+
+
+def _bias_shift_pairs_c(kern, chips: list[_Chip]) -> list[float]:
+    """Full-frame bias shift with the C kernel: A+B (chip 1) and C+D (chip 2) as two pairs, one pair
+    per thread, the two recursions of a pair interleaved on one core. Returns the levels A..D."""
+    ncols = chips[0].sci.shape[1] // 2
+    for c in chips:
+        if c.sci.shape[0] < 2067 or ncols < 23:
+            raise EngineError("image too small for the bias-shift correction", keyword="APERTURE")
+
+    def pair(amps: str):
+        c = chips[1] if amps == "AB" else chips[0]
+        return postsm4.bias_shift_pair_c(kern, c.sci, amps[0], c.sci, amps[1], ncols)
+
+    levels = [m for pair_levels in chip_map(pair, ("AB", "CD")) for m in pair_levels]
+    for k, (c, m2) in enumerate(zip((chips[1], chips[1], chips[0], chips[0]), levels, strict=True)):
+        c.blev[k] += m2
+    return levels
 
 
 def _bias_shift_amp(c: _Chip, amp: str, *, half: bool) -> float:

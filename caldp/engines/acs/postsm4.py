@@ -269,9 +269,22 @@ def bias_shift_c(kern, chip: np.ndarray, amp: str, ncols: int) -> float:
     """:func:`bias_shift` of the amp `amp` of the float32 `chip` (its first `ncols` amp columns),
     written back in place by the C kernel without a float64 copy; returns the level m2."""
     ny, nx = chip.shape
+    return kern.bias_shift(chip, ny, nx, ncols, *_flips(amp), _shift_pars(amp), NGAP, MAGIC_BOUNDS)
+
+
+def _shift_pars(amp: str) -> tuple:
     f = 1.0 - math.exp(-1.0 / (TIME_CONST[amp] * SERIAL_FREQ))
-    pars = (f, 1.0 - f, DC_RATIO, DSI_SENS[amp], 10.0 / 22.0)
-    return kern.bias_shift(chip, ny, nx, ncols, *_flips(amp), pars, NGAP, MAGIC_BOUNDS)
+    return (f, 1.0 - f, DC_RATIO, DSI_SENS[amp], 10.0 / 22.0)
+
+
+def bias_shift_pair_c(kern, chip_a: np.ndarray, amp_a: str, chip_b: np.ndarray, amp_b: str, ncols: int):
+    """:func:`bias_shift_c` of two amps at once (same chip shape; the two recursions share a core,
+    each is computed exactly as alone); returns their levels (m2_a, m2_b)."""
+    if chip_a.shape != chip_b.shape:
+        raise ValueError("bias_shift_pair_c: the two chips differ in shape")
+    ny, nx = chip_a.shape
+    pa, pb = _shift_pars(amp_a), _shift_pars(amp_b)
+    return kern.bias_shift_pair(chip_a, chip_b, ny, nx, ncols, _flips(amp_a), _flips(amp_b), pa, pb, NGAP, MAGIC_BOUNDS)
 
 
 def cross_talk_c(kern, chip: np.ndarray) -> np.ndarray:
@@ -284,9 +297,9 @@ def cross_talk_c(kern, chip: np.ndarray) -> np.ndarray:
 def destripe_c(kern, chips: dict[str, np.ndarray], ncols: int) -> tuple[dict[str, float], tuple[int, int]]:
     """:func:`destripe` on the float32 chips (`chips[amp]` is the chip holding `amp`), in place.
 
-    Only the first 30 columns of each amp are copied to float64 (the prescan statistics run on them
-    with the NumPy functions above); the row sums over the science columns and the final
-    subtraction, f32((x − level) − interp), run in C on the chips directly.
+    Only the first 30 columns of each amp are copied to float64 (the prescan statistics run on them,
+    in C, with the arithmetic of the NumPy functions above); the row sums over the science columns
+    and the final subtraction, f32((x − level) − interp), run in C on the chips directly.
     """
     order = "ABCD"
 
@@ -295,14 +308,14 @@ def destripe_c(kern, chips: dict[str, np.ndarray], ncols: int) -> tuple[dict[str
         ny, nx = chip.shape
         fr, fc = _flips(k)
         a30 = amp_view(chip, k)[:, :30].astype(np.float64)
-        subtract_bias_columns(a30)
+        kern.bias_columns(a30, ny, 30)  # = subtract_bias_columns(a30)
         nsci = ny - NOSCN_ROWS
         bias_mean = _seq(a30[:nsci, :NBIAS_COLS]) / (nsci * NBIAS_COLS)
         rsum = np.zeros(ny)
         amp_sum = kern.stripe_rows(chip, ny, nx, ncols, fr, fc, row_refs(a30), rsum, nsci, bias_mean)
         nsc = ncols - NBIAS_COLS
         good = good_rows_from(a30, rsum[1:] / nsc, amp_sum / (nsc * nsci))
-        lev = bias_level(a30, good)
+        lev = kern.bias_level(a30, ny, 30, good.view(np.uint8))  # = bias_level(a30, good)
         a30 -= lev
         return a30, good, lev
 

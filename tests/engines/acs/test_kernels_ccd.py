@@ -63,14 +63,18 @@ def test_dqicorr_bias_gain(kern, ampy, constant_refs):
     s1, e1, d1 = biascorr.subtract_bias(sci, err, d1, bias, berr, bdq)
     s1, e1 = noise.to_electrons(s1, e1, lay)
     # C
-    s2, e2, d2 = sci.copy(), err.copy(), dq.copy()
-    n0, _ = kern.atod_flag(s2, d2, s2.size, 65535)
     g = tuple(float(x) for x in lay.gain)
     refs = [kernel_array(a, t) for a, t in ((bias, F32), (berr, F32), (bdq, U16))]
-    n1 = kern.bias_gain(s2, e2, d2, *refs, *shape, lay.ampx, lay.ampy, True, g)
-    assert n1 - n0 == n_ref
-    for a, b in ((s1, s2), (e1, e2), (d1, d2)):
+    # two ways: the separate ATODSAT kernel, or the flag fused into bias_gain
+    s2, e2, d2 = sci.copy(), err.copy(), dq.copy()
+    n0, _ = kern.atod_flag(s2, d2, s2.size, 65535)
+    n1 = kern.bias_gain(s2, e2, d2, (False, 0), *refs, *shape, lay.ampx, lay.ampy, True, g)
+    s3, e3, d3 = sci.copy(), err.copy(), dq.copy()
+    n3 = kern.bias_gain(s3, e3, d3, (True, 65535), *refs, *shape, lay.ampx, lay.ampy, True, g)
+    assert n1 - n0 == n3 - n0 == n_ref
+    for a, b, c in ((s1, s2, s3), (e1, e2, e3), (d1, d2, d3)):
         _same(a, b)
+        _same(a, c)
 
 
 def test_gain_only_and_bad_sizes(kern):
@@ -79,11 +83,11 @@ def test_gain_only_and_bad_sizes(kern):
     lay = noise.AmpLayout((F32(1.5), F32(2.5), F32(1), F32(1)), (F32(3),) * 4, 0, 0)
     s1, e1 = noise.to_electrons(sci, err, lay)
     s2, e2 = sci.copy(), err.copy()
-    kern.bias_gain(s2, e2, dq.copy(), None, None, None, 4, 6, 0, 0, True, tuple(map(float, lay.gain)))
+    kern.bias_gain(s2, e2, dq.copy(), (False, 0), None, None, None, 4, 6, 0, 0, True, tuple(map(float, lay.gain)))
     _same(s1, s2)
     _same(e1, e2)
     with pytest.raises(ValueError):
-        kern.bias_gain(s2, e2, dq, None, None, None, 4, 7, 0, 0, True, (1.0,) * 4)
+        kern.bias_gain(s2, e2, dq, (False, 0), None, None, None, 4, 7, 0, 0, True, (1.0,) * 4)
 
 
 @pytest.mark.parametrize("bias_target", [False, True])
@@ -154,11 +158,46 @@ def test_bias_shift(kern, amp):
     _same(ref, chip)
 
 
+def test_bias_shift_pair(kern):
+    rng = np.random.default_rng(9)
+    chips = _amp_chips(rng, ncols=32)
+    ncols = chips[0].shape[1] // 2
+    alone = [c.copy() for c in chips]
+    m_alone = [postsm4.bias_shift_c(kern, alone[1 if a in "AB" else 0], a, ncols) for a in "ABCD"]
+    m_pair = postsm4.bias_shift_pair_c(kern, chips[1], "A", chips[1], "B", ncols)
+    m_pair += postsm4.bias_shift_pair_c(kern, chips[0], "C", chips[0], "D", ncols)
+    assert list(m_pair) == m_alone
+    for a, b in zip(alone, chips, strict=True):
+        _same(a, b)
+
+
 @pytest.mark.parametrize("nx", [8, 9, 1])
 def test_cross_talk(kern, nx):
     rng = np.random.default_rng(5)
     sci = _image(rng, (5, nx), -100, 60000)
     _same(postsm4.cross_talk(sci), postsm4.cross_talk_c(kern, sci.copy()))
+
+
+@pytest.mark.parametrize("seed", [10, 11])
+def test_destripe_prescan_stats(kern, seed):
+    rng = np.random.default_rng(seed)
+    ny = 300
+    a = 1000.0 + rng.normal(0, 3, (ny, 30))
+    a[rng.integers(0, ny, 20), rng.integers(0, 24, 20)] += 500.0  # outliers to clip
+    a[rng.integers(0, ny, 5), 27] = 60000.0  # rows not used for the column means
+    ref = a.copy()
+    postsm4.subtract_bias_columns(ref)
+    got = a.copy()
+    kern.bias_columns(got, ny, 30)
+    _same(ref, got)
+    good = rng.random(ny) < 0.9
+    assert kern.bias_level(ref, ny, 30, good.view(np.uint8)) == postsm4.bias_level(ref, good)
+    none = a.copy()
+    none[:, 24] = 60000.0
+    with pytest.raises(ZeroDivisionError):
+        postsm4.subtract_bias_columns(none.copy())
+    with pytest.raises(ZeroDivisionError):
+        kern.bias_columns(none, ny, 30)
 
 
 def test_destripe(kern):
