@@ -89,7 +89,12 @@ def reference_pixels(sci: np.ndarray, biassecta, biassectb, trimy) -> np.ndarray
     return np.concatenate([p.ravel() for p in parts])
 
 
+def level(sci: np.ndarray, biassecta, biassectb, trimy) -> np.float32:
+    """The reference level m of one read: resistant mean (σ = 3) of its reference pixels."""
+    return resistant_mean(reference_pixels(sci, biassecta, biassectb, trimy), 3.0)[0]
+
+
 def blevcorr(sci: np.ndarray, biassecta, biassectb, trimy) -> tuple[np.ndarray, np.float32]:
     """BLEVCORR on one read: ``(f32(sci − m), m)`` with m the resistant mean of the reference pixels."""
-    m = resistant_mean(reference_pixels(sci, biassecta, biassectb, trimy), 3.0)[0]
+    m = level(sci, biassecta, biassectb, trimy)
     return (sci - m).astype(F32), m

@@ -34,7 +34,7 @@ from ..refimage import bin_and_corner
 from ..uvis.context import reference
 from ..uvis.dqicorr import apply_bpixtab, select_bpix_rows
 from . import crcorr, darkcorr, passes, photcorr
-from .blevcorr import blevcorr
+from .blevcorr import level as blev_level
 from .common import F32, Area
 from .statistics import ir_statistics
 
@@ -331,10 +331,16 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
 
     clock.lap("ZSIGCORR")
     if do("BLEVCORR"):
-        for g in range(N - 1, -1, -1):
-            st.sci[g], m = blevcorr(st.sci[g], osc.biassecta, osc.biassectb, trimy)
+
+        def _blev(a):  # in place: f32(sci - m), as blevcorr()
+            m = blev_level(a, osc.biassecta, osc.biassectb, trimy)
+            a -= m
+            return m
+
+        levels = _pmap(_blev, [st.sci[g] for g in range(N - 1, -1, -1)] + [zoff_sci])
+        for g, m in zip(range(N - 1, -1, -1), levels, strict=False):
             exp.imsets[g].sci_hdr["MEANBLEV"] = hdr_float(m)
-        zoff_sci, _ = blevcorr(zoff_sci, osc.biassecta, osc.biassectb, trimy)
+        m = levels[N - 1]
         _history(p, "BLEVCORR", "BLEVCORR complete.")
         log.info("BLEVCORR complete; reference level of the last read %g", float(m))
 
