@@ -93,7 +93,13 @@ _TABLES_MAX = 16
 
 
 def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
-    """(primary header, first extension's rows or None) of a reference table, read once per file
+    """(primary header, first extension's rows or None) of a reference table (see :func:`read_table_ext`)."""
+    primary, _, data = read_table_ext(path)
+    return primary, data
+
+
+def read_table_ext(path) -> tuple[fits.Header, fits.Header | None, np.ndarray | None]:
+    """(primary header, first extension's header, its rows) of a reference table, read once per file
     version: CCDTAB, OSCNTAB … are looked up for every chip of every exposure. The cache key is the
     file's path, inode, size and modification time, so a rewritten file is read again. Callers must
     not modify what they get. Raises what ``fits.open`` raises.
@@ -108,10 +114,11 @@ def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
             return hit
     with fits.open(path, memmap=False) as hdul:
         primary = hdul[0].header.copy()
+        header = hdul[1].header.copy() if len(hdul) > 1 else None
         data = hdul[1].data if len(hdul) > 1 else None
         data = data.copy() if data is not None else None
     with _TABLES_LOCK:
-        _TABLES[key] = (primary, data)
+        _TABLES[key] = (primary, header, data)
         while len(_TABLES) > _TABLES_MAX:
             _TABLES.popitem(last=False)
-    return primary, data
+    return primary, header, data

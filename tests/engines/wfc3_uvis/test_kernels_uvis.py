@@ -138,8 +138,9 @@ def test_ccd_bias_pass(monkeypatch, parts):
         assert res[4] > 0
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("up", [True, False])
-def test_sinks(monkeypatch, up):
+def test_sinks(monkeypatch, up, in_place):
     rng = np.random.default_rng(5)
     shape = (40, 30)
     m = np.zeros(shape, F32)
@@ -160,7 +161,7 @@ def test_sinks(monkeypatch, up):
     dq.flat[::13] = 4
     d, n = both(
         monkeypatch,
-        lambda s, q, mm: sinkcorr.flag_sinks(s, q, mm, expstart=60600.0, upstream_is_up=up),
+        lambda s, q, mm: sinkcorr.flag_sinks(s, q, mm, expstart=60600.0, upstream_is_up=up, in_place=in_place),
         sci.copy,
         dq.copy,
         m.copy,

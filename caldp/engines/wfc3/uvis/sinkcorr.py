@@ -28,11 +28,18 @@ KERNELS = "caldp.engines.wfc3.uvis._kernels"
 
 
 def flag_sinks(
-    sci: np.ndarray, dq: np.ndarray, sinkmap: np.ndarray, *, expstart: float, upstream_is_up: bool
+    sci: np.ndarray,
+    dq: np.ndarray,
+    sinkmap: np.ndarray,
+    *,
+    expstart: float,
+    upstream_is_up: bool,
+    in_place: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Return (new DQ, number of pixels newly flagged) for one chip.
 
-    `upstream_is_up`: True for imset 1 (walk towards higher rows), False for imset 2.
+    `upstream_is_up`: True for imset 1 (walk towards higher rows), False for imset 2. `in_place`:
+    the kernel may flag `dq` itself (when it is a writable native uint16 array) instead of a copy.
 
     >>> m = np.array([[0.], [60000.], [5.], [3.], [0.], [7.]], np.float32)
     >>> sci = np.array([[1.], [4.], [1.], [1.], [1.], [1.]], np.float32)
@@ -42,7 +49,8 @@ def flag_sinks(
     """
     k = load(KERNELS)
     if k is not None and sci.shape == dq.shape == sinkmap.shape and sci.ndim == 2:
-        out = np.array(dq, np.uint16, order="C", copy=True)
+        own = dq.dtype == np.dtype(np.uint16).newbyteorder("=") and dq.flags.c_contiguous and dq.flags.writeable
+        out = dq if in_place and own else np.array(dq, np.uint16, order="C", copy=True)
         ny, nx = sci.shape
         newly = k.sinks(
             c_array(sci, np.float32), out, c_array(sinkmap, np.float32), ny, nx, float(expstart), upstream_is_up

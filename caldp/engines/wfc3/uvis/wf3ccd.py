@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from astropy.io import fits
 
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
@@ -24,7 +23,7 @@ from ...common.switches import Switch
 from ..ccdtab import read_ccdtab
 from ..keywords import hdr_float
 from ..oscntab import read_oscntab
-from ..reffiles import check_reference
+from ..reffiles import check_reference, read_table_ext
 from ..refimage import RefFiles, cut_to_science, find_line
 from ..threads import parallel_map
 from . import atodcorr as atod_step
@@ -151,9 +150,12 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool, in_place: bool = False)
 
 
 def _read_table(path, keyword):
+    """(rows, header) of a table's first extension; read once per file (shared, do not modify)."""
     try:
-        with fits.open(path, memmap=False) as hdul:
-            return hdul[1].data.copy(), hdul[1].header.copy()
+        _, header, data = read_table_ext(path)
+        if header is None or data is None:
+            raise IndexError("no table extension")
+        return data, header
     except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise EngineError(f"cannot read table ({exc})", file=path.name, keyword=keyword) from exc
 
@@ -521,7 +523,7 @@ def _sinks(sci, dq, sci_hdr, extver, keys, crefs, refs, fname):
                 file=crefs.snkcfile.name,
                 keyword="SNKCFILE",
             )
-        return sink_step.flag_sinks(sci, dq, smap, expstart=keys.expstart, upstream_is_up=(extver == 1))
+        return sink_step.flag_sinks(sci, dq, smap, expstart=keys.expstart, upstream_is_up=(extver == 1), in_place=True)
     # Subarray: embed in a full chip (LTV1 = 25, LTV2 = 0) as HSTCAL does (no 60-column shift).
     ny, nx = sci.shape
     x0 = int(round(-float(sci_hdr.get("LTV1", 0.0)))) + 25
