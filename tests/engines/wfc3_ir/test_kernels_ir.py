@@ -192,11 +192,11 @@ def test_noise_nlin_c_equals_numpy(monkeypatch, ncoef, zsig, noise_all):
 
 @needs_kernels
 @pytest.mark.parametrize("unit", [0, 1, 2])
-@pytest.mark.parametrize("with_dark", [True, False])
+@pytest.mark.parametrize("with_dark", [True, False, "constant"])
 def test_dark_unit_and_flat_c_equal_numpy(monkeypatch, unit, with_dark):
     from caldp.engines.wfc3.ir import passes
 
-    rng = np.random.default_rng(unit + 10 * with_dark)
+    rng = np.random.default_rng(unit + 10 * bool(with_dark))
     area = Area(3, 27, 2, 26)
     dshape = (32, 31)  # larger than the science array: indexed with the science pixel numbers
     dark = (
@@ -205,6 +205,8 @@ def test_dark_unit_and_flat_c_equal_numpy(monkeypatch, unit, with_dark):
         np.where(rng.random(dshape) < 0.1, rng.choice([4, 32, 1024], size=dshape), 0).astype(np.uint16),
     )
     dark[0][0, 0], dark[0][5, 5], dark[0][6, 6] = np.inf, -np.inf, np.finfo(F32).max
+    if with_dark == "constant":  # constant ERR and DQ extensions arrive as broadcast views
+        dark = (dark[0], np.broadcast_to(F32(2.5), dshape), np.broadcast_to(np.uint16(64), dshape))
     flat = (
         rng.choice([0.0, 0.9, 1.1, -0.5], size=(24, 24)).astype(F32),
         rng.uniform(0, 0.05, (24, 24)).astype(F32),

@@ -903,6 +903,36 @@ dark_check(const Py_buffer *b, Py_ssize_t dny, Py_ssize_t dnx, Py_ssize_t y1, Py
     return ck_check(b, dny * dnx, size, what);
 }
 
+/* A dark plane: the array (stride dnx), or a constant extension given as one value, spread over a
+ * row buffer (stride 0) so the loops stay unit-stride. `owned` is that buffer (to free), or NULL. */
+static int
+dark_plane(const Py_buffer *b, Py_ssize_t dny, Py_ssize_t dnx, Py_ssize_t y1, Py_ssize_t x1, Py_ssize_t size,
+           const char *what, const char **base, Py_ssize_t *stride, char **owned)
+{
+    *owned = NULL;
+    if (b->len == size) {
+        if (dnx < x1) {
+            PyErr_Format(PyExc_ValueError, "%s: dark width %zd smaller than the science area", what, dnx);
+            return -1;
+        }
+        *owned = PyMem_RawMalloc((size_t)(dnx > 0 ? dnx : 1) * (size_t)size);
+        if (*owned == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < dnx; i++)
+            memcpy(*owned + i * size, b->buf, (size_t)size);
+        *base = *owned;
+        *stride = 0;
+        return 0;
+    }
+    if (dark_check(b, dny, dnx, y1, x1, size, what))
+        return -1;
+    *base = b->buf;
+    *stride = dnx * size;
+    return 0;
+}
+
 /* zsigcorr(zeroth, zeroth_dq, first, first_dq, ny, nx, y0, y1, x0, x1, zsci, zerr, node, qgain, qrn2,
  *          bx, by, zs_out, zsdq_out) -> (nsat0, nsat1)
  *
@@ -1003,20 +1033,26 @@ dark_unit(PyObject *self, PyObject *args)
     if (ck_check(&bsci, plane, 4, "sci") || ck_check(&berr, plane, 4, "err") || ck_check(&bdq, plane, 2, "dq") ||
         ck_check(&btim, plane, 4, "time"))
         goto fail;
-    if (dark && (dark_check(&bds, dny, dnx, y1, x1, 4, "dsci") || dark_check(&bde, dny, dnx, y1, x1, 4, "derr") ||
-                 dark_check(&bdd, dny, dnx, y1, x1, 2, "ddq")))
+    const char *ds = NULL, *de = NULL, *dd = NULL;
+    Py_ssize_t ss = 0, se = 0, sd = 0;
+    char *own[3] = {NULL, NULL, NULL};
+    if (dark && (dark_plane(&bds, dny, dnx, y1, x1, 4, "dsci", &ds, &ss, &own[0]) ||
+                 dark_plane(&bde, dny, dnx, y1, x1, 4, "derr", &de, &se, &own[1]) ||
+                 dark_plane(&bdd, dny, dnx, y1, x1, 2, "ddq", &dd, &sd, &own[2]))) {
+        for (int i = 0; i < 3; i++)
+            PyMem_RawFree(own[i]);
         goto fail;
+    }
     float *sci = bsci.buf, *err = berr.buf;
     uint16_t *dq = bdq.buf;
-    const float *tim = btim.buf, *ds = bds.buf, *de = bde.buf;
-    const uint16_t *dd = bdd.buf;
+    const float *tim = btim.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = y0; row < y1; row++) {
         float *restrict sr = sci + row * nx, *restrict er = err + row * nx;
         const float *restrict tr = tim + row * nx;
         if (dark) {
-            const float *restrict dsr = ds + row * dnx, *restrict der = de + row * dnx;
-            const uint16_t *restrict ddr = dd + row * dnx;
+            const float *restrict dsr = (const float *)(ds + row * ss), *restrict der = (const float *)(de + row * se);
+            const uint16_t *restrict ddr = (const uint16_t *)(dd + row * sd);
             uint16_t *restrict qr = dq + row * nx;
             for (Py_ssize_t col = x0; col < x1; col++) {
                 float e = er[col];
@@ -1040,6 +1076,8 @@ dark_unit(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS
+    for (int i = 0; i < 3; i++)
+        PyMem_RawFree(own[i]);
     ck_release(all, 7);
     Py_RETURN_NONE;
 fail:
@@ -1060,29 +1098,35 @@ meandark(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*nnnnnni", &bds, &bdd, &dny, &dnx, &y0, &y1, &x0, &x1, &mask))
         return NULL;
     Py_buffer *all[] = {&bds, &bdd};
-    if (y0 < 0 || y0 > y1 || x0 < 0 || x0 > x1 || dark_check(&bds, dny, dnx, y1, x1, 4, "dsci") ||
-        dark_check(&bdd, dny, dnx, y1, x1, 2, "ddq")) {
+    const char *ds = NULL, *dd = NULL;
+    Py_ssize_t ss = 0, sd = 0;
+    char *own[2] = {NULL, NULL};
+    if (y0 < 0 || y0 > y1 || x0 < 0 || x0 > x1 || dark_plane(&bds, dny, dnx, y1, x1, 4, "dsci", &ds, &ss, &own[0]) ||
+        dark_plane(&bdd, dny, dnx, y1, x1, 2, "ddq", &dd, &sd, &own[1])) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "meandark: bad sizes");
+        PyMem_RawFree(own[0]);
+        PyMem_RawFree(own[1]);
         ck_release(all, 2);
         return NULL;
     }
-    const float *ds = bds.buf;
-    const uint16_t *dd = bdd.buf;
     double sum = 0.0;
     Py_ssize_t n = 0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = y0; row < y1; row++) {
+        const float *dsr = (const float *)(ds + row * ss);
+        const uint16_t *ddr = (const uint16_t *)(dd + row * sd);
         for (Py_ssize_t col = x0; col < x1; col++) {
-            Py_ssize_t i = row * dnx + col;
-            float v = ds[i];
-            if ((dd[i] & mask) == 0 && v > -FLT_MAX && v < FLT_MAX) {
+            float v = dsr[col];
+            if ((ddr[col] & mask) == 0 && v > -FLT_MAX && v < FLT_MAX) {
                 sum += (double)v;
                 n++;
             }
         }
     }
     Py_END_ALLOW_THREADS
+    PyMem_RawFree(own[0]);
+    PyMem_RawFree(own[1]);
     ck_release(all, 2);
     return Py_BuildValue("dn", sum, n);
 }

@@ -21,6 +21,13 @@ from .common import F32, Area
 KERNELS = "caldp.engines.wfc3.ir._kernels"
 
 
+def _plane(a, dtype) -> np.ndarray:
+    """A dark plane for the kernels: one value for a constant (broadcast) plane, else a C array."""
+    if a.ndim == 2 and a.strides == (0, 0):
+        return np.asarray(a[0, 0], dtype).reshape(1)
+    return c_array(a, dtype)
+
+
 def _kernels(*arrays):
     """The C module when built and every array it would write in place is C-contiguous."""
     k = load(KERNELS)
@@ -132,8 +139,8 @@ def dark_unit(sci, err, dq, time, area: Area, dark, unit: int, sampzero: float) 
     """DARKCORR then UNITCORR of one read (science area).
 
     `dark` = ``(sci, err, dq)`` of the dark (at least the science array's size, indexed with the
-    science pixel numbers as HSTCAL's ``asub_noref``), or None. `unit`: 0 none, 1 the zeroth read
-    (× f32(1/sampzero)), 2 a later read (÷ TIME).
+    science pixel numbers as HSTCAL's ``asub_noref``; constant planes may be broadcast views), or
+    None. `unit`: 0 none, 1 the zeroth read (× f32(1/sampzero)), 2 a later read (÷ TIME).
     """
     kern = _kernels(sci, err, dq, time)
     if kern is not None:
@@ -141,8 +148,8 @@ def dark_unit(sci, err, dq, time, area: Area, dark, unit: int, sampzero: float) 
         if dark is None:
             ds, de, dd, dny, dnx = np.zeros(0, F32), np.zeros(0, F32), np.zeros(0, np.uint16), 0, 0
         else:
-            ds, de, dd = c_array(dark[0], F32), c_array(dark[1], F32), c_array(dark[2], np.uint16)
-            dny, dnx = ds.shape
+            ds, de, dd = _plane(dark[0], F32), _plane(dark[1], F32), _plane(dark[2], np.uint16)
+            dny, dnx = dark[0].shape
         k = float(F32(1.0 / sampzero)) if unit == 1 else 0.0
         kern.dark_unit(sci, err, dq, time, ny, nx, area.y0, area.y1, area.x0, area.x1, ds, de, dd, dny, dnx, unit, k)
         return
@@ -159,8 +166,8 @@ def meandark(dsci, ddq, area: Area) -> np.float32:
     """MEANDARK of a dark imset (dark-sized arrays) over the science area (``darkcorr.meandark``)."""
     kern = load(KERNELS)
     if kern is not None:
-        ds, dd = c_array(dsci, F32), c_array(ddq, np.uint16)
-        total, n = kern.meandark(ds, dd, *ds.shape, area.y0, area.y1, area.x0, area.x1, int(darkcorr.STAT_MASK))
+        ds, dd = _plane(dsci, F32), _plane(ddq, np.uint16)
+        total, n = kern.meandark(ds, dd, *dsci.shape, area.y0, area.y1, area.x0, area.x1, int(darkcorr.STAT_MASK))
         return F32(total / n) if n else F32(0)
     return darkcorr.meandark(dsci[area.sl], ddq[area.sl])
 

@@ -201,11 +201,19 @@ def _ref_extension(hdul, extname: str, extver: int, file, keyword, dtype=F32):
     if hdu.data is None:
         h = hdu.header
         return hdu.header, np.full((int(h.get("NPIX2", 0)), int(h.get("NPIX1", 0))), h.get("PIXVALUE", 0), dtype)
+    return hdu.header, _hdu_array(hdu, dtype)
+
+
+def _hdu_array(hdu, dtype) -> np.ndarray:
+    """An image extension's pixels as a native `dtype` array (DQ as uint16, integers wrapping)."""
     data = np.asarray(hdu.data)
-    out = data.astype(np.int64).astype(np.uint16) if dtype is np.uint16 else data.astype(dtype)
+    if dtype is np.uint16 and data.dtype.kind not in "iu":
+        out = data.astype(np.int64).astype(np.uint16)
+    else:
+        out = data.astype(dtype)  # integer → uint16 wraps like the int64 route
     del data
     del hdu.data  # drop astropy's cached copy (the file stays open for the next extension)
-    return hdu.header, out
+    return out
 
 
 def _offset(sci_hdr, ref_hdr) -> tuple[int, int]:
@@ -554,16 +562,22 @@ def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> dict[int, tuple]:
     frames = sorted({f for _, _, f1, f2, *_ in plan for f in (f1, f2) if f})
     out = {}
     with fits.open(info.path, memmap=False) as h:
+        index = {(str(hdu.name).strip().upper(), int(hdu.ver)): hdu for hdu in h[1:]}  # one pass, not 42 look-ups
         for k in frames:
             arrs = []
             for ext, dt in (("SCI", F32), ("ERR", F32), ("DQ", np.uint16)):
-                a = _ref_extension(h, ext, k, name, "DARKFILE", dt)[1]
+                hdu = index.get((ext, k))
+                if hdu is None:
+                    raise EngineError(f"no {ext},{k} extension", file=name, keyword="DARKFILE")
+                if hdu.header.get("NAXIS", 0) == 0:  # constant extension: a read-only broadcast view
+                    hd = hdu.header
+                    shape = (int(hd.get("NPIX2", 0)), int(hd.get("NPIX1", 0)))
+                    a = np.broadcast_to(np.asarray(hd.get("PIXVALUE", 0), dt), shape)
+                else:
+                    a = _hdu_array(hdu, dt)
                 if a.shape[0] < ny or a.shape[1] < nx:
-                    raise EngineError(
-                        f"dark {a.shape[1]}x{a.shape[0]} is smaller than the science data",
-                        file=name,
-                        keyword="DARKFILE",
-                    )
+                    msg = f"dark {a.shape[1]}x{a.shape[0]} is smaller than the science data"
+                    raise EngineError(msg, file=name, keyword="DARKFILE")
                 # HSTCAL indexes the dark with the science pixel numbers (asub_noref): used in place
                 arrs.append(a)
             out[k] = tuple(arrs)
