@@ -69,9 +69,21 @@ class Stack:
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3ir-io")
 
 
-def _pmap(fn, items, threads: int = 2) -> list:
-    """``[fn(x) for x in items]`` on a few threads (NumPy releases the GIL on whole-read arithmetic)."""
+def _threads() -> int:
+    """Threads for the per-read / per-band maps: ``CALDP_THREADS`` if a positive integer, else min(2, CPUs).
+
+    The C kernels and NumPy release the GIL, so two threads use both cores of the target machine.
+    """
+    value = os.environ.get("CALDP_THREADS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return min(2, os.cpu_count() or 1)
+
+
+def _pmap(fn, items, threads: int | None = None) -> list:
+    """``[fn(x) for x in items]`` on a few threads (kernels and NumPy release the GIL)."""
     items = list(items)
+    threads = _threads() if threads is None else threads
     if threads <= 1 or len(items) <= 1:
         return [fn(x) for x in items]
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -528,7 +540,7 @@ def _dark_info(path: Path, sampseq: str, subtype: str) -> _DarkInfo:
 
 
 def _row_bands(ny: int, fn, N: int, bands: int = 8) -> np.ndarray:
-    """``fn(r0, r1, counts)`` over `bands` bands of image rows on two threads; returns the summed counts (N,)."""
+    """``fn(r0, r1, counts)`` over `bands` bands of image rows on the threads; returns the summed counts (N,)."""
     edges = np.linspace(0, ny, bands + 1).astype(int)
     counts = [np.zeros(N, np.int64) for _ in range(bands)]
     _pmap(lambda b: fn(int(edges[b]), int(edges[b + 1]), counts[b]), range(bands))
@@ -640,7 +652,7 @@ def _read_flat(p, env, sci_hdr, area: Area, filt: str):
 
 
 def _crcorr(
-    st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float, threads: int = 2
+    st: Stack, exp: Exposure, area: Area, p, env, ccd, rate, *, zsig_done: bool, sampzero: float, threads=None
 ) -> ImSet:
     N = st.sci.shape[0]
     pars_tab = read_crrejtab(reference(p, "CRREJTAB", env), nimages=N, exptot=F32(st.exptime[0]), irramp=True)
@@ -676,6 +688,7 @@ def _crcorr(
         return crcorr.fit_rows(stack, outs, area, r0, r1, pars, wtab, zsig_done=zsig_done, sampzero=sampzero)
 
     starts = list(range(0, ay, rows_per))
+    threads = _threads() if threads is None else threads
     if len(starts) > 1 and threads > 1:
         with ThreadPoolExecutor(max_workers=threads) as pool:
             ncurved = sum(pool.map(chunk, starts))
