@@ -269,50 +269,94 @@ init_error_span(const float *s, float *e, Py_ssize_t n, float r, int bias_target
     }
 }
 
+/* Full-well flags and ERR of one row held in `s`/`e`/`d` (image columns c0 .. c0+n-1 of image row y). */
+static Py_ssize_t
+fullwell_row(const float *s, float *e, uint16_t *d, Py_ssize_t y, Py_ssize_t c0, Py_ssize_t n, const float *sa,
+             Py_ssize_t sst, Py_ssize_t snx, Py_ssize_t iy0, Py_ssize_t ix0, Py_ssize_t sy0, Py_ssize_t sx0,
+             Py_ssize_t ydim, Py_ssize_t xdim, Py_ssize_t ampx, Py_ssize_t ampy, const float *rn, int bias_target)
+{
+    Py_ssize_t nsat = 0;
+    if (sa != NULL && y >= iy0 && y < iy0 + ydim) {
+        const Py_ssize_t lo = ix0 > c0 ? ix0 : c0, hi = ix0 + xdim < c0 + n ? ix0 + xdim : c0 + n;
+        if (hi > lo) {
+            const Py_ssize_t sbase = sst ? (sy0 + y - iy0) * snx + sx0 + (lo - ix0) : 0;
+            nsat = flag_saturated(s + (lo - c0), d + (lo - c0), sa + sbase, sst, hi - lo);
+        }
+    }
+    Py_ssize_t split = ampx - c0;
+    split = split < 0 ? 0 : (split > n ? n : split);
+    const float rl = y < ampy ? rn[2] : rn[0], rr = y < ampy ? rn[3] : rn[1];
+    init_error_span(s, e, split, rl, bias_target);
+    init_error_span(s + split, e + split, n - split, rr, bias_target);
+    return nsat;
+}
+
+/* Full-well saturation and ERR initialisation, in place, or (out = (sci, err, dq, y0, x0)) written
+ * to new arrays holding the section [y0:y0+ony, x0:x0+onx] (the overscan trim, done in the same
+ * pass instead of a copy afterwards). */
 static PyObject *
 fullwell_noise(PyObject *self, PyObject *args)
 {
-    Py_buffer sci = {0}, err = {0}, dq = {0}, sat = {0};
-    PyObject *osat;
-    Py_ssize_t ny, nx, ampx, ampy, sny, snx, iy0, ix0, sy0, sx0, ydim, xdim;
+    Py_buffer sci = {0}, err = {0}, dq = {0}, sat = {0}, os = {0}, oe = {0}, od = {0};
+    PyObject *osat, *oout;
+    Py_ssize_t ny, nx, ampx, ampy, sny, snx, iy0, ix0, sy0, sx0, ydim, xdim, ty0 = 0, tx0 = 0, ony, onx;
     int bias_target;
     float rn[4];
-    if (!PyArg_ParseTuple(args, "y*w*w*Onnnn(ffff)p(nn)(nn)(nn)(nn)", &sci, &err, &dq, &osat, &ny, &nx, &ampx, &ampy,
-                          &rn[0], &rn[1], &rn[2], &rn[3], &bias_target, &sny, &snx, &iy0, &ix0, &sy0, &sx0, &ydim,
-                          &xdim))
+    PyObject *ret = NULL;
+    if (!PyArg_ParseTuple(args, "y*w*w*Onnnn(ffff)p(nn)(nn)(nn)(nn)O", &sci, &err, &dq, &osat, &ny, &nx, &ampx,
+                          &ampy, &rn[0], &rn[1], &rn[2], &rn[3], &bias_target, &sny, &snx, &iy0, &ix0, &sy0, &sx0,
+                          &ydim, &xdim, &oout))
         return NULL;
-    Py_buffer *bufs[] = {&sci, &err, &dq, &sat};
+    Py_buffer *bufs[] = {&sci, &err, &dq, &sat, &os, &oe, &od};
     Py_ssize_t n = ny * nx, sst;
+    ony = ny, onx = nx;
     if (ck_check(&sci, n, 4, "sci") < 0 || ck_check(&err, n, 4, "err") < 0 || ck_check(&dq, n, 2, "dq") < 0 ||
-        get_ref(osat, &sat, sny * snx, 4, &sst, "saturation image") < 0) {
-        ck_release(bufs, 4);
-        return NULL;
-    }
+        get_ref(osat, &sat, sny * snx, 4, &sst, "saturation image") < 0)
+        goto done;
     if (sat.buf != NULL && (iy0 < 0 || ix0 < 0 || sy0 < 0 || sx0 < 0 || ydim < 0 || xdim < 0 || iy0 + ydim > ny ||
                             ix0 + xdim > nx || sy0 + ydim > sny || sx0 + xdim > snx)) {
-        ck_release(bufs, 4);
         PyErr_SetString(PyExc_ValueError, "fullwell_noise: saturation region outside an array");
-        return NULL;
+        goto done;
     }
-    const float *s = sci.buf, *sa = sat.buf;
-    float *e = err.buf;
-    uint16_t *d = dq.buf;
-    Py_ssize_t nsat = 0;
-    const Py_ssize_t split = ampx < 0 ? 0 : (ampx > nx ? nx : ampx);
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t y = 0; y < ny; y++) {
-        const float *srow = s + y * nx;
-        if (sa != NULL && y >= iy0 && y < iy0 + ydim) {
-            const Py_ssize_t sbase = sst ? (sy0 + y - iy0) * snx + sx0 : 0;
-            nsat += flag_saturated(srow + ix0, d + y * nx + ix0, sa + sbase, sst, xdim);
+    if (oout != Py_None) {
+        PyObject *o1, *o2, *o3;
+        if (!PyArg_ParseTuple(oout, "OOO(nn)(nn)", &o1, &o2, &o3, &ty0, &tx0, &ony, &onx))
+            goto done;
+        if (ty0 < 0 || tx0 < 0 || ony < 0 || onx < 0 || ty0 + ony > ny || tx0 + onx > nx) {
+            PyErr_SetString(PyExc_ValueError, "fullwell_noise: output section outside the image");
+            goto done;
         }
-        const float rl = y < ampy ? rn[2] : rn[0], rr = y < ampy ? rn[3] : rn[1];
-        init_error_span(srow, e + y * nx, split, rl, bias_target);
-        init_error_span(srow + split, e + y * nx + split, nx - split, rr, bias_target);
+        if (get_buffer(o1, &os, 1, ony * onx, 4, "out sci") < 0 || get_buffer(o2, &oe, 1, ony * onx, 4, "out err") < 0 ||
+            get_buffer(o3, &od, 1, ony * onx, 2, "out dq") < 0)
+            goto done;
+        if (os.buf == NULL || oe.buf == NULL || od.buf == NULL) {
+            PyErr_SetString(PyExc_ValueError, "fullwell_noise: give three output arrays");
+            goto done;
+        }
+    }
+    const float *sa = sat.buf;
+    Py_ssize_t nsat = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < ony; r++) {
+        const Py_ssize_t y = r + ty0;
+        float *s = (float *)sci.buf + y * nx + tx0, *e = (float *)err.buf + y * nx + tx0;
+        uint16_t *d = (uint16_t *)dq.buf + y * nx + tx0;
+        if (os.buf != NULL) { /* copy the section's row, then work on the copy */
+            float *s2 = (float *)os.buf + r * onx, *e2 = (float *)oe.buf + r * onx;
+            uint16_t *d2 = (uint16_t *)od.buf + r * onx;
+            memcpy(s2, s, (size_t)onx * 4);
+            memcpy(e2, e, (size_t)onx * 4);
+            memcpy(d2, d, (size_t)onx * 2);
+            s = s2, e = e2, d = d2;
+        }
+        nsat += fullwell_row(s, e, d, y, tx0, onx, sa, sst, snx, iy0, ix0, sy0, sx0, ydim, xdim, ampx, ampy, rn,
+                             bias_target);
     }
     Py_END_ALLOW_THREADS
-    ck_release(bufs, 4);
-    return PyLong_FromSsize_t(nsat);
+    ret = PyLong_FromSsize_t(nsat);
+done:
+    ck_release(bufs, 7);
+    return ret;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1059,7 +1103,7 @@ static PyMethodDef methods[] = {
     {"bias_gain", bias_gain, METH_VARARGS,
      "bias_gain(sci, err, dq, (do_atod, atodsat), bias, bias_err, bias_dq, ny, nx, ampx, ampy, do_gain, gains) -> nonzero dq"},
     {"fullwell_noise", fullwell_noise, METH_VARARGS,
-     "fullwell_noise(sci, err, dq, sat, ny, nx, ampx, ampy, rn, bias_target, sat_shape, img0, sat0, dims) -> nsat"},
+     "fullwell_noise(sci, err, dq, sat, ny, nx, ampx, ampy, rn, bias_target, sat_shape, img0, sat0, dims, out) -> nsat"},
     {"bias_shift", bias_shift, METH_VARARGS,
      "bias_shift(chip, ny, nx, ncols, flip_rows, flip_cols, (f, c, ratio, dsi, kdiff), ngap, magic) -> m2"},
     {"bias_shift_pair", bias_shift_pair, METH_VARARGS,

@@ -107,7 +107,7 @@ class _Meta:
 class _Chip:
     """Mutable per-imset working state (arrays and the values the steps need)."""
 
-    __slots__ = ("imset", "sci", "err", "dq", "chip", "ltv", "sdqflags", "ccd", "osc", "layout", "blev")
+    __slots__ = ("imset", "sci", "err", "dq", "chip", "ltv", "sdqflags", "ccd", "osc", "layout", "blev", "trimmed")
 
     def __init__(self, imset: ImSet):
         self.imset = _Meta(imset.headers, imset.extver)
@@ -119,6 +119,7 @@ class _Chip:
         self.ltv = (float(h.get("LTV1", 0.0)), float(h.get("LTV2", 0.0)))
         self.sdqflags = int(h.get("SDQFLAGS", 65535))
         self.blev = [0.0, 0.0, 0.0, 0.0]
+        self.trimmed = None  # (y0, x0) once the arrays hold the overscan-trimmed section
 
 
 def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
@@ -258,7 +259,14 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         """Full-well saturation and ERR initialisation of one chip (chips run in threads)."""
         kern = load(KERNELS)
         if kern is not None:
-            return _fullwell_noise_c(kern, c, satu.path if do_bias and do_blev else None, refs, keys)
+            return _fullwell_noise_c(
+                kern,
+                c,
+                satu.path if do_bias and do_blev else None,
+                refs,
+                keys,
+                trim=trimmed and (sink is None or sink.dummy),
+            )
         nsat = 0
         if do_bias and do_blev:
             n0 = int(np.count_nonzero(c.dq & DQ.SATPIXEL))
@@ -289,6 +297,14 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
     # Output (trimmed when BLEVCORR was done)
     out = []
     for c in chips:
+        if c.trimmed is not None:  # cut by the C full-well pass
+            y0, x0 = c.trimmed
+            headers = _section_headers(c.imset.headers, x0, y0)
+            im = ImSet(sci=c.sci, err=c.err, dq=c.dq, headers=headers, extver=c.imset.extver)
+            im.sci_hdr["SIZAXIS1"] = im.sci.shape[1]
+            im.sci_hdr["SIZAXIS2"] = im.sci.shape[0]
+            out.append(im)
+            continue
         headers = {k: h.copy() for k, h in c.imset.headers.items()}
         im = ImSet(sci=c.sci, err=c.err, dq=c.dq, headers=headers, extver=c.imset.extver)
         if trimmed:
@@ -466,20 +482,51 @@ def _own_arrays(c: _Chip) -> None:
         setattr(c, name, a)
 
 
-def _fullwell_noise_c(kern, c: _Chip, path, refs: RefCache, keys: AcsKeys) -> int:
-    """The C form of full-well saturation (when `path` is given) and ERR initialisation, one pass."""
+def _fullwell_noise_c(kern, c: _Chip, path, refs: RefCache, keys: AcsKeys, *, trim: bool = False) -> int:
+    """The C form of full-well saturation (when `path` is given) and ERR initialisation, one pass.
+
+    With `trim` (BLEVCORR done, no later step on the untrimmed chip) the pass also cuts the overscan:
+    the chip's arrays become the trimmed science section (``c.trimmed``), no separate copy needed.
+    Falls back to in place when the SATUFILE region reaches outside the section (its flag count
+    would then include pixels the trim drops)."""
     _own_arrays(c)
     ny, nx = c.sci.shape
     sat, geometry = None, ((0, 0), (0, 0), (0, 0), (0, 0))
+    (ty0, ty1), (tx0, tx1) = c.osc.trimy, c.osc.trimx
+    section = (ty0, tx0), (ny - ty0 - ty1, nx - tx0 - tx1)
     if path is not None:
         ref = refs.chip(path, c.chip, keyword="SATUFILE", arrays=("SCI",), cache=False)
         (iy0, ix0), (sy0, sx0), (ydim, xdim) = _fullwell_region(c, path, ref)
         sat = kernel_array(ref.sci, F32)
         geometry = (ref.sci.shape, (iy0, ix0), (sy0, sx0), (ydim, xdim))
+        inside = iy0 >= ty0 and ix0 >= tx0 and iy0 + ydim <= ny - ty1 and ix0 + xdim <= nx - tx1
+        trim = trim and inside
     lay = c.layout
     rn = tuple(float(r) for r in lay.readnoise)
     bias_target = keys.targname.startswith("BIAS")
-    return kern.fullwell_noise(c.sci, c.err, c.dq, sat, ny, nx, lay.ampx, lay.ampy, rn, bias_target, *geometry)
+    out = None
+    if trim and min(section[1]) > 0:
+        shape = section[1]
+        arrays = (np.empty(shape, F32), np.empty(shape, F32), np.empty(shape, np.uint16))
+        out = (*arrays, *section)
+    nsat = kern.fullwell_noise(c.sci, c.err, c.dq, sat, ny, nx, lay.ampx, lay.ampy, rn, bias_target, *geometry, out)
+    if out is not None:
+        c.sci, c.err, c.dq = arrays
+        c.trimmed = section[0]
+    return nsat
+
+
+def _section_headers(headers: dict, x0: int, y0: int) -> dict:
+    """Copies of an imset's headers for its section starting at (x0, y0): LTV1/2 and CRPIX1/2 shifted
+    as :func:`caldp.engines.common.hstio.section` does (HSTIO ``updateWCS``), for arrays already cut."""
+    out = {}
+    for name, hdr in headers.items():
+        h = hdr.copy()
+        for key, off in (("LTV1", x0), ("LTV2", y0), ("CRPIX1", x0), ("CRPIX2", y0)):
+            if key in h:
+                h[key] = h[key] - off
+        out[name] = h
+    return out
 
 
 def _fullwell_region(c: _Chip, path, ref):

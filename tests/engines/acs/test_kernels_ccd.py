@@ -106,28 +106,27 @@ def test_fullwell_noise(kern, bias_target):
     d1[region] |= np.where(sci[region] > sat_ref[sy0 : sy0 + ydim, sx0 : sx0 + xdim], U16(256), U16(0))
     nsat = int(np.count_nonzero(d1 & 256)) - int(np.count_nonzero(dq & 256))
     e1 = noise.init_error(sci, err, lay, bias_target=bias_target)
-    e2, d2 = err.copy(), dq.copy()
     rn = tuple(float(r) for r in lay.readnoise)
-    n = kern.fullwell_noise(
-        sci,
-        e2,
-        d2,
-        sat_ref,
-        *shape,
-        lay.ampx,
-        lay.ampy,
-        rn,
-        bias_target,
-        sat_ref.shape,
-        (iy0, ix0),
-        (sy0, sx0),
-        (ydim, xdim),
-    )
-    assert n == nsat > 0
+    geometry = (sat_ref.shape, (iy0, ix0), (sy0, sx0), (ydim, xdim))
+    args = (*shape, lay.ampx, lay.ampy, rn, bias_target, *geometry)
+    # the trimmed section first (it reads the untouched inputs), then in place
+    sec = ((1, 2), (10, 16))
+    outs = (np.empty(sec[1], F32), np.empty(sec[1], F32), np.empty(sec[1], U16))
+    n_t = kern.fullwell_noise(sci, err, dq, sat_ref, *args, (*outs, *sec))
+    e2, d2 = err.copy(), dq.copy()
+    n = kern.fullwell_noise(sci, e2, d2, sat_ref, *args, None)
+    assert n == n_t == nsat > 0
     _same(d1, d2)
     _same(e1, e2)
+    cut = (slice(1, 11), slice(2, 18))
+    for a, b in ((sci, outs[0]), (e1, outs[1]), (d1, outs[2])):
+        _same(a[cut], b)
     with pytest.raises(ValueError):  # region outside the saturation image
-        kern.fullwell_noise(sci, e2, d2, sat_ref, *shape, 0, 0, rn, False, sat_ref.shape, (0, 0), (6, 0), (10, 16))
+        kern.fullwell_noise(
+            sci, e2, d2, sat_ref, *shape, 0, 0, rn, False, sat_ref.shape, (0, 0), (6, 0), (10, 16), None
+        )
+    with pytest.raises(ValueError):  # output section outside the image
+        kern.fullwell_noise(sci, e2, d2, None, *args, (*outs, (5, 2), (10, 16)))
 
 
 def _amp_chips(rng, ny=2068, ncols=40, level=1000.0):
@@ -297,7 +296,7 @@ def _products(asn, env, outdir):
 def test_calacs_kernels_vs_numpy(mini, tmp_path, monkeypatch, flashed):
     """The whole engine with and without the C kernels: identical pixels and headers."""
     asn, env = mini["asn"], mini["env"]
-    if flashed:  # FLSHCORR, SHADCORR and a delta flat on a single exposure
+    if flashed:  # FLSHCORR, SHADCORR and a delta flat on a single exposure; no SINKCORR (trim in the C pass)
         inp = tmp_path / "in"
         inp.mkdir()
         m = mini["members"][0]
@@ -305,6 +304,8 @@ def test_calacs_kernels_vs_numpy(mini, tmp_path, monkeypatch, flashed):
             if (asn.parent / f"{m}_{suffix}.fits").exists():
                 shutil.copy(asn.parent / f"{m}_{suffix}.fits", inp)
         synth.flash_and_shade(inp / f"{m}_raw.fits")
+        with fits.open(inp / f"{m}_raw.fits", mode="update") as h:
+            h[0].header["SINKCORR"] = "OMIT"
         asn = inp / f"{m}_raw.fits"
     names = _products(asn, env, tmp_path / "c")
     monkeypatch.setenv("CALDP_KERNELS", "numpy")
