@@ -156,8 +156,8 @@ def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
     N = nsamp
     st = Stack(
         sci=np.empty((N, ny, nx), F32),
-        err=np.empty((N, ny, nx), F32),
-        dq=np.empty((N, ny, nx), np.uint16),
+        err=np.zeros((N, ny, nx), F32),  # raw ERR/DQ are usually constant 0: zero pages, no fill
+        dq=np.zeros((N, ny, nx), np.uint16),
         samp=np.empty((N, ny, nx), np.int16),
         time=np.empty((N, ny, nx), F32),
         exptime=np.zeros(N, np.float64),
@@ -185,7 +185,9 @@ def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
                 npix = (int(hdu.header.get("NPIX2", ny)), int(hdu.header.get("NPIX1", nx)))
                 if npix != (ny, nx):
                     raise EngineError(f"imset {v}: {ext} size {npix} is not {(ny, nx)}", file=name, keyword="NPIX1")
-                target[...] = hdu.header.get("PIXVALUE", 0)
+                value = hdu.header.get("PIXVALUE", 0)
+                if value != 0 or ext not in ("ERR", "DQ"):
+                    target[...] = value
         h = headers["SCI"]
         if "SAMPTIME" not in h:
             raise EngineError(f"imset {v} has no SAMPTIME", file=name, keyword="SAMPTIME")
