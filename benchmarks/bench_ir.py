@@ -7,6 +7,8 @@ process peak so far. Each engine runs ``--repeat`` times; the line reports the m
 
 Input: an existing raw file (``--raw`` with ``--iref``), the simulator's full ``wfc3-ir`` data set
 (``--sim``, NSAMP=14), or by default the synthetic full-frame kit of the tests (NSAMP=16).
+``--threads N`` sets CALDP_THREADS for the caldp runs, ``--numpy`` runs the NumPy reference
+implementation instead of the C kernels (CALDP_KERNELS=numpy).
 
     python benchmarks/bench_ir.py --workdir /tmp/bench_ir
 """
@@ -56,7 +58,7 @@ def _input(args, workdir: Path) -> tuple[Path, str]:
     return ds["raw"], ds["env"]["iref"]
 
 
-def run_caldp(raw: Path, iref: str, outdir: Path) -> tuple[float, float, float, list]:
+def run_caldp(raw: Path, iref: str, outdir: Path, env=None) -> tuple[float, float, float, list]:
     """Run the engine in a child process (clean RSS); returns wall, cpu, peak RSS (MiB), step rows."""
     code = (
         "import json, logging, sys, time, resource\n"
@@ -70,7 +72,7 @@ def run_caldp(raw: Path, iref: str, outdir: Path) -> tuple[float, float, float, 
         "w, c = time.perf_counter() - w, time.process_time() - c\n"
         "print(json.dumps([w, c, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, h.rows]))\n"
     )
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     return tuple(json.loads(r.stdout.strip().splitlines()[-1]))
 
 
@@ -98,7 +100,15 @@ def main(argv=None) -> int:
     ap.add_argument("--nsamp", type=int, default=16, help="reads of the synthetic kit (default 16)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--hstcal-bin", default=None, help="directory holding calwf3.e")
+    ap.add_argument("--threads", type=int, default=None, help="CALDP_THREADS for the caldp runs (default: engine's)")
+    ap.add_argument("--numpy", action="store_true", help="CALDP_KERNELS=numpy: the NumPy reference, no C kernels")
+    ap.add_argument("--no-hstcal", action="store_true", help="time caldp only")
     args = ap.parse_args(argv)
+    child_env = dict(os.environ)
+    if args.threads:
+        child_env["CALDP_THREADS"] = str(args.threads)
+    if args.numpy:
+        child_env["CALDP_KERNELS"] = "numpy"
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_ir_"))
     workdir.mkdir(parents=True, exist_ok=True)
     raw, iref = _input(args, workdir)
@@ -111,7 +121,7 @@ def main(argv=None) -> int:
         out = workdir / f"caldp{i}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
-        runs.append(run_caldp(raw, iref, out))
+        runs.append(run_caldp(raw, iref, out, child_env))
         shutil.rmtree(out, ignore_errors=True)  # ~200 MB of products per run
     best = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     for step, w, c, rss in best[3]:
@@ -140,7 +150,7 @@ def main(argv=None) -> int:
             }
         )
     )
-    exe = shutil.which("calwf3.e", path=args.hstcal_bin or os.environ.get("PATH"))
+    exe = None if args.no_hstcal else shutil.which("calwf3.e", path=args.hstcal_bin or os.environ.get("PATH"))
     if exe:
         hr = []
         for i in range(args.repeat):
