@@ -117,8 +117,9 @@ def _phot_lookup(path, mode: str) -> dict:
 def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
     """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product.
 
-    The input is consumed: its imsets are released one by one as they are calibrated (this keeps a
-    full-frame WFC run under 1 GB); pass a copy to keep them.
+    The input is consumed: with the C kernels its arrays are calibrated in place (the chips side by
+    side in threads), with the NumPy steps its imsets are released one by one as they are
+    calibrated (this keeps a full-frame WFC run under 1 GB); pass a copy to keep them.
     """
     fname = exp.filename
     primary = exp.primary.copy()
@@ -151,23 +152,28 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
     phot = reference(primary, "IMPHTTAB", env, file=fname) if do["PHOTCORR"] else None
     t_dark = F32(primary.get("DARKTIME", 0.0))
     flashdur = float(primary.get("FLASHDUR", 0.0))
-    out = []
-    photvals = None
-    phot_skipped = False
-    pending, exp.imsets = exp.imsets, []
-    while pending:
-        im = pending.pop(0)
+    mode = photcorr.photmode(
+        keys.detector,
+        obstype=keys.obstype,
+        filter1=keys.filter1,
+        filter2=keys.filter2,
+        expstart=float(primary["EXPSTART"]),
+        lrfwave=keys.lrfwave,
+    )
+    photvals = _phot_lookup(phot.path, mode) if phot is not None else None
+    phot_skipped = photvals is not None and any(
+        photvals[k] == imphttab.OUT_OF_RANGE for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW")
+    )
+
+    def calibrate(im: ImSet, kern, notes: list):
+        """One imset; log lines go to `notes` (emitted in imset order by the caller)."""
         h = {k: v.copy() for k, v in im.headers.items()}
         sci, err, dq, extver = im.sci, im.err, im.dq, im.extver
-        del im
         chip = int(h["SCI"].get("CCDCHIP", 1))
         sdq = int(h["SCI"].get("SDQFLAGS", 65535))
         ccd = read_ccdtab(
             ccdtab.path, ccdamp=keys.ccdamp, ccdgain=keys.ccdgain, chip=chip, ccdofst=keys.ccdofst, nx=sci.shape[1]
         )
-        for k, a in enumerate(AMPS):
-            primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
-            primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
         ltv = (float(h["SCI"].get("LTV1", 0.0)), float(h["SCI"].get("LTV2", 0.0)))
         if ltv[0] > 0 or ltv[1] > 0:
             raise EngineError("overscan has not been trimmed (LTV > 0)", file=fname, keyword="LTV1")
@@ -179,7 +185,6 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
             h["SCI"]["BUNIT"] = h["ERR"]["BUNIT"] = "ELECTRONS"
         if not np.any(err):
             err = noise.init_error(sci, err, layout, bias_target=keys.targname.startswith("BIAS"))
-        kern = load(KERNELS)
         if kern is not None:
             sci, err, dq = (c_array(a, t) for a, t in ((sci, F32), (err, F32), (dq, np.uint16)))
             sci, err, dq = (a if a.flags.writeable else a.copy() for a in (sci, err, dq))
@@ -194,12 +199,14 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
             zsum, zn = _calib2d_c(kern, sci, err, dq, step, sdq)
             meandark = F32(zsum / zn) if zn else F32(0)
             h["SCI"]["MEANDARK"] = hdr_float(meandark)
-            log.info(
-                "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
-                chip,
-                dark.path.name,
-                float(t_dark),
-                float(meandark),
+            notes.append(
+                (
+                    "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
+                    chip,
+                    dark.path.name,
+                    float(t_dark),
+                    float(meandark),
+                )
             )
         elif dark is not None and not dark.dummy:
             ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
@@ -210,12 +217,14 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
             meandark = F32(zsum.sum() / zn.sum()) if zn.sum() else F32(0)
             del ds, de, dd, ref
             h["SCI"]["MEANDARK"] = hdr_float(meandark)
-            log.info(
-                "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
-                chip,
-                dark.path.name,
-                float(t_dark),
-                float(meandark),
+            notes.append(
+                (
+                    "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
+                    chip,
+                    dark.path.name,
+                    float(t_dark),
+                    float(meandark),
+                )
             )
         if flsh is not None and not flsh.dummy and flashdur > 0:
             ref = refs.chip(flsh.path, chip, keyword="FLSHFILE", cache=False)
@@ -238,7 +247,7 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
                 _calib2d_c(kern, sci, err, dq, (STEP_FLAT, 1.0, fs, fe, fd), sdq)
             else:
                 sci, err, dq = blockwise(flatcorr.divide_flat, sci, err, dq, fs, fe, fd)
-            log.info("FLATCORR chip %d: %s %s", chip, f.keyword, f.path.name)
+            notes.append(("FLATCORR chip %d: %s %s", chip, f.keyword, f.path.name))
         if shad is not None and not shad.dummy and keys.exptime > 0:
             ref = refs.chip(shad.path, chip, keyword="SHADFILE", cache=False)
             ss, se, sd = cut_to_science(ref, h["SCI"], sci.shape, file=shad.path.name, keyword="SHADFILE")
@@ -248,20 +257,8 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
                 _calib2d_c(kern, sci, err, dq, (STEP_SHADE, k, ss, se, sd), sdq)
             else:
                 sci, err, dq = shadcorr.shadcorr(sci, err, dq, ss, se, sd, exptime=keys.exptime, ncombine=ncomb)
-        mode = photcorr.photmode(
-            keys.detector,
-            obstype=keys.obstype,
-            filter1=keys.filter1,
-            filter2=keys.filter2,
-            expstart=float(primary["EXPSTART"]),
-            lrfwave=keys.lrfwave,
-        )
         h["SCI"]["PHOTMODE"] = mode
-        if phot is not None:
-            if photvals is None:
-                photvals = _phot_lookup(phot.path, mode)
-            if any(photvals[k] == imphttab.OUT_OF_RANGE for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW")):
-                phot_skipped = True
+        if photvals is not None:
             for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHOTZPT"):
                 h["SCI"][k] = hdr_float(photvals[k])
         new = ImSet(sci=np.asarray(sci, F32), err=np.asarray(err, F32), dq=dq, headers=h, extver=extver)
@@ -269,6 +266,28 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         for ext, values in stats.items():  # float keywords as HSTIO writes them (8 significant digits)
             for key, value in values.items():
                 new.headers[ext][key] = value if key == "NGOODPIX" else hdr_float(value)
+        return new, ccd
+
+    pending, exp.imsets = exp.imsets, []
+    kern = load(KERNELS)
+    done = []
+    if kern is not None and len(pending) > 1:
+        # C kernels work in place: the chips run side by side (each reads its own references)
+        notes = [[] for _ in pending]
+        done = chip_map(lambda k: calibrate(pending[k], kern, notes[k]), range(len(pending)))
+        pending.clear()
+    else:  # one imset at a time, each released once calibrated (the NumPy steps make new arrays)
+        notes = []
+        while pending:
+            notes.append([])
+            done.append(calibrate(pending.pop(0), kern, notes[-1]))
+    out = []
+    for (new, ccd), lines in zip(done, notes, strict=True):
+        for k, a in enumerate(AMPS):  # the last imset's values, as HSTCAL leaves them
+            primary[f"ATODGN{a}"] = hdr_float(ccd.atodgain[k])
+            primary[f"READNSE{a}"] = hdr_float(ccd.readnoise[k])
+        for line in lines:
+            log.info(*line)
         out.append(new)
     if dark is not None:
         primary["DARKCORR"] = str(Switch.SKIPPED if dark.dummy else Switch.COMPLETE)
