@@ -343,26 +343,40 @@ typedef struct {
     float *m, *w; /* per-line good-pixel mean of the scaled reference and good fraction */
 } SubPars;
 
-static void
-sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubPars *p)
+/* multgn1d + sub1d on columns [x0, x1) with one scale k; returns the good-pixel count. No
+ * reduction over floats here, so the loop vectorises. */
+static inline Py_ssize_t
+sub_span(float *restrict s, float *restrict e, uint16_t *restrict d, const float *restrict r,
+         const float *restrict re, const uint16_t *restrict rd, Py_ssize_t x0, Py_ssize_t x1, float k, uint16_t sdq)
 {
-    const float *r = p->ref + y * p->r_stride, *re = p->rerr + y * p->re_stride;
-    const uint16_t *rd = p->rdq + y * p->rd_stride;
-    double sum = 0.0;
-    Py_ssize_t ngood = 0;
-    for (Py_ssize_t x = 0; x < nx; x++) {
-        float k = x < p->ampx ? p->k[0] : p->k[1];
+    int ngood = 0;
+    for (Py_ssize_t x = x0; x < x1; x++) {
         float z = k * r[x], ze = k * re[x];
-        int good = (rd[x] & p->sdq) == 0;
-        /* Sequential float64 sum of good values, bad ones adding +0.0 (np.cumsum of np.where). */
-        double v = good ? (double)z : 0.0;
-        sum = x == 0 ? v : sum + v;
-        ngood += good;
+        ngood += (rd[x] & sdq) == 0;
         s[x] = s[x] - z;
         float t = e[x] * e[x];
         t = t + ze * ze;
         e[x] = sqrtf(t);
         d[x] |= rd[x];
+    }
+    return ngood;
+}
+
+static void
+sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubPars *p)
+{
+    const float *r = p->ref + y * p->r_stride, *re = p->rerr + y * p->re_stride;
+    const uint16_t *rd = p->rdq + y * p->rd_stride;
+    const Py_ssize_t ax = p->ampx < nx ? p->ampx : nx;
+    Py_ssize_t ngood = sub_span(s, e, d, r, re, rd, 0, ax, p->k[0], p->sdq);
+    ngood += sub_span(s, e, d, r, re, rd, ax, nx, p->k[1], p->sdq);
+    /* Line mean of the scaled reference: sequential float64 sum in column order, bad pixels adding
+     * +0.0 (np.cumsum of np.where), so it cannot be reordered; z is recomputed (same product). */
+    double sum = 0.0;
+    for (Py_ssize_t x = 0; x < nx; x++) {
+        float z = (x < ax ? p->k[0] : p->k[1]) * r[x];
+        double v = (rd[x] & p->sdq) == 0 ? (double)z : 0.0;
+        sum = x == 0 ? v : sum + v;
     }
     p->m[y] = ngood > 0 ? (float)(sum / (double)ngood) : 0.0f;
     p->w[y] = ngood > 0 ? (float)ngood / (float)nx : 0.0f;
