@@ -24,6 +24,15 @@
 #define NPOWERS 6   /* rows of the optimum-weight table (SNR classes) */
 #define MAXN 64     /* largest NSAMP handled here (WFC3/IR has at most 16); Python falls back above */
 
+/* The vectorised row loops also get an AVX2 build chosen at load time (GCC function clones on
+ * x86-64 Linux): the same IEEE operations on eight lanes (AVX2 has no fused multiply-add, and
+ * -ffp-contract=off forbids contraction anyway), so the results do not depend on the clone. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 /* Parameters shared by every pixel of a call. */
 typedef struct {
     int N;
@@ -404,47 +413,60 @@ fsel(int ok, float a, float b)
 
 /* Weighted sums over samples 1..N-1 of every pixel of the row; w (per pixel, per sample) when
  * optimum, else the equal weight invr2. */
-static void
-row_sums(const float *restrict x, const float *restrict y, const float *restrict s, Py_ssize_t ax, int N,
-         const float *restrict wk, const Ramp *r, RowWork *w)
+/* One sample's terms added to the sums of every pixel (where sigma != 0): every sum is formed,
+ * then kept or not -- selects, not branches, so that it vectorises. */
+static inline void
+sums_add(float *restrict S, float *restrict Sx, float *restrict Sy, float *restrict Sxx, float *restrict Sxy,
+         Py_ssize_t c, float xv, float yv, float sv, float wt)
 {
-    float *restrict S = w->S, *restrict Sx = w->Sx, *restrict Sy = w->Sy, *restrict Sxx = w->Sxx,
-                    *restrict Sxy = w->Sxy;
+    int ok = sv != 0;
+    float nS = S[c] + wt, nSy = Sy[c] + yv * wt, nSx = Sx[c] + xv * wt;
+    float nSxx = Sxx[c] + (xv * xv) * wt, nSxy = Sxy[c] + (xv * yv) * wt;
+    S[c] = fsel(ok, nS, S[c]);
+    Sy[c] = fsel(ok, nSy, Sy[c]);
+    Sx[c] = fsel(ok, nSx, Sx[c]);
+    Sxx[c] = fsel(ok, nSxx, Sxx[c]);
+    Sxy[c] = fsel(ok, nSxy, Sxy[c]);
+}
+
+/* Weighted sums over samples 1..N-1 of every pixel of the row; weights wk (per sample, per pixel)
+ * times invr2 when optimum, else the equal weight invr2. (Arrays as restrict parameters: taken
+ * from the RowWork struct inside the function, GCC does not vectorise the loops.) */
+VEC_CLONES static void
+sums_rows(const float *restrict x, const float *restrict y, const float *restrict s, Py_ssize_t ax, int N,
+          const float *restrict wk, float invr2, float *restrict S, float *restrict Sx, float *restrict Sy,
+          float *restrict Sxx, float *restrict Sxy)
+{
     for (Py_ssize_t c = 0; c < ax; c++)
         S[c] = Sx[c] = Sy[c] = Sxx[c] = Sxy[c] = 0.0f;
-    /* every sum is formed, then kept or not: selects, not branches (vectorisable with trapping math) */
     for (int k = 1; k < N; k++) {
-        const float *xk = x + k * ax, *yk = y + k * ax, *sk = s + k * ax;
-        const float *wj = wk ? wk + (k - 1) * ax : x; /* x: a dummy row, unused when !wk */
-        const int opt = wk != NULL;
-        for (Py_ssize_t c = 0; c < ax; c++) {
-            float wo = wj[c] * r->invr2;
-            float wt = fsel(opt, wo, r->invr2);
-            float xv = xk[c], yv = yk[c];
-            int ok = sk[c] != 0;
-            float nS = S[c] + wt, nSy = Sy[c] + yv * wt, nSx = Sx[c] + xv * wt;
-            float nSxx = Sxx[c] + (xv * xv) * wt, nSxy = Sxy[c] + (xv * yv) * wt;
-            S[c] = fsel(ok, nS, S[c]);
-            Sy[c] = fsel(ok, nSy, Sy[c]);
-            Sx[c] = fsel(ok, nSx, Sx[c]);
-            Sxx[c] = fsel(ok, nSxx, Sxx[c]);
-            Sxy[c] = fsel(ok, nSxy, Sxy[c]);
+        const float *restrict xk = x + k * ax, *restrict yk = y + k * ax, *restrict sk = s + k * ax;
+        if (wk) {
+            const float *restrict wj = wk + (k - 1) * ax;
+            for (Py_ssize_t c = 0; c < ax; c++)
+                sums_add(S, Sx, Sy, Sxx, Sxy, c, xk[c], yk[c], sk[c], wj[c] * invr2);
+        } else {
+            for (Py_ssize_t c = 0; c < ax; c++)
+                sums_add(S, Sx, Sy, Sxx, Sxy, c, xk[c], yk[c], sk[c], invr2);
         }
     }
 }
 
-/* Intercept, slope and slope error of every pixel from the sums (linfit's n >= 3 branch). */
 static void
-row_line(const float *restrict x, const float *restrict y, const float *restrict dk, Py_ssize_t ax, int N,
-         const Ramp *r, RowWork *w)
+row_sums(const float *x, const float *y, const float *s, Py_ssize_t ax, int N, const float *wk, const Ramp *r,
+         RowWork *w)
 {
-    const float *x0 = x + ax, *xl = x + (N - 1) * ax, *y0 = y + ax, *yl = y + (N - 1) * ax;
-    const float *d0 = dk + ax, *dl = dk + (N - 1) * ax;
-    const float g = r->gain;
-    const float *restrict pS = w->S, *restrict pSx = w->Sx, *restrict pSy = w->Sy, *restrict pSxx = w->Sxx,
-                          *restrict pSxy = w->Sxy;
-    float *restrict pa = w->a, *restrict pb = w->b, *restrict psig = w->sigb;
-    /* two loops (GCC vectorises each, not the two together) */
+    sums_rows(x, y, s, ax, N, wk, r->invr2, w->S, w->Sx, w->Sy, w->Sxx, w->Sxy);
+}
+
+/* Intercept, slope and slope error of every pixel from the sums (linfit's n >= 3 branch), in two
+ * loops (GCC vectorises each, not the two together). */
+VEC_CLONES static void
+line_rows(const float *restrict x0, const float *restrict xl, const float *restrict y0, const float *restrict yl,
+          const float *restrict d0, const float *restrict dl, Py_ssize_t ax, float g, const float *restrict pS,
+          const float *restrict pSx, const float *restrict pSy, const float *restrict pSxx,
+          const float *restrict pSxy, float *restrict pa, float *restrict pb, float *restrict psig)
+{
     for (Py_ssize_t c = 0; c < ax; c++) {
         float S = pS[c], Sx = pSx[c], Sy = pSy[c], Sxx = pSxx[c], Sxy = pSxy[c];
         float den = S * Sxx - Sx * Sx;
@@ -467,13 +489,21 @@ row_line(const float *restrict x, const float *restrict y, const float *restrict
     }
 }
 
+static void
+row_line(const float *x, const float *y, const float *dk, Py_ssize_t ax, int N, const Ramp *r, RowWork *w)
+{
+    line_rows(x + ax, x + (N - 1) * ax, y + ax, y + (N - 1) * ax, dk + ax, dk + (N - 1) * ax, ax, r->gain, w->S,
+              w->Sx, w->Sy, w->Sxx, w->Sxy, w->a, w->b, w->sigb);
+}
+
 /* First detection pass of every pixel of the row with an all-clean interval: flag[c] = 1 when a
  * spike, CR or first-read spike would be rejected (those pixels are redone by fit_pixel). */
-static void
+VEC_CLONES static void
 row_detect(const float *restrict x, const float *restrict y, const float *restrict s, float *restrict d,
            Py_ssize_t ax, int N, const Ramp *r, RowWork *w)
 {
     const int n = N - 1;
+    const float thresh = r->thresh;
     for (int j = 0; j < n; j++) {
         const float *xk = x + (j + 1) * ax, *yk = y + (j + 1) * ax, *sk = s + (j + 1) * ax;
         float *dj = d + j * ax;
@@ -505,16 +535,16 @@ row_detect(const float *restrict x, const float *restrict y, const float *restri
         for (Py_ssize_t c = 0; c < ax; c++) {
             prev[c] = dp[c];
             float v = fabsf(dk[c] - prev[c]);
-            int big = (v > r->thresh) & (v > maxc[c]);
+            int big = (v > thresh) & (v > maxc[c]);
             maxc[c] = fsel(big, v, maxc[c]);
         }
     }
     for (Py_ssize_t c = 0; c < ax; c++) /* CR found, or a first-read spike */
-        flag[c] |= (maxc[c] != 0) | (fabsf(d[c] - d[ax + c]) > r->thresh);
+        flag[c] |= (maxc[c] != 0) | (fabsf(d[c] - d[ax + c]) > thresh);
 }
 
 /* Final optimum-weight fit of one interval of N-1 samples for every pixel of the row. */
-static void
+VEC_CLONES static void
 row_final(const float *restrict x, const float *restrict y, const float *restrict s, const float *restrict dk,
           Py_ssize_t ax, int N, const Ramp *r, RowWork *w, float *restrict sci, float *restrict err,
           float *restrict itime, int *restrict ok)
@@ -746,10 +776,18 @@ noise_err(float sci, float g, float rn2)
     return n / g;
 }
 
+/* Noise model over a row segment of one amp. */
+VEC_CLONES static void
+noise_row(const float *restrict s, float *restrict e, Py_ssize_t n, float g, float rn2)
+{
+    for (Py_ssize_t c = 0; c < n; c++)
+        e[c] = noise_err(s[c], g, rn2);
+}
+
 /* NLINCORR of one row segment of ax science pixels (area index a0 onwards) in vectorisable passes:
  * the correction factor is formed for every pixel (one pass per coefficient) and kept where the
  * pixel is not saturated, already or now (sv > NODE). Returns the saturated pixels. */
-static int64_t
+VEC_CLONES static int64_t
 nlin_row(float *restrict sr, uint16_t *restrict qr, Py_ssize_t ax, Py_ssize_t a0, int zs_here,
          const float *restrict zs, const uint16_t *restrict zsdq, const uint16_t *restrict nldq,
          const float *restrict node, const float *restrict coef, Py_ssize_t apl, int ncoef, double *restrict rowbuf)
@@ -865,8 +903,7 @@ noise_nlin(PyObject *self, PyObject *args)
                     const float gq = qg[2 * up + half], rq = qr[2 * up + half];
                     float *sr = s + row * nx, *er = e + row * nx;
                     Py_ssize_t c0 = half ? mid : x0, c1 = half ? x1 : mid;
-                    for (Py_ssize_t col = c0; col < c1; col++)
-                        er[col] = noise_err(sr[col], gq, rq);
+                    noise_row(sr + c0, er + c0, c1 - c0, gq, rq);
                 }
             }
             if (ncoef == 0)
@@ -1007,6 +1044,67 @@ fail:
     return NULL;
 }
 
+/* DARKCORR of a row segment: S - D, ERR = sqrt(f32(E^2 + De^2)), DQ | Ddq. */
+VEC_CLONES static void
+dark_row(float *restrict s, float *restrict e, uint16_t *restrict q, const float *restrict ds,
+         const float *restrict de, const uint16_t *restrict dd, Py_ssize_t n)
+{
+    for (Py_ssize_t c = 0; c < n; c++) {
+        float ev = e[c];
+        e[c] = (float)sqrt((double)(ev * ev + de[c] * de[c]));
+        s[c] = s[c] - ds[c];
+        q[c] |= dd[c];
+    }
+}
+
+/* UNITCORR of a row segment: x k (unit 1, zeroth read) or / TIME, 0 where TIME is 0 (unit 2). */
+VEC_CLONES static void
+unit_row(float *restrict s, float *restrict e, const float *restrict t, Py_ssize_t n, int unit, float k)
+{
+    if (unit == 1) {
+        for (Py_ssize_t c = 0; c < n; c++) {
+            s[c] = s[c] * k;
+            e[c] = e[c] * k;
+        }
+        return;
+    }
+    for (Py_ssize_t c = 0; c < n; c++) {
+        float sq = s[c] / t[c], eq = e[c] / t[c];
+        s[c] = fsel(t[c] != 0, sq, 0.0f);
+        e[c] = fsel(t[c] != 0, eq, 0.0f);
+    }
+}
+
+/* FLATCORR of a row segment: S/F, ERR = sqrt(f32(E^2/F^2 + S^2 Fe^2/F^4)), 0 where F = 0; DQ | flat
+ * DQ. Every quotient is formed and kept or not (branch-free). */
+VEC_CLONES static void
+flat_row(float *restrict sa, float *restrict ea, uint16_t *restrict qa, const float *restrict fr,
+         const float *restrict fer, const uint16_t *restrict fdr, Py_ssize_t n)
+{
+    for (Py_ssize_t c = 0; c < n; c++) {
+        float sv = sa[c], e = ea[c], fv = fr[c], fev = fer[c];
+        float f2 = fv * fv;
+        float t1 = (e * e) / f2;
+        float t2 = (((sv * sv) * fev) * fev) / (f2 * f2);
+        float en = (float)sqrt((double)(t1 + t2));
+        float sn = sv / fv;
+        int nz = fv != 0;
+        sa[c] = fsel(nz, sn, 0.0f);
+        ea[c] = fsel(nz, en, 0.0f);
+        qa[c] |= fdr[c];
+    }
+}
+
+/* Whole row times the mean gain. */
+VEC_CLONES static void
+gain_row(float *restrict s, float *restrict e, Py_ssize_t n, float gain)
+{
+    for (Py_ssize_t c = 0; c < n; c++) {
+        s[c] = s[c] * gain;
+        e[c] = e[c] * gain;
+    }
+}
+
 /* dark_unit(sci, err, dq, time, ny, nx, y0, y1, x0, x1, dsci, derr, ddq, dny, dnx, unit, k) -> None
  *
  * One read's science area: DARKCORR (S - D, ERR = sqrt(f32(E^2 + De^2)), DQ | Ddq) when the dark
@@ -1050,30 +1148,11 @@ dark_unit(PyObject *self, PyObject *args)
     for (Py_ssize_t row = y0; row < y1; row++) {
         float *restrict sr = sci + row * nx, *restrict er = err + row * nx;
         const float *restrict tr = tim + row * nx;
-        if (dark) {
-            const float *restrict dsr = (const float *)(ds + row * ss), *restrict der = (const float *)(de + row * se);
-            const uint16_t *restrict ddr = (const uint16_t *)(dd + row * sd);
-            uint16_t *restrict qr = dq + row * nx;
-            for (Py_ssize_t col = x0; col < x1; col++) {
-                float e = er[col];
-                er[col] = (float)sqrt((double)(e * e + der[col] * der[col]));
-                sr[col] = sr[col] - dsr[col];
-                qr[col] |= ddr[col];
-            }
-        }
-        if (unit == 1) {
-            for (Py_ssize_t col = x0; col < x1; col++) {
-                sr[col] = sr[col] * k;
-                er[col] = er[col] * k;
-            }
-        } else if (unit == 2) {
-            for (Py_ssize_t col = x0; col < x1; col++) {
-                float t = tr[col];
-                float sq = sr[col] / t, eq = er[col] / t;
-                sr[col] = fsel(t != 0, sq, 0.0f);
-                er[col] = fsel(t != 0, eq, 0.0f);
-            }
-        }
+        if (dark)
+            dark_row(sr + x0, er + x0, dq + row * nx + x0, (const float *)(ds + row * ss) + x0,
+                     (const float *)(de + row * se) + x0, (const uint16_t *)(dd + row * sd) + x0, x1 - x0);
+        if (unit)
+            unit_row(sr + x0, er + x0, tr + x0, x1 - x0, unit, k);
     }
     Py_END_ALLOW_THREADS
     for (int i = 0; i < 3; i++)
@@ -1161,29 +1240,10 @@ flat_gain(PyObject *self, PyObject *args)
     const Py_ssize_t ax = x1 - x0;
     for (Py_ssize_t row = 0; row < ny; row++) {
         float *restrict sr = sci + row * nx, *restrict er = err + row * nx;
-        if (row >= y0 && row < y1) {
-            /* science columns: every quotient formed, kept where F != 0 (branch-free, vectorised) */
-            float *restrict sa = sr + x0, *restrict ea = er + x0;
-            uint16_t *restrict qa = dq + row * nx + x0;
-            const float *restrict fr = f + (row - y0) * ax, *restrict fer = fe + (row - y0) * ax;
-            const uint16_t *restrict fdr = fd + (row - y0) * ax;
-            for (Py_ssize_t c = 0; c < ax; c++) {
-                float s = sa[c], e = ea[c], fv = fr[c], fev = fer[c];
-                float f2 = fv * fv;
-                float t1 = (e * e) / f2;
-                float t2 = (((s * s) * fev) * fev) / (f2 * f2);
-                float en = (float)sqrt((double)(t1 + t2));
-                float sn = s / fv;
-                int nz = fv != 0;
-                sa[c] = fsel(nz, sn, 0.0f);
-                ea[c] = fsel(nz, en, 0.0f);
-                qa[c] |= fdr[c];
-            }
-        }
-        for (Py_ssize_t col = 0; col < nx; col++) {
-            sr[col] = sr[col] * gain;
-            er[col] = er[col] * gain;
-        }
+        if (row >= y0 && row < y1)
+            flat_row(sr + x0, er + x0, dq + row * nx + x0, f + (row - y0) * ax, fe + (row - y0) * ax,
+                     fd + (row - y0) * ax, ax);
+        gain_row(sr, er, nx, gain);
     }
     Py_END_ALLOW_THREADS
     ck_release(all, 6);
