@@ -63,8 +63,10 @@ def _read_table(path: Path, keyword: str):
 
 
 def _require(data, names, path, keyword):
+    # by name only (as `column` matches them): reading a FITS_rec column converts all its rows
+    have = {n.upper() for n in data.dtype.names}
     for n in names:
-        if column(data, n) is None:
+        if n.upper() not in have:
             raise EngineError(f"column {n} not found", file=Path(path).name, keyword=keyword)
 
 
