@@ -22,7 +22,7 @@ import numpy as np
 
 from ..common.errors import EngineError
 from ..common.refs import match_rows
-from .reffiles import check_table, read_table
+from .reffiles import check_table, read_table, table_derived
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,20 @@ def select_ccdtab(
     >>> select_ccdtab(t, ccdamp="C", ccdgain=1.5, ccdchip=2, dimx=513).atodgain.tolist()
     [0.0, 0.0, 1.5, 0.0]
     """
-    table = _as_table(data)
+    return _select(
+        _as_table(data),
+        ccdamp=ccdamp,
+        ccdgain=ccdgain,
+        ccdchip=ccdchip,
+        ccdofst=ccdofst,
+        binaxis=binaxis,
+        dimx=dimx,
+        file=file,
+    )
+
+
+def _select(table, *, ccdamp, ccdgain, ccdchip, ccdofst, binaxis, dimx, file) -> CCDParams:
+    """:func:`select_ccdtab` on a table already converted by :func:`_as_table`."""
     crit = {
         "CCDAMP": ccdamp.strip(),
         "CCDGAIN": np.float32(ccdgain),
@@ -198,7 +211,8 @@ def read_ccdtab(path: str | Path, *, detector: str = "UVIS", **criteria) -> CCDP
         )
         if data is None or len(data) == 0:
             raise EngineError("table is empty", file=path.name, keyword="CCDTAB")
-        return select_ccdtab(data, file=path.name, **criteria)
+        args = {"ccdofst": (3, 3, 3, 3), "binaxis": (1, 1), "dimx": None, **criteria}
+        return _select(table_derived(path, "CCDTAB", _as_table), file=path.name, **args)
     except EngineError as exc:
         if exc.file is None:
             raise EngineError(exc.message, file=path.name, keyword="CCDTAB") from None

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..common.errors import EngineError
 from ..common.refs import match_rows
-from .reffiles import check_table, read_table
+from .reffiles import check_table, read_table, table_derived
 
 _INT_COLS = (
     "CCDCHIP",
@@ -119,7 +119,22 @@ def select_oscntab(
     >>> s.trimx, s.trimy, s.biassecta, s.biassectc, s.has_overscan
     ((25, 0, 0, 0), (0, 0), (5, 21), (0, 0), True)
     """
-    table = _as_table(data)
+    return _select(
+        _as_table(data),
+        ccdamp=ccdamp,
+        ccdchip=ccdchip,
+        detector=detector,
+        binaxis=binaxis,
+        nx=nx,
+        ny=ny,
+        subarray=subarray,
+        offsetx=offsetx,
+        file=file,
+    )
+
+
+def _select(table, *, ccdamp, ccdchip, detector, binaxis, nx, ny, subarray, offsetx, file) -> Overscan:
+    """:func:`select_oscntab` on a table already converted by :func:`_as_table`."""
     ir = detector.upper() == "IR"
     crit = {"CCDAMP": ccdamp.strip(), "CCDCHIP": int(ccdchip)}
     if ir:
@@ -207,7 +222,8 @@ def read_oscntab(path: str | Path, *, detector: str = "UVIS", **criteria) -> Ove
         check_table(primary, filetype="OVERSCAN", keyword="OSCNTAB", file=path.name, detector=detector)
         if data is None or len(data) == 0:
             raise EngineError("table is empty", file=path.name, keyword="OSCNTAB")
-        return select_oscntab(data, detector=detector, file=path.name, **criteria)
+        args = {"binaxis": (1, 1), "subarray": False, "offsetx": 0.0, **criteria}
+        return _select(table_derived(path, "OSCNTAB", _as_table), detector=detector, file=path.name, **args)
     except EngineError as exc:
         if exc.file is None:
             raise EngineError(exc.message, file=path.name, keyword="OSCNTAB") from None

@@ -122,3 +122,25 @@ def read_table_ext(path) -> tuple[fits.Header, fits.Header | None, np.ndarray | 
         while len(_TABLES) > _TABLES_MAX:
             _TABLES.popitem(last=False)
     return primary, header, data
+
+
+_DERIVED: OrderedDict[tuple, object] = OrderedDict()
+
+
+def table_derived(path, name: str, fn):
+    """``fn(rows)`` of a reference table's first extension, computed once per file version (e.g. the
+    typed row array CCDTAB/OSCNTAB selection works on). Errors of `fn` are raised on every call."""
+    path = Path(path)
+    st = os.stat(path)
+    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, name)
+    with _TABLES_LOCK:
+        if key in _DERIVED:
+            _DERIVED.move_to_end(key)
+            return _DERIVED[key]
+    _, _, data = read_table_ext(path)
+    value = fn(data)
+    with _TABLES_LOCK:
+        _DERIVED[key] = value
+        while len(_DERIVED) > _TABLES_MAX:
+            _DERIVED.popitem(last=False)
+    return value
