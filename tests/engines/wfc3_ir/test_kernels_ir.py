@@ -269,3 +269,27 @@ def test_ramp_fit_clean_rows_c_equals_numpy(monkeypatch, N):
     _assert_same(got_c, got_np)
     if N >= 5:  # rejections among the clean ramps
         assert (got_np[5][:, :, 5:] & DQ.CRHIT).any()
+
+
+def test_raw_reader_matches_astropy_and_rejects_truncation(tmp_path):
+    """The direct 16-bit SCI read gives astropy's values; a truncated file is an EngineError naming it."""
+    from astropy.io import fits
+
+    from caldp.engines.common.errors import EngineError
+    from caldp.engines.wfc3.ir.wf3ir import _read_raw
+
+    from . import synth
+
+    raw = synth.make_dataset(tmp_path / "kit", nsamp=3)["raw"]
+    _, st, _ = _read_raw(raw)
+    with fits.open(raw) as h:
+        for g in range(3):
+            for ext, arr in (("SCI", st.sci), ("ERR", st.err), ("DQ", st.dq), ("TIME", st.time)):
+                hdu = h[ext, g + 1]
+                want = hdu.data if hdu.data is not None else np.full(arr.shape[1:], hdu.header["PIXVALUE"])
+                assert np.array_equal(arr[g], np.asarray(want).astype(arr.dtype)), (ext, g)
+    cut = tmp_path / raw.name
+    data = raw.read_bytes()
+    cut.write_bytes(data[: len(data) - 2880 * 3])
+    with pytest.raises(EngineError, match=raw.name):
+        _read_raw(cut)

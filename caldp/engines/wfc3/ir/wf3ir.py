@@ -120,26 +120,49 @@ def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
         hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot read FITS file ({exc})", file=name) from exc
-    with hdul:
+    with hdul, open(path, "rb") as fh:
         try:
             hdul.verify("silentfix")
-            return _unpack_raw(hdul, name)
+            return _unpack_raw(hdul, name, fh)
         except EngineError:
             raise
         except Exception as exc:  # truncated data, bad headers: say which file
             raise EngineError(f"cannot read FITS file ({exc})", file=name) from exc
 
 
-def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
+def _int16_plane(fh, loc: int, hdr, target: np.ndarray, buf: np.ndarray, name: str) -> bool:
+    """Read a 16-bit image (BZERO 0 or 32768, BSCALE 1) from offset `loc` into float32 `target`.
+
+    One ``readinto`` into a reused big-endian buffer and one cast: the values are what astropy's
+    uint16 array cast to float32 gives (integers below 2**24, exact). Returns False (caller uses
+    astropy) for any other encoding.
+    """
+    bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
+    if hdr.get("BITPIX") != 16 or bscale != 1 or bzero not in (0, 32768) or "BLANK" in hdr:
+        return False
+    fh.seek(loc)
+    if fh.readinto(memoryview(buf).cast("B")) != buf.nbytes:
+        raise EngineError("truncated image data", file=name, keyword="NAXIS")
+    if bzero:
+        np.add(buf, F32(bzero), out=target, dtype=F32)
+    else:
+        target[...] = buf
+    return True
+
+
+def _unpack_raw(hdul, name: str, fh=None) -> tuple[Exposure, Stack, list[str]]:
     p = hdul[0].header.copy()
     det = str(_need(p, "DETECTOR", name)).strip().upper()
     if det != "IR":
         raise EngineError(f"DETECTOR = {det!r}; WF3IR processes IR data only", file=name, keyword="DETECTOR")
-    by_key = {}
-    for hdu in hdul[1:]:
+    by_key, position = {}, {}
+    for i, hdu in enumerate(hdul):
+        if i == 0:
+            continue
         ext = str(hdu.header.get("EXTNAME", "")).strip().upper()
         if ext in IR_EXTNAMES:
             by_key[(ext, int(hdu.header.get("EXTVER", 1)))] = hdu
+            position[id(hdu)] = i
     extvers = sorted(v for (e, v) in by_key if e == "SCI")
     nsamp = int(_need(p, "NSAMP", name))
     nextend = int(p.get("NEXTEND", 5 * len(extvers)))
@@ -149,10 +172,11 @@ def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
         )
     if extvers != list(range(1, nsamp + 1)):
         raise EngineError("imsets must be EXTVER 1…NSAMP", file=name, keyword="NEXTEND")
-    first = by_key[("SCI", 1)]
-    if first.data is None:
+    first = by_key[("SCI", 1)].header
+    if first.get("NAXIS", 0) != 2:
         raise EngineError("SCI,1 has no data", file=name, keyword="NAXIS")
-    ny, nx = first.data.shape
+    ny, nx = int(first["NAXIS2"]), int(first["NAXIS1"])
+    buf = np.empty((ny, nx), ">i2")
     N = nsamp
     st = Stack(
         sci=np.empty((N, ny, nx), F32),
@@ -172,6 +196,11 @@ def _unpack_raw(hdul, name: str) -> tuple[Exposure, Stack, list[str]]:
                 raise EngineError(f"imset {v} has no {ext} extension", file=name, keyword="NEXTEND")
             headers[ext] = hdu.header.copy()
             target = getattr(st, ext.lower())[g]
+            h = hdu.header
+            shape_ok = (h.get("NAXIS"), h.get("NAXIS1"), h.get("NAXIS2")) == (2, nx, ny)
+            if shape_ok and fh is not None and target.dtype == F32:
+                if _int16_plane(fh, hdul.fileinfo(position[id(hdu)])["datLoc"], h, target, buf, name):
+                    continue
             if hdu.header.get("NAXIS", 0):
                 data = hdu.data
                 if data.shape != (ny, nx):
