@@ -18,6 +18,7 @@ import ctypes
 import logging
 import os
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -213,6 +214,30 @@ class _Outputs:
     def __init__(self, outdir: Path):
         self.outdir = outdir
         self.written: list[Path] = []
+        self._pending = None
+        self._pool = None
+
+    def write_later(self, exposure: Exposure, name: str) -> None:
+        """:meth:`write` in a background thread, so the next stage runs while the product is written
+        (one write at a time; the exposure must not be touched afterwards). :meth:`flush` waits."""
+        self.flush()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-write")
+        self._pending = self._pool.submit(self._write, exposure, name)
+
+    def flush(self) -> None:
+        """Wait for the background write (its error is raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def claim(self, names: list[str]) -> None:
         for n in names:
@@ -220,6 +245,10 @@ class _Outputs:
                 raise EngineError("output file already exists", file=n)
 
     def write(self, exposure: Exposure, name: str) -> Path:
+        self.flush()  # products are written (and listed) in the order they are made
+        return self._write(exposure, name)
+
+    def _write(self, exposure: Exposure, name: str) -> Path:
         exposure.primary["CAL_VER"] = (cal_ver(), "CALACS code version")
         p = write_exposure(exposure, self.outdir / name)
         self.written.append(p)
@@ -233,6 +262,10 @@ class _Outputs:
             self.written.append(p)
 
     def rollback(self) -> None:
+        try:
+            self.close()
+        except Exception:  # the failed write is rolled back with the rest
+            pass
         for p in self.written:
             try:
                 p.unlink()
@@ -274,7 +307,10 @@ def calacs(
                 raws = [input_path]
             else:
                 raise EngineError("input must be an _asn.fits or a _raw.fits file", file=input_path.name)
-            roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
+            try:
+                roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
+            finally:
+                out.close()
             if name.endswith("_asn.fits") and asn.product in roots and input_path.parent.resolve() == outdir.resolve():
                 mark_product_present(input_path, asn.product)
             log.info("CALACS completion for %s", input_path.name)
@@ -298,12 +334,17 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             names.append(f"{prod}_crj_tmp.fits")
     out.claim(names)
     roots = []
-    with RefCache() as refs:
+    with RefCache() as refs, contextlib.ExitStack() as stack:
         blvs: list[Exposure] = []
         keys_list: list[AcsKeys] = []
-        for m, raw_path in zip(asn.members, raws, strict=True):
+        # the next member's raw file is read in the background while this one is in ACSCCD
+        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-read")
+        stack.callback(reader.shutdown, wait=True)
+        nxt = reader.submit(read_exposure, raws[0], ir=False) if raws else None
+        for i, (m, raw_path) in enumerate(zip(asn.members, raws, strict=True)):
             with stage(f"read {raw_path.name}"):
-                raw = read_exposure(raw_path, ir=False)
+                raw = nxt.result()
+            nxt = reader.submit(read_exposure, raws[i + 1], ir=False) if i + 1 < len(raws) else None
             keys = read_keys(raw.primary, file=raw_path.name)
             if not single and not keys_list:
                 crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]
@@ -342,8 +383,8 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             with stage("acs2d crj"):
                 crj = acs2d(crj_tmp, keys=crj_keys, env=env, refs=refs, combined=True)
             del crj_tmp
-            with stage("write crj"):
-                out.write(crj, f"{prod}_crj.fits")
+            with stage("write crj"):  # in the background, during the members' ACS2D
+                out.write_later(crj, f"{prod}_crj.fits")
             del crj
             spt = make_product_spt(
                 [r.with_name(f"{m}_spt.fits") for m, r in zip(asn.members, raws, strict=True)], prod, out.outdir
@@ -361,8 +402,8 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             with stage(f"acs2d {m}"):
                 flt = acs2d(b, keys=k, env=env, refs=refs)
             del b
-            with stage(f"write {m}_flt"):
-                out.write(flt, f"{m}_flt.fits")
+            with stage(f"write {m}_flt"):  # in the background, during the next member's ACS2D
+                out.write_later(flt, f"{m}_flt.fits")
             del flt
     return roots
 
