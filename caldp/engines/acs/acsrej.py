@@ -61,7 +61,7 @@ def sky_levels(scis, dqs, *, skysub: str, badinpdq: int) -> list[F32]:
     """Sky of each input (``acsrej_sky.c``): the histogram mode when SKYSUB = mode, else 0."""
     if skysub.strip().lower() != "mode":
         return [F32(0)] * len(scis)
-    return sky_mode(list(scis), list(dqs), badinpdq=badinpdq)
+    return sky_mode(list(scis), list(dqs), badinpdq=badinpdq, mapper=chip_map)
 
 
 def initial_guess(pics, dqs, *, kind: str, dqpat: int) -> np.ndarray:

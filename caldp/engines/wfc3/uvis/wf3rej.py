@@ -123,8 +123,11 @@ def _cr_mode(hist: np.ndarray, width: F32, hmin: F32) -> F32:
     return F32(hmin + F32(mode * width))
 
 
-def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) -> list[F32]:
+def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int, mapper=None) -> list[F32]:
     """Sky level of each image: histogram mode (``rej_sky.c`` with SKYSUB=mode).
+
+    `mapper`: optional ``map``-like function used for the images' histograms (e.g. a thread map;
+    the C histogram releases the GIL).
 
     `images` are float32 in counts (rates already multiplied by the exposure time). The
     histogram range comes from image 0's good pixels ``(DQ & BADINPDQ) == 0``; each image's
@@ -172,13 +175,16 @@ def sky_mode(images: list[np.ndarray], dqs: list[np.ndarray], *, badinpdq: int) 
     else:
         width = F32(1.0)
     hmin = F32(lo)
+    if mod is not None:
+
+        def one(k):
+            hist = np.empty(nbins, np.int64)
+            mod.sky_hist(images[k], dqs[k], hist, images[k].size, float(lo), float(width), nbins)
+            return _cr_mode(hist, width, hmin)
+
+        return list((mapper or map)(one, range(len(images))))
     skies = []
     for img, dq in zip(images, dqs, strict=True):
-        if mod is not None:
-            hist = np.empty(nbins, np.int64)
-            mod.sky_hist(img, dq, hist, img.size, float(lo), float(width), nbins)
-            skies.append(_cr_mode(hist, width, hmin))
-            continue
         v = img[dq == 0]
         h = (v - F32(lo)) / width
         # C: h = (int) value (truncation toward zero), counted when 0 <= h < nbins, i.e. -1 < value < nbins.
