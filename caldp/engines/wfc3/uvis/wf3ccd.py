@@ -108,8 +108,8 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool, in_place: bool = False)
     """Remove the overscan (``doccd.c``): drop the 60 middle virtual columns of 4-amp data, then the
     section at (TRIMX1, TRIMY1); LTV/CRPIX shifted; SIZAXIS1/2 set.
 
-    `in_place`: the imset's arrays may be overwritten; with the kernels the trimmed arrays are then
-    views of the start of the same buffers.
+    `in_place`: the imset's arrays and headers may be overwritten; with the kernels the trimmed
+    arrays are then views of the start of the same buffers.
     """
     ny, nx = imset.sci.shape
     sizex = nx - sum(trimx)
@@ -124,7 +124,7 @@ def _trim(imset: ImSet, *, trimx, trimy, four_amp: bool, in_place: bool = False)
     rows = slice(trimy[0], trimy[0] + sizey)
     headers = {}
     for name, hdr in imset.headers.items():
-        h = hdr.copy()
+        h = hdr if in_place else hdr.copy()  # in place: the headers are the caller's own copies too
         for key, off in (("LTV1", trimx[0]), ("LTV2", trimy[0]), ("CRPIX1", trimx[0]), ("CRPIX2", trimy[0])):
             if key in h:
                 h[key] = h[key] - off
