@@ -687,10 +687,12 @@ wf3_slots(const Wf3 *c, Py_ssize_t r, Slots *s)
 
 /* WF3 minimum initial guess on one row (slot 0 takes an input's value only if it is good, slot 1
  * takes a lower good value, and image 0 whatever its DQ — rej_init.c's asymmetry). */
+/* Slot 0 (columns < ampx): where the input is lower (or it is image 0) take (value, variance)
+ * if the input is good and EXPTIME > 0, else (0, 0). */
 VEC_CLONES static void
-wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict pic,
+wf3_guess_slot0(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict pic,
                 const uint16_t *restrict d, float *restrict ave, float *restrict var, float e, float sk, float scale,
-                float gn, float nse, uint16_t bad, int first, int slot0)
+                float gn, float nse, uint16_t bad, int first)
 {
     const float e2 = e * e;
     const int epos = e > 0.0f;
@@ -699,19 +701,32 @@ wf3_guess_input(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const fl
         float val = epos ? pic[x] : 0.0f; /* pic = f32(diff / e) */
         float t = scale * fmax0(diff);
         float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
+        int ok = ((d[x] & bad) == 0) & epos;
+        int take = first | (val < ave[x]);
+        float a = ok ? val : 0.0f, v = ok ? vn : 0.0f;
+        ave[x] = take ? a : ave[x];
+        var[x] = take ? v : var[x];
+    }
+}
+
+/* Slot 1: take a lower good value (image 0 whatever its DQ), its variance if EXPTIME > 0 else 0. */
+VEC_CLONES static void
+wf3_guess_slot1(Py_ssize_t x0, Py_ssize_t x1, const float *restrict im, const float *restrict pic,
+                const uint16_t *restrict d, float *restrict ave, float *restrict var, float e, float sk, float scale,
+                float gn, float nse, uint16_t bad, int first)
+{
+    const float e2 = e * e;
+    const int epos = e > 0.0f;
+    for (Py_ssize_t x = x0; x < x1; x++) {
+        float diff = im[x] - sk;
+        float val = epos ? pic[x] : 0.0f;
+        float t = scale * fmax0(diff);
+        float vn = ((nse + fmax0(im[x]) / gn) + t * t) / e2;
         int good = (d[x] & bad) == 0;
-        int lower = val < ave[x];
-        if (slot0) {
-            int take = first | lower, ok = good & epos;
-            float a = ok ? val : 0.0f, v = ok ? vn : 0.0f;
-            ave[x] = take ? a : ave[x];
-            var[x] = take ? v : var[x];
-        } else {
-            int take = first | (lower & good);
-            float v = epos ? vn : 0.0f;
-            ave[x] = take ? val : ave[x];
-            var[x] = take ? v : var[x];
-        }
+        int take = first | ((val < ave[x]) & good);
+        float v = epos ? vn : 0.0f;
+        ave[x] = take ? val : ave[x];
+        var[x] = take ? v : var[x];
     }
 }
 
@@ -720,8 +735,9 @@ wf3_guess_min(const Wf3 *c, Py_ssize_t off, const Slots *s, const float *pics, f
 {
     for (Py_ssize_t k = 0; k < c->n; k++)
         for (int q = 0; q < 2; q++)
-            wf3_guess_input(s->x0[q], s->x1[q], c->img[k] + off, pics + k * c->g.nx, c->dq[k] + off, ave, var,
-                            c->efac[k], c->sky[k], c->scale, s->gn[q], s->nse[q], c->bad, k == 0, q == 0);
+            (q == 0 ? wf3_guess_slot0 : wf3_guess_slot1)(s->x0[q], s->x1[q], c->img[k] + off, pics + k * c->g.nx,
+                                                         c->dq[k] + off, ave, var, c->efac[k], c->sky[k], c->scale,
+                                                         s->gn[q], s->nse[q], c->bad, k == 0);
 }
 
 /* Thresholds of one input on columns x0..x1 (one amplifier slot): rejection `th` and same-row
