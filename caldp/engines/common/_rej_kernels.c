@@ -187,7 +187,7 @@ ring_slot(Py_ssize_t r, Py_ssize_t width)
 }
 
 /* out[x] |= h[x + dx] for every |dx| <= w (dx = 0 skipped when skip0), inside the row. */
-static void
+VEC_CLONES static void
 or_shifts(uint8_t *restrict out, const uint8_t *restrict h, Py_ssize_t nx, int32_t w, int skip0)
 {
     for (int32_t dx = -w; dx <= w; dx++) {
