@@ -66,7 +66,7 @@ init_rows(const float *sci, float *err, uint16_t *dq, Py_ssize_t ny, Py_ssize_t 
         const float *s = sci + y * nx;
         if (p->do_err) {
             float *e = err + y * nx;
-            Py_ssize_t bx = p->boundary < nx ? p->boundary : nx;
+            Py_ssize_t bx = p->boundary < 0 ? 0 : (p->boundary < nx ? p->boundary : nx);
             for (Py_ssize_t x = 0; x < bx; x++)
                 e[x] = noise_value(s[x], p->b[0], p->g[0], p->r2[0]);
             for (Py_ssize_t x = bx; x < nx; x++)
@@ -367,7 +367,7 @@ sub_row(float *s, float *e, uint16_t *d, Py_ssize_t nx, Py_ssize_t y, const SubP
 {
     const float *r = p->ref + y * p->r_stride, *re = p->rerr + y * p->re_stride;
     const uint16_t *rd = p->rdq + y * p->rd_stride;
-    const Py_ssize_t ax = p->ampx < nx ? p->ampx : nx;
+    const Py_ssize_t ax = p->ampx < 0 ? 0 : (p->ampx < nx ? p->ampx : nx);
     Py_ssize_t ngood = sub_span(s, e, d, r, re, rd, 0, ax, p->k[0], p->sdq);
     ngood += sub_span(s, e, d, r, re, rd, ax, nx, p->k[1], p->sdq);
     /* Line mean of the scaled reference: sequential float64 sum in column order, bad pixels adding
