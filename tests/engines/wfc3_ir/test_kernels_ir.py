@@ -45,8 +45,9 @@ def _stack(N: int, ny: int, nx: int, seed: int, *, rate_units: bool):
     dq |= np.where(sat[None] & (np.arange(N)[:, None, None] >= sat_at[None]), np.uint16(DQ.SATPIXEL), 0).astype(
         np.uint16
     )
-    # flagged reads: bad-pixel bits, input CRHIT, ZEROSIG, everything flagged
-    for bit, frac in ((4, 0.05), (16, 0.03), (DQ.CRHIT, 0.03), (DQ.ZEROSIG, 0.05), (512, 0.02)):
+    # flagged reads: bad-pixel bits, input CRHIT / SPIKE / HIGH_CURVATURE, ZEROSIG, everything flagged
+    flags = ((4, 0.05), (16, 0.03), (DQ.CRHIT, 0.03), (DQ.ZEROSIG, 0.05), (512, 0.02), (1024, 0.01), (16384, 0.01))
+    for bit, frac in flags:
         dq |= np.where(rng.random((N, ny, nx)) < frac, np.uint16(bit), 0).astype(np.uint16)
     allbad = rng.random((ny, nx)) < 0.02
     dq[:, allbad] |= np.uint16(4)

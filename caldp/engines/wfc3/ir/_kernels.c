@@ -587,6 +587,119 @@ row_final(const float *restrict x, const float *restrict y, const float *restric
     }
 }
 
+/* ---- row bookkeeping of ramp_fit (vectorised) ------------------------------------------- */
+
+/* One sample of one image row into the row buffers: counts (x TIME for count rates), sigma, TIME,
+ * the dark-current term and the DQ without ZEROSIG. */
+VEC_CLONES static void
+fill_row(const float *restrict ps, const float *restrict pe, const float *restrict pt, const uint16_t *restrict pq,
+         float *restrict yk, float *restrict sk, float *restrict tk, float *restrict dkk, uint16_t *restrict qk,
+         Py_ssize_t ax, int rate_units, float lineardark)
+{
+    if (rate_units) {
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            yk[c] = ps[c] * pt[c];
+            sk[c] = pe[c] * pt[c];
+        }
+    } else {
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            yk[c] = ps[c];
+            sk[c] = pe[c];
+        }
+    }
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        tk[c] = pt[c];
+        dkk[c] = pt[c] * lineardark;
+        qk[c] = pq[c] & (uint16_t)~DQ_ZEROSIG;
+    }
+}
+
+/* Per pixel of the row: special (saturated in the first read after ZSIGCORR: the zeroth read is the
+ * result), keep (0xFFFF for fitted pixels), the OR of the input DQ (output DQ before the fit), the
+ * zeroth read's DQ and clean (samples 1..N-1 all DQ 0, for the row functions). Returns the number of clean pixels. */
+VEC_CLONES static int
+classify_row(const uint16_t *restrict rq, Py_ssize_t ax, int N, int zsig_done, int fast, uint16_t *restrict anyq,
+             uint16_t *restrict odq, uint16_t *restrict q0, uint16_t *restrict keep, uint8_t *restrict special,
+             int *restrict clean)
+{
+    for (Py_ssize_t c = 0; c < ax; c++)
+        anyq[c] = 0;
+    for (int k = 1; k < N; k++)
+        for (Py_ssize_t c = 0; c < ax; c++)
+            anyq[c] |= rq[k * ax + c];
+    int nclean = 0;
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        int sp = zsig_done && (rq[ax + c] & DQ_SATPIXEL);
+        special[c] = (uint8_t)sp;
+        keep[c] = sp ? 0 : 0xFFFF;
+        odq[c] = anyq[c] | rq[c];
+        q0[c] = rq[c]; /* the output DQ of a special pixel (finish_row may change rq) */
+        clean[c] = fast && !sp && anyq[c] == 0;
+        nclean += clean[c];
+    }
+    return nclean;
+}
+
+/* Count rates back to counts (BUNIT COUNTS): rate x TIME. */
+VEC_CLONES static void
+scale_row(float *restrict s, float *restrict e, const float *restrict t, Py_ssize_t ax)
+{
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        s[c] = s[c] * t[c];
+        e[c] = e[c] * t[c];
+    }
+}
+
+/* crrej's bookkeeping after the fit (finish_flags): CRHIT carried to later samples; a
+ * HIGH_CURVATURE sample before the last marks every sample (CRHIT cleared); UNSTABLE in the output
+ * DQ (CRHIT cleared) where the last sample has HIGH_CURVATURE; SATPIXEL dropped from the output DQ.
+ * Returns the UNSTABLE pixels among the fitted ones (keep). */
+VEC_CLONES static Py_ssize_t
+finish_row(uint16_t *restrict rq, Py_ssize_t ax, int N, uint16_t *restrict odq, uint16_t *restrict hcv,
+           const uint16_t *restrict keep)
+{
+    for (Py_ssize_t c = 0; c < ax; c++)
+        hcv[c] = 0;
+    for (int k = 0; k < N - 1; k++) {
+        const uint16_t *qa = rq + k * ax;
+        uint16_t *qb = rq + (k + 1) * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            qb[c] |= qa[c] & DQ_CRHIT;
+            hcv[c] |= qa[c] & DQ_HICURV;
+        }
+    }
+    for (int k = 0; k < N; k++) {
+        uint16_t *qk = rq + k * ax;
+        for (Py_ssize_t c = 0; c < ax; c++) {
+            uint16_t m = hcv[c] ? 0xFFFF : 0;
+            uint16_t spread = (uint16_t)((qk[c] | DQ_HICURV) & ~DQ_CRHIT);
+            qk[c] = (uint16_t)((qk[c] & ~m) | (spread & m));
+        }
+    }
+    Py_ssize_t nunst = 0;
+    const uint16_t *ql = rq + (N - 1) * ax;
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        uint16_t o = (uint16_t)(odq[c] & ~DQ_SATPIXEL);
+        uint16_t m = (ql[c] & DQ_HICURV) ? 0xFFFF : 0;
+        uint16_t u = (uint16_t)((o | DQ_UNSTABLE) & ~DQ_CRHIT);
+        odq[c] = (uint16_t)((o & ~m) | (u & m));
+        nunst += (m & keep[c]) != 0;
+    }
+    return nunst;
+}
+
+/* Flags of one sample back into its read: CRHIT stays, SPIKE (1024) -> DETECTORPROB (4),
+ * HIGH_CURVATURE (16384) -> UNSTABLE (32); not for the special pixels (keep 0). */
+VEC_CLONES static void
+flags_back_row(uint16_t *restrict pq, const uint16_t *restrict qk, const uint16_t *restrict keep, Py_ssize_t ax)
+{
+    for (Py_ssize_t c = 0; c < ax; c++) {
+        uint16_t q = qk[c];
+        uint16_t add = (uint16_t)((q & DQ_CRHIT) | ((q >> 8) & DQ_DETECTORPROB) | ((q >> 9) & DQ_UNSTABLE));
+        pq[c] |= add & keep[c];
+    }
+}
+
 /* ramp_fit(sci, err, time, dq, out_sci, out_err, out_dq, out_samp, out_time, wtab,
  *          N, ny, nx, x0, x1, r0, r1, thresh, dqignore, gain, invr2, lineardark,
  *          rate_units, counts_out, zsig_done, sampzero) -> number of UNSTABLE pixels
@@ -618,11 +731,11 @@ ramp_fit(PyObject *self, PyObject *args)
         ck_check(&bot, plane, 4, "out_time") || ck_check(&bw, NPOWERS * (N + 1) * N, 4, "wtab"))
         goto fail;
     /* one image row of the band, sample-major (sample k of pixel c at k*ax + c): the stack is swept
-     * plane row by plane row, clean ramps are fitted by the row functions, the others per pixel */
+     * plane row by plane row, clean ramps are fitted by the row functions, the others per pixel;
+     * the DQ bookkeeping runs over whole rows */
     const Py_ssize_t ax = x1 - x0;
-    const size_t fa = (size_t)ax * sizeof(float);
-    size_t need = sizeof(Pix) + (size_t)N * (5 * fa + (size_t)ax * sizeof(uint16_t)) + 16 * fa +
-                  (size_t)ax * (2 * sizeof(int) + 1);
+    const size_t fa = (size_t)(ax > 0 ? ax : 1) * sizeof(float);
+    size_t need = sizeof(Pix) + (size_t)N * (5 * fa + fa / 2) + 24 * fa + fa;
     char *mem = PyMem_RawMalloc(need);
     if (mem == NULL) {
         PyErr_NoMemory();
@@ -636,9 +749,12 @@ ramp_fit(PyObject *self, PyObject *args)
                  scratch + 6 * ax, scratch + 7 * ax, scratch + 8 * ax, scratch + 9 * ax, scratch + 10 * ax,
                  rd /* optimum weights reuse the residual rows */, NULL};
     float *fsci = scratch + 11 * ax, *ferr = scratch + 12 * ax, *ftim = scratch + 13 * ax;
-    int *fok = (int *)(scratch + 16 * ax), *clean = fok + ax;
-    w.flag = (int *)(scratch + 14 * ax); /* two float rows hold the int flags */
-    uint16_t *rq = (uint16_t *)(clean + ax);
+    w.flag = (int *)(scratch + 14 * ax);
+    int *fok = (int *)(scratch + 15 * ax), *clean = (int *)(scratch + 16 * ax), *fns = (int *)(scratch + 17 * ax);
+    uint16_t *anyq = (uint16_t *)(scratch + 18 * ax), *odq = (uint16_t *)(scratch + 19 * ax);
+    uint16_t *hcv = (uint16_t *)(scratch + 20 * ax), *keep = (uint16_t *)(scratch + 21 * ax);
+    uint16_t *q0 = (uint16_t *)(scratch + 22 * ax);
+    uint16_t *rq = (uint16_t *)(scratch + 24 * ax);
     uint8_t *special = (uint8_t *)(rq + ax * N);
     const float *sci = bsci.buf, *err = berr.buf, *tim = btim.buf;
     uint16_t *dq = bdq.buf, *o_dq = boq.buf;
@@ -652,29 +768,10 @@ ramp_fit(PyObject *self, PyObject *args)
         const Py_ssize_t base = row * nx + x0;
         for (int k = 0; k < N; k++) {
             Py_ssize_t off = (N - 1 - k) * plane + base; /* sample k (time order) = plane N-1-k */
-            const float *ps = sci + off, *pe = err + off, *pt = tim + off;
-            const uint16_t *pq = dq + off;
-            float *yk = ry + k * ax, *sk = rs + k * ax, *tk = rt + k * ax, *dkk = rdk + k * ax;
-            uint16_t *qk = rq + k * ax;
-            for (Py_ssize_t c = 0; c < ax; c++) {
-                float t = pt[c];
-                tk[c] = t;
-                yk[c] = rate_units ? ps[c] * t : ps[c];
-                sk[c] = rate_units ? pe[c] * t : pe[c];
-                dkk[c] = t * lineardark;
-                qk[c] = pq[c] & (uint16_t)~DQ_ZEROSIG;
-            }
+            fill_row(sci + off, err + off, tim + off, dq + off, ry + k * ax, rs + k * ax, rt + k * ax, rdk + k * ax,
+                     rq + k * ax, ax, rate_units, lineardark);
         }
-        int nclean = 0;
-        for (Py_ssize_t c = 0; c < ax; c++) {
-            /* saturated in the first read after ZSIGCORR: the zeroth read is the result */
-            special[c] = zsig_done && (rq[ax + c] & DQ_SATPIXEL);
-            uint16_t any = 0;
-            for (int k = 1; k < N; k++)
-                any |= rq[k * ax + c];
-            clean[c] = fast && !special[c] && any == 0;
-            nclean += clean[c];
-        }
+        int nclean = classify_row(rq, ax, (int)N, zsig_done, fast, anyq, odq, q0, keep, special, clean);
         if (nclean) {
             row_sums(rt, ry, rs, ax, (int)N, NULL, &r, &w);
             row_line(rt, ry, rdk, ax, (int)N, &r, &w);
@@ -684,77 +781,46 @@ ramp_fit(PyObject *self, PyObject *args)
             row_final(rt, ry, rs, rdk, ax, (int)N, &r, &w, fsci, ferr, ftim, fok);
         }
         for (Py_ssize_t c = 0; c < ax; c++) {
+            if (special[c])
+                continue;
+            if (clean[c] && fok[c]) {
+                fns[c] = (int)N;
+                continue;
+            }
+            for (int k = 0; k < N; k++) {
+                Py_ssize_t j = k * ax + c;
+                p->y[k] = ry[j];
+                p->s[k] = rs[j];
+                p->t[k] = rt[j];
+                p->dk[k] = rdk[j];
+                p->q[k] = rq[j];
+            }
+            fit_pixel(p, &r, &fsci[c], &ferr[c], &fns[c], &ftim[c]);
+            for (int k = 0; k < N; k++)
+                rq[k * ax + c] = p->q[k];
+        }
+        if (counts_out)
+            scale_row(fsci, ferr, ftim, ax);
+        nunst += finish_row(rq, ax, (int)N, odq, hcv, keep);
+        for (Py_ssize_t c = 0; c < ax; c++) {
             Py_ssize_t pos = base + c;
             if (special[c]) {
                 o_sci[pos] = sci[(N - 1) * plane + pos];
                 o_err[pos] = err[(N - 1) * plane + pos];
-                o_dq[pos] = rq[c];
+                o_dq[pos] = q0[c];
                 o_samp[pos] = 1;
                 o_tim[pos] = sampzero;
-                continue;
-            }
-            uint16_t odq = 0;
-            for (int k = 0; k < N; k++)
-                odq |= rq[k * ax + c];
-            float sv, ev, tt;
-            int ns;
-            if (clean[c] && fok[c]) {
-                sv = fsci[c];
-                ev = ferr[c];
-                tt = ftim[c];
-                ns = (int)N;
             } else {
-                for (int k = 0; k < N; k++) {
-                    Py_ssize_t j = k * ax + c;
-                    p->y[k] = ry[j];
-                    p->s[k] = rs[j];
-                    p->t[k] = rt[j];
-                    p->dk[k] = rdk[j];
-                    p->q[k] = rq[j];
-                }
-                fit_pixel(p, &r, &sv, &ev, &ns, &tt);
-                for (int k = 0; k < N; k++)
-                    rq[k * ax + c] = p->q[k];
-            }
-            if (counts_out) {
-                sv = sv * tt;
-                ev = ev * tt;
-            }
-            /* CRHIT carried to later samples; HIGH_CURVATURE before the last sample marks them all */
-            odq &= (uint16_t)~DQ_SATPIXEL;
-            int hc = 0;
-            for (int k = 0; k < N - 1; k++) {
-                rq[(k + 1) * ax + c] |= rq[k * ax + c] & DQ_CRHIT;
-                hc |= (rq[k * ax + c] & DQ_HICURV) != 0;
-            }
-            if (hc)
-                for (int k = 0; k < N; k++)
-                    rq[k * ax + c] = (uint16_t)((rq[k * ax + c] | DQ_HICURV) & ~DQ_CRHIT);
-            if (rq[(N - 1) * ax + c] & DQ_HICURV) {
-                odq = (uint16_t)((odq | DQ_UNSTABLE) & ~DQ_CRHIT);
-                nunst++;
-            }
-            o_sci[pos] = sv;
-            o_err[pos] = ev;
-            o_dq[pos] = odq;
-            o_samp[pos] = (int16_t)ns;
-            o_tim[pos] = tt;
-        }
-        /* new flags back into the reads */
-        for (int k = 0; k < N; k++) {
-            uint16_t *pq = dq + (N - 1 - k) * plane + base;
-            const uint16_t *qk = rq + k * ax;
-            for (Py_ssize_t c = 0; c < ax; c++) {
-                uint16_t q = qk[c], add = 0;
-                if (q & DQ_CRHIT)
-                    add |= DQ_CRHIT;
-                if (q & DQ_SPIKE)
-                    add |= DQ_DETECTORPROB;
-                if (q & DQ_HICURV)
-                    add |= DQ_UNSTABLE;
-                pq[c] |= special[c] ? 0 : add;
+                o_sci[pos] = fsci[c];
+                o_err[pos] = ferr[c];
+                o_dq[pos] = odq[c];
+                o_samp[pos] = (int16_t)fns[c];
+                o_tim[pos] = ftim[c];
             }
         }
+        /* new flags back into the reads (CRHIT, SPIKE -> DETECTORPROB, HIGH_CURVATURE -> UNSTABLE) */
+        for (int k = 0; k < N; k++)
+            flags_back_row(dq + (N - 1 - k) * plane + base, rq + k * ax, keep, ax);
     }
     Py_END_ALLOW_THREADS
     PyMem_RawFree(mem);
