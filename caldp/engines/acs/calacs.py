@@ -18,7 +18,7 @@ import ctypes
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -37,6 +37,7 @@ from .acsccd import acsccd
 from .context import AcsKeys, read_keys, reference
 from .refs import RefCache
 from .tables import read_crrejtab
+from .threads import thread_count
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +220,12 @@ class _Outputs:
 
     def write_later(self, exposure: Exposure, name: str) -> None:
         """:meth:`write` in a background thread, so the next stage runs while the product is written
-        (one write at a time; the exposure must not be touched afterwards). :meth:`flush` waits."""
+        (one write at a time; the exposure must not be touched afterwards). :meth:`flush` waits.
+        With ``CALDP_THREADS=1`` the write is done at once, in the calling thread."""
         self.flush()
+        if thread_count() <= 1:
+            self._write(exposure, name)
+            return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-write")
         self._pending = self._pool.submit(self._write, exposure, name)
@@ -271,6 +276,26 @@ class _Outputs:
                 p.unlink()
             except OSError:
                 pass
+
+
+class _Reader:
+    """Raw files read ahead in one background thread (or at once with ``CALDP_THREADS=1``)."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self._pool = None
+        if thread_count() > 1:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-read")
+            stack.callback(self._pool.shutdown, wait=True)
+
+    def submit(self, path: Path) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(read_exposure, path, ir=False)
+        done: Future = Future()
+        try:
+            done.set_result(read_exposure(path, ir=False))
+        except Exception as exc:  # raised by result(), where the read would have been
+            done.set_exception(exc)
+        return done
 
 
 def _raw_path(srcdir: Path, root: str) -> Path:
@@ -338,13 +363,13 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
         blvs: list[Exposure] = []
         keys_list: list[AcsKeys] = []
         # the next member's raw file is read in the background while this one is in ACSCCD
-        reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-read")
-        stack.callback(reader.shutdown, wait=True)
-        nxt = reader.submit(read_exposure, raws[0], ir=False) if raws else None
+        # (not with CALDP_THREADS=1: then everything runs in the calling thread)
+        reader = _Reader(stack)
+        nxt = reader.submit(raws[0]) if raws else None
         for i, (m, raw_path) in enumerate(zip(asn.members, raws, strict=True)):
             with stage(f"read {raw_path.name}"):
                 raw = nxt.result()
-            nxt = reader.submit(read_exposure, raws[i + 1], ir=False) if i + 1 < len(raws) else None
+            nxt = reader.submit(raws[i + 1]) if i + 1 < len(raws) else None
             keys = read_keys(raw.primary, file=raw_path.name)
             if not single and not keys_list:
                 crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]

@@ -319,3 +319,24 @@ def test_calacs_kernels_vs_numpy(mini, tmp_path, monkeypatch, flashed):
                 skip = ("DATE", "IRAF-TLM", "CHECKSUM", "DATASUM")
                 keys = [k for k in ha.header if k not in skip and k not in ("HISTORY", "COMMENT")]
                 assert [(k, ha.header[k]) for k in keys] == [(k, hb.header.get(k)) for k in keys], (name, ha.name)
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_failed_background_write_rolls_back(mini, tmp_path, monkeypatch, threads):
+    """A product written in the background that fails: the error surfaces and nothing is left."""
+    from caldp.engines.acs import calacs as mod
+
+    real = mod.write_exposure
+
+    def failing(exposure, path, **kw):
+        if str(path).endswith("_crj.fits"):
+            raise OSError("disk full")
+        return real(exposure, path, **kw)
+
+    monkeypatch.setattr(mod, "write_exposure", failing)
+    monkeypatch.setenv("CALDP_THREADS", threads)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(OSError, match="disk full"):
+        calacs(mini["asn"], outdir=out, env=mini["env"])
+    assert not list(out.iterdir())
