@@ -8,6 +8,7 @@ The CRREJTAB row choice is the same as calwf3's and is shared with the WFC3 engi
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ __all__ = ["CCDParams", "Overscan", "CRRejPars", "read_ccdtab", "read_oscntab", 
 
 _TABLES: dict[tuple, tuple] = {}
 _TABLES_MAX = 16
+_TABLES_LOCK = threading.Lock()
 
 
 def _open_table(path: Path, keyword: str):
@@ -40,14 +42,15 @@ def _open_table(path: Path, keyword: str):
         key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, keyword)
     except OSError:
         key = None
-    if key is not None and key in _TABLES:
-        return _TABLES[key]
-    value = _read_table(path, keyword)
-    if key is not None:
-        if len(_TABLES) >= _TABLES_MAX:
-            _TABLES.pop(next(iter(_TABLES)))
-        _TABLES[key] = value
-    return value
+    with _TABLES_LOCK:  # ACS2D's chip threads ask at the same time
+        if key is not None and key in _TABLES:
+            return _TABLES[key]
+        value = _read_table(path, keyword)
+        if key is not None:
+            if len(_TABLES) >= _TABLES_MAX:
+                _TABLES.pop(next(iter(_TABLES)))
+            _TABLES[key] = value
+        return value
 
 
 def _read_table(path: Path, keyword: str):
