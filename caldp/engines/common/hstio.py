@@ -88,7 +88,10 @@ def _expand(hdu, extname: str, shape: tuple[int, int] | None, path) -> np.ndarra
         ny, nx = shape
     else:
         raise EngineError(f"{extname} extension has no data and no NPIX1/NPIX2", file=path)
-    return np.full((ny, nx), hdr.get("PIXVALUE", 0), dtype=dtype)
+    value = hdr.get("PIXVALUE", 0)
+    if value == 0:  # the usual raw ERR/DQ: zero pages from the allocator, no fill pass
+        return np.zeros((ny, nx), dtype=dtype)
+    return np.full((ny, nx), value, dtype=dtype)
 
 
 def read_exposure(path: os.PathLike | str, *, ir: bool | None = None) -> Exposure:

@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
@@ -118,6 +122,51 @@ def _compute(row, ndim: int, name: str, obs: Obsmode, extrap: bool) -> float:
     return corners[0]
 
 
+class _Table(NamedTuple):
+    obsmodes: list[str]
+    datacols: list[str]
+    rows: object  # FITS_rec, kept in memory after the file is closed
+
+
+class _Parsed(NamedTuple):
+    extrap: bool
+    zpt: float
+    tables: dict[str, _Table]
+
+
+_PARSED: OrderedDict[tuple, _Parsed] = OrderedDict()
+_PARSED_LOCK = threading.Lock()
+_PARSED_MAX = 4
+
+
+def _parsed(path) -> _Parsed:
+    """The IMPHTTAB at `path`, parsed once per file version (path, size, mtime): an association
+    looks up several modes and chips in the same table, and parsing it costs more than a lookup."""
+    st = os.stat(path)
+    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            _PARSED.move_to_end(key)
+            return _PARSED[key]
+        with fits.open(path, memmap=False) as hdul:
+            primary = hdul[0].header
+            tables = {}
+            for hdu in hdul[1:]:
+                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+                if not name or name in tables or hdu.data is None:
+                    continue
+                rows = hdu.data
+                obsmodes, datacols = column(rows, "OBSMODE"), column(rows, "DATACOL")
+                if obsmodes is None or datacols is None:
+                    continue
+                tables[name] = _Table([str(v) for v in obsmodes], [str(v) for v in datacols], rows)
+            parsed = _Parsed(bool(primary.get("EXTRAP", False)), float(primary.get("PHOTZPT", -21.1)), tables)
+        _PARSED[key] = parsed
+        while len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
+        return parsed
+
+
 def lookup(path, photmode: str, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW")) -> dict[str, float]:
     """Photometry values for `photmode` from IMPHTTAB `path`: {name: value, "PHOTZPT": zpt}.
 
@@ -125,25 +174,19 @@ def lookup(path, photmode: str, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW")) -> dic
     Raises EngineError if the file lacks an extension or no row matches.
     """
     obs = parse_photmode(photmode)
-    out: dict[str, float] = {}
-    with fits.open(path, memmap=False) as hdul:
-        primary = hdul[0].header
-        extrap = bool(primary.get("EXTRAP", False))
-        out["PHOTZPT"] = float(primary.get("PHOTZPT", -21.1))
-        for name in names:
-            try:
-                table = hdul[name].data
-            except KeyError:
-                raise EngineError(f"IMPHTTAB has no {name} extension", file=path, keyword="IMPHTTAB") from None
-            obsmodes = column(table, "OBSMODE")
-            datacols = column(table, "DATACOL")
-            for i in range(len(table)):
-                if _row_matches(str(obsmodes[i]), obs.text):
-                    datacol = str(datacols[i]).strip().upper()
-                    m = re.fullmatch(rf"{name}(\d*)", datacol)
-                    ndim = int(m.group(1)) if m and m.group(1) else 0
-                    out[name] = _compute(table[i], ndim, name, obs, extrap)
-                    break
-            else:
-                raise EngineError(f"no IMPHTTAB row for obsmode {obs.text!r}", file=path, keyword="IMPHTTAB")
+    parsed = _parsed(path)
+    out: dict[str, float] = {"PHOTZPT": parsed.zpt}
+    for name in names:
+        table = parsed.tables.get(name)
+        if table is None:
+            raise EngineError(f"IMPHTTAB has no {name} extension", file=path, keyword="IMPHTTAB")
+        for i, obsmode in enumerate(table.obsmodes):
+            if _row_matches(obsmode, obs.text):
+                datacol = table.datacols[i].strip().upper()
+                m = re.fullmatch(rf"{name}(\d*)", datacol)
+                ndim = int(m.group(1)) if m and m.group(1) else 0
+                out[name] = _compute(table.rows[i], ndim, name, obs, parsed.extrap)
+                break
+        else:
+            raise EngineError(f"no IMPHTTAB row for obsmode {obs.text!r}", file=path, keyword="IMPHTTAB")
     return out
