@@ -248,6 +248,8 @@ def test_fluxcorr(monkeypatch):
 
 def test_kernel_rejects_wrong_sizes():
     k = passes.kernels()
+    if k is None:
+        pytest.skip("CALDP_KERNELS asks for the NumPy path")
     with pytest.raises(ValueError):
         k.scale64(np.zeros(3, F32), 4, 1.0)
     with pytest.raises(ValueError):
