@@ -18,7 +18,6 @@ import ctypes
 import logging
 import os
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -28,7 +27,8 @@ from astropy.io import fits
 
 from ..common import trailer
 from ..common.errors import EngineError
-from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic, write_exposure
+from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
+from ..common.outputs import Products, ReadAhead
 from ..common.switches import Switch, read_switch
 from ..wfc3.keywords import hdr_float
 from . import acsrej
@@ -209,95 +209,6 @@ def mark_product_present(asn_path: Path, product: str) -> None:
         hdul[0].header["ASN_PROD"] = True
 
 
-class _Outputs:
-    """Products written by this call; removed again if the call fails."""
-
-    def __init__(self, outdir: Path):
-        self.outdir = outdir
-        self.written: list[Path] = []
-        self._pending = None
-        self._pool = None
-
-    def write_later(self, exposure: Exposure, name: str) -> None:
-        """:meth:`write` in a background thread, so the next stage runs while the product is written
-        (one write at a time; the exposure must not be touched afterwards). :meth:`flush` waits.
-        With ``CALDP_THREADS=1`` the write is done at once, in the calling thread."""
-        self.flush()
-        if thread_count() <= 1:
-            self._write(exposure, name)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-write")
-        self._pending = self._pool.submit(self._write, exposure, name)
-
-    def flush(self) -> None:
-        """Wait for the background write (its error is raised here)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
-    def claim(self, names: list[str]) -> None:
-        for n in names:
-            if (self.outdir / n).exists():
-                raise EngineError("output file already exists", file=n)
-
-    def write(self, exposure: Exposure, name: str) -> Path:
-        self.flush()  # products are written (and listed) in the order they are made
-        return self._write(exposure, name)
-
-    def _write(self, exposure: Exposure, name: str) -> Path:
-        exposure.primary["CAL_VER"] = (cal_ver(), "CALACS code version")
-        p = write_exposure(exposure, self.outdir / name)
-        self.written.append(p)
-        return p
-
-    def trailer(self, root: str, lines: list[str]) -> None:
-        p = self.outdir / f"{root}.tra"
-        existed = p.exists()
-        trailer.write_trailer(p, lines, append=True)
-        if not existed:
-            self.written.append(p)
-
-    def rollback(self) -> None:
-        try:
-            self.close()
-        except Exception:  # the failed write is rolled back with the rest
-            pass
-        for p in self.written:
-            try:
-                p.unlink()
-            except OSError:
-                pass
-
-
-class _Reader:
-    """Raw files read ahead in one background thread (or at once with ``CALDP_THREADS=1``)."""
-
-    def __init__(self, stack: contextlib.ExitStack):
-        self._pool = None
-        if thread_count() > 1:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-acs-read")
-            stack.callback(self._pool.shutdown, wait=True)
-
-    def submit(self, path: Path) -> Future:
-        if self._pool is not None:
-            return self._pool.submit(read_exposure, path, ir=False)
-        done: Future = Future()
-        try:
-            done.set_result(read_exposure(path, ir=False))
-        except Exception as exc:  # raised by result(), where the read would have been
-            done.set_exception(exc)
-        return done
-
-
 def _raw_path(srcdir: Path, root: str) -> Path:
     for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
         if cand.is_file():
@@ -319,7 +230,7 @@ def calacs(
         raise EngineError("input file not found", file=input_path)
     outdir = Path(outdir) if outdir is not None else input_path.parent
     env = os.environ if env is None else env
-    out = _Outputs(outdir)
+    out = Products(outdir, cal_ver=(cal_ver(), "CALACS code version"), background=thread_count() > 1)
     name = input_path.name.lower()
     try:
         with trailer.capture("caldp.engines") as lines:
@@ -347,7 +258,7 @@ def calacs(
     return list(out.written)
 
 
-def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool, *, single: bool) -> list[str]:
+def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool, *, single: bool) -> list[str]:
     combine = (asn.crcorr or asn.rptcorr) and len(asn.members) > 1
     prod = asn.product or asn.rootname
     names = [f"{m}_flt.fits" for m in asn.members]
@@ -364,12 +275,12 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
         keys_list: list[AcsKeys] = []
         # the next member's raw file is read in the background while this one is in ACSCCD
         # (not with CALDP_THREADS=1: then everything runs in the calling thread)
-        reader = _Reader(stack)
-        nxt = reader.submit(raws[0]) if raws else None
-        for i, (m, raw_path) in enumerate(zip(asn.members, raws, strict=True)):
+        reader = stack.enter_context(
+            ReadAhead(lambda p: read_exposure(p, ir=False), raws, background=thread_count() > 1)
+        )
+        for m, raw_path in zip(asn.members, raws, strict=True):
             with stage(f"read {raw_path.name}"):
-                raw = nxt.result()
-            nxt = reader.submit(raws[i + 1]) if i + 1 < len(raws) else None
+                raw = reader.get(raw_path)
             keys = read_keys(raw.primary, file=raw_path.name)
             if not single and not keys_list:
                 crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]
@@ -414,8 +325,7 @@ def _process(asn: Association, raws: list[Path], out: _Outputs, env, keep: bool,
             spt = make_product_spt(
                 [r.with_name(f"{m}_spt.fits") for m, r in zip(asn.members, raws, strict=True)], prod, out.outdir
             )
-            if spt is not None:
-                out.written.append(spt)
+            out.register(spt)
             roots.append(prod)
         members = list(asn.members)
         while blvs:

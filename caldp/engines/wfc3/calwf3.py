@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -27,7 +25,8 @@ from astropy.io import fits
 
 from ..common import trailer
 from ..common.errors import EngineError
-from ..common.hstio import Exposure, read_exposure, write_exposure
+from ..common.hstio import Exposure, read_exposure
+from ..common.outputs import Products, ReadAhead
 from . import threads
 from .asnproducts import make_product_spt, mark_products_present, spt_name
 from .refimage import RefFiles
@@ -159,114 +158,6 @@ def _raw_detector(path: Path) -> str:
     return str(hdr["DETECTOR"]).strip().upper()
 
 
-class _Outputs:
-    """Products written by this call; removed again if the call fails."""
-
-    def __init__(self, outdir: Path):
-        self.outdir = outdir
-        self.written: list[Path] = []
-        self._lock = threading.Lock()
-
-    def path(self, name: str) -> Path:
-        return self.outdir / name
-
-    def claim(self, names: list[str]) -> None:
-        for n in names:
-            if (self.outdir / n).exists():
-                raise EngineError("output file already exists", file=n)
-
-    def write(self, exposure: Exposure, name: str) -> Path:
-        exposure.primary["CAL_VER"] = (cal_ver(), "CALWF3 code version")
-        p = write_exposure(exposure, self.outdir / name)
-        with self._lock:
-            self.written.append(p)
-        return p
-
-    def register(self, path: Path | None) -> None:
-        """Count a file written elsewhere as a product of this call (None: nothing was written)."""
-        if path is not None:
-            with self._lock:
-                self.written.append(path)
-
-    def trailer(self, root: str, lines: list[str]) -> Path:
-        p = self.outdir / f"{root}.tra"
-        existed = p.exists()
-        trailer.write_trailer(p, lines, append=True)
-        if not existed:
-            self.written.append(p)
-        return p
-
-    def rollback(self) -> None:
-        for p in self.written:
-            try:
-                p.unlink()
-            except OSError:
-                pass
-
-
-class _ReadAhead:
-    """``read(member)`` of the next member on a background thread while the current member is
-    calibrated (at most one read ahead: one more raw exposure in memory); in the calling thread when
-    ``threads.MAX_THREADS`` is 1. Errors are raised by :meth:`get` of the member they belong to."""
-
-    def __init__(self, read, members: list[str]):
-        self.read = read
-        self.members = list(members)
-        self.pool = None
-        if threads.MAX_THREADS > 1 and len(self.members) > 1:
-            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3-reader")
-        self.futures: dict[int, object] = {}
-        self.lock = threading.Lock()
-
-    def _submit(self, i: int) -> None:
-        if i < len(self.members) and i not in self.futures:
-            self.futures[i] = self.pool.submit(self.read, self.members[i])
-
-    def get(self, member: str):
-        if self.pool is None:
-            return self.read(member)
-        i = self.members.index(member)
-        with self.lock:
-            self._submit(i)
-            self._submit(i + 1)
-            fut = self.futures.pop(i)
-        return fut.result()
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.futures.clear()
-
-
-class _Writer:
-    """Writes products on one background thread while the next product is calibrated (the write
-    is file I/O and byte swapping, both without the GIL); in the calling thread when
-    ``threads.MAX_THREADS`` is 1. The products are written in place, so holding one while the next
-    is made costs no extra memory."""
-
-    def __init__(self, out: _Outputs):
-        self.out = out
-        self.pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3-writer") if threads.MAX_THREADS > 1 else None
-        )
-        self.pending = []
-
-    def write(self, product: Exposure, name: str) -> None:
-        if self.pool is None:
-            self.out.write(product, name)
-        else:
-            self.pending.append(self.pool.submit(self.out.write, product, name))
-
-    def close(self) -> None:
-        """Wait for every write; raise the first error."""
-        if self.pool is None:
-            return
-        wait(self.pending)
-        self.pool.shutdown()
-        for f in self.pending:
-            f.result()
-
-
 def calwf3(
     input_path,
     *,
@@ -281,7 +172,7 @@ def calwf3(
         raise EngineError("input file not found", file=input_path)
     outdir = Path(outdir) if outdir is not None else input_path.parent
     env = os.environ if env is None else env
-    out = _Outputs(outdir)
+    out = Products(outdir, cal_ver=(cal_ver(), "CALWF3 code version"), background=threads.MAX_THREADS > 1)
     try:
         with trailer.capture("caldp.engines") as lines:
             if input_path.name.lower().endswith("_asn.fits"):
@@ -304,6 +195,7 @@ def calwf3(
                 result = _process_uvis(asn, srcdir, out, env, keep_intermediates, input_path)
             else:
                 raise EngineError(f"DETECTOR = {asn.detector!r} is unknown", file=input_path.name, keyword="DETECTOR")
+            out.close()  # every background write has ended (its error raised) before completion
             log.info("CALWF3 completion for %s", input_path.name)
         if input_path.name.lower().endswith("_asn.fits") and asn.rootname not in result.trailer_roots:
             result.trailer_roots.append(asn.rootname)  # calwf3.e writes the association's trailer too
@@ -339,7 +231,7 @@ def _check_corr(keys, asn: Association, file: str) -> None:
         raise EngineError("CRCORR and/or RPTCORR values not consistent with ASN table", file=file, keyword="CRCORR")
 
 
-def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:
+def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool, input_path: Path) -> _Result:
     from ..common.switches import Switch
     from .uvis.context import read_keys
     from .uvis.rejdriver import wf3rej
@@ -369,7 +261,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 raw_path = _raw_path(srcdir, m, input_path)
                 return raw_path, read_exposure(raw_path, ir=False)
 
-            reader = _ReadAhead(read_raw, sp.members)
+            reader = ReadAhead(read_raw, sp.members, background=threads.MAX_THREADS > 1)
 
             def ccd_member(m, reader=reader):
                 raw_path, raw = reader.get(m)
@@ -440,20 +332,18 @@ def _process_uvis(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool
                 ]
             del blvs
 
-            writer = _Writer(out)
-
-            def twod(index, jobs=jobs, writer=writer):
+            def twod(index, jobs=jobs):
                 exposure, k, dqi, name = jobs[index]
                 jobs[index] = None  # let the input go as soon as its product is made
                 log.info("WF32D: %s -> %s", exposure.filename, name)
                 product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
                 del exposure
-                writer.write(product, name)
+                out.write_later(product, name)
 
             try:
                 parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
             finally:
-                writer.close()  # every write has ended (and its error is raised) before going on
+                out.flush()  # every write has ended (and its error is raised) before going on
             refs.release()  # WF32D's reference chips, kept for the products
             del jobs
             if do_rej:  # WF3REJ's product SPT (member type "")
@@ -479,7 +369,7 @@ def _prefetch_phot(primary, keys, env) -> None:
     photcorr.prefetch(path, [photcorr.photmode(chip, keys.filter, keys.expstart) for chip in (1, 2)])
 
 
-def _dither_products(asn: Association, srcdir: Path, out: _Outputs, made: list[str]) -> None:
+def _dither_products(asn: Association, srcdir: Path, out: Products, made: list[str]) -> None:
     """WF3DTH: the dither product's SPT from its exposures (``BuildDthInput``, ``wf3dth.c``)."""
     for name in asn.dth_products:
         members = []
@@ -492,7 +382,7 @@ def _dither_products(asn: Association, srcdir: Path, out: _Outputs, made: list[s
             made.append(name)
 
 
-def _update_asn(asn_path: Path, out: _Outputs, made: list[str]) -> None:
+def _update_asn(asn_path: Path, out: Products, made: list[str]) -> None:
     """MEMPRSNT/ASN_PROD of the products made — in place, as calwf3.e does in its working directory.
 
     Only when the association lies in the output directory: an input elsewhere is left untouched.
@@ -503,7 +393,7 @@ def _update_asn(asn_path: Path, out: _Outputs, made: list[str]) -> None:
     mark_products_present(asn_path, made)
 
 
-def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, input_path: Path) -> _Result:
+def _process_ir(asn: Association, srcdir: Path, out: Products, env, keep: bool, input_path: Path) -> _Result:
     try:
         from .ir.wf3ir import wf3ir
     except ImportError as exc:
@@ -526,7 +416,7 @@ def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, 
             for p in paths:
                 p = Path(p)
                 if p not in out.written:
-                    out.written.append(p)
+                    out.register(p)
                 if p.name.endswith("_flt.fits"):
                     flts.append(p)
         if asn.rptcorr and len(flts) > 1:
@@ -541,7 +431,7 @@ def _process_ir(asn: Association, srcdir: Path, out: _Outputs, env, keep: bool, 
     return res
 
 
-def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: _Outputs, env) -> None:
+def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: Products, env) -> None:
     """Combine IR ``_flt`` files with WF3REJ into ``<prod>_crj.fits`` (calib-wfc3.md §2.4) **[READ]**."""
     from ..common.hstio import ImSet
     from .ccdtab import read_ccdtab

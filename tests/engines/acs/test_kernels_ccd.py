@@ -324,7 +324,7 @@ def test_calacs_kernels_vs_numpy(mini, tmp_path, monkeypatch, flashed):
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_failed_background_write_rolls_back(mini, tmp_path, monkeypatch, threads):
     """A product written in the background that fails: the error surfaces and nothing is left."""
-    from caldp.engines.acs import calacs as mod
+    from caldp.engines.common import outputs as mod
 
     real = mod.write_exposure
 
