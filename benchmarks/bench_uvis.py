@@ -88,12 +88,13 @@ class Stages:
 
 @contextlib.contextmanager
 def instrumented(stages: Stages):
+    from caldp.engines.common import outputs
     from caldp.engines.wfc3 import calwf3 as drv
     from caldp.engines.wfc3.uvis import rejdriver, wf3ccd, wf32d
 
     patches = [
         (drv, "read_exposure", "read"),
-        (drv, "write_exposure", "write"),
+        (outputs, "write_exposure", "write"),
         (wf3ccd, "wf3ccd", "wf3ccd"),
         (rejdriver, "wf3rej", "wf3rej"),
         (wf32d, "wf32d", "wf32d"),
