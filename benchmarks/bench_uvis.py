@@ -209,15 +209,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hstcal-bin", default=None, help="directory holding calwf3.e (default: PATH)")
     ap.add_argument("--no-hstcal", action="store_true", help="skip the calwf3.e run")
-    ap.add_argument("--threads", type=int, default=None, help="caldp.engines.wfc3.threads.MAX_THREADS")
-    ap.add_argument("--exposure-threads", type=int, default=None, help="threads.EXPOSURE_THREADS")
+    ap.add_argument("--threads", type=int, default=None, help="CALDP_THREADS for the caldp run")
+    ap.add_argument("--exposure-threads", type=int, default=None, help="caldp.engines.wfc3.calwf3.EXPOSURE_THREADS")
     args = ap.parse_args(argv)
-    from caldp.engines.wfc3 import threads
+    from caldp.engines.wfc3 import calwf3 as driver
 
     if args.threads:
-        threads.MAX_THREADS = args.threads
+        os.environ["CALDP_THREADS"] = str(args.threads)
     if args.exposure_threads:
-        threads.EXPOSURE_THREADS = args.exposure_threads
+        driver.EXPOSURE_THREADS = args.exposure_threads
     tmp = None
     if args.workdir:
         workdir = Path(args.workdir)

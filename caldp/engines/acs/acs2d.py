@@ -16,6 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
 from ..common.kernels import c_array, load
 from ..common.switches import Switch
+from ..common.threads import parallel_map
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import cut_to_science
 from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
@@ -23,7 +24,6 @@ from .context import AcsKeys, reference
 from .refs import RefCache, kernel_array
 from .stats import image_statistics
 from .tables import read_ccdtab
-from .threads import chip_map
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def blockwise(func, *arrays, rows: int = BLOCK_ROWS, **kw):
     """Apply a pointwise step ``func(*arrays, **kw) -> (sci, err, dq)`` in strips of `rows` lines.
 
     The steps are pixel-by-pixel, so the result is identical; only the temporaries shrink to a strip.
-    The strips are spread over :func:`~caldp.engines.acs.threads.chip_map` threads (the first strip
+    The strips are spread over :func:`~caldp.engines.common.threads.parallel_map` threads (the first strip
     is done first, to size the outputs).
 
     >>> a = np.arange(12, dtype=F32).reshape(6, 2)
@@ -67,7 +67,7 @@ def blockwise(func, *arrays, rows: int = BLOCK_ROWS, **kw):
         r0 = starts[b]
         store(b, func(*(a[r0 : r0 + rows] for a in arrays), **kw))
 
-    chip_map(one, range(1, len(starts)))
+    parallel_map(one, range(1, len(starts)))
     return tuple(outs)
 
 
@@ -91,7 +91,7 @@ def _calib2d_c(kern, sci, err, dq, step, sdqflags: int, rows=None) -> tuple[floa
     def strip(b):
         return kern.calib2d(sci, err, dq, ny, nx, bounds[b], bounds[b + 1], steps, sdqflags, rsum, rn)
 
-    parts = chip_map(strip, range(C_STRIPS))
+    parts = parallel_map(strip, range(C_STRIPS))
     total, count = 0.0, 0
     for psum, pn in parts:
         total += psum
@@ -274,7 +274,7 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
     if kern is not None and len(pending) > 1:
         # C kernels work in place: the chips run side by side (each reads its own references)
         notes = [[] for _ in pending]
-        done = chip_map(lambda k: calibrate(pending[k], kern, notes[k]), range(len(pending)))
+        done = parallel_map(lambda k: calibrate(pending[k], kern, notes[k]), range(len(pending)))
         pending.clear()
     else:  # one imset at a time, each released once calibrated (the NumPy steps make new arrays)
         notes = []

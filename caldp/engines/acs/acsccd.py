@@ -15,6 +15,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
 from ..common.kernels import c_array, load
 from ..common.switches import Switch
+from ..common.threads import parallel_map
 from ..wfc3.keywords import hdr_float
 from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
 from . import biascorr, blevcorr, dqicorr, noise, postsm4, sinkcorr
@@ -22,7 +23,6 @@ from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ
 from .refs import RefCache, kernel_array
 from .tables import NO_OVERSCAN, read_bpixtab, read_ccdtab, read_oscntab
-from .threads import chip_map
 
 KERNELS = "caldp.engines.acs._kernels"
 
@@ -224,7 +224,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         )
         return n1 - n0 if do_dqi else 0
 
-    nflags = chip_map(before_blev, chips)
+    nflags = parallel_map(before_blev, chips)
     if do_dqi:
         for c, nflag in zip(chips, nflags, strict=True):
             if bpix.path is not None and len(bpix_rows[c.chip].pix1) == 0:
@@ -275,7 +275,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
         c.err = noise.init_error(c.sci, c.err, c.layout, bias_target=keys.targname.startswith("BIAS"))
         return nsat
 
-    nsats = chip_map(fullwell_and_noise, chips)
+    nsats = parallel_map(fullwell_and_noise, chips)
     if do_bias and do_blev:
         for c, nsat in zip(chips, nsats, strict=True):
             log.info("Full-well saturation chip %d: SATUFILE %s, %d pixels flagged", c.chip, satu.path.name, nsat)
@@ -290,7 +290,7 @@ def acsccd(raw: Exposure, *, keys: AcsKeys, env, refs: RefCache) -> Exposure:
                 c.dq, nsink = sinkcorr.flag_sinks(c.sci, c.dq, smap, upward=ref.extver == 1)
                 return nsink
 
-            for c, nsink in zip(chips, chip_map(sinks, chips), strict=True):
+            for c, nsink in zip(chips, parallel_map(sinks, chips), strict=True):
                 log.info("SINKCORR chip %d: SNKCFILE %s, %d pixels flagged", c.chip, sink.path.name, nsink)
         primary["SINKCORR"] = str(Switch.SKIPPED if sink.dummy else Switch.COMPLETE)
         primary.add_history(f"SINKCORR complete using {sink.path.name}")
@@ -344,13 +344,13 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
             if kern is not None:
                 levels = _bias_shift_pairs_c(kern, chips)
             else:
-                levels = chip_map(
+                levels = parallel_map(
                     lambda amp: _bias_shift_amp(chips[1] if amp in "AB" else chips[0], amp, half=True), AMPS
                 )
             for amp, m2 in zip(AMPS, levels, strict=True):
                 log.info(SHIFT_MSG, amp, m2)
             cross = postsm4.cross_talk if kern is None else (lambda sci: postsm4.cross_talk_c(kern, sci))
-            for c, sci in zip(chips, chip_map(lambda c: cross(c.sci), chips), strict=True):
+            for c, sci in zip(chips, parallel_map(lambda c: cross(c.sci), chips), strict=True):
                 c.sci = sci
         else:
             log.info("WFC readout type/gain not set as needed, no bias shift nor cross talk correction done.")
@@ -360,7 +360,7 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
         if kern is not None:
             levels, (fixed, skipped) = postsm4.destripe_c(kern, {a: owners[a].sci for a in AMPS}, half)
         else:
-            amp64 = chip_map(lambda a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64), AMPS)
+            amp64 = parallel_map(lambda a: postsm4.amp_view(owners[a].sci, a)[:, :half].astype(np.float64), AMPS)
             arrays = dict(zip(AMPS, amp64, strict=True))
             del amp64
             levels, (fixed, skipped) = postsm4.destripe(arrays)
@@ -368,7 +368,7 @@ def _blevcorr(chips: list[_Chip], keys: AcsKeys, fname: str) -> bool:
             def store(a):
                 postsm4.amp_view(owners[a].sci, a)[:, :half] = arrays[a].astype(F32)
 
-            chip_map(store, AMPS)
+            parallel_map(store, AMPS)
             del arrays
         for a in AMPS:
             owners[a].blev[AMPS.index(a)] += levels[a]
@@ -413,7 +413,7 @@ def _bias_shift_pairs_c(kern, chips: list[_Chip]) -> list[float]:
         c = chips[1] if amps == "AB" else chips[0]
         return postsm4.bias_shift_pair_c(kern, c.sci, amps[0], c.sci, amps[1], ncols)
 
-    levels = [m for pair_levels in chip_map(pair, ("AB", "CD")) for m in pair_levels]
+    levels = [m for pair_levels in parallel_map(pair, ("AB", "CD")) for m in pair_levels]
     for k, (c, m2) in enumerate(zip((chips[1], chips[1], chips[0], chips[0]), levels, strict=True)):
         c.blev[k] += m2
     return levels

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common.kernels import c_array, load
+from ..common.threads import parallel_map, thread_count
 from ..wfc3.uvis.wf3rej import REJ_KERNELS, disk_halfwidths, neighbour_offsets, run_row_strips, sky_mode
 from .dq import DQ
-from .threads import chip_map, thread_count
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def sky_levels(scis, dqs, *, skysub: str, badinpdq: int) -> list[F32]:
     """Sky of each input (``acsrej_sky.c``): the histogram mode when SKYSUB = mode, else 0."""
     if skysub.strip().lower() != "mode":
         return [F32(0)] * len(scis)
-    return sky_mode(list(scis), list(dqs), badinpdq=badinpdq, mapper=chip_map)
+    return sky_mode(list(scis), list(dqs), badinpdq=badinpdq, mapper=parallel_map)
 
 
 def initial_guess(pics, dqs, *, kind: str, dqpat: int) -> np.ndarray:
@@ -140,7 +140,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     as HSTCAL writes it), DQ, the per-input rejection masks and the number of rejections.
 
     The pixel-by-pixel parts run in row strips (strip-sized temporaries) spread over
-    :func:`~caldp.engines.acs.threads.chip_map` threads; only the neighbourhood steps (spill
+    :func:`~caldp.engines.common.threads.parallel_map` threads; only the neighbourhood steps (spill
     reach, raster-order promotion) see whole images. Every pixel gets the same float32
     operations in the same order as in one pass, so the result does not depend on the strips.
     """
@@ -172,7 +172,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
     def guess(sl):
         ave[sl] = initial_guess([pic(k, sl) for k in range(n)], [d[sl] for d in dqs], kind=pars.initgues, dqpat=dqpat)
 
-    chip_map(guess, strips)
+    parallel_map(guess, strips)
     scale = F32(pars.scalense / F32(100))
     psig2 = F32(pars.crthresh * pars.crthresh) if pars.crthresh > 0 else F32(-1)
     disk = neighbour_offsets(float(pars.crradius))
@@ -227,7 +227,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
                 np.logical_and(x, cand, out=special[sl])
                 special[sl] &= spillok[sl]
 
-            chip_map(compare, strips)
+            parallel_map(compare, strips)
             hk = _promote_excluded(hit, special, causal)
             reach = _reach(hk, spill_src)
             prior = _reach(hk, prior_src) if last else None
@@ -266,7 +266,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
                     r |= h
                     r |= spill
 
-            chip_map(accumulate, strips)
+            parallel_map(accumulate, strips)
             del hk, reach, prior
 
         def average(sl, last=last, total=total, efs=efs):
@@ -275,7 +275,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
                 ave[sl] = 0
             np.divide(total[sl], efs[sl], out=ave[sl], where=have)
 
-        chip_map(average, strips)
+        parallel_map(average, strips)
     errc = np.empty(shape, F32)
     sci = np.empty(shape, F32)
     dq_out = np.empty(shape, np.uint16)
@@ -304,7 +304,7 @@ def reject(scis, errs, dqs, *, efac, pars: RejPars, exptot: F32, texpt: F32) -> 
             dq2, out = buf, sval
         dq_out[sl] = out
 
-    chip_map(finish, range(len(strips)))
+    parallel_map(finish, range(len(strips)))
     nrej = sum(sum(c) for c in counts)
     rejected = [r if r is not None else np.zeros(shape, bool) for r in rejected]
     errc[0, 0] = F32(-1)
@@ -335,7 +335,7 @@ def _reject_kernel(
             pics = [(scis[k][sl] - skies[k]) / (efac[k] if efac[k] != 0 else F32(1)) for k in range(n)]
             guess[sl] = initial_guess(pics, [d[sl] for d in dqs], kind="median", dqpat=dqpat)
 
-        chip_map(median, _strips(ny))
+        parallel_map(median, _strips(ny))
     width, wdy = disk_halfwidths(float(pars.crradius))
     niter = len(pars.sigmas)
     sig2 = np.array([F32(F32(s) * F32(s)) for s in pars.sigmas], F32)
@@ -359,7 +359,7 @@ def _reject_kernel(
         nstrips = max(1, min(thread_count(), ny // 64))
     if halo is None:
         halo = max(32, 4 * width * niter)  # an iteration's HITs reach `width` rows further
-    nrej = run_row_strips(run, ny, (niter, n, width, nx), nstrips, chip_map, halo=halo)
+    nrej = run_row_strips(run, ny, (niter, n, width, nx), nstrips, parallel_map, halo=halo)
     errc[0, 0] = F32(-1)
     return RejResult(sci, errc, dq_out, rej_list, nrej, skysum, skies)
 

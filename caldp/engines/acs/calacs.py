@@ -30,6 +30,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.outputs import Products, ReadAhead
 from ..common.switches import Switch, read_switch
+from ..common.threads import thread_count
 from ..wfc3.keywords import hdr_float
 from . import acsrej
 from .acs2d import acs2d
@@ -37,7 +38,6 @@ from .acsccd import acsccd
 from .context import AcsKeys, read_keys, reference
 from .refs import RefCache
 from .tables import read_crrejtab
-from .threads import thread_count
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
-from .threads import chip_map
+from ..common.threads import parallel_map
 
 F32 = np.float32
 NBIAS_COLS = 24
@@ -206,7 +206,7 @@ def remove_stripes(amps: dict[str, np.ndarray], good: dict[str, np.ndarray]) -> 
     lo = np.clip(np.floor(p).astype(np.int64), 0, rows - 2)
     d = p - lo
     interp = rowmeans[lo] + d * (rowmeans[lo + 1] - rowmeans[lo])
-    chip_map(lambda k: np.subtract(amps[k], interp, out=amps[k]), order)
+    parallel_map(lambda k: np.subtract(amps[k], interp, out=amps[k]), order)
     return fixed, rows - fixed
 
 
@@ -243,14 +243,14 @@ def destripe(amps: dict[str, np.ndarray]) -> tuple[dict[str, float], tuple[int, 
         subtract_bias_columns(amps[k])
         return find_good_rows(amps[k])
 
-    good = dict(zip(order, chip_map(columns_and_rows, order), strict=True))
+    good = dict(zip(order, parallel_map(columns_and_rows, order), strict=True))
 
     def level(k):
         lev = bias_level(amps[k], good[k])
         amps[k] -= lev
         return lev
 
-    levels = dict(zip(order, chip_map(level, order), strict=True))
+    levels = dict(zip(order, parallel_map(level, order), strict=True))
     counts = remove_stripes(amps, good)
     return levels, counts
 
@@ -319,7 +319,7 @@ def destripe_c(kern, chips: dict[str, np.ndarray], ncols: int) -> tuple[dict[str
         a30 -= lev
         return a30, good, lev
 
-    res = dict(zip(order, chip_map(stats, order), strict=True))
+    res = dict(zip(order, parallel_map(stats, order), strict=True))
     pre = {k: r[0] for k, r in res.items()}
     good = {k: r[1] for k, r in res.items()}
     levels = {k: r[2] for k, r in res.items()}
@@ -332,5 +332,5 @@ def destripe_c(kern, chips: dict[str, np.ndarray], ncols: int) -> tuple[dict[str
         p24 = np.ascontiguousarray(pre[k][:, :NBIAS_COLS])
         kern.stripe_apply(chip, ny, nx, ncols, *_flips(k), p24, rowmeans, levels[k], float(ncols + 146))
 
-    chip_map(apply, order)
+    parallel_map(apply, order)
     return levels, (fixed, rows - fixed)

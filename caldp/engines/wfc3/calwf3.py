@@ -27,12 +27,16 @@ from ..common import trailer
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure
 from ..common.outputs import Products, ReadAhead
-from . import threads
+from ..common.threads import parallel_map, thread_count
 from .asnproducts import make_product_spt, mark_products_present, spt_name
 from .refimage import RefFiles
-from .threads import parallel_map
 
 log = logging.getLogger(__name__)
+
+#: Whole exposures in flight at once (CR-SPLIT members in WF3CCD, products in WF32D): each holds an
+#: exposure and its reference chips (~200 MB more for a full-frame pair at two), so they go one at
+#: a time and the threads work inside each (chips, strips).
+EXPOSURE_THREADS = 1
 
 CALWF3_SEMANTICS = "3.7.3"
 
@@ -172,7 +176,7 @@ def calwf3(
         raise EngineError("input file not found", file=input_path)
     outdir = Path(outdir) if outdir is not None else input_path.parent
     env = os.environ if env is None else env
-    out = Products(outdir, cal_ver=(cal_ver(), "CALWF3 code version"), background=threads.MAX_THREADS > 1)
+    out = Products(outdir, cal_ver=(cal_ver(), "CALWF3 code version"), background=thread_count() > 1)
     try:
         with trailer.capture("caldp.engines") as lines:
             if input_path.name.lower().endswith("_asn.fits"):
@@ -261,7 +265,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 raw_path = _raw_path(srcdir, m, input_path)
                 return raw_path, read_exposure(raw_path, ir=False)
 
-            reader = ReadAhead(read_raw, sp.members, background=threads.MAX_THREADS > 1)
+            reader = ReadAhead(read_raw, sp.members, background=thread_count() > 1)
 
             def ccd_member(m, reader=reader):
                 raw_path, raw = reader.get(m)
@@ -280,7 +284,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             blvs: list[Exposure] = []
             member_keys = []
             try:
-                ccd_results = parallel_map(ccd_member, sp.members, max_workers=threads.EXPOSURE_THREADS)
+                ccd_results = parallel_map(ccd_member, sp.members, max_workers=EXPOSURE_THREADS)
             finally:
                 reader.close()
             refs.release()  # WF3CCD's reference chips, kept for the members
@@ -341,7 +345,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 out.write_later(product, name)
 
             try:
-                parallel_map(twod, range(len(jobs)), max_workers=threads.EXPOSURE_THREADS)
+                parallel_map(twod, range(len(jobs)), max_workers=EXPOSURE_THREADS)
             finally:
                 out.flush()  # every write has ended (and its error is raised) before going on
             refs.release()  # WF32D's reference chips, kept for the products

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from caldp.engines.acs import acsrej, threads
+from caldp.engines.acs import acsrej
 from caldp.engines.acs.calacs import calacs
+from caldp.engines.common import threads
 
 F32 = np.float32
 
@@ -64,18 +65,21 @@ def test_thread_count_from_env(monkeypatch):
     assert 1 <= threads.thread_count() <= threads.DEFAULT_THREADS
 
 
-def test_chip_map_raises_first_error_after_all_calls():
+@pytest.mark.parametrize("max_workers", [None, 2])
+def test_parallel_map_raises_first_error_after_all_calls(monkeypatch, max_workers):
+    monkeypatch.setenv("CALDP_THREADS", "2")
     done = []
 
     def fn(x):
         done.append(x)
-        if x in (1, 2):
+        if x in (1, 2, 4):
             raise ValueError(x)
         return x
 
     with pytest.raises(ValueError, match="1"):
-        threads.chip_map(fn, range(4))
-    assert sorted(done) == [0, 1, 2, 3]
+        threads.parallel_map(fn, range(6), max_workers=max_workers)
+    assert sorted(done) == [0, 1, 2, 3, 4, 5]
+    assert threads.parallel_map(lambda x: 2 * x, range(7), max_workers=max_workers) == [0, 2, 4, 6, 8, 10, 12]
 
 
 def test_calacs_products_same_with_one_and_two_threads(mini, tmp_path, monkeypatch):

@@ -25,6 +25,7 @@ from ...common import trailer
 from ...common.errors import EngineError
 from ...common.hstio import IR_EXTNAMES, Exposure, ImSet, section, write_exposure
 from ...common.switches import Switch, read_switch
+from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
 from ..crrejtab import read_crrejtab
 from ..keywords import hdr_float
@@ -67,27 +68,6 @@ class Stack:
 
 
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wf3ir-io")
-
-
-def _threads() -> int:
-    """Threads for the per-read / per-band maps: ``CALDP_THREADS`` if a positive integer, else min(2, CPUs).
-
-    The C kernels and NumPy release the GIL, so two threads use both cores of the target machine.
-    """
-    value = os.environ.get("CALDP_THREADS", "").strip()
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    return min(2, os.cpu_count() or 1)
-
-
-def _pmap(fn, items, threads: int | None = None) -> list:
-    """``[fn(x) for x in items]`` on a few threads (kernels and NumPy release the GIL)."""
-    items = list(items)
-    threads = _threads() if threads is None else threads
-    if threads <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        return list(pool.map(fn, items))
 
 
 class _Clock:
@@ -388,7 +368,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             a -= m
             return m
 
-        levels = _pmap(_blev, [st.sci[g] for g in range(N - 1, -1, -1)] + [zoff_sci])
+        levels = parallel_map(_blev, [st.sci[g] for g in range(N - 1, -1, -1)] + [zoff_sci])
         for g, m in zip(range(N - 1, -1, -1), levels, strict=False):
             exp.imsets[g].sci_hdr["MEANBLEV"] = hdr_float(m)
         m = levels[N - 1]
@@ -440,7 +420,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _apply_dark(dark_plan, dark_future.result(), st, exp, area, sampzero if unit_do else None)
         _history(p, "DARKCORR", "DARKCORR complete ...")
     elif unit_do:
-        _pmap(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
+        parallel_map(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
 
     clock.lap("DARKCORR+UNITCORR")
     filt = str(p.get("FILTER", "")).strip()
@@ -489,7 +469,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         def _flat(target):
             passes.flat_gain(*target, area, (f, fe, fdq), ccd.mean_gain)
 
-        _pmap(_flat, targets)
+        parallel_map(_flat, targets)
         unit = "ELECTRONS/S" if sw["UNITCORR"] in (Switch.PERFORM, Switch.COMPLETE) else "ELECTRONS"
         for im in exp.imsets + ([cr] if cr is not None else []):
             im.headers["SCI"]["BUNIT"] = unit
@@ -500,7 +480,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     sdq = int(g1.get("SDQFLAGS", 65535))
     for g, im in enumerate(exp.imsets):
         im.sci, im.err, im.dq, im.samp, im.time = st.sci[g], st.err[g], st.dq[g], st.samp[g], st.time[g]
-    _pmap(lambda im: _stats(im, sl, sdq), exp.imsets + ([cr] if cr is not None else []))
+    parallel_map(lambda im: _stats(im, sl, sdq), exp.imsets + ([cr] if cr is not None else []))
 
     from ..calwf3 import cal_ver
 
@@ -574,7 +554,7 @@ def _row_bands(ny: int, fn, N: int, bands: int = 8) -> np.ndarray:
     """``fn(r0, r1, counts)`` over `bands` bands of image rows on the threads; returns the summed counts (N,)."""
     edges = np.linspace(0, ny, bands + 1).astype(int)
     counts = [np.zeros(N, np.int64) for _ in range(bands)]
-    _pmap(lambda b: fn(int(edges[b]), int(edges[b + 1]), counts[b]), range(bands))
+    parallel_map(lambda b: fn(int(edges[b]), int(edges[b + 1]), counts[b]), range(bands))
     return np.sum(counts, axis=0)
 
 
@@ -650,7 +630,7 @@ def _apply_dark(plan, darks: dict, st: Stack, exp: Exposure, area: Area, sampzer
             )
         else:
             log.warning("DARKCORR using dark imset %d for imset %d, extrapolated to exptime=%g", f1 or f2, g + 1, t)
-    _pmap(_sub, plan)
+    parallel_map(_sub, plan)
 
 
 def _read_flat(p, env, sci_hdr, area: Area, filt: str):
@@ -719,12 +699,7 @@ def _crcorr(
         return crcorr.fit_rows(stack, outs, area, r0, r1, pars, wtab, zsig_done=zsig_done, sampzero=sampzero)
 
     starts = list(range(0, ay, rows_per))
-    threads = _threads() if threads is None else threads
-    if len(starts) > 1 and threads > 1:
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            ncurved = sum(pool.map(chunk, starts))
-    else:
-        ncurved = sum(chunk(r0) for r0 in starts)
+    ncurved = sum(parallel_map(chunk, starts, max_workers=threads))
     if ncurved:
         log.info("%d pixels detected as unstable", ncurved)
     log.info("CRCORR complete: %d pixels fitted", npix)

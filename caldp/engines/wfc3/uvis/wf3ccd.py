@@ -20,12 +20,12 @@ from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
 from ...common.refs import is_dummy
 from ...common.switches import Switch
+from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
 from ..keywords import hdr_float
 from ..oscntab import read_oscntab
 from ..reffiles import check_reference, read_table_ext
 from ..refimage import RefFiles, cut_to_science, find_line
-from ..threads import parallel_map
 from . import atodcorr as atod_step
 from . import biascorr as bias_step
 from . import blevcorr as blev_step
@@ -187,7 +187,7 @@ def wf3ccd(
 
     With `consume` the raw exposure is used up: its arrays are not copied first and each imset is
     dropped from ``raw.imsets`` (set to None) once calibrated, to save memory. The imsets (chips)
-    are calibrated on up to ``threads.MAX_THREADS`` threads (the kernels release the GIL).
+    are calibrated on up to ``CALDP_THREADS`` threads (the kernels release the GIL).
     """
     primary = raw.primary.copy()
     fname = raw.filename
