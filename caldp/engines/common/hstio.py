@@ -14,6 +14,7 @@ SAMP int16, TIME float32. Raw SCI (int16 + BZERO 32768) becomes float32 on read.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import uuid
@@ -227,38 +228,34 @@ def _write_plain(hdul: fits.HDUList, path: Path) -> bool:
     with open(path, "wb") as f:
         for hdu in hdul:
             f.write(hdu.header.tostring().encode("ascii"))
-            data = hdu.data
-            if data is None or data.size == 0:
-                continue
-            flat = np.ascontiguousarray(data).reshape(-1)
-            disk = flat.dtype.newbyteorder(">")
-            step = _WRITE_CHUNK // flat.itemsize
-            for i in range(0, flat.size, step):
-                part = flat[i : i + step]
-                out = buf[: part.nbytes].view(disk)
-                out[...] = part
-                f.write(out)
-            f.write(b"\0" * (-flat.nbytes % 2880))
+            if hdu.data is not None and hdu.data.size:
+                _write_data(f, hdu.data, buf)
     return True
 
 
-def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
-    """Write `hdul` to a temporary name in the same directory, then rename into place.
-
-    A crash never leaves a file at `path` that looks complete. Refuses to replace an
-    existing file unless `overwrite` (HSTCAL never overwrites its products).
-    """
-    path = Path(path)
+@contextlib.contextmanager
+def _atomic_target(path: Path, overwrite: bool):
+    """A temporary name beside `path`, renamed into place if the block succeeds and removed
+    otherwise: a crash never leaves a file at `path` that looks complete. Refuses to replace an
+    existing file unless `overwrite` (HSTCAL never overwrites its products)."""
     if path.exists() and not overwrite:
         raise EngineError("output file already exists", file=path.name)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        if not _write_plain(hdul, tmp):
-            hdul.writeto(tmp, output_verify="silentfix", checksum=False)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
+    """Write `hdul` to a temporary name in the same directory, then rename into place
+    (:func:`_atomic_target`)."""
+    path = Path(path)
+    with _atomic_target(path, overwrite) as tmp:
+        if not _write_plain(hdul, tmp):
+            hdul.writeto(tmp, output_verify="silentfix", checksum=False)
     return path
 
 
@@ -345,15 +342,8 @@ def write_exposure(exposure: Exposure, path: os.PathLike | str, *, overwrite: bo
     """
     path = Path(path)
     exposure.primary["FILENAME"] = path.name
-    if path.exists() and not overwrite:
-        raise EngineError("output file already exists", file=path.name)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
+    with _atomic_target(path, overwrite) as tmp:
         _write_exposure_direct(exposure, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
