@@ -31,6 +31,7 @@ from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.outputs import Products, ReadAhead
 from ..common.switches import Switch, read_switch
 from ..common.threads import thread_count
+from ..wfc3.asnproducts import mark_products_present
 from ..wfc3.keywords import hdr_float
 from . import acsrej
 from .acs2d import acs2d
@@ -196,19 +197,6 @@ def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | N
     return out
 
 
-def mark_product_present(asn_path: Path, product: str) -> None:
-    """As calacs.e does after CR rejection: the product row's MEMPRSNT = T and ``ASN_PROD = T`` in the
-    association's primary header (only when the association sits in the output directory, i.e. where
-    calacs.e would have run)."""
-    with fits.open(asn_path, mode="update", memmap=False) as hdul:
-        table = hdul[1].data
-        names = {n.upper(): n for n in table.dtype.names}
-        for row in table:
-            if str(row[names["MEMNAME"]]).strip().lower() == product:
-                row[names["MEMPRSNT"]] = True
-        hdul[0].header["ASN_PROD"] = True
-
-
 def _raw_path(srcdir: Path, root: str) -> Path:
     for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
         if cand.is_file():
@@ -248,7 +236,7 @@ def calacs(
             finally:
                 out.close()
             if name.endswith("_asn.fits") and asn.product in roots and input_path.parent.resolve() == outdir.resolve():
-                mark_product_present(input_path, asn.product)
+                mark_products_present(input_path, [asn.product])  # as calacs.e does after ACSREJ
             log.info("CALACS completion for %s", input_path.name)
         for root in roots:
             out.trailer(root, lines)
@@ -439,15 +427,8 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
     p["FLASHDUR"] = hdr_float(fsum)
     p["SKYSUM"] = hdr_float(skysum0)
     p["REJ_RATE"] = hdr_float(rej0)
-    p["INITGUES"] = pars.initgues
-    p["SKYSUB"] = pars.skysub
-    p["CRSIGMAS"] = pars.crsigmas
-    p["MEANEXP"] = hdr_float(pars.exp_in)
-    p["CRRADIUS"] = hdr_float(pars.crradius)
-    p["CRTHRESH"] = hdr_float(pars.crthresh)
-    p["SCALENSE"] = hdr_float(pars.scalense)
-    p["BADINPDQ"] = pars.badinpdq
-    p["CRMASK"] = bool(pars.crmask)
+    for key, value in pars.header_keywords().items():  # (Header.update would drop comments)
+        p[key] = value
     p["CRCORR"] = str(Switch.COMPLETE)
     p["ROOTNAME"] = prod.upper()
     p.add_history(f"CRREJTAB: {crtab.path.name}")

@@ -478,15 +478,8 @@ def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: Products, env) -> 
     primary["SKYSUM"] = hdr_float(result.skysum)
     texpt = exptot if exptot != 0 else np.float32(len(exps))
     primary["REJ_RATE"] = hdr_float(np.float32(np.float32(result.nrej) / texpt))
-    primary["INITGUES"] = pars.initgues
-    primary["SKYSUB"] = pars.skysub
-    primary["CRSIGMAS"] = pars.crsigmas
-    primary["MEANEXP"] = hdr_float(pars.exp_in)
-    primary["CRRADIUS"] = hdr_float(pars.crradius)
-    primary["CRTHRESH"] = hdr_float(pars.crthresh)
-    primary["SCALENSE"] = hdr_float(pars.scalense)
-    primary["BADINPDQ"] = pars.badinpdq
-    primary["CRMASK"] = bool(pars.crmask)
+    for key, value in pars.header_keywords().items():  # (Header.update would drop comments)
+        primary[key] = value
     primary["RPTCORR"] = "COMPLETE"
     primary["ROOTNAME"] = prod.upper()
     del mtype  # calwf3.e leaves ASN_MTYP as the first member had it

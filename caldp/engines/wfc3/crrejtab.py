@@ -21,6 +21,7 @@ from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.refs import column
+from .keywords import hdr_float
 from .reffiles import check_table
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,20 @@ class CRRejPars:
     @property
     def niter(self) -> int:
         return len(self.sigmas)
+
+    def header_keywords(self) -> dict:
+        """The parameters as ACSREJ/WF3REJ record them in the combined product's primary header."""
+        return {
+            "INITGUES": self.initgues,
+            "SKYSUB": self.skysub,
+            "CRSIGMAS": self.crsigmas,
+            "MEANEXP": hdr_float(self.exp_in),
+            "CRRADIUS": hdr_float(self.crradius),
+            "CRTHRESH": hdr_float(self.crthresh),
+            "SCALENSE": hdr_float(self.scalense),
+            "BADINPDQ": self.badinpdq,
+            "CRMASK": bool(self.crmask),
+        }
 
 
 def parse_sigmas(text: str, *, file=None) -> tuple[np.float32, ...]:

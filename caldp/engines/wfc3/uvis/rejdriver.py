@@ -153,15 +153,8 @@ def wf3rej(
                     headers=im.headers,
                     extver=im.extver,
                 )
-    out_primary["INITGUES"] = pars.initgues
-    out_primary["SKYSUB"] = pars.skysub
-    out_primary["CRSIGMAS"] = pars.crsigmas
-    out_primary["MEANEXP"] = hdr_float(pars.exp_in)
-    out_primary["CRRADIUS"] = hdr_float(pars.crradius)
-    out_primary["CRTHRESH"] = hdr_float(pars.crthresh)
-    out_primary["SCALENSE"] = hdr_float(pars.scalense)
-    out_primary["BADINPDQ"] = pars.badinpdq
-    out_primary["CRMASK"] = bool(pars.crmask)
+    for key, value in pars.header_keywords().items():  # (Header.update would drop comments)
+        out_primary[key] = value
     out_primary["CRCORR"] = "COMPLETE"
     out_primary["ROOTNAME"] = (product.upper(), "Rootname of the observation set")
     # calwf3 passes an empty member type for CR-SPLIT sub-products, so ASN_MTYP is left as it was.

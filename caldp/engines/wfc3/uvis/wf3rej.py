@@ -712,6 +712,24 @@ def _dilate(mask: np.ndarray, offsets) -> np.ndarray:
     return out
 
 
+def _guess_in_strips(guess, images, dqs, *, efac, sky, noise: NoiseModel, pars) -> tuple[np.ndarray, np.ndarray]:
+    """The initial guess (average, variance) of whole chips computed in row strips: the guess is
+    per pixel, so strips only save memory and time (each strip's noise model is shifted to it)."""
+    shape = images[0].shape
+    ave, var = np.empty(shape, F32), np.empty(shape, F32)
+    for r0, r1 in row_blocks(shape[0], 4 * BLOCK_ROWS):
+        ave[r0:r1], var[r0:r1] = guess(
+            [im[r0:r1] for im in images],
+            [d[r0:r1] for d in dqs],
+            efac=efac,
+            sky=sky,
+            noise=replace(noise, ampy=max(noise.ampy - r0, 0)),
+            scalense=pars.scalense,
+            badinpdq=pars.badinpdq,
+        )
+    return ave, var
+
+
 def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None) -> RejResult:
     """Everything WF3REJ does to one chip (sky, initial guess, iterations, output scaling).
 
@@ -741,28 +759,17 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
             raise EngineError(f"SKYSUB={pars.skysub!r} is not supported (none, mode)", keyword="CRREJTAB")
     for n, s in enumerate(sky):
         log.debug("sky of input %d is %0.3f DN", n, float(s))
+    skysum = F32(0)  # float32, input order, clipped at 0 (the output's sky level and SKYSUM)
+    for s in sky:
+        skysum = F32(skysum + s)
+    if skysum < 0:
+        skysum = F32(0)
     shape = images[0].shape
     mod = load(REJ_KERNELS)
     if nonzero > 1 and mod is not None:
         guess = None  # the minimum guess is computed by the kernel, row by row
         if pars.initgues.strip().lower()[:3] == "med":
-            guess = np.empty(shape, F32), np.empty(shape, F32)
-            for r0, r1 in row_blocks(shape[0], 4 * BLOCK_ROWS):
-                strip_noise = replace(noise, ampy=max(noise.ampy - r0, 0))
-                guess[0][r0:r1], guess[1][r0:r1] = initial_guess_median(
-                    [im[r0:r1] for im in images],
-                    [d[r0:r1] for d in dqs],
-                    efac=efac,
-                    sky=sky,
-                    noise=strip_noise,
-                    scalense=pars.scalense,
-                    badinpdq=pars.badinpdq,
-                )
-        skysum = F32(0)
-        for s in sky:
-            skysum = F32(skysum + s)
-        if skysum < 0:
-            skysum = F32(0)
+            guess = _guess_in_strips(initial_guess_median, images, dqs, efac=efac, sky=sky, noise=noise, pars=pars)
         sci, err, dq, crbits, nrej = _reject_kernel(
             mod,
             images,
@@ -784,18 +791,7 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
         return RejResult(sci, err, dq, crbits, nrej, skysum)
     if nonzero > 1:
         guess = initial_guess_median if pars.initgues.strip().lower()[:3] == "med" else initial_guess_minimum
-        ave, var = np.empty(shape, F32), np.empty(shape, F32)
-        for r0, r1 in row_blocks(shape[0], 4 * BLOCK_ROWS):  # per pixel: strips only save memory and time
-            strip_noise = replace(noise, ampy=max(noise.ampy - r0, 0))
-            ave[r0:r1], var[r0:r1] = guess(
-                [im[r0:r1] for im in images],
-                [d[r0:r1] for d in dqs],
-                efac=efac,
-                sky=sky,
-                noise=strip_noise,
-                scalense=pars.scalense,
-                badinpdq=pars.badinpdq,
-            )
+        ave, var = _guess_in_strips(guess, images, dqs, efac=efac, sky=sky, noise=noise, pars=pars)
         ave, err, dq, crbits, nrej = reject(
             images,
             dqs,
@@ -818,11 +814,6 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
         ave, err = np.zeros(shape, F32), np.zeros(shape, F32)
         dq = np.zeros(shape, np.uint16)
         crbits, nrej = [np.zeros(shape, bool) for _ in images], 0
-    skysum = F32(0)
-    for s in sky:
-        skysum = F32(skysum + s)
-    if skysum < 0:
-        skysum = F32(0)
     if nonzero > 0:
         sci = np.multiply(ave, texpt, out=ave)  # ave and err are ours: scale in place
         sci += skysum
