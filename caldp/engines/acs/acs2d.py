@@ -7,7 +7,6 @@ switches become COMPLETE (SKIPPED for DUMMY references or FLASHDUR ≤ 0).
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 
@@ -99,21 +98,6 @@ def _calib2d_c(kern, sci, err, dq, step, sdqflags: int, rows=None) -> tuple[floa
     return total, count
 
 
-_PHOT: dict[tuple, dict] = {}
-
-
-def _phot_lookup(path, mode: str) -> dict:
-    """IMPHTTAB values for `mode`, computed once per table version (the flt and crj products of an
-    association ask for the same PHOTMODE)."""
-    st = Path(path).stat()
-    key = (str(path), st.st_size, st.st_mtime_ns, mode)
-    if key not in _PHOT:
-        if len(_PHOT) >= 32:
-            _PHOT.pop(next(iter(_PHOT)))
-        _PHOT[key] = imphttab.lookup(path, mode)
-    return dict(_PHOT[key])
-
-
 def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool = False) -> Exposure:
     """Run ACS2D on an exposure in memory (``_blv_tmp`` or ``_crj_tmp``); returns the product.
 
@@ -160,7 +144,7 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         expstart=float(primary["EXPSTART"]),
         lrfwave=keys.lrfwave,
     )
-    photvals = _phot_lookup(phot.path, mode) if phot is not None else None
+    photvals = imphttab.lookup(phot.path, mode) if phot is not None else None
     phot_skipped = photvals is not None and any(
         photvals[k] == imphttab.OUT_OF_RANGE for k in ("PHOTFLAM", "PHOTPLAM", "PHOTBW")
     )
@@ -188,34 +172,19 @@ def acs2d(exp: Exposure, *, keys: AcsKeys, env, refs: RefCache, combined: bool =
         if kern is not None:
             sci, err, dq = (c_array(a, t) for a, t in ((sci, F32), (err, F32), (dq, np.uint16)))
             sci, err, dq = (a if a.flags.writeable else a.copy() for a in (sci, err, dq))
-        if dark is not None and not dark.dummy and kern is not None:
-            ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
-            step = (
-                STEP_DARK,
-                float(t_dark),
-                *cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE"),
-            )
-            del ref
-            zsum, zn = _calib2d_c(kern, sci, err, dq, step, sdq)
-            meandark = F32(zsum / zn) if zn else F32(0)
-            h["SCI"]["MEANDARK"] = hdr_float(meandark)
-            notes.append(
-                (
-                    "DARKCORR chip %d: DARKFILE %s, DARKTIME %g, MEANDARK %.6g",
-                    chip,
-                    dark.path.name,
-                    float(t_dark),
-                    float(meandark),
-                )
-            )
-        elif dark is not None and not dark.dummy:
+        if dark is not None and not dark.dummy:
             ref = refs.chip(dark.path, chip, keyword="DARKFILE", cache=False)
             ds, de, dd = cut_to_science(ref, h["SCI"], sci.shape, file=dark.path.name, keyword="DARKFILE")
-            sci, err, dq, zsum, zn = blockwise(
-                darkcorr.darkcorr, sci, err, dq, ds, de, dd, darktime=t_dark, sdqflags=sdq
-            )
-            meandark = F32(zsum.sum() / zn.sum()) if zn.sum() else F32(0)
-            del ds, de, dd, ref
+            del ref
+            if kern is not None:
+                zsum, zn = _calib2d_c(kern, sci, err, dq, (STEP_DARK, float(t_dark), ds, de, dd), sdq)
+            else:
+                sci, err, dq, zsums, zns = blockwise(
+                    darkcorr.darkcorr, sci, err, dq, ds, de, dd, darktime=t_dark, sdqflags=sdq
+                )
+                zsum, zn = zsums.sum(), zns.sum()
+            del ds, de, dd
+            meandark = F32(zsum / zn) if zn else F32(0)
             h["SCI"]["MEANDARK"] = hdr_float(meandark)
             notes.append(
                 (

@@ -8,7 +8,6 @@ The CRREJTAB row choice is the same as calwf3's and is shared with the WFC3 engi
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..common.errors import EngineError
+from ..common.filecache import per_file_version
 from ..common.refs import column, match_rows
 from ..wfc3.crrejtab import CRRejPars, select_crrejtab
 
@@ -25,32 +25,13 @@ F32 = np.float32
 __all__ = ["CCDParams", "Overscan", "CRRejPars", "read_ccdtab", "read_oscntab", "read_bpixtab", "read_crrejtab"]
 
 
-_TABLES: dict[tuple, tuple] = {}
-_TABLES_MAX = 16
-_TABLES_LOCK = threading.Lock()
-
-
 def _open_table(path: Path, keyword: str):
-    """The first table extension and the primary header of `path`, parsed once per file version.
-
-    Every imset of every exposure of a run asks for the same CCDTAB/OSCNTAB rows; the parsed table
-    is kept (a few small tables, keyed by path, size and modification time so an edited file is
-    read again). Callers only read it.
-    """
-    try:
-        st = Path(path).stat()
-        key = (str(Path(path).resolve()), st.st_size, st.st_mtime_ns, keyword)
-    except OSError:
-        key = None
-    with _TABLES_LOCK:  # ACS2D's chip threads ask at the same time
-        if key is not None and key in _TABLES:
-            return _TABLES[key]
-        value = _read_table(path, keyword)
-        if key is not None:
-            if len(_TABLES) >= _TABLES_MAX:
-                _TABLES.pop(next(iter(_TABLES)))
-            _TABLES[key] = value
-        return value
+    """The first table extension and the primary header of `path`, parsed once per file version
+    (:func:`~caldp.engines.common.filecache.per_file_version`): every imset of every exposure of a
+    run asks for the same CCDTAB/OSCNTAB rows. Callers only read it."""
+    if not Path(path).is_file():
+        return _read_table(path, keyword)  # raises the EngineError naming file and keyword
+    return per_file_version(path, ("acs-table", keyword), lambda p: _read_table(p, keyword))
 
 
 def _read_table(path: Path, keyword: str):

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
 
 from .errors import EngineError
+from .filecache import per_file_version
 from .refs import column
 
 log = logging.getLogger(__name__)
@@ -134,45 +133,42 @@ class _Parsed(NamedTuple):
     tables: dict[str, _Table]
 
 
-_PARSED: OrderedDict[tuple, _Parsed] = OrderedDict()
-_PARSED_LOCK = threading.Lock()
-_PARSED_MAX = 4
-
-
 def _parsed(path) -> _Parsed:
-    """The IMPHTTAB at `path`, parsed once per file version (path, size, mtime): an association
-    looks up several modes and chips in the same table, and parsing it costs more than a lookup."""
-    st = os.stat(path)
-    key = (os.fspath(path), st.st_size, st.st_mtime_ns)
-    with _PARSED_LOCK:
-        if key in _PARSED:
-            _PARSED.move_to_end(key)
-            return _PARSED[key]
-        with fits.open(path, memmap=False) as hdul:
-            primary = hdul[0].header
-            tables = {}
-            for hdu in hdul[1:]:
-                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
-                if not name or name in tables or hdu.data is None:
-                    continue
-                rows = hdu.data
-                obsmodes, datacols = column(rows, "OBSMODE"), column(rows, "DATACOL")
-                if obsmodes is None or datacols is None:
-                    continue
-                tables[name] = _Table([str(v) for v in obsmodes], [str(v) for v in datacols], rows)
-            parsed = _Parsed(bool(primary.get("EXTRAP", False)), float(primary.get("PHOTZPT", -21.1)), tables)
-        _PARSED[key] = parsed
-        while len(_PARSED) > _PARSED_MAX:
-            _PARSED.popitem(last=False)
-        return parsed
+    """The IMPHTTAB at `path`, parsed once per file version: an association looks up several modes
+    and chips in the same table, and parsing it costs more than a lookup."""
+    return per_file_version(path, "imphttab", _parse)
+
+
+def _parse(path: Path) -> _Parsed:
+    with fits.open(path, memmap=False) as hdul:
+        primary = hdul[0].header
+        tables = {}
+        for hdu in hdul[1:]:
+            name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+            if not name or name in tables or hdu.data is None:
+                continue
+            rows = hdu.data
+            obsmodes, datacols = column(rows, "OBSMODE"), column(rows, "DATACOL")
+            if obsmodes is None or datacols is None:
+                continue
+            tables[name] = _Table([str(v) for v in obsmodes], [str(v) for v in datacols], rows)
+        return _Parsed(bool(primary.get("EXTRAP", False)), float(primary.get("PHOTZPT", -21.1)), tables)
 
 
 def lookup(path, photmode: str, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW")) -> dict[str, float]:
     """Photometry values for `photmode` from IMPHTTAB `path`: {name: value, "PHOTZPT": zpt}.
 
     Extensions are found by EXTNAME (``PHOTFLAM``, ``PHOTPLAM``, ``PHOTBW``, ``PHTFLAM1``…).
-    Raises EngineError if the file lacks an extension or no row matches.
+    Raises EngineError if the file lacks an extension or no row matches. Each (mode, names) is
+    computed once per table version (products and chips of an association ask for the same
+    modes; a thread asking for a mode another is computing waits for it).
     """
+    names = tuple(names)
+    values = per_file_version(path, ("imphttab-mode", photmode, names), lambda p: _lookup(p, photmode, names))
+    return dict(values)
+
+
+def _lookup(path, photmode: str, names: tuple[str, ...]) -> dict[str, float]:
     obs = parse_photmode(photmode)
     parsed = _parsed(path)
     out: dict[str, float] = {"PHOTZPT": parsed.zpt}

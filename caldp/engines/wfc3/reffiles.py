@@ -21,15 +21,13 @@ caldp.engines.common.errors.EngineError: x_ccd.fits: CCDTAB: DETECTOR='UVIS' doe
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
 from ..common.errors import EngineError
+from ..common.filecache import per_file_version
 from ..common.refs import is_dummy
 
 
@@ -87,11 +85,6 @@ def check_table(
     return True
 
 
-_TABLES: OrderedDict[tuple, tuple] = OrderedDict()
-_TABLES_LOCK = threading.Lock()
-_TABLES_MAX = 16
-
-
 def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
     """(primary header, first extension's rows or None) of a reference table (see :func:`read_table_ext`)."""
     primary, _, data = read_table_ext(path)
@@ -100,47 +93,23 @@ def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
 
 def read_table_ext(path) -> tuple[fits.Header, fits.Header | None, np.ndarray | None]:
     """(primary header, first extension's header, its rows) of a reference table, read once per file
-    version: CCDTAB, OSCNTAB … are looked up for every chip of every exposure. The cache key is the
-    file's path, inode, size and modification time, so a rewritten file is read again. Callers must
-    not modify what they get. Raises what ``fits.open`` raises.
+    version (:func:`~caldp.engines.common.filecache.per_file_version`): CCDTAB, OSCNTAB … are looked
+    up for every chip of every exposure. Callers must not modify what they get. Raises what
+    ``fits.open`` raises.
     """
-    path = Path(path)
-    st = os.stat(path)
-    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
-    with _TABLES_LOCK:
-        hit = _TABLES.get(key)
-        if hit is not None:
-            _TABLES.move_to_end(key)
-            return hit
+    return per_file_version(path, "table", _read_table_ext)
+
+
+def _read_table_ext(path: Path):
     with fits.open(path, memmap=False) as hdul:
         primary = hdul[0].header.copy()
         header = hdul[1].header.copy() if len(hdul) > 1 else None
         data = hdul[1].data if len(hdul) > 1 else None
         data = data.copy() if data is not None else None
-    with _TABLES_LOCK:
-        _TABLES[key] = (primary, header, data)
-        while len(_TABLES) > _TABLES_MAX:
-            _TABLES.popitem(last=False)
     return primary, header, data
-
-
-_DERIVED: OrderedDict[tuple, object] = OrderedDict()
 
 
 def table_derived(path, name: str, fn):
     """``fn(rows)`` of a reference table's first extension, computed once per file version (e.g. the
     typed row array CCDTAB/OSCNTAB selection works on). Errors of `fn` are raised on every call."""
-    path = Path(path)
-    st = os.stat(path)
-    key = (str(path.resolve()), st.st_ino, st.st_size, st.st_mtime_ns, name)
-    with _TABLES_LOCK:
-        if key in _DERIVED:
-            _DERIVED.move_to_end(key)
-            return _DERIVED[key]
-    _, _, data = read_table_ext(path)
-    value = fn(data)
-    with _TABLES_LOCK:
-        _DERIVED[key] = value
-        while len(_DERIVED) > _TABLES_MAX:
-            _DERIVED.popitem(last=False)
-    return value
+    return per_file_version(path, ("derived", name), lambda p: fn(read_table_ext(p)[2]))

@@ -13,13 +13,10 @@ values are those of imset 1 (chip 2 in a full frame).
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
 import threading
-from collections import OrderedDict
-from concurrent.futures import Future
 
+from ...common.filecache import per_file_version
 from ...common.imphttab import lookup
 
 log = logging.getLogger(__name__)
@@ -42,63 +39,15 @@ def photmode(chip: int, filter: str, expstart: float) -> str:
 
 
 def _table_names(path) -> tuple[str, ...]:
-    st = os.stat(path)
-    return _table_names_cached(str(path), st.st_size, st.st_mtime_ns)
+    return per_file_version(path, "uvis-phot-names", _read_table_names)
 
 
-@functools.lru_cache(maxsize=16)
-def _table_names_cached(path: str, size: int, mtime_ns: int) -> tuple[str, ...]:
+def _read_table_names(path) -> tuple[str, ...]:
     from astropy.io import fits
 
     with fits.open(path, memmap=False) as hdul:
         n = int(hdul[0].header.get("NEXTEND", len(hdul) - 1))
     return UVIS_NAMES[: max(0, min(n, len(UVIS_NAMES)))]
-
-
-def phot_values(path, mode: str, chip: int) -> dict[str, float]:
-    """Photometry values (float64) for `mode` of `chip`; includes both PHTFLAM1 and PHTFLAM2 and PHOTFNU.
-
-    Raises EngineError (from the table lookup) when no row matches. Results are cached per table
-    file (path, size, modification time), mode and chip: a CR-SPLIT product and its exposures
-    query the same modes.
-    """
-    st = os.stat(path)
-    return dict(_phot_values_cached(str(path), st.st_size, st.st_mtime_ns, mode, chip))
-
-
-@functools.lru_cache(maxsize=64)
-def _phot_values_cached(path: str, size: int, mtime_ns: int, mode: str, chip: int) -> tuple:
-    return tuple(_phot_values(path, mode, chip).items())
-
-
-_LOOKUPS: OrderedDict[tuple, Future] = OrderedDict()
-_LOOKUPS_LOCK = threading.Lock()
-_LOOKUPS_MAX = 64
-
-
-def _lookup(path, mode: str, names: tuple[str, ...]) -> dict[str, float]:
-    """IMPHTTAB values of one mode, computed once per table file (path, size, modification time)
-    and mode: chip 1's query of the other chip is chip 2's own query (and the reverse). Threads
-    asking for a mode another thread is computing wait for that result instead of repeating it.
-    """
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns, mode, tuple(names))
-    with _LOOKUPS_LOCK:
-        fut = _LOOKUPS.get(key)
-        owner = fut is None
-        if owner:
-            fut = _LOOKUPS[key] = Future()
-            while len(_LOOKUPS) > _LOOKUPS_MAX:
-                _LOOKUPS.popitem(last=False)
-    if owner:
-        try:
-            fut.set_result(tuple(lookup(path, mode, names=tuple(names)).items()))
-        except BaseException as exc:
-            with _LOOKUPS_LOCK:
-                _LOOKUPS.pop(key, None)  # an error is not cached: the next call raises it again
-            fut.set_exception(exc)
-            raise
-    return dict(fut.result())
 
 
 def prefetch(path, modes) -> threading.Thread:
@@ -109,7 +58,7 @@ def prefetch(path, modes) -> threading.Thread:
         try:
             names = _table_names(path)
             for mode in modes:
-                _lookup(path, mode, names)
+                lookup(path, mode, names=names)
         except Exception:  # noqa: BLE001 - PHOTCORR repeats the lookup and reports the error
             log.debug("IMPHTTAB prefetch of %s failed", path, exc_info=True)
 
@@ -118,9 +67,14 @@ def prefetch(path, modes) -> threading.Thread:
     return thread
 
 
-def _phot_values(path, mode: str, chip: int) -> dict[str, float]:
+def phot_values(path, mode: str, chip: int) -> dict[str, float]:
+    """Photometry values (float64) for `mode` of `chip`; includes both PHTFLAM1 and PHTFLAM2 and PHOTFNU.
+
+    Raises EngineError (from the table lookup) when no row matches (lookups are kept per table
+    version and mode by :func:`~caldp.engines.common.imphttab.lookup`).
+    """
     names = _table_names(path)
-    vals = _lookup(path, mode, names=names)
+    vals = lookup(path, mode, names=names)
     own = "uvis1" if chip == 1 else "uvis2"
     other = "uvis2" if chip == 1 else "uvis1"
     out = {
@@ -132,7 +86,7 @@ def _phot_values(path, mode: str, chip: int) -> dict[str, float]:
     k = 1 if chip == 1 else 2
     out[f"PHTFLAM{k}"] = vals.get(f"PHTFLAM{k}", 0.0)
     swapped = mode.lower().replace(own, other, 1)
-    other_vals = _lookup(path, swapped, names=names)
+    other_vals = lookup(path, swapped, names=names)
     j = 2 if chip == 1 else 1
     out[f"PHTFLAM{j}"] = other_vals.get(f"PHTFLAM{j}", 0.0)
     out["PHOTFNU"] = 3.33564e4 * out[f"PHTFLAM{k}"] * out["PHOTPLAM"] * out["PHOTPLAM"]
