@@ -15,13 +15,22 @@ if sys.platform == "win32":
 else:
     CFLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Wno-unused-function"]
 
-KERNELS = {
-    "caldp.engines.common._kernels": "caldp/engines/common/_kernels.c",
-    "caldp.engines.acs._kernels": "caldp/engines/acs/_kernels.c",
-    "caldp.engines.common._rej_kernels": "caldp/engines/common/_rej_kernels.c",
-    "caldp.engines.wfc3.uvis._kernels": "caldp/engines/wfc3/uvis/_kernels.c",
-    "caldp.engines.wfc3.ir._kernels": "caldp/engines/wfc3/ir/_kernels.c",
-}
+
+def _kernel_modules(root: str = "caldp") -> dict[str, str]:
+    """Every ``_kernels.c`` / ``_<name>_kernels.c`` under the package: module name -> source.
+
+    Found by name so that a new engine's kernel needs no edit here.
+    """
+    found = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for fname in sorted(files):
+            if fname.endswith("kernels.c") and fname.startswith("_"):
+                src = os.path.join(dirpath, fname).replace(os.sep, "/")
+                found[src[: -len(".c")].replace("/", ".")] = src
+    return dict(sorted(found.items()))
+
+
+KERNELS = _kernel_modules()
 
 # While developing one kernel module: CALDP_BUILD_ONLY=<module name> python setup.py build_ext --inplace
 ONLY = os.environ.get("CALDP_BUILD_ONLY", "").split(",") if os.environ.get("CALDP_BUILD_ONLY") else None
