@@ -9,8 +9,8 @@ one state (a rename on local disk; copy-then-delete on S3).
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from .storage import Store
 
@@ -75,8 +75,21 @@ class MessageTree:
 
     def datasets_in(self, state: str) -> list[str]:
         prefix = f"{self.prefix}/{state}/"
-        return sorted(k[len(prefix):] for k in self.store.list(f"{self.prefix}/{state}") if k.startswith(prefix))
+        return sorted(k[len(prefix) :] for k in self.store.list(f"{self.prefix}/{state}") if k.startswith(prefix))
+
+
+def iso_utc(when: float | None = None) -> str:
+    """An ISO 8601 UTC time with milliseconds, e.g. ``2026-12-04T15:08:08.532Z`` (``datetime.fromisoformat``
+    reads it back, timezone-aware); `when` is a POSIX time (default: now).
+
+    >>> iso_utc(1796396888.532)
+    '2026-12-04T15:08:08.532Z'
+    >>> datetime.fromisoformat(iso_utc(1796396888.532)).timestamp()
+    1796396888.532
+    """
+    moment = datetime.now(UTC) if when is None else datetime.fromtimestamp(when, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + f"{time.time() % 1:.3f}"[1:]
+    return iso_utc()
