@@ -13,13 +13,18 @@ for a bad command line or datasets list; GENERIC_ERROR (1) if any dataset failed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from ..config import NAMED_CONFIGS, default_config
 from ..engines import ENGINE_NAMES
 from ..exit_codes import ExitCode
-from .common import finish, setup_logging
+from .common import add_log_file, finish, setup_logging, where
 
 log = logging.getLogger("caldp.batch")
 
@@ -98,14 +103,57 @@ def build_parser() -> argparse.ArgumentParser:
     cloud.add_argument("--adapt-min", type=int, default=None, help="adaptive scaling: minimum workers")
     cloud.add_argument("--adapt-max", type=int, default=None, help="adaptive scaling: maximum workers")
     cloud.add_argument("--instance-type", default=None, help="EC2 worker instance type")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show the whole log live above the progress bar (-vv: also debug lines and Dask's own log)",
+    )
     return p
+
+
+@contextlib.contextmanager
+def batch_log(output_uri: str, batch_id: str, dataset: str) -> Iterator[str]:
+    """Log everything of this batch (INFO and up, Dask's included) to ``logs/<batch_id>.txt``
+    beside the messages tree (written live on local disk, uploaded at the end to S3); yields
+    where it is, or "" if it cannot be written."""
+    from ..tasks.records import Job
+    from ..tasks.status import messages_store
+
+    key = f"logs/{batch_id}.txt"
+    try:
+        store = messages_store(Job(dataset=dataset, output_uri=output_uri))
+        root = getattr(store, "root", None)
+        if root is not None:
+            local = root / key
+            local.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            fd, name = tempfile.mkstemp(prefix=f"caldp-{batch_id}-", suffix=".txt")
+            os.close(fd)
+            local = Path(name)
+        handler = add_log_file(local)
+    except Exception as exc:  # noqa: BLE001 -- no batch log is not worth stopping the batch for
+        log.warning("no batch log: %s", exc)
+        yield ""
+        return
+    try:
+        yield where(store, key)
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
+        if root is None:
+            try:
+                store.put_file(local, key)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("could not upload the batch log to %s: %s", where(store, key), exc)
+            local.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    setup_logging(args.verbose)
-    from ..cluster.batch import DatasetsFileError, read_datasets, run_batch
+    console = setup_logging(args.verbose, steps=False)
+    from ..cluster.batch import DatasetsFileError, new_batch_id, read_datasets, run_batch
     from ..cluster.factory import ClusterOptions, kind_of
 
     try:
@@ -133,17 +181,54 @@ def main(argv: list[str] | None = None) -> int:
         instance_type=args.instance_type,
     )
     config = args.config or default_config()
-    log.info(
-        "caldp-batch: %d datasets, input %s, output %s, config %s, engine %s, cluster %s",
-        len(names),
-        args.input,
-        args.output,
-        config,
-        args.engine,
-        args.cluster,
+    batch_id = new_batch_id()
+    with batch_log(args.output, batch_id, names[0]) as log_at:
+        log.info(
+            "caldp-batch %s: %d datasets, input %s, output %s, config %s, engine %s, cluster %s",
+            batch_id,
+            len(names),
+            args.input,
+            args.output,
+            config,
+            args.engine,
+            args.cluster,
+        )
+        outcome = _run(args, names, config, opts, batch_id, console, run_batch)
+        if isinstance(outcome, int):  # a bad option, already reported
+            return outcome
+        result = outcome
+    print(result.table(), flush=True)
+    for label, value in (("report", result.report), ("batch log", log_at)):
+        if value:
+            print(f"{label + ':':11s}{value}", file=sys.stderr)
+    out = _products_root(args.output)
+    if out:
+        print(f"{'products:':11s}{out}/data/<instrument>/<dataset>/ (previews/, logs/process.txt)", file=sys.stderr)
+    if result.ok:
+        return finish(ExitCode.SUCCESS)
+    failed = [r for r in result.summary if r["state"] not in ("datasets-processed", "skipped")]
+    names_by_code = ", ".join(f"{r['dataset']} {r['exit_code']}" for r in failed[:20])
+    return finish(
+        ExitCode.GENERIC_ERROR,
+        f"{len(failed)} of {len(result.summary)} datasets failed: {names_by_code}" + (" …" if len(failed) > 20 else ""),
     )
+
+
+def _products_root(output_uri: str) -> str:
+    from ..storage import open_store, split_uri
+
+    if split_uri(output_uri)[0] == "none":
+        return ""
     try:
-        result = run_batch(
+        return where(open_store(output_uri)).rstrip("/")
+    except ValueError:
+        return ""
+
+
+def _run(args, names, config, opts, batch_id, console, run_batch):
+    """run_batch with the command line's options; the result, or an exit status for a bad option."""
+    try:
+        return run_batch(
             names,
             input_uri=args.input,
             output_uri=args.output,
@@ -163,18 +248,11 @@ def main(argv: list[str] | None = None) -> int:
             keep_intermediates=args.keep_intermediates,
             env=dict(args.env),
             cluster_options=opts,
+            console=console,
+            batch_id=batch_id,
         )
     except ValueError as exc:
         return finish(ExitCode.CMDLINE_ERROR, str(exc))
-    print(result.table(), flush=True)
-    if result.ok:
-        return finish(ExitCode.SUCCESS)
-    failed = [r for r in result.summary if r["state"] not in ("datasets-processed", "skipped")]
-    names_by_code = ", ".join(f"{r['dataset']} {r['exit_code']}" for r in failed[:20])
-    return finish(
-        ExitCode.GENERIC_ERROR,
-        f"{len(failed)} of {len(result.summary)} datasets failed: {names_by_code}" + (" …" if len(failed) > 20 else ""),
-    )
 
 
 if __name__ == "__main__":

@@ -145,6 +145,7 @@ class BatchResult:
     submit_seconds: float = 0.0  # planning, submitted messages and graph submission (not the cluster's start)
     cluster_start_seconds: float = 0.0
     run_seconds: float = 0.0  # from the first submission to the last dataset's end
+    report: str = ""  # where report.html was written ("" if it was not)
 
     @property
     def ok(self) -> bool:
@@ -189,14 +190,24 @@ def _num(value, fmt: str) -> str:
 
 
 class _Progress:
-    """A live one-line progress report on a terminal (a line every few seconds otherwise)."""
+    """A live one-line progress report on a terminal (a line every few seconds otherwise).
 
-    def __init__(self, total: int, enabled: bool, stream=None):
+    With a `console` (an object with ``status(text, final)`` and ``tty``, such as the console
+    of caldp's commands, which keeps log lines above the bar) the bar is drawn through it;
+    otherwise on `stream`.
+    """
+
+    def __init__(self, total: int, enabled: bool, stream=None, console=None):
         self.total, self.enabled = total, enabled
         self.stream = stream or sys.stderr
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.console = console
+        if console is not None:
+            self.tty = enabled and bool(console.tty)
+        else:
+            self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
         self.t0 = time.perf_counter()
         self.last = 0.0
+        self.shown = -1  # datasets finished when the bar was last drawn
         self.counts: Counter = Counter()
         self.retries = 0
 
@@ -207,10 +218,12 @@ class _Progress:
         if not self.enabled:
             return
         now = time.perf_counter()
+        done = sum(self.counts.values())
+        if final and not self.tty and done == self.shown:
+            return  # the last line already says it
         if not (self.tty or final or now - self.last >= 5.0):
             return
-        self.last = now
-        done = sum(self.counts.values())
+        self.last, self.shown = now, done
         width = 30
         filled = int(width * done / self.total) if self.total else width
         text = (
@@ -218,6 +231,9 @@ class _Progress:
             f"processed {self.counts[PROCESSED]} error {self.counts[ERROR]} retried {self.retries} "
             f"| {now - self.t0:.0f} s"
         )
+        if self.console is not None:
+            self.console.status(text, final)
+            return
         if self.tty:
             self.stream.write("\r" + text + ("\n" if final else ""))
         else:
@@ -371,6 +387,9 @@ def run_batch(
     cluster_options: ClusterOptions | None = None,
     rungs: tuple[int, ...] = memory.RUNGS_MB,
     stream=None,
+    console=None,
+    batch_id: str | None = None,
+    report: bool = True,
 ) -> BatchResult:
     """Process `datasets` on a Dask cluster; return the batch's summary.
 
@@ -380,6 +399,10 @@ def run_batch(
     times a dataset whose worker died or ran out of memory is resubmitted, each time on the
     next memory rung. `force` redoes datasets already processed. ValueError for a bad
     dataset name, URI, config or cluster.
+
+    `console` (see :class:`_Progress`) draws the progress bar below the log lines; otherwise
+    it goes to `stream` (default stderr). `report` writes ``report.html`` (:mod:`caldp.report`)
+    beside the messages tree at the end.
     """
     t0 = time.perf_counter()
     stream = stream or sys.stderr
@@ -398,7 +421,7 @@ def run_batch(
     opts.memory_limit = memory_limit or opts.memory_limit
     opts.worker_env = {**job_env, **opts.worker_env}
     kind = kind_of(cluster) if client is None else "client"
-    batch_id = f"batch-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+    batch_id = batch_id or new_batch_id()
     staging, scratch, own_root = _staging_layout(kind, output_uri, workdir, staging_uri, batch_id)
     job_kwargs = dict(
         input_uri=input_uri,
@@ -428,14 +451,16 @@ def run_batch(
                 handle = start_cluster(opts)
             result.dashboard = handle.dashboard_link
             if progress:
-                print(
+                text = (
                     f"caldp-batch {batch_id}: {len(entries)} datasets on {result.cluster}; "
-                    f"dashboard: {result.dashboard or 'none'}",
-                    file=stream,
-                    flush=True,
+                    f"dashboard: {result.dashboard or 'none'}"
                 )
+                if console is not None:
+                    console.write_line(text)
+                else:
+                    print(text, file=stream, flush=True)
             log.info("Dask dashboard: %s", result.dashboard)
-            bar = _Progress(len(entries), progress, stream)
+            bar = _Progress(len(entries), progress, stream, console)
             result.cluster_start_seconds = time.perf_counter() - t_plan - plan_seconds
             t_submit = time.perf_counter()
             rows.update(
@@ -455,7 +480,28 @@ def run_batch(
         _cleanup(staging, own_root)
     result.summary = [rows[n] for n in names]
     result.wall = time.perf_counter() - t0
+    if report and names:
+        result.report = _write_report(Job(dataset=names[0], **job_kwargs))
     return result
+
+
+def new_batch_id() -> str:
+    """``batch-<UTC time>-<6 hex>``: names the batch's staging area and its log."""
+    return f"batch-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:6]}"
+
+
+def _write_report(probe: Job) -> str:
+    """``report.html`` beside the messages tree; its location, or "" if it could not be written."""
+    from ..report import REPORT_KEY, write_report
+
+    try:
+        store = messages_store(probe)
+        write_report(store)
+    except Exception as exc:  # noqa: BLE001 -- a missing report must not fail the batch
+        log.warning("could not write %s: %s", REPORT_KEY, describe(exc))
+        return ""
+    root = getattr(store, "root", None)
+    return str(root / REPORT_KEY) if root is not None else f"{store.uri.rstrip('/')}/{REPORT_KEY}"
 
 
 def _submitted(result: BatchResult, seconds: float) -> None:

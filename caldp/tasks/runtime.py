@@ -132,6 +132,7 @@ def run_step(step: str, record: StepRecord, body: Callable[[StepRecord], StepRec
     wall0, cpu0 = time.perf_counter(), time.thread_time()
     per_task_peak = reset_peak_rss()
     child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = None
     try:
         log.info("%s: %s on %s", record.job.dataset, step, platform.node())
         try:
@@ -146,6 +147,9 @@ def run_step(step: str, record: StepRecord, body: Callable[[StepRecord], StepRec
         own = peak_rss_mb() if per_task_peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         rss = max(own, child1.ru_maxrss / 1024.0)
         timing = StepTiming(step, time.perf_counter() - wall0, cpu, rss, platform.node())
+        if result is not None and result.ok:  # the console's one line for this step (``extra`` marks it)
+            log.info("%s: %-9s done in %5.1f s (CPU %.1f s, peak RSS %.0f MB)", record.job.dataset, step,
+                     timing.wall, timing.cpu, timing.peak_rss_mb, extra={"console": True})
         root.removeHandler(handler)
         root.setLevel(old_level)
     try:
