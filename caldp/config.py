@@ -43,6 +43,26 @@ def _serverless_config_uri(crds_path: str) -> str:
     return uri if uri == uri.lower() else "none"
 
 
+def caldp_home(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``$CALDP_HOME``, where caldp-process puts its scratch files and a local CRDS work area
+    (None when unset); ValueError, with the reason, when it is not a writable directory."""
+    environ = os.environ if environ is None else environ
+    value = environ.get("CALDP_HOME", "")
+    if not value:
+        return None
+    home = Path(value).absolute()
+    if not home.is_dir():
+        raise ValueError(f"CALDP_HOME={value} is not a directory" + ("" if home.exists() else " (it does not exist)"))
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ValueError(f"CALDP_HOME={value} is not writable")
+    return home
+
+
+def _work_home(base: Mapping[str, str]) -> Path:
+    """Where a local CRDS work area goes by default: ``$CALDP_HOME`` when set, else ``$HOME``."""
+    return Path(base["CALDP_HOME"]).absolute() if base.get("CALDP_HOME") else Path.home()
+
+
 def _expand(value: str, env: Mapping[str, str]) -> str:
     def sub(m):
         name, default = m.group(1), m.group(3)
@@ -83,14 +103,14 @@ def resolve_config(config: str, base: Mapping[str, str] | None = None) -> dict[s
         env.update(_ref_dirs(env["CRDS_PATH"], flat=True))
     elif config == "caldp-config-offsite":
         env.update(CRDS_SERVER_URL="https://hst-crds.stsci.edu", CRDS_READONLY_CACHE="0")
-        env["CRDS_PATH"] = base.get("CRDS_PATH") or str(Path.home() / "crds_cache")
+        env["CRDS_PATH"] = base.get("CRDS_PATH") or str(_work_home(base) / "crds_cache")
         env.update(_ref_dirs(env["CRDS_PATH"], flat=False))
     elif config == "caldp-config-aws":
         bucket = base.get("CRDSBUCKET", "").rstrip("/")
         if not bucket.startswith("s3://"):
             raise ValueError("caldp-config-aws needs CRDSBUCKET=s3://<bucket> (where the CRDS cache is published)")
         env.update(
-            CRDS_PATH=base.get("CRDS_PATH") or str(Path.home() / "crds_cache"),
+            CRDS_PATH=base.get("CRDS_PATH") or str(_work_home(base) / "crds_cache"),
             CRDS_SERVER_URL="https://hst-crds-serverless.stsci.edu",
             CRDS_CONFIG_URI=f"{bucket}/config/hst/",
             CRDS_REFERENCE_URI=f"{bucket}/references/hst/",

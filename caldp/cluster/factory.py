@@ -33,10 +33,11 @@ from typing import Any
 
 from dask.utils import parse_bytes
 
+from ..containers import default_image
+
 log = logging.getLogger(__name__)
 
 CLUSTER_KINDS = ("inprocess", "local", "fargate", "ec2")  # plus tcp://HOST:PORT
-DEFAULT_IMAGE = "caldp:latest"
 
 
 @dataclass(slots=True)
@@ -149,7 +150,7 @@ def cloud_cluster_kwargs(kind: str, opts: ClusterOptions, environ: Mapping[str, 
     Workers advertise ``memory=<worker memory MB>`` and get `opts.worker_env`.
     """
     environ = os.environ if environ is None else environ
-    image = opts.image or environ.get("CALDP_CLUSTER_IMAGE") or DEFAULT_IMAGE
+    image = opts.image or environ.get("CALDP_CLUSTER_IMAGE") or default_image(environ)  # caldp-image-config
     region = opts.region or environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")
     n_workers = opts.workers if opts.workers is not None else _env_int(environ, "CALDP_WORKERS")
     if n_workers is None:
