@@ -10,6 +10,7 @@ batch's log). ``-v`` shows caldp's own log live; ``-vv`` adds debug lines and Da
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -54,6 +55,10 @@ class Console(logging.Handler):
 
     def wants(self, record: logging.LogRecord) -> bool:
         chatty = record.name.split(".", 1)[0] in CHATTY
+        if record.name == "py.warnings":  # a Python warning raised inside Dask (e.g. "Port 8787 is already in use")
+            chatty = any(f"{os.sep}{name}{os.sep}" in record.getMessage() for name in CHATTY)
+            if chatty:
+                return self.verbosity >= 2
         if chatty and record.levelno < logging.WARNING:
             return self.verbosity >= 2
         if record.levelno >= logging.WARNING or self.verbosity >= 1:

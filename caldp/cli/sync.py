@@ -25,7 +25,7 @@ from ..exit_codes import ExitCode
 from ..messages import PROCESSED, SYNCED, MessageTree
 from ..storage import Store, open_store, split_uri
 from ..sysexit import describe
-from .common import finish, setup_logging
+from .common import CONSOLE, finish, setup_logging
 
 log = logging.getLogger("caldp.sync")
 
@@ -75,7 +75,7 @@ def sync_dataset(store, tree: MessageTree, dataset: str, local: Store) -> int:
     MessageTree(local).set_state(dataset, SYNCED, **{k: v for k, v in synced.metadata.items()
                                                      if k not in ("dataset", "state", "history")})
     log.info("%s: synced %d files (%d fetched, %.1f MB; %d already here) to %s", dataset, len(keys), fetched,
-             nbytes / 1e6, skipped, local.root / prefix)
+             nbytes / 1e6, skipped, local.root / prefix, extra=CONSOLE)
     return fetched
 
 
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output_uri", help="the output tree caldp-process wrote: s3://bucket/prefix or file:<dir>")
     p.add_argument("local_dir", help="local directory to mirror processed datasets into")
     p.add_argument("--dataset", action="append", default=None, help="only this dataset (repeatable)")
-    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="show the whole log live")
     return p
 
 
@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         return finish(fail_code, describe(exc))
     wanted = [d.lower() for d in args.dataset] if args.dataset else None
     todo = [d for d in processed if wanted is None or d in wanted]
-    log.info("%d processed dataset(s) in %s; syncing %d to %s", len(processed), store.uri, len(todo), local.root)
+    log.info("%d processed dataset(s) in %s; syncing %d to %s", len(processed), store.uri, len(todo), local.root,
+             extra=CONSOLE)
     failed = []
     for dataset in todo:
         try:
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(dataset)
     if failed:
         return finish(fail_code, f"{len(failed)} of {len(todo)} dataset(s) not synced: {', '.join(failed)}")
+    if todo:
+        print(f"caldp-report {local.root}   # builds report.html from the synced tree", file=sys.stderr)
     return finish(ExitCode.SUCCESS)
 
 

@@ -113,10 +113,11 @@ def test_console_filter_by_verbosity():
     step = _record("caldp.tasks.runtime", logging.INFO, "x: fetch done", **CONSOLE)
     info = _record("caldp.bestrefs", logging.INFO, "bestrefs")
     warn = _record("caldp.tasks.preview", logging.WARNING, "no preview")
+    pywarn = _record("py.warnings", logging.WARNING, "/venv/site-packages/distributed/node.py:188: UserWarning: Port")
     shown = {
         (v, steps): [
             r.getMessage()
-            for r in (dask_info, dask_warn, step, info, warn)
+            for r in (dask_info, dask_warn, step, info, warn, pywarn)
             if Console(v, io.StringIO(), steps=steps).wants(r)
         ]
         for v in (0, 1, 2)
@@ -125,7 +126,7 @@ def test_console_filter_by_verbosity():
     assert shown[0, True] == ["memory", "x: fetch done", "no preview"]
     assert shown[0, False] == ["memory", "no preview"]
     assert shown[1, False] == ["memory", "x: fetch done", "bestrefs", "no preview"]
-    assert shown[2, False] == ["State start", "memory", "x: fetch done", "bestrefs", "no preview"]
+    assert shown[2, False] == ["State start", "memory", "x: fetch done", "bestrefs", "no preview", pywarn.msg]
 
 
 class _Terminal(io.StringIO):
