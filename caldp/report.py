@@ -319,13 +319,13 @@ def plot_svg(rows: list[DatasetRow]) -> str:
         return ""
     bar_h, gap, top, label_w, panel_w, mid = 16, 8, 34, 96, 380, 70
     height = top + len(rows) * (bar_h + gap) + 24
-    width = label_w + panel_w + mid + panel_w + 20
+    width = label_w + panel_w + mid + panel_w + 50
     walls = [r.wall or sum(w for _, w in r.steps) for r in rows]
     rsss = [r.peak_rss_mb or 0.0 for r in rows]
     wmax, rmax = max(walls + [1e-9]), max(rsss + [1e-9])
     wstep, rstep = _nice_step(wmax), _nice_step(rmax)
-    wtop = wstep * max(1, -(-wmax // wstep))
-    rtop = rstep * max(1, -(-rmax // rstep))
+    wtop = wstep * math.ceil(wmax * 1.08 / wstep)  # headroom for the value labels
+    rtop = rstep * math.ceil(rmax * 1.08 / rstep)
     x_wall, x_rss = label_w, label_w + panel_w + mid
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="wall time and peak memory per dataset" '
