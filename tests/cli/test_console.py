@@ -14,8 +14,8 @@ from caldp.cli.common import CONSOLE, Console
 from .conftest import run_cli
 
 BAR = re.compile(r"^\[[#.]{30}\] \d+/\d+ ")
-MAX_PROCESS_LINES = 12  # header, 4 steps, 5 summary lines, EXIT, spare
-MAX_BATCH_LINES = 16  # header, bar lines, table (2 + 2 datasets + totals), report, log, products, EXIT
+MAX_PROCESS_LINES = 14  # header, 4 steps, 5 summary lines, EXIT (11), room for a warning or two
+MAX_BATCH_LINES = 18  # header, the error, 2-3 bars, table (5), report, log, products, reason, EXIT (15-16)
 
 
 def _lines(proc) -> list[str]:
@@ -170,3 +170,21 @@ def test_console_status_off_a_terminal_prints_whole_lines():
     console.emit(_record("caldp.x", logging.WARNING, "careful"))
     console.status("[##] 2/2", final=True)
     assert stream.getvalue() == "[#.] 1/2\nWARNING: careful\n[##] 2/2\n"
+
+
+def test_batch_local_cluster_workers_stay_quiet(sim_ir, tmp_path):
+    """Worker processes share the terminal: their Dask INFO must not reach it either."""
+    good = sim_ir.datasets[0].name
+    listing = tmp_path / "datasets.txt"
+    listing.write_text(f"{good}\n")
+    out = tmp_path / "out"
+    proc = run_cli(
+        "batch", listing, "--input", f"file:{sim_ir.datasets_txt.parent / 'inputs'}", "--output", f"file:{out}",
+        "--config", "caldp-config-local", "--cluster", "local", "--workers", "1", "--threads-per-worker", "1",
+        env=sim_ir.env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = _lines(proc)
+    assert len(lines) <= MAX_BATCH_LINES - 3, "\n".join(lines)
+    assert not any("distributed." in ln or " - INFO - " in ln for ln in lines), "\n".join(lines)
+    assert (out / "report.html").is_file()
