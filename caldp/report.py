@@ -23,6 +23,7 @@ import logging
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from urllib.parse import quote
 
@@ -139,6 +140,22 @@ def _float(value) -> float | None:
         return None
 
 
+def _when(value) -> float | None:
+    """A message time as POSIX seconds: ISO 8601 text (``2026-12-04T15:08:08.532Z``) or, in trees
+    written before times were ISO 8601, a number.
+
+    >>> _when("1970-01-01T00:01:40.250Z"), _when(100.25), _when("soon")
+    (100.25, 100.25, None)
+    """
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+    return _float(value)
+
+
 def collect(store, *, read_metrics: bool = True) -> Report:
     """Every dataset in `store`'s messages tree, with its metrics, previews and log (several
     datasets at a time: an S3 tree costs a few requests per dataset)."""
@@ -180,8 +197,8 @@ def _row(store, name: str, state: str, meta: dict, read_metrics: bool) -> Datase
         reason=meta.get("reason") or "",
         wall=_float(meta.get("wall")),
         peak_rss_mb=_float(meta.get("peak_rss_mb")),
-        submitted=_float(meta.get("submitted")),
-        finished=_float(meta.get("finished")),
+        submitted=_when(meta.get("submitted")),
+        finished=_when(meta.get("finished")),
         previews=previews_of(products),
         n_products=len(products),
         warnings=[str(w) for w in meta.get("warnings") or []],

@@ -18,11 +18,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 
 from ..datasets import Dataset
 from ..exit_codes import ExitCode
-from ..messages import PROCESSED, SYNCED, MessageTree
+from ..messages import PROCESSED, SYNCED, MessageTree, iso_utc
 from ..storage import Store, open_store, split_uri
 from ..sysexit import describe
 from .common import CONSOLE, finish, setup_logging
@@ -70,7 +69,7 @@ def sync_dataset(store, tree: MessageTree, dataset: str, local: Store) -> int:
             tmp.unlink(missing_ok=True)
         fetched += 1
         nbytes += size
-    meta = dict(synced=time.time(), synced_to=str(local.root), synced_files=len(keys))
+    meta = dict(synced=iso_utc(), synced_to=str(local.root), synced_files=len(keys))
     synced = tree.set_state(dataset, SYNCED, **meta)
     MessageTree(local).set_state(dataset, SYNCED, **{k: v for k, v in synced.metadata.items()
                                                      if k not in ("dataset", "state", "history")})

@@ -37,7 +37,7 @@ from pathlib import Path
 from ..config import resolve_config
 from ..datasets import Dataset
 from ..exit_codes import ExitCode, is_memory_error
-from ..messages import ERROR, PROCESSED, SYNCED, MessageTree
+from ..messages import ERROR, PROCESSED, SYNCED, MessageTree, iso_utc
 from ..pipeline import dataset_graph
 from ..storage import open_store, split_uri
 from ..sysexit import describe
@@ -328,7 +328,7 @@ def _fail_unfinished(entry: _Entry, code: ExitCode, step: str, reason: str) -> d
         tree.set_state(
             entry.job.dataset,
             ERROR,
-            finished=time.time(),
+            finished=iso_utc(),
             exit_code=int(code),
             exit_name=code.name,
             step=step,

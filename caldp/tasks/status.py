@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import time
 
-from ..messages import ERROR, PROCESSED, PROCESSING, SUBMITTED, MessageTree
+from ..messages import ERROR, PROCESSED, PROCESSING, SUBMITTED, MessageTree, iso_utc
 from ..storage import Store, open_store, split_uri
 from ..sysexit import describe
 from .records import Job, StepRecord
@@ -26,12 +25,13 @@ def _tree(job: Job) -> MessageTree:
 
 
 def mark_submitted(job: Job) -> None:
-    _tree(job).set_state(job.dataset, SUBMITTED, submitted=time.time(), input=job.input_uri,
-                         output=job.output_uri, engine=job.engine)
+    _tree(job).set_state(
+        job.dataset, SUBMITTED, submitted=iso_utc(), input=job.input_uri, output=job.output_uri, engine=job.engine
+    )
 
 
 def mark_processing(job: Job) -> None:
-    _tree(job).set_state(job.dataset, PROCESSING, started=time.time())
+    _tree(job).set_state(job.dataset, PROCESSING, started=iso_utc())
 
 
 def mark_final(record: StepRecord, products: list[str]) -> None:
@@ -44,7 +44,7 @@ def mark_final(record: StepRecord, products: list[str]) -> None:
 
     code = record.failure.code if record.failure else ExitCode.SUCCESS
     meta = dict(
-        finished=time.time(),
+        finished=iso_utc(),
         exit_code=int(code),
         exit_name=code.name,
         step=record.failure.step if record.failure else None,
@@ -58,6 +58,10 @@ def mark_final(record: StepRecord, products: list[str]) -> None:
     try:
         _tree(record.job).set_state(record.job.dataset, state, **meta)
     except Exception as exc:
-        log.error("cannot write the %s message to %s (%s); writing it under ./messages",
-                  state, messages_store(record.job).uri, describe(exc))
+        log.error(
+            "cannot write the %s message to %s (%s); writing it under ./messages",
+            state,
+            messages_store(record.job).uri,
+            describe(exc),
+        )
         MessageTree(Store(".")).set_state(record.job.dataset, state, **meta)

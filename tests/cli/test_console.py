@@ -51,8 +51,10 @@ def test_process_default_console(sim_ir, tmp_path):
     from datetime import datetime
 
     meta = json.loads((out / "messages" / "datasets-processed" / name).read_text())
-    times = [datetime.fromisoformat(h["time"]) for h in meta["history"]]
-    assert all(t.utcoffset() == timedelta(0) for t in times) and times == sorted(times)
+    stamps = [meta["submitted"], meta["started"], meta["finished"]]
+    times = [datetime.fromisoformat(t) for t in stamps] + [datetime.fromisoformat(h["time"]) for h in meta["history"]]
+    assert all(t.utcoffset() == timedelta(0) for t in times)
+    assert times[:3] == sorted(times[:3]) and times[3:] == sorted(times[3:])
 
 
 def test_batch_default_console_log_and_report(sim_ir, tmp_path):

@@ -15,7 +15,7 @@ from PIL import Image
 
 from caldp.cli.report import main as report_main
 from caldp.datasets import Dataset
-from caldp.messages import ERROR, PROCESSED, PROCESSING, SUBMITTED, SYNCED, MessageTree
+from caldp.messages import ERROR, PROCESSED, PROCESSING, SUBMITTED, SYNCED, MessageTree, iso_utc
 from caldp.report import collect, summary_line
 from caldp.storage import Store
 
@@ -45,9 +45,10 @@ def make_tree(root: Path) -> Path:
     t0 = time.time() - 60
     for i, (name, state, wall, rss, exit_name, step, reason) in enumerate(DATASETS):
         prefix = f"data/{Dataset.parse(name).instrument}/{name}"
-        tree.set_state(name, SUBMITTED, submitted=t0 + i)
+        when = (lambda t: t) if i == 0 else iso_utc  # the first as trees written before ISO 8601 times
+        tree.set_state(name, SUBMITTED, submitted=when(t0 + i))
         if state == PROCESSING:
-            tree.set_state(name, PROCESSING, started=t0 + i + 1)
+            tree.set_state(name, PROCESSING, started=when(t0 + i + 1))
             continue
         products = []
         if state != ERROR:
@@ -71,7 +72,7 @@ def make_tree(root: Path) -> Path:
         tree.set_state(
             name,
             final,
-            finished=t0 + i + wall,
+            finished=when(t0 + i + wall),
             wall=wall,
             peak_rss_mb=rss,
             exit_name=exit_name,
@@ -81,7 +82,7 @@ def make_tree(root: Path) -> Path:
             products=products,
         )
         if state == SYNCED:
-            tree.set_state(name, SYNCED, synced=t0 + 30)
+            tree.set_state(name, SYNCED, synced=when(t0 + 30))
     (root / "logs").mkdir(exist_ok=True)
     (root / "logs" / "batch-20261204T150000-abcdef.txt").write_text("batch log\n")
     return root
@@ -95,6 +96,8 @@ def test_report_from_the_tree_alone(tmp_path, capsys):
     assert [s for s, _ in rows["ics401010"].steps] == ["fetch", "calibrate", "preview"]
     assert rows["ics401010"].previews[0][2] == "ics401010_drz"  # drizzled first
     assert rows["jcs102010"].reason.startswith("calacs") and not rows["jcs102010"].previews
+    assert rows["jcs101010"].finished - rows["jcs101010"].submitted == pytest.approx(9.8)  # numbers (old trees)
+    assert rows["ics401010"].finished - rows["ics401010"].submitted == pytest.approx(4.1, abs=0.002)  # ISO 8601
     line = summary_line(report)
     assert line.startswith("5 datasets · 3 processed · 1 error · 1 not finished · wall ") and "datasets/h" in line
 
