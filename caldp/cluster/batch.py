@@ -461,6 +461,8 @@ def run_batch(
                     print(text, file=stream, flush=True)
             log.info("Dask dashboard: %s", result.dashboard)
             bar = _Progress(len(entries), progress, stream, console)
+            if bar.tty:
+                bar.update()  # an empty bar at once, so a terminal shows the batch has started
             result.cluster_start_seconds = time.perf_counter() - t_plan - plan_seconds
             t_submit = time.perf_counter()
             rows.update(
