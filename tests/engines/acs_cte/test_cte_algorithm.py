@@ -1,0 +1,152 @@
+"""PCTECORR algorithm (caldp/engines/acs/pctecorr.py): hand-checked readout cases, the inversion,
+the geometry, and the C kernels against the NumPy reference (identical bits)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from caldp.engines.acs import pctecorr as P
+from caldp.engines.acs.pctetab import N_TRAPS, CteSet
+
+from .cte_synth import small_image, small_set
+
+F32, F64 = np.float32, np.float64
+
+
+def one_trap_set(n_par=1) -> CteSet:
+    """One trap filled by ≥ 5 e⁻, holding 1 × trap density, released 50/30/20 % over 3 transfers."""
+    qlev = np.full(N_TRAPS, 999999.0)
+    qlev[0] = 5.0
+    rprof = np.zeros((100, N_TRAPS), F32)
+    cprof = np.zeros((100, N_TRAPS), F32)
+    rprof[:3, 0] = [0.5, 0.3, 0.2]
+    cprof[:3, 0] = [0.5, 0.2, 0.0]
+    return CteSet(
+        1, 0.0, 1.0, 3, 2, n_par, qlev, np.ones(N_TRAPS), 1, np.arange(8192), np.ones((4, 8192)), rprof, cprof
+    )
+
+
+def test_readout_single_pixel_trail():
+    """100 e⁻ at row 2: the trap (density 0.1) takes 0.1 e⁻ and gives 0.05, 0.03, 0.02 back behind it."""
+    col = np.array([[0.0], [0.0], [100.0], [0.0], [0.0], [0.0]])
+    traps = np.full((6, 1), 0.1, F32)
+    P.simulate_readout(col, traps, one_trap_set(), 1)
+    t = float(F32(0.1))
+    assert_allclose(col[:, 0], [0, 0, 100 - t, 0.5 * t, float(F32(0.3)) * t, float(F32(0.2)) * t], rtol=1e-12)
+    assert col.sum() == pytest.approx(100.0, abs=1e-7)
+
+
+def test_readout_refill_inside_trail_releases_the_rest():
+    """A second bright pixel inside the trail gets the trail's next release plus the cumulative rest (CPROF)."""
+    col = np.array([[100.0], [0.0], [100.0], [0.0], [0.0], [0.0]])
+    traps = np.full((6, 1), 0.1, F32)
+    P.simulate_readout(col, traps, one_trap_set(), 1)
+    t = float(F32(0.1))
+    r3, c2 = float(F32(0.3)) * t, float(F32(0.2)) * t
+    assert_allclose(col[:, 0], [100 - t, 0.5 * t, 100 + (r3 + c2 - t), 0.5 * t, r3, float(F32(0.2)) * t], rtol=1e-12)
+    assert col.sum() == pytest.approx(200.0, abs=1e-7)
+
+
+def test_readout_faint_column_untouched():
+    """Below the trap's charge level nothing is captured; n_par passes each take dpde/n_par."""
+    col = np.array([[1.0], [4.0], [2.0]])
+    P.simulate_readout(col, np.full((3, 1), 0.1, F32), one_trap_set(), 1)
+    assert_array_equal(col[:, 0], [1.0, 4.0, 2.0])
+    col = np.array([[100.0], [0.0], [0.0], [0.0]])
+    P.simulate_readout(col, np.full((4, 1), 0.1, F32), one_trap_set(n_par=2), 1)
+    assert col[0, 0] < 100.0 and col.sum() == pytest.approx(100.0, abs=1e-7)
+
+
+def test_trap_map_interpolates_and_scales():
+    sens = np.vstack([np.full(8192, 1.0), np.full(8192, 2.0), np.full(8192, 3.0), np.full(8192, 4.0)])
+    m = P.trap_map(2048, 3, np.arange(8192), sens, 4096, 0.5)
+    assert m.dtype == F32 and m.shape == (2048, 3)
+    # row 0: sens 1, (0+1)/2048; row 1024: sens 3 (between 2 and 3 at ro = 2), (1025)/2048; row 2047: clipped ro = 2.999
+    assert m[0, 0] == F32(1.0 * (1 / 2048) * 0.5)
+    assert m[1024, 1] == F32(3.0 * (1025 / 2048) * 0.5)
+    assert m[2047, 2] == F32((3.0 + (4.0 - 3.0) * (2.999 - 2)) * 1.0 * 0.5)
+    # columns not named in IZ stay 0
+    assert not P.trap_map(10, 4, np.array([1, 2]), sens[:, :2], 0, 1.0)[:, [0, 3]].any()
+
+
+def test_inversion_removes_trails():
+    """Forward-simulated trails are taken out again by the inversion (to well below the trail size)."""
+    s = small_set(n_forward=4, n_par=2)
+    truth = np.zeros((40, 6))
+    truth[:] = 25.0
+    truth[8, :] = [80, 300, 1200, 60, 40, 500]
+    traps = P.trap_map(40, 6, s.iz, s.sens, 0, 8.0) * F32(40.0)
+    observed = truth.copy()
+    P.simulate_readout(observed, traps, s, s.n_traps_used)
+    trail = np.abs(observed - truth).max()
+    assert trail > 1.0
+    fixed = P.inverse_cte_blur(
+        observed.astype(F32), traps.copy(), s, rn=0.5, n_traps_used=s.n_traps_used, thresh=-10.0, fix_rocr=0
+    )
+    assert np.abs(fixed - truth).max() < 0.05 * trail
+
+
+@pytest.mark.parametrize("amp", "ABCD")
+@pytest.mark.parametrize("serial", [False, True])
+def test_turns_round_trip(amp, serial):
+    a = np.arange(12 * 12, dtype=F32).reshape(12, 12)
+    assert_array_equal(P.from_readout(P.to_readout(a, amp, serial), amp, serial), a)
+
+
+def test_readout_orientation():
+    """After the turn the amp's first-read pixel is at [0, 0]: parallel C is as stored, A upside down;
+    serial turns the amp's rows into columns."""
+    a = np.arange(6, dtype=F32).reshape(2, 3)
+    assert P.to_readout(a, "C", False)[0, 0] == a[0, 0]
+    assert P.to_readout(a, "D", False)[0, 0] == a[0, 2]
+    assert P.to_readout(a, "A", False)[0, 0] == a[1, 0]
+    assert P.to_readout(a, "B", False)[0, 0] == a[1, 2]
+    assert P.to_readout(a, "C", True).shape == (3, 2)
+
+
+def test_amp_columns():
+    assert P.amp_columns("C", "CD", 2048, 4096) == (0, 2048)
+    assert P.amp_columns("D", "CD", 2048, 4096) == (2048, 4096)
+    assert P.amp_columns("A", "A", 512, 512) == (0, 512)
+    assert P.chip_amps("ABCD", 2) == "CD" and P.chip_amps("ABCD", 1) == "AB" and P.chip_amps("A", 1) == "A"
+
+
+def _ckernels():
+    k = P.kernels()
+    if k is None:
+        pytest.skip("C kernels not built or CALDP_KERNELS=numpy")
+    return k
+
+
+def _amp_both(img, threads, monkeypatch):
+    s = small_set()
+    err = np.sqrt(np.abs(img) + 16.0).astype(F32)
+    traps0 = P.trap_map(*img.shape, s.iz, s.sens, 100, 1000.0)
+    t_np, t_c = traps0.copy(), traps0.copy()
+    kw = dict(rn=4.0, n_traps_used=s.n_traps_used, thresh=-10.0, fix_rocr=1)
+    ref = P.correct_amp(img, err, t_np, s, **kw)
+    monkeypatch.setenv("CALDP_THREADS", str(threads))
+    got = P.correct_amp(img, err, t_c, s, kernels=_ckernels(), **kw)
+    return traps0, t_np, t_c, ref, got
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_c_kernels_match_numpy_bits(threads, monkeypatch):
+    img = small_image()
+    traps0, t_np, t_c, ref, got = _amp_both(img, threads, monkeypatch)
+    assert not np.array_equal(t_np, traps0), "the readout-CR fix was not exercised"
+    assert not np.array_equal(ref[0], img), "nothing was corrected"
+    assert_array_equal(got[0].view(np.uint32), ref[0].view(np.uint32))
+    assert_array_equal(got[1].view(np.uint32), ref[1].view(np.uint32))
+    assert_array_equal(t_c.view(np.uint32), t_np.view(np.uint32))
+
+
+def test_c_smoothing_matches_numpy_bits():
+    img = small_image(36, 11, seed=5)
+    ref, n = P.smooth_readnoise(img, 4.0)
+    assert 1 <= n <= 100 and not np.array_equal(ref, img)
+    assert_array_equal(_ckernels().smooth(img, 4.0).view(np.uint32), ref.view(np.uint32))
+    # below 0.1 e⁻ of read noise nothing is smoothed
+    assert_array_equal(P.smooth_readnoise(img, 0.05)[0], img)
