@@ -60,24 +60,34 @@ def build_main(argv: list[str] | None = None) -> int:
     )
     _common(p)
     p.add_argument("--base", default=None, help="base image to build on (default: the build script's)")
+    p.add_argument("--no-cache", action="store_true", help="remake the base and build without cached layers")
     args = p.parse_args(argv)
     try:
         cfg = _image_config(path=args.config, tag=args.tag)
-        engine_path(cfg)
+        chosen = not cfg.sources.get("CALDP_CONTAINER_ENGINE", "").startswith("default")
+        if chosen:  # no engine at all: the build script installs podman where it can
+            engine_path(cfg)
         script = checkout_root() / "docker" / "build-image.sh"
         if not script.is_file():
             raise ContainerError(
                 f"{script} not found: {BUILD_COMMAND} builds from a caldp source checkout (pip install -e <checkout>)"
             )
         env = engine_environ(cfg)
-        env.update(CALDP_IMAGE=cfg.image, CALDP_CONTAINER_ENGINE=cfg.engine)
+        env["CALDP_IMAGE"] = cfg.image
+        if chosen:
+            env["CALDP_CONTAINER_ENGINE"] = cfg.engine
         cmd = ["bash", str(script)] + (["--base", args.base] if args.base else [])
-        print(f"{p.prog}: building {cfg.image} with {cfg.engine} ({script})", file=sys.stderr, flush=True)
+        cmd += ["--no-cache"] if args.no_cache else []
+        engine = cfg.engine if chosen else "the engine the build script installs"
+        print(f"{p.prog}: building {cfg.image} with {engine} ({script})", file=sys.stderr, flush=True)
         status = subprocess.run(cmd, env=env, cwd=checkout_root()).returncode
         if status != 0:
             raise ContainerError(
                 f"building {cfg.image} failed (docker/build-image.sh status {status}; its output is above)"
             )
+        if not chosen:  # the engine may be new
+            cfg = _image_config(path=args.config, tag=args.tag)
+            env = engine_environ(cfg)
         check_image(cfg, env)
     except ContainerError as exc:
         return fail(p.prog, exc)

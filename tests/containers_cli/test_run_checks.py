@@ -218,3 +218,49 @@ def test_docker_without_a_daemon(tmp_path):
     proc = run("caldp-docker-run-pipeline", "jcs101010", env=clean_env(CALDP_CONTAINER_ENGINE="docker"), cwd=tmp_path)
     one_line(proc, "caldp-docker-run-pipeline", ExitCode.GENERIC_ERROR, "docker cannot run containers here: ")
     assert list(Path(tmp_path).iterdir()) == []
+
+
+BUILD_SCRIPT = r"""#!/usr/bin/env bash
+echo "BUILD $* image=$CALDP_IMAGE engine=${CALDP_CONTAINER_ENGINE:-unset} conf=${CONTAINERS_CONF:-unset}" >> "$FAKE_LOG"
+[ "${FAKE_MODE:-}" = buildfails ] && { echo "build-image.sh: apt-get install podman failed" >&2; exit 1; }
+echo "$CALDP_IMAGE"
+"""
+
+
+@pytest.fixture
+def fake_checkout(tmp_path, monkeypatch):
+    """A checkout whose docker/build-image.sh records how it was called."""
+    root = tmp_path / "checkout"
+    (root / "docker").mkdir(parents=True)
+    (root / "docker" / "build-image.sh").write_text(BUILD_SCRIPT)
+    monkeypatch.setattr("caldp.cli.image.checkout_root", lambda: root)
+    return root
+
+
+def test_build_runs_the_build_script(fake, fake_checkout, monkeypatch, capsys):
+    from caldp.cli.image import build_main
+
+    for key, value in {**fake.env, "CALDP_IMAGE_REPO": "registry.example/caldp"}.items():
+        monkeypatch.setenv(key, value)
+    assert build_main(["v9", "--base", "localhost/mybase:1"]) == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1] == "registry.example/caldp:v9"
+    build = [ln for ln in fake.log.read_text().splitlines() if ln.startswith("BUILD ")]
+    assert build == [
+        f"BUILD --base localhost/mybase:1 image=registry.example/caldp:v9 engine={fake.engine} conf=/dev/null"
+    ]
+    assert fake.calls() == ["image inspect --format {{.Id}} registry.example/caldp:v9"]  # checked after the build
+
+
+def test_build_failure_is_one_line(fake, fake_checkout, monkeypatch, capsys):
+    from caldp.cli.image import build_main
+
+    for key, value in {**fake.env, "FAKE_MODE": "buildfails"}.items():
+        monkeypatch.setenv(key, value)
+    assert build_main([]) == ExitCode.GENERIC_ERROR
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (
+        "caldp-image-build: GENERIC_ERROR[1]: building localhost/caldp:latest failed "
+        "(docker/build-image.sh status 1; its output is above)"
+    )
+    assert fake.calls() == []
