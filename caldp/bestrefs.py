@@ -89,12 +89,18 @@ def assign_bestrefs(files: Sequence[Path], env: Mapping[str, str]) -> dict[str, 
     # serverless S3 CRDS: mappings come from the bucket; references are fetched below
     sync = str(env.get("CRDS_READONLY_CACHE", "0")) != "1" and not from_s3
     context = env.get("CRDS_CONTEXT") or None
-    log.info("CRDS bestrefs for %s (context=%s, sync=%s, cache=%s)",
-             ", ".join(f.name for f in files), context or "operational", sync, env.get("CRDS_PATH"))
+    log.info(
+        "CRDS bestrefs for %s (context=%s, sync=%s, cache=%s)",
+        ", ".join(f.name for f in files),
+        context or "operational",
+        sync,
+        env.get("CRDS_PATH"),
+    )
     with crds_environment(env):
         try:
-            errors = bestrefs.assign_bestrefs([str(f) for f in files], context=context,
-                                              sync_references=sync, verbosity=-1)
+            errors = bestrefs.assign_bestrefs(
+                [str(f) for f in files], context=context, sync_references=sync, verbosity=-1
+            )
         except SystemExit as exc:  # crds's script machinery exits on some failures
             raise RuntimeError(f"CRDS bestrefs exited with status {exc.code}") from exc
     if errors:
@@ -102,7 +108,8 @@ def assign_bestrefs(files: Sequence[Path], env: Mapping[str, str]) -> dict[str, 
     if from_s3:
         from .crds_s3 import fetch_references
 
-        fetch_references(files, env)
+        refs = {REF_VALUE.match(v.strip()).groups() for f in files for v in assigned_references(Path(f)).values()}
+        fetch_references(sorted(refs), env)
     missing = missing_references(files, env)
     if missing:
         raise RuntimeError(f"reference file(s) missing from the CRDS cache: {'; '.join(missing)}")

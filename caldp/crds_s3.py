@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .s3 import S3Store
@@ -95,21 +95,15 @@ def bucket_metadata(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return proxy.crds_decode(info.get("download_metadata", {}))
 
 
-def fetch_references(files: Sequence[Path], env: Mapping[str, str]) -> list[Path]:
-    """Download the references assigned in `files`' headers from ``CRDS_REFERENCE_URI`` into the cache.
+def fetch_references(references: Iterable[tuple[str, str]], env: Mapping[str, str]) -> list[Path]:
+    """Download `references` (``(path variable, file name)`` pairs, e.g. ``("jref", "x_bia.fits")``)
+    from ``CRDS_REFERENCE_URI`` into the cache.
 
     What ``crds_s3_get`` does for CALDP, through s3fs: each file lands where ``jref``/``iref``…
     point, written under a temporary name and renamed once its size and sha1sum match the
     bucket's catalogue. Files already in the cache are kept. Raises RuntimeError naming the file.
     """
-    from .bestrefs import REF_VALUE, assigned_references
-
-    wanted: dict[str, Path] = {}
-    for f in files:
-        for value in assigned_references(Path(f)).values():
-            var, name = REF_VALUE.match(value.strip()).groups()
-            if env.get(var):
-                wanted[name] = Path(env[var], name)
+    wanted = {name: Path(env[var], name) for var, name in references if env.get(var)}
     todo = {name: dest for name, dest in wanted.items() if not dest.is_file()}
     if not todo:
         return []
@@ -128,8 +122,10 @@ def fetch_references(files: Sequence[Path], env: Mapping[str, str]) -> list[Path
             store.get_file(f"{prefix}/{name}" if prefix else name, tmp)
             size, digest = tmp.stat().st_size, sha1sum(tmp)
             if size != int(info["size"]) or digest != info["sha1sum"]:
-                raise RuntimeError(f"reference {name} from {ref_uri} failed verification "
-                                   f"(size {size} vs {info['size']}, sha1 {digest} vs {info['sha1sum']})")
+                raise RuntimeError(
+                    f"reference {name} from {ref_uri} failed verification "
+                    f"(size {size} vs {info['size']}, sha1 {digest} vs {info['sha1sum']})"
+                )
             os.replace(tmp, dest)
         except Exception as exc:
             tmp.unlink(missing_ok=True)
@@ -148,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     keys = publish_cache(args.cache, args.bucket)
-    print(f"{len(keys)} objects under {args.bucket}; use: CRDSBUCKET={args.bucket.rstrip('/')} caldp-process … "
-          "caldp-config-aws")
+    print(
+        f"{len(keys)} objects under {args.bucket}; use: CRDSBUCKET={args.bucket.rstrip('/')} caldp-process … "
+        "caldp-config-aws"
+    )
     return 0
 
 

@@ -17,8 +17,9 @@ SYNTAX = "syntax:  caldp-calwf3 [--help] [-t] [-s] [-v] [-q] [-r] [-1] [--versio
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
-    from ..engines.wfc3.calwf3 import CALWF3_SEMANTICS, cal_ver, calwf3
+    from ..engines.wfc3.calwf3 import calwf3
     from ..engines.wfc3.uvis.context import MissingReference
+    from ..engines.wfc3.version import CALWF3_SEMANTICS, cal_ver
 
     tool = DropIn(__doc__, SYNTAX, CALWF3_SEMANTICS, cal_ver, calwf3,
                   missing_reference=(MissingReference, CAL_FILE_MISSING))

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 
 from caldp.engines.acs import acsrej
+from caldp.engines.ccd import crreject
 from caldp.engines.common.kernels import load
 from caldp.engines.wfc3.uvis import wf3rej
 from caldp.engines.wfc3.uvis.wf3rej import NoiseModel
 
 F32 = np.float32
-pytestmark = pytest.mark.skipif(load(wf3rej.REJ_KERNELS) is None, reason="rejection kernels not built")
+pytestmark = pytest.mark.skipif(load(crreject.REJ_KERNELS) is None, reason="rejection kernels not built")
 
 
 def _stack(seed, shape=(37, 29), n=2, ncr=30, nbad=40, level=120.0):
@@ -64,7 +65,7 @@ def _same(a, b):
 def test_sky_mode(monkeypatch, seed, badinpdq):
     scis, _, dqs = _stack(seed, n=3)
     scis[1] = scis[1] * F32(37.3)  # wide range: bins wider than 1
-    got, ref = _both(monkeypatch, lambda: wf3rej.sky_mode(scis, dqs, badinpdq=badinpdq))
+    got, ref = _both(monkeypatch, lambda: crreject.sky_mode(scis, dqs, badinpdq=badinpdq))
     assert [F32(s).tobytes() for s in got] == [F32(s).tobytes() for s in ref]
 
 
@@ -127,11 +128,11 @@ def test_acsrej_row_strips(monkeypatch, caplog, nstrips, halo):
     pars = acsrej.RejPars(
         sigmas=(F32(6.5), F32(5.5)), scalense=F32(30), crradius=F32(2.1), crthresh=F32(0.5556), badinpdq=39
     )
-    mod = load(wf3rej.REJ_KERNELS)
+    mod = load(crreject.REJ_KERNELS)
     skies = acsrej.sky_levels(scis, dqs, skysub="mode", badinpdq=39)
     kw = dict(efac=[F32(1), F32(1)], pars=pars, skies=skies, exptot=F32(2), texpt=F32(2))
     whole = acsrej._reject_kernel(mod, scis, errs, dqs, nstrips=1, **kw)
-    with caplog.at_level("DEBUG", logger="caldp.engines.wfc3.uvis.wf3rej"):
+    with caplog.at_level("DEBUG", logger="caldp.engines.ccd.crreject"):
         split = acsrej._reject_kernel(mod, scis, errs, dqs, nstrips=nstrips, halo=halo, **kw)
     if halo is not None:
         assert "recomputed" in caplog.text
@@ -193,7 +194,7 @@ def test_wf3rej_reject_given_guess_in_place(monkeypatch, initgues):
     scis, _, dqs = _stack(4, n=2, level=300.0)
     efac = [F32(300.0), F32(300.0)]
     noise = NoiseModel((1.5, 1.6, 1.5, 1.6), (F32(4.0), F32(4.84), 0, 0), ampx=9)
-    sky = wf3rej.sky_mode(scis, dqs, badinpdq=39)
+    sky = crreject.sky_mode(scis, dqs, badinpdq=39)
     guess = wf3rej.initial_guess_minimum if initgues == "minimum" else wf3rej.initial_guess_median
     ave, var = guess(scis, dqs, efac=efac, sky=sky, noise=noise, scalense=30.0, badinpdq=39)
     kw = dict(efac=efac, sky=sky, sigmas=(F32(6.5), F32(5.5), F32(4.5)), radius=2.1, thresh=0.5, scalense=30.0)

@@ -14,10 +14,10 @@ from ..common import imphttab
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
 from ..common.kernels import c_array, load
+from ..common.keywords import hdr_float
+from ..common.refimage import cut_to_science
 from ..common.switches import Switch
 from ..common.threads import parallel_map
-from ..wfc3.keywords import hdr_float
-from ..wfc3.refimage import cut_to_science
 from . import darkcorr, flatcorr, flshcorr, noise, photcorr, shadcorr
 from .context import AcsKeys, reference
 from .refs import RefCache, kernel_array

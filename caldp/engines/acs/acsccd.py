@@ -14,10 +14,10 @@ import numpy as np
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
 from ..common.kernels import c_array, load
+from ..common.keywords import hdr_float
+from ..common.refimage import bin_and_corner, cut_to_science, find_line
 from ..common.switches import Switch
 from ..common.threads import parallel_map
-from ..wfc3.keywords import hdr_float
-from ..wfc3.refimage import bin_and_corner, cut_to_science, find_line
 from . import biascorr, blevcorr, dqicorr, noise, postsm4, sinkcorr
 from .context import CYCLE24, SM4MJD, AcsKeys, reference
 from .dq import DQ

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..ccd.crreject import REJ_KERNELS, disk_halfwidths, neighbour_offsets, run_row_strips, sky_mode
 from ..common.kernels import c_array, load
 from ..common.threads import parallel_map, thread_count
-from ..wfc3.uvis.wf3rej import REJ_KERNELS, disk_halfwidths, neighbour_offsets, run_row_strips, sky_mode
 from .dq import DQ
 
 log = logging.getLogger(__name__)
@@ -315,7 +315,7 @@ def _reject_kernel(
     mod, scis, errs, dqs, *, efac, pars: RejPars, skies, exptot, texpt, nstrips=None, halo=None
 ) -> RejResult:
     """:func:`reject` by the C kernel ``acs_reject``: every iteration of a row before the next row,
-    the chip split into one row strip per thread (:func:`~caldp.engines.wfc3.uvis.wf3rej.run_row_strips`)."""
+    the chip split into one row strip per thread (:func:`~caldp.engines.ccd.crreject.run_row_strips`)."""
     n = len(scis)
     shape = scis[0].shape
     ny, nx = shape

@@ -16,23 +16,22 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from ..common import trailer
+from ..common import driver
+from ..common.asnproducts import mark_products_present, read_spt_inputs
+from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
+from ..common.keywords import hdr_float
 from ..common.outputs import Products, ReadAhead
 from ..common.switches import Switch, read_switch
 from ..common.threads import thread_count
-from ..wfc3.asnproducts import mark_products_present
-from ..wfc3.keywords import hdr_float
 from . import acsrej
 from .acs2d import acs2d
 from .acsccd import acsccd
@@ -77,11 +76,7 @@ F32 = np.float32
 
 def cal_ver() -> str:
     """CAL_VER written into products."""
-    try:
-        version = metadata.version("caldp")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        version = "0"
-    return f"caldp {version} (calacs {CALACS_SEMANTICS} semantics)"
+    return driver.cal_ver("calacs", CALACS_SEMANTICS)
 
 
 @dataclass(slots=True)
@@ -95,34 +90,15 @@ class Association:
 
 def read_association(path: Path) -> Association:
     """Members and product of an ACS association table (``acstable.c: GetAsnTable``)."""
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            primary = hdul[0].header
-            table = hdul[1].data
-            names = {n.upper(): n for n in table.dtype.names}
-            for col in ("MEMNAME", "MEMTYPE", "MEMPRSNT"):
-                if col not in names:
-                    raise EngineError(f"association table has no {col} column", file=path.name, keyword=col)
-            rows = [
-                (
-                    str(r[names["MEMNAME"]]).strip().lower(),
-                    str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
-                    bool(r[names["MEMPRSNT"]]),
-                )
-                for r in table
-            ]
-    except EngineError:
-        raise
-    except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise EngineError(f"cannot read association table ({exc})", file=path.name) from exc
+    primary, rows = read_asn_table(path)
     for key in ("INSTRUME", "DETECTOR"):
         if key not in primary:
             raise EngineError("required keyword is missing", file=path.name, keyword=key)
     if not str(primary["INSTRUME"]).strip().upper().startswith("ACS"):
         raise EngineError(f"INSTRUME = {primary['INSTRUME']!r} is not ACS", file=path.name, keyword="INSTRUME")
     asn = Association(rootname=path.name[: -len("_asn.fits")].lower(), product="")
-    asn.crcorr = any("-cr" in t for _, t, _ in rows)
-    asn.rptcorr = not asn.crcorr and any("-rp" in t for _, t, _ in rows)
+    asn.crcorr = any("-cr" in r.mtype for r in rows)
+    asn.rptcorr = not asn.crcorr and any("-rp" in r.mtype for r in rows)
     for name, mtype, present in rows:
         if mtype.startswith("exp"):
             if present:
@@ -136,6 +112,31 @@ def read_association(path: Path) -> Association:
     return asn
 
 
+def _udl_extensions(hdul: fits.HDUList, hdus: list) -> None:
+    """calacs's layout: the input's NEXTEND UDL extensions, renumbered; a constant one as a null extension."""
+    for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) + 1):
+        udl = hdul["UDL", j]
+        h = udl.header.copy()
+        for key in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT"):
+            h.remove(key, ignore_missing=True)
+        h["EXTVER"] = len(hdus) + 1
+        data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
+        if data is None or (data.size and np.all(data == data.ravel()[0])):
+            hdu = fits.ImageHDU(header=h)
+            value = 0 if data is None else int(data.ravel()[0])
+            hdu.header["PIXVALUE"] = (
+                udl.header.get("PIXVALUE", value),
+                "values of pixels in constant array",
+            )
+            n1 = udl.header.get("NPIX1", data.shape[-1] if data is not None else 0)
+            hdu.header["NPIX1"] = (n1, "length of constant array axis 1")
+            if data is not None and data.ndim == 2 and data.shape[0] > 1:
+                hdu.header["NPIX2"] = (data.shape[0], "length of constant array axis 2")
+        else:
+            hdu = fits.ImageHDU(data=data, header=h)
+        hdus.append(hdu)
+
+
 def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | None:
     """``<product>_spt.fits`` from the members' SPT files, as ACS's ``mkNewSpt`` (``lib/mkspt.c``).
 
@@ -146,46 +147,10 @@ def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | N
     missing or the output exists; a missing later input is a warning.
     """
     out = Path(outdir) / f"{product}_spt.fits"
-    if out.exists():
+    pieces = read_spt_inputs(inputs, out, _udl_extensions)
+    if pieces is None:
         return None
-    if not inputs[0].is_file():
-        for p in inputs:
-            if not p.is_file():
-                log.warning('Can\'t find input file "%s"', p.name)
-        return None
-    hdus = []
-    primary = None
-    for k, path in enumerate(inputs):
-        if not path.is_file():
-            log.warning('Can\'t find input file "%s"', path.name)
-            continue
-        try:
-            with fits.open(path, memmap=False) as hdul:
-                if k == 0:
-                    primary = hdul[0].header.copy()
-                for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) + 1):
-                    udl = hdul["UDL", j]
-                    h = udl.header.copy()
-                    for key in ("XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT"):
-                        h.remove(key, ignore_missing=True)
-                    h["EXTVER"] = len(hdus) + 1
-                    data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
-                    if data is None or (data.size and np.all(data == data.ravel()[0])):
-                        hdu = fits.ImageHDU(header=h)
-                        value = 0 if data is None else int(data.ravel()[0])
-                        hdu.header["PIXVALUE"] = (
-                            udl.header.get("PIXVALUE", value),
-                            "values of pixels in constant array",
-                        )
-                        n1 = udl.header.get("NPIX1", data.shape[-1] if data is not None else 0)
-                        hdu.header["NPIX1"] = (n1, "length of constant array axis 1")
-                        if data is not None and data.ndim == 2 and data.shape[0] > 1:
-                            hdu.header["NPIX2"] = (data.shape[0], "length of constant array axis 2")
-                    else:
-                        hdu = fits.ImageHDU(data=data, header=h)
-                    hdus.append(hdu)
-        except (OSError, KeyError, ValueError, TypeError) as exc:
-            raise EngineError(f"cannot read SPT file ({exc})", file=path.name) from exc
+    primary, hdus = pieces
     root = product.upper() + " "
     primary["FILENAME"] = out.name
     primary["ASN_MTYP"] = ("", "Role of the Exposure in the Association")
@@ -197,13 +162,6 @@ def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | N
     return out
 
 
-def _raw_path(srcdir: Path, root: str) -> Path:
-    for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
-        if cand.is_file():
-            return cand
-    raise EngineError("association member not found", file=f"{root}_raw.fits")
-
-
 def calacs(
     input_path,
     *,
@@ -213,36 +171,26 @@ def calacs(
     verbose: bool = False,
 ) -> list[Path]:
     """Calibrate an ACS CCD association or single raw exposure; returns the paths written."""
-    input_path = Path(input_path)
-    if not input_path.is_file():
-        raise EngineError("input file not found", file=input_path)
-    outdir = Path(outdir) if outdir is not None else input_path.parent
-    env = os.environ if env is None else env
-    out = Products(outdir, cal_ver=(cal_ver(), "CALACS code version"), background=thread_count() > 1)
-    name = input_path.name.lower()
-    try:
-        with trailer.capture("caldp.engines") as lines:
-            if name.endswith("_asn.fits"):
-                asn = read_association(input_path)
-                raws = [_raw_path(input_path.parent, m) for m in asn.members]
-            elif name.endswith("_raw.fits"):
-                root = input_path.name[: -len("_raw.fits")].lower()
-                asn = Association(rootname=root, product="", members=[root])
-                raws = [input_path]
-            else:
-                raise EngineError("input must be an _asn.fits or a _raw.fits file", file=input_path.name)
-            try:
-                roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
-            finally:
-                out.close()
-            if name.endswith("_asn.fits") and asn.product in roots and input_path.parent.resolve() == outdir.resolve():
-                mark_products_present(input_path, [asn.product])  # as calacs.e does after ACSREJ
-            log.info("CALACS completion for %s", input_path.name)
-        for root in roots:
-            out.trailer(root, lines)
-    except BaseException:
-        out.rollback()
-        raise
+    with driver_run(input_path, outdir=outdir, env=env, cal_ver=(cal_ver(), "CALACS code version")) as run:
+        input_path, out, env = run.input_path, run.out, run.env
+        name = input_path.name.lower()
+        if name.endswith("_asn.fits"):
+            asn = read_association(input_path)
+            raws = [member_raw(input_path.parent, m) for m in asn.members]
+        elif name.endswith("_raw.fits"):
+            root = input_path.name[: -len("_raw.fits")].lower()
+            asn = Association(rootname=root, product="", members=[root])
+            raws = [input_path]
+        else:
+            raise EngineError("input must be an _asn.fits or a _raw.fits file", file=input_path.name)
+        try:
+            roots = _process(asn, raws, out, env, keep_intermediates, single=not name.endswith("_asn.fits"))
+        finally:
+            out.close()
+        if name.endswith("_asn.fits") and asn.product in roots and input_path.parent.resolve() == run.outdir.resolve():
+            mark_products_present(input_path, [asn.product])  # as calacs.e does after ACSREJ
+        log.info("CALACS completion for %s", input_path.name)
+        run.trailer_roots = roots
     return list(out.written)
 
 

@@ -2,7 +2,7 @@
 
 Chip selection is HSTCAL's ``DetCCDChip`` (the first SCI extension among the first NEXTEND/3 imsets
 whose CCDCHIP equals the science chip); the geometry helpers are shared with the WFC3 engine
-(:mod:`caldp.engines.wfc3.refimage`). Unlike the WFC3 reader this cache closes each file after
+(:mod:`caldp.engines.common.refimage`). Unlike the WFC3 reader this cache closes each file after
 reading the one chip asked for, keeps the converted arrays (not the HDU data) and can drop a file
 once its step is over, which keeps a full-frame WFC association under 1 GB. A constant extension
 (no data, PIXVALUE) is a read-only zero-stride view, not a full array.
@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..common.errors import EngineError
-from ..wfc3.refimage import RefChip
+from ..common.refimage import RefChip
 
 _DTYPES = {"SCI": np.float32, "ERR": np.float32, "DQ": np.uint16}
 

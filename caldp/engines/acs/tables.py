@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..common.crrejtab import CRRejPars, select_crrejtab
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
 from ..common.refs import column, match_rows
-from ..wfc3.crrejtab import CRRejPars, select_crrejtab
 
 AMPS = "ABCD"
 F32 = np.float32

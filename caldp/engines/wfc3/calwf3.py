@@ -14,22 +14,21 @@ the products this call already wrote are removed again.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
 
-from ..common import trailer
+from ..common.asnproducts import make_product_spt, mark_products_present, spt_name
+from ..common.driver import driver_run, member_raw, read_asn_table, rootname_of
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure
 from ..common.outputs import Products, ReadAhead
+from ..common.refimage import RefFiles
 from ..common.threads import parallel_map, thread_count
-from .asnproducts import make_product_spt, mark_products_present, spt_name
-from .refimage import RefFiles
+from .version import cal_ver
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +36,6 @@ log = logging.getLogger(__name__)
 #: exposure and its reference chips (~200 MB more for a full-frame pair at two), so they go one at
 #: a time and the threads work inside each (chips, strips).
 EXPOSURE_THREADS = 1
-
-CALWF3_SEMANTICS = "3.7.3"
-
-
-def cal_ver() -> str:
-    """CAL_VER written into products."""
-    try:
-        version = metadata.version("caldp")
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        version = "0"
-    return f"caldp {version} (calwf3 {CALWF3_SEMANTICS} semantics)"
 
 
 @dataclass(slots=True)
@@ -67,42 +55,15 @@ class Association:
     dth_products: list[str] = field(default_factory=list)  # PROD-DTH rows (lower case)
 
 
-def _rootname_of(path: Path) -> str:
-    name = path.name
-    for suffix in ("_asn.fits", "_raw.fits"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return name.split("_")[0]
-
-
 def read_association(path: Path) -> Association:
     """Members and sub-products of an association table (``wf3table.c: GetAsnTable``)."""
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            primary = hdul[0].header
-            table = hdul[1].data
-            names = {n.upper(): n for n in table.dtype.names}
-            for col in ("MEMNAME", "MEMTYPE", "MEMPRSNT"):
-                if col not in names:
-                    raise EngineError(f"association table has no {col} column", file=path.name)
-            rows = [
-                (
-                    str(r[names["MEMNAME"]]).strip().lower(),
-                    str(r[names["MEMTYPE"]]).strip().lower().replace("_", "-"),
-                    bool(r[names["MEMPRSNT"]]),
-                )
-                for r in table
-            ]
-    except EngineError:
-        raise
-    except (OSError, IndexError, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise EngineError(f"cannot read association table ({exc})", file=path.name) from exc
+    primary, rows = read_asn_table(path)
     inst = str(primary.get("INSTRUME", "")).strip().upper()
     if not inst.startswith("WFC3"):
         raise EngineError(f"INSTRUME = {inst!r} is not WFC3", file=path.name, keyword="INSTRUME")
     detector = str(primary.get("DETECTOR", "")).strip().upper()
-    crcorr = any("-cr" in t for _, t, _ in rows)
-    rptcorr = not crcorr and any("-rp" in t for _, t, _ in rows)
+    crcorr = any("-cr" in r.mtype for r in rows)
+    rptcorr = not crcorr and any("-rp" in r.mtype for r in rows)
     poslen = 2 if (crcorr or rptcorr) else 3
     subs: dict[int, SubProduct] = {}
     defid = 1
@@ -140,7 +101,7 @@ def read_association(path: Path) -> Association:
             log.warning("No sub-product with more than 1 member; CRCORR/RPTCORR will be skipped")
         crcorr = rptcorr = False
     return Association(
-        rootname=_rootname_of(path).lower(),
+        rootname=rootname_of(path).lower(),
         detector=detector,
         crcorr=crcorr,
         rptcorr=rptcorr,
@@ -171,43 +132,33 @@ def calwf3(
     verbose: bool = False,
 ) -> list[Path]:
     """Calibrate a WFC3 association or single raw exposure; returns the product paths written."""
-    input_path = Path(input_path)
-    if not input_path.is_file():
-        raise EngineError("input file not found", file=input_path)
-    outdir = Path(outdir) if outdir is not None else input_path.parent
-    env = os.environ if env is None else env
-    out = Products(outdir, cal_ver=(cal_ver(), "CALWF3 code version"), background=thread_count() > 1)
-    try:
-        with trailer.capture("caldp.engines") as lines:
-            if input_path.name.lower().endswith("_asn.fits"):
-                asn = read_association(input_path)
-                srcdir = input_path.parent
-            else:
-                det = _raw_detector(input_path)
-                root = _rootname_of(input_path).lower()
-                asn = Association(
-                    rootname=root,
-                    detector=det,
-                    crcorr=False,
-                    rptcorr=False,
-                    subproducts=[SubProduct(name="", mtype="", members=[root])],
-                )
-                srcdir = input_path.parent
-            if asn.detector == "IR":
-                result = _process_ir(asn, srcdir, out, env, keep_intermediates, input_path)
-            elif asn.detector == "UVIS":
-                result = _process_uvis(asn, srcdir, out, env, keep_intermediates, input_path)
-            else:
-                raise EngineError(f"DETECTOR = {asn.detector!r} is unknown", file=input_path.name, keyword="DETECTOR")
-            out.close()  # every background write has ended (its error raised) before completion
-            log.info("CALWF3 completion for %s", input_path.name)
-        if input_path.name.lower().endswith("_asn.fits") and asn.rootname not in result.trailer_roots:
-            result.trailer_roots.append(asn.rootname)  # calwf3.e writes the association's trailer too
-        for root in result.trailer_roots:
-            out.trailer(root, lines)
-    except BaseException:
-        out.rollback()
-        raise
+    with driver_run(input_path, outdir=outdir, env=env, cal_ver=(cal_ver(), "CALWF3 code version")) as run:
+        input_path, out, env = run.input_path, run.out, run.env
+        if input_path.name.lower().endswith("_asn.fits"):
+            asn = read_association(input_path)
+            srcdir = input_path.parent
+        else:
+            det = _raw_detector(input_path)
+            root = rootname_of(input_path).lower()
+            asn = Association(
+                rootname=root,
+                detector=det,
+                crcorr=False,
+                rptcorr=False,
+                subproducts=[SubProduct(name="", mtype="", members=[root])],
+            )
+            srcdir = input_path.parent
+        if asn.detector == "IR":
+            result = _process_ir(asn, srcdir, out, env, keep_intermediates, input_path)
+        elif asn.detector == "UVIS":
+            result = _process_uvis(asn, srcdir, out, env, keep_intermediates, input_path)
+        else:
+            raise EngineError(f"DETECTOR = {asn.detector!r} is unknown", file=input_path.name, keyword="DETECTOR")
+        out.close()  # every background write has ended (its error raised) before completion
+        log.info("CALWF3 completion for %s", input_path.name)
+        run.trailer_roots = result.trailer_roots
+        if input_path.name.lower().endswith("_asn.fits") and asn.rootname not in run.trailer_roots:
+            run.trailer_roots.append(asn.rootname)  # calwf3.e writes the association's trailer too
     return list(out.written)
 
 
@@ -217,12 +168,9 @@ class _Result:
 
 
 def _raw_path(srcdir: Path, root: str, input_path: Path) -> Path:
-    if input_path.name.lower().endswith("_raw.fits") and _rootname_of(input_path).lower() == root:
+    if input_path.name.lower().endswith("_raw.fits") and rootname_of(input_path).lower() == root:
         return input_path
-    for cand in (srcdir / f"{root}_raw.fits", srcdir / f"{root.upper()}_raw.fits"):
-        if cand.is_file():
-            return cand
-    raise EngineError("association member not found", file=f"{root}_raw.fits")
+    return member_raw(srcdir, root)
 
 
 def _check_corr(keys, asn: Association, file: str) -> None:
@@ -438,9 +386,9 @@ def _process_ir(asn: Association, srcdir: Path, out: Products, env, keep: bool, 
 def _ir_rptcorr(flts: list[Path], prod: str, mtype: str, out: Products, env) -> None:
     """Combine IR ``_flt`` files with WF3REJ into ``<prod>_crj.fits`` (calib-wfc3.md §2.4) **[READ]**."""
     from ..common.hstio import ImSet
+    from ..common.keywords import hdr_float, read_float
     from .ccdtab import read_ccdtab
-    from .crrejtab import read_crrejtab
-    from .keywords import hdr_float, read_float
+    from .reffiles import read_crrejtab
     from .uvis import wf3rej as rej
     from .uvis.context import reference
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from ..common.crrejtab import CRRejPars, select_crrejtab
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
 from ..common.refs import is_dummy
@@ -113,3 +114,28 @@ def table_derived(path, name: str, fn):
     """``fn(rows)`` of a reference table's first extension, computed once per file version (e.g. the
     typed row array CCDTAB/OSCNTAB selection works on). Errors of `fn` are raised on every call."""
     return per_file_version(path, ("derived", name), lambda p: fn(read_table_ext(p)[2]))
+
+
+def read_crrejtab(path: str | Path, *, detector: str | None = None, **criteria) -> CRRejPars:
+    """Open CRREJTAB `path` (a DUMMY pedigree is fatal) and select the row (see select_crrejtab)."""
+    path = Path(path)
+    try:
+        with fits.open(path, memmap=False) as hdul:
+            check_table(
+                hdul[0].header,
+                filetype="COSMIC RAY REJECTION",
+                keyword="CRREJTAB",
+                file=path.name,
+                detector=detector,
+                dummy_fatal=True,
+            )
+            data = hdul[1].data if len(hdul) > 1 else None
+            if data is None or len(data) == 0:
+                raise EngineError("table is empty", file=path.name, keyword="CRREJTAB")
+            return select_crrejtab(data, file=path.name, **criteria)
+    except EngineError as exc:
+        if exc.file is None:
+            raise EngineError(exc.message, file=path.name, keyword="CRREJTAB") from None
+        raise
+    except (OSError, IndexError, KeyError, ValueError, TypeError) as exc:
+        raise EngineError(f"cannot read table ({exc})", file=path.name, keyword="CRREJTAB") from exc

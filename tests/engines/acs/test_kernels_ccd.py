@@ -11,8 +11,8 @@ from astropy.io import fits
 from caldp.engines.acs import acs2d, biascorr, darkcorr, dqicorr, flshcorr, noise, postsm4, shadcorr
 from caldp.engines.acs.calacs import calacs
 from caldp.engines.acs.refs import kernel_array
+from caldp.engines.ccd.flatcorr import divide_flat
 from caldp.engines.common.kernels import load
-from caldp.engines.wfc3.uvis.flatcorr import divide_flat
 
 from . import synth
 

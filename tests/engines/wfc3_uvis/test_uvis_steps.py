@@ -174,7 +174,7 @@ def test_flat_divides_by_mean_gain_scaled_flat():
 
 def test_fluxcorr_ratio_from_header_precision():
     """§D5: ratio = PHTFLAM2/PHTFLAM1 from the 8-digit header values, applied in double."""
-    from caldp.engines.wfc3.keywords import hdr_float
+    from caldp.engines.common.keywords import hdr_float
 
     f1, f2 = hdr_float(F32(1.1575178e-19)), hdr_float(F32(1.1654605e-19))
     ratio = fluxcorr.flux_ratio(f1, f2)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from caldp.engines.ccd import crreject
 from caldp.engines.wfc3.uvis import wf3rej
 from caldp.engines.wfc3.uvis.wf3rej import NoiseModel
 
@@ -37,7 +38,7 @@ def test_reject_matches_literal_transcription(seed):
     imgs, dqs = _stack(seed)
     efac = [F32(300.0), F32(300.0)]
     noise = NoiseModel((1.5, 1.6, 1.5, 1.6), (F32(2.0) ** 2, F32(2.2) ** 2, 0, 0), ampx=9)
-    sky = wf3rej.sky_mode(imgs, dqs, badinpdq=39)
+    sky = crreject.sky_mode(imgs, dqs, badinpdq=39)
     ave, var = wf3rej.initial_guess_minimum(imgs, dqs, efac=efac, sky=sky, noise=noise, scalense=30.0, badinpdq=39)
     kw = dict(
         efac=efac, sky=sky, sigmas=(F32(6.5), F32(5.5), F32(4.5)), radius=2.1, thresh=0.5, scalense=30.0, badinpdq=39
@@ -95,10 +96,10 @@ def test_sky_mode_by_hand():
     """
     img = np.array([10.3] * 60 + [11.7] * 40 + [12.2], F32).reshape(1, -1)
     dq = np.zeros_like(img, np.uint16)
-    assert wf3rej.sky_mode([img], [dq], badinpdq=0) == [F32(10.5)]
+    assert crreject.sky_mode([img], [dq], badinpdq=0) == [F32(10.5)]
     # Parabolic case: bins 4 (10), 5 (30), 6 (20) with min 0 -> 5 + 0.5 + 0.5*(20-10)/(20+10) = 5.6666665
     img = np.array([0.5] + [4.5] * 10 + [5.5] * 30 + [6.5] * 20, F32).reshape(1, -1)
-    assert wf3rej.sky_mode([img], [np.zeros_like(img, np.uint16)], badinpdq=0) == [F32(5.0 + 0.5 + 0.5 * 10 / 30)]
+    assert crreject.sky_mode([img], [np.zeros_like(img, np.uint16)], badinpdq=0) == [F32(5.0 + 0.5 + 0.5 * 10 / 30)]
 
 
 def test_crmask_writeback_stops_at_multiple_of_8():
@@ -113,7 +114,7 @@ def test_reject_strips_match_whole_image(block_rows):
     imgs, dqs = _stack(3, ny=31, ncr=40)
     efac = [F32(300.0), F32(300.0)]
     noise = NoiseModel((1.5, 1.6, 1.5, 1.6), (F32(2.0) ** 2, F32(2.2) ** 2, 0, 0), ampx=9)
-    sky = wf3rej.sky_mode(imgs, dqs, badinpdq=39)
+    sky = crreject.sky_mode(imgs, dqs, badinpdq=39)
     ave, var = wf3rej.initial_guess_minimum(imgs, dqs, efac=efac, sky=sky, noise=noise, scalense=30.0, badinpdq=39)
     kw = dict(
         efac=efac, sky=sky, sigmas=(F32(6.5), F32(5.5), F32(4.5)), radius=2.1, thresh=0.5, scalense=30.0, badinpdq=39

@@ -24,16 +24,16 @@ from astropy.io import fits
 from ...common import trailer
 from ...common.errors import EngineError
 from ...common.hstio import IR_EXTNAMES, Exposure, ImSet, section, write_exposure
+from ...common.keywords import hdr_float
+from ...common.refimage import bin_and_corner
 from ...common.switches import Switch, read_switch
 from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
-from ..crrejtab import read_crrejtab
-from ..keywords import hdr_float
 from ..oscntab import read_oscntab
-from ..reffiles import check_reference
-from ..refimage import bin_and_corner
+from ..reffiles import check_reference, read_crrejtab
 from ..uvis.context import reference
 from ..uvis.dqicorr import apply_bpixtab, select_bpix_rows
+from ..version import cal_ver
 from . import crcorr, darkcorr, passes, photcorr
 from .blevcorr import level as blev_level
 from .common import F32, Area
@@ -481,8 +481,6 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     for g, im in enumerate(exp.imsets):
         im.sci, im.err, im.dq, im.samp, im.time = st.sci[g], st.err[g], st.dq[g], st.samp[g], st.time[g]
     parallel_map(lambda im: _stats(im, sl, sdq), exp.imsets + ([cr] if cr is not None else []))
-
-    from ..calwf3 import cal_ver
 
     p["CAL_VER"] = (cal_ver(), "CALWF3 code version")
     clock.lap("statistics")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .strips import row_blocks
+from ...common.strips import row_blocks
 
 F32 = np.float32
 

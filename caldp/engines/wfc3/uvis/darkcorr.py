@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...common.kernels import load
+from ...common.strips import out_arrays, row_blocks, same_2d_shape
 from .biascorr import subtract_image
-from .strips import row_blocks
+from .kernelcalls import DarkPars, kernels, twod_pass_c
 
 F32 = np.float32
 F64 = np.float64
@@ -77,25 +77,6 @@ def weighted_mean(m: np.ndarray, w: np.ndarray) -> float:
         return float(F32(mean / weight))
 
 
-def _same_shape(*arrays) -> bool:
-    """All arrays 2-D of one shape (the kernels do not broadcast); `out` may be None or a tuple."""
-    flat = []
-    for a in arrays:
-        if a is None:
-            continue
-        flat.extend(a if isinstance(a, tuple) else [a])
-    return all(np.ndim(a) == 2 and np.shape(a) == np.shape(flat[0]) for a in flat)
-
-
-def _outputs(sci, err, dq, out):
-    if out is None:
-        return np.empty(sci.shape, F32), np.empty(err.shape, F32), np.empty(dq.shape, np.uint16)
-    o_sci, o_err, o_dq = out
-    if o_sci.shape != sci.shape or o_err.shape != err.shape or o_dq.shape != dq.shape:
-        raise ValueError("out arrays must have the shapes of sci, err, dq")
-    return o_sci, o_err, o_dq
-
-
 def darkcorr(
     sci, err, dq, dark, dark_err, dark_dq, *, exptime: float, gain, ampx: int, sdqflags: int, out=None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -121,12 +102,12 @@ def scaled_subtract(sci, err, dq, ref, ref_err, ref_dq, *, k0: float, gain, ampx
     `out`: optional (sci, err, dq) arrays for the result; they may be the inputs (each strip is
     read completely before it is written).
     """
-    if load("caldp.engines.wfc3.uvis._kernels") is not None and _same_shape(sci, err, dq, ref, ref_err, ref_dq, out):
-        from .passes import DarkPars, twod_pass
-
+    k = kernels()
+    if k is not None and same_2d_shape(sci, err, dq, ref, ref_err, ref_dq, out):
         pars = DarkPars(ref, ref_err, ref_dq, k0=k0, gain=gain, ampx=ampx, sdqflags=sdqflags)
-        return twod_pass(sci, err, dq, dark=pars, flat=None, out=out)[:4]
-    out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
+        sci, err, dq, m, w, _ = twod_pass_c(k, sci, err, dq, dark=pars, flat=None, out=out)
+        return sci, err, dq, weighted_mean(m, w)
+    out_sci, out_err, out_dq = out_arrays(sci, err, dq, out)
     ms, ws = [], []
     for r0, r1 in row_blocks(sci.shape[0]):
         z, ze = scale_by_slot(ref[r0:r1], ref_err[r0:r1], k0=k0, gain=gain, ampx=ampx)

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...common.kernels import load
-from ..dq import DQ
-from .darkcorr import _outputs, _same_shape
-from .strips import row_blocks
+from ...ccd.flatcorr import divide_flat as flat_division
+from ...common.strips import same_2d_shape
+from .kernelcalls import FlatPars, kernels, twod_pass_c
 
 F32 = np.float32
 
@@ -45,33 +44,16 @@ def divide_flat(
     *,
     out=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``div1d`` over whole arrays (all float32).
-
-    `out`: optional (sci, err, dq) arrays for the result; they may be the inputs (done in row
-    strips, each strip read completely before it is written).
+    """``div1d`` (:func:`caldp.engines.ccd.flatcorr.divide_flat`, the NumPy reference), through the UVIS
+    fused C pass when it is built; `out` as there. DQ: BADFLAT where the flat is 0, and the flat DQ.
 
     >>> s, e, d = divide_flat(np.array([[10., 10.]], F32), np.array([[3., 3.]], F32), np.zeros((1, 2), np.uint16),
     ...                       np.array([[2., 0.]], F32), np.array([[0.2, 0.]], F32), np.array([[4, 0]], np.uint16))
     >>> s.tolist(), e.tolist(), d.tolist()
     ([[5.0, 10.0]], [[1.5811388492584229, 3.0]], [[4, 512]])
     """
-    if load("caldp.engines.wfc3.uvis._kernels") is not None and _same_shape(sci, err, dq, flat, flat_err, flat_dq, out):
-        from .passes import FlatPars, twod_pass
-
-        s, e, d, _, _ = twod_pass(sci, err, dq, dark=None, flat=FlatPars(flat, flat_err, flat_dq), out=out)
+    k = kernels()
+    if k is not None and same_2d_shape(sci, err, dq, flat, flat_err, flat_dq, out):
+        s, e, d, _, _, _ = twod_pass_c(k, sci, err, dq, dark=None, flat=FlatPars(flat, flat_err, flat_dq), out=out)
         return s, e, d
-    ny = sci.shape[0]
-    out_sci, out_err, out_dq = _outputs(sci, err, dq, out)
-    badflat = np.uint16(DQ.BADFLAT)
-    for r0, r1 in row_blocks(ny):  # strips keep the temporaries small; arithmetic is per pixel
-        s, e, f, fe = sci[r0:r1], err[r0:r1], flat[r0:r1], flat_err[r0:r1]
-        zero = f == 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = s / f
-            a = e / f
-            b = fe * s / f / f
-            enew = np.sqrt(a * a + b * b)
-        out_sci[r0:r1] = np.where(zero, s, q)
-        out_err[r0:r1] = np.where(zero, e, enew)
-        out_dq[r0:r1] = dq[r0:r1] | np.where(zero, badflat, np.uint16(0)) | flat_dq[r0:r1]
-    return out_sci, out_err, out_dq
+    return flat_division(sci, err, dq, flat, flat_err, flat_dq, out=out)

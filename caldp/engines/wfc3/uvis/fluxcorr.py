@@ -1,7 +1,7 @@
 """FLUXCORR: put chip 2 on chip 1's flux scale (HSTCAL ``wf32d/doflux.c``; calib-wfc3.md §D5).
 
 After both imsets are written: ``ratio = PHTFLAM2 / PHTFLAM1`` in float64 from the values **as
-written in the SCI headers** (8 significant digits, see :mod:`caldp.engines.wfc3.keywords`), and
+written in the SCI headers** (8 significant digits, see :mod:`caldp.engines.common.keywords`), and
 chip 2's (imset 1's) SCI and ERR become ``f32(f64(x)·ratio)``. PHTRATIO (double) is written to the
 primary and chip-2 SCI headers. Chip-1 subarrays are left alone.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...common.kernels import load
-from .strips import row_blocks
+from ...common.strips import row_blocks
 
 F32 = np.float32
 F64 = np.float64

@@ -15,12 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...common.errors import EngineError
-from ...common.kernels import load
-from .strips import row_blocks
+from ...common.strips import row_blocks
+from .kernelcalls import NoisePars, first_pass_c, kernels
 
 F32 = np.float32
 F64 = np.float64
-KERNELS = "caldp.engines.wfc3.uvis._kernels"
 
 
 def noise_boundary(ampx: int, ltv1: float, trimx: tuple[int, int, int, int], nx: int) -> int:
@@ -60,11 +59,10 @@ def init_error(sci: np.ndarray, *, boundary: int, gain, readnoise, bias) -> np.n
     [[2.0, 8.406347274780273, 2.0, 15.937376976013184]]
     """
     check_noise_pars(boundary, gain, readnoise)
-    k = load(KERNELS)
+    k = kernels()
     if k is not None:
-        from .passes import NoisePars, ccd_first_pass
-
-        err, _ = ccd_first_pass(
+        err, _ = first_pass_c(
+            k,
             sci,
             np.empty(sci.shape, F32),
             None,

@@ -17,10 +17,10 @@ import numpy as np
 
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
+from ...common.keywords import hdr_float, read_float
 from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
-from ..crrejtab import read_crrejtab
-from ..keywords import hdr_float, read_float
+from ..reffiles import read_crrejtab
 from . import wf3rej as rej
 from .context import UvisKeys, read_group, reference
 

@@ -15,13 +15,13 @@ import numpy as np
 
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
+from ...common.keywords import hdr_double, hdr_float
+from ...common.refimage import RefFiles, cut_to_science
 from ...common.refs import is_dummy
 from ...common.switches import Switch
 from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
-from ..keywords import hdr_double, hdr_float
 from ..reffiles import check_reference
-from ..refimage import RefFiles, cut_to_science
 from . import dqicorr as dqi_step
 from . import flatcorr as flat_step
 from . import fluxcorr as flux_step

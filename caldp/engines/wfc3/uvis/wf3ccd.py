@@ -18,14 +18,14 @@ import numpy as np
 
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
+from ...common.keywords import hdr_float
+from ...common.refimage import RefFiles, cut_to_science, find_line
 from ...common.refs import is_dummy
 from ...common.switches import Switch
 from ...common.threads import parallel_map
 from ..ccdtab import read_ccdtab
-from ..keywords import hdr_float
 from ..oscntab import read_oscntab
 from ..reffiles import check_reference, read_table_ext
-from ..refimage import RefFiles, cut_to_science, find_line
 from . import atodcorr as atod_step
 from . import biascorr as bias_step
 from . import blevcorr as blev_step

@@ -1,6 +1,9 @@
-"""CRREJTAB: cosmic-ray rejection parameters (HSTCAL ``wf3rej/readpar.c``, ``wf3ir/refdata.c:crrpar_in``).
+"""CRREJTAB: cosmic-ray rejection parameters (HSTCAL ``wf3rej/readpar.c``, ``wf3ir/refdata.c:crrpar_in``,
+``acsrej/readpar.c``).
 
-Shared by WF3REJ (calib-wfc3.md §R1) and the IR up-the-ramp fit (§I11).
+Shared by WF3REJ (calib-wfc3.md §R1), the IR up-the-ramp fit (§I11) and ACSREJ, which select the row
+alike; each engine opens and checks the table itself (``wfc3.reffiles.read_crrejtab``,
+``acs.tables.read_crrejtab``).
 
 Row selection: ``n = min(nimages, max CRSPLIT)``; ``e`` = float32 mean exposure time (UVIS:
 ``f32(exptot / nimages)``; IR: the exposure time itself); among rows with CRSPLIT == n and
@@ -14,15 +17,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
-from ..common.errors import EngineError
-from ..common.refs import column
+from .errors import EngineError
 from .keywords import hdr_float
-from .reffiles import check_table
+from .refs import column
 
 log = logging.getLogger(__name__)
 
@@ -153,28 +153,3 @@ def select_crrejtab(data, *, nimages: int, exptot: float, irramp: bool = False, 
         badinpdq=int(np.int16(_col(data, "BADINPDQ", file)[best])),
         crmask=int(_col(data, "CRMASK", file)[best]),
     )
-
-
-def read_crrejtab(path: str | Path, *, detector: str | None = None, **criteria) -> CRRejPars:
-    """Open CRREJTAB `path` (a DUMMY pedigree is fatal) and select the row (see select_crrejtab)."""
-    path = Path(path)
-    try:
-        with fits.open(path, memmap=False) as hdul:
-            check_table(
-                hdul[0].header,
-                filetype="COSMIC RAY REJECTION",
-                keyword="CRREJTAB",
-                file=path.name,
-                detector=detector,
-                dummy_fatal=True,
-            )
-            data = hdul[1].data if len(hdul) > 1 else None
-            if data is None or len(data) == 0:
-                raise EngineError("table is empty", file=path.name, keyword="CRREJTAB")
-            return select_crrejtab(data, file=path.name, **criteria)
-    except EngineError as exc:
-        if exc.file is None:
-            raise EngineError(exc.message, file=path.name, keyword="CRREJTAB") from None
-        raise
-    except (OSError, IndexError, KeyError, ValueError, TypeError) as exc:
-        raise EngineError(f"cannot read table ({exc})", file=path.name, keyword="CRREJTAB") from exc

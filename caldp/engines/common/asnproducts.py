@@ -1,6 +1,7 @@
 """Association bookkeeping after the products are made (HSTCAL ``lib/mkspt.c``, ``calwf3/wf3table.c``,
 ``calwf3/wf3dth.c``).
 
+- :func:`read_spt_inputs`: what every product SPT starts from (used by calacs's and calwf3's layouts).
 - :func:`make_product_spt`: the ``<product>_spt.fits`` of a CR-SPLIT/repeat combination (WF3REJ, member
   type "") or of a dither product (WF3DTH, "PROD-DTH"). It is the first input's SPT primary header
   with FILENAME, ASN_MTYP, ROOTNAME (upper case) and OBSERVTN (ROOTNAME[6:9]) set, followed by the
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..common.errors import EngineError
-from ..common.hstio import write_atomic
+from .errors import EngineError
+from .hstio import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,11 @@ def spt_name(name: str) -> str:
     return f"{root.removesuffix('.fits')}_spt.fits"
 
 
-def make_product_spt(inputs: list[Path], product: str, mtype: str, outdir: Path) -> Path | None:
-    """Write ``<product>_spt.fits`` in `outdir` from the SPT files `inputs`; returns its path or None."""
-    out = Path(outdir) / spt_name(product)
+def read_spt_inputs(inputs: list[Path], out: Path, add_extensions) -> tuple[fits.Header, list] | None:
+    """The pieces of the product SPT `out`: a copy of the first input's primary header and the extensions
+    that ``add_extensions(hdul, hdus)`` appends to `hdus` from each input SPT in turn. None when `out`
+    exists (HSTCAL leaves it alone) or the first input is missing (HSTCAL only starts the file from the
+    first input); a missing later input is a warning. EngineError names an unreadable input."""
     if out.exists():
         return None
     if not inputs or not inputs[0].is_file():
@@ -57,19 +60,34 @@ def make_product_spt(inputs: list[Path], product: str, mtype: str, outdir: Path)
             with fits.open(path, memmap=False) as hdul:
                 if k == 0:
                     primary = hdul[0].header.copy()
-                npairs = int(hdul[0].header.get("NEXTEND", 1)) // 2
-                for j in range(1, npairs + 1):
-                    udl = hdul["UDL", j]
-                    snap = hdul["SNAP1", j]
-                    extver = len(hdus) // 2 + 1
-                    data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
-                    u = fits.ImageHDU(data=data, header=udl.header.copy())
-                    s = fits.ImageHDU(header=snap.header.copy())
-                    for h, name in ((u, "UDL"), (s, "SNAP1")):
-                        h.header["EXTNAME"], h.header["EXTVER"] = name, extver
-                    hdus += [u, s]
+                add_extensions(hdul, hdus)
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise EngineError(f"cannot read SPT file ({exc})", file=path.name) from exc
+    return primary, hdus
+
+
+def _udl_snap_pairs(hdul: fits.HDUList, hdus: list) -> None:
+    """calwf3's layout: the input's ``NEXTEND // 2`` UDL/SNAP1 pairs, renumbered."""
+    for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) // 2 + 1):
+        udl = hdul["UDL", j]
+        snap = hdul["SNAP1", j]
+        extver = len(hdus) // 2 + 1
+        data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
+        u = fits.ImageHDU(data=data, header=udl.header.copy())
+        s = fits.ImageHDU(header=snap.header.copy())
+        for h, name in ((u, "UDL"), (s, "SNAP1")):
+            h.header["EXTNAME"], h.header["EXTVER"] = name, extver
+        hdus += [u, s]
+
+
+def make_product_spt(inputs: list[Path], product: str, mtype: str, outdir: Path) -> Path | None:
+    """Write ``<product>_spt.fits`` in `outdir` from the SPT files `inputs` (calwf3's layout); returns its
+    path or None."""
+    out = Path(outdir) / spt_name(product)
+    pieces = read_spt_inputs(inputs, out, _udl_snap_pairs)
+    if pieces is None:
+        return None
+    primary, hdus = pieces
     root = out.name.removesuffix("_spt.fits").upper()
     primary["FILENAME"] = out.name
     primary["ASN_MTYP"] = (mtype, "Role of the Exposure in the Association")

@@ -1,5 +1,5 @@
-"""Reference images for one WFC3 chip: selection and geometry (HSTCAL ``lib/detchip.c``, ``lib/findbin.c``,
-``lib/getcorner.c``, ``lib/fromlt.c``).
+"""Reference images for one chip: selection and geometry (HSTCAL ``lib/detchip.c``, ``lib/findbin.c``,
+``lib/getcorner.c``, ``lib/fromlt.c``; the same in ``pkg/acs`` and ``pkg/wfc3``).
 
 - The imset of a reference image is the first SCI extension whose ``CCDCHIP`` (default 1) equals the
   science chip (``DetCCDChip``); SNKCFILE is read by EXTVER instead.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from ..common.errors import EngineError
+from .errors import EngineError
 
 log = logging.getLogger(__name__)
 
