@@ -142,6 +142,7 @@ def registry(tmp_path):
         proc.terminate()
         proc.wait(timeout=30)
         errors.close()
+        shutil.rmtree(tmp_path / "storage", ignore_errors=True)  # the pushed image's blobs
 
 
 def test_push_pull_run(engine, registry, tmp_path):
