@@ -11,11 +11,23 @@ from pathlib import Path
 import numpy as np
 
 from . import geometry
+from .builders import (
+    RefWriter,
+    amp_cards,
+    association_cards,
+    bpixtab_columns,
+    ccdtab_amp_columns,
+    chip_ref_cards,
+    exposure_cards,
+    exposure_time_cards,
+    finish_cards,
+    full_chip_constant_imset,
+    raw_sci_cards,
+)
 from .crdscache import RefEntry
 from .detector import CCDSetup, ImageRefs
-from .fitsutil import F32, imset, null_extension, primary, table, write
-from .naming import RefNamer
-from .reftables import crrejtab_hdu, imphttab_hdus, mdriztab_hdu
+from .fitsutil import F32, imset, primary, table
+from .reftables import crrejtab_hdu
 
 FILTER1, FILTER2 = "F606W", "CLEAR2L"
 PHOT = {  # obsmode → (PHOTFLAM, PHOTPLAM, PHOTBW)
@@ -120,21 +132,6 @@ def setup(detector: str, size: str) -> CCDSetup:
 # ----------------------------------------------------------------------------- reference files
 
 
-def _ref_primary(setup_: CCDSetup, filetype: str, descrip: str, useafter: str, **cards):
-    base = {
-        "TELESCOP": "HST",
-        "INSTRUME": "ACS",
-        "DETECTOR": setup_.detector,
-        "FILETYPE": filetype,
-        "USEAFTER": useafter,
-        "PEDIGREE": "INFLIGHT 01/01/2002 01/01/2026",
-        "DESCRIP": descrip[:67],
-        "COMMENT": "Simulated by caldp.sim",
-    }
-    base.update(cards)
-    return primary(base)
-
-
 def _ccdtab(setup_: CCDSetup) -> list:
     rows = []
     for chip in (2, 1):  # WFC full frame
@@ -148,15 +145,8 @@ def _ccdtab(setup_: CCDSetup) -> list:
         "CCDGAIN": ("E", [r[2] for r in rows]),
         "BINAXIS1": ("J", [1] * len(rows)),
         "BINAXIS2": ("J", [1] * len(rows)),
+        **ccdtab_amp_columns([r[5] for r in rows]),
     }
-    for a in "ABCD":
-        cols[f"CCDOFST{a}"] = ("J", [3] * len(rows))
-    for a in "ABCD":
-        cols[f"CCDBIAS{a}"] = ("E", [r[5]["ccdbias"][a] for r in rows])
-    for a in "ABCD":
-        cols[f"ATODGN{a}"] = ("E", [r[5]["atodgn"][a] for r in rows])
-    for a in "ABCD":
-        cols[f"READNSE{a}"] = ("E", [r[5]["readnse"][a] for r in rows])
     cols.update(
         {
             "AMPX": ("J", [r[3] for r in rows]),
@@ -237,12 +227,7 @@ def _bpixtab(setup_: CCDSetup) -> list:
     else:
         rows = [(100, 20, 400, 2, 4, 1), (300, 300, 30, 1, 32, 1), (900, 700, 1, 1, 1024, 1)]
     cols = {
-        "PIX1": ("J", [r[0] for r in rows]),
-        "PIX2": ("J", [r[1] for r in rows]),
-        "LENGTH": ("J", [r[2] for r in rows]),
-        "AXIS": ("J", [r[3] for r in rows]),
-        "VALUE": ("I", [r[4] for r in rows]),
-        "CCDCHIP": ("J", [r[5] for r in rows]),
+        **bpixtab_columns(rows),
         "CCDAMP": ("4A", ["N/A"] * len(rows)),
         "CCDGAIN": ("E", [-999.0] * len(rows)),
     }
@@ -252,27 +237,15 @@ def _bpixtab(setup_: CCDSetup) -> list:
 def _satufile_imset(setup_: CCDSetup, ext: int, chip) -> list:
     """Full-chip SATUFILE imset (constant level). Always full frame: calacs's same-size branch
     (dofwsat.c) indexes the reference from abs(corner), which only works for full chips."""
-    full = {c.ccdchip: c for c in (geometry.ACS_WFC_FULL if setup_.detector == "WFC" else geometry.ACS_HRC_FULL)}
-    ref = full[chip.ccdchip]
-    ltv1, ltv2 = ref.ltv
-    cards = {"CCDCHIP": ref.ccdchip, "LTV1": ltv1, "LTV2": ltv2, "LTM1_1": 1.0, "LTM2_2": 1.0}
-    return [
-        null_extension(n, ext, ref.raw_shape, v, cards) for n, v in (("SCI", setup_.saturate), ("ERR", 0.0), ("DQ", 0))
-    ]
+    full = geometry.ACS_WFC_FULL if setup_.detector == "WFC" else geometry.ACS_HRC_FULL
+    return full_chip_constant_imset(full, ext, chip, (setup_.saturate, 0.0, 0))
 
 
 def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[list[RefEntry], dict[str, str]]:
     """Write every reference calacs needs for `setup_`; returns the rmap entries and header values."""
-    namer = RefNamer("acs", setup_.detector, setup_.size)
     det = setup_.detector
-    entries: list[RefEntry] = []
-    refkw: dict[str, str] = {}
-
-    def add(kind: str, suffix: str, filetype: str, hdus, match=None, useafter=NEW_USEAFTER[det], descrip="", **cards):
-        name = namer.name(suffix)
-        write([_ref_primary(setup_, filetype, descrip or f"caldp.sim {kind}", useafter, **cards), *hdus], refdir / name)
-        entries.append(RefEntry("acs", kind, name, {"DETECTOR": det, **(match or {})}, useafter))
-        return name
+    refs_out = RefWriter(refdir, "acs", det, setup_.size, useafter=NEW_USEAFTER[det], descrip="caldp.sim")
+    add, refkw = refs_out.add, refs_out.refkw
 
     # tables: an old CCDTAB (UseAfter 1991) and the current one, so dates select different files
     add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab(setup_), useafter=OLD_USEAFTER, descrip="caldp.sim early CCDTAB")
@@ -282,32 +255,17 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     )
     refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab(chips_all))
     refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab(setup_))
-    refkw["CRREJTAB"] = add("crrejtab", "crr", "COSMIC RAY REJECTION", [crrejtab_hdu()], match={"RPTCORR": "N/A"})
     phot = {m: v for m, v in PHOT.items() if det.lower() in m}
-    refkw["IMPHTTAB"] = add(
-        "imphttab",
-        "imp",
-        "IMAGE PHOTOMETRY TABLE",
-        imphttab_hdus(phot, ("PHOTFLAM", "PHOTPLAM", "PHOTBW")),
-        PARNUM=1,
-        PHOTZPT=-21.1,
+    refs_out.add_standard_tables(
+        crrejtab_hdu(), phot, ("PHOTFLAM", "PHOTPLAM", "PHOTBW"), crrej_match={"RPTCORR": "N/A"}
     )
-    refkw["MDRIZTAB"] = add("mdriztab", "mdz", "MULTIDRIZZLE PARAMETERS", [mdriztab_hdu()])
 
     # images, one imset per chip in the raw order
     amp = {"CCDAMP": setup_.ccdamp}
     amp_gain = {"CCDAMP": setup_.ccdamp, "CCDGAIN": f"{setup_.ccdgain:.1f}"}
     bias_hdus, dark_hdus, flat_hdus, sat_hdus = [], [], [], []
     for k, chip in enumerate(setup_.chips):
-        ltv1, ltv2 = chip.ltv
-        raw_cards = {"CCDCHIP": chip.ccdchip, "LTV1": ltv1, "LTV2": ltv2, "LTM1_1": 1.0, "LTM2_2": 1.0}
-        sci_cards = {
-            "CCDCHIP": chip.ccdchip,
-            "LTV1": -float(chip.corner[0]) + 0.0,
-            "LTV2": -float(chip.corner[1]) + 0.0,
-            "LTM1_1": 1.0,
-            "LTM2_2": 1.0,
-        }
+        raw_cards, sci_cards = chip_ref_cards(chip)
         ext = k + 1
         bias_hdus += imset(ext, refs.bias[k], None, None, cards=raw_cards, err_value=0.5)
         ddq = np.where(refs.hot[k], 16, 0).astype(np.int16)
@@ -331,7 +289,7 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
         FILTER2=FILTER2,
     )
     refkw["SATUFILE"] = add("satufile", "sat", "FULL-WELL SATURATION LEVEL MAP", sat_hdus, amp, CCDAMP=setup_.ccdamp)
-    return entries, {k: f"jref${v}" for k, v in refkw.items()}
+    return refs_out.entries, refs_out.header_values("jref")
 
 
 # ----------------------------------------------------------------------------- raw exposures
@@ -354,33 +312,13 @@ def primary_cards(
 ) -> dict:
     darktime = exptime  # the shutter-closed overhead is added by ACSCCD from CCDTAB (DARKTIME keyword)
     cards = {
-        "SIMPLE": True,
-        "DATE": "2026-01-01",
-        "NEXTEND": 3 * len(chips),
-        "FILENAME": f"{root}_raw.fits",
-        "FILETYPE": "SCI",
-        "TELESCOP": "HST",
-        "INSTRUME": "ACS",
-        "EQUINOX": 2000.0,
-        "ROOTNAME": root,
-        "IMAGETYP": "EXT",
-        "PRIMESI": "ACS",
-        "TARGNAME": "CALDP-SIM-FIELD",
-        "RA_TARG": targ[0],
-        "DEC_TARG": targ[1],
-        "PROPOSID": 17001,
-        "LINENUM": "01.001",
+        **exposure_cards("acs", root, f"{root}_raw.fits", nextend=3 * len(chips), targ=targ, proposid=17001),
         "PR_INV_L": "Simulator",
         "PR_INV_F": "Caldp",
         "SUNANGLE": 120.0,
         "MOONANGL": 90.0,
         "FGSLOCK": "FINE",
-        "DATE-OBS": date_obs,
-        "TIME-OBS": time_obs,
-        "EXPSTART": expstart,
-        "EXPEND": expstart + exptime / 86400.0,
-        "EXPTIME": exptime,
-        "TEXPTIME": exptime,
+        **exposure_time_cards(date_obs, time_obs, expstart, exptime),
         "DARKTIME": darktime,
         "EXPFLAG": "NORMAL",
         "QUALCOM1": "",
@@ -419,57 +357,21 @@ def primary_cards(
         "FLASHCUR": "OFF",
         "FLASHSTA": "NOT PERFORMED",
         "SHUTRPOS": "A",
-        "ASN_ID": asn_id,
-        "ASN_TAB": f"{asn_id.lower()}_asn.fits" if asn_id != "NONE" else "NONE",
-        "ASN_MTYP": asn_mtyp,
-        "CAL_VER": "",
+        **association_cards(asn_id, asn_mtyp),
         "XCORNER": 0.0,
         "YCORNER": 0.0,
+        **amp_cards(),
     }
-    for a in "ABCD":
-        cards[f"ATODGN{a}"] = 0.0
-        cards[f"READNSE{a}"] = 0.0
-        cards[f"BIASLEV{a}"] = 0.0
-    cards.update(SWITCHES_CCD)
-    cards["CRCORR"] = "PERFORM" if crsplit > 1 else "OMIT"
-    cards.update(refkw)
+    finish_cards(cards, SWITCHES_CCD, refkw, UNUSED_REFS, crsplit=crsplit)
     if crsplit < 2:  # CRDS: CRREJTAB is relevant only when CRCORR or RPTCORR is not OMIT
         cards["CRREJTAB"] = "N/A"
-    for k in UNUSED_REFS:
-        cards.setdefault(k, "N/A")
-    return cards
-
-
-def sci_cards(setup_: CCDSetup, chip, wcs_cards: dict, root: str) -> dict:
-    ltv1, ltv2 = chip.ltv
-    ny, nx = chip.raw_shape
-    cards = {
-        "BUNIT": "COUNTS",
-        "EXPNAME": root,
-        "CCDCHIP": chip.ccdchip,
-        "LTV1": ltv1,
-        "LTV2": ltv2,
-        "LTM1_1": 1.0,
-        "LTM2_2": 1.0,
-        "SIZAXIS1": nx,
-        "SIZAXIS2": ny,
-        "BINAXIS1": 1,
-        "BINAXIS2": 1,
-        "SDQFLAGS": 31743,
-        "NCOMBINE": 1,
-        "ORIGIN": "caldp.sim",
-        "PA_APER": wcs_cards["ORIENTAT"],
-        "RA_APER": wcs_cards["CRVAL1"],
-        "DEC_APER": wcs_cards["CRVAL2"],
-    }
-    cards.update(wcs_cards)
     return cards
 
 
 def raw_hdus(setup_: CCDSetup, pcards: dict, pixels, root: str):
     hdus = [primary(pcards)]
     for chip, px in zip(setup_.chips, pixels, strict=True):
-        cards = sci_cards(setup_, chip, px.wcs_cards, root)
+        cards = raw_sci_cards(chip, root, px.wcs_cards, ORIGIN="caldp.sim")
         hdus += imset(chip.extver, px.raw, None, None, shape=chip.raw_shape, cards=cards)
     for h in hdus[1:]:
         if h.header["EXTNAME"] != "SCI":

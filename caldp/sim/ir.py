@@ -19,11 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from . import geometry
+from .builders import (
+    RefWriter,
+    amp_cards,
+    association_cards,
+    bpixtab_columns,
+    ccdtab_amp_columns,
+    exposure_cards,
+    exposure_time_cards,
+    finish_cards,
+)
 from .ccd import poisson_counts
 from .crdscache import RefEntry
-from .fitsutil import F32, image_extension, null_extension, primary, table, write
-from .naming import RefNamer
-from .reftables import crrejtab_hdu, imphttab_hdus, mdriztab_hdu
+from .fitsutil import F32, image_extension, null_extension, primary, table
+from .reftables import crrejtab_hdu
 from .scene import Pointing, StarField, render_points, star_pixels
 
 FILTER = "F160W"
@@ -122,21 +131,6 @@ def _section(chip, full: np.ndarray) -> np.ndarray:
     return full[y0 : y0 + ny, x0 : x0 + nx]
 
 
-def _ref_primary(filetype: str, descrip: str, **cards):
-    base = {
-        "TELESCOP": "HST",
-        "INSTRUME": "WFC3",
-        "DETECTOR": "IR",
-        "FILETYPE": filetype,
-        "USEAFTER": USEAFTER,
-        "PEDIGREE": "INFLIGHT 14/05/2009 01/01/2026",
-        "DESCRIP": descrip[:67],
-        "COMMENT": "Simulated by caldp.sim",
-    }
-    base.update(cards)
-    return primary(base)
-
-
 def _group(extver: int, sci: np.ndarray | None, shape, *, err=0.0, dq=0, samp=0, time=0.0, cards=None, sci_value=0.0):
     """One NICMOS-style group: SCI, ERR, DQ, SAMP, TIME (None/scalars → constant extensions).
 
@@ -163,15 +157,10 @@ def _ccdtab() -> list:
         "CCDGAIN": ("E", [GAIN]),
         "BINAXIS1": ("J", [1]),
         "BINAXIS2": ("J", [1]),
+        **ccdtab_amp_columns(
+            [{"ccdbias": dict.fromkeys("ABCD", ZERO_LEVEL), "atodgn": ATODGN, "readnse": READNSE}], ccdofst=-999
+        ),
     }
-    for a in "ABCD":
-        cols[f"CCDOFST{a}"] = ("J", [-999])
-    for a in "ABCD":
-        cols[f"CCDBIAS{a}"] = ("E", [ZERO_LEVEL])
-    for a in "ABCD":
-        cols[f"ATODGN{a}"] = ("E", [ATODGN[a]])
-    for a in "ABCD":
-        cols[f"READNSE{a}"] = ("E", [READNSE[a]])
     cols.update(
         {
             "AMPX": ("J", [512]),
@@ -232,15 +221,7 @@ def _bpixtab() -> list:
         (800, 900, 50, 2, 4),
         (450, 450, 2, 1, 16),
     ]
-    cols = {
-        "PIX1": ("J", [r[0] for r in rows]),
-        "PIX2": ("J", [r[1] for r in rows]),
-        "LENGTH": ("J", [r[2] for r in rows]),
-        "AXIS": ("J", [r[3] for r in rows]),
-        "VALUE": ("I", [r[4] for r in rows]),
-        "CCDCHIP": ("J", [1] * len(rows)),
-    }
-    return [table(cols, {"SIZAXIS1": 1024, "SIZAXIS2": 1024})]
+    return [table(bpixtab_columns([(*r, 1) for r in rows]), {"SIZAXIS1": 1024, "SIZAXIS2": 1024})]
 
 
 def _nlinfile(refs: IRRefs) -> list:
@@ -258,31 +239,15 @@ def _nlinfile(refs: IRRefs) -> list:
 
 
 def write_references(refdir: Path, size: str, refs: IRRefs) -> tuple[list[RefEntry], dict[str, str]]:
-    namer = RefNamer("wfc3", "IR", size)
-    entries: list[RefEntry] = []
-    refkw: dict[str, str] = {}
+    refs_out = RefWriter(refdir, "wfc3", "IR", size, useafter=USEAFTER, descrip="caldp.sim IR")
+    add, refkw = refs_out.add, refs_out.refkw
     seq = sample_sequence(size)
     chip = chip_for(size)
-
-    def add(kind, suffix, filetype, hdus, match=None, descrip="", **cards):
-        name = namer.name(suffix)
-        write([_ref_primary(filetype, descrip or f"caldp.sim IR {kind}", **cards), *hdus], refdir / name)
-        entries.append(RefEntry("wfc3", kind, name, {"DETECTOR": "IR", **(match or {})}, USEAFTER))
-        return name
 
     refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab())
     refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab())
     refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab())
-    refkw["CRREJTAB"] = add("crrejtab", "crr", "COSMIC RAY REJECTION", [crrejtab_hdu(ir=True)])
-    refkw["IMPHTTAB"] = add(
-        "imphttab",
-        "imp",
-        "IMAGE PHOTOMETRY TABLE",
-        imphttab_hdus(IR_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW")),
-        PARNUM=1,
-        PHOTZPT=-21.1,
-    )
-    refkw["MDRIZTAB"] = add("mdriztab", "mdz", "MULTIDRIZZLE PARAMETERS", [mdriztab_hdu()])
+    refs_out.add_standard_tables(crrejtab_hdu(ir=True), IR_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW"))
     refkw["NLINFILE"] = add("nlinfile", "lin", "LINEARITY COEFFICIENTS", _nlinfile(refs), NCOEF=4, NERR=4)
     full_cards = {"LTV1": 0.0, "LTV2": 0.0, "LTM1_1": 1.0, "LTM2_2": 1.0}
     refkw["PFLTFILE"] = add(
@@ -325,7 +290,7 @@ def write_references(refdir: Path, size: str, refs: IRRefs) -> tuple[list[RefEnt
         NUMEXPOS=seq.nsamp,
         **expos,
     )
-    return entries, {k: f"iref${v}" for k, v in refkw.items()}
+    return refs_out.entries, refs_out.header_values("iref")
 
 
 @dataclass(slots=True)
@@ -405,28 +370,8 @@ def primary_cards(
     exptime = float(seq.times[-1])
     sub = size == "small"
     cards = {
-        "SIMPLE": True,
-        "DATE": "2026-01-01",
-        "NEXTEND": 5 * seq.nsamp,
-        "FILENAME": f"{root.lower()}_raw.fits",
-        "FILETYPE": "SCI",
-        "TELESCOP": "HST",
-        "INSTRUME": "WFC3",
-        "EQUINOX": 2000.0,
-        "ROOTNAME": root,
-        "IMAGETYP": "EXT",
-        "PRIMESI": "WFC3",
-        "TARGNAME": "CALDP-SIM-FIELD",
-        "RA_TARG": targ[0],
-        "DEC_TARG": targ[1],
-        "PROPOSID": 17003,
-        "LINENUM": "01.001",
-        "DATE-OBS": date_obs,
-        "TIME-OBS": time_obs,
-        "EXPSTART": expstart,
-        "EXPEND": expstart + exptime / 86400.0,
-        "EXPTIME": exptime,
-        "TEXPTIME": exptime,
+        **exposure_cards("wfc3", root, f"{root.lower()}_raw.fits", nextend=5 * seq.nsamp, targ=targ, proposid=17003),
+        **exposure_time_cards(date_obs, time_obs, expstart, exptime),
         "EXPFLAG": "NORMAL",
         "OBSTYPE": "IMAGING",
         "OBSMODE": "MULTIACCUM",
@@ -446,19 +391,10 @@ def primary_cards(
         "NSAMP": seq.nsamp,
         "SAMPZERO": seq.sampzero,
         "SUBTYPE": seq.subtype,
-        "ASN_ID": asn_id,
-        "ASN_TAB": f"{asn_id.lower()}_asn.fits" if asn_id != "NONE" else "NONE",
-        "ASN_MTYP": asn_mtyp,
-        "CAL_VER": "",
+        **association_cards(asn_id, asn_mtyp),
+        **amp_cards(biaslev=False),
     }
-    for a in "ABCD":
-        cards[f"ATODGN{a}"] = 0.0
-        cards[f"READNSE{a}"] = 0.0
-    cards.update(IR_SWITCHES)
-    cards.update(refkw)
-    for k in UNUSED_REFS:
-        cards.setdefault(k, "N/A")
-    return cards
+    return finish_cards(cards, IR_SWITCHES, refkw, UNUSED_REFS)
 
 
 def raw_hdus(size: str, pcards: dict, px: IRPixels, root: str):

@@ -10,11 +10,23 @@ from pathlib import Path
 import numpy as np
 
 from . import geometry
+from .builders import (
+    RefWriter,
+    amp_cards,
+    association_cards,
+    bpixtab_columns,
+    ccdtab_amp_columns,
+    chip_ref_cards,
+    exposure_cards,
+    exposure_time_cards,
+    finish_cards,
+    full_chip_constant_imset,
+    raw_sci_cards,
+)
 from .crdscache import RefEntry
 from .detector import CCDSetup, ImageRefs
-from .fitsutil import imset, null_extension, primary, table, write
-from .naming import RefNamer
-from .reftables import crrejtab_hdu, imphttab_hdus, mdriztab_hdu
+from .fitsutil import imset, primary, table
+from .reftables import crrejtab_hdu
 
 FILTER = "F606W"
 UVIS_PHOT = {  # obsmode → PHOTFLAM, PHOTPLAM, PHOTBW, PHTFLAM1, PHTFLAM2
@@ -85,21 +97,6 @@ def setup(detector: str, size: str) -> CCDSetup:
     )
 
 
-def _ref_primary(filetype: str, descrip: str, useafter: str = USEAFTER, **cards):
-    base = {
-        "TELESCOP": "HST",
-        "INSTRUME": "WFC3",
-        "DETECTOR": "UVIS",
-        "FILETYPE": filetype,
-        "USEAFTER": useafter,
-        "PEDIGREE": "INFLIGHT 14/05/2009 01/01/2026",
-        "DESCRIP": descrip[:67],
-        "COMMENT": "Simulated by caldp.sim",
-    }
-    base.update(cards)
-    return primary(base)
-
-
 def _ccdtab() -> list:
     rows = [("ABCD", 2, 2048), ("ABCD", 1, 2048), ("C", 2, 4096)]
     n = len(rows)
@@ -109,12 +106,8 @@ def _ccdtab() -> list:
         "CCDGAIN": ("E", [1.5] * n),
         "BINAXIS1": ("J", [1] * n),
         "BINAXIS2": ("J", [1] * n),
+        **ccdtab_amp_columns([_AMPS] * n),
     }
-    for a in "ABCD":
-        cols[f"CCDOFST{a}"] = ("J", [3] * n)
-    for name, key in (("CCDBIAS", "ccdbias"), ("ATODGN", "atodgn"), ("READNSE", "readnse")):
-        for a in "ABCD":
-            cols[f"{name}{a}"] = ("E", [_AMPS[key][a]] * n)
     cols.update(
         {
             "AMPX": ("J", [r[2] for r in rows]),
@@ -179,69 +172,30 @@ def _bpixtab() -> list:
         (2500, 40, 1, 1, 64, 2),
         (1200, 1000, 3, 1, 4, 1),
     ]
-    cols = {
-        "PIX1": ("J", [r[0] for r in rows]),
-        "PIX2": ("J", [r[1] for r in rows]),
-        "LENGTH": ("J", [r[2] for r in rows]),
-        "AXIS": ("J", [r[3] for r in rows]),
-        "VALUE": ("I", [r[4] for r in rows]),
-        "CCDCHIP": ("J", [r[5] for r in rows]),
-    }
-    return [table(cols, {"SIZAXIS1": 4096, "SIZAXIS2": 2051})]
-
-
-def _full_frame_const(ext: int, chip, value, names=(("SCI", None), ("ERR", 0.0), ("DQ", 0))) -> list:
-    full = {c.ccdchip: c for c in geometry.UVIS_FULL}[chip.ccdchip]
-    ltv1, ltv2 = full.ltv
-    cards = {"CCDCHIP": full.ccdchip, "LTV1": ltv1, "LTV2": ltv2, "LTM1_1": 1.0, "LTM2_2": 1.0}
-    return [null_extension(n, ext, full.raw_shape, value if v is None else v, cards) for n, v in names]
+    return [table(bpixtab_columns(rows), {"SIZAXIS1": 4096, "SIZAXIS2": 2051})]
 
 
 def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[list[RefEntry], dict[str, str]]:
-    namer = RefNamer("wfc3", "UVIS", setup_.size)
-    entries: list[RefEntry] = []
-    refkw: dict[str, str] = {}
-
-    def add(kind, suffix, filetype, hdus, match=None, useafter=USEAFTER, descrip="", **cards):
-        name = namer.name(suffix)
-        write([_ref_primary(filetype, descrip or f"caldp.sim {kind}", useafter, **cards), *hdus], refdir / name)
-        entries.append(RefEntry("wfc3", kind, name, {"DETECTOR": "UVIS", **(match or {})}, useafter))
-        return name
+    refs_out = RefWriter(refdir, "wfc3", "UVIS", setup_.size, useafter=USEAFTER, descrip="caldp.sim")
+    add, refkw = refs_out.add, refs_out.refkw
 
     add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab(), useafter=OLD_USEAFTER, descrip="caldp.sim early CCDTAB")
     refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab())
     refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab())
     refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab())
-    refkw["CRREJTAB"] = add("crrejtab", "crr", "COSMIC RAY REJECTION", [crrejtab_hdu()])
-    refkw["IMPHTTAB"] = add(
-        "imphttab",
-        "imp",
-        "IMAGE PHOTOMETRY TABLE",
-        imphttab_hdus(UVIS_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHTFLAM1", "PHTFLAM2")),
-        PARNUM=1,
-        PHOTZPT=-21.1,
-    )
-    refkw["MDRIZTAB"] = add("mdriztab", "mdz", "MULTIDRIZZLE PARAMETERS", [mdriztab_hdu()])
+    refs_out.add_standard_tables(crrejtab_hdu(), UVIS_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHTFLAM1", "PHTFLAM2"))
     bias_hdus, dark_hdus, flat_hdus, sat_hdus, snk_hdus = [], [], [], [], []
     for k, chip in enumerate(setup_.chips):
         ext = k + 1
-        ltv1, ltv2 = chip.ltv
-        raw_cards = {"CCDCHIP": chip.ccdchip, "LTV1": ltv1, "LTV2": ltv2, "LTM1_1": 1.0, "LTM2_2": 1.0}
-        sci_cards = {
-            "CCDCHIP": chip.ccdchip,
-            "LTV1": 0.0 - chip.corner[0],
-            "LTV2": 0.0 - chip.corner[1],
-            "LTM1_1": 1.0,
-            "LTM2_2": 1.0,
-        }
+        raw_cards, sci_cards = chip_ref_cards(chip)
         bdq = np.zeros(chip.raw_shape, np.int16)
         bdq[chip.raw_shape[0] // 3, chip.trimx[0] + 40 : chip.trimx[0] + 43] = 128
         bias_hdus += imset(ext, refs.bias[k], None, bdq, cards=raw_cards, err_value=0.4)
         ddq = np.where(refs.hot[k], 16, 0).astype(np.int16)
         dark_hdus += imset(ext, refs.dark[k], None, ddq, cards=sci_cards, err_value=0.0005)
         flat_hdus += imset(ext, refs.flat[k], None, None, cards=sci_cards, err_value=0.003)
-        sat_hdus += _full_frame_const(ext, chip, setup_.saturate)
-        snk_hdus += _full_frame_const(ext, chip, 0.0)
+        sat_hdus += full_chip_constant_imset(geometry.UVIS_FULL, ext, chip, (setup_.saturate, 0.0, 0))
+        snk_hdus += full_chip_constant_imset(geometry.UVIS_FULL, ext, chip, (0.0, 0.0, 0))
     amp = {"CCDAMP": setup_.ccdamp, "BINAXIS1": "1", "BINAXIS2": "1"}
     refkw["BIASFILE"] = add(
         "biasfile", "bia", "BIAS", bias_hdus, {**amp, "CCDGAIN": "1.5"}, CCDAMP=setup_.ccdamp, CCDGAIN=setup_.ccdgain
@@ -258,7 +212,7 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     )
     refkw["SATUFILE"] = add("satufile", "sat", "FULL-WELL SATURATION LEVEL MAP", sat_hdus, {"BINAXIS1": "1"})
     refkw["SNKCFILE"] = add("snkcfile", "snk", "SINK PIXELS", snk_hdus)
-    return entries, {k: f"iref${v}" for k, v in refkw.items()}
+    return refs_out.entries, refs_out.header_values("iref")
 
 
 def primary_cards(
@@ -277,28 +231,8 @@ def primary_cards(
     chips,
 ) -> dict:
     cards = {
-        "SIMPLE": True,
-        "DATE": "2026-01-01",
-        "NEXTEND": 3 * len(chips),
-        "FILENAME": f"{root.lower()}_raw.fits",
-        "FILETYPE": "SCI",
-        "TELESCOP": "HST",
-        "INSTRUME": "WFC3",
-        "EQUINOX": 2000.0,
-        "ROOTNAME": root,
-        "IMAGETYP": "EXT",
-        "PRIMESI": "WFC3",
-        "TARGNAME": "CALDP-SIM-FIELD",
-        "RA_TARG": targ[0],
-        "DEC_TARG": targ[1],
-        "PROPOSID": 17002,
-        "LINENUM": "01.001",
-        "DATE-OBS": date_obs,
-        "TIME-OBS": time_obs,
-        "EXPSTART": expstart,
-        "EXPEND": expstart + exptime / 86400.0,
-        "EXPTIME": exptime,
-        "TEXPTIME": exptime,
+        **exposure_cards("wfc3", root, f"{root.lower()}_raw.fits", nextend=3 * len(chips), targ=targ, proposid=17002),
+        **exposure_time_cards(date_obs, time_obs, expstart, exptime),
         "EXPFLAG": "NORMAL",
         "OBSTYPE": "IMAGING",
         "OBSMODE": "ACCUM",
@@ -325,46 +259,15 @@ def primary_cards(
         "FLASHSTA": "NOT PERFORMED",
         "SHUTRPOS": "A",
         "PCTERNOI": 0.0,
-        "ASN_ID": asn_id,
-        "ASN_TAB": f"{asn_id.lower()}_asn.fits" if asn_id != "NONE" else "NONE",
-        "ASN_MTYP": asn_mtyp,
-        "CAL_VER": "",
+        **association_cards(asn_id, asn_mtyp),
+        **amp_cards(),
     }
-    for a in "ABCD":
-        cards[f"ATODGN{a}"] = 0.0
-        cards[f"READNSE{a}"] = 0.0
-        cards[f"BIASLEV{a}"] = 0.0
-    cards.update(UVIS_SWITCHES)
-    cards["CRCORR"] = "PERFORM" if crsplit > 1 else "OMIT"
-    cards.update(refkw)
-    for k in UNUSED_REFS:
-        cards.setdefault(k, "N/A")
-    return cards
+    return finish_cards(cards, UVIS_SWITCHES, refkw, UNUSED_REFS, crsplit=crsplit)
 
 
 def raw_hdus(setup_: CCDSetup, pcards: dict, pixels, root: str):
     hdus = [primary(pcards)]
     for chip, px in zip(setup_.chips, pixels, strict=True):
-        ltv1, ltv2 = chip.ltv
-        ny, nx = chip.raw_shape
-        cards = {
-            "BUNIT": "COUNTS",
-            "EXPNAME": root,
-            "CCDCHIP": chip.ccdchip,
-            "LTV1": ltv1,
-            "LTV2": ltv2,
-            "LTM1_1": 1.0,
-            "LTM2_2": 1.0,
-            "SIZAXIS1": nx,
-            "SIZAXIS2": ny,
-            "BINAXIS1": 1,
-            "BINAXIS2": 1,
-            "SDQFLAGS": 31743,
-            "NCOMBINE": 1,
-            "PA_APER": px.wcs_cards["ORIENTAT"],
-            "RA_APER": px.wcs_cards["CRVAL1"],
-            "DEC_APER": px.wcs_cards["CRVAL2"],
-            **px.wcs_cards,
-        }
+        cards = raw_sci_cards(chip, root, px.wcs_cards)
         hdus += imset(chip.extver, px.raw, None, None, shape=chip.raw_shape, cards=cards)
     return hdus
