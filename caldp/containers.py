@@ -29,6 +29,7 @@ runs (an absolute path under ``$CALDP_HOME`` in a passed variable is translated)
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -422,9 +423,31 @@ def run_in_container(
     tty = interactive and sys.stdin.isatty() and sys.stdout.isatty()
     cmd = run_command(cfg, setting, command, interactive=interactive, tty=tty, engine_env=env)
     try:
-        proc = subprocess.run(cmd, env=env)
+        if pipeline:  # caldp-process's console: where products, logs and messages are, in host paths
+            status = _run_translating(cmd, env, host_paths(setting.home))
+        else:
+            status = subprocess.run(cmd, env=env).returncode
     except OSError as exc:
         raise ContainerError(f"cannot start {cfg.engine}: {exc}") from None
-    if pipeline and proc.returncode in ENGINE_STATUSES:
-        raise ContainerError(f"{cfg.engine} failed to run {command[0]} in {cfg.image} (status {proc.returncode})")
+    if pipeline and status in ENGINE_STATUSES:
+        raise ContainerError(f"{cfg.engine} failed to run {command[0]} in {cfg.image} (status {status})")
+    return status
+
+
+def host_paths(home: Path):
+    """A function giving a console line with the container's paths under ``$CALDP_HOME`` as the host's.
+
+    >>> host_paths(Path("/data/run"))("  log       /home/caldp/out/logs/process.txt and /home/caldpx")
+    '  log       /data/run/out/logs/process.txt and /home/caldpx'
+    """
+    pattern = re.compile(rf"(?<![\w/.]){re.escape(HOME_IN_CONTAINER)}(?=/|\s|$)")
+    return lambda line: pattern.sub(lambda m: str(home), line)
+
+
+def _run_translating(cmd: list[str], env: Mapping[str, str], translate) -> int:
+    """Run `cmd` with its stderr passed on line by line through `translate`; its status."""
+    with subprocess.Popen(cmd, env=dict(env), stderr=subprocess.PIPE, text=True, errors="replace") as proc:
+        for line in proc.stderr:
+            sys.stderr.write(translate(line))
+            sys.stderr.flush()
     return proc.returncode

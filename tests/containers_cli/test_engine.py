@@ -61,6 +61,7 @@ def test_pipeline_matches_native(engine, sim_dataset, tmp_path):
         == native.stderr.splitlines()[-1]
         == ("EXIT - SUCCESS[0]: Processing completed successfully.")
     )
+    assert f"  products  {home / 'container'}/data/" in inside.stderr  # the console names host paths
     assert tree(home / "container") == tree(home / "native")
     assert (home / "container" / "messages" / PROCESSED / sim_dataset.name).is_file()
     data = Path("data") / sim_dataset.instrument / sim_dataset.name

@@ -30,6 +30,7 @@ if [ "$1" = run ]; then
   for a in "$@"; do case "$prev" in -e) echo "ENV $a=$(printenv "$a")" >> "$FAKE_LOG";; esac; prev="$a"; done
   for a in "$@"; do last="$a"; done
   if [ "$last" = true ]; then exit 0; fi
+  echo "  message   /home/caldp/run/out/messages/x" >&2
   exit "${FAKE_STATUS:-0}"
 fi
 exit 0
@@ -97,6 +98,7 @@ def test_pipeline_command_line(fake):
         cwd=cwd,
     )
     assert proc.returncode == 23, proc.stderr  # caldp-process's status is the command's
+    assert proc.stderr == f"  message   {fake.home}/run/out/messages/x\n"  # its console in host paths
     inspect, check, real = fake.calls()
     assert inspect.startswith("image inspect") and inspect.endswith("localhost/caldp:latest")
     assert check.endswith("localhost/caldp:latest true")
