@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 from ..common.threads import parallel_map
 
@@ -73,6 +72,8 @@ def bias_shift(a: np.ndarray, amp: str) -> tuple[np.ndarray, float]:
     x *= DC_RATIO  # (g·f)·0.3, left to right as in C
     dc = np.empty(g.size + 1, np.float64)
     dc[0] = dc0
+    from scipy.signal import lfilter  # here: importing scipy.signal costs ~0.8 s at every start
+
     dc[1:] = lfilter([1.0], [1.0, -(1.0 - f)], x, zi=[(1.0 - f) * dc0])[0]
     # g' = (g − dsi·dc[k+1]) − (10/22)·(dc[k+1] − dc[k]), in place
     np.multiply(dc[1:], DSI_SENS[amp], out=x)
