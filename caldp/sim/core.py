@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from . import acs, crdscache, ir, wfc3
+from . import acs, crdscache, cte, ir, wfc3
 from .detector import make_image_refs
 from .exposure import chip_origin, simulate_ccd
 from .fitsutil import image_extension, primary, write, write_tar_gz
@@ -22,7 +22,7 @@ from .scene import Pointing, make_starfield
 log = logging.getLogger(__name__)
 
 CCD_MODULES = {"acs": acs, "wfc3": wfc3}
-MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn")
+MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn", "acs-wfc-cte-asn")
 SIZES = ("small", "full")
 #: Random stream of each detector's reference images (independent of which modes are simulated).
 REF_STREAMS = {"WFC": 1, "HRC": 2, "UVIS": 3, "IR": 4}
@@ -38,6 +38,7 @@ class ModeSpec:
     dithers: tuple[tuple[float, float], ...]
     exptime: float
     mjd: float
+    cte: bool = False  # PCTECORR = PERFORM, CTE trails in the pixels, PCTETAB and DRKCFILE (caldp.sim.cte)
 
 
 MODE_SPECS = {
@@ -47,6 +48,7 @@ MODE_SPECS = {
     "wfc3-uvis-asn": ModeSpec("wfc3", "UVIS", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60295.25),
     "wfc3-ir": ModeSpec("wfc3", "IR", 1, "", "", ((0, 0),), 0.0, 60296.25),
     "wfc3-ir-asn": ModeSpec("wfc3", "IR", 2, "EXP-DTH", "PROD-DTH", ((0, 0), (10.5, 7.5)), 0.0, 60297.25),
+    "acs-wfc-cte-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25, cte=True),
 }
 
 
@@ -104,6 +106,18 @@ class _RefStore:
             self.done[key] = (setup, refs, refkw)
         return self.done[key]
 
+    def acs_cte(self, setup, refkw: dict, size: str) -> dict:
+        """The ACS PCTETAB and CTE-corrected dark (once per size); their raw-header values."""
+        key = ("acs-cte", setup.detector, size)
+        if key not in self.done:
+            dark = refkw["DARKFILE"].split("$", 1)[1]
+            entries, kw = cte.write_references(
+                self.refdir, dark, size=size, ccdamp=setup.ccdamp, ccdgain=setup.ccdgain, detector=setup.detector
+            )
+            self.entries += entries
+            self.done[key] = kw
+        return self.done[key]
+
     def ir(self, size: str):
         key = ("wfc3", "IR", size)
         if key not in self.done:
@@ -149,6 +163,8 @@ def _extent(setup, margin: float = 20.0) -> tuple[float, float, float, float]:
 def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
     spec = MODE_SPECS[mode]
     setup, refs, refkw = store.ccd(spec.instrument, spec.detector, size)
+    if spec.cte:
+        refkw = {**refkw, **store.acs_cte(setup, refkw, size)}
     name, members = dataset_names(mode, index, members=spec.nexp)
     ddir = outdir / "inputs" / name
     if ddir.exists():
@@ -172,8 +188,14 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
         date_obs, time_obs = _date_time(mjd)
         erng = _rng(seed, mode_idx, index, 100 + k)
         darktime = spec.exptime + setup.overhead
+        trail = None
+        if spec.cte:
+
+            def trail(chip, electrons, mjd=mjd):
+                return cte.add_trails(electrons, ccdchip=chip.ccdchip, ccdamp=setup.ccdamp, expstart=mjd)
+
         pixels = simulate_ccd(
-            erng, setup, refs, stars, pointing, exptime=spec.exptime, darktime=darktime, keep_truth=truth
+            erng, setup, refs, stars, pointing, exptime=spec.exptime, darktime=darktime, keep_truth=truth, trail=trail
         )
         module = CCD_MODULES[spec.instrument]
         pcards = module.primary_cards(
@@ -190,6 +212,8 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             targ=base.crval,
             chips=setup.chips,
         )
+        if spec.cte:
+            pcards["PCTECORR"] = "PERFORM"
         files.append(write(module.raw_hdus(setup, pcards, pixels, root.upper()), ddir / f"{root}_raw.fits"))
         files.append(
             write_spt(

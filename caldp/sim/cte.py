@@ -166,3 +166,88 @@ def ctedark_hdus(dark: fits.HDUList, *, factor: float = 0.96) -> list:
         else:
             out.append(hdu.copy())
     return out
+
+
+# ----------------------------------------------------------------------------- CTE datasets
+
+PCTETAB_KIND, DRKC_KIND = "pctetab", "drkcfile"
+
+
+def model_sets() -> dict:
+    """The table's five sets as the engine reads them (:class:`caldp.engines.acs.pctetab.CteSet`), for
+    adding trails to simulated pixels without reading the file back."""
+    from caldp.engines.acs.pctetab import CteSet
+
+    out = {}
+    for extver, (name, params) in enumerate((("parallel", PARALLEL), *((a, SERIAL) for a in "ABCD")), start=1):
+        date0, date1, tlen, nfor, npar, n_used, level = params
+        scl = column_scaling(level, extver)
+        rprof, cprof = trail_profiles(n_used, tlen)
+        out[name] = CteSet(
+            extver=extver,
+            cte_date0=date0,
+            cte_date1=date1,
+            cte_len=tlen,
+            n_forward=nfor,
+            n_par=npar,
+            qlev=trap_levels(n_used).astype(np.float64),
+            dpde=np.ones(N_TRAPS),
+            n_traps_used=n_used,
+            iz=scl["IZ"].astype(np.int64),
+            sens=np.stack([scl[k].astype(np.float64) for k in ("SENS_0512", "SENS_1024", "SENS_1536", "SENS_2048")]),
+            rprof=rprof,
+            cprof=cprof,
+        )
+    return out
+
+
+def add_trails(electrons: np.ndarray, *, ccdchip: int, ccdamp: str, expstart: float) -> np.ndarray:
+    """CTE trails on a trimmed chip of detected electrons (float32 ``[row, col]``): per amp the parallel
+    transfer and then (post-SM4) the serial one, each HSTCAL's forward model with this module's table
+    (what calacs's PCTECORR inverts). The amps split the chip at its middle column."""
+    from caldp.engines.acs import pctecorr as P
+
+    sets = model_sets()
+    kern = P.kernels()
+    out = np.array(electrons, dtype=F32, order="C")
+    amps = P.chip_amps(ccdamp, ccdchip)
+    nx = out.shape[1]
+    ampx = nx // 2 if len(amps) == 2 else nx
+    for amp in amps:
+        x0, x1 = P.amp_columns(amp, amps, ampx, nx)
+        raz = x0 + (P.RAZ_CHIP_COLUMNS if amp in "AB" else 0)
+        passes = [("parallel", sets["parallel"])]
+        if expstart >= P.SM4MJD:
+            passes.append(("serial", sets[amp]))
+        for kind, s in passes:
+            serial = kind == "serial"
+            sec = np.ascontiguousarray(P.to_readout(out[:, x0:x1], amp, serial))
+            frac = (expstart - s.cte_date0) / (s.cte_date1 - s.cte_date0)
+            traps = P.trap_map(*sec.shape, s.iz, s.sens, raz, frac)
+            trailed = P.forward_readout(sec, traps, s, n_traps_used=s.n_traps_used, kernels=kern)
+            out[:, x0:x1] = P.from_readout(trailed, amp, serial)
+    return out
+
+
+def write_references(refdir, darkfile: str, *, size: str, ccdamp: str, ccdgain: float, detector: str = "WFC"):
+    """Write the PCTETAB and the CTE-corrected dark (made from the simulated DARKFILE `darkfile`) into
+    `refdir` as ``s<d><s>c0001j_cte.fits`` and ``…0002j_dkc.fits``; returns their rmap entries and the
+    raw-header values ``{"PCTETAB": "jref$…", "DRKCFILE": "jref$…"}``."""
+    from pathlib import Path
+
+    from .crdscache import RefEntry
+    from .fitsutil import write
+
+    refdir = Path(refdir)
+    prefix = f"s{detector[0].lower()}{size[0].lower()}c"
+    pcte, dkc = f"{prefix}0001j_cte.fits", f"{prefix}0002j_dkc.fits"
+    write(pctetab_hdus(), refdir / pcte)
+    with fits.open(refdir / darkfile) as d:
+        write(ctedark_hdus(d), refdir / dkc)
+    useafter = "2002-03-01 00:00:00"
+    amp_gain = {"DETECTOR": detector, "CCDAMP": ccdamp, "CCDGAIN": f"{ccdgain:.1f}"}
+    entries = [
+        RefEntry("acs", PCTETAB_KIND, pcte, {"DETECTOR": detector}, useafter),
+        RefEntry("acs", DRKC_KIND, dkc, amp_gain, useafter),
+    ]
+    return entries, {"PCTETAB": f"jref${pcte}", "DRKCFILE": f"jref${dkc}"}

@@ -37,9 +37,11 @@ def simulate_ccd(
     exptime: float,
     darktime: float,
     keep_truth: bool,
+    trail=None,
 ) -> list[ChipPixels]:
     """Raw frames of every chip: (sky + stars)·flat·t + dark·t_dark, Poisson, cosmic rays,
-    full-well clipping, gain, bias level + structure, read noise, A-to-D."""
+    full-well clipping, gain, bias level + structure, read noise, A-to-D. `trail(chip, electrons)`,
+    if given, returns the electrons after the readout's charge transfer (CTE trails)."""
     out = []
     for k, chip in enumerate(setup.chips):
         origin = chip_origin(chip)
@@ -60,6 +62,8 @@ def simulate_ccd(
         cr, _ = cosmic_rays(rng, chip.sci_shape, n_cr)
         electrons += cr
         del cr
+        if trail is not None:
+            electrons = trail(chip, electrons)
         n_sat = int((electrons > setup.saturate).sum())
         raw = readout(
             rng,

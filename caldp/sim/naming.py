@@ -23,6 +23,7 @@ MODE_PROGRAM = {
     "wfc3-uvis-asn": ("i", "4"),
     "wfc3-ir": ("i", "5"),
     "wfc3-ir-asn": ("i", "6"),
+    "acs-wfc-cte-asn": ("j", "c"),
 }
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 LETTERS = {"acs": "j", "wfc3": "i"}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from caldp import sim
 from caldp.datasets import IPPPSSOOT_RE, Dataset
 
 #: calib-acs-wfc.md §2.4 / calib-wfc3.md §2.2 (incl. the ones whose absence HSTCAL silently mishandles)
@@ -84,7 +85,7 @@ def _dataset(sim_small, mode):
 
 def test_names_are_valid_and_distinct(sim_small):
     names = [d.name for d in sim_small.datasets]
-    assert len(set(names)) == len(names) == 6
+    assert len(set(names)) == len(names) == len(sim.MODES)
     for d in sim_small.datasets:
         assert IPPPSSOOT_RE.match(d.name) and Dataset.parse(d.name).instrument == d.instrument
         assert Dataset.parse(d.name).is_association == d.mode.endswith("-asn")

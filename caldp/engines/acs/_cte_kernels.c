@@ -329,8 +329,8 @@ inverse_blur(PyObject *self, PyObject *args)
     double *obs = malloc(nrows * sizeof(double));
     double *model = malloc(nrows * sizeof(double));
     double *tmp = malloc(nrows * sizeof(double));
-    float *tcol = malloc(nrows * sizeof(float));
-    float rp[100], cp[100];
+    float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
+    float rp[100] = {0}, cp[100] = {0};
     if (!obs || !model || !tmp || !tcol)
         fail = 1;
     else
@@ -356,10 +356,67 @@ inverse_blur(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* forward(image f32, traps f32, out f32 (w), nrows, ncols, c0, c1, qlev, dpde, rprof, cprof, pstride, ntraps,
+ *         tlen, npar): forwardModel, the readout of `image` through the traps (no smoothing). */
+static PyObject *
+forward(PyObject *self, PyObject *args)
+{
+    Py_buffer bim = {0}, btr = {0}, bout = {0}, bq = {0}, bd = {0}, brp = {0}, bcp = {0};
+    Py_buffer *bufs[] = {&bim, &btr, &bout, &bq, &bd, &brp, &bcp};
+    Py_ssize_t nrows, ncols, c0, c1, pstride;
+    Model m = {0};
+    if (!PyArg_ParseTuple(args, "y*y*w*nnnny*y*y*y*niii", &bim, &btr, &bout, &nrows, &ncols, &c0, &c1, &bq, &bd, &brp,
+                          &bcp, &pstride, &m.ntraps, &m.tlen, &m.npar))
+        return NULL;
+    Py_ssize_t n = nrows * ncols;
+    Py_ssize_t nprof = brp.len / 4;
+    if (ck_check(&bim, n, 4, "image") || ck_check(&btr, n, 4, "traps") || ck_check(&bout, n, 4, "out") ||
+        ck_check(&bcp, nprof, 4, "cprof") || c0 < 0 || c1 > ncols || c0 > c1 || m.tlen < 1 || m.tlen > 100 ||
+        m.npar < 1 || m.ntraps < 0 || pstride < m.ntraps || (Py_ssize_t)m.tlen * pstride > nprof ||
+        bq.len < (Py_ssize_t)m.ntraps * 8 || bd.len < (Py_ssize_t)m.ntraps * 8) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "forward: inconsistent sizes or parameters");
+        ck_release(bufs, 7);
+        return NULL;
+    }
+    m.qlev = bq.buf;
+    m.dpde = bd.buf;
+    m.rprof = brp.buf;
+    m.cprof = bcp.buf;
+    m.pstride = pstride;
+    const float *im = bim.buf, *tr = btr.buf;
+    float *out = bout.buf;
+    int fail = 0;
+    Py_BEGIN_ALLOW_THREADS;
+    double *col = malloc(nrows * sizeof(double));
+    float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
+    float rp[100] = {0}, cp[100] = {0};
+    if (!col || !tcol)
+        fail = 1;
+    else
+        for (Py_ssize_t c = c0; c < c1; c++) {
+            for (Py_ssize_t i = 0; i < nrows; i++) {
+                col[i] = (double)im[i * ncols + c];
+                tcol[i] = tr[i * ncols + c];
+            }
+            sim_column(col, tcol, nrows, &m, rp, cp);
+            for (Py_ssize_t i = 0; i < nrows; i++)
+                out[i * ncols + c] = (float)col[i];
+        }
+    free(col);
+    free(tcol);
+    Py_END_ALLOW_THREADS;
+    ck_release(bufs, 7);
+    if (fail)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"smooth_adjust", smooth_adjust, METH_VARARGS, "find_dadjFast over rows r0..r1 (cteSmoothImage)."},
     {"smooth_apply", smooth_apply, METH_VARARGS, "apply 0.75*adjustment over rows r0..r1; per-row rms sums."},
     {"inverse_blur", inverse_blur, METH_VARARGS, "inverseCTEBlur over columns c0..c1."},
+    {"forward", forward, METH_VARARGS, "forwardModel (readout through the traps) over columns c0..c1."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -4,8 +4,8 @@ calib-acs-wfc.md §2).
 Input: an ``_asn.fits`` association or a single ``_raw.fits``. Each exposure goes raw → ACSCCD →
 ``_blv_tmp``; a CR-SPLIT / repeat association is combined by ACSREJ into ``<product>_crj_tmp``
 (with CRMASK the members' DQ get the CR flags) and calibrated by ACS2D into ``<product>_crj``;
-every exposure gets an ``_flt`` from ACS2D. PCTECORR (pixel-based CTE) is not implemented: it is
-logged once and marked SKIPPED, and no ``_flc``/``_crc`` products are made.
+every exposure gets an ``_flt`` from ACS2D. With PCTECORR = PERFORM the CTE branch
+(:mod:`.ctebranch`) also makes ``_blc_tmp`` → ``_flc`` per exposure and ``<product>_crc``.
 
 Products are written atomically; an existing product is never overwritten (EngineError before any
 work); if anything fails, the products this call already wrote are removed again.
@@ -32,7 +32,7 @@ from ..common.keywords import hdr_float
 from ..common.outputs import Products, ReadAhead
 from ..common.switches import Switch, read_switch
 from ..common.threads import thread_count
-from . import acsrej
+from . import acsrej, ctebranch
 from .acs2d import acs2d
 from .acsccd import acsccd
 from .context import AcsKeys, read_keys, reference
@@ -206,8 +206,10 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             names.append(f"{prod}_crj_tmp.fits")
     out.claim(names)
     roots = []
+    cte = False
     with RefCache() as refs, contextlib.ExitStack() as stack:
         blvs: list[Exposure] = []
+        blcs: list[Exposure] = []
         keys_list: list[AcsKeys] = []
         # the next member's raw file is read in the background while this one is in ACSCCD
         # (not with CALDP_THREADS=1: then everything runs in the calling thread)
@@ -226,15 +228,18 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
                         file=raw_path.name,
                         keyword="CRCORR" if asn.crcorr else "RPTCORR",
                     )
-            if keys.perform("PCTECORR") and not any(k.perform("PCTECORR") for k in keys_list):
-                log.info("PCTECORR: pixel-based CTE correction is not implemented; SKIPPED, no _flc/_crc products")
+            if not keys_list and ctebranch.wanted(keys):
+                cte = True
+                ctebranch.check_references(raw.primary, env, file=raw_path.name, keys=keys)
+                out.claim(ctebranch.product_names(asn.members, prod, combine=combine, keep=keep))
             log.info("ACSCCD: %s -> %s_blv_tmp.fits", raw_path.name, m)
             with stage(f"acsccd {m}"):
                 blv = acsccd(raw, keys=keys, env=env, refs=refs)
             del raw
             blv.filename = f"{m}_blv_tmp.fits"
-            if keys.perform("PCTECORR"):
-                blv.primary["PCTECORR"] = str(Switch.SKIPPED)
+            if cte:
+                with stage(f"acscte {m}"):
+                    blcs.append(ctebranch.make_blc(blv, keys, env))
             blvs.append(blv)
             keys_list.append(keys)
             roots.append(m)
@@ -263,6 +268,20 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             )
             out.register(spt)
             roots.append(prod)
+            if cte:
+                log.info("ACSREJ: %s -> %s_crc_tmp.fits", ", ".join(b.filename for b in blcs), prod)
+                with stage("acsrej crc"):
+                    crc_tmp = ctebranch.name_crc(_acsrej(blcs, prod, env=env, first_keys=keys_list[0]), prod)
+                if keep:
+                    with stage("write crc_tmp"):
+                        out.write(crc_tmp, f"{prod}_crc_tmp.fits")
+                log.info("ACS2D: %s_crc_tmp.fits -> %s_crc.fits", prod, prod)
+                with stage("acs2d crc"):
+                    crc = ctebranch.acs2d_cte(acs2d, crc_tmp, env=env, refs=refs, combined=True)
+                del crc_tmp
+                with stage("write crc"):
+                    out.write_later(crc, f"{prod}_crc.fits")
+                del crc
         members = list(asn.members)
         while blvs:
             b, k, m = blvs.pop(0), keys_list.pop(0), members.pop(0)
@@ -276,6 +295,19 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             with stage(f"write {m}_flt"):  # in the background, during the next member's ACS2D
                 out.write_later(flt, f"{m}_flt.fits")
             del flt
+        members = list(asn.members)
+        while blcs:
+            b, m = blcs.pop(0), members.pop(0)
+            if keep:
+                with stage(f"write {m}_blc_tmp"):
+                    out.write(b, f"{m}_blc_tmp.fits")
+            log.info("ACS2D: %s_blc_tmp.fits -> %s_flc.fits", m, m)
+            with stage(f"acs2d {m} flc"):
+                flc = ctebranch.acs2d_cte(acs2d, b, env=env, refs=refs)
+            del b
+            with stage(f"write {m}_flc"):
+                out.write_later(flc, f"{m}_flc.fits")
+            del flc
     return roots
 
 

@@ -538,6 +538,35 @@ class CKernels:
         )
         return out
 
+    def forward(self, image, traps, s, *, n_traps_used):
+        from ..common.threads import parallel_map, thread_count
+
+        image = np.ascontiguousarray(image, F32)
+        traps = np.ascontiguousarray(traps, F32)
+        nrows, ncols = image.shape
+        out = np.empty_like(image)
+        rprof = np.ascontiguousarray(s.rprof, F32)
+        cprof = np.ascontiguousarray(s.cprof, F32)
+        args = (np.ascontiguousarray(s.qlev, F64), np.ascontiguousarray(s.dpde, F64), rprof, cprof, rprof.shape[1])
+        mod = self.mod
+        parallel_map(
+            lambda c: mod.forward(
+                image, traps, out, nrows, ncols, c[0], c[1], *args, int(n_traps_used), int(s.cte_len), int(s.n_par)
+            ),
+            self._chunks(ncols, 16 * thread_count()),
+        )
+        return out
+
+
+def forward_readout(image: np.ndarray, traps: np.ndarray, s, *, n_traps_used: int, kernels=None) -> np.ndarray:
+    """``forwardModel`` (HSTCAL's ``acscteforwardmodel.e``): float32 `image` read out through the traps of
+    set `s` (``n_par`` transfers per pass; no smoothing, no inversion) — CTE trails added."""
+    if kernels is not None:
+        return kernels.forward(image, traps, s, n_traps_used=n_traps_used)
+    model = np.asarray(image, F32).astype(F64)
+    simulate_readout(model, np.asarray(traps, F32), s, n_traps_used)
+    return model.astype(F32)
+
 
 def kernels():
     """The C fast path, or None when ``CALDP_KERNELS=numpy`` or the module is not built."""

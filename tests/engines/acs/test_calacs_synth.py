@@ -177,12 +177,15 @@ def test_product_spt_from_member_spts(mini, tmp_path):
         assert [x.header["PIXVALUE"] for x in h[1:]] == [0, 1]
 
 
-def test_pctecorr_is_skipped(mini, tmp_path):
+def test_pctecorr_without_pctetab_stops_before_any_work(mini, tmp_path):
+    """PCTECORR = PERFORM with PCTETAB = N/A: calacs.e's reference check stops the run, nothing is
+    written (the CTE branch itself is tested in tests/engines/acs_cte)."""
+    from caldp.engines.acs.context import MissingReference
+
     raw = tmp_path / "tst01a1q_raw.fits"
     shutil.copy(mini["asn"].parent / raw.name, raw)
     with fits.open(raw, mode="update") as h:
         h[0].header["PCTECORR"] = "PERFORM"
-    written = calacs(raw, outdir=tmp_path, env=mini["env"])
-    assert sorted(p.name for p in written) == ["tst01a1q.tra", "tst01a1q_flt.fits"]  # no _flc
-    assert fits.getheader(tmp_path / "tst01a1q_flt.fits")["PCTECORR"] == "SKIPPED"
-    assert "PCTECORR" in (tmp_path / "tst01a1q.tra").read_text()
+    with pytest.raises(MissingReference, match="PCTETAB"):
+        calacs(raw, outdir=tmp_path, env=mini["env"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tst01a1q_raw.fits"]
