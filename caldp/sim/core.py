@@ -51,6 +51,11 @@ MODE_SPECS = {
     "acs-wfc-cte-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25, cte=True),
 }
 
+# COS TIME-TAG modes: simulated by caldp.sim.cos (make_dataset), accepted by simulate() by name; not in
+# MODES ("all") while tests/sim assumes every MODES entry is a CCD/IR mode.
+COS_MODES = {"cos-fuv-asn": ("FUV", 2, "EXP-FP", "PROD-FP", 60400.3), "cos-nuv": ("NUV", 1, "", "", 60401.3)}
+MODE_SPECS.update({m: ModeSpec("cos", d, n, t, p, ((0, 0),), 0.0, mjd) for m, (d, n, t, p, mjd) in COS_MODES.items()})
+
 
 @dataclass(slots=True)
 class SimDataset:
@@ -357,9 +362,9 @@ def simulate(
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
     modes = tuple(modes)
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in MODES and m not in COS_MODES]
     if unknown:
-        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES + tuple(COS_MODES))}")
     outdir.mkdir(parents=True, exist_ok=True)
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)
@@ -370,6 +375,8 @@ def simulate(
         for index in range(count):
             t0 = time.perf_counter()
             make = _ir_dataset if MODE_SPECS[mode].detector == "IR" else _ccd_dataset
+            if MODE_SPECS[mode].instrument == "cos":
+                from .cos import make_dataset as make
             name, ddir, files, info = make(outdir, mode, index, size, seed, store, truth)
             if tar:
                 target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")

@@ -85,19 +85,19 @@ FUV_SEGS = (
     Seg("FUVB", 540.0, 605.0, 1123.5, 0.00997, 1000, 15000),
 )
 NUV_SEGS = (
-    Seg("NUVA", 190.0, 465.0, 1790.0, 0.037, 100, 1124),
-    Seg("NUVB", 295.0, 570.0, 1830.0, 0.037, 100, 1124),
-    Seg("NUVC", 400.0, 675.0, 1870.0, 0.037, 100, 1124),
+    Seg("NUVA", 190.0, 465.0, 1790.0, 0.037, 0, 1024),
+    Seg("NUVB", 295.0, 570.0, 1830.0, 0.037, 0, 1024),
+    Seg("NUVC", 400.0, 675.0, 1870.0, 0.037, 0, 1024),
 )
 MODES = {
     "cos-fuv-asn": CosMode("FUV", "G130M", 1291, 2, FUV_SEGS, 6.0e-14, {"small": 60.0, "full": 900.0}, 60400.3, "7"),
-    "cos-nuv": CosMode("NUV", "G185M", 1850, 1, NUV_SEGS, 8.0e-14, {"small": 60.0, "full": 900.0}, 60401.3, "8"),
+    "cos-nuv": CosMode("NUV", "G185M", 1850, 1, NUV_SEGS, 3.0e-13, {"small": 60.0, "full": 900.0}, 60401.3, "8"),
 }
 #: Sizes: FUV background rate (counts/s/segment) and the number of FP-POS exposures.
 NEXP = {"small": 2, "full": 4}
 DARK_RATE = {"FUV": 40.0, "NUV": 15.0}
 PSF_SIGMA_Y = {"FUV": 3.0, "NUV": 2.5}
-EXTRACT_HEIGHT = {"FUV": 25, "NUV": 13}
+EXTRACT_HEIGHT = {"FUV": 25, "NUV": 17}
 LAMP_RATE = 4.0  # peak lamp counts/s/pixel
 #: FUV stim pulse positions (x, y) and the rate of each (counts/s); STIMRATE is their sum.
 STIMS = ((400.0, 950.0), (16000.0, 60.0))
@@ -190,12 +190,13 @@ def _rows(rows: list[dict], formats: dict) -> fits.BinTableHDU:
     return table(cols)
 
 
-def write_references(refdir: Path, mode_name: str, seed: int) -> tuple[list[RefEntry], dict[str, str]]:
-    """Write every reference a mode's PERFORM switches need; returns (CRDS entries, KEYWORD -> file name)."""
-    mode = MODES[mode_name]
+def write_references(refdir: Path, detector: str, seed: int) -> tuple[list[RefEntry], dict[str, str]]:
+    """Write every reference the PERFORM switches of a detector's modes need; returns (CRDS entries,
+    KEYWORD -> file name). One set per detector, so the rmaps match on DETECTOR as the real ones do."""
+    mode = next(m for m in MODES.values() if m.detector == detector)
     det = mode.detector
     fuv = det == "FUV"
-    name = _Namer(det if mode_name != "cos-nuv-image" else "M")
+    name = _Namer(det)
     refs: dict[str, tuple[str, list]] = {}  # keyword -> (file name, hdus)
     segs = mode.segs
     apertures = ("PSA", "WCA")
@@ -314,8 +315,8 @@ def write_references(refdir: Path, mode_name: str, seed: int) -> tuple[list[RefE
                     "SLOPE": 0.0,
                     "B_SPEC": b,
                     "HEIGHT": height,
-                    "B_BKG1": s.b_spec - (70.0 if fuv else 40.0),
-                    "B_BKG2": s.b_spec + (130.0 if fuv else 0.0),
+                    "B_BKG1": s.b_spec - (70.0 if fuv else 45.0),
+                    "B_BKG2": s.b_spec + (130.0 if fuv else 45.0),
                     "BHEIGHT": 30 if fuv else 10,
                     "BWIDTH": 101 if fuv else 31,
                 }
@@ -453,7 +454,14 @@ SWITCHES_FUV = {
     "ALGNCORR": "OMIT",
     "STATFLAG": True,
 }
-SWITCHES_NUV = {**SWITCHES_FUV, "TEMPCORR": "OMIT", "GEOCORR": "OMIT", "IGEOCORR": "OMIT", "PHACORR": "OMIT"}
+SWITCHES_NUV = {
+    **SWITCHES_FUV,
+    "RANDCORR": "OMIT",
+    "TEMPCORR": "OMIT",
+    "GEOCORR": "OMIT",
+    "IGEOCORR": "OMIT",
+    "PHACORR": "OMIT",
+}
 ALL_REFKEYS = (
     "FLATFILE",
     "HVTAB",
@@ -823,7 +831,19 @@ def simulate(
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)
     refdir.mkdir(parents=True, exist_ok=True)
-    entries, refkw = write_references(refdir, mode_name, seed)
+    entries, refkw = write_references(refdir, MODES[mode_name].detector, seed)
     result = simulate_dataset(outdir, mode_name, index, size, seed, refkw, truth)
     crdscache.write_cache(cache, entries)
     return result, cache
+
+
+def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
+    """``caldp.sim.simulate``'s hook: one dataset of a COS mode, its references written once per call
+    into ``store`` (``store.refdir``, ``store.entries``, ``store.done``)."""
+    key = ("cos", MODES[mode].detector)
+    if key not in store.done:
+        entries, refkw = write_references(store.refdir, MODES[mode].detector, seed)
+        store.entries += entries
+        store.done[key] = refkw
+    name, ddir, files, info = simulate_dataset(Path(outdir), mode, index, size, seed, store.done[key], truth)
+    return name, ddir, files, (info if truth else None)
