@@ -10,13 +10,21 @@ from .fitsutil import image_extension, primary, table, write
 
 
 def write_asn(
-    path: Path, asn_id: str, instrument: str, detector: str, members: list[str], *, memtype: str, product_type: str
+    path: Path,
+    asn_id: str,
+    instrument: str,
+    detector: str,
+    members: list[str],
+    *,
+    memtype: str,
+    product_type: str,
+    product_present: bool = False,
 ) -> Path:
     """``<asn>_asn.fits``: one ``memtype`` row per exposure and the product row (MEMPRSNT F, as
-    delivered before calibration)."""
+    delivered before calibration, unless `product_present`)."""
     names = [m.upper() for m in members] + [asn_id.upper()]
     types = [memtype] * len(members) + [product_type]
-    present = [True] * len(members) + [False]
+    present = [True] * len(members) + [product_present]
     hdu = table({"MEMNAME": ("14A", names), "MEMTYPE": ("14A", types), "MEMPRSNT": ("L", present)}, {"EXTNAME": "ASN"})
     prim = primary(
         {

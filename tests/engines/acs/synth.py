@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from caldp.sim.fitsutil import image_extension, primary, table, write
+from caldp.sim.products import write_asn as write_asn_table
+
 F32 = np.float32
 GAIN = 2.0
 RN = 4.5
@@ -60,31 +63,16 @@ def _sci_rows(chip: int, g: dict) -> slice:
     return slice(20, g["ny"]) if chip == 1 else slice(0, g["tny"])
 
 
-def _hdu(name, ver, data, **hdr):
-    h = fits.Header()
-    h["EXTNAME"] = name
-    h["EXTVER"] = ver
-    for k, v in hdr.items():
-        h[k] = v
-    return fits.ImageHDU(data=data, header=h)
-
-
-def _image(path: Path, chips_data, primary: dict) -> None:
-    hdus = [fits.PrimaryHDU(header=fits.Header(primary))]
+def _image(path: Path, chips_data, primary_cards: dict) -> None:
+    hdus = [primary(primary_cards)]
     for ver, (chip, sci, err, dq, ltv) in enumerate(chips_data, start=1):
         kw = {"CCDCHIP": chip, "LTV1": ltv[0], "LTV2": ltv[1]}
-        hdus += [_hdu("SCI", ver, sci, **kw), _hdu("ERR", ver, err, **kw), _hdu("DQ", ver, dq, **kw)]
-    hdus[0].header["NEXTEND"] = len(hdus) - 1
-    fits.HDUList(hdus).writeto(path, overwrite=True)
+        hdus += [image_extension(name, ver, data, kw) for name, data in (("SCI", sci), ("ERR", err), ("DQ", dq))]
+    write(hdus, path)
 
 
-def _table(path: Path, cols: dict, primary: dict, extname: str | None = None) -> None:
-    t = fits.BinTableHDU.from_columns(
-        [fits.Column(name=n, format=f, array=np.asarray(v)) for n, (f, v) in cols.items()]
-    )
-    if extname:
-        t.header["EXTNAME"] = extname
-    fits.HDUList([fits.PrimaryHDU(header=fits.Header(primary)), t]).writeto(path, overwrite=True)
+def _table(path: Path, cols: dict, primary_cards: dict, extname: str | None = None) -> None:
+    write([primary(primary_cards), table(cols, {"EXTNAME": extname} if extname else None)], path)
 
 
 def write_refs(refdir: Path, *, full: bool, seed: int = 3) -> dict[str, str]:
@@ -234,7 +222,9 @@ def write_refs(refdir: Path, *, full: bool, seed: int = 3) -> dict[str, str]:
             m[y, x] = -2.0
             for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
                 m[y + k * step, x] = v
-        snk.append(_hdu("SCI", ver, m, CCDCHIP=chip, LTV1=_ltv(chip, full)[0], LTV2=_ltv(chip, full)[1]))
+        snk.append(
+            image_extension("SCI", ver, m, dict(CCDCHIP=chip, LTV1=_ltv(chip, full)[0], LTV2=_ltv(chip, full)[1]))
+        )
     fits.HDUList(snk).writeto(refdir / "t_snk.fits", overwrite=True)
     # post-flash (e-/s of flash), shutter shading (s), a second (delta) flat
     flsh, shad, dflt = [], [], []
@@ -400,20 +390,10 @@ def write_raw(
 
 
 def write_asn(path: Path, product: str, members: list[str]) -> None:
-    rows = [(m.upper(), "EXP-CRJ", True) for m in members] + [(product.upper(), "PROD-CRJ", True)]
-    t = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
-            fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
-            fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows]),
-        ]
+    """A CR-SPLIT association (products marked present)."""
+    write_asn_table(
+        path, product, "ACS", "WFC", members, memtype="EXP-CRJ", product_type="PROD-CRJ", product_present=True
     )
-    prim = fits.PrimaryHDU(
-        header=fits.Header(
-            {"ROOTNAME": product.upper(), "INSTRUME": "ACS", "DETECTOR": "WFC", "ASN_ID": product.upper()}
-        )
-    )
-    fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
 
 def flash_and_shade(raw_path: Path, *, flashdur: float = 12.0) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from caldp.sim.fitsutil import image_extension, null_extension, primary, table
+from caldp.sim.products import write_asn as write_asn_table
+
 GAINS = (2.34, 2.37, 2.31, 2.38)
 READNOISE = (20.1, 19.8, 20.4, 20.0)
 BIAS = 11000.0
@@ -22,35 +25,11 @@ NODE = 40000.0
 SPARS = 10.0
 
 
-def _primary(**kw) -> fits.PrimaryHDU:
-    h = fits.Header()
-    for k, v in kw.items():
-        h[k] = v
-    return fits.PrimaryHDU(header=h)
-
-
-def _table(cols: dict, **hdr) -> fits.BinTableHDU:
-    t = fits.BinTableHDU.from_columns(
-        [fits.Column(name=n, format=f, array=np.asarray(v)) for n, (f, v) in cols.items()]
-    )
-    for k, v in hdr.items():
-        t.header[k] = v
-    return t
-
-
 def _ext(name, ver, data, shape, pixvalue=0, **hdr):
-    h = fits.Header()
-    h["EXTNAME"] = name
-    h["EXTVER"] = ver
-    for k, v in hdr.items():
-        h[k] = v
+    """An image extension, or an HSTIO constant one (NPIX1/2, PIXVALUE) when `data` is None."""
     if data is None:
-        hdu = fits.ImageHDU(header=h)
-        hdu.header["NPIX1"] = shape[1]
-        hdu.header["NPIX2"] = shape[0]
-        hdu.header["PIXVALUE"] = pixvalue
-        return hdu
-    return fits.ImageHDU(data=data, header=h)
+        return null_extension(name, ver, shape, pixvalue, hdr)
+    return image_extension(name, ver, data, hdr)
 
 
 def _imset(ver, sci, err=None, dq=None, samp=0, time=0.0, **hdr):
@@ -95,7 +74,7 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
         ccd[f"ATODGN{a}"] = ("E", [GAINS[k]])
         ccd[f"READNSE{a}"] = ("E", [READNOISE[k]])
     ccd.update({"AMPX": ("J", [512]), "AMPY": ("J", [512]), "SATURATE": ("E", [NODE])})
-    fits.HDUList([_primary(FILETYPE="CCD PARAMETERS", **common), _table(ccd)]).writeto(
+    fits.HDUList([primary(dict(FILETYPE="CCD PARAMETERS", **common)), table(ccd)]).writeto(
         refdir / "i_ccd.fits", overwrite=True
     )
     rows = [1024, 138]
@@ -130,7 +109,9 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
     osc["BIASSECTA2"] = ("J", [5, 5])
     osc["BIASSECTB1"] = ("J", [r - 4 for r in rows])
     osc["BIASSECTB2"] = ("J", [r - 1 for r in rows])
-    fits.HDUList([_primary(FILETYPE="OVERSCAN", **common), _table(osc)]).writeto(refdir / "i_osc.fits", overwrite=True)
+    fits.HDUList([primary(dict(FILETYPE="OVERSCAN", **common)), table(osc)]).writeto(
+        refdir / "i_osc.fits", overwrite=True
+    )
     # BPIXTAB in 1024-frame coordinates (1-based): inside the SQ128SUB area (454…581) too.
     bpx = {
         "PIX1": ("J", [460, 500, 520, 30, 575]),
@@ -140,11 +121,11 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
         "VALUE": ("I", [16, 4, 64, 16, 32]),
         "CCDCHIP": ("J", [1, 1, -999, 1, 1]),
     }
-    fits.HDUList([_primary(FILETYPE="BAD PIXELS", **common), _table(bpx, SIZAXIS1=1024, SIZAXIS2=1024)]).writeto(
-        refdir / "i_bpx.fits", overwrite=True
-    )
+    fits.HDUList(
+        [primary(dict(FILETYPE="BAD PIXELS", **common)), table(bpx, dict(SIZAXIS1=1024, SIZAXIS2=1024))]
+    ).writeto(refdir / "i_bpx.fits", overwrite=True)
     # NLINFILE (full frame)
-    hdus = [_primary(FILETYPE="LINEARITY COEFFICIENTS", NCOEF=4, NERR=4, **common)]
+    hdus = [primary(dict(FILETYPE="LINEARITY COEFFICIENTS", NCOEF=4, NERR=4, **common))]
     coef = [
         np.zeros((1024, 1024), np.float32),
         (NL * (1 + 0.02 * rng.standard_normal((1024, 1024)))).astype(np.float32),
@@ -172,7 +153,7 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
     hdr = dict(FILETYPE="DARK", SAMP_SEQ="SPARS10", SUBTYPE=g["subtype"], NUMEXPOS=nsamp, NEXTEND=5 * nsamp, **common)
     for k in range(nsamp):
         hdr[f"EXPOS_{k + 1}"] = float(t[k])
-    hdus = [_primary(**hdr)]
+    hdus = [primary(dict(**hdr))]
     for k in range(nsamp):
         d = (rate * t[k]).astype(np.float32)
         e = np.full((n, n), 0.02 * (t[k] > 0), np.float32)
@@ -186,15 +167,15 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
     f[480, 480] = 0.0
     fq = np.zeros((1024, 1024), np.int16)
     fq[490, 495] = 512
-    hdus = [_primary(FILETYPE="PIXEL-TO-PIXEL FLAT", FILTER="F160W", **common)]
+    hdus = [primary(dict(FILETYPE="PIXEL-TO-PIXEL FLAT", FILTER="F160W", **common))]
     hdus += _imset(1, f, np.full((1024, 1024), 0.005, np.float32), fq, LTV1=0.0, LTV2=0.0)
     fits.HDUList(hdus).writeto(refdir / "i_pfl.fits", overwrite=True)
     # IMPHTTAB
-    hdus = [_primary(FILETYPE="IMAGE PHOTOMETRY TABLE", PARNUM=1, PHOTZPT=-21.1, NEXTEND=3, **common)]
+    hdus = [primary(dict(FILETYPE="IMAGE PHOTOMETRY TABLE", PARNUM=1, PHOTZPT=-21.1, NEXTEND=3, **common))]
     for name, val in (("PHOTFLAM", 1.9275e-20), ("PHOTPLAM", 15369.18), ("PHOTBW", 826.25)):
         mjd = np.array([[55000.0, 60000.0, 65000.0]])
         curve = np.array([[val, val * 1.001, val * 1.002]])
-        t = _table(
+        t = table(
             {
                 "OBSMODE": ("24A", ["wfc3,ir,f160w,mjd#"]),
                 "DATACOL": ("12A", [name + "1"]),
@@ -221,7 +202,7 @@ def write_refs(refdir: Path, *, full: bool, nsamp: int, seed: int = 11) -> dict[
         "CRMASK": ("L", [False]),
         "IRRAMP": ("L", [True]),
     }
-    fits.HDUList([_primary(FILETYPE="COSMIC RAY REJECTION", **common), _table(crr)]).writeto(
+    fits.HDUList([primary(dict(FILETYPE="COSMIC RAY REJECTION", **common)), table(crr)]).writeto(
         refdir / "i_crr.fits", overwrite=True
     )
     return {
@@ -344,7 +325,7 @@ def write_raw(
     )
     hdr.update(SWITCHES)
     hdr.update({k: v for k, v in refs.items() if not k.startswith("_")})
-    hdus = [_primary(**hdr)]
+    hdus = [primary(dict(**hdr))]
     for v in range(1, nsamp + 1):
         k = nsamp - v
         sci = fits.ImageHDU(data=reads[k])  # uint16 → BZERO 32768
@@ -384,16 +365,9 @@ def make_dataset(root: Path, *, full: bool = False, nsamp: int = 6, name: str = 
 
 def write_asn(path: Path, product: str, members: list[str], *, kind: str = "RPT") -> None:
     """An IR association: ``EXP-<kind>`` members and a ``PROD-<kind>`` product (RPT → RPTCORR)."""
-    rows = [(m.upper(), f"EXP-{kind}", True) for m in members] + [(product.upper(), f"PROD-{kind}", True)]
-    t = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
-            fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
-            fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows]),
-        ]
+    write_asn_table(
+        path, product, "WFC3", "IR", members, memtype=f"EXP-{kind}", product_type=f"PROD-{kind}", product_present=True
     )
-    prim = _primary(ROOTNAME=product.upper(), INSTRUME="WFC3", DETECTOR="IR", ASN_ID=product.upper())
-    fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
 
 def make_rpt_association(root: Path, *, nsamp: int = 6, nexp: int = 2) -> dict:

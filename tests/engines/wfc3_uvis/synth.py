@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from caldp.sim.fitsutil import imset, primary, table
+from caldp.sim.products import write_asn as write_asn_table
+
 F32 = np.float32
 NX, NY, AMPX = 206, 70, 48
 TRIMX = (25, 25, 30, 30)
@@ -27,42 +30,6 @@ def set_full_size(full: bool) -> None:
     global NX, NY, AMPX, SCI_NY, SCI_NX
     NX, NY, AMPX = (4206, 2070, 2048) if full else (206, 70, 48)
     SCI_NY, SCI_NX = NY - 19, 2 * AMPX
-
-
-def _primary(**kw) -> fits.PrimaryHDU:
-    h = fits.Header()
-    for k, v in kw.items():
-        h[k] = v
-    return fits.PrimaryHDU(header=h)
-
-
-def _table(cols: dict, **hdr) -> fits.BinTableHDU:
-    fcols = []
-    for name, (fmt, vals) in cols.items():
-        fcols.append(fits.Column(name=name, format=fmt, array=np.asarray(vals)))
-    t = fits.BinTableHDU.from_columns(fcols)
-    for k, v in hdr.items():
-        t.header[k] = v
-    return t
-
-
-def _imset(ext: int, sci, err=None, dq=None, **hdr):
-    out = []
-    for name, data in (("SCI", sci), ("ERR", err), ("DQ", dq)):
-        h = fits.Header()
-        h["EXTNAME"] = name
-        h["EXTVER"] = ext
-        for k, v in hdr.items():
-            h[k] = v
-        if data is None:
-            hdu = fits.ImageHDU(header=h)
-            hdu.header["NPIX1"] = sci.shape[1]
-            hdu.header["NPIX2"] = sci.shape[0]
-            hdu.header["PIXVALUE"] = 0
-        else:
-            hdu = fits.ImageHDU(data=data, header=h)
-        out.append(hdu)
-    return out
 
 
 def _chip_ltv2(chip: int) -> float:
@@ -88,7 +55,7 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         ccd[f"ATODGN{a}"] = ("E", [GAIN, GAIN] if a in "AC" else [1.55, 1.55])
         ccd[f"READNSE{a}"] = ("E", [RN, RN])
     ccd.update({"AMPX": ("J", [AMPX, AMPX]), "AMPY": ("J", [0, 0]), "SATURATE": ("E", [63000.0, 63000.0])})
-    fits.HDUList([_primary(FILETYPE="CCD PARAMETERS", **common), _table(ccd)]).writeto(
+    fits.HDUList([primary(dict(FILETYPE="CCD PARAMETERS", **common)), table(ccd)]).writeto(
         refdir / "t_ccd.fits", overwrite=True
     )
     vs = 25 + AMPX  # first serial-virtual column (0-based)
@@ -123,7 +90,9 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         "VY3": ("J", [1, NY - 17]),
         "VY4": ("J", [18, NY]),
     }
-    fits.HDUList([_primary(FILETYPE="OVERSCAN", **common), _table(osc)]).writeto(refdir / "t_osc.fits", overwrite=True)
+    fits.HDUList([primary(dict(FILETYPE="OVERSCAN", **common)), table(osc)]).writeto(
+        refdir / "t_osc.fits", overwrite=True
+    )
     # BPIXTAB (trimmed coordinates, 1-based): a hot column, a row run crossing the amp boundary, a warm pixel.
     bpx = {
         "PIX1": ("J", [10, 40, 60, 70]),
@@ -133,22 +102,24 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         "VALUE": ("I", [16, 4, 64, 16]),
         "CCDCHIP": ("J", [1, 2, 2, -999]),
     }
-    fits.HDUList([_primary(FILETYPE="BAD PIXELS", **common), _table(bpx, SIZAXIS1=SCI_NX, SIZAXIS2=SCI_NY)]).writeto(
-        refdir / "t_bpx.fits", overwrite=True
-    )
+    fits.HDUList(
+        [primary(dict(FILETYPE="BAD PIXELS", **common)), table(bpx, dict(SIZAXIS1=SCI_NX, SIZAXIS2=SCI_NY))]
+    ).writeto(refdir / "t_bpx.fits", overwrite=True)
     # BIASFILE (raw geometry, both chips)
-    hdus = [_primary(FILETYPE="BIAS", CCDGAIN=GAIN, CCDAMP="ABCD", **common)]
-    sat = [_primary(FILETYPE="FULL-WELL SATURATION LEVEL MAP", **common)]
-    snk = [_primary(FILETYPE="SINK PIXELS", **common)]
+    hdus = [primary(dict(FILETYPE="BIAS", CCDGAIN=GAIN, CCDAMP="ABCD", **common))]
+    sat = [primary(dict(FILETYPE="FULL-WELL SATURATION LEVEL MAP", **common))]
+    snk = [primary(dict(FILETYPE="SINK PIXELS", **common))]
     for ext, chip in ((1, 2), (2, 1)):
         b = rng.normal(0.0, 0.5, (NY, NX)).astype(F32)
         b[:, 50] += 30.0  # warm bias column
         bdq = np.zeros((NY, NX), np.int16)
         bdq[3, 60] = 128
-        hdus += _imset(ext, b, np.full((NY, NX), 0.3, F32), bdq, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        hdus += imset(
+            ext, b, np.full((NY, NX), 0.3, F32), bdq, cards=dict(CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        )
         s = np.full((NY, NX), 70000.0, F32)
         s[:, 25 + AMPX : 85 + AMPX] = 0.0
-        sat += _imset(ext, s, None, None, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        sat += imset(ext, s, None, None, cards=dict(CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip)))
         m = np.zeros((NY, NX), F32)
         # one sink in each chip with a trail upstream and a downstream marker
         r = 40
@@ -156,22 +127,22 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         up = 1 if ext == 1 else -1
         m[r - up, 90] = -1.0
         m[r + up, 90], m[r + 2 * up, 90], m[r + 3 * up, 90] = 900.0, 5.0, 700.0
-        snk += _imset(ext, m, None, None, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        snk += imset(ext, m, None, None, cards=dict(CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip)))
     for lst, name in ((hdus, "t_bia.fits"), (sat, "t_sat.fits"), (snk, "t_snk.fits")):
         lst[0].header["NEXTEND"] = len(lst) - 1
         fits.HDUList(lst).writeto(refdir / name, overwrite=True)
     # DARK and PFLT (trimmed geometry)
-    drk = [_primary(FILETYPE="DARK", **common)]
-    flt = [_primary(FILETYPE="PIXEL-TO-PIXEL FLAT", FILTER="F606W", **common)]
+    drk = [primary(dict(FILETYPE="DARK", **common))]
+    flt = [primary(dict(FILETYPE="PIXEL-TO-PIXEL FLAT", FILTER="F606W", **common))]
     for ext, chip in ((1, 2), (2, 1)):
         d = np.full((SCI_NY, SCI_NX), 0.002, F32)
         d[10, 10] = 2.0
         ddq = np.zeros((SCI_NY, SCI_NX), np.int16)
         ddq[10, 10] = 16
-        drk += _imset(ext, d, np.full((SCI_NY, SCI_NX), 0.0004, F32), ddq, CCDCHIP=chip)
+        drk += imset(ext, d, np.full((SCI_NY, SCI_NX), 0.0004, F32), ddq, cards=dict(CCDCHIP=chip))
         f = (1.0 + rng.normal(0, 0.01, (SCI_NY, SCI_NX))).astype(F32)
         f[7, 7] = 0.0
-        flt += _imset(ext, f, np.full((SCI_NY, SCI_NX), 0.005, F32), None, CCDCHIP=chip)
+        flt += imset(ext, f, np.full((SCI_NY, SCI_NX), 0.005, F32), None, cards=dict(CCDCHIP=chip))
     for lst, name in ((drk, "t_drk.fits"), (flt, "t_pfl.fits")):
         lst[0].header["NEXTEND"] = len(lst) - 1
         fits.HDUList(lst).writeto(refdir / name, overwrite=True)
@@ -188,11 +159,11 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
         "BADINPDQ": ("I", [39, 39]),
         "CRMASK": ("J", [1, 1]),
     }
-    fits.HDUList([_primary(FILETYPE="COSMIC RAY REJECTION", **common), _table(crr)]).writeto(
+    fits.HDUList([primary(dict(FILETYPE="COSMIC RAY REJECTION", **common)), table(crr)]).writeto(
         refdir / "t_crr.fits", overwrite=True
     )
     # IMPHTTAB (scalar DATACOL rows)
-    pht = [_primary(FILETYPE="IMAGE PHOTOMETRY TABLE", PARNUM=1, PHOTZPT=-21.1, NEXTEND=5, **common)]
+    pht = [primary(dict(FILETYPE="IMAGE PHOTOMETRY TABLE", PARNUM=1, PHOTZPT=-21.1, NEXTEND=5, **common))]
     vals = {
         "PHOTFLAM": (1.16e-19, 1.15e-19),
         "PHOTPLAM": (5889.0, 5888.0),
@@ -203,7 +174,7 @@ def write_refs(refdir: Path, seed: int = 3) -> dict[str, str]:
     for name, (v2, v1) in vals.items():
         mjd = np.array([[55000.0, 60000.0, 65000.0]] * 2)
         curve = np.array([[v2, v2 * 1.001, v2 * 1.002], [v1, v1 * 1.001, v1 * 1.002]])
-        t = _table(
+        t = table(
             {
                 "OBSMODE": ("24A", ["wfc3,uvis2,f606w,mjd#", "wfc3,uvis1,f606w,mjd#"]),
                 "DATACOL": ("12A", [name + "1", name + "1"]),
@@ -244,15 +215,17 @@ def write_optional_refs(refdir: Path, seed: int = 5) -> dict[str, str]:
     optional steps FLSHCORR and SHADCORR; returns header keyword → ``iref$name`` values."""
     rng = np.random.default_rng(seed)
     common = dict(DETECTOR="UVIS", PEDIGREE="INFLIGHT 01/01/2010", DESCRIP="caldp test reference")
-    fls = [_primary(FILETYPE="POST FLASH", **common)]
-    shd = [_primary(FILETYPE="SHUTTER SHADING", **common)]
+    fls = [primary(dict(FILETYPE="POST FLASH", **common))]
+    shd = [primary(dict(FILETYPE="SHUTTER SHADING", **common))]
     for ext, chip in ((1, 2), (2, 1)):
         f = rng.uniform(1.0, 3.0, (NY, NX)).astype(F32)
         fdq = np.zeros((NY, NX), np.int16)
         fdq[12, 40] = 4
-        fls += _imset(ext, f, np.full((NY, NX), 0.05, F32), fdq, CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        fls += imset(
+            ext, f, np.full((NY, NX), 0.05, F32), fdq, cards=dict(CCDCHIP=chip, LTV1=25.0, LTV2=_chip_ltv2(chip))
+        )
         sh = rng.uniform(-0.02, 0.02, (SCI_NY, SCI_NX)).astype(F32)
-        shd += _imset(ext, sh, np.full((SCI_NY, SCI_NX), 0.001, F32), None, CCDCHIP=chip)
+        shd += imset(ext, sh, np.full((SCI_NY, SCI_NX), 0.001, F32), None, cards=dict(CCDCHIP=chip))
     for lst, name in ((fls, "t_fls.fits"), (shd, "t_shd.fits")):
         lst[0].header["NEXTEND"] = len(lst) - 1
         fits.HDUList(lst).writeto(refdir / name, overwrite=True)
@@ -340,7 +313,7 @@ def write_raw(
     )
     prim.update(sw)
     prim.update(refkw)
-    hdus = [_primary(**prim)]
+    hdus = [primary(dict(**prim))]
     crs = {}
     for ext, chip in ((1, 2), (2, 1)):
         c = 0 if chip == 2 else 1
@@ -388,16 +361,10 @@ def write_raw(
 
 
 def write_asn(path: Path, product: str, members: list[str]) -> None:
-    rows = [(m.upper(), "EXP-CRJ", True) for m in members] + [(product.upper(), "PROD-CRJ", True)]
-    t = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="MEMNAME", format="14A", array=[r[0] for r in rows]),
-            fits.Column(name="MEMTYPE", format="14A", array=[r[1] for r in rows]),
-            fits.Column(name="MEMPRSNT", format="L", array=[r[2] for r in rows]),
-        ]
+    """A CR-SPLIT association (products marked present, as the parity runs expect)."""
+    write_asn_table(
+        path, product, "WFC3", "UVIS", members, memtype="EXP-CRJ", product_type="PROD-CRJ", product_present=True
     )
-    prim = _primary(ROOTNAME=product.upper(), INSTRUME="WFC3", DETECTOR="UVIS", ASN_ID=product.upper())
-    fits.HDUList([prim, t]).writeto(path, overwrite=True)
 
 
 def make_dataset(root: Path, *, nexp: int = 2, full: bool = False, ncr: int | None = None) -> dict:
