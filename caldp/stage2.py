@@ -7,16 +7,32 @@ updates the ``_flt``/``_flc`` WCS (``updatewcs``, headerlets ``*_hlet.fits``), d
 parameters of the MDRIZTAB row that fits and writes ``<product>_drz.fits`` (and ``_drc.fits``
 from ``_flc`` files) and a ``<root>.tra`` trailer.
 
-Here it runs as a subprocess (``python -m drizzlepac.runastrodriz``) with ``cwd=workdir``. Unless
-the environment turns them on, the astrometry switches are forced off and HTTP(S) goes to a
-closed local port, so nothing waits on MAST's astrometry database, Gaia catalogs or IERS
-downloads; the run has a wall-clock limit too.
+Two ways to run it (``CALDP_STAGE2``):
+
+- ``fast`` (default): runastrodriz's own ``process()`` in a child forked from this process, so
+  drizzlepac is imported once per process (warm in a batch worker) and no interpreter starts.
+  The child changes to `workdir`, takes the drizzle environment and writes its output to the log,
+  exactly as the command would. Two things runastrodriz repeats are done once: its sky-cell
+  lookup (``add_skycell_to_header`` computes the same ``get_sky_cells`` once per SCI extension;
+  here once per file, the files in parallel, and its declination-band search compares the
+  extreme declinations instead of every edge pixel's) and AstroDrizzle's per-image steps use
+  ``CALDP_STAGE2_CORES`` cores (default 2; runastrodriz ``-n``). Products are runastrodriz's:
+  ``tests/stage2/test_stage2_modes.py`` compares both ways.
+- ``runastrodriz``: ``python -m drizzlepac.runastrodriz -n 1`` as a subprocess with ``cwd=workdir``,
+  the command CALDP runs.
+
+Either way, unless the environment turns them on, the astrometry switches are forced off and
+HTTP(S) goes to a closed local port, so nothing waits on MAST's astrometry database, Gaia
+catalogs or IERS downloads; the run has a wall-clock limit too.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -38,6 +54,10 @@ DEFAULT_TIMEOUT = 3600.0
 PRODUCT_SUFFIXES = ("_drz.fits", "_drc.fits")
 #: Lines of runastrodriz's output repeated in caldp's log when it fails.
 TAIL_LINES = 20
+#: Ways of running stage 2 (``CALDP_STAGE2``): forked runastrodriz.process (default) or the command.
+MODES = ("fast", "runastrodriz")
+#: AstroDrizzle cores of the fast way (``CALDP_STAGE2_CORES``).
+DEFAULT_CORES = 2
 
 
 class Stage2Error(RuntimeError):
@@ -146,6 +166,20 @@ def _products(workdir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for suffix in PRODUCT_SUFFIXES for p in workdir.glob(f"*{suffix}")}
 
 
+def _finish(workdir: Path, name: str, log_path: Path, returncode: int, before: dict, elapsed: float) -> list[Path]:
+    """New products of a finished run, or :class:`Stage2Error` saying why there are none."""
+    output = log_path.read_text(errors="replace")
+    after = _products(workdir)
+    made = [workdir / n for n in sorted(after) if before.get(n) != after[n]]
+    if returncode != 0 or not made:
+        tail = output.strip().splitlines()[-TAIL_LINES:]
+        log.error("runastrodriz %s failed; last lines of %s:\n%s", name, log_path, "\n".join(tail))
+        why = failure_reason(output) if returncode != 0 or "[ERROR" in output else "no _drz product written"
+        raise Stage2Error(f"runastrodriz {name} (exit {returncode}): {why} (log {log_path.name})")
+    log.info("runastrodriz %s made %s in %.1f s", name, ", ".join(p.name for p in made), elapsed)
+    return made
+
+
 def run_runastrodriz(workdir: Path, name: str, env: dict[str, str], log_path: Path, timeout: float) -> list[Path]:
     """One ``runastrodriz -n 1 <name>`` in `workdir`; its output goes to `log_path`. Returns new products."""
     cmd = [sys.executable, "-m", "drizzlepac.runastrodriz", "-n", "1", name]
@@ -159,23 +193,196 @@ def run_runastrodriz(workdir: Path, name: str, env: dict[str, str], log_path: Pa
             )
         except subprocess.TimeoutExpired as exc:
             raise Stage2Error(f"runastrodriz {name} timed out after {timeout:.0f} s (log {log_path.name})") from exc
-    elapsed = time.monotonic() - t0
-    output = log_path.read_text(errors="replace")
-    after = _products(workdir)
-    made = [workdir / n for n in sorted(after) if before.get(n) != after[n]]
-    if proc.returncode != 0 or not made:
-        tail = output.strip().splitlines()[-TAIL_LINES:]
-        log.error("runastrodriz %s failed; last lines of %s:\n%s", name, log_path, "\n".join(tail))
-        why = failure_reason(output) if proc.returncode != 0 or "[ERROR" in output else "no _drz product written"
-        raise Stage2Error(f"runastrodriz {name} (exit {proc.returncode}): {why} (log {log_path.name})")
-    log.info("runastrodriz %s made %s in %.1f s", name, ", ".join(p.name for p in made), elapsed)
-    return made
+    return _finish(workdir, name, log_path, proc.returncode, before, time.monotonic() - t0)
+
+
+def calibrated_files(workdir: Path, name: str) -> list[str]:
+    """The ``_flt``/``_flc`` files runastrodriz updates for `name` (those present), in its order."""
+    if name.endswith("_asn.fits"):
+        roots, _ = association_members(workdir / name)
+    else:
+        roots = [name.rsplit("_", 1)[0].lower()]
+    flt = [f"{r}_flt.fits" for r in roots if (workdir / f"{r}_flt.fits").is_file()]
+    flc = [f"{r}_flc.fits" for r in roots if (workdir / f"{r}_flc.fits").is_file()]
+    return flt + flc
+
+
+def skycell_string(filename: str) -> str | None:
+    """``add_skycell_to_header``'s SKYCELL value for one file (None when it finds no sky cell)."""
+    from drizzlepac.haputils import cell_utils
+
+    skycells = cell_utils.get_sky_cells([filename])
+    if not skycells:
+        return None
+    return "; ".join(x[8:] for x in list(skycells.keys()))
+
+
+def _skycells_parallel(files: list[str], cores: int) -> dict[str, str | None]:
+    """SKYCELL values of `files`, computed in up to `cores` forked workers."""
+    if cores <= 1 or len(files) <= 1:
+        return {f: skycell_string(f) for f in files}
+    with multiprocessing.get_context("fork").Pool(min(cores, len(files))) as pool:
+        return dict(zip(files, pool.map(skycell_string, files), strict=True))
+
+
+def _skycell_once(files: list[str], cores: int):
+    """A drop-in for ``processing_utils.add_skycell_to_header`` that looks each file's sky cells up once.
+
+    runastrodriz's version calls ``get_sky_cells([file])`` again for every SCI extension (the same
+    answer: it reads the file on disk, unchanged until the header is written back) — two thirds of
+    runastrodriz's set-up on a full ACS/WFC association. The first call computes every file of the
+    run (they were all updated by ``updatewcs`` before), in parallel; the header edits are the same.
+    """
+    from drizzlepac.haputils import processing_utils
+    from stsci.tools.fileutil import countExtn
+
+    cache: dict[str, str | None] = {}
+    plog = logging.getLogger("drizzlepac.haputils.processing_utils")
+
+    def add_skycell_to_header(image_filename, extname="SCI"):
+        hdu, closefits = processing_utils._process_input(image_filename)
+        numext = countExtn(hdu, extname=extname)
+        if numext and image_filename not in cache:
+            todo = [f for f in files if f not in cache and os.path.exists(f)]
+            if image_filename not in todo:
+                todo = [image_filename]
+            cache.update(_skycells_parallel(todo, cores))
+        for extver in range(1, numext + 1):
+            sciext = (extname, extver)
+            value = cache[image_filename]
+            if value is not None:
+                if "skycell" not in hdu[sciext].header:
+                    hdu[sciext].header.insert(
+                        "s_region", ("skycell", value, "Skycell(s) that this image occupies"), after=True
+                    )
+                else:
+                    hdu[sciext].header["skycell"] = (value, "Skycell(s) that this image occupies")
+            else:
+                plog.error(f"No skycells found for {image_filename}.")
+        if closefits:
+            hdu.close()
+
+    return add_skycell_to_header
+
+
+def _find_bands(self, dec) -> None:
+    """``cell_utils.GridDefs._find_bands`` without its loop over every edge pixel's declination.
+
+    The original ANDs ``d <= DEC_MAX`` and ``d >= DEC_MIN`` over each value ``d`` of `dec` (some
+    10 000 edge pixels, each reading the FITS table's columns again): the same as comparing the
+    largest and smallest value once (NaN compares false either way). Same bands, same order.
+    """
+    if not isinstance(dec, (list, np.ndarray)):
+        dec = [dec]
+    dec = np.asarray(dec, dtype=np.float64)
+    dec_max = np.asarray(self.rings.field("dec_max"))
+    dec_min = np.asarray(self.rings.field("dec_min"))
+    if np.isnan(dec).any():
+        inside = np.zeros(dec_max.shape, bool)
+    else:
+        inside = (dec.max() <= dec_max) & (dec.min() >= dec_min)
+    bands = np.sort(np.unique(np.where(inside)[0]))
+    self.bands = [self.rings[b] for b in bands]
+
+
+def warm_imports() -> None:
+    """Import runastrodriz (and so drizzlepac, stwcs …) into this process, once."""
+    t0 = time.monotonic()
+    import drizzlepac.runastrodriz  # noqa: F401
+    from drizzlepac.haputils import cell_utils, processing_utils  # noqa: F401
+
+    if time.monotonic() - t0 > 0.05:
+        log.info("Imported drizzlepac in %.1f s", time.monotonic() - t0)
+
+
+def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, cores: int) -> None:
+    """Body of the forked child: runastrodriz's ``main()`` for ``-n <cores> <name>`` in `workdir`."""
+    os.setpgid(0, 0)  # its own group: a timeout stops AstroDrizzle's workers too
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    # A program of its own from here on, as the command would be: no inherited handlers.
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(drizzle_env(env))
+    sys.argv = ["runastrodriz.py", "-n", str(cores), name]
+
+    from drizzlepac import runastrodriz
+    from drizzlepac.haputils import cell_utils, processing_utils
+
+    processing_utils.add_skycell_to_header = _skycell_once(calibrated_files(Path("."), name), cores)
+    cell_utils.GridDefs._find_bands = _find_bands
+    rlog = logging.getLogger("drizzlepac.runastrodriz")
+    code = 0
+    try:
+        # As runastrodriz.main(): exceptions fail the run, SystemExit (NO_VIABLE_DATA …) does not.
+        runastrodriz.process(name, num_cores=cores, inmemory=False, headerlets=True, align_to_gaia=True)
+    except Exception as exc:
+        rlog.error(str(exc))
+        rlog.error(f"Cannot run astrodrizzle on {' '.join(sys.argv)}.")
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    except BaseException:
+        rlog.debug(f"Return Value: {sys.exc_info()[1]}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_fast(
+    workdir: Path, name: str, env: dict[str, str], log_path: Path, timeout: float, cores: int = DEFAULT_CORES
+) -> list[Path]:
+    """runastrodriz for `name` in a forked child with warm imports (see the module docstring)."""
+    warm_imports()
+    before = _products(workdir)
+    log.info("Running runastrodriz -n %d %s in a forked child (log %s)", cores, name, log_path.name)
+    t0 = time.monotonic()
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    child = multiprocessing.get_context("fork").Process(
+        target=_fast_child, args=(workdir.resolve(), name, env, log_path.resolve(), cores), name="caldp-stage2"
+    )
+    child.start()
+    child.join(timeout)
+    if child.exitcode is None:
+        _kill_group(child.pid)
+        child.join()
+        raise Stage2Error(f"runastrodriz {name} timed out after {timeout:.0f} s (log {log_path.name})")
+    _kill_group(child.pid)  # AstroDrizzle workers left behind by a failed run
+    return _finish(workdir, name, log_path, child.exitcode, before, time.monotonic() - t0)
+
+
+def stage2_mode(env: dict[str, str]) -> str:
+    """``CALDP_STAGE2`` from `env` (then the process environment): ``fast`` unless set."""
+    mode = (env.get("CALDP_STAGE2") or os.environ.get("CALDP_STAGE2") or "fast").strip().lower()
+    if mode not in MODES:
+        raise Stage2Error(f"CALDP_STAGE2={mode!r}: expected one of {', '.join(MODES)}")
+    return mode
 
 
 def run_stage2(
     workdir: Path, files: list[str], *, instrument: str, env: dict, log_dir: Path, timeout: float | None = None
 ) -> list[Path]:
     """Drizzle the calibrated dataset in `workdir` with runastrodriz; return the ``_drz``/``_drc`` made.
+
+    ``CALDP_STAGE2`` in `env` picks the way (``fast``, default, or ``runastrodriz``: the command).
 
     `files` are the stage-1 inputs (one ``_asn.fits``, or ``_raw.fits`` files); each gets its own
     runastrodriz run (CALDP passes several on one command line, where runastrodriz would take the
@@ -186,6 +393,8 @@ def run_stage2(
     log_dir.mkdir(parents=True, exist_ok=True)
     if timeout is None:
         timeout = float(env.get("CALDP_STAGE2_TIMEOUT", DEFAULT_TIMEOUT))
+    mode = stage2_mode(env)
+    cores = max(1, int(env.get("CALDP_STAGE2_CORES", DEFAULT_CORES)))
     products: list[Path] = []
     for name in files:
         raw = input_raw(workdir, name)
@@ -202,6 +411,10 @@ def run_stage2(
         if not resolve_iraf_path(mdriztab, env).is_file():
             raise Stage2Error(f"MDRIZTAB {mdriztab} not found at {resolve_iraf_path(mdriztab, env)}")
         root = name.rsplit("_", 1)[0]
-        products += run_runastrodriz(workdir, name, env, log_dir / f"{root}_runastrodriz.log", timeout)
+        log_path = log_dir / f"{root}_runastrodriz.log"
+        if mode == "runastrodriz":
+            products += run_runastrodriz(workdir, name, env, log_path, timeout)
+        else:
+            products += run_fast(workdir, name, env, log_path, timeout, cores)
     log.info("Stage 2 (%s): %s", instrument, ", ".join(p.name for p in products) or "no products")
     return products
