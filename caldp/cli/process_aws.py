@@ -2,7 +2,7 @@
 
     caldp-process-aws <s3_output_path> <ipppssoot> [caldp-process options]
 
-is ``caldp-process <ipppssoot> astroquery: <s3_output_path> caldp-config-aws``: the raw files
+It runs ``caldp-process <ipppssoot> astroquery: <s3_output_path> caldp-config-aws``: the raw files
 come from MAST, CRDS from ``$CRDSBUCKET``, and the output tree (products, logs, previews,
 messages) goes to ``s3_output_path``. Exit status: caldp-process's (CALDP's codes).
 """
@@ -30,7 +30,7 @@ def command(output: str, dataset: str, *options: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] in (["-h"], ["--help"]):
-        print(USAGE + "\n\n" + __doc__.split("\n\n", 1)[1].strip())
+        print(USAGE + "\n\n" + __doc__.split("\n\n", 2)[2].strip())
         return 0
     positional = [a for a in args if not a.startswith("-")]
     if len(positional) != 2 or args[:2] != positional:
