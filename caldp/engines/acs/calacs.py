@@ -209,7 +209,7 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
     cte = False
     with RefCache() as refs, contextlib.ExitStack() as stack:
         blvs: list[Exposure] = []
-        blcs: list[Exposure] = []
+        parked: list[Path] = []  # the _blc_tmp files, on disk until the _flt are done (memory)
         keys_list: list[AcsKeys] = []
         # the next member's raw file is read in the background while this one is in ACSCCD
         # (not with CALDP_THREADS=1: then everything runs in the calling thread)
@@ -239,7 +239,7 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             blv.filename = f"{m}_blv_tmp.fits"
             if cte:
                 with stage(f"acscte {m}"):
-                    blcs.append(ctebranch.make_blc(blv, keys, env))
+                    parked.append(ctebranch.park(ctebranch.make_blc(blv, keys, env), out.outdir, stack))
             blvs.append(blv)
             keys_list.append(keys)
             roots.append(m)
@@ -268,20 +268,7 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             )
             out.register(spt)
             roots.append(prod)
-            if cte:
-                log.info("ACSREJ: %s -> %s_crc_tmp.fits", ", ".join(b.filename for b in blcs), prod)
-                with stage("acsrej crc"):
-                    crc_tmp = ctebranch.name_crc(_acsrej(blcs, prod, env=env, first_keys=keys_list[0]), prod)
-                if keep:
-                    with stage("write crc_tmp"):
-                        out.write(crc_tmp, f"{prod}_crc_tmp.fits")
-                log.info("ACS2D: %s_crc_tmp.fits -> %s_crc.fits", prod, prod)
-                with stage("acs2d crc"):
-                    crc = ctebranch.acs2d_cte(acs2d, crc_tmp, env=env, refs=refs, combined=True)
-                del crc_tmp
-                with stage("write crc"):
-                    out.write_later(crc, f"{prod}_crc.fits")
-                del crc
+        first_keys = keys_list[0]
         members = list(asn.members)
         while blvs:
             b, k, m = blvs.pop(0), keys_list.pop(0), members.pop(0)
@@ -295,6 +282,21 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             with stage(f"write {m}_flt"):  # in the background, during the next member's ACS2D
                 out.write_later(flt, f"{m}_flt.fits")
             del flt
+        blcs = [ctebranch.unpark(p) for p in parked]
+        if blcs and combine:
+            log.info("ACSREJ: %s -> %s_crc_tmp.fits", ", ".join(b.filename for b in blcs), prod)
+            with stage("acsrej crc"):
+                crc_tmp = ctebranch.name_crc(_acsrej(blcs, prod, env=env, first_keys=first_keys), prod)
+            if keep:
+                with stage("write crc_tmp"):
+                    out.write(crc_tmp, f"{prod}_crc_tmp.fits")
+            log.info("ACS2D: %s_crc_tmp.fits -> %s_crc.fits", prod, prod)
+            with stage("acs2d crc"):
+                crc = ctebranch.acs2d_cte(acs2d, crc_tmp, env=env, refs=refs, combined=True)
+            del crc_tmp
+            with stage("write crc"):
+                out.write_later(crc, f"{prod}_crc.fits")
+            del crc
         members = list(asn.members)
         while blcs:
             b, m = blcs.pop(0), members.pop(0)

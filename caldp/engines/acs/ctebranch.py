@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
-from ..common.hstio import Exposure
+from ..common.hstio import Exposure, read_exposure, write_exposure
 from .acscte import acscte
 from .context import AcsKeys, read_keys, reference
 
@@ -76,3 +77,21 @@ def name_crc(crc_tmp: Exposure, prod: str) -> Exposure:
             h["EXPNAME"] = f"{prod}_crc_tmp"
     crc_tmp.filename = f"{prod}_crc_tmp.fits"
     return crc_tmp
+
+
+def park(blc: Exposure, outdir, stack) -> Path:
+    """Keep a ``_blc_tmp`` on disk until the ``_flt`` branch is done (calacs.e keeps it on disk too):
+    only one exposure's CTE copy is in memory while the ``_blv_tmp``s are. The file is private
+    (``.<name>.caldp-parked`` in `outdir`) and removed when `stack` (a contextlib.ExitStack) closes."""
+    path = Path(outdir) / f".{blc.filename}.caldp-parked"
+    stack.callback(path.unlink, missing_ok=True)
+    write_exposure(blc, path, overwrite=True)
+    return path
+
+
+def unpark(path: Path) -> Exposure:
+    """The parked ``_blc_tmp`` read back (same bits and headers), named ``<root>_blc_tmp.fits``."""
+    exp = read_exposure(path, ir=False)
+    exp.filename = path.name[1 : -len(".caldp-parked")]
+    exp.primary["FILENAME"] = exp.filename
+    return exp

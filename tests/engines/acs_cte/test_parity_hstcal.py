@@ -1,18 +1,24 @@
 """PCTECORR against calacs.e (needs HSTCAL on PATH): the CTE correction of calacs.e's own
-``_blv_tmp`` must give its ``_blc_tmp`` bit for bit (SCI, ERR; DQ untouched)."""
+``_blv_tmp`` must give its ``_blc_tmp`` bit for bit (SCI, ERR; DQ untouched), and caldp's calacs
+must give every product of the CTE association (``_flc``, ``_crc``, their temporaries, ``_flt``,
+``_crj``) with 0 ulp difference, identical DQ and equal keywords."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from caldp.engines.acs import pctecorr as P
+from caldp.engines.acs.calacs import calacs
 from caldp.engines.acs.pctetab import read_pctetab
 from caldp.engines.acs.tables import read_ccdtab
 
+from ..wfc3_uvis import productdiff
 from .cte_synth import run_hstcal
 
 pytestmark = [
@@ -77,3 +83,65 @@ def test_cte_step_bit_identical(hstcal_run, cte_small):
                 np.testing.assert_array_equal(
                     err.view(np.uint32), ref["ERR", e].data.astype(np.float32).view(np.uint32)
                 )
+
+
+PRODUCTS = ("_flc", "_flt", "_blc_tmp", "_blv_tmp")
+COMBINED = ("_crc", "_crj", "_crc_tmp", "_crj_tmp")
+
+
+def assert_products_identical(hst, mine, members, prod):
+    names = [f"{m}{s}.fits" for m in members for s in PRODUCTS] + [f"{prod}{s}.fits" for s in COMBINED]
+    for name in names:
+        d = productdiff.compare(str(mine / name), str(hst / name))
+        assert d["ext"], name
+        for ext, v in d["ext"].items():
+            assert isinstance(v, dict), (name, ext, v)
+            if ext.startswith("DQ"):
+                assert v["dq_mismatch"] == 0, (name, ext, v)
+            else:
+                assert v["max_ulp"] == 0, (name, ext, v)
+        assert d["keywords"] == [], (name, d["keywords"])
+
+
+def _caldp_run(asn_dir, refdir, out):
+    out.mkdir()
+    asn = next(asn_dir.glob("*_asn.fits"))
+    for f in asn_dir.iterdir():
+        if f.name.endswith(("_raw.fits", "_spt.fits", "_asn.fits")):
+            shutil.copy(f, out / f.name)
+    calacs(out / asn.name, outdir=out, env={"jref": str(refdir) + "/"}, keep_intermediates=True)
+    return asn.name[: -len("_asn.fits")]
+
+
+def test_products_bit_identical_small(hstcal_run, cte_small, tmp_path):
+    prod = _caldp_run(cte_small["asn"].parent, cte_small["refdir"], tmp_path / "caldp")
+    members = sorted(p.name[: -len("_raw.fits")] for p in cte_small["asn"].parent.glob("*_raw.fits"))
+    assert_products_identical(hstcal_run, tmp_path / "caldp", members, prod)
+
+
+@pytest.mark.slow
+def test_products_bit_identical_full_frame(tmp_path):
+    """Full frame post-SM4: two chips, four amps, serial and parallel passes (~2 min of calacs.e)."""
+    from caldp.sim.core import simulate
+
+    res = simulate(tmp_path / "sim", modes=("acs-wfc-cte-asn",), size="full")
+    ds = res.datasets[0]
+    refdir = res.crds_cache / "references" / "hst"
+    hst = tmp_path / "hstcal"
+    hst.mkdir()
+    for f in ds.input_path.iterdir():
+        shutil.copy(f, hst / f.name)
+    asn = next(hst.glob("*_asn.fits"))
+    r = subprocess.run(
+        ["calacs.e", "-s", "--nthreads", "2", asn.name],
+        cwd=hst,
+        env=dict(os.environ, jref=str(refdir) + "/"),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert r.returncode == 0, r.stdout[-3000:]
+    prod = _caldp_run(ds.input_path, refdir, tmp_path / "caldp")
+    assert_products_identical(
+        hst, tmp_path / "caldp", [m for m in sorted(p.name[:9] for p in hst.glob("*_raw.fits"))], prod
+    )
