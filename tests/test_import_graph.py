@@ -14,6 +14,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "caldp"
 #: engine packages of one instrument each; they share code only through ``engines/common`` and ``engines/ccd``
 INSTRUMENT_PACKAGES = ("acs", "wfc3", "cos", "stis")
+#: the shared layers, which import no instrument package
+SHARED_PACKAGES = ("common", "ccd")
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -93,10 +95,13 @@ def instrument_of(module: str) -> str | None:
 
 
 def cross_instrument_imports(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """(importer, imported) where an instrument package imports another, or a shared layer imports one."""
     bad = []
     for mod, targets in graph.items():
+        parts = mod.split(".")
+        shared = len(parts) >= 3 and parts[:2] == ["caldp", "engines"] and parts[2] in SHARED_PACKAGES
         mine = instrument_of(mod)
-        if mine is None:
+        if mine is None and not shared:
             continue
         bad += [(mod, t) for t in sorted(targets) if instrument_of(t) not in (None, mine)]
     return sorted(bad)
@@ -133,6 +138,14 @@ def test_detects_a_cycle_through_a_function_level_import(toy_package):
     (toy_package / "engines/common/b.py").write_text("def f():\n    from .a import x\n    return x\n")
     cycle = find_cycle(import_graph(toy_package))
     assert cycle and set(cycle) == {"caldp.engines.common.a", "caldp.engines.common.b"}
+
+
+def test_detects_the_shared_layer_importing_an_instrument(toy_package):
+    (toy_package / "engines/ccd").mkdir()
+    (toy_package / "engines/ccd/__init__.py").write_text("")
+    (toy_package / "engines/acs/dq.py").write_text("BAD = 1\n")
+    (toy_package / "engines/ccd/rej.py").write_text("def f():\n    from ..acs.dq import BAD\n    return BAD\n")
+    assert cross_instrument_imports(import_graph(toy_package)) == [("caldp.engines.ccd.rej", "caldp.engines.acs.dq")]
 
 
 def test_detects_an_instrument_importing_another(toy_package):
