@@ -7,9 +7,10 @@ runs in a subprocess (it writes its trailers through process-wide state); its ou
 the log line by line.
 
 calcos reports most problems by raising, so the process ends with a traceback and status 1;
-the reason given here is calcos's own ``ERROR:`` line or the traceback's last line (the
-exception and its message), in one line. On failure every file calcos wrote is removed, so
-nothing half-made is delivered.
+the reason given here is calcos's own ``ERROR:`` message and the traceback's last line (the
+exception and its message), in one line. An exposure whose events table is empty makes calcos
+warn ``No data in <file>`` and write empty products; caldp treats that as a failure too. On
+failure every file calcos wrote is removed, so nothing half-made is delivered.
 """
 
 from __future__ import annotations
@@ -49,20 +50,23 @@ def set_randseed(paths: list[Path], seed: int = 1) -> None:
 
 
 def failure_reason(output: str) -> str:
-    """calcos's own reason, in one line: its last ``ERROR:`` message (with the lines continuing it),
-    else the last exception line of a traceback, else the last line.
+    """calcos's own reason, in one line: its last ``ERROR:`` message (with the lines continuing it) and
+    the exception that ended the run, else that exception alone, else the last line.
 
     >>> failure_reason("x\\nERROR:  Table has no matching row;\\n  table name is t.fits\\n"
     ...                "Traceback (most recent call last):\\n  File 'a', line 1\\n"
     ...                "MissingRowError: Table has no matching row")
-    'MissingRowError: Table has no matching row'
-    >>> failure_reason("ERROR:  The following reference file is missing:\\nflatfile=/r/x_flat.fits\\nok")
-    'The following reference file is missing: flatfile=/r/x_flat.fits'
+    'Table has no matching row; table name is t.fits (MissingRowError: Table has no matching row)'
+    >>> failure_reason("ERROR:  Wrong FILETYPE; expected the following:\\nflatfile = /r/x_flat.fits\\n"
+    ...                "  filetype should be FLAT FIELD REFERENCE IMAGE\\nTraceback (most recent call last):\\n"
+    ...                "RuntimeError")
+    'Wrong FILETYPE; expected the following: flatfile = /r/x_flat.fits filetype should be FLAT FIELD REFERENCE IMAGE'
+    >>> failure_reason("Traceback (most recent call last):\\n  File 'a'\\nKeyError: 'TIMESTEP'")
+    "KeyError: 'TIMESTEP'"
     """
     lines = [ln.rstrip() for ln in output.splitlines() if ln.strip()]
-    for ln in reversed(lines):
-        if _EXC_LINE.match(ln.strip()):
-            return ln.strip()
+    exc = next((ln.strip() for ln in reversed(lines) if _EXC_LINE.match(ln.strip())), "")
+    error = ""
     for i in range(len(lines) - 1, -1, -1):
         if lines[i].lstrip().startswith("ERROR:"):
             text = [lines[i].split("ERROR:", 1)[1].strip()]
@@ -70,8 +74,20 @@ def failure_reason(output: str) -> str:
                 if nxt.startswith(("Traceback", "Warning", "ERROR")) or not ("=" in nxt or nxt.startswith(" ")):
                     break
                 text.append(nxt.strip())
-            return " ".join(t for t in text if t)
-    return lines[-1].strip() if lines else "no output"
+            error = " ".join(t for t in text if t)
+            break
+    if error and ":" in exc:
+        return f"{error} ({exc})"
+    return error or exc or (lines[-1].strip() if lines else "no output")
+
+
+def no_data_warnings(output: str) -> list[str]:
+    """calcos's ``No data in <file>`` warnings (an exposure with an empty events table).
+
+    >>> no_data_warnings("Warning:  No data in l1_rawtag.fits\\nok")
+    ['No data in l1_rawtag.fits']
+    """
+    return [ln.split("Warning:", 1)[1].strip() for ln in output.splitlines() if "Warning:  No data in" in ln]
 
 
 def calcos_command() -> list[str]:
@@ -108,12 +124,15 @@ def calcos(input_path, *, outdir=None, env=None, keep_intermediates=False) -> li
     written = sorted(p for p in workdir.iterdir() if p.name not in before)
     made = [p for p in written if p.name.endswith(("_x1d.fits", "_flt.fits", "_flt_a.fits", "_flt_b.fits"))]
     status_ok = proc.returncode == 0 or proc.returncode in IGNORED_STATUS
-    if not status_ok or not made:
+    empty = no_data_warnings(proc.stdout)
+    if not status_ok or not made or empty:
         for p in written:  # nothing half-made goes on
             if p.is_file():
                 p.unlink()
         why = failure_reason(proc.stdout)
-        if status_ok:
+        if status_ok and empty:
+            why = f"{'; '.join(empty)} (calcos wrote only empty products)"
+        elif status_ok:
             why = f"no calibrated product written ({why})"
         raise EngineError(f"calcos failed with status {proc.returncode}: {why}", file=input_path.name)
     if proc.returncode:
