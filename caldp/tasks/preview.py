@@ -307,32 +307,11 @@ def write_image_previews(hdul: fits.HDUList, base: str, outdir: Path) -> list[Pa
 
 
 def write_spectrum_previews(hdul: fits.HDUList, base: str, outdir: Path) -> list[Path]:
-    """``<base>.png`` and ``<base>_thumb.png``: flux against wavelength of every row (segment/order)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    """``<base>.png`` and ``<base>_thumb.png``: flux against wavelength of every row (segment/stripe/order),
+    with error bands (see :mod:`caldp.tasks.preview_spectra`)."""
+    from .preview_spectra import write_spectrum_previews as write
 
-    tab, hdr = hdul[1].data, hdul[0].header
-    wave = np.atleast_2d(np.asarray(tab["WAVELENGTH"], dtype=float))
-    flux = np.atleast_2d(np.asarray(tab["FLUX"], dtype=float))
-    made = []
-    for suffix, size_in, dpi, labels in (("", (10, 5), 100, True), ("_thumb", (1.28, 1.28), 100, False)):
-        fig = Figure(figsize=size_in, dpi=dpi)
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        for w, f in zip(wave, flux, strict=True):
-            ax.plot(w, f, lw=0.6 if labels else 0.4)
-        if labels:
-            ax.set_xlabel("Wavelength (Å)")
-            ax.set_ylabel("Flux (erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$)")
-            ax.set_title(f"{base}  {hdr.get('INSTRUME', '')} {hdr.get('OPT_ELEM', '')} {hdr.get('TARGNAME', '')}")
-            fig.tight_layout()
-        else:
-            ax.set_axis_off()
-            fig.subplots_adjust(0, 0, 1, 1)
-        out = outdir / f"{base}{suffix}.png"
-        fig.savefig(out, dpi=dpi)
-        made.append(out)
-    return made
+    return write(hdul, base, outdir)
 
 
 # ---------------------------------------------------------------------------------------------
