@@ -24,7 +24,7 @@ def sim_cte(tmp_path_factory):
     out = root / "out"
     out.mkdir()
     written = calacs(next(ds.input_path.glob("*_asn.fits")), outdir=out, env=env, keep_intermediates=True)
-    return {"ds": ds, "env": env, "out": out, "written": {p.name for p in written}, "root": root}
+    return {"ds": ds, "env": env, "out": out, "written": {p.name for p in written}, "root": root, "crds_env": res.env}
 
 
 def test_products(sim_cte):
@@ -108,3 +108,23 @@ def test_missing_pctetab_fails_before_any_work(sim_cte, tmp_path):
     with pytest.raises(MissingReference, match="PCTETAB"):
         calacs(next(inp.glob("*_asn.fits")), outdir=out, env=sim_cte["env"])
     assert not list(out.iterdir())
+
+
+def test_sim_mode_and_bestrefs(sim_cte, tmp_path):
+    """The simulator's CTE mode names PCTETAB and DRKCFILE with PCTECORR = PERFORM, and CRDS bestrefs on
+    its cache assigns the same files (rmaps for both types)."""
+    from caldp.bestrefs import assign_bestrefs
+
+    work = tmp_path / "blank"
+    shutil.copytree(sim_cte["ds"].input_path, work)
+    raw = sorted(work.glob("*_raw.fits"))[0]
+    with fits.open(raw, mode="update") as h:
+        hdr = h[0].header
+        assert hdr["PCTECORR"] == "PERFORM"
+        expected = {k: hdr[k] for k in ("PCTETAB", "DRKCFILE", "DARKFILE")}
+        assert expected["PCTETAB"].endswith("_cte.fits") and expected["DRKCFILE"].endswith("_dkc.fits")
+        for k in expected:
+            hdr[k] = "N/A"
+    assigned = assign_bestrefs([raw], sim_cte["crds_env"])
+    for k, v in expected.items():
+        assert assigned[raw.name].get(k) == v, k
