@@ -12,6 +12,9 @@ size of the raw inputs::
     peak_mb = base_mb + per_input_mb * input_mb          (per instrument and mode)
     rung    = smallest rung >= peak_mb * MARGIN
 
+COS TIME-TAG datasets count events instead of bytes (``events x COS_BYTES_PER_EVENT``): calcos's
+peak is a base (full-detector images) plus a cost per event.
+
 >>> est = estimate("j8cb010b0", input_bytes=4 * 35 * 2**20)
 >>> est.mode, est.peak_mb, est.rung_mb
 ('acs-asn', 1840, 4096)
@@ -47,6 +50,16 @@ class Coefficients:
     default_input_mb: float  # assumed input size when it cannot be measured before submission
 
 
+#: COS TIME-TAG through calcos: the events drive memory. calcos holds each exposure's events table
+#: (corrtag columns and float64 working copies) and builds full-detector images (an FUV segment is
+#: 16384x1024: counts, flt, error, DQ and temporaries, the base); for the model, COS input size is
+#: "event bytes": events x COS_BYTES_PER_EVENT, the bytes of one event in a rawtag (TIME E, RAWX I,
+#: RAWY I, PHA B), counted from the EVENTS headers by :func:`local_input_bytes`. Measured on
+#: simulated cos-fuv-asn (docs/notes/cos.md).
+COS_BYTES_PER_EVENT = 9
+COS_BASE_MB = 1150.0
+COS_MB_PER_MEVENT = 200.0
+
 #: Fitted on full-frame simulated data (``docs/notes/batch.md``): ACS/WFC through caldp-process
 #: with the builtin engine and stage 2 (whole-process peak); WFC3/UVIS from the builtin engine
 #: alone (slope 13.9 MB/MB) plus the ~250 MB caldp-process and stage 2 add for ACS. HSTCAL's
@@ -58,8 +71,8 @@ MODEL: dict[str, Coefficients] = {
     "wfc3": Coefficients(700.0, 14.0, 35.0),
     "stis-asn": Coefficients(400.0, 8.0, 20.0),
     "stis": Coefficients(400.0, 8.0, 10.0),
-    "cos-asn": Coefficients(600.0, 6.0, 60.0),
-    "cos": Coefficients(600.0, 6.0, 30.0),
+    "cos-asn": Coefficients(COS_BASE_MB, COS_MB_PER_MEVENT / 1e6 * 2**20 / COS_BYTES_PER_EVENT, 30.0),
+    "cos": Coefficients(COS_BASE_MB, COS_MB_PER_MEVENT / 1e6 * 2**20 / COS_BYTES_PER_EVENT, 15.0),
 }
 
 
@@ -138,4 +151,27 @@ def local_input_bytes(input_uri: str, dataset: str) -> int | None:
     chosen = raws or tars
     if not chosen:
         return None
+    if ds.instrument == "cos" and raws:
+        events = cos_events(raws)
+        if events is not None:
+            return events * COS_BYTES_PER_EVENT
     return sum(p.stat().st_size for p in chosen)
+
+
+def cos_events(rawtags: Sequence[Path]) -> int | None:
+    """Total events in COS TIME-TAG raws (NAXIS2 of each EVENTS header; ACCUM images count their pixels'
+    bytes as events would). None if a file cannot be read."""
+    from astropy.io import fits
+
+    total = 0
+    for path in rawtags:
+        try:
+            with fits.open(path, memmap=True) as hdul:
+                names = [h.name for h in hdul]
+                if "EVENTS" in names:
+                    total += int(hdul["EVENTS"].header.get("NAXIS2", 0))
+                else:
+                    total += path.stat().st_size // COS_BYTES_PER_EVENT
+        except OSError:
+            return None
+    return total

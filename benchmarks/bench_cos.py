@@ -1,0 +1,107 @@
+"""caldp-process on a COS FUV association against calcos alone on the same inputs (whole processes).
+
+    python benchmarks/bench_cos.py [--size full] [--seed 1] [--workdir /tmp/bench_cos] [--keep]
+
+Simulates one ``cos-fuv-asn`` dataset, then times
+
+* ``calcos``: CRDS bestrefs (caldp.bestrefs, not timed) and RANDSEED=1 on a copy of the raws, then
+  the ``calcos <asn>`` process alone, as the archive runs it;
+* ``caldp``: the whole ``caldp-process <asn> file:… file:… caldp-config-local`` process (fetch,
+  bestrefs, calcos, previews, delivery, messages).
+
+Prints one JSON line: wall and CPU seconds and peak RSS (MB, largest process) of each, the event
+count, and ``overhead`` = caldp wall / calcos wall − 1 (goal ≤ 0.10). Never collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def timed(argv: list[str], *, cwd: Path, env: dict) -> dict:
+    """Run a process to completion under GNU time: its wall, CPU (user+sys, its children included) and
+    peak RSS (the largest process of its tree)."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        ["/usr/bin/time", "-f", "TIME %e %U %S %M", *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wall = time.perf_counter() - t0
+    if proc.returncode:
+        sys.stderr.write(proc.stdout[-4000:])
+        raise SystemExit(f"{argv[0]} failed with status {proc.returncode}")
+    stats = [ln for ln in proc.stdout.splitlines() if ln.startswith("TIME ")][-1].split()
+    cpu = float(stats[2]) + float(stats[3])
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(int(stats[4]) / 1024, 1)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="full", choices=("small", "full"))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", default="/tmp/bench_cos")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = p.parse_args(argv)
+
+    from astropy.io import fits
+
+    from caldp import sim
+    from caldp.bestrefs import assign_bestrefs
+
+    work = Path(args.workdir)
+    if work.exists():
+        shutil.rmtree(work)
+    t0 = time.perf_counter()
+    result = sim.simulate(work / "sim", modes=("cos-fuv-asn",), size=args.size, seed=args.seed)
+    sim_s = time.perf_counter() - t0
+    ds = result.datasets[0]
+    raws = sorted(ds.input_path.glob("*_rawtag*.fits"))
+    events = sum(fits.getheader(r, "EVENTS")["NAXIS2"] for r in raws)
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, **result.env, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    direct = work / "calcos"
+    shutil.copytree(ds.input_path, direct)
+    copies = sorted(direct.glob("*_rawtag*.fits"))
+    assign_bestrefs(copies, result.env)
+    for raw in copies:
+        fits.setval(raw, "RANDSEED", value=1)
+    calcos = timed([str(bindir / "calcos"), f"{ds.name}_asn.fits"], cwd=direct, env=env)
+
+    out = work / "out"
+    caldp = timed(
+        [str(bindir / "caldp-process"), ds.name, f"file:{ds.input_path.parent}", f"file:{out}", "caldp-config-local"],
+        cwd=work,
+        env={**env, "CRDS_PATH": str(result.crds_cache)},
+    )
+    row = {
+        "bench": "cos-fuv-asn",
+        "size": args.size,
+        "dataset": ds.name,
+        "events": int(events),
+        "raw_mb": round(sum(r.stat().st_size for r in raws) / 2**20, 1),
+        "sim_s": round(sim_s, 1),
+        "calcos": calcos,
+        "caldp_process": caldp,
+        "overhead": round(caldp["wall_s"] / calcos["wall_s"] - 1.0, 3),
+        "load_avg": os.getloadavg()[0],
+    }
+    print(json.dumps(row))
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
