@@ -92,7 +92,12 @@ NUV_SEGS = (
 MODES = {
     "cos-fuv-asn": CosMode("FUV", "G130M", 1291, 2, FUV_SEGS, 6.0e-14, {"small": 60.0, "full": 900.0}, 60400.3, "7"),
     "cos-nuv": CosMode("NUV", "G185M", 1850, 1, NUV_SEGS, 3.0e-13, {"small": 60.0, "full": 900.0}, 60401.3, "8"),
+    # NUV TIME-TAG imaging through MIRRORA: a few point sources (flux = brightest source's counts/s)
+    "cos-nuv-image": CosMode("NUV", "MIRRORA", 0, 1, (), 400.0, {"small": 60.0, "full": 900.0}, 60402.3, "9"),
 }
+#: Imaging sources (x, y, fraction of the mode's rate) and their Gaussian sigma (pixels).
+IMAGE_SOURCES = ((512.0, 512.0, 1.0), (380.0, 640.0, 0.3), (700.0, 300.0, 0.15), (600.0, 760.0, 0.05))
+IMAGE_SIGMA = 2.0
 #: Sizes: FUV background rate (counts/s/segment) and the number of FP-POS exposures.
 NEXP = {"small": 2, "full": 4}
 DARK_RATE = {"FUV": 40.0, "NUV": 15.0}
@@ -454,6 +459,14 @@ SWITCHES_FUV = {
     "ALGNCORR": "OMIT",
     "STATFLAG": True,
 }
+SWITCHES_IMAGE = {
+    "WAVECORR": "OMIT",
+    "X1DCORR": "OMIT",
+    "BACKCORR": "OMIT",
+    "FLUXCORR": "OMIT",
+    "DOPPCORR": "OMIT",
+    "HELCORR": "OMIT",
+}
 SWITCHES_NUV = {
     **SWITCHES_FUV,
     "RANDCORR": "OMIT",
@@ -575,9 +588,26 @@ def _events_for_segment(rng, mode: CosMode, seg: Seg, *, exptime, fpoffset, exps
     return t[inside], x[inside], y[inside], pha[inside]
 
 
+def _image_events(rng, mode: CosMode, *, exptime):
+    """(time, x, y, pha) of an NUV image: Gaussian point sources plus uniform background, flat applied."""
+    parts = []
+    for sx, sy, frac in IMAGE_SOURCES:
+        n = rng.poisson(mode.flux * frac * exptime)
+        parts.append((rng.uniform(0, exptime, n), rng.normal(sx, IMAGE_SIGMA, n), rng.normal(sy, IMAGE_SIGMA, n)))
+    nb = rng.poisson(DARK_RATE["NUV"] * exptime)
+    parts.append((rng.uniform(0, exptime, nb), rng.uniform(0, NUV_X - 1, nb), rng.uniform(0, NUV_Y - 1, nb)))
+    t, x, y = (np.concatenate(c) for c in zip(*parts, strict=True))
+    keep = (rng.uniform(0, 1, x.size) < flat_value(np.rint(x), np.rint(y))) & (x >= 0) & (y >= 0)
+    keep &= (x < NUV_X - 0.5) & (y < NUV_Y - 0.5)
+    return t[keep], x[keep], y[keep], np.zeros(int(keep.sum()))
+
+
 def _primary_cards(mode, root, asn_id, seg_name, *, fppos, expstart, exptime, targ, refkw, date_obs, time_obs):
     fuv = mode.detector == "FUV"
     switches = SWITCHES_FUV if fuv else SWITCHES_NUV
+    imaging = not mode.segs
+    if imaging:
+        switches = {**switches, **SWITCHES_IMAGE}
     cards = {
         "FILENAME": "",
         "FILETYPE": "SCI",
@@ -628,6 +658,18 @@ def _primary_cards(mode, root, asn_id, seg_name, *, fppos, expstart, exptime, ta
         "OPUS_VER": "caldp-sim",
         **switches,
     }
+    if imaging:
+        cards.update(
+            {
+                "OBSTYPE": "IMAGING",
+                "TAGFLASH": "NONE",
+                "LAMPUSED": "NONE",
+                "LAMPPLAN": "NONE",
+                "FPPOS": 3,
+                "FPOFFSET": 0,
+                "IMAGETYP": "TIME-TAG",
+            }
+        )
     for key in ALL_REFKEYS:
         cards[key] = f"lref${refkw[key]}" if key in refkw else "N/A"
     return cards
@@ -707,7 +749,7 @@ def simulate_dataset(outdir: Path, mode_name: str, index: int, size: str, seed: 
     asn_id = name.upper() if mode_name.endswith("-asn") else "NONE"
     files: list[Path] = []
     fppos_list = [1, 2, 3, 4][:nexp] if nexp > 1 else [3]
-    info = {"lines": [c for c, _, _ in LINES[mode.opt_elem]], "targ": targ, "exposures": {}}
+    info = {"lines": [c for c, _, _ in LINES.get(mode.opt_elem, ())], "targ": targ, "exposures": {}}
     for k, root in enumerate(members):
         expstart = mode.mjd + k * (exptime + 300.0) / 86400.0
         iso = Time(expstart, format="mjd", scale="utc").isot
@@ -716,20 +758,24 @@ def simulate_dataset(outdir: Path, mode_name: str, index: int, size: str, seed: 
         lamp = (2.0, 2.0 + min(12.0, exptime / 4))
         for seg in mode.segs if fuv else (None,):
             segs = (seg,) if fuv else mode.segs
-            ev = [
-                _events_for_segment(
-                    _rng(seed, 10 + int(mode.program), index, k, j),
-                    mode,
-                    s,
-                    exptime=exptime,
-                    fpoffset=fppos - 3,
-                    expstart=expstart,
-                    v_helio=v_helio,
-                    lamp=lamp,
-                    seed=seed,
-                )
-                for j, s in enumerate(segs)
-            ]
+            ev = (
+                [_image_events(_rng(seed, 10 + int(mode.program), index, k), mode, exptime=exptime)]
+                if not segs
+                else [
+                    _events_for_segment(
+                        _rng(seed, 10 + int(mode.program), index, k, j),
+                        mode,
+                        s,
+                        exptime=exptime,
+                        fpoffset=fppos - 3,
+                        expstart=expstart,
+                        v_helio=v_helio,
+                        lamp=lamp,
+                        seed=seed,
+                    )
+                    for j, s in enumerate(segs)
+                ]
+            )
             t, x, y, pha = (np.concatenate(c) for c in zip(*ev, strict=True))
             order = np.argsort(t, kind="stable")
             t, x, y, pha = t[order], x[order], y[order], pha[order]
@@ -755,9 +801,9 @@ def simulate_dataset(outdir: Path, mode_name: str, index: int, size: str, seed: 
                 "EXPSTART": expstart,
                 "EXPEND": expstart + exptime / 86400.0,
                 "PLANTIME": exptime,
-                "DISPAXIS": 1,
+                "DISPAXIS": 1 if mode.segs else 0,
                 "SDQFLAGS": 8346,
-                "NUMFLASH": 1,
+                "NUMFLASH": 1 if mode.segs else 0,
                 "LMP_ON1": lamp[0],
                 "LMPOFF1": lamp[1],
                 "LMPDUR1": lamp[1] - lamp[0],
@@ -813,11 +859,14 @@ def simulate_dataset(outdir: Path, mode_name: str, index: int, size: str, seed: 
             ddir / f"{name}_asn.fits", name, "COS", mode.detector, members, memtype="EXP-FP", product_type="PROD-FP"
         )
         files.insert(0, asn)
-    wave = np.linspace(
-        min(s.c0 for s in mode.segs), max(s.c0 + s.c1 * (FUV_X if fuv else NUV_X) for s in mode.segs), 20000
-    )
-    info["wave"] = wave
-    info["flux"] = _rest_flux(mode, wave)
+    if mode.segs:
+        wave = np.linspace(
+            min(s.c0 for s in mode.segs), max(s.c0 + s.c1 * (FUV_X if fuv else NUV_X) for s in mode.segs), 20000
+        )
+        info["wave"] = wave
+        info["flux"] = _rest_flux(mode, wave)
+    else:
+        info["sources"] = [list(src) for src in IMAGE_SOURCES]
     return name, ddir, files, info if truth else info
 
 

@@ -39,7 +39,7 @@ PREVIEW_SUFFIXES: dict[str, tuple[str, ...]] = {
     "acs": ("crj", "drc", "drz", "raw", "flc", "flt"),
     "wfc3": ("drc", "drz", "flc", "flt", "ima", "raw"),
     "stis": ("x1d", "sx1"),
-    "cos": ("x1d", "x1dsum", "x1dsum1", "x1dsum2", "x1dsum3", "x1dsum4"),
+    "cos": ("x1d", "x1dsum", "x1dsum1", "x1dsum2", "x1dsum3", "x1dsum4", "flt"),  # flt: imaging only
 }
 THUMB_SIZE = 128
 AUTOSCALE_LOW, AUTOSCALE_HIGH = 0.5, 99.5
@@ -334,6 +334,8 @@ def preview_kind(hdul: fits.HDUList, name: str = "") -> str | None:
     is_2d = h.get("NAXIS", 0) >= 2 or ("NPIX1" in h and "NPIX2" in h)  # HSTIO constant image too
     if xtension == "IMAGE" and is_2d and instr not in ("l", "o", "c", "s"):
         return "image"
+    if xtension == "IMAGE" and is_2d and instr in ("l", "c") and hdul[0].header.get("OBSTYPE") == "IMAGING":
+        return "image"  # COS NUV imaging (MIRRORA/B): the flt gets an image preview
     return None
 
 
@@ -346,6 +348,9 @@ def preview_one(path: Path, outdir: Path) -> list[Path]:
             return write_image_previews(hdul, base, outdir)
         if kind == "spectrum":
             return write_spectrum_previews(hdul, base, outdir)
+    if product_suffix(path.name) == "flt" and path.name[:1].lower() == "l":
+        log.info("No preview for %s: a COS spectroscopic image (its x1d has the preview)", path.name)
+        return []
     log.warning("No preview for %s: neither an image nor a spectrum", path.name)
     return []
 

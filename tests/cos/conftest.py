@@ -80,3 +80,12 @@ def direct_calcos(result, workdir: Path, stamp: dict | None = None) -> subproces
         text=True,
         timeout=600,
     )
+
+
+@pytest.fixture(scope="session")
+def nuv_image(tmp_path_factory):
+    """(sim result, caldp-process result, output dir) of a small cos-nuv-image MIRRORA exposure."""
+    root = tmp_path_factory.mktemp("cos_nuv_image")
+    result = simulate(root / "sim", "cos-nuv-image", seed=7)
+    out = root / "out"
+    return result, process(result, out), out

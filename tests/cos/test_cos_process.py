@@ -167,3 +167,27 @@ def test_nuv_products_equal_a_direct_calcos_run(nuv, tmp_path):
             atol=0,
         )
         assert diff.identical, diff.report()[:3000]
+
+
+def test_nuv_image_process_and_preview(nuv_image):
+    """MIRRORA imaging: flt/counts/corrtag, an image preview, and the sources' counts in the flt."""
+    from caldp.sim import cos
+
+    result, proc, out = nuv_image
+    ds = result.datasets[0]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ddir = out / "data" / "cos" / ds.name
+    names = set(_products(out, ds.name))
+    for sfx in ("corrtag", "flt", "counts"):
+        assert f"{ds.name}_{sfx}.fits" in names
+    assert f"{ds.name}_x1d.fits" not in names
+    assert (ddir / "previews" / f"{ds.name}_flt.jpg").is_file()
+    assert (ddir / "previews" / f"{ds.name}_flt_thumb.jpg").is_file()
+    with fits.open(ddir / f"{ds.name}_flt.fits") as hdul:
+        assert hdul[0].header["FLATCORR"] == "COMPLETE" and hdul[0].header["OBSTYPE"] == "IMAGING"
+        rate = hdul["SCI"].data.astype(float)
+    exptime = cos.MODES["cos-nuv-image"].exptime["small"]
+    for x, y, frac in cos.IMAGE_SOURCES:
+        box = rate[int(y) - 8 : int(y) + 9, int(x) - 8 : int(x) + 9].sum()
+        expected = cos.MODES["cos-nuv-image"].flux * frac
+        assert abs(box - expected) < 5 * np.sqrt(expected / exptime) + 0.05 * expected, (x, y, box, expected)
