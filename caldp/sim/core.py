@@ -53,7 +53,11 @@ MODE_SPECS = {
 
 # COS TIME-TAG modes: simulated by caldp.sim.cos (make_dataset), accepted by simulate() by name; not in
 # MODES ("all") while tests/sim assumes every MODES entry is a CCD/IR mode.
-COS_MODES = {"cos-fuv-asn": ("FUV", 2, "EXP-FP", "PROD-FP", 60400.3), "cos-nuv": ("NUV", 1, "", "", 60401.3)}
+COS_MODES = {
+    "cos-fuv-asn": ("FUV", 2, "EXP-FP", "PROD-FP", 60400.3),
+    "cos-nuv": ("NUV", 1, "", "", 60401.3),
+    "cos-nuv-image": ("NUV", 1, "", "", 60402.3),
+}
 MODE_SPECS.update({m: ModeSpec("cos", d, n, t, p, ((0, 0),), 0.0, mjd) for m, (d, n, t, p, mjd) in COS_MODES.items()})
 
 
