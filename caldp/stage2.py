@@ -28,6 +28,8 @@ catalogs or IERS downloads; the run has a wall-clock limit too.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import multiprocessing
 import os
@@ -285,25 +287,59 @@ def _find_bands(self, dec) -> None:
     self.bands = [self.rings[b] for b in bands]
 
 
-def warm_imports() -> None:
-    """Import runastrodriz (and so drizzlepac, stwcs …) into this process, once."""
-    t0 = time.monotonic()
-    import drizzlepac.runastrodriz  # noqa: F401
-    from drizzlepac.haputils import cell_utils, processing_utils  # noqa: F401
+#: What drizzlepac printed while being imported here (its loggers' stdout handlers point at it).
+_import_output: io.StringIO | None = None
 
-    if time.monotonic() - t0 > 0.05:
-        log.info("Imported drizzlepac in %.1f s", time.monotonic() - t0)
+
+def warm_imports() -> None:
+    """Import runastrodriz (and so drizzlepac, stwcs …) into this process, once.
+
+    drizzlepac gives some loggers a stdout handler at import and logs through them at once; here
+    that output goes to a buffer (the caldp console stays quiet), which the child writes to the log
+    and re-points those handlers to it.
+    """
+    global _import_output
+    if "drizzlepac.runastrodriz" in sys.modules:
+        return
+    t0 = time.monotonic()
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        import drizzlepac.runastrodriz  # noqa: F401
+        from drizzlepac.haputils import cell_utils, processing_utils  # noqa: F401
+    _import_output = buffer
+    log.info("Imported drizzlepac in %.1f s", time.monotonic() - t0)
+
+
+def _repoint_import_handlers(stream) -> None:
+    """Handlers drizzlepac bound to the import buffer write to `stream` instead."""
+    if _import_output is None:
+        return
+    stream.write(_import_output.getvalue())
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.StreamHandler) and handler.stream is _import_output:
+                handler.setStream(stream)
 
 
 def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, cores: int) -> None:
     """Body of the forked child: runastrodriz's ``main()`` for ``-n <cores> <name>`` in `workdir`."""
-    os.setpgid(0, 0)  # its own group: a timeout stops AstroDrizzle's workers too
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)  # its own group: a timeout stops AstroDrizzle's workers too
+    # Inherited from a daemonic Dask worker, the flag would stop AstroDrizzle's own workers.
+    multiprocessing.current_process()._config["daemon"] = False
+    # Forked from a thread-pool thread (Dask's threads), the pool's exit hook would make every
+    # worker AstroDrizzle forks join its own thread at exit and fail (exit 1): the pool threads
+    # do not exist in this process.
+    import concurrent.futures.thread
+
+    concurrent.futures.thread._threads_queues.clear()
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    _repoint_import_handlers(sys.stdout)
     # A program of its own from here on, as the command would be: no inherited handlers.
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -356,17 +392,28 @@ def run_fast(
     t0 = time.monotonic()
     for handler in logging.getLogger().handlers:
         handler.flush()
-    child = multiprocessing.get_context("fork").Process(
-        target=_fast_child, args=(workdir.resolve(), name, env, log_path.resolve(), cores), name="caldp-stage2"
-    )
-    child.start()
-    child.join(timeout)
-    if child.exitcode is None:
-        _kill_group(child.pid)
-        child.join()
-        raise Stage2Error(f"runastrodriz {name} timed out after {timeout:.0f} s (log {log_path.name})")
-    _kill_group(child.pid)  # AstroDrizzle workers left behind by a failed run
-    return _finish(workdir, name, log_path, child.exitcode, before, time.monotonic() - t0)
+    # os.fork, not multiprocessing.Process: a Dask worker is a daemonic process, which
+    # multiprocessing forbids to have children.
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child ends in os._exit
+        try:
+            _fast_child(workdir.resolve(), name, env, log_path.resolve(), cores)
+        finally:
+            os._exit(70)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)  # also done by the child; whichever runs first
+    deadline = t0 + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() >= deadline:
+            _kill_group(pid)
+            os.waitpid(pid, 0)
+            raise Stage2Error(f"runastrodriz {name} timed out after {timeout:.0f} s (log {log_path.name})")
+        time.sleep(0.05)
+    _kill_group(pid)  # AstroDrizzle workers left behind by a failed run
+    return _finish(workdir, name, log_path, os.waitstatus_to_exitcode(status), before, time.monotonic() - t0)
 
 
 def stage2_mode(env: dict[str, str]) -> str:

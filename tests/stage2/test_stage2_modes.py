@@ -103,3 +103,37 @@ def test_calibrated_files_lists_flt_then_flc(tmp_path: Path):
     for name in ("ab1_flt.fits", "ab1_flc.fits", "ab2_flt.fits"):
         (tmp_path / name).touch()
     assert stage2.calibrated_files(tmp_path, "ab1_raw.fits") == ["ab1_flt.fits", "ab1_flc.fits"]
+
+
+def _drizzle_in_daemon(workdir: str, asn: str, env: dict, queue) -> None:
+    """In a daemonic process and a thread-pool thread, as in a Dask worker (or caldp-process's threads)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            made = pool.submit(
+                stage2.run_stage2, Path(workdir), [asn], instrument="acs", env=env, log_dir=Path(workdir) / "logs"
+            ).result()
+        queue.put([p.name for p in made])
+    except BaseException as exc:  # reported to the test
+        queue.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_fast_way_runs_in_a_daemonic_worker(tmp_path):
+    """A Dask worker is a daemonic process running tasks on pool threads; the fast way (and AstroDrizzle's 2
+    workers) must still run there."""
+    import multiprocessing
+
+    from .synth import make_association
+
+    asn = make_association(tmp_path / "w", nx=64, ny=48, nstars=4)
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    env = {**os.environ, **asn.env, "CALDP_STAGE2": "fast"}
+    worker = ctx.Process(target=_drizzle_in_daemon, args=(str(asn.workdir), asn.asn, env, queue), daemon=True)
+    worker.start()
+    result = queue.get(timeout=600)
+    worker.join(60)
+    assert result == [f"{asn.product}_drz.fits"], result
+    log_text = (asn.workdir / "logs" / f"{asn.product}_runastrodriz.log").read_text()
+    assert "Executing 2 parallel workers" in log_text
