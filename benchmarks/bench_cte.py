@@ -1,7 +1,7 @@
 """Benchmark pixel-based CTE correction: the whole process of caldp's drop-in command against HSTCAL's
 on the same full-frame CTE association (PCTECORR = PERFORM), alternating runs, medians.
 
-    python benchmarks/bench_cte.py --instrument acs [--workdir DIR] [--repeat N] [--threads T] [--keep]
+    python benchmarks/bench_cte.py --instrument acs|wfc3 [--workdir DIR] [--repeat N] [--threads T] [--keep]
 
 Each run is a fresh process in a fresh copy of the inputs (HSTCAL never overwrites products):
 ``caldp-calacs <asn>`` and ``calacs.e --nthreads T <asn>`` (``jref`` pointing at the simulated
@@ -61,10 +61,30 @@ def make_acs_inputs(workdir: Path) -> tuple[Path, Path]:
     return inputs, refdir
 
 
+def make_wfc3_inputs(workdir: Path) -> tuple[Path, Path]:
+    """caldp.sim's ``wfc3-uvis-cte-asn`` at full size (trailed pixels; PCTETAB, BIACFILE, DRKCFILE)."""
+    from caldp.sim.core import simulate
+
+    res = simulate(workdir / "sim", modes=("wfc3-uvis-cte-asn",), size="full")
+    inputs = workdir / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    for f in Path(res.datasets[0].input_path).iterdir():
+        shutil.copy(f, inputs / f.name)
+    return inputs, res.crds_cache / "references" / "hst"
+
+
 INSTRUMENTS = {
     # instrument: (input maker, caldp command, HSTCAL command, reference env var)
     "acs": (make_acs_inputs, "caldp-calacs", "calacs.e", "jref"),
+    "wfc3": (make_wfc3_inputs, "caldp-calwf3", "calwf3.e", "iref"),
 }
+
+
+def hstcal_thread_args(instrument: str, threads: int) -> list[str]:
+    """calacs.e takes ``--nthreads``; calwf3.e's CTE step uses every CPU unless given ``-1``."""
+    if instrument == "wfc3":
+        return ["-1"] if threads == 1 else []
+    return ["--nthreads", str(threads)]
 
 
 def run_once(cmd: list[str], inputs: Path, workdir: Path, env: dict) -> dict:
@@ -118,7 +138,7 @@ def main(argv=None) -> int:
         hstcal = shutil.which(theirs) or shutil.which(theirs, path="/opt/hstcal/bin")
         cmds = [[mine]]
         if hstcal and not args.no_hstcal:
-            cmds.append([hstcal, "--nthreads", str(args.threads)])
+            cmds.append([hstcal, *hstcal_thread_args(args.instrument, args.threads)])
         results: dict[str, list[dict]] = {c[0]: [] for c in cmds}
         for k in range(args.repeat):
             for cmd in cmds if k % 2 == 0 else cmds[::-1]:

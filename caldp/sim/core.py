@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from . import acs, crdscache, cte, ir, wfc3
+from . import acs, crdscache, cte, cte_wfc3, ir, wfc3
 from .detector import make_image_refs
 from .exposure import chip_origin, simulate_ccd
 from .fitsutil import image_extension, primary, write, write_tar_gz
@@ -22,7 +22,16 @@ from .scene import Pointing, make_starfield
 log = logging.getLogger(__name__)
 
 CCD_MODULES = {"acs": acs, "wfc3": wfc3}
-MODES = ("acs-wfc-asn", "acs-wfc", "acs-hrc-asn", "wfc3-uvis-asn", "wfc3-ir", "wfc3-ir-asn", "acs-wfc-cte-asn")
+MODES = (
+    "acs-wfc-asn",
+    "acs-wfc",
+    "acs-hrc-asn",
+    "wfc3-uvis-asn",
+    "wfc3-ir",
+    "wfc3-ir-asn",
+    "acs-wfc-cte-asn",
+    "wfc3-uvis-cte-asn",
+)
 SIZES = ("small", "full")
 #: Random stream of each detector's reference images (independent of which modes are simulated).
 REF_STREAMS = {"WFC": 1, "HRC": 2, "UVIS": 3, "IR": 4}
@@ -49,6 +58,8 @@ MODE_SPECS = {
     "wfc3-ir": ModeSpec("wfc3", "IR", 1, "", "", ((0, 0),), 0.0, 60296.25),
     "wfc3-ir-asn": ModeSpec("wfc3", "IR", 2, "EXP-DTH", "PROD-DTH", ((0, 0), (10.5, 7.5)), 0.0, 60297.25),
     "acs-wfc-cte-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25, cte=True),
+    # WF3CTE (caldp.sim.cte_wfc3); the builtin engine corrects full frames only (small: a subarray)
+    "wfc3-uvis-cte-asn": ModeSpec("wfc3", "UVIS", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0),) * 2, 200.0, 60296.25, cte=True),
 }
 
 # COS TIME-TAG modes: simulated by caldp.sim.cos (make_dataset), accepted by simulate() by name; not in
@@ -127,6 +138,20 @@ class _RefStore:
             self.done[key] = kw
         return self.done[key]
 
+    def wfc3_cte(self, refkw: dict, size: str) -> dict:
+        """The WFC3/UVIS PCTETAB, BIACFILE and DRKCFILE (once per size); their raw-header values."""
+        key = ("wfc3-cte", size)
+        if key not in self.done:
+            entries, kw = cte_wfc3.write_references(
+                self.refdir,
+                biasfile=refkw["BIASFILE"].split("$", 1)[1],
+                darkfile=refkw["DARKFILE"].split("$", 1)[1],
+                size=size,
+            )
+            self.entries += entries
+            self.done[key] = kw
+        return self.done[key]
+
     def ir(self, size: str):
         key = ("wfc3", "IR", size)
         if key not in self.done:
@@ -173,7 +198,8 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
     spec = MODE_SPECS[mode]
     setup, refs, refkw = store.ccd(spec.instrument, spec.detector, size)
     if spec.cte:
-        refkw = {**refkw, **store.acs_cte(setup, refkw, size)}
+        cte_kw = store.wfc3_cte(refkw, size) if spec.instrument == "wfc3" else store.acs_cte(setup, refkw, size)
+        refkw = {**refkw, **cte_kw}
     name, members = dataset_names(mode, index, members=spec.nexp)
     ddir = outdir / "inputs" / name
     if ddir.exists():
@@ -198,7 +224,12 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
         erng = _rng(seed, mode_idx, index, 100 + k)
         darktime = spec.exptime + setup.overhead
         trail = None
-        if spec.cte:
+        if spec.cte and spec.instrument == "wfc3":
+
+            def trail(chip, electrons, mjd=mjd):
+                return cte_wfc3.add_trails(electrons, ccdchip=chip.ccdchip, expstart=mjd)
+
+        elif spec.cte:
 
             def trail(chip, electrons, mjd=mjd):
                 return cte.add_trails(electrons, ccdchip=chip.ccdchip, ccdamp=setup.ccdamp, expstart=mjd)
@@ -223,6 +254,8 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
         )
         if spec.cte:
             pcards["PCTECORR"] = "PERFORM"
+            if spec.instrument == "wfc3":
+                pcards.update(cte_wfc3.RAW_KEYS)
         files.append(write(module.raw_hdus(setup, pcards, pixels, root.upper()), ddir / f"{root}_raw.fits"))
         files.append(
             write_spt(

@@ -90,3 +90,55 @@ def write_pctetab(path: Path, primary_cards: dict | None = None, **kw) -> Path:
     pctetab_hdus(primary_cards or {}, **kw).writeto(tmp, overwrite=True)
     tmp.replace(path)
     return path
+
+
+def add_trails(electrons: np.ndarray, *, ccdchip: int, expstart: float, tab: dict | None = None) -> np.ndarray:
+    """CTE trails on a trimmed UVIS chip of detected electrons (float32 ``[row, col]``): each column
+    read out PCTENPAR times through HSTCAL's readout model (what WF3CTE inverts) with this module's
+    traps. Row r of the trimmed chip is r rows from the serial register (chip 1 is read at the top),
+    which is its RAZ row, so the trap density is ``PCTEFRAC·(r+1)/2048``."""
+    from caldp.engines.wfc3.uvis import pctecorr as P
+
+    q, dpde, rprof, cprof = trap_model() if tab is None else (tab["q"], tab["dpde"], tab["rprof"], tab["cprof"])
+    npar = PARAMS["PCTENPAR"]
+    frac = (float(expstart) - CTEDATE0) / (CTEDATE1 - CTEDATE0)
+    e = np.asarray(electrons, np.float64)
+    sec = e[::-1] if ccdchip == 1 else e
+    fff = P.scale_column(frac, sec.shape[0]).astype(np.float64)[:, None]
+    out = np.ascontiguousarray(sec)
+    for _ in range(npar):
+        out = P.readout_fast(out, fff, q, dpde, npar, rprof, cprof)
+    out = out[::-1] if ccdchip == 1 else out
+    return out.astype(np.float32)
+
+
+def write_references(refdir, *, biasfile: str, darkfile: str, size: str):
+    """Write PCTETAB, BIACFILE (the simulated BIASFILE as FILETYPE CTEBIAS) and DRKCFILE (the DARKFILE
+    as CTEDARK: the simulator's dark current has no CTE trails) into `refdir`; return their rmap
+    entries and raw-header values ``{"PCTETAB": "iref$…", "BIACFILE": …, "DRKCFILE": …}``."""
+    from .crdscache import RefEntry
+
+    refdir = Path(refdir)
+    prefix = f"su{size[0].lower()}c"
+    kinds = (("PCTETAB", "cte"), ("BIACFILE", "bic"), ("DRKCFILE", "dkc"))
+    names = {k: f"{prefix}{i:04d}i_{sfx}.fits" for i, (k, sfx) in enumerate(kinds, 1)}
+    # these types match on date only: one set per cache, the full-size one when both sizes are there
+    useafter = "2009-05-14 00:00:00" if size == "full" else "2009-05-13 00:00:00"
+    base = {
+        "TELESCOP": "HST",
+        "INSTRUME": "WFC3",
+        "DETECTOR": "UVIS",
+        "USEAFTER": useafter,
+        "PEDIGREE": "INFLIGHT 14/05/2009 01/01/2026",
+        "DESCRIP": "caldp.sim PCTETAB",
+    }
+    write_pctetab(refdir / names["PCTETAB"], base)
+    for key, src, ftype in (("BIACFILE", biasfile, "CTEBIAS"), ("DRKCFILE", darkfile, "CTEDARK")):
+        with fits.open(refdir / src) as h:
+            h[0].header["FILETYPE"] = ftype
+            h[0].header["DESCRIP"] = f"caldp.sim {key.lower()}"
+            tmp = refdir / (names[key] + ".tmp")
+            h.writeto(tmp, overwrite=True)
+        tmp.replace(refdir / names[key])
+    entries = [RefEntry("wfc3", k.lower(), names[k], {}, useafter) for k, _ in kinds]
+    return entries, {k: f"iref${v}" for k, v in names.items()}

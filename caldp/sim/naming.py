@@ -24,6 +24,7 @@ MODE_PROGRAM = {
     "wfc3-ir": ("i", "5"),
     "wfc3-ir-asn": ("i", "6"),
     "acs-wfc-cte-asn": ("j", "c"),
+    "wfc3-uvis-cte-asn": ("i", "c"),
 }
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 LETTERS = {"acs": "j", "wfc3": "i"}

@@ -194,28 +194,44 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
     combine = asn.crcorr or asn.rptcorr
     # Refuse before doing any work if a product already exists.
     names = []
-    for sp in asn.subproducts:
-        for m in sp.members:
-            names.append(f"{m}_flt.fits")
-            if keep:
-                names.append(f"{m}_blv_tmp.fits")
-        if combine and len(sp.members) > 1 and sp.name:
-            names.append(f"{sp.name}_crj.fits")
-            if keep:
-                names.append(f"{sp.name}_crj_tmp.fits")
+    cte_refs = _cte_refs(asn, srcdir, input_path, env)  # PCTECORR=PERFORM: WF3CTE + a second pass
+    for br in (_FLT_BRANCH, _FLC_BRANCH) if cte_refs else (_FLT_BRANCH,):
+        for sp in asn.subproducts:
+            for m in sp.members:
+                names.append(f"{m}{br.flt}.fits")
+                if keep:
+                    names.append(f"{m}{br.blv}.fits")
+                    if br.cte:
+                        names.append(f"{m}_rac_tmp.fits")
+            if combine and len(sp.members) > 1 and sp.name:
+                names.append(f"{sp.name}{br.crj}.fits")
+                if keep:
+                    names.append(f"{sp.name}{br.crj}_tmp.fits")
     out.claim(names)
     first_keys = None
     made: list[str] = []  # products made (CR combinations, dither products)
     with RefFiles() as refs:
-        for sp in asn.subproducts:
+        branches = (_FLT_BRANCH, _FLC_BRANCH) if cte_refs else (_FLT_BRANCH,)
+        for sp, br in [(sp, br) for br in branches for sp in asn.subproducts]:
+            racs = {}
+            if br.cte:  # WF3CTE first, each exposure using every thread across its columns
+                racs = {m: _wf3cte(_raw_path(srcdir, m, input_path), m, cte_refs, out) for m in sp.members}
 
-            def read_raw(m):
+            def read_raw(m, racs=racs):
                 raw_path = _raw_path(srcdir, m, input_path)
+                if m in racs:
+                    try:
+                        return raw_path, read_exposure(racs[m], ir=False)
+                    finally:
+                        if keep:
+                            out.register(racs[m])
+                        else:
+                            racs[m].unlink(missing_ok=True)
                 return raw_path, read_exposure(raw_path, ir=False)
 
             reader = ReadAhead(read_raw, sp.members, background=thread_count() > 1)
 
-            def ccd_member(m, reader=reader):
+            def ccd_member(m, reader=reader, br=br):
                 raw_path, raw = reader.get(m)
                 keys = read_keys(raw.primary, file=raw_path.name)
                 if keys.detector != "UVIS":
@@ -224,8 +240,8 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 _prefetch_phot(raw.primary, keys, env)
                 blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
                 del raw
-                blv.filename = f"{m}_blv_tmp.fits"
-                if keys.perform("PCTECORR"):
+                blv.filename = f"{m}{br.blv}.fits"
+                if keys.perform("PCTECORR") and not cte_refs:
                     blv.primary["PCTECORR"] = "SKIPPED"
                 return raw_path, blv, keys
 
@@ -241,14 +257,15 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                     first_keys = keys
                     if input_path.name.lower().endswith("_asn.fits"):
                         _check_corr(keys, asn, raw_path.name)
-                    if keys.perform("PCTECORR"):
+                    if keys.perform("PCTECORR") and not cte_refs:
                         log.warning(
                             "PCTECORR=PERFORM: pixel-based CTE correction is not implemented; "
                             "PCTECORR recorded SKIPPED, no _flc/_crc products"
                         )
                 blvs.append(blv)
                 member_keys.append(keys)
-                res.trailer_roots.append(m)
+                if m not in res.trailer_roots:
+                    res.trailer_roots.append(m)
             sw = first_keys.switches
             do_rej = (
                 combine
@@ -259,27 +276,32 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             jobs = []  # (input exposure, keys, DQICORR, product name)
             if do_rej:
                 prod = sp.name or asn.rootname
-                log.info("WF3REJ: %s -> %s_crj_tmp.fits", ", ".join(b.filename for b in blvs), prod)
+                log.info("WF3REJ: %s -> %s%s_tmp.fits", ", ".join(b.filename for b in blvs), prod, br.crj)
                 crj_tmp, blvs = wf3rej(blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0])
+                if br.cte:
+                    crj_tmp.filename = f"{prod}{br.crj}_tmp.fits"
                 if keep:
-                    out.write(crj_tmp, f"{prod}_crj_tmp.fits")
+                    out.write(crj_tmp, f"{prod}{br.crj}_tmp.fits")
                     for b, m in zip(blvs, sp.members, strict=True):
-                        out.write(b, f"{m}_blv_tmp.fits")
+                        out.write(b, f"{m}{br.blv}.fits")
                 crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
-                jobs.append((crj_tmp, crj_keys, False, f"{prod}_crj.fits"))
-                made.append(prod)
+                jobs.append((crj_tmp, crj_keys, False, f"{prod}{br.crj}.fits"))
+                if not br.cte:
+                    made.append(prod)
                 del crj_tmp
-                res.trailer_roots.append(prod)
+                if prod not in res.trailer_roots:
+                    res.trailer_roots.append(prod)
                 if expscorr:
                     jobs += [
-                        (b, k, False, f"{m}_flt.fits") for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
+                        (b, k, False, f"{m}{br.flt}.fits")
+                        for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
                     ]
             else:
                 for b, m in zip(blvs, sp.members, strict=True):
                     if keep:
-                        out.write(b, f"{m}_blv_tmp.fits")
+                        out.write(b, f"{m}{br.blv}.fits")
                 jobs += [
-                    (b, k, k.perform("DQICORR"), f"{m}_flt.fits")
+                    (b, k, k.perform("DQICORR"), f"{m}{br.flt}.fits")
                     for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
                 ]
             del blvs
@@ -298,12 +320,65 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 out.flush()  # every write has ended (and its error is raised) before going on
             refs.release()  # WF32D's reference chips, kept for the products
             del jobs
-            if do_rej:  # WF3REJ's product SPT (member type "")
+            if do_rej and not br.cte:  # WF3REJ's product SPT (member type "")
                 out.register(make_product_spt([srcdir / spt_name(m) for m in sp.members], made[-1], "", out.outdir))
     if input_path.name.lower().endswith("_asn.fits"):
         _dither_products(asn, srcdir, out, made)
         _update_asn(input_path, out, made)
     return res
+
+
+@dataclass(frozen=True, slots=True)
+class _Branch:
+    """Suffixes of one pass of the UVIS chain: the plain one, or the CTE-corrected one (calwf3 3.7)."""
+
+    cte: bool
+    blv: str
+    flt: str
+    crj: str
+
+
+_FLT_BRANCH = _Branch(False, "_blv_tmp", "_flt", "_crj")
+_FLC_BRANCH = _Branch(True, "_blc_tmp", "_flc", "_crc")
+
+
+def _cte_refs(asn: Association, srcdir: Path, input_path: Path, env) -> dict | None:
+    """PCTETAB/BIACFILE/DRKCFILE paths when the first member's raw header says PCTECORR=PERFORM
+    (None otherwise). Like calwf3.e, a missing reference stops the run before any processing."""
+    from .uvis.context import reference
+
+    first = asn.subproducts[0].members[0]
+    raw_path = _raw_path(srcdir, first, input_path)
+    primary = fits.getheader(raw_path, 0)
+    if str(primary.get("PCTECORR", "OMIT")).strip().upper() != "PERFORM":
+        return None
+    if str(primary.get("DETECTOR", "")).strip().upper() != "UVIS":
+        return None
+    if str(primary.get("SUBARRAY", "F")).strip().upper() in ("T", "TRUE", "1"):
+        raise EngineError(
+            "PCTECORR=PERFORM on a subarray is not supported by the builtin engine (use --engine hstcal)",
+            file=raw_path.name,
+            keyword="SUBARRAY",
+        )
+    return {key: reference(primary, key, env) for key in ("PCTETAB", "BIACFILE", "DRKCFILE")} | {
+        "PCTETAB_NAME": str(primary["PCTETAB"]).strip()
+    }
+
+
+def _wf3cte(raw_path: Path, root: str, cte_refs: dict, out: Products) -> Path:
+    """WF3CTE (uvis/pctecorr.py): raw → ``<root>_rac_tmp.fits`` in the output directory."""
+    from .uvis.pctecorr import run_wf3cte
+
+    rac = out.outdir / f"{root}_rac_tmp.fits"
+    log.info("WF3CTE: %s -> %s", raw_path.name, rac.name)
+    run_wf3cte(
+        raw_path,
+        rac,
+        pctetab_path=cte_refs["PCTETAB"],
+        biac_path=cte_refs["BIACFILE"],
+        pctetab_name=cte_refs["PCTETAB_NAME"],
+    )
+    return rac
 
 
 def _prefetch_phot(primary, keys, env) -> None:

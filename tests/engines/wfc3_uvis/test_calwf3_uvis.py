@@ -156,19 +156,16 @@ def test_ir_dispatch_without_engine(tmp_path, monkeypatch):
         calwf3(raw)
 
 
-def test_pctecorr_perform_is_skipped_once(dataset, tmp_path, caplog):
-    """PCTECORR=PERFORM: said once, recorded SKIPPED in every product, no CTE products."""
+def test_pctecorr_perform_without_cte_references_fails_first(dataset, tmp_path):
+    """PCTECORR=PERFORM with PCTETAB N/A: calwf3.e 3.7 stops before any processing (exit 115,
+    "PCTETAB `N/A' not found"); so does the engine, writing nothing (CTE runs: tests/engines/wfc3_cte)."""
     asn = _copy_inputs(dataset, tmp_path)
     for m in dataset["members"]:
         with fits.open(tmp_path / f"{m}_raw.fits", mode="update") as h:
             h[0].header["PCTECORR"] = "PERFORM"
-    with caplog.at_level("WARNING", logger="caldp.engines.wfc3"):
-        out = calwf3(asn, outdir=tmp_path, env=dataset["env"])
-    assert sum("PCTECORR" in r.getMessage() for r in caplog.records) == 1
-    assert not [p for p in out if "_fl" in p.name and not p.name.endswith("_flt.fits")]
-    assert not list(tmp_path.glob("*_flc.fits")) and not list(tmp_path.glob("*_crc.fits"))
-    for name in ("tst01a1q_flt.fits", "tst01a2q_flt.fits", "tst01011_crj.fits"):
-        assert fits.getval(tmp_path / name, "PCTECORR") == "SKIPPED", name
+    with pytest.raises(MissingReference, match="PCTETAB"):
+        calwf3(asn, outdir=tmp_path, env=dataset["env"])
+    assert not list(tmp_path.glob("*_fl?.fits")) and not list(tmp_path.glob("*_cr?.fits"))
 
 
 def _write_spt(path, root):

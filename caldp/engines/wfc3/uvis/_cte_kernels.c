@@ -17,6 +17,14 @@
 #define XAMP_SCI_DIM 2048
 #define NITMAX 299
 
+/* An AVX2 build of the vectorisable loops chosen at load time (GCC function clones, x86-64 Linux):
+ * the same IEEE operations on wider lanes, no contraction (-ffp-contract=off), so the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define VEC_CLONES
+#endif
+
 typedef struct {
     Py_ssize_t rows;
     const double *q, *dpde;
@@ -25,16 +33,36 @@ typedef struct {
     int nfor, npar;
 } CTEPars;
 
-/* sim_colreadout_l_uvis_w with J1 = 1, J2 = rows: one readout of a column. */
+#define BLK 32 /* rows per block of the readout's skip index */
+
+/* sim_colreadout_l_uvis_w with J1 = 1, J2 = rows: one readout of a column.
+ *
+ * A trap that is empty-handed (filled >= TDIM shifts ago, or never) changes nothing in a row below
+ * its charge level except turning -0.0 into +0.0 (pixo + 0 + 0 - 0), and its ftrap is dead until
+ * the next fill overwrites it. So rows 1.. are made +0.0-clean once at the start (each is visited
+ * by trap 0 anyway, and every visit adds +0.0 or more: RPROF, CPROF, DPDE_W and the scaling are not
+ * negative), and such rows are skipped, whole blocks of BLK rows at a time when the block's maximum
+ * (kept as an upper bound while the pixels change) is below the level. `bmax`: scratch of
+ * rows/BLK + 1 doubles. */
 static void
-readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars *p)
+readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars *p, double *bmax)
 {
     const Py_ssize_t n = p->rows;
     double pmax = 10.0;
-    for (Py_ssize_t j = 0; j < n; j++) {
-        pixo[j] = pixi[j];
+    pixo[0] = pixi[0];
+    if (pixo[0] > pmax)
+        pmax = pixo[0];
+    for (Py_ssize_t j = 1; j < n; j++) {
+        pixo[j] = pixi[j] + 0.0;
         if (pixo[j] > pmax)
             pmax = pixo[j];
+    }
+    const Py_ssize_t nb = (n + BLK - 1) / BLK;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        double m = pixo[b * BLK];
+        for (Py_ssize_t j = b * BLK + 1; j < (b + 1) * BLK && j < n; j++)
+            m = pixo[j] > m ? pixo[j] : m;
+        bmax[b] = m;
     }
     int wf = 1;
     for (int w = 0; w < NTRAPS; w++)
@@ -50,12 +78,17 @@ readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars 
         const double fill = p->dpde[w] / p->npar;
         double ftrap = 0.0;
         int ttrap = TDIM + 1;
-        for (Py_ssize_t j = 1; j < n; j++) {
-            /* An empty-handed trap (> TDIM shifts since filled) under its level changes nothing but
-             * the sign of a zero; its ftrap is dead until the next fill overwrites it. */
-            if (ttrap >= TDIM && pixo[j] < qw) {
-                pixo[j] = pixo[j] + 0.0;
-                continue;
+        Py_ssize_t j = 1;
+        while (j < n) {
+            if (ttrap >= TDIM) {
+                if (bmax[j / BLK] < qw) {
+                    j = (j / BLK + 1) * BLK;
+                    continue;
+                }
+                if (pixo[j] < qw) {
+                    j++;
+                    continue;
+                }
             }
             if (j > 1 && pixf[j] < pixf[j - 1])
                 ftrap = pixf[j] / pixf[j - 1] * ftrap;
@@ -73,19 +106,54 @@ readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars 
                 ttrap = ttrap + 1;
                 prel_1 = rprof_t[ttrap - 1] * ftrap;
             }
-            pixo[j] = pixo[j] + prel_1 + prel_2 - pgrb_3;
+            const double v = pixo[j] + prel_1 + prel_2 - pgrb_3;
+            pixo[j] = v;
+            if (v > bmax[j / BLK])
+                bmax[j / BLK] = v;
+            j++;
         }
     }
 }
 
-/* rm_rnZ_colj: split a column into read noise (rnz) and smooth charge (rsz). */
-static void
-smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_ssize_t n, double rnmit)
+/* HSTCAL's stop test sqrt(dtot/ftot) > RNMIT, dtot the sum of rnz² over j1..j2 added in row order.
+ * dtot serves only this test, so it is first summed in four interleaved chains (fast); any order of
+ * summing n non-negative terms lies within (n-1)·2^-53 (relative) of the exact sum, so when that
+ * sum's root is more than 1e-9 (relative) away from RNMIT the test cannot come out otherwise; only
+ * near the threshold is the row-order sum computed. */
+static int
+rms_exceeds(const double *rnz, int j1, int j2, int nflag, double rnmit)
+{
+    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+    int j = j1;
+    for (; j + 3 <= j2; j += 4) {
+        s0 += rnz[j] * rnz[j];
+        s1 += rnz[j + 1] * rnz[j + 1];
+        s2 += rnz[j + 2] * rnz[j + 2];
+        s3 += rnz[j + 3] * rnz[j + 3];
+    }
+    for (; j <= j2; j++)
+        s0 += rnz[j] * rnz[j];
+    const double r = sqrt(((s0 + s1) + (s2 + s3)) / (double)nflag);
+    if (r > rnmit * (1.0 + 1e-9))
+        return 1;
+    if (r < rnmit * (1.0 - 1e-9))
+        return 0;
+    double dtot = 0.0;
+    for (j = j1; j <= j2; j++)
+        dtot = dtot + rnz[j] * rnz[j];
+    return sqrt(dtot / (double)nflag) > rnmit;
+}
+
+VEC_CLONES static void
+smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_ssize_t n, double rnmit, double *h,
+           double *q)
 {
     for (Py_ssize_t j = 0; j < n; j++) {
         rsz[j] = chg[j];
         rnz[j] = 0.0;
         ffu[j] = 0;
+        h[j] = 0.0;
+        q[j] = 0.0;
     }
     int j1 = XAMP_SCI_DIM - 1, j2 = 2;
     for (int j = 2; j <= XAMP_SCI_DIM - 1; j++)
@@ -94,31 +162,28 @@ smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_s
     for (int j = XAMP_SCI_DIM - 1; j >= 2; j--)
         if (j2 == 2 && chg[j] > 0)
             j2 = j;
-    const double cap = rnmit / 5.0;
+    if (j1 > j2)
+        return; /* no row in range: HSTCAL's rounds change nothing (0/0 never stops them) */
+    const double cap = rnmit / 5.0, ncap = -cap;
     for (int nit = 1; nit < NITMAX; nit++) {
         const double rnn = rnmit * (1.00 + 5.0 * nit / (double)(float)NITMAX);
         for (int j = j1; j <= j2; j++) {
             double dd = rsz[j] - (rsz[j + 1] + rsz[j - 1]) / 2.0;
-            ffu[j] = 0;
-            if (fabs(dd) < rnn) {
-                if (dd > cap)
-                    dd = cap;
-                if (dd < -cap)
-                    dd = -cap;
-                rnz[j] = rnz[j] + dd * 0.50;
-                rnz[j - 1] = rnz[j - 1] - dd * 0.25;
-                rnz[j + 1] = rnz[j + 1] - dd * 0.25;
-                ffu[j] = 1;
-            }
+            int m = fabs(dd) < rnn;
+            double c = dd > cap ? cap : dd;
+            c = c < ncap ? ncap : c;
+            h[j] = m ? c * 0.50 : 0.0;
+            q[j] = m ? c * 0.25 : 0.0;
+            ffu[j] = (unsigned char)m;
         }
-        for (int j = j1; j <= j2; j++)
-            rsz[j] = chg[j] - rnz[j];
-        double dtot = 0.0, ftot = 0.0;
+        for (int j = j1 - 1; j <= j2 + 1; j++)
+            rnz[j] = ((rnz[j] - q[j - 1]) + h[j]) - q[j + 1];
+        int nflag = 0;
         for (int j = j1; j <= j2; j++) {
-            ftot = ftot + ffu[j];
-            dtot = dtot + rnz[j] * rnz[j];
+            rsz[j] = chg[j] - rnz[j];
+            nflag += ffu[j];
         }
-        if (sqrt(dtot / ftot) > rnmit)
+        if (rms_exceeds(rnz, j1, j2, nflag, rnmit))
             return;
     }
 }
@@ -128,7 +193,8 @@ static void
 correct_col(const double *raz, double *fff, double *mod, double *work, unsigned char *ffu, const CTEPars *p)
 {
     const Py_ssize_t n = p->rows;
-    double *rnz = work, *rsz = work + n, *org = work + 2 * n, *obs = work + 3 * n;
+    double *bmax = work + 6 * n; /* n / BLK + 1 values */
+    double *rnz = work, *rsz = work + n, *org = work + 2 * n, *obs = work + 3 * n, *h = work + 4 * n, *q = work + 5 * n;
     int ncrx = 0, done = 0;
     while (!done) {
         ncrx = ncrx + 1;
@@ -136,10 +202,10 @@ correct_col(const double *raz, double *fff, double *mod, double *work, unsigned 
         for (Py_ssize_t j = 0; j < n; j++)
             mod[j] = raz[j];
         for (int nf = 0; nf < p->nfor; nf++) {
-            smooth_col(mod, rnz, rsz, ffu, n, p->rnoise);
+            smooth_col(mod, rnz, rsz, ffu, n, p->rnoise, h, q);
             memcpy(org, rsz, n * sizeof(double));
             for (int np_ = 1; np_ <= p->npar; np_++) {
-                readout_col(org, obs, fff, p);
+                readout_col(org, obs, fff, p, bmax);
                 double *t = org;
                 org = obs;
                 obs = t;
@@ -206,7 +272,7 @@ k_ctecor(PyObject *self, PyObject *args)
     p.cp = cp.buf;
     p.rnoise = rnoise;
     p.fix = fix;
-    double *buf = malloc(7 * rows * sizeof(double));
+    double *buf = malloc(10 * rows * sizeof(double));
     unsigned char *ffu = malloc(rows);
     if (buf == NULL || ffu == NULL) {
         free(buf);
@@ -255,7 +321,7 @@ k_readout(PyObject *self, PyObject *args)
     p.dpde = dpde.buf;
     p.rp = rp.buf;
     p.cp = cp.buf;
-    double *buf = malloc(3 * rows * sizeof(double));
+    double *buf = malloc(4 * rows * sizeof(double));
     if (buf == NULL) {
         ck_release(all, 7);
         return PyErr_NoMemory();
@@ -268,7 +334,7 @@ k_readout(PyObject *self, PyObject *args)
             buf[j] = zi[c + j * ncol];
             buf[rows + j] = zf[c + j * ncol];
         }
-        readout_col(buf, buf + 2 * rows, buf + rows, &p);
+        readout_col(buf, buf + 2 * rows, buf + rows, &p, buf + 3 * rows);
         for (Py_ssize_t j = 0; j < rows; j++)
             zo[c + j * ncol] = buf[2 * rows + j];
     }
