@@ -128,3 +128,27 @@ def test_sim_mode_and_bestrefs(sim_cte, tmp_path):
     assigned = assign_bestrefs([raw], sim_cte["crds_env"])
     for k, v in expected.items():
         assert assigned[raw.name].get(k) == v, k
+
+
+def test_drkcfile_of_the_wrong_shape(sim_cte, tmp_path):
+    """A CTE dark that does not cover the science area: EngineError naming the file, no product left."""
+    from caldp.engines.common.errors import EngineError
+
+    refdir = tmp_path / "refs"
+    shutil.copytree(sim_cte["env"]["jref"], refdir)
+    dkc = next(refdir.glob("*_dkc.fits"))
+    with fits.open(dkc) as h:
+        hdus = [x.copy() for x in h]
+    for x in hdus[1:]:
+        if x.data is not None:
+            x.data = x.data[:100, :100]
+        else:
+            x.header["NPIX1"], x.header["NPIX2"] = 100, 100
+    fits.HDUList(hdus).writeto(dkc, overwrite=True)
+    out = tmp_path / "out"
+    out.mkdir()
+    asn = next(sim_cte["ds"].input_path.glob("*_asn.fits"))
+    with pytest.raises(EngineError) as exc:
+        calacs(asn, outdir=out, env={"jref": str(refdir) + "/"})
+    assert dkc.name in str(exc.value)
+    assert not list(out.iterdir()), list(out.iterdir())
