@@ -100,6 +100,8 @@ def test_numpy_and_c_give_identical_bits(model, monkeypatch):
     fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
     np.testing.assert_array_equal(ref.view(np.int32), fast.view(np.int32))
     assert np.any(ref != raz)
+    one = pc.correct_columns(raz, fff[:, 0].copy(), model, 5.0, model.thresh, 1, 2)  # one scaling column
+    np.testing.assert_array_equal(one.view(np.int32), fast.view(np.int32))
 
 
 def test_correction_shrinks_model_trails(model):

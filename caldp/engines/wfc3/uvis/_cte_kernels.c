@@ -246,7 +246,9 @@ k_ctecor(PyObject *self, PyObject *args)
                           &rnoise, &fix, &p.nfor, &p.npar))
         return NULL;
     Py_ssize_t nsel = cols.len / 8;
-    if (ck_check(&raz, rows * ncol, 4, "raz") || ck_check(&fff, rows * ncol, 4, "fff") ||
+    /* fff: one column for every column (rows values) or a full (rows, ncol) image */
+    const Py_ssize_t fstride = fff.len == rows * 4 ? 0 : ncol;
+    if (ck_check(&raz, rows * ncol, 4, "raz") || (fstride && ck_check(&fff, rows * ncol, 4, "fff")) ||
         ck_check(&out, rows * ncol, 4, "out") || ck_check(&cols, nsel, 8, "cols") || ck_check(&q, NTRAPS, 8, "q") ||
         ck_check(&dpde, NTRAPS, 8, "dpde") || ck_check(&rp, TDIM * NTRAPS, 4, "rprof") ||
         ck_check(&cp, TDIM * NTRAPS, 4, "cprof")) {
@@ -288,7 +290,7 @@ k_ctecor(PyObject *self, PyObject *args)
         const Py_ssize_t c = cl[k];
         for (Py_ssize_t j = 0; j < rows; j++) {
             craz[j] = zr[c + j * ncol];
-            cfff[j] = zf[c + j * ncol];
+            cfff[j] = fstride ? zf[c + j * ncol] : zf[j];
         }
         correct_col(craz, cfff, cmod, work, ffu, &p);
         for (Py_ssize_t j = 0; j < rows; j++)

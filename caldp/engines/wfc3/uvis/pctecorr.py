@@ -360,12 +360,15 @@ def correct_columns_numpy(raz, fff, model: CTEModel, rnoise: float, fix_rocr: fl
 def correct_columns(raz, fff, model: CTEModel, rnoise: float, fix_rocr: float, nfor: int, npar: int):
     """``sub_ctecor_v2c`` on every column: the C kernel when built, else the NumPy reference.
 
+    `fff`: float32 (rows, ncol), or (rows,) when every column has the same scaling (no copy).
     Columns are spread over :func:`thread_count` threads in blocks (results do not depend on it).
     """
     raz = np.ascontiguousarray(raz, F32)
     fff = np.ascontiguousarray(fff, F32)
     mod = kernels.load(KERNEL_MODULE)
     rows, ncol = raz.shape
+    if fff.ndim == 1 and mod is None:
+        fff = np.broadcast_to(fff[:, None], raz.shape)
     if mod is None:
         blocks = [(c, min(c + 64, ncol)) for c in range(0, ncol, 64)]
 
@@ -424,23 +427,24 @@ def wf3cte(
     """WF3CTE on a full-frame exposure: raw chips (DN, (2070, 4206) each; `raw_cd` = SCI,1) →
     CTE-corrected raw chips float32 (``_rac_tmp``), as ``WF3cte`` does.
     """
-    raw_cd = np.asarray(raw_cd, F32)
-    raw_ab = np.asarray(raw_ab, F32)
-    raw = make_raz(raw_cd, raw_ab)
     raz = make_raz(subtract_biac(raw_cd, biac_cd), subtract_biac(raw_ab, biac_ab))
     bias = postscan_bias(raz)
     raz = raz_electrons(raz, bias, gain)
     frac = model.scale_fraction(expstart)
-    fff = np.repeat(scale_column(frac)[:, None], RAZ_COLS, axis=1)
+    fff = scale_column(frac)  # the same for every column
     rn = F32(pcternoi)
     rnoival, bkgd = F32(0), F32(0)
     if rn == 0:
         rn, rnoival, bkgd = find_read_noise(raz)
     log.info("PCTECORR: PCTEFRAC %.6f, PCTERNOI %.4f, %d traps, %d×%d iterations", frac, rn, model.ntraps, nfor, npar)
     rzc = correct_columns(raz, fff, model, rn, model.thresh, nfor, npar)
-    chg = ((rzc - raz).astype(F32) / F32(gain)).astype(F32)
-    rac = (raw + chg).astype(F32)
-    cd, ab = undo_raz(rac)
+    # rac = f32(raw + f32(f32(rzc − raz)/gain)), in place to keep the peak memory down
+    np.subtract(rzc, raz, out=rzc)
+    del raz
+    np.divide(rzc, F32(gain), out=rzc)
+    np.add(make_raz(np.asarray(raw_cd, F32), np.asarray(raw_ab, F32)), rzc, out=rzc)
+    cd, ab = undo_raz(rzc)
+    del rzc
     return CTEResult(cd, ab, frac, rn, rnoival, bkgd, bias)
 
 
