@@ -420,6 +420,7 @@ def run_batch(
     opts.workers, opts.threads_per_worker = workers or opts.workers, threads_per_worker or opts.threads_per_worker
     opts.memory_limit = memory_limit or opts.memory_limit
     opts.worker_env = {**job_env, **opts.worker_env}
+    opts.data_uris = (input_uri, output_uri, staging_uri or output_uri)  # cloud workers get S3 access to these
     kind = kind_of(cluster) if client is None else "client"
     batch_id = batch_id or new_batch_id()
     staging, scratch, own_root = _staging_layout(kind, output_uri, workdir, staging_uri, batch_id)

@@ -20,7 +20,10 @@ threads, processes and the cloud.
 >>> kw["image"], kw["n_workers"], kw["worker_cpu"], kw["worker_mem"], kw["region_name"]
 ('me/caldp:1', 3, 2048, 8192, 'us-east-1')
 >>> kw["worker_extra_args"]
-['--resources', 'memory=8192']
+['--memory-limit', '8192MiB', '--resources', 'memory=8192']
+
+AWS specifics (checks, worker credentials, deleting what a run created) are in
+:mod:`caldp.cluster.aws`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class ClusterOptions:
     adapt_max: int | None = None
     instance_type: str | None = None  # EC2
     worker_env: dict[str, str] = field(default_factory=dict)
+    data_uris: tuple[str, ...] = ()  # cloud: the batch's input/output/staging (the workers' S3 access)
     dashboard_address: str = field(default_factory=lambda: os.environ.get("CALDP_DASHBOARD_ADDRESS", ":8787"))
 
 
@@ -68,6 +72,7 @@ class ClusterHandle:
     cluster: Any
     kind: str
     memory_capacity_mb: float | None
+    resources: Any = None  # cloud: caldp.cluster.aws.CloudResources, released after close
 
     @property
     def dashboard_link(self) -> str | None:
@@ -87,8 +92,12 @@ class ClusterHandle:
         try:
             self.client.close()
         finally:
-            if self.cluster is not None:
-                self.cluster.close()
+            try:
+                if self.cluster is not None:
+                    self.cluster.close()
+            finally:
+                if self.resources is not None:  # while this process can still talk to AWS
+                    self.resources.release(self.cluster)
 
 
 def kind_of(cluster: str) -> str:
@@ -146,12 +155,22 @@ def cloud_cluster_kwargs(kind: str, opts: ClusterOptions, environ: Mapping[str, 
     Options win over the environment: ``CALDP_CLUSTER_IMAGE``, ``AWS_DEFAULT_REGION`` /
     ``AWS_REGION``, ``CALDP_WORKER_CPU`` (Fargate units), ``CALDP_WORKER_MEM`` (MB),
     ``CALDP_WORKERS``, ``CALDP_EC2_INSTANCE_TYPE``, ``CALDP_VPC``, ``CALDP_SUBNETS`` and
-    ``CALDP_SECURITY_GROUPS`` (comma separated), ``CALDP_CLUSTER_TAGS`` (k=v,k=v).
-    Workers advertise ``memory=<worker memory MB>`` and get `opts.worker_env`.
+    ``CALDP_SECURITY_GROUPS`` (comma separated), ``CALDP_CLUSTER_TAGS`` (k=v,k=v); pre-made
+    resources: ``CALDP_ECS_CLUSTER_ARN``, ``CALDP_EXECUTION_ROLE_ARN``, ``CALDP_TASK_ROLE_ARN``
+    (Fargate), ``CALDP_INSTANCE_PROFILE`` (EC2, name or ARN).
+    Workers advertise ``memory=<worker memory MB>`` with the same memory limit (MiB) and get
+    `opts.worker_env`. ValueError (one line) for a missing region or image, a CPU/memory pair
+    Fargate does not accept, an unknown instance type: before anything is created.
     """
+    from .aws import check_fargate_size, check_image, check_instance_type
+
     environ = os.environ if environ is None else environ
     image = opts.image or environ.get("CALDP_CLUSTER_IMAGE") or default_image(environ)  # caldp-image-config
     region = opts.region or environ.get("AWS_DEFAULT_REGION") or environ.get("AWS_REGION")
+    if kind in ("fargate", "ec2"):
+        check_image(image)
+        if not region:
+            raise ValueError(f"--cluster {kind} needs an AWS region: set --region or AWS_DEFAULT_REGION")
     n_workers = opts.workers if opts.workers is not None else _env_int(environ, "CALDP_WORKERS")
     if n_workers is None:
         n_workers = opts.adapt_min if opts.adapt_min is not None else 1
@@ -164,13 +183,16 @@ def cloud_cluster_kwargs(kind: str, opts: ClusterOptions, environ: Mapping[str, 
     env = dict(opts.worker_env)
     if kind == "fargate":
         cpu = opts.worker_cpu or _env_int(environ, "CALDP_WORKER_CPU") or max(1024, min(4096, 1024 * (mem // 4096)))
+        check_fargate_size(cpu, mem)
         kw: dict[str, Any] = dict(
             image=image,
             n_workers=n_workers,
             worker_cpu=cpu,
             worker_mem=mem,
             worker_nthreads=threads,
-            worker_extra_args=["--resources", f"memory={mem}"],
+            # dask-cloudprovider's own --memory-limit is int(mem/1024) GB (10^9 bytes, truncated);
+            # a later one wins: the limit is exactly the advertised resource, both MiB
+            worker_extra_args=["--memory-limit", f"{mem}MiB", "--resources", f"memory={mem}"],
             scheduler_cpu=1024,
             scheduler_mem=4096,
             environment=env,
@@ -180,9 +202,16 @@ def cloud_cluster_kwargs(kind: str, opts: ClusterOptions, environ: Mapping[str, 
             security_groups=_env_list(environ, "CALDP_SECURITY_GROUPS"),
             tags=tags or None,
             cluster_name_template="caldp-{uuid}",
+            cluster_arn=environ.get("CALDP_ECS_CLUSTER_ARN") or None,
+            execution_role_arn=environ.get("CALDP_EXECUTION_ROLE_ARN") or None,
+            task_role_arn=environ.get("CALDP_TASK_ROLE_ARN") or None,
         )
     elif kind == "ec2":
         instance = opts.instance_type or environ.get("CALDP_EC2_INSTANCE_TYPE") or "m5.2xlarge"
+        scheduler_instance = environ.get("CALDP_EC2_SCHEDULER_INSTANCE_TYPE") or "t3.medium"
+        check_instance_type(instance)
+        check_instance_type(scheduler_instance)
+        profile = environ.get("CALDP_INSTANCE_PROFILE") or None
         worker_options: dict[str, Any] = {"resources": {"memory": mem}, "memory_limit": f"{mem}MiB"}
         if threads:
             worker_options["nthreads"] = threads
@@ -191,13 +220,16 @@ def cloud_cluster_kwargs(kind: str, opts: ClusterOptions, environ: Mapping[str, 
             n_workers=n_workers,
             region=region,
             worker_instance_type=instance,
-            scheduler_instance_type=environ.get("CALDP_EC2_SCHEDULER_INSTANCE_TYPE") or "t3.medium",
+            scheduler_instance_type=scheduler_instance,
             worker_options=worker_options,
             env_vars=env,
             vpc=environ.get("CALDP_VPC") or None,
             subnet_id=(_env_list(environ, "CALDP_SUBNETS") or [None])[0],
             security_groups=_env_list(environ, "CALDP_SECURITY_GROUPS"),
             instance_tags=tags or None,
+            iam_instance_profile=(
+                ({"Arn": profile} if profile.startswith("arn:") else {"Name": profile}) if profile else None
+            ),
         )
     else:
         raise ValueError(f"{kind!r} is not a cloud cluster (fargate or ec2)")
@@ -259,14 +291,57 @@ def start_cluster(opts: ClusterOptions, environ: Mapping[str, str] | None = None
             from dask_cloudprovider.aws import EC2Cluster, FargateCluster
         except ImportError as exc:
             raise RuntimeError("fargate/ec2 clusters need dask-cloudprovider[aws]: pip install 'caldp[cloud]'") from exc
-        kwargs = cloud_cluster_kwargs(kind, opts, environ)
+        kwargs = cloud_cluster_kwargs(kind, opts, environ)  # checks first: nothing is created on bad input
+        resources = _worker_credentials(kind, kwargs, opts, environ)
         log.info(
             "Starting a %s cluster: %s", kind, {k: v for k, v in kwargs.items() if k not in ("environment", "env_vars")}
         )
-        cluster = (FargateCluster if kind == "fargate" else EC2Cluster)(**kwargs)
-        bounds = _adapt_bounds(opts, environ)
-        if bounds:
-            cluster.adapt(minimum=bounds[0], maximum=bounds[1])
-        mem = kwargs.get("worker_mem") or kwargs["worker_options"]["resources"]["memory"]
-        handle = ClusterHandle(Client(cluster), cluster, kind, mem)
+        cluster = None
+        try:
+            cluster = (FargateCluster if kind == "fargate" else EC2Cluster)(**kwargs)
+            bounds = _adapt_bounds(opts, environ)
+            if bounds:
+                cluster.adapt(minimum=bounds[0], maximum=bounds[1])
+            mem = kwargs.get("worker_mem") or kwargs["worker_options"]["resources"]["memory"]
+            handle = ClusterHandle(Client(cluster), cluster, kind, mem, resources)
+        except BaseException:
+            try:
+                if cluster is not None:
+                    cluster.close()
+            finally:
+                resources.release(cluster)
+            raise
     return handle
+
+
+def _worker_credentials(kind: str, kwargs: dict, opts: ClusterOptions, environ: Mapping[str, str]):
+    """Give the workers S3 access to the batch's buckets (Fargate: a task role; EC2: an instance
+    profile) and, for EC2 without ``CALDP_SECURITY_GROUPS``, a security group; unless the
+    environment names them. Updates `kwargs`; returns the CloudResources to release."""
+    from .aws import CloudResources, bucket_names
+
+    region = kwargs.get("region_name") or kwargs.get("region")
+    res = CloudResources(region, environ)
+    buckets = bucket_names(opts.data_uris)
+    read_only = bucket_names([opts.worker_env.get("CRDSBUCKET") or environ.get("CRDSBUCKET") or ""])
+    res.keep = {
+        k
+        for k, name in (
+            ("cluster", "CALDP_ECS_CLUSTER_ARN"),
+            ("execution-role", "CALDP_EXECUTION_ROLE_ARN"),
+            ("sg", "CALDP_SECURITY_GROUPS"),
+        )
+        if environ.get(name)
+    }
+    try:
+        if kind == "fargate" and "task_role_arn" not in kwargs:
+            kwargs["task_role_arn"] = res.task_role(buckets, read_only)
+        elif kind == "ec2":
+            if "iam_instance_profile" not in kwargs:
+                kwargs["iam_instance_profile"] = res.instance_profile(buckets, read_only)
+            if "security_groups" not in kwargs:
+                kwargs["security_groups"] = [res.security_group(kwargs.get("vpc"))]
+    except BaseException:
+        res.release(None)
+        raise
+    return res

@@ -39,7 +39,7 @@ def test_fargate_arguments_from_options_and_environment():
     assert kw["image"] == ENV["CALDP_CLUSTER_IMAGE"] and kw["region_name"] == "us-east-1"
     assert kw["n_workers"] == 4 and kw["worker_mem"] == 16384 and kw["worker_cpu"] == 4096
     assert kw["worker_nthreads"] == 2
-    assert kw["worker_extra_args"] == ["--resources", "memory=16384"]
+    assert kw["worker_extra_args"] == ["--memory-limit", "16384MiB", "--resources", "memory=16384"]
     assert kw["environment"] == WORKER_ENV
     assert kw["subnets"] == ["subnet-a", "subnet-b"] and kw["security_groups"] == ["sg-1"]
     assert kw["tags"] == {"project": "reprocessing", "owner": "ops"}
@@ -71,7 +71,7 @@ def test_adaptive_bounds():
     assert _adapt_bounds(ClusterOptions(), {}) is None
     assert _adapt_bounds(ClusterOptions(adapt_min=1, adapt_max=20), {}) == (1, 20)
     assert _adapt_bounds(ClusterOptions(), {"CALDP_ADAPT_MAX": "50"}) == (0, 50)
-    kw = cloud_cluster_kwargs("fargate", ClusterOptions(adapt_min=2, adapt_max=9), {})
+    kw = cloud_cluster_kwargs("fargate", ClusterOptions(adapt_min=2, adapt_max=9), {"AWS_DEFAULT_REGION": "us-east-1"})
     assert kw["n_workers"] == 2, "an adaptive cluster starts at its minimum"
 
 
