@@ -129,3 +129,18 @@ def _same(a, b) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a == b
     return np.float32(a) == np.float32(b) or (np.isnan(float(a)) and np.isnan(float(b)))
+
+
+def assert_products_match(hst, mine, names) -> None:
+    """Every product in `names` (in the directories `mine` and `hst`): each SCI/ERR extension within
+    tolerance (no bad pixel), DQ identical, the compared keywords equal."""
+    for name in names:
+        d = compare(str(mine / name), str(hst / name))
+        assert d["ext"], name
+        for ext, v in d["ext"].items():
+            assert isinstance(v, dict), (name, ext, v)
+            if ext.startswith("DQ"):
+                assert v["dq_mismatch"] == 0, (name, ext, v)
+            else:
+                assert v["n_bad"] == 0, (name, ext, v)
+        assert d["keywords"] == [], (name, d["keywords"])

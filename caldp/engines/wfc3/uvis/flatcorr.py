@@ -34,16 +34,7 @@ def gain_scale(flat: np.ndarray, flat_err: np.ndarray, mean_gain: float) -> tupl
     return k * flat, k * flat_err
 
 
-def divide_flat(
-    sci: np.ndarray,
-    err: np.ndarray,
-    dq: np.ndarray,
-    flat: np.ndarray,
-    flat_err: np.ndarray,
-    flat_dq: np.ndarray,
-    *,
-    out=None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def divide_flat(sci, err, dq, flat, flat_err, flat_dq, *, out=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``div1d`` (:func:`caldp.engines.ccd.flatcorr.divide_flat`, the NumPy reference), through the UVIS
     fused C pass when it is built; `out` as there. DQ: BADFLAT where the flat is 0, and the flat DQ.
 
