@@ -168,13 +168,28 @@ def _products(workdir: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for suffix in PRODUCT_SUFFIXES for p in workdir.glob(f"*{suffix}")}
 
 
+def _log_tail(output: str, max_lines: int = 6 * TAIL_LINES) -> list[str]:
+    """The last lines of a run's log: its last traceback (middle elided past `max_lines`), else the last TAIL_LINES.
+
+    Python 3.11+ tracebacks carry ``^^^^`` marker lines, so a deep drizzlepac stack outgrows a fixed
+    tail and would hide the "Traceback" line that says where the failure began.
+    """
+    lines = output.strip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")]
+    if not starts:
+        return lines[-TAIL_LINES:]
+    if len(lines) - starts[-1] <= max_lines:
+        return lines[starts[-1] :]
+    return [lines[starts[-1]], f"  ... ({len(lines) - starts[-1] - max_lines} lines, see the log)"] + lines[-max_lines:]
+
+
 def _finish(workdir: Path, name: str, log_path: Path, returncode: int, before: dict, elapsed: float) -> list[Path]:
     """New products of a finished run, or :class:`Stage2Error` saying why there are none."""
     output = log_path.read_text(errors="replace")
     after = _products(workdir)
     made = [workdir / n for n in sorted(after) if before.get(n) != after[n]]
     if returncode != 0 or not made:
-        tail = output.strip().splitlines()[-TAIL_LINES:]
+        tail = _log_tail(output)
         log.error("runastrodriz %s failed; last lines of %s:\n%s", name, log_path, "\n".join(tail))
         why = failure_reason(output) if returncode != 0 or "[ERROR" in output else "no _drz product written"
         raise Stage2Error(f"runastrodriz {name} (exit {returncode}): {why} (log {log_path.name})")
