@@ -70,6 +70,11 @@ COS_MODES = {
     "cos-nuv-image": ("NUV", 1, "", "", 60402.3),
 }
 MODE_SPECS.update({m: ModeSpec("cos", d, n, t, p, ((0, 0),), 0.0, mjd) for m, (d, n, t, p, mjd) in COS_MODES.items()})
+# STIS modes: simulated by caldp.sim.stis (make_dataset), accepted by name like the COS modes.
+STIS_MODES = {"stis-ccd-image": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60410.3)}
+MODE_SPECS.update(
+    {m: ModeSpec("stis", d, n, t, p, ((0, 0),) * n, 300.0, mjd) for m, (d, n, t, p, mjd) in STIS_MODES.items()}
+)
 
 
 @dataclass(slots=True)
@@ -399,9 +404,10 @@ def simulate(
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
     modes = tuple(modes)
-    unknown = [m for m in modes if m not in MODES and m not in COS_MODES]
+    unknown = [m for m in modes if m not in MODES and m not in COS_MODES and m not in STIS_MODES]
     if unknown:
-        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES + tuple(COS_MODES))}")
+        known = MODES + tuple(COS_MODES) + tuple(STIS_MODES)
+        raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     outdir.mkdir(parents=True, exist_ok=True)
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)
@@ -414,6 +420,8 @@ def simulate(
             make = _ir_dataset if MODE_SPECS[mode].detector == "IR" else _ccd_dataset
             if MODE_SPECS[mode].instrument == "cos":
                 from .cos import make_dataset as make
+            if MODE_SPECS[mode].instrument == "stis":
+                from .stis import make_dataset as make
             name, ddir, files, info = make(outdir, mode, index, size, seed, store, truth)
             if tar:
                 target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")
