@@ -224,7 +224,7 @@ class Runner:
     def start(self, key, cluster, command, env, role, private, public) -> None:
         with self.lock:
             self.public[private] = public
-            command = [self._translate(a) for a in command] + ["--host", public]
+            command = bind(public, [self._translate(a) for a in command])
         home = self.workdir / "containers" / key
         home.mkdir(parents=True, exist_ok=True)
         path = [str(self.shim_dir)] if self.shim_dir else []
@@ -324,13 +324,28 @@ class Runner:
         }
 
 
+def bind(address: str, command: list[str]) -> list[str]:
+    """`command` made to listen on `address` only, as in a container's own network: ``--host``
+    for ``dask scheduler``/``dask worker``; in the JSON of ``--spec`` for ``dask_spec`` (which
+    takes no such option: EC2Cluster's workers)."""
+    if "--spec" in command and "distributed.cli.dask_spec" in command:
+        i = command.index("--spec") + 1
+        spec = json.loads(command[i])
+        spec.setdefault("opts", {})["host"] = address
+        return command[:i] + [json.dumps(spec)] + command[i + 1 :]
+    return command + ["--host", address]
+
+
 def docker_run_line(user_data: str) -> tuple[list[str], dict[str, str]]:
-    """The command and ``-e`` environment of the ``docker run`` line in cloud-init user data."""
-    for line in user_data.splitlines():
-        line = line.strip().lstrip("-").strip()
-        if "docker run" not in line:
+    """The command and ``-e`` environment of the ``docker run`` line in cloud-init user data
+    (a YAML document whose ``runcmd`` holds that line as one quoted string)."""
+    import yaml
+
+    for item in (yaml.safe_load(user_data) or {}).get("runcmd") or []:
+        line = item if isinstance(item, str) else " ".join(map(str, item))
+        if not line.lstrip().startswith("docker run"):
             continue
-        words = shlex.split(line[line.index("docker run") :])[2:]
+        words = shlex.split(line)[2:]
         env, i = {}, 0
         while i < len(words) and words[i].startswith("-"):
             opt = words[i]
