@@ -16,10 +16,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = os.environ.get("CALDP_IMAGE", "localhost/caldp:latest")
@@ -243,21 +246,96 @@ def test_image_is_lean_and_labelled(rt, image):
 # --- a dataset, and a cluster made of the image ----------------------------------------------
 
 
+#: A host user who is neither root nor the image's user (when the tests run as root), to check
+#: that what the image writes into a mounted folder is readable and removable by its owner.
+HOST_UID = os.getuid() if os.getuid() != 0 else 4321
+
+
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory) -> tuple[Path, str]:
-    """One small simulated dataset (caldp-sim sim --modes acs-wfc-asn --size small) in a folder
-    the image's user can write; (base folder, dataset name)."""
-    base = tmp_path_factory.mktemp("container")
+def sim() -> tuple[Path, str]:
+    """One small simulated dataset (caldp-sim --modes acs-wfc-asn --size small) in a folder
+    the image's user can write and any host user can reach (under the temporary folder, not
+    pytest's private one); (base folder, dataset name)."""
+    base = Path(tempfile.mkdtemp(prefix="caldp-container-"))
+    base.chmod(0o755)
     caldp_sim = Path(sys.executable).with_name("caldp-sim")
-    subprocess.run(
-        [str(caldp_sim), str(base / "sim"), "--modes", DATASET_MODE, "--size", "small"],
-        check=True,
-        capture_output=True,
-        timeout=300,
+    try:
+        subprocess.run(
+            [str(caldp_sim), str(base / "sim"), "--modes", DATASET_MODE, "--size", "small"],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        name = (base / "sim" / "datasets.txt").read_text().split()[0]
+        writable_by_image_user(base)
+        yield base, name
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def host_output_folder(path: Path) -> Path:
+    """An output folder as docker/README.md says to make one: owned by the host user, a+rwx."""
+    path.mkdir()
+    if os.getuid() == 0:
+        os.chown(path, HOST_UID, HOST_UID)
+    path.chmod(0o777)
+    return path
+
+
+def as_host_user(script: str, *args: str) -> subprocess.CompletedProcess:
+    """`sh -c script` as the host user HOST_UID (not root, not the image's user when run as root)."""
+    ids = {"user": HOST_UID, "group": HOST_UID, "extra_groups": []} if os.getuid() == 0 else {}
+    return subprocess.run(["sh", "-c", script, "sh", *args], capture_output=True, text=True, timeout=120, **ids)
+
+
+def check_run(out: Path, name: str, stage2: bool) -> dict:
+    """The products and the processed message of one dataset in `out`; returns the message."""
+    message = out / "messages" / "datasets-processed" / name
+    assert message.is_file(), sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    doc = json.loads(message.read_text())
+    assert doc["exit_code"] == 0 and doc["state"] == "datasets-processed", doc
+    data = out / "data" / "acs" / name
+    products = sorted(doc["products"])
+    assert products and all((out / p).is_file() for p in products), products
+    names = {Path(p).name for p in products}
+    assert {f"{name}_crj.fits", f"{name}_asn.fits"} <= names
+    assert len([n for n in names if n.endswith("_flt.fits")]) == 2, names
+    assert any(n.endswith("_drz.fits") for n in names) == stage2
+    assert any(p.startswith(f"data/acs/{name}/previews/") and p.endswith(".jpg") for p in products)
+    assert "EXIT - SUCCESS[0]" in (data / "logs" / "process.txt").read_text()
+    with fits.open(data / f"{name}_crj.fits") as hdul:
+        assert hdul[0].header["CRCORR"] == "COMPLETE" and np.isfinite(hdul["SCI"].data).all()
+    return doc
+
+
+def check_host_user_owns_the_output(out: Path) -> None:
+    """Every file the container wrote is readable by the host user, who can remove all of it."""
+    readable = as_host_user('find "$1" -type f -exec cat {} + >/dev/null', str(out))
+    assert readable.returncode == 0, f"uid {HOST_UID} cannot read the outputs: {readable.stderr[-1000:]}"
+    removed = as_host_user('rm -rf "$1"/* && ls -A "$1"', str(out))
+    assert removed.returncode == 0 and removed.stdout == "", (
+        f"uid {HOST_UID} cannot remove the outputs: {removed.stderr[-1000:]}"
     )
-    name = (base / "sim" / "datasets.txt").read_text().split()[0]
-    writable_by_image_user(base)
-    return base, name
+
+
+def test_caldp_process_in_a_container_writes_outputs_the_host_user_can_remove(rt, image, sim):
+    """The image's default use (README): caldp-process as uid 1000 into a mounted a+rwx folder."""
+    base, name = sim
+    out = host_output_folder(base / "process-out")
+    proc = rt.run(
+        image,
+        name,
+        f"file:{base}/sim/inputs",
+        f"file:{out}",
+        "caldp-config-local",
+        "--no-stage2",  # drizzling: another area's, and the slowest step (CI budget)
+        opts=("-v", f"{base}:{base}", "-e", f"CRDS_PATH={base}/sim/crds_cache"),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.strip().splitlines()[-1] == "EXIT - SUCCESS[0]: Processing completed successfully."
+    check_run(out, name, stage2=False)
+    assert {p.stat().st_uid for p in out.rglob("*")} == {IMAGE_UID}
+    check_host_user_owns_the_output(out)
 
 
 def free_port() -> int:
@@ -338,3 +416,43 @@ def test_container_cluster_serves_a_client_on_the_host(cluster):
         assert client.submit(operator.add, 1, 2).result(timeout=120) == 3
         workers = client.scheduler_info()["workers"].values()
         assert [w["resources"] for w in workers] == [{"memory": 3072}]
+
+
+def test_caldp_batch_on_the_container_cluster(cluster, sim):
+    """caldp-batch on the host drives the container cluster; the worker (uid 1000) writes the
+    products into the shared folders, the submitter (umask 000, docker/README.md) its messages."""
+    base, name = sim
+    out = host_output_folder(base / "batch-out")
+    (base / "batch-work").mkdir(mode=0o777)
+    (base / "batch-work").chmod(0o777)
+    (base / "datasets.txt").write_text(name + "\n")
+    env = dict(os.environ, CRDS_PATH=f"{base}/sim/crds_cache")
+    proc = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("caldp-batch")),
+            str(base / "datasets.txt"),
+            "--cluster",
+            cluster,
+            "--input",
+            f"file:{base}/sim/inputs",
+            "--output",
+            f"file:{out}",
+            "--workdir",
+            str(base / "batch-work"),
+            "--config",
+            "caldp-config-local",
+            "--no-stage2",
+            "--no-progress",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=lambda: os.umask(0),
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    check_run(out, name, stage2=False)
+    # the products were written in the worker container, as the image's user
+    assert (out / "data" / "acs" / name / f"{name}_crj.fits").stat().st_uid == IMAGE_UID
+    assert "no `memory` resource" not in proc.stderr
+    check_host_user_owns_the_output(out)
