@@ -334,7 +334,8 @@ def test_caldp_process_in_a_container_writes_outputs_the_host_user_can_remove(rt
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.strip().splitlines()[-1] == "EXIT - SUCCESS[0]: Processing completed successfully."
     check_run(out, name, stage2=False)
-    assert {p.stat().st_uid for p in out.rglob("*")} == {IMAGE_UID}
+    if os.getuid() == 0:  # rootful: uid 1000 is uid 1000 on the host (rootless maps it to a subuid)
+        assert {p.stat().st_uid for p in out.rglob("*")} == {IMAGE_UID}
     check_host_user_owns_the_output(out)
 
 
@@ -453,6 +454,7 @@ def test_caldp_batch_on_the_container_cluster(cluster, sim):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     check_run(out, name, stage2=False)
     # the products were written in the worker container, as the image's user
-    assert (out / "data" / "acs" / name / f"{name}_crj.fits").stat().st_uid == IMAGE_UID
+    if os.getuid() == 0:
+        assert (out / "data" / "acs" / name / f"{name}_crj.fits").stat().st_uid == IMAGE_UID
     assert "no `memory` resource" not in proc.stderr
     check_host_user_owns_the_output(out)
