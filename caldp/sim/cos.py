@@ -91,7 +91,7 @@ NUV_SEGS = (
 )
 MODES = {
     "cos-fuv-asn": CosMode("FUV", "G130M", 1291, 2, FUV_SEGS, 6.0e-14, {"small": 60.0, "full": 900.0}, 60400.3, "7"),
-    "cos-nuv": CosMode("NUV", "G185M", 1850, 1, NUV_SEGS, 3.0e-13, {"small": 60.0, "full": 900.0}, 60401.3, "8"),
+    "cos-nuv": CosMode("NUV", "G185M", 1850, 1, NUV_SEGS, 3.75e-13, {"small": 60.0, "full": 900.0}, 60401.3, "8"),
     # NUV TIME-TAG imaging through MIRRORA: a few point sources (flux = brightest source's counts/s)
     "cos-nuv-image": CosMode("NUV", "MIRRORA", 0, 1, (), 400.0, {"small": 60.0, "full": 900.0}, 60402.3, "9"),
 }
@@ -155,6 +155,44 @@ def geo_shift(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def flat_value(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The FLATFILE value at detector (x, y): fixed-pattern ripple of ±3 % (events kept with this probability)."""
     return (0.97 + 0.03 * np.sin(x / 37.0) * np.cos(y / 11.0)).astype(np.float32)
+
+
+#: TDSTAB: sensitivity loss since TDS_REF_TIME (MJD), piecewise linear in time between TDS_TIMES with
+#: slopes (percent per year) steepening with time and towards the red end of each segment/stripe.
+TDS_REF_TIME = 54900.0
+TDS_TIMES = (54900.0, 56500.0, 58500.0, 62000.0)
+TDS_NWL, TDS_MAXWL = 20, 32  # wavelengths used / column width (calcos reads the first NWL)
+DAYS_PER_YEAR = 365.25  # calcos's constant
+
+
+def tds_table(seg: Seg) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(wavelengths, slope, intercept) of a segment's TDSTAB row, as calcos reads them: the factor at time t
+    (MJD) in interval i is ``(t - TDS_REF_TIME) / 365.25 * slope[i] / 100 + intercept[i]``; intercepts make
+    the factor continuous and 1 at the first time."""
+    n = FUV_X if seg.name.startswith("FUV") else NUV_X
+    wl = np.linspace(seg.c0 - 20.0, seg.c0 + seg.c1 * n + 20.0, TDS_NWL)
+    red = (wl - wl[0]) / (wl[-1] - wl[0])
+    times = np.asarray(TDS_TIMES)
+    slope = np.array([-(0.6 + 0.5 * i) * (0.8 + 0.4 * red) for i in range(times.size)])
+    intercept = np.empty_like(slope)
+    value = np.ones_like(wl)  # factor at times[i]
+    for i in range(times.size):
+        intercept[i] = value - (times[i] - TDS_REF_TIME) / DAYS_PER_YEAR * slope[i] / 100.0
+        if i + 1 < times.size:
+            value = (times[i + 1] - TDS_REF_TIME) / DAYS_PER_YEAR * slope[i] / 100.0 + intercept[i]
+    return wl, slope, intercept
+
+
+def tds_factor(seg: Seg, wave: np.ndarray, mjd: float) -> np.ndarray:
+    """The TDSTAB factor at `wave` (Å) and time `mjd`, evaluated as calcos's ``getTdsFactors`` does
+    (interval containing the time, linear interpolation in wavelength); the simulator multiplies the
+    source's count rate by it and TDSCORR divides it out."""
+    wl, slope, intercept = tds_table(seg)
+    times = np.asarray(TDS_TIMES)
+    i = int(np.searchsorted(times, mjd, side="right")) - 1
+    i = min(max(i, 0), times.size - 1)
+    node = (mjd - TDS_REF_TIME) / DAYS_PER_YEAR * slope[i] / 100.0 + intercept[i]
+    return np.interp(wave, wl, node)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -419,10 +457,56 @@ def write_references(refdir: Path, detector: str, seed: int) -> tuple[list[RefEn
     }
     refs["FLUXTAB"] = (name("phot"), [_rows(rows_flux, fmt)], "PHOTOMETRIC SENSITIVITY REFERENCE TABLE")
 
+    # -- TDSTAB: time-dependent sensitivity (SLOPE/INTERCEPT are NT x MAXWL, REF_TIME in the table header)
+    rows = []
+    for s in segs:
+        wl, slope, intercept = tds_table(s)
+        pad = TDS_MAXWL - wl.size
+        rows.append(
+            {
+                "SEGMENT": s.name,
+                "OPT_ELEM": mode.opt_elem,
+                "APERTURE": "PSA",
+                "CENWAVE": mode.cenwave,
+                "NWL": wl.size,
+                "NT": len(TDS_TIMES),
+                "WAVELENGTH": np.pad(wl, (0, pad)),
+                "TIME": np.asarray(TDS_TIMES),
+                "SLOPE": np.pad(slope, ((0, 0), (0, pad))).astype(np.float32),
+                "INTERCEPT": np.pad(intercept, ((0, 0), (0, pad))).astype(np.float32),
+                "PEDIGREE": "MODEL",
+            }
+        )
+    nt = len(TDS_TIMES)
+    cols = [
+        fits.Column("SEGMENT", "4A", array=[r["SEGMENT"] for r in rows]),
+        fits.Column("OPT_ELEM", "8A", array=[r["OPT_ELEM"] for r in rows]),
+        fits.Column("APERTURE", "4A", array=[r["APERTURE"] for r in rows]),
+        fits.Column("CENWAVE", "J", array=[r["CENWAVE"] for r in rows]),
+        fits.Column("NWL", "J", array=[r["NWL"] for r in rows]),
+        fits.Column("NT", "J", array=[r["NT"] for r in rows]),
+        fits.Column("WAVELENGTH", f"{TDS_MAXWL}D", unit="Angstrom", array=np.array([r["WAVELENGTH"] for r in rows])),
+        fits.Column("TIME", f"{nt}D", unit="MJD", array=np.array([r["TIME"] for r in rows])),
+        fits.Column(
+            "SLOPE", f"{nt * TDS_MAXWL}E", dim=f"({TDS_MAXWL},{nt})", array=np.array([r["SLOPE"] for r in rows])
+        ),
+        fits.Column(
+            "INTERCEPT",
+            f"{nt * TDS_MAXWL}E",
+            dim=f"({TDS_MAXWL},{nt})",
+            array=np.array([r["INTERCEPT"] for r in rows]),
+        ),
+        fits.Column("PEDIGREE", "8A", array=[r["PEDIGREE"] for r in rows]),
+    ]
+    tdshdu = fits.BinTableHDU.from_columns(cols)
+    tdshdu.header["REF_TIME"] = (TDS_REF_TIME, "MJD at which the factor is 1")
+    refs["TDSTAB"] = (name("tds"), [tdshdu], "TIME DEPENDENT SENSITIVITY TABLE")
+
     entries, refkw = [], {}
     match = {"DETECTOR": det}
     for key, (fname, hdus, filetype) in refs.items():
-        write([_ref_primary(fname, filetype, det), *hdus], refdir / fname)
+        extra = {"OBSTYPE": "SPECTROSCOPIC"} if key == "TDSTAB" else None
+        write([_ref_primary(fname, filetype, det, extra), *hdus], refdir / fname)
         entries.append(RefEntry("cos", key.lower(), fname, dict(match)))
         refkw[key] = fname
     return entries, refkw
@@ -454,12 +538,13 @@ SWITCHES_FUV = {
     "BACKCORR": "PERFORM",
     "FLUXCORR": "PERFORM",
     "PHOTCORR": "OMIT",
-    "TDSCORR": "OMIT",
+    "TDSCORR": "PERFORM",
     "TRCECORR": "OMIT",
     "ALGNCORR": "OMIT",
     "STATFLAG": True,
 }
 SWITCHES_IMAGE = {
+    "TDSCORR": "OMIT",
     "WAVECORR": "OMIT",
     "X1DCORR": "OMIT",
     "BACKCORR": "OMIT",
@@ -531,6 +616,7 @@ def _events_for_segment(rng, mode: CosMode, seg: Seg, *, exptime, fpoffset, exps
     wave_obs = seg.c0 + seg.c1 * (xcol - shift)  # wavelength falling on column xcol
     wave_rest = wave_obs * (1.0 - v_helio / 299792.458)
     rate = _rest_flux(mode, wave_rest) * sensitivity(wave_obs, mode.cenwave)
+    rate = rate * tds_factor(seg, wave_rest, expstart + exptime / 2 / 86400.0)  # TDSCORR divides it out
     counts = rng.poisson(rate * exptime)
     n = int(counts.sum())
     x = np.repeat(xcol, counts) + rng.uniform(-0.5, 0.5, n)
@@ -720,6 +806,166 @@ def orbit_cards(epoch_mjd: float) -> dict:
     }
 
 
+#: Columns of a jitter table (EDPS ``_jit``; 3-second averages), in the archive's order, with their units.
+JIT_COLUMNS = (
+    ("Seconds", "E", "seconds"),
+    ("V2_dom", "E", "arcsec"),
+    ("V3_dom", "E", "arcsec"),
+    ("V2_roll", "E", "arcsec"),
+    ("V3_roll", "E", "arcsec"),
+    ("SI_V2_AVG", "E", "arcsec"),
+    ("SI_V2_RMS", "E", "arcsec"),
+    ("SI_V2_P2P", "E", "arcsec"),
+    ("SI_V3_AVG", "E", "arcsec"),
+    ("SI_V3_RMS", "E", "arcsec"),
+    ("SI_V3_P2P", "E", "arcsec"),
+    ("RA", "D", "degrees"),
+    ("DEC", "D", "degrees"),
+    ("Roll", "D", "degrees"),
+    ("LimbAng", "E", "degrees"),
+    ("TermAng", "E", "degrees"),
+    ("LOS_Zenith", "E", "degrees"),
+    ("Latitude", "E", "degrees"),
+    ("Longitude", "E", "degrees"),
+    ("Mag_V1", "E", "gauss"),
+    ("Mag_V2", "E", "gauss"),
+    ("Mag_V3", "E", "gauss"),
+    ("BrightLimb", "I", ""),
+    ("FGS_flags", "I", ""),
+    ("DayNight", "I", ""),
+    ("Recenter", "I", ""),
+    ("TakeData", "I", ""),
+    ("SlewFlag", "I", ""),
+)
+_JIT_DTYPES = {"E": np.float32, "D": np.float64, "I": np.int16}
+JIT_STEP = 3.0  # seconds per jitter-table row
+JIF_BINS = 64  # jitter-image size (pixels); JIF_SCALE arcsec per pixel
+JIF_SCALE = 0.002
+#: Guide-star pair (V2, V3 of the dominant and roll stars, arcsec) and the pointing jitter RMS (arcsec).
+GUIDE_STARS = ((-702.4, 512.8), (655.1, -488.3))
+JITTER_RMS = 0.004
+
+
+def jitter_name(dataset: str, is_asn: bool) -> str:
+    """Root of a dataset's jitter files: the association's own name, or the exposure's with a final ``j``.
+
+    >>> jitter_name("lcs701010", True), jitter_name("lcs801a1q", False)
+    ('lcs701010', 'lcs801a1j')
+    """
+    return dataset if is_asn else dataset[:-1] + "j"
+
+
+def _jitter_rows(rng, exp: dict, targ: tuple[float, float]) -> dict[str, np.ndarray]:
+    """One exposure's jitter table: 3-s samples of guiding on the two guide stars (a slow random walk of
+    the pointing with JITTER_RMS scatter), the pointing itself, and HST's circular orbit (latitude,
+    longitude, day/night) as ``orbit_cards`` describes it."""
+    n = int(np.ceil(exp["exptime"] / JIT_STEP)) + 1
+    t = np.arange(n) * JIT_STEP
+    walk = np.cumsum(rng.normal(0.0, JITTER_RMS / 4, (2, n)), axis=1)
+    walk -= walk.mean(axis=1, keepdims=True)
+    rms = np.abs(rng.normal(JITTER_RMS, JITTER_RMS / 5, (2, n)))
+    phase = 2 * np.pi * ((exp["expstart"] - 60000.0) * 86400.0 + t) / ORBITPER
+    inc = np.radians(28.5)
+    lat = np.degrees(np.arcsin(np.sin(inc) * np.sin(phase)))
+    lon = (np.degrees(np.arctan2(np.cos(inc) * np.sin(phase), np.cos(phase))) - 360.0 * t / 86164.0) % 360.0 - 180.0
+    day = (np.cos(phase) > -0.3).astype(np.int16)
+    cols: dict[str, np.ndarray] = {
+        "Seconds": t,
+        "V2_dom": GUIDE_STARS[0][0] + walk[0],
+        "V3_dom": GUIDE_STARS[0][1] + walk[1],
+        "V2_roll": GUIDE_STARS[1][0] + walk[0],
+        "V3_roll": GUIDE_STARS[1][1] + walk[1],
+        "SI_V2_AVG": walk[0],
+        "SI_V2_RMS": rms[0],
+        "SI_V2_P2P": 5.0 * rms[0],
+        "SI_V3_AVG": walk[1],
+        "SI_V3_RMS": rms[1],
+        "SI_V3_P2P": 5.0 * rms[1],
+        "RA": targ[0] + walk[0] / 3600.0 / np.cos(np.radians(targ[1])),
+        "DEC": targ[1] + walk[1] / 3600.0,
+        "Roll": np.full(n, 0.0),
+        "LimbAng": 40.0 + 30.0 * np.cos(phase),
+        "TermAng": 60.0 + 50.0 * np.sin(phase),
+        "LOS_Zenith": 70.0 - 40.0 * np.cos(phase),
+        "Latitude": lat,
+        "Longitude": lon,
+        "Mag_V1": 0.25 * np.cos(phase),
+        "Mag_V2": 0.20 * np.sin(phase),
+        "Mag_V3": 0.10 * np.cos(2 * phase),
+        "BrightLimb": (np.cos(phase) > 0).astype(np.int16),
+        "FGS_flags": np.zeros(n, np.int16),
+        "DayNight": day,
+        "Recenter": np.zeros(n, np.int16),
+        "TakeData": np.ones(n, np.int16),
+        "SlewFlag": np.zeros(n, np.int16),
+    }
+    return cols
+
+
+def write_jitter(ddir: Path, jit_root: str, members: list[str], exposures: dict, mode: CosMode, targ, seed: int):
+    """The observation logs of a dataset: ``<root>_jit.fits`` (one 3-s jitter table per exposure, EXTNAME
+    ``jit``, EXPNAME the exposure's rootname ending in ``j``) and ``<root>_jif.fits`` (per exposure a 2-D
+    histogram of the pointing excursions, EXTNAME ``jif``, with the jitter statistics in its header)."""
+    common = {
+        "TELESCOP": "HST",
+        "INSTRUME": "FGS",
+        "EQUINOX": 2000.0,
+        "OPUS_VER": "caldp-sim",
+        "ROOTNAME": jit_root,
+        "TARGNAME": "CALDP-SIM-STAR",
+        "PROC_TYP": "NORMAL",
+        "CONFIG": f"COS/{mode.detector}",
+        "PROPOSID": 17007,
+        "PRIMESI": "COS",
+        "GUIDECMD": "FINE LOCK",
+        "GSD_ID": "0116200409",
+        "GSD_FGS": "3",
+        "GSR_ID": "0116200474",
+        "GSR_FGS": "1",
+        "GS_PRIM": "DOMINANT",
+        "PREDGSEP": float(np.hypot(*np.subtract(GUIDE_STARS[0], GUIDE_STARS[1]))),
+        "TNLOSSES": 0,
+    }
+    jit_hdus = [primary({"FILENAME": f"{jit_root}_jit.fits", "FILETYPE": "JIT", **common})]
+    jif_hdus = [primary({"FILENAME": f"{jit_root}_jif.fits", "FILETYPE": "JIM", **common})]
+    for k, root in enumerate(members):
+        exp = exposures[root]
+        rows = _jitter_rows(_rng(seed, 40 + int(mode.program), k), exp, targ)
+        cols = [
+            fits.Column(name, fmt, unit=unit or None, array=rows[name].astype(_JIT_DTYPES[fmt]))
+            for name, fmt, unit in JIT_COLUMNS
+        ]
+        expname = root[:-1] + "j"
+        stats = {
+            "EXPNAME": expname,
+            "EXPSTART": exp["expstart"],
+            "EXPEND": exp["expstart"] + exp["exptime"] / 86400.0,
+            "EXPTIME": exp["exptime"],
+            "V2_RMS": round(float(np.sqrt(np.mean(rows["SI_V2_AVG"] ** 2 + rows["SI_V2_RMS"] ** 2))) * 1e3, 2),
+            "V3_RMS": round(float(np.sqrt(np.mean(rows["SI_V3_AVG"] ** 2 + rows["SI_V3_RMS"] ** 2))) * 1e3, 2),
+            "V2_P2P": round(float(np.ptp(rows["SI_V2_AVG"])) * 1e3, 2),
+            "V3_P2P": round(float(np.ptp(rows["SI_V3_AVG"])) * 1e3, 2),
+            "RA_AVG": float(rows["RA"].mean()),
+            "DEC_AVG": float(rows["DEC"].mean()),
+            "ROLL_AVG": float(rows["Roll"].mean()),
+            "NLOSSES": 0,
+            "NRECENT": 0,
+        }
+        tab = fits.BinTableHDU.from_columns(cols, name="jit")
+        tab.header["EXTVER"] = k + 1
+        tab.header.update(stats)
+        jit_hdus.append(tab)
+        edges = (np.arange(JIF_BINS + 1) - JIF_BINS / 2) * JIF_SCALE
+        hist, _, _ = np.histogram2d(rows["SI_V3_AVG"], rows["SI_V2_AVG"], bins=(edges, edges))
+        img = fits.ImageHDU(hist.astype(np.int32), name="jif")
+        img.header["EXTVER"] = k + 1
+        img.header.update(stats)
+        img.header.update({"CRPIX1": JIF_BINS / 2 + 0.5, "CRPIX2": JIF_BINS / 2 + 0.5, "CRVAL1": 0.0, "CRVAL2": 0.0})
+        img.header.update({"CDELT1": JIF_SCALE, "CDELT2": JIF_SCALE, "CTYPE1": "V2", "CTYPE2": "V3"})
+        jif_hdus.append(img)
+    return [write(jit_hdus, ddir / f"{jit_root}_jit.fits"), write(jif_hdus, ddir / f"{jit_root}_jif.fits")]
+
+
 def dataset_names(mode_name: str, index: int, nexp: int) -> tuple[str, list[str]]:
     """(dataset, members): ``lcs<p><vv>010`` and ``lcs<p><vv>a<k>q``; single exposures are their own dataset.
 
@@ -852,6 +1098,7 @@ def simulate_dataset(outdir: Path, mode_name: str, index: int, size: str, seed: 
         )
         files.append(spt)
         info["exposures"][root] = {"fppos": fppos, "v_helio": v_helio, "expstart": expstart, "exptime": exptime}
+    files += write_jitter(ddir, jitter_name(name, asn_id != "NONE"), members, info["exposures"], mode, targ, seed)
     if asn_id != "NONE":
         from .products import write_asn
 

@@ -48,6 +48,31 @@ def test_fuv_products_as_the_archive_delivers(fuv):
     assert f"{ds.name}_x1dsum3.fits" not in names  # only FP-POS 1 and 2 were observed
 
 
+def test_fuv_observation_logs_delivered(fuv):
+    """The association's _jit (a 3-s jitter table per exposure) and _jif (its 2-D histogram) are delivered
+    unchanged, one extension per member named by EXPNAME (the rootname ending in ``j``)."""
+    from caldp.sim import cos
+
+    result, _, out = fuv
+    ds = result.datasets[0]
+    ddir = out / "data" / "cos" / ds.name
+    members = sorted(ds.truth["exposures"])
+    with fits.open(ddir / f"{ds.name}_jit.fits") as jit, fits.open(ddir / f"{ds.name}_jif.fits") as jif:
+        assert jit[0].header["FILETYPE"] == "JIT" and jif[0].header["FILETYPE"] == "JIM"
+        assert len(jit) == len(jif) == len(members) + 1
+        for k, member in enumerate(members, start=1):
+            tab, img = jit["JIT", k], jif["JIF", k]
+            assert tab.header["EXPNAME"] == img.header["EXPNAME"] == member[:-1] + "j"
+            assert tab.columns.names == [c[0] for c in cos.JIT_COLUMNS]
+            seconds = tab.data["Seconds"]
+            assert seconds[0] == 0 and seconds[-1] >= ds.truth["exposures"][member]["exptime"]
+            assert np.all(np.diff(seconds) == cos.JIT_STEP)
+            assert img.data.sum() == len(tab.data)  # every 3-s sample in the histogram
+            assert np.std(tab.data["SI_V2_AVG"]) < 3 * cos.JITTER_RMS
+    with fits.open(ds.input_path / f"{ds.name}_jit.fits") as src, fits.open(ddir / f"{ds.name}_jit.fits") as got:
+        assert fits.FITSDiff(src, got).identical
+
+
 def test_fuv_calibration_switches_complete(fuv):
     result, _, out = fuv
     ds = result.datasets[0]
@@ -67,9 +92,29 @@ def test_fuv_calibration_switches_complete(fuv):
         "BACKCORR",
         "X1DCORR",
         "FLUXCORR",
+        "TDSCORR",
     ):
         assert hdr[key] == "COMPLETE", key
     assert hdr["RANDSEED"] == 1 and hdr["RANDCORR"] == "COMPLETE"
+
+
+def test_fuv_tdscorr_divides_by_the_tdstab_factor(fuv):
+    """NET/FLUX is FLUXTAB's sensitivity times TDSTAB's factor at the exposure's mid-time (a ~15-20 % loss
+    since REF_TIME, so the flux test below fails without TDSCORR)."""
+    from caldp.sim import cos
+
+    result, _, out = fuv
+    ds = result.datasets[0]
+    member, info = sorted(ds.truth["exposures"].items())[0]
+    t_mid = info["expstart"] + info["exptime"] / 2 / 86400.0
+    with fits.open(out / "data" / "cos" / ds.name / f"{member}_x1d.fits") as hdul:
+        for row in hdul[1].data:
+            seg = next(s for s in cos.FUV_SEGS if s.name == row["SEGMENT"])
+            w, net, flux = (row[c].astype(float) for c in ("WAVELENGTH", "NET", "FLUX"))
+            good = (flux != 0) & (net > 0)
+            expected = cos.sensitivity(w[good], 1291) * cos.tds_factor(seg, w[good], t_mid)
+            assert np.allclose(net[good] / flux[good], expected, rtol=2e-3), row["SEGMENT"]
+            assert cos.tds_factor(seg, w[good], t_mid).max() < 0.9
 
 
 def test_fuv_wavecal_measures_the_fp_pos_step(fuv):
