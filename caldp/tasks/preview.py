@@ -34,10 +34,11 @@ from ..engines.acs.dq import DQ
 
 log = logging.getLogger(__name__)
 
-#: Product suffixes previewed per instrument (CALDP's ``get_suffix``).
+#: Product suffixes previewed per instrument (CALDP's ``get_suffix``), plus the CR-combined
+#: CTE-corrected ``crc`` (issue 15 asks for previews of every CTE product: flc, crc, drc).
 PREVIEW_SUFFIXES: dict[str, tuple[str, ...]] = {
-    "acs": ("crj", "drc", "drz", "raw", "flc", "flt"),
-    "wfc3": ("drc", "drz", "flc", "flt", "ima", "raw"),
+    "acs": ("crj", "crc", "drc", "drz", "raw", "flc", "flt"),
+    "wfc3": ("crc", "drc", "drz", "flc", "flt", "ima", "raw"),
     "stis": ("x1d", "sx1"),
     "cos": ("x1d", "x1dsum", "x1dsum1", "x1dsum2", "x1dsum3", "x1dsum4", "flt"),  # flt: imaging only
 }

@@ -354,24 +354,26 @@ def _cte_refs(asn: Association, srcdir: Path, input_path: Path, env) -> dict | N
         return None
     if str(primary.get("DETECTOR", "")).strip().upper() != "UVIS":
         return None
-    if str(primary.get("SUBARRAY", "F")).strip().upper() in ("T", "TRUE", "1"):
-        raise EngineError(
-            "PCTECORR=PERFORM on a subarray is not supported by the builtin engine (use --engine hstcal)",
-            file=raw_path.name,
-            keyword="SUBARRAY",
-        )
-    return {key: reference(primary, key, env) for key in ("PCTETAB", "BIACFILE", "DRKCFILE")} | {
-        "PCTETAB_NAME": str(primary["PCTETAB"]).strip()
-    }
+    from .uvis import ctesub
+
+    refs = {key: reference(primary, key, env) for key in ("PCTETAB", "BIACFILE", "DRKCFILE")}
+    if ctesub.is_subarray(primary):
+        # calwf3 corrects subarrays with physical overscan only; refuse the others before any work
+        for sp in asn.subproducts:
+            for m in sp.members:
+                ctesub.check_raw(_raw_path(srcdir, m, input_path))
+    return refs | {"PCTETAB_NAME": str(primary["PCTETAB"]).strip()}
 
 
 def _wf3cte(raw_path: Path, root: str, cte_refs: dict, out: Products) -> Path:
     """WF3CTE (uvis/pctecorr.py): raw → ``<root>_rac_tmp.fits`` in the output directory."""
+    from .uvis import ctesub
     from .uvis.pctecorr import run_wf3cte
 
     rac = out.outdir / f"{root}_rac_tmp.fits"
     log.info("WF3CTE: %s -> %s", raw_path.name, rac.name)
-    run_wf3cte(
+    subarray = ctesub.is_subarray(fits.getheader(raw_path, 0))
+    (ctesub.run_wf3cte_subarray if subarray else run_wf3cte)(
         raw_path,
         rac,
         pctetab_path=cte_refs["PCTETAB"],

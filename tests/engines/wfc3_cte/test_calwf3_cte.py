@@ -1,4 +1,5 @@
-"""calwf3 with PCTECORR=PERFORM on simulated data: refusals happen before any product is written."""
+"""calwf3 with PCTECORR=PERFORM on simulated data: refusals happen before any product is written
+(subarrays: test_subarray.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import shutil
 import pytest
 from astropy.io import fits
 
-from caldp.engines.common.errors import EngineError
 from caldp.engines.wfc3.calwf3 import calwf3
 from caldp.engines.wfc3.uvis.context import MissingReference
 
@@ -37,21 +37,11 @@ def test_sim_cte_mode_headers(small_cte):
         assert key in h
 
 
-def test_subarray_refused_before_any_product(small_cte, tmp_path):
-    ds, env = small_cte
-    asn = _copy(ds, tmp_path)
-    before = sorted(p.name for p in tmp_path.iterdir())
-    with pytest.raises(EngineError, match="SUBARRAY"):
-        calwf3(asn, outdir=tmp_path, env=env)
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
-
-
 def test_missing_biacfile_stops_first(small_cte, tmp_path):
     ds, env = small_cte
     asn = _copy(ds, tmp_path)
     for raw in tmp_path.glob("*_raw.fits"):
         with fits.open(raw, mode="update") as h:
-            h[0].header["SUBARRAY"] = False  # past the subarray refusal, to the reference check
             h[0].header["BIACFILE"] = "iref$nonexistent_bic.fits"
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(MissingReference, match="BIACFILE"):
