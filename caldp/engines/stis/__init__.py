@@ -1,0 +1,1 @@
+"""Built-in STIS engine: calstis (HSTCAL ``pkg/stis``) 2-D stages, CCD imaging first."""

@@ -1,0 +1,502 @@
+"""calstis1 (HSTCAL ``cs1/calstis1.c``, ``do2d.c``, ``getgrpinfo1.c``, ``getccdtab.c``, ``history1.c``):
+basic 2-D calibration of one STIS CCD exposure in memory, imset by imset, in calstis's order —
+DQICORR, BLEVCORR, error initialisation, BIASCORR, DARKCORR, FLATCORR, PHOTCORR, STATFLAG.
+
+The thin layer: references and header keywords here, pixel arithmetic in :mod:`.dqicorr`,
+:mod:`.blevcorr`, :mod:`.basic2d` and :mod:`.photcorr`. cs0.e runs calstis1 twice around the
+CR-split combination (:mod:`.calstis`), with different :class:`Steps`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from ..common import imphttab
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, ImSet, read_exposure, section
+from ..common.keywords import hdr_float
+from ..common.refimage import nint
+from ..common.refs import column, is_given, resolve
+from . import basic2d, blevcorr, dqicorr, photcorr
+
+log = logging.getLogger(__name__)
+
+BEGIN_SIDE2 = 52091.0  # MJD after which the CCD housing temperature scales the dark
+CCD_REF_TEMP = 18.0
+DEFAULT_BLEV_CLIP = 5.0
+
+
+@dataclass(slots=True)
+class Steps:
+    """Which calstis1 steps this pass performs (cs0.e's cs1_switch)."""
+
+    dqicorr: bool = False
+    blevcorr: bool = False
+    biascorr: bool = False
+    darkcorr: bool = False
+    flatcorr: bool = False
+    photcorr: bool = False
+    statflag: bool = False
+
+
+@dataclass(slots=True)
+class CCDPars:
+    atodgain: np.float32
+    ccdbias: np.float32
+    readnoise: np.float32
+    saturate: np.float32
+    blev_clip: np.float32
+    pedigree: str
+    descrip: str
+    row: int
+
+
+@dataclass(slots=True)
+class Refs:
+    """References of one exposure, read once and shared by the two calstis1 passes."""
+
+    env: dict
+    primary: fits.Header
+    cache: dict = field(default_factory=dict)
+
+    def path(self, keyword: str) -> Path:
+        value = self.primary.get(keyword)
+        if not is_given(value):
+            raise EngineError("reference file is not given (N/A or missing)", keyword=keyword)
+        p = resolve(value, self.env, keyword=keyword)
+        if not p.is_file():
+            raise EngineError("reference file not found", file=p, keyword=keyword)
+        return p
+
+    def image(self, keyword: str) -> tuple[ImSet, fits.Header]:
+        if keyword not in self.cache:
+            p = self.path(keyword)
+            exp = read_exposure(p)
+            self.cache[keyword] = (exp.imsets[0], exp.primary)
+        return self.cache[keyword]
+
+    def table(self, keyword: str):
+        if keyword not in self.cache:
+            p = self.path(keyword)
+            try:
+                with fits.open(p, memmap=False) as hdul:
+                    self.cache[keyword] = (hdul[1].data.copy(), hdul[1].header.copy(), hdul[0].header.copy())
+            except (OSError, IndexError, AttributeError) as exc:
+                raise EngineError(f"cannot read table ({exc})", file=p, keyword=keyword) from exc
+        return self.cache[keyword]
+
+
+def _col(data, name: str, keyword: str, file) -> np.ndarray:
+    c = column(data, name)
+    if c is None:
+        raise EngineError(f"column {name} not found", file=file, keyword=keyword)
+    return np.asarray(c)
+
+
+def read_ccdtab(refs: Refs, primary: fits.Header) -> CCDPars:
+    """``GetCCDTab``: the row matching CCDAMP, CCDGAIN, CCDOFFST, BINAXIS1/2 (first match)."""
+    data, _, _ = refs.table("CCDTAB")
+    f = refs.primary["CCDTAB"]
+    amp = np.char.strip(_col(data, "CCDAMP", "CCDTAB", f).astype(str))
+    want = (
+        str(primary.get("CCDAMP", "")).strip(),
+        int(primary.get("CCDGAIN", 0)),
+        int(primary.get("CCDOFFST", 0)),
+        int(primary.get("BINAXIS1", 1)),
+        int(primary.get("BINAXIS2", 1)),
+    )
+    match = (
+        (amp == want[0])
+        & (_col(data, "CCDGAIN", "CCDTAB", f) == want[1])
+        & (_col(data, "CCDOFFST", "CCDTAB", f) == want[2])
+        & (_col(data, "BINAXIS1", "CCDTAB", f) == want[3])
+        & (_col(data, "BINAXIS2", "CCDTAB", f) == want[4])
+    )
+    rows = np.flatnonzero(match)
+    if rows.size == 0:
+        raise EngineError(
+            "matching row not found (CCDAMP {}, CCDGAIN {}, CCDOFFST {}, BINAXIS {},{})".format(*want),
+            file=f,
+            keyword="CCDTAB",
+        )
+    r = int(rows[0])
+    clip = column(data, "BLEV_CLIP")
+    ped, desc = column(data, "PEDIGREE"), column(data, "DESCRIP")
+    return CCDPars(
+        np.float32(data["ATODGAIN"][r]),
+        np.float32(data["CCDBIAS"][r]),
+        np.float32(data["READNSE"][r]),
+        np.float32(data["SATURATE"][r]),
+        np.float32(DEFAULT_BLEV_CLIP if clip is None else clip[r]),
+        "" if ped is None else str(ped[r]).strip(),
+        "" if desc is None else str(desc[r]).strip(),
+        r,
+    )
+
+
+def read_bpixtab(refs: Refs, opt_elem: str):
+    """BPIXTAB rows for OPT_ELEM (or ANY/no column) and the table's (SIZAXIS1, SIZAXIS2)."""
+    data, hdr, _ = refs.table("BPIXTAB")
+    f = refs.primary["BPIXTAB"]
+    if "SIZAXIS1" not in hdr or "SIZAXIS2" not in hdr:
+        raise EngineError("couldn't get SIZAXIS1/SIZAXIS2 from the table header", file=f, keyword="BPIXTAB")
+    cols = [_col(data, c, "BPIXTAB", f) for c in ("PIX1", "PIX2", "LENGTH", "AXIS", "VALUE")]
+    opt = column(data, "OPT_ELEM")
+    rows = []
+    for i in range(len(data)):
+        oe = "ANY" if opt is None else str(opt[i]).strip().upper()
+        if oe != "ANY" and oe != opt_elem.strip().upper():
+            continue
+        if int(cols[3][i]) not in (1, 2):
+            raise EngineError(f"Axis = {int(cols[3][i])} in BPIXTAB, but it must be 1 or 2", file=f, keyword="BPIXTAB")
+        if int(cols[2][i]) <= 0:
+            raise EngineError(
+                f"Length = {int(cols[2][i])} in BPIXTAB, but it must be positive", file=f, keyword="BPIXTAB"
+            )
+        rows.append(tuple(int(c[i]) for c in cols))
+    return rows, (int(hdr["SIZAXIS1"]), int(hdr["SIZAXIS2"]))
+
+
+def _corner(hdr, rsize: int = 1) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``GetCorner``/``FromLT``: (bin, corner) in reference pixels, x first."""
+    out_bin, out_corner = [], []
+    for k in (1, 2):
+        ltm = float(hdr.get(f"LTM{k}_{k}", 1.0))
+        ltv = float(hdr.get(f"LTV{k}", 0.0))
+        dbin = rsize / ltm
+        out_bin.append(nint(dbin))
+        out_corner.append(nint((dbin - rsize) / 2.0 - dbin * ltv))
+    return (out_bin[0], out_bin[1]), (out_corner[0], out_corner[1])
+
+
+def ref_section(x: ImSet, ref: ImSet, keyword: str, file) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``FindBin`` + ``bin2d`` for an unbinned CCD: the reference pixels under the science image."""
+    sbin, scorner = _corner(x.sci_hdr)
+    rbin, rcorner = _corner(ref.sci_hdr)
+    if sbin != (1, 1) or rbin != (1, 1):
+        raise EngineError(
+            "binned CCD data or references are not supported by the builtin STIS engine yet", file=file, keyword=keyword
+        )
+    ny, nx = x.shape
+    if scorner == rcorner and ref.shape == x.shape:
+        return ref.sci, ref.err, ref.dq
+    x0, y0 = scorner[0] - rcorner[0], scorner[1] - rcorner[1]
+    if x0 < 0 or y0 < 0 or x0 + nx > ref.shape[1] or y0 + ny > ref.shape[0]:
+        raise EngineError(
+            f"reference {ref.shape[1]}x{ref.shape[0]} does not cover the science image "
+            f"({nx}x{ny} at {x0 + 1},{y0 + 1})",
+            file=file,
+            keyword=keyword,
+        )
+    sl = (slice(y0, y0 + ny), slice(x0, x0 + nx))
+    return ref.sci[sl], ref.err[sl], ref.dq[sl]
+
+
+def _history(primary: fits.Header, text: str) -> None:
+    primary.add_history(text)
+
+
+def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str, kind: str = "image") -> None:
+    _, rprim = refs.image(keyword) if kind == "image" else refs.table(keyword)[::2]
+    _history(primary, f"{what} complete ...")
+    _history(primary, f"  reference {kind} {refs.primary[keyword]}")
+    _history(primary, f"    {str(rprim.get('PEDIGREE', '')).strip()}")
+    _history(primary, f"    {str(rprim.get('DESCRIP', '')).strip()}")
+
+
+def _table_history(primary: fits.Header, refs: Refs, keyword: str, extra: str = "") -> None:
+    _, _, rprim = refs.table(keyword)
+    _history(primary, f"  reference table {refs.primary[keyword]}")
+    _history(primary, f"    {str(rprim.get('PEDIGREE', '')).strip()}")
+    _history(primary, f"    {str(rprim.get('DESCRIP', '')).strip()}")
+    if extra:
+        _history(primary, f"    {extra}")
+
+
+def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None = None) -> Exposure:
+    """One calstis1 pass over every imset of `exp` (CCD imaging); returns the calibrated exposure.
+    `exp` is consumed (its arrays are reused)."""
+    primary = exp.primary
+    detector = str(primary.get("DETECTOR", "")).strip()
+    if detector != "CCD":
+        raise EngineError(
+            f"DETECTOR = {detector}: only the CCD is supported by the builtin STIS engine yet",
+            file=exp.filename,
+            keyword="DETECTOR",
+        )
+    obstype = str(primary.get("OBSTYPE", "")).strip()
+    ccd = read_ccdtab(refs, primary)
+    sw_crcorr = str(primary.get("CRCORR", "OMIT")).strip().upper()
+    out = Exposure(primary=primary, filename=exp.filename)
+    ngood = 0
+    for imset in exp.imsets:
+        hdr = imset.sci_hdr
+        for key in ("EXPTIME", "EXPSTART", "EXPEND"):
+            if key not in hdr:
+                raise EngineError(f"imset {imset.extver}: keyword not found", file=exp.filename, keyword=key)
+        exptime = float(hdr["EXPTIME"])
+        if exptime < 0:
+            raise EngineError(f"Exposure time is invalid: {exptime:g}", file=exp.filename, keyword="EXPTIME")
+        expstart = float(hdr["EXPSTART"])
+        sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
+        ncombine = max(int(hdr.get("NCOMBINE", 1)), 1)
+        if exptime <= 0.0 or float(imset.sci.max()) <= float(imset.sci.min()):
+            why = f"exptime = {exptime:.6g}" if exptime <= 0 else f"all values = {float(imset.sci.max()):.6g}"
+            log.warning("imset %d flagged as bad because %s", imset.extver, why)
+            imset.sci_hdr["IMSET_OK"] = (False, "is the current imset good?")
+            out.imsets.append(imset)
+            continue
+        ngood += 1
+        temperature = -1.0
+        occdhtav = float(hdr.get("OCCDHTAV", -1.0))
+        if occdhtav >= 0.0 and sw_crcorr != "COMPLETE":
+            epc = f"{str(hdr.get('EXPNAME', '')).strip()[:8]}j_epc.fits"
+            if input_dir is not None and ((input_dir / epc).is_file() or (input_dir / epc.lower()).is_file()):
+                raise EngineError(
+                    "EPC tables (side-2 CCD housing temperature) are not supported by the builtin STIS engine yet",
+                    file=epc,
+                )
+            log.warning("EPCTAB `%s' not found.", epc)
+        if expstart >= BEGIN_SIDE2:
+            if "OCCDHTAV" in hdr:
+                temperature = float(hdr["OCCDHTAV"])
+            else:
+                log.warning("keyword OCCDHTAV not found; no temperature correction applied to sensitivity.")
+        if ngood == 1:
+            primary["ATODGAIN"] = hdr_float(ccd.atodgain)
+            primary["READNSE"] = hdr_float(ccd.readnoise)
+            _history(primary, "CCD parameters table ...")
+            _history(primary, f"  reference table {refs.primary['CCDTAB']}")
+            _history(primary, f"    {ccd.pedigree}")
+            _, _, cprim = refs.table("CCDTAB")
+            _history(primary, f"    {str(cprim.get('DESCRIP', '')).strip()}")
+            _history(primary, f"    {ccd.descrip}")
+            if exp.nimsets == 1 and sw_crcorr == "PERFORM":
+                log.warning("Only one imset, so CRCORR will be reset to SKIPPED.")
+                primary["CRCORR"] = "SKIPPED"
+        sci, err, dq = imset.sci, imset.err, imset.dq
+        if steps.dqicorr:
+            dqicorr.flag_saturation(sci, dq, ccd.saturate)
+            ltm = (float(hdr.get("LTM1_1", 1.0)), float(hdr.get("LTM2_2", 1.0)))
+            ltv = (float(hdr.get("LTV1", 0.0)), float(hdr.get("LTV2", 0.0)))
+            cdelt = (1.0, 1.0)
+            if obstype == "IMAGING":
+                cd = [float(hdr.get(k, d)) for k, d in (("CD1_1", 1.0), ("CD1_2", 0.0), ("CD2_1", 0.0), ("CD2_2", 1.0))]
+                cdelt = (math.sqrt(cd[0] ** 2 + cd[2] ** 2), math.sqrt(cd[1] ** 2 + cd[3] ** 2))
+            if str(primary.get("TARGNAME", "")).strip() not in ("BIAS", "DARK"):
+                warn = dqicorr.flag_filter(
+                    dq, str(primary.get("APER_FOV", "")), cdelt, ltm, ltv, imaging=obstype == "IMAGING"
+                )
+                if warn:
+                    log.warning("%s regions beyond the aperture will not be flagged.", warn)
+            if is_given(primary.get("BPIXTAB")):
+                rows, size = read_bpixtab(refs, str(primary.get("OPT_ELEM", "")))
+                dqicorr.apply_bpixtab(dq, rows, ltv, size)
+            if ngood == 1:
+                primary["DQICORR"] = "COMPLETE"
+                _history(primary, "DQICORR complete ...")
+                _history(primary, "  values checked for saturation")
+                if is_given(primary.get("BPIXTAB")):
+                    _history(primary, "  DQ array initialized ...")
+                    _table_history(primary, refs, "BPIXTAB")
+        if steps.blevcorr:
+            binning = (int(primary.get("BINAXIS1", 1)), int(primary.get("BINAXIS2", 1)))
+            res, ov = blevcorr.blevcorr(
+                sci,
+                dq,
+                ccdamp=str(primary.get("CCDAMP", "")),
+                binning=binning,
+                sdqflags=sdqflags,
+                ccdbias=ccd.ccdbias,
+                blev_clip=ccd.blev_clip,
+            )
+            if ov is None:
+                log.warning("Image size is too small to do BLEVCORR; bias from CCDTAB will be subtracted.")
+                imset.sci = sci = res.sci
+            else:
+                if res.too_few:
+                    log.warning(
+                        "(blevcorr) %d image line%s too few overscan pixels.",
+                        res.too_few,
+                        " has" if res.too_few == 1 else "s have",
+                    )
+                if res.default_used:
+                    log.warning("No bias level data, or singular fit; bias from CCDTAB will be subtracted.")
+                if not res.driftcorr:
+                    log.warning("(blevcorr) No virtual overscan region; no correction for slope will be applied.")
+                (tx1, tx2), (ty1, ty2) = ov.trimx, ov.trimy
+                ny, nx = sci.shape
+                imset = section(imset, tx1, ty1, nx - tx1 - tx2, ny - ty1 - ty2)
+                imset.sci = sci = res.sci
+                err, dq = imset.err, imset.dq
+                hdr = imset.sci_hdr
+            hdr["MEANBLEV"] = (hdr_float(res.meanblev), "mean of bias levels subtracted")
+            log.info(
+                "Bias level from overscan has been subtracted; mean of bias levels subtracted was %.6g.",
+                np.float32(res.meanblev),
+            )
+            err_init_bias = 0.0
+            if ngood == 1:
+                primary["BLEVCORR"] = "COMPLETE"
+                if ov is not None:
+                    _history(primary, "BLEVCORR complete; bias level from overscan was subtracted.")
+                else:
+                    _history(primary, "BLEVCORR complete; bias level from CCDTAB was subtracted.")
+                if not res.driftcorr:
+                    _history(primary, "BLEVCORR does not include correction for drift along lines.")
+                else:
+                    _history(primary, "BLEVCORR includes correction for drift along lines.")
+        else:
+            err_init_bias = float(ccd.ccdbias)
+        if basic2d.error_is_dummy(err):
+            if ncombine > 1:
+                log.warning("NCOMBINE > 1 before the error array was initialized.")
+            err = imset.err = basic2d.init_error_ccd(
+                sci, bias=err_init_bias, gain=ccd.atodgain, readnoise=ccd.readnoise
+            )
+            if ngood == 1:
+                _history(primary, "Uncertainty array initialized.")
+            log.info("Uncertainty array initialized, readnoise=%.5g, gain=%.5g", ccd.readnoise, ccd.atodgain)
+        if steps.biascorr:
+            ref, _ = refs.image("BIASFILE")
+            rs, re_, rd = ref_section(imset, ref, "BIASFILE", refs.primary["BIASFILE"])
+            rs, re_ = basic2d.scale_ref(rs, re_, float(ncombine))
+            basic2d.subtract(sci, err, dq, rs, re_, rd)
+            if ngood == 1:
+                primary["BIASCORR"] = "COMPLETE"
+                _ref_history(primary, "BIASCORR", refs, "BIASFILE")
+        if steps.darkcorr:
+            ref, rprim = refs.image("DARKFILE")
+            rs, re_, rd = ref_section(imset, ref, "DARKFILE", refs.primary["DARKFILE"])
+            factor = basic2d.dark_factor(
+                temperature, float(rprim.get("REF_TEMP", CCD_REF_TEMP)), float(rprim.get("DRK_VS_T", 0.07))
+            )
+            rs, re_ = basic2d.scale_ref(rs, re_, factor * exptime / float(ccd.atodgain))
+            meandark = basic2d.median_good(rs, rd)
+            basic2d.subtract(sci, err, dq, rs, re_, rd)
+            hdr["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
+            if factor != 1.0:
+                log.info(
+                    "Dark reference image was scaled by the factor %.6g, in addition to the exposure time.", factor
+                )
+            if ngood == 1:
+                primary["DARKCORR"] = "COMPLETE"
+                _ref_history(primary, "DARKCORR", refs, "DARKFILE")
+        if steps.flatcorr:
+            _flatcorr(imset, refs, primary, first=ngood == 1)
+        if ngood == 1:
+            _photcorr(imset, primary, refs, ccd, steps.photcorr, temperature)
+        if steps.statflag:
+            st = basic2d.good_stats(imset.sci, imset.err, imset.dq, sdqflags)
+            _write_stats(imset, st)
+        out.imsets.append(imset)
+    return out
+
+
+def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) -> None:
+    have = {k: is_given(primary.get(k)) for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE")}
+    if have["LFLTFILE"]:
+        raise EngineError("low-order flats are not supported by the builtin STIS engine yet", keyword="LFLTFILE")
+    if not (have["PFLTFILE"] or have["DFLTFILE"]):
+        raise EngineError("FLATCORR=PERFORM but no PFLTFILE or DFLTFILE is given", keyword="PFLTFILE")
+    flat = None
+    for key in ("PFLTFILE", "DFLTFILE"):
+        if not have[key]:
+            continue
+        ref, _ = refs.image(key)
+        if flat is None:
+            flat = ImSet(ref.sci.copy(), ref.err.copy(), ref.dq.copy(), ref.headers)
+        else:
+            if ref.shape != flat.shape:
+                raise EngineError("Pixel-to-pixel flat and delta flat are not the same size", keyword=key)
+            basic2d.multiply(flat.sci, flat.err, flat.dq, ref.sci, ref.err, ref.dq)
+    fs, fe, fd = ref_section(imset, flat, "PFLTFILE", refs.primary.get("PFLTFILE"))
+    basic2d.divide(imset.sci, imset.err, imset.dq, fs, fe, fd)
+    if first:
+        primary["FLATCORR"] = "COMPLETE"
+        for key in ("PFLTFILE", "DFLTFILE"):
+            if have[key]:
+                _ref_history(primary, "FLATCORR", refs, key)
+
+
+def _photcorr(imset: ImSet, primary: fits.Header, refs: Refs, ccd: CCDPars, perform: bool, temperature: float):
+    obstype = str(primary.get("OBSTYPE", "")).strip()
+    cenwave = int(primary.get("CENWAVE", -1)) if obstype == "SPECTROSCOPIC" else None
+    mode = photcorr.photmode(
+        aperture=str(primary.get("APERTURE", "")),
+        detector="CCD",
+        opt_elem=str(primary.get("OPT_ELEM", "")),
+        ccdgain=int(primary.get("CCDGAIN", 1)),
+        expstart=float(imset.sci_hdr["EXPSTART"]),
+        cenwave=cenwave,
+    )
+    primary["PHOTMODE"] = (mode, "list of components")
+    if not perform:
+        return
+    obsmode, found_a2d = photcorr.remove_a2d(mode)
+    path = refs.path("IMPHTTAB")
+    try:
+        vals = imphttab.lookup(path, obsmode)
+    except EngineError as exc:
+        log.warning("photmode '%s' not found (%s); PHOTCORR skipped.", obsmode, exc)
+        primary["PHOTCORR"] = "SKIPPED"
+        return
+    flam, plam, bw = vals["PHOTFLAM"], vals["PHOTPLAM"], vals["PHOTBW"]
+    ok = not (flam < -9990.0 and plam < -9990.0 and bw < -9990.0)
+    if found_a2d and ok:
+        flam *= float(ccd.atodgain)
+    tdsrow = None
+    if ok and is_given(primary.get("TDSTAB")):
+        data, _, _ = refs.table("TDSTAB")
+        f = refs.primary["TDSTAB"]
+        opt = np.char.strip(np.char.upper(_col(data, "OPT_ELEM", "TDSTAB", f).astype(str)))
+        rows = np.flatnonzero(opt == str(primary.get("OPT_ELEM", "")).strip().upper())
+        if rows.size == 0:
+            raise EngineError(
+                f"matching row not found for OPT_ELEM {primary.get('OPT_ELEM')}", file=f, keyword="TDSTAB"
+            )
+        tdsrow = int(rows[-1])
+        nwl = int(data["NWL"][tdsrow])
+        wl = np.asarray(data["WAVELENGTH"][tdsrow], np.float64).ravel()[:nwl]
+        if column(data, "TEMPSENS") is not None and column(data, "REFTEMP") is not None:
+            sens = np.asarray(data["TEMPSENS"][tdsrow], np.float64).ravel()[:nwl]
+            flam /= photcorr.temperature_factor(plam, temperature, wl, sens, float(data["REFTEMP"][tdsrow]))
+    primary["PHOTFLAM"] = (hdr_float(flam), "inverse sensitivity")
+    primary["PHOTZPT"] = (hdr_float(vals["PHOTZPT"]), "zero point")
+    primary["PHOTPLAM"] = (hdr_float(plam), "pivot wavelength")
+    primary["PHOTBW"] = (hdr_float(bw), "RMS bandwidth")
+    primary["PHOTCORR"] = "COMPLETE" if ok else "SKIPPED"
+    _history(primary, "PHOTCORR complete ..." if ok else "PHOTCORR skipped ...")
+    _table_history(primary, refs, "IMPHTTAB")
+    if tdsrow is not None:
+        _table_history(primary, refs, "TDSTAB")
+
+
+def _write_stats(imset: ImSet, st: basic2d.Stats) -> None:
+    sh, eh = imset.headers["SCI"], imset.headers["ERR"]
+    sh["NGOODPIX"] = (st.n, "number of good pixels")
+    eh["NGOODPIX"] = (st.n, "number of good pixels")
+    if st.n == 0:
+        log.warning("All output pixels flagged as bad.")
+        return
+    for key, v, c in (
+        ("GOODMIN", st.sci_min, "minimum good data value"),
+        ("GOODMAX", st.sci_max, "maximum good data value"),
+        ("GOODMEAN", st.sci_mean, "average of good data values"),
+        ("SNRMIN", st.snr_min, "minimum S/N of good data values"),
+        ("SNRMAX", st.snr_max, "maximum S/N of good data values"),
+        ("SNRMEAN", st.snr_mean, "mean S/N of good data values"),
+    ):
+        sh[key] = (hdr_float(v), c)
+    for key, v, c in (
+        ("GOODMIN", st.err_min, "minimum sigma for good data"),
+        ("GOODMAX", st.err_max, "maximum sigma for good data"),
+        ("GOODMEAN", st.err_mean, "average of sigma for good data"),
+    ):
+        eh[key] = (hdr_float(v), c)
