@@ -20,6 +20,7 @@ STAGE1 = {
     "acs": "caldp.engines.acs.calacs:calacs",
     "wfc3": "caldp.engines.wfc3.calwf3:calwf3",
     "cos": "caldp.engines.cos:calcos",
+    "stis": "caldp.engines.stis.calstis:calstis",  # CCD imaging; other STIS modes raise EngineError
 }
 
 
