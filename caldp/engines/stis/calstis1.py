@@ -202,10 +202,11 @@ def _history(primary: fits.Header, text: str) -> None:
     primary.add_history(text)
 
 
-def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str, kind: str = "image") -> None:
-    _, rprim = refs.image(keyword) if kind == "image" else refs.table(keyword)[::2]
+def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str) -> None:
+    """calstis1's history for a reference image step: name, PEDIGREE, DESCRIP."""
+    _, rprim = refs.image(keyword)
     _history(primary, f"{what} complete ...")
-    _history(primary, f"  reference {kind} {refs.primary[keyword]}")
+    _history(primary, f"  reference image {refs.primary[keyword]}")
     _history(primary, f"    {str(rprim.get('PEDIGREE', '')).strip()}")
     _history(primary, f"    {str(rprim.get('DESCRIP', '')).strip()}")
 
