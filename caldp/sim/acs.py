@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
+from . import distortion, geometry
 from .builders import (
     RefWriter,
     amp_cards,
@@ -289,6 +289,7 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
         FILTER2=FILTER2,
     )
     refkw["SATUFILE"] = add("satufile", "sat", "FULL-WELL SATURATION LEVEL MAP", sat_hdus, amp, CCDAMP=setup_.ccdamp)
+    distortion.write_references(refs_out, det)  # IDCTAB, NPOLFILE, D2IMFILE (WFC), DGEOFILE
     return refs_out.entries, refs_out.header_values("jref")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from astropy.time import Time
 
-from . import acs, crdscache, cte, cte_wfc3, ir, wfc3
+from . import acs, crdscache, cte, cte_wfc3, distortion, ir, wfc3
 from .detector import make_image_refs
 from .exposure import chip_origin, simulate_ccd
 from .fitsutil import image_extension, primary, write, write_tar_gz
@@ -199,6 +199,19 @@ def _extent(setup, margin: float = 20.0) -> tuple[float, float, float, float]:
     return min(xs) - margin, max(xs) + margin, min(ys) - margin, max(ys) + margin
 
 
+def _distortion(store: _RefStore, detector: str, refkw: dict, spec, date_obs, time_obs, mjd, chips, pointing):
+    """The exposure's WCS through the simulated distortion model (caldp.sim.distortion)."""
+    primary = {
+        "INSTRUME": spec.instrument.upper(),
+        "DETECTOR": detector,
+        "DATE-OBS": date_obs,
+        "TIME-OBS": time_obs,
+        "EXPSTART": mjd,
+    }
+    origins = [chip_origin(c) for c in chips]
+    return distortion.solve_exposure(detector, store.refdir, refkw, primary, chips, pointing, origins)
+
+
 def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
     spec = MODE_SPECS[mode]
     setup, refs, refkw = store.ccd(spec.instrument, spec.detector, size)
@@ -239,8 +252,18 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             def trail(chip, electrons, mjd=mjd):
                 return cte.add_trails(electrons, ccdchip=chip.ccdchip, ccdamp=setup.ccdamp, expstart=mjd)
 
+        solution = _distortion(store, setup.detector, refkw, spec, date_obs, time_obs, mjd, setup.chips, pointing)
         pixels = simulate_ccd(
-            erng, setup, refs, stars, pointing, exptime=spec.exptime, darktime=darktime, keep_truth=truth, trail=trail
+            erng,
+            setup,
+            refs,
+            stars,
+            pointing,
+            exptime=spec.exptime,
+            darktime=darktime,
+            keep_truth=truth,
+            trail=trail,
+            placement=solution.chips,
         )
         module = CCD_MODULES[spec.instrument]
         pcards = module.primary_cards(
@@ -257,6 +280,7 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             targ=base.crval,
             chips=setup.chips,
         )
+        pcards["PA_V3"] = solution.pa_v3
         if spec.cte:
             pcards["PCTECORR"] = "PERFORM"
             if spec.instrument == "wfc3":
@@ -335,6 +359,7 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
         pointing = base.shifted(*spec.dithers[k])
         mjd = spec.mjd + k * (float(seq.times[-1]) + 120.0) / 86400.0
         date_obs, time_obs = _date_time(mjd)
+        solution = _distortion(store, "IR", refkw, spec, date_obs, time_obs, mjd, setup.chips, pointing)
         px = ir.simulate_ramp(
             _rng(seed, mode_idx, index, 100 + k),
             size,
@@ -345,6 +370,7 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
             psf_sigma=setup.psf_sigma,
             cr_rate=setup.cr_rate,
             keep_truth=truth,
+            placement=solution.chips[0],
         )
         pcards = ir.primary_cards(
             size,
@@ -357,6 +383,7 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
             time_obs=time_obs,
             targ=base.crval,
         )
+        pcards["PA_V3"] = solution.pa_v3
         files.append(write(ir.raw_hdus(size, pcards, px, root.upper()), ddir / f"{root}_raw.fits"))
         files.append(write_spt(ddir / f"{root}_spt.fits", root, "WFC3", "IR", {"PROPOSID": 17003, "EXPSTART": mjd}))
         chip = setup.chips[0]

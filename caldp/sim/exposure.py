@@ -38,15 +38,19 @@ def simulate_ccd(
     darktime: float,
     keep_truth: bool,
     trail=None,
+    placement=None,
 ) -> list[ChipPixels]:
     """Raw frames of every chip: (sky + stars)·flat·t + dark·t_dark, Poisson, cosmic rays,
     full-well clipping, gain, bias level + structure, read noise, A-to-D. `trail(chip, electrons)`,
-    if given, returns the electrons after the readout's charge transfer (CTE trails)."""
+    if given, returns the electrons after the readout's charge transfer (CTE trails). `placement`, if
+    given, holds each chip's ``distortion.ChipSolution`` (star positions and header WCS)."""
     out = []
     for k, chip in enumerate(setup.chips):
         origin = chip_origin(chip)
-        wcs = pointing.wcs(origin)
-        x, y = star_pixels(stars, wcs)
+        if placement is None:
+            x, y = star_pixels(stars, pointing.wcs(origin))
+        else:
+            x, y = placement[k].star_pixels(stars.ra, stars.dec)
         rate = render_points(chip.sci_shape, x, y, stars.rate, sigma=setup.psf_sigma).astype(np.float32)
         rate += np.float32(setup.sky_rate)
         expected = rate * refs.flat[k]
@@ -75,6 +79,9 @@ def simulate_ccd(
             bias=refs.bias[k],
             full_well=setup.full_well,
         )
-        cards = pointing.header_cards(origin, (chip.trimx[0], chip.trimy[0]))
+        if placement is None:
+            cards = pointing.header_cards(origin, (chip.trimx[0], chip.trimy[0]))
+        else:
+            cards = dict(placement[k].cards)
         out.append(ChipPixels(raw, rate if keep_truth else None, x, y, cards, n_cr, n_sat))
     return out

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
+from . import distortion, geometry
 from .builders import (
     RefWriter,
     amp_cards,
@@ -290,6 +290,7 @@ def write_references(refdir: Path, size: str, refs: IRRefs) -> tuple[list[RefEnt
         NUMEXPOS=seq.nsamp,
         **expos,
     )
+    distortion.write_references(refs_out, "IR")  # IDCTAB
     return refs_out.entries, refs_out.header_values("iref")
 
 
@@ -315,15 +316,19 @@ def simulate_ramp(
     psf_sigma: float,
     cr_rate: float,
     keep_truth: bool,
+    placement=None,
 ) -> IRPixels:
-    """Reads of one MULTIACCUM exposure (see the module docstring)."""
+    """Reads of one MULTIACCUM exposure (see the module docstring). `placement`: the chip's
+    ``distortion.ChipSolution`` (star positions and header WCS through the distortion model)."""
     chip = chip_for(size)
     seq = sample_sequence(size)
     ny, nx = chip.raw_shape
     sy, sx = chip.sci_shape
     origin = (float(chip.corner[0]), float(chip.corner[1]))
-    wcs = pointing.wcs(origin)
-    x, y = star_pixels(stars, wcs)
+    if placement is None:
+        x, y = star_pixels(stars, pointing.wcs(origin))
+    else:
+        x, y = placement.star_pixels(stars.ra, stars.dec)
     rate = render_points((sy, sx), x, y, stars.rate, sigma=psf_sigma) + sky_rate
     flat = _section(chip, refs.flat)[5:-5, 5:-5]
     dark = _section(chip, refs.dark_rate)[5:-5, 5:-5]
@@ -350,7 +355,7 @@ def simulate_ramp(
     )
     reads[:, 5:-5, 5:-5] += measured
     raw = np.clip(np.rint(reads), 0, 65535).astype(np.uint16)
-    cards = pointing.header_cards(origin, (5.0, 5.0))
+    cards = pointing.header_cards(origin, (5.0, 5.0)) if placement is None else dict(placement.cards)
     return IRPixels(raw, rate.astype(F32) if keep_truth else None, x, y, cards, n_cr, n_sat)
 
 

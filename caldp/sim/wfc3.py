@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
+from . import distortion, geometry
 from .builders import (
     RefWriter,
     amp_cards,
@@ -212,6 +212,7 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     )
     refkw["SATUFILE"] = add("satufile", "sat", "FULL-WELL SATURATION LEVEL MAP", sat_hdus, {"BINAXIS1": "1"})
     refkw["SNKCFILE"] = add("snkcfile", "snk", "SINK PIXELS", snk_hdus)
+    distortion.write_references(refs_out, "UVIS")  # IDCTAB, NPOLFILE, D2IMFILE
     return refs_out.entries, refs_out.header_values("iref")
 
 

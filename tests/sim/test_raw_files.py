@@ -192,9 +192,12 @@ def test_wcs_consistent_across_dithers(sim_small):
         # truth positions are on the trimmed science grid; raw CRPIX includes the 5-pixel border
         ra, dec = w.wcs_pix2world(np.array(c["x"]) + 5, np.array(c["y"]) + 5, 0)
         sky.append((ra, dec))
-    np.testing.assert_allclose(sky[0][0], truth["ra"], atol=1e-9)
-    np.testing.assert_allclose(sky[1][1], truth["dec"], atol=1e-9)
+    # the raw WCS is the linear (OPUS) part of the simulated distortion model (caldp.sim.distortion):
+    # within 2 IR pixels of the truth; the exact check goes through stwcs (tests/sim/test_distortion.py)
+    two_px = 2 * 0.1283 / 3600
+    np.testing.assert_allclose(sky[0][0], truth["ra"], atol=two_px / np.cos(np.deg2rad(np.mean(truth["dec"]))))
+    np.testing.assert_allclose(sky[1][1], truth["dec"], atol=two_px)
     dx = np.array(truth["exposures"][roots[1]]["chips"][0]["x"]) - np.array(
         truth["exposures"][roots[0]]["chips"][0]["x"]
     )
-    assert np.allclose(dx, dx[0]) and abs(dx[0]) > 5
+    assert np.allclose(dx, np.median(dx), atol=0.15) and abs(dx[0]) > 5  # distortion varies a little over 10 px
