@@ -62,12 +62,20 @@ class Store:
         probe.write_text("")
         probe.unlink()
 
-    def put_file(self, local: str | os.PathLike, key: str) -> str:
+    def put_file(self, local: str | os.PathLike, key: str, *, link: bool = False) -> str:
+        """Store a copy of `local` under `key`, written under a temporary name and renamed, so a
+        complete-looking file is always complete. `link`: a hard link instead of the copy when both are
+        on one filesystem (no data copied; only for a `local` nobody modifies in place afterwards)."""
         dest = self.path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
-            shutil.copyfile(local, tmp)
+            try:
+                if not link:
+                    raise OSError("copy requested")
+                os.link(local, tmp)
+            except OSError:  # a copy: requested, another filesystem, or links not allowed
+                shutil.copyfile(local, tmp)
             os.replace(tmp, dest)
         finally:
             if tmp.exists():
