@@ -14,9 +14,12 @@ middleware around the app moto's server builds; it watches the AWS API calls:
 - ``ec2:RunInstances``: runs the ``docker run`` line of the cloud-init user data the same way
   (its ``-e`` pairs are the environment) on an Elastic IP; ``TerminateInstances`` kills it.
 
-A container gets the credentials and endpoint of this emulator (what a task role and the AWS
-network give a real one), its own HOME, and nothing of the test's environment.
-``GET /_runner/state`` answers what ran (command, environment, task role, pids still alive).
+A container gets the endpoint of this emulator (what the AWS network gives a real one), the
+temporary credentials of its task role / instance profile's role (``sts:AssumeRole``; none
+without a role), its own HOME, and nothing of the test's environment. moto enforces no IAM
+policy, so the tests read the role's policies (recorded when the container starts).
+``GET /_runner/state`` answers what ran (command, environment, role and its inline policies,
+pids still alive).
 """
 
 from __future__ import annotations
@@ -105,6 +108,7 @@ class Container:
     def __init__(self, key, cluster, command, env, role, proc, address):
         self.key, self.cluster, self.command, self.env, self.role = key, cluster, command, env, role
         self.proc, self.address, self.stopped = proc, address, False
+        self.policies: dict = {}
 
 
 class Runner:
@@ -129,8 +133,12 @@ class Runner:
             body = json.dumps(self.state()).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        raw = environ["wsgi.input"].read(length) if length else b""
+        if environ.get("CONTENT_LENGTH"):
+            raw = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        elif environ.get("wsgi.input_terminated"):  # chunked uploads (s3fs) carry no length
+            raw = environ["wsgi.input"].read()
+        else:
+            raw = b""
         environ["wsgi.input"] = io.BytesIO(raw)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(ECS_TARGET):
@@ -165,8 +173,11 @@ class Runner:
                 self.run_tasks(request, json.loads(body))
             elif action == "RunInstances":
                 body = self.run_instances(request, body)
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
-        start_response(captured["status"], headers + [("Content-Length", str(len(body)))])
+        headers = captured["headers"]
+        if environ.get("REQUEST_METHOD") != "HEAD":  # a HEAD answer keeps the object's length
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
         return [body]
 
     # -- ECS
@@ -221,7 +232,32 @@ class Runner:
         return re.sub(rb"<ipAddress>[^<]*</ipAddress>", b"", body)
 
     # -- processes
+    def role_credentials(self, key: str, arn: str | None) -> tuple[dict[str, str], dict]:
+        """What a task role (Fargate) or an instance profile (EC2) gives the container: the
+        role's temporary credentials (``sts:AssumeRole``, as the container credentials endpoint
+        or the instance metadata would hand out) and, for the test to read, its inline policies.
+        No role: no credentials at all."""
+        if not arn:
+            return {}, {}
+        iam = self.client("iam")
+        if ":instance-profile/" in arn:
+            [role] = iam.get_instance_profile(InstanceProfileName=arn.rsplit("/", 1)[-1])["InstanceProfile"]["Roles"]
+            arn = role["Arn"]
+        name = arn.rsplit("/", 1)[-1]
+        policies = {
+            p: iam.get_role_policy(RoleName=name, PolicyName=p)["PolicyDocument"]
+            for p in iam.list_role_policies(RoleName=name)["PolicyNames"]
+        }
+        c = self.client("sts").assume_role(RoleArn=arn, RoleSessionName=key[:64])["Credentials"]
+        creds = {
+            "AWS_ACCESS_KEY_ID": c["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": c["SessionToken"],
+        }
+        return creds, policies
+
     def start(self, key, cluster, command, env, role, private, public) -> None:
+        creds, policies = self.role_credentials(key, role)
         with self.lock:
             self.public[private] = public
             command = bind(public, [self._translate(a) for a in command])
@@ -237,7 +273,7 @@ class Runner:
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_EC2_METADATA_DISABLED": "true",
-            **CREDENTIALS,
+            **creds,
             **env,
         }
         log = open(home / "output.txt", "wb")  # noqa: SIM115 -- the child keeps it
@@ -251,6 +287,7 @@ class Runner:
         )
         log.close()
         self.containers[key] = Container(key, cluster, command, env, role, proc, public)
+        self.containers[key].policies = policies
 
     def _translate(self, arg: str) -> str:
         for private, public in self.public.items():
@@ -314,6 +351,7 @@ class Runner:
                     "command": c.command,
                     "env": c.env,
                     "role": c.role,
+                    "policies": c.policies,
                     "address": c.address,
                     "returncode": c.proc.poll(),
                     "stopped": c.stopped,
