@@ -191,3 +191,35 @@ def test_trails_behind_sources_shrink(processed, kind):
     assert diff[core].mean() > 1.0  # charge given back to the sources
     assert diff[trail].mean() < -0.2  # taken out of their trails
     assert abs(diff[far].mean()) < 0.1 * abs(diff[trail].mean())  # the sky barely moves
+
+
+def _copy_sim(small, dest):
+    root, res = small
+    shutil.copytree(root / "sim", dest, ignore=shutil.ignore_patterns("out"))
+    return res.datasets[0].name, dest / "crds_cache", dest / "inputs"
+
+
+def _no_cprof(cache, inputs):
+    pcte = sorted((cache / "references" / "hst").glob("*_cte.fits"))[0]
+    with fits.open(pcte) as h:
+        fits.HDUList([x for x in h if x.name != "CPROF"]).writeto(pcte, overwrite=True)
+    return pcte.name
+
+
+def _no_prescan(cache, inputs):
+    for raw in inputs.rglob("*_raw.fits"):
+        with fits.open(raw, mode="update") as h:
+            h["SCI", 1].data = np.ascontiguousarray(h["SCI", 1].data[:, 25:])
+            h["SCI", 1].header["LTV1"] = 0.0
+    return "physical overscan"
+
+
+@pytest.mark.parametrize("breaker", [_no_cprof, _no_prescan])
+def test_bad_cte_input_is_a_stage1_error_with_nothing_delivered(small, tmp_path, breaker):
+    from tests.integration.test_process_bad_input import assert_failed
+
+    name, cache, inputs = _copy_sim(small, tmp_path / "sim")
+    text = breaker(cache, inputs)
+    out = tmp_path / "out"
+    proc = run_process(name, f"file:{inputs}", f"file:{out}", "caldp-config-local", env={"CRDS_PATH": str(cache)})
+    assert_failed(proc, out, name, 23, "STAGE1_ERROR", text)
