@@ -3,14 +3,28 @@
 
 from __future__ import annotations
 
+import copy
 import json
+
+import dask
+import pytest
 
 from caldp.cluster.factory import ClusterOptions, start_cluster
 
 from .conftest import wait_for
 
 
-def test_ec2_two_workers_profile_group_memory_and_cleanup(aws):
+@pytest.fixture
+def own_dask_config():
+    """EC2Cluster (VMCluster) sets its TLS settings in the process-wide dask config and never
+    unsets them: later clusters in this test process would speak TLS to plain-TCP schedulers."""
+    saved = copy.deepcopy(dask.config.config)
+    yield
+    dask.config.config.clear()
+    dask.config.config.update(saved)
+
+
+def test_ec2_two_workers_profile_group_memory_and_cleanup(aws, own_dask_config):
     iam, ec2 = aws.client("iam"), aws.client("ec2")
     opts = ClusterOptions(
         cluster="ec2",
