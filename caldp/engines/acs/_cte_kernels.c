@@ -14,6 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
@@ -190,54 +193,197 @@ typedef struct {
     double rn, thresh;
 } Model;
 
-/* simulateColumnReadout: npar passes of simulatePixelReadout_v1_2 on one column (in place). */
-static void
-sim_column(double *col, const float *traps, Py_ssize_t nrows, const Model *m, float *rp, float *cp)
+#define BLK 16 /* rows per block of the readout's skip / all-filled index */
+
+/* Per-column scratch of the readout: the trap column as doubles, the rescale factor of each row
+ * (traps[i]/traps[i-1] where the density drops, else 1.0: multiplying by 1.0 is exact, so it may be
+ * applied on every row), the double trail profiles of one trap, and block bounds. */
+typedef struct {
+    double *td, *rat, *rpd, *cpd, *bmax, *bmin;
+} Scratch;
+
+static int
+scratch_alloc(Scratch *s, Py_ssize_t nrows)
 {
-    if (m->ntraps <= 0)
+    const Py_ssize_t nb = nrows / BLK + 1;
+    s->td = malloc((nrows + 1) * sizeof(double));
+    s->rat = malloc((nrows + 1) * sizeof(double));
+    s->rpd = malloc(101 * sizeof(double));
+    s->cpd = malloc(101 * sizeof(double));
+    s->bmax = malloc(nb * sizeof(double));
+    s->bmin = malloc(nb * sizeof(double));
+    return s->td && s->rat && s->rpd && s->cpd && s->bmax && s->bmin;
+}
+
+static void
+scratch_free(Scratch *s)
+{
+    free(s->td);
+    free(s->rat);
+    free(s->rpd);
+    free(s->cpd);
+    free(s->bmax);
+    free(s->bmin);
+}
+
+/* The trap column as doubles and the rows' rescale factors (HSTCAL's `(double)traps[i] /
+ * (double)traps[i-1]` where traps[i] < traps[i-1]). */
+static void
+prepare_traps(const float *traps, Py_ssize_t nrows, Scratch *s)
+{
+    for (Py_ssize_t i = 0; i < nrows; i++)
+        s->td[i] = (double)traps[i];
+    if (nrows > 0)
+        s->rat[0] = 1.0;
+    for (Py_ssize_t i = 1; i < nrows; i++)
+        s->rat[i] = s->td[i] < s->td[i - 1] ? s->td[i] / s->td[i - 1] : 1.0;
+}
+
+/* Highest and lowest of col[i0..i1-1] (finite values: the order of comparisons does not matter). */
+static inline void
+minmax(const double *col, Py_ssize_t i0, Py_ssize_t i1, double *phi, double *plo)
+{
+    Py_ssize_t i = i0;
+    double hi = col[i0], lo = col[i0];
+#if defined(__SSE2__)
+    if (i1 - i0 >= 4) {
+        __m128d h0 = _mm_loadu_pd(col + i0), h1 = _mm_loadu_pd(col + i0 + 2), l0 = h0, l1 = h1;
+        for (i = i0 + 4; i + 4 <= i1; i += 4) {
+            const __m128d a = _mm_loadu_pd(col + i), b = _mm_loadu_pd(col + i + 2);
+            h0 = _mm_max_pd(h0, a);
+            h1 = _mm_max_pd(h1, b);
+            l0 = _mm_min_pd(l0, a);
+            l1 = _mm_min_pd(l1, b);
+        }
+        double t[4];
+        _mm_storeu_pd(t, _mm_max_pd(h0, h1));
+        hi = t[0] > t[1] ? t[0] : t[1];
+        _mm_storeu_pd(t, _mm_min_pd(l0, l1));
+        lo = t[0] < t[1] ? t[0] : t[1];
+    }
+#endif
+    for (; i < i1; i++) {
+        hi = col[i] > hi ? col[i] : hi;
+        lo = col[i] < lo ? col[i] : lo;
+    }
+    *phi = hi;
+    *plo = lo;
+}
+
+/* Bounds of each BLK-row block; with a NaN or an infinity in the column the bounds are made
+ * useless (-inf/+inf swapped), so that no block is skipped or taken as all filled. */
+static void
+block_bounds(const double *col, Py_ssize_t nrows, int finite, double *bmax, double *bmin)
+{
+    for (Py_ssize_t b = 0; b * BLK < nrows; b++) {
+        const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
+        if (finite)
+            minmax(col, i0, i1, &bmax[b], &bmin[b]);
+        else {
+            bmax[b] = INFINITY;
+            bmin[b] = -INFINITY;
+        }
+    }
+}
+
+/* Rows i0..i1-1 of one trap's pass, each row in HSTCAL's order with the state (nt, trapped)
+ * carried (a branch-free version with masks was slower: its selects put a multiply and a blend on
+ * the row-to-row dependency chain). */
+static inline void
+rows_general(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double fillw, int tlen, const Scratch *s, int *pnt,
+             double *ptrapped)
+{
+    int nt = *pnt;
+    double trapped = *ptrapped;
+    const double *td = s->td, *rat = s->rat, *rpd = s->rpd, *cpd = s->cpd;
+    for (Py_ssize_t i = i0; i < i1; i++) {
+        const double pix = col[i];
+        if (rat[i] != 1.0) /* HSTCAL: where traps[i] < traps[i-1] (elsewhere rat = 1.0, and x * 1.0 = x) */
+            trapped = trapped * rat[i];
+        const int inside = nt < tlen;
+        const int fill = pix >= q;
+        const int k = inside ? nt : 0;
+        const double a = rpd[k] * trapped, e = cpd[k] * trapped;
+        const double add = inside ? a : 0.0;
+        const double extra = (inside & fill) ? e : 0.0;
+        const double nw = fillw * td[i];
+        const double remove = fill ? nw : 0.0;
+        trapped = fill ? nw : trapped;
+        nt = fill ? 0 : nt + inside;
+        col[i] = pix + ((add + extra) - remove);
+    }
+    *pnt = nt;
+    *ptrapped = trapped;
+}
+
+/* Rows i0..i1-1 (i0 >= 1) where this row and the one before are both filled: the trap was refilled
+ * on the row before, so the state is known without the recurrence (nt = 0, trapped =
+ * fillw*traps[i-1], rescaled) and the rows are independent — a vectorisable loop, same operations. */
+VEC_CLONES static void
+rows_filled(double *restrict col, Py_ssize_t i0, Py_ssize_t i1, double fillw, double rp0, double cp0,
+            const double *restrict td, const double *restrict rat)
+{
+    for (Py_ssize_t i = i0; i < i1; i++) {
+        const double t = (fillw * td[i - 1]) * rat[i];
+        const double add = rp0 * t, extra = cp0 * t;
+        col[i] = col[i] + ((add + extra) - fillw * td[i]);
+    }
+}
+
+/* simulateColumnReadout: npar passes of simulatePixelReadout_v1_2 on one column (in place).
+ *
+ * Per trap the rows are taken a block of BLK at a time: a block below the trap's level while the trap
+ * is not releasing (nt >= tlen) changes nothing but -0.0 -> +0.0 (HSTCAL adds 0.0; one `+ 0.0` per
+ * pass reproduces it) and is skipped; a block entirely at or above the level has every row refilled,
+ * so after its first row the rows are independent (rows_filled); other blocks go row by row. The
+ * block bounds are upper/lower bounds kept up to date as the trap changes the pixels. */
+static void
+sim_column(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
+{
+    if (m->ntraps <= 0 || nrows <= 0)
         return;
+    const Py_ssize_t nb = (nrows + BLK - 1) / BLK;
     for (int shift = 0; shift < m->npar; shift++) {
-        double maxpix = 10;
-        for (Py_ssize_t i = 0; i < nrows; i++)
+        double maxpix = 10, fin = 0.0;
+        for (Py_ssize_t i = 0; i < nrows; i++) {
             maxpix = col[i] > maxpix ? col[i] : maxpix;
+            fin = fin + (col[i] - col[i]); /* stays 0 unless a NaN or an infinity is met */
+        }
+        const int finite = fin == 0.0;
         int wmax = m->ntraps - 1;
         for (int w = wmax; w >= 0; w--)
             if (m->qlev[w] <= maxpix) {
                 wmax = w;
                 break;
             }
+        block_bounds(col, nrows, finite, s->bmax, s->bmin);
+        const int tlen = m->tlen;
         for (int w = wmax; w >= 0; w--) {
             const double q = m->qlev[w];
             const double fillw = m->dpde[w] / m->npar;
-            const int tlen = m->tlen;
             for (int n = 0; n < tlen; n++) {
-                rp[n] = m->rprof[(Py_ssize_t)n * m->pstride + w];
-                cp[n] = m->cprof[(Py_ssize_t)n * m->pstride + w];
+                s->rpd[n] = (double)m->rprof[(Py_ssize_t)n * m->pstride + w];
+                s->cpd[n] = (double)m->cprof[(Py_ssize_t)n * m->pstride + w];
             }
+            s->rpd[tlen] = s->cpd[tlen] = 0.0; /* rows_general reads index nt == tlen (unused) */
             int nt = tlen;
             double trapped = 0;
-            for (Py_ssize_t i = 0; i < nrows; i++) {
-                const double pix = col[i];
-                const int inside = nt < tlen;
-                if (!inside && !(pix >= q))
-                    continue; /* HSTCAL adds 0.0 here */
-                if (i > 0 && (double)traps[i] < (double)traps[i - 1])
-                    trapped *= ((double)traps[i] / (double)traps[i - 1]);
-                double add = 0, extra = 0, remove = 0;
-                if (pix >= q) {
-                    if (inside) {
-                        ++nt;
-                        add = rp[nt - 1] * trapped;
-                        extra = cp[nt - 1] * trapped;
+            for (Py_ssize_t b = 0; b < nb; b++) {
+                const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
+                if (nt >= tlen && s->bmax[b] < q)
+                    continue; /* HSTCAL adds 0.0 on each of these rows */
+                if (s->bmin[b] >= q) {
+                    rows_general(col, i0, i0 + 1, q, fillw, tlen, s, &nt, &trapped);
+                    if (i1 > i0 + 1) {
+                        rows_filled(col, i0 + 1, i1, fillw, s->rpd[0], s->cpd[0], s->td, s->rat);
+                        trapped = fillw * s->td[i1 - 1];
+                        nt = 0;
                     }
-                    trapped = fillw * (double)traps[i];
-                    remove = trapped;
-                    nt = 0;
                 } else {
-                    ++nt;
-                    add = rp[nt - 1] * trapped;
+                    rows_general(col, i0, i1, q, fillw, tlen, s, &nt, &trapped);
                 }
-                col[i] = pix + (add + extra - remove);
+                if (finite)
+                    minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
             }
         }
         for (Py_ssize_t i = 0; i < nrows; i++)
@@ -269,16 +415,16 @@ fix_crs(float *traps, const double *mo, const double *ob, Py_ssize_t nrows, doub
 
 /* inverseCTEBlur on one column: obs (double), traps (float, modified), out (double). */
 static void
-blur_column(const double *obs, float *traps, double *model, double *tmp, Py_ssize_t nrows, const Model *m, float *rp,
-            float *cp)
+blur_column(const double *obs, float *traps, double *model, double *tmp, Py_ssize_t nrows, const Model *m, Scratch *s)
 {
     const double rn2 = m->rn * m->rn;
     int nredo = 0, redo;
     do {
+        prepare_traps(traps, nrows, s);
         memcpy(model, obs, nrows * sizeof(double));
         for (int it = 1; it <= m->nfor - 1; ++it) {
             memcpy(tmp, model, nrows * sizeof(double));
-            sim_column(model, traps, nrows, m, rp, cp);
+            sim_column(model, nrows, m, s);
             for (Py_ssize_t i = 0; i < nrows; ++i) {
                 double delta = model[i] - obs[i];
                 double delta2 = delta * delta;
@@ -287,7 +433,7 @@ blur_column(const double *obs, float *traps, double *model, double *tmp, Py_ssiz
             }
         }
         memcpy(tmp, model, nrows * sizeof(double));
-        sim_column(model, traps, nrows, m, rp, cp);
+        sim_column(model, nrows, m, s);
         for (Py_ssize_t i = 0; i < nrows; ++i)
             model[i] = tmp[i] - (model[i] - obs[i]);
         redo = m->fix_rocr ? fix_crs(traps, model, obs, nrows, m->thresh) : 0;
@@ -330,8 +476,8 @@ inverse_blur(PyObject *self, PyObject *args)
     double *model = malloc(nrows * sizeof(double));
     double *tmp = malloc(nrows * sizeof(double));
     float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
-    float rp[100] = {0}, cp[100] = {0};
-    if (!obs || !model || !tmp || !tcol)
+    Scratch scr;
+    if (!scratch_alloc(&scr, nrows) || !obs || !model || !tmp || !tcol)
         fail = 1;
     else
         for (Py_ssize_t c = c0; c < c1; c++) {
@@ -339,7 +485,7 @@ inverse_blur(PyObject *self, PyObject *args)
                 obs[i] = (double)sm[i * ncols + c];
                 tcol[i] = tr[i * ncols + c];
             }
-            blur_column(obs, tcol, model, tmp, nrows, &m, rp, cp);
+            blur_column(obs, tcol, model, tmp, nrows, &m, &scr);
             for (Py_ssize_t i = 0; i < nrows; i++) {
                 out[i * ncols + c] = (float)model[i];
                 tr[i * ncols + c] = tcol[i];
@@ -349,6 +495,7 @@ inverse_blur(PyObject *self, PyObject *args)
     free(model);
     free(tmp);
     free(tcol);
+    scratch_free(&scr);
     Py_END_ALLOW_THREADS;
     ck_release(bufs, 7);
     if (fail)
@@ -390,8 +537,8 @@ forward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS;
     double *col = malloc(nrows * sizeof(double));
     float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
-    float rp[100] = {0}, cp[100] = {0};
-    if (!col || !tcol)
+    Scratch scr;
+    if (!scratch_alloc(&scr, nrows) || !col || !tcol)
         fail = 1;
     else
         for (Py_ssize_t c = c0; c < c1; c++) {
@@ -399,12 +546,14 @@ forward(PyObject *self, PyObject *args)
                 col[i] = (double)im[i * ncols + c];
                 tcol[i] = tr[i * ncols + c];
             }
-            sim_column(col, tcol, nrows, &m, rp, cp);
+            prepare_traps(tcol, nrows, &scr);
+            sim_column(col, nrows, &m, &scr);
             for (Py_ssize_t i = 0; i < nrows; i++)
                 out[i * ncols + c] = (float)col[i];
         }
     free(col);
     free(tcol);
+    scratch_free(&scr);
     Py_END_ALLOW_THREADS;
     ck_release(bufs, 7);
     if (fail)

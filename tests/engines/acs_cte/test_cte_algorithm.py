@@ -150,3 +150,43 @@ def test_c_smoothing_matches_numpy_bits():
     assert_array_equal(_ckernels().smooth(img, 4.0).view(np.uint32), ref.view(np.uint32))
     # below 0.1 e⁻ of read noise nothing is smoothed
     assert_array_equal(P.smooth_readnoise(img, 0.05)[0], img)
+
+
+def _block_image(nrows=120, ncols=20, seed=11):
+    """Sky ~45 e⁻ (the lowest traps refilled on every row, one near the sky level at random, the
+    highest only by sources), bright sources, a faint column and a dip: the C readout's skipped,
+    all-filled and row-by-row blocks all occur."""
+    rng = np.random.default_rng(seed)
+    img = (45.0 + rng.normal(0, 4.0, (nrows, ncols))).astype(F32)
+    img[rng.integers(0, nrows, 25), rng.integers(0, ncols, 25)] += rng.uniform(50, 3000, 25).astype(F32)
+    img[:, 3] = 0.5
+    img[60:64, 7] -= 60.0
+    return img
+
+
+def _shrinking_traps(shape, s):
+    """A trap map whose density drops on every 7th row (the trapped charge is rescaled there)."""
+    traps = P.trap_map(*shape, s.iz, s.sens, 100, 200.0)
+    traps[::7] *= F32(0.75)
+    return traps
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_c_readout_blocks_match_numpy_bits(threads, monkeypatch):
+    s = small_set(n_used=12, tlen=20)
+    img = _block_image()
+    traps0 = _shrinking_traps(img.shape, s)
+    assert (np.diff(traps0, axis=0) < 0).any()
+    ref = P.forward_readout(img, traps0, s, n_traps_used=12)
+    monkeypatch.setenv("CALDP_THREADS", str(threads))
+    got = P.forward_readout(img, traps0, s, n_traps_used=12, kernels=_ckernels())
+    assert not np.array_equal(ref, img)
+    assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+    err = np.sqrt(np.abs(img) + 16.0).astype(F32)
+    t_np, t_c = traps0.copy(), traps0.copy()
+    kw = dict(rn=4.0, n_traps_used=12, thresh=-10.0, fix_rocr=1)
+    ref = P.correct_amp(img, err, t_np, s, **kw)
+    got = P.correct_amp(img, err, t_c, s, kernels=_ckernels(), **kw)
+    assert not np.array_equal(ref[0], img)
+    for a, b in ((got[0], ref[0]), (got[1], ref[1]), (t_c, t_np)):
+        assert_array_equal(a.view(np.uint32), b.view(np.uint32))
