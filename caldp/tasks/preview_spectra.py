@@ -13,11 +13,13 @@ cannot flatten the spectrum.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+_DRAWING = threading.Lock()  # one matplotlib figure drawn at a time in this process (see write_spectrum_previews)
 
 MAX_POINTS = 2048
 FULL_SIZE_IN, FULL_DPI = (10.0, 5.0), 100
@@ -89,11 +91,19 @@ def title_of(base: str, header) -> str:
 
 def write_spectrum_previews(hdul, base: str, outdir: Path) -> list[Path]:
     """``<base>.png`` (1000×500) and ``<base>_thumb.png`` (128×128) of an open x1d product."""
+    rows = spectrum_rows(hdul[1].data)
+    limits = y_limits(rows)
+    # Matplotlib's font cache (shared FT2Font objects) and mathtext parser are not thread-safe:
+    # previews run on a thread pool, and concurrent text layout corrupts glyph loading or
+    # crashes the process. Array work above runs in parallel; drawing is one figure at a time.
+    with _DRAWING:
+        return _draw(rows, limits, hdul[0].header, base, outdir)
+
+
+def _draw(rows, limits, header, base: str, outdir: Path) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    rows = spectrum_rows(hdul[1].data)
-    limits = y_limits(rows)
     made = []
     for suffix, size_in, labels in (("", FULL_SIZE_IN, True), ("_thumb", (THUMB_PX / FULL_DPI,) * 2, False)):
         fig = Figure(figsize=size_in, dpi=FULL_DPI)
@@ -108,7 +118,7 @@ def write_spectrum_previews(hdul, base: str, outdir: Path) -> list[Path]:
         if labels:
             ax.set_xlabel("Wavelength (Å)")
             ax.set_ylabel("Flux (erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$)")
-            ax.set_title(title_of(base, hdul[0].header), fontsize=11)
+            ax.set_title(title_of(base, header), fontsize=11)
             ax.grid(alpha=0.3)
             if rows:
                 ax.legend(loc="upper left", ncols=len(rows), fontsize=9, title="±1σ bands", title_fontsize=8)
