@@ -58,7 +58,7 @@ MODE_SPECS = {
     "wfc3-ir": ModeSpec("wfc3", "IR", 1, "", "", ((0, 0),), 0.0, 60296.25),
     "wfc3-ir-asn": ModeSpec("wfc3", "IR", 2, "EXP-DTH", "PROD-DTH", ((0, 0), (10.5, 7.5)), 0.0, 60297.25),
     "acs-wfc-cte-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25, cte=True),
-    # WF3CTE (caldp.sim.cte_wfc3); the builtin engine corrects full frames only (small: a subarray)
+    # WF3CTE (caldp.sim.cte_wfc3); small is a subarray (UVIS2-C512C-SUB), corrected as calwf3 does subarrays
     "wfc3-uvis-cte-asn": ModeSpec("wfc3", "UVIS", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0),) * 2, 200.0, 60296.25, cte=True),
 }
 
