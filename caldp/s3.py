@@ -194,8 +194,9 @@ class S3Store:
         self.delete(probe)
 
     # ----------------------------------------------------------------- writes
-    def put_file(self, local: str | os.PathLike, key: str) -> str:
-        """Upload `local` to `key`: atomic, verified (size and ETag), retried."""
+    def put_file(self, local: str | os.PathLike, key: str, *, link: bool = False) -> str:
+        """Upload `local` to `key`: atomic, verified (size and ETag), retried. (`link`, for the
+        same signature as a local store's, changes nothing: an upload is always a copy.)"""
         local = Path(local)
         size = local.stat().st_size
         md5 = md5_file(local) if size < 2 * CHUNK_SIZE else None

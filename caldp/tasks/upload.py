@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ..exit_codes import ExitCode, explain
-from ..storage import Store, open_store, split_uri
+from ..storage import open_store, split_uri
 from .records import Failure, StepRecord
 from .runtime import failure_from, run_step, scratch, stage_in, staging_store
 from .status import mark_final
@@ -55,7 +55,7 @@ def _deliver(record: StepRecord, final: StepRecord) -> list[str]:
                 dest = f"{prefix}/{_sub(key)}{Path(key).name}"
                 local = stage_in(staging, [key], tmp)[0]
                 # a file: output on the staging filesystem gets a hard link (the staging copy is deleted)
-                out.put_file(local, dest, **({"link": True} if type(out) is Store else {}))
+                out.put_file(local, dest, link=True)
                 local.unlink()
                 delivered.append(dest)
     logs = [staging.read_text(k) for k in sorted(staging.list("logs"))]

@@ -68,3 +68,20 @@ def test_put_file_failure_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         Store(tmp_path / "out").put_file(local, "l1_x1d.fits")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_staging_links_what_a_step_made(tmp_path):
+    """A step's products go from its scratch directory into local staging as hard links (the
+    scratch directory is discarded right after), so gigabytes of calcos output are never copied."""
+    from caldp.tasks.runtime import stage_out
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    made = [scratch / "l1_corrtag_a.fits", scratch / "l1_x1d.fits"]
+    for f in made:
+        f.write_bytes(b"p" * 4096)
+    keys = stage_out(Store(tmp_path / "staging"), made, "products")
+    assert keys == ("products/l1_corrtag_a.fits", "products/l1_x1d.fits")
+    for f, key in zip(made, keys, strict=True):
+        assert (tmp_path / "staging" / key).stat().st_ino == f.stat().st_ino
+    assert not list((tmp_path / "staging" / "products").glob(".*.part"))
