@@ -1,4 +1,7 @@
-"""The emulated AWS (tests/cloud/emulator.py) as a fixture: one emulator process per module."""
+"""The emulated AWS (tests/cloud/emulator.py) as a fixture: one emulator process for the session.
+
+Tests share it (starting one costs ~2 s), so each reads what it created as a difference: the
+inventory and the containers before and after."""
 
 from __future__ import annotations
 
@@ -108,7 +111,7 @@ class Emulator:
         self.log.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def emulator(tmp_path_factory):
     emu = Emulator(tmp_path_factory.mktemp("aws"))
     yield emu

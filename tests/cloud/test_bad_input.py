@@ -19,7 +19,8 @@ from caldp.cluster.factory import ClusterOptions, start_cluster
 )
 def test_bad_input_creates_nothing(aws, opts, env, message):
     environ = {**aws.env(), "CALDP_CLUSTER_IMAGE": "caldp:test", **env}
+    before = aws.inventory()
     with pytest.raises(ValueError, match=message) as err:
         start_cluster(opts, environ)
     assert "\n" not in str(err.value)
-    assert not any(aws.inventory().values()), aws.inventory()
+    assert aws.inventory() == before

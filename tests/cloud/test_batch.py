@@ -8,6 +8,12 @@ caldp-batch exits the account holds nothing the run created and no process is le
 
 The negative control runs the same check on an emulator whose "image" lacks the
 ``dask-scheduler``/``dask-worker`` shims: the check must fail.
+
+The three runs (Fargate, EC2, negative control) are independent, so one module fixture starts
+them together and the tests check each afterwards: most of a run is waiting on process starts and
+AWS polling, and run one after the other they took 90 s of the cloud tests' budget. Each run's
+containers are told apart by its own CRDS bucket; the account's inventory is read after all have
+ended.
 """
 
 from __future__ import annotations
@@ -45,10 +51,34 @@ class Run:
     host_crds: str
 
 
-def caldp_batch(emu: Emulator, sim, kind: str, tmp: Path, extra_env: dict | None = None) -> Run:
-    """Publish the inputs and the CRDS cache to new buckets and run caldp-batch against them."""
+@dataclass
+class Started:
+    """A caldp-batch process under way (its output collected in files)."""
+
+    kind: str
+    proc: subprocess.Popen
+    cmd: list[str]
+    log: Path
+    names: list[str]
+    buckets: dict[str, str]
+    host_crds: str
+
+    def wait(self, inventory_before: dict[str, list], containers_before: set[str]) -> Run:
+        try:
+            self.proc.wait(timeout=240)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        out = (self.log.with_suffix(".out").read_text(), self.log.with_suffix(".err").read_text())
+        done = subprocess.CompletedProcess(self.cmd, self.proc.returncode, *out)
+        return Run(self.kind, done, self.names, self.buckets, inventory_before, containers_before, self.host_crds)
+
+
+def start_batch(emu: Emulator, sim, kind: str, tmp: Path, extra_env: dict | None = None) -> Started:
+    """Publish the inputs and the CRDS cache to new buckets and start caldp-batch against them."""
     from caldp.crds_s3 import publish_cache
 
+    tmp.mkdir(parents=True, exist_ok=True)
     s3 = emu.client("s3")
     tag = uuid.uuid4().hex[:8]
     buckets = {role: f"caldp-{role}-{tag}" for role in ("in", "out", "stage", "crds")}
@@ -82,9 +112,42 @@ def caldp_batch(emu: Emulator, sim, kind: str, tmp: Path, extra_env: dict | None
         cmd += ["--worker-cpu", "1024"]
     else:
         cmd += ["--instance-type", "t3.medium"]
-    before, started = emu.inventory(), {c["key"] for c in emu.state()["containers"]}
-    done = subprocess.run(cmd, env=env, cwd=tmp, capture_output=True, text=True, timeout=240)
-    return Run(kind, done, names, buckets, before, started, str(sim.env["CRDS_PATH"]))
+    log = tmp / "caldp-batch"
+    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
+        proc = subprocess.Popen(cmd, env=env, cwd=tmp, stdout=out, stderr=err, text=True)
+    return Started(kind, proc, cmd, log, names, buckets, str(sim.env["CRDS_PATH"]))
+
+
+@pytest.fixture(scope="module")
+def runs(emulator, sim, tmp_path_factory):
+    """The three caldp-batch runs, started together, each waited for: {kind: Run}."""
+    tmp = tmp_path_factory.mktemp("batch")
+    ec2 = emulator.client("ec2")
+    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
+    premade = ec2.create_security_group(GroupName="premade-dask", Description="made by the user", VpcId=vpc)
+    no_shims = Emulator(tmp / "aws-noshims", shims=False)
+    try:
+        before, started = emulator.inventory(), {c["key"] for c in emulator.state()["containers"]}
+        pending = [
+            (emulator, start_batch(emulator, sim, "fargate", tmp / "fargate")),
+            (emulator, start_batch(emulator, sim, "ec2", tmp / "ec2", {"CALDP_SECURITY_GROUPS": premade["GroupId"]})),
+            (no_shims, start_batch(no_shims, sim, "fargate", tmp / "noshims",
+                                   {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"})),
+        ]  # fmt: skip
+        done = {}
+        for emu, run in pending:
+            if emu is emulator:
+                done[run.kind] = run.wait(before, started)
+            else:
+                done["noshims"] = run.wait(emu.inventory(), set())
+        done["premade_group"], done["noshims_emulator"] = premade["GroupId"], no_shims
+        yield done
+    finally:
+        for _, run in locals().get("pending", []):
+            if run.proc.poll() is None:
+                run.proc.kill()
+        no_shims.stop()
+        ec2.delete_security_group(GroupId=premade["GroupId"])
 
 
 def check_run(emu: Emulator, run: Run) -> None:
@@ -109,7 +172,12 @@ def check_run(emu: Emulator, run: Run) -> None:
         assert any(k.endswith(f"{name}/logs/process.txt") for k in out_keys), out_keys
     assert keys(run.buckets["stage"]) == [], "the staging prefix is emptied"
     # what ran: a scheduler and 2 workers, each with the role caldp made and its bucket policy
-    containers = [c for c in emu.state()["containers"] if c["key"] not in run.containers_before]
+    crds = f"s3://{run.buckets['crds']}"
+    containers = [
+        c
+        for c in emu.state()["containers"]
+        if c["key"] not in run.containers_before and c["env"].get("CRDSBUCKET") == crds
+    ]
     workers = [c for c in containers if "dask-worker" in c["command"] or "distributed.cli.dask_spec" in c["command"]]
     assert len(workers) == 2, [c["command"][:4] for c in containers]
     for w in workers:
@@ -138,33 +206,26 @@ def check_run(emu: Emulator, run: Run) -> None:
     assert "Traceback" not in out and "IOLoop is closed" not in out, out[-4000:]
 
 
-def test_caldp_batch_fargate(aws, sim, tmp_path):
-    run = caldp_batch(aws, sim, "fargate", tmp_path)
+def test_caldp_batch_fargate(aws, runs):
+    run = runs["fargate"]
     check_run(aws, run)
-    assert all("--memory-limit" in c["command"] for c in aws.state()["containers"] if c["command"][0] == "dask-worker")
+    crds = f"s3://{run.buckets['crds']}"
+    workers = [
+        c for c in aws.state()["containers"] if c["command"][0] == "dask-worker" and c["env"].get("CRDSBUCKET") == crds
+    ]
+    assert workers and all("--memory-limit" in c["command"] for c in workers)
 
 
-def test_caldp_batch_ec2_premade_security_group(aws, sim, tmp_path):
-    ec2 = aws.client("ec2")
-    vpc = ec2.describe_vpcs()["Vpcs"][0]["VpcId"]
-    gid = ec2.create_security_group(GroupName="premade-dask", Description="made by the user", VpcId=vpc)["GroupId"]
-    try:
-        run = caldp_batch(aws, sim, "ec2", tmp_path, {"CALDP_SECURITY_GROUPS": gid})
-        check_run(aws, run)
-        groups = {g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
-        assert gid in groups, "a security group named in CALDP_SECURITY_GROUPS is left alone"
-    finally:
-        ec2.delete_security_group(GroupId=gid)
+def test_caldp_batch_ec2_premade_security_group(aws, runs):
+    check_run(aws, runs["ec2"])
+    groups = {g["GroupId"] for g in aws.client("ec2").describe_security_groups()["SecurityGroups"]}
+    assert runs["premade_group"] in groups, "a security group named in CALDP_SECURITY_GROUPS is left alone"
 
 
-def test_negative_control_without_the_image_shims(sim, tmp_path, monkeypatch):
+def test_negative_control_without_the_image_shims(runs):
     """The same check on an image without the dask-* shims (the scheduler cannot start): it fails."""
-    emu = Emulator(tmp_path / "aws-noshims", shims=False)
-    try:
-        run = caldp_batch(emu, sim, "fargate", tmp_path, {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "5s"})
-        with pytest.raises(AssertionError):
-            check_run(emu, run)
-        assert run.done.returncode != 0
-        assert not emu.state()["alive"]
-    finally:
-        emu.stop()
+    run, emu = runs["noshims"], runs["noshims_emulator"]
+    with pytest.raises(AssertionError):
+        check_run(emu, run)
+    assert run.done.returncode != 0
+    assert not emu.state()["alive"]

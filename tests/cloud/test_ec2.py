@@ -35,16 +35,17 @@ def test_ec2_two_workers_profile_group_memory_and_cleanup(aws, own_dask_config):
         data_uris=("s3://in-bucket/x", "s3://out-bucket/y", "s3://stage-bucket/s"),
     )
     # no CALDP_SECURITY_GROUPS: caldp makes the group (dask-cloudprovider's own default group fails)
+    before, earlier = aws.inventory(), {c["key"] for c in aws.state()["containers"]}
     handle = start_cluster(opts, {**aws.env(), "CALDP_CLUSTER_IMAGE": "caldp:test"})
     try:
         handle.client.wait_for_workers(2, timeout=60)
         info = handle.client.scheduler_info(n_workers=-1)["workers"]
         assert [w["resources"] for w in info.values()] == [{"memory": 1536}] * 2
         assert {w["memory_limit"] for w in info.values()} == {1536 * 2**20}
-        started = {c["address"] for c in aws.state()["containers"]}
+        started = {c["address"] for c in aws.state()["containers"] if c["key"] not in earlier}
         assert {w["host"] for w in info.values()} <= started  # the workers are the instances started
         assert handle.client.submit(lambda: __import__("os").environ["CRDS_OBSERVATORY"]).result(30) == "hst"
-        containers = aws.state()["containers"]
+        containers = [c for c in aws.state()["containers"] if c["key"] not in earlier]
         assert len(containers) == 3  # scheduler + 2 workers
         [profile_arn] = {c["role"] for c in containers}
         profile = iam.get_instance_profile(InstanceProfileName=profile_arn.rsplit("/", 1)[-1])["InstanceProfile"]
@@ -53,9 +54,9 @@ def test_ec2_two_workers_profile_group_memory_and_cleanup(aws, own_dask_config):
         for bucket in ("in-bucket", "out-bucket", "stage-bucket"):
             assert f"arn:aws:s3:::{bucket}/*" in doc
         groups = [g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"]]
-        assert any(g.startswith("caldp-") for g in groups), groups
+        assert [g for g in groups if g.startswith("caldp-") and g not in before["security_groups"]], groups
         assert all(c["env"].get("CRDS_OBSERVATORY") == "hst" for c in containers)
     finally:
         handle.close()
     assert wait_for(lambda: not aws.state()["alive"], 10), aws.state()["alive"]
-    assert wait_for(lambda: not any(aws.inventory().values()), 10), aws.inventory()
+    assert wait_for(lambda: aws.inventory() == before, 10), (before, aws.inventory())
