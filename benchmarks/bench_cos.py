@@ -1,6 +1,6 @@
 """caldp-process on a COS FUV association against calcos alone on the same inputs (whole processes).
 
-    python benchmarks/bench_cos.py [--size full] [--seed 1] [--workdir /tmp/bench_cos] [--keep]
+    python benchmarks/bench_cos.py [--size full] [--runs 3] [--seed 1] [--workdir /tmp/bench_cos] [--keep]
 
 Simulates one ``cos-fuv-asn`` dataset, then times
 
@@ -9,8 +9,9 @@ Simulates one ``cos-fuv-asn`` dataset, then times
 * ``caldp``: the whole ``caldp-process <asn> file:… file:… caldp-config-local`` process (fetch,
   bestrefs, calcos, previews, delivery, messages).
 
-Prints one JSON line: wall and CPU seconds and peak RSS (MB, largest process) of each, the event
-count, and ``overhead`` = caldp wall / calcos wall − 1 (goal ≤ 0.10). Never collected by pytest.
+``--runs`` pairs alternate (calcos first, then caldp first, …). Prints one JSON line: the medians of
+wall and CPU seconds and peak RSS (MB, largest process) of each, the event count, and ``overhead`` =
+caldp wall / calcos wall − 1 (goal ≤ 0.10). Never collected by pytest.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -46,11 +48,17 @@ def timed(argv: list[str], *, cwd: Path, env: dict) -> dict:
     return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(int(stats[4]) / 1024, 1)}
 
 
+def median_of(rows: list[dict]) -> dict:
+    """Each figure's median over the runs."""
+    return {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", default="full", choices=("small", "full"))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", default="/tmp/bench_cos")
+    p.add_argument("--runs", type=int, default=3, help="alternating runs of each (medians printed)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     args = p.parse_args(argv)
 
@@ -71,20 +79,39 @@ def main(argv=None) -> int:
     bindir = Path(sys.executable).parent
     env = {**os.environ, **result.env, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
 
-    direct = work / "calcos"
-    shutil.copytree(ds.input_path, direct)
-    copies = sorted(direct.glob("*_rawtag*.fits"))
+    prepared = work / "calcos-inputs"
+    shutil.copytree(ds.input_path, prepared)
+    copies = sorted(prepared.glob("*_rawtag*.fits"))
     assign_bestrefs(copies, result.env)
     for raw in copies:
         fits.setval(raw, "RANDSEED", value=1)
-    calcos = timed([str(bindir / "calcos"), f"{ds.name}_asn.fits"], cwd=direct, env=env)
 
-    out = work / "out"
-    caldp = timed(
-        [str(bindir / "caldp-process"), ds.name, f"file:{ds.input_path.parent}", f"file:{out}", "caldp-config-local"],
-        cwd=work,
-        env={**env, "CRDS_PATH": str(result.crds_cache)},
-    )
+    def run_calcos(k: int) -> dict:
+        direct = work / f"calcos-{k}"
+        shutil.copytree(prepared, direct)  # calcos writes beside its inputs; each run starts clean
+        try:
+            return timed([str(bindir / "calcos"), f"{ds.name}_asn.fits"], cwd=direct, env=env)
+        finally:
+            shutil.rmtree(direct, ignore_errors=True)
+
+    def run_caldp(k: int) -> dict:
+        out = work / f"out-{k}"
+        try:
+            return timed(
+                [str(bindir / "caldp-process"), ds.name, f"file:{ds.input_path.parent}", f"file:{out}",
+                 "caldp-config-local"],
+                cwd=work,
+                env={**env, "CRDS_PATH": str(result.crds_cache)},
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    runs: dict[str, list[dict]] = {"calcos": [], "caldp": []}
+    for k in range(args.runs):  # alternating, the order swapped every other pair
+        order = ("calcos", "caldp") if k % 2 == 0 else ("caldp", "calcos")
+        for name in order:
+            runs[name].append((run_calcos if name == "calcos" else run_caldp)(k))
+    calcos, caldp = median_of(runs["calcos"]), median_of(runs["caldp"])
     row = {
         "bench": "cos-fuv-asn",
         "size": args.size,
@@ -94,7 +121,9 @@ def main(argv=None) -> int:
         "sim_s": round(sim_s, 1),
         "calcos": calcos,
         "caldp_process": caldp,
+        "runs": args.runs,
         "overhead": round(caldp["wall_s"] / calcos["wall_s"] - 1.0, 3),
+        "cpu_overhead": round(caldp["cpu_s"] / calcos["cpu_s"] - 1.0, 3),
         "load_avg": os.getloadavg()[0],
     }
     print(json.dumps(row))
