@@ -1,6 +1,6 @@
 """Importing the drop-in commands and the engines they load stays lean.
 
-``caldp-calacs``/``caldp-calwf3`` start a new interpreter on every call, so every module they
+``caldp-calacs``/``caldp-calwf3``/``caldp-calstis`` start a new interpreter on every call, so every module they
 import is paid on every call: scipy.signal alone cost 0.8 s of the ACS engine's 1.2 s import, and
 dask/drizzlepac belong to the pipeline, not to stage 1. Checked in a fresh interpreter.
 """
@@ -18,8 +18,10 @@ HEAVY = ("scipy.signal", "dask", "distributed", "drizzlepac", "stwcs", "matplotl
 MODULES = (
     "caldp.cli.calacs",
     "caldp.cli.calwf3",
+    "caldp.cli.calstis",
     "caldp.engines.acs.calacs",
     "caldp.engines.wfc3.calwf3",
+    "caldp.engines.stis.calstis",
 )
 
 

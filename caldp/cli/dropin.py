@@ -1,4 +1,4 @@
-"""What ``caldp-calacs`` and ``caldp-calwf3`` share: HSTCAL's command line and exit statuses.
+"""What ``caldp-calacs``, ``caldp-calwf3`` and ``caldp-calstis`` share: HSTCAL's command line and exit statuses.
 
 Both take the HSTCAL drivers' arguments (``[-t] [-s] [-v] [-q] [-r] [-1] [--version] input``,
 plus options with a value that caldp accepts and ignores, e.g. calacs.e's ``--nthreads N``),
@@ -30,48 +30,60 @@ class DropIn:
     cal_ver: Callable[[], str]
     calibrate: Callable[..., object]  # (input, *, outdir, keep_intermediates, verbose)
     missing_reference: tuple[type[BaseException], int] | None = None  # (exception, exit status)
-    value_options: tuple[str, ...] = field(default=())  # take a value, accepted and ignored
+    value_options: tuple[str, ...] = field(default=())  # take a value (ignored unless `placement` reads it)
+    max_args: int = 1  # positional arguments: the input, then what `placement` reads (cs0.e: outroot)
+    #: (input, further positional args, option values) → the calibrate keywords saying where products
+    #: go; default: the current directory
+    placement: Callable[[Path, list[str], dict[str, str]], dict] | None = None
 
 
-def parse(argv: list[str], value_options: tuple[str, ...] = ()) -> tuple[str, dict[str, bool], list[str]]:
-    """HSTCAL-style arguments → (what, options, inputs); what ∈ run, version, r, help, syntax.
+def parse(
+    argv: list[str], value_options: tuple[str, ...] = (), max_args: int = 1
+) -> tuple[str, dict[str, bool], list[str], dict[str, str]]:
+    """HSTCAL-style arguments → (what, options, positional args, option values); what ∈ run,
+    version, r, help, syntax.
 
     >>> parse(["-tv", "x_asn.fits"])
-    ('run', {'t': True, 's': False, 'v': True, 'q': False, '1': False}, ['x_asn.fits'])
+    ('run', {'t': True, 's': False, 'v': True, 'q': False, '1': False}, ['x_asn.fits'], {})
     >>> parse(["--nthreads", "4", "x"], ("--nthreads",))[0], parse(["-z", "x"])[0], parse([])[0]
     ('run', 'syntax', 'syntax')
+    >>> parse(["x_raw.fits", "out/", "-w", "x_wav.fits"], ("-w",), max_args=2)[2:]
+    (['x_raw.fits', 'out/'], {'-w': 'x_wav.fits'})
     """
     opts = {"t": False, "s": False, "v": False, "q": False, "1": False}
-    inputs: list[str] = []
+    args: list[str] = []
+    values: dict[str, str] = {}
     it = iter(argv)
     for arg in it:
         if arg == "--version":
-            return "version", opts, inputs
+            return "version", opts, args, values
         if arg == "--help":
-            return "help", opts, inputs
+            return "help", opts, args, values
         if arg in value_options:
-            if next(it, None) is None:
+            value = next(it, None)
+            if value is None:
                 print(f"ERROR: {arg} - value not specified", file=sys.stderr)
-                return "syntax", opts, inputs
+                return "syntax", opts, args, values
+            values[arg] = value
             continue
         if arg.startswith("--"):
             print(f"Unrecognized option {arg}", file=sys.stderr)
-            return "syntax", opts, inputs
+            return "syntax", opts, args, values
         if arg.startswith("-") and len(arg) > 1:
             for ch in arg[1:]:
                 if ch == "r":
-                    return "r", opts, inputs
+                    return "r", opts, args, values
                 if ch == "d":  # debug output in HSTCAL; nothing more to show here
                     continue
                 if ch not in opts:
                     print(f"Unrecognized option {arg}", file=sys.stderr)
-                    return "syntax", opts, inputs
+                    return "syntax", opts, args, values
                 opts[ch] = True
         else:
-            inputs.append(arg)
-    if len(inputs) != 1:
-        return "syntax", opts, inputs
-    return "run", opts, inputs
+            args.append(arg)
+    if not 1 <= len(args) <= max_args:
+        return "syntax", opts, args, values
+    return "run", opts, args, values
 
 
 def _console_logging(opts: dict[str, bool]) -> None:
@@ -99,7 +111,7 @@ def input_path(name: str) -> Path:
 def run(tool: DropIn, argv: list[str] | None = None) -> int:
     """Run the stand-in with `argv` (default sys.argv[1:]); returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    what, opts, inputs = parse(argv, tool.value_options)
+    what, opts, args, values = parse(argv, tool.value_options, tool.max_args)
     if what == "version":
         print(tool.semantics)
         return 0
@@ -115,7 +127,9 @@ def run(tool: DropIn, argv: list[str] | None = None) -> int:
         return ERROR_RETURN
     _console_logging(opts)
     try:
-        tool.calibrate(input_path(inputs[0]), outdir=Path.cwd(), keep_intermediates=opts["s"], verbose=opts["v"])
+        path = input_path(args[0])
+        where = tool.placement(path, args[1:], values) if tool.placement else {"outdir": Path.cwd()}
+        tool.calibrate(path, keep_intermediates=opts["s"], verbose=opts["v"], **where)
     except MemoryError:
         print("ERROR: out of memory", file=sys.stderr)
         return ERROR_RETURN

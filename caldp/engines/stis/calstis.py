@@ -21,8 +21,12 @@ from .calstis1 import Refs, Steps, calstis1
 log = logging.getLogger(__name__)
 
 
+#: The cs0.e (HSTCAL) version whose behaviour is reproduced.
+CALSTIS_SEMANTICS = "3.5.0"
+
+
 def cal_ver() -> str:
-    return driver.cal_ver("calstis", "3.5.0")
+    return driver.cal_ver("calstis", CALSTIS_SEMANTICS)
 
 
 def _perform(primary, key: str) -> bool:
@@ -36,8 +40,10 @@ def calstis(
     env: Mapping[str, str] | None = None,
     keep_intermediates: bool = False,
     verbose: bool = False,
+    outroot: str | None = None,
 ) -> list[Path]:
-    """Calibrate a STIS CCD imaging exposure; returns the paths written."""
+    """Calibrate a STIS CCD imaging exposure; returns the paths written. `outroot`: the products'
+    root name (cs0.e's outroot argument; default the raw file's)."""
     with driver_run(input_path, outdir=outdir, env=env, cal_ver=(cal_ver(), "CALSTIS code version")) as run:
         path = run.input_path
         name = path.name.lower()
@@ -51,7 +57,7 @@ def calstis(
             raw = path
         else:
             raise EngineError("input must be an _asn.fits or a _raw.fits file", file=path.name)
-        root = raw.name[: -len("_raw.fits")].lower()
+        root = outroot or raw.name[: -len("_raw.fits")].lower()
         try:
             _process(raw, root, run.out, dict(run.env))
         finally:
