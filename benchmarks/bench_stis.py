@@ -1,0 +1,158 @@
+"""caldp-calstis against HSTCAL's cs0.e on a STIS CCD imaging exposure (whole processes, as users time them).
+
+    python benchmarks/bench_stis.py [--size full] [--runs 5] [--seed 1] [--workdir /tmp/bench_stis] [--keep]
+
+Simulates one ``stis-ccd-image`` dataset (CR-SPLIT=2; full size: 1062×1044 with overscan), then
+times ``caldp-calstis <root>_raw.fits`` and ``cs0.e <root>_raw.fits`` started in a fresh copy of
+the inputs each time (neither overwrites its products), with ``oref`` from the simulation.
+``--runs`` pairs alternate (caldp first, then cs0.e first, …).
+
+Each run is measured from outside: wall from start to exit, CPU = user + sys of the child (and
+anything it waited for, from ``wait4``) and peak RSS of the process tree (psutil, sampled every
+10 ms; also ``ru_maxrss`` of the largest process). One JSON line per run, then a JSON summary with
+the medians and ``wall_ratio`` = caldp wall / cs0.e wall (issue 18's goal: ≤ 1/3, peak RSS ≤ 1 GB).
+cs0.e is taken from PATH or /opt/hstcal/bin. Never collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+HSTCAL_BIN = Path("/opt/hstcal/bin")
+
+
+def tree_rss(proc: psutil.Process) -> int:
+    """RSS of `proc` and its descendants, bytes (processes that vanish count 0)."""
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def timed(argv: list[str], *, cwd: Path, env: dict, log: Path) -> dict:
+    """Run `argv` to completion in `cwd`: wall, CPU (user+sys of the child) and peak RSS."""
+    with open(log, "w") as out:
+        t0 = time.perf_counter()
+        popen = psutil.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
+        peak = 0
+        done = threading.Event()
+
+        def sample():
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, tree_rss(popen))
+                done.wait(0.01)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        _, status, usage = os.wait4(popen.pid, 0)
+        wall = time.perf_counter() - t0
+        done.set()
+        sampler.join()
+    rc = os.waitstatus_to_exitcode(status)
+    if rc:
+        sys.stderr.write(log.read_text()[-4000:])
+        raise SystemExit(f"{argv[0]} exited {rc} (log {log})")
+    maxrss = usage.ru_maxrss / 1024  # KiB on Linux
+    return {
+        "wall_s": round(wall, 3),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        "user_s": round(usage.ru_utime, 3),
+        "sys_s": round(usage.ru_stime, 3),
+        "peak_rss_mb": round(max(peak / 2**20, maxrss), 1),
+    }
+
+
+def median_of(rows: list[dict]) -> dict:
+    """Each figure's median over the runs."""
+    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", default="full", choices=("small", "full"))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--runs", type=int, default=5, help="alternating runs of each (medians printed)")
+    p.add_argument("--workdir", type=Path, default=Path("/tmp/bench_stis"))
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = p.parse_args(argv)
+
+    from caldp import sim
+
+    bindir = Path(sys.executable).parent
+    path = os.pathsep.join([str(bindir), os.environ.get("PATH", "")])
+    cs0 = shutil.which("cs0.e", path=path) or shutil.which("cs0.e", path=str(HSTCAL_BIN))
+    if cs0 is None:
+        raise SystemExit("cs0.e not found on PATH or in /opt/hstcal/bin")
+    mine = shutil.which("caldp-calstis", path=path)
+    if mine is None:
+        raise SystemExit("caldp-calstis not installed (pip install -e .)")
+
+    work = args.workdir
+    if work.exists():
+        shutil.rmtree(work)
+    t0 = time.perf_counter()
+    result = sim.simulate(work / "sim", modes=("stis-ccd-image",), size=args.size, seed=args.seed)
+    sim_s = time.perf_counter() - t0
+    (ds,) = result.datasets
+    raw = f"{ds.name}_raw.fits"
+    env = {**os.environ, **result.env, "PATH": path}
+    commands = {"caldp-calstis": [mine, raw], "cs0.e": [cs0, raw]}
+
+    runs: dict[str, list[dict]] = {name: [] for name in commands}
+    try:
+        for k in range(args.runs):
+            order = list(commands) if k % 2 == 0 else list(commands)[::-1]
+            for name in order:
+                run_dir = work / f"run-{k}-{name}"
+                shutil.copytree(ds.input_path, run_dir)  # products go beside the input: start clean
+                given = {q.name for q in run_dir.iterdir()}
+                try:
+                    row = timed(commands[name], cwd=run_dir, env=env, log=work / f"run-{k}-{name}.log")
+                    made = sorted(q.name for q in run_dir.iterdir() if q.name not in given)
+                finally:
+                    shutil.rmtree(run_dir, ignore_errors=True)
+                runs[name].append(row)
+                print(json.dumps({"bench": "stis-ccd-image", "command": name, "run": k, **row, "products": made}),
+                      flush=True)  # fmt: skip
+        caldp, ref = median_of(runs["caldp-calstis"]), median_of(runs["cs0.e"])
+        summary = {
+            "bench": "stis-ccd-image",
+            "size": args.size,
+            "dataset": ds.name,
+            "raw_mb": round((ds.input_path / raw).stat().st_size / 2**20, 1),
+            "sim_s": round(sim_s, 1),
+            "runs": args.runs,
+            "caldp-calstis": caldp,
+            "cs0.e": ref,
+            "wall_ratio": round(caldp["wall_s"] / ref["wall_s"], 3),
+            "cpu_ratio": round(caldp["cpu_s"] / ref["cpu_s"], 3),
+            "goal": "wall_ratio <= 0.333, caldp peak RSS <= 1024 MB",
+            "load_avg": round(os.getloadavg()[0], 2),
+        }
+        print(json.dumps(summary), flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
