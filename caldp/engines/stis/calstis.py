@@ -15,6 +15,8 @@ from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure
 from ..common.keywords import hdr_double, hdr_float
+from ..common.refs import resolve
+from . import checks
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -78,6 +80,7 @@ def _process(raw: Path, root: str, out, env) -> None:
             raise EngineError(
                 f"{key}=PERFORM is not supported by the builtin STIS engine yet", file=raw.name, keyword=key
             )
+    checks.key_info(primary, raw.name)
     refs = Refs(env, primary.copy())
     crcorr = _perform(primary, "CRCORR") and exp.nimsets > 1
     stat = bool(primary.get("STATFLAG", False))
@@ -90,13 +93,17 @@ def _process(raw: Path, root: str, out, env) -> None:
         _perform(primary, "PHOTCORR"),
         stat,
     )
-    if not crcorr:
+    if crcorr:
+        out.claim([f"{root}_crj.fits"] + ([f"{root}_flt.fits"] if _perform(primary, "EXPSCORR") else []))
+    else:
         out.claim([f"{root}_flt.fits"])
+    # as cs0.e: existing products first, then every reference the switches need, before any pixel
+    need = checks.needed_references(primary, lambda key: _perform(primary, key), crcorr)
+    checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), raw.name)
+    if not crcorr:
         flt = calstis1(exp, full, refs, input_dir=raw.parent)
         out.write(flt, f"{root}_flt.fits")
         return
-    names = [f"{root}_crj.fits"] + ([f"{root}_flt.fits"] if _perform(primary, "EXPSCORR") else [])
-    out.claim(names)
     a = Steps(full.dqicorr, full.blevcorr, full.biascorr)
     b = Steps(darkcorr=full.darkcorr, flatcorr=full.flatcorr, photcorr=full.photcorr, statflag=stat)
     blv = calstis1(exp, a, refs, input_dir=raw.parent)

@@ -71,13 +71,26 @@ class Refs:
             raise EngineError("reference file is not given (N/A or missing)", keyword=keyword)
         p = resolve(value, self.env, keyword=keyword)
         if not p.is_file():
-            raise EngineError("reference file not found", file=p, keyword=keyword)
+            raise EngineError(f"not found or can't open ({p})", file=str(value).strip(), keyword=keyword)
         return p
 
     def image(self, keyword: str) -> tuple[ImSet, fits.Header]:
+        """The first imset and primary header of a reference image. A reference whose DETECTOR is
+        not the science data's is an error (cs0.e does not look: it would use it)."""
         if keyword not in self.cache:
             p = self.path(keyword)
-            exp = read_exposure(p)
+            try:
+                exp = read_exposure(p)
+            except EngineError as exc:
+                raise EngineError(exc.message, file=exc.file or p.name, keyword=keyword) from exc
+            want = str(self.primary.get("DETECTOR", "")).strip()
+            have = str(exp.primary.get("DETECTOR", want)).strip()
+            if have != want:
+                raise EngineError(
+                    f"reference file is for DETECTOR = {have}, the science data's DETECTOR is {want}",
+                    file=self.primary[keyword],
+                    keyword=keyword,
+                )
             self.cache[keyword] = (exp.imsets[0], exp.primary)
         return self.cache[keyword]
 
@@ -189,7 +202,7 @@ def ref_section(x: ImSet, ref: ImSet, keyword: str, file) -> tuple[np.ndarray, n
     x0, y0 = scorner[0] - rcorner[0], scorner[1] - rcorner[1]
     if x0 < 0 or y0 < 0 or x0 + nx > ref.shape[1] or y0 + ny > ref.shape[0]:
         raise EngineError(
-            f"reference {ref.shape[1]}x{ref.shape[0]} does not cover the science image "
+            f"size mismatch: reference {ref.shape[1]}x{ref.shape[0]} does not cover the science image "
             f"({nx}x{ny} at {x0 + 1},{y0 + 1})",
             file=file,
             keyword=keyword,
