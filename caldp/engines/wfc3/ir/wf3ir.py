@@ -399,7 +399,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         todo.append(g)
     nl = None
     if do("NLINCORR"):
-        nl = passes.Nlin(np.stack(nlin["COEF"]), nlin["NODE"], nlin["DQ"])
+        nl = passes.Nlin(nlin["COEF"], nlin["NODE"], nlin["DQ"])
         if zs is not None:
             nl.zs, nl.zsdq = zs.sci, zs.dq
     nsat = _row_bands(
@@ -418,6 +418,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     unit_do = do("UNITCORR") and not rate[N - 1]
     if do("DARKCORR"):
         _apply_dark(dark_plan, dark_future.result(), st, exp, area, sampzero if unit_do else None)
+        dark_future = None  # the future held every dark imset until the products were written
         _history(p, "DARKCORR", "DARKCORR complete ...")
     elif unit_do:
         parallel_map(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
@@ -513,11 +514,14 @@ def _read_nlin(path: Path, sci_hdr, area: Area, shape) -> dict:
             raise EngineError("required keyword is missing", file=path.name, keyword=str(exc.args[0])) from None
         chdr, c0 = _ref_extension(h, "COEF", 1, path.name, "NLINFILE")
         off = _offset(sci_hdr, chdr)
-        out = {"COEF": [_cut(c0, off, area, path.name, "NLINFILE").copy()]}
+        c0 = _cut(c0, off, area, path.name, "NLINFILE")
+        # (ncoef, ay, ax): each coefficient is cut straight into the stack NLINCORR takes (no second copy)
+        out = {"COEF": np.empty((max(ncoef, 1), *c0.shape), F32)}
+        out["COEF"][0] = c0
+        del c0
         for k in range(2, ncoef + 1):
-            out["COEF"].append(
-                _cut(_ref_extension(h, "COEF", k, path.name, "NLINFILE")[1], off, area, path.name, "NLINFILE").copy()
-            )
+            ck = _ref_extension(h, "COEF", k, path.name, "NLINFILE")[1]
+            out["COEF"][k - 1] = _cut(ck, off, area, path.name, "NLINFILE")
         for ext, dt in (("DQ", np.uint16), ("NODE", F32), ("ZSCI", F32), ("ZERR", F32)):
             arr = _ref_extension(h, ext, 1, path.name, "NLINFILE", dt)[1]
             out[ext] = _cut(arr, off, area, path.name, "NLINFILE").copy()
@@ -577,45 +581,88 @@ def _dark_plan(info: _DarkInfo, exptime, sampseq: str) -> list[tuple]:
     return plan
 
 
-def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> dict[int, tuple]:
-    """The dark imsets the plan uses, ``{frame: (sci, err, dq)}`` as native arrays of the dark's size."""
+_DISK_TYPES = {8: "u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+
+
+class _Darks:
+    """The dark imsets a plan uses, read one frame at a time when a read needs it (``get``).
+
+    :func:`_load_darks` (on the background thread) parses the headers and checks every extension;
+    the pixels stay in the file until :meth:`get`, which reads them with ``os.pread`` (safe from
+    several threads) and drops them with the caller — so the 2·NSAMP dark arrays are never all in
+    memory next to the science stack. Values are astropy's: big-endian pixels cast to native.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._where: dict[tuple[int, str], tuple] = {}  # (frame, ext) -> ("const", array) | ("file", ...)
+
+    def get(self, frame: int) -> tuple:
+        out = []
+        with open(self.path, "rb") as fh:
+            for ext, dt in (("SCI", F32), ("ERR", F32), ("DQ", np.uint16)):
+                where = self._where[(frame, ext)]
+                if where[0] == "const":
+                    out.append(where[1])
+                    continue
+                _, offset, shape, disk = where
+                size = int(np.prod(shape)) * np.dtype(disk).itemsize
+                buf = os.pread(fh.fileno(), size, offset)
+                if len(buf) != size:
+                    raise EngineError("truncated dark image data", file=self.path.name, keyword="DARKFILE")
+                out.append(np.frombuffer(buf, disk).reshape(shape).astype(dt))  # integer → uint16 wraps
+        return tuple(out)
+
+
+def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> _Darks:
+    """Where the dark imsets the plan uses lie in the DARKFILE (headers checked; pixels read by
+    :meth:`_Darks.get`). A constant extension is a read-only broadcast view; an encoding other than
+    plain big-endian pixels (BZERO, BSCALE, BLANK) is read through astropy here."""
     name = info.path.name
     frames = sorted({f for _, _, f1, f2, *_ in plan for f in (f1, f2) if f})
-    out = {}
+    out = _Darks(info.path)
     with fits.open(info.path, memmap=False) as h:
-        index = {(str(hdu.name).strip().upper(), int(hdu.ver)): hdu for hdu in h[1:]}  # one pass, not 42 look-ups
+        index = {}  # one pass, not 42 look-ups
+        for i, hdu in enumerate(h[1:], start=1):
+            index[(str(hdu.name).strip().upper(), int(hdu.ver))] = (i, hdu)
         for k in frames:
-            arrs = []
             for ext, dt in (("SCI", F32), ("ERR", F32), ("DQ", np.uint16)):
-                hdu = index.get((ext, k))
+                i, hdu = index.get((ext, k), (None, None))
                 if hdu is None:
                     raise EngineError(f"no {ext},{k} extension", file=name, keyword="DARKFILE")
-                if hdu.header.get("NAXIS", 0) == 0:  # constant extension: a read-only broadcast view
-                    hd = hdu.header
+                hd = hdu.header
+                if hd.get("NAXIS", 0) == 0:  # constant extension: a read-only broadcast view
                     shape = (int(hd.get("NPIX2", 0)), int(hd.get("NPIX1", 0)))
-                    a = np.broadcast_to(np.asarray(hd.get("PIXVALUE", 0), dt), shape)
+                    where = ("const", np.broadcast_to(np.asarray(hd.get("PIXVALUE", 0), dt), shape))
+                elif (
+                    hd.get("NAXIS") == 2
+                    and hd.get("BITPIX") in _DISK_TYPES
+                    and not any(key in hd for key in ("BZERO", "BSCALE", "BLANK"))
+                ):
+                    shape = (int(hd["NAXIS2"]), int(hd["NAXIS1"]))
+                    where = ("file", h.fileinfo(i)["datLoc"], shape, _DISK_TYPES[hd["BITPIX"]])
                 else:
                     a = _hdu_array(hdu, dt)
-                if a.shape[0] < ny or a.shape[1] < nx:
-                    msg = f"dark {a.shape[1]}x{a.shape[0]} is smaller than the science data"
+                    shape, where = a.shape, ("const", a)
+                if shape[0] < ny or shape[1] < nx:
+                    msg = f"dark {shape[1]}x{shape[0]} is smaller than the science data"
                     raise EngineError(msg, file=name, keyword="DARKFILE")
                 # HSTCAL indexes the dark with the science pixel numbers (asub_noref): used in place
-                arrs.append(a)
-            out[k] = tuple(arrs)
+                out._where[(k, ext)] = where
     return out
 
 
-def _apply_dark(plan, darks: dict, st: Stack, exp: Exposure, area: Area, sampzero) -> None:
+def _apply_dark(plan, darks: _Darks, st: Stack, exp: Exposure, area: Area, sampzero) -> None:
     """DARKCORR (and UNITCORR when `sampzero` is given) of every read with the planned dark imsets."""
 
     def _sub(item):
         g, kind, f1, f2, t1, t2, t = item
         if kind == "MATCH":
-            d = darks[f1]
+            d = darks.get(f1)
         elif kind == "INTERP":
-            d = darkcorr.interp(darks[f1], darks[f2], t1, t2, t)
+            d = darkcorr.interp(darks.get(f1), darks.get(f2), t1, t2, t)
         else:
-            d = darkcorr.extrap(darks[f1 or f2], t1 if f1 else t2, t)
+            d = darkcorr.extrap(darks.get(f1 or f2), t1 if f1 else t2, t)
         _unit_read(st, area, g, d, sampzero)
         exp.imsets[g].sci_hdr["MEANDARK"] = hdr_float(passes.meandark(d[0], d[2], area))
 
