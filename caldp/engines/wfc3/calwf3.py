@@ -277,7 +277,9 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             if do_rej:
                 prod = sp.name or asn.rootname
                 log.info("WF3REJ: %s -> %s%s_tmp.fits", ", ".join(b.filename for b in blvs), prod, br.crj)
-                crj_tmp, blvs = wf3rej(blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0])
+                crj_tmp, blvs = wf3rej(
+                    blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0], consume=True
+                )
                 if br.cte:
                     crj_tmp.filename = f"{prod}{br.crj}_tmp.fits"
                 if keep:

@@ -41,9 +41,18 @@ def _bunit_is_rate(inp: Exposure) -> bool:
 
 
 def wf3rej(
-    inputs: list[Exposure], *, product: str, mtype: str, env: Mapping[str, str] | None, keys: UvisKeys
+    inputs: list[Exposure],
+    *,
+    product: str,
+    mtype: str,
+    env: Mapping[str, str] | None,
+    keys: UvisKeys,
+    consume: bool = False,
 ) -> tuple[Exposure, list[Exposure]]:
-    """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ)."""
+    """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ).
+
+    `consume`: the inputs' DQ arrays may take the CR mask in place (no copy of each; the caller
+    uses only the returned inputs afterwards)."""
     if len(inputs) < 2:
         raise EngineError("Needs more than one input image.", keyword="CRCORR")
     if keys.perform("SHADCORR"):
@@ -149,10 +158,11 @@ def wf3rej(
                 inp.imsets[pos] = ImSet(
                     sci=im.sci,
                     err=im.err,
-                    dq=rej.crmask_writeback(im.dq, res.crbits[k]),
+                    dq=rej.crmask_writeback(im.dq, res.crbits[k], in_place=consume),
                     headers=im.headers,
                     extver=im.extver,
                 )
+        res.crbits = []  # one bool image per input, not needed any more
     for key, value in pars.header_keywords().items():  # (Header.update would drop comments)
         out_primary[key] = value
     out_primary["CRCORR"] = "COMPLETE"

@@ -666,9 +666,10 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     return RejResult(sci.astype(F32, copy=False), err.astype(F32, copy=False), dq, crbits, nrej, skysum)
 
 
-def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
+def crmask_writeback(dq: np.ndarray, crbit: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     """Input DQ after WF3REJ with CRMASK=1: bit 8192 set where rejected, cleared elsewhere, for
     columns ``x < 8·⌊NX/8⌋`` only (HSTCAL packs the mask into bytes and drops the remainder).
+    `in_place`: written over `dq` (when it is a writable native uint16 C array) instead of a copy.
 
     ``readBitLine`` in ``rej_loop.c`` unpacks ``NX // 8`` bytes per row, so with NX = 9 column 8
     keeps its input value whatever the mask says:
@@ -678,13 +679,14 @@ def crmask_writeback(dq: np.ndarray, crbit: np.ndarray) -> np.ndarray:
     """
     nx = dq.shape[1]
     lim = 8 * (nx // 8)
+    own = in_place and dq.dtype == np.uint16 and dq.dtype.isnative and dq.flags.c_contiguous and dq.flags.writeable
     mod = load(REJ_KERNELS)
     if mod is not None and dq.shape == crbit.shape:
+        out = dq if own else np.empty(dq.shape, np.uint16)
         dq, crbit = c_array(dq, np.uint16), c_array(crbit, bool)
-        out = np.empty(dq.shape, np.uint16)
-        mod.crmask(dq, crbit, out, dq.shape[0], nx, lim)
+        mod.crmask(dq, crbit, out, dq.shape[0], nx, lim)  # element by element: out may be dq
         return out
-    out = dq.copy()
+    out = dq if own else dq.copy()
     part = out[:, :lim]
     out[:, :lim] = np.where(crbit[:, :lim], part | CRFLAG, part & ~CRFLAG)
     return out
