@@ -24,6 +24,7 @@ from astropy.io import fits
 from ..common.asnproducts import make_product_spt, mark_products_present, spt_name
 from ..common.driver import driver_run, member_raw, read_asn_table, rootname_of
 from ..common.errors import EngineError
+from ..common.heap import trim_heap
 from ..common.hstio import Exposure, read_exposure
 from ..common.outputs import Products, ReadAhead
 from ..common.refimage import RefFiles
@@ -240,6 +241,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 _prefetch_phot(raw.primary, keys, env)
                 blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
                 del raw
+                trim_heap()  # WF3CCD's temporaries
                 blv.filename = f"{m}{br.blv}.fits"
                 if keys.perform("PCTECORR") and not cte_refs:
                     blv.primary["PCTECORR"] = "SKIPPED"
@@ -286,6 +288,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                     out.write(crj_tmp, f"{prod}{br.crj}_tmp.fits")
                     for b, m in zip(blvs, sp.members, strict=True):
                         out.write(b, f"{m}{br.blv}.fits")
+                trim_heap()  # WF3REJ's work arrays
                 crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
                 jobs.append((crj_tmp, crj_keys, False, f"{prod}{br.crj}.fits"))
                 if not br.cte:
@@ -314,6 +317,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 log.info("WF32D: %s -> %s", exposure.filename, name)
                 product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
                 del exposure
+                trim_heap()  # WF32D's temporaries, before the next product's
                 out.write_later(product, name)
 
             try:

@@ -44,3 +44,32 @@ def test_dark_smaller_than_science_refused(tmp_path):
     plan = [(0, "MATCH", 1, 0, 0.0, 0.0, 0.0)]
     with pytest.raises(EngineError, match="smaller than the science"):
         wf3ir._load_darks(wf3ir._DarkInfo(path, [0.0, 1.0]), plan, 7, 5)
+
+
+def test_constant_samp_is_a_broadcast_and_an_image_samp_is_read(tmp_path):
+    from .synth import make_dataset
+
+    ds = make_dataset(tmp_path, nsamp=4)
+    exp, st, _ = wf3ir._read_raw(ds["raw"])
+    with fits.open(ds["raw"]) as h:
+        values = [int(h["SAMP", v].header["PIXVALUE"]) for v in range(1, 5)]
+        ny, nx = h["SCI", 1].data.shape
+    assert st.samp.shape == (4, ny, nx) and st.samp.strides[1:] == (0, 0)  # no pixels behind it
+    assert not st.samp.flags.writeable
+    for g in range(4):
+        assert np.all(exp.imsets[g].samp == values[g]) and exp.imsets[g].samp.dtype == np.int16
+    # one read with a real SAMP image: the whole stack is then an array of the file's values
+    with fits.open(ds["raw"]) as h:
+        hdus = [hdu.copy() for hdu in h]
+    img = np.arange(ny * nx, dtype=np.int16).reshape(ny, nx) % 7
+    for i, hdu in enumerate(hdus):
+        if hdu.name == "SAMP" and hdu.ver == 2:
+            hdus[i] = fits.ImageHDU(
+                img, header=fits.Header([c for c in hdu.header.cards if c.keyword in ("EXTNAME", "EXTVER")])
+            )
+    other = tmp_path / "other_raw.fits"
+    fits.HDUList(hdus).writeto(other)
+    exp2, st2, _ = wf3ir._read_raw(other)
+    assert st2.samp.flags.writeable and st2.samp.strides[1] != 0
+    assert np.array_equal(exp2.imsets[1].samp, img)
+    assert np.all(exp2.imsets[0].samp == values[0])

@@ -23,6 +23,7 @@ from astropy.io import fits
 
 from ...common import trailer
 from ...common.errors import EngineError
+from ...common.heap import trim_heap
 from ...common.hstio import IR_EXTNAMES, Exposure, ImSet, section, write_exposure
 from ...common.keywords import hdr_float
 from ...common.refimage import bin_and_corner
@@ -158,11 +159,22 @@ def _unpack_raw(hdul, name: str, fh=None) -> tuple[Exposure, Stack, list[str]]:
     ny, nx = int(first["NAXIS2"]), int(first["NAXIS1"])
     buf = np.empty((ny, nx), ">i2")
     N = nsamp
+    # SAMP is never changed by WF3IR (CRCORR writes its own): when every read's SAMP is a constant
+    # extension, as in raw files, the stack is a read-only broadcast of one value per read (no pixels)
+    samp_hdus = [by_key.get(("SAMP", v)) for v in extvers]
+    samp_values = None
+    if all(h is not None and not h.header.get("NAXIS", 0) for h in samp_hdus):
+        if all((int(h.header.get("NPIX2", ny)), int(h.header.get("NPIX1", nx))) == (ny, nx) for h in samp_hdus):
+            samp_values = np.array([h.header.get("PIXVALUE", 0) for h in samp_hdus]).astype(np.int16)
     st = Stack(
         sci=np.empty((N, ny, nx), F32),
         err=np.zeros((N, ny, nx), F32),  # raw ERR/DQ are usually constant 0: zero pages, no fill
         dq=np.zeros((N, ny, nx), np.uint16),
-        samp=np.empty((N, ny, nx), np.int16),
+        samp=(
+            np.empty((N, ny, nx), np.int16)
+            if samp_values is None
+            else np.broadcast_to(samp_values[:, None, None], (N, ny, nx))
+        ),
         time=np.empty((N, ny, nx), F32),
         exptime=np.zeros(N, np.float64),
     )
@@ -175,6 +187,8 @@ def _unpack_raw(hdul, name: str, fh=None) -> tuple[Exposure, Stack, list[str]]:
             if hdu is None:
                 raise EngineError(f"imset {v} has no {ext} extension", file=name, keyword="NEXTEND")
             headers[ext] = hdu.header.copy()
+            if ext == "SAMP" and samp_values is not None:
+                continue  # already the broadcast of its PIXVALUE
             target = getattr(st, ext.lower())[g]
             h = hdu.header
             shape_ok = (h.get("NAXIS"), h.get("NAXIS1"), h.get("NAXIS2")) == (2, nx, ny)
@@ -485,6 +499,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
 
     p["CAL_VER"] = (cal_ver(), "CALWF3 code version")
     clock.lap("statistics")
+    trim_heap()  # the ramp fit's and the statistics' temporaries, before the products are written
     written.append(write_exposure(exp, ima_path))
     log.info("Writing calibrated readouts to %s", ima_path.name)
     src = cr if cr is not None else exp.imsets[0]
