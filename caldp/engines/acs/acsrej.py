@@ -364,16 +364,21 @@ def _reject_kernel(
     return RejResult(sci, errc, dq_out, rej_list, nrej, skysum, skies)
 
 
-def apply_crmask(dq: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+def apply_crmask(dq: np.ndarray, rejected: np.ndarray, *, in_place: bool = False) -> np.ndarray:
     """CRMASK=yes: an input's DQ gets CRHIT where it was rejected and loses it elsewhere.
+    `in_place`: written over `dq` (when it is a writable native uint16 C array) instead of a copy.
 
     >>> apply_crmask(np.array([[8192, 4]], np.uint16), np.array([[False, True]])).tolist()
     [[0, 8196]]
     """
+    own = in_place and dq.dtype == np.uint16 and dq.dtype.isnative and dq.flags.c_contiguous and dq.flags.writeable
     mod = load(REJ_KERNELS)
     if mod is not None and dq.ndim == 2 and dq.shape == rejected.shape:
+        out = dq if own else np.empty(dq.shape, np.uint16)
         dq, rejected = c_array(dq, np.uint16), c_array(rejected, bool)
-        out = np.empty(dq.shape, np.uint16)
-        mod.crmask(dq, rejected, out, dq.shape[0], dq.shape[1], dq.shape[1])
+        mod.crmask(dq, rejected, out, dq.shape[0], dq.shape[1], dq.shape[1])  # element by element: out may be dq
         return out
+    if own and dq.shape == rejected.shape:
+        dq[...] = np.where(rejected, dq | CRFLAG, dq & ~CRFLAG)
+        return dq
     return np.where(rejected, dq | CRFLAG, dq & ~CRFLAG).astype(np.uint16)

@@ -373,7 +373,7 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
         )
         if pars.crmask:
             for g, rej in zip(group, res.rejected, strict=True):
-                g.dq = acsrej.apply_crmask(g.dq, rej)
+                g.dq = acsrej.apply_crmask(g.dq, rej, in_place=True)  # the members' DQ is the driver's own
         res.rejected = []
         return chip, res
 
