@@ -424,7 +424,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         for g in range(N - 1, -1, -1):
             log.info("NLINCORR detected %d saturated pixels in imset %d", int(nsat[g]), g + 1)
         _history(p, "NLINCORR", "NLINCORR complete ...")
-    nlin = nl = None
+    nlin = nl = zs = None  # NLINFILE arrays and the zero-read signal: used up
 
     clock.lap("noise+NLINCORR")
     # DARKCORR and UNITCORR, one read at a time (PHOTCORR in between touches headers only)
@@ -485,6 +485,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             passes.flat_gain(*target, area, (f, fe, fdq), ccd.mean_gain)
 
         parallel_map(_flat, targets)
+        f = fe = fdq = targets = None  # the flat field, used up
         unit = "ELECTRONS/S" if sw["UNITCORR"] in (Switch.PERFORM, Switch.COMPLETE) else "ELECTRONS"
         for im in exp.imsets + ([cr] if cr is not None else []):
             im.headers["SCI"]["BUNIT"] = unit
@@ -503,6 +504,8 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     written.append(write_exposure(exp, ima_path))
     log.info("Writing calibrated readouts to %s", ima_path.name)
     src = cr if cr is not None else exp.imsets[0]
+    exp.imsets = []  # the reads are written: with `st` gone, their stacks are freed before the _flt is cut
+    st = None
     flt_im = section(src, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0)
     flt_im.extver = 1
     written.append(write_exposure(Exposure(primary=p.copy(), imsets=[flt_im]), flt_path))
