@@ -360,6 +360,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         st.dq |= mask[None]
         _history(p, "DQICORR", "DQICORR complete ...")
         log.info("DQICORR complete: %d pixels flagged from %s", int(np.count_nonzero(mask)), path.name)
+        del mask
 
     clock.lap("DQICORR")
     zoff_sci = st.sci[N - 1].copy()
@@ -373,6 +374,9 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         log.info("ZSIGCORR detected %d saturated pixels in 0th read", zs.nsat0)
         log.info("ZSIGCORR detected %d saturated pixels in 1st read", zs.nsat1)
         _history(p, "ZSIGCORR", "ZSIGCORR complete.")
+    if nlin is not None:  # the zero-read reference signal is ZSIGCORR's only
+        nlin.pop("ZSCI", None)
+        nlin.pop("ZERR", None)
 
     clock.lap("ZSIGCORR")
     if do("BLEVCORR"):
@@ -504,8 +508,9 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     written.append(write_exposure(exp, ima_path))
     log.info("Writing calibrated readouts to %s", ima_path.name)
     src = cr if cr is not None else exp.imsets[0]
-    exp.imsets = []  # the reads are written: with `st` gone, their stacks are freed before the _flt is cut
-    st = None
+    # the reads are written: with `st` and every view of it gone, the stacks are freed before the _flt is cut
+    exp.imsets = []
+    st = im = None
     flt_im = section(src, area.x0, area.y0, area.x1 - area.x0, area.y1 - area.y0)
     flt_im.extver = 1
     written.append(write_exposure(Exposure(primary=p.copy(), imsets=[flt_im]), flt_path))
