@@ -104,6 +104,20 @@ class Refs:
                 raise EngineError(f"cannot read table ({exc})", file=p, keyword=keyword) from exc
         return self.cache[keyword]
 
+    def primary_header(self, keyword: str) -> fits.Header:
+        """A reference table's primary header (PEDIGREE, DESCRIP for the history): from the table
+        already read, else the header alone — IMPHTTAB is read by :mod:`..common.imphttab`, not here."""
+        if keyword in self.cache:
+            return self.cache[keyword][-1]
+        key = ("primary", keyword)
+        if key not in self.cache:
+            p = self.path(keyword)
+            try:
+                self.cache[key] = fits.getheader(p, 0)
+            except (OSError, IndexError) as exc:
+                raise EngineError(f"cannot read header ({exc})", file=p, keyword=keyword) from exc
+        return self.cache[key]
+
 
 def _col(data, name: str, keyword: str, file) -> np.ndarray:
     c = column(data, name)
@@ -225,7 +239,7 @@ def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str) -> N
 
 
 def _table_history(primary: fits.Header, refs: Refs, keyword: str, extra: str = "") -> None:
-    _, _, rprim = refs.table(keyword)
+    rprim = refs.primary_header(keyword)
     _history(primary, f"  reference table {refs.primary[keyword]}")
     _history(primary, f"    {str(rprim.get('PEDIGREE', '')).strip()}")
     _history(primary, f"    {str(rprim.get('DESCRIP', '')).strip()}")
@@ -425,7 +439,8 @@ def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) ->
             continue
         ref, _ = refs.image(key)
         if flat is None:
-            flat = ImSet(ref.sci.copy(), ref.err.copy(), ref.dq.copy(), ref.headers)
+            # the cached reference itself unless a delta flat is multiplied into it below
+            flat = ImSet(ref.sci.copy(), ref.err.copy(), ref.dq.copy(), ref.headers) if have["DFLTFILE"] else ref
         else:
             if ref.shape != flat.shape:
                 raise EngineError("Pixel-to-pixel flat and delta flat are not the same size", keyword=key)
