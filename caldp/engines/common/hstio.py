@@ -320,13 +320,13 @@ def _write_exposure_direct(exposure: Exposure, path: Path) -> None:
                 data = imset.array(name)
                 disk = data.astype(_DISK_DTYPES[name], copy=False) if name != "DQ" else data.view(np.int16)
                 settings = [("EXTNAME", name), ("EXTVER", imset.extver)]
-                flat = disk.ravel()
-                if name != "SCI" and flat.size and _is_constant(flat):
+                # a broadcast of one value (all strides 0, e.g. WF3IR's SAMP) is constant without a look
+                if name != "SCI" and disk.size and (not any(disk.strides) or _is_constant(disk.ravel())):
                     ny, nx = data.shape
                     settings += [
                         ("NPIX1", nx, "length of constant array axis 1"),
                         ("NPIX2", ny, "length of constant array axis 2"),
-                        ("PIXVALUE", pixvalue(data.ravel()[0]), "values of pixels in constant array"),
+                        ("PIXVALUE", pixvalue(data[(0,) * data.ndim]), "values of pixels in constant array"),
                     ]
                     f.write(_header_block(_structural_images(None, None), imset.headers[name], settings))
                     continue

@@ -73,3 +73,21 @@ def test_constant_samp_is_a_broadcast_and_an_image_samp_is_read(tmp_path):
     assert st2.samp.flags.writeable and st2.samp.strides[1] != 0
     assert np.array_equal(exp2.imsets[1].samp, img)
     assert np.all(exp2.imsets[0].samp == values[0])
+
+
+def test_broadcast_samp_written_as_the_same_null_extension(tmp_path):
+    from caldp.engines.common.hstio import Exposure, ImSet, write_exposure
+
+    def exposure(samp):
+        sci = np.arange(12, dtype=np.float32).reshape(3, 4)
+        headers = {k: fits.Header() for k in ("SCI", "ERR", "DQ", "SAMP", "TIME")}
+        im = ImSet(sci=sci, err=sci + 1, dq=np.zeros((3, 4), np.uint16), headers=headers, extver=1,
+                   samp=samp, time=np.full((3, 4), 2.5, np.float32))  # fmt: skip
+        return Exposure(primary=fits.Header(), imsets=[im])
+
+    a = write_exposure(exposure(np.full((3, 4), 7, np.int16)), tmp_path / "a_ima.fits")
+    b = write_exposure(exposure(np.broadcast_to(np.int16(7), (3, 4))), tmp_path / "b_ima.fits")
+    da, db = a.read_bytes(), b.read_bytes()
+    assert da.replace(b"a_ima.fits", b"b_ima.fits") == db
+    with fits.open(b) as h:
+        assert h["SAMP", 1].header["PIXVALUE"] == 7 and h["SAMP", 1].header["NAXIS"] == 0
