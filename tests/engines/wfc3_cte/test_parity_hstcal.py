@@ -43,12 +43,12 @@ CTE_KEYS = (
 )
 
 
-@pytest.fixture(scope="module")
-def both(tmp_path_factory):
+def calibrate_both(base, size: str):
+    """One simulated wfc3-uvis-cte-asn of `size` calibrated by calwf3.e and by caldp (each in its own
+    folder, intermediates kept): (hstcal dir, caldp dir, association name, member names)."""
     from caldp import sim
 
-    base = tmp_path_factory.mktemp("wf3cte")
-    res = sim.simulate(base / "sim", modes=("wfc3-uvis-cte-asn",), size="full", seed=3)
+    res = sim.simulate(base / "sim", modes=("wfc3-uvis-cte-asn",), size=size, seed=3)
     ds = res.datasets[0]
     env = dict(sim.crds_env(res.crds_cache))
     hst, mine = base / "hstcal", base / "caldp"
@@ -64,6 +64,11 @@ def both(tmp_path_factory):
     calwf3(mine / asn, outdir=mine, env=env, keep_intermediates=True)
     members = sorted(p.name[:9] for p in hst.glob("*_raw.fits"))
     return hst, mine, ds.name, members
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory):
+    return calibrate_both(tmp_path_factory.mktemp("wf3cte"), "full")
 
 
 def test_rac_tmp_bit_identical(both):

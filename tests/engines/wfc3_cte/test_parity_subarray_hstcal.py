@@ -7,18 +7,14 @@ The ``_rac_tmp`` SCI must be bit-identical, its ERR/DQ (BIACFILE combined, ``sub
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from caldp.engines.wfc3.calwf3 import calwf3
-
 from ..wfc3_uvis import productdiff
-from .test_parity_hstcal import CTE_KEYS
+from .test_parity_hstcal import CTE_KEYS, calibrate_both
 
 pytestmark = [
     pytest.mark.hstcal,
@@ -28,25 +24,7 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def both(tmp_path_factory):
-    from caldp import sim
-
-    base = tmp_path_factory.mktemp("wf3cte_sub")
-    res = sim.simulate(base / "sim", modes=("wfc3-uvis-cte-asn",), size="small", seed=3)
-    ds = res.datasets[0]
-    env = dict(sim.crds_env(res.crds_cache))
-    hst, mine = base / "hstcal", base / "caldp"
-    for d in (hst, mine):
-        d.mkdir()
-        for f in ds.input_path.iterdir():
-            shutil.copy(f, d)
-    asn = f"{ds.name}_asn.fits"
-    r = subprocess.run(
-        ["calwf3.e", "-s", asn], cwd=hst, env=dict(os.environ, **env), capture_output=True, text=True, timeout=1800
-    )
-    assert r.returncode == 0, r.stdout[-3000:]
-    calwf3(mine / asn, outdir=mine, env=env, keep_intermediates=True)
-    members = sorted(p.name[:9] for p in hst.glob("*_raw.fits"))
-    return hst, mine, ds.name, members
+    return calibrate_both(tmp_path_factory.mktemp("wf3cte_sub"), "small")
 
 
 def test_rac_tmp_identical(both):
