@@ -10,7 +10,8 @@ Simulates one ``cos-fuv-asn`` dataset, then times
   bestrefs, calcos, previews, delivery, messages).
 
 ``--runs`` pairs alternate (calcos first, then caldp first, …). Prints one JSON line: the medians of
-wall and CPU seconds and peak RSS (MB, largest process) of each, the event count, and ``overhead`` =
+wall and CPU seconds and peak RSS/PSS of each process tree (MiB, measured as bench_process.py
+measures), the event count, and ``overhead`` =
 caldp wall / calcos wall − 1 (goal ≤ 0.10). Never collected by pytest.
 """
 
@@ -20,37 +21,11 @@ import argparse
 import json
 import os
 import shutil
-import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-
-def timed(argv: list[str], *, cwd: Path, env: dict) -> dict:
-    """Run a process to completion under GNU time: its wall, CPU (user+sys, its children included) and
-    peak RSS (the largest process of its tree)."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(
-        ["/usr/bin/time", "-f", "TIME %e %U %S %M", *argv],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.stderr.write(proc.stdout[-4000:])
-        raise SystemExit(f"{argv[0]} failed with status {proc.returncode}")
-    stats = [ln for ln in proc.stdout.splitlines() if ln.startswith("TIME ")][-1].split()
-    cpu = float(stats[2]) + float(stats[3])
-    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(int(stats[4]) / 1024, 1)}
-
-
-def median_of(rows: list[dict]) -> dict:
-    """Each figure's median over the runs."""
-    return {k: round(statistics.median(r[k] for r in rows), 2) for k in rows[0]}
+from bench_process import median_of, timed  # same folder: one way of timing a process
 
 
 def main(argv=None) -> int:
@@ -90,7 +65,8 @@ def main(argv=None) -> int:
         direct = work / f"calcos-{k}"
         shutil.copytree(prepared, direct)  # calcos writes beside its inputs; each run starts clean
         try:
-            return timed([str(bindir / "calcos"), f"{ds.name}_asn.fits"], cwd=direct, env=env)
+            cmd = [str(bindir / "calcos"), f"{ds.name}_asn.fits"]
+            return timed(cmd, cwd=direct, env=env, log=work / f"calcos-{k}.log")
         finally:
             shutil.rmtree(direct, ignore_errors=True)
 
@@ -102,6 +78,7 @@ def main(argv=None) -> int:
                  "caldp-config-local"],
                 cwd=work,
                 env={**env, "CRDS_PATH": str(result.crds_cache)},
+                log=work / f"caldp-{k}.log",
             )  # fmt: skip
         finally:
             shutil.rmtree(out, ignore_errors=True)

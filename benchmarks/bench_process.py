@@ -109,6 +109,26 @@ def measure(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> Run:
     return Run(wall, usage.ru_utime + usage.ru_stime, peak / 2**20, popen.returncode, peak_pss / 2**20)
 
 
+def timed(cmd: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> dict:
+    """:func:`measure` for the other benchmarks: wall and CPU seconds, peak RSS/PSS of the tree (MiB)
+    as a dict; a command that fails stops the benchmark with its log's tail."""
+    run = measure(cmd, cwd, env, log)
+    if run.rc:
+        sys.stderr.write(log.read_text()[-4000:])
+        raise SystemExit(f"{cmd[0]} exited {run.rc} (log {log})")
+    return {
+        "wall_s": round(run.wall, 3),
+        "cpu_s": round(run.cpu, 3),
+        "peak_rss_mb": round(run.peak_mib, 1),
+        "peak_pss_mb": round(run.peak_pss_mib, 1),
+    }
+
+
+def median_of(rows: list[dict]) -> dict:
+    """Each figure's median over the runs."""
+    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
+
+
 def simulate(base: Path, mode: str, size: str):
     """The simulated dataset of `mode`/`size` under `base` (made once): (SimResult, dataset)."""
     from caldp import sim

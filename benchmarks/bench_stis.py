@@ -7,9 +7,9 @@ times ``caldp-calstis <root>_raw.fits`` and ``cs0.e <root>_raw.fits`` started in
 the inputs each time (neither overwrites its products), with ``oref`` from the simulation.
 ``--runs`` pairs alternate (caldp first, then cs0.e first, …).
 
-Each run is measured from outside: wall from start to exit, CPU = user + sys of the child (and
-anything it waited for, from ``wait4``) and peak RSS of the process tree (psutil, sampled every
-10 ms; also ``ru_maxrss`` of the largest process). One JSON line per run, then a JSON summary with
+Each run is measured from outside as bench_process.py measures: wall from start to exit, CPU =
+user + sys of the child (and anything it waited for, from ``wait4``) and peak RSS/PSS of the process
+tree (psutil, sampled every 20 ms). One JSON line per run, then a JSON summary with
 the medians and ``wall_ratio`` = caldp wall / cs0.e wall (issue 18's goal: ≤ 1/3, peak RSS ≤ 1 GB).
 cs0.e is taken from PATH or /opt/hstcal/bin. Never collected by pytest.
 """
@@ -20,69 +20,13 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
+from bench_process import median_of, timed  # same folder: one way of timing a process
 
 HSTCAL_BIN = Path("/opt/hstcal/bin")
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    """RSS of `proc` and its descendants, bytes (processes that vanish count 0)."""
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
-
-
-def timed(argv: list[str], *, cwd: Path, env: dict, log: Path) -> dict:
-    """Run `argv` to completion in `cwd`: wall, CPU (user+sys of the child) and peak RSS."""
-    with open(log, "w") as out:
-        t0 = time.perf_counter()
-        popen = psutil.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=out)
-        peak = 0
-        done = threading.Event()
-
-        def sample():
-            nonlocal peak
-            while not done.is_set():
-                peak = max(peak, tree_rss(popen))
-                done.wait(0.01)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        _, status, usage = os.wait4(popen.pid, 0)
-        wall = time.perf_counter() - t0
-        done.set()
-        sampler.join()
-    rc = os.waitstatus_to_exitcode(status)
-    if rc:
-        sys.stderr.write(log.read_text()[-4000:])
-        raise SystemExit(f"{argv[0]} exited {rc} (log {log})")
-    maxrss = usage.ru_maxrss / 1024  # KiB on Linux
-    return {
-        "wall_s": round(wall, 3),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-        "user_s": round(usage.ru_utime, 3),
-        "sys_s": round(usage.ru_stime, 3),
-        "peak_rss_mb": round(max(peak / 2**20, maxrss), 1),
-    }
-
-
-def median_of(rows: list[dict]) -> dict:
-    """Each figure's median over the runs."""
-    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]}
 
 
 def main(argv=None) -> int:
