@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
@@ -15,7 +14,6 @@ from caldp.engines.stis import blevcorr, ocrreject
 from caldp.engines.stis.calstis import calstis
 
 from ..wfc3_uvis.productdiff import assert_products_match
-from .conftest import HSTCAL_BIN, cs0_exe
 
 SWITCHES = ("DQICORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR", "PHOTCORR")
 
@@ -89,14 +87,11 @@ def test_cr_mode_and_sky():
 
 
 @pytest.mark.hstcal
-def test_parity_with_cs0(stis_small, builtin_run, tmp_path):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+def test_parity_with_cs0(builtin_run, cs0, tmp_path):
+    exe, env = cs0
     ds, out, _ = builtin_run
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    env = {**os.environ, **stis_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert_products_match(work, out, [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"])

@@ -13,7 +13,6 @@ import pytest
 from caldp.cli.calstis import main
 
 from ..wfc3_uvis.productdiff import assert_products_match
-from .conftest import HSTCAL_BIN, cs0_exe
 
 
 @pytest.fixture
@@ -88,14 +87,11 @@ def test_installed_command(raw_copy):
 
 
 @pytest.mark.hstcal
-def test_same_products_as_cs0(raw_copy, tmp_path, stis_small):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+def test_same_products_as_cs0(raw_copy, cs0, tmp_path):
+    exe, env = cs0
     name, work, _ = raw_copy
     hst = tmp_path / "hst"
     shutil.copytree(work, hst)
-    env = {**os.environ, **stis_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     ours = subprocess.run([shutil.which("caldp-calstis", path=os.path.dirname(sys.executable)),
                            f"{name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
     theirs = subprocess.run([exe, f"{name}_raw.fits"], cwd=hst, env=env, capture_output=True, text=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 
@@ -12,8 +11,6 @@ from astropy.io import fits
 
 from caldp.bestrefs import assign_bestrefs
 from caldp.sim import stis as simstis
-
-from .conftest import HSTCAL_BIN, cs0_exe
 
 REF_KEYS = ("BIASFILE", "DARKFILE", "PFLTFILE", "CCDTAB", "BPIXTAB", "IMPHTTAB", "CRREJTAB", "TDSTAB")
 
@@ -56,14 +53,11 @@ def test_bestrefs_assigns_the_simulated_references(stis_small, tmp_path):
 
 
 @pytest.mark.hstcal
-def test_cs0_runs(stis_small, tmp_path):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+def test_cs0_runs(stis_small, cs0, tmp_path):
+    exe, env = cs0
     (ds,) = stis_small.datasets
     work = tmp_path / ds.name
     shutil.copytree(ds.input_path, work)
-    env = {**os.environ, **stis_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     proc = subprocess.run([exe, "-v", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:]
     flt, crj = (work / f"{ds.name}_{s}.fits" for s in ("flt", "crj"))
