@@ -14,7 +14,6 @@ work); if anything fails, the products this call already wrote are removed again
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from ..common import driver
 from ..common.asnproducts import mark_products_present, read_spt_inputs
 from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
+from ..common.heap import trim_heap
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.keywords import hdr_float
 from ..common.outputs import Products, ReadAhead
@@ -53,22 +53,7 @@ def stage(name: str):
     the system (glibc keeps freed chunks below its mmap threshold, which grows to 32 MB: a whole chip)."""
     with STAGE_HOOK(name) if STAGE_HOOK is not None else contextlib.nullcontext():
         yield
-        _trim_heap()
-
-
-def _trim_heap() -> None:
-    global _LIBC
-    if _LIBC is None:
-        try:
-            _LIBC = ctypes.CDLL("libc.so.6")
-            _LIBC.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _LIBC = False
-    if _LIBC:
-        _LIBC.malloc_trim(0)
-
-
-_LIBC = None
+        trim_heap()
 
 
 F32 = np.float32
