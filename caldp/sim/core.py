@@ -71,7 +71,10 @@ COS_MODES = {
 }
 MODE_SPECS.update({m: ModeSpec("cos", d, n, t, p, ((0, 0),), 0.0, mjd) for m, (d, n, t, p, mjd) in COS_MODES.items()})
 # STIS modes: simulated by caldp.sim.stis (make_dataset), accepted by name like the COS modes.
-STIS_MODES = {"stis-ccd-image": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60410.3)}
+STIS_MODES = {
+    "stis-ccd-image": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60410.3),
+    "stis-ccd-spec": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60411.3),
+}
 MODE_SPECS.update(
     {m: ModeSpec("stis", d, n, t, p, ((0, 0),) * n, 300.0, mjd) for m, (d, n, t, p, mjd) in STIS_MODES.items()}
 )
@@ -449,6 +452,8 @@ def simulate(
                 from .cos import make_dataset as make
             if MODE_SPECS[mode].instrument == "stis":
                 from .stis import make_dataset as make
+            if mode == "stis-ccd-spec":
+                from .stis_spec import make_dataset as make
             name, ddir, files, info = make(outdir, mode, index, size, seed, store, truth)
             if tar:
                 target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")
