@@ -15,7 +15,7 @@ Formats follow the STIS data handbook, a real G750M raw header, and what calstis
   spatial shift of a long slit comes from the bars), SDCTAB (the 2-D rectified grid cs7 gives
   the wavecal, which cs4 reads for first-order data).
 
->>> dispersion_x(CENWAVE) == REF_X
+>>> float(dispersion_x(CENWAVE)) == REF_X
 True
 """
 
