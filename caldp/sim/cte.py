@@ -173,32 +173,38 @@ def ctedark_hdus(dark: fits.HDUList, *, factor: float = 0.96) -> list:
 PCTETAB_KIND, DRKC_KIND = "pctetab", "drkcfile"
 
 
-def model_sets() -> dict:
-    """The table's five sets as the engine reads them (:class:`caldp.engines.acs.pctetab.CteSet`), for
-    adding trails to simulated pixels without reading the file back."""
+def cte_set(extver: int, params, *, tau0: float = 4.0):
+    """One set of the table as the engine reads it (:class:`caldp.engines.acs.pctetab.CteSet`):
+    `params` = (CTEDATE0, CTEDATE1, PCTETLEN, PCTENFOR, PCTENPAR, traps used, SENS level) as in
+    :data:`PARALLEL`, `tau0` the release time constant of :func:`trail_profiles`. Small sets (a few
+    traps, short trails) serve the CTE algorithm's unit tests."""
     from caldp.engines.acs.pctetab import CteSet
 
-    out = {}
-    for extver, (name, params) in enumerate((("parallel", PARALLEL), *((a, SERIAL) for a in "ABCD")), start=1):
-        date0, date1, tlen, nfor, npar, n_used, level = params
-        scl = column_scaling(level, extver)
-        rprof, cprof = trail_profiles(n_used, tlen)
-        out[name] = CteSet(
-            extver=extver,
-            cte_date0=date0,
-            cte_date1=date1,
-            cte_len=tlen,
-            n_forward=nfor,
-            n_par=npar,
-            qlev=trap_levels(n_used).astype(np.float64),
-            dpde=np.ones(N_TRAPS),
-            n_traps_used=n_used,
-            iz=scl["IZ"].astype(np.int64),
-            sens=np.stack([scl[k].astype(np.float64) for k in ("SENS_0512", "SENS_1024", "SENS_1536", "SENS_2048")]),
-            rprof=rprof,
-            cprof=cprof,
-        )
-    return out
+    date0, date1, tlen, nfor, npar, n_used, level = params
+    scl = column_scaling(level, extver)
+    rprof, cprof = trail_profiles(n_used, tlen, tau0=tau0)
+    return CteSet(
+        extver=extver,
+        cte_date0=date0,
+        cte_date1=date1,
+        cte_len=tlen,
+        n_forward=nfor,
+        n_par=npar,
+        qlev=trap_levels(n_used).astype(np.float64),
+        dpde=np.ones(N_TRAPS),
+        n_traps_used=n_used,
+        iz=scl["IZ"].astype(np.int64),
+        sens=np.stack([scl[k].astype(np.float64) for k in ("SENS_0512", "SENS_1024", "SENS_1536", "SENS_2048")]),
+        rprof=rprof,
+        cprof=cprof,
+    )
+
+
+def model_sets() -> dict:
+    """The table's five sets as the engine reads them (:func:`cte_set`), for adding trails to
+    simulated pixels without reading the file back."""
+    sets = (("parallel", PARALLEL), *((a, SERIAL) for a in "ABCD"))
+    return {name: cte_set(extver, params) for extver, (name, params) in enumerate(sets, start=1)}
 
 
 def add_trails(electrons: np.ndarray, *, ccdchip: int, ccdamp: str, expstart: float) -> np.ndarray:

@@ -9,10 +9,28 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 from caldp.engines.acs import pctecorr as P
 from caldp.engines.acs.pctetab import N_TRAPS, CteSet
-
-from .cte_synth import small_image, small_set
+from caldp.sim import cte
 
 F32, F64 = np.float32, np.float64
+
+
+def small_set(*, n_used=6, tlen=8, n_forward=3, n_par=2, level=0.6) -> CteSet:
+    """A set with a few traps (QLEV 2, 6, 13, …) and short trails: the simulator's model, made small."""
+    return cte.cte_set(1, (52335.0, 59500.0, tlen, n_forward, n_par, n_used, level), tau0=2.0)
+
+
+def small_image(nrows=40, ncols=12, seed=3) -> np.ndarray:
+    """Background ~20 e⁻ with read noise, a few faint and bright sources and a readout-CR-like
+    over-subtraction dip (so the CR fix runs)."""
+    rng = np.random.default_rng(seed)
+    img = (20.0 + rng.normal(0, 4.0, (nrows, ncols))).astype(F32)
+    img[5, 2] += 400.0
+    img[17, 5] += 60.0
+    img[25, 8] += 2500.0
+    img[30:33, 10] -= 40.0
+    img[12, 0] += 150.0
+    img[20, ncols - 1] += 90.0
+    return img
 
 
 def one_trap_set(n_par=1) -> CteSet:

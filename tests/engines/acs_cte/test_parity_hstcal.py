@@ -19,7 +19,6 @@ from caldp.engines.acs.pctetab import read_pctetab
 from caldp.engines.acs.tables import read_ccdtab
 
 from ..wfc3_uvis import productdiff
-from .cte_synth import run_hstcal
 
 pytestmark = [
     pytest.mark.hstcal,
@@ -32,9 +31,16 @@ def hstcal_run(cte_small, tmp_path_factory):
     run = tmp_path_factory.mktemp("acs_cte_hstcal")
     for f in cte_small["asn"].parent.iterdir():
         shutil.copy(f, run / f.name)
-    r = run_hstcal(["calacs.e", "-s", "--nthreads", "2", cte_small["asn"].name], run, cte_small["refdir"])
-    assert r.returncode == 0, r.stdout[-3000:]
+    run_calacs_e(run, cte_small["asn"].name, cte_small["refdir"], timeout=900)
     return run
+
+
+def run_calacs_e(cwd, asn_name, refdir, *, timeout):
+    """calacs.e on the association `asn_name` in `cwd` with jref = `refdir`; it must succeed."""
+    env = dict(os.environ, jref=str(refdir) + "/")
+    cmd = ["calacs.e", "-s", "--nthreads", "2", asn_name]
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:]
 
 
 def correct_like_calacs(blv, refdir, kernels):
@@ -131,16 +137,7 @@ def test_products_bit_identical_full_frame(tmp_path):
     hst.mkdir()
     for f in ds.input_path.iterdir():
         shutil.copy(f, hst / f.name)
-    asn = next(hst.glob("*_asn.fits"))
-    r = subprocess.run(
-        ["calacs.e", "-s", "--nthreads", "2", asn.name],
-        cwd=hst,
-        env=dict(os.environ, jref=str(refdir) + "/"),
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert r.returncode == 0, r.stdout[-3000:]
+    run_calacs_e(hst, next(hst.glob("*_asn.fits")).name, refdir, timeout=1800)
     prod = _caldp_run(ds.input_path, refdir, tmp_path / "caldp")
     assert_products_identical(
         hst, tmp_path / "caldp", [m for m in sorted(p.name[:9] for p in hst.glob("*_raw.fits"))], prod
