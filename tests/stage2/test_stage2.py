@@ -12,8 +12,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from caldp import stage2
-
-from .synth import make_association
+from caldp.sim.calibrated import make_flt_association as make_association
 
 
 def drizzle_env(extra: dict[str, str]) -> dict[str, str]:

@@ -124,7 +124,7 @@ def test_fast_way_runs_in_a_daemonic_worker(tmp_path):
     workers) must still run there."""
     import multiprocessing
 
-    from .synth import make_association
+    from caldp.sim.calibrated import make_flt_association as make_association
 
     asn = make_association(tmp_path / "w", nx=64, ny=48, nstars=4)
     ctx = multiprocessing.get_context("fork")
