@@ -16,7 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import checks
+from . import checks, wavecal
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -61,21 +61,28 @@ def calstis(
             raise EngineError("input must be an _asn.fits or a _raw.fits file", file=path.name)
         root = outroot or raw.name[: -len("_raw.fits")].lower()
         try:
-            _process(raw, root, run.out, dict(run.env))
+            _process(raw, root, run.out, dict(run.env), keep=keep_intermediates)
         finally:
             run.out.close()
         run.trailer_roots = [root]
     return list(run.out.written)
 
 
-def _process(raw: Path, root: str, out, env) -> None:
+def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     exp = read_exposure(raw)
     primary = exp.primary
     if str(primary.get("INSTRUME", "")).strip() != "STIS":
         raise EngineError("INSTRUME is not STIS", file=raw.name, keyword="INSTRUME")
-    if str(primary.get("OBSTYPE", "")).strip() != "IMAGING":
-        raise EngineError("only imaging is supported by the builtin STIS engine yet", file=raw.name, keyword="OBSTYPE")
-    for key in ("ATODCORR", "SHADCORR", "RPTCORR", "WAVECORR", "GEOCORR", "X2DCORR", "CTECORR"):
+    obstype = str(primary.get("OBSTYPE", "")).strip()
+    if obstype not in ("IMAGING", "SPECTROSCOPIC"):
+        raise EngineError(f"OBSTYPE = {obstype} is not supported", file=raw.name, keyword="OBSTYPE")
+    # --- spectroscopy (helper-18s): the wavecal is checked up front, processed after the science ---
+    wav = None
+    if obstype == "SPECTROSCOPIC":
+        wav = wavecal.prepare(raw, primary, env)
+    unsupported = ["ATODCORR", "SHADCORR", "RPTCORR", "CTECORR"]
+    unsupported += ["GEOCORR", "X2DCORR"] if obstype == "IMAGING" else []
+    for key in unsupported:
         if _perform(primary, key):
             raise EngineError(
                 f"{key}=PERFORM is not supported by the builtin STIS engine yet", file=raw.name, keyword=key
@@ -97,11 +104,18 @@ def _process(raw: Path, root: str, out, env) -> None:
         out.claim([f"{root}_crj.fits"] + ([f"{root}_flt.fits"] if _perform(primary, "EXPSCORR") else []))
     else:
         out.claim([f"{root}_flt.fits"])
+    if wav is not None and keep:
+        out.claim([f"{root}_fwv_tmp.fits"])
     # as cs0.e: existing products first, then every reference the switches need, before any pixel
     need = checks.needed_references(primary, lambda key: _perform(primary, key), crcorr)
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), raw.name)
+    if wav is not None:
+        wavecal.check_references(wav, env)
+        wavecal.skip_spectral_steps(primary)
     if not crcorr:
         flt = calstis1(exp, full, refs, input_dir=raw.parent)
+        if wav is not None:
+            wavecal.process(wav, root, out, env, [flt], keep=keep)
         out.write(flt, f"{root}_flt.fits")
         return
     a = Steps(full.dqicorr, full.blevcorr, full.biascorr)
@@ -109,9 +123,11 @@ def _process(raw: Path, root: str, out, env) -> None:
     blv = calstis1(exp, a, refs, input_dir=raw.parent)
     crj = _combine(blv, refs, raw.name)
     crj = calstis1(crj, b, refs, input_dir=raw.parent)
+    flt = calstis1(blv, b, refs, input_dir=raw.parent) if _perform(primary, "EXPSCORR") else None
+    if wav is not None:  # cs0.e: wavecal after the science products, its shifts into their headers
+        wavecal.process(wav, root, out, env, [crj] + ([flt] if flt is not None else []), keep=keep)
     out.write(crj, f"{root}_crj.fits")
-    if _perform(primary, "EXPSCORR"):
-        flt = calstis1(blv, b, refs, input_dir=raw.parent)
+    if flt is not None:
         out.write(flt, f"{root}_flt.fits")
 
 

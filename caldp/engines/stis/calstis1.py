@@ -20,10 +20,10 @@ from astropy.io import fits
 from ..common import imphttab
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, section
-from ..common.keywords import hdr_float
+from ..common.keywords import hdr_double, hdr_float
 from ..common.refimage import nint
 from ..common.refs import column, is_given, resolve
-from . import basic2d, blevcorr, dqicorr, photcorr
+from . import basic2d, blevcorr, dqicorr, photcorr, radialvel
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,12 @@ def _table_history(primary: fits.Header, refs: Refs, keyword: str, extra: str = 
         _history(primary, f"    {extra}")
 
 
+def is_wavecal(primary: fits.Header) -> bool:
+    """``GetKeyInfo1``/``GetGrpInfo1``: a wavecal by TARGNAME (WAVELINE, WAVEHITM) or ASN_MTYP (…WAVECAL)."""
+    targ = str(primary.get("TARGNAME", "")).strip().upper()
+    return targ in ("WAVELINE", "WAVEHITM") or "WAVECAL" in str(primary.get("ASN_MTYP", ""))
+
+
 def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None = None) -> Exposure:
     """One calstis1 pass over every imset of `exp` (CCD imaging); returns the calibrated exposure.
     `exp` is consumed (its arrays are reused)."""
@@ -259,6 +265,7 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
             keyword="DETECTOR",
         )
     obstype = str(primary.get("OBSTYPE", "")).strip()
+    wavecal = is_wavecal(primary)
     ccd = read_ccdtab(refs, primary)
     sw_crcorr = str(primary.get("CRCORR", "OMIT")).strip().upper()
     out = Exposure(primary=primary, filename=exp.filename)
@@ -272,6 +279,10 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
         if exptime < 0:
             raise EngineError(f"Exposure time is invalid: {exptime:g}", file=exp.filename, keyword="EXPTIME")
         expstart = float(hdr["EXPSTART"])
+        if obstype == "SPECTROSCOPIC" and not wavecal:  # Do2D: V_HELIO before any check
+            mid = (expstart + float(hdr["EXPEND"])) / 2.0
+            v = radialvel.radial_velocity(float(primary["RA_TARG"]), float(primary["DEC_TARG"]), mid)
+            hdr["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
         sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
         ncombine = max(int(hdr.get("NCOMBINE", 1)), 1)
         if exptime <= 0.0 or float(imset.sci.max()) <= float(imset.sci.min()):
@@ -317,6 +328,10 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
             if obstype == "IMAGING":
                 cd = [float(hdr.get(k, d)) for k, d in (("CD1_1", 1.0), ("CD1_2", 0.0), ("CD2_1", 0.0), ("CD2_2", 1.0))]
                 cdelt = (math.sqrt(cd[0] ** 2 + cd[2] ** 2), math.sqrt(cd[1] ** 2 + cd[3] ** 2))
+            elif obstype == "SPECTROSCOPIC":  # GetGrpInfo1: square pixels, the cross-dispersion CD element
+                dispaxis = int(hdr.get("DISPAXIS", 1))
+                c = float(hdr.get("CD2_2", 1.0)) if dispaxis == 1 else float(hdr.get("CD1_1", 1.0))
+                cdelt = (c, c) if dispaxis in (1, 2) else cdelt
             if str(primary.get("TARGNAME", "")).strip() not in ("BIAS", "DARK"):
                 warn = dqicorr.flag_filter(
                     dq, str(primary.get("APER_FOV", "")), cdelt, ltm, ltv, imaging=obstype == "IMAGING"
