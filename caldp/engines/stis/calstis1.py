@@ -469,12 +469,22 @@ def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) ->
                 _ref_history(primary, "FLATCORR", refs, key)
 
 
-def _photcorr(imset: ImSet, primary: fits.Header, refs: Refs, ccd: CCDPars, perform: bool, temperature: float):
+def _photcorr(
+    imset: ImSet,
+    primary: fits.Header,
+    refs: Refs,
+    ccd: CCDPars | None,
+    perform: bool,
+    temperature: float,
+    *,
+    detector: str = "CCD",
+):
+    """PhotMode and doPhot (first good imset); `ccd` is None for the MAMAs (no A2D term)."""
     obstype = str(primary.get("OBSTYPE", "")).strip()
     cenwave = int(primary.get("CENWAVE", -1)) if obstype == "SPECTROSCOPIC" else None
     mode = photcorr.photmode(
         aperture=str(primary.get("APERTURE", "")),
-        detector="CCD",
+        detector=detector,
         opt_elem=str(primary.get("OPT_ELEM", "")),
         ccdgain=int(primary.get("CCDGAIN", 1)),
         expstart=float(imset.sci_hdr["EXPSTART"]),
@@ -493,7 +503,7 @@ def _photcorr(imset: ImSet, primary: fits.Header, refs: Refs, ccd: CCDPars, perf
         return
     flam, plam, bw = vals["PHOTFLAM"], vals["PHOTPLAM"], vals["PHOTBW"]
     ok = not (flam < -9990.0 and plam < -9990.0 and bw < -9990.0)
-    if found_a2d and ok:
+    if found_a2d and ok and ccd is not None:
         flam *= float(ccd.atodgain)
     tdsrow = None
     if ok and is_given(primary.get("TDSTAB")):
