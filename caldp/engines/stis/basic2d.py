@@ -150,3 +150,15 @@ def good_stats(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, sdqflags: int) 
         float(snr.max()),
         seq(snr) / n,
     )
+
+
+def init_error_mama(sci: np.ndarray) -> np.ndarray:
+    """``doNoise`` (MAMA): ``ERR = sqrt(SCI)`` where SCI > 0, else 0 (counting statistics).
+
+    >>> init_error_mama(np.array([-1.0, 0.0, 4.0], F32)).tolist()
+    [0.0, 0.0, 2.0]
+    """
+    err = np.zeros(sci.shape, F32)
+    pos = sci > 0
+    err[pos] = np.sqrt(sci[pos])
+    return err

@@ -16,7 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import checks, wavecal
+from . import calstis1_mama, checks, wavecal
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -76,6 +76,10 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     obstype = str(primary.get("OBSTYPE", "")).strip()
     if obstype not in ("IMAGING", "SPECTROSCOPIC"):
         raise EngineError(f"OBSTYPE = {obstype} is not supported", file=raw.name, keyword="OBSTYPE")
+    # --- MAMA (helper-18m): calstis1 for the MAMAs → _flt, RPTCORR (calstis8) → _sfl ---
+    if str(primary.get("DETECTOR", "")).strip() in calstis1_mama.MAMAS:
+        calstis1_mama.process(exp, raw, root, out, env)
+        return
     # --- spectroscopy (helper-18s): the wavecal is checked up front, processed after the science ---
     wav = None
     if obstype == "SPECTROSCOPIC":

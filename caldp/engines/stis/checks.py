@@ -91,3 +91,22 @@ def check_references(primary, need: list[tuple[str, bool]], where: Callable[[str
     if len(missing) > 1:
         msg += "; also missing: " + ", ".join(f"{k} {v or '(blank)'}" for k, v, _ in missing[1:])
     raise EngineError(msg, file=value or fname, keyword=key)
+
+
+def needed_references_mama(primary, perform: Callable[[str], bool]) -> list[tuple[str, bool]]:
+    """(keyword, required) of the references a MAMA exposure's switches need (``GetFlags1``): the
+    BPIXTAB is required for the MAMAs, MLINTAB for GLINCORR/LFLGCORR, TDCTAB with the NUV-MAMA dark."""
+    need: list[tuple[str, bool]] = []
+    if perform("DQICORR"):
+        need.append(("BPIXTAB", True))
+    if perform("GLINCORR") or perform("LFLGCORR"):
+        need.append(("MLINTAB", True))
+    if perform("DARKCORR"):
+        need.append(("DARKFILE", True))
+        if str(primary.get("DETECTOR", "")).strip() == "NUV-MAMA":
+            need.append(("TDCTAB", True))
+    if perform("FLATCORR"):
+        need += [("PFLTFILE", False), ("DFLTFILE", False), ("LFLTFILE", False)]
+    if perform("PHOTCORR") and str(primary.get("OBSTYPE", "")).strip() == "IMAGING":
+        need += [("IMPHTTAB", True), ("TDSTAB", False)]
+    return need

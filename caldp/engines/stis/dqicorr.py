@@ -106,3 +106,108 @@ def flag_filter(dq: np.ndarray, aper_fov: str, cdelt: tuple[float, float], ltm, 
         dq[ylow : yhigh + 1, xhigh + 1 : det_xhigh + 1] |= flag
     dq[yhigh + 1 : det_yhigh + 1, cols] |= flag
     return None
+
+
+def _dqi_high(dq: np.ndarray, ltv: tuple[float, float], row, doppmin: int, doppmax: int) -> None:
+    """``DQIHigh``: one BPIXTAB row (low-res pixels) on a high-res DQ array, widened along x by the
+    Doppler offsets (a DETECTORPROB run is not moved away from the detector edge). In place."""
+    pix1, pix2, length, axis, value = row
+    xstart = nint((pix1 - 1) * 2.0 + ltv[0] - 0.5)
+    ystart = nint((pix2 - 1) * 2.0 + ltv[1] - 0.5)
+    xlength, ylength = (int(length) * 2, 2) if int(axis) == 1 else (2, int(length) * 2)
+    ny, nx = dq.shape
+    xlow, xhigh = xstart, xstart + xlength - 1
+    if int(value) & DQ.DETECTORPROB:
+        if xlow != 0 and doppmin < 0:
+            xlow += doppmin
+        if xhigh != nx - 1 and doppmax > 0:
+            xhigh += doppmax
+    else:
+        xlow += doppmin
+        xhigh += doppmax
+    ylow, yhigh = ystart, ystart + ylength - 1
+    if xhigh < 0 or xlow >= nx or yhigh < 0 or ylow >= ny:
+        return
+    dq[max(ylow, 0) : min(yhigh, ny - 1) + 1, max(xlow, 0) : min(xhigh, nx - 1) + 1] |= np.uint16(int(value) & 0xFFFF)
+
+
+TOLERANCE = 0.001
+
+
+def first_last(ltm, ltv, snpix, npix):
+    """``FirstLast``: (rbin, first, last, sfirst) of the overlap of an image with a scratch array that
+    maps onto it by (ltm, ltv) (zero-indexed), per axis."""
+    rbin, first, last, sfirst = [0, 0], [0, 0], [0, 0], [0, 0]
+    for k in range(2):
+        rbin[k] = nint(1.0 / ltm[k])
+        for i in range(npix[k]):
+            scr = (i - 0.5 - ltv[k]) / ltm[k]
+            if scr + TOLERANCE >= -0.5:
+                first[k], sfirst[k] = i, nint(scr + 0.5)
+                break
+        for i in range(npix[k] - 1, 0, -1):
+            scr = (i + 0.5 - ltv[k]) / ltm[k]
+            if scr - TOLERANCE <= snpix[k] - 1.0 + 0.5:
+                last[k] = i
+                break
+    return rbin, first, last, sfirst
+
+
+def apply_bpixtab_mama(
+    dq: np.ndarray,
+    rows,
+    ltm: tuple[float, float],
+    ltv0: tuple[float, float],
+    bin_: tuple[int, int],
+    size: tuple[int, int],
+    *,
+    doppcorr: bool,
+    doppmin: int = 0,
+    doppmax: int = 0,
+) -> None:
+    """``doDQI`` for a MAMA: BPIXTAB rows (low-res reference pixels) onto `dq`, whose pixels are
+    `bin_` high-res pixels (2 = low-res) with the zero-indexed (LTM, LTV) `ltm`, `ltv0`. Low-res data
+    without DOPPCORR are flagged directly (``DQINormal``); otherwise the rows go onto a high-res scratch
+    array (2·SIZAXIS), widened by the Doppler offsets, which is ORed back in bins. In place.
+
+    >>> dq = np.zeros((2, 4), np.uint16)
+    >>> apply_bpixtab_mama(dq, [(2, 1, 1, 1, 16)], (1.0, 1.0), (0.0, 0.0), (2, 2), (4, 2), doppcorr=True, doppmax=1)
+    >>> dq.tolist()
+    [[0, 16, 16, 0], [0, 0, 0, 0]]
+    """
+    if doppcorr:
+        high_res, in_place = True, bin_ == (1, 1)
+    elif bin_ == (2, 2):
+        high_res, in_place = False, True
+    elif bin_ == (1, 1):
+        high_res, in_place = True, True
+    else:
+        high_res, in_place = True, False
+    if not high_res:
+        apply_bpixtab(dq, rows, ltv0, size)
+        return
+    if in_place:
+        target, tv = dq, ltv0
+    else:
+        target = np.zeros((2 * size[1], 2 * size[0]), dq.dtype)
+        tv = (0.5, 0.5)
+    for row in rows:
+        xs, ys = int(row[0]) - 1, int(row[1]) - 1
+        if xs < 0 or xs >= size[0] or ys < 0 or ys >= size[1]:
+            continue
+        _dqi_high(target, tv, row, doppmin, doppmax)
+    if in_place:
+        return
+    si_m = (ltm[0] * 0.5, ltm[1] * 0.5)
+    si_v = (ltv0[0] - ltm[0] * 0.25, ltv0[1] - ltm[1] * 0.25)
+    snpix = (target.shape[1], target.shape[0])
+    npix = (dq.shape[1], dq.shape[0])
+    rbin, first, last, sfirst = first_last(si_m, si_v, snpix, npix)
+    n_x, n_y = last[0] - first[0] + 1, last[1] - first[1] + 1
+    if n_x <= 0 or n_y <= 0:
+        return
+    out = dq[first[1] : last[1] + 1, first[0] : last[0] + 1]
+    for j in range(rbin[1]):
+        for i in range(rbin[0]):
+            y0, x0 = sfirst[1] + j, sfirst[0] + i
+            out |= target[y0 : y0 + n_y * rbin[1] : rbin[1], x0 : x0 + n_x * rbin[0] : rbin[0]]
