@@ -95,6 +95,12 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
 # ----------------------------------------------------------------------------- references
 
 
+#: LFLTFILE has no rmap entry: CRDS evaluates the lfltfile rmap for every STIS exposure, and the CCD
+#: modes would need an entry mapping DETECTOR = CCD to 'N/A', which the simulated cache (one manifest
+#: entry per reference file) cannot hold; the raw header names the low-order flat directly.
+NO_RMAP = ("LFLTFILE",)
+
+
 def _hires_cards() -> dict:
     return {"LTV1": -0.5, "LTV2": -0.5, "LTM1_1": 2.0, "LTM2_2": 2.0}
 
@@ -230,7 +236,8 @@ def write_references(refdir: Path, seed: int) -> tuple[list[RefEntry], dict[str,
     for kind, (kw, name, ftype, hdus, match, extra) in tables.items():
         useafter = extra.get("USEAFTER", USEAFTER)
         _ref(refdir, name, ftype, hdus, f"caldp.sim STIS {DETECTOR} {kind}", **extra)
-        entries.append(RefEntry("stis", kind, name, match, useafter))
+        if kind != "lfltfile":  # see NO_RMAP
+            entries.append(RefEntry("stis", kind, name, match, useafter))
         refkw[kw] = f"oref${name}"
     return entries, refkw, pflat
 
@@ -287,7 +294,7 @@ def sci_cards(name: str, shape, ltv2: float, pointing: Pointing, *, expstart: fl
         "EXPTIME": EXPTIME,
         "GLOBRATE": globrate,
         "DOPPON": True,
-        "DOPPZERO": expstart - 0.0123,
+        "DOPPZERO": expstart + 200.0 / 86400.0,  # the exposure spans a zero crossing: a smear, not a shift
         "DOPPMAG": DOPPMAG,
         "ORBITPER": ORBITPER,
         "OM1CAT": OM1CAT,

@@ -157,16 +157,14 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
     e3, e4 = err[jj + 1][:, ii], err[jj + 1][:, ii + 1]
     out_e = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
     j1, j2, num_j = _interp_dq_info(float(ay[-1]), iny)
-    out_d = np.empty(shape, dq.dtype)
-    rows_j = [j1] if num_j == 1 else [j1, j2]
-    for m in range(onx):
-        i1, i2, num_i = _interp_dq_info(float(ax[m]), inx)
-        cols = [i1] if num_i == 1 else [i1, i2]
-        v = np.zeros((), dq.dtype)
-        for j in rows_j:
-            for i in cols:
-                v = v | dq[j, i]
-        out_d[:, m] = v
+    line = dq[j1].copy() if num_j == 1 else dq[j1] | dq[j2]  # the same row neighbours for every row
+    i1 = np.trunc(ax).astype(np.int64)
+    two = ax != i1.astype(F32)
+    low, high = i1 <= 0, i1 >= inx - 1
+    i1 = np.clip(i1, 0, inx - 1)
+    two &= ~(low | high)
+    cols = line[i1] | np.where(two, line[np.minimum(i1 + 1, inx - 1)], 0).astype(dq.dtype)
+    out_d = np.broadcast_to(cols, shape).copy()
     return out_s.astype(F32), out_e.astype(F32), out_d
 
 

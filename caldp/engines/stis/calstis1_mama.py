@@ -126,8 +126,11 @@ def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, a
                 file=file,
                 keyword=keyword,
             )
-        rs, re_, rd = rs.copy(), re_.copy(), rd.copy()
+        # DoppConv works along x, row by row: only the rows under the science image are needed
+        y0, y1 = (0, ref.shape[0]) if fb.same_size else (fb.y0, min(fb.y0 + x.shape[0] * fb.ry, ref.shape[0]))
+        rs, re_, rd = rs[y0:y1].copy(), re_[y0:y1].copy(), rd[y0:y1].copy()
         doppcorr.dopp_conv(rs, re_, rd, dopp[0], dopp[1], border)
+        fb = fb._replace(y0=fb.y0 - y0)
     if fb.same_size:
         return rs, re_, rd
     try:
@@ -138,7 +141,14 @@ def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, a
 
 def _flat(refs: Refs, primary) -> tuple[ImSet, str]:
     """``doFlat``'s product of the pixel, delta and low-order flats (the low-order one expanded by
-    ``unbin2d`` to the size of the others)."""
+    ``unbin2d`` to the size of the others); made once per exposure (calstis makes the same one for
+    every imset)."""
+    if ("mama-flat",) not in refs.cache:
+        refs.cache[("mama-flat",)] = _make_flat(refs, primary)
+    return refs.cache[("mama-flat",)]
+
+
+def _make_flat(refs: Refs, primary) -> tuple[ImSet, str]:
     have = {k: is_given(primary.get(k)) for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE")}
     if not (have["PFLTFILE"] or have["DFLTFILE"]):
         if have["LFLTFILE"]:

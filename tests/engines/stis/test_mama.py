@@ -1,0 +1,228 @@
+"""STIS MAMA imaging: the stis-mama-image sim mode, the MAMA calstis1 steps on tiny arrays (answers
+worked out from the algorithm), the repeat sum, parity with cs0.e, caldp-process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from caldp.bestrefs import assign_bestrefs
+from caldp.engines.stis import binning, doppcorr, dqicorr, glincorr, rptcorr
+from caldp.engines.stis.calstis import calstis
+from caldp.sim import stis_mama
+
+from ..wfc3_uvis.productdiff import assert_products_match
+from .conftest import HSTCAL_BIN, cs0_exe
+
+F32 = np.float32
+REF_KEYS = ("BPIXTAB", "DARKFILE", "PFLTFILE", "MLINTAB", "IMPHTTAB", "TDSTAB")  # LFLTFILE: stis_mama.NO_RMAP
+MAMA_KEYS = ("GLOBRATE", "GLOBLIM", "MEANDARK", "GLINCORR", "LFLGCORR", "LORSCORR", "DOPPCORR", "RPTCORR", "NEXTEND")
+
+
+@pytest.fixture(scope="module")
+def mama_small(tmp_path_factory):
+    """stis-ccd-image and stis-mama-image in one CRDS cache (their IMPHTTABs share one rmap)."""
+    from caldp import sim
+
+    return sim.simulate(
+        tmp_path_factory.mktemp("mama_small"), modes=["stis-ccd-image", "stis-mama-image"], size="small", seed=5
+    )
+
+
+@pytest.fixture(scope="module")
+def mama_run(mama_small, tmp_path_factory):
+    ds = mama_small.datasets[1]
+    out = tmp_path_factory.mktemp("mama_builtin")
+    written = calstis(ds.input_path / f"{ds.name}_asn.fits", outdir=out, env=mama_small.env)
+    return ds, out, written
+
+
+# ----------------------------------------------------------------------------- the sim mode
+
+
+def test_raw_layout(mama_small):
+    ds = mama_small.datasets[1]
+    assert ds.mode == "stis-mama-image" and ds.name == "ocs801010"
+    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as hdul:
+        h = hdul[0].header
+        assert (h["DETECTOR"], h["APERTURE"], h["NRPTEXP"], h["NEXTEND"], h["RPTCORR"]) == (
+            "FUV-MAMA",
+            "F25SRF2",
+            2,
+            6,
+            "PERFORM",
+        )
+        sci = hdul["SCI", 2]
+        assert sci.data.shape == (128, 1024) and sci.header["LTV2"] == -448.0 and sci.header["DOPPON"] is True
+        assert sci.data.sum() / sci.header["EXPTIME"] == pytest.approx(sci.header["GLOBRATE"])
+    asn = fits.getdata(ds.input_path / f"{ds.name}_asn.fits", 1)
+    assert [m.strip() for m in asn["MEMTYPE"]] == ["EXP-RPT", "PROD-RPT"]
+    assert stis_mama.geometry("full") == ((1024, 1024), 0.0)
+
+
+def test_bestrefs_assigns_the_mama_references(mama_small, tmp_path):
+    """Each mode gets its own references from the shared cache (the IMPHTTAB by date)."""
+    for ds, keys in zip(mama_small.datasets, (("IMPHTTAB", "BPIXTAB", "DARKFILE", "PFLTFILE"), REF_KEYS), strict=True):
+        raw = tmp_path / f"{ds.name}_raw.fits"
+        shutil.copy(ds.input_path / raw.name, raw)
+        with fits.open(raw, mode="update") as hdul:
+            expected = {k: hdul[0].header[k] for k in keys}
+            for k in keys:
+                hdul[0].header[k] = "N/A"
+        assigned = assign_bestrefs([raw], mama_small.env)
+        assert {k: assigned[raw.name][k] for k in keys} == expected
+
+
+# ----------------------------------------------------------------------------- steps on tiny arrays
+
+
+def test_make_dopp_at_maximum_shift():
+    """A 2-second exposure a quarter orbit after DOPPZERO: sin = 1, every step shifts by −DOPPMAG."""
+    period = 5760.0
+    ds, d0 = doppcorr.make_dopp(60000.0, 2.0, period, 60000.0 + period / 4 / 86400.0, 2.0, 1)
+    assert d0 == 3 and ds.tolist() == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert doppcorr.dopp_range(ds, d0) == (-2, -2)
+
+
+def test_dopp_conv_border_and_errors():
+    s = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]], F32)
+    e = np.full((1, 5), 2.0, F32)
+    d = np.array([[0, 0, 8, 0, 0]], np.uint16)
+    doppcorr.dopp_conv(s, e, d, np.array([0.25, 0.5, 0.25], F32), 1, 1)
+    # the border pixels count as 0 for SCI: [0, 2, 3, 4, 0] smeared by (0.25, 0.5, 0.25)
+    assert s.tolist() == [[0.5, 1.75, 3.0, 2.75, 1.0]]
+    # ERR: sqrt(sum (2·w)²) over the pixels on the row (edges padded with 0)
+    assert e[0].tolist() == pytest.approx(np.sqrt([1.25, 1.5, 1.5, 1.5, 1.25]).tolist())
+    assert d.tolist() == [[0, 8, 8, 8, 0]]
+
+
+def test_bpixtab_doppler_keeps_detector_edge():
+    """doppmin = +2, doppmax = +3: a DETECTORPROB run at x = 0 keeps its start, another flag moves."""
+    rows_dp, rows_hot = [(1, 1, 1, 1, 4)], [(1, 1, 1, 1, 16)]
+    got = []
+    for rows in (rows_dp, rows_hot):
+        dq = np.zeros((2, 8), np.uint16)
+        lt = ((1.0, 1.0), (0.0, 0.0))
+        dqicorr.apply_bpixtab_mama(dq, rows, *lt, (2, 2), (8, 2), doppcorr=True, doppmin=2, doppmax=3)
+        got.append((dq > 0).astype(int).tolist())
+    # high-res pixels 0..4 (DETECTORPROB) and 2..4 (HOTPIX) of rows 0-1, ORed back in 2x2 bins
+    zeros = [0] * 8
+    assert got == [[[1, 1, 1, 0, 0, 0, 0, 0], zeros], [[0, 1, 1, 0, 0, 0, 0, 0], zeros]]
+
+
+def test_bpixtab_lowres_without_doppler_is_direct():
+    dq = np.zeros((3, 4), np.uint16)
+    dqicorr.apply_bpixtab_mama(dq, [(2, 2, 2, 1, 32)], (1.0, 1.0), (0.0, -1.0), (2, 2), (4, 4), doppcorr=False)
+    assert dq.tolist() == [[0, 32, 32, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+
+
+def test_glincorr_rate_and_local_flags():
+    y, tau = 2.0e5, 3.0e-7
+    x = glincorr.find_rate(y, tau) * y
+    assert x * np.exp(-tau * x) == pytest.approx(y, rel=1e-12)
+    assert glincorr.glob_rate(np.array([[1.0, 2.0], [3.0, 4.0]], F32), 2.0) == 5.0
+    s = np.zeros((5, 5), F32)
+    s[0, 0] = 11.0
+    dq = np.zeros((5, 5), np.uint16)
+    # unbinned (high-res) pixels, EXPAND 1.5: dx² + dy² ≤ 2.25, cut at the image corner
+    assert glincorr.flag_local(s, dq, 10.0, 1.5, (1, 1)) == 1
+    assert (dq == 256).astype(int)[:3, :3].tolist() == [[1, 1, 0], [1, 1, 0], [0, 0, 0]]
+    assert glincorr.local_limit(75.0, 600.0, (2, 2)) == 45000.0
+
+
+def test_bin2d_average_and_unbin2d_dq():
+    s = np.arange(16, dtype=F32).reshape(4, 4)
+    e = np.full((4, 4), 2.0, F32)
+    d = np.zeros((4, 4), np.uint16)
+    bs, be, bd = binning.bin2d(s, e, d, 2, 0, 2, 2, (2, 1), avg=True)
+    assert bs.tolist() == [[4.5], [12.5]] and be.tolist() == [[1.0], [1.0]]
+    # unbin2d 2x2 -> 4x4: every output row takes the DQ of the input rows around the LAST output row
+    # (aj = 1.25: row 1 only); columns at (m − 0.5)/2 = −0.25, 0.25, 0.75, 1.25 truncate to input
+    # columns 0, 0, 0, 1, and an index at either end uses that column alone
+    d2 = np.array([[4, 0], [16, 1]], np.uint16)
+    _, _, ud = binning.unbin2d(np.ones((2, 2), F32), np.zeros((2, 2), F32), d2, (4, 4))
+    assert ud.tolist() == [[16, 16, 16, 1]] * 4
+    # 3 columns: (m − 0.5)/2 = −0.25 … 2.25 → column 0 (index ≤ 0 alone), 1 and 2, then 2 alone
+    d3 = np.array([[0, 0, 0], [2, 4, 8]], np.uint16)
+    _, _, ud = binning.unbin2d(np.ones((2, 3), F32), np.zeros((2, 3), F32), d3, (4, 6))
+    assert ud.tolist() == [[2, 2, 2, 12, 12, 8]] * 4
+
+
+def test_repeat_sum():
+    a = (np.array([1.0, 2.0], F32), np.array([3.0, 0.0], F32), np.array([0, 4], np.uint16))
+    b = (np.array([0.5, -2.0], F32), np.array([4.0, 1.0], F32), np.array([8, 0], np.uint16))
+    s, e, d = rptcorr.rpt_sum([a, b])
+    assert s.tolist() == [1.5, 0.0] and e.tolist() == [5.0, 1.0] and d.tolist() == [8, 4]
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
+def test_products_and_repeat_sum(mama_run):
+    ds, out, written = mama_run
+    assert sorted(p.name for p in written) == [f"{ds.name}.tra", f"{ds.name}_flt.fits", f"{ds.name}_sfl.fits"]
+    with fits.open(out / f"{ds.name}_flt.fits") as flt, fits.open(out / f"{ds.name}_sfl.fits") as sfl:
+        p = flt[0].header
+        assert [p[k] for k in ("DQICORR", "GLINCORR", "LFLGCORR", "DARKCORR", "FLATCORR", "PHOTCORR")] == [
+            "COMPLETE"
+        ] * 6
+        assert (p["LORSCORR"], p["DOPPCORR"], p["RPTCORR"]) == ("SKIPPED", "PERFORM", "PERFORM")
+        assert "FUVMAMA" in p["PHOTMODE"] and p["PHOTFLAM"] > 0
+        assert sfl[0].header["RPTCORR"] == "COMPLETE" and sfl["SCI", 1].header["NCOMBINE"] == 2
+        assert sfl["SCI", 1].header["EXPTIME"] == 2 * stis_mama.EXPTIME
+        assert np.array_equal(sfl["SCI", 1].data, flt["SCI", 1].data + flt["SCI", 2].data)
+        assert np.array_equal(sfl["DQ", 1].data, flt["DQ", 1].data | flt["DQ", 2].data)
+        assert flt["SCI", 1].header["GLOBLIM"] == "NOT-EXCEEDED"
+        # the hot column of the BPIXTAB (x = 300: high-res 598-599) is widened by the Doppler range
+        h = flt["SCI", 1].header
+        ds, d0 = doppcorr.make_dopp(h["DOPPZERO"], h["DOPPMAG"], h["ORBITPER"], h["EXPSTART"], h["EXPTIME"], 1)
+        dmin, dmax = doppcorr.dopp_range(ds, d0)
+        assert dmin < 0 < dmax  # the sim's exposure spans a zero crossing
+        hot = np.all(flt["DQ", 1].data & 16, axis=0)
+        assert np.flatnonzero(hot).tolist() == list(range((598 + dmin) // 2, (599 + dmax) // 2 + 1))
+
+
+@pytest.mark.hstcal
+def test_parity_with_cs0(mama_small, mama_run, tmp_path):
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    ds, out, _ = mama_run
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_sfl.fits"]
+    assert_products_match(work, out, names)
+    for name in names:
+        with fits.open(work / name) as a, fits.open(out / name) as b:
+            assert len(a) == len(b)
+            for ha, hb in zip(a, b, strict=True):
+                for key in MAMA_KEYS:
+                    assert str(ha.header.get(key)).strip() == str(hb.header.get(key)).strip(), (name, key)
+
+
+def test_caldp_process_builtin(mama_small, tmp_path):
+    from tests.integration.conftest import run_process
+
+    ds = mama_small.datasets[1]
+    out = tmp_path / "out"
+    proc = run_process(
+        ds.name,
+        f"file:{ds.input_path.parent}",
+        f"file:{out}",
+        "caldp-config-local",
+        env={"CRDS_PATH": str(mama_small.crds_cache)},
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    prod = out / "data" / "stis" / ds.name
+    assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
+    with fits.open(prod / f"{ds.name}_sfl.fits") as sfl:
+        assert sfl[0].header["RPTCORR"] == "COMPLETE" and sfl[0].header["FLATCORR"] == "COMPLETE"
+    assert (prod / f"{ds.name}_flt.fits").is_file()
