@@ -50,7 +50,7 @@ DARK_RATE = 2.0e-5  # counts/s per high-res pixel
 OM1CAT = 29.5  # FUV-MAMA temperature (C)
 TDS_REFTEMP = 27.0
 DOPPMAG, ORBITPER = 6.4, 5760.0  # high-res pixels, seconds
-MLIN = {"FUV-MAMA": (1.5e6, 110.0, 3.1e-7, 2.5), "NUV-MAMA": (1.5e6, 110.0, 2.9e-7, 2.5)}
+MLIN = {"FUV-MAMA": (1.5e6, 60.0, 3.1e-7, 2.5), "NUV-MAMA": (1.5e6, 60.0, 2.9e-7, 2.5)}  # local: bright stars flagged
 PHOT = {
     "stis,f25srf2,mirror,fuvmama,mjd#": (4.3e-17, 1540.0, 165.0),
     **ccdsim.PHOT,

@@ -178,6 +178,7 @@ def test_products_and_repeat_sum(mama_run):
         assert np.array_equal(sfl["SCI", 1].data, flt["SCI", 1].data + flt["SCI", 2].data)
         assert np.array_equal(sfl["DQ", 1].data, flt["DQ", 1].data | flt["DQ", 2].data)
         assert flt["SCI", 1].header["GLOBLIM"] == "NOT-EXCEEDED"
+        assert np.count_nonzero(flt["DQ", 1].data & 256) > 0  # LFLGCORR flagged the bright stars
         # the hot column of the BPIXTAB (x = 300: high-res 598-599) is widened by the Doppler range
         h = flt["SCI", 1].header
         ds, d0 = doppcorr.make_dopp(h["DOPPZERO"], h["DOPPMAG"], h["ORBITPER"], h["EXPSTART"], h["EXPTIME"], 1)
