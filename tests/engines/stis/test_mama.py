@@ -227,3 +227,54 @@ def test_caldp_process_builtin(mama_small, tmp_path):
     with fits.open(prod / f"{ds.name}_sfl.fits") as sfl:
         assert sfl[0].header["RPTCORR"] == "COMPLETE" and sfl[0].header["FLATCORR"] == "COMPLETE"
     assert (prod / f"{ds.name}_flt.fits").is_file()
+
+
+def _high_res_copy(src, dst) -> None:
+    """The raw with every low-res pixel's counts split over 2×2 high-res pixels (remainder on the first),
+    LTM = 2 and the coordinate keywords to match: LORSCORR bins it back, DQICORR flags it in place."""
+    with fits.open(src) as h:
+        out = [fits.PrimaryHDU(header=h[0].header.copy())]
+        for e in h[1:]:
+            hdr = e.header.copy()
+            if e.data is not None:
+                d = e.data.astype(np.int64)
+                q = d // 4
+                hi = np.repeat(np.repeat(q, 2, 0), 2, 1)
+                hi[0::2, 0::2] += d - 4 * q
+                out.append(fits.ImageHDU(hi.astype(e.data.dtype), hdr))
+            else:
+                hdr["NPIX1"], hdr["NPIX2"] = 2 * hdr["NPIX1"], 2 * hdr["NPIX2"]
+                out.append(fits.ImageHDU(None, hdr))
+            h2 = out[-1].header
+            h2["LTM1_1"], h2["LTM2_2"] = 2.0, 2.0
+            for k in ("LTV1", "LTV2", "CRPIX1", "CRPIX2"):
+                h2[k] = 2 * h2[k] - 0.5
+            for k in ("SIZAXIS1", "SIZAXIS2"):
+                h2[k] = 2 * h2[k]
+            for k in ("CD1_1", "CD1_2", "CD2_1", "CD2_2"):
+                h2[k] = h2[k] / 2
+        fits.HDUList(out).writeto(dst)
+
+
+@pytest.mark.hstcal
+def test_high_res_lorscorr_parity_with_cs0(mama_small, tmp_path):
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    ds = mama_small.datasets[1]
+    work, mine = tmp_path / "hst", tmp_path / "mine"
+    work.mkdir()
+    mine.mkdir()
+    raw = work / "ocs8hi010_raw.fits"
+    _high_res_copy(ds.input_path / f"{ds.name}_raw.fits", raw)
+    calstis(raw, outdir=mine, env=mama_small.env)
+    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = ["ocs8hi010_flt.fits", "ocs8hi010_sfl.fits"]
+    assert_products_match(work, mine, names)
+    with fits.open(mine / names[0]) as a, fits.open(work / names[0]) as b:
+        assert a[0].header["LORSCORR"] == b[0].header["LORSCORR"] == "COMPLETE"
+        assert a["SCI", 1].data.shape == (128, 1024)
+        for key in ("CD1_1", "CD2_2", "CRPIX1", "CRPIX2", "LTM1_1", "LTV2"):
+            assert a["SCI", 1].header[key] == b["SCI", 1].header[key], key
