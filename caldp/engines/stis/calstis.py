@@ -109,7 +109,7 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     else:
         out.claim([f"{root}_flt.fits"])
     if wav is not None and keep:
-        out.claim([f"{root}_fwv_tmp.fits"])
+        out.claim([f"{root}_fwv_tmp.fits", f"{root}_w2d_tmp.fits"])
     # as cs0.e: existing products first, then every reference the switches need, before any pixel
     need = checks.needed_references(primary, lambda key: _perform(primary, key), crcorr)
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), raw.name)

@@ -7,9 +7,11 @@ What is in: the wavecal is found (WAVECAL, beside the raw file), checked against
 asks for must exist before any pixel, and calstis1 calibrates it with its own switches (kept as
 ``<root>_fwv_tmp.fits`` with ``keep_intermediates``, cs0.e's ``-s``). calstis11 (science subtracted
 from a HITM wavecal) applies only to HITM lamps before 1998 Nov 9; such data stop with an
-EngineError. The 2-D rectification of the wavecal (calstis7) that calstis4 reads for first-order
-data is part 2 (issue 19): until then WAVECORR is recorded SKIPPED in the science products and
-SHIFTA1/SHIFTA2 keep the raw values (docs/notes/stis.md).
+EngineError. calstis4 (:mod:`.calstis4`) measures SHIFTA1/SHIFTA2 on the 2-D rectified wavecal and
+calstis12 (:mod:`.calstis12`) writes them into the science products; the rectification itself
+(calstis7, which cs0.e applies to every first-order wavecal) is part 2 (issue 19): until it is in,
+WAVECORR is recorded SKIPPED in the science products and SHIFTA1/SHIFTA2 keep the raw values
+(docs/notes/stis.md).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ..common.hstio import Exposure, read_exposure
 from ..common.refs import resolve
 from . import checks
 from .calstis1 import Refs, Steps, calstis1
+from .calstis4 import calstis4
+from .calstis12 import calstis12
 
 log = logging.getLogger(__name__)
 
@@ -135,15 +139,32 @@ def basic2d(wav: Wavecal, env) -> Exposure:
     return calstis1(wav.exp, steps, refs, input_dir=wav.path.parent)
 
 
+def rectify_first_order(fwv: Exposure, env) -> Exposure | None:
+    """calstis7 on a first-order wavecal (cs0.e's ``_w2d_tmp``), which calstis4 reads. The 2-D
+    rectification is issue 19 (part 2); until it is in, None: the shifts cannot be measured."""
+    return None
+
+
 def process(wav: Wavecal, root: str, out, env, science: list[Exposure], *, keep: bool) -> None:
-    """cs0.e's wavecal chain for one science exposure; `science` are the products (``_crj``,
-    ``_flt``) whose headers receive the shifts."""
+    """cs0.e's wavecal chain for one science exposure: calstis1 on the wavecal, calstis7 on it
+    (:func:`rectify_first_order`), calstis4, then calstis12 into `science` (the ``_crj`` and
+    ``_flt`` exposures, before they are written)."""
     fwv = basic2d(wav, env)
     if keep:
         out.write(fwv, f"{root}_fwv_tmp.fits")
-    log.warning(
-        "WAVECORR: the wavecal's 2-D rectification (calstis7) and shifts (calstis4, calstis12) are not in "
-        "the builtin STIS engine yet; WAVECORR skipped, SHIFTA1/SHIFTA2 not measured."
-    )
+    w2d = rectify_first_order(fwv, env)
+    if w2d is None:
+        log.warning(
+            "WAVECORR: the wavecal's 2-D rectification (calstis7) is not in the builtin STIS engine yet; "
+            "WAVECORR skipped, SHIFTA1/SHIFTA2 not measured."
+        )
+        for exp in science:
+            exp.primary["WAVECORR"] = "SKIPPED"
+        return
+    name = f"{root}_w2d_tmp.fits"
+    shifts = calstis4(w2d, Refs(env, w2d.primary.copy()))
+    log.info("wavecal shifts (SHIFTA1, SHIFTA2) per imset: %s", shifts)
+    if keep:
+        out.write(w2d, name)
     for exp in science:
-        exp.primary["WAVECORR"] = "SKIPPED"
+        calstis12(w2d, exp, name)

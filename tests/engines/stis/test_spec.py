@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from caldp.engines.stis import radialvel
+from caldp.engines.common.hstio import read_exposure
+from caldp.engines.stis import radialvel, wavecal
 from caldp.engines.stis.calstis import calstis
 from caldp.sim import stis_spec
 
@@ -79,22 +80,60 @@ def test_earth_velocity_and_radial_velocity():
     assert radialvel.radial_velocity(ra, dec, radialvel.REFDATE) == pytest.approx(s, rel=1e-9)
 
 
-@pytest.mark.hstcal
-def test_parity_with_cs0(spec_small, spec_run, tmp_path):
+@pytest.fixture(scope="module")
+def cs0_run(spec_small, tmp_path_factory):
+    """cs0.e -s on a copy of the inputs (the _fwv_tmp and _w2d_tmp intermediates kept)."""
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
     env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    ds, out, _ = spec_run
-    work = tmp_path / "hst"
+    (ds,) = spec_small.datasets
+    work = tmp_path_factory.mktemp("stis_spec_cs0") / "hst"
     shutil.copytree(ds.input_path, work)
     proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
+    return work
+
+
+@pytest.mark.hstcal
+def test_parity_with_cs0(spec_run, cs0_run):
+    ds, out, _ = spec_run
+    work = cs0_run
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits", f"{ds.name}_fwv_tmp.fits"]
     assert_products_match(work, out, names)
     for name in names[:2]:
         with fits.open(work / name) as a, fits.open(out / name) as b:
             for k in range(1, len(a) // 3 + 1):
                 assert a["SCI", k].header["V_HELIO"] == b["SCI", k].header["V_HELIO"]
-            # until calstis7/4/12 are in: cs0.e measured the wavecal shift, the builtin engine skipped it
+            # without calstis7 on the wavecal: cs0.e measured the wavecal shift, the builtin engine skipped it
             assert a[0].header["WAVECORR"] == "COMPLETE" and b[0].header["WAVECORR"] == "SKIPPED"
+
+
+SHIFT_KEYS = ("SHIFTA1", "SHIFTA2")
+
+
+@pytest.mark.hstcal
+def test_wavecal_shifts_match_cs0(spec_small, cs0_run, tmp_path, monkeypatch):
+    """calstis4 + calstis12 in the engine, given cs0.e's own 2-D rectified wavecal in place of
+    calstis7 (part 2): SHIFTA1/SHIFTA2 in every SCI/ERR/DQ header of _flt and _crj, WAVECORR and
+    the history equal cs0.e's; pixels unchanged (0 ulp)."""
+    (ds,) = spec_small.datasets
+    work = cs0_run
+    w2d_name = f"{ds.name}_w2d_tmp.fits"
+    monkeypatch.setattr(wavecal, "rectify_first_order", lambda fwv, env: read_exposure(work / w2d_name))
+    out = tmp_path / "mine"
+    out.mkdir()
+    calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=out, env=spec_small.env, keep_intermediates=True)
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
+    assert_products_match(work, out, names)
+    for name in [*names, w2d_name]:
+        with fits.open(work / name) as a, fits.open(out / name) as b:
+            assert a[0].header["WAVECORR"] == b[0].header["WAVECORR"] == "COMPLETE", name
+            for ha, hb in zip(a[1:], b[1:], strict=True):
+                if name == w2d_name and ha.header["EXTNAME"] != "SCI":
+                    continue  # calstis4 writes the shifts into the wavecal's SCI headers only
+                assert all(ha.header[k] == hb.header[k] for k in SHIFT_KEYS), (name, ha.header["EXTNAME"])
+            if name != w2d_name:
+                assert [str(x) for x in a[0].header["HISTORY"]][-2:] == [str(x) for x in b[0].header["HISTORY"]][-2:]
+    with fits.open(out / f"{ds.name}_crj.fits") as b:
+        assert abs(b["SCI", 1].header["SHIFTA1"]) < 10.0 and b["SCI", 1].header["SHIFTA2"] != 0.0
