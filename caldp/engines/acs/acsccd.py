@@ -504,16 +504,30 @@ def _fullwell_noise_c(kern, c: _Chip, path, refs: RefCache, keys: AcsKeys, *, tr
     lay = c.layout
     rn = tuple(float(r) for r in lay.readnoise)
     bias_target = keys.targname.startswith("BIAS")
-    out = None
-    if trim and min(section[1]) > 0:
-        shape = section[1]
-        arrays = (np.empty(shape, F32), np.empty(shape, F32), np.empty(shape, np.uint16))
-        out = (*arrays, *section)
-    nsat = kern.fullwell_noise(c.sci, c.err, c.dq, sat, ny, nx, lay.ampx, lay.ampy, rn, bias_target, *geometry, out)
-    if out is not None:
-        c.sci, c.err, c.dq = arrays
+    nsat = kern.fullwell_noise(c.sci, c.err, c.dq, sat, ny, nx, lay.ampx, lay.ampy, rn, bias_target, *geometry, None)
+    if trim and min(section[1]) > 0:  # the science section moved to the front of the chip's own buffers
+        c.sci, c.err, c.dq = (cut_in_place(a, *section) for a in (c.sci, c.err, c.dq))
         c.trimmed = section[0]
     return nsat
+
+
+def cut_in_place(a: np.ndarray, corner: tuple[int, int], shape: tuple[int, int], rows: int = 64) -> np.ndarray:
+    """The section of C-contiguous `a` at `corner` (y0, x0) of `shape`, moved to the front of `a`'s own
+    buffer and returned as a C-contiguous view of it (no second chip-sized array; `a` is overwritten).
+
+    Rows go in blocks in increasing order: a block's destination ends before any later block's source
+    (the section's rows are no longer than `a`'s), and NumPy copies a block whose source it overlaps.
+
+    >>> a = np.arange(20).reshape(4, 5)
+    >>> cut_in_place(a, (1, 1), (2, 3), rows=1).tolist()
+    [[6, 7, 8], [11, 12, 13]]
+    """
+    (y0, x0), (ny, nx) = corner, shape
+    out = a.reshape(-1)[: ny * nx].reshape(ny, nx)
+    for r0 in range(0, ny, rows):
+        r1 = min(r0 + rows, ny)
+        out[r0:r1] = a[y0 + r0 : y0 + r1, x0 : x0 + nx]
+    return out
 
 
 def _section_headers(headers: dict, x0: int, y0: int) -> dict:

@@ -29,7 +29,7 @@ from ..common.errors import EngineError
 from ..common.heap import trim_heap
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.keywords import hdr_float
-from ..common.outputs import Products, ReadAhead
+from ..common.outputs import Parked, Products, ReadAhead
 from ..common.switches import Switch, read_switch
 from ..common.threads import thread_count
 from . import acsrej, ctebranch
@@ -193,7 +193,9 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
     roots = []
     cte = False
     with RefCache() as refs, contextlib.ExitStack() as stack:
-        blvs: list[Exposure] = []
+        # the members' _blv_tmp wait on disk (as calacs.e's do) from ACSCCD to their ACS2D: ACSREJ maps
+        # one chip of every member at a time, ACS2D one member at a time
+        blvs: list[Parked] = []
         parked: list[Path] = []  # the _blc_tmp files, on disk until the _flt are done (memory)
         keys_list: list[AcsKeys] = []
         # the next member's raw file is read in the background while this one is in ACSCCD
@@ -225,11 +227,16 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             if cte:
                 with stage(f"acscte {m}"):
                     parked.append(ctebranch.park(ctebranch.make_blc(blv, keys, env), out.outdir, stack))
-            blvs.append(blv)
+            with stage(f"park {m}"):
+                if blvs:
+                    blvs[-1].wait()
+                blvs.append(_park(blv, out.outdir, stack, background=thread_count() > 1))
+            del blv
             keys_list.append(keys)
             roots.append(m)
         for key in ("BIASFILE", "SATUFILE"):  # only ACSCCD uses them
             for b in blvs:
+                b.wait()
                 value = b.primary.get(key)
                 if value and "$" in str(value):
                     refs.drop(_resolve_quiet(value, env))
@@ -256,7 +263,7 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
         first_keys = keys_list[0]
         members = list(asn.members)
         while blvs:
-            b, k, m = blvs.pop(0), keys_list.pop(0), members.pop(0)
+            b, k, m = blvs.pop(0).exposure(), keys_list.pop(0), members.pop(0)
             if keep:
                 with stage(f"write {m}_blv_tmp"):
                     out.write(b, f"{m}_blv_tmp.fits")
@@ -307,8 +314,16 @@ def _resolve_quiet(value, env) -> Path | None:
         return None
 
 
-def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exposure:
-    """ACSREJ over the members' ``_blv_tmp`` (in memory); sets the CR mask in their DQ (CRMASK)."""
+def _park(blv: Exposure, outdir: Path, stack: contextlib.ExitStack, *, background: bool) -> Parked:
+    """A member's ``_blv_tmp`` parked in a private file of `outdir` (removed when `stack` closes)."""
+    p = Parked(blv, Path(outdir) / f".{blv.filename}.caldp-parked", background=background)
+    stack.callback(p.close)
+    return p
+
+
+def _acsrej(blvs: list, prod: str, *, env, first_keys: AcsKeys) -> Exposure:
+    """ACSREJ over the members' ``_blv_tmp`` (:class:`Exposure` in memory or :class:`Parked`, one chip of
+    every member mapped at a time); sets the CR mask in their DQ (CRMASK)."""
     primaries = [b.primary for b in blvs]
     fname = blvs[0].filename
     for key in ("NEXTEND", "IMAGETYP"):
@@ -344,8 +359,8 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
     imsets = []
     skysum0 = rej0 = None
 
-    def one_chip(im: ImSet):
-        chip = int(im.sci_hdr.get("CCDCHIP", 1))
+    def one_chip(h: dict):
+        chip = int(h["SCI"].get("CCDCHIP", 1))
         group = [_by_chip(b, chip) for b in blvs]
         res = acsrej.reject(
             [g.sci for g in group],
@@ -362,7 +377,8 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
         res.rejected = []
         return chip, res
 
-    for im, (chip, res) in zip(base.imsets, [one_chip(im) for im in base.imsets], strict=True):
+    for extver, h0 in _imset_headers(base):
+        chip, res = one_chip(h0)
         rate = F32(res.nrej / float(texpt))
         if skysum0 is None:
             skysum0, rej0 = res.skysum, rate
@@ -373,11 +389,12 @@ def _acsrej(blvs: list[Exposure], prod: str, *, env, first_keys: AcsKeys) -> Exp
             float(res.skysum),
             res.nrej,
         )
-        h = {k: v.copy() for k, v in im.headers.items()}
+        h = {k: v.copy() for k, v in h0.items()}
         for v in h.values():
             v["EXPNAME"] = prod.upper()
         h["SCI"]["NCOMBINE"] = len(blvs)
-        imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=h, extver=im.extver))
+        imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=h, extver=extver))
+        del res
     p = base.primary.copy()
     p["EXPTIME"] = hdr_float(exptot)
     p["TEXPTIME"] = hdr_float(exptot)
@@ -429,8 +446,16 @@ def _check_flash(blvs: list[Exposure], efac) -> None:
             )
 
 
-def _by_chip(exp: Exposure, chip: int) -> ImSet:
-    for im in exp.imsets:
-        if int(im.sci_hdr.get("CCDCHIP", 1)) == chip:
-            return im
+def _imset_headers(exp) -> list[tuple[int, dict]]:
+    """(EXTVER, headers) of each imset of an :class:`Exposure` or a :class:`Parked` one."""
+    if isinstance(exp, Parked):
+        return [(extver, headers) for headers, extver, _ in exp.metas]
+    return [(im.extver, im.headers) for im in exp.imsets]
+
+
+def _by_chip(exp, chip: int) -> ImSet:
+    """The imset of CCDCHIP `chip` (of a :class:`Parked` exposure: mapped from its file)."""
+    for i, (_, headers) in enumerate(_imset_headers(exp)):
+        if int(headers["SCI"].get("CCDCHIP", 1)) == chip:
+            return exp.imset(i) if isinstance(exp, Parked) else exp.imsets[i]
     raise EngineError(f"no imset for CCDCHIP {chip}", file=exp.filename, keyword="CCDCHIP")

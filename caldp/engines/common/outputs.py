@@ -5,18 +5,27 @@ the next one is calibrated, and removes them all again if the call fails (HSTCAL
 never leave a partial association behind either). :class:`ReadAhead` reads the next input on a
 background thread while the current one is calibrated. Both do their work in the calling thread
 when ``background`` is False (one thread per dataset, e.g. under a Dask worker per core).
+:class:`Parked` keeps an intermediate exposure's pixels in a private scratch file between two stages
+(HSTCAL keeps its ``_blv_tmp`` on disk there too), so a process holds fewer exposures at once.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
+import numpy as np
+
 from . import trailer
 from .errors import EngineError
-from .hstio import Exposure, write_exposure
+from .hstio import Exposure, ImSet, write_exposure
+
+_ARRAYS = ("sci", "err", "dq", "samp", "time")
+_ALIGN = mmap.ALLOCATIONGRANULARITY
 
 
 class Products:
@@ -154,3 +163,105 @@ class ReadAhead:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class Parked:
+    """An exposure whose pixels wait in a private scratch file (its headers stay in memory).
+
+    The arrays are written in native byte order, each at a page-aligned offset, and come back by
+    :meth:`imset` / :meth:`exposure` as *shared* mappings of that file: the pages are the page
+    cache's (no copy is made to read them, and they leave the process when the arrays are
+    dropped), and writing into them changes the parked pixels (ACSREJ's CR mask, ACS2D in place).
+    With `background`, the file is written on a thread (:meth:`wait` joins it; :meth:`imset`
+    waits). The exposure must not be used by the caller after parking; :meth:`close` removes the
+    file.
+    """
+
+    def __init__(self, exposure: Exposure, path: Path, *, background: bool = False):
+        self.path = Path(path)
+        self.primary = exposure.primary
+        self.filename = exposure.filename
+        self.metas: list[tuple[dict, int, dict]] = []  # per imset: headers, EXTVER, {name: (offset, shape, dtype)}
+        offset = 0
+        for im in exposure.imsets:
+            specs = {}
+            for name in _ARRAYS:
+                a = getattr(im, name)
+                if a is None:
+                    continue
+                specs[name] = (offset, a.shape, a.dtype.newbyteorder("="))
+                offset += -(-a.size * a.dtype.itemsize // _ALIGN) * _ALIGN
+            self.metas.append((im.headers, im.extver, specs))
+        self.nbytes = offset
+        self._exposure = exposure
+        self._thread = None
+        self._error = None
+        if background:
+            self._thread = threading.Thread(target=self._write_guarded, name="caldp-park", daemon=True)
+            self._thread.start()
+        else:
+            self._write()
+
+    def _write_guarded(self) -> None:
+        try:
+            self._write()
+        except BaseException as exc:  # raised by wait()
+            self._error = exc
+
+    def _write(self) -> None:
+        exposure, self._exposure = self._exposure, None
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, self.nbytes)
+            for im, (_, _, specs) in zip(exposure.imsets, self.metas, strict=True):
+                for name, (offset, _, dtype) in specs.items():
+                    a = np.ascontiguousarray(getattr(im, name), dtype=dtype)  # no copy for a C-order array
+                    view = memoryview(a.reshape(-1)).cast("B")
+                    done = 0
+                    while done < len(view):
+                        done += os.pwrite(fd, view[done : done + (1 << 26)], offset + done)
+        finally:
+            os.close(fd)
+
+    def wait(self) -> None:
+        """Wait for a background write; raise its error."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            raise self._error
+
+    @property
+    def nimsets(self) -> int:
+        return len(self.metas)
+
+    def headers(self, i: int) -> dict:
+        return self.metas[i][0]
+
+    def imset(self, i: int) -> ImSet:
+        """Imset `i` with its arrays mapped from the scratch file (read-write, shared)."""
+        self.wait()
+        headers, extver, specs = self.metas[i]
+        start = min(o for o, _, _ in specs.values())
+        end = max(o + int(np.prod(s)) * d.itemsize for o, s, d in specs.values())
+        with open(self.path, "r+b") as f:
+            mm = mmap.mmap(f.fileno(), end - start, offset=start)
+        arrays = {
+            name: np.frombuffer(mm, dtype, int(np.prod(shape)), o - start).reshape(shape)
+            for name, (o, shape, dtype) in specs.items()
+        }
+        return ImSet(headers=headers, extver=extver, **arrays)
+
+    def exposure(self) -> Exposure:
+        """The whole exposure, every imset mapped (see :meth:`imset`)."""
+        return Exposure(
+            primary=self.primary, imsets=[self.imset(i) for i in range(self.nimsets)], filename=self.filename
+        )
+
+    def close(self) -> None:
+        """Remove the scratch file (after a background write has ended)."""
+        try:
+            self.wait()
+        except BaseException:
+            pass
+        self.path.unlink(missing_ok=True)
