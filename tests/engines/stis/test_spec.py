@@ -159,3 +159,52 @@ def test_caldp_process_builtin(spec_small, tmp_path):
         assert "V_HELIO" in crj["SCI", 1].header
     trailer = (prod / f"{ds.name}.tra").read_text()
     assert "WAVECORR" in trailer
+
+
+def _copy_inputs(ds, tmp_path, edit_wav=None, edit_raw=None):
+    work = tmp_path / "in"
+    shutil.copytree(ds.input_path, work)
+    for suffix, edit in (("wav", edit_wav), ("raw", edit_raw)):
+        if edit is not None:
+            with fits.open(work / f"{ds.name}_{suffix}.fits", mode="update") as h:
+                edit(h[0].header)
+    out = tmp_path / "out"
+    out.mkdir()
+    return work / f"{ds.name}_raw.fits", out
+
+
+@pytest.mark.parametrize(
+    ("edit_wav", "edit_raw", "file_suffix", "keyword", "words"),
+    [
+        (lambda h: h.__setitem__("DETECTOR", "NUV-MAMA"), None, "_wav.fits", "DETECTOR", "mismatch"),
+        (lambda h: h.__setitem__("LAMPTAB", "oref$nothere_lmp.fits"), None, "nothere_lmp.fits", "LAMPTAB", "not found"),
+        (lambda h: h.remove("LAMPSET"), None, "_wav.fits", "LAMPSET", "missing"),
+        (None, lambda h: h.__setitem__("WAVECAL", "elsewhere_wav.fits"), "elsewhere_wav.fits", "WAVECAL", "not found"),
+        (
+            lambda h: (h.__setitem__("SCLAMP", "HITM1"), h.__setitem__("TEXPSTRT", 51000.0)),
+            None,
+            "_wav.fits",
+            "SCLAMP",
+            "calstis11",
+        ),
+    ],
+)
+def test_bad_wavecal_stops_before_any_product(spec_small, tmp_path, edit_wav, edit_raw, file_suffix, keyword, words):
+    """A wavecal that does not match, lacks a keyword or a reference: EngineError naming file and
+    keyword, before any product (cs0.e checks the wavecal in StisInit, before calstis1)."""
+    from caldp.engines.common.errors import EngineError
+
+    (ds,) = spec_small.datasets
+    raw, out = _copy_inputs(ds, tmp_path, edit_wav, edit_raw)
+    with pytest.raises(EngineError, match=words) as err:
+        calstis(raw, outdir=out, env=spec_small.env)
+    assert err.value.keyword == keyword and str(err.value.file).endswith(file_suffix)
+    assert list(out.iterdir()) == []
+
+
+def test_wavecal_na_skips_wavecorr(spec_small, tmp_path):
+    (ds,) = spec_small.datasets
+    raw, out = _copy_inputs(ds, tmp_path, None, lambda h: h.__setitem__("WAVECAL", "N/A"))
+    calstis(raw, outdir=out, env=spec_small.env)
+    with fits.open(out / f"{ds.name}_crj.fits") as crj:
+        assert crj[0].header["WAVECORR"] == "SKIPPED" and crj["SCI", 1].header["SHIFTA1"] == 0.0
