@@ -25,8 +25,8 @@ from .builders import (
     raw_sci_cards,
 )
 from .crdscache import RefEntry
-from .detector import CCDSetup, ImageRefs
-from .fitsutil import F32, imset, primary, table
+from .detector import CCDSetup, ImageRefs, PixelQuirks
+from .fitsutil import F32, image_extension, imset, primary, table
 from .reftables import crrejtab_hdu
 
 FILTER1, FILTER2 = "F606W", "CLEAR2L"
@@ -293,6 +293,85 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     return refs_out.entries, refs_out.header_values("jref")
 
 
+# ----------------------------------------------------------------------------- optional quirks
+
+#: Optional features (``simulate(quirks=…)``): each writes its references, sets its raw keywords and
+#: switches and puts its effect into the pixels.
+QUIRKS = ("sinks", "flash", "shading", "delta-flat")
+FLASHDUR = 12.0  # s of post-flash (FLASHCUR LOW)
+
+
+def sink_map(rng: np.random.Generator, chip, n: int, step: int) -> np.ndarray:
+    """SNKCFILE image of one chip at raw size: `n` sinks (-2) each with the pixel read out before it
+    (-1) and a trail upstream (charge thresholds 400, 250, 120, 40); `step` = +1 when calacs walks
+    the imset from row 0 (extver 1), -1 otherwise (dosink.c)."""
+    m = np.zeros(chip.raw_shape, F32)
+    rows = chip.raw_rows()
+    ys = rng.integers(rows.start + 5, rows.stop - 5, n)
+    xs = chip.raw_cols()[rng.integers(5, chip.sci_shape[1] - 5, n)]
+    m[ys - step, xs] = -1.0
+    m[ys, xs] = -2.0
+    for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
+        m[ys + k * step, xs] = v
+    return m
+
+
+def write_quirk_references(
+    refdir: Path, setup_: CCDSetup, rng: np.random.Generator, quirks
+) -> tuple[list[RefEntry], dict[str, str], dict, PixelQuirks]:
+    """The references of `quirks` (see :data:`QUIRKS`): ``sinks`` a SNKCFILE (raw size, like the
+    BIASFILE) and SINKCORR; ``flash`` a FLSHFILE (e⁻/s of flash), FLSHCORR and a 12 s LOW flash;
+    ``shading`` a SHADFILE (seconds) and SHADCORR; ``delta-flat`` a DFLTFILE. Returns the rmap
+    entries, the raw-header reference values, the other raw cards and the pixel effects."""
+    unknown = sorted(set(quirks) - set(QUIRKS))
+    if unknown:
+        raise ValueError(f"unknown ACS quirk(s) {', '.join(unknown)}; choose from {', '.join(QUIRKS)}")
+    det = setup_.detector
+    out = RefWriter(refdir, "acs", det, setup_.size, useafter=NEW_USEAFTER[det], descrip="caldp.sim", series="q")
+    amp = {"CCDAMP": setup_.ccdamp}
+    cards: dict = {}
+    px = PixelQuirks()
+    chips = list(enumerate(setup_.chips, start=1))
+    shapes = [c.sci_shape for c in setup_.chips]
+    if "sinks" in quirks:
+        n = max(30, int(np.prod(shapes[0])) // 10000)
+        hdus = [
+            image_extension("SCI", ext, sink_map(rng, c, n, 1 if ext == 1 else -1), chip_ref_cards(c)[0])
+            for ext, c in chips
+        ]
+        out.refkw["SNKCFILE"] = out.add("snkcfile", "snk", "SINK PIXELS", hdus, amp)
+        cards["SINKCORR"] = "PERFORM"
+    if "flash" in quirks:  # acs2d refuses a FLSHFILE with LTV != 0: always the full trimmed chip
+        full = {c.ccdchip: c for c in (geometry.ACS_WFC_FULL if det == "WFC" else geometry.ACS_HRC_FULL)}
+        hdus, px.flash = [], []
+        for ext, c in chips:
+            fc = full[c.ccdchip]
+            f = (0.8 + 0.05 * rng.standard_normal(fc.sci_shape)).astype(F32)
+            fdq = np.zeros(fc.sci_shape, np.int16)
+            fdq[c.corner[1] + 11, c.corner[0] + 13] = 16
+            hdus += imset(ext, f, None, fdq, cards=chip_ref_cards(fc)[1], err_value=0.01)
+            ny, nx = c.sci_shape
+            px.flash.append(f[c.corner[1] : c.corner[1] + ny, c.corner[0] : c.corner[0] + nx] * F32(FLASHDUR))
+        out.refkw["FLSHFILE"] = out.add("flshfile", "fls", "POST FLASH", hdus, {**amp, "FLASHCUR": "LOW"})
+        cards.update(FLASHDUR=FLASHDUR, FLASHSTA="SUCCESSFUL", FLASHCUR="LOW", FLSHCORR="PERFORM")
+    if "shading" in quirks:
+        px.shading = [np.broadcast_to(np.linspace(0.0, 0.02, s[0], dtype=F32)[:, None], s) for s in shapes]
+        hdus = []
+        for (ext, c), sh in zip(chips, px.shading, strict=True):
+            hdus += imset(ext, np.ascontiguousarray(sh), None, None, cards=chip_ref_cards(c)[1])
+        out.refkw["SHADFILE"] = out.add("shadfile", "shd", "SHUTTER SHADING", hdus)
+        cards["SHADCORR"] = "PERFORM"
+    if "delta-flat" in quirks:
+        px.dflat = [(1.0 + 0.003 * rng.standard_normal(s)).astype(F32) for s in shapes]
+        hdus = []
+        for (ext, c), d in zip(chips, px.dflat, strict=True):
+            hdus += imset(ext, d, None, None, cards=chip_ref_cards(c)[1])
+        out.refkw["DFLTFILE"] = out.add(
+            "dfltfile", "dfl", "DELTA FLAT", hdus, {**amp, "FILTER1": FILTER1, "FILTER2": FILTER2}
+        )
+    return out.entries, out.header_values("jref"), cards, px
+
+
 # ----------------------------------------------------------------------------- raw exposures
 
 
@@ -385,4 +464,12 @@ def dark_reference_time(setup_: CCDSetup, exptime: float) -> float:
     return exptime + setup_.overhead
 
 
-__all__ = ["setup", "write_references", "primary_cards", "raw_hdus", "dark_reference_time", "F32"]
+__all__ = [
+    "setup",
+    "write_references",
+    "write_quirk_references",
+    "primary_cards",
+    "raw_hdus",
+    "dark_reference_time",
+    "F32",
+]

@@ -52,13 +52,15 @@ class RefWriter:
     the raw-header keyword → file name of the references a raw file names.
     """
 
-    def __init__(self, refdir: Path, instrument: str, detector: str, size: str, *, useafter: str, descrip: str):
+    def __init__(
+        self, refdir: Path, instrument: str, detector: str, size: str, *, useafter: str, descrip: str, series: str = "a"
+    ):
         self.refdir = Path(refdir)
         self.instrument = instrument
         self.detector = detector
         self.useafter = useafter
         self.descrip = descrip  # default DESCRIP prefix: "<descrip> <kind>"
-        self.namer = RefNamer(instrument, detector, size)
+        self.namer = RefNamer(instrument, detector, size, series)
         self.entries: list[RefEntry] = []
         self.refkw: dict[str, str] = {}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -118,11 +118,23 @@ def _date_time(mjd: float) -> tuple[str, str]:
 class _RefStore:
     """Writes each detector configuration's references once per simulate() call."""
 
-    def __init__(self, refdir: Path, seed: int):
+    def __init__(self, refdir: Path, seed: int, *, quirks: tuple[str, ...] = (), mjd: float | None = None):
         self.refdir = refdir
         self.seed = seed
+        self.quirks = tuple(quirks)  # simulate()'s options, read by the CCD/IR dataset makers
+        self.mjd = mjd
         self.entries: list[crdscache.RefEntry] = []
         self.done: dict = {}
+
+    def ccd_quirks(self, instrument: str, setup, size: str):
+        """References, raw cards and pixel effects of the quirks (ACS only), once per detector and size."""
+        key = ("quirks", instrument, setup.detector, size)
+        if key not in self.done:
+            rng = _rng(self.seed, 2000 + REF_STREAMS[setup.detector], SIZES.index(size))
+            entries, refkw, cards, pixels = acs.write_quirk_references(self.refdir, setup, rng, self.quirks)
+            self.entries += entries
+            self.done[key] = (refkw, cards, pixels)
+        return self.done[key]
 
     def ccd(self, instrument: str, detector: str, size: str):
         key = (instrument, detector, size)
@@ -216,12 +228,21 @@ def _distortion(store: _RefStore, detector: str, refkw: dict, spec, date_obs, ti
     return distortion.solve_exposure(detector, store.refdir, refkw, primary, chips, pointing, origins)
 
 
-def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
+def _spec(mode: str, store: _RefStore) -> ModeSpec:
     spec = MODE_SPECS[mode]
+    return spec if store.mjd is None else replace(spec, mjd=float(store.mjd))
+
+
+def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
+    spec = _spec(mode, store)
     setup, refs, refkw = store.ccd(spec.instrument, spec.detector, size)
     if spec.cte:
         cte_kw = store.wfc3_cte(refkw, size) if spec.instrument == "wfc3" else store.acs_cte(setup, refkw, size)
         refkw = {**refkw, **cte_kw}
+    quirk_cards, quirk_pixels = {}, None
+    if store.quirks:
+        quirk_kw, quirk_cards, quirk_pixels = store.ccd_quirks(spec.instrument, setup, size)
+        refkw = {**refkw, **quirk_kw}
     name, members = dataset_names(mode, index, members=spec.nexp)
     ddir = outdir / "inputs" / name
     if ddir.exists():
@@ -268,6 +289,7 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             keep_truth=truth,
             trail=trail,
             placement=solution.chips,
+            quirks=quirk_pixels,
         )
         module = CCD_MODULES[spec.instrument]
         pcards = module.primary_cards(
@@ -285,6 +307,7 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             chips=setup.chips,
         )
         pcards["PA_V3"] = solution.pa_v3
+        pcards.update(quirk_cards)
         if spec.cte:
             pcards["PCTECORR"] = "PERFORM"
             if spec.instrument == "wfc3":
@@ -339,7 +362,7 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
 
 
 def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
-    spec = MODE_SPECS[mode]
+    spec = _spec(mode, store)
     refs, refkw = store.ir(size)
     setup = _IRSetup((ir.chip_for(size),))
     name, members = dataset_names(mode, index, members=spec.nexp)
@@ -429,8 +452,15 @@ def simulate(
     count: int = 1,
     tar: bool = False,
     truth: bool = False,
+    quirks: tuple[str, ...] = (),
+    mjd: float | None = None,
 ) -> SimResult:
-    """Simulate `count` datasets for each of `modes` under `outdir` (see module docs of caldp.sim)."""
+    """Simulate `count` datasets for each of `modes` under `outdir` (see module docs of caldp.sim).
+
+    `quirks` (ACS modes; :data:`caldp.sim.acs.QUIRKS`): optional features with their references,
+    switches and pixel effects: ``sinks`` (SINKCORR), ``flash`` (FLSHCORR), ``shading`` (SHADCORR),
+    ``delta-flat`` (DFLTFILE). `mjd`: the first exposure's EXPSTART instead of the mode's (e.g. before
+    SM4, MJD 54962, for ACS/WFC's per-amp overscan fit)."""
     outdir = Path(outdir)
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
@@ -439,11 +469,14 @@ def simulate(
     if unknown:
         known = MODES + tuple(COS_MODES) + tuple(STIS_MODES)
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    quirks = tuple(quirks)
+    if set(quirks) - set(acs.QUIRKS) or (quirks and any(MODE_SPECS[m].instrument != "acs" for m in modes)):
+        raise ValueError(f"quirks ({', '.join(acs.QUIRKS)}) are simulated for ACS modes only, not {quirks} {modes}")
     outdir.mkdir(parents=True, exist_ok=True)
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)
     refdir.mkdir(parents=True, exist_ok=True)
-    store = _RefStore(refdir, seed)
+    store = _RefStore(refdir, seed, quirks=quirks, mjd=mjd)
     datasets: list[SimDataset] = []
     for mode in modes:
         for index in range(count):

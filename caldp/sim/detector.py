@@ -74,3 +74,13 @@ def make_image_refs(rng: np.random.Generator, setup: CCDSetup) -> ImageRefs:
         hot.append(h)
         flat.append(flat_structure(rng, chip.sci_shape))
     return ImageRefs(bias, dark, hot, flat)
+
+
+@dataclass(slots=True)
+class PixelQuirks:
+    """What optional quirks add to the pixels, per chip in imset order (None: nothing): post-flash
+    electrons and shutter-shading seconds on the trimmed area, a delta flat multiplying the response."""
+
+    flash: list[np.ndarray] | None = None
+    shading: list[np.ndarray] | None = None
+    dflat: list[np.ndarray] | None = None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ccd import poisson_counts, readout
-from .detector import CCDSetup, ImageRefs
+from .detector import CCDSetup, ImageRefs, PixelQuirks
 from .scene import Pointing, StarField, cosmic_rays, render_points, star_pixels
 
 
@@ -39,11 +39,14 @@ def simulate_ccd(
     keep_truth: bool,
     trail=None,
     placement=None,
+    quirks: PixelQuirks | None = None,
 ) -> list[ChipPixels]:
     """Raw frames of every chip: (sky + stars)·flat·t + dark·t_dark, Poisson, cosmic rays,
     full-well clipping, gain, bias level + structure, read noise, A-to-D. `trail(chip, electrons)`,
     if given, returns the electrons after the readout's charge transfer (CTE trails). `placement`, if
-    given, holds each chip's ``distortion.ChipSolution`` (star positions and header WCS)."""
+    given, holds each chip's ``distortion.ChipSolution`` (star positions and header WCS). `quirks` adds
+    a delta flat (times the flat), shutter shading (seconds added to `exptime`) and post-flash electrons."""
+    quirks = quirks or PixelQuirks()
     out = []
     for k, chip in enumerate(setup.chips):
         origin = chip_origin(chip)
@@ -54,12 +57,19 @@ def simulate_ccd(
         rate = render_points(chip.sci_shape, x, y, stars.rate, sigma=setup.psf_sigma).astype(np.float32)
         rate += np.float32(setup.sky_rate)
         expected = rate * refs.flat[k]
-        expected *= np.float32(exptime)
+        if quirks.dflat is not None:
+            expected *= quirks.dflat[k]
+        if quirks.shading is not None:
+            expected *= np.float32(exptime) + quirks.shading[k]
+        else:
+            expected *= np.float32(exptime)
         if setup.flat_uses_mean_gain:  # so that DN·mean_gain/flat (calwf3 §D2) gives back the sky
             gains = setup.amp_values(chip, setup.atodgn)
             for sci_cols, _, amp in chip.col_segments():
                 expected[:, sci_cols] *= np.float32(gains[amp] / setup.mean_gain)
         expected += refs.dark[k] * np.float32(darktime)
+        if quirks.flash is not None:
+            expected += quirks.flash[k]
         electrons = poisson_counts(rng, expected)
         del expected
         n_cr = int(rng.poisson(setup.cr_rate * exptime * electrons.size))

@@ -48,11 +48,12 @@ def dataset_names(mode: str, index: int, *, members: int) -> tuple[str, list[str
 
 
 class RefNamer:
-    """Deterministic reference names per (instrument, detector, size): ``s<d><s>a<nnn><letter>_<sfx>``."""
+    """Deterministic reference names per (instrument, detector, size): ``s<d><s><series><nnn><letter>_<sfx>``
+    (series ``a``: the mode's references; ``q``: those of the optional quirks)."""
 
-    def __init__(self, instrument: str, detector: str, size: str):
+    def __init__(self, instrument: str, detector: str, size: str, series: str = "a"):
         self.letter = LETTERS[instrument]
-        self.prefix = f"s{detector[0].lower()}{size[0].lower()}a"
+        self.prefix = f"s{detector[0].lower()}{size[0].lower()}{series}"
         self.count: Counter = Counter()
 
     def name(self, suffix: str) -> str:

@@ -1,6 +1,9 @@
 """caldp-calacs: arguments, exit codes and products in the current directory, like calacs.e."""
 
 from caldp.cli.calacs import main
+from caldp.sim.naming import dataset_names
+
+PROD, (M1, M2) = dataset_names("acs-wfc-asn", 0, members=2)
 
 
 def test_cli_runs_in_cwd(mini, tmp_path, monkeypatch, capsys):
@@ -8,12 +11,13 @@ def test_cli_runs_in_cwd(mini, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("jref", mini["env"]["jref"])
     assert main(["-q", str(mini["asn"])]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "tst01011.tra",
-        "tst01011_crj.fits",
-        "tst01a1q.tra",
-        "tst01a1q_flt.fits",
-        "tst01a2q.tra",
-        "tst01a2q_flt.fits",
+        f"{PROD}.tra",
+        f"{PROD}_crj.fits",
+        f"{PROD}_spt.fits",  # from the members' _spt files
+        f"{M1}.tra",
+        f"{M1}_flt.fits",
+        f"{M2}.tra",
+        f"{M2}_flt.fits",
     ]
     assert main(["-q", str(mini["asn"])]) == 2
     assert "already exists" in capsys.readouterr().err
@@ -23,7 +27,7 @@ def test_cli_keeps_intermediates(mini, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("jref", mini["env"]["jref"])
     assert main(["-s", "-q", "--nthreads", "2", str(mini["asn"])]) == 0
-    assert (tmp_path / "tst01011_crj_tmp.fits").exists() and (tmp_path / "tst01a1q_blv_tmp.fits").exists()
+    assert (tmp_path / f"{PROD}_crj_tmp.fits").exists() and (tmp_path / f"{M1}_blv_tmp.fits").exists()
 
 
 def test_cli_version_and_syntax(capsys):

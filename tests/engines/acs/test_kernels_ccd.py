@@ -1,6 +1,6 @@
 """The ACS C kernels (caldp.engines.acs._kernels) against the NumPy steps they replace: every
 output bit-identical, on small random arrays with flags set, zeros, negative values and constant
-reference images, and end to end (calacs on the synthetic association, kernels on and off)."""
+reference images, and end to end (calacs on the simulated association, kernels on and off)."""
 
 import shutil
 
@@ -13,8 +13,6 @@ from caldp.engines.acs.calacs import calacs
 from caldp.engines.acs.refs import kernel_array
 from caldp.engines.ccd.flatcorr import divide_flat
 from caldp.engines.common.kernels import load
-
-from . import synth
 
 F32 = np.float32
 U16 = np.uint16
@@ -293,20 +291,18 @@ def _products(asn, env, outdir):
 
 
 @pytest.mark.parametrize("flashed", [False, True])
-def test_calacs_kernels_vs_numpy(mini, tmp_path, monkeypatch, flashed):
+def test_calacs_kernels_vs_numpy(mini, flashed_asn, tmp_path, monkeypatch, flashed):
     """The whole engine with and without the C kernels: identical pixels and headers."""
     asn, env = mini["asn"], mini["env"]
     if flashed:  # FLSHCORR, SHADCORR and a delta flat on a single exposure; no SINKCORR (trim in the C pass)
         inp = tmp_path / "in"
         inp.mkdir()
-        m = mini["members"][0]
+        m = flashed_asn["members"][0]
         for suffix in ("raw", "spt"):
-            if (asn.parent / f"{m}_{suffix}.fits").exists():
-                shutil.copy(asn.parent / f"{m}_{suffix}.fits", inp)
-        synth.flash_and_shade(inp / f"{m}_raw.fits")
+            shutil.copy(flashed_asn["asn"].parent / f"{m}_{suffix}.fits", inp)
         with fits.open(inp / f"{m}_raw.fits", mode="update") as h:
             h[0].header["SINKCORR"] = "OMIT"
-        asn = inp / f"{m}_raw.fits"
+        asn, env = inp / f"{m}_raw.fits", flashed_asn["env"]
     names = _products(asn, env, tmp_path / "c")
     monkeypatch.setenv("CALDP_KERNELS", "numpy")
     assert _products(asn, env, tmp_path / "numpy") == names
