@@ -1,0 +1,367 @@
+"""calstis7 for first-order spectra (HSTCAL ``cs7/calstis7.c``, ``do2dx.c``): the thin I/O layer
+around :mod:`.x2d` — the keywords (``getkeyinfo7.c``, ``getgrpinfo7.c``), the reference tables
+(``getsdc.c`` SDCTAB, ``getdisp.c`` DISPTAB, ``getinang.c`` INANGTAB, ``gettrace.c`` SPTRCTAB,
+``getapdes7.c``/``getapoffset.c`` APDESTAB), HELCORR (``heliofactor.c``), the output headers
+(``putgrpinfo7.c``, ``history7.c``) and STATFLAG. cs0.e calls it on the ``_crj`` (→ ``_sx2``),
+on the ``_flt`` when there is no CR-SPLIT (→ ``_x2d``) and on a first-order wavecal (→ ``_w2d_tmp``).
+
+Not in: echelle and PRISM data, FLUXCORR (PHOTTAB/APERTAB/PCTAB/TDSTAB), SGEOCORR, imaging GEOCORR,
+wx2d output — each stops with an EngineError naming the switch or table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+from astropy.io import fits
+
+from ..common.errors import EngineError
+from ..common.hstio import Exposure, ImSet
+from ..common.keywords import hdr_double
+from ..common.refs import column
+from . import basic2d, radialvel
+from . import x2d as X
+from .calstis1 import Refs, _write_stats
+
+log = logging.getLogger(__name__)
+
+PSEUDO_APERTURES = ("E1", "E2", "D1")
+TABLES = ("SDCTAB", "APDESTAB", "DISPTAB", "INANGTAB", "SPTRCTAB")  # GetFlags7's order, History7's too
+
+
+def _switch(value) -> str:
+    return str(value if value is not None else "OMIT").strip().upper()
+
+
+def _str(v) -> str:
+    return str(v).strip()
+
+
+def _same_string(rowvalue, value: str) -> bool:
+    r = _str(rowvalue)
+    return r == "ANY" or r == value
+
+
+def _same_int(rowvalue, value: int) -> bool:
+    r = int(rowvalue)
+    return r == -1 or r == value
+
+
+class _Table:
+    """A reference table read once: rows, PEDIGREE/DESCRIP of the header and of the selected row."""
+
+    def __init__(self, refs: Refs, keyword: str):
+        self.keyword = keyword
+        self.name = _str(refs.primary[keyword])
+        self.data, _, prim = refs.table(keyword)
+        self.pedigree = _str(prim.get("PEDIGREE", ""))
+        self.descrip = _str(prim.get("DESCRIP", ""))
+        self.descrip2 = ""
+
+    def col(self, name: str, required: bool = True):
+        c = column(self.data, name)
+        if c is None and required:
+            raise EngineError(f"column {name} not found", file=self.name, keyword=self.keyword)
+        return c
+
+    def nrows(self) -> int:
+        return len(self.data)
+
+    def row_pedigree(self, row: int, selection: str) -> None:
+        """``RowPedigree``; a DUMMY row stops the step (cs0.e: X2DCORR skipped, nothing written)."""
+        ped = self.col("PEDIGREE", required=False)
+        if ped is not None:
+            self.pedigree = _str(ped[row])
+            if self.pedigree.startswith("DUMMY"):
+                raise EngineError(
+                    f"DUMMY pedigree in row {row + 1} ({selection})", file=self.name, keyword=self.keyword
+                )
+        desc = self.col("DESCRIP", required=False)
+        self.descrip2 = _str(desc[row]) if desc is not None else ""
+
+    def history(self, primary: fits.Header) -> None:
+        """``TabHistory``."""
+        primary.add_history(f"  reference table {self.name}")
+        for text in (self.pedigree, self.descrip, self.descrip2):
+            if text:
+                primary.add_history(f"    {text}")
+
+
+def aperture_name(primary) -> str:
+    """``GetKeyInfo7``: APERTURE, with PROPAPER's pseudo-aperture suffix (E1, E2, D1) appended
+    unless a lamp was on (``pseudoap``)."""
+    aperture = _str(primary["APERTURE"])
+    if _str(primary.get("SCLAMP", "NONE")) == "NONE":
+        propaper = _str(primary.get("PROPAPER", aperture))
+        for suf in PSEUDO_APERTURES:
+            if propaper.endswith(suf) and not aperture.endswith(suf):
+                aperture += suf
+                break
+    return aperture
+
+
+def read_sdc(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> X.Coord:
+    """``GetSDC`` for first-order data: the first row matching APERTURE (or ANY), OPT_ELEM, CENWAVE."""
+    aper = t.col("APERTURE", required=False)
+    opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
+    sel = f"APERTURE {aperture}, OPT_ELEM {opt_elem}, CENWAVE {cenwave}"
+    coords = []
+    for r in range(t.nrows()):
+        a = "ANY" if aper is None else aper[r]
+        if _same_string(a, aperture) and _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave):
+            t.row_pedigree(r, sel)
+            coords.append(
+                X.Coord(
+                    int(spo[r]),
+                    float(t.col("A2CENTER")[r]) - 1.0,
+                    (int(t.col("NPIX1")[r]), int(t.col("NPIX2")[r])),
+                    (float(t.col("CRPIX1")[r]) - 1.0, float(t.col("CRPIX2")[r]) - 1.0),
+                    (float(t.col("CRVAL1")[r]), float(t.col("CRVAL2")[r])),
+                    (float(t.col("CDELT1")[r]), float(t.col("CDELT2")[r])),
+                )
+            )
+            if coords[-1].sporder == 1:
+                break
+    if not coords:
+        raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="SDCTAB")
+    if len(coords) > 1 or coords[0].sporder != 1:
+        raise EngineError(
+            "echelle data (several orders) are not supported by the builtin STIS engine yet",
+            file=t.name,
+            keyword="SDCTAB",
+        )
+    return coords[0]
+
+
+def read_disp(t: _Table, opt_elem: str, cenwave: int) -> list[X.DispRow]:
+    """``GetDisp``: every row matching OPT_ELEM and CENWAVE, sorted by A2CENTER (zero-indexed)."""
+    opt, cen = t.col("OPT_ELEM"), t.col("CENWAVE")
+    sel = f"OPT_ELEM {opt_elem}, CENWAVE {cenwave}"
+    rows = []
+    for r in range(t.nrows()):
+        if _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave):
+            t.row_pedigree(r, sel)
+            n = int(t.col("NCOEFF")[r])
+            if n > X.MAX_DISP_COEFF:
+                raise EngineError(f"too many dispersion coefficients {n}", file=t.name, keyword="DISPTAB")
+            coeff = np.zeros(X.MAX_DISP_COEFF)
+            coeff[:n] = np.asarray(t.col("COEFF")[r], np.float64).ravel()[:n]
+            rows.append(X.DispRow(float(t.col("A2CENTER")[r]) - 1.0, n, coeff, _str(t.col("REF_APER")[r])))
+    if not rows:
+        raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="DISPTAB")
+    rows.sort(key=lambda d: d.a2center)
+    for a, b in zip(rows, rows[1:], strict=False):
+        if a.a2center == b.a2center:
+            raise EngineError(f"duplicate values of A2CENTER={b.a2center + 1:.8g}", file=t.name, keyword="DISPTAB")
+        if a.ref_aper != b.ref_aper:
+            raise EngineError("different REF_APER values in different rows", file=t.name, keyword="DISPTAB")
+    return rows
+
+
+def read_inang(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> X.Iac:
+    """``GetInang``: the (last) row matching OPT_ELEM, CENWAVE, SPORDER."""
+    opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
+    sel = f"OPT_ELEM {opt_elem}, SPORDER {sporder}, CENWAVE {cenwave}"
+    iac = None
+    for r in range(t.nrows()):
+        if _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave) and _same_int(spo[r], sporder):
+            t.row_pedigree(r, sel)
+            n1, n2 = int(t.col("NCOEFF1")[r]), int(t.col("NCOEFF2")[r])
+            c1 = np.asarray(t.col("COEFF1")[r], np.float64).ravel()[: max(n1, 0)]
+            c2 = np.asarray(t.col("COEFF2")[r], np.float64).ravel()[: max(n2, 0)]
+            iac = X.Iac(c1, c2)
+    if iac is None:
+        raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="INANGTAB")
+    return iac
+
+
+def read_trace(t: _Table, opt_elem: str, cenwave: int, sporder: int, expstart: float) -> tuple[list[X.TraceRow], float]:
+    """``GetTrace``: every row matching OPT_ELEM, CENWAVE, SPORDER, rotated to EXPSTART (MJD,
+    DEGPERYR), sorted by A2CENTER; returns the rows and the last rotation angle."""
+    opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
+    mjdc, degc = t.col("MJD", required=False), t.col("DEGPERYR", required=False)
+    sel = f"OPT_ELEM {opt_elem}, SPORDER {sporder}, CENWAVE {cenwave}"
+    rows, rotation = [], 0.0
+    for r in range(t.nrows()):
+        if _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave) and _same_int(spo[r], sporder):
+            t.row_pedigree(r, sel)
+            n = int(t.col("NELEM")[r])
+            a2displ = np.asarray(t.col("A2DISPL")[r], np.float64).ravel()[:n].copy()
+            if mjdc is not None:
+                a2displ, rotation = X.rotate_trace(a2displ, expstart, float(mjdc[r]), float(degc[r]))
+            rows.append(X.TraceRow(float(t.col("A1CENTER")[r]) - 1.0, float(t.col("A2CENTER")[r]) - 1.0, a2displ))
+    if not rows:
+        raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="SPTRCTAB")
+    rows.sort(key=lambda d: d.a2center)
+    for a, b in zip(rows, rows[1:], strict=False):
+        if a.a2center == b.a2center:
+            raise EngineError(f"duplicate values of A2CENTER={b.a2center + 1:.8g}", file=t.name, keyword="SPTRCTAB")
+        if a.a1center != b.a1center:
+            raise EngineError("different A1CENTER values in different rows", file=t.name, keyword="SPTRCTAB")
+    return rows, rotation
+
+
+def read_apdes(t: _Table, aperture: str) -> X.Slit:
+    """``GetApDes7``: the APDESTAB row of the aperture (ANGLE defaults to REF_ANGLE)."""
+    aper = t.col("APERTURE")
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture):
+            t.row_pedigree(r, f"APERTURE {aperture}")
+            angle = t.col("ANGLE", required=False)
+            nbars = int(t.col("NBARS")[r])
+            k = min(max(nbars, 0), 3)
+            return X.Slit(
+                (float(t.col("WIDTH1")[r]), float(t.col("WIDTH2")[r])),
+                (float(t.col("OFFSET1")[r]), float(t.col("OFFSET2")[r])),
+                X.REF_ANGLE if angle is None else float(angle[r]),
+                tuple(float(t.col(f"BAR{i + 1}LOCN")[r]) for i in range(k)),
+                tuple(float(t.col(f"BAR{i + 1}WIDTH")[r]) for i in range(k)),
+            )
+    raise EngineError(f"APERTURE {aperture} not found", file=t.name, keyword="APDESTAB")
+
+
+def ap_offset_delta(t: _Table, slit: X.Slit, ref_aper: str, dispaxis: int) -> float:
+    """``GetApOffset``: offset (arcsec, dispersion direction) of the slit from DISPTAB's REF_APER."""
+    aper = t.col("APERTURE")
+    ped = t.col("PEDIGREE", required=False)
+    for r in range(t.nrows()):
+        if _same_string(aper[r], ref_aper):
+            if ped is not None and _str(ped[r]).startswith("DUMMY"):
+                raise EngineError(
+                    f"DUMMY pedigree in row {r + 1} (APERTURE {ref_aper})", file=t.name, keyword="APDESTAB"
+                )
+            if dispaxis == 1:
+                return slit.ap_offset[0] - float(t.col("OFFSET1")[r])
+            if dispaxis == 2:
+                return slit.ap_offset[1] - float(t.col("OFFSET2")[r])
+            return 0.0
+    raise EngineError(f"APERTURE {ref_aper} (REF_APER) not found", file=t.name, keyword="APDESTAB")
+
+
+def _lt0(hdr) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``GetLT0``: LTM diagonal and the zero-indexed LTV."""
+    ltm = (float(hdr.get("LTM1_1", 1.0)), float(hdr.get("LTM2_2", 1.0)))
+    ltv = (float(hdr.get("LTV1", 0.0)), float(hdr.get("LTV2", 0.0)))
+    return ltm, (ltv[0] + (ltm[0] - 1.0), ltv[1] + (ltm[1] - 1.0))
+
+
+def check(primary, env, fname: str = "", switches: Mapping | None = None) -> None:
+    """What cs7 would refuse, before any pixel: the tables exist, the switches are supported."""
+    sw = {k: _switch((switches or primary).get(k)) for k in ("FLUXCORR", "SGEOCORR")}
+    if str(primary.get("OBSTYPE", "")).strip() != "SPECTROSCOPIC":
+        raise EngineError(
+            "GEOCORR (imaging) is not supported by the builtin STIS engine yet", file=fname, keyword="GEOCORR"
+        )
+    for key in ("FLUXCORR", "SGEOCORR"):
+        if sw[key] == "PERFORM":
+            raise EngineError(
+                f"{key}=PERFORM with X2DCORR is not supported by the builtin STIS engine yet", file=fname, keyword=key
+            )
+    if str(primary.get("OPT_ELEM", "")).strip().upper() in ("PRISM",) or str(
+        primary.get("OPT_ELEM", "")
+    ).strip().upper().startswith("E"):
+        raise EngineError(
+            "echelle and PRISM rectification are not supported by the builtin STIS engine yet",
+            file=fname,
+            keyword="OPT_ELEM",
+        )
+    if _switch(primary.get("WX2DCORR")) == "COMPLETE":
+        raise EngineError(
+            "input already traced by wx2d (WX2DCORR=COMPLETE) is not supported", file=fname, keyword="WX2DCORR"
+        )
+    refs = Refs(dict(env), primary)
+    for key in TABLES:
+        refs.path(key)
+
+
+def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure:
+    """2-D rectification of every imset of a first-order spectroscopic exposure (``CalStis7``).
+    `switches`: HELCORR, FLUXCORR, SGEOCORR, STATFLAG as cs0.e passes them (default: the input's
+    primary header). `exp` is not modified."""
+    p = exp.primary
+    fname = exp.filename or _str(p.get("FILENAME", ""))
+    sw = switches or p
+    helcorr = _switch(sw.get("HELCORR")) == "PERFORM"
+    statflag = bool(sw.get("STATFLAG", True))
+    check(p, env, fname, sw)
+    for key in ("ROOTNAME", "OBSMODE", "DETECTOR", "APERTURE", "OPT_ELEM", "CENWAVE", "RA_TARG", "DEC_TARG"):
+        if key not in p:
+            raise EngineError("required keyword missing", file=fname, keyword=key)
+    detector = _str(p["DETECTOR"])
+    aperture = aperture_name(p)
+    opt_elem = _str(p["OPT_ELEM"])
+    cenwave = int(p["CENWAVE"])
+    ra, dec = float(p["RA_TARG"]), float(p["DEC_TARG"])
+    refs = Refs(dict(env), p.copy())
+    tabs = {k: _Table(refs, k) for k in TABLES}
+    slit = read_apdes(tabs["APDESTAB"], aperture)
+    coord0 = read_sdc(tabs["SDCTAB"], aperture, opt_elem, cenwave)
+    disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave)
+    imsets = []
+    for im in exp.imsets:
+        sh = im.sci_hdr
+        wavecal = "WAVECAL" in str(sh.get("ASN_MTYP", "unknown"))
+        for key in ("EXPTIME", "EXPSTART", "EXPEND"):
+            if key not in sh:
+                raise EngineError("required keyword missing", file=fname, keyword=key)
+        expstart, expend = float(sh["EXPSTART"]), float(sh["EXPEND"])
+        sdqflags = int(sh.get("SDQFLAGS", 32767))
+        ltm, ltv = _lt0(sh)
+        msm = (0.0, 0.0) if wavecal else (float(sh.get("SHIFTA1", 0.0)), float(sh.get("SHIFTA2", 0.0)))
+        dispaxis = int(sh.get("DISPAXIS", 1))
+        if dispaxis != 1:
+            raise EngineError(f"DISPAXIS = {dispaxis} is not supported", file=fname, keyword="DISPAXIS")
+        headers = {k: h.copy() for k, h in im.headers.items()}
+        hfactor = 1.0
+        if not wavecal and _switch(p.get("WAVECORR")) != "COMPLETE" and im is exp.imsets[0]:
+            log.warning("Wavecal processing has not been performed.")
+        if helcorr and not wavecal:
+            v = radialvel.radial_velocity(ra, dec, (expstart + expend) / 2.0)
+            hfactor = X.helio_factor(v)
+            headers["SCI"]["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
+        ny, nx = im.sci.shape
+        coord, plate_scale = X.scale_wcs(coord0, ltm, ltv, nx, ny, first_order=True, ccd=detector == "CCD")
+        ap_offset2 = slit.ap_offset[1] / plate_scale[1]
+        delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, dispaxis)
+        trace, rotation = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, coord.sporder, expstart)
+        iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, coord.sporder)
+        geo = X.Geometry(coord, disp, trace, iac, slit, delta, ltm, ltv, msm, msm[1] + ap_offset2, hfactor)
+        sci, err, dq = X.x2dcorr(im.sci, im.err, im.dq, geo)
+        headers["SCI"]["SPORDER"] = (coord.sporder, "spectral order number")
+        for h in headers.values():
+            _put_wcs(h, coord)
+        out = ImSet(sci, err, dq, headers, len(imsets) + 1)
+        if statflag:
+            _write_stats(out, basic2d.good_stats(sci, err, dq, sdqflags))
+        imsets.append(out)
+        if rotation:
+            log.info("trace was rotated by = %.6g degree.", rotation)
+    prim = p.copy()
+    prim["X2DCORR"] = "COMPLETE"
+    prim["DISPCORR"] = "COMPLETE"
+    prim.add_history("X2DCORR complete ...")
+    for key in TABLES:
+        tabs[key].history(prim)
+    if helcorr:
+        prim["HELCORR"] = "COMPLETE"
+        prim.add_history("HELCORR complete")
+    if statflag:
+        prim.add_history("Statistics computed")
+    return Exposure(primary=prim, imsets=imsets, filename=fname)
+
+
+def _put_wcs(h: fits.Header, c: X.Coord) -> None:
+    """``PutGrpHdr7``: LTV reset, the rectified spectrum's WCS (one-indexed CRPIX)."""
+    h["LTV1"] = 0.0
+    h["LTV2"] = 0.0
+    h["CRPIX1"] = hdr_double(c.crpix[0] + 1.0)
+    h["CRPIX2"] = hdr_double(c.crpix[1] + 1.0)
+    h["CRVAL1"] = hdr_double(c.crval[0])
+    h["CRVAL2"] = hdr_double(c.crval[1])
+    h["CD1_1"] = hdr_double(c.cdelt[0])
+    h["CD1_2"] = 0.0
+    h["CD2_1"] = 0.0
+    h["CD2_2"] = hdr_double(c.cdelt[1] * X.ARCSEC_TO_DEGREES)
+    h["CUNIT1"] = ("angstrom", "units for first axis coordinates")

@@ -1,0 +1,260 @@
+"""calstis7 (X2DCORR, first order): the array steps on tiny images (straight traces, flux, the
+dispersion relation, the heliocentric factor, bars, off-image pixels, Interp2D's float order) and
+parity with cs0.e's ``_sx2``, ``_x2d`` and ``_w2d_tmp`` on stis-ccd-spec (marked hstcal)."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from caldp.engines.common.errors import EngineError
+from caldp.engines.common.hstio import read_exposure, write_exposure
+from caldp.engines.stis import x2d as X
+from caldp.engines.stis.x2d_io import calstis7
+
+from ..wfc3_uvis.productdiff import ulp_diff
+from .conftest import HSTCAL_BIN, cs0_exe
+
+F32 = np.float32
+
+
+def _geometry(nx=64, ny=40, *, slope=0.0, hfactor=1.0, angle=X.REF_ANGLE, bars=()):
+    """A linear dispersion (1 Å/pixel, CRVAL1 5000 Å at column nx/2) and a trace of `slope`."""
+    coord = X.Coord(1, ny / 2.0, (nx, ny), (nx / 2.0, ny / 2.0), (5000.0, 0.0), (1.0, 0.05))
+    coeff = np.zeros(10)
+    coeff[0] = nx / 2.0 + 1.0 - 5000.0  # one-indexed, as DISPTAB
+    coeff[1] = 1.0
+    disp = [X.DispRow(ny / 2.0, 2, coeff, "REF")]
+    trace = [X.TraceRow(nx / 2.0, ny / 2.0, slope * (np.arange(nx) - nx / 2.0))]
+    slit = X.Slit((0.2, 50.0), (0.0, 0.0), angle, tuple(b[0] for b in bars), tuple(b[1] for b in bars))
+    return X.Geometry(coord, disp, trace, X.Iac(), slit, 0.0, (1.0, 1.0), (0.0, 0.0), (0.0, 0.0), 0.0, hfactor)
+
+
+def _ridge(nx, ny, y_of_x, sigma=1.2, amp=100.0):
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+    return (amp * np.exp(-0.5 * ((yy - y_of_x(xx)) / sigma) ** 2)).astype(F32)
+
+
+def _centroids(img, rows):
+    seg = img[rows].astype(float)
+    y = np.arange(rows.start, rows.stop)[:, None]
+    return (seg * y).sum(axis=0) / seg.sum(axis=0)
+
+
+def test_tilted_trace_comes_out_straight():
+    nx, ny, slope = 64, 40, 0.05
+    geo = _geometry(nx, ny, slope=slope)
+    sci = _ridge(nx, ny, lambda x: ny / 2.0 + slope * (x - nx / 2.0))
+    before = _centroids(sci, slice(8, 33))
+    out, _, dq = X.x2dcorr(sci, np.ones_like(sci), np.zeros(sci.shape, np.uint16), geo)
+    after = _centroids(out, slice(8, 33))[2:-2]
+    assert np.ptp(before) > 2.5  # the input ridge climbs ~3 rows
+    assert np.ptp(after) < 0.05 and abs(after.mean() - ny / 2.0) < 0.05
+    assert not dq[5:35, 2:-2].any()
+
+
+def test_constant_is_kept_and_flux_conserved():
+    nx, ny = 48, 30
+    geo = _geometry(nx, ny, slope=0.03)
+    sci = np.full((ny, nx), F32(7.25))
+    err = np.full((ny, nx), F32(2.0))
+    out, oerr, dq = X.x2dcorr(sci, err, np.zeros((ny, nx), np.uint16), geo)
+    inner = (slice(3, ny - 3), slice(2, nx - 2))
+    np.testing.assert_allclose(out[inner], 7.25, rtol=2e-7)
+    np.testing.assert_allclose(oerr[inner], 2.0, rtol=2e-7)  # Σw·e² with Σw = 1
+    # a smooth source keeps its total within the rectified area
+    src = _ridge(nx, ny, lambda x: ny / 2.0 + 0.03 * (x - nx / 2.0), sigma=2.0)
+    o2, _, _ = X.x2dcorr(src, np.ones_like(src), np.zeros(src.shape, np.uint16), geo)
+    assert o2[:, 4:-4].sum() == pytest.approx(src[:, 4:-4].sum(), rel=2e-3)
+
+
+def test_line_lands_at_its_wavelength_and_heliocentric_shift():
+    nx, ny = 80, 20
+    col = 30.0  # input column of a line at 5000 + (30 − 40) Å = 4990 Å
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+    sci = (50.0 * np.exp(-0.5 * ((xx - col) / 1.0) ** 2)).astype(F32)
+
+    def peak(hfactor):
+        out, _, _ = X.x2dcorr(
+            sci, np.ones_like(sci), np.zeros(sci.shape, np.uint16), _geometry(nx, ny, hfactor=hfactor)
+        )
+        v = out[ny // 2].astype(float)
+        i = int(np.argmax(v))
+        return i + 0.5 * (v[i - 1] - v[i + 1]) / (v[i - 1] - 2 * v[i] + v[i + 1])
+
+    assert peak(1.0) == pytest.approx(col, abs=0.02)
+    v = 30.0  # km/s: each output wavelength is divided by h = 1 − v/c to find the observed one
+    h = X.helio_factor(v)
+    assert h == 1.0 - v / 299792.458
+    assert peak(h) - peak(1.0) == pytest.approx(4990.0 * (h - 1.0), abs=0.02)  # λ_obs·h, 1 Å/pixel
+
+
+def test_off_image_and_bars_flagged():
+    nx, ny = 40, 60
+    geo = _geometry(nx, ny, bars=((0.5, 0.2),))
+    geo.coord = X.Coord(1, ny / 2.0, (nx + 10, ny), (nx / 2.0, ny / 2.0), (5000.0, 0.0), (1.0, 0.05))
+    sci = np.ones((ny, nx), F32)
+    out, err, dq = X.x2dcorr(sci, sci, np.zeros((ny, nx), np.uint16), geo)
+    # output columns 40..49 map to input columns 40..49: off the image
+    assert (dq[:, nx + 1 :] & X.DETECTORPROB).all() and not out[:, nx + 1 :].any() and not err[:, nx + 1 :].any()
+    # bar 0.5″ ± 0.1″ from CRPIX2 = 30 at 0.05″/pixel: lines 38..42 (NINT of 38 and 42)
+    masked = np.flatnonzero((dq[:, 5] & X.DATAMASKED) != 0)
+    assert masked.tolist() == [38, 39, 40, 41, 42]
+
+
+def _interp_c(sci, err, dq, ix, iy):
+    """Interp2D one point at a time with numpy scalars in C's types (sdqflags 0, Jacobian 1)."""
+    iny, inx = sci.shape
+    if not (0 <= X.nint(ix) <= inx - 1 and 0 <= X.nint(iy) <= iny - 1):
+        return F32(0), F32(0), 4
+    ii = min(max(int(ix), 0), inx - 2)
+    ij = min(max(int(iy), 0), iny - 2)
+    q = F32(ix - ii)
+    p = F32(1) - q
+    s = F32(iy - ij)
+    r = F32(1) - s
+    w = [p * r, q * r, p * s, q * s]
+    pts = [(ij, ii), (ij, ii + 1), (ij + 1, ii), (ij + 1, ii + 1)]
+    v = F32(0)
+    for k, (y, x) in enumerate(pts):
+        v = w[k] * sci[y, x] if k == 0 else v + w[k] * sci[y, x]
+    e = F32(0)
+    for k, (y, x) in enumerate(pts):
+        t = w[k] * err[y, x] * err[y, x]
+        e = t if k == 0 else e + t
+    oe = F32(math.sqrt(float(e))) if float(e) > 0 else F32(0)
+    d = 0
+    for y, x in pts:
+        d |= int(dq[y, x])
+    return v, oe, d
+
+
+def test_interp2d_matches_the_c_order_bit_for_bit():
+    rng = np.random.default_rng(4)
+    sci = rng.normal(100, 30, (9, 11)).astype(F32)
+    err = rng.uniform(1, 9, (9, 11)).astype(F32)
+    dq = rng.choice([0, 0, 0, 16, 512], (9, 11)).astype(np.uint16)
+    ix = rng.uniform(-1.2, 11.3, 400)
+    iy = rng.uniform(-1.2, 9.3, 400)
+    s, e, d = X.interp2d(sci, err, dq, ix, iy)
+    for k in range(ix.size):
+        cs, ce, cd = _interp_c(sci, err, dq, ix[k], iy[k])
+        assert (s[k], e[k], int(d[k])) == (cs, ce, cd)
+
+
+def test_interp_disp_and_adjust():
+    a = X.DispRow(100.0, 2, np.array([10.0, 2.0] + [0.0] * 8))
+    b = X.DispRow(300.0, 3, np.array([20.0, 4.0, 1.0] + [0.0] * 7))
+    mid = X.interp_disp([a, b], 150.0)
+    assert mid.ncoeff == 3 and mid.coeff[:3].tolist() == [12.5, 2.5, 0.25]
+    assert X.interp_disp([a, b], 50.0).coeff[0] == 10.0 and X.interp_disp([a, b], 400.0).coeff[0] == 20.0
+    adj = X.adjust_disp(a, 0.5, X.Iac(np.array([2.0, 4.0]), np.array([1.0, 8.0])), 1.5)
+    assert adj.coeff[:2].tolist() == [10.0 + 1.0 + 0.5 + 2.0 + 1.5, 4.0]
+
+
+# ----------------------------------------------------------------------------------- parity
+
+
+def _keys_equal(a: fits.Header, b: fits.Header, skip=()) -> list:
+    ignore = {"DATE", "ORIGIN", "IRAF-TLM", "HISTORY", "COMMENT", "", "CAL_VER", "FILENAME", "BITPIX", *skip}
+    bad = []
+    for key in set(a) | set(b):
+        if key in ignore:
+            continue
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, float) or isinstance(vb, float):
+            same = va is not None and vb is not None and float(va) == float(vb)
+        else:
+            same = va == vb
+        if not same:
+            bad.append((key, va, vb))
+    return bad
+
+
+def compare_x2d(mine, ref, *, skip=()) -> dict:
+    """Max ulp of SCI/ERR, DQ mismatches and keyword differences (every keyword but dates and
+    history), per extension; the HISTORY of the primary headers compared too."""
+    res = {"max_ulp": 0, "dq": 0, "keys": [], "history": True}
+    with fits.open(mine) as a, fits.open(ref) as b:
+        assert len(a) == len(b)
+        res["keys"] += _keys_equal(a[0].header, b[0].header, skip)
+        res["history"] = [str(h) for h in a[0].header["HISTORY"]] == [str(h) for h in b[0].header["HISTORY"]]
+        for ha, hb in zip(a[1:], b[1:], strict=True):
+            assert ha.data.shape == hb.data.shape
+            if hb.header["EXTNAME"] == "DQ":
+                res["dq"] += int(np.count_nonzero(ha.data.astype(int) != hb.data.astype(int)))
+            else:
+                res["max_ulp"] = max(res["max_ulp"], ulp_diff(ha.data, hb.data)[0])
+            res["keys"] += [(hb.header["EXTNAME"], *k) for k in _keys_equal(ha.header, hb.header, skip)]
+    return res
+
+
+@pytest.fixture(scope="module")
+def cs0_spec(tmp_path_factory):
+    """cs0.e -s on stis-ccd-spec small with X2DCORR and HELCORR: with CR-SPLIT (→ _sx2, _w2d_tmp)
+    and with CRCORR=OMIT (→ a two-imset _flt and _x2d)."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    from caldp import sim
+
+    base = tmp_path_factory.mktemp("x2d")
+    s = sim.simulate(base / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
+    (ds,) = s.datasets
+    env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    runs = {}
+    for label, extra in (("crj", {}), ("flt", {"CRCORR": "OMIT"})):
+        work = base / label
+        shutil.copytree(ds.input_path, work)
+        with fits.open(work / f"{ds.name}_raw.fits", mode="update") as f:
+            f[0].header.update({"X2DCORR": "PERFORM", "HELCORR": "PERFORM", **extra})
+        proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        runs[label] = work
+    return ds.name, runs, s.env
+
+
+@pytest.mark.hstcal
+@pytest.mark.parametrize(
+    "label, src, ref",
+    [("crj", "crj", "sx2"), ("crj", "fwv_tmp", "w2d_tmp"), ("flt", "flt", "x2d")],
+)
+def test_parity_with_cs0(cs0_spec, tmp_path, label, src, ref):
+    """calstis7 on cs0.e's own input (its _crj with the wavecal's SHIFTA1/2, its _fwv_tmp, its
+    two-imset _flt) against cs0.e's product: 0 ulp, DQ and every keyword equal."""
+    name, runs, env = cs0_spec
+    work = runs[label]
+    out = calstis7(read_exposure(work / f"{name}_{src}.fits"), env)
+    mine = tmp_path / f"{name}_{ref}.fits"
+    out.primary["CAL_VER"] = "x"
+    write_exposure(out, mine)
+    # cs4 writes SHIFTA1/2 and WAVECORR into _w2d_tmp after cs7 (and its history)
+    skip = ("SHIFTA1", "SHIFTA2", "WAVECORR") if ref == "w2d_tmp" else ()
+    res = compare_x2d(mine, work / f"{name}_{ref}.fits", skip=skip)
+    assert res["max_ulp"] == 0 and res["dq"] == 0 and res["keys"] == [], res
+    assert res["history"] or ref == "w2d_tmp"
+    with fits.open(work / f"{name}_{ref}.fits") as h:
+        assert h[0].header["X2DCORR"] == "COMPLETE" and len(h) == (7 if ref == "x2d" else 4)
+        if ref != "w2d_tmp":
+            assert h[0].header["HELCORR"] == "COMPLETE" and h["SCI", 1].header["SHIFTA1"] != 0.0
+
+
+def test_unsupported_switches_stop(tmp_path):
+    from caldp import sim
+
+    s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
+    (ds,) = s.datasets
+    exp = read_exposure(ds.input_path / f"{ds.name}_raw.fits")
+    exp.primary["FLUXCORR"] = "PERFORM"
+    with pytest.raises(EngineError, match="FLUXCORR"):
+        calstis7(exp, s.env)
+    exp.primary["FLUXCORR"] = "OMIT"
+    exp.primary["CENWAVE"] = 5216
+    with pytest.raises(EngineError, match="SDCTAB.*CENWAVE 5216|CENWAVE 5216"):
+        calstis7(exp, s.env)
