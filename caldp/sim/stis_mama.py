@@ -53,6 +53,7 @@ DOPPMAG, ORBITPER = 6.4, 5760.0  # high-res pixels, seconds
 MLIN = {"FUV-MAMA": (1.5e6, 60.0, 3.1e-7, 2.5), "NUV-MAMA": (1.5e6, 60.0, 2.9e-7, 2.5)}  # local: bright stars flagged
 PHOT = {
     "stis,f25srf2,mirror,fuvmama,mjd#": (4.3e-17, 1540.0, 165.0),
+    "stis,f25srf2,mirror,nuvmama,mjd#": (3.9e-17, 1600.0, 180.0),  # for NUV-MAMA copies of the data
     **ccdsim.PHOT,
 }
 SWITCHES = {
@@ -157,6 +158,25 @@ def _tdstab() -> list:
     return [table(cols)]
 
 
+def _tdctab() -> list:
+    """Post-SM4 NUV-MAMA dark model (count rate per low-res pixel): two decaying terms and a quadratic
+    in OM2CAT − TEMP0; calstis scales the dark by it over the dark's own mean."""
+    cols = {
+        "DATE0": ("D", [54000.0, 58000.0]),
+        "TEMP0": ("D", [30.0, 30.0]),
+        "A1": ("D", [2.0e-4, 1.5e-4]),
+        "D1": ("D", [900.0, 1200.0]),
+        "A2": ("D", [1.0e-4, 0.8e-4]),
+        "D2": ("D", [4000.0, 5000.0]),
+        "TA": ("D", [6.0e-5, 7.0e-5]),
+        "TB": ("D", [1.2e-5, 1.1e-5]),
+        "TC": ("D", [2.0e-6, 2.1e-6]),
+        "PEDIGREE": ("24A", ["INFLIGHT"] * 2),
+        "DESCRIP": ("40A", ["caldp.sim NUV-MAMA dark model"] * 2),
+    }
+    return [table(cols)]
+
+
 def _ref(refdir: Path, name: str, filetype: str, hdus, descrip: str, **cards) -> Path:
     head = primary(
         {
@@ -205,6 +225,7 @@ def write_references(refdir: Path, seed: int) -> tuple[list[RefEntry], dict[str,
             {},
             {"PARNUM": 1, "PHOTZPT": -21.1, "USEAFTER": USEAFTER_IMPHTTAB},
         ),
+        "tdctab": ("TDCTAB", "s8a0008o_tdc.fits", "TDC TABLE", _tdctab(), {"DETECTOR": "NUV-MAMA"}, {}),
         "tdstab": ("TDSTAB", "s8a0004o_tds.fits", "TIME DEPENDENT SENSITIVITY", _tdstab(), {"DETECTOR": DETECTOR}, {}),
         "darkfile": (
             "DARKFILE",

@@ -21,7 +21,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import column, is_given
-from . import basic2d, binning, doppcorr, dqicorr, glincorr
+from . import basic2d, binning, doppcorr, dqicorr, glincorr, tdccorr
 from .calstis1 import Refs, _col, _history, _photcorr, _ref_history, _table_history, _write_stats, read_bpixtab
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,30 @@ def read_mlintab(refs: Refs, detector: str) -> LinPars:
     )
 
 
+def _tdc_factor(refs: Refs, expstart: float, temperature: float, mean_dark: float) -> float:
+    """``GetTdcCorr`` for a post-SM4 TDCTAB (columns DATE0, TEMP0, A1, D1, A2, D2, TA, TB, TC)."""
+    data, _, _ = refs.table("TDCTAB")
+    f = refs.primary["TDCTAB"]
+    names = ("DATE0", "TEMP0", "A1", "D1", "A2", "D2", "TA", "TB", "TC")
+    if any(column(data, n) is None for n in names):
+        raise EngineError(
+            "only the post-SM4 TDCTAB format (DATE0, TEMP0, A1, D1, A2, D2, TA, TB, TC) is supported",
+            file=f,
+            keyword="TDCTAB",
+        )
+    if len(data) < 1:
+        raise EngineError("TDCTAB is empty", file=f, keyword="TDCTAB")
+    try:
+        row = tdccorr.choose_row(np.asarray(column(data, "DATE0"), np.float64), expstart)
+    except ValueError as exc:
+        raise EngineError(str(exc), file=f, keyword="TDCTAB") from exc
+    if row is None:
+        log.warning("No valid row found in TDCTAB %s", f)
+        return 1.0
+    vals = {n: float(column(data, n)[row]) for n in names}
+    return tdccorr.post_sm4_factor(vals, expstart, temperature, mean_dark)
+
+
 def _lt(hdr) -> tuple[tuple[float, float], tuple[float, float]]:
     ltm = (float(hdr.get("LTM1_1", 1.0)), float(hdr.get("LTM2_2", 1.0)))
     ltv = (float(hdr.get("LTV1", 0.0)), float(hdr.get("LTV2", 0.0)))
@@ -110,10 +134,11 @@ def _doppler(hdr, fname: str, obsmode: str) -> Doppler | None:
     return Doppler(*vals)
 
 
-def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, avg: bool):
+def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, avg: bool, whole=None):
     """The reference SCI/ERR/DQ binned to the science pixels (``FindBin`` + ``bin2d``), first smeared
     by DOPPCORR (``MakeDopp`` + ``DoppConv``) when `dopp` is (ds, d0). The cached reference is not
-    modified."""
+    modified. `whole`, when given, is called with the whole (smeared) reference SCI and DQ before
+    binning (the NUV-MAMA dark's mean)."""
     try:
         fb = binning.find_bin(_lt(x.sci_hdr), x.shape, _lt(ref.sci_hdr), ref.shape, rsize=RSIZE, dispaxis=1)
     except EngineError as exc:
@@ -127,10 +152,12 @@ def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, a
                 keyword=keyword,
             )
         # DoppConv works along x, row by row: only the rows under the science image are needed
-        y0, y1 = (0, ref.shape[0]) if fb.same_size else (fb.y0, min(fb.y0 + x.shape[0] * fb.ry, ref.shape[0]))
+        y0, y1 = (0, ref.shape[0]) if fb.same_size or whole else (fb.y0, min(fb.y0 + x.shape[0] * fb.ry, ref.shape[0]))
         rs, re_, rd = rs[y0:y1].copy(), re_[y0:y1].copy(), rd[y0:y1].copy()
         doppcorr.dopp_conv(rs, re_, rd, dopp[0], dopp[1], border)
         fb = fb._replace(y0=fb.y0 - y0)
+    if whole is not None:
+        whole(rs, rd)
     if fb.same_size:
         return rs, re_, rd
     try:
@@ -327,15 +354,25 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
                         _history(primary, f"{key} complete ...")
                 _table_history(primary, refs, "MLINTAB")
         if steps.darkcorr:
-            if detector == "NUV-MAMA":
-                raise EngineError(
-                    "NUV-MAMA dark scaling (TDCTAB) is not supported by the builtin STIS engine yet",
-                    file=exp.filename,
-                    keyword="TDCTAB",
-                )
             ref, _ = refs.image("DARKFILE")
-            rs, re_, rd = _ref_under(imset, ref, "DARKFILE", refs.primary["DARKFILE"], ds, 0, avg=False)
-            rs, re_ = _scale(rs, re_, exptime / 1.0)  # factor (1 for FUV) · EXPTIME / ATODGAIN (1 for MAMAs)
+            means = []
+            nuv = detector == "NUV-MAMA"
+            rs, re_, rd = _ref_under(
+                imset,
+                ref,
+                "DARKFILE",
+                refs.primary["DARKFILE"],
+                ds,
+                0,
+                avg=False,
+                whole=(lambda a, d, m=means: m.append(tdccorr.mean_nuv_dark(a, d))) if nuv else None,
+            )
+            factor = _tdc_factor(refs, expstart, temperature, means[0]) if nuv else 1.0
+            rs, re_ = _scale(rs, re_, factor * exptime / 1.0)  # factor · EXPTIME / ATODGAIN (1 for the MAMAs)
+            if factor != 1.0:
+                log.info(
+                    "Dark reference image was scaled by the factor %.6g, in addition to the exposure time.", factor
+                )
             meandark = basic2d.median_good(rs, rd)
             basic2d.subtract(sci, err, dq, rs, re_, rd)
             hdr["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")

@@ -278,3 +278,53 @@ def test_high_res_lorscorr_parity_with_cs0(mama_small, tmp_path):
         assert a["SCI", 1].data.shape == (128, 1024)
         for key in ("CD1_1", "CD2_2", "CRPIX1", "CRPIX2", "LTM1_1", "LTV2"):
             assert a["SCI", 1].header[key] == b["SCI", 1].header[key], key
+
+
+def test_tdc_row_choice_and_factor():
+    from caldp.engines.stis import tdccorr
+
+    dates = np.array([54000.0, 58000.0, 56000.0])
+    assert tdccorr.choose_row(dates, 60500.0) == 1 and tdccorr.choose_row(dates, 57000.0) == 2
+    assert tdccorr.choose_row(dates, 54000.0) is None  # DATE0 must be before EXPSTART
+    with pytest.raises(ValueError):
+        tdccorr.choose_row(dates, 53000.0)
+    row = dict(DATE0=60000.0, TEMP0=30.0, A1=1.0, D1=100.0, A2=0.0, D2=1.0, TA=0.5, TB=0.1, TC=0.01)
+    # (e^(−100/100) + 0.5 + 0.1·2 + 0.01·4) / 2
+    assert tdccorr.post_sm4_factor(row, 60100.0, 32.0, 2.0) == pytest.approx((np.exp(-1.0) + 0.74) / 2)
+
+
+@pytest.mark.hstcal
+def test_nuv_mama_dark_scaling_parity_with_cs0(mama_small, mama_run, tmp_path):
+    """The small raw as NUV-MAMA data (OM2CAT, TDCTAB; references relabelled NUV-MAMA in a copy of
+    oref): the dark is scaled by the TDCTAB model over its mean, as cs0.e does."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    ds = mama_small.datasets[1]
+    oref = tmp_path / "oref"
+    shutil.copytree(mama_small.env["oref"], oref)
+    for f in ("s8a0005o_drk.fits", "s8a0006o_pfl.fits", "s8a0007o_lfl.fits"):
+        fits.setval(oref / f, "DETECTOR", value="NUV-MAMA")
+    env = {**mama_small.env, "oref": f"{oref}/"}
+    work, mine = tmp_path / "hst", tmp_path / "mine"
+    work.mkdir()
+    mine.mkdir()
+    raw = work / "ocs8nu010_raw.fits"
+    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as h:
+        h[0].header["DETECTOR"] = "NUV-MAMA"
+        h[0].header["TDCTAB"] = "oref$s8a0008o_tdc.fits"
+        for e in h[1:]:
+            if e.header["EXTNAME"] == "SCI":
+                e.header["OM2CAT"] = 33.5
+                del e.header["OM1CAT"]
+        h.writeto(raw)
+    calstis(raw, outdir=mine, env=env)
+    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, raw.name], cwd=work, env=run_env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = ["ocs8nu010_flt.fits", "ocs8nu010_sfl.fits"]
+    assert_products_match(work, mine, names)
+    _, fuv_out, _ = mama_run
+    with fits.open(mine / names[0]) as nuv, fits.open(fuv_out / f"{ds.name}_flt.fits") as fuv:
+        assert "NUVMAMA" in nuv[0].header["PHOTMODE"]
+        assert nuv["SCI", 1].header["MEANDARK"] != pytest.approx(fuv["SCI", 1].header["MEANDARK"], rel=0.05)
