@@ -10,10 +10,11 @@ Formats follow the STIS data handbook, a real G750M raw header, and what calstis
   runs only for HITM lamps before 1998 Nov 9), the lamp lines shifted by :data:`WAVECAL_SHIFT`
   pixels from where DISPTAB puts them, so SHIFTA1/SHIFTA2 have a known answer.
 - References besides the imaging ones (:mod:`.stis`): a G430L pixel flat, LAMPTAB (the lamp
-  template), WCPTAB, DISPTAB (linear: ``x = c0 + c1·m·λ``, zero-indexed pixels), INANGTAB (zero
-  incidence-angle terms), SPTRCTAB (a flat trace), APDESTAB (52X0.2 with two occulting bars: the
-  spatial shift of a long slit comes from the bars), SDCTAB (the 2-D rectified grid cs7 gives
-  the wavecal, which cs4 reads for first-order data).
+  template), WCPTAB, DISPTAB (linear: ``x = c0 + c1·m·λ`` in one-indexed pixels), INANGTAB (zero
+  incidence-angle terms), SPTRCTAB (a flat trace), APDESTAB (52X0.2 at calstis7's nominal slit
+  angle with two occulting bars: the spatial shift of a long slit comes from the bars), SDCTAB (the
+  2-D rectified grid cs7 gives the wavecal, which cs4 reads for first-order data). ASN_MTYP is in
+  the SCI headers too (calstis7 tells a wavecal by it).
 
 >>> float(dispersion_x(CENWAVE)) == REF_X
 True
@@ -37,6 +38,7 @@ DISPERSION = 2.73  # Å per pixel
 REF_X = 511.5  # zero-indexed detector column of CENWAVE
 TRACE_Y = 512.0  # A2CENTER of the trace (one-indexed detector row)
 SLIT_LENGTH, SLIT_WIDTH = 52.0, 0.2  # arcsec
+REF_ANGLE = 0.315  # degrees: calstis7's nominal slit angle (no extra tilt of the dispersion)
 BARS = ((-1.5, 0.45), (1.3, 0.45))  # (location, width) in arcsec from the slit centre
 #: (columns, rows): the shift of the lamp image on the detector relative to the references
 WAVECAL_SHIFT = (1.7, -0.8)
@@ -153,7 +155,7 @@ def _wcptab() -> list:
 
 def _disptab() -> list:
     coeff = np.zeros(10)
-    coeff[0] = REF_X - CENWAVE / DISPERSION
+    coeff[0] = REF_X + 1.0 - CENWAVE / DISPERSION  # DISPTAB pixels are one-indexed (evalDisp subtracts 1)
     coeff[1] = 1.0 / DISPERSION
     cols = {
         "OPT_ELEM": ("8A", [OPT_ELEM]),
@@ -208,7 +210,7 @@ def _apdestab() -> list:
         "WIDTH2": ("D", [SLIT_LENGTH]),
         "OFFSET1": ("D", [0.0]),
         "OFFSET2": ("D", [0.0]),
-        "ANGLE": ("D", [0.0]),
+        "ANGLE": ("D", [REF_ANGLE]),
         "NBARS": ("J", [len(BARS)]),
         "BAR1LOCN": ("D", [BARS[0][0]]),
         "BAR1WIDTH": ("D", [BARS[0][1]]),
@@ -320,11 +322,12 @@ def _sci_wcs(geo: ccd.Geometry) -> dict:
     }
 
 
-def _header_cards(name: str, geo: ccd.Geometry, *, expstart: float, exptime: float) -> dict:
+def _header_cards(name: str, geo: ccd.Geometry, *, expstart: float, exptime: float, mtyp: str) -> dict:
     ltv1, ltv2 = geo.ltv
     ny, nx = geo.raw_shape
     return {
         "BUNIT": "COUNTS",
+        "ASN_MTYP": mtyp,  # calstis7 tells a wavecal by the SCI header's ASN_MTYP
         "EXPNAME": name.upper()[:8] + "Q",
         "ORIGIN": "caldp.sim",
         "LTV1": ltv1,
@@ -426,7 +429,8 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     for k in range(nimsets):
         expstart = mjd0 + k * (exptime + 60.0) / 86400.0
         raw = ccd._raw_pixels(rng, geo, refs, (rate * exptime).astype(F32), exptime)
-        hdus += imset(k + 1, raw, None, None, cards=_header_cards(name, geo, expstart=expstart, exptime=exptime))
+        cards = _header_cards(name, geo, expstart=expstart, exptime=exptime, mtyp="EXP-CRJ")
+        hdus += imset(k + 1, raw, None, None, cards=cards)
     # the wavecal: taken after the science, one imset
     wstart = mjd0 + nimsets * (exptime + 60.0) / 86400.0
     wcards = ccd.primary_cards(
@@ -447,7 +451,8 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     lamp = lamp_image(geo, WAVECAL_SHIFT) * refs.flat[rows]
     wraw = ccd._raw_pixels(rng, geo, refs, (lamp * WAV_EXPTIME).astype(F32), WAV_EXPTIME)
     whdus = [primary(wcards)]
-    whdus += imset(1, wraw, None, None, cards=_header_cards(name, geo, expstart=wstart, exptime=WAV_EXPTIME))
+    wsci = _header_cards(name, geo, expstart=wstart, exptime=WAV_EXPTIME, mtyp="AUTO-WAVECAL")
+    whdus += imset(1, wraw, None, None, cards=wsci)
     for h in hdus[1:] + whdus[1:]:
         if h.header["EXTNAME"] != "SCI":
             h.header["BUNIT"] = "COUNTS" if h.header["EXTNAME"] == "ERR" else "UNITLESS"
