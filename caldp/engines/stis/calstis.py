@@ -16,7 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import calstis1_mama, checks, wavecal
+from . import calstis1_mama, checks, wavecal, x2d_io
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -110,6 +110,11 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
         out.claim([f"{root}_flt.fits"])
     if wav is not None and keep:
         out.claim([f"{root}_fwv_tmp.fits", f"{root}_w2d_tmp.fits"])
+    # --- 2-D rectification (helper-19): calstis7 on the _crj (-> _sx2) or else the _flt (-> _x2d) ---
+    x2d = obstype == "SPECTROSCOPIC" and _perform(primary, "X2DCORR")
+    if x2d:
+        out.claim([f"{root}_sx2.fits" if crcorr else f"{root}_x2d.fits"])
+        x2d_io.check(primary, env, raw.name)
     # as cs0.e: existing products first, then every reference the switches need, before any pixel
     need = checks.needed_references(primary, lambda key: _perform(primary, key), crcorr)
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), raw.name)
@@ -121,6 +126,8 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
         if wav is not None:
             wavecal.process(wav, root, out, env, [flt], keep=keep)
         out.write(flt, f"{root}_flt.fits")
+        if x2d:
+            out.write(x2d_io.calstis7(flt, env), f"{root}_x2d.fits")
         return
     a = Steps(full.dqicorr, full.blevcorr, full.biascorr)
     b = Steps(darkcorr=full.darkcorr, flatcorr=full.flatcorr, photcorr=full.photcorr, statflag=stat)
@@ -133,6 +140,8 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     out.write(crj, f"{root}_crj.fits")
     if flt is not None:
         out.write(flt, f"{root}_flt.fits")
+    if x2d:
+        out.write(x2d_io.calstis7(crj, env), f"{root}_sx2.fits")
 
 
 def _combine(blv: Exposure, refs: Refs, fname: str) -> Exposure:
