@@ -19,7 +19,7 @@ Formats follow the STIS data handbook and what calstis (HSTCAL ``pkg/stis``) rea
   this table, with a later USEAFTER, serves both modes); TDSTAB has the FUV-MAMA temperature row.
 
 >>> dataset_names(0), geometry("small"), geometry("full")
-('ocs801010', ((128, 1024), -448.0), ((1024, 1024), 0.0))
+('ocsa01010', ((128, 1024), -448.0), ((1024, 1024), 0.0))
 """
 
 from __future__ import annotations
@@ -85,8 +85,8 @@ def geometry(size: str) -> tuple[tuple[int, int], float]:
 
 
 def dataset_names(index: int) -> str:
-    """``ocs8<vv>010`` (one raw file with every repeat imset)."""
-    return "ocs8" + ccdsim.dataset_names(index)[4:]
+    """``ocsa<vv>010`` (one raw file with every repeat imset; stis-ccd-spec is ocs8…)."""
+    return "ocsa" + ccdsim.dataset_names(index)[4:]
 
 
 def _rng(seed: int, *keys: int) -> np.random.Generator:

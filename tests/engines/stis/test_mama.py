@@ -47,7 +47,7 @@ def mama_run(mama_small, tmp_path_factory):
 
 def test_raw_layout(mama_small):
     ds = mama_small.datasets[1]
-    assert ds.mode == "stis-mama-image" and ds.name == "ocs801010"
+    assert ds.mode == "stis-mama-image" and ds.name == "ocsa01010"
     with fits.open(ds.input_path / f"{ds.name}_raw.fits") as hdul:
         h = hdul[0].header
         assert (h["DETECTOR"], h["APERTURE"], h["NRPTEXP"], h["NEXTEND"], h["RPTCORR"]) == (
@@ -266,12 +266,12 @@ def test_high_res_lorscorr_parity_with_cs0(mama_small, tmp_path):
     work, mine = tmp_path / "hst", tmp_path / "mine"
     work.mkdir()
     mine.mkdir()
-    raw = work / "ocs8hi010_raw.fits"
+    raw = work / "ocsahi010_raw.fits"
     _high_res_copy(ds.input_path / f"{ds.name}_raw.fits", raw)
     calstis(raw, outdir=mine, env=mama_small.env)
     proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    names = ["ocs8hi010_flt.fits", "ocs8hi010_sfl.fits"]
+    names = ["ocsahi010_flt.fits", "ocsahi010_sfl.fits"]
     assert_products_match(work, mine, names)
     with fits.open(mine / names[0]) as a, fits.open(work / names[0]) as b:
         assert a[0].header["LORSCORR"] == b[0].header["LORSCORR"] == "COMPLETE"
@@ -309,7 +309,7 @@ def test_nuv_mama_dark_scaling_parity_with_cs0(mama_small, mama_run, tmp_path):
     work, mine = tmp_path / "hst", tmp_path / "mine"
     work.mkdir()
     mine.mkdir()
-    raw = work / "ocs8nu010_raw.fits"
+    raw = work / "ocsanu010_raw.fits"
     with fits.open(ds.input_path / f"{ds.name}_raw.fits") as h:
         h[0].header["DETECTOR"] = "NUV-MAMA"
         h[0].header["TDCTAB"] = "oref$s8a0008o_tdc.fits"
@@ -322,7 +322,7 @@ def test_nuv_mama_dark_scaling_parity_with_cs0(mama_small, mama_run, tmp_path):
     run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     proc = subprocess.run([exe, raw.name], cwd=work, env=run_env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    names = ["ocs8nu010_flt.fits", "ocs8nu010_sfl.fits"]
+    names = ["ocsanu010_flt.fits", "ocsanu010_sfl.fits"]
     assert_products_match(work, mine, names)
     _, fuv_out, _ = mama_run
     with fits.open(mine / names[0]) as nuv, fits.open(fuv_out / f"{ds.name}_flt.fits") as fuv:
