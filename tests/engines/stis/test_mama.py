@@ -328,3 +328,37 @@ def test_nuv_mama_dark_scaling_parity_with_cs0(mama_small, mama_run, tmp_path):
     with fits.open(mine / names[0]) as nuv, fits.open(fuv_out / f"{ds.name}_flt.fits") as fuv:
         assert "NUVMAMA" in nuv[0].header["PHOTMODE"]
         assert nuv["SCI", 1].header["MEANDARK"] != pytest.approx(fuv["SCI", 1].header["MEANDARK"], rel=0.05)
+
+
+# ----------------------------------------------------------------------------- bad MAMA input
+
+
+def _raw_copy(mama_small, tmp_path, edit):
+    ds = mama_small.datasets[1]
+    raw = tmp_path / "in" / f"{ds.name}_raw.fits"
+    raw.parent.mkdir()
+    with fits.open(ds.input_path / raw.name) as h:
+        edit(h)
+        h.writeto(raw)
+    return raw
+
+
+@pytest.mark.parametrize(
+    ("edit", "keyword", "words"),
+    [
+        (lambda h: h[0].header.set("MLINTAB", "oref$nothere_lin.fits"), "MLINTAB", "not found or can't open"),
+        (lambda h: h[0].header.set("DARKFILE", "oref$s7a0007o_drk.fits"), "DARKFILE", "DETECTOR = CCD"),
+        (lambda h: h["SCI", 2].header.remove("DOPPZERO"), "DOPPZERO", "keyword not found"),
+        (lambda h: h["SCI", 1].header.remove("GLOBRATE"), "GLOBRATE", "keyword not found"),
+    ],
+)
+def test_bad_input_names_keyword_and_writes_nothing(mama_small, tmp_path, edit, keyword, words):
+    from caldp.engines.common.errors import EngineError
+
+    raw = _raw_copy(mama_small, tmp_path, edit)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EngineError, match=words) as info:
+        calstis(raw, outdir=out, env=mama_small.env)
+    assert info.value.keyword == keyword
+    assert not list(out.glob("*.fits"))
