@@ -7,11 +7,9 @@ What is in: the wavecal is found (WAVECAL, beside the raw file), checked against
 asks for must exist before any pixel, and calstis1 calibrates it with its own switches (kept as
 ``<root>_fwv_tmp.fits`` with ``keep_intermediates``, cs0.e's ``-s``). calstis11 (science subtracted
 from a HITM wavecal) applies only to HITM lamps before 1998 Nov 9; such data stop with an
-EngineError. calstis4 (:mod:`.calstis4`) measures SHIFTA1/SHIFTA2 on the 2-D rectified wavecal and
-calstis12 (:mod:`.calstis12`) writes them into the science products; the rectification itself
-(calstis7, which cs0.e applies to every first-order wavecal) is part 2 (issue 19): until it is in,
-WAVECORR is recorded SKIPPED in the science products and SHIFTA1/SHIFTA2 keep the raw values
-(docs/notes/stis.md).
+EngineError. calstis7 (:mod:`.x2d_io`, which cs0.e applies to every first-order wavecal) rectifies
+it (``_w2d_tmp``), calstis4 (:mod:`.calstis4`) measures SHIFTA1/SHIFTA2 on that and calstis12
+(:mod:`.calstis12`) writes them into the science products (docs/notes/stis.md).
 """
 
 from __future__ import annotations
@@ -139,10 +137,12 @@ def basic2d(wav: Wavecal, env) -> Exposure:
     return calstis1(wav.exp, steps, refs, input_dir=wav.path.parent)
 
 
-def rectify_first_order(fwv: Exposure, env) -> Exposure | None:
-    """calstis7 on a first-order wavecal (cs0.e's ``_w2d_tmp``), which calstis4 reads. The 2-D
-    rectification is issue 19 (part 2); until it is in, None: the shifts cannot be measured."""
-    return None
+def rectify_first_order(fwv: Exposure, env) -> Exposure:
+    """calstis7 on a first-order wavecal (cs0.e's ``_w2d_tmp``), which calstis4 reads
+    (:func:`.x2d_io.calstis7` with the wavecal's own switches)."""
+    from .x2d_io import calstis7
+
+    return calstis7(fwv, env)
 
 
 def process(wav: Wavecal, root: str, out, env, science: list[Exposure], *, keep: bool) -> None:
@@ -153,14 +153,6 @@ def process(wav: Wavecal, root: str, out, env, science: list[Exposure], *, keep:
     if keep:
         out.write(fwv, f"{root}_fwv_tmp.fits")
     w2d = rectify_first_order(fwv, env)
-    if w2d is None:
-        log.warning(
-            "WAVECORR: the wavecal's 2-D rectification (calstis7) is not in the builtin STIS engine yet; "
-            "WAVECORR skipped, SHIFTA1/SHIFTA2 not measured."
-        )
-        for exp in science:
-            exp.primary["WAVECORR"] = "SKIPPED"
-        return
     name = f"{root}_w2d_tmp.fits"
     shifts = calstis4(w2d, Refs(env, w2d.primary.copy()))
     log.info("wavecal shifts (SHIFTA1, SHIFTA2) per imset: %s", shifts)

@@ -57,13 +57,16 @@ def test_sim_files_and_keywords(spec_small):
 
 def test_products_and_keywords(spec_run):
     ds, out, written = spec_run
+    tmp = [f"{ds.name}_fwv_tmp.fits", f"{ds.name}_w2d_tmp.fits"]
     assert sorted(p.name for p in written) == sorted(
-        [f"{ds.name}.tra", f"{ds.name}_crj.fits", f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+        [f"{ds.name}.tra", f"{ds.name}_crj.fits", f"{ds.name}_flt.fits", *tmp]
     )
     with fits.open(out / f"{ds.name}_crj.fits") as crj, fits.open(out / f"{ds.name}_fwv_tmp.fits") as fwv:
-        assert crj[0].header["CRCORR"] == "COMPLETE" and crj[0].header["WAVECORR"] == "SKIPPED"
+        assert crj[0].header["CRCORR"] == "COMPLETE" and crj[0].header["WAVECORR"] == "COMPLETE"
         assert crj[0].header["PHOTMODE"].startswith("STIS 52X0.2 A2D1 G430L CCD 4300")
         assert abs(crj["SCI", 1].header["V_HELIO"]) < 31.0
+        # the lamp was shifted by WAVECAL_SHIFT[0] columns: calstis4 finds it
+        assert crj["SCI", 1].header["SHIFTA1"] == pytest.approx(stis_spec.WAVECAL_SHIFT[0], abs=0.1)
         assert "V_HELIO" not in fwv["SCI", 1].header  # a wavecal has none
         assert fwv[0].header["FLATCORR"] == "COMPLETE" and fwv["SCI", 1].data.shape == (128, 1024)
 
@@ -95,27 +98,41 @@ def cs0_run(spec_small, tmp_path_factory):
     return work
 
 
+SHIFT_KEYS = ("SHIFTA1", "SHIFTA2")
+
+
+def _assert_shifts_match(work, out, names, w2d_name):
+    for name in [*names, w2d_name]:
+        with fits.open(work / name) as a, fits.open(out / name) as b:
+            assert a[0].header["WAVECORR"] == b[0].header["WAVECORR"] == "COMPLETE", name
+            for ha, hb in zip(a[1:], b[1:], strict=True):
+                if name == w2d_name and ha.header["EXTNAME"] != "SCI":
+                    continue  # calstis4 writes the shifts into the wavecal's SCI headers only
+                assert all(ha.header[k] == hb.header[k] for k in SHIFT_KEYS), (name, ha.header["EXTNAME"])
+            if name != w2d_name:
+                assert [str(x) for x in a[0].header["HISTORY"]][-2:] == [str(x) for x in b[0].header["HISTORY"]][-2:]
+
+
 @pytest.mark.hstcal
 def test_parity_with_cs0(spec_run, cs0_run):
+    """_flt, _crj and the wavecal intermediates _fwv_tmp and _w2d_tmp: 0 ulp, DQ and keywords equal,
+    V_HELIO and SHIFTA1/SHIFTA2 (SCI/ERR/DQ headers) equal, WAVECORR COMPLETE with cs0.e's history."""
     ds, out, _ = spec_run
     work = cs0_run
-    names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits", f"{ds.name}_fwv_tmp.fits"]
-    assert_products_match(work, out, names)
-    for name in names[:2]:
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
+    w2d = f"{ds.name}_w2d_tmp.fits"
+    assert_products_match(work, out, [*names, f"{ds.name}_fwv_tmp.fits", w2d])
+    for name in names:
         with fits.open(work / name) as a, fits.open(out / name) as b:
             for k in range(1, len(a) // 3 + 1):
                 assert a["SCI", k].header["V_HELIO"] == b["SCI", k].header["V_HELIO"]
-            # without calstis7 on the wavecal: cs0.e measured the wavecal shift, the builtin engine skipped it
-            assert a[0].header["WAVECORR"] == "COMPLETE" and b[0].header["WAVECORR"] == "SKIPPED"
-
-
-SHIFT_KEYS = ("SHIFTA1", "SHIFTA2")
+    _assert_shifts_match(work, out, names, w2d)
 
 
 @pytest.mark.hstcal
 def test_wavecal_shifts_match_cs0(spec_small, cs0_run, tmp_path, monkeypatch):
-    """calstis4 + calstis12 in the engine, given cs0.e's own 2-D rectified wavecal in place of
-    calstis7 (part 2): SHIFTA1/SHIFTA2 in every SCI/ERR/DQ header of _flt and _crj, WAVECORR and
+    """calstis4 + calstis12 alone, given cs0.e's own 2-D rectified wavecal in place of the
+    engine's calstis7: SHIFTA1/SHIFTA2 in every SCI/ERR/DQ header of _flt and _crj, WAVECORR and
     the history equal cs0.e's; pixels unchanged (0 ulp)."""
     (ds,) = spec_small.datasets
     work = cs0_run
@@ -126,15 +143,7 @@ def test_wavecal_shifts_match_cs0(spec_small, cs0_run, tmp_path, monkeypatch):
     calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=out, env=spec_small.env, keep_intermediates=True)
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
     assert_products_match(work, out, names)
-    for name in [*names, w2d_name]:
-        with fits.open(work / name) as a, fits.open(out / name) as b:
-            assert a[0].header["WAVECORR"] == b[0].header["WAVECORR"] == "COMPLETE", name
-            for ha, hb in zip(a[1:], b[1:], strict=True):
-                if name == w2d_name and ha.header["EXTNAME"] != "SCI":
-                    continue  # calstis4 writes the shifts into the wavecal's SCI headers only
-                assert all(ha.header[k] == hb.header[k] for k in SHIFT_KEYS), (name, ha.header["EXTNAME"])
-            if name != w2d_name:
-                assert [str(x) for x in a[0].header["HISTORY"]][-2:] == [str(x) for x in b[0].header["HISTORY"]][-2:]
+    _assert_shifts_match(work, out, names, w2d_name)
     with fits.open(out / f"{ds.name}_crj.fits") as b:
         assert abs(b["SCI", 1].header["SHIFTA1"]) < 10.0 and b["SCI", 1].header["SHIFTA2"] != 0.0
 
@@ -157,8 +166,8 @@ def test_caldp_process_builtin(spec_small, tmp_path):
     with fits.open(prod / f"{ds.name}_crj.fits") as crj:
         assert crj[0].header["CRCORR"] == "COMPLETE" and crj[0].header["OBSTYPE"] == "SPECTROSCOPIC"
         assert "V_HELIO" in crj["SCI", 1].header
-    trailer = (prod / f"{ds.name}.tra").read_text()
-    assert "WAVECORR" in trailer
+        assert crj[0].header["WAVECORR"] == "COMPLETE"
+    assert "SHIFTA1 set to" in (prod / f"{ds.name}.tra").read_text()
 
 
 def _copy_inputs(ds, tmp_path, edit_wav=None, edit_raw=None):
