@@ -148,14 +148,20 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
         raise EngineError("(unbin2d) expansion along one axis only is not supported by the builtin STIS engine yet")
     ii, p, q, ax = _interp_info(onx, inx, binx)
     jj, r, s_, ay = _interp_info(ony, iny, biny)
-    pr, qr = r[:, None] * p[None, :], r[:, None] * q[None, :]
-    ps, qs = s_[:, None] * p[None, :], s_[:, None] * q[None, :]
-    a1, a2 = sci[jj][:, ii], sci[jj][:, ii + 1]
-    a3, a4 = sci[jj + 1][:, ii], sci[jj + 1][:, ii + 1]
-    out_s = pr * a1 + qr * a2 + ps * a3 + qs * a4
-    e1, e2 = err[jj][:, ii], err[jj][:, ii + 1]
-    e3, e4 = err[jj + 1][:, ii], err[jj + 1][:, ii + 1]
-    out_e = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
+    # the input columns each output column needs, for every input row (small), then blocks of rows
+    sa, sb = sci[:, ii], sci[:, ii + 1]
+    ea, eb = err[:, ii], err[:, ii + 1]
+    out_s = np.empty(shape, F32)
+    out_e = np.empty(shape, F32)
+    for n0 in range(0, ony, 128):
+        n1 = min(n0 + 128, ony)
+        j = jj[n0:n1]
+        rr, ss = r[n0:n1, None], s_[n0:n1, None]
+        pr, qr, ps, qs = rr * p, rr * q, ss * p, ss * q
+        out_s[n0:n1] = pr * sa[j] + qr * sb[j] + ps * sa[j + 1] + qs * sb[j + 1]
+        e1, e2, e3, e4 = ea[j], eb[j], ea[j + 1], eb[j + 1]
+        with np.errstate(invalid="ignore"):  # extrapolated corners can go negative: NaN, as sqrt in C
+            out_e[n0:n1] = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
     j1, j2, num_j = _interp_dq_info(float(ay[-1]), iny)
     line = dq[j1].copy() if num_j == 1 else dq[j1] | dq[j2]  # the same row neighbours for every row
     i1 = np.trunc(ax).astype(np.int64)
@@ -165,7 +171,7 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
     two &= ~(low | high)
     cols = line[i1] | np.where(two, line[np.minimum(i1 + 1, inx - 1)], 0).astype(dq.dtype)
     out_d = np.broadcast_to(cols, shape).copy()
-    return out_s.astype(F32), out_e.astype(F32), out_d
+    return out_s, out_e, out_d
 
 
 def bin_update(block, offset, ltm, ltv, cd, crpix):
