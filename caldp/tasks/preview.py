@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 PREVIEW_SUFFIXES: dict[str, tuple[str, ...]] = {
     "acs": ("crj", "crc", "drc", "drz", "raw", "flc", "flt"),
     "wfc3": ("crc", "drc", "drz", "flc", "flt", "ima", "raw"),
-    "stis": ("x1d", "sx1"),
+    "stis": ("x1d", "sx1", "x2d", "sx2"),  # x2d/sx2: rectified spectra, image previews
     "cos": ("x1d", "x1dsum", "x1dsum1", "x1dsum2", "x1dsum3", "x1dsum4", "flt"),  # flt: imaging only
 }
 THUMB_SIZE = 128
@@ -337,6 +337,8 @@ def preview_kind(hdul: fits.HDUList, name: str = "") -> str | None:
         return "image"
     if xtension == "IMAGE" and is_2d and instr in ("l", "c") and hdul[0].header.get("OBSTYPE") == "IMAGING":
         return "image"  # COS NUV imaging (MIRRORA/B): the flt gets an image preview
+    if xtension == "IMAGE" and is_2d and instr in ("o", "s") and product_suffix(name) in ("x2d", "sx2"):
+        return "image"  # STIS 2-D rectified spectra (wavelength along x)
     return None
 
 

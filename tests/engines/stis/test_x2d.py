@@ -258,3 +258,45 @@ def test_unsupported_switches_stop(tmp_path):
     exp.primary["CENWAVE"] = 5216
     with pytest.raises(EngineError, match="SDCTAB.*CENWAVE 5216|CENWAVE 5216"):
         calstis7(exp, s.env)
+
+
+def test_builtin_sx2_straight_trace_and_preview(tmp_path):
+    """The builtin engine with X2DCORR=PERFORM writes _sx2 after _crj: the star's trace is one
+    straight line at the output's CRPIX2, the WCS is the SDCTAB grid, and it gets an image preview."""
+    from caldp import sim
+    from caldp.engines.stis.calstis import calstis
+    from caldp.sim import stis_spec
+    from caldp.tasks.preview import preview_one, wants_preview
+
+    s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
+    (ds,) = s.datasets
+    raw = ds.input_path / f"{ds.name}_raw.fits"
+    with fits.open(raw, mode="update") as f:
+        f[0].header.update({"X2DCORR": "PERFORM", "HELCORR": "PERFORM"})
+    (tmp_path / "out").mkdir()
+    written = calstis(raw, outdir=tmp_path / "out", env=s.env)
+    sx2 = tmp_path / "out" / f"{ds.name}_sx2.fits"
+    assert sx2 in written
+    with fits.open(sx2) as h:
+        sh = h["SCI", 1].header
+        assert h[0].header["X2DCORR"] == "COMPLETE" and h[0].header["HELCORR"] == "COMPLETE"
+        assert (sh["CRVAL1"], sh["CD1_1"], sh["SPORDER"], sh["LTV2"]) == (
+            stis_spec.CENWAVE,
+            stis_spec.DISPERSION,
+            1,
+            0.0,
+        )
+        assert h["SCI", 1].data.shape == (128, 1024) and "V_HELIO" in sh
+        sci = h["SCI", 1].data.astype(float)
+        row = sh["CRPIX2"] - 1.0  # where the SDCTAB A2CENTER (the trace) lands, zero-indexed
+        j0 = int(round(row))
+        band = slice(j0 - 5, j0 + 6)
+        prof = sci[band, 50:-50] - np.median(sci[:, 50:-50], axis=0)
+        cen = (prof * np.arange(j0 - 5, j0 + 6)[:, None]).sum(axis=0) / prof.sum(axis=0)
+        # straight (no slope along the dispersion) and where SHIFTA2 puts it
+        slope = np.polyfit(np.arange(cen.size), cen, 1)[0]
+        assert abs(slope) * cen.size < 0.1 and np.std(cen) < 0.1
+    assert wants_preview(sx2, "stis")
+    (tmp_path / "prev").mkdir()
+    made = preview_one(sx2, tmp_path / "prev")
+    assert sorted(p.name for p in made) == sorted([f"{ds.name}_sx2.jpg", f"{ds.name}_sx2_thumb.jpg"])
