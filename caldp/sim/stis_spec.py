@@ -4,8 +4,8 @@ Formats follow the STIS data handbook, a real G750M raw header, and what calstis
 ``pkg/stis``: cs0 ``getwavinfo.c``/``wavflags.c``, cs4 ``get*4.c``, cs7 ``get*.c``) reads:
 
 - ``<asn>_raw.fits``: the two CR-SPLIT imsets, OBSTYPE=SPECTROSCOPIC, CENWAVE, a LAMBDA/ANGLE WCS
-  in the SCI headers, WAVECORR=PERFORM and ``WAVECAL = <asn>_wav.fits``; X2DCORR and X1DCORR are
-  OMIT (2-D rectification and extraction are issue 19).
+  in the SCI headers, WAVECORR=PERFORM and ``WAVECAL = <asn>_wav.fits``; X2DCORR, HELCORR and
+  DISPCORR PERFORM (``_sx2``), X1DCORR OMIT (1-D extraction is not in the builtin engine yet).
 - ``<asn>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE (no science subtraction: cs11
   runs only for HITM lamps before 1998 Nov 9), the lamp lines shifted by :data:`WAVECAL_SHIFT`
   pixels from where DISPTAB puts them, so SHIFTA1/SHIFTA2 have a known answer.
@@ -72,8 +72,10 @@ SWITCHES = {
     **ccd.SWITCHES,
     "PHOTCORR": "OMIT",
     "WAVECORR": "PERFORM",
-    "X2DCORR": "OMIT",
-    "X1DCORR": "OMIT",
+    "X2DCORR": "PERFORM",  # calstis7 → _sx2 (issue 19)
+    "HELCORR": "PERFORM",
+    "DISPCORR": "PERFORM",
+    "X1DCORR": "OMIT",  # 1-D extraction: not in the builtin engine yet
 }
 WAV_SWITCHES = {
     **ccd.SWITCHES,

@@ -57,7 +57,7 @@ def test_sim_files_and_keywords(spec_small):
 
 def test_products_and_keywords(spec_run):
     ds, out, written = spec_run
-    tmp = [f"{ds.name}_fwv_tmp.fits", f"{ds.name}_w2d_tmp.fits"]
+    tmp = [f"{ds.name}_fwv_tmp.fits", f"{ds.name}_w2d_tmp.fits", f"{ds.name}_sx2.fits"]
     assert sorted(p.name for p in written) == sorted(
         [f"{ds.name}.tra", f"{ds.name}_crj.fits", f"{ds.name}_flt.fits", *tmp]
     )
@@ -115,13 +115,13 @@ def _assert_shifts_match(work, out, names, w2d_name):
 
 @pytest.mark.hstcal
 def test_parity_with_cs0(spec_run, cs0_run):
-    """_flt, _crj and the wavecal intermediates _fwv_tmp and _w2d_tmp: 0 ulp, DQ and keywords equal,
+    """_flt, _crj, the wavecal intermediates _fwv_tmp and _w2d_tmp (and the _sx2): 0 ulp, DQ and keywords equal,
     V_HELIO and SHIFTA1/SHIFTA2 (SCI/ERR/DQ headers) equal, WAVECORR COMPLETE with cs0.e's history."""
     ds, out, _ = spec_run
     work = cs0_run
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
     w2d = f"{ds.name}_w2d_tmp.fits"
-    assert_products_match(work, out, [*names, f"{ds.name}_fwv_tmp.fits", w2d])
+    assert_products_match(work, out, [*names, f"{ds.name}_fwv_tmp.fits", w2d, f"{ds.name}_sx2.fits"])
     for name in names:
         with fits.open(work / name) as a, fits.open(out / name) as b:
             for k in range(1, len(a) // 3 + 1):
