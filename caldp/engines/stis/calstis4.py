@@ -52,10 +52,13 @@ def _same(rowvalue, value: str) -> bool:
     return r == WILDCARD or r == value
 
 
-def _row(refs: Refs, keyword: str, match: dict[str, str]):
+def _row(refs: Refs, keyword: str, match: dict[str, str], seen: dict | None = None):
+    """The first row matching `match` (ANY matches anything); `seen` records (table, index) for the history."""
     data, _, _ = refs.table(keyword)
     for i in range(len(data)):
         if all(_same(column(data, k)[i], v) for k, v in match.items() if column(data, k) is not None):
+            if seen is not None:
+                seen[keyword] = (data, i)
             return data[i]
     raise EngineError(
         "matching row not found (" + ", ".join(f"{k} {v}" for k, v in match.items()) + ")",
@@ -64,10 +67,10 @@ def _row(refs: Refs, keyword: str, match: dict[str, str]):
     )
 
 
-def read_wcp(refs: Refs, detector: str, opt_elem: str) -> WCP:
+def read_wcp(refs: Refs, detector: str, opt_elem: str, seen: dict | None = None) -> WCP:
     if not is_given(refs.primary.get("WCPTAB")):
         return WCP()
-    r = _row(refs, "WCPTAB", {"DETECTOR": detector, "OPT_ELEM": opt_elem})
+    r = _row(refs, "WCPTAB", {"DETECTOR": detector, "OPT_ELEM": opt_elem}, seen)
     return WCP(
         int(r["WL_TRIM1"]),
         int(r["WL_TRIM2"]),
@@ -82,8 +85,9 @@ def read_wcp(refs: Refs, detector: str, opt_elem: str) -> WCP:
     )
 
 
-def read_lamp(refs: Refs, lampset: str, sclamp: str, opt_elem: str) -> tuple[np.ndarray, np.ndarray]:
-    r = _row(refs, "LAMPTAB", {"LAMPSET": lampset, "SCLAMP": sclamp, "OPT_ELEM": opt_elem})
+def read_lamp(refs: Refs, lampset: str, sclamp: str, opt_elem: str, seen: dict | None = None):
+    """LAMPTAB: the template as pixel edges (nelem + 1) and fluxes."""
+    r = _row(refs, "LAMPTAB", {"LAMPSET": lampset, "SCLAMP": sclamp, "OPT_ELEM": opt_elem}, seen)
     n = int(r["NELEM"])
     wl = np.asarray(r["WAVELENGTH"], np.float64).ravel()
     flux = np.asarray(r["FLUX"], np.float64).ravel()
@@ -92,9 +96,9 @@ def read_lamp(refs: Refs, lampset: str, sclamp: str, opt_elem: str) -> tuple[np.
     return waveshift.lamp_edges(wl[:n], flux[:n])
 
 
-def read_slit(refs: Refs, aperture: str) -> tuple[float, float, list[tuple[float, float]]]:
+def read_slit(refs: Refs, aperture: str, seen: dict | None = None):
     """APDESTAB: (WIDTH1, WIDTH2, [(BARkLOCN, BARkWIDTH)…]) of the aperture."""
-    r = _row(refs, "APDESTAB", {"APERTURE": aperture})
+    r = _row(refs, "APDESTAB", {"APERTURE": aperture}, seen)
     names = r.array.names if hasattr(r, "array") else r.dtype.names
     nbars = int(r["NBARS"]) if "NBARS" in names else 0
     bars = [(float(r[f"BAR{k}LOCN"]), float(r[f"BAR{k}WIDTH"])) for k in range(1, min(nbars, 3) + 1)]
@@ -118,9 +122,10 @@ def calstis4(w2d: Exposure, refs: Refs) -> list[tuple[float, float]]:
     for key in ("LAMPSET", "CENWAVE"):
         if key not in p:
             raise EngineError("required keyword missing", file=fname, keyword=key)
-    wcp = read_wcp(refs, detector, opt_elem)
-    edges, flux = read_lamp(refs, str(p["LAMPSET"]).strip(), str(p.get("SCLAMP", "")).strip(), opt_elem)
-    width1, _, bars = read_slit(refs, aperture)
+    seen: dict = {}
+    wcp = read_wcp(refs, detector, opt_elem, seen)
+    edges, flux = read_lamp(refs, str(p["LAMPSET"]).strip(), str(p.get("SCLAMP", "")).strip(), opt_elem, seen)
+    width1, _, bars = read_slit(refs, aperture, seen)
     out = []
     for im in w2d.imsets:
         h = im.sci_hdr
@@ -205,8 +210,24 @@ def calstis4(w2d: Exposure, refs: Refs) -> list[tuple[float, float]]:
     for key in ("WCPTAB", "LAMPTAB", "APDESTAB"):
         if key == "WCPTAB" and not is_given(p.get(key)):
             continue
-        rprim = refs.primary_header(key)
-        p.add_history(f"  reference table {refs.primary[key]}")
-        p.add_history(f"    {str(rprim.get('PEDIGREE', '')).strip()}")
-        p.add_history(f"    {str(rprim.get('DESCRIP', '')).strip()}")
+        tab_history(p, refs, key, seen.get(key))
     return out
+
+
+def tab_history(primary, refs: Refs, keyword: str, row=None) -> None:
+    """``TabHistory`` after ``RowPedigree``: the table's name, the matched row's PEDIGREE (else the
+    header's), the header's DESCRIP and the row's DESCRIP, each when not blank."""
+    rprim = refs.primary_header(keyword)
+    pedigree = str(rprim.get("PEDIGREE", "")).strip()
+    descrip2 = ""
+    data, i = row if row is not None else (None, None)
+    if data is not None:
+        ped, desc = column(data, "PEDIGREE"), column(data, "DESCRIP")
+        if ped is not None:
+            pedigree = str(ped[i]).strip()
+        if desc is not None:
+            descrip2 = str(desc[i]).strip()
+    primary.add_history(f"  reference table {refs.primary[keyword]}")
+    for text in (pedigree, str(rprim.get("DESCRIP", "")).strip(), descrip2):
+        if text:
+            primary.add_history(f"    {text}")

@@ -127,6 +127,9 @@ def test_parity_with_cs0(spec_run, cs0_run):
             for k in range(1, len(a) // 3 + 1):
                 assert a["SCI", k].header["V_HELIO"] == b["SCI", k].header["V_HELIO"]
     _assert_shifts_match(work, out, names, w2d)
+    for name in [*names, f"{ds.name}_fwv_tmp.fits", w2d]:  # every HISTORY record, calstis1/4/7/12's
+        ha, hb = fits.getheader(work / name), fits.getheader(out / name)
+        assert [str(x) for x in ha["HISTORY"]] == [str(x) for x in hb["HISTORY"]], name
 
 
 @pytest.mark.hstcal
