@@ -126,11 +126,12 @@ def _interp_dq_info(a: float, n_in: int):
     return i1, i2, num
 
 
-def unbin2d(sci, err, dq, shape: tuple[int, int]):
+def unbin2d(sci, err, dq, shape: tuple[int, int], *, rows: tuple[int, int] | None = None):
     """``unbin2d`` (both axes expanded, as for a low-order flat): bilinear interpolation in float32,
     ``p·r·a + q·r·b + p·s·c + q·s·d`` left to right; ERR the root of the weighted squares (not scaled);
     DQ the OR of the neighbours — with calstis's quirk that the row neighbours of every output row are
-    those of the last output row (its DQ loop reuses the last ``aj`` of the error loop).
+    those of the last output row (its DQ loop reuses the last ``aj`` of the error loop). `rows`
+    (n0, n1): only those output rows of the `shape` expansion.
 
     >>> s = np.array([[1.0, 3.0], [5.0, 7.0]], F32)
     >>> out = unbin2d(s, np.zeros((2, 2), F32), np.zeros((2, 2), np.uint16), (4, 4))
@@ -142,8 +143,9 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
     binx, biny = onx // inx, ony // iny
     if binx * inx != onx or biny * iny != ony:
         raise EngineError("(unbin2d) bin ratio is not an integer.")
+    n0, n1 = rows if rows is not None else (0, ony)
     if binx == 1 and biny == 1:
-        return sci.copy(), err.copy(), dq.copy()
+        return sci[n0:n1].copy(), err[n0:n1].copy(), dq[n0:n1].copy()
     if binx == 1 or biny == 1:
         raise EngineError("(unbin2d) expansion along one axis only is not supported by the builtin STIS engine yet")
     ii, p, q, ax = _interp_info(onx, inx, binx)
@@ -151,17 +153,18 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
     # the input columns each output column needs, for every input row (small), then blocks of rows
     sa, sb = sci[:, ii], sci[:, ii + 1]
     ea, eb = err[:, ii], err[:, ii + 1]
-    out_s = np.empty(shape, F32)
-    out_e = np.empty(shape, F32)
-    for n0 in range(0, ony, 128):
-        n1 = min(n0 + 128, ony)
-        j = jj[n0:n1]
-        rr, ss = r[n0:n1, None], s_[n0:n1, None]
+    out_shape = (n1 - n0, onx)
+    out_s = np.empty(out_shape, F32)
+    out_e = np.empty(out_shape, F32)
+    for b0 in range(n0, n1, 128):
+        b1 = min(b0 + 128, n1)
+        j = jj[b0:b1]
+        rr, ss = r[b0:b1, None], s_[b0:b1, None]
         pr, qr, ps, qs = rr * p, rr * q, ss * p, ss * q
-        out_s[n0:n1] = pr * sa[j] + qr * sb[j] + ps * sa[j + 1] + qs * sb[j + 1]
+        out_s[b0 - n0 : b1 - n0] = pr * sa[j] + qr * sb[j] + ps * sa[j + 1] + qs * sb[j + 1]
         e1, e2, e3, e4 = ea[j], eb[j], ea[j + 1], eb[j + 1]
         with np.errstate(invalid="ignore"):  # extrapolated corners can go negative: NaN, as sqrt in C
-            out_e[n0:n1] = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
+            out_e[b0 - n0 : b1 - n0] = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
     j1, j2, num_j = _interp_dq_info(float(ay[-1]), iny)
     line = dq[j1].copy() if num_j == 1 else dq[j1] | dq[j2]  # the same row neighbours for every row
     i1 = np.trunc(ax).astype(np.int64)
@@ -170,7 +173,7 @@ def unbin2d(sci, err, dq, shape: tuple[int, int]):
     i1 = np.clip(i1, 0, inx - 1)
     two &= ~(low | high)
     cols = line[i1] | np.where(two, line[np.minimum(i1 + 1, inx - 1)], 0).astype(dq.dtype)
-    out_d = np.broadcast_to(cols, shape).copy()
+    out_d = np.broadcast_to(cols, out_shape).copy()
     return out_s, out_e, out_d
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..common.errors import EngineError
-from ..common.hstio import Exposure, ImSet
+from ..common.hstio import Exposure, ImSet, section
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import column, is_given
 from . import basic2d, binning, doppcorr, dqicorr, glincorr, tdccorr
@@ -134,15 +134,19 @@ def _doppler(hdr, fname: str, obsmode: str) -> Doppler | None:
     return Doppler(*vals)
 
 
+def _find_bin(x: ImSet, ref: ImSet, keyword: str, file) -> binning.Bin:
+    try:
+        return binning.find_bin(_lt(x.sci_hdr), x.shape, _lt(ref.sci_hdr), ref.shape, rsize=RSIZE, dispaxis=1)
+    except EngineError as exc:
+        raise EngineError(exc.message, file=file, keyword=keyword) from exc
+
+
 def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, avg: bool, whole=None):
     """The reference SCI/ERR/DQ binned to the science pixels (``FindBin`` + ``bin2d``), first smeared
     by DOPPCORR (``MakeDopp`` + ``DoppConv``) when `dopp` is (ds, d0). The cached reference is not
     modified. `whole`, when given, is called with the whole (smeared) reference SCI and DQ before
     binning (the NUV-MAMA dark's mean)."""
-    try:
-        fb = binning.find_bin(_lt(x.sci_hdr), x.shape, _lt(ref.sci_hdr), ref.shape, rsize=RSIZE, dispaxis=1)
-    except EngineError as exc:
-        raise EngineError(exc.message, file=file, keyword=keyword) from exc
+    fb = _find_bin(x, ref, keyword, file)
     rs, re_, rd = ref.sci, ref.err, ref.dq
     if dopp is not None:
         if not fb.high_res:
@@ -166,16 +170,11 @@ def _ref_under(x: ImSet, ref: ImSet, keyword: str, file, dopp, border: int, *, a
         raise EngineError(exc.message, file=file, keyword=keyword) from exc
 
 
-def _flat(refs: Refs, primary) -> tuple[ImSet, str]:
+def _flat(refs: Refs, primary, x: ImSet) -> tuple[ImSet, str]:
     """``doFlat``'s product of the pixel, delta and low-order flats (the low-order one expanded by
-    ``unbin2d`` to the size of the others); made once per exposure (calstis makes the same one for
-    every imset)."""
-    if ("mama-flat",) not in refs.cache:
-        refs.cache[("mama-flat",)] = _make_flat(refs, primary)
-    return refs.cache[("mama-flat",)]
-
-
-def _make_flat(refs: Refs, primary) -> tuple[ImSet, str]:
+    ``unbin2d`` to the size of the others), made once per exposure (calstis makes the same one for
+    every imset) and only for the reference rows under the science image (every operation up to the
+    binning works pixel by pixel or along x): a section with LTV2 shifted, as HSTIO cuts one."""
     have = {k: is_given(primary.get(k)) for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE")}
     if not (have["PFLTFILE"] or have["DFLTFILE"]):
         if have["LFLTFILE"]:
@@ -186,20 +185,31 @@ def _make_flat(refs: Refs, primary) -> tuple[ImSet, str]:
         raise EngineError("FLATCORR=PERFORM but PFLTFILE, DFLTFILE and LFLTFILE are all blank", keyword="PFLTFILE")
     first = "PFLTFILE" if have["PFLTFILE"] else "DFLTFILE"
     ref, _ = refs.image(first)
-    y = ImSet(ref.sci.copy(), ref.err.copy(), ref.dq.copy(), ref.headers)
+    fb = _find_bin(x, ref, first, refs.primary[first])
+    rows = (0, ref.shape[0]) if fb.same_size else (fb.y0, min(fb.y0 + x.shape[0] * fb.ry, ref.shape[0]))
+    key = ("mama-flat", rows)
+    if key not in refs.cache:
+        refs.cache[key] = (_make_flat(refs, primary, have, first, rows), first)
+    return refs.cache[key]
+
+
+def _make_flat(refs: Refs, primary, have: dict, first: str, rows: tuple[int, int]) -> ImSet:
+    ref, _ = refs.image(first)
+    r0, r1 = rows
+    y = section(ref, 0, r0, ref.shape[1], r1 - r0)
     if have["PFLTFILE"] and have["DFLTFILE"]:
         d, _ = refs.image("DFLTFILE")
-        if d.shape != y.shape:
+        if d.shape != ref.shape:
             raise EngineError("Pixel-to-pixel flat and delta flat are not the same size", keyword="DFLTFILE")
-        basic2d.multiply(y.sci, y.err, y.dq, d.sci, d.err, d.dq)
+        basic2d.multiply(y.sci, y.err, y.dq, d.sci[r0:r1], d.err[r0:r1], d.dq[r0:r1])
     if have["LFLTFILE"]:
         w, _ = refs.image("LFLTFILE")
         try:
-            zs, ze, zd = binning.unbin2d(w.sci, w.err, w.dq, y.shape)
+            zs, ze, zd = binning.unbin2d(w.sci, w.err, w.dq, ref.shape, rows=rows)
         except EngineError as exc:
             raise EngineError(exc.message, file=primary["LFLTFILE"], keyword="LFLTFILE") from exc
         basic2d.multiply(y.sci, y.err, y.dq, zs, ze, zd)
-    return y, first
+    return y
 
 
 def _update_platesc(primary, hdr, opt_elem: str) -> None:
@@ -382,7 +392,7 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
             if ds is not None:
                 applied.append("DARKCORR")
         if steps.flatcorr:
-            flat, key = _flat(refs, primary)
+            flat, key = _flat(refs, primary, imset)
             border = 0 if obsmode == "TIME-TAG" or dopp is None else int(dopp.mag + 0.5)
             fs, fe, fd = _ref_under(imset, flat, key, refs.primary[key], ds, border, avg=True)
             basic2d.divide(sci, err, dq, fs, fe, fd)

@@ -362,3 +362,14 @@ def test_bad_input_names_keyword_and_writes_nothing(mama_small, tmp_path, edit, 
         calstis(raw, outdir=out, env=mama_small.env)
     assert info.value.keyword == keyword
     assert not list(out.glob("*.fits"))
+
+
+def test_unbin2d_rows_are_the_full_expansion_cut():
+    rng = np.random.default_rng(3)
+    s = rng.random((8, 8), dtype=F32) + F32(0.5)
+    e = rng.random((8, 8), dtype=F32) * F32(0.01)
+    d = rng.integers(0, 4, (8, 8)).astype(np.uint16) * np.uint16(4)
+    full = binning.unbin2d(s, e, d, (64, 64))
+    part = binning.unbin2d(s, e, d, (64, 64), rows=(17, 45))
+    for a, b in zip(full, part, strict=True):
+        assert np.array_equal(a[17:45], b, equal_nan=a.dtype.kind == "f")
