@@ -122,16 +122,18 @@ def lamp_template() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lamptab() -> list:
+    """The LINE lamp row and a HITM1 row (same template; a HITM wavecal before 1998 Nov 9 exercises
+    calstis11's science subtraction)."""
     wl, flux = lamp_template()
     n = wl.size
     cols = {
-        "SCLAMP": ("8A", [SCLAMP]),
-        "LAMPSET": ("8A", [LAMPSET]),
-        "OPT_ELEM": ("8A", [OPT_ELEM]),
-        "NELEM": ("J", [n]),
-        "WAVELENGTH": (f"{n}D", wl[None, :]),
-        "FLUX": (f"{n}E", flux.astype(np.float32)[None, :]),
-        **_meta(1, "caldp.sim line lamp template"),
+        "SCLAMP": ("8A", [SCLAMP, "HITM1"]),
+        "LAMPSET": ("8A", [LAMPSET, LAMPSET]),
+        "OPT_ELEM": ("8A", [OPT_ELEM, OPT_ELEM]),
+        "NELEM": ("J", [n, n]),
+        "WAVELENGTH": (f"{n}D", np.repeat(wl[None, :], 2, axis=0)),
+        "FLUX": (f"{n}E", np.repeat(flux.astype(np.float32)[None, :], 2, axis=0)),
+        **_meta(2, "caldp.sim line lamp template"),
     }
     return _rows(cols)
 
