@@ -140,16 +140,15 @@ def first_last(ltm, ltv, snpix, npix):
     rbin, first, last, sfirst = [0, 0], [0, 0], [0, 0], [0, 0]
     for k in range(2):
         rbin[k] = nint(1.0 / ltm[k])
-        for i in range(npix[k]):
-            scr = (i - 0.5 - ltv[k]) / ltm[k]
-            if scr + TOLERANCE >= -0.5:
-                first[k], sfirst[k] = i, nint(scr + 0.5)
-                break
-        for i in range(npix[k] - 1, 0, -1):
-            scr = (i + 0.5 - ltv[k]) / ltm[k]
-            if scr - TOLERANCE <= snpix[k] - 1.0 + 0.5:
-                last[k] = i
-                break
+        i = np.arange(npix[k], dtype=np.float64)
+        lo = (i - 0.5 - ltv[k]) / ltm[k]  # left edge of each image pixel in the scratch array
+        ok = np.flatnonzero(lo + TOLERANCE >= -0.5)
+        if ok.size:
+            first[k], sfirst[k] = int(ok[0]), nint(float(lo[ok[0]]) + 0.5)
+        hi = (i[1:] + 0.5 - ltv[k]) / ltm[k]  # right edges, pixels 1 … n−1 (calstis stops before 0)
+        ok = np.flatnonzero(hi - TOLERANCE <= snpix[k] - 1.0 + 0.5)
+        if ok.size:
+            last[k] = int(ok[-1]) + 1
     return rbin, first, last, sfirst
 
 
