@@ -23,6 +23,7 @@ from .builders import (
     finish_cards,
     full_chip_constant_imset,
     raw_sci_cards,
+    sink_map,
 )
 from .crdscache import RefEntry
 from .detector import CCDSetup, ImageRefs, PixelQuirks
@@ -299,21 +300,6 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
 #: switches and puts its effect into the pixels.
 QUIRKS = ("sinks", "flash", "shading", "delta-flat")
 FLASHDUR = 12.0  # s of post-flash (FLASHCUR LOW)
-
-
-def sink_map(rng: np.random.Generator, chip, n: int, step: int) -> np.ndarray:
-    """SNKCFILE image of one chip at raw size: `n` sinks (-2) each with the pixel read out before it
-    (-1) and a trail upstream (charge thresholds 400, 250, 120, 40); `step` = +1 when calacs walks
-    the imset from row 0 (extver 1), -1 otherwise (dosink.c)."""
-    m = np.zeros(chip.raw_shape, F32)
-    rows = chip.raw_rows()
-    ys = rng.integers(rows.start + 5, rows.stop - 5, n)
-    xs = chip.raw_cols()[rng.integers(5, chip.sci_shape[1] - 5, n)]
-    m[ys - step, xs] = -1.0
-    m[ys, xs] = -2.0
-    for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
-        m[ys + k * step, xs] = v
-    return m
 
 
 def write_quirk_references(

@@ -10,7 +10,8 @@
   :func:`finish_cards` (switches, reference keywords, N/A for the unused references).
 - :func:`chip_ref_cards`, :func:`raw_sci_cards`: the geometry keywords of one chip in a reference
   image and in a raw SCI extension; :func:`full_chip_constant_imset` a constant full-chip imset;
-  :func:`ccdtab_amp_columns` and :func:`bpixtab_columns` the per-amp CCDTAB and the BPIXTAB columns.
+  :func:`ccdtab_amp_columns` and :func:`bpixtab_columns` the per-amp CCDTAB and the BPIXTAB columns;
+  :func:`sink_map` a SNKCFILE image with sink pixels.
 
 >>> exposure_time_cards("2024-01-01", "00:00:00", 60000.0, 86.4)["EXPEND"]
 60000.001
@@ -19,6 +20,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from .crdscache import RefEntry
 from .fitsutil import null_extension, primary, write
@@ -233,3 +236,18 @@ def bpixtab_columns(rows) -> dict:
         "VALUE": ("I", [r[4] for r in rows]),
         "CCDCHIP": ("J", [r[5] for r in rows]),
     }
+
+
+def sink_map(rng: np.random.Generator, chip, n: int, step: int) -> np.ndarray:
+    """SNKCFILE image of one chip at raw size: `n` sinks (-2) each with the pixel read out before it
+    (-1) and a trail upstream (charge thresholds 400, 250, 120, 40); `step` = +1 when calacs walks
+    the imset from row 0 (extver 1), -1 otherwise (dosink.c)."""
+    m = np.zeros(chip.raw_shape, np.float32)
+    rows = chip.raw_rows()
+    ys = rng.integers(rows.start + 5, rows.stop - 5, n)
+    xs = chip.raw_cols()[rng.integers(5, chip.sci_shape[1] - 5, n)]
+    m[ys - step, xs] = -1.0
+    m[ys, xs] = -2.0
+    for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
+        m[ys + k * step, xs] = v
+    return m

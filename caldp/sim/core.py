@@ -32,7 +32,9 @@ MODES = (
     "acs-wfc-cte-asn",
     "wfc3-uvis-cte-asn",
 )
-SIZES = ("small", "full")
+SIZES = ("small", "full", "mini")
+#: Modes simulated at size "mini" (a detector layout scaled down for fast tests; geometry.UVIS_MINI).
+MINI_MODES = ("wfc3-uvis-asn",)
 #: Random stream of each detector's reference images (independent of which modes are simulated).
 REF_STREAMS = {"WFC": 1, "HRC": 2, "UVIS": 3, "IR": 4}
 
@@ -127,11 +129,12 @@ class _RefStore:
         self.done: dict = {}
 
     def ccd_quirks(self, instrument: str, setup, size: str):
-        """References, raw cards and pixel effects of the quirks (ACS only), once per detector and size."""
+        """References, raw cards and pixel effects of the quirks, once per detector and size."""
         key = ("quirks", instrument, setup.detector, size)
         if key not in self.done:
             rng = _rng(self.seed, 2000 + REF_STREAMS[setup.detector], SIZES.index(size))
-            entries, refkw, cards, pixels = acs.write_quirk_references(self.refdir, setup, rng, self.quirks)
+            write = CCD_MODULES[instrument].write_quirk_references
+            entries, refkw, cards, pixels = write(self.refdir, setup, rng, self.quirks)
             self.entries += entries
             self.done[key] = (refkw, cards, pixels)
         return self.done[key]
@@ -457,21 +460,27 @@ def simulate(
 ) -> SimResult:
     """Simulate `count` datasets for each of `modes` under `outdir` (see module docs of caldp.sim).
 
-    `quirks` (ACS modes; :data:`caldp.sim.acs.QUIRKS`): optional features with their references,
-    switches and pixel effects: ``sinks`` (SINKCORR), ``flash`` (FLSHCORR), ``shading`` (SHADCORR),
-    ``delta-flat`` (DFLTFILE). `mjd`: the first exposure's EXPSTART instead of the mode's (e.g. before
-    SM4, MJD 54962, for ACS/WFC's per-amp overscan fit)."""
+    `quirks`: optional features with their references, switches and pixel effects; ACS
+    (:data:`caldp.sim.acs.QUIRKS`): ``sinks`` (SINKCORR), ``flash`` (FLSHCORR), ``shading`` (SHADCORR),
+    ``delta-flat`` (DFLTFILE); WFC3/UVIS (:data:`caldp.sim.wfc3.QUIRKS`): ``flash``. `mjd`: the first
+    exposure's EXPSTART instead of the mode's (e.g. before SM4, MJD 54962, for ACS/WFC's per-amp
+    overscan fit). Size ``mini`` (:data:`MINI_MODES`): the UVIS full-frame layout scaled down."""
     outdir = Path(outdir)
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
     modes = tuple(modes)
+    if size == "mini" and set(modes) - set(MINI_MODES):
+        raise ValueError(f"size 'mini' is simulated for {', '.join(MINI_MODES)} only, not {', '.join(modes)}")
     unknown = [m for m in modes if m not in MODES and m not in COS_MODES and m not in STIS_MODES]
     if unknown:
         known = MODES + tuple(COS_MODES) + tuple(STIS_MODES)
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(known)}")
     quirks = tuple(quirks)
-    if set(quirks) - set(acs.QUIRKS) or (quirks and any(MODE_SPECS[m].instrument != "acs" for m in modes)):
-        raise ValueError(f"quirks ({', '.join(acs.QUIRKS)}) are simulated for ACS modes only, not {quirks} {modes}")
+    for m in modes if quirks else ():
+        spec = MODE_SPECS[m]
+        known = CCD_MODULES[spec.instrument].QUIRKS if spec.instrument in CCD_MODULES and spec.detector != "IR" else ()
+        if set(quirks) - set(known):
+            raise ValueError(f"mode {m} has no quirk(s) {', '.join(sorted(set(quirks) - set(known)))}")
     outdir.mkdir(parents=True, exist_ok=True)
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)

@@ -116,6 +116,12 @@ UVIS_FULL = (
     Chip(1, 2, "CD", (2070, 4206), (25, 25, 30, 30), (0, 19), 2048, (0, 0), _UVIS_FOCAL[2]),
     Chip(2, 1, "AB", (2070, 4206), (25, 25, 30, 30), (19, 0), 2048, (0, 0), _UVIS_FOCAL[1]),
 )
+#: The UVIS full-frame layout scaled down for fast tests (size ``mini``): per chip 25 prescan | 48 amp
+#: A/C | 30 + 30 serial virtual | 48 amp B/D | 25 overscan columns, 51 science rows + 19 virtual.
+UVIS_MINI = (
+    Chip(1, 2, "CD", (70, 206), (25, 25, 30, 30), (0, 19), 48, (0, 0), _UVIS_FOCAL[2]),
+    Chip(2, 1, "AB", (70, 206), (25, 25, 30, 30), (19, 0), 48, (0, 0), (0.0, 86.0)),
+)
 #: UVIS2-C512C-SUB: 512 × 512 at amp C (bottom left of chip 2) plus 25 prescan columns.
 UVIS_SUB = (Chip(1, 2, "C", (512, 537), (25, 0, 0, 0), (0, 0), 0, (0, 0), _UVIS_FOCAL[2]),)
 

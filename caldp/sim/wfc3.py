@@ -22,10 +22,11 @@ from .builders import (
     finish_cards,
     full_chip_constant_imset,
     raw_sci_cards,
+    sink_map,
 )
 from .crdscache import RefEntry
-from .detector import CCDSetup, ImageRefs
-from .fitsutil import imset, primary, table
+from .detector import CCDSetup, ImageRefs, PixelQuirks
+from .fitsutil import image_extension, imset, primary, table
 from .reftables import crrejtab_hdu
 
 FILTER = "F606W"
@@ -76,12 +77,12 @@ _AMPS = dict(
 def setup(detector: str, size: str) -> CCDSetup:
     if detector != "UVIS":
         raise ValueError(f"{detector!r} is not a WFC3 CCD detector")
-    full = size == "full"
+    full = size in ("full", "mini")  # mini: the full-frame layout scaled down (geometry.UVIS_MINI)
     return CCDSetup(
         "wfc3",
         "UVIS",
         size,
-        geometry.UVIS_FULL if full else geometry.UVIS_SUB,
+        {"full": geometry.UVIS_FULL, "mini": geometry.UVIS_MINI}.get(size, geometry.UVIS_SUB),
         "UVIS" if full else "UVIS2-C512C-SUB",
         "ABCD" if full else "C",
         1.5,
@@ -97,8 +98,14 @@ def setup(detector: str, size: str) -> CCDSetup:
     )
 
 
-def _ccdtab() -> list:
-    rows = [("ABCD", 2, 2048), ("ABCD", 1, 2048), ("C", 2, 4096)]
+def _full_chips(size: str):
+    """The chips a full-frame reference covers: the real ones, or the miniature layout's."""
+    return geometry.UVIS_MINI if size == "mini" else geometry.UVIS_FULL
+
+
+def _ccdtab(size: str) -> list:
+    ampx = _full_chips(size)[0].ampx
+    rows = [("ABCD", 2, ampx), ("ABCD", 1, ampx), ("C", 2, 2 * ampx)]
     n = len(rows)
     cols = {
         "CCDAMP": ("4A", [r[0] for r in rows]),
@@ -120,9 +127,9 @@ def _ccdtab() -> list:
     return [table(cols)]
 
 
-def _oscntab() -> list:
-    nx, ny = 4206, 2070
-    vs = 25 + 2048  # first serial-virtual column (0-based) = 2074 1-based
+def _oscntab(size: str) -> list:
+    ny, nx = _full_chips(size)[0].raw_shape
+    vs = 25 + _full_chips(size)[0].ampx  # first serial-virtual column (0-based) = 2074 1-based
     rows = []
     for amp, chip in (("ABCD", 1), ("ABCD", 2), ("C", 2)):
         rows.append(
@@ -164,7 +171,11 @@ def _oscntab() -> list:
     return [table(cols)]
 
 
-def _bpixtab() -> list:
+def _bpixtab(size: str) -> list:
+    if size == "mini":  # a hot column, a row run crossing the amp boundary, a warm pixel, one on every chip
+        rows = [(10, 5, 10, 2, 16, 1), (40, 20, 20, 1, 4, 2), (60, 30, 1, 1, 64, 2), (70, 40, 3, 2, 16, -999)]
+        ny, nx = _full_chips(size)[0].sci_shape
+        return [table(bpixtab_columns(rows), {"SIZAXIS1": nx, "SIZAXIS2": ny})]
     rows = [
         (100, 30, 400, 2, 4, 2),
         (300, 200, 40, 1, 16, 2),
@@ -179,10 +190,11 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     refs_out = RefWriter(refdir, "wfc3", "UVIS", setup_.size, useafter=USEAFTER, descrip="caldp.sim")
     add, refkw = refs_out.add, refs_out.refkw
 
-    add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab(), useafter=OLD_USEAFTER, descrip="caldp.sim early CCDTAB")
-    refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab())
-    refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab())
-    refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab())
+    size = setup_.size
+    add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab(size), useafter=OLD_USEAFTER, descrip="caldp.sim early CCDTAB")
+    refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab(size))
+    refkw["OSCNTAB"] = add("oscntab", "osc", "OVERSCAN", _oscntab(size))
+    refkw["BPIXTAB"] = add("bpixtab", "bpx", "BAD PIXELS", _bpixtab(size))
     refs_out.add_standard_tables(crrejtab_hdu(), UVIS_PHOT, ("PHOTFLAM", "PHOTPLAM", "PHOTBW", "PHTFLAM1", "PHTFLAM2"))
     bias_hdus, dark_hdus, flat_hdus, sat_hdus, snk_hdus = [], [], [], [], []
     for k, chip in enumerate(setup_.chips):
@@ -194,8 +206,8 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
         ddq = np.where(refs.hot[k], 16, 0).astype(np.int16)
         dark_hdus += imset(ext, refs.dark[k], None, ddq, cards=sci_cards, err_value=0.0005)
         flat_hdus += imset(ext, refs.flat[k], None, None, cards=sci_cards, err_value=0.003)
-        sat_hdus += full_chip_constant_imset(geometry.UVIS_FULL, ext, chip, (setup_.saturate, 0.0, 0))
-        snk_hdus += full_chip_constant_imset(geometry.UVIS_FULL, ext, chip, (0.0, 0.0, 0))
+        sat_hdus += full_chip_constant_imset(_full_chips(size), ext, chip, (setup_.saturate, 0.0, 0))
+        snk_hdus += full_chip_constant_imset(_full_chips(size), ext, chip, (0.0, 0.0, 0))
     amp = {"CCDAMP": setup_.ccdamp, "BINAXIS1": "1", "BINAXIS2": "1"}
     refkw["BIASFILE"] = add(
         "biasfile", "bia", "BIAS", bias_hdus, {**amp, "CCDGAIN": "1.5"}, CCDAMP=setup_.ccdamp, CCDGAIN=setup_.ccdgain
@@ -214,6 +226,58 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
     refkw["SNKCFILE"] = add("snkcfile", "snk", "SINK PIXELS", snk_hdus)
     distortion.write_references(refs_out, "UVIS")  # IDCTAB, NPOLFILE, D2IMFILE
     return refs_out.entries, refs_out.header_values("iref")
+
+
+#: Optional features of UVIS modes (``simulate(quirks=…)``, see :func:`write_quirk_references`).
+QUIRKS = ("sinks", "flash")
+FLASHDUR = 4.5  # s of post-flash
+
+
+def write_quirk_references(
+    refdir: Path, setup_: CCDSetup, rng: np.random.Generator, quirks
+) -> tuple[list[RefEntry], dict[str, str], dict, PixelQuirks]:
+    """``sinks``: a full-frame SNKCFILE at raw size with sink pixels (calwf3.e's sink.c needs the real
+    full frame: with DQICORR it fails on a mini chip); ``flash``: a full-frame FLSHFILE at raw size
+    (e⁻/s; 0 outside the science area, one DQ flag), FLSHCORR and a 4.5 s flash, in the pixels too.
+    Returns the rmap entries, the raw-header reference values, the other raw cards and the pixel
+    effects (like ``acs.write_quirk_references``)."""
+    unknown = sorted(set(quirks) - set(QUIRKS))
+    if unknown:
+        raise ValueError(f"unknown WFC3/UVIS quirk(s) {', '.join(unknown)}; choose from {', '.join(QUIRKS)}")
+    out = RefWriter(refdir, "wfc3", "UVIS", setup_.size, useafter=USEAFTER, descrip="caldp.sim", series="q")
+    px = PixelQuirks()
+    full = {c.ccdchip: c for c in _full_chips(setup_.size)}
+    kw, cards = {}, {}
+    if "sinks" in quirks:
+        n = max(30, int(np.prod(_full_chips(setup_.size)[0].sci_shape)) // 10000)
+        hdus = [
+            image_extension("SCI", ext, sink_map(rng, fc, n, 1 if ext == 1 else -1), chip_ref_cards(fc)[0])
+            for ext, fc in enumerate(_full_chips(setup_.size), start=1)
+        ]
+        kw["SNKCFILE"] = out.add("snkcfile", "snk", "SINK PIXELS", hdus)
+    if "flash" in quirks:
+        px.flash = _flash(out, setup_, rng, full, kw)
+        cards.update(FLASHDUR=FLASHDUR, FLASHCUR="LOW", FLASHSTA="SUCCESSFUL", FLSHCORR="PERFORM")
+    return out.entries, {k: f"iref${v}" for k, v in kw.items()}, cards, px
+
+
+def _flash(out: RefWriter, setup_: CCDSetup, rng: np.random.Generator, full: dict, kw: dict) -> list:
+    """Write the FLSHFILE (its name into `kw`); return each chip's flash electrons (trimmed area)."""
+    hdus, rates, flash = [], {}, []
+    for ext, fc in enumerate(_full_chips(setup_.size), start=1):
+        f = np.zeros(fc.raw_shape, np.float32)
+        f[fc.raw_rows(), fc.raw_cols()] = rng.uniform(1.0, 3.0, fc.sci_shape).astype(np.float32)
+        fdq = np.zeros(fc.raw_shape, np.int16)
+        fdq[12, 40] = 4
+        hdus += imset(ext, f, None, fdq, cards=chip_ref_cards(fc)[0], err_value=0.05)
+        rates[fc.ccdchip] = f
+    for chip in setup_.chips:
+        fc = full[chip.ccdchip]
+        trimmed = rates[chip.ccdchip][fc.raw_rows(), fc.raw_cols()]
+        (ny, nx), (x0, y0) = chip.sci_shape, chip.corner
+        flash.append(trimmed[y0 : y0 + ny, x0 : x0 + nx] * np.float32(FLASHDUR))
+    kw["FLSHFILE"] = out.add("flshfile", "fls", "POST FLASH", hdus, {"CCDAMP": setup_.ccdamp, "FLASHCUR": "LOW"})
+    return flash
 
 
 def primary_cards(

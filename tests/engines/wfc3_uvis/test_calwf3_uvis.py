@@ -1,4 +1,5 @@
-"""calwf3 on the miniature UVIS association: products, step effects, bad input, refusal to overwrite."""
+"""calwf3 on the simulator's mini UVIS association (full-frame layout scaled down): products, step
+effects against the simulator's truth, bad input, refusal to overwrite."""
 
 import shutil
 
@@ -9,14 +10,16 @@ from astropy.io import fits
 from caldp.engines.common.errors import EngineError
 from caldp.engines.wfc3.calwf3 import calwf3
 from caldp.engines.wfc3.uvis.context import MissingReference
+from caldp.sim.naming import dataset_names
 
-from . import synth
+from .conftest import ref_path
+
+PROD, (M1, M2) = dataset_names("wfc3-uvis-asn", 0, members=2)
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("uvis_mini")
-    return synth.make_dataset(root)
+def dataset(uvis_mini):
+    return uvis_mini
 
 
 @pytest.fixture(scope="module")
@@ -33,38 +36,55 @@ def _copy_inputs(dataset, dest):
     return dest / dataset["asn"].name
 
 
-def test_products_and_keywords(products):
+def test_products_and_keywords(dataset, products):
     names = set(products)
-    assert {"tst01a1q_flt.fits", "tst01a2q_flt.fits", "tst01011_crj.fits", "tst01a1q.tra", "tst01011.tra"} <= names
-    assert {"tst01a1q_blv_tmp.fits", "tst01011_crj_tmp.fits"} <= names
-    with fits.open(products["tst01a1q_flt.fits"]) as h:
+    assert {f"{M1}_flt.fits", f"{M2}_flt.fits", f"{PROD}_crj.fits", f"{M1}.tra", f"{PROD}.tra"} <= names
+    assert {f"{M1}_blv_tmp.fits", f"{PROD}_crj_tmp.fits"} <= names
+    with fits.open(products[f"{M1}_flt.fits"]) as h:
         p = h[0].header
         for sw in ("DQICORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR", "PHOTCORR", "FLUXCORR"):
             assert p[sw] == "COMPLETE", sw
         assert p["CAL_VER"].startswith("caldp ") and "calwf3 3.7.3" in p["CAL_VER"]
-        assert p["FILENAME"] == "tst01a1q_flt.fits"
+        assert p["FILENAME"] == f"{M1}_flt.fits"
         assert h["SCI", 1].header["BUNIT"] == "ELECTRONS"
-        assert h["SCI", 1].data.shape == (synth.SCI_NY, synth.SCI_NX)
+        assert h["SCI", 1].data.shape == dataset["setup"].chips[0].sci_shape
         assert h["SCI", 1].header["PHOTMODE"].startswith("WFC3 UVIS2 F606W MJD#")
         assert "MEANBLEV" in h["SCI", 2].header and "MEANDARK" in h["SCI", 2].header
         assert p["PHTRATIO"] == pytest.approx(p["PHTFLAM2"] / p["PHTFLAM1"])
-    with fits.open(products["tst01011_crj.fits"]) as h:
+    with fits.open(products[f"{PROD}_crj.fits"]) as h:
         p = h[0].header
-        assert p["EXPTIME"] == 200.0 and p["TEXPTIME"] == 200.0 and p["CRCORR"] == "COMPLETE"
-        assert p["ROOTNAME"] == "TST01011" and p["REJ_RATE"] > 0 and p["SKYSUM"] > 0
+        exptime = 2 * fits.getval(dataset["asn"].parent / f"{M1}_raw.fits", "EXPTIME")
+        assert p["EXPTIME"] == exptime and p["TEXPTIME"] == exptime and p["CRCORR"] == "COMPLETE"
+        assert p["ROOTNAME"] == PROD.upper() and p["REJ_RATE"] > 0 and p["SKYSUM"] > 0
         assert h["SCI", 1].header["NCOMBINE"] == 2
 
 
-def test_bias_removed_within_noise(products):
-    with fits.open(products["tst01a1q_blv_tmp.fits"]) as h:
-        # the sky is 300 e-; after bias removal the median is sky/gain, no ~2500 DN offset left
-        med = np.median(h["SCI", 2].data[:, : synth.AMPX])
-        assert abs(med - 300 / synth.GAIN) < 5
+def test_bias_removed_within_noise(dataset, products):
+    setup = dataset["setup"]
+    sky = np.median(dataset["scene"][1])  # e⁻ of the sky (stars are few) in one exposure
+    with fits.open(products[f"{M1}_blv_tmp.fits"]) as h:
+        # after bias removal the median is the sky (and dark) in DN, no ~2500 DN offset left
+        med = np.median(h["SCI", 2].data[:, : setup.chips[1].ampx])
+        darktime = h[0].header["EXPTIME"]  # calwf3: no DARKTIME overhead without a flash
+    assert abs(med - (sky + setup.dark_rate * darktime) / setup.mean_gain) < 5
+
+
+def cosmic_rays(dataset, member: int, ext: int):
+    """(y, x) of the trimmed pixels a cosmic ray hit in `member` only: away from bright stars (truth
+    < 2000 e⁻, noise < 50 DN) the raw frames of the two exposures (same pointing, same scene) differ
+    there by more than 400 DN."""
+    chip = dataset["setup"].chips[ext - 1]
+    raws = []
+    for m in dataset["members"]:
+        with fits.open(dataset["asn"].parent / f"{m}_raw.fits") as h:
+            raws.append(h["SCI", ext].data[chip.raw_rows(), chip.raw_cols()].astype(float))
+    return np.nonzero((raws[member] - raws[1 - member] > 400) & (dataset["scene"][ext - 1] < 2000))
 
 
 def test_crs_flagged_and_replaced(dataset, products):
-    ys, xs = dataset["crs"]["tst01a1q"][1]  # imset 1 = chip 2
-    with fits.open(products["tst01a1q_flt.fits"]) as flt, fits.open(products["tst01011_crj.fits"]) as crj:
+    ys, xs = cosmic_rays(dataset, 0, 1)  # imset 1 = chip 2
+    assert ys.size > 3
+    with fits.open(products[f"{M1}_flt.fits"]) as flt, fits.open(products[f"{PROD}_crj.fits"]) as crj:
         dq = flt["DQ", 1].data.astype(np.int64)
         assert np.mean((dq[ys, xs] & 8192) != 0) > 0.8
         scene = dataset["scene"][0]
@@ -76,7 +96,7 @@ def test_crs_flagged_and_replaced(dataset, products):
 
 
 def test_truth_recovered_within_noise(dataset, products):
-    with fits.open(products["tst01011_crj.fits"]) as crj:
+    with fits.open(products[f"{PROD}_crj.fits"]) as crj:
         sci, err, dq = crj["SCI", 2].data, crj["ERR", 2].data, crj["DQ", 2].data
         truth = 2 * dataset["scene"][1]
         ok = (dq == 0) & (err > 0)
@@ -85,7 +105,7 @@ def test_truth_recovered_within_noise(dataset, products):
 
 
 def test_refuses_to_overwrite(dataset, products, tmp_path):
-    out = products["tst01a1q_flt.fits"].parent
+    out = products[f"{M1}_flt.fits"].parent
     before = sorted(p.name for p in out.iterdir())
     with pytest.raises(EngineError, match="already exists"):
         calwf3(dataset["asn"], outdir=out, env=dataset["env"])
@@ -104,16 +124,17 @@ def test_missing_reference_named(dataset, tmp_path):
 
 def test_bad_reference_shape_and_detector(dataset, tmp_path):
     refs = tmp_path / "refs"
-    shutil.copytree(dataset["asn"].parent / "refs", refs)
+    shutil.copytree(dataset["refdir"], refs)
     asn = _copy_inputs(dataset, tmp_path)
     env = {"iref": str(refs) + "/"}
-    with fits.open(refs / "t_bia.fits", mode="update") as h:
+    bias, ccdtab = ref_path(dataset, "BIASFILE").name, ref_path(dataset, "CCDTAB").name
+    with fits.open(refs / bias, mode="update") as h:
         h[1].data = h[1].data[:, :100]
     with pytest.raises(EngineError, match="BIASFILE"):
         calwf3(asn, outdir=tmp_path, env=env)
     assert not list(tmp_path.glob("*_flt.fits"))
-    shutil.copy(dataset["asn"].parent / "refs" / "t_bia.fits", refs / "t_bia.fits")
-    with fits.open(refs / "t_ccd.fits", mode="update") as h:
+    shutil.copy(dataset["refdir"] / bias, refs / bias)
+    with fits.open(refs / ccdtab, mode="update") as h:
         h[0].header["DETECTOR"] = "IR"
     with pytest.raises(EngineError, match="CCDTAB"):
         calwf3(asn, outdir=tmp_path, env=env)
@@ -183,11 +204,11 @@ def test_product_spt_and_asn_update(dataset, tmp_path):
     for m in dataset["members"]:
         _write_spt(tmp_path / f"{m}_spt.fits", m)
     out = calwf3(asn, outdir=tmp_path, env=dataset["env"])
-    assert tmp_path / "tst01011_spt.fits" in out
-    with fits.open(tmp_path / "tst01011_spt.fits") as h:
+    assert tmp_path / f"{PROD}_spt.fits" in out
+    with fits.open(tmp_path / f"{PROD}_spt.fits") as h:
         p = h[0].header
-        assert (p["ROOTNAME"], p["OBSERVTN"], p["ASN_MTYP"], p["NEXTEND"]) == ("TST01011", "11", "", 4)
-        assert p["FILENAME"] == "tst01011_spt.fits" and p["PROPOSID"] == 12345
+        assert (p["ROOTNAME"], p["OBSERVTN"], p["ASN_MTYP"], p["NEXTEND"]) == (PROD.upper(), PROD[6:9], "", 4)
+        assert p["FILENAME"] == f"{PROD}_spt.fits" and p["PROPOSID"] == 12345
         assert [(x.name, x.ver) for x in h[1:]] == [("UDL", 1), ("SNAP1", 1), ("UDL", 2), ("SNAP1", 2)]
         assert [h["SNAP1", k].header["SNAPKEY"] for k in (1, 2)] == dataset["members"]
     with fits.open(asn) as h:

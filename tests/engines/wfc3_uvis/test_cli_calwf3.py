@@ -6,13 +6,14 @@ import pytest
 from astropy.io import fits
 
 from caldp.cli.calwf3 import main
+from caldp.sim.naming import dataset_names
 
-from . import synth
+PROD, (M1, M2) = dataset_names("wfc3-uvis-asn", 0, members=2)
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return synth.make_dataset(tmp_path_factory.mktemp("cli_mini"))
+def dataset(uvis_mini):
+    return uvis_mini
 
 
 def test_cli_runs_in_cwd(dataset, tmp_path, monkeypatch, capsys):
@@ -21,12 +22,13 @@ def test_cli_runs_in_cwd(dataset, tmp_path, monkeypatch, capsys):
     assert main(["-q", str(dataset["asn"])]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [
-        "tst01011.tra",
-        "tst01011_crj.fits",
-        "tst01a1q.tra",
-        "tst01a1q_flt.fits",
-        "tst01a2q.tra",
-        "tst01a2q_flt.fits",
+        f"{PROD}.tra",
+        f"{PROD}_crj.fits",
+        f"{PROD}_spt.fits",  # from the members' _spt files
+        f"{M1}.tra",
+        f"{M1}_flt.fits",
+        f"{M2}.tra",
+        f"{M2}_flt.fits",
     ]
     # second run refuses to overwrite: calwf3.e's generic error status
     assert main(["-q", str(dataset["asn"])]) == 2
@@ -38,7 +40,7 @@ def test_cli_keeps_intermediates_with_s(dataset, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("iref", dataset["env"]["iref"])
     assert main(["-s", "-q", str(dataset["asn"])]) == 0
-    assert (tmp_path / "tst01011_crj_tmp.fits").exists() and (tmp_path / "tst01a2q_blv_tmp.fits").exists()
+    assert (tmp_path / f"{PROD}_crj_tmp.fits").exists() and (tmp_path / f"{M2}_blv_tmp.fits").exists()
 
 
 def test_cli_missing_reference_exit_115(dataset, tmp_path, monkeypatch, capsys):

@@ -1,9 +1,9 @@
-"""Pixel parity with calwf3.e on the synthetic UVIS association (needs HSTCAL on PATH).
+"""Pixel parity with calwf3.e on the simulator's UVIS associations (needs HSTCAL on PATH).
 
 Acceptance (issue 5): every SCI/ERR pixel within 4 float32 ulp (or 1e-4 absolute), DQ identical,
-the key keywords equal. The miniature data set runs without DQICORR because calwf3.e's sink-pixel
-step assumes the full chip (``sink.c`` works in a fixed 2070×4206 RAZ frame and crashes on
-smaller images); the full-size data set runs every step, DQICORR and sink pixels included.
+the key keywords equal. The mini data set (the full-frame layout scaled down) runs without DQICORR
+because calwf3.e's sink-pixel step assumes the full chip (``sink.c`` works in a fixed 2070×4206 RAZ
+frame and crashes on smaller images); the full-size data set with sink pixels runs every step.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from astropy.io import fits
 
 from caldp.engines.wfc3.calwf3 import calwf3
 
-from . import productdiff, synth
+from . import productdiff
+from .conftest import sim_dataset
 
 pytestmark = [
     pytest.mark.hstcal,
     pytest.mark.skipif(shutil.which("calwf3.e") is None, reason="calwf3.e not on PATH"),
 ]
 
-PRODUCTS = ("tst01a1q_flt.fits", "tst01a2q_flt.fits", "tst01011_crj.fits")
+
+def products(ds) -> list[str]:
+    return [f"{m}_flt.fits" for m in ds["members"]] + [f"{ds['product']}_crj.fits"]
 
 
 def _set_switches(ds, **switches):
@@ -72,34 +75,28 @@ def _same_file(a, b, ignore=("DATE", "ORIGIN", "COMMENT", "BITPIX", "IRAF-TLM", 
     return True
 
 
-def assert_parity(hst, mine, names=PRODUCTS):
+def assert_parity(hst, mine, names):
     productdiff.assert_products_match(hst, mine, names)
 
 
 def test_parity_mini_without_dqicorr(tmp_path):
-    ds = synth.make_dataset(tmp_path / "in")
+    ds = sim_dataset(tmp_path / "in")
     _set_switches(ds, DQICORR="OMIT")
-    assert_parity(*run_both(ds, tmp_path))
+    assert_parity(*run_both(ds, tmp_path), products(ds))
 
 
 @pytest.mark.slow
 def test_parity_full_size_all_steps(tmp_path):
-    ds = synth.make_dataset(tmp_path / "in", full=True)
+    ds = sim_dataset(tmp_path / "in", size="full", quirks=("sinks",))
     hst, mine = run_both(ds, tmp_path)
-    assert_parity(hst, mine)
-    with fits.open(mine / "tst01a1q_flt.fits") as h:
+    assert_parity(hst, mine, products(ds))
+    with fits.open(mine / f"{ds['members'][0]}_flt.fits") as h:
         assert h[0].header["DQICORR"] == "COMPLETE"
         assert (h["DQ", 1].data & 1024).any()  # a sink pixel was flagged
 
 
-def _simulated(tmp_path, size):
-    sim = pytest.importorskip("caldp.sim")
-    if "wfc3-uvis-asn" not in getattr(sim, "MODES", ()):
-        pytest.skip("caldp.sim has no wfc3-uvis-asn mode")
-    res = sim.simulate(tmp_path / "sim", modes=("wfc3-uvis-asn",), size=size, seed=1)
-    ds = res.datasets[0]
-    asn = next(f for f in ds.files if str(f).endswith("_asn.fits"))
-    return {"asn": asn, "env": {"iref": res.env["iref"]}}
+def _simulated(tmp_path, size, quirks=()):
+    return sim_dataset(tmp_path / "sim", size=size, quirks=quirks)
 
 
 @pytest.mark.parametrize("size", ["small", pytest.param("full", marks=pytest.mark.slow)])
@@ -115,32 +112,20 @@ def test_parity_simulator(tmp_path, size):
 
 def test_parity_mini_flash(tmp_path):
     """FLSHCORR (FLASHDUR > 0), which the standard data sets leave OMIT."""
-    ds = synth.make_dataset(tmp_path / "in")
-    refkw = synth.write_optional_refs(ds["asn"].parent / "refs")
-    _set_switches(
-        ds, DQICORR="OMIT", FLSHCORR="PERFORM", FLASHDUR=4.5, FLASHSTA="SUCCESSFUL", FLSHFILE=refkw["FLSHFILE"]
-    )
+    ds = sim_dataset(tmp_path / "in", quirks=("flash",))
+    _set_switches(ds, DQICORR="OMIT")
     hst, mine = run_both(ds, tmp_path)
-    assert_parity(hst, mine)
+    assert_parity(hst, mine, products(ds))
     for d in (mine, hst):
-        with fits.open(d / "tst01a1q_flt.fits") as h:
+        with fits.open(d / f"{ds['members'][0]}_flt.fits") as h:
             assert h[0].header["FLSHCORR"] == "COMPLETE"
             assert h["SCI", 1].header["MEANFLSH"] > 0
 
 
 @pytest.fixture(scope="module")
 def sim_small_flash(tmp_path_factory):
-    """The simulator's small (UVIS2-C512C subarray) association plus a full-frame post-flash reference."""
-    root = tmp_path_factory.mktemp("sim_small_flash")
-    ds = _simulated(root, "small")
-    (root / "flash").mkdir()
-    synth.set_full_size(True)
-    try:
-        refkw = synth.write_optional_refs(root / "flash")
-    finally:
-        synth.set_full_size(False)
-    shutil.copy(root / "flash" / "t_fls.fits", ds["env"]["iref"] + "t_fls.fits")
-    return ds, refkw["FLSHFILE"]
+    """The simulator's small (UVIS2-C512C subarray) association, post-flashed (a full-frame FLSHFILE)."""
+    return _simulated(tmp_path_factory.mktemp("sim_small_flash"), "small", quirks=("flash",))
 
 
 @pytest.mark.parametrize(
@@ -152,20 +137,18 @@ def test_parity_subarray_flash(sim_small_flash, tmp_path, placement, ltv1):
 
     Moved subarrays do not fit the simulator's subarray-sized bias, dark and flat: those steps are off.
     """
-    ds, flshfile = sim_small_flash
+    ds = sim_small_flash
     work = tmp_path / "in"
     work.mkdir()
     for f in ds["asn"].parent.glob("*.fits"):
         shutil.copy(f, work)
-    switches = dict(FLSHCORR="PERFORM", FLASHDUR=4.5, FLASHSTA="SUCCESSFUL", FLSHFILE=flshfile)
     if ltv1 is not None:
-        switches.update(BIASCORR="OMIT", DARKCORR="OMIT", FLATCORR="OMIT")
-    for raw in work.glob("*_raw.fits"):
-        with fits.open(raw, mode="update") as h:
-            h[0].header.update(switches)
-            for ext in h[1:]:
-                if ltv1 is not None and "LTV1" in ext.header:
-                    ext.header["LTV1"] = ltv1
+        for raw in work.glob("*_raw.fits"):
+            with fits.open(raw, mode="update") as h:
+                h[0].header.update(BIASCORR="OMIT", DARKCORR="OMIT", FLATCORR="OMIT")
+                for ext in h[1:]:
+                    if "LTV1" in ext.header:
+                        ext.header["LTV1"] = ltv1
     hst, mine = run_both({"asn": work / ds["asn"].name, "env": ds["env"]}, tmp_path)
     names = sorted(p.name for p in hst.glob("*_flt.fits")) + sorted(p.name for p in hst.glob("*_crj.fits"))
     assert_parity(hst, mine, names)
