@@ -1,4 +1,5 @@
-"""simulate()'s options: ACS quirks (references, switches, pixels) and the EXPSTART override."""
+"""simulate()'s options: quirks (references, switches, pixels), size mini and the EXPSTART override
+(the engine tests in tests/engines/acs and wfc3_uvis run HSTCAL parity on them)."""
 
 import numpy as np
 import pytest
@@ -7,12 +8,14 @@ from astropy.io import fits
 from caldp.sim import acs, simulate
 
 
-def test_quirks_are_for_acs_only_and_named(tmp_path):
-    with pytest.raises(ValueError, match="ACS modes only"):
+def test_quirks_and_mini_only_where_simulated(tmp_path):
+    with pytest.raises(ValueError, match="has no quirk"):
         simulate(tmp_path / "a", modes=("wfc3-ir",), quirks=("sinks",))
-    with pytest.raises(ValueError, match="ACS modes only"):
+    with pytest.raises(ValueError, match="has no quirk"):
         simulate(tmp_path / "b", modes=("acs-wfc",), quirks=("glitter",))
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    with pytest.raises(ValueError, match="'mini' is simulated for wfc3-uvis-asn only"):
+        simulate(tmp_path / "c", modes=("acs-wfc",), size="mini")
+    assert not any((tmp_path / d).exists() for d in "abc")
 
 
 def test_quirks_and_mjd(tmp_path):
