@@ -2,14 +2,14 @@
 ``cs0/wavflags.c``, ``cs0/calstis0.c``): the thin layer around calstis1 on the wavecal
 (``_fwv_tmp``), calstis11, calstis7 on the wavecal (``_w2d_tmp``), calstis4 and calstis12.
 
-What is in: the wavecal is found (WAVECAL, beside the raw file), checked against the science data
-(DETECTOR must match, OBSTYPE mismatch a warning, as ``GetWavInfo``), every reference ``WavFlags``
-asks for must exist before any pixel, and calstis1 calibrates it with its own switches (kept as
-``<root>_fwv_tmp.fits`` with ``keep_intermediates``, cs0.e's ``-s``). calstis11 (science subtracted
-from a HITM wavecal) applies only to HITM lamps before 1998 Nov 9; such data stop with an
-EngineError. calstis7 (:mod:`.x2d_io`, which cs0.e applies to every first-order wavecal) rectifies
-it (``_w2d_tmp``), calstis4 (:mod:`.calstis4`) measures SHIFTA1/SHIFTA2 on that and calstis12
-(:mod:`.calstis12`) writes them into the science products (docs/notes/stis.md).
+The wavecal is found (WAVECAL, beside the raw file), checked against the science data (DETECTOR
+must match, OBSTYPE mismatch a warning, as ``GetWavInfo``), every reference ``WavFlags`` asks for
+must exist before any pixel, and calstis1 calibrates it with its own switches (kept as
+``<root>_fwv_tmp.fits`` with ``keep_intermediates``, cs0.e's ``-s``). calstis11
+(:mod:`.calstis11`) subtracts the science data from a HITM wavecal taken before 1998 Nov 9
+(``_cwv_tmp``). calstis7 (:mod:`.x2d_io`, which cs0.e applies to every first-order wavecal)
+rectifies it (``_w2d_tmp``), calstis4 (:mod:`.calstis4`) measures SHIFTA1/SHIFTA2 on that and
+calstis12 (:mod:`.calstis12`) writes them into the science products (docs/notes/stis.md).
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from pathlib import Path
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, read_exposure
 from ..common.refs import resolve
-from . import checks
+from . import calstis11, checks
 from .calstis1 import Refs, Steps, calstis1
 from .calstis4 import calstis4
 from .calstis12 import calstis12
 
 log = logging.getLogger(__name__)
 
-EXT_SHUTTER_CLOSED = 51126.0  # MJD (1998 Nov 9): later HITM wavecals need no science subtraction
 #: Tables ``WavFlags`` always asks for (first order also SDCTAB, for calstis7 on the wavecal).
 WAVECAL_TABLES = ("WCPTAB", "LAMPTAB", "APDESTAB", "DISPTAB", "INANGTAB", "SPTRCTAB")
 
@@ -76,16 +75,7 @@ def prepare(raw: Path, primary, env, wavfile: str | None = None) -> Wavecal | No
     for key in ("SCLAMP", "LAMPSET"):
         if key not in wp:
             raise EngineError("required keyword missing", file=path.name, keyword=key)
-    subsci = False
-    if det == "CCD" and str(wp["SCLAMP"]).strip() in ("HITM1", "HITM2"):
-        subsci = float(wp.get("TEXPSTRT", 0.0)) < EXT_SHUTTER_CLOSED
-    if subsci:
-        raise EngineError(
-            "calstis11 (science subtracted from a HITM wavecal before 1998 Nov 9) is not supported by the "
-            "builtin STIS engine yet",
-            file=path.name,
-            keyword="SCLAMP",
-        )
+    subsci = calstis11.applies(wp)
     checks.key_info(wp, path.name)
     if det != "CCD":
         raise EngineError("only CCD wavecals are supported by the builtin STIS engine yet", file=path.name)
@@ -152,6 +142,14 @@ def process(wav: Wavecal, root: str, out, env, science: list[Exposure], *, keep:
     fwv = basic2d(wav, env)
     if keep:
         out.write(fwv, f"{root}_fwv_tmp.fits")
+    if wav.subscicorr:  # cs0.e: calstis11 with the _crj (CR-split) or the _flt
+        sci = science[0]
+        crj = str(sci.primary.get("CRCORR", "")).strip() == "COMPLETE"
+        cwv = calstis11.calstis11(fwv, sci, f"{root}_crj.fits" if crj else f"{root}_flt.fits")
+        if cwv is not None:
+            if keep:
+                out.write(cwv, f"{root}_cwv_tmp.fits")
+            fwv = cwv
     w2d = rectify_first_order(fwv, env)
     name = f"{root}_w2d_tmp.fits"
     shifts = calstis4(w2d, Refs(env, w2d.primary.copy()))

@@ -192,18 +192,11 @@ def _copy_inputs(ds, tmp_path, edit_wav=None, edit_raw=None):
         (lambda h: h.__setitem__("LAMPTAB", "oref$nothere_lmp.fits"), None, "nothere_lmp.fits", "LAMPTAB", "not found"),
         (lambda h: h.remove("LAMPSET"), None, "_wav.fits", "LAMPSET", "missing"),
         (None, lambda h: h.__setitem__("WAVECAL", "elsewhere_wav.fits"), "elsewhere_wav.fits", "WAVECAL", "not found"),
-        (
-            lambda h: (h.__setitem__("SCLAMP", "HITM1"), h.__setitem__("TEXPSTRT", 51000.0)),
-            None,
-            "_wav.fits",
-            "SCLAMP",
-            "calstis11",
-        ),
     ],
 )
 def test_bad_wavecal_stops_before_any_product(spec_small, tmp_path, edit_wav, edit_raw, file_suffix, keyword, words):
-    """A wavecal that does not match, lacks a keyword or a reference: EngineError naming file and
-    keyword, before any product (cs0.e checks the wavecal in StisInit, before calstis1)."""
+    """A wavecal that does not match, lacks a keyword or a reference, or is missing: EngineError
+    naming file and keyword, before any product (cs0.e checks the wavecal in StisInit, before calstis1)."""
     from caldp.engines.common.errors import EngineError
 
     (ds,) = spec_small.datasets
@@ -220,3 +213,35 @@ def test_wavecal_na_skips_wavecorr(spec_small, tmp_path):
     calstis(raw, outdir=out, env=spec_small.env)
     with fits.open(out / f"{ds.name}_crj.fits") as crj:
         assert crj[0].header["WAVECORR"] == "SKIPPED" and crj["SCI", 1].header["SHIFTA1"] == 0.0
+
+
+def _hitm(h):
+    h["SCLAMP"] = "HITM1"
+    h["TEXPSTRT"] = 51000.0  # before 1998 Nov 9: the external shutter was open for HITM wavecals
+
+
+@pytest.mark.hstcal
+def test_hitm_wavecal_calstis11_parity(spec_small, tmp_path):
+    """A HITM wavecal before 1998 Nov 9: calstis11 subtracts the _crj (scaled by 3 s / 600 s) before
+    calstis7; _cwv_tmp and everything after it equal cs0.e's (0 ulp, DQ, keywords, history, shifts)."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = spec_small.datasets
+    raw, out = _copy_inputs(ds, tmp_path, _hitm, None)
+    env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    hst = tmp_path / "hst"
+    shutil.copytree(raw.parent, hst)
+    proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0 and "CALSTIS-11" in proc.stdout, proc.stdout[-2000:]
+    calstis(raw, outdir=out, env=spec_small.env, keep_intermediates=True)
+    names = [f"{ds.name}_{s}.fits" for s in ("flt", "crj", "fwv_tmp", "cwv_tmp", "w2d_tmp", "sx2")]
+    assert_products_match(hst, out, names)
+    _assert_shifts_match(hst, out, names[:2], names[4])
+    for name in names[2:5]:
+        for ext in (0, 1):
+            ha, hb = fits.getheader(hst / name, ext), fits.getheader(out / name, ext)
+            assert [str(x) for x in ha.get("HISTORY", [])] == [str(x) for x in hb.get("HISTORY", [])], (name, ext)
+    with fits.open(out / names[2]) as fwv, fits.open(out / names[3]) as cwv, fits.open(out / names[1]) as crj:
+        expect = fwv["SCI", 1].data.astype(float) - 3.0 / 600.0 * crj["SCI", 1].data.astype(float)
+        assert np.array_equal(cwv["SCI", 1].data, expect.astype(np.float32))

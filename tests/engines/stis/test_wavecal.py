@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caldp.engines.stis import flagcr, spatialshift, waveshift
+from caldp.engines.stis import calstis11, flagcr, spatialshift, waveshift
 
 
 def _lamp(x, centres, sigma=1.3):
@@ -107,3 +107,24 @@ def test_which_slit():
     assert spatialshift.which_slit("52X0.2") == spatialshift.LONG_SLIT
     assert spatialshift.which_slit("6X0.2") == spatialshift.MEDIUM_ECHELLE_SLIT
     assert spatialshift.which_slit("0.2X0.09") == spatialshift.SHORT_ECHELLE_SLIT
+
+
+def test_calstis11_subtracts_a_subarray_where_it_overlaps():
+    """A 3×2 science subarray at LTV (−2, −1) inside a 8×6 wavecal (LTV 0): wavecal columns 2–4,
+    rows 1–2 lose ratio × science; the rest is untouched."""
+    wav = np.full((6, 8), 100.0, np.float32)
+    sci = np.arange(6, dtype=np.float32).reshape(2, 3) + 1.0
+    lower, upper, start = calstis11.limits_in_wav(wav.shape, sci.shape, (0.0, 0.0), (-2.0, -1.0))
+    assert (lower, upper, start) == ((2, 1), (4, 2), (0, 0))
+    out = calstis11.subtract_same_bin(wav, sci, 0.25, (0.0, 0.0), (-2.0, -1.0))
+    expect = np.full((6, 8), 100.0, np.float32)
+    expect[1:3, 2:5] -= 0.25 * sci
+    assert np.array_equal(out, expect)
+
+
+def test_calstis11_applies_only_to_early_hitm_ccd():
+    base = {"DETECTOR": "CCD", "SCLAMP": "HITM2", "TEXPSTRT": 51000.0}
+    assert calstis11.applies(base)
+    assert not calstis11.applies({**base, "TEXPSTRT": 51126.0})
+    assert not calstis11.applies({**base, "SCLAMP": "LINE"})
+    assert not calstis11.applies({**base, "DETECTOR": "NUV-MAMA"})
