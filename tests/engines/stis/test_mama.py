@@ -385,3 +385,30 @@ def test_unbin2d_rows_are_the_full_expansion_cut():
     part = binning.unbin2d(s, e, d, (64, 64), rows=(17, 45))
     for a, b in zip(full, part, strict=True):
         assert np.array_equal(a[17:45], b, equal_nan=a.dtype.kind == "f")
+
+
+@pytest.mark.hstcal
+def test_constant_imset_parity_with_cs0(mama_small, tmp_path):
+    """A repeat whose second imset is constant: IMSET_OK = F, left uncalibrated in the _flt, and the
+    _sfl is the first imset alone (NCOMBINE 1, its EXPTIME, EXPEND of the last imset read)."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    ds = mama_small.datasets[1]
+    work, mine = tmp_path / "hst", tmp_path / "mine"
+    work.mkdir()
+    mine.mkdir()
+    raw = work / "ocsabd010_raw.fits"
+    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as h:
+        h["SCI", 2].data[:] = 7
+        h.writeto(raw)
+    calstis(raw, outdir=mine, env=mama_small.env)
+    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = ["ocsabd010_flt.fits", "ocsabd010_sfl.fits"]
+    assert_products_match(work, mine, names)
+    _assert_all_keywords(work, mine, names)
+    with fits.open(mine / names[0]) as flt, fits.open(mine / names[1]) as sfl:
+        assert flt["SCI", 2].header["IMSET_OK"] is False and sfl["SCI", 1].header["NCOMBINE"] == 1
+        assert np.array_equal(sfl["SCI", 1].data, flt["SCI", 1].data)
