@@ -109,7 +109,8 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     else:
         out.claim([f"{root}_flt.fits"])
     if wav is not None and keep:
-        out.claim([f"{root}_fwv_tmp.fits", f"{root}_w2d_tmp.fits"])
+        tmp = ["fwv", "cwv", "w2d"] if wav.subscicorr else ["fwv", "w2d"]
+        out.claim([f"{root}_{t}_tmp.fits" for t in tmp])
     # --- 2-D rectification (helper-19): calstis7 on the _crj (-> _sx2) or else the _flt (-> _x2d) ---
     x2d = obstype == "SPECTROSCOPIC" and _perform(primary, "X2DCORR")
     if x2d:
