@@ -268,27 +268,9 @@ def _high_res_copy(src, dst) -> None:
 
 @pytest.mark.hstcal
 def test_high_res_lorscorr_parity_with_cs0(mama_small, tmp_path):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    ds = mama_small.datasets[1]
-    work, mine = tmp_path / "hst", tmp_path / "mine"
-    work.mkdir()
-    mine.mkdir()
-    raw = work / "ocsahi010_raw.fits"
-    _high_res_copy(ds.input_path / f"{ds.name}_raw.fits", raw)
-    calstis(raw, outdir=mine, env=mama_small.env)
-    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    names = ["ocsahi010_flt.fits", "ocsahi010_sfl.fits"]
-    assert_products_match(work, mine, names)
-    _assert_all_keywords(work, mine, names)
-    with fits.open(mine / names[0]) as a, fits.open(work / names[0]) as b:
-        assert a[0].header["LORSCORR"] == b[0].header["LORSCORR"] == "COMPLETE"
-        assert a["SCI", 1].data.shape == (128, 1024)
-        for key in ("CD1_1", "CD2_2", "CRPIX1", "CRPIX2", "LTM1_1", "LTV2"):
-            assert a["SCI", 1].header[key] == b["SCI", 1].header[key], key
+    mine, names = _variant_parity(mama_small, tmp_path, "ocsahi010", write_raw=_high_res_copy)
+    with fits.open(mine / names[0]) as flt:
+        assert flt[0].header["LORSCORR"] == "COMPLETE" and flt["SCI", 1].data.shape == (128, 1024)
 
 
 def test_tdc_row_choice_and_factor():
@@ -304,40 +286,27 @@ def test_tdc_row_choice_and_factor():
     assert tdccorr.post_sm4_factor(row, 60100.0, 32.0, 2.0) == pytest.approx((np.exp(-1.0) + 0.74) / 2)
 
 
+def _as_nuv(h) -> None:
+    h[0].header["DETECTOR"] = "NUV-MAMA"
+    h[0].header["TDCTAB"] = "oref$s8a0008o_tdc.fits"
+    for e in h[1:]:
+        if e.header["EXTNAME"] == "SCI":
+            e.header["OM2CAT"] = 33.5
+            del e.header["OM1CAT"]
+
+
+def _nuv_refs(oref) -> None:
+    for f in ("s8a0005o_drk.fits", "s8a0006o_pfl.fits", "s8a0007o_lfl.fits"):
+        fits.setval(oref / f, "DETECTOR", value="NUV-MAMA")
+
+
 @pytest.mark.hstcal
 def test_nuv_mama_dark_scaling_parity_with_cs0(mama_small, mama_run, tmp_path):
     """The small raw as NUV-MAMA data (OM2CAT, TDCTAB; references relabelled NUV-MAMA in a copy of
     oref): the dark is scaled by the TDCTAB model over its mean, as cs0.e does."""
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    ds = mama_small.datasets[1]
-    oref = tmp_path / "oref"
-    shutil.copytree(mama_small.env["oref"], oref)
-    for f in ("s8a0005o_drk.fits", "s8a0006o_pfl.fits", "s8a0007o_lfl.fits"):
-        fits.setval(oref / f, "DETECTOR", value="NUV-MAMA")
-    env = {**mama_small.env, "oref": f"{oref}/"}
-    work, mine = tmp_path / "hst", tmp_path / "mine"
-    work.mkdir()
-    mine.mkdir()
-    raw = work / "ocsanu010_raw.fits"
-    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as h:
-        h[0].header["DETECTOR"] = "NUV-MAMA"
-        h[0].header["TDCTAB"] = "oref$s8a0008o_tdc.fits"
-        for e in h[1:]:
-            if e.header["EXTNAME"] == "SCI":
-                e.header["OM2CAT"] = 33.5
-                del e.header["OM1CAT"]
-        h.writeto(raw)
-    calstis(raw, outdir=mine, env=env)
-    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, raw.name], cwd=work, env=run_env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
-    names = ["ocsanu010_flt.fits", "ocsanu010_sfl.fits"]
-    assert_products_match(work, mine, names)
-    _assert_all_keywords(work, mine, names)
+    mine, names = _variant_parity(mama_small, tmp_path, "ocsanu010", edit_raw=_as_nuv, edit_refs=_nuv_refs)
     _, fuv_out, _ = mama_run
-    with fits.open(mine / names[0]) as nuv, fits.open(fuv_out / f"{ds.name}_flt.fits") as fuv:
+    with fits.open(mine / names[0]) as nuv, fits.open(fuv_out / f"{mama_small.datasets[1].name}_flt.fits") as fuv:
         assert "NUVMAMA" in nuv[0].header["PHOTMODE"]
         assert nuv["SCI", 1].header["MEANDARK"] != pytest.approx(fuv["SCI", 1].header["MEANDARK"], rel=0.05)
 
@@ -387,28 +356,65 @@ def test_unbin2d_rows_are_the_full_expansion_cut():
         assert np.array_equal(a[17:45], b, equal_nan=a.dtype.kind == "f")
 
 
+def _constant_second_imset(h) -> None:
+    h["SCI", 2].data[:] = 7
+
+
 @pytest.mark.hstcal
 def test_constant_imset_parity_with_cs0(mama_small, tmp_path):
     """A repeat whose second imset is constant: IMSET_OK = F, left uncalibrated in the _flt, and the
     _sfl is the first imset alone (NCOMBINE 1, its EXPTIME, EXPEND of the last imset read)."""
+    mine, names = _variant_parity(mama_small, tmp_path, "ocsabd010", edit_raw=_constant_second_imset)
+    with fits.open(mine / names[0]) as flt, fits.open(mine / names[1]) as sfl:
+        assert flt["SCI", 2].header["IMSET_OK"] is False and sfl["SCI", 1].header["NCOMBINE"] == 1
+        assert np.array_equal(sfl["SCI", 1].data, flt["SCI", 1].data)
+
+
+def _variant_parity(mama_small, tmp_path, root: str, *, edit_raw=None, write_raw=None, edit_refs=None):
+    """A variant of the small raw (`edit_raw` on the open HDUList, or `write_raw(src, dst)`), with an
+    `oref` copy changed by `edit_refs(dir)` if given, calibrated by both programs: SCI/ERR within 4 ulp,
+    DQ and every keyword equal. Returns (caldp's product dir, product names)."""
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
     ds = mama_small.datasets[1]
+    env = dict(mama_small.env)
+    if edit_refs is not None:
+        oref = tmp_path / "oref"
+        shutil.copytree(env["oref"], oref)
+        edit_refs(oref)
+        env["oref"] = f"{oref}/"
     work, mine = tmp_path / "hst", tmp_path / "mine"
     work.mkdir()
     mine.mkdir()
-    raw = work / "ocsabd010_raw.fits"
-    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as h:
-        h["SCI", 2].data[:] = 7
-        h.writeto(raw)
-    calstis(raw, outdir=mine, env=mama_small.env)
-    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
+    raw = work / f"{root}_raw.fits"
+    src = ds.input_path / f"{ds.name}_raw.fits"
+    if write_raw is not None:
+        write_raw(src, raw)
+    else:
+        with fits.open(src) as h:
+            edit_raw(h)
+            h.writeto(raw)
+    calstis(raw, outdir=mine, env=env)
+    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, raw.name], cwd=work, env=run_env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    names = ["ocsabd010_flt.fits", "ocsabd010_sfl.fits"]
+    names = [f"{root}_flt.fits", f"{root}_sfl.fits"]
     assert_products_match(work, mine, names)
     _assert_all_keywords(work, mine, names)
-    with fits.open(mine / names[0]) as flt, fits.open(mine / names[1]) as sfl:
-        assert flt["SCI", 2].header["IMSET_OK"] is False and sfl["SCI", 1].header["NCOMBINE"] == 1
-        assert np.array_equal(sfl["SCI", 1].data, flt["SCI", 1].data)
+    return mine, names
+
+
+def _low_global_limit(oref) -> None:
+    with fits.open(oref / "s8a0002o_lin.fits", mode="update") as h:
+        h[1].data["GLOBAL_LIMIT"][:] = 100.0
+
+
+@pytest.mark.hstcal
+def test_global_limit_exceeded_parity_with_cs0(mama_small, tmp_path):
+    """GLOBAL_LIMIT below the global rate: GLOBLIM = EXCEEDED and no GLINCORR factor, as cs0.e."""
+    mine, names = _variant_parity(
+        mama_small, tmp_path, "ocsagl010", edit_raw=lambda h: None, edit_refs=_low_global_limit
+    )
+    with fits.open(mine / names[0]) as flt:
+        assert flt["SCI", 1].header["GLOBLIM"] == "EXCEEDED"
