@@ -418,3 +418,18 @@ def test_global_limit_exceeded_parity_with_cs0(mama_small, tmp_path):
     )
     with fits.open(mine / names[0]) as flt:
         assert flt["SCI", 1].header["GLOBLIM"] == "EXCEEDED"
+
+
+def _no_doppler(h) -> None:
+    for e in h[1:]:
+        if e.header["EXTNAME"] == "SCI":
+            e.header["DOPPON"] = False
+
+
+@pytest.mark.hstcal
+def test_doppon_false_parity_with_cs0(mama_small, tmp_path):
+    """DOPPCORR = PERFORM but DOPPON = F: calstis silently drops the smear (BPIXTAB straight onto the
+    low-res DQ, the dark and flat binned unsmeared)."""
+    mine, names = _variant_parity(mama_small, tmp_path, "ocsand010", edit_raw=_no_doppler)
+    with fits.open(mine / names[0]) as flt:
+        assert np.all(flt["DQ", 1].data[:, 299] & 16) and not np.any(flt["DQ", 1].data[:, 298] & 16)
