@@ -208,21 +208,24 @@ def _sptrctab() -> list:
 
 
 def _apdestab() -> list:
+    """52X0.2 and its E1 pseudo-aperture (PROPAPER …E1: calstis7 appends E1 to APERTURE)."""
+    names = [APERTURE, APERTURE + "E1"]
+    n = len(names)
     cols = {
-        "APERTURE": ("16A", [APERTURE]),
-        "WIDTH1": ("D", [SLIT_WIDTH]),
-        "WIDTH2": ("D", [SLIT_LENGTH]),
-        "OFFSET1": ("D", [0.0]),
-        "OFFSET2": ("D", [0.0]),
-        "ANGLE": ("D", [REF_ANGLE]),
-        "NBARS": ("J", [len(BARS)]),
-        "BAR1LOCN": ("D", [BARS[0][0]]),
-        "BAR1WIDTH": ("D", [BARS[0][1]]),
-        "BAR2LOCN": ("D", [BARS[1][0]]),
-        "BAR2WIDTH": ("D", [BARS[1][1]]),
-        "BAR3LOCN": ("D", [0.0]),
-        "BAR3WIDTH": ("D", [0.0]),
-        **_meta(1, "caldp.sim aperture description"),
+        "APERTURE": ("16A", names),
+        "WIDTH1": ("D", [SLIT_WIDTH] * n),
+        "WIDTH2": ("D", [SLIT_LENGTH] * n),
+        "OFFSET1": ("D", [0.0] * n),
+        "OFFSET2": ("D", [0.0] * n),
+        "ANGLE": ("D", [REF_ANGLE] * n),
+        "NBARS": ("J", [len(BARS)] * n),
+        "BAR1LOCN": ("D", [BARS[0][0]] * n),
+        "BAR1WIDTH": ("D", [BARS[0][1]] * n),
+        "BAR2LOCN": ("D", [BARS[1][0]] * n),
+        "BAR2WIDTH": ("D", [BARS[1][1]] * n),
+        "BAR3LOCN": ("D", [0.0] * n),
+        "BAR3WIDTH": ("D", [0.0] * n),
+        **_meta(n, "caldp.sim aperture description"),
     }
     return _rows(cols)
 

@@ -105,9 +105,14 @@ def read_slit(refs: Refs, aperture: str, seen: dict | None = None):
     return float(r["WIDTH1"]), float(r["WIDTH2"]), bars
 
 
-def calstis4(w2d: Exposure, refs: Refs) -> list[tuple[float, float]]:
+#: image rows (zero-indexed, inclusive) WaveShift uses for an E1/E2 aperture (``use_e_aperture``)
+E_APERTURE_ROWS = (970, 1010)
+
+
+def calstis4(w2d: Exposure, refs: Refs, *, use_e_aperture: bool = False) -> list[tuple[float, float]]:
     """calstis4 on a rectified first-order wavecal, headers updated in place; returns each imset's
-    (SHIFTA1, SHIFTA2) as written (reference pixels, -9999 undefined)."""
+    (SHIFTA1, SHIFTA2) as written (reference pixels, -9999 undefined). `use_e_aperture`: the
+    science PROPAPER ends in E1/E2, the dispersion shift comes from rows 971–1011 (one-indexed)."""
     p = w2d.primary
     fname = w2d.filename
     opt_elem = str(p.get("OPT_ELEM", "")).strip()
@@ -159,12 +164,19 @@ def calstis4(w2d: Exposure, refs: Refs) -> list[tuple[float, float]]:
                 )
                 log.info("FLAGCR: %d pixels flagged in wavecal imset %d", n, im.extver)
             slitwidth = width1 / (cdelt[1] * (scale[0] / scale[1]) * waveshift.ARCSEC_PER_DEGREE)
+            rows_ws = wl_rows
+            if use_e_aperture:
+                if ny <= E_APERTURE_ROWS[1]:
+                    msg = f"E-aperture rows 971-1011 are outside the {ny}-row wavecal"
+                    raise EngineError(msg, file=fname, keyword="PROPAPER")
+                log.info("Using E aperture location for waveshift determination: rows 970 to 1010")
+                rows_ws = E_APERTURE_ROWS
             w_shift = waveshift.wave_shift(
                 im.sci,
                 dq,
                 sdqflags=sdq,
                 cols=wl_cols,
-                rows=wl_rows,
+                rows=rows_ws,
                 crpix=crpix[0],
                 crval=crval1,
                 cdelt=cdelt[0],

@@ -40,6 +40,7 @@ class Wavecal:
     exp: Exposure
     echelle: bool
     subscicorr: bool
+    use_e_aperture: bool = False  # PROPAPER …E1/…E2: the shift from the E-aperture rows
 
 
 def _perform(primary, key: str) -> bool:
@@ -80,7 +81,11 @@ def prepare(raw: Path, primary, env, wavfile: str | None = None) -> Wavecal | No
     if det != "CCD":
         raise EngineError("only CCD wavecals are supported by the builtin STIS engine yet", file=path.name)
     echelle = str(wp.get("OPT_ELEM", "")).strip().upper().startswith("E")
-    return Wavecal(path, exp, echelle, subsci)
+    propaper = str(primary["PROPAPER"]).strip()
+    use_e = propaper.endswith("E1") or propaper.endswith("E2")  # GetSciInfo's strcmptail
+    if use_e:
+        log.info("PROPAPER = %s: using E aperture location in wavecal", propaper)
+    return Wavecal(path, exp, echelle, subsci, use_e)
 
 
 def needed_references(wp, echelle: bool) -> list[tuple[str, bool]]:
@@ -152,7 +157,7 @@ def process(wav: Wavecal, root: str, out, env, science: list[Exposure], *, keep:
             fwv = cwv
     w2d = rectify_first_order(fwv, env)
     name = f"{root}_w2d_tmp.fits"
-    shifts = calstis4(w2d, Refs(env, w2d.primary.copy()))
+    shifts = calstis4(w2d, Refs(env, w2d.primary.copy()), use_e_aperture=wav.use_e_aperture)
     log.info("wavecal shifts (SHIFTA1, SHIFTA2) per imset: %s", shifts)
     if keep:
         out.write(w2d, name)

@@ -245,3 +245,17 @@ def test_hitm_wavecal_calstis11_parity(spec_small, tmp_path):
     with fits.open(out / names[2]) as fwv, fits.open(out / names[3]) as cwv, fits.open(out / names[1]) as crj:
         expect = fwv["SCI", 1].data.astype(float) - 3.0 / 600.0 * crj["SCI", 1].data.astype(float)
         assert np.array_equal(cwv["SCI", 1].data, expect.astype(np.float32))
+
+
+def test_e_aperture_needs_the_full_frame(spec_small, spec_run):
+    """PROPAPER …E1/E2: calstis4 takes the dispersion shift from rows 971–1011, which a 128-row
+    subarray wavecal does not have (cs0.e would read past the image) — an EngineError naming PROPAPER."""
+    from caldp.engines.common.errors import EngineError
+    from caldp.engines.stis.calstis1 import Refs
+    from caldp.engines.stis.calstis4 import calstis4
+
+    ds, out, _ = spec_run
+    w2d = read_exposure(out / f"{ds.name}_w2d_tmp.fits")
+    with pytest.raises(EngineError, match="E-aperture rows") as err:
+        calstis4(w2d, Refs(spec_small.env, w2d.primary.copy()), use_e_aperture=True)
+    assert err.value.keyword == "PROPAPER"
