@@ -210,10 +210,14 @@ def helio_factor(v_helio: float) -> float:
     return 1.0 - v_helio / SPEED_OF_LIGHT
 
 
-def interp2d(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ix: np.ndarray, iy: np.ndarray):
-    """``Interp2D`` with sdqflags 0, Jacobian 1 and WGT_VARIANCE errors at input points (ix, iy):
-    bilinear weights in float, ``Σ w·v`` and ``Σ (w·e)·e`` added left to right in float, the error
-    ``sqrt`` in double; DQ the OR of the four neighbours. Off the image: 0, 0, DETECTORPROB."""
+def interp2d(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ix, iy, sdqflags: int = 0):
+    """``Interp2D`` (Jacobian 1, WGT_VARIANCE errors) at input points (ix, iy): bilinear weights in
+    float, a neighbour with an `sdqflags` bit gets weight 0 and the others are renormalised (all
+    four flagged: the nearest pixel is copied); ``Σ w·v`` and ``Σ (w·e)·e`` added left to right in
+    float, the error ``sqrt`` in double; DQ the OR of the four neighbours. Off the image: 0, 0,
+    DETECTORPROB. calstis7 calls it with sdqflags 0, calstis6's cross correlation with SDQFLAGS."""
+    ix = np.asarray(ix, F64)
+    iy = np.asarray(iy, F64)
     iny, inx = sci.shape
     iix, iiy = nint(ix), nint(iy)
     off = (iix < 0) | (iix > inx - 1) | (iiy < 0) | (iiy > iny - 1)
@@ -229,13 +233,30 @@ def interp2d(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ix: np.ndarray, i
     flat = ij * inx + ii
     sf, ef, df = sci.ravel(), err.ravel(), dq.ravel()
     i00, i10, i01, i11 = flat, flat + 1, flat + inx, flat + inx + 1
+    d00, d10, d01, d11 = df[i00], df[i10], df[i01], df[i11]
+    nearest = None
+    if sdqflags:
+        mask = np.uint16(sdqflags & 0xFFFF)
+        b0, b1, b2, b3 = (d00 & mask) != 0, (d10 & mask) != 0, (d01 & mask) != 0, (d11 & mask) != 0
+        z = F32(0.0)
+        w0, w1, w2, w3 = np.where(b0, z, w0), np.where(b1, z, w1), np.where(b2, z, w2), np.where(b3, z, w3)
+        ngood = 4 - (b0.astype(np.int8) + b1 + b2 + b3)
+        sumw = w0 + w1 + w2 + w3
+        nearest = (ngood == 0) | (sumw <= 0)
+        renorm = (ngood < 4) & ~nearest
+        safe = np.where(renorm, sumw, F32(1.0))
+        w0, w1, w2, w3 = (np.where(renorm, w / safe, w) for w in (w0, w1, w2, w3))
     value = w0 * sf[i00] + w1 * sf[i10] + w2 * sf[i01] + w3 * sf[i11]
     e0, e1, e2, e3 = ef[i00], ef[i10], ef[i01], ef[i11]
     var = w0 * e0 * e0 + w1 * e1 * e1 + w2 * e2 * e2 + w3 * e3 * e3
     oerr = np.where(var > 0, np.sqrt(np.maximum(var, 0).astype(F64)), 0.0).astype(F32)
-    odq = df[i00] | df[i10] | df[i01] | df[i11]
+    if nearest is not None and nearest.any():
+        near = np.clip(iiy, 0, iny - 1) * inx + np.clip(iix, 0, inx - 1)
+        value = np.where(nearest, sf[near], value)
+        oerr = np.where(nearest, ef[near], oerr)
+    odq = d00 | d10 | d01 | d11
     osci = np.where(off, F32(0.0), value).astype(F32)
-    oerr = np.where(off, F32(0.0), oerr)
+    oerr = np.where(off, F32(0.0), oerr).astype(F32)
     odq = np.where(off, np.uint16(DETECTORPROB), odq).astype(np.uint16)
     return osci, oerr, odq
 

@@ -108,10 +108,11 @@ def test_off_image_and_bars_flagged():
     assert masked.tolist() == [38, 39, 40, 41, 42]
 
 
-def _interp_c(sci, err, dq, ix, iy):
-    """Interp2D one point at a time with numpy scalars in C's types (sdqflags 0, Jacobian 1)."""
+def _interp_c(sci, err, dq, ix, iy, sdqflags=0):
+    """Interp2D one point at a time with numpy scalars in C's types (Jacobian 1)."""
     iny, inx = sci.shape
-    if not (0 <= X.nint(ix) <= inx - 1 and 0 <= X.nint(iy) <= iny - 1):
+    iix, iiy = int(X.nint(ix)), int(X.nint(iy))
+    if not (0 <= iix <= inx - 1 and 0 <= iiy <= iny - 1):
         return F32(0), F32(0), 4
     ii = min(max(int(ix), 0), inx - 2)
     ij = min(max(int(iy), 0), iny - 2)
@@ -119,33 +120,43 @@ def _interp_c(sci, err, dq, ix, iy):
     p = F32(1) - q
     s = F32(iy - ij)
     r = F32(1) - s
-    w = [p * r, q * r, p * s, q * s]
     pts = [(ij, ii), (ij, ii + 1), (ij + 1, ii), (ij + 1, ii + 1)]
-    v = F32(0)
-    for k, (y, x) in enumerate(pts):
-        v = w[k] * sci[y, x] if k == 0 else v + w[k] * sci[y, x]
-    e = F32(0)
-    for k, (y, x) in enumerate(pts):
-        t = w[k] * err[y, x] * err[y, x]
-        e = t if k == 0 else e + t
-    oe = F32(math.sqrt(float(e))) if float(e) > 0 else F32(0)
+    w = [p * r, q * r, p * s, q * s]
+    bad = [bool(int(dq[y, x]) & sdqflags) for y, x in pts]
+    w = [F32(0) if b else wk for wk, b in zip(w, bad, strict=True)]
+    ngood = 4 - sum(bad)
+    sumw = w[0] + w[1] + w[2] + w[3]
     d = 0
     for y, x in pts:
         d |= int(dq[y, x])
+    if ngood == 0 or sumw <= 0:
+        return sci[iiy, iix], err[iiy, iix], d
+    if ngood < 4:
+        w = [wk / sumw for wk in w]
+    v = w[0] * sci[pts[0]] + w[1] * sci[pts[1]] + w[2] * sci[pts[2]] + w[3] * sci[pts[3]]
+    e = (
+        w[0] * err[pts[0]] * err[pts[0]]
+        + w[1] * err[pts[1]] * err[pts[1]]
+        + w[2] * err[pts[2]] * err[pts[2]]
+        + w[3] * err[pts[3]] * err[pts[3]]
+    )
+    oe = F32(math.sqrt(float(e))) if float(e) > 0 else F32(0)
     return v, oe, d
 
 
-def test_interp2d_matches_the_c_order_bit_for_bit():
+@pytest.mark.parametrize("sdqflags", [0, 31743])
+def test_interp2d_matches_the_c_order_bit_for_bit(sdqflags):
     rng = np.random.default_rng(4)
     sci = rng.normal(100, 30, (9, 11)).astype(F32)
     err = rng.uniform(1, 9, (9, 11)).astype(F32)
     dq = rng.choice([0, 0, 0, 16, 512], (9, 11)).astype(np.uint16)
-    ix = rng.uniform(-1.2, 11.3, 400)
-    iy = rng.uniform(-1.2, 9.3, 400)
-    s, e, d = X.interp2d(sci, err, dq, ix, iy)
+    dq[4:6, 4:6] = 512  # a patch where all four neighbours are flagged
+    ix = np.concatenate([rng.uniform(-1.2, 11.3, 400), [4.4, 4.6]])
+    iy = np.concatenate([rng.uniform(-1.2, 9.3, 400), [4.3, 4.7]])
+    s, e, d = X.interp2d(sci, err, dq, ix, iy, sdqflags)
     for k in range(ix.size):
-        cs, ce, cd = _interp_c(sci, err, dq, ix[k], iy[k])
-        assert (s[k], e[k], int(d[k])) == (cs, ce, cd)
+        cs, ce, cd = _interp_c(sci, err, dq, ix[k], iy[k], sdqflags)
+        assert (s[k], e[k], int(d[k])) == (cs, ce, cd), k
 
 
 def test_interp_disp_and_adjust():

@@ -1,0 +1,321 @@
+"""calstis6 for first-order spectra, as cs0.e runs it (HSTCAL ``cs6/calstis6std.c``, ``do1dx.c``):
+the thin I/O layer around :mod:`.x1d` — XTRACTAB (``getextract.c``), SPTRCTAB (``gettrace6.c``),
+DISPTAB/INANGTAB/APDESTAB for DISPCORR, the keywords (``getkeyinfo6.c``, ``getgrpinfo6.c``), the
+output table (``output.c``: CreaTable, InheritHeader, WriteRow) and its primary header
+(``history6.c``, NEXTEND, XTRACALG). cs0.e calls it on the ``_crj`` (→ ``_sx1``) or on the
+``_flt`` without CR-SPLIT (→ ``_x1d``), with its pipeline options: unweighted extraction, background
+smoothing BKS_MEDIAN of order 3, the extraction-location columns.
+
+Not in: echelle, PRISM, optimal extraction, FLUXCORR (PHOTTAB/APERTAB/PCTAB/TDSTAB/GACTAB, CTECORR),
+SGEOCORR, the MAMA Lyman-α avoidance and scattered light — each stops with an EngineError.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+from astropy.io import fits
+
+from ..common.errors import EngineError
+from ..common.hstio import Exposure
+from . import radialvel
+from . import x1d as E
+from . import x2d as X
+from .calstis1 import Refs
+from .x2d_io import (
+    _lt0,
+    _same_int,
+    _same_string,
+    _str,
+    _switch,
+    _Table,
+    ap_offset_delta,
+    aperture_name,
+    read_apdes,
+    read_disp,
+    read_inang,
+    read_trace,
+)
+
+log = logging.getLogger(__name__)
+
+INVALID = {"BUNIT", "CTYPE1", "CTYPE2", "CRPIX1", "CRPIX2", "CRVAL1", "CRVAL2", "CD1_1", "CD1_2", "CD2_1", "CD2_2"}
+INVALID |= {"CUNIT1", "CUNIT2"}
+STRUCTURAL = {"XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT", "EXTNAME", "EXTVER"}
+STRUCTURAL |= {"ORIGIN", "DATE", "IRAF-TLM", "INHERIT", "NPIX1", "NPIX2", "PIXVALUE", "BZERO", "BSCALE", ""}
+STRUCTURAL |= {"HISTORY", "COMMENT"}
+SWITCHES = ("X1DCORR", "BACKCORR", "DISPCORR", "HELCORR", "FLUXCORR", "SGEOCORR", "CTECORR", "SC2DCORR")
+
+
+def read_xtract(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> E.Xtract:
+    """``GetXtract`` for first-order data: the first row matching APERTURE, OPT_ELEM, CENWAVE."""
+    aper, opt, cen = t.col("APERTURE"), t.col("OPT_ELEM"), t.col("CENWAVE")
+    sel = f"APERTURE {aperture}, OPT_ELEM {opt_elem}, CENWAVE {cenwave}"
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture) and _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave):
+            t.row_pedigree(r, sel)
+            sporder = int(t.col("SPORDER")[r])
+            if sporder != 1:
+                raise EngineError(
+                    "echelle extraction is not supported by the builtin STIS engine yet",
+                    file=t.name,
+                    keyword="XTRACTAB",
+                )
+            nbk = int(t.col("NCOEFFBK")[r])
+            bkt = tuple(float(v) for v in np.asarray(t.col("BKTCOEFF")[r], np.float64).ravel()[: max(nbk, 0)])
+            f32 = lambda name, r=r: float(np.float32(t.col(name)[r]))  # noqa: E731  (c_tbegtr: float)
+            return E.Xtract(
+                sporder,
+                f32("EXTRSIZE"),
+                (f32("BK1SIZE"), f32("BK2SIZE")),
+                (f32("BK1OFFST"), f32("BK2OFFST")),
+                bkt,
+                int(t.col("BACKORD")[r]),
+                int(t.col("MAXSRCH")[r]),
+                _str(t.col("XTRACALG")[r]).upper(),
+            )
+    raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="XTRACTAB")
+
+
+def check(primary, env, fname: str = "") -> None:
+    """What the builtin calstis6 refuses, before any pixel."""
+    for key in ("FLUXCORR", "SGEOCORR", "SC2DCORR", "CTECORR"):
+        if _switch(primary.get(key, "PERFORM" if key == "CTECORR" else "OMIT")) == "PERFORM":
+            raise EngineError(
+                f"{key}=PERFORM with X1DCORR is not supported by the builtin STIS engine yet", file=fname, keyword=key
+            )
+    opt = str(primary.get("OPT_ELEM", "")).strip().upper()
+    if opt == "PRISM" or opt.startswith("E"):
+        raise EngineError(
+            "echelle and PRISM extraction are not supported by the builtin STIS engine yet",
+            file=fname,
+            keyword="OPT_ELEM",
+        )
+    if str(primary.get("DETECTOR", "")).strip() != "CCD":
+        raise EngineError(
+            "MAMA extraction is not supported by the builtin STIS engine yet", file=fname, keyword="DETECTOR"
+        )
+    refs = Refs(dict(env), primary)
+    need = ["XTRACTAB", "SPTRCTAB"]
+    if _switch(primary.get("DISPCORR")) == "PERFORM":
+        need += ["DISPTAB", "INANGTAB", "APDESTAB"]
+    for key in need:
+        refs.path(key)
+
+
+def _hval(v):
+    """A header value as c_tbhadd/c_tbhadi/c_tbhadt write it (doubles with 15 significant digits)."""
+    if isinstance(v, bool) or isinstance(v, (int, np.integer)) or isinstance(v, str):
+        return v
+    if isinstance(v, (float, np.floating)):
+        return float(f"{float(v):.15g}")
+    return v
+
+
+def _columns(n: int, row: dict) -> fits.BinTableHDU:
+    i11 = {"disp": "I11", "null": -32767}
+    g15 = {"disp": "G15.7"}
+    spec = [
+        ("SPORDER", "1I", None, i11),
+        ("NELEM", "1I", None, i11),
+        ("WAVELENGTH", f"{n}D", "Angstroms", {"disp": "G25.16"}),
+        ("GROSS", f"{n}E", "Counts/s", g15),
+        ("BACKGROUND", f"{n}E", "Counts/s", g15),
+        ("NET", f"{n}E", "Counts/s", g15),
+        ("FLUX", f"{n}E", "erg/s/cm**2/Angstrom", g15),
+        ("ERROR", f"{n}E", "Counts/s", g15),
+        ("NET_ERROR", f"{n}E", "Counts/s", g15),
+        ("DQ", f"{n}I", None, i11),
+        ("A2CENTER", "1E", "pixel", g15),
+        ("EXTRSIZE", "1E", "pixel", g15),
+        ("MAXSRCH", "1I", "pixel", i11),
+        ("BK1SIZE", "1E", "pixel", g15),
+        ("BK2SIZE", "1E", "pixel", g15),
+        ("BK1OFFST", "1E", "pixel", g15),
+        ("BK2OFFST", "1E", "pixel", g15),
+        ("EXTRLOCY", f"{n}E", "pixel", g15),
+        ("OFFSET", "1E", "pixel", g15),
+    ]
+    cols = []
+    for name, form, unit, extra in spec:
+        v = np.asarray(row[name])
+        cols.append(fits.Column(name=name, format=form, unit=unit, array=v.reshape((1,) + v.shape), **extra))
+    return fits.BinTableHDU.from_columns(cols)
+
+
+def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
+    """1-D extraction of every imset of a first-order CCD exposure (``CalStis6`` as cs0.e calls
+    it); returns the ``_x1d``/``_sx1`` table file (one row per imset). `exp` is not modified."""
+    p = exp.primary
+    fname = exp.filename or _str(p.get("FILENAME", ""))
+    sw = {k: _switch((switches or p).get(k, "PERFORM" if k == "CTECORR" else "OMIT")) for k in SWITCHES}
+    check(_merged(p, sw), env, fname)
+    for key in ("ROOTNAME", "DETECTOR", "OBSTYPE", "OBSMODE", "APERTURE", "OPT_ELEM", "CENWAVE", "RA_TARG", "DEC_TARG"):
+        if key not in p:
+            raise EngineError("required keyword missing", file=fname, keyword=key)
+    aperture = aperture_name(p)
+    opt_elem = _str(p["OPT_ELEM"])
+    cenwave = int(p["CENWAVE"])
+    ra, dec = float(p["RA_TARG"]), float(p["DEC_TARG"])
+    backcorr = sw["BACKCORR"] == "PERFORM"
+    dispcorr = sw["DISPCORR"] == "PERFORM"
+    helcorr = sw["HELCORR"] == "PERFORM"
+    refs = Refs(dict(env), p.copy())
+    need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
+    tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
+    hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
+    slit = read_apdes(tabs["APDESTAB"], aperture)
+    xtr = read_xtract(tabs["XTRACTAB"], aperture, opt_elem, cenwave)
+    if xtr.xtracalg not in ("UNWEIGHTED", ""):
+        raise EngineError(
+            f"XTRACALG = {xtr.xtracalg} is not supported by the builtin STIS engine yet",
+            file=tabs["XTRACTAB"].name,
+            keyword="XTRACTAB",
+        )
+    disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
+    tables, offsets, radvel = [], [], 0.0
+    for im in exp.imsets:
+        sh = im.sci_hdr
+        if sh.get("IMSET_OK", True) is False:
+            log.warning("imset %d skipped (IMSET_OK = F)", im.extver)
+            continue
+        for key in ("EXPTIME", "EXPSTART", "EXPEND", "CD1_1", "CD2_2", "CRPIX1", "CRVAL1", "MEANDARK", "NCOMBINE"):
+            if key not in sh:
+                raise EngineError("required keyword missing", file=fname, keyword=key)
+        wavecal = _str(sh.get("ASN_MTYP", "")) == "WAVECAL"
+        exptime, expstart, expend = float(sh["EXPTIME"]), float(sh["EXPSTART"]), float(sh["EXPEND"])
+        ltm, ltv = _lt0(sh)
+        cd2 = float(sh["CD2_2"])
+        msm = (0.0, 0.0) if wavecal else (float(sh.get("SHIFTA1", 0.0)), float(sh.get("SHIFTA2", 0.0)))
+        sdq = E.cc_sdqflags(int(sh.get("SDQFLAGS", 0x7F)))
+        hfactor = None
+        if helcorr:
+            radvel = radialvel.radial_velocity(ra, dec, (expstart + expend) / 2.0)
+            hfactor = 1.0 - radvel / E.HCFACTOR
+        _lya_check(p, slit, sh, im.sci.shape, ltm, fname)
+        trace, _rot = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, 1, expstart)
+        ap_offset2 = slit.ap_offset[1] / (cd2 * 3600.0)
+        total2 = 0.0 + msm[1] + ap_offset2
+        nm = trace[0].a2center + total2
+        off = (
+            E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq) if xtr.maxsearch != -1 else 0.0
+        )
+        if off is None:
+            raise EngineError(
+                "Cross correlation to locate spectrum failed; cannot extract", file=fname, keyword="XTRACTAB"
+            )
+        cc = nm + off
+        a2displ = X.interp_trace(trace, cc)
+        ny, nx = im.sci.shape
+        rpix = ((np.arange(nx) - ltv[0]) / ltm[0]).astype(np.int64)
+        y_box = cc + E.trace_y_at(a2displ, rpix, strict=False)
+        bg = E.calc_back(im.sci, im.err, im.dq, y_box, xtr, ltm, ltv) if backcorr else None
+        ex = E.extract(im.sci, im.err, im.dq, y_box, xtr.extrsize, bg, exptime, ltm, ltv, smoothing=True)
+        back, net = E.smooth_back(ex.back, ex.gross)
+        wave = np.zeros(nx)
+        if dispcorr:
+            iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, 1)
+            delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, int(sh.get("DISPAXIS", 1)))
+            d = X.interp_disp(disp, cc)
+            d = X.adjust_disp(d, delta, iac, msm[0])
+            wave = E.wavelengths(d.coeff, d.ncoeff, 1, cenwave, nx, ltm, ltv, hfactor)
+        row = {
+            "SPORDER": np.int16(1),
+            "NELEM": np.int16(nx),
+            "WAVELENGTH": wave,
+            "GROSS": ex.gross,
+            "BACKGROUND": back,
+            "NET": net,
+            "FLUX": np.zeros(nx, np.float32),
+            "ERROR": ex.error,
+            "NET_ERROR": ex.error,
+            "DQ": ex.dq.astype(np.int16),
+            "A2CENTER": np.float32(cc * ltm[1] + ltv[1] + 1.0),
+            "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
+            "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
+            "BK1SIZE": np.float32(xtr.bksize[0] * ltm[1]),
+            "BK2SIZE": np.float32(xtr.bksize[1] * ltm[1]),
+            "BK1OFFST": np.float32(xtr.bkoffset[0] * ltm[1]),
+            "BK2OFFST": np.float32(xtr.bkoffset[1] * ltm[1]),
+            "EXTRLOCY": ex.extrlocy,
+            "OFFSET": np.float32(off),
+        }
+        hdu = _columns(nx, row)
+        h = hdu.header
+        h["EXTNAME"] = "SCI"
+        h["EXTVER"] = len(tables) + 1
+        for card in sh.cards:
+            if card.keyword in STRUCTURAL or card.keyword in INVALID or card.keyword in h:
+                continue
+            h[card.keyword] = (_hval(card.value), card.comment)
+        h["CRSCROFF"] = (_hval(off), "offset from 1-D extraction cross-corr.")
+        if helcorr:
+            h["V_HELIO"] = (_hval(radvel), "heliocentric radial velocity (km/s)")
+        tables.append(hdu)
+        offsets.append(off)
+    if not tables:
+        raise EngineError("no rows were written; no table created", file=fname, keyword="X1DCORR")
+    prim = p.copy()
+    _history(prim, sw, tabs, hist)
+    prim["X1DCORR"] = "COMPLETE"
+    if backcorr:
+        prim["BACKCORR"] = "COMPLETE"
+    if dispcorr:
+        prim["DISPCORR"] = "COMPLETE"
+        if helcorr:
+            prim["HELCORR"] = "COMPLETE"
+    prim["NEXTEND"] = (len(tables), "number of extensions")
+    prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
+    if dispcorr and helcorr:
+        prim.add_history(f"Heliocentric correction = {radvel:g} km/s")
+    return fits.HDUList([fits.PrimaryHDU(header=prim), *tables])
+
+
+def _merged(p, sw):
+    h = p.copy()
+    for k, v in sw.items():
+        h[k] = v
+    return h
+
+
+def _lya_check(p, slit, sh, shape, ltm, fname) -> None:
+    """``FindLya`` returns at once unless Lyman α (1216–1300 Å) falls on the image; beyond that
+    (the MAMA G140L/G140M case) the builtin engine does not go."""
+    crval, cd1, crpix = float(sh["CRVAL1"]), float(sh["CD1_1"]), float(sh["CRPIX1"])
+    centera = int((1216.0 - crval) / cd1 + crpix)
+    centerb = int((1300.0 - crval) / cd1 + crpix)
+    width = int(slit.width[0] / float(sh["CD2_2"]) / 3600.0 / ltm[1] * ltm[0])
+    if (centerb + width // 2) < 0 or (centera - width // 2) > shape[1]:
+        return
+    raise EngineError(
+        "Lyman-alpha avoidance (FindLya) is not supported by the builtin STIS engine yet",
+        file=fname,
+        keyword="OPT_ELEM",
+    )
+
+
+def _history(prim, sw, tabs, hist) -> None:
+    """``History6`` (written before the extraction, with the tables' header PEDIGREE/DESCRIP)."""
+
+    def tab(key):
+        prim.add_history(f"  reference table {tabs[key].name}")
+        for text in hist[key]:
+            if text:
+                prim.add_history(f"    {text}")
+
+    if sw["X1DCORR"] == "PERFORM":
+        prim.add_history("X1DCORR performed ...")
+        tab("SPTRCTAB")
+        tab("XTRACTAB")
+    if sw["BACKCORR"] == "PERFORM":
+        prim.add_history("BACKCORR performed ...")
+        tab("XTRACTAB")
+    if sw["DISPCORR"] == "PERFORM":
+        prim.add_history("DISPCORR performed ...")
+        tab("DISPTAB")
+        tab("INANGTAB")
+        tab("APDESTAB")
+    if sw["HELCORR"] == "PERFORM":
+        prim.add_history("HELCORR performed (no reference file needed)")

@@ -1,0 +1,91 @@
+"""calstis6 (X1DCORR, first order, unweighted): the steps on tiny arrays (cross correlation finds
+the spectrum, the clipped background, the extraction box, the background smoothing, the
+wavelength inversion) and parity with cs0.e's ``_sx1``/``_x1d`` on stis-ccd-spec (marked hstcal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from caldp.engines.stis import x1d as E
+from caldp.engines.stis import x2d as X
+
+F32 = np.float32
+
+
+def _spectrum(nx=60, ny=50, y0=24.3, sigma=1.1, sky=2.0, amp=100.0, seed=1):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:ny, 0:nx].astype(float)
+    prof = np.exp(-0.5 * ((yy - y0) / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+    flux = amp * (1.0 + 0.3 * np.sin(xx / 7.0))
+    sci = (flux * prof + sky + rng.normal(0, 0.01, (ny, nx))).astype(F32)
+    return sci, np.full_like(sci, F32(1.0)), np.zeros(sci.shape, np.uint16), flux[0]
+
+
+def _flat_trace(nx):
+    return [X.TraceRow(0.0, 20.0, np.zeros(nx))]
+
+
+def test_cross_correlation_finds_the_spectrum():
+    sci, err, dq, _ = _spectrum(y0=24.3)
+    off = E.cross_corr(sci, err, dq, _flat_trace(60), 21.0, 6, (1.0, 1.0), (0.0, 0.0), E.cc_sdqflags(31743))
+    assert off == pytest.approx(3.3, abs=0.15)
+    # the peak at the end of the search range is a failure (None), as CrossCorr's
+    assert E.cross_corr(sci, err, dq, _flat_trace(60), 10.0, 3, (1.0, 1.0), (0.0, 0.0), 0) is None
+
+
+def test_background_and_box_recover_the_flux():
+    sci, err, dq, flux = _spectrum(y0=24.0, sky=2.0)
+    sci[5, 10] = 500.0  # a cosmic ray in a background box is clipped
+    xtr = E.Xtract(1, 9.0, (5.0, 5.0), (-15.0, 15.0), (0.0,), 0, 5)
+    y_box = np.full(60, 24.0)
+    bg = E.calc_back(sci, err, dq, y_box, xtr, (1.0, 1.0), (0.0, 0.0))
+    np.testing.assert_allclose(bg.bck0, 2.0, atol=0.05)
+    assert not bg.dqbck.any()
+    ex = E.extract(sci, err, dq, y_box, 9.0, bg, 10.0, (1.0, 1.0), (0.0, 0.0))
+    # a 9-pixel box holds > 99.9 % of a σ = 1.1 profile; NET per second
+    np.testing.assert_allclose(ex.net * 10.0, flux * 0.9999, rtol=3e-3)
+    np.testing.assert_allclose(ex.back * 10.0, 9 * 2.0, rtol=3e-2)
+    np.testing.assert_allclose(ex.extrlocy, 25.0)
+    # ERROR: sqrt(Σ err²)/t over the 9 pixels (unit errors), no background variance when smoothing
+    np.testing.assert_allclose(ex.error, 3.0 / 10.0, rtol=1e-6)
+
+
+def test_box_fractional_ends():
+    sci = np.ones((20, 4), F32)
+    ex = E.extract(sci, sci, np.zeros((20, 4), np.uint16), np.full(4, 9.3), 4.5, None, 1.0, (1.0, 1.0), (0.0, 0.0))
+    np.testing.assert_allclose(ex.gross, 4.5, rtol=1e-7)  # the box holds its size in pixels exactly
+
+
+def test_smoothing_and_poly_fit():
+    x = np.arange(200.0)
+    cubic = 3.0 + 0.02 * (x - 100) - 1e-4 * (x - 100) ** 2 + 2e-7 * (x - 100) ** 3
+    coeff = E.fit_poly(x, cubic, 3)
+    np.testing.assert_allclose(E.compute_poly(x, coeff, 3), cubic, atol=1e-9)
+    back = cubic.astype(F32).copy()
+    back[50] = 40.0  # a spike the running median removes
+    gross = np.full(200, F32(10.0))
+    b, net = E.smooth_back(back, gross)
+    # HSTCAL's running median spans 10 pixels [i−5, i+4] (w1 = w2 − 9): the cubic half a pixel back
+    half_back = 3.0 + 0.02 * (x - 100.5) - 1e-4 * (x - 100.5) ** 2 + 2e-7 * (x - 100.5) ** 3
+    np.testing.assert_allclose(b[10:191], half_back[10:191], atol=5e-3)  # the spike nudges the fit
+    assert b[5] == E.median_float(back[0:10]) and net.dtype == np.float32
+    np.testing.assert_array_equal(net, gross - b)
+
+
+def test_boxcar_median_windows():
+    a = np.arange(12, dtype=F32) ** 2
+    out = E.boxcar_median(a, 9)
+    # windows [max(i − 5, 0), min(i + 4, n − 1)]: [0..4], [0..5], …, [0..9], [1..10], [2..11], [3..11], …
+    assert out[0] == E.median_float(a[0:5]) and out[4] == E.median_float(a[0:9])
+    assert out[6] == E.median_float(a[1:11]) and out[11] == E.median_float(a[6:12])
+
+
+def test_wavelengths_invert_the_dispersion_relation():
+    coeff = np.zeros(10)
+    coeff[:3] = [-1200.0, 0.35, 1e-6]  # one-indexed pixel = c0 + c1·λ + c2·λ²
+    wave = E.wavelengths(coeff, 3, 1, 4300, 64, (1.0, 1.0), (-400.0, 0.0), None)
+    pix = np.array([E.eval_disp_scalar(coeff, 3, 1.0, w) for w in wave])
+    np.testing.assert_allclose(pix, np.arange(64) + 400.0, atol=1e-3)
+    h = 1.0 - 20.0 / E.HCFACTOR
+    np.testing.assert_array_equal(E.wavelengths(coeff, 3, 1, 4300, 64, (1.0, 1.0), (-400.0, 0.0), h), wave * h)
