@@ -1,4 +1,4 @@
-"""calstis1 (basic 2-D) array steps after BLEVCORR (HSTCAL ``cs1/donoise.c``, ``dobias.c``,
+"""calstis1 (basic 2-D) array steps after BLEVCORR, CCD and MAMA (HSTCAL ``cs1/donoise.c``, ``dobias.c``,
 ``dodark.c``, ``doflat.c``, ``lib/sub2d.c``, ``multk2d.c``, ``div2d.c``, ``mult2d.c``, ``dostat.c``).
 
 Float32 arithmetic where calstis uses float, float64 where C promotes (``sqrt`` returns double

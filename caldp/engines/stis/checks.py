@@ -1,6 +1,7 @@
-"""Up-front checks of a STIS CCD exposure before any pixel is touched (HSTCAL ``cs1/getkeyinfo1.c``,
+"""Up-front checks of a STIS exposure before any pixel is touched (HSTCAL ``cs1/getkeyinfo1.c``,
 ``cs1/getflags1.c``, ``cs2``'s CRREJTAB lookup): the raw header's CCD keywords, and every reference
-file a PERFORM switch needs exists — all named in one :class:`EngineError` (file and keyword).
+file a PERFORM switch needs exists (:func:`needed_references` for the CCD,
+:func:`needed_references_mama` for the MAMAs) — all named in one :class:`EngineError` (file and keyword).
 
 Where cs0.e is lenient this is stricter, on purpose (docs/notes/stis.md): cs0.e takes a missing
 CCDGAIN, CCDOFFST, BINAXIS1 or BINAXIS2 as 1 without a word; here each is an error naming the keyword.

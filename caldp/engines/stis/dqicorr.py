@@ -1,5 +1,7 @@
-"""DQICORR for the CCD (HSTCAL ``cs1/dodqi.c``, ``cs1/flagfilter.c``): saturation, BPIXTAB rows and
-the region beyond a slit's field of view, on the raw frame (overscan included).
+"""DQICORR (HSTCAL ``cs1/dodqi.c``, ``cs1/flagfilter.c``): for the CCD saturation, BPIXTAB rows and
+the region beyond a slit's field of view, on the raw frame (overscan included); for the MAMAs the
+BPIXTAB rows only, in low-res reference pixels, through a high-res scratch array when the image is
+high-res in one axis or DOPPCORR widens the flags (:func:`apply_bpixtab_mama`).
 
 Pure array functions; the BPIXTAB rows are ``(PIX1, PIX2, LENGTH, AXIS, VALUE)`` in reference
 (1-based, unbinned) pixels and `ltv` is the image's zero-based offset (LTV1, LTV2).
