@@ -4,8 +4,9 @@ Same arguments as cs0.e (``[-t] [-s] [-v] [-r] [--version] input [outroot] [-w w
 references come from the headers through ``oref`` in the environment (no CRDS); exit status as
 cs0.e: 0 success, 2 any error. As cs0.e, products go beside the input unless `outroot` says
 otherwise: a directory (ending in ``/``) or a root name (``dir/root`` → ``dir/root_flt.fits``).
-The builtin engine calibrates CCD imaging; for other STIS modes it stops with one line naming the
-keyword, and a wavecal (``-w``), which only spectroscopy uses, is accepted and not read.
+The builtin engine calibrates CCD imaging and spectroscopy and MAMA imaging; for other STIS modes it
+stops with one line naming the keyword. ``-w wavecal`` names the wavecal instead of the WAVECAL
+keyword (relative to the current directory, as cs0.e opens it).
 """
 
 from __future__ import annotations
@@ -29,15 +30,18 @@ def placement(input_path: Path, args: list[str], values: dict[str, str]) -> dict
     {'outdir': PosixPath('/tmp')}
     >>> placement(Path("o1_raw.fits"), ["/tmp/obj_raw.fits"], {})
     {'outdir': PosixPath('/tmp'), 'outroot': 'obj'}
+    >>> placement(Path("d/o1_raw.fits"), [], {"-w": "w/o1_wav.fits"})
+    {'outdir': PosixPath('d'), 'wavecal': 'w/o1_wav.fits'}
     """
+    wav = {"wavecal": values["-w"]} if values.get("-w") else {}
     if not args:
-        return {"outdir": input_path.parent}
+        return {"outdir": input_path.parent, **wav}
     outroot = args[0]
     path = Path(outroot)
     where = {"outdir": path} if outroot.endswith("/") else {"outdir": path.parent, "outroot": _root(path.name)}
     if not where["outdir"].is_dir():
         raise EngineError("output directory does not exist", file=where["outdir"])
-    return where
+    return {**where, **wav}
 
 
 def _root(name: str) -> str:

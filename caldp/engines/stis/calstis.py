@@ -43,9 +43,11 @@ def calstis(
     keep_intermediates: bool = False,
     verbose: bool = False,
     outroot: str | None = None,
+    wavecal: str | None = None,
 ) -> list[Path]:
     """Calibrate a STIS CCD imaging exposure; returns the paths written. `outroot`: the products'
-    root name (cs0.e's outroot argument; default the raw file's)."""
+    root name (cs0.e's outroot argument; default the raw file's). `wavecal`: cs0.e's ``-w``, the
+    wavecal to use instead of the WAVECAL keyword (a path as given)."""
     with driver_run(input_path, outdir=outdir, env=env, cal_ver=(cal_ver(), "CALSTIS code version")) as run:
         path = run.input_path
         name = path.name.lower()
@@ -61,14 +63,14 @@ def calstis(
             raise EngineError("input must be an _asn.fits or a _raw.fits file", file=path.name)
         root = outroot or raw.name[: -len("_raw.fits")].lower()
         try:
-            _process(raw, root, run.out, dict(run.env), keep=keep_intermediates)
+            _process(raw, root, run.out, dict(run.env), keep=keep_intermediates, wavfile=wavecal)
         finally:
             run.out.close()
         run.trailer_roots = [root]
     return list(run.out.written)
 
 
-def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
+def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str | None = None) -> None:
     exp = read_exposure(raw)
     primary = exp.primary
     if str(primary.get("INSTRUME", "")).strip() != "STIS":
@@ -83,7 +85,7 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False) -> None:
     # --- spectroscopy (helper-18s): the wavecal is checked up front, processed after the science ---
     wav = None
     if obstype == "SPECTROSCOPIC":
-        wav = wavecal.prepare(raw, primary, env)
+        wav = wavecal.prepare(raw, primary, env, wavfile)
     unsupported = ["ATODCORR", "SHADCORR", "RPTCORR", "CTECORR"]
     unsupported += ["GEOCORR", "X2DCORR"] if obstype == "IMAGING" else []
     for key in unsupported:

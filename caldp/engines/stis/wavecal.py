@@ -61,7 +61,8 @@ def prepare(raw: Path, primary, env, wavfile: str | None = None) -> Wavecal | No
         log.warning("WAVECORR will be skipped because WAVECAL is N/A.")
         primary["WAVECORR"] = "SKIPPED"
         return None
-    path = Path(name) if Path(name).is_absolute() else raw.parent / name
+    # the keyword's name is beside the raw file; -w's is a path as given (cs0.e opens it from its cwd)
+    path = Path(name) if wavfile or Path(name).is_absolute() else raw.parent / name
     if not path.is_file():
         raise EngineError(f"wavecal not found ({path})", file=name, keyword="WAVECAL")
     exp = read_exposure(path)

@@ -259,3 +259,21 @@ def test_e_aperture_needs_the_full_frame(spec_small, spec_run):
     with pytest.raises(EngineError, match="E-aperture rows") as err:
         calstis4(w2d, Refs(spec_small.env, w2d.primary.copy()), use_e_aperture=True)
     assert err.value.keyword == "PROPAPER"
+
+
+def test_cli_wavecal_option(spec_small, tmp_path, monkeypatch):
+    """caldp-calstis -w: the wavecal named on the command line (from the current directory, as
+    cs0.e) replaces the WAVECAL keyword."""
+    from caldp.cli.calstis import main
+
+    (ds,) = spec_small.datasets
+    raw, _ = _copy_inputs(ds, tmp_path, None, lambda h: h.__setitem__("WAVECAL", "not_there_wav.fits"))
+    (tmp_path / "lamps").mkdir()
+    (raw.parent / f"{ds.name}_wav.fits").rename(tmp_path / "lamps" / "mine_wav.fits")
+    for key, value in spec_small.env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    assert main([str(raw), "-w", "lamps/mine_wav.fits"]) == 0
+    with fits.open(raw.parent / f"{ds.name}_crj.fits") as crj:
+        assert crj[0].header["WAVECORR"] == "COMPLETE" and crj["SCI", 1].header["SHIFTA1"] != 0.0
+    assert main([str(raw.with_name("again_raw.fits")), "-w", "lamps/mine_wav.fits"]) == 2  # no such input
