@@ -277,3 +277,48 @@ def test_cli_wavecal_option(spec_small, tmp_path, monkeypatch):
     with fits.open(raw.parent / f"{ds.name}_crj.fits") as crj:
         assert crj[0].header["WAVECORR"] == "COMPLETE" and crj["SCI", 1].header["SHIFTA1"] != 0.0
     assert main([str(raw.with_name("again_raw.fits")), "-w", "lamps/mine_wav.fits"]) == 2  # no such input
+
+
+def _two_imset_wavecal(path):
+    """The wavecal made of two imsets: the first taken before the science, the second (its lamp
+    image one column to the right) after it, so calstis12 interpolates in time."""
+    with fits.open(path) as h:
+        hdus = [h[0].copy(), *(x.copy() for x in h[1:4])]
+        second = [x.copy() for x in h[1:4]]
+    start = hdus[1].header["EXPSTART"]
+    length = hdus[1].header["EXPEND"] - start
+    first_start = start - 0.02  # before the first science imset
+    for x in hdus[1:4]:
+        x.header["EXPSTART"], x.header["EXPEND"] = first_start, first_start + length
+    second[0].data = np.roll(second[0].data, 1, axis=1)
+    for x in second:
+        x.header["EXTVER"] = 2
+    hdus[0].header["NEXTEND"] = 6
+    fits.HDUList(hdus + second).writeto(path, overwrite=True)
+
+
+@pytest.mark.hstcal
+def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path):
+    """Two wavecal imsets around the science: calstis4 measures each, calstis12 interpolates the
+    shifts linearly at each science imset's midpoint — equal to cs0.e's in every header."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = spec_small.datasets
+    raw, out = _copy_inputs(ds, tmp_path)
+    _two_imset_wavecal(raw.parent / f"{ds.name}_wav.fits")
+    env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    hst = tmp_path / "hst"
+    shutil.copytree(raw.parent, hst)
+    proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    calstis(raw, outdir=out, env=spec_small.env, keep_intermediates=True)
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
+    w2d = f"{ds.name}_w2d_tmp.fits"
+    assert_products_match(hst, out, [*names, f"{ds.name}_fwv_tmp.fits", w2d])
+    _assert_shifts_match(hst, out, names, w2d)
+    with fits.open(out / w2d) as w, fits.open(out / names[0]) as flt:
+        a, b = w["SCI", 1].header["SHIFTA1"], w["SCI", 2].header["SHIFTA1"]
+        assert b - a == pytest.approx(1.0, abs=0.1)  # the second lamp image one column further
+        s1, s2 = flt["SCI", 1].header["SHIFTA1"], flt["SCI", 2].header["SHIFTA1"]
+        assert a < s1 < s2 < b  # interpolated, later imset nearer the later wavecal
