@@ -6,7 +6,7 @@ The thin layer: WCPTAB, LAMPTAB and APDESTAB rows, the imset's coordinates and s
 a copy of the DQ (calstis4 never writes it back), then :mod:`.waveshift` and :mod:`.spatialshift`;
 SHIFTA1/SHIFTA2 (image pixels scaled to reference pixels, -9999 when undefined) go into each SCI
 header as calstis4 writes them, WAVECORR=COMPLETE and the history into the primary header.
-Echelle and prism wavecals (``EchShift``, prism collapse) and short/medium slits are not here.
+Echelle and prism wavecals (``EchShift``, prism collapse) are not here.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def calstis4(w2d: Exposure, refs: Refs, *, use_e_aperture: bool = False) -> list
     seen: dict = {}
     wcp = read_wcp(refs, detector, opt_elem, seen)
     edges, flux = read_lamp(refs, str(p["LAMPSET"]).strip(), str(p.get("SCLAMP", "")).strip(), opt_elem, seen)
-    width1, _, bars = read_slit(refs, aperture, seen)
+    width1, width2, bars = read_slit(refs, aperture, seen)
     out = []
     for im in w2d.imsets:
         h = im.sci_hdr
@@ -186,14 +186,14 @@ def calstis4(w2d: Exposure, refs: Refs, *, use_e_aperture: bool = False) -> list
                 wl_range=wcp.wl_range,
             )
             kind = spatialshift.which_slit(aperture, dispaxis)
-            if kind != spatialshift.LONG_SLIT:
-                raise EngineError(
-                    f"aperture {aperture}: only long slits are supported by the builtin STIS engine's wavecal step",
-                    file=fname,
-                    keyword="APERTURE",
-                )
-            if bars:
-                v, qv = spatialshift.slit_profile(im.sci, dq, sdq, sp_cols, sp_rows, wl_rows)
+            v, qv = spatialshift.slit_profile(im.sci, dq, sdq, sp_cols, sp_rows, wl_rows)
+            if kind == spatialshift.SHORT_ECHELLE_SLIT:
+                s_shift = spatialshift.xc_echelle(v, qv, width2, crpix[1], cdelt[1], wcp.sp_range, sdq)
+            elif kind == spatialshift.MEDIUM_ECHELLE_SLIT:
+                s_shift = spatialshift.find_ends(v, qv, width2, crpix[1], cdelt[1], wcp.sp_range)
+            elif kind != spatialshift.LONG_SLIT:
+                log.warning("Aperture `%s' is not supported for a wavecal.", aperture)
+            elif bars:
                 s_shift, _ = spatialshift.find_bars(v, qv, bars, crpix[1], cdelt[1], wcp.sp_range)
             else:
                 log.warning(

@@ -4,7 +4,8 @@ the wavecal is collapsed along the dispersion weighted by its (median-subtracted
 slit illumination is normalised by a natural spline through section medians and inverted, and
 each occulting bar of APDESTAB is found by cross-correlating with a one-bar template; the shift is
 the weighted mean of the bars' shifts. Pure array functions in HSTCAL's double-precision order.
-Short and medium echelle slits (``XCEchelle``, ``FindEnds``) are not here.
+Short slits (< 5″, ``xcechelle.c``) are cross-correlated with a box the slit's length; medium
+slits (5–7″, ``findends.c``, ``findedge.c``) give the shift from their two ends.
 
 >>> template_bar(5.0, 2.0, 10).tolist()
 [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 0.5, 0.0, 0.0, 0.0]
@@ -16,7 +17,7 @@ import logging
 
 import numpy as np
 
-from .waveshift import median_double
+from .waveshift import median_double, peak_quad3, xc_peak, xc_range
 
 log = logging.getLogger(__name__)
 
@@ -339,3 +340,86 @@ def find_bars(v, qv, bars, crpix: float, cdelt: float, sp_range: int) -> tuple[f
         else:
             log.info("shift of bar %d is %.3f, weight = %.5g", k + 1, s, w)
     return avg_shifts([s for s, _ in per_bar], [w for _, w in per_bar]), per_bar
+
+
+def xc_echelle(v, qv, length: float, crpix: float, cdelt: float, sp_range: int, sdqflags: int) -> float | None:
+    """``XCEchelle``: the shift of a short slit (`length` arcsec) from the cross correlation of the
+    slit profile with a box of that length centred on `crpix` (None: off the image or no peak)."""
+    nv = v.size
+    length = length / (cdelt * ARCSEC_PER_DEGREE)
+    nrange = xc_range(sp_range, nv)
+    low, high = crpix - length / 2.0, crpix + length / 2.0
+    ilow, ihigh = _nint(low), _nint(high)
+    if ilow < 0 or ilow >= nv or ihigh < 0 or ihigh >= nv:
+        return None
+    tslit = np.zeros(nv, F64)
+    tslit[ilow + 1 : ihigh] = 1.0
+    tslit[ilow] = low + 0.5 - float(ilow)
+    tslit[ihigh] = float(ihigh) - (high - 0.5)
+    return xc_peak(v, qv, tslit, nrange, sdqflags)
+
+
+LOW_TO_HIGH, HIGH_TO_LOW = 1, -1
+
+
+def find_edge(v, qv, maxmin: int, locn0: float, sp_range: int) -> float | None:
+    """``FindEdge``: where the slit profile rises (`maxmin` +1) or falls (−1) near `locn0`: the
+    parabolic extreme of the [−1, 0, 1] cross correlation within the good pixels around it."""
+    nv = v.size
+    ilocn0 = _nint(locn0)
+    if ilocn0 < 0 or ilocn0 >= nv:
+        log.info("Estimated location (%d) of edge is off the image.", ilocn0 + 1)
+        return None
+    first = int(locn0 + 0.5) - sp_range // 2
+    last = first + sp_range - 1
+    first, last = max(first, 0), min(last, nv - 1)
+    i_min, i_max = last, first
+    for i in range(ilocn0, last + 1):
+        if qv[i]:
+            break
+        i_max = i
+    for i in range(ilocn0, first - 1, -1):
+        if qv[i]:
+            break
+        i_min = i
+    if i_max - i_min < 3 + 1:
+        return None
+    first, last = i_min, i_max
+    xc = np.zeros(nv, F64)
+    i = np.arange(1, nv - 1 - 3 + 1)  # the C loop stops at nv − half − 3
+    if i.size:
+        xc[i] = (-v[i - 1] + 0.0 * v[i]) + v[i + 1]
+    seg = xc[first : last + 1]
+    ipeak = first + int(np.argmax(seg) if maxmin == LOW_TO_HIGH else np.argmin(seg))
+    if ipeak <= first or ipeak >= last:
+        log.warning("Edge not found, appears to be at end of range.")
+        return None
+    i0 = ipeak - 1
+    peak = peak_quad3(xc[i0 : i0 + 3])
+    if peak is None:
+        return None
+    return peak + float(i0) + 1.0
+
+
+def find_ends(v, qv, length: float, crpix: float, cdelt: float, sp_range: int) -> float | None:
+    """``FindEnds``: a medium slit's shift, the mean of its two ends' offsets from where a slit of
+    `length` arcsec centred on `crpix` would put them (None: neither found, or they disagree)."""
+    scale = cdelt * ARCSEC_PER_DEGREE
+    slit_end = crpix - length / scale / 2.0
+    shifts = []
+    for maxmin, locn0 in ((LOW_TO_HIGH, slit_end), (HIGH_TO_LOW, slit_end + length / scale)):
+        locn = find_edge(v, qv, maxmin, locn0, sp_range)
+        if locn is not None:
+            shifts.append(locn - locn0)
+    if not shifts:
+        return None
+    if len(shifts) == 2:
+        spread = max(shifts) - min(shifts)
+        if spread > MAX_DIFF_WARNING:
+            log.warning("Shifts of lower and upper edges differ by %.2f", spread)
+        if spread > MAX_DIFF_ERROR:
+            return None
+    total = 0.0
+    for sh in shifts:
+        total += sh
+    return total / float(len(shifts))

@@ -128,3 +128,32 @@ def test_calstis11_applies_only_to_early_hitm_ccd():
     assert not calstis11.applies({**base, "TEXPSTRT": 51126.0})
     assert not calstis11.applies({**base, "SCLAMP": "LINE"})
     assert not calstis11.applies({**base, "DETECTOR": "NUV-MAMA"})
+
+
+def _slit(nv, centre, length_px, soft=0.7):
+    y = np.arange(nv, dtype=float)
+    lo, hi = centre - length_px / 2, centre + length_px / 2
+    return 1000.0 * 0.5 * (np.tanh((y - lo) / soft) - np.tanh((y - hi) / soft))
+
+
+@pytest.mark.parametrize("shift", [-1.2, 0.0, 1.3])
+def test_xc_echelle_recovers_a_short_slit_shift(shift):
+    """A 0.5″ slit (9.8 pixels at 0.0508″) whose image is `shift` pixels from crpix."""
+    nv, crpix, cdelt = 128, 63.0, 0.05078 / 3600.0
+    v = _slit(nv, crpix + shift, 0.5 / 0.05078)
+    qv = np.zeros(nv, np.int16)
+    got = spatialshift.xc_echelle(v, qv, 0.5, crpix, cdelt, 21, 31743)
+    assert got == pytest.approx(shift, abs=0.1)
+    assert spatialshift.xc_echelle(v, qv, 0.5, 200.0, cdelt, 21, 31743) is None  # slit off the image
+
+
+@pytest.mark.parametrize("shift", [-0.8, 0.6])
+def test_find_ends_recovers_a_medium_slit_shift(shift):
+    """A 6″ slit (118 pixels): both ends found, their mean offset is the shift."""
+    nv, crpix, cdelt = 300, 149.0, 0.05078 / 3600.0
+    v = _slit(nv, crpix + shift, 6.0 / 0.05078)
+    qv = np.zeros(nv, np.int16)
+    got = spatialshift.find_ends(v, qv, 6.0, crpix, cdelt, 21)
+    assert got == pytest.approx(shift, abs=0.1)
+    qv[:] = 1  # everything flagged: no edge can be found
+    assert spatialshift.find_ends(v, qv, 6.0, crpix, cdelt, 21) is None
