@@ -322,3 +322,55 @@ def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path):
         assert b - a == pytest.approx(1.0, abs=0.1)  # the second lamp image one column further
         s1, s2 = flt["SCI", 1].header["SHIFTA1"], flt["SCI", 2].header["SHIFTA1"]
         assert a < s1 < s2 < b  # interpolated, later imset nearer the later wavecal
+
+
+def _short_slit_copy(spec_small, ds, tmp_path, window_centre: int):
+    """The small dataset as if taken through 0.2X0.2: the wavecal's lamp only in 5 rows around
+    `window_centre` (raw rows; elsewhere the row's overscan level), and APDESTAB with a 0.2X0.2 row
+    (a copy of the references, `oref` pointing at it)."""
+
+    def aperture(h):
+        h["APERTURE"], h["PROPAPER"], h["APER_FOV"] = "0.2X0.2", "0.2X0.2", "0.2x0.2"
+        h["X1DCORR"] = "OMIT"  # no XTRACTAB row for this aperture
+
+    raw, out = _copy_inputs(ds, tmp_path, aperture, aperture)
+    with fits.open(raw.with_name(f"{ds.name}_wav.fits"), mode="update") as h:
+        data = h["SCI", 1].data
+        level = np.median(data[:, :18].astype(float), axis=1)
+        rows = np.abs(np.arange(data.shape[0]) - window_centre) > 2
+        data[rows] = np.rint(level[rows])[:, None].astype(data.dtype)
+    refdir = tmp_path / "refs"
+    shutil.copytree(spec_small.env["oref"], refdir)
+    name = spec_small.env["oref"] + "s7b0006o_apd.fits"
+    with fits.open(name) as h:
+        t = h[1].data
+        extra = fits.FITS_rec.from_columns(h[1].columns, nrows=len(t) + 1)
+        extra[-1]["APERTURE"], extra[-1]["WIDTH1"], extra[-1]["WIDTH2"] = "0.2X0.2", 0.2, 0.2
+        extra[-1]["ANGLE"], extra[-1]["NBARS"] = 0.315, 0
+        extra[-1]["PEDIGREE"], extra[-1]["DESCRIP"] = t[0]["PEDIGREE"], t[0]["DESCRIP"]
+        hdus = fits.HDUList([h[0].copy(), fits.BinTableHDU(extra, h[1].header)])
+    hdus.writeto(refdir / "s7b0006o_apd.fits", overwrite=True)
+    return raw, out, {**spec_small.env, "oref": f"{refdir}/"}
+
+
+@pytest.mark.hstcal
+def test_short_slit_wavecal_like_cs0(spec_small, tmp_path):
+    """A short slit (0.2X0.2): calstis4 cross-correlates the slit profile with a 0.2″ box
+    (XCEchelle); the lamp window one row above the trace gives SHIFTA2 ≈ +1, equal to cs0.e's."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = spec_small.datasets
+    raw, out, env = _short_slit_copy(spec_small, ds, tmp_path, window_centre=64)
+    hst = tmp_path / "hst"
+    shutil.copytree(raw.parent, hst)
+    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=run_env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    calstis(raw, outdir=out, env=env, keep_intermediates=True)
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
+    w2d = f"{ds.name}_w2d_tmp.fits"
+    assert_products_match(hst, out, [*names, w2d])
+    _assert_shifts_match(hst, out, names, w2d)
+    with fits.open(out / w2d) as w:
+        assert w["SCI", 1].header["SHIFTA2"] == pytest.approx(1.0, abs=0.3)
