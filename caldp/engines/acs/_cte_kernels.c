@@ -8,21 +8,26 @@
  * Speed (exact): in one trap's pass up a column, a row that is neither inside the trap's trail nor
  * filled by the pixel changes nothing (HSTCAL adds 0.0 there), so it is skipped; the only trace of
  * HSTCAL's addition is that it turns -0.0 into +0.0, which one `+ 0.0` per pass reproduces.
+ * The readout runs 8 columns at once, one per SIMD lane (AVX-512 where the CPU has it, else a
+ * portable loop over the lanes); each lane keeps its column's operations, so the bits do not change.
  */
 #include "ckernel.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define CTE_AVX512 1
+#include <immintrin.h>
+#else
+#define CTE_AVX512 0
 #endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("no-trapping-math")
 #endif
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define VEC_CLONES
 #endif
@@ -67,9 +72,13 @@ dadj(const float *obs, const float *rsz, Py_ssize_t nrows, Py_ssize_t ncols, Py_
     return (float)(dval0u * w0 * 0.25 + dval9u * w9 * 0.25 + dmod1u * w1 * 0.25 + dmod2u * w2 * 0.25);
 }
 
-/* Interior row r, columns 1..ncols-2: the same arithmetic without branches (vectorisable). */
-VEC_CLONES static void
-dadj_row(const float *obs, const float *rsz, float *adj, Py_ssize_t ncols, Py_ssize_t r, double rn)
+/* Interior row r, columns 1..ncols-2: the same arithmetic without branches (vectorisable).
+ * w1 of row r equals w2 of row r-1 bit for bit (dmod1(r) = -dmod2(r-1): rounding is symmetric, and
+ * the squares are equal), so a row takes w1 from `wcarry` (when `carried`) and leaves its w2 there:
+ * one double division per pixel fewer. */
+static inline __attribute__((always_inline)) void
+dadj_row_impl(const float *obs, const float *rsz, float *adj, double *wcarry, Py_ssize_t ncols, Py_ssize_t r,
+              double rn, const int carried)
 {
     const double lim = rn * 0.33, rn2 = rn * rn;
     const float *o0 = obs + (r - 1) * ncols, *o1 = obs + r * ncols, *o2 = obs + (r + 1) * ncols;
@@ -91,14 +100,26 @@ dadj_row(const float *obs, const float *rsz, float *adj, Py_ssize_t ncols, Py_ss
         const double dmod2u = dmod2 > lim ? lim : (dmod2 < -lim ? -lim : dmod2);
         const double w0 = dval0 * dval0 / (dval0 * dval0 + 4.0 * rn2);
         const double w9 = dval9 * dval9 / (dval9 * dval9 + 18.0 * rn2);
-        const double w1 = 4 * rn2 / (dmod1 * dmod1 + 4.0 * rn2);
+        const double w1 = carried ? wcarry[c] : 4 * rn2 / (dmod1 * dmod1 + 4.0 * rn2);
         const double w2 = 4 * rn2 / (dmod2 * dmod2 + 4.0 * rn2);
+        wcarry[c] = w2;
         a[c] = (float)(dval0u * w0 * 0.25 + dval9u * w9 * 0.25 + dmod1u * w1 * 0.25 + dmod2u * w2 * 0.25);
     }
 }
 
-/* rsz = f32(rsz + adj*0.75) on row r; returns the row's sum of (obs - rsz)^2 over pixels with
- * |obs| > 0.1 or |rsz| > 0.1 (sequential in columns) and their count. */
+VEC_CLONES static void
+dadj_row(const float *obs, const float *rsz, float *adj, double *wcarry, Py_ssize_t ncols, Py_ssize_t r, double rn,
+         int carried)
+{
+    if (carried)
+        dadj_row_impl(obs, rsz, adj, wcarry, ncols, r, rn, 1);
+    else
+        dadj_row_impl(obs, rsz, adj, wcarry, ncols, r, rn, 0);
+}
+
+/* rsz = f32(rsz + adj*0.75) on row r; the row's sum of (obs - rsz)^2 over pixels with |obs| > 0.1 or
+ * |rsz| > 0.1 and their count. The sum only feeds the stop test, so it is added in eight chains here
+ * (fast); exact_row gives the reference order (sequential in columns) when the test is close. */
 VEC_CLONES static void
 apply_row(const float *obs, float *rsz, const float *adj, Py_ssize_t ncols, Py_ssize_t r, double *sum, double *cnt)
 {
@@ -107,15 +128,37 @@ apply_row(const float *obs, float *rsz, const float *adj, Py_ssize_t ncols, Py_s
     const float *a = adj + r * ncols;
     for (Py_ssize_t c = 0; c < ncols; c++)
         s[c] = (float)((double)s[c] + (double)a[c] * 0.75);
-    double acc = 0, n = 0;
+    double acc[8] = {0}, n[8] = {0};
+    Py_ssize_t c = 0;
+    for (; c + 8 <= ncols; c += 8)
+        for (int l = 0; l < 8; l++) {
+            const double t = (double)(float)(o[c + l] - s[c + l]);
+            const int use = fabs((double)o[c + l]) > 0.1 || fabs((double)s[c + l]) > 0.1;
+            acc[l] += use ? t * t : 0.0;
+            n[l] += use ? 1.0 : 0.0;
+        }
+    for (; c < ncols; c++) {
+        const double t = (double)(float)(o[c] - s[c]);
+        const int use = fabs((double)o[c]) > 0.1 || fabs((double)s[c]) > 0.1;
+        acc[0] += use ? t * t : 0.0;
+        n[0] += use ? 1.0 : 0.0;
+    }
+    *sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    *cnt = ((n[0] + n[1]) + (n[2] + n[3])) + ((n[4] + n[5]) + (n[6] + n[7]));
+}
+
+/* The row's sum in the reference order (sequential in columns). */
+static double
+exact_row(const float *obs, const float *rsz, Py_ssize_t ncols, Py_ssize_t r)
+{
+    const float *o = obs + r * ncols, *s = rsz + r * ncols;
+    double acc = 0;
     for (Py_ssize_t c = 0; c < ncols; c++) {
         const double t = (double)(float)(o[c] - s[c]);
         const int use = fabs((double)o[c]) > 0.1 || fabs((double)s[c]) > 0.1;
         acc += use ? t * t : 0.0;
-        n += use ? 1.0 : 0.0;
     }
-    *sum = acc;
-    *cnt = n;
+    return acc;
 }
 
 /* smooth_adjust(obs, rsz, adj, nrows, ncols, r0, r1, rn): adj[r0:r1] = find_dadjFast from rsz. */
@@ -138,18 +181,27 @@ smooth_adjust(PyObject *self, PyObject *args)
     }
     const float *obs = bo.buf, *rsz = bs.buf;
     float *adj = ba.buf;
+    double *wcarry = malloc(ncols * sizeof(double));
+    if (!wcarry) {
+        ck_release(bufs, 3);
+        return PyErr_NoMemory();
+    }
     Py_BEGIN_ALLOW_THREADS;
+    int carried = 0;
     for (Py_ssize_t r = r0; r < r1; r++) {
         if (r > 0 && r < nrows - 1) {
-            dadj_row(obs, rsz, adj, ncols, r, rn);
+            dadj_row(obs, rsz, adj, wcarry, ncols, r, rn, carried);
+            carried = 1;
             adj[r * ncols] = dadj(obs, rsz, nrows, ncols, r, 0, rn);
             adj[r * ncols + ncols - 1] = dadj(obs, rsz, nrows, ncols, r, ncols - 1, rn);
         } else {
             for (Py_ssize_t c = 0; c < ncols; c++)
                 adj[r * ncols + c] = dadj(obs, rsz, nrows, ncols, r, c, rn);
+            carried = 0;
         }
     }
     Py_END_ALLOW_THREADS;
+    free(wcarry);
     ck_release(bufs, 3);
     Py_RETURN_NONE;
 }
@@ -183,6 +235,30 @@ smooth_apply(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* smooth_exact(obs, rsz, rowsum, nrows, ncols): every row's sum in the reference order. */
+static PyObject *
+smooth_exact(PyObject *self, PyObject *args)
+{
+    Py_buffer bo = {0}, bs = {0}, bsum = {0};
+    Py_buffer *bufs[] = {&bo, &bs, &bsum};
+    Py_ssize_t nrows, ncols;
+    if (!PyArg_ParseTuple(args, "y*y*w*nn", &bo, &bs, &bsum, &nrows, &ncols))
+        return NULL;
+    if (ck_check(&bo, nrows * ncols, 4, "obs") || ck_check(&bs, nrows * ncols, 4, "rsz") ||
+        ck_check(&bsum, nrows, 8, "rowsum")) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    const float *obs = bo.buf, *rsz = bs.buf;
+    double *sum = bsum.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    for (Py_ssize_t r = 0; r < nrows; r++)
+        sum[r] = exact_row(obs, rsz, ncols, r);
+    Py_END_ALLOW_THREADS;
+    ck_release(bufs, 3);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------- readout inversion */
 
 typedef struct {
@@ -193,21 +269,64 @@ typedef struct {
     double rn, thresh;
 } Model;
 
+/* Columns are independent, so the readout runs LANES columns at once, one per SIMD lane (GCC vector
+ * extensions: 8 doubles = one AVX-512, two AVX2 or four SSE2 registers). Every lane does exactly the
+ * operations of its own column in HSTCAL's order and types; selects are bitwise (exact), never
+ * arithmetic. A group's arrays are [row][lane] (column-block-major). */
+#define LANES 8
 #define BLK 16 /* rows per block of the readout's skip / all-filled index */
+typedef double vd __attribute__((vector_size(LANES * 8)));
+typedef long long vi __attribute__((vector_size(LANES * 8)));
 
-/* Per-column scratch of the readout: the trap column as doubles, the rescale factor of each row
- * (traps[i]/traps[i-1] where the density drops, else 1.0: multiplying by 1.0 is exact, so it may be
- * applied on every row), the double trail profiles of one trap, and block bounds. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi" /* the vector helpers are static and inlined: no ABI crosses a call */
+#endif
+#define VLOAD(p) (*(const vd *)(p))
+#define VSTORE(p, v) (*(vd *)(p) = (v))
+
+static inline __attribute__((always_inline)) vd
+vsplat(double x)
+{
+    vd v;
+    for (int l = 0; l < LANES; l++)
+        v[l] = x;
+    return v;
+}
+
+static inline __attribute__((always_inline)) vd
+vsel(vi m, vd a, vd b) /* m ? a : b, lane-wise (m all ones or all zeros) */
+{
+    return (vd)(((vi)a & m) | ((vi)b & ~m));
+}
+
+static inline __attribute__((always_inline)) vd
+vand(vi m, vd a) /* m ? a : +0.0 */
+{
+    return (vd)((vi)a & m);
+}
+
+/* Per-group scratch of the readout: the trap columns as doubles, the rescale factor of each row
+ * (traps[i]/traps[i-1] where the density drops, else 1.0: multiplying by 1.0 is exact, so it is
+ * applied on every row), the double trail profiles of one trap, and the group's block bounds. */
 typedef struct {
-    double *td, *rat, *rpd, *cpd, *bmax, *bmin;
+    double *td, *rat;    /* [row][lane] */
+    double *rpd, *cpd;   /* [transfer] */
+    double *bmax, *bmin; /* [block] */
 } Scratch;
+
+static void *
+galloc(size_t n)
+{
+    void *p = NULL;
+    return posix_memalign(&p, 64, n ? n : 64) == 0 ? p : NULL;
+}
 
 static int
 scratch_alloc(Scratch *s, Py_ssize_t nrows)
 {
     const Py_ssize_t nb = nrows / BLK + 1;
-    s->td = malloc((nrows + 1) * sizeof(double));
-    s->rat = malloc((nrows + 1) * sizeof(double));
+    s->td = galloc((nrows + 1) * LANES * sizeof(double));
+    s->rat = galloc((nrows + 1) * LANES * sizeof(double));
     s->rpd = malloc(101 * sizeof(double));
     s->cpd = malloc(101 * sizeof(double));
     s->bmax = malloc(nb * sizeof(double));
@@ -226,218 +345,360 @@ scratch_free(Scratch *s)
     free(s->bmin);
 }
 
-/* The trap column as doubles and the rows' rescale factors (HSTCAL's `(double)traps[i] /
- * (double)traps[i-1]` where traps[i] < traps[i-1]). */
+/* The group's trap columns (float [row][lane]) as doubles and the rows' rescale factors (HSTCAL's
+ * `(double)traps[i] / (double)traps[i-1]` where traps[i] < traps[i-1]). */
 static void
 prepare_traps(const float *traps, Py_ssize_t nrows, Scratch *s)
 {
-    for (Py_ssize_t i = 0; i < nrows; i++)
-        s->td[i] = (double)traps[i];
-    if (nrows > 0)
-        s->rat[0] = 1.0;
-    for (Py_ssize_t i = 1; i < nrows; i++)
-        s->rat[i] = s->td[i] < s->td[i - 1] ? s->td[i] / s->td[i - 1] : 1.0;
+    for (Py_ssize_t k = 0; k < nrows * LANES; k++)
+        s->td[k] = (double)traps[k];
+    for (int l = 0; l < LANES; l++)
+        s->rat[l] = 1.0;
+    for (Py_ssize_t k = LANES; k < nrows * LANES; k++)
+        s->rat[k] = s->td[k] < s->td[k - LANES] ? s->td[k] / s->td[k - LANES] : 1.0;
 }
 
-/* Highest and lowest of col[i0..i1-1] (finite values: the order of comparisons does not matter). */
+/* Highest and lowest value of rows i0..i1-1 over all lanes (finite values: any order gives the same). */
 static inline void
-minmax(const double *col, Py_ssize_t i0, Py_ssize_t i1, double *phi, double *plo)
+group_minmax(const double *col, Py_ssize_t i0, Py_ssize_t i1, double *phi, double *plo)
 {
-    Py_ssize_t i = i0;
-    double hi = col[i0], lo = col[i0];
-#if defined(__SSE2__)
-    if (i1 - i0 >= 4) {
-        __m128d h0 = _mm_loadu_pd(col + i0), h1 = _mm_loadu_pd(col + i0 + 2), l0 = h0, l1 = h1;
-        for (i = i0 + 4; i + 4 <= i1; i += 4) {
-            const __m128d a = _mm_loadu_pd(col + i), b = _mm_loadu_pd(col + i + 2);
-            h0 = _mm_max_pd(h0, a);
-            h1 = _mm_max_pd(h1, b);
-            l0 = _mm_min_pd(l0, a);
-            l1 = _mm_min_pd(l1, b);
+    vd hi = VLOAD(col + i0 * LANES), lo = hi;
+    for (Py_ssize_t i = i0 + 1; i < i1; i++) {
+        const vd x = VLOAD(col + i * LANES);
+        hi = vsel(x > hi, x, hi);
+        lo = vsel(x < lo, x, lo);
+    }
+    double h = hi[0], o = lo[0];
+    for (int l = 1; l < LANES; l++) {
+        h = hi[l] > h ? hi[l] : h;
+        o = lo[l] < o ? lo[l] : o;
+    }
+    *phi = h;
+    *plo = o;
+}
+
+/* Rows i0..i1-1 of one trap's pass, each lane (column) in HSTCAL's order with its carried state
+ * (nt, trapped) — the portable version, one lane after the other (a branch-free row loop with masks
+ * was slower in scalar code: its selects put a multiply and a blend on the row-to-row chain). */
+static void
+rows_general_lanes(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double fillw, int tlen, const Scratch *s,
+                   long long *pnt, double *ptrapped)
+{
+    const double *td = s->td, *rat = s->rat, *rpd = s->rpd, *cpd = s->cpd;
+    for (int l = 0; l < LANES; l++) {
+        long long nt = pnt[l];
+        double trapped = ptrapped[l];
+        for (Py_ssize_t i = i0; i < i1; i++) {
+            const Py_ssize_t k = i * LANES + l;
+            const double pix = col[k];
+            trapped = trapped * rat[k]; /* HSTCAL rescales where traps[i] < traps[i-1]; elsewhere x * 1.0 = x */
+            const int inside = nt < tlen;
+            const int fill = pix >= q;
+            const long long t = inside ? nt : 0;
+            const double a = rpd[t] * trapped, e = cpd[t] * trapped;
+            const double add = inside ? a : 0.0;
+            const double extra = (inside & fill) ? e : 0.0;
+            const double nw = fillw * td[k];
+            const double remove = fill ? nw : 0.0;
+            trapped = fill ? nw : trapped;
+            nt = fill ? 0 : nt + inside;
+            col[k] = pix + ((add + extra) - remove);
         }
-        double t[4];
-        _mm_storeu_pd(t, _mm_max_pd(h0, h1));
-        hi = t[0] > t[1] ? t[0] : t[1];
-        _mm_storeu_pd(t, _mm_min_pd(l0, l1));
-        lo = t[0] < t[1] ? t[0] : t[1];
+        pnt[l] = nt;
+        ptrapped[l] = trapped;
+    }
+}
+
+#if CTE_AVX512
+/* The same rows with the eight lanes in one AVX-512 register each: masked multiplies give +0.0 where
+ * HSTCAL adds 0.0, masked moves do the selects, the trail profile value of each lane is gathered. */
+__attribute__((target("avx512f"))) static void
+rows_general_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, double qs, double fillws, int tlens,
+                    const Scratch *s, long long *pnt, double *ptrapped)
+{
+    __m512i nt = _mm512_loadu_si512(pnt);
+    __m512d trapped = _mm512_loadu_pd(ptrapped);
+    const __m512d q = _mm512_set1_pd(qs), fillw = _mm512_set1_pd(fillws);
+    const __m512i tlen = _mm512_set1_epi64(tlens), one = _mm512_set1_epi64(1);
+    const double *rpd = s->rpd, *cpd = s->cpd;
+    for (Py_ssize_t i = i0; i < i1; i++) {
+        const __m512d pix = _mm512_load_pd(col + i * LANES);
+        trapped = _mm512_mul_pd(trapped, _mm512_load_pd(s->rat + i * LANES));
+        const __mmask8 inside = _mm512_cmplt_epi64_mask(nt, tlen);
+        const __mmask8 fill = _mm512_cmp_pd_mask(pix, q, _CMP_GE_OS);
+        const __m512d rp = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), inside, nt, rpd, 8);
+        const __m512d cp = _mm512_mask_i64gather_pd(_mm512_setzero_pd(), inside & fill, nt, cpd, 8);
+        const __m512d add = _mm512_maskz_mul_pd(inside, rp, trapped);
+        const __m512d extra = _mm512_maskz_mul_pd(inside & fill, cp, trapped);
+        const __m512d nw = _mm512_mul_pd(fillw, _mm512_load_pd(s->td + i * LANES));
+        const __m512d remove = _mm512_maskz_mov_pd(fill, nw);
+        trapped = _mm512_mask_mov_pd(trapped, fill, nw);
+        nt = _mm512_maskz_mov_epi64((__mmask8)~fill, _mm512_mask_add_epi64(nt, inside, nt, one));
+        _mm512_store_pd(col + i * LANES, _mm512_add_pd(pix, _mm512_sub_pd(_mm512_add_pd(add, extra), remove)));
+    }
+    _mm512_storeu_si512(pnt, nt);
+    _mm512_storeu_pd(ptrapped, trapped);
+}
+#endif
+
+/* -1: not decided yet (the CPU is asked on first use); set_simd(False) forces the portable rows (tests). */
+static int use_avx512 = -1;
+
+static int
+avx512_ok(void)
+{
+#if CTE_AVX512
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+static inline void
+rows_general(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double fillw, int tlen, const Scratch *s,
+             long long *nt, double *trapped)
+{
+#if CTE_AVX512
+    if (use_avx512) {
+        rows_general_avx512(col, i0, i1, q, fillw, tlen, s, nt, trapped);
+        return;
     }
 #endif
-    for (; i < i1; i++) {
-        hi = col[i] > hi ? col[i] : hi;
-        lo = col[i] < lo ? col[i] : lo;
-    }
-    *phi = hi;
-    *plo = lo;
+    rows_general_lanes(col, i0, i1, q, fillw, tlen, s, nt, trapped);
 }
 
-/* Bounds of each BLK-row block; with a NaN or an infinity in the column the bounds are made
- * useless (-inf/+inf swapped), so that no block is skipped or taken as all filled. */
-static void
-block_bounds(const double *col, Py_ssize_t nrows, int finite, double *bmax, double *bmin)
-{
-    for (Py_ssize_t b = 0; b * BLK < nrows; b++) {
-        const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
-        if (finite)
-            minmax(col, i0, i1, &bmax[b], &bmin[b]);
-        else {
-            bmax[b] = INFINITY;
-            bmin[b] = -INFINITY;
-        }
-    }
-}
-
-/* Rows i0..i1-1 of one trap's pass, each row in HSTCAL's order with the state (nt, trapped)
- * carried (a branch-free version with masks was slower: its selects put a multiply and a blend on
- * the row-to-row dependency chain). */
-static inline void
-rows_general(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double fillw, int tlen, const Scratch *s, int *pnt,
-             double *ptrapped)
-{
-    int nt = *pnt;
-    double trapped = *ptrapped;
-    const double *td = s->td, *rat = s->rat, *rpd = s->rpd, *cpd = s->cpd;
-    for (Py_ssize_t i = i0; i < i1; i++) {
-        const double pix = col[i];
-        if (rat[i] != 1.0) /* HSTCAL: where traps[i] < traps[i-1] (elsewhere rat = 1.0, and x * 1.0 = x) */
-            trapped = trapped * rat[i];
-        const int inside = nt < tlen;
-        const int fill = pix >= q;
-        const int k = inside ? nt : 0;
-        const double a = rpd[k] * trapped, e = cpd[k] * trapped;
-        const double add = inside ? a : 0.0;
-        const double extra = (inside & fill) ? e : 0.0;
-        const double nw = fillw * td[i];
-        const double remove = fill ? nw : 0.0;
-        trapped = fill ? nw : trapped;
-        nt = fill ? 0 : nt + inside;
-        col[i] = pix + ((add + extra) - remove);
-    }
-    *pnt = nt;
-    *ptrapped = trapped;
-}
-
-/* Rows i0..i1-1 (i0 >= 1) where this row and the one before are both filled: the trap was refilled
- * on the row before, so the state is known without the recurrence (nt = 0, trapped =
- * fillw*traps[i-1], rescaled) and the rows are independent — a vectorisable loop, same operations. */
-VEC_CLONES static void
-rows_filled(double *restrict col, Py_ssize_t i0, Py_ssize_t i1, double fillw, double rp0, double cp0,
-            const double *restrict td, const double *restrict rat)
+/* Rows i0..i1-1 (i0 >= 1) where this row and the one before are filled in every lane: the trap was
+ * refilled on the row before, so the state is known without the recurrence (nt = 0, trapped =
+ * fillw*traps[i-1], rescaled) and the rows are independent; same operations as rows_general. */
+static inline __attribute__((always_inline)) void
+rows_filled(double *col, Py_ssize_t i0, Py_ssize_t i1, vd fillw, vd rp0, vd cp0, const double *td,
+            const double *rat)
 {
     for (Py_ssize_t i = i0; i < i1; i++) {
-        const double t = (fillw * td[i - 1]) * rat[i];
-        const double add = rp0 * t, extra = cp0 * t;
-        col[i] = col[i] + ((add + extra) - fillw * td[i]);
+        const vd t = (fillw * VLOAD(td + (i - 1) * LANES)) * VLOAD(rat + i * LANES);
+        const vd add = rp0 * t, extra = cp0 * t;
+        VSTORE(col + i * LANES, VLOAD(col + i * LANES) + ((add + extra) - fillw * VLOAD(td + i * LANES)));
     }
 }
 
-/* simulateColumnReadout: npar passes of simulatePixelReadout_v1_2 on one column (in place).
+/* simulateColumnReadout on a group of LANES columns ([row][lane], in place): npar passes of
+ * simulatePixelReadout_v1_2.
  *
- * Per trap the rows are taken a block of BLK at a time: a block below the trap's level while the trap
- * is not releasing (nt >= tlen) changes nothing but -0.0 -> +0.0 (HSTCAL adds 0.0; one `+ 0.0` per
- * pass reproduces it) and is skipped; a block entirely at or above the level has every row refilled,
- * so after its first row the rows are independent (rows_filled); other blocks go row by row. The
- * block bounds are upper/lower bounds kept up to date as the trap changes the pixels. */
-static void
-sim_column(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
+ * Per lane the traps 0..w_max(column) are HSTCAL's; the group walks the traps up to the highest
+ * w_max of its lanes. A trap above a lane's w_max lies above every pixel of that column at the
+ * pass's start and those pixels are untouched until the trap is done (traps go downwards), so it
+ * neither fills nor releases there and only adds +0.0, which changes nothing but -0.0 -> +0.0 —
+ * and that the final `+ 0.0` of the pass does anyway. The same holds for a block of rows below a
+ * trap's level while no lane is releasing (nt >= tlen): HSTCAL adds 0.0 on each row, so the block
+ * is skipped. A block at or above the level in every lane has every row refilled (rows_filled);
+ * other blocks go row by row (rows_general). Block bounds over the group are kept up to date as
+ * the trap changes the pixels (with a NaN or an infinity they are made useless: nothing skipped). */
+VEC_CLONES static void
+sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
 {
     if (m->ntraps <= 0 || nrows <= 0)
         return;
     const Py_ssize_t nb = (nrows + BLK - 1) / BLK;
     for (int shift = 0; shift < m->npar; shift++) {
-        double maxpix = 10, fin = 0.0;
+        vd maxpix = vsplat(10), fin = vsplat(0.0);
         for (Py_ssize_t i = 0; i < nrows; i++) {
-            maxpix = col[i] > maxpix ? col[i] : maxpix;
-            fin = fin + (col[i] - col[i]); /* stays 0 unless a NaN or an infinity is met */
+            const vd x = VLOAD(col + i * LANES);
+            maxpix = vsel(x > maxpix, x, maxpix);
+            fin = fin + (x - x); /* stays 0 unless a NaN or an infinity is met */
         }
-        const int finite = fin == 0.0;
-        int wmax = m->ntraps - 1;
-        for (int w = wmax; w >= 0; w--)
-            if (m->qlev[w] <= maxpix) {
-                wmax = w;
-                break;
+        int finite = 1, wtop = -1;
+        for (int l = 0; l < LANES; l++) {
+            finite &= fin[l] == 0.0;
+            int wmax = m->ntraps - 1;
+            for (int w = wmax; w >= 0; w--)
+                if (m->qlev[w] <= maxpix[l]) {
+                    wmax = w;
+                    break;
+                }
+            wtop = wmax > wtop ? wmax : wtop;
+        }
+        for (Py_ssize_t b = 0; b < nb; b++) {
+            const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
+            if (finite)
+                group_minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
+            else {
+                s->bmax[b] = INFINITY;
+                s->bmin[b] = -INFINITY;
             }
-        block_bounds(col, nrows, finite, s->bmax, s->bmin);
-        const int tlen = m->tlen;
-        for (int w = wmax; w >= 0; w--) {
-            const double q = m->qlev[w];
-            const double fillw = m->dpde[w] / m->npar;
-            for (int n = 0; n < tlen; n++) {
+        }
+        for (int w = wtop; w >= 0; w--) {
+            const double qs = m->qlev[w];
+            const vd fillw = vsplat(m->dpde[w] / m->npar);
+            for (int n = 0; n < m->tlen; n++) {
                 s->rpd[n] = (double)m->rprof[(Py_ssize_t)n * m->pstride + w];
                 s->cpd[n] = (double)m->cprof[(Py_ssize_t)n * m->pstride + w];
             }
-            s->rpd[tlen] = s->cpd[tlen] = 0.0; /* rows_general reads index nt == tlen (unused) */
-            int nt = tlen;
-            double trapped = 0;
+            s->rpd[m->tlen] = s->cpd[m->tlen] = 0.0;
+            const vd rp0 = vsplat(s->rpd[0]), cp0 = vsplat(s->cpd[0]);
+            long long nt[LANES];
+            double trapped[LANES];
+            for (int l = 0; l < LANES; l++) {
+                nt[l] = m->tlen;
+                trapped[l] = 0.0;
+            }
+            int idle = 1; /* no lane releasing (nt >= tlen in every lane) */
             for (Py_ssize_t b = 0; b < nb; b++) {
                 const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
-                if (nt >= tlen && s->bmax[b] < q)
+                if (idle && s->bmax[b] < qs)
                     continue; /* HSTCAL adds 0.0 on each of these rows */
-                if (s->bmin[b] >= q) {
-                    rows_general(col, i0, i0 + 1, q, fillw, tlen, s, &nt, &trapped);
+                if (s->bmin[b] >= qs) {
+                    rows_general(col, i0, i0 + 1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped);
                     if (i1 > i0 + 1) {
-                        rows_filled(col, i0 + 1, i1, fillw, s->rpd[0], s->cpd[0], s->td, s->rat);
-                        trapped = fillw * s->td[i1 - 1];
-                        nt = 0;
+                        rows_filled(col, i0 + 1, i1, fillw, rp0, cp0, s->td, s->rat);
+                        for (int l = 0; l < LANES; l++) {
+                            trapped[l] = m->dpde[w] / m->npar * s->td[(i1 - 1) * LANES + l];
+                            nt[l] = 0;
+                        }
                     }
                 } else {
-                    rows_general(col, i0, i1, q, fillw, tlen, s, &nt, &trapped);
+                    rows_general(col, i0, i1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped);
                 }
+                idle = 1;
+                for (int l = 0; l < LANES; l++)
+                    idle &= nt[l] >= m->tlen;
                 if (finite)
-                    minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
+                    group_minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
             }
         }
+        const vd zero = vsplat(0.0);
         for (Py_ssize_t i = 0; i < nrows; i++)
-            col[i] += 0.0; /* -0.0 -> +0.0, as HSTCAL's additions on skipped rows */
+            VSTORE(col + i * LANES, VLOAD(col + i * LANES) + zero); /* -0.0 -> +0.0, as HSTCAL's skipped rows */
     }
 }
 
-/* correctCROverSubtraction on one column; returns 1 if the column must be redone. */
+/* correctCROverSubtraction on lane l of a group; returns 1 if the column must be redone. */
 static int
-fix_crs(float *traps, const double *mo, const double *ob, Py_ssize_t nrows, double thresh)
+fix_crs(float *traps, const double *model, const double *observed, Py_ssize_t nrows, double thresh, int l)
 {
+#define MO(i) model[(i) * LANES + l]
+#define OB(i) observed[(i) * LANES + l]
     int redo = 0;
     for (Py_ssize_t i = 10; i < nrows - 2; i++) {
-        if (((thresh > mo[i]) && (thresh > (mo[i] - ob[i]))) ||
-            (((mo[i] + mo[i + 1]) < -12.) && (mo[i] + mo[i + 1] - ob[i] - ob[i + 1] < -12.)) ||
-            (((mo[i] + mo[i + 1] + mo[i + 2]) < -15.) &&
-             ((mo[i] + mo[i + 1] + mo[i + 2] - ob[i] - ob[i + 1] - ob[i + 2]) < -15.))) {
+        if (((thresh > MO(i)) && (thresh > (MO(i) - OB(i)))) ||
+            (((MO(i) + MO(i + 1)) < -12.) && (MO(i) + MO(i + 1) - OB(i) - OB(i + 1) < -12.)) ||
+            (((MO(i) + MO(i + 1) + MO(i + 2)) < -15.) &&
+             ((MO(i) + MO(i + 1) + MO(i + 2) - OB(i) - OB(i + 1) - OB(i + 2)) < -15.))) {
             redo = 1;
             Py_ssize_t imax = i;
             for (Py_ssize_t ii = i - 10; ii <= i; ++ii)
-                if ((mo[ii] - ob[ii]) > (mo[imax] - ob[imax]))
+                if ((MO(ii) - OB(ii)) > (MO(imax) - OB(imax)))
                     imax = ii;
             for (Py_ssize_t ii = imax; ii <= i; ++ii)
-                traps[ii] *= 0.75;
+                traps[ii * LANES + l] *= 0.75;
         }
     }
     return redo;
+#undef MO
+#undef OB
 }
 
-/* inverseCTEBlur on one column: obs (double), traps (float, modified), out (double). */
-static void
-blur_column(const double *obs, float *traps, double *model, double *tmp, Py_ssize_t nrows, const Model *m, Scratch *s)
+/* inverseCTEBlur on a group: obs (double), traps (float, modified), result (double), all [row][lane];
+ * `live` lanes hold real columns. A lane whose column is redone (readout-CR fix, up to 5 passes in
+ * all) stays active; the others keep the result of their last pass (recomputing them with unchanged
+ * traps would give the same bits, so the whole group simply runs again). */
+VEC_CLONES static void
+blur_group(const double *obs, float *traps, double *result, double *model, double *tmp, Py_ssize_t nrows, int live,
+           const Model *m, Scratch *s)
 {
-    const double rn2 = m->rn * m->rn;
-    int nredo = 0, redo;
-    do {
+    const vd rn2 = vsplat(m->rn * m->rn);
+    int active[LANES];
+    for (int l = 0; l < LANES; l++)
+        active[l] = l < live;
+    for (int pass = 0; pass < 5; pass++) {
         prepare_traps(traps, nrows, s);
-        memcpy(model, obs, nrows * sizeof(double));
+        memcpy(model, obs, nrows * LANES * sizeof(double));
         for (int it = 1; it <= m->nfor - 1; ++it) {
-            memcpy(tmp, model, nrows * sizeof(double));
-            sim_column(model, nrows, m, s);
+            memcpy(tmp, model, nrows * LANES * sizeof(double));
+            sim_group(model, nrows, m, s);
             for (Py_ssize_t i = 0; i < nrows; ++i) {
-                double delta = model[i] - obs[i];
-                double delta2 = delta * delta;
+                vd delta = VLOAD(model + i * LANES) - VLOAD(obs + i * LANES);
+                const vd delta2 = delta * delta;
                 delta *= delta2 / (delta2 + rn2);
-                model[i] = tmp[i] - delta;
+                VSTORE(model + i * LANES, VLOAD(tmp + i * LANES) - delta);
             }
         }
-        memcpy(tmp, model, nrows * sizeof(double));
-        sim_column(model, nrows, m, s);
+        memcpy(tmp, model, nrows * LANES * sizeof(double));
+        sim_group(model, nrows, m, s);
         for (Py_ssize_t i = 0; i < nrows; ++i)
-            model[i] = tmp[i] - (model[i] - obs[i]);
-        redo = m->fix_rocr ? fix_crs(traps, model, obs, nrows, m->thresh) : 0;
-    } while (redo && ++nredo < 5);
+            VSTORE(model + i * LANES, VLOAD(tmp + i * LANES) - (VLOAD(model + i * LANES) - VLOAD(obs + i * LANES)));
+        int again = 0;
+        for (int l = 0; l < LANES; l++) {
+            if (!active[l])
+                continue;
+            for (Py_ssize_t i = 0; i < nrows; i++)
+                result[i * LANES + l] = model[i * LANES + l];
+            active[l] = m->fix_rocr ? fix_crs(traps, model, obs, nrows, m->thresh, l) : 0;
+            again |= active[l];
+        }
+        if (!again)
+            break;
+    }
+}
+
+/* Group buffers of the readout inversion for one thread. */
+typedef struct {
+    double *obs, *model, *tmp, *result;
+    float *traps;
+    Scratch scr;
+} Group;
+
+static int
+group_alloc(Group *g, Py_ssize_t nrows)
+{
+    const size_t n = (size_t)(nrows > 0 ? nrows : 1) * LANES;
+    g->obs = galloc(n * sizeof(double));
+    g->model = galloc(n * sizeof(double));
+    g->tmp = galloc(n * sizeof(double));
+    g->result = galloc(n * sizeof(double));
+    g->traps = galloc(n * sizeof(float));
+    return scratch_alloc(&g->scr, nrows) && g->obs && g->model && g->tmp && g->result && g->traps;
+}
+
+static void
+group_free(Group *g)
+{
+    free(g->obs);
+    free(g->model);
+    free(g->tmp);
+    free(g->result);
+    free(g->traps);
+    scratch_free(&g->scr);
+}
+
+/* Columns c..c+live-1 of a float [row, col] image into lanes (the unused lanes repeat the last column). */
+static void
+gather_cols(const float *img, Py_ssize_t nrows, Py_ssize_t ncols, Py_ssize_t c, int live, double *dst, float *fdst)
+{
+    for (Py_ssize_t i = 0; i < nrows; i++)
+        for (int l = 0; l < LANES; l++) {
+            const float v = img[i * ncols + c + (l < live ? l : live - 1)];
+            if (dst)
+                dst[i * LANES + l] = (double)v;
+            else
+                fdst[i * LANES + l] = v;
+        }
+}
+
+static int
+parse_model(Model *m, Py_buffer *bq, Py_buffer *bd, Py_buffer *brp, Py_buffer *bcp, Py_ssize_t pstride)
+{
+    const Py_ssize_t nprof = brp->len / 4;
+    if (ck_check(bcp, nprof, 4, "cprof") || m->tlen < 1 || m->tlen > 100 || m->npar < 1 || m->ntraps < 0 ||
+        pstride < m->ntraps || (Py_ssize_t)m->tlen * pstride > nprof || bq->len < (Py_ssize_t)m->ntraps * 8 ||
+        bd->len < (Py_ssize_t)m->ntraps * 8)
+        return -1;
+    m->qlev = bq->buf;
+    m->dpde = bd->buf;
+    m->rprof = brp->buf;
+    m->cprof = bcp->buf;
+    m->pstride = pstride;
+    return 0;
 }
 
 /* inverse_blur(smoothed f32, traps f32 (rw), out f32 (w), nrows, ncols, c0, c1, qlev f64, dpde f64,
@@ -453,49 +714,35 @@ inverse_blur(PyObject *self, PyObject *args)
                           &brp, &bcp, &pstride, &m.ntraps, &m.tlen, &m.npar, &m.nfor, &m.rn, &m.thresh, &m.fix_rocr))
         return NULL;
     Py_ssize_t n = nrows * ncols;
-    Py_ssize_t nprof = brp.len / 4;
     if (ck_check(&bsm, n, 4, "smoothed") || ck_check(&btr, n, 4, "traps") || ck_check(&bout, n, 4, "out") ||
-        ck_check(&bcp, nprof, 4, "cprof") || c0 < 0 || c1 > ncols || c0 > c1 || m.tlen < 1 || m.tlen > 100 ||
-        m.npar < 1 || m.ntraps < 0 || pstride < m.ntraps || (Py_ssize_t)m.tlen * pstride > nprof ||
-        bq.len < (Py_ssize_t)m.ntraps * 8 || bd.len < (Py_ssize_t)m.ntraps * 8) {
+        c0 < 0 || c1 > ncols || c0 > c1 || parse_model(&m, &bq, &bd, &brp, &bcp, pstride)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "inverse_blur: inconsistent sizes or parameters");
         ck_release(bufs, 7);
         return NULL;
     }
-    m.qlev = bq.buf;
-    m.dpde = bd.buf;
-    m.rprof = brp.buf;
-    m.cprof = bcp.buf;
-    m.pstride = pstride;
     const float *sm = bsm.buf;
     float *tr = btr.buf, *out = bout.buf;
     int fail = 0;
+    if (use_avx512 < 0)
+        use_avx512 = avx512_ok();
     Py_BEGIN_ALLOW_THREADS;
-    double *obs = malloc(nrows * sizeof(double));
-    double *model = malloc(nrows * sizeof(double));
-    double *tmp = malloc(nrows * sizeof(double));
-    float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
-    Scratch scr;
-    if (!scratch_alloc(&scr, nrows) || !obs || !model || !tmp || !tcol)
+    Group g;
+    if (!group_alloc(&g, nrows))
         fail = 1;
     else
-        for (Py_ssize_t c = c0; c < c1; c++) {
-            for (Py_ssize_t i = 0; i < nrows; i++) {
-                obs[i] = (double)sm[i * ncols + c];
-                tcol[i] = tr[i * ncols + c];
-            }
-            blur_column(obs, tcol, model, tmp, nrows, &m, &scr);
-            for (Py_ssize_t i = 0; i < nrows; i++) {
-                out[i * ncols + c] = (float)model[i];
-                tr[i * ncols + c] = tcol[i];
-            }
+        for (Py_ssize_t c = c0; c < c1; c += LANES) {
+            const int live = c1 - c < LANES ? (int)(c1 - c) : LANES;
+            gather_cols(sm, nrows, ncols, c, live, g.obs, NULL);
+            gather_cols(tr, nrows, ncols, c, live, NULL, g.traps);
+            blur_group(g.obs, g.traps, g.result, g.model, g.tmp, nrows, live, &m, &g.scr);
+            for (Py_ssize_t i = 0; i < nrows; i++)
+                for (int l = 0; l < live; l++) {
+                    out[i * ncols + c + l] = (float)g.result[i * LANES + l];
+                    tr[i * ncols + c + l] = g.traps[i * LANES + l];
+                }
         }
-    free(obs);
-    free(model);
-    free(tmp);
-    free(tcol);
-    scratch_free(&scr);
+    group_free(&g);
     Py_END_ALLOW_THREADS;
     ck_release(bufs, 7);
     if (fail)
@@ -516,44 +763,34 @@ forward(PyObject *self, PyObject *args)
                           &bcp, &pstride, &m.ntraps, &m.tlen, &m.npar))
         return NULL;
     Py_ssize_t n = nrows * ncols;
-    Py_ssize_t nprof = brp.len / 4;
-    if (ck_check(&bim, n, 4, "image") || ck_check(&btr, n, 4, "traps") || ck_check(&bout, n, 4, "out") ||
-        ck_check(&bcp, nprof, 4, "cprof") || c0 < 0 || c1 > ncols || c0 > c1 || m.tlen < 1 || m.tlen > 100 ||
-        m.npar < 1 || m.ntraps < 0 || pstride < m.ntraps || (Py_ssize_t)m.tlen * pstride > nprof ||
-        bq.len < (Py_ssize_t)m.ntraps * 8 || bd.len < (Py_ssize_t)m.ntraps * 8) {
+    if (ck_check(&bim, n, 4, "image") || ck_check(&btr, n, 4, "traps") || ck_check(&bout, n, 4, "out") || c0 < 0 ||
+        c1 > ncols || c0 > c1 || parse_model(&m, &bq, &bd, &brp, &bcp, pstride)) {
         if (!PyErr_Occurred())
             PyErr_SetString(PyExc_ValueError, "forward: inconsistent sizes or parameters");
         ck_release(bufs, 7);
         return NULL;
     }
-    m.qlev = bq.buf;
-    m.dpde = bd.buf;
-    m.rprof = brp.buf;
-    m.cprof = bcp.buf;
-    m.pstride = pstride;
     const float *im = bim.buf, *tr = btr.buf;
     float *out = bout.buf;
     int fail = 0;
+    if (use_avx512 < 0)
+        use_avx512 = avx512_ok();
     Py_BEGIN_ALLOW_THREADS;
-    double *col = malloc(nrows * sizeof(double));
-    float *tcol = calloc(nrows > 0 ? nrows : 1, sizeof(float));
-    Scratch scr;
-    if (!scratch_alloc(&scr, nrows) || !col || !tcol)
+    Group g;
+    if (!group_alloc(&g, nrows))
         fail = 1;
     else
-        for (Py_ssize_t c = c0; c < c1; c++) {
-            for (Py_ssize_t i = 0; i < nrows; i++) {
-                col[i] = (double)im[i * ncols + c];
-                tcol[i] = tr[i * ncols + c];
-            }
-            prepare_traps(tcol, nrows, &scr);
-            sim_column(col, nrows, &m, &scr);
+        for (Py_ssize_t c = c0; c < c1; c += LANES) {
+            const int live = c1 - c < LANES ? (int)(c1 - c) : LANES;
+            gather_cols(im, nrows, ncols, c, live, g.model, NULL);
+            gather_cols(tr, nrows, ncols, c, live, NULL, g.traps);
+            prepare_traps(g.traps, nrows, &g.scr);
+            sim_group(g.model, nrows, &m, &g.scr);
             for (Py_ssize_t i = 0; i < nrows; i++)
-                out[i * ncols + c] = (float)col[i];
+                for (int l = 0; l < live; l++)
+                    out[i * ncols + c + l] = (float)g.model[i * LANES + l];
         }
-    free(col);
-    free(tcol);
-    scratch_free(&scr);
+    group_free(&g);
     Py_END_ALLOW_THREADS;
     ck_release(bufs, 7);
     if (fail)
@@ -561,9 +798,23 @@ forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_simd(flag): use the AVX-512 readout rows when the CPU has them (flag true) or the portable ones;
+ * returns whether AVX-512 is now used. */
+static PyObject *
+set_simd(PyObject *self, PyObject *args)
+{
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag))
+        return NULL;
+    use_avx512 = flag && avx512_ok();
+    return PyBool_FromLong(use_avx512);
+}
+
 static PyMethodDef methods[] = {
+    {"set_simd", set_simd, METH_VARARGS, "choose the AVX-512 (True, if the CPU has it) or the portable readout rows."},
     {"smooth_adjust", smooth_adjust, METH_VARARGS, "find_dadjFast over rows r0..r1 (cteSmoothImage)."},
-    {"smooth_apply", smooth_apply, METH_VARARGS, "apply 0.75*adjustment over rows r0..r1; per-row rms sums."},
+    {"smooth_apply", smooth_apply, METH_VARARGS, "apply 0.75*adjustment over rows r0..r1; per-row rms sums (fast order)."},
+    {"smooth_exact", smooth_exact, METH_VARARGS, "every row's rms sum in the reference order (cteSmoothImage)."},
     {"inverse_blur", inverse_blur, METH_VARARGS, "inverseCTEBlur over columns c0..c1."},
     {"forward", forward, METH_VARARGS, "forwardModel (readout through the traps) over columns c0..c1."},
     {NULL, NULL, 0, NULL},

@@ -170,6 +170,22 @@ def test_c_smoothing_matches_numpy_bits():
     assert_array_equal(P.smooth_readnoise(img, 0.05)[0], img)
 
 
+@pytest.mark.parametrize("slack", [1e-12, float("inf")], ids=["fast-sum", "reference-sum"])
+def test_c_smoothing_stop_sum_matches_numpy_bits(slack):
+    """The smoothing's stop test with the fast sum and with the reference-order sum every round."""
+    img = _block_image(64, 45, seed=2)
+    ref, n = P.smooth_readnoise(img, 4.0)
+    assert n >= 2
+    k = _ckernels()
+    k.stop_slack = slack
+    assert_array_equal(k.smooth(img, 4.0).view(np.uint32), ref.view(np.uint32))
+    rowsum = np.zeros(img.shape[0])
+    k.mod.smooth_exact(img, ref, rowsum, *img.shape)
+    use = (np.abs(img.astype(F64)) > 0.1) | (np.abs(ref.astype(F64)) > 0.1)
+    d = (img - ref).astype(F64)
+    assert_array_equal(rowsum, np.cumsum(np.where(use, d * d, 0.0), axis=1)[:, -1])
+
+
 def _block_image(nrows=120, ncols=20, seed=11):
     """Sky ~45 e⁻ (the lowest traps refilled on every row, one near the sky level at random, the
     highest only by sources), bright sources, a faint column and a dip: the C readout's skipped,
@@ -189,10 +205,23 @@ def _shrinking_traps(shape, s):
     return traps
 
 
+@pytest.fixture(params=[True, False], ids=["simd", "portable"])
+def simd(request):
+    """The C readout's rows with AVX-512 lanes (where the CPU has them) and the portable rows."""
+    mod = _ckernels().mod
+    used = mod.set_simd(request.param)
+    if request.param and not used:
+        pytest.skip("no AVX-512 on this CPU: only the portable rows exist")
+    yield used
+    mod.set_simd(True)
+
+
 @pytest.mark.parametrize("threads", [1, 2])
-def test_c_readout_blocks_match_numpy_bits(threads, monkeypatch):
+@pytest.mark.parametrize("ncols", [20, 37])
+def test_c_readout_blocks_match_numpy_bits(threads, ncols, simd, monkeypatch):
+    """Groups of 8 columns with a partial last group (20, 37 columns), both ways of running the rows."""
     s = small_set(n_used=12, tlen=20)
-    img = _block_image()
+    img = _block_image(ncols=ncols)
     traps0 = _shrinking_traps(img.shape, s)
     assert (np.diff(traps0, axis=0) < 0).any()
     ref = P.forward_readout(img, traps0, s, n_traps_used=12)
