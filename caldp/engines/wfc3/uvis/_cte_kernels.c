@@ -20,7 +20,7 @@
 /* An AVX2 build of the vectorisable loops chosen at load time (GCC function clones, x86-64 Linux):
  * the same IEEE operations on wider lanes, no contraction (-ffp-contract=off), so the same bits. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VEC_CLONES __attribute__((target_clones("avx2", "default")))
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define VEC_CLONES
 #endif
@@ -116,30 +116,33 @@ readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars 
 }
 
 /* HSTCAL's stop test sqrt(dtot/ftot) > RNMIT, dtot the sum of rnz² over j1..j2 added in row order.
- * dtot serves only this test, so it is first summed in four interleaved chains (fast); any order of
+ * dtot serves only this test, so it is first summed in 32 interleaved chains (vectorised); any order of
  * summing n non-negative terms lies within (n-1)·2^-53 (relative) of the exact sum, so when that
  * sum's root is more than 1e-9 (relative) away from RNMIT the test cannot come out otherwise; only
  * near the threshold is the row-order sum computed. */
-static int
+#define NCHAIN 32
+VEC_CLONES static int
 rms_exceeds(const double *rnz, int j1, int j2, int nflag, double rnmit)
 {
-    double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-    int j = j1;
-    for (; j + 3 <= j2; j += 4) {
-        s0 += rnz[j] * rnz[j];
-        s1 += rnz[j + 1] * rnz[j + 1];
-        s2 += rnz[j + 2] * rnz[j + 2];
-        s3 += rnz[j + 3] * rnz[j + 3];
-    }
-    for (; j <= j2; j++)
-        s0 += rnz[j] * rnz[j];
-    const double r = sqrt(((s0 + s1) + (s2 + s3)) / (double)nflag);
+    double acc[NCHAIN] = {0};
+    const double *x = rnz + j1;
+    const Py_ssize_t n = (Py_ssize_t)j2 - j1 + 1;
+    Py_ssize_t k = 0;
+    for (; k + NCHAIN <= n; k += NCHAIN)
+        for (int l = 0; l < NCHAIN; l++)
+            acc[l] += x[k + l] * x[k + l];
+    for (; k < n; k++)
+        acc[0] += x[k] * x[k];
+    for (int w = NCHAIN / 2; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++)
+            acc[l] += acc[l + w];
+    const double r = sqrt(acc[0] / (double)nflag);
     if (r > rnmit * (1.0 + 1e-9))
         return 1;
     if (r < rnmit * (1.0 - 1e-9))
         return 0;
     double dtot = 0.0;
-    for (j = j1; j <= j2; j++)
+    for (int j = j1; j <= j2; j++)
         dtot = dtot + rnz[j] * rnz[j];
     return sqrt(dtot / (double)nflag) > rnmit;
 }
@@ -167,6 +170,7 @@ smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_s
     const double cap = rnmit / 5.0, ncap = -cap;
     for (int nit = 1; nit < NITMAX; nit++) {
         const double rnn = rnmit * (1.00 + 5.0 * nit / (double)(float)NITMAX);
+        int nflag = 0; /* HSTCAL's count of ffu over j1..j2: every flag is set anew in each round */
         for (int j = j1; j <= j2; j++) {
             double dd = rsz[j] - (rsz[j + 1] + rsz[j - 1]) / 2.0;
             int m = fabs(dd) < rnn;
@@ -174,15 +178,12 @@ smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_s
             c = c < ncap ? ncap : c;
             h[j] = m ? c * 0.50 : 0.0;
             q[j] = m ? c * 0.25 : 0.0;
-            ffu[j] = (unsigned char)m;
+            nflag += m;
         }
         for (int j = j1 - 1; j <= j2 + 1; j++)
             rnz[j] = ((rnz[j] - q[j - 1]) + h[j]) - q[j + 1];
-        int nflag = 0;
-        for (int j = j1; j <= j2; j++) {
+        for (int j = j1; j <= j2; j++)
             rsz[j] = chg[j] - rnz[j];
-            nflag += ffu[j];
-        }
         if (rms_exceeds(rnz, j1, j2, nflag, rnmit))
             return;
     }
