@@ -31,6 +31,7 @@ MODES = (
     "wfc3-ir-asn",
     "acs-wfc-cte-asn",
     "wfc3-uvis-cte-asn",
+    "wfc3-ir-rpt-asn",
 )
 SIZES = ("small", "full", "mini")
 #: Modes simulated at size "mini" (a detector layout scaled down for fast tests; geometry.UVIS_MINI).
@@ -62,6 +63,8 @@ MODE_SPECS = {
     "acs-wfc-cte-asn": ModeSpec("acs", "WFC", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0), (0, 0)), 200.0, 60293.25, cte=True),
     # WF3CTE (caldp.sim.cte_wfc3); small is a subarray (UVIS2-C512C-SUB), corrected as calwf3 does subarrays
     "wfc3-uvis-cte-asn": ModeSpec("wfc3", "UVIS", 2, "EXP-CRJ", "PROD-CRJ", ((0, 0),) * 2, 200.0, 60296.25, cte=True),
+    # two repeats at one pointing combined by RPTCORR (the _crj)
+    "wfc3-ir-rpt-asn": ModeSpec("wfc3", "IR", 2, "EXP-RPT", "PROD-RPT", ((0, 0), (0, 0)), 0.0, 60298.25),
 }
 
 # COS TIME-TAG modes: simulated by caldp.sim.cos (make_dataset), accepted by simulate() by name; not in
@@ -120,11 +123,20 @@ def _date_time(mjd: float) -> tuple[str, str]:
 class _RefStore:
     """Writes each detector configuration's references once per simulate() call."""
 
-    def __init__(self, refdir: Path, seed: int, *, quirks: tuple[str, ...] = (), mjd: float | None = None):
+    def __init__(
+        self,
+        refdir: Path,
+        seed: int,
+        *,
+        quirks: tuple[str, ...] = (),
+        mjd: float | None = None,
+        nsamp: int | None = None,
+    ):
         self.refdir = refdir
         self.seed = seed
         self.quirks = tuple(quirks)  # simulate()'s options, read by the CCD/IR dataset makers
         self.mjd = mjd
+        self.nsamp = nsamp
         self.entries: list[crdscache.RefEntry] = []
         self.done: dict = {}
 
@@ -180,7 +192,7 @@ class _RefStore:
         key = ("wfc3", "IR", size)
         if key not in self.done:
             refs = ir.make_refs(_rng(self.seed, 1000 + REF_STREAMS["IR"]))  # 1024² for every size
-            entries, refkw = ir.write_references(self.refdir, size, refs)
+            entries, refkw = ir.write_references(self.refdir, size, refs, self.nsamp)
             self.entries += entries
             self.done[key] = (refs, refkw)
         return self.done[key]
@@ -384,7 +396,7 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
     files: list[Path] = []
     is_asn = bool(spec.memtype)
     asn_id = name.upper() if is_asn else "NONE"
-    seq = ir.sample_sequence(size)
+    seq = ir.sample_sequence(size, store.nsamp)
     for k, root in enumerate(members):
         pointing = base.shifted(*spec.dithers[k])
         mjd = spec.mjd + k * (float(seq.times[-1]) + 120.0) / 86400.0
@@ -401,6 +413,8 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
             cr_rate=setup.cr_rate,
             keep_truth=truth,
             placement=solution.chips[0],
+            nsamp=store.nsamp,
+            quirks=store.quirks,
         )
         pcards = ir.primary_cards(
             size,
@@ -412,9 +426,10 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
             date_obs=date_obs,
             time_obs=time_obs,
             targ=base.crval,
+            nsamp=store.nsamp,
         )
         pcards["PA_V3"] = solution.pa_v3
-        files.append(write(ir.raw_hdus(size, pcards, px, root.upper()), ddir / f"{root}_raw.fits"))
+        files.append(write(ir.raw_hdus(size, pcards, px, root.upper(), store.nsamp), ddir / f"{root}_raw.fits"))
         files.append(write_spt(ddir / f"{root}_spt.fits", root, "WFC3", "IR", {"PROPOSID": 17003, "EXPSTART": mjd}))
         chip = setup.chips[0]
         info["exposures"][root] = {
@@ -430,6 +445,8 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
             ],
             "exptime": float(seq.times[-1]),
             "dither": list(spec.dithers[k]),
+            "cosmic_rays": [a.tolist() for a in px.cosmic_rays],  # y, x (science area), read index, e⁻
+            "drift": px.drift.tolist(),  # reference level of each read (DN, time order)
         }
         if truth:
             hdus = [
@@ -457,14 +474,17 @@ def simulate(
     truth: bool = False,
     quirks: tuple[str, ...] = (),
     mjd: float | None = None,
+    nsamp: int | None = None,
 ) -> SimResult:
     """Simulate `count` datasets for each of `modes` under `outdir` (see module docs of caldp.sim).
 
     `quirks`: optional features with their references, switches and pixel effects; ACS
     (:data:`caldp.sim.acs.QUIRKS`): ``sinks`` (SINKCORR), ``flash`` (FLSHCORR), ``shading`` (SHADCORR),
-    ``delta-flat`` (DFLTFILE); WFC3/UVIS (:data:`caldp.sim.wfc3.QUIRKS`): ``flash``. `mjd`: the first
+    ``delta-flat`` (DFLTFILE); WFC3/UVIS (:data:`caldp.sim.wfc3.QUIRKS`): ``sinks``, ``flash``; WFC3/IR
+    (:data:`caldp.sim.ir.QUIRKS`): ramp cases (saturating pixels, many CRs, spikes). `mjd`: the first
     exposure's EXPSTART instead of the mode's (e.g. before SM4, MJD 54962, for ACS/WFC's per-amp
-    overscan fit). Size ``mini`` (:data:`MINI_MODES`): the UVIS full-frame layout scaled down."""
+    overscan fit). Size ``mini`` (:data:`MINI_MODES`): the UVIS full-frame layout scaled down. `nsamp`:
+    reads of the IR modes' MULTIACCUM sequence (≥ 2) instead of the size's own count."""
     outdir = Path(outdir)
     if size not in SIZES:
         raise ValueError(f"size must be one of {SIZES}, not {size!r}")
@@ -475,17 +495,20 @@ def simulate(
     if unknown:
         known = MODES + tuple(COS_MODES) + tuple(STIS_MODES)
         raise ValueError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    if nsamp is not None:
+        ir.sample_sequence(size, nsamp)  # refuses fewer than 2 reads
     quirks = tuple(quirks)
     for m in modes if quirks else ():
         spec = MODE_SPECS[m]
-        known = CCD_MODULES[spec.instrument].QUIRKS if spec.instrument in CCD_MODULES and spec.detector != "IR" else ()
+        module = ir if spec.detector == "IR" else CCD_MODULES.get(spec.instrument)
+        known = module.QUIRKS if module is not None else ()
         if set(quirks) - set(known):
             raise ValueError(f"mode {m} has no quirk(s) {', '.join(sorted(set(quirks) - set(known)))}")
     outdir.mkdir(parents=True, exist_ok=True)
     cache = outdir / "crds_cache"
     refdir = crdscache.references_dir(cache)
     refdir.mkdir(parents=True, exist_ok=True)
-    store = _RefStore(refdir, seed, quirks=quirks, mjd=mjd)
+    store = _RefStore(refdir, seed, quirks=quirks, mjd=mjd, nsamp=nsamp)
     datasets: list[SimDataset] = []
     for mode in modes:
         for index in range(count):

@@ -73,6 +73,13 @@ UNUSED_REFS = (
     "FLSHFILE",
 )
 USEAFTER = "2009-05-14 00:00:00"
+#: Optional ramp cases (``simulate(quirks=…)``), at fixed science-area (y, x) pixels: ``saturation``
+#: pixels saturating in the zeroth read, the first read and mid-ramp; ``cr-every-read`` a pixel hit
+#: between every third pair of reads; ``spikes`` a positive and a negative one-read spike (DN).
+QUIRKS = ("saturation", "cr-every-read", "spikes")
+SATURATING = {"zeroth": (5, 15, 60000.0), "first": (15, 25, 30000.0), "mid": (25, 35, 1500.0)}  # DN/s
+CR_EVERY_READ = (35, 45)
+SPIKES = ((45, 55, 700.0), (55, 65, -700.0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,10 +98,15 @@ class SampleSequence:
         return float(self.times[1] - 0.020535)
 
 
-def sample_sequence(size: str) -> SampleSequence:
+def sample_sequence(size: str, nsamp: int | None = None) -> SampleSequence:
+    """The mode's read times; `nsamp` (≥ 2) reads of the same spacing instead of its own count."""
+    if nsamp is not None and nsamp < 2:
+        raise ValueError(f"nsamp must be at least 2 (a zeroth and a first read), not {nsamp}")
     if size == "small":  # IRSUB256 read in 0.853 s, SPARS10-like spacing
-        return SampleSequence("SPARS10", "SQ256SUB", np.round(np.r_[0.0, 0.853 + 10.0 * np.arange(5)], 3))
-    return SampleSequence("SPARS25", "FULLIMAG", np.round(np.r_[0.0, 2.932 + 25.0 * np.arange(13)], 3))
+        n = 5 if nsamp is None else nsamp - 1
+        return SampleSequence("SPARS10", "SQ256SUB", np.round(np.r_[0.0, 0.853 + 10.0 * np.arange(n)], 3))
+    n = 13 if nsamp is None else nsamp - 1
+    return SampleSequence("SPARS25", "FULLIMAG", np.round(np.r_[0.0, 2.932 + 25.0 * np.arange(n)], 3))
 
 
 def chip_for(size: str):
@@ -238,10 +250,12 @@ def _nlinfile(refs: IRRefs) -> list:
     return hdus
 
 
-def write_references(refdir: Path, size: str, refs: IRRefs) -> tuple[list[RefEntry], dict[str, str]]:
+def write_references(
+    refdir: Path, size: str, refs: IRRefs, nsamp: int | None = None
+) -> tuple[list[RefEntry], dict[str, str]]:
     refs_out = RefWriter(refdir, "wfc3", "IR", size, useafter=USEAFTER, descrip="caldp.sim IR")
     add, refkw = refs_out.add, refs_out.refkw
-    seq = sample_sequence(size)
+    seq = sample_sequence(size, nsamp)
     chip = chip_for(size)
 
     refkw["CCDTAB"] = add("ccdtab", "ccd", "CCD PARAMETERS", _ccdtab())
@@ -303,6 +317,8 @@ class IRPixels:
     wcs_cards: dict
     n_cr: int
     n_saturated: int
+    cosmic_rays: tuple = ()  # (y, x, read index, e⁻) of every hit on the science area
+    drift: np.ndarray | None = None  # reference level offset of each read (DN, time order)
 
 
 def simulate_ramp(
@@ -317,11 +333,14 @@ def simulate_ramp(
     cr_rate: float,
     keep_truth: bool,
     placement=None,
+    nsamp: int | None = None,
+    quirks=(),
 ) -> IRPixels:
     """Reads of one MULTIACCUM exposure (see the module docstring). `placement`: the chip's
-    ``distortion.ChipSolution`` (star positions and header WCS through the distortion model)."""
+    ``distortion.ChipSolution`` (star positions and header WCS through the distortion model);
+    `nsamp`: the number of reads; `quirks`: the ramp cases of :data:`QUIRKS`."""
     chip = chip_for(size)
-    seq = sample_sequence(size)
+    seq = sample_sequence(size, nsamp)
     ny, nx = chip.raw_shape
     sy, sx = chip.sci_shape
     origin = (float(chip.corner[0]), float(chip.corner[1]))
@@ -333,18 +352,31 @@ def simulate_ramp(
     flat = _section(chip, refs.flat)[5:-5, 5:-5]
     dark = _section(chip, refs.dark_rate)[5:-5, 5:-5]
     e_rate = rate * flat + dark
+    if "saturation" in quirks:
+        for py, px_, dn_rate in SATURATING.values():
+            e_rate[py, px_] = dn_rate * MEAN_GAIN
     # accumulated electrons at each read: zeroth read integrates sampzero, later reads add Δt
     dt = np.diff(np.r_[-seq.sampzero, seq.times])  # reset sampzero before the zeroth read
     steps = poisson_counts(rng, e_rate.astype(F32)[None, :, :] * dt.astype(F32)[:, None, None])
     # cosmic rays between two reads (never before the first read), persisting in later reads
     n_cr = int(rng.poisson(cr_rate * seq.times[-1] * sy * sx))
     cy, cx = rng.integers(0, sy, n_cr), rng.integers(0, sx, n_cr)
-    ck = rng.integers(2, seq.nsamp, n_cr)
-    np.add.at(steps, (ck, cy, cx), rng.lognormal(np.log(3000.0), 0.7, n_cr).astype(F32))
+    ck = rng.integers(min(2, seq.nsamp - 1), seq.nsamp, n_cr)  # 2 unless there are only 2 reads
+    ce = rng.lognormal(np.log(3000.0), 0.7, n_cr).astype(F32)
+    if "cr-every-read" in quirks:
+        many = np.arange(2, seq.nsamp, 3)
+        cy = np.r_[cy, np.full(many.size, CR_EVERY_READ[0])]
+        cx = np.r_[cx, np.full(many.size, CR_EVERY_READ[1])]
+        ck = np.r_[ck, many]
+        ce = np.r_[ce, np.resize(F32([7000.0, 3500.0, 9400.0, 4700.0]), many.size)].astype(F32)
+    np.add.at(steps, (ck, cy, cx), ce)
     electrons = np.cumsum(steps, axis=0, dtype=F32)
     dn = electrons / F32(MEAN_GAIN)
     dn = np.minimum(dn, F32(FULL_WELL_DN))
     measured = dn * (1 - F32(NONLIN_BETA) * dn)
+    if "spikes" in quirks:
+        for k, (py, px_, amp) in enumerate(SPIKES):
+            measured[min(3 - k, seq.nsamp - 2), py, px_] += F32(amp)
     n_sat = int((measured[-1] > NODE_DN).sum())
     drift = np.r_[0.0, rng.normal(0.0, 3.0, seq.nsamp - 1)].astype(F32)
     zsci = _section(chip, refs.zsci)
@@ -356,7 +388,8 @@ def simulate_ramp(
     reads[:, 5:-5, 5:-5] += measured
     raw = np.clip(np.rint(reads), 0, 65535).astype(np.uint16)
     cards = pointing.header_cards(origin, (5.0, 5.0)) if placement is None else dict(placement.cards)
-    return IRPixels(raw, rate.astype(F32) if keep_truth else None, x, y, cards, n_cr, n_sat)
+    truth = rate.astype(F32) if keep_truth else None
+    return IRPixels(raw, truth, x, y, cards, n_cr, n_sat, (cy, cx, ck, ce), drift)
 
 
 def primary_cards(
@@ -370,8 +403,9 @@ def primary_cards(
     date_obs: str,
     time_obs: str,
     targ: tuple[float, float],
+    nsamp: int | None = None,
 ) -> dict:
-    seq = sample_sequence(size)
+    seq = sample_sequence(size, nsamp)
     exptime = float(seq.times[-1])
     sub = size == "small"
     cards = {
@@ -399,11 +433,14 @@ def primary_cards(
         **association_cards(asn_id, asn_mtyp),
         **amp_cards(biaslev=False),
     }
-    return finish_cards(cards, IR_SWITCHES, refkw, UNUSED_REFS)
+    finish_cards(cards, IR_SWITCHES, refkw, UNUSED_REFS)
+    if asn_mtyp == "EXP-RPT":  # repeats at one pointing: WF3REJ combines them into the _crj
+        cards["RPTCORR"] = "PERFORM"
+    return cards
 
 
-def raw_hdus(size: str, pcards: dict, px: IRPixels, root: str):
-    seq = sample_sequence(size)
+def raw_hdus(size: str, pcards: dict, px: IRPixels, root: str, nsamp: int | None = None):
+    seq = sample_sequence(size, nsamp)
     chip = chip_for(size)
     hdus = [primary(pcards)]
     n = seq.nsamp

@@ -25,6 +25,7 @@ MODE_PROGRAM = {
     "wfc3-ir-asn": ("i", "6"),
     "acs-wfc-cte-asn": ("j", "c"),
     "wfc3-uvis-cte-asn": ("i", "c"),
+    "wfc3-ir-rpt-asn": ("i", "7"),
 }
 _B36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 LETTERS = {"acs": "j", "wfc3": "i"}

@@ -128,17 +128,20 @@ def test_raw_structure(sim_small, mode):
 
 
 def test_association_tables(sim_small):
-    """ACS and WFC3 CR-SPLIT/dither associations (COS's FP-POS ones are checked in tests/cos)."""
+    """ACS and WFC3 CR-SPLIT/dither/repeat associations (COS's FP-POS ones are checked in tests/cos)."""
+    kinds = {"wfc3-ir-asn": "DTH", "wfc3-ir-rpt-asn": "RPT"}
     for ds in sim_small.datasets:
         if not ds.mode.endswith("-asn") or ds.instrument not in ("acs", "wfc3"):
             continue
         tab = fits.getdata(ds.input_path / f"{ds.name}_asn.fits", 1)
         types = [t.strip() for t in tab["MEMTYPE"]]
-        assert types[-1] in ("PROD-CRJ", "PROD-DTH") and tab["MEMNAME"][-1].strip().lower() == ds.name
-        assert all(t == ("EXP-DTH" if ds.mode == "wfc3-ir-asn" else "EXP-CRJ") for t in types[:-1])
-        if types[0] == "EXP-CRJ":
-            raw = ds.input_path / f"{tab['MEMNAME'][0].strip().lower()}_raw.fits"
+        kind = kinds.get(ds.mode, "CRJ")
+        assert types[-1] == f"PROD-{kind}" and tab["MEMNAME"][-1].strip().lower() == ds.name
+        assert all(t == f"EXP-{kind}" for t in types[:-1])
+        raw = ds.input_path / f"{tab['MEMNAME'][0].strip().lower()}_raw.fits"
+        if kind == "CRJ":
             assert fits.getval(raw, "CRCORR") == "PERFORM" and fits.getval(raw, "CRSPLIT") == 2
+        assert fits.getval(raw, "RPTCORR") == ("PERFORM" if kind == "RPT" else "OMIT")
 
 
 def test_pixels_carry_the_effects(sim_small):

@@ -47,9 +47,9 @@ def test_dark_smaller_than_science_refused(tmp_path):
 
 
 def test_constant_samp_is_a_broadcast_and_an_image_samp_is_read(tmp_path):
-    from .synth import make_dataset
+    from .conftest import sim_ir
 
-    ds = make_dataset(tmp_path, nsamp=4)
+    ds = sim_ir(tmp_path, nsamp=4)
     exp, st, _ = wf3ir._read_raw(ds["raw"])
     with fits.open(ds["raw"]) as h:
         values = [int(h["SAMP", v].header["PIXVALUE"]) for v in range(1, 5)]

