@@ -27,11 +27,11 @@ from ..common.asnproducts import mark_products_present, read_spt_inputs
 from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
 from ..common.heap import trim_heap
-from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
+from ..common.hstio import Exposure, ImSet, expand_raw, read_exposure, write_atomic
 from ..common.keywords import hdr_float
 from ..common.outputs import Parked, Products, ReadAhead
 from ..common.switches import Switch, read_switch
-from ..common.threads import thread_count
+from ..common.threads import parallel_map, thread_count
 from . import acsrej, ctebranch
 from .acs2d import acs2d
 from .acsccd import acsccd
@@ -42,6 +42,10 @@ from .tables import read_crrejtab
 log = logging.getLogger(__name__)
 
 CALACS_SEMANTICS = "10.5.0"
+
+#: Bytes of the previous product still to be written when the next ACS2D starts (the writer frees
+#: each array once written; less: lower peak memory, more: more overlap).
+WRITE_BACKLOG = 64 << 20
 
 #: Optional per-stage hook (the benchmark sets it): a callable returning a context manager.
 STAGE_HOOK = None
@@ -201,11 +205,11 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
         # the next member's raw file is read in the background while this one is in ACSCCD
         # (not with CALDP_THREADS=1: then everything runs in the calling thread)
         reader = stack.enter_context(
-            ReadAhead(lambda p: read_exposure(p, ir=False), raws, background=thread_count() > 1)
+            ReadAhead(lambda p: read_exposure(p, ir=False, compact=True), raws, background=thread_count() > 1)
         )
         for m, raw_path in zip(asn.members, raws, strict=True):
-            with stage(f"read {raw_path.name}"):
-                raw = reader.get(raw_path)
+            with stage(f"read {raw_path.name}"):  # read ahead as stored (16-bit), float32 from here
+                raw = expand_raw(reader.get(raw_path), parallel_map)
             keys = read_keys(raw.primary, file=raw_path.name)
             if not single and not keys_list:
                 crsw = keys.switches["CRCORR"] if asn.crcorr else keys.switches["RPTCORR"]
@@ -268,6 +272,7 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
                 with stage(f"write {m}_blv_tmp"):
                     out.write(b, f"{m}_blv_tmp.fits")
             log.info("ACS2D: %s_blv_tmp.fits -> %s_flt.fits", m, m)
+            out.drain(WRITE_BACKLOG)
             with stage(f"acs2d {m}"):
                 flt = acs2d(b, keys=k, env=env, refs=refs)
             del b

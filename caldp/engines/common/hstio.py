@@ -25,6 +25,7 @@ import numpy as np
 from astropy.io import fits
 
 from .errors import EngineError
+from .heap import trim_heap
 
 CCD_EXTNAMES = ("SCI", "ERR", "DQ")
 IR_EXTNAMES = ("SCI", "ERR", "DQ", "SAMP", "TIME")
@@ -77,10 +78,48 @@ class Exposure:
         return len(self.imsets)
 
 
-def _expand(hdu, extname: str, shape: tuple[int, int] | None, path) -> np.ndarray:
+class _Unsigned(np.ndarray):
+    """A raw image's unsigned 16-bit pixels as stored (big-endian int16; value = stored + 32768),
+    kept in half the memory of float32 until :func:`expand_raw` converts them."""
+
+
+def _compact_ok(hdul) -> bool:
+    """True if every pixel array of `hdul` is unscaled, except SCI arrays stored as unsigned 16-bit
+    (int16 with BZERO = 32768, BSCALE = 1), the raw layout :func:`read_exposure` can keep compact."""
+    for hdu in hdul[1:]:
+        h = hdu.header
+        if int(h.get("NAXIS", 0)) == 0:
+            continue
+        scaled = "BZERO" in h or "BSCALE" in h
+        if str(h.get("EXTNAME", "")).strip().upper() == "SCI":
+            if scaled and not (h.get("BITPIX") == 16 and h.get("BZERO") == 32768 and h.get("BSCALE", 1) == 1):
+                return False
+        elif scaled:
+            return False
+    return True
+
+
+def expand_raw(exposure: Exposure, mapper=map) -> Exposure:
+    """Convert the compact SCI arrays of a ``read_exposure(..., compact=True)`` result to float32
+    (the values astropy's scaled read gives: stored + 32768, exact), in place; `mapper` may run the
+    imsets on threads."""
+
+    def one(im: ImSet) -> None:
+        if isinstance(im.sci, _Unsigned):
+            raw = im.sci.view(np.ndarray)
+            im.sci = None
+            im.sci = np.add(raw, np.float32(32768), dtype=np.float32)
+
+    list(mapper(one, exposure.imsets))
+    return exposure
+
+
+def _expand(hdu, extname: str, shape: tuple[int, int] | None, path, compact: bool = False) -> np.ndarray:
     """Pixel array of an extension, expanding a constant (null) extension."""
     dtype = _DTYPES[extname]
     if hdu.data is not None:
+        if compact and extname == "SCI" and hdu.header.get("BZERO") == 32768:
+            return np.asarray(hdu.data).view(_Unsigned)
         return np.asarray(hdu.data).astype(dtype, copy=False)
     hdr = hdu.header
     if "NPIX1" in hdr and "NPIX2" in hdr:
@@ -95,15 +134,20 @@ def _expand(hdu, extname: str, shape: tuple[int, int] | None, path) -> np.ndarra
     return np.full((ny, nx), value, dtype=dtype)
 
 
-def read_exposure(path: os.PathLike | str, *, ir: bool | None = None) -> Exposure:
+def read_exposure(path: os.PathLike | str, *, ir: bool | None = None, compact: bool = False) -> Exposure:
     """Read every imset of an HST image file once.
 
     `ir` selects the 5-extension (SAMP/TIME) layout; by default it is detected from
     the presence of SAMP extensions. Raises EngineError for unreadable or malformed files.
+    `compact`: raw SCI arrays stored as unsigned 16-bit stay so (half the memory of float32, for a
+    read-ahead) until :func:`expand_raw`; files with other scaling are read as usual.
     """
     path = Path(path)
     try:
-        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False)
+        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=compact)
+        if compact and not _compact_ok(hdul):
+            hdul.close()
+            return read_exposure(path, ir=ir)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
     with hdul:
@@ -124,7 +168,7 @@ def read_exposure(path: os.PathLike | str, *, ir: bool | None = None) -> Exposur
             exposure = Exposure(primary=primary, filename=path.name)
             for ver in extvers:
                 sci_hdu = by_key[("SCI", ver)]
-                sci = _expand(sci_hdu, "SCI", None, path.name)
+                sci = _expand(sci_hdu, "SCI", None, path.name, compact)
                 arrays, headers = {"SCI": sci}, {"SCI": sci_hdu.header.copy()}
                 for name in names[1:]:
                     hdu = by_key.get((name, ver))
@@ -294,6 +338,20 @@ def _header_block(top: tuple[str, ...], hdr: fits.Header, settings: list[tuple])
     return text.encode("ascii")
 
 
+def _drop_written(part: np.ndarray) -> None:
+    """Let the pages of `part` leave the process once written, when `part` lies in a mapping that
+    offers it (``drop_pages``: :class:`caldp.engines.common.outputs.Parked`'s, whose pixels stay in
+    their file); anything else is left alone."""
+    owner = part
+    while isinstance(owner, np.ndarray):
+        owner = owner.base
+    if isinstance(owner, memoryview):
+        owner = owner.obj
+    drop = getattr(owner, "drop_pages", None)
+    if drop is not None:
+        drop(part)
+
+
 def _write_data(f, data: np.ndarray, buf: np.ndarray) -> None:
     flat = np.ascontiguousarray(data).reshape(-1)
     disk = flat.dtype.newbyteorder(">")
@@ -303,13 +361,15 @@ def _write_data(f, data: np.ndarray, buf: np.ndarray) -> None:
         out = buf[: part.nbytes].view(disk)
         out[...] = part
         f.write(out)
+        _drop_written(part)
     f.write(b"\0" * (-flat.nbytes % 2880))
 
 
-def _write_exposure_direct(exposure: Exposure, path: Path) -> None:
+def _write_exposure_direct(exposure: Exposure, path: Path, release: bool = False, progress=None) -> None:
     """The bytes :func:`to_hdulist` + ``writeto`` would write, serialised directly: no header
     copies, no HDU objects, data byte-swapped through a 1 MB buffer (the cast and the write
-    release the GIL)."""
+    release the GIL). With `release` each array is let go from its imset once written; `progress`
+    is called with the bytes of each array once it is written."""
     names = [IR_EXTNAMES if im.samp is not None else CCD_EXTNAMES for im in exposure.imsets]
     nextend = sum(len(n) for n in names)
     buf = np.empty(_WRITE_CHUNK, np.uint8)
@@ -329,21 +389,45 @@ def _write_exposure_direct(exposure: Exposure, path: Path) -> None:
                         ("PIXVALUE", pixvalue(data[(0,) * data.ndim]), "values of pixels in constant array"),
                     ]
                     f.write(_header_block(_structural_images(None, None), imset.headers[name], settings))
+                    nbytes = data.nbytes
+                    if release:
+                        del data, disk
+                        _release(imset, name)
+                    if progress is not None:
+                        progress(nbytes)
                     continue
                 top = _structural_images(disk.shape, disk.dtype.str)
                 f.write(_header_block(top, imset.headers[name], settings))
                 _write_data(f, disk, buf)
+                nbytes = data.nbytes
+                if release:
+                    del data, disk
+                    _release(imset, name)
+                if progress is not None:
+                    progress(nbytes)
 
 
-def write_exposure(exposure: Exposure, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
+def _release(imset: ImSet, name: str) -> None:
+    """Let an imset's array go (its memory is freed when nothing else holds it) and hand the freed
+    heap back (glibc keeps chip-sized blocks freed below its raised mmap threshold)."""
+    setattr(imset, name.lower(), None)
+    trim_heap()
+
+
+def write_exposure(
+    exposure: Exposure, path: os.PathLike | str, *, overwrite: bool = False, release: bool = False, progress=None
+) -> Path:
     """Write an exposure HSTIO-style, atomically; sets FILENAME in the primary header.
 
-    Same bytes as ``write_atomic(to_hdulist(exposure), path)`` (tested), written directly.
+    Same bytes as ``write_atomic(to_hdulist(exposure), path)`` (tested), written directly. With
+    `release` the exposure is given up: each array is dropped from its imset once written (a
+    product written in the background shrinks while the next one is calibrated); `progress` is
+    called with the bytes of each array once written.
     """
     path = Path(path)
     exposure.primary["FILENAME"] = path.name
     with _atomic_target(path, overwrite) as tmp:
-        _write_exposure_direct(exposure, tmp)
+        _write_exposure_direct(exposure, tmp, release, progress)
     return path
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import trailer
 from .errors import EngineError
+from .heap import trim_heap
 from .hstio import Exposure, ImSet, write_exposure
 
 _ARRAYS = ("sci", "err", "dq", "samp", "time")
@@ -44,6 +45,8 @@ class Products:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="caldp-writer") if background else None
         self._pending: list[Future] = []
         self._max_pending = max(1, max_pending)
+        self._unwritten = 0  # bytes of arrays queued for the writer and not yet written
+        self._progress = threading.Condition(self._lock)
 
     def path(self, name: str) -> Path:
         return self.outdir / name
@@ -54,27 +57,53 @@ class Products:
             if (self.outdir / n).exists():
                 raise EngineError("output file already exists", file=n)
 
-    def write(self, exposure: Exposure, name: str) -> Path:
-        """Write a product now (in the calling thread); safe to call from several threads."""
+    def write(self, exposure: Exposure, name: str, *, release: bool = False, progress=None) -> Path:
+        """Write a product now (in the calling thread); safe to call from several threads.
+        `release`: the exposure is given up, each array dropped once written."""
         exposure.primary["CAL_VER"] = self.cal_ver
-        p = write_exposure(exposure, self.outdir / name)
+        p = write_exposure(exposure, self.outdir / name, release=release, progress=progress)
         self.register(p)
         return p
+
+    def drain(self, limit: int = 0) -> None:
+        """Wait until at most `limit` bytes of queued product arrays are still unwritten (the next
+        product then starts while the writer finishes the last of them; memory, not speed)."""
+        with self._progress:
+            while self._unwritten > limit and any(not f.done() for f in self._pending):
+                self._progress.wait(0.05)
 
     def write_later(self, exposure: Exposure, name: str) -> None:
         """:meth:`write` on the writer thread; the exposure must not be touched afterwards.
         Waits first while `max_pending` writes are queued. :meth:`flush` waits for them all."""
         if self._pool is None:
-            self.write(exposure, name)
+            self.write(exposure, name, release=True)
             return
         with self._lock:
             pending = [f for f in self._pending if not f.done()]
         while len(pending) >= self._max_pending:
             pending[0].result()
             pending = [f for f in pending if not f.done()]
-        future = self._pool.submit(self.write, exposure, name)
+        arrays = (a for im in exposure.imsets for a in (im.sci, im.err, im.dq, im.samp, im.time))
+        left = [sum(a.nbytes for a in arrays if a is not None)]  # bytes still to be written
+
+        def progress(nbytes: int) -> None:
+            with self._progress:
+                left[0] -= nbytes
+                self._unwritten -= nbytes
+                self._progress.notify_all()
+
+        def job():
+            try:
+                return self.write(exposure, name, release=True, progress=progress)
+            finally:
+                with self._progress:  # what a failed write left counts no more
+                    self._unwritten -= left[0]
+                    left[0] = 0
+                    self._progress.notify_all()
+
         with self._lock:
-            self._pending.append(future)
+            self._unwritten += left[0]
+            self._pending.append(self._pool.submit(job))
 
     def flush(self) -> None:
         """Wait for every background write; raise the first error (in the order asked)."""
@@ -165,6 +194,21 @@ class ReadAhead:
         self.close()
 
 
+class _ParkMap(mmap.mmap):
+    """A shared mapping of a parked file: :meth:`drop_pages` lets written-out pixels leave the
+    process (``madvise(MADV_DONTNEED)``; the pixels stay in the file and come back if touched)."""
+
+    def drop_pages(self, part: np.ndarray) -> None:
+        addr = getattr(self, "_addr", None)
+        if addr is None:
+            addr = self._addr = np.frombuffer(self, np.uint8, 1).ctypes.data
+        start = part.ctypes.data - addr
+        lo = -(-start // mmap.PAGESIZE) * mmap.PAGESIZE
+        hi = (start + part.nbytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        if 0 <= lo < hi <= len(self) and hasattr(mmap, "MADV_DONTNEED"):
+            self.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+
 class Parked:
     """An exposure whose pixels wait in a private scratch file (its headers stay in memory).
 
@@ -172,6 +216,9 @@ class Parked:
     :meth:`imset` / :meth:`exposure` as *shared* mappings of that file: the pages are the page
     cache's (no copy is made to read them, and they leave the process when the arrays are
     dropped), and writing into them changes the parked pixels (ACSREJ's CR mask, ACS2D in place).
+    A product written from such arrays lets each part's pages go once written
+    (:func:`caldp.engines.common.hstio.write_exposure`), so a product waiting for the writer thread
+    shrinks while the next one is calibrated.
     With `background`, the file is written on a thread (:meth:`wait` joins it; :meth:`imset`
     waits). The exposure must not be used by the caller after parking; :meth:`close` removes the
     file.
@@ -220,6 +267,9 @@ class Parked:
                     done = 0
                     while done < len(view):
                         done += os.pwrite(fd, view[done : done + (1 << 26)], offset + done)
+                    del a, view
+                    setattr(im, name, None)  # the exposure is given up: each array goes once parked
+                    trim_heap()
         finally:
             os.close(fd)
 
@@ -245,7 +295,7 @@ class Parked:
         start = min(o for o, _, _ in specs.values())
         end = max(o + int(np.prod(s)) * d.itemsize for o, s, d in specs.values())
         with open(self.path, "r+b") as f:
-            mm = mmap.mmap(f.fileno(), end - start, offset=start)
+            mm = _ParkMap(f.fileno(), end - start, offset=start)
         arrays = {
             name: np.frombuffer(mm, dtype, int(np.prod(shape)), o - start).reshape(shape)
             for name, (o, shape, dtype) in specs.items()

@@ -13,6 +13,7 @@ the products this call already wrote are removed again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,13 +26,30 @@ from ..common.asnproducts import make_product_spt, mark_products_present, spt_na
 from ..common.driver import driver_run, member_raw, read_asn_table, rootname_of
 from ..common.errors import EngineError
 from ..common.heap import trim_heap
-from ..common.hstio import Exposure, read_exposure
-from ..common.outputs import Products, ReadAhead
+from ..common.hstio import Exposure, expand_raw, read_exposure
+from ..common.outputs import Parked, Products, ReadAhead
 from ..common.refimage import RefFiles
 from ..common.threads import parallel_map, thread_count
 from .version import cal_ver
 
 log = logging.getLogger(__name__)
+
+#: Optional per-stage hook (a benchmark sets it): a callable returning a context manager.
+STAGE_HOOK = None
+
+
+@contextlib.contextmanager
+def stage(name: str):
+    """Mark a stage for :data:`STAGE_HOOK` (a no-op by default); afterwards hand freed heap memory back
+    to the system (glibc keeps freed chunks below its mmap threshold, which grows to a whole chip)."""
+    with STAGE_HOOK(name) if STAGE_HOOK is not None else contextlib.nullcontext():
+        yield
+        trim_heap()
+
+
+#: Bytes of the previous product still to be written when the next WF32D starts (the writer frees
+#: each array once written; less: lower peak memory, more: more overlap).
+WRITE_BACKLOG = 64 << 20
 
 #: Whole exposures in flight at once (CR-SPLIT members in WF3CCD, products in WF32D): each holds an
 #: exposure and its reference chips (~200 MB more for a full-frame pair at two), so they go one at
@@ -211,7 +229,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
     out.claim(names)
     first_keys = None
     made: list[str] = []  # products made (CR combinations, dither products)
-    with RefFiles() as refs:
+    with RefFiles() as refs, contextlib.ExitStack() as parks:
         branches = (_FLT_BRANCH, _FLC_BRANCH) if cte_refs else (_FLT_BRANCH,)
         for sp, br in [(sp, br) for br in branches for sp in asn.subproducts]:
             racs = {}
@@ -228,32 +246,46 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                             out.register(racs[m])
                         else:
                             racs[m].unlink(missing_ok=True)
-                return raw_path, read_exposure(raw_path, ir=False)
+                return raw_path, read_exposure(raw_path, ir=False, compact=True)  # float32 once taken
 
             reader = ReadAhead(read_raw, sp.members, background=thread_count() > 1)
+            # a CR-SPLIT's members wait on disk (as calwf3.e's _blv_tmp do) from WF3CCD to their WF32D:
+            # WF3REJ maps one chip of every member at a time, WF32D one member at a time
+            park = len(sp.members) > 1
+            last_park: list[Parked] = []
 
-            def ccd_member(m, reader=reader, br=br):
+            def ccd_member(m, reader=reader, br=br, park=park, last_park=last_park):
                 raw_path, raw = reader.get(m)
+                raw = expand_raw(raw, parallel_map)
                 keys = read_keys(raw.primary, file=raw_path.name)
                 if keys.detector != "UVIS":
                     raise EngineError("DETECTOR differs from the association", file=raw_path.name, keyword="DETECTOR")
                 log.info("WF3CCD: %s", raw_path.name)
                 _prefetch_phot(raw.primary, keys, env)
-                blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
-                del raw
-                trim_heap()  # WF3CCD's temporaries
+                with stage(f"wf3ccd {m}"):  # (and WF3CCD's temporaries handed back)
+                    blv = wf3ccd(raw, env=env, refs=refs, keys=keys, consume=True)
+                    del raw
                 blv.filename = f"{m}{br.blv}.fits"
                 if keys.perform("PCTECORR") and not cte_refs:
                     blv.primary["PCTECORR"] = "SKIPPED"
+                if park:
+                    for p in last_park:  # one member written at a time
+                        p.wait()
+                    blv = Parked(blv, out.outdir / f".{blv.filename}.caldp-parked", background=thread_count() > 1)
+                    parks.callback(blv.close)
+                    last_park[:] = [blv]
                 return raw_path, blv, keys
 
-            blvs: list[Exposure] = []
+            blvs: list = []
             member_keys = []
             try:
                 ccd_results = parallel_map(ccd_member, sp.members, max_workers=EXPOSURE_THREADS)
             finally:
                 reader.close()
             refs.release()  # WF3CCD's reference chips, kept for the members
+            for _, blv, _ in ccd_results:
+                if isinstance(blv, Parked):
+                    blv.wait()
             for m, (raw_path, blv, keys) in zip(sp.members, ccd_results, strict=True):
                 if first_keys is None:
                     first_keys = keys
@@ -279,16 +311,16 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             if do_rej:
                 prod = sp.name or asn.rootname
                 log.info("WF3REJ: %s -> %s%s_tmp.fits", ", ".join(b.filename for b in blvs), prod, br.crj)
-                crj_tmp, blvs = wf3rej(
-                    blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0], consume=True
-                )
+                with stage("wf3rej"):  # (and WF3REJ's work arrays handed back)
+                    crj_tmp, blvs = wf3rej(
+                        blvs, product=prod, mtype=sp.mtype or "EXP-CRJ", env=env, keys=member_keys[0], consume=True
+                    )
                 if br.cte:
                     crj_tmp.filename = f"{prod}{br.crj}_tmp.fits"
                 if keep:
                     out.write(crj_tmp, f"{prod}{br.crj}_tmp.fits")
                     for b, m in zip(blvs, sp.members, strict=True):
-                        out.write(b, f"{m}{br.blv}.fits")
-                trim_heap()  # WF3REJ's work arrays
+                        out.write(_unparked(b), f"{m}{br.blv}.fits")
                 crj_keys = read_keys(crj_tmp.primary, file=crj_tmp.filename)
                 jobs.append((crj_tmp, crj_keys, False, f"{prod}{br.crj}.fits"))
                 if not br.cte:
@@ -304,7 +336,7 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             else:
                 for b, m in zip(blvs, sp.members, strict=True):
                     if keep:
-                        out.write(b, f"{m}{br.blv}.fits")
+                        out.write(_unparked(b), f"{m}{br.blv}.fits")
                 jobs += [
                     (b, k, k.perform("DQICORR"), f"{m}{br.flt}.fits")
                     for b, k, m in zip(blvs, member_keys, sp.members, strict=True)
@@ -315,9 +347,10 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
                 exposure, k, dqi, name = jobs[index]
                 jobs[index] = None  # let the input go as soon as its product is made
                 log.info("WF32D: %s -> %s", exposure.filename, name)
-                product = wf32d(exposure, env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
-                del exposure
-                trim_heap()  # WF32D's temporaries, before the next product's
+                out.drain(WRITE_BACKLOG)
+                with stage(f"wf32d {name}"):  # (and WF32D's temporaries handed back before the next product's)
+                    product = wf32d(_unparked(exposure), env=env, refs=refs, keys=k, dqicorr=dqi, consume=True)
+                    del exposure
                 out.write_later(product, name)
 
             try:
@@ -332,6 +365,11 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
         _dither_products(asn, srcdir, out, made)
         _update_asn(input_path, out, made)
     return res
+
+
+def _unparked(exp) -> Exposure:
+    """`exp`, or a parked one mapped back (its arrays are the parked pixels: changes stay parked)."""
+    return exp.exposure() if isinstance(exp, Parked) else exp
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ import numpy as np
 from ...common.errors import EngineError
 from ...common.hstio import Exposure, ImSet
 from ...common.keywords import hdr_float, read_float
-from ...common.threads import parallel_map
+from ...common.outputs import Parked
+from ...common.threads import parallel_map, thread_count
 from ..ccdtab import read_ccdtab
 from ..reffiles import read_crrejtab
 from . import wf3rej as rej
@@ -31,8 +32,21 @@ RATES = ("COUNTS/S", "ELECTRONS/S")
 COUNTS = ("COUNTS", "ELECTRONS")
 
 
-def _bunit_is_rate(inp: Exposure) -> bool:
-    bunit = str(inp.imsets[0].sci_hdr.get("BUNIT", "")).strip().upper()
+def _headers(inp) -> list[dict]:
+    """Headers of each imset of an :class:`Exposure` or a :class:`Parked` one (no pixels read)."""
+    if isinstance(inp, Parked):
+        return [inp.headers(i) for i in range(inp.nimsets)]
+    return [im.headers for im in inp.imsets]
+
+
+def _shape(inp, i: int) -> tuple:
+    if isinstance(inp, Parked):
+        return tuple(inp.metas[i][2]["sci"][1])
+    return inp.imsets[i].sci.shape
+
+
+def _bunit_is_rate(inp) -> bool:
+    bunit = str(_headers(inp)[0]["SCI"].get("BUNIT", "")).strip().upper()
     if bunit in RATES:
         return True
     if bunit in COUNTS:
@@ -41,18 +55,21 @@ def _bunit_is_rate(inp: Exposure) -> bool:
 
 
 def wf3rej(
-    inputs: list[Exposure],
+    inputs: list,
     *,
     product: str,
     mtype: str,
     env: Mapping[str, str] | None,
     keys: UvisKeys,
     consume: bool = False,
-) -> tuple[Exposure, list[Exposure]]:
+) -> tuple[Exposure, list]:
     """Combine `inputs`; returns (crj_tmp exposure, inputs with CRMASK-updated DQ).
 
     `consume`: the inputs' DQ arrays may take the CR mask in place (no copy of each; the caller
-    uses only the returned inputs afterwards)."""
+    uses only the returned inputs afterwards). Inputs may be :class:`Parked`: then the chips are
+    combined one after the other (each in row strips on the threads), only that chip of every
+    input mapped, and the CR mask goes into the parked DQ (the same inputs are returned)."""
+    parked = any(isinstance(i, Parked) for i in inputs)
     if len(inputs) < 2:
         raise EngineError("Needs more than one input image.", keyword="CRCORR")
     if keys.perform("SHADCORR"):
@@ -95,22 +112,24 @@ def wf3rej(
     idx_default = next((k for k, e in enumerate(efac) if e > 0), 0)
     template = inputs[idx_default]
     out_imsets = []
-    updated = [Exposure(primary=i.primary, imsets=list(i.imsets), filename=i.filename) for i in inputs]
+    updated = (
+        list(inputs)
+        if parked
+        else [Exposure(primary=i.primary, imsets=list(i.imsets), filename=i.filename) for i in inputs]
+    )
     out_primary = template.primary.copy()
     chips = []
-    for n_ext, im0 in enumerate(first.imsets):
-        g = read_group(im0.sci_hdr)
-        ny, nx = im0.sci.shape
-        members = [im0]
+    heads = [_headers(inp) for inp in inputs]
+    for n_ext, h0 in enumerate(heads[0]):
+        g = read_group(h0["SCI"])
+        ny, nx = _shape(first, n_ext)
         positions = [n_ext]
-        for inp in inputs[1:]:
-            pos = next((k for k, im in enumerate(inp.imsets) if int(im.sci_hdr.get("CCDCHIP", 1)) == g.chip), None)
+        for inp, hs in zip(inputs[1:], heads[1:], strict=True):
+            pos = next((k for k, h in enumerate(hs) if int(h["SCI"].get("CCDCHIP", 1)) == g.chip), None)
             if pos is None:
                 raise EngineError(f"no imset for chip {g.chip}", file=inp.filename, keyword="CCDCHIP")
-            im = inp.imsets[pos]
-            if im.sci.shape != im0.sci.shape:
+            if _shape(inp, pos) != (ny, nx):
                 raise EngineError("does not have the same size as the first image", file=inp.filename)
-            members.append(im)
             positions.append(pos)
         ccd = read_ccdtab(
             ccdtab,
@@ -122,17 +141,26 @@ def wf3rej(
             dimx=nx,
         )
         noise = rej.uvis_noise_model(g.chip, atodgn, readnse, ampx=ccd.ampx, ampy=ccd.ampy)
-        chips.append((n_ext, im0, g, members, positions, noise))
+        chips.append((n_ext, h0, g, positions, noise))
 
     def combine_chip(item):
-        members, noise = item[3], item[5]
+        positions, noise = item[3], item[4]
+        members = [inp.imset(pos) if parked else inp.imsets[pos] for inp, pos in zip(inputs, positions, strict=True)]
         raws = [m.sci for m in members]
         images = [m.sci * efac[k] if bunits[k] else m.sci for k, m in enumerate(members)]
         dqs = [m.dq for m in members]
-        return rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars)
+        res = rej.combine(images, dqs, raws, efac=efac, noise=noise, pars=pars, nstrips=thread_count() if parked else 1)
+        if parked and pars.crmask:  # into the parked DQ while this chip is mapped
+            for m, crbit in zip(members, res.crbits, strict=True):
+                rej.crmask_writeback(m.dq, crbit, in_place=True)
+            res.crbits = []
+        return res
 
-    results = parallel_map(combine_chip, chips)  # the chips are independent
-    for (n_ext, im0, g, _members, positions, _noise), res in zip(chips, results, strict=True):
+    if parked:  # one chip of every input in memory at a time
+        results = [combine_chip(c) for c in chips]
+    else:
+        results = parallel_map(combine_chip, chips)  # the chips are independent
+    for (n_ext, h0, g, positions, _noise), res in zip(chips, results, strict=True):
         log.info(
             "WF3REJ chip %d: CRREJTAB %s, %d pixels rejected, sky %s",
             g.chip,
@@ -140,10 +168,12 @@ def wf3rej(
             res.nrej,
             ", ".join(f"{float(s):.3f}" for s in (res.skysum,)),
         )
-        tpl = template.imsets[n_ext] if n_ext < len(template.imsets) else im0
-        headers = {k: h.copy() for k, h in tpl.headers.items()}
+        tpl_heads = heads[idx_default]
+        tpl = tpl_heads[n_ext] if n_ext < len(tpl_heads) else h0
+        headers = {k: h.copy() for k, h in tpl.items()}
         headers["SCI"]["NCOMBINE"] = len(inputs)
-        out_imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=headers, extver=im0.extver))
+        extver = first.metas[n_ext][1] if isinstance(first, Parked) else first.imsets[n_ext].extver
+        out_imsets.append(ImSet(sci=res.sci, err=res.err, dq=res.dq, headers=headers, extver=extver))
         if n_ext == 0:
             out_primary["TEXPTIME"] = hdr_float(exptot)
             out_primary["SKYSUM"] = (hdr_float(res.skysum), "Total sky level (DN)")
@@ -152,7 +182,7 @@ def wf3rej(
             out_primary["REJ_RATE"] = (hdr_float(F32(F32(res.nrej) / texpt)), "Cosmic ray impact rate (pixels/sec)")
             out_primary["EXPTIME"] = hdr_float(exptot)
             out_primary["EXPFLAG"] = (expflag, "Exposure flag for combined dataset")
-        if pars.crmask:
+        if pars.crmask and not parked:
             for k, (inp, pos) in enumerate(zip(updated, positions, strict=True)):
                 im = inp.imsets[pos]
                 inp.imsets[pos] = ImSet(

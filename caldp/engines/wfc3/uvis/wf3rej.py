@@ -29,9 +29,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ...ccd.crreject import REJ_KERNELS, disk_halfwidths, neighbour_offsets, sky_mode
+from ...ccd.crreject import REJ_KERNELS, disk_halfwidths, neighbour_offsets, run_row_strips, sky_mode
 from ...common.kernels import c_array, load
 from ...common.strips import BLOCK_ROWS, row_blocks
+from ...common.threads import parallel_map
 from ..dq import DQ
 
 log = logging.getLogger(__name__)
@@ -299,8 +300,13 @@ def _reject_kernel(
     minimum: bool,
     out=None,
     scale_out: tuple | None = None,
+    nstrips: int = 1,
+    halo: int | None = None,
 ):
-    """:func:`reject` by the C kernel (``wf3_reject``), whole chip in one call.
+    """:func:`reject` by the C kernel (``wf3_reject``), whole chip in one call, or with `nstrips` > 1
+    in row strips on the :func:`~caldp.engines.common.threads.parallel_map` threads
+    (:func:`~caldp.engines.ccd.crreject.run_row_strips`: each strip starts a halo of rows early and is
+    recomputed if the HIT ring it starts from differs from the one above it ends with; same result).
 
     `guess`: (ave, var) arrays, or None for the minimum guess computed in the kernel.
     `scale_out`: (texpt, skysum) to write ``SCI = f32(ave·texpt) + skysum`` and ``ERR·texpt``
@@ -330,6 +336,22 @@ def _reject_kernel(
     psig2 = F32(F32(thresh) * F32(thresh)) if thresh > 0 else F32(-1.0)
     texpt, skysum = scale_out if scale_out is not None else (F32(1), F32(0))
     fpar = np.array([scale, psig2, texpt, skysum], F32)
+    if nstrips > 1 and guess is not None and out is not None:
+        raise ValueError("strips read the guess rows above them: out must not alias the guess")
+
+    def run(r_start, r_out, r_end, state):
+        return mod.wf3_reject(
+            images, raws, dqs, gave, gvar, ave_out, err_out, dq_out, list(crbits), state, fpar,
+            np.array(efac, F32), np.array(sky, F32), sig2, wdy, np.array(noise.gain, F32),
+            np.array(noise.nse, F32), ny, nx, nimg, niter, width, int(noise.ampx), int(noise.ampy),
+            int(badinpdq), bool(minimum), scale_out is not None, r_start, r_out, r_end,
+        )  # fmt: skip
+
+    if nstrips > 1:
+        if halo is None:
+            halo = max(32, 4 * width * niter)  # an iteration's HITs reach `width` rows further
+        nrej = run_row_strips(run, ny, (niter, nimg, width, nx), min(nstrips, ny), parallel_map, halo=halo)
+        return ave_out, err_out, dq_out, list(crbits), nrej
     state = np.zeros((niter, nimg, width, nx), np.uint8)
     nrej = mod.wf3_reject(
         images,
@@ -569,11 +591,15 @@ def _guess_in_strips(guess, images, dqs, *, efac, sky, noise: NoiseModel, pars) 
     return ave, var
 
 
-def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None) -> RejResult:
+def combine(
+    images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] | None = None, nstrips: int = 1
+) -> RejResult:
     """Everything WF3REJ does to one chip (sky, initial guess, iterations, output scaling).
 
     `images`: inputs in counts (float32); `raws`: the stored data (differs for rate units);
-    `pars`: a :class:`caldp.engines.common.crrejtab.CRRejPars`.
+    `pars`: a :class:`caldp.engines.common.crrejtab.CRRejPars`. `nstrips` > 1: the C rejection runs in
+    that many row strips and the sky histograms side by side on the threads (for one chip at a time;
+    same result).
     """
     efac = [F32(e) for e in efac]
     exptot = F32(0)
@@ -591,7 +617,7 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
         if skysub == "none":
             sky = [F32(0)] * len(images)
         elif skysub == "mode":
-            sky = sky_mode(images, dqs, badinpdq=pars.badinpdq)
+            sky = sky_mode(images, dqs, badinpdq=pars.badinpdq, mapper=parallel_map if nstrips > 1 else None)
         else:
             from ...common.errors import EngineError
 
@@ -604,6 +630,7 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
     if skysum < 0:
         skysum = F32(0)
     shape = images[0].shape
+    nstrips = max(1, min(nstrips, shape[0] // 64))
     mod = load(REJ_KERNELS)
     if nonzero > 1 and mod is not None:
         guess = None  # the minimum guess is computed by the kernel, row by row
@@ -624,8 +651,9 @@ def combine(images, dqs, raws, *, efac, noise: NoiseModel, pars, sky: list[F32] 
             scalense=pars.scalense,
             badinpdq=pars.badinpdq,
             minimum=pars.initgues.strip().lower()[:3] == "min",
-            out=guess,
+            out=guess if nstrips <= 1 else None,
             scale_out=(texpt, skysum),
+            nstrips=nstrips,
         )
         return RejResult(sci, err, dq, crbits, nrej, skysum)
     if nonzero > 1:
