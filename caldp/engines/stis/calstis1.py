@@ -23,7 +23,7 @@ from ..common.hstio import Exposure, ImSet, read_exposure, section
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refimage import nint
 from ..common.refs import column, is_given, resolve
-from . import basic2d, blevcorr, dqicorr, photcorr, radialvel
+from . import basic2d, binning, blevcorr, dqicorr, photcorr, radialvel
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,53 @@ def _table_history(primary: fits.Header, refs: Refs, keyword: str, extra: str = 
         _history(primary, f"    {extra}")
 
 
+#: (keyword, default) of the coordinate keywords ``BinCoords`` reads from the SCI header
+COORD_KEYS = (
+    ("CRPIX1", 0.0),
+    ("CRPIX2", 0.0),
+    ("CD1_1", 1.0),
+    ("CD1_2", 0.0),
+    ("CD2_1", 0.0),
+    ("CD2_2", 1.0),
+    ("LTM1_1", 1.0),
+    ("LTM2_2", 1.0),
+    ("LTV1", 0.0),
+    ("LTV2", 0.0),
+)
+
+
+def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], block=(1.0, 1.0)) -> None:
+    """``BinCoords`` after ``bin2d`` (BLEVCORR's trim is a bin2d of 1×1 from the overscan corner):
+    CRPIX, CD, LTV and LTM from the input SCI header `src`, updated by ``BinUpdate`` and written as
+    doubles (13 digits) into the SCI, ERR and DQ headers, added where missing."""
+    v = {k: float(src.get(k, d)) for k, d in COORD_KEYS}
+    ltm, ltv, cd, crpix = binning.bin_update(
+        block,
+        offset,
+        (v["LTM1_1"], v["LTM2_2"]),
+        (v["LTV1"], v["LTV2"]),
+        (v["CD1_1"], v["CD1_2"], v["CD2_1"], v["CD2_2"]),
+        (v["CRPIX1"], v["CRPIX2"]),
+    )
+    values = (
+        ("CRPIX1", crpix[0]),
+        ("CD1_1", cd[0]),
+        ("CD2_1", cd[2]),
+        ("LTV1", ltv[0]),
+        ("LTM1_1", ltm[0]),
+        ("CRPIX2", crpix[1]),
+        ("CD1_2", cd[1]),
+        ("CD2_2", cd[3]),
+        ("LTV2", ltv[1]),
+        ("LTM2_2", ltm[1]),
+    )
+    for name in ("SCI", "ERR", "DQ"):
+        h = imset.headers.get(name)
+        if h is not None:
+            for key, value in values:
+                h[key] = hdr_double(value)
+
+
 def is_wavecal(primary: fits.Header) -> bool:
     """``GetKeyInfo1``/``GetGrpInfo1``: a wavecal by TARGNAME (WAVELINE, WAVEHITM) or ASN_MTYP (…WAVECAL)."""
     targ = str(primary.get("TARGNAME", "")).strip().upper()
@@ -376,6 +423,7 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
                 (tx1, tx2), (ty1, ty2) = ov.trimx, ov.trimy
                 ny, nx = sci.shape
                 imset = section(imset, tx1, ty1, nx - tx1 - tx2, ny - ty1 - ty2)
+                bin_coords(imset, hdr, (float(tx1), float(ty1)))
                 imset.sci = sci = res.sci
                 err, dq = imset.err, imset.dq
                 hdr = imset.sci_hdr
