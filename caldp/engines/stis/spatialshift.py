@@ -17,7 +17,7 @@ import logging
 
 import numpy as np
 
-from .waveshift import median_double, peak_quad3, xc_peak, xc_range
+from .waveshift import column_sums, median_double, peak_quad3, xc_peak, xc_range
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +70,8 @@ def slit_profile(sci, dq, sdqflags: int, sp_cols, sp_rows, wl_rows) -> tuple[np.
     sdq = np.uint16(sdqflags & 0xFFFF)
     # spectrum: column means over the wavelength rows (rows added in order)
     w = np.zeros(nx, F64)
-    acc = np.zeros(i1 - i0 + 1, F64)
     good_w = (dq[wl_rows[0] : wl_rows[1] + 1, i0 : i1 + 1] & sdq) == 0
-    for row, ok in zip(sci[wl_rows[0] : wl_rows[1] + 1, i0 : i1 + 1].astype(F64), good_w, strict=True):
-        acc += np.where(ok, row, 0.0)
+    acc = column_sums(np.where(good_w, sci[wl_rows[0] : wl_rows[1] + 1, i0 : i1 + 1].astype(F64), 0.0))
     ng = good_w.sum(axis=0)
     w[i0 : i1 + 1] = np.where(ng > 0, acc / np.maximum(ng, 1), acc)
     median = median_double(w)

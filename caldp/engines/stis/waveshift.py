@@ -65,6 +65,13 @@ def scale_one(trim: int, scale: float, npix: int) -> tuple[int, int]:
     return lo, hi
 
 
+def column_sums(block: np.ndarray) -> np.ndarray:
+    """Each column's sum with the rows added in order (the C loops' order), as float64."""
+    if block.shape[0] == 0:
+        return np.zeros(block.shape[1], F64)
+    return np.add.accumulate(block, axis=0, dtype=F64)[-1]
+
+
 def collapse_rows(sci: np.ndarray, dq: np.ndarray, sdqflags: int, cols, rows) -> tuple[np.ndarray, np.ndarray]:
     """The average over rows ``rows[0]..rows[1]`` of the good pixels of each column in
     ``cols[0]..cols[1]`` (others zero, flagged `sdqflags`): WaveShift's 1-D spectrum and its flags."""
@@ -73,11 +80,8 @@ def collapse_rows(sci: np.ndarray, dq: np.ndarray, sdqflags: int, cols, rows) ->
     qv = np.zeros(nx, np.int16)
     i0, i1 = cols
     j0, j1 = rows
-    block = sci[j0 : j1 + 1, i0 : i1 + 1].astype(F64)
     good = (dq[j0 : j1 + 1, i0 : i1 + 1] & np.uint16(sdqflags & 0xFFFF)) == 0
-    acc = np.zeros(i1 - i0 + 1, F64)
-    for row, ok in zip(block, good, strict=True):  # rows in order, as the C loop adds them
-        acc += np.where(ok, row, 0.0)
+    acc = column_sums(np.where(good, sci[j0 : j1 + 1, i0 : i1 + 1].astype(F64), 0.0))
     ngood = good.sum(axis=0)
     v[i0 : i1 + 1] = np.where(ngood > 0, acc / np.maximum(ngood, 1), acc)
     qv[i0 : i1 + 1] = np.where(ngood > 0, 0, np.int16(sdqflags))
@@ -163,16 +167,11 @@ def conv_slit(slitwidth: float, tspec: np.ndarray) -> np.ndarray:
     nwl = tspec.size
     buf = np.zeros(nwl + 2 * half, F64)
     buf[half : half + nwl] = tspec
-    out = np.empty(nwl, F64)
-    s = 0.0
-    for i in range(iwidth):
-        s += buf[i]
-    out[0] = s / float(iwidth)
-    for j in range(1, nwl):
-        i = j + half
-        s += buf[i + half] - buf[i - half - 1]
-        out[j] = s / float(iwidth)
-    return out
+    s0 = _seqsum(buf[:iwidth])
+    # running sum: s_j = s_{j-1} + (buf[j + 2·half] − buf[j − 1]), added in order as the C loop
+    steps = buf[2 * half + 1 : nwl + 2 * half] - buf[: nwl - 1]
+    sums = np.add.accumulate(np.concatenate(([s0], steps)))
+    return sums / float(iwidth)
 
 
 def chop_template(tspec: np.ndarray, qv: np.ndarray, sdqflags: int) -> np.ndarray:
