@@ -402,6 +402,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "ZOFFCORR", "ZOFFCORR complete.")
     del zoff_sci, zoff_dq, zoff_time
 
+    trim_heap()  # the earlier steps' temporaries, before the noise pass writes the whole ERR stack
     clock.lap("ZOFFCORR")
     # the dark imsets are read (astropy, mostly Python) while the noise/NLINCORR kernels run
     dark_plan = dark_future = None
@@ -430,6 +431,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         _history(p, "NLINCORR", "NLINCORR complete ...")
     nlin = nl = zs = None  # NLINFILE arrays and the zero-read signal: used up
 
+    trim_heap()  # the NLINFILE arrays' pages, before the dark frames come
     clock.lap("noise+NLINCORR")
     # DARKCORR and UNITCORR, one read at a time (PHOTCORR in between touches headers only)
     rate = [b.endswith("/S") for b in bunits]
@@ -441,6 +443,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     elif unit_do:
         parallel_map(lambda g: _unit_read(st, area, g, None, sampzero), range(N - 1, -1, -1))
 
+    trim_heap()  # the dark frames' pages, before the next step's
     clock.lap("DARKCORR+UNITCORR")
     filt = str(p.get("FILTER", "")).strip()
     mode = photcorr.photmode(filt, float(_need(p, "EXPSTART", name)))
@@ -478,6 +481,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
         )
         _history(p, "CRCORR", "CRCORR complete.")
 
+    trim_heap()  # the ramp fit's work arrays, before the next step's
     clock.lap("CRCORR")
     if do("FLATCORR"):
         f, fe, fdq = _read_flat(p, env, g1, area, filt)
@@ -496,6 +500,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
             im.headers["ERR"]["BUNIT"] = unit
         _history(p, "FLATCORR", "FLATCORR complete ...")
 
+    trim_heap()  # the flat field's pages, before the next step's
     clock.lap("FLATCORR")
     sdq = int(g1.get("SDQFLAGS", 65535))
     for g, im in enumerate(exp.imsets):
