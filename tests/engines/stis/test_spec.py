@@ -297,9 +297,10 @@ def test_cli_wavecal_option(spec_small, tmp_path, monkeypatch):
     assert main([str(raw.with_name("again_raw.fits")), "-w", "lamps/mine_wav.fits"]) == 2  # no such input
 
 
-def _two_imset_wavecal(path):
+def _two_imset_wavecal(path, constant_second: bool = False):
     """The wavecal made of two imsets: the first taken before the science, the second (its lamp
-    image one column to the right) after it, so calstis12 interpolates in time."""
+    image one column to the right, or constant: IMSET_OK = F) after it, so calstis12 interpolates
+    in time."""
     with fits.open(path) as h:
         hdus = [h[0].copy(), *(x.copy() for x in h[1:4])]
         second = [x.copy() for x in h[1:4]]
@@ -308,7 +309,7 @@ def _two_imset_wavecal(path):
     first_start = start - 0.02  # before the first science imset
     for x in hdus[1:4]:
         x.header["EXPSTART"], x.header["EXPEND"] = first_start, first_start + length
-    second[0].data = np.roll(second[0].data, 1, axis=1)
+    second[0].data = np.full_like(second[0].data, 1500) if constant_second else np.roll(second[0].data, 1, axis=1)
     for x in second:
         x.header["EXTVER"] = 2
     hdus[0].header["NEXTEND"] = 6
@@ -316,15 +317,17 @@ def _two_imset_wavecal(path):
 
 
 @pytest.mark.hstcal
-def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path):
+@pytest.mark.parametrize("constant_second", [False, True])
+def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path, constant_second):
     """Two wavecal imsets around the science: calstis4 measures each, calstis12 interpolates the
-    shifts linearly at each science imset's midpoint — equal to cs0.e's in every header."""
+    shifts linearly at each science imset's midpoint — equal to cs0.e's in every header. A constant
+    second imset (IMSET_OK = F): calstis4 skips it (shifts −9999), calstis12 uses the first alone."""
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
     (ds,) = spec_small.datasets
     raw, out = _copy_inputs(ds, tmp_path)
-    _two_imset_wavecal(raw.parent / f"{ds.name}_wav.fits")
+    _two_imset_wavecal(raw.parent / f"{ds.name}_wav.fits", constant_second)
     env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
@@ -337,9 +340,12 @@ def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path):
     _assert_shifts_match(hst, out, names, w2d)
     with fits.open(out / w2d) as w, fits.open(out / names[0]) as flt:
         a, b = w["SCI", 1].header["SHIFTA1"], w["SCI", 2].header["SHIFTA1"]
-        assert b - a == pytest.approx(1.0, abs=0.1)  # the second lamp image one column further
         s1, s2 = flt["SCI", 1].header["SHIFTA1"], flt["SCI", 2].header["SHIFTA1"]
-        assert a < s1 < s2 < b  # interpolated, later imset nearer the later wavecal
+        if constant_second:
+            assert b == -9999.0 and w["SCI", 2].header["SHIFTA2"] == -9999.0 and s1 == s2 == a
+        else:
+            assert b - a == pytest.approx(1.0, abs=0.1)  # the second lamp image one column further
+            assert a < s1 < s2 < b  # interpolated, later imset nearer the later wavecal
 
 
 def _short_slit_copy(spec_small, ds, tmp_path, window_centre: int):
