@@ -5,7 +5,7 @@ Formats follow the STIS data handbook, a real G750M raw header, and what calstis
 
 - ``<asn>_raw.fits``: the two CR-SPLIT imsets, OBSTYPE=SPECTROSCOPIC, CENWAVE, a LAMBDA/ANGLE WCS
   in the SCI headers, WAVECORR=PERFORM and ``WAVECAL = <asn>_wav.fits``; X2DCORR, HELCORR and
-  DISPCORR PERFORM (``_sx2``), X1DCORR OMIT (1-D extraction is not in the builtin engine yet).
+  DISPCORR PERFORM (``_sx2``), X1DCORR and BACKCORR PERFORM (``_sx1``; FLUXCORR and CTECORR OMIT).
 - ``<asn>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE (no science subtraction: cs11
   runs only for HITM lamps before 1998 Nov 9), the lamp lines shifted by :data:`WAVECAL_SHIFT`
   pixels from where DISPTAB puts them, so SHIFTA1/SHIFTA2 have a known answer.
@@ -75,7 +75,8 @@ SWITCHES = {
     "X2DCORR": "PERFORM",  # calstis7 → _sx2 (issue 19)
     "HELCORR": "PERFORM",
     "DISPCORR": "PERFORM",
-    "X1DCORR": "OMIT",  # 1-D extraction: not in the builtin engine yet
+    "X1DCORR": "PERFORM",  # calstis6 → _sx1 (issue 19)
+    "BACKCORR": "PERFORM",
 }
 WAV_SWITCHES = {
     **ccd.SWITCHES,
@@ -84,7 +85,9 @@ WAV_SWITCHES = {
     "PHOTCORR": "OMIT",
     "X2DCORR": "PERFORM",
 }
-SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB")
+SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB", "XTRACTAB")
+#: XTRACTAB: box and background boxes (reference pixels), BACKORD, MAXSRCH (first order)
+EXTRSIZE, BKSIZE, BKOFFSET, BACKORD, MAXSRCH = 7.0, 5.0, 30.0, 0, 10
 
 
 def dispersion_x(wavelength, shift: float = 0.0):
@@ -252,6 +255,30 @@ def _sdctab() -> list:
     return _rows(cols)
 
 
+def _xtractab() -> list:
+    """XTRACTAB (calstis6 ``getextract.c``): the 52X0.2 G430L row, unweighted, untilted boxes."""
+    cols = {
+        "APERTURE": ("16A", [APERTURE]),
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "CENWAVE": ("J", [CENWAVE]),
+        "SPORDER": ("I", [1]),
+        "EXTRSIZE": ("E", [EXTRSIZE]),
+        "BK1SIZE": ("E", [BKSIZE]),
+        "BK2SIZE": ("E", [BKSIZE]),
+        "BK1OFFST": ("E", [-BKOFFSET]),
+        "BK2OFFST": ("E", [BKOFFSET]),
+        "NCOEFFSL": ("J", [1]),
+        "SLTCOEFF": ("10D", np.zeros((1, 10))),
+        "NCOEFFBK": ("J", [1]),
+        "BKTCOEFF": ("10D", np.zeros((1, 10))),
+        "BACKORD": ("I", [BACKORD]),
+        "XTRACALG": ("12A", ["UNWEIGHTED"]),
+        "MAXSRCH": ("I", [MAXSRCH]),
+        **_meta(1, "caldp.sim 1-D extraction boxes"),
+    }
+    return _rows(cols)
+
+
 def write_spec_references(refdir: Path, refs: ccd.Refs) -> tuple[list[RefEntry], dict[str, str]]:
     """The spectroscopic references (and the G430L flat); returns rmap entries and raw-header values."""
     spec = {"DETECTOR": "CCD", "OBSTYPE": "SPECTROSCOPIC"}
@@ -263,6 +290,7 @@ def write_spec_references(refdir: Path, refs: ccd.Refs) -> tuple[list[RefEntry],
         "sptrctab": ("SPTRCTAB", "s7b0005o_1dt.fits", "SPECTRUM TRACE TABLE", _sptrctab(), {"DETECTOR": "CCD"}),
         "apdestab": ("APDESTAB", "s7b0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
         "sdctab": ("SDCTAB", "s7b0007o_sdc.fits", "2-D SPECTRUM DISTORTION TABLE", _sdctab(), {"DETECTOR": "CCD"}),
+        "xtractab": ("XTRACTAB", "s7b0009o_1dx.fits", "1-D EXTRACTION PARAMETERS TABLE", _xtractab(), {}),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}
