@@ -92,9 +92,27 @@ def _columns(n=4, seed=3):
     return raz
 
 
+@pytest.fixture(params=[True, False], ids=["simd", "portable"])
+def simd(request):
+    """The C readout's rows with AVX-512 lanes (where the CPU has them) and the portable rows."""
+    mod = kernels.load(pc.KERNEL_MODULE)
+    if mod is None:
+        pytest.skip("CTE C kernel not built or CALDP_KERNELS=numpy")
+    used = mod.set_simd(request.param)
+    if request.param and not used:
+        pytest.skip("no AVX-512 on this CPU: only the portable rows exist")
+    yield used
+    mod.set_simd(True)
+
+
 @pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
-def test_numpy_and_c_give_identical_bits(model, monkeypatch):
-    raz = _columns()
+@pytest.mark.parametrize("ncol", [4, 11])
+def test_numpy_and_c_give_identical_bits(model, monkeypatch, simd, ncol):
+    """Columns in groups of 8 (a partial group; a full one and a partial one), both readout row paths;
+    column 2's hole makes the read-out cosmic-ray test redo that column only."""
+    raz = _columns(ncol)
+    if ncol > 8:
+        raz[900:905, 9] += 1500.0
     fff = np.repeat(pc.scale_column(1.7)[:, None], raz.shape[1], 1)
     ref, _ = pc.correct_columns_numpy(raz, fff, model, 5.0, model.thresh, 1, 2)
     fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
