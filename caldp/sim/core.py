@@ -97,6 +97,16 @@ class SimDataset:
     files: list[Path]
     truth: dict | None = None
 
+    @property
+    def members(self) -> list[str]:
+        """Rootnames of the exposures (``<root>_raw.fits``), sorted."""
+        return sorted(f.name[: -len("_raw.fits")] for f in self.files if f.name.endswith("_raw.fits"))
+
+    @property
+    def asn(self) -> Path | None:
+        """The association table, or None for a single exposure (directories, not tar files)."""
+        return next((f for f in self.files if f.name.endswith("_asn.fits")), None)
+
 
 @dataclass(slots=True)
 class SimResult:
@@ -104,6 +114,11 @@ class SimResult:
     crds_cache: Path
     datasets_txt: Path
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refdir(self) -> Path:
+        """The directory holding every reference file (``jref``, ``iref``, …)."""
+        return crdscache.references_dir(self.crds_cache)
 
 
 def crds_env(cache_dir) -> dict[str, str]:

@@ -9,14 +9,13 @@ def sim_dataset(root, *, size="small", quirks=("sinks",), mjd=None) -> dict:
     with `quirks`: its association, members, product, references (``env``) and detector set-up."""
     res = simulate(root, modes=("acs-wfc-asn",), size=size, quirks=quirks, mjd=mjd)
     ds = res.datasets[0]
-    refdir = res.crds_cache / "references" / "hst"
-    members = sorted(p.name[: -len("_raw.fits")] for p in ds.input_path.glob("*_raw.fits"))
+    env = {"jref": str(res.refdir) + "/"}
     return {
-        "asn": ds.input_path / f"{ds.name}_asn.fits",
-        "members": members,
+        "asn": ds.asn,
+        "members": ds.members,
         "product": ds.name,
-        "env": {"jref": str(refdir) + "/"},
-        "refdir": refdir,
+        "env": env,
+        "refdir": res.refdir,
         "setup": acs.setup("WFC", size),
     }
 

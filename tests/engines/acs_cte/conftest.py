@@ -9,6 +9,4 @@ def cte_small(tmp_path_factory):
     CTE trails in the pixels, the synthetic PCTETAB and DRKCFILE in its reference directory."""
     root = tmp_path_factory.mktemp("acs_cte_small")
     res = simulate(root / "sim", modes=("acs-wfc-cte-asn",), size="small")
-    ds = res.datasets[0]
-    refdir = res.crds_cache / "references" / "hst"
-    return {"asn": next(ds.input_path.glob("*_asn.fits")), "refdir": refdir, "env": {"jref": str(refdir) + "/"}}
+    return {"asn": res.datasets[0].asn, "refdir": res.refdir, "env": {"jref": str(res.refdir) + "/"}}

@@ -11,15 +11,13 @@ def sim_ir(root, *, nsamp=None, quirks=ir.QUIRKS, mode="wfc3-ir", truth=False) -
     reference-level drift)."""
     res = simulate(root, modes=(mode,), size="small", nsamp=nsamp, quirks=quirks, truth=truth)
     ds = res.datasets[0]
-    refdir = res.crds_cache / "references" / "hst"
-    members = sorted(p.name[: -len("_raw.fits")] for p in ds.input_path.glob("*_raw.fits"))
-    asn = ds.input_path / f"{ds.name}_asn.fits"
+    members = ds.members
     out = {
         "raw": ds.input_path / f"{members[0]}_raw.fits",
-        "asn": asn if asn.exists() else None,
+        "asn": ds.asn,
         "members": members,
-        "env": {"iref": str(refdir) + "/"},
-        "refdir": refdir,
+        "env": {"iref": str(res.refdir) + "/"},
+        "refdir": res.refdir,
         "seq": ir.sample_sequence("small", nsamp),
         "chip": ir.chip_for("small"),
     }

@@ -12,18 +12,17 @@ def sim_dataset(root, *, size="mini", quirks=(), truth=False) -> dict:
     and, with `truth`, each chip's noiseless e⁻ per exposure (imset order)."""
     res = simulate(root, modes=("wfc3-uvis-asn",), size=size, quirks=quirks, truth=truth)
     ds = res.datasets[0]
-    refdir = res.crds_cache / "references" / "hst"
-    members = sorted(p.name[: -len("_raw.fits")] for p in ds.input_path.glob("*_raw.fits"))
+    env = {"iref": str(res.refdir) + "/"}
     out = {
-        "asn": ds.input_path / f"{ds.name}_asn.fits",
-        "members": members,
+        "asn": ds.asn,
+        "members": ds.members,
         "product": ds.name,
-        "env": {"iref": str(refdir) + "/"},
-        "refdir": refdir,
+        "env": env,
+        "refdir": res.refdir,
         "setup": wfc3.setup("UVIS", size),
     }
     if truth:
-        exp = ds.truth["exposures"][members[0]]
+        exp = ds.truth["exposures"][ds.members[0]]
         with fits.open(exp["truth_file"]) as h:
             out["scene"] = np.stack([h["SCI", k + 1].data * exp["exptime"] for k in range(len(h) - 1)])
     return out
