@@ -6,6 +6,11 @@ already name their references as ``jref$…``/``iref$…``), ``outdir/crds_cache
 flat references, server config) and ``outdir/datasets.txt``; it returns a :class:`SimResult`
 whose ``env`` makes CRDS and HSTCAL use that cache.
 
+Options for special cases (the engine tests use them instead of kits of their own): ``quirks``
+(ACS ``sinks``/``flash``/``shading``/``delta-flat``, UVIS ``sinks``/``flash``, IR ramp cases),
+``size="mini"`` (the UVIS full-frame layout scaled down), ``nsamp`` (IR reads) and ``mjd`` (EXPSTART);
+:mod:`caldp.sim.calibrated` writes calibrated ``_flt`` associations for stage 2.
+
 >>> MODES[:2]
 ('acs-wfc-asn', 'acs-wfc')
 """
