@@ -13,10 +13,10 @@ from pathlib import Path
 from ..common import driver
 from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
-from ..common.hstio import Exposure, ImSet, read_exposure
+from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import calstis1_mama, checks, wavecal, x2d_io
+from . import calstis1_mama, checks, wavecal, x1d_io, x2d_io
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -118,6 +118,11 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str
     if x2d:
         out.claim([f"{root}_sx2.fits" if crcorr else f"{root}_x2d.fits"])
         x2d_io.check(primary, env, raw.name)
+    # --- 1-D extraction (helper-19): calstis6 on the _crj (-> _sx1) or else the _flt (-> _x1d) ---
+    x1d = obstype == "SPECTROSCOPIC" and _perform(primary, "X1DCORR")
+    if x1d:
+        out.claim([f"{root}_sx1.fits" if crcorr else f"{root}_x1d.fits"])
+        x1d_io.check(primary, env, raw.name)
     # as cs0.e: existing products first, then every reference the switches need, before any pixel
     need = checks.needed_references(primary, lambda key: _perform(primary, key), crcorr)
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), raw.name)
@@ -131,6 +136,8 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str
         out.write(flt, f"{root}_flt.fits")
         if x2d:
             out.write(x2d_io.calstis7(flt, env), f"{root}_x2d.fits")
+        if x1d:
+            _write_table(out, x1d_io.calstis6(flt, env), f"{root}_x1d.fits")
         return
     a = Steps(full.dqicorr, full.blevcorr, full.biascorr)
     b = Steps(darkcorr=full.darkcorr, flatcorr=full.flatcorr, photcorr=full.photcorr, statflag=stat)
@@ -145,6 +152,14 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str
         out.write(flt, f"{root}_flt.fits")
     if x2d:
         out.write(x2d_io.calstis7(crj, env), f"{root}_sx2.fits")
+    if x1d:
+        _write_table(out, x1d_io.calstis6(crj, env), f"{root}_sx1.fits")
+
+
+def _write_table(out, hdul, name: str) -> None:
+    """A calstis6 table product (FILENAME set, written atomically, registered for rollback)."""
+    hdul[0].header["FILENAME"] = name
+    out.register(write_atomic(hdul, out.path(name)))
 
 
 def _combine(blv: Exposure, refs: Refs, fname: str) -> Exposure:
