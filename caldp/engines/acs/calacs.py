@@ -240,7 +240,6 @@ def _process(asn: Association, raws: list[Path], out: Products, env, keep: bool,
             roots.append(m)
         for key in ("BIASFILE", "SATUFILE"):  # only ACSCCD uses them
             for b in blvs:
-                b.wait()
                 value = b.primary.get(key)
                 if value and "$" in str(value):
                     refs.drop(_resolve_quiet(value, env))

@@ -243,6 +243,7 @@ class Parked:
         self._exposure = exposure
         self._thread = None
         self._error = None
+        self._ready = [threading.Event() for _ in self.metas]  # imset i is in the file
         if background:
             self._thread = threading.Thread(target=self._write_guarded, name="caldp-park", daemon=True)
             self._thread.start()
@@ -252,15 +253,17 @@ class Parked:
     def _write_guarded(self) -> None:
         try:
             self._write()
-        except BaseException as exc:  # raised by wait()
+        except BaseException as exc:  # raised by wait() and imset()
             self._error = exc
+            for ready in self._ready:
+                ready.set()
 
     def _write(self) -> None:
         exposure, self._exposure = self._exposure, None
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, self.nbytes)
-            for im, (_, _, specs) in zip(exposure.imsets, self.metas, strict=True):
+            for k, (im, (_, _, specs)) in enumerate(zip(exposure.imsets, self.metas, strict=True)):
                 for name, (offset, _, dtype) in specs.items():
                     a = np.ascontiguousarray(getattr(im, name), dtype=dtype)  # no copy for a C-order array
                     view = memoryview(a.reshape(-1)).cast("B")
@@ -270,6 +273,7 @@ class Parked:
                     del a, view
                     setattr(im, name, None)  # the exposure is given up: each array goes once parked
                     trim_heap()
+                self._ready[k].set()
         finally:
             os.close(fd)
 
@@ -289,8 +293,11 @@ class Parked:
         return self.metas[i][0]
 
     def imset(self, i: int) -> ImSet:
-        """Imset `i` with its arrays mapped from the scratch file (read-write, shared)."""
-        self.wait()
+        """Imset `i` with its arrays mapped from the scratch file (read-write, shared); with a
+        background write, as soon as that imset is written."""
+        self._ready[i].wait()
+        if self._error is not None:
+            raise self._error
         headers, extver, specs = self.metas[i]
         start = min(o for o, _, _ in specs.values())
         end = max(o + int(np.prod(s)) * d.itemsize for o, s, d in specs.values())

@@ -283,9 +283,6 @@ def _process_uvis(asn: Association, srcdir: Path, out: Products, env, keep: bool
             finally:
                 reader.close()
             refs.release()  # WF3CCD's reference chips, kept for the members
-            for _, blv, _ in ccd_results:
-                if isinstance(blv, Parked):
-                    blv.wait()
             for m, (raw_path, blv, keys) in zip(sp.members, ccd_results, strict=True):
                 if first_keys is None:
                     first_keys = keys
