@@ -59,7 +59,7 @@ def test_products_and_keywords(spec_run):
     ds, out, written = spec_run
     tmp = [f"{ds.name}_fwv_tmp.fits", f"{ds.name}_w2d_tmp.fits"]
     raw = fits.getheader(ds.input_path / f"{ds.name}_raw.fits")
-    tmp += [f"{ds.name}_sx2.fits"] if raw["X2DCORR"] == "PERFORM" else []  # _sx1: with the x1d hook (issue 19)
+    tmp += [f"{ds.name}_{p}.fits" for k, p in (("X2DCORR", "sx2"), ("X1DCORR", "sx1")) if raw[k] == "PERFORM"]
     assert sorted(p.name for p in written) == sorted(
         [f"{ds.name}.tra", f"{ds.name}_crj.fits", f"{ds.name}_flt.fits", *tmp]
     )
