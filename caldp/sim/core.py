@@ -80,6 +80,7 @@ STIS_MODES = {
     "stis-ccd-image": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60410.3),
     "stis-ccd-spec": ("CCD", 2, "EXP-CRJ", "PROD-CRJ", 60411.3),
     "stis-mama-image": ("FUV-MAMA", 2, "EXP-RPT", "PROD-RPT", 60500.3),  # caldp.sim.stis_mama
+    "stis-mama-echelle": ("FUV-MAMA", 1, "", "", 60510.3),  # caldp.sim.stis_echelle
 }
 MODE_SPECS.update(
     {m: ModeSpec("stis", d, n, t, p, ((0, 0),) * n, 300.0, mjd) for m, (d, n, t, p, mjd) in STIS_MODES.items()}

@@ -1,0 +1,472 @@
+"""STIS FUV-MAMA echelle spectroscopy (``stis-mama-echelle``: E140M, CENWAVE 1425, 0.2X0.2, ACCUM)
+with its wavecal: references, CRDS entries and raw exposures as cs0.e reads them.
+
+Formats follow the STIS data handbook and what calstis (HSTCAL ``pkg/stis``: cs0 ``wavflags.c``,
+cs1, cs4 ``getdisp4.c``/``getangle4.c``/``getinang4.c``/``gettrace4.c``/``maketemplate.c``) reads:
+
+- ``<root>_raw.fits``: one imset of low-res MAMA pixels (the geometry and Doppler/GLOBRATE keywords
+  of :mod:`.stis_mama`; full 1024 × 1024, small a 1024 × 128 subarray), OBSTYPE=SPECTROSCOPIC, a
+  LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR and X1DCORR are
+  OMIT: echelle rectification and extraction (calstis7/calstis6 with ECHSCTAB, EXSTAB, RIPTAB,
+  SRWTAB, …) are not simulated; cs0.e then stops after the ``_flt``.
+- ``<root>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE, the lamp lines of every order
+  on the detector shifted by :data:`WAVECAL_SHIFT` pixels from where DISPTAB and SPTRCTAB put them.
+- Echelle orders 86–125: DISPTAB ``x = c0 + c1·m·λ`` (one-indexed pixels, :func:`dispersion_x`),
+  SPTRCTAB one row per order (A2CENTER 22 rows apart, a 3-pixel tilt across the detector), INANGTAB
+  zero terms, an E140M pixel flat (the FUV-MAMA imaging flat's pixels), LAMPTAB (a line list on
+  0.01 Å steps), WCPTAB (WL_TRIM1/2: calstis4 finds both shifts at once in one section), APDESTAB
+  (0.2X0.2, also REF_APER). LAMPTAB, WCPTAB and APDESTAB have no CRDS match keys, so these tables also
+  hold the first-order rows of :mod:`.stis_spec` (first), under a later USEAFTER: whichever mode is
+  simulated, the best reference serves both.
+
+>>> float(dispersion_x(MLAMBDA0 / 101, 101)) == REF_X
+True
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+from . import stis as ccd
+from . import stis_mama as mama
+from . import stis_spec as spec
+from .ccd import poisson_counts
+from .crdscache import RefEntry
+from .fitsutil import F32, image_extension, imset, primary, table, write
+from .products import write_spt
+
+MODES = {"stis-mama-echelle": ("FUV-MAMA", 1, 60510.3)}
+DETECTOR = "FUV-MAMA"
+OPT_ELEM, CENWAVE, APERTURE, APER_FOV = "E140M", 1425, "0.2X0.2", "0.2x0.2"
+USEAFTER = "2003-01-01 00:00:00"  # after stis_spec's tables: LAMPTAB/WCPTAB/APDESTAB hold both modes' rows
+ORDERS = tuple(range(86, 126))
+MREF = 101  # order at the detector centre
+MLAMBDA0 = MREF * 1425.0  # m·λ (Å) at REF_X
+MLAMBDA_PER_PIXEL = 1.5625  # Δ(m·λ) per low-res pixel (resolving power ~ 92000)
+REF_X = 511.5  # zero-indexed column of MLAMBDA0
+ORDER_STEP = 22.0  # rows between adjacent orders (higher orders lower on the detector)
+TRACE_TILT = 3.0  # rows across the detector
+CD2_2 = 0.036  # arcsec per low-res pixel across the dispersion
+SLIT = (0.2, 0.2)  # arcsec (width, height)
+SCLAMP, LAMPSET = "LINE", "10.0"
+EXPTIME, WAV_EXPTIME = 1200.0, 30.0
+#: (columns, rows): the lamp image relative to the references
+WAVECAL_SHIFT = (2.3, -1.6)
+LINE_SIGMA = 0.9  # pixels
+SWITCHES = {
+    **mama.SWITCHES,
+    "RPTCORR": "OMIT",
+    "PHOTCORR": "OMIT",
+    "WAVECORR": "PERFORM",
+    "X2DCORR": "OMIT",  # echelle rectification: not simulated (ECHSCTAB, …)
+    "X1DCORR": "OMIT",
+    "BACKCORR": "OMIT",
+    "HELCORR": "OMIT",
+    "DISPCORR": "OMIT",
+}
+WAV_SWITCHES = {**SWITCHES, "DARKCORR": "OMIT", "DOPPCORR": "OMIT", "WAVECORR": "OMIT"}
+SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB")
+
+
+def dispersion_x(wavelength, order, shift: float = 0.0):
+    """Zero-indexed column of `wavelength` (Å) in spectral `order`: DISPTAB's relation + `shift`."""
+    return (
+        REF_X
+        + (np.asarray(order, np.float64) * np.asarray(wavelength, np.float64) - MLAMBDA0) / (MLAMBDA_PER_PIXEL)
+        + shift
+    )
+
+
+def a2center(order) -> np.ndarray:
+    """One-indexed detector row of the trace of `order` at A1CENTER."""
+    return 512.0 + ORDER_STEP * (MREF - np.asarray(order, np.float64))
+
+
+def a2displ(x) -> np.ndarray:
+    """Trace displacement (rows) at zero-indexed column `x`, the same for every order."""
+    return TRACE_TILT * (np.asarray(x, np.float64) - REF_X) / 1024.0
+
+
+def dataset_names(index: int) -> str:
+    """``ocsc<vv>010``.
+
+    >>> dataset_names(0)
+    'ocsc01010'
+    """
+    return "ocsc" + ccd.dataset_names(index)[4:]
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def lamp_lines(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The line lamp: wavelengths (Å, 1130–1720) and peak rates (counts/s per pixel), fixed."""
+    rng = np.random.default_rng([7200, seed])
+    wl = np.sort(rng.uniform(1130.0, 1720.0, 900))
+    peak = rng.gamma(1.2, 6.0, wl.size) + 0.5
+    return wl, np.minimum(peak, 45.0)
+
+
+def lamp_template() -> tuple[np.ndarray, np.ndarray]:
+    """LAMPTAB's template on 0.01 Å steps: the lines at the resolution of the spectrograph."""
+    wl = np.arange(1120.0, 1730.0, 0.01)
+    flux = np.full(wl.shape, 0.01)
+    lw, peak = lamp_lines()
+    for w0, p in zip(lw, peak, strict=True):
+        sigma = LINE_SIGMA * MLAMBDA_PER_PIXEL * w0 / MLAMBDA0 * 0.8
+        lo, hi = np.searchsorted(wl, [w0 - 6 * sigma, w0 + 6 * sigma])
+        flux[lo:hi] += p * np.exp(-0.5 * ((wl[lo:hi] - w0) / sigma) ** 2)
+    return wl, flux
+
+
+def _columns(hdu: fits.BinTableHDU) -> dict:
+    """``{name: (format, values)}`` of a table HDU (to merge rows of two modes)."""
+    return {c.name: (c.format, np.asarray(hdu.data[c.name])) for c in hdu.columns}
+
+
+def _merge(first: dict, second: dict) -> list:
+    """One table with the rows of `first` then `second` (same columns; arrays padded with zeros)."""
+    cols = {}
+    for name, (fmt, a) in first.items():
+        fmt2, b = second[name]
+        a, b = np.asarray(a), np.asarray(b)
+        if a.ndim == 2 or b.ndim == 2:
+            a2, b2 = np.atleast_2d(a), np.atleast_2d(b)
+            n = max(a2.shape[1], b2.shape[1])
+            out = np.zeros((a2.shape[0] + b2.shape[0], n), np.result_type(a2, b2))
+            out[: a2.shape[0], : a2.shape[1]] = a2
+            out[a2.shape[0] :, : b2.shape[1]] = b2
+            cols[name] = (f"{n}{fmt.lstrip('0123456789')}", out)
+        elif fmt.endswith("A"):
+            width = max(int(fmt[:-1] or 1), int(fmt2[:-1] or 1))
+            cols[name] = (f"{width}A", [str(v) for v in list(a) + list(b)])
+        else:
+            cols[name] = (fmt, np.concatenate([a, b]))
+    return [table(cols)]
+
+
+def _lamptab() -> list:
+    wl, flux = lamp_template()
+    n = wl.size
+    mine = {
+        "SCLAMP": ("8A", np.array([SCLAMP])),
+        "LAMPSET": ("8A", np.array([LAMPSET])),
+        "OPT_ELEM": ("8A", np.array([OPT_ELEM])),
+        "NELEM": ("J", np.array([n])),
+        "WAVELENGTH": (f"{n}D", wl[None, :]),
+        "FLUX": (f"{n}E", flux.astype(np.float32)[None, :]),
+        **spec._meta(1, "caldp.sim E140M line lamp template"),
+    }
+    return _merge(_columns(spec._lamptab()[0]), mine)
+
+
+def _wcptab() -> list:
+    mine = {
+        "DETECTOR": ("8A", [DETECTOR]),
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "WL_TRIM1": ("J", [40]),
+        "WL_TRIM2": ("J", [20]),
+        "SP_TRIM1": ("J", [40]),
+        "SP_TRIM2": ("J", [20]),
+        "WL_RANGE": ("J", [61]),
+        "SP_RANGE": ("J", [21]),
+        "NSIG_CR": ("D", [5.0]),
+        "NSIG_ILL": ("D", [3.0]),
+        "MAD_REJ": ("D", [5.0]),
+        "MIN_MAD": ("D", [10.0]),
+        **spec._meta(1, "caldp.sim echelle wavecal parameters"),
+    }
+    mine = {k: (f, np.asarray(v)) for k, (f, v) in mine.items()}
+    return _merge(_columns(spec._wcptab()[0]), mine)
+
+
+def _apdestab() -> list:
+    mine = {
+        "APERTURE": ("16A", [APERTURE]),
+        "WIDTH1": ("D", [SLIT[0]]),
+        "WIDTH2": ("D", [SLIT[1]]),
+        "OFFSET1": ("D", [0.0]),
+        "OFFSET2": ("D", [0.0]),
+        "ANGLE": ("D", [0.0]),
+        "NBARS": ("J", [0]),
+        "BAR1LOCN": ("D", [0.0]),
+        "BAR1WIDTH": ("D", [0.0]),
+        "BAR2LOCN": ("D", [0.0]),
+        "BAR2WIDTH": ("D", [0.0]),
+        "BAR3LOCN": ("D", [0.0]),
+        "BAR3WIDTH": ("D", [0.0]),
+        **spec._meta(1, "caldp.sim echelle aperture"),
+    }
+    mine = {k: (f, np.asarray(v)) for k, (f, v) in mine.items()}
+    return _merge(_columns(spec._apdestab()[0]), mine)
+
+
+def _disptab() -> list:
+    coeff = np.zeros(10)
+    coeff[1] = 1.0 / MLAMBDA_PER_PIXEL
+    coeff[0] = REF_X + 1.0 - MLAMBDA0 * coeff[1]  # one-indexed pixels (evalDisp subtracts 1)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "CENWAVE": ("J", [CENWAVE]),
+        "A2CENTER": ("D", [512.0]),
+        "NCOEFF": ("J", [2]),
+        "COEFF": ("10D", coeff[None, :]),
+        "REF_APER": ("16A", [APERTURE]),
+        "MREF": ("J", [MREF]),
+        "YREF": ("D", [512.0]),
+        "A4CORR": ("D", [0.0]),
+        **spec._meta(1, "caldp.sim echelle dispersion"),
+    }
+    return [table(cols)]
+
+
+def _inangtab() -> list:
+    n = len(ORDERS)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "CENWAVE": ("J", [CENWAVE] * n),
+        "SPORDER": ("J", list(ORDERS)),
+        "NCOEFF1": ("J", [1] * n),
+        "COEFF1": ("10D", np.zeros((n, 10))),
+        "NCOEFF2": ("J", [1] * n),
+        "COEFF2": ("10D", np.zeros((n, 10))),
+        **spec._meta(n, "caldp.sim incidence angle (none)"),
+    }
+    return [table(cols)]
+
+
+def _sptrctab() -> list:
+    n, norders = 1024, len(ORDERS)
+    displ = a2displ(np.arange(n)).astype(np.float32)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM] * norders),
+        "CENWAVE": ("J", [CENWAVE] * norders),
+        "SPORDER": ("J", list(ORDERS)),
+        "A1CENTER": ("D", [512.0] * norders),
+        "A2CENTER": ("D", [float(a2center(m)) for m in ORDERS]),
+        "NELEM": ("J", [n] * norders),
+        "A2DISPL": (f"{n}E", np.repeat(displ[None, :], norders, axis=0)),
+        "MJD": ("D", [51000.0] * norders),
+        "DEGPERYR": ("D", [0.0] * norders),
+        **spec._meta(norders, "caldp.sim echelle traces"),
+    }
+    return [table(cols)]
+
+
+def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
+    """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
+    det = {"DETECTOR": DETECTOR}
+    tables = {
+        "lamptab": ("LAMPTAB", "s8c0001o_lmp.fits", "TEMPLATE CAL LAMP SPECTRA TABLE", _lamptab(), {}),
+        "wcptab": ("WCPTAB", "s8c0002o_wcp.fits", "WAVECAL PARAMETERS TABLE", _wcptab(), {}),
+        "disptab": ("DISPTAB", "s8c0003o_dsp.fits", "DISPERSION COEFFICIENTS TABLE", _disptab(), det),
+        "inangtab": ("INANGTAB", "s8c0004o_iac.fits", "INCIDENCE ANGLE TABLE", _inangtab(), det),
+        "sptrctab": ("SPTRCTAB", "s8c0005o_1dt.fits", "SPECTRUM TRACE TABLE", _sptrctab(), det),
+        "apdestab": ("APDESTAB", "s8c0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
+    }
+    entries: list[RefEntry] = []
+    refkw: dict[str, str] = {}
+    for kind, (kw, name, ftype, hdus, match) in tables.items():
+        detector = DETECTOR if match else "ANY"
+        mama._ref(refdir, name, ftype, hdus, f"caldp.sim STIS {kind}", USEAFTER=USEAFTER, DETECTOR=detector)
+        entries.append(RefEntry("stis", kind, name, match, USEAFTER))
+        refkw[kw] = name
+    name = "s8c0007o_pfl.fits"
+    mama._ref(
+        refdir,
+        name,
+        "PIXEL-TO-PIXEL FLAT",
+        imset(1, pflat, None, None, cards=mama._hires_cards(), err_value=0.004),
+        "caldp.sim STIS E140M pfltfile",
+        USEAFTER=USEAFTER,
+        OPT_ELEM=OPT_ELEM,
+        APERTURE="ANY",
+    )
+    match = {**det, "OPT_ELEM": OPT_ELEM, "OBSTYPE": "SPECTROSCOPIC", "CENWAVE": str(CENWAVE)}
+    entries.append(RefEntry("stis", "pfltfile", name, match, USEAFTER))
+    refkw["PFLTFILE"] = name
+    return entries, {k: f"oref${v}" for k, v in refkw.items()}
+
+
+# ----------------------------------------------------------------------------- exposures
+
+
+def _order_rows(order: int, x: np.ndarray, shift_y: float) -> np.ndarray:
+    """Zero-indexed row of the trace centre of `order` at columns `x`."""
+    return a2center(order) - 1.0 + a2displ(x) + shift_y
+
+
+def lamp_image(shape, y0: int, shift=(0.0, 0.0)) -> np.ndarray:
+    """Counts per second of the line lamp through the 0.2X0.2 slit on rows y0… of the detector."""
+    ny, nx = shape
+    x = np.arange(nx, dtype=np.float64)
+    rows = np.arange(y0, y0 + ny, dtype=np.float64)[:, None]
+    half = SLIT[1] / CD2_2 / 2.0
+    lw, peak = lamp_lines()
+    img = np.zeros(shape)
+    for m in ORDERS:
+        yc = _order_rows(m, x, shift[1])
+        if yc.max() + half + 3 < y0 or yc.min() - half - 3 > y0 + ny:
+            continue
+        xl = dispersion_x(lw, m, shift[0])
+        sel = (xl > -5) & (xl < nx + 5)
+        sp = (peak[sel][:, None] * np.exp(-0.5 * ((x[None, :] - xl[sel][:, None]) / LINE_SIGMA) ** 2)).sum(axis=0)
+        prof = 0.5 * (np.tanh((rows - (yc - half)) / 0.5) - np.tanh((rows - (yc + half)) / 0.5))
+        img += prof * (sp + 0.02)[None, :]
+    return img.astype(F32)
+
+
+def star_image(shape, y0: int, rng, shift=(0.0, 0.0)) -> np.ndarray:
+    """Counts per second of a point source's echelle spectrum (continuum × blaze with absorption
+    lines) on rows y0… of the detector."""
+    ny, nx = shape
+    x = np.arange(nx, dtype=np.float64)
+    rows = np.arange(y0, y0 + ny, dtype=np.float64)[:, None]
+    absorb = rng.uniform(1150.0, 1700.0, 60)
+    img = np.zeros(shape)
+    for m in ORDERS:
+        yc = _order_rows(m, x, shift[1])
+        if yc.max() + 8 < y0 or yc.min() - 8 > y0 + ny:
+            continue
+        wl = (MLAMBDA0 + (x - REF_X - shift[0]) * MLAMBDA_PER_PIXEL) / m
+        cont = 0.08 * (1.0 + 0.4 * np.sin((wl - 1150.0) / 120.0))
+        cont *= np.sinc((x - REF_X) / 1100.0) ** 2  # blaze
+        for w0 in absorb:
+            cont *= 1.0 - 0.6 * np.exp(-0.5 * ((wl - w0) / 0.05) ** 2)
+        prof = np.exp(-0.5 * ((rows - yc) / 1.3) ** 2) / (1.3 * np.sqrt(2 * np.pi))
+        img += prof * cont[None, :]
+    return (img + 2e-4).astype(F32)
+
+
+def _spec_cards(cards: dict, *, wavecal: str) -> dict:
+    cards.update(
+        {
+            "OBSTYPE": "SPECTROSCOPIC",
+            "OPT_ELEM": OPT_ELEM,
+            "APERTURE": APERTURE,
+            "PROPAPER": APERTURE,
+            "APER_FOV": APER_FOV,
+            "FILTER": "Clear",
+            "CENWAVE": CENWAVE,
+            "WAVECAL": wavecal,
+            "LAMPSET": "0.0",
+            "LFLTFILE": "N/A",
+            "NRPTEXP": 1,
+            "ASN_ID": "NONE",
+            "ASN_TAB": "",
+            "ASN_MTYP": "",
+        }
+    )
+    return cards
+
+
+def _sci_wcs(ltv2: float, mtyp: str) -> dict:
+    return {
+        "ASN_MTYP": mtyp,
+        "WCSAXES": 2,
+        "CTYPE1": "LAMBDA",
+        "CTYPE2": "ANGLE",
+        "CRPIX1": REF_X + 1.0,
+        "CRPIX2": 512.0 + ltv2,
+        "CRVAL1": float(CENWAVE),
+        "CRVAL2": 0.0,
+        "CD1_1": MLAMBDA_PER_PIXEL / MREF,
+        "CD1_2": 0.0,
+        "CD2_1": 0.0,
+        "CD2_2": CD2_2 / 3600.0,
+        "CUNIT1": "angstrom",
+        "CUNIT2": "deg",
+        "DISPAXIS": 1,
+        "SHIFTA1": 0.0,
+        "SHIFTA2": 0.0,
+        "SPORDER": MREF,
+    }
+
+
+def _exposure_hdus(name, cards, shape, ltv2, rate, exptime, expstart, rng, mtyp, doppler: bool) -> list:
+    counts = poisson_counts(rng, rate * np.float32(exptime) + np.float32(mama.DARK_RATE * 4 * exptime))
+    raw = np.clip(np.rint(counts), 0, 65535).astype(np.uint16)
+    globrate = float(raw.sum(dtype=np.float64)) / exptime
+    pointing = mama.Pointing((0.0, 0.0), (512.0, 512.0), CD2_2, 0.0)
+    sc = mama.sci_cards(name, shape, ltv2, pointing, expstart=expstart, globrate=globrate)
+    for k in [
+        k for k in sc if k.startswith(("CTYPE", "CRPIX", "CRVAL", "CD", "CUNIT", "WCS", "RA_", "DEC_", "ORIENT"))
+    ]:
+        del sc[k]
+    sc.update({"EXPEND": expstart + exptime / 86400.0, "EXPTIME": exptime, "PLATESC": CD2_2, **_sci_wcs(ltv2, mtyp)})
+    if not doppler:
+        sc["DOPPON"] = False
+    hdus = [primary(cards), *imset(1, raw, None, None, cards=sc)]
+    for h in hdus[1:]:
+        if h.header["EXTNAME"] != "SCI":
+            h.header["BUNIT"] = "COUNTS" if h.header["EXTNAME"] == "ERR" else "UNITLESS"
+    return hdus
+
+
+def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
+    """One ``stis-mama-echelle`` dataset (raw, wavecal, spt) under ``outdir/inputs/<name>``; the
+    references go once into `store` (the FUV-MAMA ones shared with ``stis-mama-image``)."""
+    detector, _, mjd0 = MODES[mode]
+    key = ("stis", detector)
+    if key not in store.done:
+        entries, refkw, pflat = mama.write_references(store.refdir, store.seed)
+        store.entries += entries
+        store.done[key] = (refkw, pflat)
+    refkw, pflat = store.done[key]
+    ekey = ("stis", detector, "echelle")
+    if ekey not in store.done:
+        entries, ekw = write_references(store.refdir, pflat)
+        store.entries += entries
+        store.done[ekey] = ekw
+    refkw = {**refkw, **store.done[ekey]}
+    shape, ltv2 = mama.geometry(size)
+    y0 = int(-ltv2)
+    name = dataset_names(index)
+    ddir = Path(outdir) / "inputs" / name
+    if ddir.exists():
+        shutil.rmtree(ddir)
+    ddir.mkdir(parents=True)
+    rng = mama._rng(seed, 20 + ("small", "full").index(size), index)
+    ra, dec = float(rng.uniform(10.0, 350.0)), float(rng.uniform(-60.0, 60.0))
+    lo_flat = pflat.reshape(1024, 2, 1024, 2).mean(axis=(1, 3))[y0 : y0 + shape[0]]
+    rate = (star_image(shape, y0, rng, WAVECAL_SHIFT) * lo_flat).astype(F32)
+    wavname = f"{name}_wav.fits"
+    cards = mama.primary_cards(name, nimsets=1, mjd=mjd0, targ=(ra, dec), refkw=refkw, subarray=size == "small")
+    cards.update({**SWITCHES, **store.done[ekey]})  # after primary_cards' N/A for the imaging mode's unused refs
+    cards.update({"TARGNAME": "CALDP-SIM-STAR", "TEXPTIME": EXPTIME, "TEXPEND": mjd0 + EXPTIME / 86400.0})
+    _spec_cards(cards, wavecal=wavname)
+    hdus = _exposure_hdus(name, cards, shape, ltv2, rate, EXPTIME, mjd0, rng, "", True)
+    wstart = mjd0 + (EXPTIME + 60.0) / 86400.0
+    wcards = mama.primary_cards(name, nimsets=1, mjd=wstart, targ=(ra, dec), refkw=refkw, subarray=size == "small")
+    wcards.update({**WAV_SWITCHES, **store.done[ekey]})
+    _spec_cards(wcards, wavecal="N/A")
+    wcards.update(
+        {
+            "FILENAME": wavname,
+            "TARGNAME": "WAVELINE",
+            "SCLAMP": SCLAMP,
+            "LAMPSET": LAMPSET,
+            "TEXPTIME": WAV_EXPTIME,
+            "TEXPEND": wstart + WAV_EXPTIME / 86400.0,
+            "ASN_MTYP": "AUTO-WAVECAL",
+        }
+    )
+    lamp = (lamp_image(shape, y0, WAVECAL_SHIFT) * lo_flat).astype(F32)
+    whdus = _exposure_hdus(name, wcards, shape, ltv2, lamp, WAV_EXPTIME, wstart, rng, "AUTO-WAVECAL", False)
+    files = [
+        write(hdus, ddir / f"{name}_raw.fits"),
+        write(whdus, ddir / wavname),
+        write_spt(ddir / f"{name}_spt.fits", name, "STIS", DETECTOR, {"PROPOSID": 17007, "EXPSTART": mjd0}),
+    ]
+    info = None
+    if truth:
+        tfile = write(
+            [primary({"ROOTNAME": name.upper(), "BUNIT": "COUNTS/S"}), image_extension("SCI", 1, rate)],
+            Path(outdir) / "truth" / name / f"{name}_truth.fits",
+        )
+        info = {"truth_file": str(tfile), "wavecal_shift": list(WAVECAL_SHIFT)}
+    return name, ddir, files, info

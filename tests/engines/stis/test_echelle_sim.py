@@ -1,0 +1,97 @@
+"""The stis-mama-echelle sim mode: layout, references, and cs0.e accepting it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from caldp.sim import stis_echelle as ech
+
+from .conftest import HSTCAL_BIN, cs0_exe
+
+
+@pytest.fixture(scope="module")
+def echelle_small(tmp_path_factory):
+    """stis-ccd-spec and stis-mama-echelle in one CRDS cache (LAMPTAB, WCPTAB, APDESTAB shared)."""
+    from caldp import sim
+
+    return sim.simulate(
+        tmp_path_factory.mktemp("echelle_small"), modes=["stis-ccd-spec", "stis-mama-echelle"], size="small", seed=2
+    )
+
+
+def test_layout(echelle_small):
+    ds = echelle_small.datasets[1]
+    assert (ds.mode, ds.name) == ("stis-mama-echelle", "ocsc01010")
+    with fits.open(ds.input_path / f"{ds.name}_raw.fits") as raw, fits.open(ds.input_path / f"{ds.name}_wav.fits") as w:
+        p, wp = raw[0].header, w[0].header
+        assert (p["DETECTOR"], p["OBSTYPE"], p["OPT_ELEM"], p["CENWAVE"], p["APERTURE"]) == (
+            "FUV-MAMA",
+            "SPECTROSCOPIC",
+            "E140M",
+            1425,
+            "0.2X0.2",
+        )
+        assert (p["WAVECORR"], p["WAVECAL"], p["X2DCORR"], p["X1DCORR"]) == (
+            "PERFORM",
+            f"{ds.name}_wav.fits",
+            "OMIT",
+            "OMIT",
+        )
+        assert (wp["TARGNAME"], wp["SCLAMP"], wp["LAMPSET"]) == ("WAVELINE", ech.SCLAMP, ech.LAMPSET)
+        for key in ech.SPEC_REFS + ("PFLTFILE",):
+            assert p[key].startswith("oref$s8c") and p[key] == wp[key]
+        assert raw["SCI", 1].data.shape == (128, 1024) and w["SCI", 1].header["LTV2"] == -448.0
+        lamp = w["SCI", 1].data.astype(np.float64)
+    # order 101's trace at the detector centre (row 511, zero-indexed) shifted by WAVECAL_SHIFT: the
+    # lamp's rows peak around it
+    prof = lamp.sum(axis=1)
+    rows = np.arange(128) + 448
+    near = np.abs(rows - (511 + ech.WAVECAL_SHIFT[1])) <= 2
+    far = np.abs(rows - (511 + ech.WAVECAL_SHIFT[1] + ech.ORDER_STEP / 2)) <= 2
+    assert prof[near].mean() > 20 * prof[far].mean()
+
+
+def test_dispersion_and_traces():
+    assert float(ech.dispersion_x(1425.0, 101)) == ech.REF_X
+    # one pixel of m·λ per MLAMBDA_PER_PIXEL; the higher order sits ORDER_STEP rows lower
+    assert float(ech.dispersion_x(1425.0 + ech.MLAMBDA_PER_PIXEL / 101, 101)) == pytest.approx(ech.REF_X + 1)
+    assert float(ech.a2center(102)) == 512.0 - ech.ORDER_STEP
+    cols = fits.BinTableHDU.from_columns(ech._sptrctab()[0].columns).data
+    assert list(cols["SPORDER"]) == list(ech.ORDERS) and cols["A2DISPL"].shape == (len(ech.ORDERS), 1024)
+
+
+def test_shared_tables_keep_the_first_order_rows_first():
+    from caldp.sim import stis_spec
+
+    lamp = ech._lamptab()[0].data
+    assert [s.strip() for s in lamp["OPT_ELEM"]] == ["G430L", "G430L", "E140M"]
+    first = stis_spec._lamptab()[0].data
+    n = int(first["NELEM"][0])
+    assert np.array_equal(lamp["WAVELENGTH"][0][:n], first["WAVELENGTH"][0][:n])
+    assert [s.strip() for s in ech._apdestab()[0].data["APERTURE"]] == ["52X0.2", "52X0.2E1", "0.2X0.2"]
+    assert [s.strip() for s in ech._wcptab()[0].data["DETECTOR"]] == ["CCD", "FUV-MAMA"]
+
+
+@pytest.mark.hstcal
+def test_cs0_accepts_and_finds_the_simulated_shift(echelle_small, tmp_path):
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    env = {**os.environ, **echelle_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    for ds in echelle_small.datasets:
+        work = tmp_path / ds.name
+        work.mkdir()
+        for f in ds.input_path.iterdir():
+            (work / f.name).write_bytes(f.read_bytes())
+        proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+    ds = echelle_small.datasets[1]
+    with fits.open(tmp_path / ds.name / f"{ds.name}_flt.fits") as flt:
+        h = flt["SCI", 1].header
+        assert flt[0].header["WAVECORR"] == "COMPLETE"
+        assert abs(h["SHIFTA1"] - ech.WAVECAL_SHIFT[0]) < 0.2 and abs(h["SHIFTA2"] - ech.WAVECAL_SHIFT[1]) < 0.2
