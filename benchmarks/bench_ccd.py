@@ -95,10 +95,10 @@ def _make(workdir: Path, source: str) -> tuple[Path, dict]:
         ip = Path(res.datasets[0].input_path)
         asn = sorted(ip.glob("*_asn.fits"))[0] if ip.is_dir() else ip
         return asn, dict(res.env)
-    from tests.engines.acs import synth
+    from caldp.sim import simulate  # the former test kit: full frame post-SM4 with sink pixels
 
-    ds = synth.make_dataset(workdir / "synth", full=True)
-    return ds["asn"], ds["env"]
+    res = simulate(workdir / "synth", modes=("acs-wfc-asn",), size="full", seed=1, quirks=("sinks",))
+    return res.datasets[0].input_path / f"{res.datasets[0].name}_asn.fits", dict(res.env)
 
 
 def run_hstcal(asn: Path, env: dict, workdir: Path) -> dict | None:

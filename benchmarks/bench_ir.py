@@ -51,11 +51,11 @@ def _input(args, workdir: Path) -> tuple[Path, str]:
         d = res.datasets[0]
         raw = next(f for f in d.input_path.iterdir() if f.name.endswith("_raw.fits"))
         return raw, res.env["iref"]
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.engines.wfc3_ir import synth
+    from caldp.sim import ir, simulate  # the former test kit: full frame with the ramp cases
 
-    ds = synth.make_dataset(workdir / "kit", full=True, nsamp=args.nsamp)
-    return ds["raw"], ds["env"]["iref"]
+    res = simulate(workdir / "kit", modes=("wfc3-ir",), size="full", seed=1, nsamp=args.nsamp, quirks=ir.QUIRKS)
+    d = res.datasets[0]
+    return d.input_path / f"{d.name}_raw.fits", res.env["iref"]
 
 
 def run_caldp(raw: Path, iref: str, outdir: Path, env=None) -> tuple[float, float, float, list]:

@@ -193,11 +193,10 @@ def make_input(args, workdir: Path) -> tuple[Path, str]:
         ds = res.datasets[0]
         asn = next(Path(f) for f in ds.files if str(f).endswith("_asn.fits"))
         return asn, res.env["iref"]
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.engines.wfc3_uvis import synth
+    from caldp import sim  # the former test kit: full frame with sink pixels
 
-    ds = synth.make_dataset(workdir / "synth", full=True)
-    return ds["asn"], ds["env"]["iref"]
+    res = sim.simulate(workdir / "synth", modes=("wfc3-uvis-asn",), size="full", seed=args.seed, quirks=("sinks",))
+    return res.datasets[0].input_path / f"{res.datasets[0].name}_asn.fits", res.env["iref"]
 
 
 def main(argv=None) -> int:
