@@ -29,3 +29,33 @@ def cs0(stis_small):
     if exe is None:
         pytest.skip("cs0.e not on PATH")
     return exe, {**os.environ, **stis_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+
+
+@pytest.fixture(scope="session")
+def cs0_spec(tmp_path_factory):
+    """cs0.e -s on stis-ccd-spec small (X2DCORR, HELCORR, X1DCORR): with CR-SPLIT (→ _sx2, _sx1,
+    _w2d_tmp) and with CRCORR=OMIT (→ a two-imset _flt, _x2d, _x1d): (name, {label: dir}, env)."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp import sim
+
+    base = tmp_path_factory.mktemp("x2d")
+    s = sim.simulate(base / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
+    (ds,) = s.datasets
+    env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    runs = {}
+    for label, extra in (("crj", {}), ("flt", {"CRCORR": "OMIT"})):
+        work = base / label
+        shutil.copytree(ds.input_path, work)
+        with fits.open(work / f"{ds.name}_raw.fits", mode="update") as f:
+            f[0].header.update({"X2DCORR": "PERFORM", "HELCORR": "PERFORM", **extra})
+        proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout[-2000:]
+        runs[label] = work
+    return ds.name, runs, s.env

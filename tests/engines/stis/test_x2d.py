@@ -5,9 +5,6 @@ parity with cs0.e's ``_sx2``, ``_x2d`` and ``_w2d_tmp`` on stis-ccd-spec (marked
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -19,7 +16,6 @@ from caldp.engines.stis import x2d as X
 from caldp.engines.stis.x2d_io import calstis7
 
 from ..wfc3_uvis.productdiff import ulp_diff
-from .conftest import HSTCAL_BIN, cs0_exe
 
 F32 = np.float32
 
@@ -204,31 +200,6 @@ def compare_x2d(mine, ref, *, skip=()) -> dict:
                 res["max_ulp"] = max(res["max_ulp"], ulp_diff(ha.data, hb.data)[0])
             res["keys"] += [(hb.header["EXTNAME"], *k) for k in _keys_equal(ha.header, hb.header, skip)]
     return res
-
-
-@pytest.fixture(scope="module")
-def cs0_spec(tmp_path_factory):
-    """cs0.e -s on stis-ccd-spec small with X2DCORR and HELCORR: with CR-SPLIT (→ _sx2, _w2d_tmp)
-    and with CRCORR=OMIT (→ a two-imset _flt and _x2d)."""
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    from caldp import sim
-
-    base = tmp_path_factory.mktemp("x2d")
-    s = sim.simulate(base / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
-    (ds,) = s.datasets
-    env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    runs = {}
-    for label, extra in (("crj", {}), ("flt", {"CRCORR": "OMIT"})):
-        work = base / label
-        shutil.copytree(ds.input_path, work)
-        with fits.open(work / f"{ds.name}_raw.fits", mode="update") as f:
-            f[0].header.update({"X2DCORR": "PERFORM", "HELCORR": "PERFORM", **extra})
-        proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout[-2000:]
-        runs[label] = work
-    return ds.name, runs, s.env
 
 
 @pytest.mark.hstcal
