@@ -45,6 +45,10 @@ def spectrum_rows(table) -> list[dict]:
         wave = np.asarray(row["WAVELENGTH"], dtype=np.float64)
         flux = np.asarray(row["FLUX"], dtype=np.float64)
         err = np.asarray(row["ERROR"], dtype=np.float64) if "ERROR" in names else np.zeros_like(flux)
+        unit = "flux"
+        if not flux.any() and "NET" in names:  # FLUXCORR not done (STIS): show the count rate
+            flux = np.asarray(row["NET"], dtype=np.float64)
+            unit = "rate"
         good = np.isfinite(wave) & np.isfinite(flux) & (wave > 0) & ~((flux == 0) & (err == 0))
         if "DQ_WGT" in names:
             good &= np.asarray(row["DQ_WGT"]) > 0
@@ -65,6 +69,7 @@ def spectrum_rows(table) -> list[dict]:
                 "wave": binned(wave, n),
                 "flux": binned(flux, n),
                 "err": np.sqrt(binned(err**2, n) / n),  # error of the bin mean
+                "unit": unit,
             }
         )
     return rows
@@ -117,7 +122,10 @@ def _draw(rows, limits, header, base: str, outdir: Path) -> list[Path]:
             ax.set_ylim(*limits)
         if labels:
             ax.set_xlabel("Wavelength (Å)")
-            ax.set_ylabel("Flux (erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$)")
+            if rows and all(r.get("unit") == "rate" for r in rows):
+                ax.set_ylabel("Net count rate (counts s$^{-1}$)")
+            else:
+                ax.set_ylabel("Flux (erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$)")
             ax.set_title(title_of(base, header), fontsize=11)
             ax.grid(alpha=0.3)
             if rows:

@@ -196,3 +196,32 @@ def test_extraction_recovers_the_simulated_spectrum(tmp_path):
         assert np.median(np.diff(wave)) == pytest.approx(stis_spec.DISPERSION, rel=2e-4)
         x_c = int(np.argmin(np.abs(wave - stis_spec.CENWAVE)))
         assert abs(x_c - stis_spec.REF_X) <= 3
+
+
+def test_caldp_process_delivers_sx1_sx2_with_previews(tmp_path):
+    """caldp-process on stis-ccd-spec: _sx2 and _sx1 delivered with their previews (an image of
+    the rectified spectrum, a plot of the extracted one — NET in counts/s, as FLUXCORR was omitted)."""
+    from astropy.io import fits
+
+    from caldp import sim
+    from caldp.tasks.preview_spectra import spectrum_rows
+    from tests.integration.conftest import run_process
+
+    s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=4)
+    (ds,) = s.datasets
+    out = tmp_path / "out"
+    proc = run_process(
+        ds.name,
+        f"file:{ds.input_path.parent}",
+        f"file:{out}",
+        "caldp-config-local",
+        env={"CRDS_PATH": str(s.crds_cache)},
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    prod = out / "data" / "stis" / ds.name
+    names = {p.name for p in prod.rglob("*") if p.is_file()}
+    want = {f"{ds.name}_{s}" for s in ("sx1.fits", "sx2.fits", "sx2.jpg", "sx2_thumb.jpg", "sx1.png", "sx1_thumb.png")}
+    assert want <= names, sorted(names)
+    with fits.open(prod / f"{ds.name}_sx1.fits") as h:
+        rows = spectrum_rows(h[1].data)
+        assert h[0].header["X1DCORR"] == "COMPLETE" and rows[0]["unit"] == "rate" and rows[0]["flux"].mean() > 50
