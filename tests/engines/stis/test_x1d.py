@@ -225,3 +225,31 @@ def test_caldp_process_delivers_sx1_sx2_with_previews(tmp_path):
     with fits.open(prod / f"{ds.name}_sx1.fits") as h:
         rows = spectrum_rows(h[1].data)
         assert h[0].header["X1DCORR"] == "COMPLETE" and rows[0]["unit"] == "rate" and rows[0]["flux"].mean() > 50
+
+
+@pytest.mark.parametrize(
+    "table, name, column",
+    [("XTRACTAB", "s7b0009o_1dx.fits", "CENWAVE"), ("SDCTAB", "s7b0007o_sdc.fits", "CENWAVE")],
+)
+def test_missing_table_row_stops_before_any_product(tmp_path, table, name, column):
+    """No XTRACTAB/SDCTAB row for the grating and cenwave: EngineError naming the table and the
+    selection, and nothing left in the output directory (the products written before roll back)."""
+    import shutil
+
+    from astropy.io import fits
+
+    from caldp import sim
+    from caldp.engines.common.errors import EngineError
+    from caldp.engines.stis.calstis import calstis
+
+    s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=4)
+    (ds,) = s.datasets
+    ref = tmp_path / "ref"
+    shutil.copytree(s.env["oref"], ref)
+    with fits.open(ref / name, mode="update") as f:
+        f[1].data[column][:] = 5216
+    (tmp_path / "out").mkdir()
+    with pytest.raises(EngineError, match=f"{table}.*CENWAVE 4300") as exc:
+        calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=tmp_path / "out", env={**s.env, "oref": f"{ref}/"})
+    assert exc.value.keyword == table
+    assert list((tmp_path / "out").iterdir()) == []
