@@ -392,7 +392,7 @@ def _write_exposure_direct(exposure: Exposure, path: Path, release: bool = False
                     nbytes = data.nbytes
                     if release:
                         del data, disk
-                        _release(imset, name)
+                        _release(imset, name, extnames)
                     if progress is not None:
                         progress(nbytes)
                     continue
@@ -402,16 +402,17 @@ def _write_exposure_direct(exposure: Exposure, path: Path, release: bool = False
                 nbytes = data.nbytes
                 if release:
                     del data, disk
-                    _release(imset, name)
+                    _release(imset, name, extnames)
                 if progress is not None:
                     progress(nbytes)
 
 
-def _release(imset: ImSet, name: str) -> None:
-    """Let an imset's array go (its memory is freed when nothing else holds it) and hand the freed
-    heap back (glibc keeps chip-sized blocks freed below its raised mmap threshold)."""
+def _release(imset: ImSet, name: str, extnames: tuple) -> None:
+    """Let an imset's array go (its memory is freed when nothing else holds it); after its last one,
+    hand the freed heap back (glibc keeps chip-sized blocks freed below its raised mmap threshold)."""
     setattr(imset, name.lower(), None)
-    trim_heap()
+    if name == extnames[-1]:
+        trim_heap()
 
 
 def write_exposure(

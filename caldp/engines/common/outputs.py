@@ -272,7 +272,7 @@ class Parked:
                         done += os.pwrite(fd, view[done : done + (1 << 26)], offset + done)
                     del a, view
                     setattr(im, name, None)  # the exposure is given up: each array goes once parked
-                    trim_heap()
+                trim_heap()
                 self._ready[k].set()
         finally:
             os.close(fd)
