@@ -1,0 +1,95 @@
+"""Echelle wavecals (calstis4's EchShift): FFTPACK port, template, cross-correlation peak, on tiny arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from caldp.engines.stis import fftpack
+from caldp.engines.stis import waveshift_echelle as we
+
+F32 = np.float32
+
+
+def test_fftpack_factors_as_cffti1():
+    assert fftpack.factors(128) == [2, 4, 4, 4]  # the 2 found last moves to the front
+    assert fftpack.factors(1024) == [4] * 5
+    assert fftpack.factors(96) == [2, 3, 4, 4]
+    with pytest.raises(ValueError):
+        fftpack.cffti(10)  # a factor 5: not ported
+
+
+@pytest.mark.parametrize("n", [2, 8, 12, 32, 48])
+def test_fftpack_transforms_match_the_dft(n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(3, n)).astype(F32)
+    y = rng.normal(size=(3, n)).astype(F32)
+    fr, fi = fftpack.cfft(x, y, forward=True)
+    assert fr.dtype == F32
+    np.testing.assert_allclose(fr + 1j * fi, np.fft.fft(x + 1j * y, axis=1), atol=2e-5 * n)
+    br, bi = fftpack.cfft(x, y, forward=False)
+    np.testing.assert_allclose(br + 1j * bi, np.fft.ifft(x + 1j * y, axis=1) * n, atol=2e-5 * n)
+    a = rng.normal(size=(n, 8)).astype(F32)
+    r, i = fftpack.ifft2d(*fftpack.fft2d(a, np.zeros_like(a)))
+    np.testing.assert_allclose(r, a, atol=1e-5)
+
+
+def test_fftpack_backward_twiddles_are_conjugate():
+    # an impulse at 1 transforms to exp(-2πik/n) forward and exp(+2πik/n) backward
+    x = np.zeros((1, 16), F32)
+    x[0, 1] = 1
+    fr, fi = fftpack.cfft(x, np.zeros_like(x), forward=True)
+    br, bi = fftpack.cfft(x, np.zeros_like(x), forward=False)
+    assert np.array_equal(fr, br) and np.array_equal(fi, -bi)
+
+
+def test_eval_inv_disp_searches_for_echelle_orders():
+    c = np.zeros(10)
+    c[1] = 1 / 1.5625
+    c[0] = 512.5 - 101 * 1425.0 * c[1]
+    # order 86 is 1000+ pixels away from CENWAVE: the search finds it; first order would not search
+    wl, status = we.eval_inv_disp(c, 2, 86.0, 511.5, 1425.0, 1e-6)
+    assert status == 0 and wl == pytest.approx(101 * 1425.0 / 86, abs=1e-6)
+    assert we.eval_disp(c, 2, 101.0, 1425.0) == pytest.approx(511.5)
+
+
+def test_slit_size_reads_height_then_width():
+    assert we.slit_size("0.2x0.06", 1e-5) == pytest.approx((0.06 / 0.036, 0.2 / 0.036))
+    assert we.slit_size("junk", 1e-5) == (1.0, 1.0)
+
+
+def test_find_offset_centroid_and_wrap():
+    z = np.zeros((16, 16), F32)
+    z[3, 14] = 10
+    z[3, 15] = 5  # +x neighbour
+    z[2, 14] = 5  # −y neighbour
+    ox, oy = we.find_offset(z, 14, 3)
+    # cutoff = 10/3: the three values enter; x centroid (5·1)/20, y (−5)/20
+    assert (ox, oy) == pytest.approx((0.25, -0.25))
+    wide = np.ones((16, 16), F32)
+    wide[3, 3] = 2
+    assert we.find_offset(wide, 3, 3) == (0.0, 0.0)  # never below the cutoff along x: too broad
+
+
+def _disp():
+    c = np.zeros(10)
+    c[1] = 1 / 1.5625
+    c[0] = 32.5 - 101 * 1425.0 * c[1]
+    return we.Disp(c, 2, coeff_save=c.copy())
+
+
+def test_ech_shift_recovers_a_known_shift():
+    """A tiny 64×64 echelle frame: two orders, a lamp with lines; the data is the template rolled by
+    (+3, −2) pixels, so the cross correlation peaks there (integer shift, symmetric peak)."""
+    edges = np.arange(1405.0, 1445.0, 0.005)
+    flux = np.full(edges.size - 1, 0.01)
+    mid = 0.5 * (edges[1:] + edges[:-1])
+    for w0 in (1424.71, 1425.18, 1425.33, 1410.81, 1411.26):  # orders 101 and 102 span ±0.5 Å here
+        flux += 50 * np.exp(-0.5 * ((mid - w0) / 0.012) ** 2)
+    traces = [we.Trace(102, 31.5, 20.0, np.zeros(64)), we.Trace(101, 31.5, 40.0, np.zeros(64))]
+    disp = _disp()
+    clamp = we.make_template((64, 64), traces, edges, flux, disp, (1.0, 5.0), (1.0, 1.0), (0.0, 0.0), 1425)
+    assert clamp[40, :].sum() > 0 and clamp[30, :].sum() == 0 and clamp[38:43, :].any(axis=1).all()
+    data = np.roll(np.roll(clamp, 3, axis=1), -2, axis=0)
+    sx, sy = we.ech_shift(data, (0, 63), (0, 63), traces, edges, flux, disp, (1.0, 5.0), (1.0, 1.0), (0.0, 0.0), 1425)
+    assert sx == pytest.approx(3.0, abs=0.05) and sy == pytest.approx(-2.0, abs=0.05)
