@@ -16,7 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import calstis1_mama, checks, wavecal, x1d_io, x2d_io
+from . import calstis1_mama, checks, echelle, wavecal, x1d_io, x2d_io
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -80,6 +80,9 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str
         raise EngineError(f"OBSTYPE = {obstype} is not supported", file=raw.name, keyword="OBSTYPE")
     # --- MAMA (helper-18m): calstis1 for the MAMAs → _flt, RPTCORR (calstis8) → _sfl ---
     if str(primary.get("DETECTOR", "")).strip() in calstis1_mama.MAMAS:
+        if obstype == "SPECTROSCOPIC" and echelle.is_echelle(primary):  # helper-18e: E140M/E230M…
+            echelle.process(exp, raw, root, out, env, keep=keep, wavfile=wavfile)
+            return
         calstis1_mama.process(exp, raw, root, out, env)
         return
     # --- spectroscopy (helper-18s): the wavecal is checked up front, processed after the science ---

@@ -21,8 +21,18 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import column, is_given
-from . import basic2d, binning, doppcorr, dqicorr, glincorr, tdccorr
-from .calstis1 import Refs, _col, _history, _photcorr, _ref_history, _table_history, _write_stats, read_bpixtab
+from . import basic2d, binning, doppcorr, dqicorr, glincorr, radialvel, tdccorr
+from .calstis1 import (
+    Refs,
+    _col,
+    _history,
+    _photcorr,
+    _ref_history,
+    _table_history,
+    _write_stats,
+    is_wavecal,
+    read_bpixtab,
+)
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +92,16 @@ def read_mlintab(refs: Refs, detector: str) -> LinPars:
         float(_col(data, "TAU", "MLINTAB", f)[r]),
         float(np.float32(_col(data, "EXPAND", "MLINTAB", f)[r])),
     )
+
+
+def _mlintab_history(primary, refs: Refs, detector: str) -> None:
+    """``GetLinTab``'s ``RowPedigree`` then ``TabHistory``: the matched row's PEDIGREE (else the
+    header's), the header's DESCRIP and the row's DESCRIP, each when not blank."""
+    from .calstis4 import tab_history
+
+    data, _, _ = refs.table("MLINTAB")
+    dets = np.char.strip(np.asarray(column(data, "DETECTOR")).astype(str))
+    tab_history(primary, refs, "MLINTAB", (data, int(np.flatnonzero(dets == detector)[0])))
 
 
 def _tdc_factor(refs: Refs, expstart: float, temperature: float, mean_dark: float) -> float:
@@ -269,6 +289,8 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
     opt_elem = str(primary.get("OPT_ELEM", "")).strip()
     targname = str(primary.get("TARGNAME", "")).strip()
     doppcorr_on = steps.doppcorr
+    spectroscopic = str(primary.get("OBSTYPE", "")).strip() == "SPECTROSCOPIC"
+    wavecal = is_wavecal(primary)
     out = Exposure(primary=primary, filename=exp.filename)
     ngood = 0
     for imset in exp.imsets:
@@ -280,6 +302,10 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
         if exptime < 0:
             raise EngineError(f"Exposure time is invalid: {exptime:g}", file=exp.filename, keyword="EXPTIME")
         expstart = float(hdr["EXPSTART"])
+        if spectroscopic and not wavecal:  # Do2D: V_HELIO before any check (echelle science)
+            mid = (expstart + float(hdr["EXPEND"])) / 2.0
+            v = radialvel.radial_velocity(float(primary["RA_TARG"]), float(primary["DEC_TARG"]), mid)
+            hdr["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
         sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
         ltm, ltv = _lt(hdr)
         bin_, _ = binning.corner(ltm, ltv, RSIZE)
@@ -362,7 +388,7 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
                     if on:
                         primary[key] = "COMPLETE"
                         _history(primary, f"{key} complete ...")
-                _table_history(primary, refs, "MLINTAB")
+                _mlintab_history(primary, refs, detector)
         if steps.darkcorr:
             ref, _ = refs.image("DARKFILE")
             means = []

@@ -79,9 +79,9 @@ def prepare(raw: Path, primary, env, wavfile: str | None = None) -> Wavecal | No
             raise EngineError("required keyword missing", file=path.name, keyword=key)
     subsci = calstis11.applies(wp)
     checks.key_info(wp, path.name)
-    if det != "CCD":
-        raise EngineError("only CCD wavecals are supported by the builtin STIS engine yet", file=path.name)
     echelle = str(wp.get("OPT_ELEM", "")).strip().upper().startswith("E")
+    if det != "CCD" and not echelle:  # MAMA echelle wavecals: caldp.engines.stis.echelle
+        raise EngineError("first-order MAMA wavecals are not supported by the builtin STIS engine yet", file=path.name)
     propaper = str(primary["PROPAPER"]).strip()
     use_e = propaper.endswith("E1") or propaper.endswith("E2")  # GetSciInfo's strcmptail
     if use_e:
