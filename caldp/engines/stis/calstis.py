@@ -57,11 +57,12 @@ def calstis(
             if len(members) != 1:
                 raise EngineError("STIS association must name one raw exposure", file=path.name)
             raw = member_raw(path.parent, members[0])
-        elif name.endswith("_raw.fits"):
-            raw = path
+        elif name.endswith(("_raw.fits", "_wav.fits")):
+            raw = path  # a wavecal on its own: calstis1 with its switches → <root>_wav_flt (cs0.e)
         else:
-            raise EngineError("input must be an _asn.fits or a _raw.fits file", file=path.name)
-        root = outroot or raw.name[: -len("_raw.fits")].lower()
+            raise EngineError("input must be an _asn.fits, a _raw.fits or a _wav.fits file", file=path.name)
+        suffix = "_raw.fits" if raw.name.lower().endswith("_raw.fits") else ".fits"
+        root = outroot or raw.name[: -len(suffix)].lower()
         try:
             _process(raw, root, run.out, dict(run.env), keep=keep_intermediates, wavfile=wavecal)
         finally:

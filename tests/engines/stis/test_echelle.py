@@ -93,3 +93,156 @@ def test_ech_shift_recovers_a_known_shift():
     data = np.roll(np.roll(clamp, 3, axis=1), -2, axis=0)
     sx, sy = we.ech_shift(data, (0, 63), (0, 63), traces, edges, flux, disp, (1.0, 5.0), (1.0, 1.0), (0.0, 0.0), 1425)
     assert sx == pytest.approx(3.0, abs=0.05) and sy == pytest.approx(-2.0, abs=0.05)
+
+
+# ----------------------------------------------------------------------------- the engine on stis-mama-echelle
+
+WRITER_KEYS = {"HISTORY", "COMMENT", "", "ORIGIN", "DATE", "CAL_VER", "BITPIX"}
+
+
+@pytest.fixture(scope="module")
+def echelle_sim(tmp_path_factory):
+    from caldp import sim
+
+    return sim.simulate(tmp_path_factory.mktemp("echelle"), modes=["stis-mama-echelle"], size="small", seed=4)
+
+
+@pytest.fixture(scope="module")
+def echelle_run(echelle_sim, tmp_path_factory):
+    from caldp.engines.stis.calstis import calstis
+
+    (ds,) = echelle_sim.datasets
+    out = tmp_path_factory.mktemp("echelle_builtin")
+    written = calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=out, env=echelle_sim.env, keep_intermediates=True)
+    return ds, out, written
+
+
+def test_builtin_products_and_shift(echelle_run):
+    from astropy.io import fits
+
+    from caldp.sim import stis_echelle
+
+    ds, out, written = echelle_run
+    assert sorted(p.name for p in written) == [f"{ds.name}.tra", f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+    with fits.open(out / f"{ds.name}_flt.fits") as flt, fits.open(out / f"{ds.name}_fwv_tmp.fits") as fwv:
+        p = flt[0].header
+        assert (p["WAVECORR"], p["FLATCORR"], p["DOPPCORR"]) == ("COMPLETE", "COMPLETE", "PERFORM")
+        assert list(p["HISTORY"])[-2:] == ["WAVECORR complete ...", f"  wavecal = {ds.name}_fwv_tmp.fits"]
+        for ext in ("SCI", "ERR", "DQ"):  # calstis12 writes the shifts into every header
+            assert flt[ext, 1].header["SHIFTA1"] == fwv["SCI", 1].header["SHIFTA1"]
+        assert "V_HELIO" in flt["SCI", 1].header and "V_HELIO" not in fwv["SCI", 1].header
+        shift = (fwv["SCI", 1].header["SHIFTA1"], fwv["SCI", 1].header["SHIFTA2"])
+    assert shift == pytest.approx(stis_echelle.WAVECAL_SHIFT, abs=0.2)  # the simulated lamp offset
+
+
+@pytest.mark.hstcal
+def test_parity_with_cs0(echelle_sim, echelle_run, tmp_path):
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    ds, out, _ = echelle_run
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+    assert_products_match(work, out, names)
+    for name in names:
+        with fits.open(work / name) as a, fits.open(out / name) as b:
+            assert len(a) == len(b)
+            assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+            for ha, hb in zip(a, b, strict=True):
+                for key in {k for k in (*ha.header, *hb.header) if k not in WRITER_KEYS}:
+                    va, vb = ha.header.get(key), hb.header.get(key)
+                    if key in ("SHIFTA1", "SHIFTA2"):
+                        assert va == vb, (name, key, va, vb)  # as written (13 digits)
+                    elif isinstance(va, float) and isinstance(vb, float):
+                        assert np.float32(va) == np.float32(vb), (name, key, va, vb)
+                    else:
+                        assert str(va).strip() == str(vb).strip(), (name, key, va, vb)
+
+
+def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_path):
+    import shutil
+
+    from astropy.io import fits
+
+    from caldp.engines.common.errors import EngineError
+    from caldp.engines.stis.calstis import calstis
+
+    (ds,) = echelle_sim.datasets
+    for key, value, keyword in (("X2DCORR", "PERFORM", "X2DCORR"), ("OPT_ELEM", "G140L", "OBSTYPE")):
+        work = tmp_path / key
+        shutil.copytree(ds.input_path, work)
+        with fits.open(work / f"{ds.name}_raw.fits", mode="update") as h:
+            h[0].header[key] = value
+        out = tmp_path / f"out_{key}"
+        with pytest.raises(EngineError) as exc:
+            calstis(work / f"{ds.name}_raw.fits", outdir=out, env=echelle_sim.env)
+        assert exc.value.keyword == keyword
+        assert not list(out.glob("*.fits")) if out.exists() else True
+
+
+def test_caldp_process_builtin(echelle_sim, tmp_path):
+    from astropy.io import fits
+
+    from tests.integration.conftest import run_process
+
+    (ds,) = echelle_sim.datasets
+    out = tmp_path / "out"
+    proc = run_process(
+        ds.name,
+        f"file:{ds.input_path.parent}",
+        f"file:{out}",
+        "caldp-config-local",
+        env={"CRDS_PATH": str(echelle_sim.crds_cache)},
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    prod = out / "data" / "stis" / ds.name
+    assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
+    with fits.open(prod / f"{ds.name}_flt.fits") as flt:
+        assert flt[0].header["WAVECORR"] == "COMPLETE" and flt["SCI", 1].header["SHIFTA1"] != 0.0
+
+
+@pytest.mark.hstcal
+def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
+    """cs0.e given the _wav.fits itself (as caldp-process does without an association): calstis1
+    with the wavecal's switches → <root>_wav_flt.fits; the builtin engine the same, 0 ulp."""
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = echelle_sim.datasets
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    proc = subprocess.run([exe, f"{ds.name}_wav.fits"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    out = tmp_path / "mine"
+    out.mkdir()
+    written = calstis(ds.input_path / f"{ds.name}_wav.fits", outdir=out, env=echelle_sim.env)
+    name = f"{ds.name}_wav_flt.fits"
+    assert out / name in written
+    assert_products_match(work, out, [name])
+    with fits.open(work / name) as a, fits.open(out / name) as b:
+        assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
