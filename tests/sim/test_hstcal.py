@@ -19,12 +19,12 @@ PRODUCTS = {
     "wfc3-uvis-asn": ["_crj", "_flt"],
     "wfc3-ir": ["_ima", "_flt"],
     "wfc3-ir-asn": ["_ima", "_flt"],
+    "wfc3-ir-rpt-asn": ["_crj", "_ima", "_flt"],
 }
 
 
-@pytest.mark.hstcal
-@pytest.mark.parametrize("mode", list(PRODUCTS))
-def test_hstcal_runs(sim_small, tmp_path, mode):
+def _run_hstcal(sim_small, mode, tmp_path):
+    """calacs.e or calwf3.e on a copy of the small dataset of `mode` (skip without it); it must succeed."""
     ds = next(d for d in sim_small.datasets if d.mode == mode)
     exe = "calacs.e" if ds.instrument == "acs" else "calwf3.e"
     if not hstcal_available(exe):
@@ -35,6 +35,13 @@ def test_hstcal_runs(sim_small, tmp_path, mode):
     env = {**os.environ, **sim_small.env, "PATH": os.pathsep.join(["/opt/hstcal/bin", os.environ.get("PATH", "")])}
     proc = subprocess.run([exe, target], cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:]
+    return ds, work
+
+
+@pytest.mark.hstcal
+@pytest.mark.parametrize("mode", list(PRODUCTS))
+def test_hstcal_runs(sim_small, tmp_path, mode):
+    ds, work = _run_hstcal(sim_small, mode, tmp_path)
     for raw in sorted(work.glob("*_raw.fits")):
         root = raw.name[:9]
         for suffix in PRODUCTS[mode]:
@@ -72,15 +79,7 @@ def _truth_residuals(flt, truth_file):
 )
 def test_calibration_recovers_truth(sim_small, tmp_path, mode, tolerance):
     """calacs.e/calwf3.e turn the raw pixels back into the noiseless sky + stars, within the noise."""
-    ds = next(d for d in sim_small.datasets if d.mode == mode)
-    exe = "calacs.e" if ds.instrument == "acs" else "calwf3.e"
-    if not hstcal_available(exe):
-        pytest.skip(f"{exe} not on PATH")
-    work = tmp_path / ds.name
-    shutil.copytree(ds.input_path, work)
-    target = f"{ds.name}_asn.fits" if mode.endswith("-asn") else f"{ds.name}_raw.fits"
-    env = {**os.environ, **sim_small.env, "PATH": os.pathsep.join(["/opt/hstcal/bin", os.environ.get("PATH", "")])}
-    assert subprocess.run([exe, target], cwd=work, env=env, capture_output=True, timeout=300).returncode == 0
+    ds, work = _run_hstcal(sim_small, mode, tmp_path)
     root, exp = sorted(ds.truth["exposures"].items())[0]
     bias, spread = _truth_residuals(work / f"{root}_flt.fits", exp["truth_file"])
     # sky level recovered to 0.5 % (CCD; 2 % for the 1 e⁻/s IR sky through calwf3's ramp fit)
