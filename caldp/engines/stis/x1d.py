@@ -526,3 +526,95 @@ def wavelengths(coeff, ncoeff: int, sporder: int, cenwave: int, nx: int, ltm, lt
         if hfactor is not None:
             wave[i] *= hfactor
     return wave
+
+
+# ----------------------------------------------------------------------------- FLUXCORR
+
+Q_WAVE = np.array([1127.09, 2066.33, 2213.93, 2339.25, 3424.86, 11000.00])
+Q_VALUE = np.array([3.00, 1.50, 1.35, 1.40, 1.00, 1.00])
+
+
+def extrap1d(x, wl: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``extrap1d``: :func:`.x2d.interp1d` inside the table, the end intervals' lines outside."""
+    from .x2d import interp1d
+
+    x = np.asarray(x, F64)
+    wl = np.asarray(wl, F64)
+    f = np.asarray(f, F64)
+    n = wl.size
+
+    def line(x1, x2, y1, y2):
+        slope = (y2 - y1) / (x2 - x1)
+        intercept = y1 - slope * x1
+        return slope * x + intercept
+
+    lo = line(wl[0], wl[1], f[0], f[1])
+    hi = line(wl[n - 2], wl[n - 1], f[n - 2], f[n - 1])
+    return np.where((n == 1) | (x <= wl[0]), lo, np.where(x >= wl[n - 1], hi, interp1d(x, wl, f)))
+
+
+def dispersion(wave: np.ndarray) -> np.ndarray:
+    """``getDispersion``: central differences, one-sided at the ends."""
+    d = np.empty_like(wave)
+    d[1:-1] = (wave[2:] - wave[:-2]) / 2.0
+    d[0] = wave[1] - wave[0]
+    d[-1] = wave[-1] - wave[-2]
+    return d
+
+
+def q_factor(wl, width: np.float32, gross: np.ndarray, *, meandark, readnse, atodgain, ncombine, exptime) -> np.ndarray:
+    """``QFactor`` (CCD): the error's correction for several electrons per photon below 3400 Å."""
+    from .x2d import interp1d
+
+    s = np.where(gross > 0, gross.astype(F64), 0.0)
+    d, r, g, n, t, w = float(meandark), float(readnse), float(atodgain), float(ncombine), float(exptime), float(width)
+    q = interp1d(wl, Q_WAVE, Q_VALUE)
+    num = (s * t + d * w) * g / n + r * r * w
+    den = (s * t / q + d * w) * g / n + r * r * w
+    return np.sqrt(num / den).astype(F32)
+
+
+def abs_flux6(
+    wave: np.ndarray,
+    net: np.ndarray,
+    error: np.ndarray,
+    net_error: np.ndarray,
+    gross: np.ndarray,
+    dq: np.ndarray,
+    *,
+    phot_wl,
+    phot_thru,
+    pcorr,
+    pcorr_box,
+    slit_wl,
+    slit_thr,
+    hfactor: float,
+    atodgain: float,
+    qpars: dict | None,
+    extrsize: np.float32,
+):
+    """``AbsFlux6`` (first order, no TDS, GAC, CTE or blaze shift): FLUX = NET · h·c·ATODGAIN /
+    (A·R·T·λ·Δλ) · PCT(max)/PCT(box) in float; ERROR (and NET_ERROR) times the CCD Q factor;
+    CALIBDEFECT where the aperture throughput, the dispersion or the response is ≤ 0. Returns
+    (flux, error, net_error, dq)."""
+    from .x2d import C_LIGHT, CALIBDEFECT, CM_PER_ANGSTROM, H_PLANCK, HST_AREA, interp1d
+
+    photfactor = H_PLANCK * C_LIGHT / HST_AREA
+    wl = wave / hfactor
+    response = extrap1d(wl, phot_wl, phot_thru)
+    pct = interp1d(wl, phot_wl, pcorr)
+    pct2 = interp1d(wl, phot_wl, pcorr_box)
+    thr = interp1d(wl, slit_wl, slit_thr)
+    disp = dispersion(wave) / hfactor
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = (photfactor / (response * thr * wl * disp * CM_PER_ANGSTROM)).astype(F32)
+        corr = (corr.astype(F64) * atodgain).astype(F32)
+        corr = (corr.astype(F64) * (pct / pct2)).astype(F32)
+    q = q_factor(wl, extrsize, gross, **qpars) if qpars is not None else np.ones(wave.size, F32)
+    bad = (thr <= 0.0) | (disp <= 0.0) | (response <= 0.0) | (corr <= 0)
+    z = F32(0.0)
+    flux = np.where(bad, z, net * corr).astype(F32)
+    err = np.where(bad, z, error * (corr * q)).astype(F32)
+    nerr = np.where(bad, net_error, net_error * q).astype(F32)
+    dq = np.where(bad, dq | np.uint16(CALIBDEFECT), dq).astype(np.uint16)
+    return flux, err, nerr, dq

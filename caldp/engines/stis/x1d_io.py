@@ -20,6 +20,7 @@ from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
+from ..common.refs import is_given
 from . import radialvel
 from . import x1d as E
 from . import x2d as X
@@ -81,7 +82,7 @@ def read_xtract(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> E.Xtra
 
 def check(primary, env, fname: str = "") -> None:
     """What the builtin calstis6 refuses, before any pixel."""
-    for key in ("FLUXCORR", "SGEOCORR", "SC2DCORR", "CTECORR"):
+    for key in ("SGEOCORR", "SC2DCORR", "CTECORR"):
         if _switch(primary.get(key, "PERFORM" if key == "CTECORR" else "OMIT")) == "PERFORM":
             raise EngineError(
                 f"{key}=PERFORM with X1DCORR is not supported by the builtin STIS engine yet", file=fname, keyword=key
@@ -98,6 +99,15 @@ def check(primary, env, fname: str = "") -> None:
             "MAMA extraction is not supported by the builtin STIS engine yet", file=fname, keyword="DETECTOR"
         )
     refs = Refs(dict(env), primary)
+    if _switch(primary.get("FLUXCORR")) == "PERFORM":
+        for key in ("PHOTTAB", "APERTAB"):
+            refs.path(key)
+        if is_given(primary.get("GACTAB")) and refs.path("GACTAB").is_file():
+            raise EngineError(
+                "the grating-aperture correction (GACTAB) is not supported by the builtin STIS engine yet",
+                file=fname,
+                keyword="GACTAB",
+            )
     need = ["XTRACTAB", "SPTRCTAB"]
     if _switch(primary.get("DISPCORR")) == "PERFORM":
         need += ["DISPTAB", "INANGTAB", "APDESTAB"]
@@ -114,7 +124,7 @@ def _hval(v):
     return v
 
 
-def _columns(n: int, row: dict) -> fits.BinTableHDU:
+def _columns(n: int, row: dict, fluxcorr: bool = False) -> fits.BinTableHDU:
     i11 = {"disp": "I11", "null": -32767}
     g15 = {"disp": "G15.7"}
     spec = [
@@ -125,7 +135,7 @@ def _columns(n: int, row: dict) -> fits.BinTableHDU:
         ("BACKGROUND", f"{n}E", "Counts/s", g15),
         ("NET", f"{n}E", "Counts/s", g15),
         ("FLUX", f"{n}E", "erg/s/cm**2/Angstrom", g15),
-        ("ERROR", f"{n}E", "Counts/s", g15),
+        ("ERROR", f"{n}E", "erg/s/cm**2/Angstrom" if fluxcorr else "Counts/s", g15),
         ("NET_ERROR", f"{n}E", "Counts/s", g15),
         ("DQ", f"{n}I", None, i11),
         ("A2CENTER", "1E", "pixel", g15),
@@ -162,8 +172,11 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
     backcorr = sw["BACKCORR"] == "PERFORM"
     dispcorr = sw["DISPCORR"] == "PERFORM"
     helcorr = sw["HELCORR"] == "PERFORM"
+    fluxcorr = sw["FLUXCORR"] == "PERFORM"
     refs = Refs(dict(env), p.copy())
     need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
+    if fluxcorr:
+        need += ["PHOTTAB", "APERTAB"] + (["PCTAB"] if is_given(p.get("PCTAB")) else [])
     tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
     hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
     slit = read_apdes(tabs["APDESTAB"], aperture)
@@ -175,6 +188,8 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
             keyword="XTRACTAB",
         )
     disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
+    flux = _read_flux(refs, p, tabs, aperture, opt_elem, cenwave, xtr) if fluxcorr else None
+    atodgain = float(p.get("ATODGAIN", 1.0))
     tables, offsets, radvel = [], [], 0.0
     for im in exp.imsets:
         sh = im.sci_hdr
@@ -221,6 +236,23 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
             d = X.interp_disp(disp, cc)
             d = X.adjust_disp(d, delta, iac, msm[0])
             wave = E.wavelengths(d.coeff, d.ncoeff, 1, cenwave, nx, ltm, ltv, hfactor)
+        fl = np.zeros(nx, np.float32)
+        error, net_error, odq = ex.error, ex.error, ex.dq
+        if flux is not None and dispcorr:
+            extr = np.float32(xtr.extrsize * ltm[1])
+            qpars = {
+                "meandark": float(sh["MEANDARK"]),
+                "readnse": float(p.get("READNSE", 0.0)),
+                "atodgain": atodgain,
+                "ncombine": int(sh["NCOMBINE"]),
+                "exptime": exptime,
+            }
+            fl, error, net_error, odq = E.abs_flux6(
+                wave, net, ex.error, ex.error, ex.gross, ex.dq,
+                phot_wl=flux["wl"], phot_thru=flux["thru"], pcorr=flux["pcorr"], pcorr_box=flux["pcorr_box"],
+                slit_wl=flux["slit_wl"], slit_thr=flux["slit_thr"], hfactor=hfactor if hfactor is not None else 1.0,
+                atodgain=atodgain, qpars=qpars, extrsize=extr,
+            )  # fmt: skip
         row = {
             "SPORDER": np.int16(1),
             "NELEM": np.int16(nx),
@@ -228,10 +260,10 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
             "GROSS": ex.gross,
             "BACKGROUND": back,
             "NET": net,
-            "FLUX": np.zeros(nx, np.float32),
-            "ERROR": ex.error,
-            "NET_ERROR": ex.error,
-            "DQ": ex.dq.astype(np.int16),
+            "FLUX": fl,
+            "ERROR": error,
+            "NET_ERROR": net_error,
+            "DQ": odq.astype(np.int16),
             "A2CENTER": np.float32(cc * ltm[1] + ltv[1] + 1.0),
             "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
             "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
@@ -242,7 +274,7 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
             "EXTRLOCY": ex.extrlocy,
             "OFFSET": np.float32(off),
         }
-        hdu = _columns(nx, row)
+        hdu = _columns(nx, row, fluxcorr)
         h = hdu.header
         h["EXTNAME"] = "SCI"
         h["EXTVER"] = len(tables) + 1
@@ -266,6 +298,8 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
         prim["DISPCORR"] = "COMPLETE"
         if helcorr:
             prim["HELCORR"] = "COMPLETE"
+        if fluxcorr:
+            prim["FLUXCORR"] = "COMPLETE"
     prim["NEXTEND"] = (len(tables), "number of extensions")
     prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
     if dispcorr and helcorr:
@@ -319,3 +353,62 @@ def _history(prim, sw, tabs, hist) -> None:
         tab("APDESTAB")
     if sw["HELCORR"] == "PERFORM":
         prim.add_history("HELCORR performed (no reference file needed)")
+    if sw["FLUXCORR"] == "PERFORM":
+        prim.add_history("FLUXCORR performed ...")
+        for key in ("PHOTTAB", "PCTAB", "APERTAB"):
+            if key in tabs:
+                tab(key)
+
+
+def _pct(t: _Table, aperture: str, cenwave: int, mheight: int):
+    """``GetPCT6``'s row: EXTRHEIGHT = `mheight`, else the first of the nearest heights (None: none)."""
+    aper, cen, hgt = t.col("APERTURE"), t.col("CENWAVE"), t.col("EXTRHEIGHT")
+    best, mindist = None, 2000
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture) and _same_int(cen[r], cenwave):
+            dist = abs(int(hgt[r]) - mheight)
+            if dist == 0 or int(hgt[r]) == -1:
+                return r
+            if mindist > dist:
+                mindist, best = dist, r
+    if best is not None:
+        log.warning("No exact extraction box height match in PCTAB; using entry for height %d", int(hgt[best]))
+    return best
+
+
+def _read_flux(refs, p, tabs, aperture, opt_elem, cenwave, xtr) -> dict:
+    """GetApThr6, GetAbsPhot6, GetPCT6 at MAXHGHT and at the box height (splined onto PHOTTAB's
+    wavelengths; ones without PCTAB); a TDSTAB row for OPT_ELEM is not supported yet."""
+    from .x2d_io import read_apthr, read_phot
+
+    slit_wl, slit_thr = read_apthr(tabs["APERTAB"], aperture)
+    wl, thru = read_phot(tabs["PHOTTAB"], opt_elem, cenwave, 1)
+    pc_max = pc_box = np.ones(wl.size)
+    if "PCTAB" in tabs:
+        t = tabs["PCTAB"]
+        _, hdr, _ = refs.table("PCTAB")
+        if "MAXHGHT" not in hdr:
+            raise EngineError("MAXHGHT missing from the table header", file=t.name, keyword="PCTAB")
+        r_max = _pct(t, aperture, cenwave, int(hdr["MAXHGHT"]))
+        h = int(xtr.extrsize)
+        r_box = _pct(t, aperture, cenwave, h if h > 0 else int(hdr["MAXHGHT"])) if r_max is not None else None
+        if r_max is not None:
+
+            def spl(r):
+                n = int(t.col("NELEM")[r])
+                pw = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
+                return X.splint_nr(pw, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n], wl)
+
+            pc_max = spl(r_max)
+            pc_box = spl(r_box)
+    if is_given(p.get("TDSTAB")):
+        tds = _Table(refs, "TDSTAB")
+        for col in ("TIME", "SLOPE", "NT"):  # GetTds: the spectroscopic format, else an error
+            tds.col(col)
+        if any(_same_string(v, opt_elem) for v in tds.col("OPT_ELEM")):
+            raise EngineError(
+                "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
+                file=tds.name,
+                keyword="TDSTAB",
+            )
+    return {"wl": wl, "thru": thru, "pcorr": pc_max, "pcorr_box": pc_box, "slit_wl": slit_wl, "slit_thr": slit_thr}

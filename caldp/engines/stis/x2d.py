@@ -339,3 +339,115 @@ def x2dcorr(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, geo: Geometry):
     osci, oerr, odq = interp2d(sci, err, dq, ix, iy)
     data_masked(odq, geo.coord.crpix[1], geo.coord.cdelt[1], geo.slit)
     return osci, oerr, odq
+
+
+# ----------------------------------------------------------------------------- FLUXCORR
+
+HST_AREA = 45238.93416  # cm², absflux.c
+H_PLANCK = 6.6260755e-27  # erg s
+C_LIGHT = 29979245800.0  # cm/s
+CM_PER_ANGSTROM = 1.0e-8
+CALIBDEFECT = 512
+
+
+def interp1d(x, wl: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``interp1d`` at each of `x`: linear, the end values beyond the table (the C's search start
+    index only speeds it up; at a knot both neighbouring intervals give the same value)."""
+    x = np.asarray(x, F64)
+    wl = np.asarray(wl, F64)
+    f = np.asarray(f, F64)
+    n = wl.size
+    if n == 1:
+        return np.full(x.shape, f[0])
+    i = np.clip(np.searchsorted(wl, x, side="right") - 1, 0, n - 2)
+    p0 = (wl[i + 1] - x) / (wl[i + 1] - wl[i])
+    p1 = 1.0 - p0
+    y = f[i] * p0 + f[i + 1] * p1
+    return np.where(x <= wl[0], f[0], np.where(x >= wl[n - 1], f[n - 1], y))
+
+
+def spline_nr(xa: np.ndarray, ya: np.ndarray) -> np.ndarray:
+    """``spline_nr``: second derivatives of the natural cubic spline through (xa, ya)."""
+    n = xa.size
+    xa = [float(v) for v in xa]
+    ya = [float(v) for v in ya]
+    y2 = [0.0] * n
+    ua = [0.0] * n
+    for i in range(1, n - 1):  # the tridiagonal recurrence: sequential by nature
+        sig = (xa[i] - xa[i - 1]) / (xa[i + 1] - xa[i - 1])
+        p = sig * y2[i - 1] + 2.0
+        y2[i] = (sig - 1.0) / p
+        d = (ya[i + 1] - ya[i]) / (xa[i + 1] - xa[i]) - (ya[i] - ya[i - 1]) / (xa[i] - xa[i - 1])
+        ua[i] = (6.0 * d / (xa[i + 1] - xa[i - 1]) - sig * ua[i - 1]) / p
+    for i in range(n - 2, -1, -1):
+        y2[i] = y2[i] * y2[i + 1] + ua[i]
+    return np.array(y2)
+
+
+def splint_nr(xa, ya, x) -> np.ndarray:
+    """``splint_nr``: the natural cubic spline through (xa, ya) at each of `x` (extrapolated from
+    the end intervals)."""
+    xa = np.asarray(xa, F64)
+    ya = np.asarray(ya, F64)
+    x = np.asarray(x, F64)
+    y2 = spline_nr(xa, ya)
+    klo = np.clip(np.searchsorted(xa, x, side="right") - 1, 0, xa.size - 2)
+    khi = klo + 1
+    h = xa[khi] - xa[klo]
+    a = (xa[khi] - x) / h
+    b = (x - xa[klo]) / h
+    return a * ya[klo] + b * ya[khi] + ((a * a * a - a) * y2[klo] + (b * b * b - b) * y2[khi]) * h * h / 6.0
+
+
+@dataclass(slots=True)
+class FluxResult:
+    diff2pt: np.float32
+    cont2eml: np.float32
+    scale_a1: np.float32
+    omegapix: float
+
+
+def abs_flux(
+    sci: np.ndarray,
+    err: np.ndarray,
+    dq: np.ndarray,
+    coord: Coord,
+    *,
+    phot_wl: np.ndarray,
+    phot_thru: np.ndarray,
+    pcorr: np.ndarray,
+    slit_wl: np.ndarray,
+    slit_thr: np.ndarray,
+    slit_width1: float,
+    plate_scale: tuple[float, float],
+    atodgain: float,
+    exptime: float,
+    hfactor: float,
+) -> FluxResult:
+    """``AbsFlux`` (calstis7, first order, no TDS or blaze shift): each column of the rectified
+    image times ``h·c·ATODGAIN / (A·t·ΔλΔs·w) / (R(λ)·λ)`` in float (λ the heliocentric wavelength
+    of the column, R the PHOTTAB throughput); λ ≤ 0 or a correction ≤ 0 flags CALIBDEFECT. Returns
+    DIFF2PT (from the mean APERTAB/PCTAB throughput), CONT2EML, SCALE_A1, OMEGAPIX. In place."""
+    nx = sci.shape[1]
+    diff_pt = F32(coord.cdelt[1] * slit_width1)
+    cont_eml = F32(coord.cdelt[0] * slit_width1 / plate_scale[0])
+    photfactor = H_PLANCK * C_LIGHT * atodgain / (HST_AREA * exptime * coord.cdelt[0] * coord.cdelt[1] * slit_width1)
+    i = np.arange(nx, dtype=F64)
+    wl = ((i - coord.crpix[0]) * coord.cdelt[0] + coord.crval[0]) / hfactor
+    neg = wl <= 0.0
+    response = interp1d(wl, phot_wl, phot_thru)
+    pct = interp1d(wl, phot_wl, pcorr)
+    thr = interp1d(wl, slit_wl, slit_thr)
+    terms = np.where(neg, 0.0, thr / pct)
+    total = float(np.add.accumulate(terms)[-1]) if nx else 0.0  # C's running sum skips λ ≤ 0
+    use = ~neg & (response > 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = (photfactor / (response * (wl * CM_PER_ANGSTROM))).astype(F32)
+    bad = neg | (use & (corr <= 0))
+    good = use & (corr > 0)
+    sci[:, good] *= corr[good]
+    err[:, good] *= corr[good]
+    dq[:, bad] |= np.uint16(CALIBDEFECT)
+    throughput = total / float(nx)
+    d2p = F32(float(diff_pt) / throughput) if throughput > 0.0 else F32(-9999.0)
+    return FluxResult(d2p, cont_eml, F32(plate_scale[0]), plate_scale[0] * plate_scale[1])

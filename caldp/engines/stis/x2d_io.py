@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
-from ..common.keywords import hdr_double
-from ..common.refs import column
+from ..common.keywords import hdr_double, hdr_float
+from ..common.refs import column, is_given
 from . import basic2d, radialvel
 from . import x2d as X
 from .calstis1 import Refs, _write_stats
@@ -28,6 +29,7 @@ from .calstis1 import Refs, _write_stats
 log = logging.getLogger(__name__)
 
 PSEUDO_APERTURES = ("E1", "E2", "D1")
+BUNIT_FLUX = "erg /s /cm**2 /angstrom /arcsec**2"  # GetAbsPhot
 TABLES = ("SDCTAB", "APDESTAB", "DISPTAB", "INANGTAB", "SPTRCTAB")  # GetFlags7's order, History7's too
 
 
@@ -240,6 +242,102 @@ def ap_offset_delta(t: _Table, slit: X.Slit, ref_aper: str, dispaxis: int) -> fl
     raise EngineError(f"APERTURE {ref_aper} (REF_APER) not found", file=t.name, keyword="APDESTAB")
 
 
+@dataclass(slots=True)
+class Flux:
+    """What AbsFlux reads: PHOTTAB's row, APERTAB's throughput, PCTAB's factors on PHOTTAB's grid."""
+
+    phot_wl: np.ndarray
+    phot_thru: np.ndarray
+    pcorr: np.ndarray
+    slit_wl: np.ndarray
+    slit_thr: np.ndarray
+    tables: list  # (_Table or None, note when left out), History7's order
+    pctcorr: bool
+
+
+def read_phot(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> tuple[np.ndarray, np.ndarray]:
+    """``GetAbsPhot`` (spectroscopic): the first row matching CENWAVE, SPORDER and OPT_ELEM."""
+    opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
+    sel = f"OPT_ELEM {opt_elem}, CENWAVE {cenwave}, SPORDER {sporder}"
+    for r in range(t.nrows()):
+        if _same_int(cen[r], cenwave) and _same_int(spo[r], sporder) and _same_string(opt[r], opt_elem):
+            t.row_pedigree(r, sel)
+            n = int(t.col("NELEM")[r])
+            wl = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
+            return wl, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n]
+    raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="PHOTTAB")
+
+
+def read_apthr(t: _Table, aperture: str) -> tuple[np.ndarray, np.ndarray]:
+    """``GetApThr``: the APERTAB throughput of the aperture."""
+    aper = t.col("APERTURE")
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture):
+            t.row_pedigree(r, f"APERTURE {aperture}")
+            n = int(t.col("NELEM")[r])
+            wl = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
+            return wl, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n]
+    raise EngineError(f"APERTURE {aperture} not found", file=t.name, keyword="APERTAB")
+
+
+def pct_rows(t: _Table, aperture: str, cenwave: int) -> dict[int, tuple[int, np.ndarray, np.ndarray]]:
+    """PCTAB rows of the aperture and CENWAVE by EXTRHEIGHT: (row, wavelengths, factors)."""
+    aper, cen, hgt = t.col("APERTURE"), t.col("CENWAVE"), t.col("EXTRHEIGHT")
+    out = {}
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture) and _same_int(cen[r], cenwave):
+            n = int(t.col("NELEM")[r])
+            wl = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
+            out.setdefault(int(hgt[r]), (r, wl, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n]))
+    return out
+
+
+def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, sporder: int) -> Flux:
+    """GetApThr, GetAbsPhot, GetPCT (the MAXHGHT row splined onto PHOTTAB's wavelengths, or ones),
+    and the TDSTAB check (a TDSTAB row for OPT_ELEM is not supported yet; none: no TDS correction)."""
+    apt = _Table(refs, "APERTAB")
+    slit_wl, slit_thr = read_apthr(apt, aperture)
+    pht = _Table(refs, "PHOTTAB")
+    phot_wl, phot_thru = read_phot(pht, opt_elem, cenwave, sporder)
+    pcorr, pct, pctcorr = np.ones(phot_wl.size), None, False
+    if is_given(primary.get("PCTAB")):
+        pct = _Table(refs, "PCTAB")
+        _, hdr, _ = refs.table("PCTAB")
+        if "MAXHGHT" not in hdr:
+            raise EngineError("MAXHGHT missing from the table header", file=pct.name, keyword="PCTAB")
+        rows = pct_rows(pct, aperture, cenwave)
+        maxh = int(hdr["MAXHGHT"])
+        if maxh in rows:
+            r, wl, pc = rows[maxh]
+            pct.row_pedigree(r, f"APERTURE {aperture}, CENWAVE {cenwave}, EXTRHEIGHT {maxh}")
+            pcorr = X.splint_nr(wl, pc, phot_wl)
+            pctcorr = True
+        else:
+            log.warning(
+                "Matching row not found in PCTAB %s; APERTURE %s, CENWAVE %d, EXTRHEIGHT %d.",
+                pct.name,
+                aperture,
+                cenwave,
+                maxh,
+            )
+    if is_given(primary.get("TDSTAB")):
+        tds = _Table(refs, "TDSTAB")
+        for col in ("TIME", "SLOPE", "NT"):  # GetTds: the spectroscopic format, else an error
+            tds.col(col)
+        opt = tds.col("OPT_ELEM")
+        if any(_same_string(v, opt_elem) for v in opt):
+            raise EngineError(
+                "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
+                file=tds.name,
+                keyword="TDSTAB",
+            )
+        log.warning("Matching row not found in TDSTAB %s", tds.name)
+    tables = [(pht, ""), (apt, "")]
+    tables.append((pct, "") if pctcorr else (None, "  Note:  PCTAB correction was not included in DIFF2PT"))
+    tables.append((None, "  Note:  TDSTAB correction was not included in fluxcorr"))
+    return Flux(phot_wl, phot_thru, pcorr, slit_wl, slit_thr, tables, pctcorr)
+
+
 def _lt0(hdr) -> tuple[tuple[float, float], tuple[float, float]]:
     """``GetLT0``: LTM diagonal and the zero-indexed LTV."""
     ltm = (float(hdr.get("LTM1_1", 1.0)), float(hdr.get("LTM2_2", 1.0)))
@@ -254,7 +352,7 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
         raise EngineError(
             "GEOCORR (imaging) is not supported by the builtin STIS engine yet", file=fname, keyword="GEOCORR"
         )
-    for key in ("FLUXCORR", "SGEOCORR"):
+    for key in ("SGEOCORR",):
         if sw[key] == "PERFORM":
             raise EngineError(
                 f"{key}=PERFORM with X2DCORR is not supported by the builtin STIS engine yet", file=fname, keyword=key
@@ -274,6 +372,12 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
     refs = Refs(dict(env), primary)
     for key in TABLES:
         refs.path(key)
+    if sw["FLUXCORR"] == "PERFORM":
+        for key in ("PHOTTAB", "APERTAB"):
+            refs.path(key)
+        for key in ("PCTAB", "TDSTAB"):  # optional: blank or N/A leaves the correction out
+            if is_given(primary.get(key)):
+                refs.path(key)
 
 
 def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure:
@@ -284,6 +388,7 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
     fname = exp.filename or _str(p.get("FILENAME", ""))
     sw = switches or p
     helcorr = _switch(sw.get("HELCORR")) == "PERFORM"
+    fluxcorr = _switch(sw.get("FLUXCORR")) == "PERFORM"
     statflag = bool(sw.get("STATFLAG", True))
     check(p, env, fname, sw)
     for key in ("ROOTNAME", "OBSMODE", "DETECTOR", "APERTURE", "OPT_ELEM", "CENWAVE", "RA_TARG", "DEC_TARG"):
@@ -299,6 +404,10 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
     slit = read_apdes(tabs["APDESTAB"], aperture)
     coord0 = read_sdc(tabs["SDCTAB"], aperture, opt_elem, cenwave)
     disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave)
+    atodgain = float(p.get("ATODGAIN", -1.0))
+    if atodgain < 0.0:
+        atodgain = float(p.get("CCDGAIN", 1))
+    flux = read_flux(refs, p, aperture, opt_elem, cenwave, coord0.sporder) if fluxcorr else None
     imsets = []
     for im in exp.imsets:
         sh = im.sci_hdr
@@ -332,6 +441,33 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
         headers["SCI"]["SPORDER"] = (coord.sporder, "spectral order number")
         for h in headers.values():
             _put_wcs(h, coord)
+        exptime = float(sh["EXPTIME"])
+        if flux is not None and exptime <= 0.0:
+            log.warning("FLUXCORR skipped for imset %d because exptime = %.6g", im.extver, exptime)
+        elif flux is not None:
+            fr = X.abs_flux(
+                sci,
+                err,
+                dq,
+                coord,
+                phot_wl=flux.phot_wl,
+                phot_thru=flux.phot_thru,
+                pcorr=flux.pcorr,
+                slit_wl=flux.slit_wl,
+                slit_thr=flux.slit_thr,
+                slit_width1=slit.width[0],
+                plate_scale=plate_scale,
+                atodgain=atodgain,
+                exptime=exptime,
+                hfactor=hfactor,
+            )
+            for ext in ("SCI", "ERR"):
+                headers[ext]["BUNIT"] = (BUNIT_FLUX, "units for flux-calibrated data")
+            sh_out = headers["SCI"]
+            sh_out["DIFF2PT"] = (hdr_float(fr.diff2pt), "diffuse to point source conversion factor")
+            sh_out["CONT2EML"] = (hdr_float(fr.cont2eml), "continuum to emission line conversion factor")
+            sh_out["SCALE_A1"] = (hdr_float(fr.scale_a1), "arcsec / pixel in dispersion direction")
+            sh_out["OMEGAPIX"] = (hdr_double(fr.omegapix), "pixel area, arcsec^2")
         out = ImSet(sci, err, dq, headers, len(imsets) + 1)
         if statflag:
             _write_stats(out, basic2d.good_stats(sci, err, dq, sdqflags))
@@ -347,6 +483,14 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
     if helcorr:
         prim["HELCORR"] = "COMPLETE"
         prim.add_history("HELCORR complete")
+    if flux is not None:
+        prim["FLUXCORR"] = "COMPLETE"
+        prim.add_history("FLUXCORR complete ...")
+        for tab, note in flux.tables:
+            if tab is not None:
+                tab.history(prim)
+            else:
+                prim.add_history(note)
     if statflag:
         prim.add_history("Statistics computed")
     return Exposure(primary=prim, imsets=imsets, filename=fname)

@@ -233,8 +233,12 @@ def test_unsupported_switches_stop(tmp_path):
     s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
     (ds,) = s.datasets
     exp = read_exposure(ds.input_path / f"{ds.name}_raw.fits")
-    exp.primary["FLUXCORR"] = "PERFORM"
-    with pytest.raises(EngineError, match="FLUXCORR"):
+    exp.primary["SGEOCORR"] = "PERFORM"
+    with pytest.raises(EngineError, match="SGEOCORR"):
+        calstis7(exp, s.env)
+    exp.primary["SGEOCORR"] = "OMIT"
+    exp.primary.update({"FLUXCORR": "PERFORM", "PHOTTAB": "N/A"})  # FLUXCORR needs PHOTTAB
+    with pytest.raises(EngineError, match="PHOTTAB"):
         calstis7(exp, s.env)
     exp.primary["FLUXCORR"] = "OMIT"
     exp.primary["CENWAVE"] = 5216
