@@ -5,7 +5,9 @@ Formats follow the STIS data handbook, a real G750M raw header, and what calstis
 
 - ``<asn>_raw.fits``: the two CR-SPLIT imsets, OBSTYPE=SPECTROSCOPIC, CENWAVE, a LAMBDA/ANGLE WCS
   in the SCI headers, WAVECORR=PERFORM and ``WAVECAL = <asn>_wav.fits``; X2DCORR, HELCORR and
-  DISPCORR PERFORM (``_sx2``), X1DCORR and BACKCORR PERFORM (``_sx1``; FLUXCORR and CTECORR OMIT).
+  DISPCORR PERFORM (``_sx2``), X1DCORR and BACKCORR PERFORM (``_sx1``); FLUXCORR and CTECORR OMIT:
+  PHOTTAB, APERTAB and PCTAB are written (FLUXCORR=PERFORM works with TDSTAB=N/A), but the shared
+  TDSTAB is the imaging format, which cs0.e's spectroscopic GetTds rejects (no TIME/SLOPE/NT).
 - ``<asn>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE (no science subtraction: cs11
   runs only for HITM lamps before 1998 Nov 9), the lamp lines shifted by :data:`WAVECAL_SHIFT`
   pixels from where DISPTAB puts them, so SHIFTA1/SHIFTA2 have a known answer.
@@ -279,6 +281,58 @@ def _xtractab() -> list:
     return _rows(cols)
 
 
+def _phottab() -> list:
+    """PHOTTAB (calstis6/7 ``getabsphot``): the G430L first-order sensitivity, a smooth hump."""
+    wl = np.arange(2800.0, 5805.0, 5.0)
+    thru = 0.02 + 0.12 * np.exp(-0.5 * ((wl - 4500.0) / 900.0) ** 2)
+    n = wl.size
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "CENWAVE": ("J", [CENWAVE]),
+        "SPORDER": ("I", [1]),
+        "NELEM": ("J", [n]),
+        "WAVELENGTH": (f"{n}D", wl[None, :]),
+        "THROUGHPUT": (f"{n}E", thru.astype(np.float32)[None, :]),
+        "ERROR": (f"{n}E", (0.01 * thru).astype(np.float32)[None, :]),
+        **_meta(1, "caldp.sim G430L sensitivity"),
+    }
+    return _rows(cols)
+
+
+def _apertab() -> list:
+    """APERTAB (``getapthr``): the 52X0.2 throughput against wavelength."""
+    wl = np.array([1000.0, 3000.0, 5000.0, 7000.0, 11000.0])
+    thr = np.array([0.70, 0.78, 0.82, 0.84, 0.85], np.float32)
+    cols = {
+        "APERTURE": ("16A", [APERTURE]),
+        "NELEM": ("J", [wl.size]),
+        "WAVELENGTH": (f"{wl.size}D", wl[None, :]),
+        "THROUGHPUT": (f"{wl.size}E", thr[None, :]),
+        **_meta(1, "caldp.sim aperture throughput"),
+    }
+    return _rows(cols)
+
+
+PCT_HEIGHTS = (3, 7, 11)  # EXTRHEIGHT rows of PCTAB; MAXHGHT is the last
+
+
+def _pctab() -> list:
+    """PCTAB (``getpct``): the box-height corrections (MAXHGHT in the table header), coarse in λ."""
+    wl = np.array([2900.0, 3500.0, 4300.0, 5000.0, 5700.0])
+    pc = np.array([[0.70, 0.72, 0.74, 0.73, 0.71], [0.90, 0.92, 0.93, 0.925, 0.91], [1.0] * 5], np.float32)
+    k = len(PCT_HEIGHTS)
+    cols = {
+        "APERTURE": ("16A", [APERTURE] * k),
+        "CENWAVE": ("J", [CENWAVE] * k),
+        "EXTRHEIGHT": ("J", list(PCT_HEIGHTS)),
+        "NELEM": ("J", [wl.size] * k),
+        "WAVELENGTH": (f"{wl.size}D", np.tile(wl, (k, 1))),
+        "THROUGHPUT": (f"{wl.size}E", pc),
+        **_meta(k, "caldp.sim point-source height correction"),
+    }
+    return _rows(cols, MAXHGHT=PCT_HEIGHTS[-1])
+
+
 def write_spec_references(refdir: Path, refs: ccd.Refs) -> tuple[list[RefEntry], dict[str, str]]:
     """The spectroscopic references (and the G430L flat); returns rmap entries and raw-header values."""
     spec = {"DETECTOR": "CCD", "OBSTYPE": "SPECTROSCOPIC"}
@@ -291,6 +345,9 @@ def write_spec_references(refdir: Path, refs: ccd.Refs) -> tuple[list[RefEntry],
         "apdestab": ("APDESTAB", "s7b0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
         "sdctab": ("SDCTAB", "s7b0007o_sdc.fits", "2-D SPECTRUM DISTORTION TABLE", _sdctab(), {"DETECTOR": "CCD"}),
         "xtractab": ("XTRACTAB", "s7b0009o_1dx.fits", "1-D EXTRACTION PARAMETERS TABLE", _xtractab(), {}),
+        "phottab": ("PHOTTAB", "s7b000ao_pht.fits", "PHOTOMETRIC CONVERSION TABLE", _phottab(), {"DETECTOR": "CCD"}),
+        "apertab": ("APERTAB", "s7b000bo_apt.fits", "APERTURE THROUGHPUT TABLE", _apertab(), {}),
+        "pctab": ("PCTAB", "s7b000co_pct.fits", "PHOTOMETRIC CORRECTION TABLE", _pctab(), {"DETECTOR": "CCD"}),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}
