@@ -128,11 +128,23 @@ def _columns(hdu: fits.BinTableHDU) -> dict:
     return {c.name: (c.format, np.asarray(hdu.data[c.name])) for c in hdu.columns}
 
 
+def _blank(fmt: str, values: np.ndarray, n: int):
+    """`n` empty rows of a column like `values` (zeros, or blank strings)."""
+    if fmt.endswith("A"):
+        return np.array([""] * n)
+    return np.zeros((n, *np.asarray(values).shape[1:]), np.asarray(values).dtype)
+
+
 def _merge(first: dict, second: dict) -> list:
-    """One table with the rows of `first` then `second` (same columns; arrays padded with zeros)."""
+    """One table with the rows of `first` then `second` (columns of either; arrays padded with zeros,
+    a column one of them lacks left blank in its rows)."""
+    n1 = len(next(iter(first.values()))[1])
+    n2 = len(next(iter(second.values()))[1])
+    names = list(first) + [k for k in second if k not in first]
     cols = {}
-    for name, (fmt, a) in first.items():
-        fmt2, b = second[name]
+    for name in names:
+        fmt, a = first[name] if name in first else (second[name][0], _blank(*second[name], n1))
+        fmt2, b = second[name] if name in second else (fmt, _blank(fmt, a, n2))
         a, b = np.asarray(a), np.asarray(b)
         if a.ndim == 2 or b.ndim == 2:
             a2, b2 = np.atleast_2d(a), np.atleast_2d(b)

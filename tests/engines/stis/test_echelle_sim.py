@@ -69,12 +69,26 @@ def test_shared_tables_keep_the_first_order_rows_first():
     from caldp.sim import stis_spec
 
     lamp = ech._lamptab()[0].data
-    assert [s.strip() for s in lamp["OPT_ELEM"]] == ["G430L", "G430L", "E140M"]
     first = stis_spec._lamptab()[0].data
+    k = len(first)
+    assert [s.strip() for s in lamp["OPT_ELEM"]] == [s.strip() for s in first["OPT_ELEM"]] + ["E140M"]
     n = int(first["NELEM"][0])
-    assert np.array_equal(lamp["WAVELENGTH"][0][:n], first["WAVELENGTH"][0][:n])
-    assert [s.strip() for s in ech._apdestab()[0].data["APERTURE"]] == ["52X0.2", "52X0.2E1", "0.2X0.2"]
-    assert [s.strip() for s in ech._wcptab()[0].data["DETECTOR"]] == ["CCD", "FUV-MAMA"]
+    assert np.array_equal(lamp["WAVELENGTH"][0][:n], first["WAVELENGTH"][0][:n]) and not lamp["FLUX"][0][n:].any()
+    assert int(lamp["NELEM"][k]) == ech.lamp_template()[0].size
+    for mine, theirs, col, value in (
+        (ech._apdestab(), stis_spec._apdestab(), "APERTURE", ech.APERTURE),
+        (ech._wcptab(), stis_spec._wcptab(), "DETECTOR", ech.DETECTOR),
+    ):
+        got, want = mine[0].data[col], theirs[0].data[col]
+        assert [s.strip() for s in got] == [s.strip() for s in want] + [value]
+
+
+def test_merge_fills_columns_one_table_lacks():
+    a = {"A": ("8A", np.array(["x"])), "N": ("J", np.array([1])), "V": ("3D", np.ones((1, 3)))}
+    b = {"A": ("8A", np.array(["y", "z"])), "V": ("2D", np.full((2, 2), 2.0)), "M": ("E", np.array([5.0, 6.0]))}
+    t = ech._merge(a, b)[0].data
+    assert list(t["A"]) == ["x", "y", "z"] and list(t["N"]) == [1, 0, 0] and list(t["M"]) == [0, 5, 6]
+    assert t["V"].tolist() == [[1, 1, 1], [2, 2, 0], [2, 2, 0]]
 
 
 @pytest.mark.hstcal
