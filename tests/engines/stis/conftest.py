@@ -34,7 +34,8 @@ def cs0(stis_small):
 @pytest.fixture(scope="session")
 def cs0_spec(tmp_path_factory):
     """cs0.e -s on stis-ccd-spec small (X2DCORR, HELCORR, X1DCORR): with CR-SPLIT (→ _sx2, _sx1,
-    _w2d_tmp) and with CRCORR=OMIT (→ a two-imset _flt, _x2d, _x1d): (name, {label: dir}, env)."""
+    _w2d_tmp) and with CRCORR=OMIT (→ a two-imset _flt, _x2d, _x1d), each also with FLUXCORR:
+    (name, {label: dir}, env)."""
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
@@ -50,7 +51,13 @@ def cs0_spec(tmp_path_factory):
     (ds,) = s.datasets
     env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     runs = {}
-    for label, extra in (("crj", {}), ("flt", {"CRCORR": "OMIT"})):
+    flux = {"FLUXCORR": "PERFORM", "TDSTAB": "N/A"}  # the shared TDSTAB is the imaging format
+    for label, extra in (
+        ("crj", {}),
+        ("flt", {"CRCORR": "OMIT"}),
+        ("flux", flux),
+        ("fluxflt", {**flux, "CRCORR": "OMIT"}),
+    ):
         work = base / label
         shutil.copytree(ds.input_path, work)
         with fits.open(work / f"{ds.name}_raw.fits", mode="update") as f:

@@ -124,7 +124,9 @@ def compare_table(mine, ref) -> dict:
 
 
 @pytest.mark.hstcal
-@pytest.mark.parametrize("label, src, ref", [("crj", "crj", "sx1"), ("flt", "flt", "x1d")])
+@pytest.mark.parametrize(
+    "label, src, ref", [("crj", "crj", "sx1"), ("flt", "flt", "x1d"), ("flux", "crj", "sx1"), ("fluxflt", "flt", "x1d")]
+)
 def test_parity_with_cs0(cs0_spec, tmp_path, label, src, ref):
     """calstis6 on cs0.e's own _crj (one row) and two-imset _flt (two tables) against its _sx1 and
     _x1d: every column bit for bit, every keyword and the history equal."""
@@ -140,6 +142,12 @@ def test_parity_with_cs0(cs0_spec, tmp_path, label, src, ref):
     assert all(v == 0 for v in res["cols"].values()), res["cols"]
     assert res["keys"] == [] and res["history"], res
     assert len(res["cols"]) == 19 * (2 if ref == "x1d" else 1)
+    if label.startswith("flux"):
+        from astropy.io import fits
+
+        with fits.open(mine) as h:
+            assert h[0].header["FLUXCORR"] == "COMPLETE" and h[1].columns["ERROR"].unit == "erg/s/cm**2/Angstrom"
+            assert 0 < float(np.median(h[1].data["FLUX"][0])) < 1e-10
 
 
 @pytest.mark.hstcal

@@ -205,7 +205,13 @@ def compare_x2d(mine, ref, *, skip=()) -> dict:
 @pytest.mark.hstcal
 @pytest.mark.parametrize(
     "label, src, ref",
-    [("crj", "crj", "sx2"), ("crj", "fwv_tmp", "w2d_tmp"), ("flt", "flt", "x2d")],
+    [
+        ("crj", "crj", "sx2"),
+        ("crj", "fwv_tmp", "w2d_tmp"),
+        ("flt", "flt", "x2d"),
+        ("flux", "crj", "sx2"),
+        ("fluxflt", "flt", "x2d"),
+    ],
 )
 def test_parity_with_cs0(cs0_spec, tmp_path, label, src, ref):
     """calstis7 on cs0.e's own input (its _crj with the wavecal's SHIFTA1/2, its _fwv_tmp, its
@@ -225,6 +231,9 @@ def test_parity_with_cs0(cs0_spec, tmp_path, label, src, ref):
         assert h[0].header["X2DCORR"] == "COMPLETE" and len(h) == (7 if ref == "x2d" else 4)
         if ref != "w2d_tmp":
             assert h[0].header["HELCORR"] == "COMPLETE" and h["SCI", 1].header["SHIFTA1"] != 0.0
+        if label.startswith("flux"):
+            assert h[0].header["FLUXCORR"] == "COMPLETE" and h["SCI", 1].header["BUNIT"].startswith("erg")
+            assert 0 < float(np.nanmedian(h["SCI", 1].data)) < 1e-10  # erg/s/cm²/Å/arcsec², not counts
 
 
 def test_unsupported_switches_stop(tmp_path):
