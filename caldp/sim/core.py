@@ -354,42 +354,52 @@ def _ccd_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, stor
             )
         )
         info["exposures"][root] = {
-            "chips": [
-                {
-                    "extver": c.extver,
-                    "ccdchip": c.ccdchip,
-                    "x": p.star_x.tolist(),
-                    "y": p.star_y.tolist(),
-                    "n_cr": p.n_cr,
-                    "n_saturated": p.n_saturated,
-                }
-                for c, p in zip(setup.chips, pixels, strict=True)
-            ],
+            "chips": _chip_info(setup.chips, pixels),
             "exptime": spec.exptime,
             "darktime": darktime,
         }
         if truth:
-            tdir = outdir / "truth" / name
-            hdus = [primary({"ROOTNAME": root.upper(), "BUNIT": "ELECTRONS/S", "COMMENT": "noiseless sky + stars"})]
-            hdus += [
-                image_extension("SCI", c.extver, p.truth_rate, {"CCDCHIP": c.ccdchip, **p.wcs_cards})
-                for c, p in zip(setup.chips, pixels, strict=True)
-            ]
-            info["exposures"][root]["truth_file"] = str(write(hdus, tdir / f"{root}_truth.fits"))
+            info["exposures"][root]["truth_file"] = _write_truth(outdir, name, root, setup.chips, pixels)
     if is_asn:
-        files.insert(
-            0,
-            write_asn(
-                ddir / f"{name}_asn.fits",
-                name,
-                spec.instrument.upper(),
-                setup.detector,
-                members,
-                memtype=spec.memtype,
-                product_type=spec.product,
-            ),
-        )
+        files.insert(0, _write_asn(ddir, name, spec, setup.detector, members))
     return name, ddir, files, (info if truth else None)
+
+
+def _chip_info(chips, pixels) -> list[dict]:
+    """Per chip: where the stars fell, how many cosmic rays and saturated pixels it got."""
+    return [
+        {
+            "extver": c.extver,
+            "ccdchip": c.ccdchip,
+            "x": p.star_x.tolist(),
+            "y": p.star_y.tolist(),
+            "n_cr": p.n_cr,
+            "n_saturated": p.n_saturated,
+        }
+        for c, p in zip(chips, pixels, strict=True)
+    ]
+
+
+def _write_truth(outdir: Path, name: str, root: str, chips, pixels) -> str:
+    """``truth/<name>/<root>_truth.fits``: the noiseless rate of every chip; returns its path."""
+    hdus = [primary({"ROOTNAME": root.upper(), "BUNIT": "ELECTRONS/S", "COMMENT": "noiseless sky + stars"})]
+    hdus += [
+        image_extension("SCI", c.extver, p.truth_rate, {"CCDCHIP": c.ccdchip, **p.wcs_cards})
+        for c, p in zip(chips, pixels, strict=True)
+    ]
+    return str(write(hdus, outdir / "truth" / name / f"{root}_truth.fits"))
+
+
+def _write_asn(ddir: Path, name: str, spec: ModeSpec, detector: str, members) -> Path:
+    return write_asn(
+        ddir / f"{name}_asn.fits",
+        name,
+        spec.instrument.upper(),
+        detector,
+        members,
+        memtype=spec.memtype,
+        product_type=spec.product,
+    )
 
 
 def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store: _RefStore, truth: bool):
@@ -447,36 +457,17 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
         pcards["PA_V3"] = solution.pa_v3
         files.append(write(ir.raw_hdus(size, pcards, px, root.upper(), store.nsamp), ddir / f"{root}_raw.fits"))
         files.append(write_spt(ddir / f"{root}_spt.fits", root, "WFC3", "IR", {"PROPOSID": 17003, "EXPSTART": mjd}))
-        chip = setup.chips[0]
         info["exposures"][root] = {
-            "chips": [
-                {
-                    "extver": 1,
-                    "ccdchip": 1,
-                    "x": px.star_x.tolist(),
-                    "y": px.star_y.tolist(),
-                    "n_cr": px.n_cr,
-                    "n_saturated": px.n_saturated,
-                }
-            ],
+            "chips": _chip_info(setup.chips, [px]),
             "exptime": float(seq.times[-1]),
             "dither": list(spec.dithers[k]),
             "cosmic_rays": [a.tolist() for a in px.cosmic_rays],  # y, x (science area), read index, e⁻
             "drift": px.drift.tolist(),  # reference level of each read (DN, time order)
         }
         if truth:
-            hdus = [
-                primary({"ROOTNAME": root.upper(), "BUNIT": "ELECTRONS/S", "COMMENT": "noiseless sky + stars"}),
-                image_extension("SCI", 1, px.truth_rate, {"CCDCHIP": chip.ccdchip, **px.wcs_cards}),
-            ]
-            info["exposures"][root]["truth_file"] = str(write(hdus, outdir / "truth" / name / f"{root}_truth.fits"))
+            info["exposures"][root]["truth_file"] = _write_truth(outdir, name, root, setup.chips, [px])
     if is_asn:
-        files.insert(
-            0,
-            write_asn(
-                ddir / f"{name}_asn.fits", name, "WFC3", "IR", members, memtype=spec.memtype, product_type=spec.product
-            ),
-        )
+        files.insert(0, _write_asn(ddir, name, spec, "IR", members))
     return name, ddir, files, (info if truth else None)
 
 
