@@ -246,3 +246,60 @@ def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
     assert_products_match(work, out, [name])
     with fits.open(work / name) as a, fits.open(out / name) as b:
         assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+
+
+@pytest.mark.hstcal
+def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
+    """A second wavecal imset one column over and later, the first moved before the science: calstis4
+    per imset (SHIFTA1 +1), calstis12's interpolation in time into the _flt — equal to cs0.e's."""
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = echelle_sim.datasets
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    wav = work / f"{ds.name}_wav.fits"
+    with fits.open(wav) as h:
+        hdus = [h[0].copy()] + [e.copy() for e in h[1:]]
+        for e in h[1:]:
+            c = e.copy()
+            c.header["EXTVER"] = 2
+            for key, dt in (("EXPSTART", 0.05), ("EXPEND", 0.05)):
+                if key in c.header:
+                    c.header[key] += dt
+            if c.name == "SCI":
+                c.data = np.roll(c.data, 1, axis=1)
+            hdus.append(c)
+        for e in hdus[1:4]:
+            for key in ("EXPSTART", "EXPEND"):
+                if key in e.header:
+                    e.header[key] -= 0.03
+    hdus[0].header["NEXTEND"] = 6  # cs0.e counts imsets from NEXTEND
+    fits.HDUList(hdus).writeto(wav, overwrite=True)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    calstis(work / f"{ds.name}_raw.fits", outdir=mine, env=echelle_sim.env, keep_intermediates=True)
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+    assert_products_match(work, mine, names)
+    with fits.open(work / names[1]) as a, fits.open(mine / names[1]) as b:
+        s1 = [(x.header["SHIFTA1"], y.header["SHIFTA1"]) for x, y in zip(a[1:], b[1:], strict=True) if x.name == "SCI"]
+    assert s1[0][0] == s1[0][1] and s1[1][0] == s1[1][1] and s1[1][0] == pytest.approx(s1[0][0] + 1, abs=0.05)
+    with fits.open(work / names[0]) as a, fits.open(mine / names[0]) as b:
+        for ext in ("SCI", "ERR", "DQ"):
+            for key in ("SHIFTA1", "SHIFTA2"):
+                assert a[ext, 1].header[key] == b[ext, 1].header[key]
+        assert s1[0][0] < a["SCI", 1].header["SHIFTA1"] < s1[1][0]  # interpolated between the imsets
