@@ -238,16 +238,17 @@ def bpixtab_columns(rows) -> dict:
     }
 
 
-def sink_map(rng: np.random.Generator, chip, n: int, step: int) -> np.ndarray:
-    """SNKCFILE image of one chip at raw size: `n` sinks (-2) each with the pixel read out before it
-    (-1) and a trail upstream (charge thresholds 400, 250, 120, 40); `step` = +1 when calacs walks
-    the imset from row 0 (extver 1), -1 otherwise (dosink.c)."""
+def sink_map(rng: np.random.Generator, chip, n: int, step: int, sink: float = -2.0) -> np.ndarray:
+    """SNKCFILE image of one chip at raw size: `n` sinks each with the pixel read out before it (-1)
+    and a trail upstream (charge thresholds 400, 250, 120, 40); `step` = +1 when the readout is at
+    row 0 (ACS extver 1, UVIS chip 2), -1 otherwise. `sink`: the sink pixels' value, -2 for calacs
+    (dosink.c: < -1), for calwf3 the MJD the sink appeared (sink.c: > 50000 and before EXPSTART)."""
     m = np.zeros(chip.raw_shape, np.float32)
     rows = chip.raw_rows()
     ys = rng.integers(rows.start + 5, rows.stop - 5, n)
     xs = chip.raw_cols()[rng.integers(5, chip.sci_shape[1] - 5, n)]
     m[ys - step, xs] = -1.0
-    m[ys, xs] = -2.0
+    m[ys, xs] = sink
     for k, v in enumerate((400.0, 250.0, 120.0, 40.0), start=1):
         m[ys + k * step, xs] = v
     return m

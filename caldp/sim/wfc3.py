@@ -231,6 +231,7 @@ def write_references(refdir: Path, setup_: CCDSetup, refs: ImageRefs) -> tuple[l
 #: Optional features of UVIS modes (``simulate(quirks=…)``, see :func:`write_quirk_references`).
 QUIRKS = ("sinks", "flash")
 FLASHDUR = 4.5  # s of post-flash
+SINK_MJD = 55000.0  # when the simulated sink pixels appeared (calwf3 flags them in later exposures)
 
 
 def write_quirk_references(
@@ -251,7 +252,7 @@ def write_quirk_references(
     if "sinks" in quirks:
         n = max(30, int(np.prod(_full_chips(setup_.size)[0].sci_shape)) // 10000)
         hdus = [
-            image_extension("SCI", ext, sink_map(rng, fc, n, 1 if ext == 1 else -1), chip_ref_cards(fc)[0])
+            image_extension("SCI", ext, sink_map(rng, fc, n, 1 if ext == 1 else -1, SINK_MJD), chip_ref_cards(fc)[0])
             for ext, fc in enumerate(_full_chips(setup_.size), start=1)
         ]
         kw["SNKCFILE"] = out.add("snkcfile", "snk", "SINK PIXELS", hdus)

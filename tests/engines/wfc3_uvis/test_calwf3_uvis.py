@@ -12,7 +12,7 @@ from caldp.engines.wfc3.calwf3 import calwf3
 from caldp.engines.wfc3.uvis.context import MissingReference
 from caldp.sim.naming import dataset_names
 
-from .conftest import ref_path
+from .conftest import ref_path, sim_dataset
 
 PROD, (M1, M2) = dataset_names("wfc3-uvis-asn", 0, members=2)
 
@@ -214,3 +214,18 @@ def test_product_spt_and_asn_update(dataset, tmp_path):
     with fits.open(asn) as h:
         assert h[0].header["ASN_PROD"] is True
         assert [bool(v) for v in h[1].data["MEMPRSNT"]] == [True, True, True]
+
+
+def test_sink_pixels_flagged(tmp_path):
+    """With the simulator's sink pixels (a SNKCFILE holding the MJD each sink appeared, -1 below it, a
+    trail of thresholds above it) DQICORR flags sinks 1024 on both chips."""
+    ds = sim_dataset(tmp_path / "sim", quirks=("sinks",))
+    out = tmp_path / "out"
+    out.mkdir()
+    calwf3(ds["asn"], outdir=out, env=ds["env"])
+    with fits.open(ref_path(ds, "SNKCFILE")) as s, fits.open(out / f"{M1}_flt.fits") as h:
+        for ext in (1, 2):
+            chip = ds["setup"].chips[ext - 1]
+            sinks = s["SCI", ext].data[chip.raw_rows(), chip.raw_cols()] > 50000
+            assert sinks.sum() >= 20  # 30 drawn, a few may coincide
+            assert np.all(h["DQ", ext].data[sinks] & 1024)
