@@ -156,26 +156,101 @@ def eval_inv_disp(c, ncoeff: int, m: float, pixel: float, wl_estimate: float, to
         niter += 1
 
 
-def esum_spec(edges, flux, disp: Disp, sporder: int, ltm: float, ltv: float, cenwave: int, nwl: int) -> np.ndarray:
-    """``ESumSpec``: the template (pixel `edges`, `flux`) integrated over each of `nwl` image pixels
-    of order `sporder`, each pixel edge's wavelength found from the previous one."""
-    nelem = flux.size
-    tspec = np.zeros(nwl, F64)
-    m = float(sporder)
+def _disp_terms(c, ncoeff: int, m, wl):
+    """evalDisp's terms after c[0], in its order (arrays or scalars)."""
+    terms = (
+        lambda: c[1] * m * wl,
+        lambda: c[2] * m * m * wl * wl,
+        lambda: c[3] * m,
+        lambda: c[4] * wl,
+        lambda: c[5] * m * m * wl,
+        lambda: c[6] * m * wl * wl,
+        lambda: c[7] * m * m * m * wl * wl * wl,
+        lambda: c[8] * m * m,
+    )
+    return [t() for t in terms[: ncoeff - 1]]
 
-    def pix_to_wl(pixel: float, estimate: float) -> float:
-        wl, status = eval_inv_disp(disp.coeff, disp.ncoeff, m, (pixel - ltv) / ltm, estimate, TOLERANCE)
+
+def _eval_disp_v(c, ncoeff: int, m: np.ndarray, wl: np.ndarray) -> np.ndarray:
+    x = np.full(wl.shape, c[0])
+    for t in _disp_terms(c, ncoeff, m, wl):
+        x = x + t
+    return x - 1.0
+
+
+def _deriv_v(c, ncoeff: int, m: np.ndarray, wl: np.ndarray) -> np.ndarray:
+    d = c[1] * m
+    if ncoeff >= 3:
+        d = d + c[2] * 2.0 * m * m * wl
+    if ncoeff >= 5:
+        d = d + c[4]
+    if ncoeff >= 6:
+        d = d + c[5] * m * m
+    if ncoeff >= 7:
+        d = d + c[6] * 2.0 * m * wl
+    if ncoeff >= 8:
+        d = d + c[7] * 3.0 * m * m * m * wl * wl
+    return d * np.ones_like(wl)
+
+
+def edge_wavelengths(disp: Disp, orders, ltm: float, ltv: float, cenwave: int, nwl: int) -> np.ndarray:
+    """``ESumSpec``'s ``PixToWl`` chain for several orders side by side: the wavelengths of image
+    pixel edges −0.5 … nwl − 0.5 (rows: orders), each edge's Newton iteration started from the previous
+    edge's wavelength (the first from CENWAVE), element by element the operations of
+    :func:`eval_inv_disp` (an element that would search or fail is done by it)."""
+    m = np.asarray(orders, F64)
+    c, n = disp.coeff, disp.ncoeff
+    out = np.empty((m.size, nwl + 1))
+    if not 2 <= n <= 9:
+        raise EngineError(f"NCOEFF = {n} is not supported for echelle wavecals", keyword="DISPTAB")
+
+    def scalar(k: int, pixel: float, estimate: float) -> float:
+        wl, status = eval_inv_disp(c, n, float(m[k]), pixel, estimate, TOLERANCE)
         if status != 0:
             log.warning("PixToWl status = %d from evalInvDisp", status)
         return wl
 
-    wl_left = pix_to_wl(-0.5, float(cenwave))
-    estimate = wl_left
+    for k in range(m.size):
+        out[k, 0] = scalar(k, (-0.5 - ltv) / ltm, float(cenwave))
+    for i in range(nwl):
+        pixel = (i + 0.5 - ltv) / ltm
+        est = out[:, i]
+        x = _eval_disp_v(c, n, m, est)
+        slope = _deriv_v(c, n, m, est)
+        odd = ((slope <= 0.0) | (np.abs(x - pixel) > TOO_FAR)) & (m > 1.5)
+        wl, last = est.copy(), est.copy()
+        res = np.empty(m.size)
+        active = np.flatnonzero(~odd)
+        for k in np.flatnonzero(odd):
+            res[k] = scalar(int(k), pixel, float(est[k]))
+        niter = 0
+        while active.size:
+            sl = _deriv_v(c, n, m[active], wl[active])
+            if (sl == 0.0).any() or niter > MAX_ITER:  # rare: element by element
+                for k in active:
+                    res[k] = scalar(int(k), pixel, float(est[k]))
+                break
+            wl[active] = wl[active] + (pixel - x[active]) / sl
+            done = np.abs(wl[active] - last[active]) < TOLERANCE
+            res[active[done]] = wl[active[done]]
+            active = active[~done]
+            last[active] = wl[active]
+            x[active] = _eval_disp_v(c, n, m[active], wl[active])
+            niter += 1
+        out[:, i + 1] = res
+    return out
+
+
+def esum_spec(edges, flux, wl_edges: np.ndarray, nwl: int) -> np.ndarray:
+    """``ESumSpec``: the template (pixel `edges`, `flux`) integrated over each of `nwl` image pixels
+    whose edges are at wavelengths `wl_edges` (nwl + 1, :func:`edge_wavelengths`)."""
+    nelem = flux.size
+    tspec = np.zeros(nwl, F64)
+    wl_left = float(wl_edges[0])
     jl = waveshift.find_wl(wl_left, edges, nelem, -1)
     jr = jl
     for i in range(nwl):
-        wl_right = pix_to_wl(i + 0.5, estimate)
-        estimate = wl_right
+        wl_right = float(wl_edges[i + 1])
         jr = waveshift.find_wl(wl_right, edges, nelem, jr)
         if jr >= nelem:
             break
@@ -237,13 +312,16 @@ def make_template(shape, traces: list[Trace], edges, flux, disp: Disp, slitwidth
     x_ref = (cols - ltv[0]) / ltm[0]
     ix_ref = np.where(x_ref >= 0.0, (x_ref + 0.5).astype(np.int64), -((-(x_ref - 0.5)).astype(np.int64)))
     rows = np.arange(ny)[:, None]
+    on = []
     for t in traces:
         i = int(t.a1center / 2)
         y_ref = t.a2displ[i] + t.a2center
         j = math.trunc(ltm[1] * y_ref + ltv[1])
-        if j < 0 or j >= ny:
-            continue
-        tspec = esum_spec(edges, flux, disp, t.sporder, ltm[0], ltv[0], cenwave, nx)
+        if 0 <= j < ny:  # the middle of the trace on the image
+            on.append(t)
+    wls = edge_wavelengths(disp, [t.sporder for t in on], ltm[0], ltv[0], cenwave, nx) if on else None
+    for k, t in enumerate(on):
+        tspec = esum_spec(edges, flux, wls[k], nx)
         tspec = waveshift.conv_slit(slitwidth[0], tspec)
         ok = (ix_ref >= 0) & (ix_ref < t.a2displ.size)
         y_im = ltm[1] * (t.a2center + t.a2displ[np.clip(ix_ref, 0, t.a2displ.size - 1)]) + ltv[1]

@@ -303,3 +303,22 @@ def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
             for key in ("SHIFTA1", "SHIFTA2"):
                 assert a[ext, 1].header[key] == b[ext, 1].header[key]
         assert s1[0][0] < a["SCI", 1].header["SHIFTA1"] < s1[1][0]  # interpolated between the imsets
+
+
+@pytest.mark.parametrize("ncoeff", [2, 7])
+def test_edge_wavelengths_equal_the_scalar_chain(ncoeff):
+    """The orders side by side give the bits of ESumSpec's one-order-at-a-time PixToWl chain."""
+    c = np.zeros(10)
+    c[1] = 1 / 1.5625
+    c[0] = 512.5 - 101 * 1425.0 * c[1]
+    if ncoeff == 7:
+        c[2], c[3], c[4], c[5], c[6] = 1e-11, 0.3, -0.02, 1e-6, -2e-9
+    disp = we.Disp(c, ncoeff, coeff_save=c.copy())
+    orders = list(range(86, 126, 3))
+    got = we.edge_wavelengths(disp, orders, 1.0, 0.0, 1425, 200)
+    for k, m in enumerate(orders):
+        est = 1425.0
+        for i in range(201):
+            wl, status = we.eval_inv_disp(c, ncoeff, float(m), i - 0.5, est, we.TOLERANCE)
+            assert status == 0 and got[k, i] == wl, (m, i)
+            est = wl
