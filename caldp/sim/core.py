@@ -471,6 +471,16 @@ def _ir_dataset(outdir: Path, mode: str, index: int, size: str, seed: int, store
     return name, ddir, files, (info if truth else None)
 
 
+def _stis_maker(mode: str):
+    """The ``make_dataset`` of the module that simulates STIS `mode` (one module per family)."""
+    from . import stis, stis_echelle, stis_mama, stis_spec
+
+    for module in (stis, stis_spec, stis_mama, stis_echelle):
+        if mode in module.MODES:
+            return module.make_dataset
+    raise ValueError(f"no STIS simulator for mode {mode!r}")
+
+
 def simulate(
     outdir,
     modes=("acs-wfc-asn",),
@@ -524,9 +534,7 @@ def simulate(
             if MODE_SPECS[mode].instrument == "cos":
                 from .cos import make_dataset as make
             if MODE_SPECS[mode].instrument == "stis":
-                from .stis import make_dataset as make
-            if mode == "stis-ccd-spec":
-                from .stis_spec import make_dataset as make
+                make = _stis_maker(mode)
             name, ddir, files, info = make(outdir, mode, index, size, seed, store, truth)
             if tar:
                 target = write_tar_gz(ddir, outdir / "inputs" / f"{name}.tar.gz")

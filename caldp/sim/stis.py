@@ -437,14 +437,8 @@ def _raw_pixels(rng, geo: Geometry, refs: Refs, image_e: np.ndarray, exptime: fl
 
 def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
     """One ``stis-ccd-image`` dataset under ``outdir/inputs/<name>``; its references go once into
-    ``store`` (``store.refdir``, ``store.entries``, ``store.done``). The MAMA modes are made by
-    :mod:`.stis_mama` and :mod:`.stis_echelle`."""
-    from . import stis_echelle, stis_mama
-
-    if mode in stis_mama.MODES:
-        return stis_mama.make_dataset(outdir, mode, index, size, seed, store, truth)
-    if mode in stis_echelle.MODES:
-        return stis_echelle.make_dataset(outdir, mode, index, size, seed, store, truth)
+    ``store`` (``store.refdir``, ``store.entries``, ``store.done``). The other STIS modes are made by
+    :mod:`.stis_spec`, :mod:`.stis_mama` and :mod:`.stis_echelle` (``core._stis_maker`` picks)."""
     detector, nimsets, mjd0 = MODES[mode]
     key = ("stis", detector)
     if key not in store.done:
