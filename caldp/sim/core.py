@@ -156,6 +156,15 @@ class _RefStore:
         self.entries: list[crdscache.RefEntry] = []
         self.done: dict = {}
 
+    def once(self, key, write):
+        """The value of `key`: ``write()`` returns ``(entries, value)`` and runs only the first time
+        `key` is asked for in this simulate() call; its entries join the CRDS cache's."""
+        if key not in self.done:
+            entries, value = write()
+            self.entries += entries
+            self.done[key] = value
+        return self.done[key]
+
     def ccd_quirks(self, instrument: str, setup, size: str):
         """References, raw cards and pixel effects of the quirks, once per detector and size."""
         key = ("quirks", instrument, setup.detector, size)

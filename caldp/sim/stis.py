@@ -435,18 +435,24 @@ def _raw_pixels(rng, geo: Geometry, refs: Refs, image_e: np.ndarray, exptime: fl
     return np.clip(np.rint(raw), 0, 65535).astype(np.uint16)
 
 
-def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
-    """One ``stis-ccd-image`` dataset under ``outdir/inputs/<name>``; its references go once into
-    ``store`` (``store.refdir``, ``store.entries``, ``store.done``). The other STIS modes are made by
-    :mod:`.stis_spec`, :mod:`.stis_mama` and :mod:`.stis_echelle` (``core._stis_maker`` picks)."""
-    detector, nimsets, mjd0 = MODES[mode]
-    key = ("stis", detector)
-    if key not in store.done:
+def ccd_references(store, size: str):
+    """The CCD references' arrays and header cards, written once per simulate() call (shared by
+    ``stis-ccd-image`` and ``stis-ccd-spec``)."""
+
+    def write():
         refs = make_refs(store.seed)
         entries, refkw = write_references(store.refdir, size, refs)
-        store.entries += entries
-        store.done[key] = (refs, refkw)
-    refs, refkw = store.done[key]
+        return entries, (refs, refkw)
+
+    return store.once(("stis", "CCD"), write)
+
+
+def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
+    """One ``stis-ccd-image`` dataset under ``outdir/inputs/<name>``; its references go once into
+    ``store`` (``store.once``). The other STIS modes are made by
+    :mod:`.stis_spec`, :mod:`.stis_mama` and :mod:`.stis_echelle` (``core._stis_maker`` picks)."""
+    detector, nimsets, mjd0 = MODES[mode]
+    refs, refkw = ccd_references(store, size)
     geo = geometry(size)
     name = dataset_names(index)
     ddir = Path(outdir) / "inputs" / name

@@ -423,18 +423,9 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     """One ``stis-mama-echelle`` dataset (raw, wavecal, spt) under ``outdir/inputs/<name>``; the
     references go once into `store` (the FUV-MAMA ones shared with ``stis-mama-image``)."""
     detector, _, mjd0 = MODES[mode]
-    key = ("stis", detector)
-    if key not in store.done:
-        entries, refkw, pflat = mama.write_references(store.refdir, store.seed)
-        store.entries += entries
-        store.done[key] = (refkw, pflat)
-    refkw, pflat = store.done[key]
-    ekey = ("stis", detector, "echelle")
-    if ekey not in store.done:
-        entries, ekw = write_references(store.refdir, pflat)
-        store.entries += entries
-        store.done[ekey] = ekw
-    refkw = {**refkw, **store.done[ekey]}
+    refkw, pflat = mama.mama_references(store, detector)
+    ekw = store.once(("stis", detector, "echelle"), lambda: write_references(store.refdir, pflat))
+    refkw = {**refkw, **ekw}
     shape, ltv2 = mama.geometry(size)
     y0 = int(-ltv2)
     name = dataset_names(index)
@@ -448,13 +439,13 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     rate = (star_image(shape, y0, rng, WAVECAL_SHIFT) * lo_flat).astype(F32)
     wavname = f"{name}_wav.fits"
     cards = mama.primary_cards(name, nimsets=1, mjd=mjd0, targ=(ra, dec), refkw=refkw, subarray=size == "small")
-    cards.update({**SWITCHES, **store.done[ekey]})  # after primary_cards' N/A for the imaging mode's unused refs
+    cards.update({**SWITCHES, **ekw})  # after primary_cards' N/A for the imaging mode's unused refs
     cards.update({"TARGNAME": "CALDP-SIM-STAR", "TEXPTIME": EXPTIME, "TEXPEND": mjd0 + EXPTIME / 86400.0})
     _spec_cards(cards, wavecal=wavname)
     hdus = _exposure_hdus(name, cards, shape, ltv2, rate, EXPTIME, mjd0, rng, "", True)
     wstart = mjd0 + (EXPTIME + 60.0) / 86400.0
     wcards = mama.primary_cards(name, nimsets=1, mjd=wstart, targ=(ra, dec), refkw=refkw, subarray=size == "small")
-    wcards.update({**WAV_SWITCHES, **store.done[ekey]})
+    wcards.update({**WAV_SWITCHES, **ekw})
     _spec_cards(wcards, wavecal="N/A")
     wcards.update(
         {

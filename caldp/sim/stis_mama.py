@@ -324,15 +324,21 @@ def sci_cards(name: str, shape, ltv2: float, pointing: Pointing, *, expstart: fl
     }
 
 
+def mama_references(store, detector: str):
+    """The MAMA references' header cards and high-res pixel flat, written once per simulate() call
+    (shared by ``stis-mama-image`` and ``stis-mama-echelle``)."""
+
+    def write():
+        entries, refkw, pflat = write_references(store.refdir, store.seed)
+        return entries, (refkw, pflat)
+
+    return store.once(("stis", detector), write)
+
+
 def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, truth: bool):
     """One ``stis-mama-image`` dataset under ``outdir/inputs/<name>``; references once per store."""
     detector, nimsets, mjd0 = MODES[mode]
-    key = ("stis", detector)
-    if key not in store.done:
-        entries, refkw, pflat = write_references(store.refdir, store.seed)
-        store.entries += entries
-        store.done[key] = (refkw, pflat)
-    refkw, pflat = store.done[key]
+    refkw, pflat = mama_references(store, detector)
     shape, ltv2 = geometry(size)
     ny, nx = shape
     y0 = int(-ltv2)

@@ -485,19 +485,8 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     """One ``stis-ccd-spec`` dataset (raw, wavecal, asn, spt) under ``outdir/inputs/<name>``; the
     references go once into `store` (the imaging ones shared with ``stis-ccd-image``)."""
     detector, nimsets, mjd0 = MODES[mode]
-    key = ("stis", detector)
-    if key not in store.done:
-        refs = ccd.make_refs(store.seed)
-        entries, refkw = ccd.write_references(store.refdir, size, refs)
-        store.entries += entries
-        store.done[key] = (refs, refkw)
-    refs, refkw = store.done[key]
-    skey = ("stis", detector, "spec")
-    if skey not in store.done:
-        entries, skw = write_spec_references(store.refdir, refs)
-        store.entries += entries
-        store.done[skey] = skw
-    refkw = {**refkw, **store.done[skey]}
+    refs, refkw = ccd.ccd_references(store, size)
+    refkw = {**refkw, **store.once(("stis", detector, "spec"), lambda: write_spec_references(store.refdir, refs))}
     geo = ccd.geometry(size)
     name = dataset_names(index)
     ddir = Path(outdir) / "inputs" / name
