@@ -4,18 +4,22 @@ with its wavecal: references, CRDS entries and raw exposures as cs0.e reads them
 Formats follow the STIS data handbook and what calstis (HSTCAL ``pkg/stis``: cs0 ``wavflags.c``,
 cs1, cs4 ``getdisp4.c``/``getangle4.c``/``getinang4.c``/``gettrace4.c``/``maketemplate.c``) reads:
 
-- ``<root>_raw.fits``: one imset of low-res MAMA pixels (the geometry and Doppler/GLOBRATE keywords
-  of :mod:`.stis_mama`; full 1024 × 1024, small a 1024 × 128 subarray), OBSTYPE=SPECTROSCOPIC, a
-  LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR and X1DCORR are
-  OMIT: echelle rectification and extraction (calstis7/calstis6 with ECHSCTAB, EXSTAB, RIPTAB,
-  SRWTAB, …) are not simulated; cs0.e then stops after the ``_flt``.
+- ``<root>_raw.fits``: one imset of low-res MAMA pixels (the Doppler/GLOBRATE keywords of
+  :mod:`.stis_mama`; full 1024 × 1024, small a 1024 × 128 subarray at the detector's first row, see
+  :func:`geometry`), OBSTYPE=SPECTROSCOPIC, a
+  LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR, HELCORR and
+  DISPCORR are PERFORM (cs0.e writes an ``_x2d`` with one imset per order on the image); X1DCORR,
+  BACKCORR, SC2DCORR and FLUXCORR are OMIT (echelle extraction with the scattered-light correction,
+  ECHSCTAB/EXSTAB/CDSTAB/RIPTAB/SRWTAB/HALOTAB/TELTAB, and the echelle flux calibration with its
+  blaze shift are not simulated) — unlike an archive E140M exposure, where they are PERFORM.
 - ``<root>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE, the lamp lines of every order
   on the detector shifted by :data:`WAVECAL_SHIFT` pixels from where DISPTAB and SPTRCTAB put them.
 - Echelle orders 86–125: DISPTAB ``x = c0 + c1·m·λ`` (one-indexed pixels, :func:`dispersion_x`),
   SPTRCTAB one row per order (A2CENTER 22 rows apart, a 3-pixel tilt across the detector), INANGTAB
   zero terms, an E140M pixel flat (the FUV-MAMA imaging flat's pixels), LAMPTAB (a line list on
   0.01 Å steps), WCPTAB (WL_TRIM1/2: calstis4 finds both shifts at once in one section), APDESTAB
-  (0.2X0.2, also REF_APER). LAMPTAB, WCPTAB and APDESTAB have no CRDS match keys, so these tables also
+  (0.2X0.2, also REF_APER), SDCTAB (calstis7 ``getsdc.c``: one row per order, the rectified grid of
+  :func:`order_grid`). LAMPTAB, WCPTAB and APDESTAB have no CRDS match keys, so these tables also
   hold the first-order rows of :mod:`.stis_spec` (first), under a later USEAFTER: whichever mode is
   simulated, the best reference serves both.
 
@@ -62,14 +66,27 @@ SWITCHES = {
     "RPTCORR": "OMIT",
     "PHOTCORR": "OMIT",
     "WAVECORR": "PERFORM",
-    "X2DCORR": "OMIT",  # echelle rectification: not simulated (ECHSCTAB, …)
-    "X1DCORR": "OMIT",
+    "X2DCORR": "PERFORM",
+    "HELCORR": "PERFORM",
+    "DISPCORR": "PERFORM",
+    "X1DCORR": "OMIT",  # echelle extraction: not simulated yet
     "BACKCORR": "OMIT",
+    "SC2DCORR": "OMIT",  # scattered light (ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, SRWTAB, …): not simulated
+    "FLUXCORR": "OMIT",  # echelle PHOTTAB with the blaze shift: not simulated
+}
+#: the wavecal's own switches (cs0.e's wavecal chain ignores its X2DCORR for echelle data)
+WAV_SWITCHES = {
+    **SWITCHES,
+    "DARKCORR": "OMIT",
+    "DOPPCORR": "OMIT",
+    "WAVECORR": "OMIT",
+    "X2DCORR": "OMIT",
     "HELCORR": "OMIT",
     "DISPCORR": "OMIT",
 }
-WAV_SWITCHES = {**SWITCHES, "DARKCORR": "OMIT", "DOPPCORR": "OMIT", "WAVECORR": "OMIT"}
-SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB")
+SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB")
+#: SDCTAB's rectified grid of each order: NPIX2 rows, the trace on (one-indexed) row X2D_CRPIX2
+X2D_NPIX2, X2D_CRPIX2 = 31, 16.0
 
 
 def dispersion_x(wavelength, order, shift: float = 0.0):
@@ -89,6 +106,23 @@ def a2center(order) -> np.ndarray:
 def a2displ(x) -> np.ndarray:
     """Trace displacement (rows) at zero-indexed column `x`, the same for every order."""
     return TRACE_TILT * (np.asarray(x, np.float64) - REF_X) / 1024.0
+
+
+def order_grid(order) -> tuple[np.ndarray, np.ndarray]:
+    """SDCTAB's CRVAL1 (Å, the wavelength at one-indexed CRPIX1 = REF_X + 1) and CDELT1 (Å per pixel)
+    of `order`: the dispersion relation's own scale."""
+    m = np.asarray(order, np.float64)
+    return MLAMBDA0 / m, MLAMBDA_PER_PIXEL / m
+
+
+def geometry(size: str) -> tuple[tuple[int, int], float]:
+    """(shape, LTV2): full as :func:`.stis_mama.geometry`; small the 1024 × 128 subarray at LTV2 = 0
+    (orders 119–124). calstis7's ``ScaleWCS`` shifts an echelle order's CRPIX2 by LTV2 but keeps its
+    NPIX2 (only first-order grids shrink to the subarray), so for a subarray off the first row
+    cs0.e samples rows LTV2 below the orders: an all-zero ``_x2d``."""
+    if size == "small":
+        return (128, 1024), 0.0
+    return mama.geometry(size)
 
 
 def dataset_names(index: int) -> str:
@@ -269,6 +303,28 @@ def _sptrctab() -> list:
     return [table(cols)]
 
 
+def _sdctab() -> list:
+    n = len(ORDERS)
+    crval, cdelt = order_grid(np.array(ORDERS))
+    cols = {
+        "APERTURE": ("16A", [APERTURE] * n),
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "CENWAVE": ("J", [CENWAVE] * n),
+        "SPORDER": ("J", list(ORDERS)),
+        "A2CENTER": ("D", [float(a2center(m)) for m in ORDERS]),
+        "NPIX1": ("J", [1024] * n),
+        "NPIX2": ("J", [X2D_NPIX2] * n),
+        "CRPIX1": ("D", [REF_X + 1.0] * n),
+        "CRPIX2": ("D", [X2D_CRPIX2] * n),
+        "CRVAL1": ("D", list(crval)),
+        "CRVAL2": ("D", [0.0] * n),
+        "CDELT1": ("D", list(cdelt)),
+        "CDELT2": ("D", [CD2_2] * n),
+        **spec._meta(n, "caldp.sim echelle 2-D rectification grid"),
+    }
+    return [table(cols)]
+
+
 def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
     """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
     det = {"DETECTOR": DETECTOR}
@@ -279,6 +335,7 @@ def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], d
         "inangtab": ("INANGTAB", "s8c0004o_iac.fits", "INCIDENCE ANGLE TABLE", _inangtab(), det),
         "sptrctab": ("SPTRCTAB", "s8c0005o_1dt.fits", "SPECTRUM TRACE TABLE", _sptrctab(), det),
         "apdestab": ("APDESTAB", "s8c0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
+        "sdctab": ("SDCTAB", "s8c0008o_sdc.fits", "2-D SPECTRUM DISTORTION TABLE", _sdctab(), det),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}
@@ -426,7 +483,7 @@ def make_dataset(outdir, mode: str, index: int, size: str, seed: int, store, tru
     refkw, pflat = mama.mama_references(store, detector)
     ekw = store.once(("stis", detector, "echelle"), lambda: write_references(store.refdir, pflat))
     refkw = {**refkw, **ekw}
-    shape, ltv2 = mama.geometry(size)
+    shape, ltv2 = geometry(size)
     y0 = int(-ltv2)
     name = dataset_names(index)
     ddir = Path(outdir) / "inputs" / name

@@ -1,9 +1,10 @@
 """cs0.e for MAMA echelle spectroscopy (HSTCAL ``cs0/calstis0.c``, ``wavflags.c``): calstis1 on the
 science exposure (``_flt``), calstis1 on the wavecal with its own switches (``_fwv_tmp``), calstis4's
 echelle shift (:mod:`.waveshift_echelle`, on the unrectified wavecal: cs0.e runs no calstis7 on
-echelle wavecals) and calstis12 into the ``_flt``.
+echelle wavecals), calstis12 into the ``_flt``, then calstis7 (X2DCORR: each order on the image
+rectified into its own imset of the ``_x2d``, :mod:`.x2d_io`).
 
-Echelle rectification and extraction (X2DCORR, X1DCORR: ECHSCTAB, EXSTAB, RIPTAB, …), first-order
+Echelle extraction (X1DCORR, SC2DCORR: ECHSCTAB, EXSTAB, RIPTAB, …), echelle FLUXCORR, first-order
 MAMA spectra, RPTCORR of spectra and TIME-TAG data stop with an EngineError naming the switch before
 anything is written.
 """
@@ -15,7 +16,7 @@ import logging
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
 from ..common.refs import resolve
-from . import checks, wavecal
+from . import checks, wavecal, x2d_io
 from .calstis1 import Refs
 from .calstis1_mama import MamaSteps, calstis1_mama
 from .calstis12 import calstis12
@@ -66,7 +67,7 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
         )
     if str(primary.get("OBSMODE", "")).strip() == "TIME-TAG":
         raise EngineError("TIME-TAG data are not supported by the builtin STIS engine", file=fname, keyword="OBSMODE")
-    for key in ("ATODCORR", "BLEVCORR", "BIASCORR", "SHADCORR", "X2DCORR", "X1DCORR", "SC2DCORR", "SGEOCORR"):
+    for key in ("ATODCORR", "BLEVCORR", "BIASCORR", "SHADCORR", "X1DCORR", "SC2DCORR", "SGEOCORR"):
         if _perform(primary, key):
             raise EngineError(
                 f"{key}=PERFORM is not supported for echelle data by the builtin STIS engine yet",
@@ -79,9 +80,16 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
         )
     if _perform(primary, "RPTCORR"):
         log.warning("RPTCORR will be omitted because there's only one imset.")
+    x2d = _perform(primary, "X2DCORR")
     wav = wavecal.prepare(raw, primary, env, wavfile)
-    out.claim([f"{root}_flt.fits"] + ([f"{root}_fwv_tmp.fits"] if wav is not None and keep else []))
+    out.claim(
+        [f"{root}_flt.fits"]
+        + ([f"{root}_fwv_tmp.fits"] if wav is not None and keep else [])
+        + ([f"{root}_x2d.fits"] if x2d else [])
+    )
     need = checks.needed_references_mama(primary, lambda key: _perform(primary, key))
+    if x2d:
+        x2d_io.check(primary, env, fname)
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), fname)
     if wav is not None:
         wp = wav.exp.primary
@@ -98,3 +106,5 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
             out.write(fwv, name)
         calstis12(fwv, flt, name)
     out.write(flt, f"{root}_flt.fits")
+    if x2d:
+        out.write(x2d_io.calstis7(flt, env), f"{root}_x2d.fits")

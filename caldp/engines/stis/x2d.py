@@ -333,8 +333,20 @@ def input_positions(geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
     return ix, iy
 
 
+def order_on_image(geo: Geometry, nx: int, ny: int) -> bool:
+    """``CheckBoundary`` (echelle): the order's nominal line (A2CENTER + offset) mapped through its
+    trace at the middle column of the input image falls on the image's lines."""
+    line0 = geo.coord.a2center + geo.total_offset2
+    a2displ = interp_trace(geo.trace, line0)
+    ix_r = (nx / 2.0 - geo.ltv[0]) / geo.ltm[0]
+    i = int(nint(ix_r))
+    ydispl = float(a2displ[i]) if 0 <= i < a2displ.size else 0.0
+    iy = (line0 + ydispl) * geo.ltm[1] + geo.ltv[1]
+    return 0.0 <= iy < ny
+
+
 def x2dcorr(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, geo: Geometry):
-    """``X2DCorr7`` for one first-order spectrum: the rectified (sci, err, dq), DATAMASKED set."""
+    """``X2DCorr7`` for one spectral order: the rectified (sci, err, dq), DATAMASKED set."""
     ix, iy = input_positions(geo)
     osci, oerr, odq = interp2d(sci, err, dq, ix, iy)
     data_masked(odq, geo.coord.crpix[1], geo.coord.cdelt[1], geo.slit)

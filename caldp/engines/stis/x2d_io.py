@@ -5,8 +5,11 @@ around :mod:`.x2d` — the keywords (``getkeyinfo7.c``, ``getgrpinfo7.c``), the 
 (``putgrpinfo7.c``, ``history7.c``) and STATFLAG. cs0.e calls it on the ``_crj`` (→ ``_sx2``),
 on the ``_flt`` when there is no CR-SPLIT (→ ``_x2d``) and on a first-order wavecal (→ ``_w2d_tmp``).
 
-Not in: echelle and PRISM data, FLUXCORR (PHOTTAB/APERTAB/PCTAB/TDSTAB), SGEOCORR, imaging GEOCORR,
-wx2d output — each stops with an EngineError naming the switch or table.
+Echelle data (one SDCTAB row per order) give one output imset per imset and order on the image
+(NEXTEND, set by the writer, then counts them as cs0.e's update does).
+
+Not in: PRISM data, FLUXCORR of echelle data (blaze shift) and TDSTAB rows, SGEOCORR, imaging
+GEOCORR, wx2d output — each stops with an EngineError naming the switch or table.
 """
 
 from __future__ import annotations
@@ -104,8 +107,10 @@ def aperture_name(primary) -> str:
     return aperture
 
 
-def read_sdc(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> X.Coord:
-    """``GetSDC`` for first-order data: the first row matching APERTURE (or ANY), OPT_ELEM, CENWAVE."""
+def read_sdc(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> list[X.Coord]:
+    """``GetSDC``: the rows matching APERTURE (or ANY), OPT_ELEM, CENWAVE, sorted by SPORDER
+    (``NewCoord``); the search stops at a first-order row (a CCD pseudo-aperture's row before ANY's).
+    Echelle data have one row per order; the orders must be consecutive (``RangeCoord``)."""
     aper = t.col("APERTURE", required=False)
     opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
     sel = f"APERTURE {aperture}, OPT_ELEM {opt_elem}, CENWAVE {cenwave}"
@@ -128,13 +133,27 @@ def read_sdc(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> X.Coord:
                 break
     if not coords:
         raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="SDCTAB")
-    if len(coords) > 1 or coords[0].sporder != 1:
-        raise EngineError(
-            "echelle data (several orders) are not supported by the builtin STIS engine yet",
-            file=t.name,
-            keyword="SDCTAB",
-        )
-    return coords[0]
+    coords.sort(key=lambda c: c.sporder)
+    for a, b in zip(coords, coords[1:], strict=False):
+        if b.sporder == a.sporder:
+            raise EngineError(f"duplicate order number {b.sporder}", file=t.name, keyword="SDCTAB")
+        if b.sporder != a.sporder + 1:
+            raise EngineError(f"order numbers jump from {a.sporder} to {b.sporder}", file=t.name, keyword="SDCTAB")
+    return coords
+
+
+def read_moc(t: _Table, opt_elem: str, cenwave: int) -> tuple[int, float, float]:
+    """``GetMOC``: MREF, YREF, A4CORR of the last DISPTAB row matching OPT_ELEM and CENWAVE
+    (1, 512, 0 when the columns or the row are missing)."""
+    mref, yref, a4corr = 1, 512.0, 0.0
+    cols = [t.col(k, required=False) for k in ("OPT_ELEM", "CENWAVE", "MREF", "YREF", "A4CORR")]
+    if any(c is None for c in cols):
+        return mref, yref, a4corr
+    opt, cen, mr, yr, a4 = cols
+    for r in range(t.nrows()):
+        if _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave):
+            mref, yref, a4corr = int(mr[r]), float(yr[r]), float(a4[r])
+    return mref, yref, a4corr
 
 
 def read_disp(t: _Table, opt_elem: str, cenwave: int) -> list[X.DispRow]:
@@ -162,8 +181,9 @@ def read_disp(t: _Table, opt_elem: str, cenwave: int) -> list[X.DispRow]:
     return rows
 
 
-def read_inang(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> X.Iac:
-    """``GetInang``: the (last) row matching OPT_ELEM, CENWAVE, SPORDER."""
+def read_inang(t: _Table, opt_elem: str, cenwave: int, sporder: int, missing_ok: bool = False) -> X.Iac | None:
+    """``GetInang``: the (last) row matching OPT_ELEM, CENWAVE, SPORDER (None if there is none and
+    `missing_ok`: calstis7 then skips the order)."""
     opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
     sel = f"OPT_ELEM {opt_elem}, SPORDER {sporder}, CENWAVE {cenwave}"
     iac = None
@@ -174,14 +194,19 @@ def read_inang(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> X.Iac:
             c1 = np.asarray(t.col("COEFF1")[r], np.float64).ravel()[: max(n1, 0)]
             c2 = np.asarray(t.col("COEFF2")[r], np.float64).ravel()[: max(n2, 0)]
             iac = X.Iac(c1, c2)
-    if iac is None:
+    if iac is None and missing_ok:
+        log.warning("Matching row not found in %s; %s.", t.name, sel)
+    elif iac is None:
         raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="INANGTAB")
     return iac
 
 
-def read_trace(t: _Table, opt_elem: str, cenwave: int, sporder: int, expstart: float) -> tuple[list[X.TraceRow], float]:
+def read_trace(
+    t: _Table, opt_elem: str, cenwave: int, sporder: int, expstart: float, missing_ok: bool = False
+) -> tuple[list[X.TraceRow], float]:
     """``GetTrace``: every row matching OPT_ELEM, CENWAVE, SPORDER, rotated to EXPSTART (MJD,
-    DEGPERYR), sorted by A2CENTER; returns the rows and the last rotation angle."""
+    DEGPERYR), sorted by A2CENTER; returns the rows and the last rotation angle (no rows if there
+    are none and `missing_ok`: calstis7 then skips the order)."""
     opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
     mjdc, degc = t.col("MJD", required=False), t.col("DEGPERYR", required=False)
     sel = f"OPT_ELEM {opt_elem}, SPORDER {sporder}, CENWAVE {cenwave}"
@@ -194,6 +219,9 @@ def read_trace(t: _Table, opt_elem: str, cenwave: int, sporder: int, expstart: f
             if mjdc is not None:
                 a2displ, rotation = X.rotate_trace(a2displ, expstart, float(mjdc[r]), float(degc[r]))
             rows.append(X.TraceRow(float(t.col("A1CENTER")[r]) - 1.0, float(t.col("A2CENTER")[r]) - 1.0, a2displ))
+    if not rows and missing_ok:
+        log.warning("Matching row not found in SPTRCTAB %s; %s.", t.name, sel)
+        return rows, rotation
     if not rows:
         raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="SPTRCTAB")
     rows.sort(key=lambda d: d.a2center)
@@ -357,13 +385,16 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
             raise EngineError(
                 f"{key}=PERFORM with X2DCORR is not supported by the builtin STIS engine yet", file=fname, keyword=key
             )
-    if str(primary.get("OPT_ELEM", "")).strip().upper() in ("PRISM",) or str(
-        primary.get("OPT_ELEM", "")
-    ).strip().upper().startswith("E"):
+    opt_elem = str(primary.get("OPT_ELEM", "")).strip().upper()
+    if opt_elem == "PRISM":
         raise EngineError(
-            "echelle and PRISM rectification are not supported by the builtin STIS engine yet",
+            "PRISM rectification is not supported by the builtin STIS engine yet", file=fname, keyword="OPT_ELEM"
+        )
+    if opt_elem.startswith("E") and sw["FLUXCORR"] == "PERFORM":
+        raise EngineError(
+            "FLUXCORR of echelle data (blaze shift) is not supported by the builtin STIS engine yet",
             file=fname,
-            keyword="OPT_ELEM",
+            keyword="FLUXCORR",
         )
     if _switch(primary.get("WX2DCORR")) == "COMPLETE":
         raise EngineError(
@@ -380,8 +411,22 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
                 refs.path(key)
 
 
+def _moc_adjust_disp(tabs: dict, disp: list[X.DispRow], opt_elem: str, cenwave: int, expstart, msm2, ltm2) -> None:
+    """``MOCAdjustDisp`` (echelle, once, from the first imset): coefficients 0 and 4 of the first
+    dispersion row corrected by A4CORR for the offset of order MREF from YREF. In place."""
+    mref, yref, a4corr = read_moc(tabs["DISPTAB"], opt_elem, cenwave)
+    if a4corr == 0.0:
+        return
+    trace, _ = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, mref, expstart)
+    ydiff = msm2 / ltm2 + trace[0].a2center - yref
+    disp[0].coeff[0] -= ydiff * cenwave * a4corr
+    disp[0].coeff[4] += ydiff * a4corr
+
+
 def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure:
-    """2-D rectification of every imset of a first-order spectroscopic exposure (``CalStis7``).
+    """2-D rectification of every imset of a spectroscopic exposure (``CalStis7``, ``Do2Dx``): one
+    output imset per imset for first-order data, one per imset and spectral order on the image for
+    echelle data (orders whose trace misses the image, or without SPTRCTAB/INANGTAB rows, skipped).
     `switches`: HELCORR, FLUXCORR, SGEOCORR, STATFLAG as cs0.e passes them (default: the input's
     primary header). `exp` is not modified."""
     p = exp.primary
@@ -402,13 +447,15 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
     refs = Refs(dict(env), p.copy())
     tabs = {k: _Table(refs, k) for k in TABLES}
     slit = read_apdes(tabs["APDESTAB"], aperture)
-    coord0 = read_sdc(tabs["SDCTAB"], aperture, opt_elem, cenwave)
+    coords = read_sdc(tabs["SDCTAB"], aperture, opt_elem, cenwave)
+    first_order = coords[-1].sporder <= 1
     disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave)
     atodgain = float(p.get("ATODGAIN", -1.0))
     if atodgain < 0.0:
         atodgain = float(p.get("CCDGAIN", 1))
-    flux = read_flux(refs, p, aperture, opt_elem, cenwave, coord0.sporder) if fluxcorr else None
+    flux = read_flux(refs, p, aperture, opt_elem, cenwave, coords[0].sporder) if fluxcorr else None
     imsets = []
+    history = None
     for im in exp.imsets:
         sh = im.sci_hdr
         wavecal = "WAVECAL" in str(sh.get("ASN_MTYP", "unknown"))
@@ -422,78 +469,104 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
         dispaxis = int(sh.get("DISPAXIS", 1))
         if dispaxis != 1:
             raise EngineError(f"DISPAXIS = {dispaxis} is not supported", file=fname, keyword="DISPAXIS")
-        headers = {k: h.copy() for k, h in im.headers.items()}
+        if im is exp.imsets[0] and not first_order:
+            _moc_adjust_disp(tabs, disp, opt_elem, cenwave, expstart, msm[1], ltm[1])
+        in_headers = {k: h.copy() for k, h in im.headers.items()}
         hfactor = 1.0
         if not wavecal and _switch(p.get("WAVECORR")) != "COMPLETE" and im is exp.imsets[0]:
             log.warning("Wavecal processing has not been performed.")
         if helcorr and not wavecal:
             v = radialvel.radial_velocity(ra, dec, (expstart + expend) / 2.0)
             hfactor = X.helio_factor(v)
-            headers["SCI"]["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
+            in_headers["SCI"]["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
         ny, nx = im.sci.shape
-        coord, plate_scale = X.scale_wcs(coord0, ltm, ltv, nx, ny, first_order=True, ccd=detector == "CCD")
-        ap_offset2 = slit.ap_offset[1] / plate_scale[1]
-        delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, dispaxis)
-        trace, rotation = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, coord.sporder, expstart)
-        iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, coord.sporder)
-        geo = X.Geometry(coord, disp, trace, iac, slit, delta, ltm, ltv, msm, msm[1] + ap_offset2, hfactor)
-        sci, err, dq = X.x2dcorr(im.sci, im.err, im.dq, geo)
-        headers["SCI"]["SPORDER"] = (coord.sporder, "spectral order number")
-        for h in headers.values():
-            _put_wcs(h, coord)
         exptime = float(sh["EXPTIME"])
-        if flux is not None and exptime <= 0.0:
-            log.warning("FLUXCORR skipped for imset %d because exptime = %.6g", im.extver, exptime)
-        elif flux is not None:
-            fr = X.abs_flux(
-                sci,
-                err,
-                dq,
-                coord,
-                phot_wl=flux.phot_wl,
-                phot_thru=flux.phot_thru,
-                pcorr=flux.pcorr,
-                slit_wl=flux.slit_wl,
-                slit_thr=flux.slit_thr,
-                slit_width1=slit.width[0],
-                plate_scale=plate_scale,
-                atodgain=atodgain,
-                exptime=exptime,
-                hfactor=hfactor,
+        for coord0 in coords:
+            coord, plate_scale = X.scale_wcs(coord0, ltm, ltv, nx, ny, first_order=first_order, ccd=detector == "CCD")
+            ap_offset2 = slit.ap_offset[1] / plate_scale[1]
+            delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, dispaxis)
+            trace, rotation = read_trace(
+                tabs["SPTRCTAB"], opt_elem, cenwave, coord.sporder, expstart, missing_ok=not first_order
             )
-            for ext in ("SCI", "ERR"):
-                headers[ext]["BUNIT"] = (BUNIT_FLUX, "units for flux-calibrated data")
-            sh_out = headers["SCI"]
-            sh_out["DIFF2PT"] = (hdr_float(fr.diff2pt), "diffuse to point source conversion factor")
-            sh_out["CONT2EML"] = (hdr_float(fr.cont2eml), "continuum to emission line conversion factor")
-            sh_out["SCALE_A1"] = (hdr_float(fr.scale_a1), "arcsec / pixel in dispersion direction")
-            sh_out["OMEGAPIX"] = (hdr_double(fr.omegapix), "pixel area, arcsec^2")
-        out = ImSet(sci, err, dq, headers, len(imsets) + 1)
-        if statflag:
-            _write_stats(out, basic2d.good_stats(sci, err, dq, sdqflags))
-        imsets.append(out)
-        if rotation:
-            log.info("trace was rotated by = %.6g degree.", rotation)
+            iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, coord.sporder, missing_ok=not first_order)
+            geo = X.Geometry(coord, disp, trace, iac, slit, delta, ltm, ltv, msm, msm[1] + ap_offset2, hfactor)
+            if not trace or iac is None:
+                log.warning("Skipping spectral order %d.", coord.sporder)
+                continue
+            if not first_order and not X.order_on_image(geo, nx, ny):
+                log.info("Spectral order %d is outside the image.", coord.sporder)
+                continue
+            sci, err, dq = X.x2dcorr(im.sci, im.err, im.dq, geo)
+            headers = {k: h.copy() for k, h in in_headers.items()}
+            headers["SCI"]["SPORDER"] = (coord.sporder, "spectral order number")
+            for h in headers.values():
+                _put_wcs(h, coord)
+            if flux is not None and exptime <= 0.0:
+                log.warning("FLUXCORR skipped for imset %d because exptime = %.6g", im.extver, exptime)
+            elif flux is not None:
+                fr = X.abs_flux(
+                    sci,
+                    err,
+                    dq,
+                    coord,
+                    phot_wl=flux.phot_wl,
+                    phot_thru=flux.phot_thru,
+                    pcorr=flux.pcorr,
+                    slit_wl=flux.slit_wl,
+                    slit_thr=flux.slit_thr,
+                    slit_width1=slit.width[0],
+                    plate_scale=plate_scale,
+                    atodgain=atodgain,
+                    exptime=exptime,
+                    hfactor=hfactor,
+                )
+                for ext in ("SCI", "ERR"):
+                    headers[ext]["BUNIT"] = (BUNIT_FLUX, "units for flux-calibrated data")
+                sh_out = headers["SCI"]
+                sh_out["DIFF2PT"] = (hdr_float(fr.diff2pt), "diffuse to point source conversion factor")
+                sh_out["CONT2EML"] = (hdr_float(fr.cont2eml), "continuum to emission line conversion factor")
+                sh_out["SCALE_A1"] = (hdr_float(fr.scale_a1), "arcsec / pixel in dispersion direction")
+                sh_out["OMEGAPIX"] = (hdr_double(fr.omegapix), "pixel area, arcsec^2")
+            out = ImSet(sci, err, dq, headers, len(imsets) + 1)
+            if statflag:
+                _write_stats(out, basic2d.good_stats(sci, err, dq, sdqflags))
+            imsets.append(out)
+            if history is None:  # History7 runs when the first imset is written
+                history = _history7(tabs, helcorr, flux, statflag)
+            if rotation:
+                log.info("trace was rotated by = %.6g degree.", rotation)
+        if not imsets:
+            raise EngineError("no output written for any order", file=fname, keyword="X2DCORR")
     prim = p.copy()
     prim["X2DCORR"] = "COMPLETE"
     prim["DISPCORR"] = "COMPLETE"
-    prim.add_history("X2DCORR complete ...")
-    for key in TABLES:
-        tabs[key].history(prim)
     if helcorr:
         prim["HELCORR"] = "COMPLETE"
-        prim.add_history("HELCORR complete")
     if flux is not None:
         prim["FLUXCORR"] = "COMPLETE"
-        prim.add_history("FLUXCORR complete ...")
+    for line in history:
+        prim.add_history(line)
+    return Exposure(primary=prim, imsets=imsets, filename=fname)
+
+
+def _history7(tabs: dict, helcorr: bool, flux, statflag: bool) -> list[str]:
+    """``History7``'s lines (the tables' PEDIGREE/DESCRIP as last read)."""
+    h = fits.Header()
+    h.add_history("X2DCORR complete ...")
+    for key in TABLES:
+        tabs[key].history(h)
+    if helcorr:
+        h.add_history("HELCORR complete")
+    if flux is not None:
+        h.add_history("FLUXCORR complete ...")
         for tab, note in flux.tables:
             if tab is not None:
-                tab.history(prim)
+                tab.history(h)
             else:
-                prim.add_history(note)
+                h.add_history(note)
     if statflag:
-        prim.add_history("Statistics computed")
-    return Exposure(primary=prim, imsets=imsets, filename=fname)
+        h.add_history("Statistics computed")
+    return [str(v) for v in h["HISTORY"]]
 
 
 def _put_wcs(h: fits.Header, c: X.Coord) -> None:

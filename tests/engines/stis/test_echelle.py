@@ -123,7 +123,12 @@ def test_builtin_products_and_shift(echelle_run):
     from caldp.sim import stis_echelle
 
     ds, out, written = echelle_run
-    assert sorted(p.name for p in written) == [f"{ds.name}.tra", f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+    assert sorted(p.name for p in written) == [
+        f"{ds.name}.tra",
+        f"{ds.name}_flt.fits",
+        f"{ds.name}_fwv_tmp.fits",
+        f"{ds.name}_x2d.fits",
+    ]
     with fits.open(out / f"{ds.name}_flt.fits") as flt, fits.open(out / f"{ds.name}_fwv_tmp.fits") as fwv:
         p = flt[0].header
         assert (p["WAVECORR"], p["FLATCORR"], p["DOPPCORR"]) == ("COMPLETE", "COMPLETE", "PERFORM")
@@ -155,7 +160,7 @@ def test_parity_with_cs0(echelle_sim, echelle_run, tmp_path):
     shutil.copytree(ds.input_path, work)
     proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits", f"{ds.name}_x2d.fits"]
     assert_products_match(work, out, names)
     for name in names:
         with fits.open(work / name) as a, fits.open(out / name) as b:
@@ -181,7 +186,11 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
     from caldp.engines.stis.calstis import calstis
 
     (ds,) = echelle_sim.datasets
-    for key, value, keyword in (("X2DCORR", "PERFORM", "X2DCORR"), ("OPT_ELEM", "G140L", "OBSTYPE")):
+    for key, value, keyword in (
+        ("SC2DCORR", "PERFORM", "SC2DCORR"),
+        ("FLUXCORR", "PERFORM", "FLUXCORR"),
+        ("OPT_ELEM", "G140L", "OBSTYPE"),
+    ):
         work = tmp_path / key
         shutil.copytree(ds.input_path, work)
         with fits.open(work / f"{ds.name}_raw.fits", mode="update") as h:
@@ -191,6 +200,53 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
             calstis(work / f"{ds.name}_raw.fits", outdir=out, env=echelle_sim.env)
         assert exc.value.keyword == keyword
         assert not list(out.glob("*.fits")) if out.exists() else True
+
+
+def test_x2d_orders_straight_and_lines_where_the_grid_says(echelle_sim, echelle_run):
+    """calstis7 on the simulated lamp (no noise) placed as the wavecal found it (SHIFTA1/SHIFTA2 in the
+    header): in each order's imset the slit image is centred on SDCTAB's CRPIX2 row (±0.1) across the
+    whole order, and the bright isolated lamp lines sit at the columns their wavelengths have on the
+    output grid (CRVAL1, CD1_1) within 0.1 pixel."""
+    from astropy.io import fits
+
+    from caldp.engines.common.hstio import read_exposure
+    from caldp.engines.stis import x2d_io
+    from caldp.sim import stis_echelle as ech
+
+    ds, out, _ = echelle_run
+    exp = read_exposure(out / f"{ds.name}_flt.fits")
+    (im,) = exp.imsets
+    shape = im.sci.shape
+    im.sci[...] = ech.lamp_image(shape, 0, ech.WAVECAL_SHIFT) * np.float32(100.0)
+    im.err[...] = 1.0
+    im.dq[...] = 0
+    for h in im.headers.values():
+        h["SHIFTA1"], h["SHIFTA2"] = ech.WAVECAL_SHIFT
+    x2d = x2d_io.calstis7(exp, echelle_sim.env, switches={"HELCORR": "OMIT", "FLUXCORR": "OMIT", "STATFLAG": False})
+    orders = [o.sci_hdr["SPORDER"] for o in x2d.imsets]
+    assert orders == [119, 120, 121, 122, 123, 124]  # 125's trace is below the subarray, 118's above it
+    lw, peak = ech.lamp_lines()
+    checked = 0
+    for o in x2d.imsets:
+        h, sci = o.sci_hdr, o.sci.astype(np.float64)
+        row = int(h["CRPIX2"]) - 1
+        band = sci[row - 6 : row + 7, 100:-100]  # away from the order ends
+        centroid_y = row - 6 + (band * np.arange(13)[:, None]).sum(axis=0) / band.sum(axis=0)
+        cut = (o.dq[row - 6 : row + 7, 100:-100] & 4).any(axis=0)  # the slit image runs off the subarray
+        assert cut.all() if h["SPORDER"] == 124 else not cut.any()
+        assert np.abs(centroid_y - row)[~cut].max(initial=0.0) < 0.1, h["SPORDER"]
+        assert fits.Header(h)["CUNIT1"] == "angstrom"
+        x = (lw - h["CRVAL1"]) / h["CD1_1"] + h["CRPIX1"] - 1.0
+        prof = sci[row - 2 : row + 3].sum(axis=0)
+        for k in np.flatnonzero((x > 20) & (x < prof.size - 20) & (peak > 10)):
+            if np.any((np.abs(x - x[k]) < 8) & (np.arange(x.size) != k)):
+                continue  # a blend
+            c = int(round(x[k]))
+            w = prof[c - 4 : c + 5] - np.median(prof[c - 12 : c + 13])
+            centroid = c - 4 + float((w * np.arange(9)).sum() / w.sum())
+            assert centroid == pytest.approx(x[k], abs=0.1), (h["SPORDER"], lw[k])
+            checked += 1
+    assert checked >= 10
 
 
 def test_caldp_process_builtin(echelle_sim, tmp_path):

@@ -36,23 +36,26 @@ def test_layout(echelle_small):
             1425,
             "0.2X0.2",
         )
-        assert (p["WAVECORR"], p["WAVECAL"], p["X2DCORR"], p["X1DCORR"]) == (
+        assert (p["WAVECORR"], p["WAVECAL"], p["X2DCORR"], p["X1DCORR"], p["SC2DCORR"]) == (
             "PERFORM",
             f"{ds.name}_wav.fits",
+            "PERFORM",
             "OMIT",
             "OMIT",
         )
+        assert (p["HELCORR"], p["DISPCORR"], p["FLUXCORR"], wp["X2DCORR"]) == ("PERFORM", "PERFORM", "OMIT", "OMIT")
         assert (wp["TARGNAME"], wp["SCLAMP"], wp["LAMPSET"]) == ("WAVELINE", ech.SCLAMP, ech.LAMPSET)
         for key in ech.SPEC_REFS + ("PFLTFILE",):
             assert p[key].startswith("oref$s8c") and p[key] == wp[key]
-        assert raw["SCI", 1].data.shape == (128, 1024) and w["SCI", 1].header["LTV2"] == -448.0
+        assert raw["SCI", 1].data.shape == (128, 1024) and w["SCI", 1].header["LTV2"] == 0.0
         lamp = w["SCI", 1].data.astype(np.float64)
-    # order 101's trace at the detector centre (row 511, zero-indexed) shifted by WAVECAL_SHIFT: the
+    # order 121's trace at the detector centre (row 71, zero-indexed) shifted by WAVECAL_SHIFT: the
     # lamp's rows peak around it
     prof = lamp.sum(axis=1)
-    rows = np.arange(128) + 448
-    near = np.abs(rows - (511 + ech.WAVECAL_SHIFT[1])) <= 2
-    far = np.abs(rows - (511 + ech.WAVECAL_SHIFT[1] + ech.ORDER_STEP / 2)) <= 2
+    rows = np.arange(128)
+    y121 = float(ech.a2center(121)) - 1.0
+    near = np.abs(rows - (y121 + ech.WAVECAL_SHIFT[1])) <= 2
+    far = np.abs(rows - (y121 + ech.WAVECAL_SHIFT[1] + ech.ORDER_STEP / 2)) <= 2
     assert prof[near].mean() > 20 * prof[far].mean()
 
 
@@ -109,3 +112,7 @@ def test_cs0_accepts_and_finds_the_simulated_shift(echelle_small, tmp_path):
         h = flt["SCI", 1].header
         assert flt[0].header["WAVECORR"] == "COMPLETE"
         assert abs(h["SHIFTA1"] - ech.WAVECAL_SHIFT[0]) < 0.2 and abs(h["SHIFTA2"] - ech.WAVECAL_SHIFT[1]) < 0.2
+    with fits.open(tmp_path / ds.name / f"{ds.name}_x2d.fits") as x2d:  # one imset per order on the subarray
+        assert x2d[0].header["X2DCORR"] == "COMPLETE" and x2d[0].header["NEXTEND"] == 18
+        assert [x2d["SCI", k].header["SPORDER"] for k in range(1, 7)] == list(range(119, 125))
+        assert x2d["SCI", 1].data.shape == (ech.X2D_NPIX2, 1024)
