@@ -69,8 +69,8 @@ SWITCHES = {
     "X2DCORR": "PERFORM",
     "HELCORR": "PERFORM",
     "DISPCORR": "PERFORM",
-    "X1DCORR": "OMIT",  # echelle extraction: not simulated yet
-    "BACKCORR": "OMIT",
+    "X1DCORR": "PERFORM",
+    "BACKCORR": "PERFORM",
     "SC2DCORR": "OMIT",  # scattered light (ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, SRWTAB, …): not simulated
     "FLUXCORR": "OMIT",  # echelle PHOTTAB with the blaze shift: not simulated
 }
@@ -81,10 +81,12 @@ WAV_SWITCHES = {
     "DOPPCORR": "OMIT",
     "WAVECORR": "OMIT",
     "X2DCORR": "OMIT",
+    "X1DCORR": "OMIT",
+    "BACKCORR": "OMIT",
     "HELCORR": "OMIT",
     "DISPCORR": "OMIT",
 }
-SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB")
+SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB", "XTRACTAB")
 #: SDCTAB's rectified grid of each order: NPIX2 rows, the trace on (one-indexed) row X2D_CRPIX2
 X2D_NPIX2, X2D_CRPIX2 = 31, 16.0
 
@@ -325,6 +327,37 @@ def _sdctab() -> list:
     return [table(cols)]
 
 
+#: XTRACTAB per order (reference pixels): the box, background boxes midway to the next orders
+X1D_EXTRSIZE, X1D_BKSIZE, X1D_BKOFFSET, X1D_MAXSRCH = 7.0, 5.0, 11.0, 5
+
+
+def _xtractab() -> list:
+    """XTRACTAB (calstis6 ``getextract.c``): one E140M row per order after stis-ccd-spec's rows
+    (the table has no CRDS match keys, so one file serves both modes)."""
+    n = len(ORDERS)
+    mine = {
+        "APERTURE": ("16A", [APERTURE] * n),
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "CENWAVE": ("J", [CENWAVE] * n),
+        "SPORDER": ("I", list(ORDERS)),
+        "EXTRSIZE": ("E", [X1D_EXTRSIZE] * n),
+        "BK1SIZE": ("E", [X1D_BKSIZE] * n),
+        "BK2SIZE": ("E", [X1D_BKSIZE] * n),
+        "BK1OFFST": ("E", [-X1D_BKOFFSET] * n),
+        "BK2OFFST": ("E", [X1D_BKOFFSET] * n),
+        "NCOEFFSL": ("J", [1] * n),
+        "SLTCOEFF": ("10D", np.zeros((n, 10))),
+        "NCOEFFBK": ("J", [1] * n),
+        "BKTCOEFF": ("10D", np.zeros((n, 10))),
+        "BACKORD": ("I", [0] * n),
+        "XTRACALG": ("12A", ["UNWEIGHTED"] * n),
+        "MAXSRCH": ("I", [X1D_MAXSRCH] * n),
+        **spec._meta(n, "caldp.sim echelle 1-D extraction boxes"),
+    }
+    mine = {k: (f, np.asarray(v)) for k, (f, v) in mine.items()}
+    return _merge(_columns(spec._xtractab()[0]), mine)
+
+
 def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
     """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
     det = {"DETECTOR": DETECTOR}
@@ -336,6 +369,7 @@ def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], d
         "sptrctab": ("SPTRCTAB", "s8c0005o_1dt.fits", "SPECTRUM TRACE TABLE", _sptrctab(), det),
         "apdestab": ("APDESTAB", "s8c0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
         "sdctab": ("SDCTAB", "s8c0008o_sdc.fits", "2-D SPECTRUM DISTORTION TABLE", _sdctab(), det),
+        "xtractab": ("XTRACTAB", "s8c0009o_1dx.fits", "1-D EXTRACTION PARAMETERS TABLE", _xtractab(), {}),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}

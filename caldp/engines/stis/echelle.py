@@ -2,9 +2,10 @@
 science exposure (``_flt``), calstis1 on the wavecal with its own switches (``_fwv_tmp``), calstis4's
 echelle shift (:mod:`.waveshift_echelle`, on the unrectified wavecal: cs0.e runs no calstis7 on
 echelle wavecals), calstis12 into the ``_flt``, then calstis7 (X2DCORR: each order on the image
-rectified into its own imset of the ``_x2d``, :mod:`.x2d_io`).
+rectified into its own imset of the ``_x2d``, :mod:`.x2d_io`) and calstis6 (X1DCORR: one ``_x1d``
+row per order, :mod:`.x1d_echelle`).
 
-Echelle extraction (X1DCORR, SC2DCORR: ECHSCTAB, EXSTAB, RIPTAB, …), echelle FLUXCORR, first-order
+The scattered-light correction (SC2DCORR: ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, …), echelle FLUXCORR, first-order
 MAMA spectra, RPTCORR of spectra and TIME-TAG data stop with an EngineError naming the switch before
 anything is written.
 """
@@ -14,9 +15,9 @@ from __future__ import annotations
 import logging
 
 from ..common.errors import EngineError
-from ..common.hstio import Exposure
+from ..common.hstio import Exposure, write_atomic
 from ..common.refs import resolve
-from . import checks, wavecal, x2d_io
+from . import checks, wavecal, x1d_echelle, x2d_io
 from .calstis1 import Refs
 from .calstis1_mama import MamaSteps, calstis1_mama
 from .calstis12 import calstis12
@@ -45,6 +46,34 @@ def needed_references(primary) -> list[tuple[str, bool]]:
     return need + [(k, True) for k in wavecal.WAVECAL_TABLES]
 
 
+def science_tables(primary) -> tuple[str, ...]:
+    """The table keywords cs0.e's ``SciFlags`` puts in the science reference list (``sciref``) of a
+    MAMA spectroscopic exposure; calstis4 gets that list, and ``GetRefName`` takes a name from it
+    before the wavecal's own header."""
+    keys = ["WCPTAB", "LAMPTAB", "APDESTAB"] if _perform(primary, "WAVECORR") else []
+    x2d, x1d = _perform(primary, "X2DCORR"), _perform(primary, "X1DCORR")
+    if x2d:
+        keys += ["SDCTAB"] + (["PCTAB"] if _perform(primary, "FLUXCORR") else [])
+    if x1d:
+        keys += ["XTRACTAB", "SDCTAB"]
+    if x2d or x1d:
+        keys += ["SPTRCTAB"]
+        if _perform(primary, "DISPCORR") or x2d:
+            keys += ["APDESTAB", "DISPTAB", "INANGTAB"]
+        if _perform(primary, "FLUXCORR"):
+            keys += ["PHOTTAB", "APERTAB"]
+    return tuple(dict.fromkeys(k for k in keys if k in primary))
+
+
+def calstis4_refs(fwv: Exposure, science_primary, env) -> Refs:
+    """calstis4's references: the science's names for the keywords in its list, the wavecal's header
+    for the rest (a copy: the ``_fwv_tmp`` keeps its own keywords)."""
+    h = fwv.primary.copy()
+    for key in science_tables(science_primary):
+        h[key] = science_primary[key]
+    return Refs(env, h)
+
+
 def basic2d_wavecal(wav: wavecal.Wavecal, env) -> Exposure:
     """calstis1 on the MAMA wavecal with its own switches (cs0.e's ``cs1_wav_sw``)."""
     wp = wav.exp.primary
@@ -67,7 +96,7 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
         )
     if str(primary.get("OBSMODE", "")).strip() == "TIME-TAG":
         raise EngineError("TIME-TAG data are not supported by the builtin STIS engine", file=fname, keyword="OBSMODE")
-    for key in ("ATODCORR", "BLEVCORR", "BIASCORR", "SHADCORR", "X1DCORR", "SC2DCORR", "SGEOCORR"):
+    for key in ("ATODCORR", "BLEVCORR", "BIASCORR", "SHADCORR", "SGEOCORR"):
         if _perform(primary, key):
             raise EngineError(
                 f"{key}=PERFORM is not supported for echelle data by the builtin STIS engine yet",
@@ -81,15 +110,25 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
     if _perform(primary, "RPTCORR"):
         log.warning("RPTCORR will be omitted because there's only one imset.")
     x2d = _perform(primary, "X2DCORR")
+    x1d = _perform(primary, "X1DCORR")
     wav = wavecal.prepare(raw, primary, env, wavfile)
     out.claim(
         [f"{root}_flt.fits"]
         + ([f"{root}_fwv_tmp.fits"] if wav is not None and keep else [])
         + ([f"{root}_x2d.fits"] if x2d else [])
+        + ([f"{root}_x1d.fits"] if x1d else [])
     )
     need = checks.needed_references_mama(primary, lambda key: _perform(primary, key))
     if x2d:
         x2d_io.check(primary, env, fname)
+    if x1d:
+        x1d_echelle.check(primary, env, fname)
+    elif _perform(primary, "SC2DCORR"):  # read by calstis6 only
+        raise EngineError(
+            "SC2DCORR=PERFORM is not supported for echelle data by the builtin STIS engine yet",
+            file=fname,
+            keyword="SC2DCORR",
+        )
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), fname)
     if wav is not None:
         wp = wav.exp.primary
@@ -100,7 +139,7 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
     if wav is not None:
         fwv = basic2d_wavecal(wav, env)
         name = f"{root}_fwv_tmp.fits"
-        shifts = calstis4_echelle(fwv, Refs(env, fwv.primary.copy()))
+        shifts = calstis4_echelle(fwv, calstis4_refs(fwv, primary, env))
         log.info("wavecal shifts (SHIFTA1, SHIFTA2) per imset: %s", shifts)
         if keep:
             out.write(fwv, name)
@@ -108,3 +147,7 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
     out.write(flt, f"{root}_flt.fits")
     if x2d:
         out.write(x2d_io.calstis7(flt, env), f"{root}_x2d.fits")
+    if x1d:
+        hdul = x1d_echelle.calstis6_echelle(flt, env)
+        hdul[0].header["FILENAME"] = f"{root}_x1d.fits"
+        out.register(write_atomic(hdul, out.path(f"{root}_x1d.fits")))

@@ -618,3 +618,71 @@ def abs_flux6(
     nerr = np.where(bad, net_error, net_error * q).astype(F32)
     dq = np.where(bad, dq | np.uint16(CALIBDEFECT), dq).astype(np.uint16)
     return flux, err, nerr, dq
+
+
+# ----------------------------------------------------------------------------- echelle
+
+
+def boxcar_average(a: np.ndarray, wsize: int) -> np.ndarray:
+    """``BoxcarFilter`` in BKS_AVERAGE mode: a running double sum — the first wsize/2 values, then per
+    column one value added at the top and, once the window is full, one dropped at the bottom — over
+    the running count, stored as float. As the C, the value at index wsize/2 is never added."""
+    a = np.asarray(a, F32).astype(F64)
+    n = a.size
+    h = wsize // 2
+    if n == 0:
+        return np.zeros(0, F32)
+    i = np.arange(1, n)
+    top = h + i
+    low = top - wsize  # w1; the value dropped is a[w1 - 1] when w1 > 0
+    add = np.where(top < n, a[np.clip(top, 0, n - 1)], 0.0)
+    sub = np.where(low > 0, a[np.clip(low - 1, 0, n - 1)], 0.0)
+    ops = np.empty(h + 2 * (n - 1))
+    ops[:h] = a[:h]
+    ops[h::2] = add
+    ops[h + 1 :: 2] = -sub
+    run = np.add.accumulate(ops)  # sequential, as the C's sum += / sum -=
+    sums = np.concatenate([[run[h - 1]], run[h + 1 :: 2]])
+    npts = h + np.concatenate([[0], np.cumsum((top < n).astype(np.int64) - (low > 0))])
+    return (sums / npts).astype(F32)
+
+
+def smooth_back_echelle(back: np.ndarray, gross: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``SmoothBack`` for MAMA echelle data: two passes of a 31-column running average; NET = GROSS −
+    BACKGROUND in float."""
+    b = boxcar_average(boxcar_average(back, 31), 31)
+    return b, (gross - b).astype(F32)
+
+
+def cc_average(data: list[float], flag: list[int], rejf: float) -> tuple[float, float]:
+    """GCrossCorr's ``average``: mean of the unflagged offsets; those beyond `rejf`·σ are flagged
+    (`flag` updated in place) and the mean taken again. Returns (mean, σ); 0 with fewer than two."""
+    n = len(data)
+    av = sig = 0.0
+    np_ = 0
+    for i in range(n):
+        if flag[i] == 0:
+            av += data[i]
+            sig += data[i] * data[i]
+            np_ += 1
+    if np_ < 2:
+        return 0.0, 0.0
+    sig = (sig - av * av / np_) / (np_ - 1)
+    sig = math.sqrt(sig) if sig > 0.0 else 0.0
+    av /= np_
+    for i in range(n):
+        if abs(data[i] - av) > sig * rejf:
+            flag[i] = 1
+    av = sig = 0.0
+    j = 0
+    for i in range(n):
+        if flag[i] == 0:
+            av += data[i]
+            sig += data[i] * data[i]
+            j += 1
+    if j >= 2:
+        sig = (sig - av * av / j) / (j - 1)
+        sig = math.sqrt(sig) if sig > 0.0 else 0.0
+    else:
+        sig = 0.0
+    return (av / j if j else float("nan")), sig

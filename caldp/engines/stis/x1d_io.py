@@ -124,7 +124,10 @@ def _hval(v):
     return v
 
 
-def _columns(n: int, row: dict, fluxcorr: bool = False) -> fits.BinTableHDU:
+def _columns(n: int, row: dict | list[dict], fluxcorr: bool = False) -> fits.BinTableHDU:
+    """The output table of one imset (CreaTable, WriteRow): one row per dict of `row` (echelle: one
+    per order)."""
+    rows = row if isinstance(row, list) else [row]
     i11 = {"disp": "I11", "null": -32767}
     g15 = {"disp": "G15.7"}
     spec = [
@@ -150,8 +153,8 @@ def _columns(n: int, row: dict, fluxcorr: bool = False) -> fits.BinTableHDU:
     ]
     cols = []
     for name, form, unit, extra in spec:
-        v = np.asarray(row[name])
-        cols.append(fits.Column(name=name, format=form, unit=unit, array=v.reshape((1,) + v.shape), **extra))
+        v = np.stack([np.asarray(r[name]) for r in rows])
+        cols.append(fits.Column(name=name, format=form, unit=unit, array=v, **extra))
     return fits.BinTableHDU.from_columns(cols)
 
 

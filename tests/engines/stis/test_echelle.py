@@ -127,6 +127,7 @@ def test_builtin_products_and_shift(echelle_run):
         f"{ds.name}.tra",
         f"{ds.name}_flt.fits",
         f"{ds.name}_fwv_tmp.fits",
+        f"{ds.name}_x1d.fits",
         f"{ds.name}_x2d.fits",
     ]
     with fits.open(out / f"{ds.name}_flt.fits") as flt, fits.open(out / f"{ds.name}_fwv_tmp.fits") as fwv:
@@ -175,6 +176,92 @@ def test_parity_with_cs0(echelle_sim, echelle_run, tmp_path):
                         assert np.float32(va) == np.float32(vb), (name, key, va, vb)
                     else:
                         assert str(va).strip() == str(vb).strip(), (name, key, va, vb)
+    assert_tables_equal(work / f"{ds.name}_x1d.fits", out / f"{ds.name}_x1d.fits")
+
+
+@pytest.mark.hstcal
+def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
+    """A copy of SPTRCTAB with order 121's trace 4 rows and order 123's 7.5 rows off (beyond MAXSRCH:
+    its CrossCorr fails and the global offset of GCrossCorr is used), named in the science header
+    only: calstis4 takes the science's SPTRCTAB (cs0.e passes it the science reference list), so
+    SHIFTA2 changes; `_fwv_tmp`, `_flt`, `_x2d`, `_x1d` all equal cs0.e's."""
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = echelle_sim.datasets
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    raw = work / f"{ds.name}_raw.fits"
+    trace = tmp_path / "moved_1dt.fits"
+    with fits.open(raw) as h:
+        name = h[0].header["SPTRCTAB"].split("$")[-1]
+    with fits.open(echelle_sim.crds_cache / "references" / "hst" / name) as h:
+        t = h[1].data
+        for m, dy in ((121, 4.0), (123, 7.5)):
+            t["A2CENTER"][np.flatnonzero(t["SPORDER"] == m)[0]] += dy
+        h.writeto(trace)
+    with fits.open(raw, mode="update") as h:
+        h[0].header["SPTRCTAB"] = str(trace)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    calstis(raw, outdir=mine, env=echelle_sim.env, keep_intermediates=True)
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, "-s", raw.name], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "Using global offset instead" in proc.stdout
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits", f"{ds.name}_x2d.fits"]
+    assert_products_match(work, mine, names)
+    for n in names:
+        with fits.open(work / n) as a, fits.open(mine / n) as b:
+            assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+            assert a[1].header["SHIFTA2"] == b[1].header["SHIFTA2"]
+    assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
+
+
+def _ulp(a, b) -> int:
+    a = np.asarray(a, np.float32).view(np.int32).astype(np.int64)
+    b = np.asarray(b, np.float32).view(np.int32).astype(np.int64)
+    a = np.where(a < 0, -(2**31) - a, a)
+    b = np.where(b < 0, -(2**31) - b, b)
+    return int(np.abs(a - b).max()) if a.size else 0
+
+
+def assert_tables_equal(ref, mine) -> None:
+    """An ``_x1d`` against cs0.e's: the same rows (SPORDER), every column bit for bit (float32 at 0 ulp,
+    WAVELENGTH and integers exactly), every keyword of every header (writer cards aside), HISTORY."""
+    from astropy.io import fits
+
+    with fits.open(ref) as a, fits.open(mine) as b:
+        assert len(a) == len(b)
+        assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+        for ha, hb in zip(a, b, strict=True):
+            for key in {k for k in (*ha.header, *hb.header) if k not in WRITER_KEYS}:
+                va, vb = ha.header.get(key), hb.header.get(key)
+                if isinstance(va, float) and isinstance(vb, float):
+                    assert np.float32(va) == np.float32(vb), (key, va, vb)
+                else:
+                    assert str(va).strip() == str(vb).strip(), (key, va, vb)
+            if ha.data is None:
+                continue
+            assert list(ha.data["SPORDER"]) == list(hb.data["SPORDER"]) and len(ha.data) > 0
+            for name in ha.columns.names:
+                x, y = np.asarray(ha.data[name]), np.asarray(hb.data[name])
+                assert x.shape == y.shape, name
+                if x.dtype.kind == "f" and x.dtype.itemsize == 4:
+                    assert _ulp(x, y) == 0, name
+                else:
+                    assert np.array_equal(x, y), name
 
 
 def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_path):
@@ -188,6 +275,7 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
     (ds,) = echelle_sim.datasets
     for key, value, keyword in (
         ("SC2DCORR", "PERFORM", "SC2DCORR"),
+        ("SGEOCORR", "PERFORM", "SGEOCORR"),
         ("FLUXCORR", "PERFORM", "FLUXCORR"),
         ("OPT_ELEM", "G140L", "OBSTYPE"),
     ):
@@ -247,6 +335,92 @@ def test_x2d_orders_straight_and_lines_where_the_grid_says(echelle_sim, echelle_
             assert centroid == pytest.approx(x[k], abs=0.1), (h["SPORDER"], lw[k])
             checked += 1
     assert checked >= 10
+
+
+def test_x1d_orders_recover_lines_and_counts(echelle_sim, echelle_run):
+    """calstis6 on the noiseless lamp placed where the wavecal found it: one row per order on the
+    subarray; the isolated bright lines' NET peaks at their wavelengths (within 0.1 pixel of the
+    WAVELENGTH scale) and the continuum's NET equals the simulated rate summed over the slit image
+    (within 3 %), the background between the orders is zero."""
+    from caldp.engines.common.hstio import read_exposure
+    from caldp.engines.stis import x1d_echelle
+    from caldp.sim import stis_echelle as ech
+
+    ds, out, _ = echelle_run
+    exp = read_exposure(out / f"{ds.name}_flt.fits")
+    (im,) = exp.imsets
+    exptime = np.float32(im.sci_hdr["EXPTIME"])
+    rate = ech.lamp_image(im.sci.shape, 0, ech.WAVECAL_SHIFT)
+    im.sci[...] = rate * exptime
+    im.err[...] = 1.0
+    im.dq[...] = 0
+    for h in im.headers.values():
+        h["SHIFTA1"], h["SHIFTA2"] = ech.WAVECAL_SHIFT
+    switches = {"X1DCORR": "PERFORM", "BACKCORR": "PERFORM", "DISPCORR": "PERFORM", "HELCORR": "OMIT"}
+    t = x1d_echelle.calstis6_echelle(exp, echelle_sim.env, switches=switches)[1].data
+    assert list(t["SPORDER"]) == [119, 120, 121, 122, 123, 124]
+    lw, peak = ech.lamp_lines()
+    checked = 0
+    for row in t:
+        m, wave, net = int(row["SPORDER"]), row["WAVELENGTH"], row["NET"].astype(np.float64)
+        assert np.all(np.diff(wave) > 0) and abs(row["OFFSET"]) < 0.5  # a flat-topped slit image
+        assert np.abs(row["BACKGROUND"]).max() < 1e-6
+        if m < 124:  # 124's slit image runs off the subarray
+            y = float(ech.a2center(m)) - 1.0 + ech.WAVECAL_SHIFT[1]
+            rows = slice(int(y) - 5, int(y) + 7)
+            truth = rate[rows].astype(np.float64).sum(axis=0)
+            quiet = np.abs(np.gradient(truth)) < 1e-4 * truth.max()  # the flat continuum between lines
+            assert quiet.sum() > 50
+            # 3 %: CrossCorr's parabola puts the 7-row box up to 0.33 row off the flat-topped slit image
+            assert np.allclose(net[quiet], truth[quiet], rtol=0.03)
+        disp = np.gradient(wave)
+        for k in np.flatnonzero((lw > wave[20]) & (lw < wave[-20]) & (peak > 10)):
+            if np.any((np.abs(lw - lw[k]) < 8 * disp.mean()) & (np.arange(lw.size) != k)):
+                continue  # a blend
+            c = int(np.searchsorted(wave, lw[k]))
+            w = net[c - 5 : c + 5] - np.median(net[c - 15 : c + 15])
+            centroid = float((w * wave[c - 5 : c + 5]).sum() / w.sum())
+            assert abs(centroid - lw[k]) < 0.1 * disp[c], (m, lw[k])
+            checked += 1
+    assert checked >= 10
+
+
+def test_boxcar_average_is_the_c_loop():
+    """BKS_AVERAGE as the C writes it (a scalar loop, the value at wsize/2 never added): the same bits."""
+    from caldp.engines.stis import x1d as E
+
+    rng = np.random.default_rng(3)
+    for n, wsize in ((1024, 31), (40, 31), (16, 31), (200, 9)):  # n > wsize/2 (the C reads past the end else)
+        a = rng.normal(1.0, 0.5, n).astype(np.float32)
+        want = np.empty(n, np.float32)
+        h = wsize // 2
+        s, npts = 0.0, 0
+        w2 = h
+        for j in range(min(h, n)):
+            s += float(a[j])
+            npts += 1
+        want[0] = s / npts
+        for i in range(1, n):
+            w2 += 1
+            if w2 < n:
+                s += float(a[w2])
+                npts += 1
+            w1 = w2 - wsize
+            if w1 > 0:
+                s -= float(a[w1 - 1])
+                npts -= 1
+            want[i] = s / npts
+        assert np.array_equal(E.boxcar_average(a, wsize), want), (n, wsize)
+
+
+def test_global_offset_average_rejects_outliers():
+    from caldp.engines.stis import x1d as E
+
+    off = [0.1, 0.12, 0.09, 0.11, 0.1, 0.1, 0.11, 0.09, 2.5, 7.0]
+    rej = [0] * 9 + [1]  # the last one's CrossCorr failed
+    av, sig = E.cc_average(off, rej, 2.0)
+    assert rej == [0] * 8 + [1, 1] and av == pytest.approx(0.1025) and 0 < sig < 0.02
+    assert E.cc_average([1.0], [0], 2.0) == (0.0, 0.0)
 
 
 def test_caldp_process_builtin(echelle_sim, tmp_path):

@@ -36,11 +36,12 @@ def test_layout(echelle_small):
             1425,
             "0.2X0.2",
         )
-        assert (p["WAVECORR"], p["WAVECAL"], p["X2DCORR"], p["X1DCORR"], p["SC2DCORR"]) == (
+        assert (p["WAVECORR"], p["WAVECAL"], p["X2DCORR"], p["X1DCORR"], p["BACKCORR"], p["SC2DCORR"]) == (
             "PERFORM",
             f"{ds.name}_wav.fits",
             "PERFORM",
-            "OMIT",
+            "PERFORM",
+            "PERFORM",
             "OMIT",
         )
         assert (p["HELCORR"], p["DISPCORR"], p["FLUXCORR"], wp["X2DCORR"]) == ("PERFORM", "PERFORM", "OMIT", "OMIT")
@@ -116,3 +117,5 @@ def test_cs0_accepts_and_finds_the_simulated_shift(echelle_small, tmp_path):
         assert x2d[0].header["X2DCORR"] == "COMPLETE" and x2d[0].header["NEXTEND"] == 18
         assert [x2d["SCI", k].header["SPORDER"] for k in range(1, 7)] == list(range(119, 125))
         assert x2d["SCI", 1].data.shape == (ech.X2D_NPIX2, 1024)
+    with fits.open(tmp_path / ds.name / f"{ds.name}_x1d.fits") as x1d:  # one row per order
+        assert list(x1d[1].data["SPORDER"]) == list(range(119, 125)) and x1d[0].header["X1DCORR"] == "COMPLETE"

@@ -1,0 +1,314 @@
+"""calstis6 for echelle spectra, as cs0.e runs it on a MAMA echelle ``_flt`` (→ ``_x1d``; HSTCAL
+``cs6/do1dx.c``, ``gcrosscor.c``, ``background.c`` SmoothBack, ``wave.c``): the order loop around
+the first-order pieces of :mod:`.x1d` and :mod:`.x1d_io`.
+
+Per imset: the dispersion relation (A4CORR-corrected, ``MOCAdjustDisp``), the global cross
+correlation over every order on the image (``GCrossCorr``: each order's CrossCorr offset, a 2σ-clipped
+mean taken twice), then for each XTRACTAB order from the lowest: its trace (none: skipped), the
+nominal line A2CENTER + SHIFTA2 + aperture offset (off the image: skipped, and after an extracted
+order the loop ends), its own CrossCorr offset (failed or rejected by the global analysis: the global
+offset), CalcBack, X1DSpec, the MAMA echelle background smoothing (two 31-column running means),
+the wavelengths (``evalInvDisp`` with the echelle search) — one table row per order; CRSCROFF is the
+mean offset of the rows.
+
+Not in: SC2DCORR (scattered light), FLUXCORR (blaze shift, PHOTTAB/GACTAB/TDSTAB), SGEOCORR, optimal
+extraction — each stops with an EngineError naming the switch before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+from astropy.io import fits
+
+from ..common.errors import EngineError
+from ..common.hstio import Exposure
+from . import radialvel
+from . import waveshift_echelle as WE
+from . import x1d as E
+from . import x2d as X
+from .calstis1 import Refs
+from .x1d_io import INVALID, STRUCTURAL, SWITCHES, _columns, _history, _hval, _merged
+from .x2d_io import (
+    _lt0,
+    _moc_adjust_disp,
+    _same_int,
+    _same_string,
+    _str,
+    _switch,
+    _Table,
+    ap_offset_delta,
+    aperture_name,
+    read_apdes,
+    read_disp,
+    read_inang,
+    read_trace,
+)
+
+log = logging.getLogger(__name__)
+
+NO_RANGE = -1
+CC_REJECT = 2.0  # GCrossCorr's σ factor
+
+
+def read_xtract_orders(t: _Table, aperture: str, opt_elem: str, cenwave: int) -> list[E.Xtract]:
+    """``GetXtract``: every row matching APERTURE, OPT_ELEM, CENWAVE, sorted by SPORDER (consecutive,
+    no duplicates: ``RangeXtract``)."""
+    aper, opt, cen = t.col("APERTURE"), t.col("OPT_ELEM"), t.col("CENWAVE")
+    sel = f"APERTURE {aperture}, OPT_ELEM {opt_elem}, CENWAVE {cenwave}"
+    out = []
+    for r in range(t.nrows()):
+        if _same_string(aper[r], aperture) and _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave):
+            t.row_pedigree(r, sel)
+            nbk = int(t.col("NCOEFFBK")[r])
+            bkt = tuple(float(v) for v in np.asarray(t.col("BKTCOEFF")[r], np.float64).ravel()[: max(nbk, 0)])
+            f32 = lambda name, r=r: float(np.float32(t.col(name)[r]))  # noqa: E731  (c_tbegtr: float)
+            out.append(
+                E.Xtract(
+                    int(t.col("SPORDER")[r]),
+                    f32("EXTRSIZE"),
+                    (f32("BK1SIZE"), f32("BK2SIZE")),
+                    (f32("BK1OFFST"), f32("BK2OFFST")),
+                    bkt,
+                    int(t.col("BACKORD")[r]),
+                    int(t.col("MAXSRCH")[r]),
+                    _str(t.col("XTRACALG")[r]).upper(),
+                )
+            )
+            if out[0].sporder == 1:
+                break
+    if not out:
+        raise EngineError(f"matching row not found ({sel})", file=t.name, keyword="XTRACTAB")
+    out.sort(key=lambda x: x.sporder)
+    for a, b in zip(out, out[1:], strict=False):
+        if b.sporder != a.sporder + 1:
+            raise EngineError(f"order numbers {a.sporder}, {b.sporder} in XTRACTAB", file=t.name, keyword="XTRACTAB")
+    return out
+
+
+def check(primary, env, fname: str = "", switches: Mapping | None = None) -> None:
+    """What the builtin echelle calstis6 refuses, before any pixel."""
+    sw = switches or primary
+    for key in ("SC2DCORR", "FLUXCORR", "SGEOCORR"):
+        if _switch(sw.get(key)) == "PERFORM":
+            raise EngineError(
+                f"{key}=PERFORM with echelle X1DCORR is not supported by the builtin STIS engine yet",
+                file=fname,
+                keyword=key,
+            )
+    refs = Refs(dict(env), primary)
+    need = ["XTRACTAB", "SPTRCTAB", "SDCTAB", "APDESTAB"]
+    if _switch(sw.get("DISPCORR")) == "PERFORM":
+        need += ["DISPTAB", "INANGTAB"]
+    for key in need:
+        refs.path(key)
+
+
+def wavelengths(coeff, ncoeff: int, sporder: int, cenwave: int, nx: int, ltm, ltv, hfactor: float | None) -> np.ndarray:
+    """``Wave`` for an echelle order: ``evalInvDisp`` (with its search over 1123–3170 Å when the
+    estimate is far off) from CENWAVE for the first column, from the previous column's wavelength
+    after; times the heliocentric factor when given."""
+    c = [float(v) for v in coeff]
+    wave = np.empty(nx)
+    est = float(cenwave)
+    for i in range(nx):  # sequential: each start value is the previous column's wavelength
+        rpix = (i - ltv[0]) / ltm[0]
+        wl, status = WE.eval_inv_disp(c, ncoeff, float(sporder), rpix, est, 0.001)
+        wave[i] = wl
+        if status == 0:
+            est = wl
+        else:
+            log.warning("error code %d from evalInvDisp", status)
+        if hfactor is not None:
+            wave[i] *= hfactor
+    return wave
+
+
+def _nominal(trace_rows, total2: float) -> float:
+    """The order's nominal line: its (first) trace row's A2CENTER plus the offsets (InterpTrace6 keeps it)."""
+    return trace_rows[0].a2center + total2
+
+
+def _on_image(nm: float, ltm, ltv, ny: int) -> bool:
+    a2phys = int(nm * ltm[1] + ltv[1])  # C's (int): truncation toward zero
+    return 0 <= a2phys < ny
+
+
+def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq):
+    """``GCrossCorr``: CrossCorr of every order with a trace whose nominal line is on the image;
+    returns (global offset, {sporder: (offset, rejected)})."""
+    ny = im.sci.shape[0]
+    spord, off, rej = [], [], []
+    for xtr in xtracts:
+        trace, _ = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, xtr.sporder, expstart, missing_ok=True)
+        if not trace:
+            continue
+        nm = _nominal(trace, total2)
+        if not _on_image(nm, ltm, ltv, ny):
+            continue
+        o = 0.0
+        failed = 0
+        if xtr.maxsearch != NO_RANGE:
+            r = E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq)
+            o, failed = (0.0, 1) if r is None else (r, 0)
+        spord.append(xtr.sporder)
+        off.append(o)
+        rej.append(failed)
+    gcc, _ = E.cc_average(off, rej, CC_REJECT)
+    gcc, _ = E.cc_average(off, rej, CC_REJECT)
+    return gcc, {m: (o, r) for m, o, r in zip(spord, off, rej, strict=True)}
+
+
+def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
+    """1-D extraction of every order of every imset of an echelle exposure (``CalStis6`` as cs0.e
+    calls it); returns the ``_x1d`` table file (one table per imset, one row per order)."""
+    p = exp.primary
+    fname = exp.filename or _str(p.get("FILENAME", ""))
+    sw = {k: _switch((switches or p).get(k, "OMIT")) for k in SWITCHES}
+    sw["CTECORR"] = "OMIT"  # cs0's SciFlags: CTECORR only for the CCD
+    check(_merged(p, sw), env, fname, sw)
+    for key in ("ROOTNAME", "DETECTOR", "OBSTYPE", "OBSMODE", "APERTURE", "OPT_ELEM", "CENWAVE", "RA_TARG", "DEC_TARG"):
+        if key not in p:
+            raise EngineError("required keyword missing", file=fname, keyword=key)
+    aperture = aperture_name(p)
+    opt_elem = _str(p["OPT_ELEM"])
+    cenwave = int(p["CENWAVE"])
+    ra, dec = float(p["RA_TARG"]), float(p["DEC_TARG"])
+    backcorr = sw["BACKCORR"] == "PERFORM"
+    dispcorr = sw["DISPCORR"] == "PERFORM"
+    helcorr = sw["HELCORR"] == "PERFORM"
+    refs = Refs(dict(env), p.copy())
+    need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
+    tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
+    hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
+    slit = read_apdes(tabs["APDESTAB"], aperture)
+    xtracts = read_xtract_orders(tabs["XTRACTAB"], aperture, opt_elem, cenwave)
+    if xtracts[0].xtracalg not in ("UNWEIGHTED", ""):
+        raise EngineError(
+            f"XTRACALG = {xtracts[0].xtracalg} is not supported by the builtin STIS engine yet",
+            file=tabs["XTRACTAB"].name,
+            keyword="XTRACTAB",
+        )
+    disp0 = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
+    tables, radvel = [], 0.0
+    for im in exp.imsets:
+        sh = im.sci_hdr
+        if sh.get("IMSET_OK", True) is False:
+            log.warning("imset %d skipped (IMSET_OK = F)", im.extver)
+            continue
+        for key in ("EXPTIME", "EXPSTART", "EXPEND", "CD2_2"):
+            if key not in sh:
+                raise EngineError("required keyword missing", file=fname, keyword=key)
+        wavecal = _str(sh.get("ASN_MTYP", "")) == "WAVECAL"
+        exptime, expstart, expend = float(sh["EXPTIME"]), float(sh["EXPSTART"]), float(sh["EXPEND"])
+        ltm, ltv = _lt0(sh)
+        msm = (0.0, 0.0) if wavecal else (float(sh.get("SHIFTA1", 0.0)), float(sh.get("SHIFTA2", 0.0)))
+        sdq = E.cc_sdqflags(int(sh.get("SDQFLAGS", 0x7F)))
+        hfactor = None
+        if helcorr:
+            radvel = radialvel.radial_velocity(ra, dec, (expstart + expend) / 2.0)
+            hfactor = 1.0 - radvel / E.HCFACTOR
+        disp = None
+        if dispcorr:  # GetDisp6 and MOCAdjustDisp for each imset
+            disp = copy.deepcopy(disp0)
+            _moc_adjust_disp(tabs, disp, opt_elem, cenwave, expstart, msm[1], ltm[1])
+        ap_offset2 = slit.ap_offset[1] / (float(sh["CD2_2"]) * 3600.0)
+        total2 = msm[1] + ap_offset2
+        ny, nx = im.sci.shape
+        gcc = 0.0
+        cc = {}
+        if len(xtracts) > 1:
+            gcc, cc = global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq)
+        rows, offsets = [], 0.0
+        success = skipping = False
+        rpix = ((np.arange(nx) - ltv[0]) / ltm[0]).astype(np.int64)
+        for xtr in xtracts:
+            if success and skipping:
+                break  # the orders are falling off the detector
+            trace, _rot = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, xtr.sporder, expstart, missing_ok=True)
+            if not trace:
+                continue
+            nm = _nominal(trace, total2)
+            a2displ = X.interp_trace(trace, nm)
+            if not _on_image(nm, ltm, ltv, ny):
+                log.warning("Extraction position outside data array. Skipping order %d.", xtr.sporder)
+                skipping = True
+                continue
+            skipping = False
+            off = 0.0
+            if xtr.maxsearch != NO_RANGE:
+                r = E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq)
+                rejected = cc.get(xtr.sporder, next(iter(cc.values()), (0.0, 0)))[1] if cc else 0
+                off = gcc if (r is None or rejected) else r
+            offsets += off
+            a2c = nm + off
+            y_box = a2c + E.trace_y_at(a2displ, rpix, strict=False)
+            bg = E.calc_back(im.sci, im.err, im.dq, y_box, xtr, ltm, ltv) if backcorr else None
+            ex = E.extract(im.sci, im.err, im.dq, y_box, xtr.extrsize, bg, exptime, ltm, ltv, smoothing=True)
+            back, net = E.smooth_back_echelle(ex.back, ex.gross)
+            wave = np.zeros(nx)
+            if dispcorr:
+                iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, xtr.sporder, missing_ok=True)
+                if iac is None:
+                    continue
+                delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, int(sh.get("DISPAXIS", 1)))
+                d = X.adjust_disp(X.interp_disp(disp, a2c), delta, iac, msm[0])
+                wave = wavelengths(d.coeff, d.ncoeff, xtr.sporder, cenwave, nx, ltm, ltv, hfactor)
+            rows.append(
+                {
+                    "SPORDER": np.int16(xtr.sporder),
+                    "NELEM": np.int16(nx),
+                    "WAVELENGTH": wave,
+                    "GROSS": ex.gross,
+                    "BACKGROUND": back,
+                    "NET": net,
+                    "FLUX": np.zeros(nx, np.float32),
+                    "ERROR": ex.error,
+                    "NET_ERROR": ex.error,
+                    "DQ": ex.dq.astype(np.int16),
+                    "A2CENTER": np.float32(a2c * ltm[1] + ltv[1] + 1.0),
+                    "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
+                    "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
+                    "BK1SIZE": np.float32(xtr.bksize[0] * ltm[1]),
+                    "BK2SIZE": np.float32(xtr.bksize[1] * ltm[1]),
+                    "BK1OFFST": np.float32(xtr.bkoffset[0] * ltm[1]),
+                    "BK2OFFST": np.float32(xtr.bkoffset[1] * ltm[1]),
+                    "EXTRLOCY": ex.extrlocy,
+                    "OFFSET": np.float32(off),
+                }
+            )
+            success = True
+        if not rows:
+            log.warning("No rows were written; no table created.")
+            continue
+        hdu = _columns(nx, rows)
+        h = hdu.header
+        h["EXTNAME"] = "SCI"
+        h["EXTVER"] = len(tables) + 1
+        for card in sh.cards:
+            if card.keyword in STRUCTURAL or card.keyword in INVALID or card.keyword in h:
+                continue
+            h[card.keyword] = (_hval(card.value), card.comment)
+        h["CRSCROFF"] = (_hval(offsets / len(rows)), "offset from 1-D extraction cross-corr.")
+        if helcorr:
+            h["V_HELIO"] = (_hval(radvel), "heliocentric radial velocity (km/s)")
+        tables.append(hdu)
+    if not tables:
+        raise EngineError("no rows were written; no table created", file=fname, keyword="X1DCORR")
+    prim = p.copy()
+    _history(prim, sw, tabs, hist)
+    prim["X1DCORR"] = "COMPLETE"
+    if backcorr:
+        prim["BACKCORR"] = "COMPLETE"
+    if dispcorr:
+        prim["DISPCORR"] = "COMPLETE"
+        if helcorr:
+            prim["HELCORR"] = "COMPLETE"
+    prim["NEXTEND"] = (len(tables), "number of extensions")
+    prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
+    if dispcorr and helcorr:
+        prim.add_history(f"Heliocentric correction = {radvel:g} km/s")
+    return fits.HDUList([fits.PrimaryHDU(header=prim), *tables])
