@@ -7,7 +7,9 @@ curves without labels. Pixels that carry no data (``DQ_WGT`` 0, or flux and erro
 the unused ends of a segment) are left out. To stay readable, a row of more than
 :data:`MAX_POINTS` pixels is averaged in equal bins (a 16384-pixel FUV segment in bins of 8);
 the y range is the 0.5–99.5 % range of the plotted flux with a margin, so a few hot pixels
-cannot flatten the spectrum.
+cannot flatten the spectrum. Beyond :data:`MAX_LEGEND` rows (a STIS echelle ``_x1d`` has one per
+order, up to ~70) there is no legend: each row's label is written small above its middle, and the
+corner says how many rows there are and which.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ MAX_POINTS = 2048
 FULL_SIZE_IN, FULL_DPI = (10.0, 5.0), 100
 THUMB_PX = 128
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+MAX_LEGEND = 6
 
 
 def binned(x: np.ndarray, n: int) -> np.ndarray:
@@ -105,6 +108,34 @@ def write_spectrum_previews(hdul, base: str, outdir: Path) -> list[Path]:
         return _draw(rows, limits, hdul[0].header, base, outdir)
 
 
+def _label_rows(ax, rows) -> None:
+    """Many rows (echelle orders): each label's number at the top of the axes above the row's middle
+    wavelength (alternately higher and lower, so neighbours do not overlap), and one line of text
+    naming the rows instead of a legend."""
+    trans = ax.get_xaxis_transform()  # x in data, y in axes fraction
+    for k, r in enumerate(rows):
+        number = r["label"].split()[-1]
+        ax.text(
+            float(np.median(r["wave"])),
+            0.985 - 0.035 * (k % 2),
+            number,
+            transform=trans,
+            ha="center",
+            va="top",
+            fontsize=6,
+            color=COLOURS[k % len(COLOURS)],
+        )
+    first, last = rows[0]["label"], rows[-1]["label"].split()[-1]
+    ax.text(
+        0.01,
+        0.90,
+        f"{len(rows)} rows: {first} … {last} (numbered at the top), ±1σ bands",
+        transform=ax.transAxes,
+        fontsize=8,
+        va="top",
+    )
+
+
 def _draw(rows, limits, header, base: str, outdir: Path) -> list[Path]:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -128,7 +159,9 @@ def _draw(rows, limits, header, base: str, outdir: Path) -> list[Path]:
                 ax.set_ylabel("Flux (erg s$^{-1}$ cm$^{-2}$ Å$^{-1}$)")
             ax.set_title(title_of(base, header), fontsize=11)
             ax.grid(alpha=0.3)
-            if rows:
+            if len(rows) > MAX_LEGEND:
+                _label_rows(ax, rows)
+            elif rows:
                 ax.legend(loc="upper left", ncols=len(rows), fontsize=9, title="±1σ bands", title_fontsize=8)
             else:
                 ax.text(0.5, 0.5, "no good data", ha="center", va="center", transform=ax.transAxes)

@@ -552,3 +552,40 @@ def test_edge_wavelengths_equal_the_scalar_chain(ncoeff):
             wl, status = we.eval_inv_disp(c, ncoeff, float(m), i - 0.5, est, we.TOLERANCE)
             assert status == 0 and got[k, i] == wl, (m, i)
             est = wl
+
+
+def test_echelle_preview_many_orders_readable(tmp_path):
+    """A 40-order ``_x1d`` preview: no 40-entry legend running off the figure (matplotlib's "Tight layout
+    not applied" warning before), the order numbers written above the orders, PNG and thumbnail."""
+    import warnings
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.x1d_io import _columns
+    from caldp.tasks.preview_spectra import spectrum_rows, write_spectrum_previews
+
+    n = 256
+    rows = []
+    for m in range(86, 126):
+        wave = 143925.0 / m + (np.arange(n) - n / 2) * 0.016
+        net = (0.05 + 0.03 * np.sin(np.arange(n) / 20.0)).astype(np.float32)
+        z = np.zeros(n, np.float32)
+        rows.append(
+            {
+                **{k: np.float32(0) for k in ("A2CENTER", "EXTRSIZE", "BK1SIZE", "BK2SIZE", "BK1OFFST", "BK2OFFST")},
+                **{"SPORDER": np.int16(m), "NELEM": np.int16(n), "MAXSRCH": np.int16(5), "OFFSET": np.float32(0)},
+                **{"WAVELENGTH": wave, "GROSS": net, "BACKGROUND": z, "NET": net, "FLUX": z},
+                **{"ERROR": net * 0.1, "NET_ERROR": net * 0.1, "DQ": np.zeros(n, np.int16), "EXTRLOCY": z},
+            }
+        )
+    hdul = fits.HDUList([fits.PrimaryHDU(), _columns(n, rows)])
+    for k, v in {"INSTRUME": "STIS", "DETECTOR": "FUV-MAMA", "OPT_ELEM": "E140M", "CENWAVE": 1425}.items():
+        hdul[0].header[k] = v
+    assert [r["label"] for r in spectrum_rows(hdul[1].data)][:2] == ["order 86", "order 87"]
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        made = write_spectrum_previews(hdul, "oech01010_x1d", tmp_path)
+    assert not [w for w in seen if "ight layout" in str(w.message)]
+    from PIL import Image
+
+    assert [Image.open(p).size for p in made] == [(1000, 500), (128, 128)]
