@@ -139,9 +139,9 @@ def _on_image(nm: float, ltm, ltv, ny: int) -> bool:
 
 def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq):
     """``GCrossCorr``: CrossCorr of every order with a trace whose nominal line is on the image;
-    returns (global offset, {sporder: (offset, rejected)})."""
+    returns (global offset, {sporder: (CrossCorr's offset or None when it failed, rejected)})."""
     ny = im.sci.shape[0]
-    spord, off, rej = [], [], []
+    spord, off, rej, raw = [], [], [], []
     for xtr in xtracts:
         trace, _ = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, xtr.sporder, expstart, missing_ok=True)
         if not trace:
@@ -151,15 +151,17 @@ def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, lt
             continue
         o = 0.0
         failed = 0
+        r = 0.0
         if xtr.maxsearch != NO_RANGE:
             r = E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq)
             o, failed = (0.0, 1) if r is None else (r, 0)
+        raw.append(r)
         spord.append(xtr.sporder)
         off.append(o)
         rej.append(failed)
     gcc, _ = E.cc_average(off, rej, CC_REJECT)
     gcc, _ = E.cc_average(off, rej, CC_REJECT)
-    return gcc, {m: (o, r) for m, o, r in zip(spord, off, rej, strict=True)}
+    return gcc, {m: (r, j) for m, r, j in zip(spord, raw, rej, strict=True)}
 
 
 def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
@@ -240,8 +242,11 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
             skipping = False
             off = 0.0
             if xtr.maxsearch != NO_RANGE:
-                r = E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq)
-                rejected = cc.get(xtr.sporder, next(iter(cc.values()), (0.0, 0)))[1] if cc else 0
+                if xtr.sporder in cc:  # the same CrossCorr as in GCrossCorr (same trace, line, data)
+                    r, rejected = cc[xtr.sporder]
+                else:  # (the C then reads the first order's rejection flag)
+                    r = E.cross_corr(im.sci, im.err, im.dq, trace, nm, xtr.maxsearch, ltm, ltv, sdq)
+                    rejected = next(iter(cc.values()))[1] if cc else 0
                 off = gcc if (r is None or rejected) else r
             offsets += off
             a2c = nm + off

@@ -442,6 +442,10 @@ def test_caldp_process_builtin(echelle_sim, tmp_path):
     assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
     with fits.open(prod / f"{ds.name}_flt.fits") as flt:
         assert flt[0].header["WAVECORR"] == "COMPLETE" and flt["SCI", 1].header["SHIFTA1"] != 0.0
+    for name in (f"{ds.name}_x2d.jpg", f"{ds.name}_x2d_thumb.jpg", f"{ds.name}_x1d.png", f"{ds.name}_x1d_thumb.png"):
+        assert (prod / "previews" / name).stat().st_size > 0, name
+    with fits.open(prod / f"{ds.name}_x1d.fits") as x1d:
+        assert list(x1d[1].data["SPORDER"]) == list(range(119, 125))
 
 
 @pytest.mark.hstcal
