@@ -225,15 +225,19 @@ def read_chips(hdul: fits.HDUList) -> list[Chip]:
     """The SCI images (and DQ) of an open file to show, in display order from top to bottom.
 
     Files with several CCDCHIPs give one chip each (the first SCI of that chip), CCDCHIP 1 on
-    top. Otherwise (drz, IR, HRC, ima with its reads) the first SCI alone. Open the file with
-    :func:`open_product` (memory-mapped, unscaled: :func:`_pixels` scales).
+    top. A STIS echelle ``_x2d``/``_sx2`` (SCI extensions of different SPORDER) gives one per order, in
+    the file's order (the lowest order, highest on the detector, on top). Otherwise (drz, IR, HRC,
+    ima with its reads) the first SCI alone. Open the file with :func:`open_product` (memory-mapped,
+    unscaled: :func:`_pixels` scales).
     """
     chips: dict[int, Chip] = {}
     dqs = {h.ver: h for h in hdul if h.name == "DQ"}
-    for h in hdul:
+    orders = [h.header.get("SPORDER") for h in hdul if h.name == "SCI"]
+    by_order = None not in orders and len(set(orders)) > 1
+    for k, h in enumerate(hdul):
         if h.name != "SCI" or h.header.get("NAXIS", 0) not in (0, 2):
             continue
-        chip = int(h.header.get("CCDCHIP", 1))
+        chip = k if by_order else int(h.header.get("CCDCHIP", 1))
         sci = None if chip in chips else _pixels(h)
         if sci is None:
             continue

@@ -593,3 +593,25 @@ def test_echelle_preview_many_orders_readable(tmp_path):
     from PIL import Image
 
     assert [Image.open(p).size for p in made] == [(1000, 500), (128, 128)]
+
+
+def test_x2d_preview_shows_every_order(echelle_run, tmp_path):
+    """The echelle ``_x2d`` image preview stacks every order's imset (lowest order on top); a
+    first-order file with two imsets of the same order still shows its first imset only."""
+    from astropy.io import fits
+    from PIL import Image
+
+    from caldp.tasks.preview import open_product, read_chips, write_image_previews
+
+    ds, out, _ = echelle_run
+    with open_product(out / f"{ds.name}_x2d.fits") as h:
+        chips = read_chips(h)
+        assert len(chips) == 6 and all(c.sci.shape == (31, 1024) for c in chips)
+        assert np.array_equal(chips[0].sci, h["SCI", 1].data) and np.array_equal(chips[-1].sci, h["SCI", 6].data)
+        full, _thumb = write_image_previews(h, "x2d", tmp_path)
+    assert Image.open(full).size == (1024, 6 * 31)
+    with fits.open(out / f"{ds.name}_x2d.fits") as h:
+        two = fits.HDUList([h[0].copy(), *(e.copy() for e in h[1:7])])
+    for e in two[4:]:
+        e.header["SPORDER"] = two[1].header["SPORDER"]
+    assert len(read_chips(two)) == 1
