@@ -615,3 +615,35 @@ def test_x2d_preview_shows_every_order(echelle_run, tmp_path):
     for e in two[4:]:
         e.header["SPORDER"] = two[1].header["SPORDER"]
     assert len(read_chips(two)) == 1
+
+
+@pytest.mark.parametrize("keyword", ["SDCTAB", "XTRACTAB"])
+def test_missing_echelle_rows_stop_with_nothing_written(echelle_sim, tmp_path, keyword):
+    """SDCTAB or XTRACTAB without the E140M rows: an EngineError naming the table and the selection,
+    and no product left behind (the ``_flt`` already written is rolled back). cs0.e is laxer: no
+    ``_x2d`` and exit 0 for SDCTAB; exit 2 after ``_flt`` and ``_x2d`` for XTRACTAB."""
+    import shutil
+
+    from astropy.io import fits
+
+    from caldp.engines.common.errors import EngineError
+    from caldp.engines.stis.calstis import calstis
+
+    (ds,) = echelle_sim.datasets
+    work = tmp_path / "in"
+    shutil.copytree(ds.input_path, work)
+    raw = work / f"{ds.name}_raw.fits"
+    name = fits.getheader(raw)[keyword].split("$")[-1]
+    with fits.open(echelle_sim.crds_cache / "references" / "hst" / name) as h:
+        keep = np.array([s.strip() != "E140M" for s in h[1].data["OPT_ELEM"]])
+        h[1].data = h[1].data[keep]
+        h.writeto(work / "cut.fits")
+    with fits.open(raw, mode="update") as h:
+        h[0].header[keyword] = str(work / "cut.fits")
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(EngineError) as exc:
+        calstis(raw, outdir=out, env=echelle_sim.env)
+    assert exc.value.keyword == keyword
+    assert "matching row not found (APERTURE 0.2X0.2, OPT_ELEM E140M, CENWAVE 1425)" in str(exc.value)
+    assert list(out.iterdir()) == []
