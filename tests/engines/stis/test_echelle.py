@@ -647,3 +647,43 @@ def test_missing_echelle_rows_stop_with_nothing_written(echelle_sim, tmp_path, k
     assert exc.value.keyword == keyword
     assert "matching row not found (APERTURE 0.2X0.2, OPT_ELEM E140M, CENWAVE 1425)" in str(exc.value)
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.hstcal
+def test_full_size_parity_with_cs0(tmp_path):
+    """The full-size echelle (1024², 39 orders on the detector): `_flt`, `_x2d` and `_x1d` of the
+    builtin engine equal cs0.e's (0 ulp, DQ, keywords, HISTORY)."""
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp import sim
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    res = sim.simulate(tmp_path / "sim", modes=["stis-mama-echelle"], size="full", seed=1)
+    (ds,) = res.datasets
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=mine, env=res.env)
+    names = [f"{ds.name}_flt.fits", f"{ds.name}_x2d.fits"]
+    assert_products_match(work, mine, names)
+    for n in names:
+        with fits.open(work / n) as a, fits.open(mine / n) as b:
+            assert len(a) == len(b) and list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+    with fits.open(mine / f"{ds.name}_x2d.fits") as h:
+        assert [h["SCI", k].header["SPORDER"] for k in (1, 39)] == [86, 124]
+    assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
