@@ -358,6 +358,56 @@ def _xtractab() -> list:
     return _merge(_columns(spec._xtractab()[0]), mine)
 
 
+#: PHOTTAB's blaze-shift parameters (calstis7 ``getabsphot.c``, ``lib/blazecorr.c``)
+BLAZE = {"REFORD": MREF, "REFWAV": 1425.0, "REFY": 512.0, "REFMJD": 51000.0}
+BLAZE_SLOPES = {"BSHIFT_VS_X": 0.3, "BSHIFT_VS_Y": 0.05, "BSHIFT_VS_T": 0.0002, "BSHIFT_OFFSET": 0.2}
+
+
+def blaze(x) -> np.ndarray:
+    """Relative echelle blaze at zero-indexed column `x` (as :func:`star_image` draws it)."""
+    return np.sinc((np.asarray(x, np.float64) - REF_X) / 1100.0) ** 2
+
+
+def _phottab() -> list:
+    """PHOTTAB for E140M (one row per order, 2 Å steps over the order and beyond, the blaze times a
+    smooth response, the blaze-shift columns); FLUXCORR stays OMIT in the sim (see the module
+    docstring), the table is there for tests that switch it on."""
+    n = len(ORDERS)
+    nel = 40
+    wl = np.zeros((n, nel))
+    thru = np.zeros((n, nel), np.float32)
+    for k, m in enumerate(ORDERS):
+        c = MLAMBDA0 / m
+        wl[k] = c - 39.0 + 2.0 * np.arange(nel)
+        x = REF_X + (m * wl[k] - MLAMBDA0) / MLAMBDA_PER_PIXEL
+        thru[k] = (0.004 * (1.0 + 0.3 * np.cos((wl[k] - 1150.0) / 200.0)) * (blaze(x) + 0.05)).astype(np.float32)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "CENWAVE": ("J", [CENWAVE] * n),
+        "SPORDER": ("I", list(ORDERS)),
+        "NELEM": ("J", [nel] * n),
+        "WAVELENGTH": (f"{nel}D", wl),
+        "THROUGHPUT": (f"{nel}E", thru),
+        "ERROR": (f"{nel}E", (0.01 * thru).astype(np.float32)),
+        **{k: ("J" if k == "REFORD" else "D", [v] * n) for k, v in BLAZE.items()},
+        **{k: ("D", [v] * n) for k, v in BLAZE_SLOPES.items()},
+        **spec._meta(n, "caldp.sim E140M sensitivity"),
+    }
+    return [table(cols)]
+
+
+def _apertab() -> list:
+    wl = np.array([1000.0, 1400.0, 1800.0])
+    mine = {
+        "APERTURE": ("16A", np.array([APERTURE])),
+        "NELEM": ("J", np.array([wl.size])),
+        "WAVELENGTH": (f"{wl.size}D", wl[None, :]),
+        "THROUGHPUT": (f"{wl.size}E", np.array([[0.62, 0.66, 0.69]], np.float32)),
+        **{k: (f, np.asarray(v)) for k, (f, v) in spec._meta(1, "caldp.sim 0.2X0.2 throughput").items()},
+    }
+    return _merge(_columns(spec._apertab()[0]), mine)
+
+
 def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
     """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
     det = {"DETECTOR": DETECTOR}
@@ -370,6 +420,8 @@ def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], d
         "apdestab": ("APDESTAB", "s8c0006o_apd.fits", "APERTURE DESCRIPTION TABLE", _apdestab(), {}),
         "sdctab": ("SDCTAB", "s8c0008o_sdc.fits", "2-D SPECTRUM DISTORTION TABLE", _sdctab(), det),
         "xtractab": ("XTRACTAB", "s8c0009o_1dx.fits", "1-D EXTRACTION PARAMETERS TABLE", _xtractab(), {}),
+        "phottab": ("PHOTTAB", "s8c000ao_pht.fits", "PHOTOMETRIC CONVERSION TABLE", _phottab(), det),
+        "apertab": ("APERTAB", "s8c000bo_apt.fits", "APERTURE THROUGHPUT TABLE", _apertab(), {}),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}

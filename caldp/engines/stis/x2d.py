@@ -427,6 +427,7 @@ def abs_flux(
     *,
     phot_wl: np.ndarray,
     phot_thru: np.ndarray,
+    resp_wl: np.ndarray | None = None,
     pcorr: np.ndarray,
     slit_wl: np.ndarray,
     slit_thr: np.ndarray,
@@ -436,9 +437,11 @@ def abs_flux(
     exptime: float,
     hfactor: float,
 ) -> FluxResult:
-    """``AbsFlux`` (calstis7, first order, no TDS or blaze shift): each column of the rectified
-    image times ``h·c·ATODGAIN / (A·t·ΔλΔs·w) / (R(λ)·λ)`` in float (λ the heliocentric wavelength
-    of the column, R the PHOTTAB throughput); λ ≤ 0 or a correction ≤ 0 flags CALIBDEFECT. Returns
+    """``AbsFlux`` (calstis7, no TDS): each column of the rectified image times
+    ``h·c·ATODGAIN / (A·t·ΔλΔs·w) / (R(λ)·λ)`` in float (λ the heliocentric wavelength of the
+    column, R the PHOTTAB throughput — on `resp_wl`, the blaze-shifted wavelengths of an echelle
+    order, when given; PCTAB's factors stay on `phot_wl`); λ ≤ 0 or a correction ≤ 0 flags
+    CALIBDEFECT. Returns
     DIFF2PT (from the mean APERTAB/PCTAB throughput), CONT2EML, SCALE_A1, OMEGAPIX. In place."""
     nx = sci.shape[1]
     diff_pt = F32(coord.cdelt[1] * slit_width1)
@@ -447,7 +450,7 @@ def abs_flux(
     i = np.arange(nx, dtype=F64)
     wl = ((i - coord.crpix[0]) * coord.cdelt[0] + coord.crval[0]) / hfactor
     neg = wl <= 0.0
-    response = interp1d(wl, phot_wl, phot_thru)
+    response = interp1d(wl, phot_wl if resp_wl is None else resp_wl, phot_thru)
     pct = interp1d(wl, phot_wl, pcorr)
     thr = interp1d(wl, slit_wl, slit_thr)
     terms = np.where(neg, 0.0, thr / pct)

@@ -281,6 +281,8 @@ class Flux:
     slit_thr: np.ndarray
     tables: list  # (_Table or None, note when left out), History7's order
     pctcorr: bool
+    pct: tuple[np.ndarray, np.ndarray] | None = None  # the MAXHGHT row (wavelengths, factors)
+    phottab: _Table | None = None
 
 
 def read_phot(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> tuple[np.ndarray, np.ndarray]:
@@ -327,7 +329,7 @@ def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, s
     slit_wl, slit_thr = read_apthr(apt, aperture)
     pht = _Table(refs, "PHOTTAB")
     phot_wl, phot_thru = read_phot(pht, opt_elem, cenwave, sporder)
-    pcorr, pct, pctcorr = np.ones(phot_wl.size), None, False
+    pcorr, pct, pctcorr, pct_row = np.ones(phot_wl.size), None, False, None
     if is_given(primary.get("PCTAB")):
         pct = _Table(refs, "PCTAB")
         _, hdr, _ = refs.table("PCTAB")
@@ -340,6 +342,7 @@ def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, s
             pct.row_pedigree(r, f"APERTURE {aperture}, CENWAVE {cenwave}, EXTRHEIGHT {maxh}")
             pcorr = X.splint_nr(wl, pc, phot_wl)
             pctcorr = True
+            pct_row = (wl, pc)
         else:
             log.warning(
                 "Matching row not found in PCTAB %s; APERTURE %s, CENWAVE %d, EXTRHEIGHT %d.",
@@ -363,7 +366,63 @@ def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, s
     tables = [(pht, ""), (apt, "")]
     tables.append((pct, "") if pctcorr else (None, "  Note:  PCTAB correction was not included in DIFF2PT"))
     tables.append((None, "  Note:  TDSTAB correction was not included in fluxcorr"))
-    return Flux(phot_wl, phot_thru, pcorr, slit_wl, slit_thr, tables, pctcorr)
+    return Flux(phot_wl, phot_thru, pcorr, slit_wl, slit_thr, tables, pctcorr, pct_row, pht)
+
+
+BLAZE_COLUMNS = ("REFORD", "REFWAV", "REFY", "REFMJD", "BSHIFT_VS_X", "BSHIFT_VS_Y", "BSHIFT_VS_T")
+
+
+def read_phot_echelle(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> dict | None:
+    """``GetAbsPhot`` for an echelle order: the row's wavelengths and throughput and, when PHOTTAB has
+    the blaze-shift columns, REFORD … BSHIFT_VS_T (REFY made zero-indexed) and the optional
+    BSHIFT_OFFSET (None: no row)."""
+    opt, cen, spo = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("SPORDER")
+    for r in range(t.nrows()):
+        if _same_int(cen[r], cenwave) and _same_int(spo[r], sporder) and _same_string(opt[r], opt_elem):
+            t.row_pedigree(r, f"OPT_ELEM {opt_elem}, CENWAVE {cenwave}, SPORDER {sporder}")
+            n = int(t.col("NELEM")[r])
+            row = {
+                "wl": np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n].copy(),
+                "thru": np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n],
+                "blaze": None,
+            }
+            cols = [t.col(k, required=False) for k in BLAZE_COLUMNS]
+            if all(c is not None for c in cols):
+                m0 = t.col("BSHIFT_OFFSET", required=False)
+                row["blaze"] = {
+                    "mref": int(cols[0][r]),
+                    "wref": float(cols[1][r]),
+                    "yref": float(cols[2][r]) - 1.0,  # "Reference data is 1-indexed !"
+                    "mjd": float(cols[3][r]),
+                    "mx": float(cols[4][r]),
+                    "my": float(cols[5][r]),
+                    "mt": float(cols[6][r]),
+                    "m0": float(m0[r]) if m0 is not None else 0.0,
+                }
+            return row
+    return None
+
+
+def get_wavelength(d: X.DispRow, sporder: int, ix: float, low: float, high: float) -> float:
+    """calstis7's ``GetWavelength`` (grating): bisection of evalDisp for pixel `ix` in [low, high]
+    down to 1e-5 Å."""
+    m = float(sporder)
+    while high - low > 1.0e-5:
+        test = (low + high) / 2.0
+        if ix < float(X.eval_disp(d.coeff, d.ncoeff, m, np.array([test]))[0]):
+            high = test
+        else:
+            low = test
+    return (low + high) / 2.0
+
+
+def blaze_shift(b: dict, wpos: float, ypos: float, ddisp: float, expstart: float, expend: float) -> float:
+    """``BlazeCorr``'s shift (pixels) from the PHOTTAB reference values."""
+    date = (expend - expstart) / 2.0 + expstart
+    dx = (b["wref"] - wpos) / ddisp
+    dy = ypos - b["yref"]
+    dt = date - b["mjd"]
+    return dx * b["mx"] + dy * b["my"] + dt * b["mt"] + b["m0"]
 
 
 def _lt0(hdr) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -390,12 +449,6 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
         raise EngineError(
             "PRISM rectification is not supported by the builtin STIS engine yet", file=fname, keyword="OPT_ELEM"
         )
-    if opt_elem.startswith("E") and sw["FLUXCORR"] == "PERFORM":
-        raise EngineError(
-            "FLUXCORR of echelle data (blaze shift) is not supported by the builtin STIS engine yet",
-            file=fname,
-            keyword="FLUXCORR",
-        )
     if _switch(primary.get("WX2DCORR")) == "COMPLETE":
         raise EngineError(
             "input already traced by wx2d (WX2DCORR=COMPLETE) is not supported", file=fname, keyword="WX2DCORR"
@@ -421,6 +474,31 @@ def _moc_adjust_disp(tabs: dict, disp: list[X.DispRow], opt_elem: str, cenwave: 
     ydiff = msm2 / ltm2 + trace[0].a2center - yref
     disp[0].coeff[0] -= ydiff * cenwave * a4corr
     disp[0].coeff[4] += ydiff * a4corr
+
+
+def _blaze_reference(tabs, flux, coords, disp, slit, opt_elem, cenwave, expstart, msm, ap_offset_y):
+    """Do2Dx's MSM/blaze reference for echelle FLUXCORR: the first order with a PHOTTAB row names the
+    reference order REFORD; its trace line (A2CENTER + SHIFTA2 + the aperture offset AddOffsets last
+    left, 0 before the first order) gives the dispersion relation, whose wavelength at pixel 512 and
+    the step from 511 are (wpos, ypos, ddisp). None: no FLUXCORR, first order, or no blaze columns."""
+    if flux is None or coords[-1].sporder <= 1:
+        return None
+    mref = 0
+    for c in coords:
+        row = read_phot_echelle(flux.phottab, opt_elem, cenwave, c.sporder)
+        if row is not None:
+            mref = row["blaze"]["mref"] if row["blaze"] is not None else 0
+            break
+    if mref <= 0:
+        return None
+    trace, _ = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, mref, expstart)
+    ypos = trace[0].a2center + msm[1] + ap_offset_y
+    delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, 1)
+    iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, mref)
+    d = X.adjust_disp(X.interp_disp(disp, ypos), delta, iac, msm[0])
+    wpos = get_wavelength(d, mref, 512.0, cenwave - 100.0, cenwave + 100.0)
+    ddisp = wpos - get_wavelength(d, mref, 511.0, cenwave - 100.0, cenwave + 100.0)
+    return wpos, ypos, ddisp
 
 
 def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure:
@@ -456,6 +534,7 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
     flux = read_flux(refs, p, aperture, opt_elem, cenwave, coords[0].sporder) if fluxcorr else None
     imsets = []
     history = None
+    ap_offset_y = 0.0  # sts->ap_offset[1] before the first AddOffsets
     for im in exp.imsets:
         sh = im.sci_hdr
         wavecal = "WAVECAL" in str(sh.get("ASN_MTYP", "unknown"))
@@ -481,9 +560,11 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
             in_headers["SCI"]["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
         ny, nx = im.sci.shape
         exptime = float(sh["EXPTIME"])
+        blz = _blaze_reference(tabs, flux, coords, disp, slit, opt_elem, cenwave, expstart, msm, ap_offset_y)
         for coord0 in coords:
             coord, plate_scale = X.scale_wcs(coord0, ltm, ltv, nx, ny, first_order=first_order, ccd=detector == "CCD")
             ap_offset2 = slit.ap_offset[1] / plate_scale[1]
+            ap_offset_y = ap_offset2  # AddOffsets: kept in sts for the next imset's blaze reference
             delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, dispaxis)
             trace, rotation = read_trace(
                 tabs["SPTRCTAB"], opt_elem, cenwave, coord.sporder, expstart, missing_ok=not first_order
@@ -501,17 +582,33 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
             headers["SCI"]["SPORDER"] = (coord.sporder, "spectral order number")
             for h in headers.values():
                 _put_wcs(h, coord)
+            resp_wl = None
             if flux is not None and exptime <= 0.0:
                 log.warning("FLUXCORR skipped for imset %d because exptime = %.6g", im.extver, exptime)
             elif flux is not None:
+                phot_wl, phot_thru, pcorr, resp_wl = flux.phot_wl, flux.phot_thru, flux.pcorr, None
+                if not first_order:
+                    row = read_phot_echelle(flux.phottab, opt_elem, cenwave, coord.sporder)
+                    if row is None:
+                        log.warning("Skipping spectral order %d due to missing row in PHOTTAB.", coord.sporder)
+                        continue
+                    phot_wl, phot_thru = row["wl"], row["thru"]
+                    pcorr = X.splint_nr(*flux.pct, phot_wl) if flux.pct is not None else np.ones(phot_wl.size)
+                    if blz is not None and row["blaze"] is not None:
+                        wpos, ypos, ddisp = blz
+                        b = row["blaze"]
+                        bshift = blaze_shift(b, wpos, ypos, ddisp, expstart, expend)
+                        resp_wl = phot_wl + bshift * (ddisp * b["mref"]) / coord.sporder
+                        log.info("Blaze shift of %g pixels applied to sensitivity curve.", bshift)
                 fr = X.abs_flux(
                     sci,
                     err,
                     dq,
                     coord,
-                    phot_wl=flux.phot_wl,
-                    phot_thru=flux.phot_thru,
-                    pcorr=flux.pcorr,
+                    phot_wl=phot_wl,
+                    phot_thru=phot_thru,
+                    resp_wl=resp_wl,
+                    pcorr=pcorr,
                     slit_wl=flux.slit_wl,
                     slit_thr=flux.slit_thr,
                     slit_width1=slit.width[0],
@@ -530,6 +627,8 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
             out = ImSet(sci, err, dq, headers, len(imsets) + 1)
             if statflag:
                 _write_stats(out, basic2d.good_stats(sci, err, dq, sdqflags))
+            if resp_wl is not None:
+                headers["SCI"]["BLZSHIFT"] = (hdr_float(np.float32(bshift)), "Blaze shift (in pixels)")
             imsets.append(out)
             if history is None:  # History7 runs when the first imset is written
                 history = _history7(tabs, helcorr, flux, statflag)

@@ -687,3 +687,48 @@ def test_full_size_parity_with_cs0(tmp_path):
     with fits.open(mine / f"{ds.name}_x2d.fits") as h:
         assert [h["SCI", k].header["SPORDER"] for k in (1, 39)] == [86, 124]
     assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
+
+
+@pytest.mark.hstcal
+def test_x2d_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
+    """FLUXCORR switched on for the rectification (X1DCORR off, TDSTAB = N/A, PCTAB = N/A): each
+    order's sensitivity from its PHOTTAB row shifted by the MSM/blaze shift (REFORD's wavelength at
+    pixel 512 through the dispersion relation at its trace line, REFY one-indexed), flux-calibrated
+    `_x2d` with BLZSHIFT, DIFF2PT, BUNIT and the history equal to cs0.e's, 0 ulp."""
+    import os
+    import shutil
+    import subprocess
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = echelle_sim.datasets
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    raw = work / f"{ds.name}_raw.fits"
+    with fits.open(raw, mode="update") as h:
+        h[0].header.update({"FLUXCORR": "PERFORM", "TDSTAB": "N/A", "PCTAB": "N/A", "X1DCORR": "OMIT"})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    calstis(raw, outdir=mine, env=echelle_sim.env)
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    name = f"{ds.name}_x2d.fits"
+    assert_products_match(work, mine, [name])
+    with fits.open(work / name) as a, fits.open(mine / name) as b:
+        assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+        assert b[0].header["FLUXCORR"] == "COMPLETE"
+        for k in range(1, 7):
+            ha, hb = a["SCI", k].header, b["SCI", k].header
+            assert hb["BUNIT"].startswith("erg") and ha["BUNIT"] == hb["BUNIT"]
+            for key in ("BLZSHIFT", "DIFF2PT", "CONT2EML", "SCALE_A1", "OMEGAPIX"):
+                assert np.float32(ha[key]) == np.float32(hb[key]), (k, key)
+        assert 1.0 < b["SCI", 1].header["BLZSHIFT"] < 4.0
