@@ -311,7 +311,7 @@ vand(vi m, vd a) /* m ? a : +0.0 */
 typedef struct {
     double *td, *rat;    /* [row][lane] */
     double *rpd, *cpd;   /* [transfer] */
-    double *bmax, *bmin; /* [block] */
+    double *bmax, *bmin; /* [block][lane]: each lane's bounds */
 } Scratch;
 
 static void *
@@ -329,8 +329,8 @@ scratch_alloc(Scratch *s, Py_ssize_t nrows)
     s->rat = galloc((nrows + 1) * LANES * sizeof(double));
     s->rpd = malloc(101 * sizeof(double));
     s->cpd = malloc(101 * sizeof(double));
-    s->bmax = malloc(nb * sizeof(double));
-    s->bmin = malloc(nb * sizeof(double));
+    s->bmax = galloc(nb * LANES * sizeof(double));
+    s->bmin = galloc(nb * LANES * sizeof(double));
     return s->td && s->rat && s->rpd && s->cpd && s->bmax && s->bmin;
 }
 
@@ -358,23 +358,39 @@ prepare_traps(const float *traps, Py_ssize_t nrows, Scratch *s)
         s->rat[k] = s->td[k] < s->td[k - LANES] ? s->td[k] / s->td[k - LANES] : 1.0;
 }
 
-/* Highest and lowest value of rows i0..i1-1 over all lanes (finite values: any order gives the same). */
-static inline void
-group_minmax(const double *col, Py_ssize_t i0, Py_ssize_t i1, double *phi, double *plo)
+/* Each lane's highest and lowest value of rows i0..i1-1, continuing the bounds *hi, *lo (`start`: the
+ * bounds begin at row i0). The block tests ask whether every lane is below / at or above a level, so
+ * the bounds stay per lane (no reduction across lanes). */
+static inline __attribute__((always_inline)) void
+lane_minmax(const double *col, Py_ssize_t i0, Py_ssize_t i1, vd *hi, vd *lo, int start)
 {
-    vd hi = VLOAD(col + i0 * LANES), lo = hi;
-    for (Py_ssize_t i = i0 + 1; i < i1; i++) {
+    vd h = start ? VLOAD(col + i0 * LANES) : *hi, o = start ? h : *lo;
+    for (Py_ssize_t i = i0 + (start ? 1 : 0); i < i1; i++) {
         const vd x = VLOAD(col + i * LANES);
-        hi = vsel(x > hi, x, hi);
-        lo = vsel(x < lo, x, lo);
+        h = vsel(x > h, x, h);
+        o = vsel(x < o, x, o);
     }
-    double h = hi[0], o = lo[0];
-    for (int l = 1; l < LANES; l++) {
-        h = hi[l] > h ? hi[l] : h;
-        o = lo[l] < o ? lo[l] : o;
-    }
-    *phi = h;
-    *plo = o;
+    *hi = h;
+    *lo = o;
+}
+
+/* Every lane of v below q / at or above q. */
+static inline int
+all_lt(const double *v, double q)
+{
+    int r = 1;
+    for (int l = 0; l < LANES; l++)
+        r &= v[l] < q;
+    return r;
+}
+
+static inline int
+all_ge(const double *v, double q)
+{
+    int r = 1;
+    for (int l = 0; l < LANES; l++)
+        r &= v[l] >= q;
+    return r;
 }
 
 /* Rows i0..i1-1 of one trap's pass, each lane (column) in HSTCAL's order with its carried state
@@ -414,8 +430,9 @@ rows_general_lanes(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double f
  * HSTCAL adds 0.0, masked moves do the selects, the trail profile value of each lane is gathered. */
 __attribute__((target("avx512f"))) static void
 rows_general_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, double qs, double fillws, int tlens,
-                    const Scratch *s, long long *pnt, double *ptrapped)
+                    const Scratch *s, long long *pnt, double *ptrapped, double *phi, double *plo)
 {
+    __m512d hi = _mm512_setzero_pd(), lo = hi;
     __m512i nt = _mm512_loadu_si512(pnt);
     __m512d trapped = _mm512_loadu_pd(ptrapped);
     const __m512d q = _mm512_set1_pd(qs), fillw = _mm512_set1_pd(fillws);
@@ -434,10 +451,16 @@ rows_general_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, double qs, double
         const __m512d remove = _mm512_maskz_mov_pd(fill, nw);
         trapped = _mm512_mask_mov_pd(trapped, fill, nw);
         nt = _mm512_maskz_mov_epi64((__mmask8)~fill, _mm512_mask_add_epi64(nt, inside, nt, one));
-        _mm512_store_pd(col + i * LANES, _mm512_add_pd(pix, _mm512_sub_pd(_mm512_add_pd(add, extra), remove)));
+        const __m512d v = _mm512_add_pd(pix, _mm512_sub_pd(_mm512_add_pd(add, extra), remove));
+        _mm512_store_pd(col + i * LANES, v);
+        /* the block bounds as lane_minmax makes them: max_pd(v, hi) = v > hi ? v : hi (min likewise) */
+        hi = i == i0 ? v : _mm512_max_pd(v, hi);
+        lo = i == i0 ? v : _mm512_min_pd(v, lo);
     }
     _mm512_storeu_si512(pnt, nt);
     _mm512_storeu_pd(ptrapped, trapped);
+    _mm512_store_pd(phi, hi);
+    _mm512_store_pd(plo, lo);
 }
 #endif
 
@@ -455,31 +478,43 @@ avx512_ok(void)
 #endif
 }
 
+/* Rows i0..i1-1 of a trap's pass; the lanes' bounds of these rows (as lane_minmax) into hi, lo. */
 static inline void
 rows_general(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double fillw, int tlen, const Scratch *s,
-             long long *nt, double *trapped)
+             long long *nt, double *trapped, double *hi, double *lo)
 {
 #if CTE_AVX512
     if (use_avx512) {
-        rows_general_avx512(col, i0, i1, q, fillw, tlen, s, nt, trapped);
+        rows_general_avx512(col, i0, i1, q, fillw, tlen, s, nt, trapped, hi, lo);
         return;
     }
 #endif
     rows_general_lanes(col, i0, i1, q, fillw, tlen, s, nt, trapped);
+    vd h, o;
+    lane_minmax(col, i0, i1, &h, &o, 1);
+    VSTORE(hi, h);
+    VSTORE(lo, o);
 }
 
 /* Rows i0..i1-1 (i0 >= 1) where this row and the one before are filled in every lane: the trap was
  * refilled on the row before, so the state is known without the recurrence (nt = 0, trapped =
- * fillw*traps[i-1], rescaled) and the rows are independent; same operations as rows_general. */
+ * fillw*traps[i-1], rescaled) and the rows are independent; same operations as rows_general.
+ * The lanes' bounds *hi, *lo (of the rows before) go on over these rows, as lane_minmax does. */
 static inline __attribute__((always_inline)) void
 rows_filled(double *col, Py_ssize_t i0, Py_ssize_t i1, vd fillw, vd rp0, vd cp0, const double *td,
-            const double *rat)
+            const double *rat, vd *hi, vd *lo)
 {
+    vd h = *hi, o = *lo;
     for (Py_ssize_t i = i0; i < i1; i++) {
         const vd t = (fillw * VLOAD(td + (i - 1) * LANES)) * VLOAD(rat + i * LANES);
         const vd add = rp0 * t, extra = cp0 * t;
-        VSTORE(col + i * LANES, VLOAD(col + i * LANES) + ((add + extra) - fillw * VLOAD(td + i * LANES)));
+        const vd x = VLOAD(col + i * LANES) + ((add + extra) - fillw * VLOAD(td + i * LANES));
+        VSTORE(col + i * LANES, x);
+        h = vsel(x > h, x, h);
+        o = vsel(x < o, x, o);
     }
+    *hi = h;
+    *lo = o;
 }
 
 /* simulateColumnReadout on a group of LANES columns ([row][lane], in place): npar passes of
@@ -520,12 +555,11 @@ sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
         }
         for (Py_ssize_t b = 0; b < nb; b++) {
             const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
+            vd h = vsplat(INFINITY), o = vsplat(-INFINITY);
             if (finite)
-                group_minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
-            else {
-                s->bmax[b] = INFINITY;
-                s->bmin[b] = -INFINITY;
-            }
+                lane_minmax(col, i0, i1, &h, &o, 1);
+            VSTORE(s->bmax + b * LANES, h);
+            VSTORE(s->bmin + b * LANES, o);
         }
         for (int w = wtop; w >= 0; w--) {
             const double qs = m->qlev[w];
@@ -545,25 +579,32 @@ sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
             int idle = 1; /* no lane releasing (nt >= tlen in every lane) */
             for (Py_ssize_t b = 0; b < nb; b++) {
                 const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
-                if (idle && s->bmax[b] < qs)
+                double *bhi = s->bmax + b * LANES, *blo = s->bmin + b * LANES;
+                if (idle && all_lt(bhi, qs))
                     continue; /* HSTCAL adds 0.0 on each of these rows */
-                if (s->bmin[b] >= qs) {
-                    rows_general(col, i0, i0 + 1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped);
+                /* the row loops leave the new bounds of the block's rows (unused unless `finite`) */
+                vd hnew, lnew;
+                if (all_ge(blo, qs)) {
+                    rows_general(col, i0, i0 + 1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped, (double *)&hnew,
+                                 (double *)&lnew);
                     if (i1 > i0 + 1) {
-                        rows_filled(col, i0 + 1, i1, fillw, rp0, cp0, s->td, s->rat);
+                        rows_filled(col, i0 + 1, i1, fillw, rp0, cp0, s->td, s->rat, &hnew, &lnew);
                         for (int l = 0; l < LANES; l++) {
                             trapped[l] = m->dpde[w] / m->npar * s->td[(i1 - 1) * LANES + l];
                             nt[l] = 0;
                         }
                     }
                 } else {
-                    rows_general(col, i0, i1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped);
+                    rows_general(col, i0, i1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped, (double *)&hnew,
+                                 (double *)&lnew);
                 }
                 idle = 1;
                 for (int l = 0; l < LANES; l++)
                     idle &= nt[l] >= m->tlen;
-                if (finite)
-                    group_minmax(col, i0, i1, &s->bmax[b], &s->bmin[b]);
+                if (finite) {
+                    VSTORE(bhi, hnew);
+                    VSTORE(blo, lnew);
+                }
             }
         }
         const vd zero = vsplat(0.0);
