@@ -122,6 +122,27 @@ def test_numpy_and_c_give_identical_bits(model, monkeypatch, simd, ncol):
     np.testing.assert_array_equal(one.view(np.int32), fast.view(np.int32))
 
 
+@pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
+def test_numpy_and_c_smoothing_lanes_stop_apart(model, simd):
+    """Read-noise smoothing with the columns of a group in lanes: noisy columns whose rounds stop at
+    different rounds (rms of the noise image above RNMIT) next to ones that run all 298, a column whose
+    positive rows start late and end early (j1 > 2, j2 < 2047), one with no positive row at all."""
+    rng = np.random.default_rng(11)
+    raz = rng.normal(25.0, 3.0, (ROWS, 11)).astype(np.float32)
+    raz[:, [1, 4, 6, 9]] = rng.normal(25.0, 10.0, (ROWS, 4))  # these stop after ~55-61 rounds
+    raz[:40, 2] = -5.0
+    raz[1990:, 2] = 0.0
+    raz[:, 5] = -1.0
+    raz[700:704, 3] += 300.0
+    fff = pc.scale_column(1.7)
+    ref, _ = pc.correct_columns_numpy(raz, np.repeat(fff[:, None], 11, 1), model, 5.0, model.thresh, 2, 1)
+    fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 2, 1)
+    np.testing.assert_array_equal(ref.view(np.int32), fast.view(np.int32))
+    _, rsz = pc.smooth_read_noise(raz.astype(np.float64), 5.0)
+    np.testing.assert_array_equal(rsz[:, 5], raz[:, 5])  # nothing in range: unchanged
+    assert np.any(rsz[:, 2] != raz[:, 2]) and np.all(rsz[:39, 2] == raz[:39, 2])
+
+
 def test_correction_shrinks_model_trails(model):
     """Trails made by the readout model itself behind faint sources shrink after correction."""
     rng = np.random.default_rng(7)

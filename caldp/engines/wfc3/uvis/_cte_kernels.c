@@ -5,9 +5,9 @@
  * (sim_colreadout_l_uvis_w), then the read-out cosmic-ray test, repeated up to 10 times. Columns
  * are independent; the caller hands each thread a list of columns. Double and float arithmetic
  * is written in the NumPy reference's (and HSTCAL's) order; -ffp-contract=off keeps it unfused.
- * The readouts run 8 columns at once, one per SIMD lane (AVX-512 where the CPU has it, else a
- * portable loop over the lanes); the smoothing and the read-out cosmic-ray test stay per column.
- * Runs without the GIL.
+ * Groups of 8 columns run at once, one per SIMD lane (AVX-512 where the CPU has it, else a portable
+ * loop over the lanes), arrays [row][lane]: the readouts and the read-noise smoothing's rounds; the
+ * read-out cosmic-ray test is per column. Runs without the GIL.
  */
 #include "ckernel.h"
 #include <math.h>
@@ -117,136 +117,16 @@ readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars 
     }
 }
 
-/* HSTCAL's stop test sqrt(dtot/ftot) > RNMIT, dtot the sum of rnz² over j1..j2 added in row order.
- * dtot serves only this test, so it is first summed in 32 interleaved chains (vectorised); any order of
- * summing n non-negative terms lies within (n-1)·2^-53 (relative) of the exact sum, so when that
- * sum's root is more than 1e-9 (relative) away from RNMIT the test cannot come out otherwise; only
- * near the threshold is the row-order sum computed. */
-#define NCHAIN 32
-VEC_CLONES static int
-rms_exceeds(const double *rnz, int j1, int j2, int nflag, double rnmit)
-{
-    double acc[NCHAIN] = {0};
-    const double *x = rnz + j1;
-    const Py_ssize_t n = (Py_ssize_t)j2 - j1 + 1;
-    Py_ssize_t k = 0;
-    for (; k + NCHAIN <= n; k += NCHAIN)
-        for (int l = 0; l < NCHAIN; l++)
-            acc[l] += x[k + l] * x[k + l];
-    for (; k < n; k++)
-        acc[0] += x[k] * x[k];
-    for (int w = NCHAIN / 2; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++)
-            acc[l] += acc[l + w];
-    const double r = sqrt(acc[0] / (double)nflag);
-    if (r > rnmit * (1.0 + 1e-9))
-        return 1;
-    if (r < rnmit * (1.0 - 1e-9))
-        return 0;
-    double dtot = 0.0;
-    for (int j = j1; j <= j2; j++)
-        dtot = dtot + rnz[j] * rnz[j];
-    return sqrt(dtot / (double)nflag) > rnmit;
-}
-
-VEC_CLONES static void
-smooth_col(const double *chg, double *rnz, double *rsz, unsigned char *ffu, Py_ssize_t n, double rnmit, double *h,
-           double *q)
-{
-    for (Py_ssize_t j = 0; j < n; j++) {
-        rsz[j] = chg[j];
-        rnz[j] = 0.0;
-        ffu[j] = 0;
-        h[j] = 0.0;
-        q[j] = 0.0;
-    }
-    int j1 = XAMP_SCI_DIM - 1, j2 = 2;
-    for (int j = 2; j <= XAMP_SCI_DIM - 1; j++)
-        if (j1 == XAMP_SCI_DIM - 1 && chg[j] > 0)
-            j1 = j;
-    for (int j = XAMP_SCI_DIM - 1; j >= 2; j--)
-        if (j2 == 2 && chg[j] > 0)
-            j2 = j;
-    if (j1 > j2)
-        return; /* no row in range: HSTCAL's rounds change nothing (0/0 never stops them) */
-    const double cap = rnmit / 5.0, ncap = -cap;
-    for (int nit = 1; nit < NITMAX; nit++) {
-        const double rnn = rnmit * (1.00 + 5.0 * nit / (double)(float)NITMAX);
-        int nflag = 0; /* HSTCAL's count of ffu over j1..j2: every flag is set anew in each round */
-        for (int j = j1; j <= j2; j++) {
-            double dd = rsz[j] - (rsz[j + 1] + rsz[j - 1]) / 2.0;
-            int m = fabs(dd) < rnn;
-            double c = dd > cap ? cap : dd;
-            c = c < ncap ? ncap : c;
-            h[j] = m ? c * 0.50 : 0.0;
-            q[j] = m ? c * 0.25 : 0.0;
-            nflag += m;
-        }
-        for (int j = j1 - 1; j <= j2 + 1; j++)
-            rnz[j] = ((rnz[j] - q[j - 1]) + h[j]) - q[j + 1];
-        for (int j = j1; j <= j2; j++)
-            rsz[j] = chg[j] - rnz[j];
-        if (rms_exceeds(rnz, j1, j2, nflag, rnmit))
-            return;
-    }
-}
-
-/* sub_ctecor_v2c for one column: raz/fff in (double), mod out (double). */
-static void
-correct_col(const double *raz, double *fff, double *mod, double *work, unsigned char *ffu, const CTEPars *p)
-{
-    const Py_ssize_t n = p->rows;
-    double *bmax = work + 6 * n; /* n / BLK + 1 values */
-    double *rnz = work, *rsz = work + n, *org = work + 2 * n, *obs = work + 3 * n, *h = work + 4 * n, *q = work + 5 * n;
-    int ncrx = 0, done = 0;
-    while (!done) {
-        ncrx = ncrx + 1;
-        done = 1;
-        for (Py_ssize_t j = 0; j < n; j++)
-            mod[j] = raz[j];
-        for (int nf = 0; nf < p->nfor; nf++) {
-            smooth_col(mod, rnz, rsz, ffu, n, p->rnoise, h, q);
-            memcpy(org, rsz, n * sizeof(double));
-            for (int np_ = 1; np_ <= p->npar; np_++) {
-                readout_col(org, obs, fff, p, bmax);
-                double *t = org;
-                org = obs;
-                obs = t;
-            }
-            /* after the swap the last readout is in org */
-            for (Py_ssize_t j = 0; j < n; j++) {
-                double chg = org[j] - rsz[j];
-                mod[j] = raz[j] - chg;
-            }
-        }
-        if (p->fix < 0) {
-            const double fix = p->fix;
-            for (int j = 15; j <= 2060; j++) {
-                if (mod[j] < fix && mod[j] - raz[j] < fix && mod[j] < mod[j + 1] && mod[j] < mod[j - 1]) {
-                    int jmax = j;
-                    for (int jj = j - 2; jj < j; jj++)
-                        if (mod[jj] - raz[jj] > mod[jmax] - raz[jmax])
-                            jmax = jj;
-                    if (mod[jmax] - raz[jmax] > -2.5 * fix) {
-                        fff[jmax] = fff[jmax] * 0.90;
-                        done = ncrx >= 10;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /* ---------------------------------------------------------------- eight columns per SIMD group
  *
- * The readouts dominate after the smoothing, and columns are independent: a group of LANES columns
- * is read out together, one column per lane, arrays [row][lane]. Each lane does exactly its column's
- * operations (sim_colreadout_l_uvis_w order and types); masked operations give the +0.0 HSTCAL adds
- * where nothing is released or grabbed. Smoothing and the read-out cosmic-ray test stay per column. */
+ * Columns are independent: a group of LANES columns is read out together, one column per lane, arrays
+ * [row][lane]. Each lane does exactly its column's operations (sim_colreadout_l_uvis_w order and
+ * types); masked operations give the +0.0 HSTCAL adds where nothing is released or grabbed. */
 #define LANES 8
 
 typedef struct {
-    double *org, *obs, *pixf, *rat; /* [row][lane] */
+    double *org, *obs, *pixf, *rat; /* [row][lane]; pixf: the lanes' fff */
+    double *raz, *mod;             /* [row][lane] */
     double *bmax;                  /* [block] */
     double rpd[TDIM + 1], cpd[TDIM + 1];
 } Group;
@@ -259,7 +139,7 @@ avx512_ok(void)
 {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
 #else
     return 0;
 #endif
@@ -436,76 +316,237 @@ group_rat(Group *g, Py_ssize_t n)
         g->rat[k] = g->pixf[k] < g->pixf[k - LANES] ? g->pixf[k] / g->pixf[k - LANES] : 1.0;
 }
 
-/* sub_ctecor_v2c on `live` columns at once: raz[l], fff[l], mod[l] per lane (double, rows each);
- * work[l]: 6*rows doubles of smoothing scratch per lane. Each lane repeats its correction while its
- * read-out cosmic-ray test cuts fff (up to 10 times), as correct_col; finished lanes drop out. */
+/* ---------------------------------------------------------------- read-noise smoothing, 8 columns
+ *
+ * rm_rnZ_colj on a group, one column per lane, arrays [row][lane]. In HSTCAL's round every dd comes
+ * from rsz, which the round does not change, and rsz = chg − rnz on rows j1..j2 (chg elsewhere), so a
+ * round is one pass down the rows holding the last rows in registers: dd of row k+1, then
+ * rnz[k] = ((rnz[k] − q[k−1]) + h[k]) − q[k+1], h = dd/2 and q = dd/4 (dd capped at ±RNMIT/5) where
+ * row k is flagged, +0.0 elsewhere (the order in which HSTCAL's row loop changes rnz[k]; rnz is never
+ * −0.0, so adding a +0.0 leaves it as it is). dtot (Σ rnz² over j1..j2) is summed row after row as
+ * HSTCAL does, ftot counts the flags. A lane whose column stops (sqrt(dtot/ftot) > RNMIT) is flagged
+ * nowhere in later rounds, so its rnz stays as it was. `inm[k]`: the lanes with j1 <= k <= j2. */
+typedef struct {
+    const double *chg; /* [row][lane], in */
+    double *rnz, *rsz; /* [row][lane], out */
+    unsigned char *inm; /* [row] */
+    Py_ssize_t rows;
+    int k0, k1; /* the rows that can change: min j1 − 1 … max j2 + 1 */
+} Smooth;
+
+/* Each lane's j1, j2 (rm_rnZ_colj) → inm, k0, k1 for the lanes in `lanes` (others: no row); rnz = 0.
+ * Returns those of them with j1 <= j2. */
+static unsigned
+smooth_start(Smooth *s, unsigned lanes)
+{
+    const Py_ssize_t n = s->rows;
+    memset(s->rnz, 0, (size_t)n * LANES * sizeof(double));
+    memset(s->inm, 0, (size_t)n);
+    unsigned some = 0;
+    int k0 = XAMP_SCI_DIM, k1 = 0;
+    for (int l = 0; l < LANES; l++) {
+        if (!((lanes >> l) & 1))
+            continue;
+        int j1 = XAMP_SCI_DIM - 1, j2 = 2;
+        for (int j = 2; j <= XAMP_SCI_DIM - 1; j++)
+            if (j1 == XAMP_SCI_DIM - 1 && s->chg[j * LANES + l] > 0)
+                j1 = j;
+        for (int j = XAMP_SCI_DIM - 1; j >= 2; j--)
+            if (j2 == 2 && s->chg[j * LANES + l] > 0)
+                j2 = j;
+        if (j1 > j2)
+            continue; /* no row in range: HSTCAL's rounds change nothing (0/0 never stops them) */
+        some |= 1u << l;
+        for (int j = j1; j <= j2; j++)
+            s->inm[j] |= (unsigned char)(1u << l);
+        k0 = j1 - 1 < k0 ? j1 - 1 : k0;
+        k1 = j2 + 1 > k1 ? j2 + 1 : k1;
+    }
+    s->k0 = k0;
+    s->k1 = k1;
+    return some;
+}
+
+/* rsz = chg − rnz on each lane's rows j1..j2, chg elsewhere. */
 static void
-correct_group(double **raz, double **fff, double **mod, double **work, unsigned char *ffu, int live, Group *g,
-              const CTEPars *p)
+smooth_end(Smooth *s)
+{
+    for (Py_ssize_t j = 0; j < s->rows; j++)
+        for (int l = 0; l < LANES; l++) {
+            const Py_ssize_t k = j * LANES + l;
+            s->rsz[k] = (s->inm[j] >> l) & 1 ? s->chg[k] - s->rnz[k] : s->chg[k];
+        }
+}
+
+/* One round on every lane in turn (portable): the lanes' dtot and ftot added to d, f. */
+static void
+smooth_round_lanes(Smooth *s, unsigned alive, double rnn, double cap, double *d, double *f)
+{
+    const double ncap = -cap;
+    const double *chg = s->chg;
+    double *rnz = s->rnz;
+    const unsigned char *inm = s->inm;
+    for (int l = 0; l < LANES; l++) {
+        if (!((alive >> l) & 1))
+            continue;
+        const unsigned bit = 1u << l;
+#define RSZ(j) (inm[j] & bit ? chg[(j) * LANES + l] - rnz[(j) * LANES + l] : chg[(j) * LANES + l])
+        double rs0 = RSZ(s->k0), rs1 = RSZ(s->k0 + 1), rz0 = rnz[s->k0 * LANES + l], rz1 = rnz[(s->k0 + 1) * LANES + l];
+        double qm1 = 0.0, q0 = 0.0, h0 = 0.0, dtot = 0.0, ftot = 0.0;
+        for (int k = s->k0; k <= s->k1; k++) {
+            const double rz2 = rnz[(k + 2) * LANES + l];
+            const double rs2 = RSZ(k + 2);
+            const double dd = rs1 - (rs2 + rs0) / 2.0; /* row k+1 */
+            double h1 = 0.0, q1 = 0.0;
+            if ((inm[k + 1] & bit) && fabs(dd) < rnn) {
+                double c = dd > cap ? cap : dd;
+                c = c < ncap ? ncap : c;
+                h1 = c * 0.50;
+                q1 = c * 0.25;
+                ftot = ftot + 1.0;
+            }
+            const double v = ((rz0 - qm1) + h0) - q1;
+            rnz[k * LANES + l] = v;
+            if (inm[k] & bit)
+                dtot = dtot + v * v;
+            qm1 = q0;
+            q0 = q1;
+            h0 = h1;
+            rs0 = rs1;
+            rs1 = rs2;
+            rz0 = rz1;
+            rz1 = rz2;
+        }
+#undef RSZ
+        d[l] = dtot;
+        f[l] = ftot;
+    }
+}
+
+#if HAVE_AVX512_ROWS
+/* The same round with the eight lanes in AVX-512 registers: the cap by VRANGEPD (the smaller
+ * magnitude of dd and RNMIT/5 with dd's sign: the two comparisons of HSTCAL for any number). */
+__attribute__((target("avx512f,avx512dq"))) static void
+smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, double *d, double *f)
+{
+    const double *chg = s->chg;
+    double *rnz = s->rnz;
+    const unsigned char *inm = s->inm;
+    const __m512d rnn = _mm512_set1_pd(rnn_s), cap = _mm512_set1_pd(cap_s), half = _mm512_set1_pd(0.50),
+                  quarter = _mm512_set1_pd(0.25), one = _mm512_set1_pd(1.0);
+    const __mmask8 al = (__mmask8)alive;
+    Py_ssize_t k = s->k0;
+    __m512d c0 = _mm512_load_pd(chg + k * LANES), c1 = _mm512_load_pd(chg + (k + 1) * LANES);
+    __m512d rz0 = _mm512_load_pd(rnz + k * LANES), rz1 = _mm512_load_pd(rnz + (k + 1) * LANES);
+    __m512d rs0 = _mm512_mask_sub_pd(c0, inm[k], c0, rz0), rs1 = _mm512_mask_sub_pd(c1, inm[k + 1], c1, rz1);
+    __m512d qm1 = _mm512_setzero_pd(), q0 = qm1, h0 = qm1, dtot = qm1, ftot = qm1;
+    for (; k <= s->k1; k++) {
+        const __m512d c2 = _mm512_load_pd(chg + (k + 2) * LANES), rz2 = _mm512_load_pd(rnz + (k + 2) * LANES);
+        const __m512d rs2 = _mm512_mask_sub_pd(c2, inm[k + 2], c2, rz2);
+        const __m512d dd = _mm512_sub_pd(rs1, _mm512_mul_pd(_mm512_add_pd(rs2, rs0), half)); /* /2.0 exactly */
+        const __mmask8 m = _mm512_mask_cmp_pd_mask(al & inm[k + 1], _mm512_abs_pd(dd), rnn, _CMP_LT_OQ);
+        const __m512d c = _mm512_range_pd(dd, cap, 0x02);
+        const __m512d h1 = _mm512_maskz_mul_pd(m, c, half), q1 = _mm512_maskz_mul_pd(m, c, quarter);
+        ftot = _mm512_mask_add_pd(ftot, m, ftot, one);
+        const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(rz0, qm1), h0), q1);
+        _mm512_store_pd(rnz + k * LANES, v);
+        dtot = _mm512_mask_add_pd(dtot, inm[k], dtot, _mm512_mul_pd(v, v));
+        qm1 = q0;
+        q0 = q1;
+        h0 = h1;
+        rs0 = rs1;
+        rs1 = rs2;
+        rz0 = rz1;
+        rz1 = rz2;
+    }
+    _mm512_storeu_pd(d, dtot);
+    _mm512_storeu_pd(f, ftot);
+}
+#endif
+
+/* rm_rnZ_colj on the lanes in `lanes` (the others keep rnz = 0: rsz = chg). */
+static void
+smooth_group(Smooth *s, unsigned lanes, double rnmit)
+{
+    unsigned alive = smooth_start(s, lanes);
+    const double cap = rnmit / 5.0;
+    for (int nit = 1; nit < NITMAX && alive; nit++) {
+        const double rnn = rnmit * (1.00 + 5.0 * nit / (double)(float)NITMAX);
+        double d[LANES] = {0}, f[LANES] = {0};
+#if HAVE_AVX512_ROWS
+        if (use_avx512)
+            smooth_round_avx512(s, alive, rnn, cap, d, f);
+        else
+#endif
+            smooth_round_lanes(s, alive, rnn, cap, d, f);
+        for (int l = 0; l < LANES; l++)
+            if ((alive >> l) & 1 && sqrt(d[l] / f[l]) > rnmit)
+                alive &= ~(1u << l);
+    }
+    smooth_end(s);
+}
+
+/* sub_ctecor_v2c on `live` columns at once, arrays [row][lane]: g->raz (in), g->pixf (fff, cut by the
+ * read-out cosmic-ray test), g->mod (out). Each lane repeats its correction while its test cuts fff
+ * (up to 10 times); finished lanes keep their result (later rounds and readouts ignore them). */
+static void
+correct_group(int live, Group *g, Smooth *s, const CTEPars *p)
 {
     const Py_ssize_t n = p->rows;
-    int active[LANES], ncrx = 0;
-    for (int l = 0; l < LANES; l++)
-        active[l] = l < live;
-    int any = live > 0;
-    while (any) {
+    unsigned active = (1u << live) - 1u;
+    int ncrx = 0;
+    if (use_avx512 < 0)
+        use_avx512 = avx512_ok();
+    while (active) {
         ncrx = ncrx + 1;
-        for (int l = 0; l < LANES; l++)
-            if (active[l] || ncrx == 1) { /* spare lanes get their (repeated) column's fff once */
-                for (Py_ssize_t j = 0; j < n; j++) {
-                    mod[l][j] = raz[l][j];
-                    g->pixf[j * LANES + l] = fff[l][j];
-                }
-            }
+        for (Py_ssize_t j = 0; j < n; j++)
+            for (int l = 0; l < LANES; l++)
+                if ((active >> l) & 1)
+                    g->mod[j * LANES + l] = g->raz[j * LANES + l];
         group_rat(g, n);
         for (int nf = 0; nf < p->nfor; nf++) {
-            for (int l = 0; l < LANES; l++) {
-                if (!active[l])
-                    continue; /* the lane keeps its last data: it is read out but not used */
-                double *rnz = work[l], *rsz = work[l] + n, *h = work[l] + 2 * n, *q = work[l] + 3 * n;
-                smooth_col(mod[l], rnz, rsz, ffu, n, p->rnoise, h, q);
-                for (Py_ssize_t j = 0; j < n; j++)
-                    g->org[j * LANES + l] = rsz[j];
-            }
+            smooth_group(s, active, p->rnoise);
+            memcpy(g->org, s->rsz, (size_t)n * LANES * sizeof(double));
             for (int np_ = 1; np_ <= p->npar; np_++) {
                 readout_group(g, p);
                 double *t = g->org;
                 g->org = g->obs;
                 g->obs = t;
             }
-            for (int l = 0; l < LANES; l++) {
-                if (!active[l])
-                    continue;
-                const double *rsz = work[l] + n;
-                for (Py_ssize_t j = 0; j < n; j++) {
-                    double chg = g->org[j * LANES + l] - rsz[j];
-                    mod[l][j] = raz[l][j] - chg;
-                }
-            }
+            for (Py_ssize_t j = 0; j < n; j++)
+                for (int l = 0; l < LANES; l++)
+                    if ((active >> l) & 1) {
+                        const Py_ssize_t k = j * LANES + l;
+                        double chg = g->org[k] - s->rsz[k];
+                        g->mod[k] = g->raz[k] - chg;
+                    }
         }
-        any = 0;
         for (int l = 0; l < LANES; l++) {
-            if (!active[l])
+            if (!((active >> l) & 1))
                 continue;
             int done = 1;
             if (p->fix < 0) {
                 const double fix = p->fix;
-                const double *md = mod[l], *rz = raz[l];
+                const double *md = g->mod + l, *rz = g->raz + l;
+                double *ff = g->pixf + l;
+#define L_(a, j) a[(j) * LANES]
                 for (int j = 15; j <= 2060; j++) {
-                    if (md[j] < fix && md[j] - rz[j] < fix && md[j] < md[j + 1] && md[j] < md[j - 1]) {
+                    if (L_(md, j) < fix && L_(md, j) - L_(rz, j) < fix && L_(md, j) < L_(md, j + 1) &&
+                        L_(md, j) < L_(md, j - 1)) {
                         int jmax = j;
                         for (int jj = j - 2; jj < j; jj++)
-                            if (md[jj] - rz[jj] > md[jmax] - rz[jmax])
+                            if (L_(md, jj) - L_(rz, jj) > L_(md, jmax) - L_(rz, jmax))
                                 jmax = jj;
-                        if (md[jmax] - rz[jmax] > -2.5 * fix) {
-                            fff[l][jmax] = fff[l][jmax] * 0.90;
+                        if (L_(md, jmax) - L_(rz, jmax) > -2.5 * fix) {
+                            L_(ff, jmax) = L_(ff, jmax) * 0.90;
                             done = ncrx >= 10;
                         }
                     }
                 }
+#undef L_
             }
-            active[l] = !done;
-            any |= !done;
+            if (done)
+                active &= ~(1u << l);
         }
     }
 }
@@ -517,7 +558,8 @@ galloc(size_t n)
     return posix_memalign(&p, 64, n ? n : 64) == 0 ? p : NULL;
 }
 
-/* set_simd(flag): the AVX-512 readout rows when the CPU has them (flag true) or the portable ones;
+/* set_simd(flag): the AVX-512 readout rows and smoothing rounds when the CPU has them (flag true) or the
+ * portable ones;
  * returns whether AVX-512 is now used. */
 static PyObject *
 set_simd(PyObject *self, PyObject *args)
@@ -569,53 +611,50 @@ k_ctecor(PyObject *self, PyObject *args)
     p.cp = cp.buf;
     p.rnoise = rnoise;
     p.fix = fix;
-    /* per lane: raz, fff, mod and 6 rows of smoothing scratch; per group: 4 [row][lane] arrays */
+    /* per group: 8 [row][lane] arrays, the skip index of the readout and the smoothing's row masks */
     const size_t nr = (size_t)rows;
-    double *buf = galloc((9 * LANES * nr + 4 * LANES * nr + nr / BLK + 2) * sizeof(double));
-    unsigned char *ffu = malloc(rows);
-    if (buf == NULL || ffu == NULL) {
-        free(buf);
-        free(ffu);
+    double *buf = galloc((8 * LANES * nr + nr / BLK + 2) * sizeof(double) + nr);
+    if (buf == NULL) {
         ck_release(all, 8);
         return PyErr_NoMemory();
     }
     const float *zr = raz.buf, *zf = fff.buf;
     float *zo = out.buf;
     Py_BEGIN_ALLOW_THREADS;
-    double *craz[LANES], *cfff[LANES], *cmod[LANES], *work[LANES];
-    for (int l = 0; l < LANES; l++) {
-        craz[l] = buf + (9 * l) * nr;
-        cfff[l] = buf + (9 * l + 1) * nr;
-        cmod[l] = buf + (9 * l + 2) * nr;
-        work[l] = buf + (9 * l + 3) * nr;
-    }
     Group g;
-    double *gb = buf + 9 * LANES * nr;
-    g.org = gb;
-    g.obs = gb + LANES * nr;
-    g.pixf = gb + 2 * LANES * nr;
-    g.rat = gb + 3 * LANES * nr;
-    g.bmax = gb + 4 * LANES * nr;
+    Smooth sm;
+    const size_t a = LANES * nr;
+    g.org = buf;
+    g.obs = buf + a;
+    g.pixf = buf + 2 * a;
+    g.rat = buf + 3 * a;
+    g.raz = buf + 4 * a;
+    g.mod = buf + 5 * a;
+    sm.rnz = buf + 6 * a;
+    sm.rsz = buf + 7 * a;
+    g.bmax = buf + 8 * a;
+    sm.inm = (unsigned char *)(g.bmax + nr / BLK + 2);
+    sm.chg = g.mod;
+    sm.rows = rows;
     for (Py_ssize_t k0 = 0; k0 < nsel; k0 += LANES) {
         const int live = nsel - k0 < LANES ? (int)(nsel - k0) : LANES;
         for (int l = 0; l < LANES; l++) {
             const Py_ssize_t c = cl[k0 + (l < live ? l : live - 1)]; /* spare lanes repeat a column */
             for (Py_ssize_t j = 0; j < rows; j++) {
-                craz[l][j] = zr[c + j * ncol];
-                cfff[l][j] = fstride ? zf[c + j * ncol] : zf[j];
-                g.org[j * LANES + l] = 0.0;
+                g.raz[j * LANES + l] = zr[c + j * ncol];
+                g.pixf[j * LANES + l] = fstride ? zf[c + j * ncol] : zf[j];
+                g.mod[j * LANES + l] = g.raz[j * LANES + l];
             }
         }
-        correct_group(craz, cfff, cmod, work, ffu, live, &g, &p);
+        correct_group(live, &g, &sm, &p);
         for (int l = 0; l < live; l++) {
             const Py_ssize_t c = cl[k0 + l];
             for (Py_ssize_t j = 0; j < rows; j++)
-                zo[c + j * ncol] = (float)cmod[l][j];
+                zo[c + j * ncol] = (float)g.mod[j * LANES + l];
         }
     }
     Py_END_ALLOW_THREADS;
     free(buf);
-    free(ffu);
     ck_release(all, 8);
     Py_RETURN_NONE;
 }
