@@ -592,16 +592,18 @@ def abs_flux6(
     atodgain: float,
     qpars: dict | None,
     extrsize: np.float32,
+    resp_wl: np.ndarray | None = None,
 ):
-    """``AbsFlux6`` (first order, no TDS, GAC, CTE or blaze shift): FLUX = NET · h·c·ATODGAIN /
-    (A·R·T·λ·Δλ) · PCT(max)/PCT(box) in float; ERROR (and NET_ERROR) times the CCD Q factor;
+    """``AbsFlux6`` (no TDS, GAC or CTE): FLUX = NET · h·c·ATODGAIN / (A·R·T·λ·Δλ) · PCT(max)/PCT(box)
+    in float, R on `resp_wl` (an echelle order's blaze-shifted PHOTTAB wavelengths) when given, PCT on
+    `phot_wl`; ERROR (and NET_ERROR) times the CCD Q factor (none: `qpars` None, the MAMAs);
     CALIBDEFECT where the aperture throughput, the dispersion or the response is ≤ 0. Returns
     (flux, error, net_error, dq)."""
     from .x2d import C_LIGHT, CALIBDEFECT, CM_PER_ANGSTROM, H_PLANCK, HST_AREA, interp1d
 
     photfactor = H_PLANCK * C_LIGHT / HST_AREA
     wl = wave / hfactor
-    response = extrap1d(wl, phot_wl, phot_thru)
+    response = extrap1d(wl, phot_wl if resp_wl is None else resp_wl, phot_thru)
     pct = interp1d(wl, phot_wl, pcorr)
     pct2 = interp1d(wl, phot_wl, pcorr_box)
     thr = interp1d(wl, slit_wl, slit_thr)

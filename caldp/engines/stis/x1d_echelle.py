@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -26,6 +27,7 @@ from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
+from ..common.refs import is_given
 from . import radialvel
 from . import waveshift_echelle as WE
 from . import x1d as E
@@ -42,9 +44,12 @@ from .x2d_io import (
     _Table,
     ap_offset_delta,
     aperture_name,
+    blaze_shift,
     read_apdes,
+    read_apthr,
     read_disp,
     read_inang,
+    read_phot_echelle,
     read_trace,
 )
 
@@ -92,7 +97,7 @@ def read_xtract_orders(t: _Table, aperture: str, opt_elem: str, cenwave: int) ->
 def check(primary, env, fname: str = "", switches: Mapping | None = None) -> None:
     """What the builtin echelle calstis6 refuses, before any pixel."""
     sw = switches or primary
-    for key in ("SC2DCORR", "FLUXCORR", "SGEOCORR"):
+    for key in ("SC2DCORR", "SGEOCORR"):
         if _switch(sw.get(key)) == "PERFORM":
             raise EngineError(
                 f"{key}=PERFORM with echelle X1DCORR is not supported by the builtin STIS engine yet",
@@ -100,6 +105,18 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
                 keyword=key,
             )
     refs = Refs(dict(env), primary)
+    if _switch(sw.get("FLUXCORR")) == "PERFORM":
+        if _switch(sw.get("DISPCORR")) != "PERFORM":
+            raise EngineError("FLUXCORR without DISPCORR is not supported", file=fname, keyword="FLUXCORR")
+        for key in ("PCTAB", "GACTAB"):
+            if is_given(primary.get(key)) and refs.path(key).is_file():
+                raise EngineError(
+                    f"{key} with echelle FLUXCORR is not supported by the builtin STIS engine yet",
+                    file=fname,
+                    keyword=key,
+                )
+        for key in ("PHOTTAB", "APERTAB"):
+            refs.path(key)
     need = ["XTRACTAB", "SPTRCTAB", "SDCTAB", "APDESTAB"]
     if _switch(sw.get("DISPCORR")) == "PERFORM":
         need += ["DISPTAB", "INANGTAB"]
@@ -127,6 +144,21 @@ def wavelengths(coeff, ncoeff: int, sporder: int, cenwave: int, nx: int, ltm, lt
     return wave
 
 
+def orbital_dopp(t1: float, t2: float, doppzero: float, orbitper: float, doppmag: float) -> float:
+    """``orbitalDopp``: the mean orbital Doppler shift (low-res pixels) over [t1, t2] (MJD)."""
+    if doppmag <= 0.0:
+        return 0.0
+    orbitper /= 86400.0
+    if abs(t2 - t1) < 1.0e-4:
+        t = (t1 + t2) / 2.0
+        shift = doppmag * math.sin((t - doppzero) * 2 * E.PI / orbitper)
+    else:
+        c1 = math.cos((t1 - doppzero) * 2.0 * E.PI / orbitper)
+        c2 = math.cos((t2 - doppzero) * 2.0 * E.PI / orbitper)
+        shift = doppmag * orbitper / (2.0 * E.PI) * (c1 - c2) / (t2 - t1)
+    return shift / 2.0
+
+
 def _nominal(trace_rows, total2: float) -> float:
     """The order's nominal line: its (first) trace row's A2CENTER plus the offsets (InterpTrace6 keeps it)."""
     return trace_rows[0].a2center + total2
@@ -137,9 +169,10 @@ def _on_image(nm: float, ltm, ltv, ny: int) -> bool:
     return 0 <= a2phys < ny
 
 
-def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq):
+def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq, mref: int = 0):
     """``GCrossCorr``: CrossCorr of every order with a trace whose nominal line is on the image;
-    returns (global offset, {sporder: (CrossCorr's offset or None when it failed, rejected)})."""
+    returns (global offset, {sporder: (CrossCorr's offset or None when it failed, rejected)}, the
+    offset of order `mref` — 0 unless its CrossCorr succeeded)."""
     ny = im.sci.shape[0]
     spord, off, rej, raw = [], [], [], []
     for xtr in xtracts:
@@ -159,9 +192,42 @@ def global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, lt
         spord.append(xtr.sporder)
         off.append(o)
         rej.append(failed)
+    yoff = next((o for m, o, j in zip(spord, off, rej, strict=True) if m == mref and j == 0), 0.0)
     gcc, _ = E.cc_average(off, rej, CC_REJECT)
     gcc, _ = E.cc_average(off, rej, CC_REJECT)
-    return gcc, {m: (r, j) for m, r, j in zip(spord, raw, rej, strict=True)}
+    return gcc, {m: (r, j) for m, r, j in zip(spord, raw, rej, strict=True)}, yoff
+
+
+def _blaze_ok(row: dict) -> dict | None:
+    """GetAbsPhot6's blaze-shift parameters of a PHOTTAB row, None when absent or dummy (REFORD,
+    REFWAV, REFY or REFMJD zero)."""
+    b = row["blaze"]
+    if b is None or b["mref"] == 0 or b["wref"] == 0.0 or b["yref"] == -1.0 or b["mjd"] == 0.0:
+        return None
+    return b
+
+
+def _doppler(sh) -> tuple[float, float, float]:
+    """GetGrpInfo6's DOPPZERO, ORBITPER, DOPPMAG (DOPPMAG 0 when DOPPON is false, outside TIME-TAG)."""
+    doppmag = float(sh.get("DOPPMAG", 0.0))
+    if doppmag > 0.0 and not bool(sh.get("DOPPON", False)):
+        doppmag = 0.0
+    return float(sh.get("DOPPZERO", 0.0)), float(sh.get("ORBITPER", 1.0)), doppmag
+
+
+def _check_tds(refs, p, opt_elem: str) -> None:
+    """GetTds: a TDSTAB row for OPT_ELEM is not supported yet (none, or TDSTAB blank: no correction)."""
+    if not is_given(p.get("TDSTAB")):
+        return
+    tds = _Table(refs, "TDSTAB")
+    for col in ("TIME", "SLOPE", "NT"):  # the spectroscopic format, else an error
+        tds.col(col)
+    if any(_same_string(v, opt_elem) for v in tds.col("OPT_ELEM")):
+        raise EngineError(
+            "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
+            file=tds.name,
+            keyword="TDSTAB",
+        )
 
 
 def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
@@ -180,10 +246,12 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
     cenwave = int(p["CENWAVE"])
     ra, dec = float(p["RA_TARG"]), float(p["DEC_TARG"])
     backcorr = sw["BACKCORR"] == "PERFORM"
+    fluxcorr = sw["FLUXCORR"] == "PERFORM"
     dispcorr = sw["DISPCORR"] == "PERFORM"
     helcorr = sw["HELCORR"] == "PERFORM"
     refs = Refs(dict(env), p.copy())
     need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
+    need += ["PHOTTAB", "APERTAB"] if fluxcorr else []
     tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
     hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
     slit = read_apdes(tabs["APDESTAB"], aperture)
@@ -195,6 +263,11 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
             keyword="XTRACTAB",
         )
     disp0 = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
+    atodgain = float(p.get("ATODGAIN", 1.0))
+    slit_wl = slit_thr = None
+    if fluxcorr:
+        slit_wl, slit_thr = read_apthr(tabs["APERTAB"], aperture)
+        _check_tds(refs, p, opt_elem)
     tables, radvel = [], 0.0
     for im in exp.imsets:
         sh = im.sci_hdr
@@ -220,10 +293,40 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
         ap_offset2 = slit.ap_offset[1] / (float(sh["CD2_2"]) * 3600.0)
         total2 = msm[1] + ap_offset2
         ny, nx = im.sci.shape
-        gcc = 0.0
-        cc = {}
+        mref, bcorr_l = 0, False
+        if fluxcorr:  # the reference order for the blaze shift: the first order with a PHOTTAB row
+            for xtr in xtracts:
+                row = read_phot_echelle(tabs["PHOTTAB"], opt_elem, cenwave, xtr.sporder)
+                if row is not None:
+                    b = _blaze_ok(row)
+                    mref, bcorr_l = (b["mref"], True) if b is not None else (0, False)
+                    break
+        gcc, cc, ypos = 0.0, {}, 0.0
         if len(xtracts) > 1:
-            gcc, cc = global_cross_corr(im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq)
+            gcc, cc, ypos = global_cross_corr(
+                im, xtracts, tabs, opt_elem, cenwave, expstart, total2, ltm, ltv, sdq, mref
+            )
+        wpos = ddisp = 0.0
+        if fluxcorr and mref > 0:
+            trace, _ = read_trace(tabs["SPTRCTAB"], opt_elem, cenwave, mref, expstart)
+            ypos += trace[0].a2center + total2
+            iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, mref)
+            delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, int(sh.get("DISPAXIS", 1)))
+            d = X.adjust_disp(X.interp_disp(disp, ypos), delta, iac, msm[0])
+            w = wavelengths(d.coeff, d.ncoeff, mref, cenwave, nx, ltm, ltv, hfactor)
+            dshift = orbital_dopp(expstart, expend, *_doppler(sh))
+            i = nx // 2
+            ix = float(np.float32(i)) + dshift if nx <= 1024 else float(np.float32(i)) + 0.5 + 2.0 * dshift
+            i = int(ix)
+            q = ix - float(np.float32(i))
+            wpos = (1.0 - q) * w[i] + q * w[i + 1]
+            ddisp = w[i] - w[i - 1]
+            if nx > 1024:
+                ddisp *= 2.0
+            if hfactor is not None:
+                wpos /= hfactor
+                ddisp /= hfactor
+        bshift_sum, bshift_n = 0.0, 0
         rows, offsets = [], 0.0
         success = skipping = False
         rpix = ((np.arange(nx) - ltv[0]) / ltm[0]).astype(np.int64)
@@ -262,6 +365,29 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
                 delta = ap_offset_delta(tabs["APDESTAB"], slit, disp[0].ref_aper, int(sh.get("DISPAXIS", 1)))
                 d = X.adjust_disp(X.interp_disp(disp, a2c), delta, iac, msm[0])
                 wave = wavelengths(d.coeff, d.ncoeff, xtr.sporder, cenwave, nx, ltm, ltv, hfactor)
+            fl, error, net_error, odq = np.zeros(nx, np.float32), ex.error, ex.error, ex.dq
+            if fluxcorr:
+                row = read_phot_echelle(tabs["PHOTTAB"], opt_elem, cenwave, xtr.sporder)
+                if row is None:
+                    raise EngineError(
+                        f"matching row not found (OPT_ELEM {opt_elem}, CENWAVE {cenwave}, SPORDER {xtr.sporder})",
+                        file=tabs["PHOTTAB"].name,
+                        keyword="PHOTTAB",
+                    )
+                b = _blaze_ok(row)
+                resp_wl = None
+                if wpos != 0.0 and b is not None:
+                    bshift = blaze_shift(b, wpos, ypos, ddisp, expstart, expend)
+                    resp_wl = row["wl"] + bshift * (ddisp * b["mref"]) / xtr.sporder
+                    bshift_sum += bshift
+                    bshift_n += 1
+                ones = np.ones(row["wl"].size)
+                fl, error, net_error, odq = E.abs_flux6(
+                    wave, net, ex.error, ex.error, ex.gross, ex.dq,
+                    phot_wl=row["wl"], phot_thru=row["thru"], pcorr=ones, pcorr_box=ones,
+                    slit_wl=slit_wl, slit_thr=slit_thr, hfactor=hfactor if hfactor is not None else 1.0,
+                    atodgain=atodgain, qpars=None, extrsize=np.float32(xtr.extrsize * ltm[1]), resp_wl=resp_wl,
+                )  # fmt: skip
             rows.append(
                 {
                     "SPORDER": np.int16(xtr.sporder),
@@ -270,10 +396,10 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
                     "GROSS": ex.gross,
                     "BACKGROUND": back,
                     "NET": net,
-                    "FLUX": np.zeros(nx, np.float32),
-                    "ERROR": ex.error,
-                    "NET_ERROR": ex.error,
-                    "DQ": ex.dq.astype(np.int16),
+                    "FLUX": fl,
+                    "ERROR": error,
+                    "NET_ERROR": net_error,
+                    "DQ": odq.astype(np.int16),
                     "A2CENTER": np.float32(a2c * ltm[1] + ltv[1] + 1.0),
                     "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
                     "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
@@ -289,7 +415,7 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
         if not rows:
             log.warning("No rows were written; no table created.")
             continue
-        hdu = _columns(nx, rows)
+        hdu = _columns(nx, rows, fluxcorr)
         h = hdu.header
         h["EXTNAME"] = "SCI"
         h["EXTVER"] = len(tables) + 1
@@ -298,6 +424,8 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
                 continue
             h[card.keyword] = (_hval(card.value), card.comment)
         h["CRSCROFF"] = (_hval(offsets / len(rows)), "offset from 1-D extraction cross-corr.")
+        if bcorr_l and bshift_n > 0:
+            h["BLZSHIFT"] = (_hval(bshift_sum / bshift_n), "average blaze shift (pixels)")
         if helcorr:
             h["V_HELIO"] = (_hval(radvel), "heliocentric radial velocity (km/s)")
         tables.append(hdu)
@@ -312,6 +440,8 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
         prim["DISPCORR"] = "COMPLETE"
         if helcorr:
             prim["HELCORR"] = "COMPLETE"
+        if fluxcorr:
+            prim["FLUXCORR"] = "COMPLETE"
     prim["NEXTEND"] = (len(tables), "number of extensions")
     prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
     if dispcorr and helcorr:

@@ -361,6 +361,8 @@ def _history(prim, sw, tabs, hist) -> None:
         for key in ("PHOTTAB", "PCTAB", "APERTAB"):
             if key in tabs:
                 tab(key)
+            else:  # TabHistory is unconditional: a blank or N/A PCTAB is named as given
+                prim.add_history(f"  reference table {str(prim.get(key, '')).strip()}")
 
 
 def _pct(t: _Table, aperture: str, cenwave: int, mheight: int):

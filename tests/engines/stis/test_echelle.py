@@ -276,7 +276,7 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
     for key, value, keyword in (
         ("SC2DCORR", "PERFORM", "SC2DCORR"),
         ("SGEOCORR", "PERFORM", "SGEOCORR"),
-        ("FLUXCORR", "PERFORM", "FLUXCORR"),
+        ("FLUXCORR", "PERFORM", "TDSTAB"),  # the imaging TDSTAB lacks TIME/SLOPE/NT (cs0.e stops too)
         ("OPT_ELEM", "G140L", "OBSTYPE"),
     ):
         work = tmp_path / key
@@ -284,10 +284,11 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
         with fits.open(work / f"{ds.name}_raw.fits", mode="update") as h:
             h[0].header[key] = value
         out = tmp_path / f"out_{key}"
+        out.mkdir()
         with pytest.raises(EngineError) as exc:
             calstis(work / f"{ds.name}_raw.fits", outdir=out, env=echelle_sim.env)
         assert exc.value.keyword == keyword
-        assert not list(out.glob("*.fits")) if out.exists() else True
+        assert list(out.iterdir()) == []  # checked first, or rolled back
 
 
 def test_x2d_orders_straight_and_lines_where_the_grid_says(echelle_sim, echelle_run):
@@ -690,11 +691,12 @@ def test_full_size_parity_with_cs0(tmp_path):
 
 
 @pytest.mark.hstcal
-def test_x2d_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
-    """FLUXCORR switched on for the rectification (X1DCORR off, TDSTAB = N/A, PCTAB = N/A): each
-    order's sensitivity from its PHOTTAB row shifted by the MSM/blaze shift (REFORD's wavelength at
-    pixel 512 through the dispersion relation at its trace line, REFY one-indexed), flux-calibrated
-    `_x2d` with BLZSHIFT, DIFF2PT, BUNIT and the history equal to cs0.e's, 0 ulp."""
+def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
+    """FLUXCORR switched on (TDSTAB = N/A, PCTAB = N/A): each order's sensitivity from its PHOTTAB row
+    shifted by the MSM/blaze shift (calstis7: REFORD's wavelength at pixel 512 through the dispersion
+    relation at its trace line; calstis6: at the middle column plus the orbital Doppler shift, the
+    line from GCrossCorr's offset; REFY one-indexed): the flux-calibrated `_x2d` (BLZSHIFT, DIFF2PT,
+    BUNIT) and `_x1d` (FLUX, ERROR, BLZSHIFT average, the history naming PCTAB N/A) equal cs0.e's."""
     import os
     import shutil
     import subprocess
@@ -714,7 +716,7 @@ def test_x2d_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     shutil.copytree(ds.input_path, work)
     raw = work / f"{ds.name}_raw.fits"
     with fits.open(raw, mode="update") as h:
-        h[0].header.update({"FLUXCORR": "PERFORM", "TDSTAB": "N/A", "PCTAB": "N/A", "X1DCORR": "OMIT"})
+        h[0].header.update({"FLUXCORR": "PERFORM", "TDSTAB": "N/A", "PCTAB": "N/A"})
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env)
@@ -732,3 +734,7 @@ def test_x2d_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
             for key in ("BLZSHIFT", "DIFF2PT", "CONT2EML", "SCALE_A1", "OMEGAPIX"):
                 assert np.float32(ha[key]) == np.float32(hb[key]), (k, key)
         assert 1.0 < b["SCI", 1].header["BLZSHIFT"] < 4.0
+    assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
+    with fits.open(mine / f"{ds.name}_x1d.fits") as t:
+        assert t[0].header["FLUXCORR"] == "COMPLETE" and 1.0 < t[1].header["BLZSHIFT"] < 4.0
+        assert (t[1].data["FLUX"] != 0).mean() > 0.9
