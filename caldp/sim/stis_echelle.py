@@ -7,11 +7,13 @@ cs1, cs4 ``getdisp4.c``/``getangle4.c``/``getinang4.c``/``gettrace4.c``/``makete
 - ``<root>_raw.fits``: one imset of low-res MAMA pixels (the Doppler/GLOBRATE keywords of
   :mod:`.stis_mama`; full 1024 × 1024, small a 1024 × 128 subarray at the detector's first row, see
   :func:`geometry`), OBSTYPE=SPECTROSCOPIC, a
-  LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR, HELCORR and
-  DISPCORR are PERFORM (cs0.e writes an ``_x2d`` with one imset per order on the image); X1DCORR,
-  BACKCORR, SC2DCORR and FLUXCORR are OMIT (echelle extraction with the scattered-light correction,
-  ECHSCTAB/EXSTAB/CDSTAB/RIPTAB/SRWTAB/HALOTAB/TELTAB, and the echelle flux calibration with its
-  blaze shift are not simulated) — unlike an archive E140M exposure, where they are PERFORM.
+  LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR, X1DCORR,
+  BACKCORR, HELCORR and DISPCORR are PERFORM (cs0.e writes an ``_x2d`` with one imset and an
+  ``_x1d`` with one row per order on the image). SC2DCORR is OMIT (the scattered-light correction's
+  ECHSCTAB/EXSTAB/CDSTAB/RIPTAB/SRWTAB/HALOTAB/TELTAB are not simulated) and so is FLUXCORR: PHOTTAB
+  (with the blaze-shift columns) and APERTAB are written, but the FUV-MAMA TDSTAB the imaging mode
+  shares has the imaging format, which cs0.e's spectroscopic FLUXCORR refuses; tests switch FLUXCORR
+  on with TDSTAB = N/A. An archive E140M exposure has SC2DCORR and FLUXCORR PERFORM.
 - ``<root>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE, the lamp lines of every order
   on the detector shifted by :data:`WAVECAL_SHIFT` pixels from where DISPTAB and SPTRCTAB put them.
 - Echelle orders 86–125: DISPTAB ``x = c0 + c1·m·λ`` (one-indexed pixels, :func:`dispersion_x`),
@@ -72,7 +74,7 @@ SWITCHES = {
     "X1DCORR": "PERFORM",
     "BACKCORR": "PERFORM",
     "SC2DCORR": "OMIT",  # scattered light (ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, SRWTAB, …): not simulated
-    "FLUXCORR": "OMIT",  # echelle PHOTTAB with the blaze shift: not simulated
+    "FLUXCORR": "OMIT",  # PHOTTAB/APERTAB written; the shared TDSTAB has the imaging format
 }
 #: the wavecal's own switches (cs0.e's wavecal chain ignores its X2DCORR for echelle data)
 WAV_SWITCHES = {
@@ -370,8 +372,8 @@ def blaze(x) -> np.ndarray:
 
 def _phottab() -> list:
     """PHOTTAB for E140M (one row per order, 2 Å steps over the order and beyond, the blaze times a
-    smooth response, the blaze-shift columns); FLUXCORR stays OMIT in the sim (see the module
-    docstring), the table is there for tests that switch it on."""
+    smooth response, the blaze-shift columns REFORD … BSHIFT_OFFSET, REFY one-indexed); FLUXCORR stays
+    OMIT in the sim (see the module docstring), the table is there for tests that switch it on."""
     n = len(ORDERS)
     nel = 40
     wl = np.zeros((n, nel))
