@@ -5,9 +5,9 @@ echelle wavecals), calstis12 into the ``_flt``, then calstis7 (X2DCORR: each ord
 rectified into its own imset of the ``_x2d``, :mod:`.x2d_io`) and calstis6 (X1DCORR: one ``_x1d``
 row per order, :mod:`.x1d_echelle`).
 
-The scattered-light correction (SC2DCORR: ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, …), echelle FLUXCORR, first-order
-MAMA spectra, RPTCORR of spectra and TIME-TAG data stop with an EngineError naming the switch before
-anything is written.
+FLUXCORR (with the echelle blaze shift) is done by both. The scattered-light correction (SC2DCORR:
+ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, …), first-order MAMA spectra, RPTCORR of spectra and TIME-TAG data
+stop with an EngineError naming the switch before anything is written.
 """
 
 from __future__ import annotations

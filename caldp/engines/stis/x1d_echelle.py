@@ -9,10 +9,12 @@ nominal line A2CENTER + SHIFTA2 + aperture offset (off the image: skipped, and a
 order the loop ends), its own CrossCorr offset (failed or rejected by the global analysis: the global
 offset), CalcBack, X1DSpec, the MAMA echelle background smoothing (two 31-column running means),
 the wavelengths (``evalInvDisp`` with the echelle search) — one table row per order; CRSCROFF is the
-mean offset of the rows.
+mean offset of the rows. FLUXCORR: each order's PHOTTAB row shifted by the MSM/blaze shift
+(``BlazeCorr``, the reference order's wavelength at the middle column plus the orbital Doppler
+shift), AbsFlux6 without the CCD Q factor; BLZSHIFT the mean shift.
 
-Not in: SC2DCORR (scattered light), FLUXCORR (blaze shift, PHOTTAB/GACTAB/TDSTAB), SGEOCORR, optimal
-extraction — each stops with an EngineError naming the switch before anything is written.
+Not in: SC2DCORR (scattered light), PCTAB/GACTAB/TDSTAB rows with FLUXCORR, SGEOCORR, optimal
+extraction — each stops with an EngineError naming the switch or table before anything is written.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ around :mod:`.x2d` — the keywords (``getkeyinfo7.c``, ``getgrpinfo7.c``), the 
 on the ``_flt`` when there is no CR-SPLIT (→ ``_x2d``) and on a first-order wavecal (→ ``_w2d_tmp``).
 
 Echelle data (one SDCTAB row per order) give one output imset per imset and order on the image
-(NEXTEND, set by the writer, then counts them as cs0.e's update does).
+(NEXTEND, set by the writer, then counts them as cs0.e's update does); their FLUXCORR uses each
+order's PHOTTAB row with the MSM/blaze shift (``BlazeCorr``) and writes BLZSHIFT.
 
-Not in: PRISM data, FLUXCORR of echelle data (blaze shift) and TDSTAB rows, SGEOCORR, imaging
+Not in: PRISM data, TDSTAB rows, SGEOCORR, imaging
 GEOCORR, wx2d output — each stops with an EngineError naming the switch or table.
 """
 
