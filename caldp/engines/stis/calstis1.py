@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -262,19 +263,20 @@ COORD_KEYS = (
 )
 
 
-def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], block=(1.0, 1.0)) -> None:
-    """``BinCoords`` after ``bin2d`` (BLEVCORR's trim is a bin2d of 1×1 from the overscan corner):
-    CRPIX, CD, LTV and LTM from the input SCI header `src`, updated by ``BinUpdate`` and written as
-    doubles (13 digits) into the SCI, ERR and DQ headers, added where missing."""
-    v = {k: float(src.get(k, d)) for k, d in COORD_KEYS}
-    ltm, ltv, cd, crpix = binning.bin_update(
-        block,
-        offset,
+def read_coords(hdr: fits.Header):
+    """(LTM, LTV, CD, CRPIX) of a SCI header as ``BinCoords`` reads them (absent keywords: identity)."""
+    v = {k: float(hdr.get(k, d)) for k, d in COORD_KEYS}
+    return (
         (v["LTM1_1"], v["LTM2_2"]),
         (v["LTV1"], v["LTV2"]),
         (v["CD1_1"], v["CD1_2"], v["CD2_1"], v["CD2_2"]),
         (v["CRPIX1"], v["CRPIX2"]),
     )
+
+
+def write_coords(headers, ltm, ltv, cd, crpix) -> None:
+    """``BinCoords``'s output: CRPIX, CD, LTV and LTM written as doubles (13 digits) into each of
+    `headers`, added where missing."""
     values = (
         ("CRPIX1", crpix[0]),
         ("CD1_1", cd[0]),
@@ -287,17 +289,102 @@ def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], bloc
         ("LTV2", ltv[1]),
         ("LTM2_2", ltm[1]),
     )
-    for name in ("SCI", "ERR", "DQ"):
-        h = imset.headers.get(name)
-        if h is not None:
-            for key, value in values:
-                h[key] = hdr_double(value)
+    for h in headers:
+        for key, value in values:
+            h[key] = hdr_double(value)
+
+
+def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], block=(1.0, 1.0)) -> None:
+    """``BinCoords`` after ``bin2d`` (BLEVCORR's trim is a bin2d of 1×1 from the overscan corner):
+    CRPIX, CD, LTV and LTM from the input SCI header `src`, updated by ``BinUpdate`` and written
+    into the SCI, ERR and DQ headers."""
+    ltm, ltv, cd, crpix = binning.bin_update(block, offset, *read_coords(src))
+    write_coords([imset.headers[n] for n in ("SCI", "ERR", "DQ") if n in imset.headers], ltm, ltv, cd, crpix)
 
 
 def is_wavecal(primary: fits.Header) -> bool:
     """``GetKeyInfo1``/``GetGrpInfo1``: a wavecal by TARGNAME (WAVELINE, WAVEHITM) or ASN_MTYP (…WAVECAL)."""
     targ = str(primary.get("TARGNAME", "")).strip().upper()
     return targ in ("WAVELINE", "WAVEHITM") or "WAVECAL" in str(primary.get("ASN_MTYP", ""))
+
+
+def imset_times(imset: ImSet, primary: fits.Header, filename: str, *, keys=(), helio: bool) -> tuple[float, float, int]:
+    """``Do2D``/``GetGrpInfo1``'s per-imset start, shared by the CCD and MAMA passes: the required
+    SCI keywords (EXPTIME, EXPSTART, EXPEND and `keys`), a negative EXPTIME refused, V_HELIO written
+    before any other check when `helio` (spectroscopic science, not a wavecal). Returns (EXPTIME,
+    EXPSTART, SDQFLAGS)."""
+    hdr = imset.sci_hdr
+    for key in ("EXPTIME", "EXPSTART", "EXPEND", *keys):
+        if key not in hdr:
+            raise EngineError(f"imset {imset.extver}: keyword not found", file=filename, keyword=key)
+    exptime = float(hdr["EXPTIME"])
+    if exptime < 0:
+        raise EngineError(f"Exposure time is invalid: {exptime:g}", file=filename, keyword="EXPTIME")
+    expstart = float(hdr["EXPSTART"])
+    if helio:
+        mid = (expstart + float(hdr["EXPEND"])) / 2.0
+        v = radialvel.radial_velocity(float(primary["RA_TARG"]), float(primary["DEC_TARG"]), mid)
+        hdr["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
+    sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
+    return exptime, expstart, sdqflags
+
+
+def flag_bad_imset(imset: ImSet, exptime: float) -> bool:
+    """``Do2D``: an imset with no exposure time or constant data is marked IMSET_OK = F and not
+    calibrated; True when it was."""
+    if not (exptime <= 0.0 or float(imset.sci.max()) <= float(imset.sci.min())):
+        return False
+    why = f"exptime = {exptime:.6g}" if exptime <= 0 else f"all values = {float(imset.sci.max()):.6g}"
+    log.warning("imset %d flagged as bad because %s", imset.extver, why)
+    imset.sci_hdr["IMSET_OK"] = (False, "is the current imset good?")
+    return True
+
+
+def dqicorr_history(primary: fits.Header, refs: Refs, *, bpixtab: bool) -> None:
+    """DQICORR's switch and history (first good imset)."""
+    primary["DQICORR"] = "COMPLETE"
+    _history(primary, "DQICORR complete ...")
+    _history(primary, "  values checked for saturation")
+    if bpixtab:
+        _history(primary, "  DQ array initialized ...")
+        _table_history(primary, refs, "BPIXTAB")
+
+
+def init_error(imset: ImSet, primary: fits.Header, ncombine: int, make, *, first: bool) -> bool:
+    """``doNoise``: an all-zero ERR array is replaced by ``make(sci)``; True when it was."""
+    if not basic2d.error_is_dummy(imset.err):
+        return False
+    if ncombine > 1:
+        log.warning("NCOMBINE > 1 before the error array was initialized.")
+    imset.err = make(imset.sci)
+    if first:
+        _history(primary, "Uncertainty array initialized.")
+    return True
+
+
+def subtract_dark(
+    imset: ImSet, arrays, ref, scale: float, factor: float, primary: fits.Header, refs: Refs, *, first: bool
+) -> None:
+    """``doDark`` once the dark is under the science pixels: `ref` (SCI, ERR, DQ) times `scale`
+    (factor · EXPTIME / ATODGAIN) subtracted from `arrays` (SCI, ERR, DQ), MEANDARK, switch, history."""
+    rs, re_, rd = ref
+    rs, re_ = basic2d.scale_ref(rs, re_, scale)
+    if factor != 1.0:
+        log.info("Dark reference image was scaled by the factor %.6g, in addition to the exposure time.", factor)
+    meandark = basic2d.median_good(rs, rd)
+    basic2d.subtract(*arrays, rs, re_, rd)
+    imset.sci_hdr["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
+    if first:
+        primary["DARKCORR"] = "COMPLETE"
+        _ref_history(primary, "DARKCORR", refs, "DARKFILE")
+
+
+def flatcorr_history(primary: fits.Header, refs: Refs) -> None:
+    """FLATCORR's switch and one history entry per flat given (first good imset)."""
+    primary["FLATCORR"] = "COMPLETE"
+    for key in ("PFLTFILE", "DFLTFILE", "LFLTFILE"):
+        if is_given(primary.get(key)):
+            _ref_history(primary, "FLATCORR", refs, key)
 
 
 def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None = None) -> Exposure:
@@ -319,23 +406,10 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
     ngood = 0
     for imset in exp.imsets:
         hdr = imset.sci_hdr
-        for key in ("EXPTIME", "EXPSTART", "EXPEND"):
-            if key not in hdr:
-                raise EngineError(f"imset {imset.extver}: keyword not found", file=exp.filename, keyword=key)
-        exptime = float(hdr["EXPTIME"])
-        if exptime < 0:
-            raise EngineError(f"Exposure time is invalid: {exptime:g}", file=exp.filename, keyword="EXPTIME")
-        expstart = float(hdr["EXPSTART"])
-        if obstype == "SPECTROSCOPIC" and not wavecal:  # Do2D: V_HELIO before any check
-            mid = (expstart + float(hdr["EXPEND"])) / 2.0
-            v = radialvel.radial_velocity(float(primary["RA_TARG"]), float(primary["DEC_TARG"]), mid)
-            hdr["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
-        sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
+        helio = obstype == "SPECTROSCOPIC" and not wavecal
+        exptime, expstart, sdqflags = imset_times(imset, primary, exp.filename, helio=helio)
         ncombine = max(int(hdr.get("NCOMBINE", 1)), 1)
-        if exptime <= 0.0 or float(imset.sci.max()) <= float(imset.sci.min()):
-            why = f"exptime = {exptime:.6g}" if exptime <= 0 else f"all values = {float(imset.sci.max()):.6g}"
-            log.warning("imset %d flagged as bad because %s", imset.extver, why)
-            imset.sci_hdr["IMSET_OK"] = (False, "is the current imset good?")
+        if flag_bad_imset(imset, exptime):
             out.imsets.append(imset)
             continue
         ngood += 1
@@ -389,12 +463,7 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
                 rows, size = read_bpixtab(refs, str(primary.get("OPT_ELEM", "")))
                 dqicorr.apply_bpixtab(dq, rows, ltv, size)
             if ngood == 1:
-                primary["DQICORR"] = "COMPLETE"
-                _history(primary, "DQICORR complete ...")
-                _history(primary, "  values checked for saturation")
-                if is_given(primary.get("BPIXTAB")):
-                    _history(primary, "  DQ array initialized ...")
-                    _table_history(primary, refs, "BPIXTAB")
+                dqicorr_history(primary, refs, bpixtab=is_given(primary.get("BPIXTAB")))
         if steps.blevcorr:
             binning = (int(primary.get("BINAXIS1", 1)), int(primary.get("BINAXIS2", 1)))
             res, ov = blevcorr.blevcorr(
@@ -445,14 +514,9 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
                     _history(primary, "BLEVCORR includes correction for drift along lines.")
         else:
             err_init_bias = float(ccd.ccdbias)
-        if basic2d.error_is_dummy(err):
-            if ncombine > 1:
-                log.warning("NCOMBINE > 1 before the error array was initialized.")
-            err = imset.err = basic2d.init_error_ccd(
-                sci, bias=err_init_bias, gain=ccd.atodgain, readnoise=ccd.readnoise
-            )
-            if ngood == 1:
-                _history(primary, "Uncertainty array initialized.")
+        make_err = partial(basic2d.init_error_ccd, bias=err_init_bias, gain=ccd.atodgain, readnoise=ccd.readnoise)
+        if init_error(imset, primary, ncombine, make_err, first=ngood == 1):
+            err = imset.err
             log.info("Uncertainty array initialized, readnoise=%.5g, gain=%.5g", ccd.readnoise, ccd.atodgain)
         if steps.biascorr:
             ref, _ = refs.image("BIASFILE")
@@ -464,21 +528,12 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
                 _ref_history(primary, "BIASCORR", refs, "BIASFILE")
         if steps.darkcorr:
             ref, rprim = refs.image("DARKFILE")
-            rs, re_, rd = ref_section(imset, ref, "DARKFILE", refs.primary["DARKFILE"])
+            under = ref_section(imset, ref, "DARKFILE", refs.primary["DARKFILE"])
             factor = basic2d.dark_factor(
                 temperature, float(rprim.get("REF_TEMP", CCD_REF_TEMP)), float(rprim.get("DRK_VS_T", 0.07))
             )
-            rs, re_ = basic2d.scale_ref(rs, re_, factor * exptime / float(ccd.atodgain))
-            meandark = basic2d.median_good(rs, rd)
-            basic2d.subtract(sci, err, dq, rs, re_, rd)
-            hdr["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
-            if factor != 1.0:
-                log.info(
-                    "Dark reference image was scaled by the factor %.6g, in addition to the exposure time.", factor
-                )
-            if ngood == 1:
-                primary["DARKCORR"] = "COMPLETE"
-                _ref_history(primary, "DARKCORR", refs, "DARKFILE")
+            scale = factor * exptime / float(ccd.atodgain)
+            subtract_dark(imset, (sci, err, dq), under, scale, factor, primary, refs, first=ngood == 1)
         if steps.flatcorr:
             _flatcorr(imset, refs, primary, first=ngood == 1)
         if ngood == 1:
@@ -511,10 +566,7 @@ def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) ->
     fs, fe, fd = ref_section(imset, flat, "PFLTFILE", refs.primary.get("PFLTFILE"))
     basic2d.divide(imset.sci, imset.err, imset.dq, fs, fe, fd)
     if first:
-        primary["FLATCORR"] = "COMPLETE"
-        for key in ("PFLTFILE", "DFLTFILE"):
-            if have[key]:
-                _ref_history(primary, "FLATCORR", refs, key)
+        flatcorr_history(primary, refs)
 
 
 def _photcorr(

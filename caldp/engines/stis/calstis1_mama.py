@@ -21,17 +21,23 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, section
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import column, is_given
-from . import basic2d, binning, doppcorr, dqicorr, glincorr, radialvel, tdccorr
+from . import basic2d, binning, doppcorr, dqicorr, glincorr, tdccorr
 from .calstis1 import (
     Refs,
     _col,
     _history,
     _photcorr,
-    _ref_history,
-    _table_history,
     _write_stats,
+    dqicorr_history,
+    flag_bad_imset,
+    flatcorr_history,
+    imset_times,
+    init_error,
     is_wavecal,
     read_bpixtab,
+    read_coords,
+    subtract_dark,
+    write_coords,
 )
 
 log = logging.getLogger(__name__)
@@ -255,26 +261,9 @@ def _lores(imset: ImSet, bin_: tuple[int, int]) -> ImSet:
     mx, my = (2 if bin_[0] == 1 else 1), (2 if bin_[1] == 1 else 1)
     ny, nx = imset.shape
     s, e, d = binning.bin2d(imset.sci, imset.err, imset.dq, 0, 0, mx, my, (ny // my, nx // mx), avg=False)
-    h = imset.sci_hdr
-    ltm, ltv = _lt(h)
-    cd = tuple(float(h.get(k, dflt)) for k, dflt in (("CD1_1", 1.0), ("CD1_2", 0.0), ("CD2_1", 0.0), ("CD2_2", 1.0)))
-    crpix = (float(h.get("CRPIX1", 0.0)), float(h.get("CRPIX2", 0.0)))
-    ltm, ltv, cd, crpix = binning.bin_update((float(mx), float(my)), (0.0, 0.0), ltm, ltv, cd, crpix)
+    ltm, ltv, cd, crpix = binning.bin_update((float(mx), float(my)), (0.0, 0.0), *read_coords(imset.sci_hdr))
     headers = {k: v.copy() for k, v in imset.headers.items()}
-    for hh in headers.values():
-        for key, v in (
-            ("CRPIX1", crpix[0]),
-            ("CD1_1", cd[0]),
-            ("CD2_1", cd[2]),
-            ("LTV1", ltv[0]),
-            ("LTM1_1", ltm[0]),
-            ("CRPIX2", crpix[1]),
-            ("CD1_2", cd[1]),
-            ("CD2_2", cd[3]),
-            ("LTV2", ltv[1]),
-            ("LTM2_2", ltm[1]),
-        ):
-            hh[key] = hdr_double(v)
+    write_coords(headers.values(), ltm, ltv, cd, crpix)
     return ImSet(s, e, d, headers, imset.extver)
 
 
@@ -295,18 +284,8 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
     ngood = 0
     for imset in exp.imsets:
         hdr = imset.sci_hdr
-        for key in ("EXPTIME", "EXPSTART", "EXPEND", "GLOBRATE"):
-            if key not in hdr:
-                raise EngineError(f"imset {imset.extver}: keyword not found", file=exp.filename, keyword=key)
-        exptime = float(hdr["EXPTIME"])
-        if exptime < 0:
-            raise EngineError(f"Exposure time is invalid: {exptime:g}", file=exp.filename, keyword="EXPTIME")
-        expstart = float(hdr["EXPSTART"])
-        if spectroscopic and not wavecal:  # Do2D: V_HELIO before any check (echelle science)
-            mid = (expstart + float(hdr["EXPEND"])) / 2.0
-            v = radialvel.radial_velocity(float(primary["RA_TARG"]), float(primary["DEC_TARG"]), mid)
-            hdr["V_HELIO"] = (hdr_double(v), "heliocentric radial velocity (km/s)")
-        sdqflags = int(np.int16(np.int32(hdr.get("SDQFLAGS", 32767)) & 0xFFFF).astype(np.uint16))
+        helio = spectroscopic and not wavecal  # echelle science
+        exptime, expstart, sdqflags = imset_times(imset, primary, exp.filename, keys=("GLOBRATE",), helio=helio)
         ltm, ltv = _lt(hdr)
         bin_, _ = binning.corner(ltm, ltv, RSIZE)
         globrate = float(hdr["GLOBRATE"])
@@ -318,10 +297,7 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
         temperature = float(hdr.get(tkey, -1.0))
         if tkey not in hdr:
             log.warning("keyword %s not found; no temperature correction applied to sensitivity.", tkey)
-        if targname != "BIAS" and (exptime <= 0.0 or float(imset.sci.max()) <= float(imset.sci.min())):
-            why = f"exptime = {exptime:.6g}" if exptime <= 0 else f"all values = {float(imset.sci.max()):.6g}"
-            log.warning("imset %d flagged as bad because %s", imset.extver, why)
-            imset.sci_hdr["IMSET_OK"] = (False, "is the current imset good?")
+        if targname != "BIAS" and flag_bad_imset(imset, exptime):
             out.imsets.append(imset)
             continue
         ngood += 1
@@ -339,19 +315,11 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
                 dq, rows, ltm, ltv0, bin_, size, doppcorr=ds is not None, doppmin=dmin, doppmax=dmax
             )
             if first:
-                primary["DQICORR"] = "COMPLETE"
-                _history(primary, "DQICORR complete ...")
-                _history(primary, "  values checked for saturation")
-                _history(primary, "  DQ array initialized ...")
-                _table_history(primary, refs, "BPIXTAB")
+                dqicorr_history(primary, refs, bpixtab=True)
             if ds is not None:
                 applied.append("DQICORR")
-        if basic2d.error_is_dummy(err):
-            if int(hdr.get("NCOMBINE", 1)) > 1:
-                log.warning("NCOMBINE > 1 before the error array was initialized.")
-            err = imset.err = basic2d.init_error_mama(sci)
-            if first:
-                _history(primary, "Uncertainty array initialized.")
+        if init_error(imset, primary, int(hdr.get("NCOMBINE", 1)), basic2d.init_error_mama, first=first):
+            err = imset.err
         if steps.lorscorr:
             done = bin_ != (2, 2)
             if done:
@@ -393,7 +361,7 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
             ref, _ = refs.image("DARKFILE")
             means = []
             nuv = detector == "NUV-MAMA"
-            rs, re_, rd = _ref_under(
+            under = _ref_under(
                 imset,
                 ref,
                 "DARKFILE",
@@ -404,17 +372,8 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
                 whole=(lambda a, d, m=means: m.append(tdccorr.mean_nuv_dark(a, d))) if nuv else None,
             )
             factor = _tdc_factor(refs, expstart, temperature, means[0]) if nuv else 1.0
-            rs, re_ = _scale(rs, re_, factor * exptime / 1.0)  # factor · EXPTIME / ATODGAIN (1 for the MAMAs)
-            if factor != 1.0:
-                log.info(
-                    "Dark reference image was scaled by the factor %.6g, in addition to the exposure time.", factor
-                )
-            meandark = basic2d.median_good(rs, rd)
-            basic2d.subtract(sci, err, dq, rs, re_, rd)
-            hdr["MEANDARK"] = (hdr_float(meandark), "mean of dark values subtracted")
-            if first:
-                primary["DARKCORR"] = "COMPLETE"
-                _ref_history(primary, "DARKCORR", refs, "DARKFILE")
+            scale = factor * exptime / 1.0  # factor · EXPTIME / ATODGAIN (1 for the MAMAs)
+            subtract_dark(imset, (sci, err, dq), under, scale, factor, primary, refs, first=first)
             if ds is not None:
                 applied.append("DARKCORR")
         if steps.flatcorr:
@@ -423,10 +382,7 @@ def calstis1_mama(exp: Exposure, steps: MamaSteps, refs: Refs) -> Exposure:
             fs, fe, fd = _ref_under(imset, flat, key, refs.primary[key], ds, border, avg=True)
             basic2d.divide(sci, err, dq, fs, fe, fd)
             if first:
-                primary["FLATCORR"] = "COMPLETE"
-                for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE"):
-                    if is_given(primary.get(k)):
-                        _ref_history(primary, "FLATCORR", refs, k)
+                flatcorr_history(primary, refs)
             if ds is not None:
                 applied.append("FLATCORR")
         if first:
