@@ -40,28 +40,28 @@ clipd(double x, double lim)
     return x > lim ? lim : (x < -lim ? -lim : x);
 }
 
-/* find_dadjFast for pixel (r, c); `nine` says whether the 3x3 term applies (interior pixel). */
+/* find_dadjFast for pixel c of a row: o0, o1, o2 are the obs rows above, at and below it, s0, s1, s2 the
+ * rsz rows (s0 NULL on the image's first row, s2 NULL on its last); `nine` (the 3x3 term) only for an
+ * interior pixel, as HSTCAL's `imid` shift makes it. */
 static inline float
-dadj(const float *obs, const float *rsz, Py_ssize_t nrows, Py_ssize_t ncols, Py_ssize_t r, Py_ssize_t c,
-     double rn)
+dadj_px(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2,
+        Py_ssize_t ncols, Py_ssize_t c, double rn)
 {
-    const Py_ssize_t k = r * ncols + c;
-    const double mval = (double)rsz[k];
-    const double dval0 = (double)obs[k] - mval;
+    const double mval = (double)s1[c];
+    const double dval0 = (double)o1[c] - mval;
     double dval0u = dval0 > 1 ? 1 : (dval0 < -1 ? -1 : dval0);
     double dval9 = 0.0;
-    if (c > 0 && c < ncols - 1 && r > 0 && r < nrows - 1) {
-        const Py_ssize_t u = k - ncols, d = k + ncols;
-        dval9 = (double)obs[u] - (double)rsz[u] + (double)obs[k] - (double)rsz[k] + (double)obs[d] - (double)rsz[d] +
-                (double)obs[u - 1] - (double)rsz[u - 1] + (double)obs[k - 1] - (double)rsz[k - 1] +
-                (double)obs[d - 1] - (double)rsz[d - 1] + (double)obs[u + 1] - (double)rsz[u + 1] +
-                (double)obs[k + 1] - (double)rsz[k + 1] + (double)obs[d + 1] - (double)rsz[d + 1];
+    if (c > 0 && c < ncols - 1 && s0 && s2) {
+        dval9 = (double)o0[c] - (double)s0[c] + (double)o1[c] - (double)s1[c] + (double)o2[c] - (double)s2[c] +
+                (double)o0[c - 1] - (double)s0[c - 1] + (double)o1[c - 1] - (double)s1[c - 1] +
+                (double)o2[c - 1] - (double)s2[c - 1] + (double)o0[c + 1] - (double)s0[c + 1] +
+                (double)o1[c + 1] - (double)s1[c + 1] + (double)o2[c + 1] - (double)s2[c + 1];
         dval9 = dval9 / 9.0;
     }
     const double lim = rn * 0.33;
     const double dval9u = clipd(dval9, lim);
-    const double dmod1 = r > 0 ? (double)rsz[k - ncols] - mval : 0;
-    const double dmod2 = r < nrows - 1 ? (double)rsz[k + ncols] - mval : 0;
+    const double dmod1 = s0 ? (double)s0[c] - mval : 0;
+    const double dmod2 = s2 ? (double)s2[c] - mval : 0;
     const double dmod1u = clipd(dmod1, lim);
     const double dmod2u = clipd(dmod2, lim);
     const double rn2 = rn * rn;
@@ -72,18 +72,16 @@ dadj(const float *obs, const float *rsz, Py_ssize_t nrows, Py_ssize_t ncols, Py_
     return (float)(dval0u * w0 * 0.25 + dval9u * w9 * 0.25 + dmod1u * w1 * 0.25 + dmod2u * w2 * 0.25);
 }
 
-/* Interior row r, columns 1..ncols-2: the same arithmetic without branches (vectorisable).
+/* Interior row, columns 1..ncols-2 (rows as in dadj_px, none NULL): the same arithmetic without branches
+ * (vectorisable), adjustment into `a`.
  * w1 of row r equals w2 of row r-1 bit for bit (dmod1(r) = -dmod2(r-1): rounding is symmetric, and
  * the squares are equal), so a row takes w1 from `wcarry` (when `carried`) and leaves its w2 there:
  * one double division per pixel fewer. */
 static inline __attribute__((always_inline)) void
-dadj_row_impl(const float *obs, const float *rsz, float *adj, double *wcarry, Py_ssize_t ncols, Py_ssize_t r,
-              double rn, const int carried)
+dadj_row_impl(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2,
+              float *a, double *wcarry, Py_ssize_t ncols, double rn, const int carried)
 {
     const double lim = rn * 0.33, rn2 = rn * rn;
-    const float *o0 = obs + (r - 1) * ncols, *o1 = obs + r * ncols, *o2 = obs + (r + 1) * ncols;
-    const float *s0 = rsz + (r - 1) * ncols, *s1 = rsz + r * ncols, *s2 = rsz + (r + 1) * ncols;
-    float *a = adj + r * ncols;
     for (Py_ssize_t c = 1; c < ncols - 1; c++) {
         const double mval = (double)s1[c];
         const double dval0 = (double)o1[c] - mval;
@@ -108,24 +106,22 @@ dadj_row_impl(const float *obs, const float *rsz, float *adj, double *wcarry, Py
 }
 
 VEC_CLONES static void
-dadj_row(const float *obs, const float *rsz, float *adj, double *wcarry, Py_ssize_t ncols, Py_ssize_t r, double rn,
-         int carried)
+dadj_row(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2, float *a,
+         double *wcarry, Py_ssize_t ncols, double rn, int carried)
 {
     if (carried)
-        dadj_row_impl(obs, rsz, adj, wcarry, ncols, r, rn, 1);
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, 1);
     else
-        dadj_row_impl(obs, rsz, adj, wcarry, ncols, r, rn, 0);
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, 0);
 }
 
-/* rsz = f32(rsz + adj*0.75) on row r; the row's sum of (obs - rsz)^2 over pixels with |obs| > 0.1 or
- * |rsz| > 0.1 and their count. The sum only feeds the stop test, so it is added in eight chains here
- * (fast); exact_row gives the reference order (sequential in columns) when the test is close. */
+/* rsz = f32(rsz + adj*0.75) on one row (o: obs, s: rsz, a: adjustment); the row's sum of (obs - rsz)^2
+ * over pixels with |obs| > 0.1 or |rsz| > 0.1 and their count. The sum only feeds the stop test, so it
+ * is added in eight chains here (fast); exact_row gives the reference order (sequential in columns)
+ * when the test is close. */
 VEC_CLONES static void
-apply_row(const float *obs, float *rsz, const float *adj, Py_ssize_t ncols, Py_ssize_t r, double *sum, double *cnt)
+apply_row(const float *o, float *s, const float *a, Py_ssize_t ncols, double *sum, double *cnt)
 {
-    const float *o = obs + r * ncols;
-    float *s = rsz + r * ncols;
-    const float *a = adj + r * ncols;
     for (Py_ssize_t c = 0; c < ncols; c++)
         s[c] = (float)((double)s[c] + (double)a[c] * 0.75);
     double acc[8] = {0}, n[8] = {0};
@@ -161,76 +157,69 @@ exact_row(const float *obs, const float *rsz, Py_ssize_t ncols, Py_ssize_t r)
     return acc;
 }
 
-/* smooth_adjust(obs, rsz, adj, nrows, ncols, r0, r1, rn): adj[r0:r1] = find_dadjFast from rsz. */
+/* smooth_round(obs, rsz (rw), edges, rowsum (w), rowcnt (w), nrows, ncols, r0, r1, rn): one round of
+ * cteSmoothImage on rows r0..r1-1 — every pixel's find_dadjFast from the round's starting rsz, then
+ * rsz += 0.75*adjustment — in one sweep: the adjustment of row r is made, then row r-1 (whose old values
+ * row r needed) is updated; the old rows r0-1 and r1, which the neighbouring row ranges update in the
+ * same round, come from `edges` ([2][ncols] float32, copied before the round). Per row the operations
+ * and their order are those of a separate adjust pass and apply pass. */
 static PyObject *
-smooth_adjust(PyObject *self, PyObject *args)
+smooth_round(PyObject *self, PyObject *args)
 {
-    Py_buffer bo = {0}, bs = {0}, ba = {0};
-    Py_buffer *bufs[] = {&bo, &bs, &ba};
+    Py_buffer bo = {0}, bs = {0}, be = {0}, bsum = {0}, bcnt = {0};
+    Py_buffer *bufs[] = {&bo, &bs, &be, &bsum, &bcnt};
     Py_ssize_t nrows, ncols, r0, r1;
     double rn;
-    if (!PyArg_ParseTuple(args, "y*y*w*nnnnd", &bo, &bs, &ba, &nrows, &ncols, &r0, &r1, &rn))
+    if (!PyArg_ParseTuple(args, "y*w*y*w*w*nnnnd", &bo, &bs, &be, &bsum, &bcnt, &nrows, &ncols, &r0, &r1, &rn))
         return NULL;
     Py_ssize_t n = nrows * ncols;
-    if (ck_check(&bo, n, 4, "obs") || ck_check(&bs, n, 4, "rsz") || ck_check(&ba, n, 4, "adj") || r0 < 0 ||
-        r1 > nrows || r0 > r1 || ncols < 3) {
+    if (ck_check(&bo, n, 4, "obs") || ck_check(&bs, n, 4, "rsz") || ck_check(&be, 2 * ncols, 4, "edges") ||
+        ck_check(&bsum, nrows, 8, "rowsum") || ck_check(&bcnt, nrows, 8, "rowcnt") || r0 < 0 || r1 > nrows ||
+        r0 > r1 || ncols < 3) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "smooth_adjust: bad row range or fewer than 3 columns");
-        ck_release(bufs, 3);
+            PyErr_SetString(PyExc_ValueError, "smooth_round: bad row range or fewer than 3 columns");
+        ck_release(bufs, 5);
         return NULL;
     }
-    const float *obs = bo.buf, *rsz = bs.buf;
-    float *adj = ba.buf;
+    const float *obs = bo.buf, *above = be.buf, *below = (const float *)be.buf + ncols;
+    float *rsz = bs.buf;
+    double *sum = bsum.buf, *cnt = bcnt.buf;
     double *wcarry = malloc(ncols * sizeof(double));
-    if (!wcarry) {
-        ck_release(bufs, 3);
+    float *abuf = malloc(2 * ncols * sizeof(float));
+    if (!wcarry || !abuf) {
+        free(wcarry);
+        free(abuf);
+        ck_release(bufs, 5);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS;
     int carried = 0;
     for (Py_ssize_t r = r0; r < r1; r++) {
-        if (r > 0 && r < nrows - 1) {
-            dadj_row(obs, rsz, adj, wcarry, ncols, r, rn, carried);
+        const float *o1 = obs + r * ncols, *o0 = r > 0 ? o1 - ncols : NULL, *o2 = r < nrows - 1 ? o1 + ncols : NULL;
+        const float *s1 = rsz + r * ncols;
+        const float *s0 = r == 0 ? NULL : (r == r0 ? above : s1 - ncols);
+        const float *s2 = r == nrows - 1 ? NULL : (r == r1 - 1 ? below : s1 + ncols);
+        float *a = abuf + (r & 1) * ncols;
+        if (s0 && s2) {
+            dadj_row(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, carried);
             carried = 1;
-            adj[r * ncols] = dadj(obs, rsz, nrows, ncols, r, 0, rn);
-            adj[r * ncols + ncols - 1] = dadj(obs, rsz, nrows, ncols, r, ncols - 1, rn);
+            a[0] = dadj_px(o0, o1, o2, s0, s1, s2, ncols, 0, rn);
+            a[ncols - 1] = dadj_px(o0, o1, o2, s0, s1, s2, ncols, ncols - 1, rn);
         } else {
             for (Py_ssize_t c = 0; c < ncols; c++)
-                adj[r * ncols + c] = dadj(obs, rsz, nrows, ncols, r, c, rn);
+                a[c] = dadj_px(o0, o1, o2, s0, s1, s2, ncols, c, rn);
             carried = 0;
         }
+        if (r > r0) /* row r-1: its old values are no longer needed */
+            apply_row(o1 - ncols, rsz + (r - 1) * ncols, abuf + ((r - 1) & 1) * ncols, ncols, &sum[r - 1],
+                      &cnt[r - 1]);
     }
+    if (r1 > r0)
+        apply_row(obs + (r1 - 1) * ncols, rsz + (r1 - 1) * ncols, abuf + ((r1 - 1) & 1) * ncols, ncols, &sum[r1 - 1],
+                  &cnt[r1 - 1]);
     Py_END_ALLOW_THREADS;
     free(wcarry);
-    ck_release(bufs, 3);
-    Py_RETURN_NONE;
-}
-
-/* smooth_apply(obs, rsz, adj, rowsum, rowcnt, nrows, ncols, r0, r1) */
-static PyObject *
-smooth_apply(PyObject *self, PyObject *args)
-{
-    Py_buffer bo = {0}, bs = {0}, ba = {0}, bsum = {0}, bcnt = {0};
-    Py_buffer *bufs[] = {&bo, &bs, &ba, &bsum, &bcnt};
-    Py_ssize_t nrows, ncols, r0, r1;
-    if (!PyArg_ParseTuple(args, "y*w*y*w*w*nnnn", &bo, &bs, &ba, &bsum, &bcnt, &nrows, &ncols, &r0, &r1))
-        return NULL;
-    Py_ssize_t n = nrows * ncols;
-    if (ck_check(&bo, n, 4, "obs") || ck_check(&bs, n, 4, "rsz") || ck_check(&ba, n, 4, "adj") ||
-        ck_check(&bsum, nrows, 8, "rowsum") || ck_check(&bcnt, nrows, 8, "rowcnt") || r0 < 0 || r1 > nrows ||
-        r0 > r1) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "smooth_apply: bad row range");
-        ck_release(bufs, 5);
-        return NULL;
-    }
-    const float *obs = bo.buf, *adj = ba.buf;
-    float *rsz = bs.buf;
-    double *sum = bsum.buf, *cnt = bcnt.buf;
-    Py_BEGIN_ALLOW_THREADS;
-    for (Py_ssize_t r = r0; r < r1; r++)
-        apply_row(obs, rsz, adj, ncols, r, &sum[r], &cnt[r]);
-    Py_END_ALLOW_THREADS;
+    free(abuf);
     ck_release(bufs, 5);
     Py_RETURN_NONE;
 }
@@ -853,8 +842,8 @@ set_simd(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"set_simd", set_simd, METH_VARARGS, "choose the AVX-512 (True, if the CPU has it) or the portable readout rows."},
-    {"smooth_adjust", smooth_adjust, METH_VARARGS, "find_dadjFast over rows r0..r1 (cteSmoothImage)."},
-    {"smooth_apply", smooth_apply, METH_VARARGS, "apply 0.75*adjustment over rows r0..r1; per-row rms sums (fast order)."},
+    {"smooth_round", smooth_round, METH_VARARGS,
+     "one cteSmoothImage round (find_dadjFast, apply 0.75*adjustment) over rows r0..r1; per-row rms sums (fast order)."},
     {"smooth_exact", smooth_exact, METH_VARARGS, "every row's rms sum in the reference order (cteSmoothImage)."},
     {"inverse_blur", inverse_blur, METH_VARARGS, "inverseCTEBlur over columns c0..c1."},
     {"forward", forward, METH_VARARGS, "forwardModel (readout through the traps) over columns c0..c1."},

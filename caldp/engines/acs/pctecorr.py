@@ -470,6 +470,7 @@ class CKernels:
     column chunks for the readout inversion)."""
 
     stop_slack = 1e-12  # extra relative margin of the smoothing's fast stop test (inf: always the reference sum)
+    smooth_parts = None  # row ranges of a smoothing round (None: one per thread; tests set others)
 
     def __init__(self, mod):
         self.mod = mod
@@ -488,18 +489,29 @@ class CKernels:
         nrows, ncols = obs.shape
         if rn < 0.1 or ncols < 3 or nrows == 0:
             return rsz
-        adj = np.empty_like(obs)
         rowsum = np.zeros(nrows, F64)
         rowcnt = np.zeros(nrows, F64)
-        chunks = self._chunks(nrows, thread_count())
+        chunks = self._chunks(nrows, self.smooth_parts or thread_count())
+        # a round updates each row range in one sweep; the old rows just outside a range (which the
+        # neighbouring range updates in the same round) are copied before the round
+        edges = np.zeros((len(chunks), 2, ncols), F32)
         mod = self.mod
         # The rms sum only decides when to stop: the kernel adds it in a fast order; any two orders of
         # summing N non-negative terms differ by at most 2·N·2⁻⁵³ of the sum, so only when the test is
         # that close is the sum redone in the reference order (per row in column order, then rows).
         rel = 4.0 * nrows * ncols * 2.0**-53 + self.stop_slack
         for _ in range(max_iter):
-            parallel_map(lambda c: mod.smooth_adjust(obs, rsz, adj, nrows, ncols, c[0], c[1], float(rn)), chunks)
-            parallel_map(lambda c: mod.smooth_apply(obs, rsz, adj, rowsum, rowcnt, nrows, ncols, c[0], c[1]), chunks)
+            for j, (r0, r1) in enumerate(chunks):
+                if r0 > 0:
+                    edges[j, 0] = rsz[r0 - 1]
+                if r1 < nrows:
+                    edges[j, 1] = rsz[r1]
+            parallel_map(
+                lambda j: mod.smooth_round(
+                    obs, rsz, edges[j], rowsum, rowcnt, nrows, ncols, chunks[j][0], chunks[j][1], float(rn)
+                ),
+                range(len(chunks)),
+            )
             n = float(np.cumsum(rowcnt)[-1])
             with np.errstate(invalid="ignore", divide="ignore"):
                 rms = np.sqrt(rowsum.sum() / n) if n else np.nan

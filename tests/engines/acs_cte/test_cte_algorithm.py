@@ -170,6 +170,18 @@ def test_c_smoothing_matches_numpy_bits():
     assert_array_equal(P.smooth_readnoise(img, 0.05)[0], img)
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3, 7, 23])
+def test_c_smoothing_row_ranges_match_numpy_bits(parts):
+    """A smoothing round swept over 1..7 row ranges (their edge rows copied before the round; ranges of
+    one row included) gives the reference bits."""
+    img = _block_image(23, 13, seed=4)
+    ref, n = P.smooth_readnoise(img, 4.0)
+    assert n >= 2 and not np.array_equal(ref, img)
+    k = _ckernels()
+    k.smooth_parts = parts
+    assert_array_equal(k.smooth(img, 4.0).view(np.uint32), ref.view(np.uint32))
+
+
 @pytest.mark.parametrize("slack", [1e-12, float("inf")], ids=["fast-sum", "reference-sum"])
 def test_c_smoothing_stop_sum_matches_numpy_bits(slack):
     """The smoothing's stop test with the fast sum and with the reference-order sum every round."""
