@@ -387,16 +387,17 @@ def primary_cards(
     return cards
 
 
-def sci_cards(name: str, geo: Geometry, pointing: Pointing, *, expstart: float, exptime: float) -> dict:
-    ltv1, ltv2 = geo.ltv
-    ny, nx = geo.raw_shape
-    wcs = pointing.header_cards((0.0, float(geo.ycorner)), (ltv1, ltv2))
+def raw_sci_cards(name: str, ltv, shape, *, expstart: float, exptime: float, **lead) -> dict:
+    """The keywords every raw STIS SCI header of the simulator starts with (CCD and MAMA): BUNIT,
+    `lead`, the exposure name, the subarray geometry (`ltv`, `shape` = (ny, nx)) and the times."""
+    ny, nx = shape
     return {
         "BUNIT": "COUNTS",
+        **lead,
         "EXPNAME": name.upper()[:8] + "Q",
         "ORIGIN": "caldp.sim",
-        "LTV1": ltv1,
-        "LTV2": ltv2,
+        "LTV1": ltv[0],
+        "LTV2": ltv[1],
         "LTM1_1": 1.0,
         "LTM2_2": 1.0,
         "SIZAXIS1": nx,
@@ -408,6 +409,13 @@ def sci_cards(name: str, geo: Geometry, pointing: Pointing, *, expstart: float, 
         "EXPSTART": expstart,
         "EXPEND": expstart + exptime / 86400.0,
         "EXPTIME": exptime,
+    }
+
+
+def sci_cards(name: str, geo: Geometry, pointing: Pointing, *, expstart: float, exptime: float) -> dict:
+    wcs = pointing.header_cards((0.0, float(geo.ycorner)), geo.ltv)
+    return {
+        **raw_sci_cards(name, geo.ltv, geo.raw_shape, expstart=expstart, exptime=exptime),
         "OCCDHTAV": OCCDHTAV,
         "PLATESC": PLATESC,
         **wcs,

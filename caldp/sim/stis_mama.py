@@ -294,25 +294,9 @@ def primary_cards(name: str, *, nimsets: int, mjd: float, targ, refkw: dict, sub
 
 
 def sci_cards(name: str, shape, ltv2: float, pointing: Pointing, *, expstart: float, globrate: float) -> dict:
-    ny, nx = shape
     wcs = pointing.header_cards((0.0, -ltv2), (0.0, ltv2))
     return {
-        "BUNIT": "COUNTS",
-        "EXPNAME": name.upper()[:8] + "Q",
-        "ORIGIN": "caldp.sim",
-        "LTV1": 0.0,
-        "LTV2": ltv2,
-        "LTM1_1": 1.0,
-        "LTM2_2": 1.0,
-        "SIZAXIS1": nx,
-        "SIZAXIS2": ny,
-        "BINAXIS1": 1,
-        "BINAXIS2": 1,
-        "SDQFLAGS": 31743,
-        "NCOMBINE": 1,
-        "EXPSTART": expstart,
-        "EXPEND": expstart + EXPTIME / 86400.0,
-        "EXPTIME": EXPTIME,
+        **ccdsim.raw_sci_cards(name, (0.0, ltv2), shape, expstart=expstart, exptime=EXPTIME),
         "GLOBRATE": globrate,
         "DOPPON": True,
         "DOPPZERO": expstart + 200.0 / 86400.0,  # the exposure spans a zero crossing: a smear, not a shift

@@ -415,26 +415,9 @@ def _sci_wcs(geo: ccd.Geometry) -> dict:
 
 
 def _header_cards(name: str, geo: ccd.Geometry, *, expstart: float, exptime: float, mtyp: str) -> dict:
-    ltv1, ltv2 = geo.ltv
-    ny, nx = geo.raw_shape
+    # calstis7 tells a wavecal by the SCI header's ASN_MTYP
     return {
-        "BUNIT": "COUNTS",
-        "ASN_MTYP": mtyp,  # calstis7 tells a wavecal by the SCI header's ASN_MTYP
-        "EXPNAME": name.upper()[:8] + "Q",
-        "ORIGIN": "caldp.sim",
-        "LTV1": ltv1,
-        "LTV2": ltv2,
-        "LTM1_1": 1.0,
-        "LTM2_2": 1.0,
-        "SIZAXIS1": nx,
-        "SIZAXIS2": ny,
-        "BINAXIS1": 1,
-        "BINAXIS2": 1,
-        "SDQFLAGS": 31743,
-        "NCOMBINE": 1,
-        "EXPSTART": expstart,
-        "EXPEND": expstart + exptime / 86400.0,
-        "EXPTIME": exptime,
+        **ccd.raw_sci_cards(name, geo.ltv, geo.raw_shape, expstart=expstart, exptime=exptime, ASN_MTYP=mtyp),
         "OCCDHTAV": ccd.OCCDHTAV,
         "PLATESC": ccd.PLATESC,
         **_sci_wcs(geo),
