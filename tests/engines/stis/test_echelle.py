@@ -427,20 +427,10 @@ def test_global_offset_average_rejects_outliers():
 def test_caldp_process_builtin(echelle_sim, tmp_path):
     from astropy.io import fits
 
-    from tests.integration.conftest import run_process
+    from tests.engines.stis.helpers import process_builtin
 
     (ds,) = echelle_sim.datasets
-    out = tmp_path / "out"
-    proc = run_process(
-        ds.name,
-        f"file:{ds.input_path.parent}",
-        f"file:{out}",
-        "caldp-config-local",
-        env={"CRDS_PATH": str(echelle_sim.crds_cache)},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    prod = out / "data" / "stis" / ds.name
-    assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
+    prod = process_builtin(echelle_sim, ds, tmp_path)
     with fits.open(prod / f"{ds.name}_flt.fits") as flt:
         assert flt[0].header["WAVECORR"] == "COMPLETE" and flt["SCI", 1].header["SHIFTA1"] != 0.0
     for name in (f"{ds.name}_x2d.jpg", f"{ds.name}_x2d_thumb.jpg", f"{ds.name}_x1d.png", f"{ds.name}_x1d_thumb.png"):

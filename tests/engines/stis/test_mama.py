@@ -220,20 +220,10 @@ def _assert_all_keywords(hst, mine, names) -> None:
 
 
 def test_caldp_process_builtin(mama_small, tmp_path):
-    from tests.integration.conftest import run_process
+    from tests.engines.stis.helpers import process_builtin
 
     ds = mama_small.datasets[1]
-    out = tmp_path / "out"
-    proc = run_process(
-        ds.name,
-        f"file:{ds.input_path.parent}",
-        f"file:{out}",
-        "caldp-config-local",
-        env={"CRDS_PATH": str(mama_small.crds_cache)},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    prod = out / "data" / "stis" / ds.name
-    assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
+    prod = process_builtin(mama_small, ds, tmp_path)
     with fits.open(prod / f"{ds.name}_sfl.fits") as sfl:
         assert sfl[0].header["RPTCORR"] == "COMPLETE" and sfl[0].header["FLATCORR"] == "COMPLETE"
     assert (prod / f"{ds.name}_flt.fits").is_file()

@@ -172,20 +172,10 @@ def test_wavecal_shifts_match_cs0(spec_small, cs0_run, tmp_path, monkeypatch):
 
 
 def test_caldp_process_builtin(spec_small, tmp_path):
-    from tests.integration.conftest import run_process
+    from tests.engines.stis.helpers import process_builtin
 
     (ds,) = spec_small.datasets
-    out = tmp_path / "out"
-    proc = run_process(
-        ds.name,
-        f"file:{ds.input_path.parent}",
-        f"file:{out}",
-        "caldp-config-local",
-        env={"CRDS_PATH": str(spec_small.crds_cache)},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    prod = out / "data" / "stis" / ds.name
-    assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
+    prod = process_builtin(spec_small, ds, tmp_path)
     with fits.open(prod / f"{ds.name}_crj.fits") as crj:
         assert crj[0].header["CRCORR"] == "COMPLETE" and crj[0].header["OBSTYPE"] == "SPECTROSCOPIC"
         assert "V_HELIO" in crj["SCI", 1].header

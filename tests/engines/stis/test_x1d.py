@@ -213,20 +213,11 @@ def test_caldp_process_delivers_sx1_sx2_with_previews(tmp_path):
 
     from caldp import sim
     from caldp.tasks.preview_spectra import spectrum_rows
-    from tests.integration.conftest import run_process
+    from tests.engines.stis.helpers import process_builtin
 
     s = sim.simulate(tmp_path / "sim", modes=["stis-ccd-spec"], size="small", seed=4)
     (ds,) = s.datasets
-    out = tmp_path / "out"
-    proc = run_process(
-        ds.name,
-        f"file:{ds.input_path.parent}",
-        f"file:{out}",
-        "caldp-config-local",
-        env={"CRDS_PATH": str(s.crds_cache)},
-    )
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    prod = out / "data" / "stis" / ds.name
+    prod = process_builtin(s, ds, tmp_path)
     names = {p.name for p in prod.rglob("*") if p.is_file()}
     want = {f"{ds.name}_{s}" for s in ("sx1.fits", "sx2.fits", "sx2.jpg", "sx2_thumb.jpg", "sx1.png", "sx1_thumb.png")}
     assert want <= names, sorted(names)
