@@ -34,6 +34,7 @@ import logging
 import multiprocessing
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -234,52 +235,167 @@ def skycell_string(filename: str) -> str | None:
     return "; ".join(x[8:] for x in list(skycells.keys()))
 
 
-def _skycells_parallel(files: list[str], cores: int) -> dict[str, str | None]:
-    """SKYCELL values of `files`, computed in up to `cores` forked workers."""
-    if cores <= 1 or len(files) <= 1:
-        return {f: skycell_string(f) for f in files}
-    with multiprocessing.get_context("fork").Pool(min(cores, len(files))) as pool:
-        return dict(zip(files, pool.map(skycell_string, files), strict=True))
+def _unsimplified(points, min_dist=None):
+    """Stand-in for ``simplify_polyline.simplify`` inside the sky-cell lookup: the traced edge as it is.
 
-
-def _skycell_once(files: list[str], cores: int):
-    """A drop-in for ``processing_utils.add_skycell_to_header`` that looks each file's sky cells up once.
-
-    runastrodriz's version calls ``get_sky_cells([file])`` again for every SCI extension (the same
-    answer: it reads the file on disk, unchanged until the header is written back) — two thirds of
-    runastrodriz's set-up on a full ACS/WFC association. The first call computes every file of the
-    run (they were all updated by ``updatewcs`` before), in parallel; the header edits are the same.
+    ``SkyFootprint.find_corners`` simplifies each traced edge (pure-Python Visvalingam, about half
+    of a full-frame lookup) into ``xy_corners``/``corners``, which ``get_sky_cells`` never reads:
+    the overlap tests use ``edge_pixels`` (``get_edges_sky``), and ``corners`` only says "traced
+    already". So the SKYCELL value is the same (``tests/stage2/test_stage2_modes.py``); the only
+    other effect is on drizzlepac's "Too few corners" log line. Used only in the sky-cell
+    worker processes, never where S_REGION or products are computed.
     """
-    from drizzlepac.haputils import processing_utils
-    from stsci.tools.fileutil import countExtn
+    return np.asarray(points)
 
-    cache: dict[str, str | None] = {}
-    plog = logging.getLogger("drizzlepac.haputils.processing_utils")
 
-    def add_skycell_to_header(image_filename, extname="SCI"):
-        hdu, closefits = processing_utils._process_input(image_filename)
-        numext = countExtn(hdu, extname=extname)
-        if numext and image_filename not in cache:
-            todo = [f for f in files if f not in cache and os.path.exists(f)]
-            if image_filename not in todo:
-                todo = [image_filename]
-            cache.update(_skycells_parallel(todo, cores))
-        for extver in range(1, numext + 1):
-            sciext = (extname, extver)
-            value = cache[image_filename]
-            if value is not None:
-                if "skycell" not in hdu[sciext].header:
-                    hdu[sciext].header.insert(
-                        "s_region", ("skycell", value, "Skycell(s) that this image occupies"), after=True
-                    )
-                else:
-                    hdu[sciext].header["skycell"] = (value, "Skycell(s) that this image occupies")
+#: Niceness of the sky-cell workers, which run beside AstroDrizzle and use the core its serial steps leave idle.
+SKYCELL_NICE = 5
+#: Scratch copies of the ``_flt``/``_flc`` files the sky-cell workers read (under the work directory).
+SKYCELL_SNAPSHOT = ".caldp-skycells"
+
+
+def _skycell_worker(name: str, snapdir: str, wfd: int) -> None:  # pragma: no cover - runs in a forked child
+    """Body of a forked sky-cell worker: SKYCELL of `snapdir`/`name`, as JSON on `wfd`, then exit."""
+    import json
+
+    code = 0
+    try:
+        with contextlib.suppress(OSError):
+            os.nice(SKYCELL_NICE)
+        os.chdir(snapdir)
+        from drizzlepac.haputils import cell_utils
+
+        cell_utils.simplify = _unsimplified
+        out = {"value": skycell_string(name)}
+    except Exception as exc:
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+        code = 1
+    data = json.dumps(out).encode()
+    while data:
+        data = data[os.write(wfd, data) :]
+    os.close(wfd)
+    os._exit(code)
+
+
+class SkycellJob:
+    """SKYCELL values of a run's files, computed in forked workers while AstroDrizzle runs.
+
+    runastrodriz looks the sky cells up (``add_skycell_to_header``: ``get_sky_cells`` once per SCI
+    extension, the same answer each time) right after ``updatewcs`` and before AstroDrizzle, and
+    writes them into each SCI header after S_REGION. The value depends only on the files' WCS,
+    which AstroDrizzle does not change, and the only product that reads it before the end is the
+    final drizzle (its ``_drz`` SCI header copies the first input's SCI header). So :meth:`start`
+    copies the files as they are then (AstroDrizzle rewrites their headers and DQ later) and forks
+    one low-priority worker per file on the copies; :meth:`write` waits for them just before the
+    final drizzle and makes runastrodriz's header edits, in its order.
+    """
+
+    def __init__(self, files: list[str]):
+        self.files = list(files)
+        self.snapdir = Path(SKYCELL_SNAPSHOT).resolve()
+        self.workers: dict[str, tuple[int, int]] = {}
+        self.values: dict[str, str | None] = {}
+        self.errors: dict[str, str] = {}
+        self.pending: list[str] = []  # files add_skycell_to_header was called for, in call order
+        self.started = 0.0
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        shutil.rmtree(self.snapdir, ignore_errors=True)
+        self.snapdir.mkdir()
+        for name in self.files:
+            if not os.path.exists(name):
+                continue
+            shutil.copyfile(name, self.snapdir / name)
+            rfd, wfd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the worker ends in os._exit
+                try:
+                    os.close(rfd)
+                    _skycell_worker(name, str(self.snapdir), wfd)
+                finally:
+                    os._exit(70)
+            os.close(wfd)
+            self.workers[name] = (pid, rfd)
+
+    def collect(self) -> None:
+        """Wait for every worker; their values in :attr:`values`, failures in :attr:`errors`."""
+        import json
+
+        for name, (pid, rfd) in list(self.workers.items()):
+            chunks = []
+            while chunk := os.read(rfd, 65536):
+                chunks.append(chunk)
+            os.close(rfd)
+            os.waitpid(pid, 0)
+            del self.workers[name]
+            try:
+                out = json.loads(b"".join(chunks) or b"{}")
+            except ValueError:
+                out = {}
+            if "value" in out:
+                self.values[name] = out["value"]
             else:
-                plog.error(f"No skycells found for {image_filename}.")
-        if closefits:
-            hdu.close()
+                self.errors[name] = out.get("error", "sky-cell worker died")
+        shutil.rmtree(self.snapdir, ignore_errors=True)
 
-    return add_skycell_to_header
+    def write(self) -> None:
+        """runastrodriz's SKYCELL header edits for the files it asked for (waits for the workers)."""
+        if not self.pending:
+            return
+        from drizzlepac.haputils import processing_utils
+        from stsci.tools.fileutil import countExtn
+
+        t0 = time.monotonic()
+        self.collect()
+        plog = logging.getLogger("drizzlepac.haputils.processing_utils")
+        # The run's own log (the child's stdout): how long the final drizzle waited for the workers.
+        print(
+            f"[caldp] sky cells of {len(self.values)} file(s): workers started {t0 - self.started:.1f} s "
+            f"before the final drizzle, which waited {time.monotonic() - t0:.1f} s for them",
+            flush=True,
+        )
+        pending, self.pending = self.pending, []
+        for image_filename in pending:
+            if image_filename not in self.values and image_filename not in self.errors:
+                self.values[image_filename] = skycell_string(image_filename)  # not a file of the run
+            hdu, closefits = processing_utils._process_input(image_filename)
+            numext = countExtn(hdu, extname="SCI")
+            if numext and image_filename in self.errors:  # runastrodriz would have failed here too
+                raise RuntimeError(f"sky cells of {image_filename}: {self.errors[image_filename]}")
+            value = self.values.get(image_filename)
+            for extver in range(1, numext + 1):
+                sciext = ("SCI", extver)
+                if value is not None:
+                    if "skycell" not in hdu[sciext].header:
+                        hdu[sciext].header.insert(
+                            "s_region", ("skycell", value, "Skycell(s) that this image occupies"), after=True
+                        )
+                    else:
+                        hdu[sciext].header["skycell"] = (value, "Skycell(s) that this image occupies")
+                else:
+                    plog.error(f"No skycells found for {image_filename}.")
+            if closefits:
+                hdu.close()
+
+    def add_skycell_to_header(self, image_filename, extname="SCI"):
+        """Replaces ``processing_utils.add_skycell_to_header``: starts the workers, defers the edit."""
+        if extname != "SCI" or not isinstance(image_filename, str):
+            raise ValueError("the deferred sky-cell lookup takes a file name and the SCI extensions")
+        if not self.started:
+            self.start()
+        self.pending.append(image_filename)
+
+    def close(self) -> None:
+        """Reap workers still running (a failed run) and remove the copies."""
+        for pid, rfd in self.workers.values():
+            with contextlib.suppress(OSError):
+                os.close(rfd)
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        self.workers.clear()
+        shutil.rmtree(self.snapdir, ignore_errors=True)
 
 
 def _find_bands(self, dec) -> None:
@@ -365,16 +481,32 @@ def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, c
     os.environ.update(drizzle_env(env))
     sys.argv = ["runastrodriz.py", "-n", str(cores), name]
 
-    from drizzlepac import runastrodriz
+    from drizzlepac import adrizzle, runastrodriz
     from drizzlepac.haputils import cell_utils, processing_utils
 
-    processing_utils.add_skycell_to_header = _skycell_once(calibrated_files(Path("."), name), cores)
+    job = SkycellJob(calibrated_files(Path("."), name))
+    processing_utils.add_skycell_to_header = job.add_skycell_to_header
     cell_utils.GridDefs._find_bands = _find_bands
+    final_drizzle, drizzle_run = adrizzle.drizFinal, runastrodriz.run_driz
+
+    def drizFinal(*args, **kwargs):  # the SKYCELL cards are in the _flt headers before the _drz copies them
+        job.write()
+        return final_drizzle(*args, **kwargs)
+
+    def run_driz(*args, **kwargs):
+        out = drizzle_run(*args, **kwargs)
+        job.write()  # no final drizzle ran: still written before runastrodriz's last header edits
+        return out
+
+    adrizzle.drizFinal, runastrodriz.run_driz = drizFinal, run_driz
     rlog = logging.getLogger("drizzlepac.runastrodriz")
     code = 0
     try:
         # As runastrodriz.main(): exceptions fail the run, SystemExit (NO_VIABLE_DATA …) does not.
-        runastrodriz.process(name, num_cores=cores, inmemory=False, headerlets=True, align_to_gaia=True)
+        try:
+            runastrodriz.process(name, num_cores=cores, inmemory=False, headerlets=True, align_to_gaia=True)
+        finally:
+            job.close()
     except Exception as exc:
         rlog.error(str(exc))
         rlog.error(f"Cannot run astrodrizzle on {' '.join(sys.argv)}.")

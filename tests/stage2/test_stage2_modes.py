@@ -1,4 +1,5 @@
-"""Stage 2's fast way (forked runastrodriz.process, sky cells once per file, 2 cores) makes runastrodriz's products.
+"""Stage 2's fast way (forked runastrodriz.process, sky cells once per file beside AstroDrizzle, 2 cores) makes
+runastrodriz's products.
 
 The same calibrated ``_flt`` files are drizzled by ``python -m drizzlepac.runastrodriz -n 1`` and by
 ``CALDP_STAGE2=fast``; the ``_drz`` SCI/WHT/CTX must agree within 4 float32 ulp (they are identical
@@ -78,6 +79,7 @@ def test_fast_way_makes_runastrodriz_products(both_ways):
         for ext in ("SCI", "WHT", "CTX"):
             assert [a[ext].header.get(k) for k in WCS_KEYS] == [b[ext].header.get(k) for k in WCS_KEYS]
         assert header_diff(a["SCI"].header, b["SCI"].header) == []
+        assert a["SCI"].header["SKYCELL"] == b["SCI"].header["SKYCELL"]  # copied from the first _flt
         assert a[0].header["NDRIZIM"] == b[0].header["NDRIZIM"]
     flts = sorted(p.name for p in ref.glob("*_flt.fits"))
     assert flts and flts == sorted(p.name for p in fast.glob("*_flt.fits"))
@@ -86,11 +88,39 @@ def test_fast_way_makes_runastrodriz_products(both_ways):
             assert [h.name for h in a] == [h.name for h in b]
             for i in range(len(a)):
                 assert header_diff(a[i].header, b[i].header) == [], (name, i)
+                # SKYCELL is written later than runastrodriz writes it: the cards must still be in its order
+                assert list(a[i].header.keys()) == list(b[i].header.keys()), (name, i)
                 if a[i].name in ("SCI", "ERR", "DQ"):
                     assert np.array_equal(a[i].data, b[i].data), (name, i)
             assert a["SCI", 1].header["SKYCELL"] == b["SCI", 1].header["SKYCELL"]
         assert (fast / name.replace(".fits", "_hlet.fits")).is_file()
-    assert "Executing 2 parallel workers" in (fast / "logs" / f"{ds.name}_runastrodriz.log").read_text()
+    fast_log = (fast / "logs" / f"{ds.name}_runastrodriz.log").read_text()
+    assert "Executing 2 parallel workers" in fast_log
+    assert "[caldp] sky cells of 2 file(s)" in fast_log
+    assert not (fast / stage2.SKYCELL_SNAPSHOT).exists()
+
+
+def test_unsimplified_edges_give_the_same_sky_cells(both_ways):
+    """The sky-cell workers skip find_corners' polygon simplification, whose result get_sky_cells never reads."""
+    from drizzlepac.haputils import cell_utils
+
+    _, out = both_ways
+    ref = out["runastrodriz"][0]
+    name = sorted(p.name for p in ref.glob("*_flt.fits"))[0]
+    cwd = os.getcwd()
+    os.chdir(ref)
+    try:
+        plain = cell_utils.get_sky_cells([name])
+        saved = cell_utils.simplify
+        cell_utils.simplify = stage2._unsimplified
+        try:
+            fast = cell_utils.get_sky_cells([name])
+        finally:
+            cell_utils.simplify = saved
+    finally:
+        os.chdir(cwd)
+    assert plain and list(fast) == list(plain)
+    assert [sorted(c.members) for c in fast.values()] == [sorted(c.members) for c in plain.values()]
 
 
 def test_unknown_mode_is_a_one_line_error(tmp_path):
