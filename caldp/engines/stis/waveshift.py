@@ -129,16 +129,20 @@ def _binary_search(x: float, wl: np.ndarray, n: int) -> int:
 
 def sum_spec(edges: np.ndarray, flux: np.ndarray, crpix: float, crval: float, cdelt: float, nwl: int) -> np.ndarray:
     """``SumSpec``: the template integrated over each image pixel of a rectified spectrum."""
+    # pixel k's left edge is at pixel k - 0.5 (an exact float for these small integers)
+    return sum_between(edges, flux, [crval + (k - 0.5 - crpix) * cdelt for k in range(nwl + 1)], nwl)
+
+
+def sum_between(edges: np.ndarray, flux: np.ndarray, wl_edges, nwl: int) -> np.ndarray:
+    """``SumSpec``/``ESumSpec``'s loop: the template (pixel `edges`, `flux`) integrated over each of
+    `nwl` image pixels whose edges are at wavelengths `wl_edges` (nwl + 1 of them)."""
     nelem = flux.size
     tspec = np.zeros(nwl, F64)
-
-    def pix_to_wl(pixel: float) -> float:
-        return crval + (pixel - crpix) * cdelt
-
-    wl_left, wl_right = pix_to_wl(-0.5), pix_to_wl(0.5)
+    wl_left = float(wl_edges[0])
     jl = find_wl(wl_left, edges, nelem, -1)
     jr = jl
     for i in range(nwl):
+        wl_right = float(wl_edges[i + 1])
         jr = find_wl(wl_right, edges, nelem, jr)
         if jr >= nelem:
             break
@@ -152,7 +156,6 @@ def sum_spec(edges: np.ndarray, flux: np.ndarray, crpix: float, crval: float, cd
                 tspec[i] = t + flux[jr] * (wl_right - edges[jr])
         jl = jr
         wl_left = wl_right
-        wl_right = pix_to_wl(i + 1.5)
     return tspec
 
 

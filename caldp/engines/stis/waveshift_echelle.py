@@ -97,6 +97,11 @@ def eval_deriv_disp(c, ncoeff: int, m: float, wl: float) -> float:
         return 0.0
     if not 2 <= ncoeff <= 9:
         return 1000000.0
+    return _deriv_terms(c, ncoeff, m, wl)
+
+
+def _deriv_terms(c, ncoeff: int, m, wl):
+    """``evalDerivDisp``'s sum for 2 ≤ NCOEFF ≤ 9, for scalars or arrays (the same float64 operations)."""
     d = c[1] * m
     if ncoeff >= 3:
         d = d + c[2] * 2.0 * m * m * wl
@@ -179,18 +184,7 @@ def _eval_disp_v(c, ncoeff: int, m: np.ndarray, wl: np.ndarray) -> np.ndarray:
 
 
 def _deriv_v(c, ncoeff: int, m: np.ndarray, wl: np.ndarray) -> np.ndarray:
-    d = c[1] * m
-    if ncoeff >= 3:
-        d = d + c[2] * 2.0 * m * m * wl
-    if ncoeff >= 5:
-        d = d + c[4]
-    if ncoeff >= 6:
-        d = d + c[5] * m * m
-    if ncoeff >= 7:
-        d = d + c[6] * 2.0 * m * wl
-    if ncoeff >= 8:
-        d = d + c[7] * 3.0 * m * m * m * wl * wl
-    return d * np.ones_like(wl)
+    return _deriv_terms(c, ncoeff, m, wl) * np.ones_like(wl)
 
 
 def edge_wavelengths(disp: Disp, orders, ltm: float, ltv: float, cenwave: int, nwl: int) -> np.ndarray:
@@ -244,27 +238,7 @@ def edge_wavelengths(disp: Disp, orders, ltm: float, ltv: float, cenwave: int, n
 def esum_spec(edges, flux, wl_edges: np.ndarray, nwl: int) -> np.ndarray:
     """``ESumSpec``: the template (pixel `edges`, `flux`) integrated over each of `nwl` image pixels
     whose edges are at wavelengths `wl_edges` (nwl + 1, :func:`edge_wavelengths`)."""
-    nelem = flux.size
-    tspec = np.zeros(nwl, F64)
-    wl_left = float(wl_edges[0])
-    jl = waveshift.find_wl(wl_left, edges, nelem, -1)
-    jr = jl
-    for i in range(nwl):
-        wl_right = float(wl_edges[i + 1])
-        jr = waveshift.find_wl(wl_right, edges, nelem, jr)
-        if jr >= nelem:
-            break
-        if jl >= 0:
-            if jl == jr:
-                tspec[i] = flux[jl] * (wl_right - wl_left)
-            else:
-                t = flux[jl] * (edges[jl + 1] - wl_left)
-                for j in range(jl + 1, jr):
-                    t += flux[j] * (edges[j + 1] - edges[j])
-                tspec[i] = t + flux[jr] * (wl_right - edges[jr])
-        jl = jr
-        wl_left = wl_right
-    return tspec
+    return waveshift.sum_between(edges, flux, wl_edges, nwl)
 
 
 def a4corr_adjust(disp: Disp, traces: list[Trace], shifta2: float, ltm2: float, cenwave: int) -> None:
