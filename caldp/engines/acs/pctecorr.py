@@ -84,6 +84,16 @@ def from_readout(a: np.ndarray, amp: str, serial: bool) -> np.ndarray:
 # ----------------------------------------------------------------------------- trap map
 
 
+def _by_rows(fn, nrows: int) -> None:
+    """``fn(r0, r1)`` over row ranges covering ``[0, nrows)``, on the engine's threads (element-wise
+    NumPy work, so the split does not change any value)."""
+    from ..common.threads import parallel_map, thread_count
+
+    parts = max(1, min(thread_count(), nrows // 64))
+    edges = [nrows * k // parts for k in range(parts + 1)]
+    parallel_map(lambda k: fn(edges[k], edges[k + 1]), range(parts))
+
+
 def trap_map(
     nrows: int, ncols: int, iz: np.ndarray, sens: np.ndarray, raz_offset: int, scale_frac: float
 ) -> np.ndarray:
@@ -105,16 +115,20 @@ def trap_map(
         last[int(col[k])] = int(k)
     cols = np.fromiter(last.keys(), np.int64)
     rows_k = np.fromiter(last.values(), np.int64)
-    j = np.arange(nrows, dtype=F64)
-    ro = j / 512.0
-    ro = np.where(ro > 2.999, 2.999, np.where(ro < 0, 0.0, ro))
-    io = np.floor(ro).astype(np.int64)
-    cte_j = (j + 1.0) / 2048.0
     s = np.asarray(sens, F64)[:, rows_k]  # (4, ncols_used)
-    s_lo = s[io, :]
-    s_hi = s[io + 1, :]
-    cte_i = s_lo + (s_hi - s_lo) * (ro - io)[:, None]
-    out[:, cols] = ((cte_i * cte_j[:, None]) * float(scale_frac)).astype(F32)
+
+    def rows(r0: int, r1: int) -> None:
+        j = np.arange(r0, r1, dtype=F64)
+        ro = j / 512.0
+        ro = np.where(ro > 2.999, 2.999, np.where(ro < 0, 0.0, ro))
+        io = np.floor(ro).astype(np.int64)
+        cte_j = (j + 1.0) / 2048.0
+        s_lo = s[io, :]
+        s_hi = s[io + 1, :]
+        cte_i = s_lo + (s_hi - s_lo) * (ro - io)[:, None]
+        out[r0:r1, cols] = ((cte_i * cte_j[:, None]) * float(scale_frac)).astype(F32)
+
+    _by_rows(rows, nrows)
     return out
 
 
@@ -339,11 +353,21 @@ def correct_amp(
         corrected = inverse_cte_blur(
             smoothed, traps, s, rn=rn, n_traps_used=n_traps_used, thresh=thresh, fix_rocr=fix_rocr
         )
-    delta = corrected - smoothed
-    new_sci = sci + delta
-    err2 = np.asarray(err, F32) * np.asarray(err, F32)
-    t = 0.1 * np.abs(delta.astype(F64))
-    new_err = np.sqrt(err2.astype(F64) + t * t).astype(F32)
+    err = np.asarray(err, F32)
+    delta = np.empty_like(sci)
+    new_sci = np.empty_like(sci)
+    new_err = np.empty(err.shape, F32)
+
+    def rows(r0: int, r1: int) -> None:
+        d = delta[r0:r1]
+        np.subtract(corrected[r0:r1], smoothed[r0:r1], out=d)
+        np.add(sci[r0:r1], d, out=new_sci[r0:r1])
+        e = err[r0:r1]
+        err2 = e * e
+        t = 0.1 * np.abs(d.astype(F64))
+        new_err[r0:r1] = np.sqrt(err2.astype(F64) + t * t).astype(F32)
+
+    _by_rows(rows, sci.shape[0])
     return new_sci, new_err, F32(delta.sum(dtype=F64)), F32(sci.sum(dtype=F64))
 
 
