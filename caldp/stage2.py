@@ -38,6 +38,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -420,6 +421,7 @@ def _find_bands(self, dec) -> None:
 
 #: What drizzlepac printed while being imported here (its loggers' stdout handlers point at it).
 _import_output: io.StringIO | None = None
+_import_lock = threading.Lock()
 
 
 def warm_imports() -> None:
@@ -430,15 +432,16 @@ def warm_imports() -> None:
     and re-points those handlers to it.
     """
     global _import_output
-    if "drizzlepac.runastrodriz" in sys.modules:
-        return
-    t0 = time.monotonic()
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        import drizzlepac.runastrodriz  # noqa: F401
-        from drizzlepac.haputils import cell_utils, processing_utils  # noqa: F401
-    _import_output = buffer
-    log.info("Imported drizzlepac in %.1f s", time.monotonic() - t0)
+    with _import_lock:  # calibrate starts it on a thread; a batch worker may run several datasets
+        if _import_output is not None:
+            return
+        t0 = time.monotonic()
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            import drizzlepac.runastrodriz  # noqa: F401
+            from drizzlepac.haputils import cell_utils, processing_utils  # noqa: F401
+        _import_output = buffer
+        log.info("Imported drizzlepac in %.1f s", time.monotonic() - t0)
 
 
 def _repoint_import_handlers(stream) -> None:

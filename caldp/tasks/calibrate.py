@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 
 from astropy.io import fits
@@ -84,6 +85,25 @@ def product_files(workdir: Path, dataset: str, keep_intermediates: bool) -> list
     return out
 
 
+def _start_stage2_imports(job: Job, instrument: str, env: dict[str, str]) -> threading.Thread | None:
+    """Import drizzlepac on a thread while references and stage 1 run (the fast stage 2 imports it anyway).
+
+    Stage 1 spends its time in NumPy and C kernels, so the ~3 s import mostly uses the other core.
+    """
+    if not job.stage2 or instrument not in ("acs", "wfc3"):
+        return None
+    from .. import stage2
+
+    try:
+        if stage2.stage2_mode(env) != "fast":
+            return None
+    except stage2.Stage2Error:
+        return None  # run_stage2 reports it
+    thread = threading.Thread(target=stage2.warm_imports, name="caldp-stage2-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_calibration(job: Job, workdir: Path) -> list[Path]:
     """Everything calibration does, in `workdir` (which holds the inputs). Returns products."""
     files = sorted(p for p in workdir.iterdir() if p.is_file())
@@ -91,6 +111,7 @@ def run_calibration(job: Job, workdir: Path) -> list[Path]:
     env = calibration_env(job, workdir)
     stamp_versions(files, env)
     raws = raw_files(files)
+    importer = _start_stage2_imports(job, instrument, env)
     with exit_on_exception(ExitCode.BESTREFS_ERROR, "bestrefs", "Failed computing or downloading reference files:"):
         if not raws:
             raise FileNotFoundError("no _raw files to assign references to")
@@ -107,8 +128,15 @@ def run_calibration(job: Job, workdir: Path) -> list[Path]:
         with exit_on_exception(ExitCode.STAGE2_ERROR, "stage2", "Stage 2 (drizzle) failed:"):
             from .. import stage2
 
-            stage2.run_stage2(workdir, [f.name for f in stage1_inputs(instrument, files)],
-                              instrument=instrument, env=env, log_dir=workdir / STAGE2_LOGS)
+            if importer is not None:
+                importer.join()
+            stage2.run_stage2(
+                workdir,
+                [f.name for f in stage1_inputs(instrument, files)],
+                instrument=instrument,
+                env=env,
+                log_dir=workdir / STAGE2_LOGS,
+            )
     logs = sorted((workdir / STAGE2_LOGS).glob("*.log")) if (workdir / STAGE2_LOGS).is_dir() else []
     return product_files(workdir, job.dataset, job.keep_intermediates) + logs
 
