@@ -439,7 +439,7 @@ smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, doubl
     __m512d c0 = _mm512_load_pd(chg + k * LANES), c1 = _mm512_load_pd(chg + (k + 1) * LANES);
     __m512d rz0 = _mm512_load_pd(rnz + k * LANES), rz1 = _mm512_load_pd(rnz + (k + 1) * LANES);
     __m512d rs0 = _mm512_mask_sub_pd(c0, inm[k], c0, rz0), rs1 = _mm512_mask_sub_pd(c1, inm[k + 1], c1, rz1);
-    __m512d qm1 = _mm512_setzero_pd(), q0 = qm1, h0 = qm1, dtot = qm1, ftot = qm1;
+    __m512d qm1 = _mm512_setzero_pd(), q0 = qm1, h0 = qm1, dtot = qm1, dtot2 = qm1, ftot = qm1, ftot2 = qm1;
     for (; k <= s->k1; k++) {
         const __m512d c2 = _mm512_load_pd(chg + (k + 2) * LANES), rz2 = _mm512_load_pd(rnz + (k + 2) * LANES);
         const __m512d rs2 = _mm512_mask_sub_pd(c2, inm[k + 2], c2, rz2);
@@ -448,9 +448,15 @@ smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, doubl
         const __m512d c = _mm512_range_pd(dd, cap, 0x02);
         const __m512d h1 = _mm512_maskz_mul_pd(m, c, half), q1 = _mm512_maskz_mul_pd(m, c, quarter);
         ftot = _mm512_mask_add_pd(ftot, m, ftot, one);
+        const __m512d ft = ftot;
+        ftot = ftot2;
+        ftot2 = ft;
         const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(rz0, qm1), h0), q1);
         _mm512_store_pd(rnz + k * LANES, v);
         dtot = _mm512_mask_add_pd(dtot, inm[k], dtot, _mm512_mul_pd(v, v));
+        const __m512d dt = dtot; /* two chains, alternate rows (see smooth_group) */
+        dtot = dtot2;
+        dtot2 = dt;
         qm1 = q0;
         q0 = q1;
         h0 = h1;
@@ -459,12 +465,29 @@ smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, doubl
         rz0 = rz1;
         rz1 = rz2;
     }
-    _mm512_storeu_pd(d, dtot);
-    _mm512_storeu_pd(f, ftot);
+    _mm512_storeu_pd(d, _mm512_add_pd(dtot, dtot2));
+    _mm512_storeu_pd(f, _mm512_add_pd(ftot, ftot2));
 }
 #endif
 
-/* rm_rnZ_colj on the lanes in `lanes` (the others keep rnz = 0: rsz = chg). */
+/* HSTCAL's dtot of lane l: Σ rnz² over j1..j2 added in row order. */
+static double
+dtot_rows(const Smooth *s, int l)
+{
+    double dtot = 0.0;
+    for (int k = s->k0; k <= s->k1; k++)
+        if ((s->inm[k] >> l) & 1)
+            dtot = dtot + s->rnz[k * LANES + l] * s->rnz[k * LANES + l];
+    return dtot;
+}
+
+/* rm_rnZ_colj on the lanes in `lanes` (the others keep rnz = 0: rsz = chg).
+ *
+ * The AVX-512 round adds dtot in two chains (even and odd rows) to halve the latency of the sum.
+ * It serves only the test sqrt(dtot/ftot) > RNMIT (ftot, a count, is exact either way): any order
+ * of adding n non-negative terms lies within (n−1)·2⁻⁵³ (relative) of the exact sum, so when the
+ * root is more than 1e-9 (relative) away from RNMIT the test comes out as with HSTCAL's row-order
+ * sum; nearer (or NaN), that sum is taken. */
 static void
 smooth_group(Smooth *s, unsigned lanes, double rnmit)
 {
@@ -479,9 +502,16 @@ smooth_group(Smooth *s, unsigned lanes, double rnmit)
         else
 #endif
             smooth_round_lanes(s, alive, rnn, cap, d, f);
-        for (int l = 0; l < LANES; l++)
-            if ((alive >> l) & 1 && sqrt(d[l] / f[l]) > rnmit)
+        for (int l = 0; l < LANES; l++) {
+            if (!((alive >> l) & 1))
+                continue;
+            const double r = sqrt(d[l] / f[l]);
+            const int stop = r > rnmit * (1.0 + 1e-9)   ? 1
+                             : r < rnmit * (1.0 - 1e-9) ? 0
+                                                        : sqrt(dtot_rows(s, l) / f[l]) > rnmit;
+            if (stop)
                 alive &= ~(1u << l);
+        }
     }
     smooth_end(s);
 }
