@@ -21,13 +21,15 @@ from .builders import (
     exposure_cards,
     exposure_time_cards,
     finish_cards,
+    flash_off_cards,
     full_chip_constant_imset,
-    raw_sci_cards,
+    raw_chip_hdus,
+    readout_cards,
     sink_map,
 )
 from .crdscache import RefEntry
 from .detector import CCDSetup, ImageRefs, PixelQuirks
-from .fitsutil import F32, image_extension, imset, primary, table
+from .fitsutil import F32, image_extension, imset, table
 from .reftables import crrejtab_hdu
 
 FILTER1, FILTER2 = "F606W", "CLEAR2L"
@@ -411,18 +413,8 @@ def primary_cards(
         "CRSPLIT": crsplit,
         "JWROTYPE": "DS_INT",
         "DRIFTCOR": False,
-        "CCDAMP": setup_.ccdamp,
-        "CCDGAIN": setup_.ccdgain,
-        "CCDOFSTA": 3,
-        "CCDOFSTB": 3,
-        "CCDOFSTC": 3,
-        "CCDOFSTD": 3,
-        "BINAXIS1": 1,
-        "BINAXIS2": 1,
-        "FLASHDUR": 0.0,
-        "FLASHCUR": "OFF",
-        "FLASHSTA": "NOT PERFORMED",
-        "SHUTRPOS": "A",
+        **readout_cards(setup_),
+        **flash_off_cards(),
         **association_cards(asn_id, asn_mtyp),
         "XCORNER": 0.0,
         "YCORNER": 0.0,
@@ -435,10 +427,7 @@ def primary_cards(
 
 
 def raw_hdus(setup_: CCDSetup, pcards: dict, pixels, root: str):
-    hdus = [primary(pcards)]
-    for chip, px in zip(setup_.chips, pixels, strict=True):
-        cards = raw_sci_cards(chip, root, px.wcs_cards, ORIGIN="caldp.sim")
-        hdus += imset(chip.extver, px.raw, None, None, shape=chip.raw_shape, cards=cards)
+    hdus = raw_chip_hdus(setup_, pcards, pixels, root, ORIGIN="caldp.sim")
     for h in hdus[1:]:
         if h.header["EXTNAME"] != "SCI":
             h.header["BUNIT"] = "COUNTS" if h.header["EXTNAME"] == "ERR" else "UNITLESS"

@@ -6,8 +6,9 @@
   :meth:`RefWriter.add` call; :meth:`RefWriter.add_standard_tables` writes CRREJTAB, IMPHTTAB and
   MDRIZTAB, which every mode has.
 - Raw primary headers are assembled from blocks in HSTCAL's keyword order: :func:`exposure_cards`
-  (file and target), :func:`exposure_time_cards`, :func:`association_cards`, :func:`amp_cards`, and
-  :func:`finish_cards` (switches, reference keywords, N/A for the unused references).
+  (file and target), :func:`exposure_time_cards`, :func:`association_cards`, :func:`amp_cards`,
+  :func:`readout_cards`, :func:`flash_off_cards`, and :func:`finish_cards` (switches, reference
+  keywords, N/A for the unused references); :func:`raw_chip_hdus` the whole raw CCD file.
 - :func:`chip_ref_cards`, :func:`raw_sci_cards`: the geometry keywords of one chip in a reference
   image and in a raw SCI extension; :func:`full_chip_constant_imset` a constant full-chip imset;
   :func:`ccdtab_amp_columns` and :func:`bpixtab_columns` the per-amp CCDTAB and the BPIXTAB columns;
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .crdscache import RefEntry
-from .fitsutil import null_extension, primary, write
+from .fitsutil import imset, null_extension, primary, write
 from .naming import RefNamer
 from .reftables import imphttab_hdus, mdriztab_hdu
 
@@ -153,6 +154,30 @@ def amp_cards(*, biaslev: bool = True) -> dict:
     return cards
 
 
+def readout_cards(setup_) -> dict:
+    """A CCD setup's readout keywords: amplifiers, gain, offsets (3), no binning."""
+    return {
+        "CCDAMP": setup_.ccdamp,
+        "CCDGAIN": setup_.ccdgain,
+        "CCDOFSTA": 3,
+        "CCDOFSTB": 3,
+        "CCDOFSTC": 3,
+        "CCDOFSTD": 3,
+        "BINAXIS1": 1,
+        "BINAXIS2": 1,
+    }
+
+
+def flash_off_cards() -> dict:
+    """No post-flash; shutter A."""
+    return {
+        "FLASHDUR": 0.0,
+        "FLASHCUR": "OFF",
+        "FLASHSTA": "NOT PERFORMED",
+        "SHUTRPOS": "A",
+    }
+
+
 def finish_cards(cards: dict, switches: dict, refkw: dict, unused_refs, *, crsplit: int | None = None) -> dict:
     """Add the calibration switches (CRCORR = PERFORM for a CR-SPLIT when `crsplit` is given), the
     reference keywords and N/A for every unused reference; returns `cards`."""
@@ -189,6 +214,16 @@ def raw_sci_cards(chip, root: str, wcs_cards: dict, **extra) -> dict:
         "DEC_APER": wcs_cards["CRVAL2"],
         **wcs_cards,
     }
+
+
+def raw_chip_hdus(setup_, pcards: dict, pixels, root: str, **extra) -> list:
+    """A raw CCD file's HDUs: the primary header `pcards`, then one SCI/ERR/DQ imset per chip of
+    `setup_` (its raw pixels in `pixels`, :func:`raw_sci_cards` with `extra`)."""
+    hdus = [primary(pcards)]
+    for chip, px in zip(setup_.chips, pixels, strict=True):
+        cards = raw_sci_cards(chip, root, px.wcs_cards, **extra)
+        hdus += imset(chip.extver, px.raw, None, None, shape=chip.raw_shape, cards=cards)
+    return hdus
 
 
 # ------------------------------------------------------------------------------ reference parts

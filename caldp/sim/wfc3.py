@@ -20,13 +20,15 @@ from .builders import (
     exposure_cards,
     exposure_time_cards,
     finish_cards,
+    flash_off_cards,
     full_chip_constant_imset,
-    raw_sci_cards,
+    raw_chip_hdus,
+    readout_cards,
     sink_map,
 )
 from .crdscache import RefEntry
 from .detector import CCDSetup, ImageRefs, PixelQuirks
-from .fitsutil import image_extension, imset, primary, table
+from .fitsutil import image_extension, imset, table
 from .reftables import crrejtab_hdu
 
 FILTER = "F606W"
@@ -311,19 +313,9 @@ def primary_cards(
         "PROPAPER": setup_.aperture,
         "CTEDIR": "NONE",
         "CRSPLIT": crsplit,
-        "CCDAMP": setup_.ccdamp,
-        "CCDGAIN": setup_.ccdgain,
-        "CCDOFSTA": 3,
-        "CCDOFSTB": 3,
-        "CCDOFSTC": 3,
-        "CCDOFSTD": 3,
-        "BINAXIS1": 1,
-        "BINAXIS2": 1,
+        **readout_cards(setup_),
         "CHINJECT": "NONE",
-        "FLASHDUR": 0.0,
-        "FLASHCUR": "OFF",
-        "FLASHSTA": "NOT PERFORMED",
-        "SHUTRPOS": "A",
+        **flash_off_cards(),
         "PCTERNOI": 0.0,
         **association_cards(asn_id, asn_mtyp),
         **amp_cards(),
@@ -332,8 +324,4 @@ def primary_cards(
 
 
 def raw_hdus(setup_: CCDSetup, pcards: dict, pixels, root: str):
-    hdus = [primary(pcards)]
-    for chip, px in zip(setup_.chips, pixels, strict=True):
-        cards = raw_sci_cards(chip, root, px.wcs_cards)
-        hdus += imset(chip.extver, px.raw, None, None, shape=chip.raw_shape, cards=cards)
-    return hdus
+    return raw_chip_hdus(setup_, pcards, pixels, root)
