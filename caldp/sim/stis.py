@@ -225,9 +225,10 @@ def _ccdtab() -> list:
     return [table(cols)]
 
 
-def _bpixtab(rows) -> list:
+def bpixtab_hdus(rows, opt_elem: str) -> list:
+    """A 1024² BPIXTAB (CCD and MAMA): `rows` (PIX1, PIX2, LENGTH, AXIS, VALUE), all for `opt_elem`."""
     cols = {
-        "OPT_ELEM": ("8A", [OPT_ELEM] * len(rows)),
+        "OPT_ELEM": ("8A", [opt_elem] * len(rows)),
         "PIX1": ("J", [r[0] for r in rows]),
         "PIX2": ("J", [r[1] for r in rows]),
         "LENGTH": ("J", [r[2] for r in rows]),
@@ -237,19 +238,24 @@ def _bpixtab(rows) -> list:
     return [table(cols, {"SIZAXIS1": 1024, "SIZAXIS2": 1024})]
 
 
+def tdstab_hdus(opt_elem: str, wl: np.ndarray, sens: np.ndarray, reftemp: float, descrip: str) -> list:
+    """A one-row TDSTAB with only the temperature dependence (TEMPSENS at wavelengths `wl`)."""
+    cols = {
+        "OPT_ELEM": ("8A", [opt_elem]),
+        "NWL": ("J", [wl.size]),
+        "WAVELENGTH": (f"{wl.size}D", wl[None, :]),
+        "REFTEMP": ("D", [reftemp]),
+        "TEMPSENS": (f"{wl.size}D", sens[None, :]),
+        "PEDIGREE": ("24A", ["INFLIGHT"]),
+        "DESCRIP": ("40A", [descrip]),
+    }
+    return [table(cols)]
+
+
 def _tdstab() -> list:
     wl = np.array([2000.0, 4000.0, 6000.0, 8000.0, 10000.0, 12000.0])
     sens = np.array([-0.0030, -0.0026, -0.0021, -0.0015, -0.0010, -0.0008])
-    cols = {
-        "OPT_ELEM": ("8A", [OPT_ELEM]),
-        "NWL": ("J", [wl.size]),
-        "WAVELENGTH": (f"{wl.size}D", wl[None, :]),
-        "REFTEMP": ("D", [18.0]),
-        "TEMPSENS": (f"{wl.size}D", sens[None, :]),
-        "PEDIGREE": ("24A", ["INFLIGHT"]),
-        "DESCRIP": ("40A", ["caldp.sim temperature sensitivity"]),
-    }
-    return [table(cols)]
+    return tdstab_hdus(OPT_ELEM, wl, sens, 18.0, "caldp.sim temperature sensitivity")
 
 
 def write_references(refdir: Path, size: str, refs: Refs) -> tuple[list[RefEntry], dict[str, str]]:
@@ -258,7 +264,13 @@ def write_references(refdir: Path, size: str, refs: Refs) -> tuple[list[RefEntry
     The same files serve both sizes (calstis cuts 1024² references to a subarray)."""
     refdir = Path(refdir)
     names = {
-        "bpixtab": ("BPIXTAB", "s7a0001o_bpx.fits", "BAD PIXELS", _bpixtab(refs.bad_rows), {"DETECTOR": "CCD"}),
+        "bpixtab": (
+            "BPIXTAB",
+            "s7a0001o_bpx.fits",
+            "BAD PIXELS",
+            bpixtab_hdus(refs.bad_rows, OPT_ELEM),
+            {"DETECTOR": "CCD"},
+        ),
         "ccdtab": ("CCDTAB", "s7a0002o_ccd.fits", "CCD PARAMETERS", _ccdtab(), {}),
         "crrejtab": ("CRREJTAB", "s7a0003o_crr.fits", "COSMIC RAY REJECTION", [crrejtab_hdu()], {}),
         "imphttab": (

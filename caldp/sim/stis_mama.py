@@ -117,18 +117,6 @@ def _bad_rows() -> list:
     ]
 
 
-def _bpixtab(rows) -> list:
-    cols = {
-        "OPT_ELEM": ("8A", ["ANY"] * len(rows)),
-        "PIX1": ("J", [r[0] for r in rows]),
-        "PIX2": ("J", [r[1] for r in rows]),
-        "LENGTH": ("J", [r[2] for r in rows]),
-        "AXIS": ("J", [r[3] for r in rows]),
-        "VALUE": ("I", [r[4] for r in rows]),
-    }
-    return [table(cols, {"SIZAXIS1": 1024, "SIZAXIS2": 1024})]
-
-
 def _mlintab() -> list:
     dets = list(MLIN)
     cols = {
@@ -146,16 +134,7 @@ def _mlintab() -> list:
 def _tdstab() -> list:
     wl = np.array([1150.0, 1400.0, 1700.0, 2000.0])
     sens = np.array([-0.0025, -0.0020, -0.0016, -0.0012])
-    cols = {
-        "OPT_ELEM": ("8A", [OPT_ELEM]),
-        "NWL": ("J", [wl.size]),
-        "WAVELENGTH": (f"{wl.size}D", wl[None, :]),
-        "REFTEMP": ("D", [TDS_REFTEMP]),
-        "TEMPSENS": (f"{wl.size}D", sens[None, :]),
-        "PEDIGREE": ("24A", ["INFLIGHT"]),
-        "DESCRIP": ("40A", ["caldp.sim FUV-MAMA temperature sensitivity"]),
-    }
-    return [table(cols)]
+    return ccdsim.tdstab_hdus(OPT_ELEM, wl, sens, TDS_REFTEMP, "caldp.sim FUV-MAMA temperature sensitivity")
 
 
 def _tdctab() -> list:
@@ -215,7 +194,14 @@ def write_references(refdir: Path, seed: int) -> tuple[list[RefEntry], dict[str,
     lflat = (1.0 + 0.03 * np.sin(2.5 * lx + 0.7) * np.cos(1.9 * ly)).astype(F32)
     hires = _hires_cards()
     tables = {
-        "bpixtab": ("BPIXTAB", "s8a0001o_bpx.fits", "BAD PIXELS", _bpixtab(_bad_rows()), {"DETECTOR": DETECTOR}, {}),
+        "bpixtab": (
+            "BPIXTAB",
+            "s8a0001o_bpx.fits",
+            "BAD PIXELS",
+            ccdsim.bpixtab_hdus(_bad_rows(), "ANY"),
+            {"DETECTOR": DETECTOR},
+            {},
+        ),
         "mlintab": ("MLINTAB", "s8a0002o_lin.fits", "MAMA LINEARITY", _mlintab(), {}, {}),
         "imphttab": (
             "IMPHTTAB",
