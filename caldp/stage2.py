@@ -255,27 +255,37 @@ SKYCELL_NICE = 5
 SKYCELL_SNAPSHOT = ".caldp-skycells"
 
 
-def _skycell_worker(name: str, snapdir: str, wfd: int) -> None:  # pragma: no cover - runs in a forked child
-    """Body of a forked sky-cell worker: SKYCELL of `snapdir`/`name`, as JSON on `wfd`, then exit."""
+def _skycell_worker(names: list[str], snapdir: str, wfd: int) -> None:  # pragma: no cover - forked child
+    """Body of the forked sky-cell worker: SKYCELL of each `snapdir`/name, one after the other, as JSON on `wfd`.
+
+    One worker for all files, not one per file: a full-frame lookup holds ~0.5 GB of footprint
+    masks at its peak, and this runs beside AstroDrizzle's own peak.
+    """
     import json
 
-    code = 0
+    out: dict[str, dict] = {}
+    with contextlib.suppress(OSError):
+        os.nice(SKYCELL_NICE)
     try:
-        with contextlib.suppress(OSError):
-            os.nice(SKYCELL_NICE)
         os.chdir(snapdir)
         from drizzlepac.haputils import cell_utils
 
         cell_utils.simplify = _unsimplified
-        out = {"value": skycell_string(name)}
     except Exception as exc:
-        out = {"error": f"{type(exc).__name__}: {exc}"}
-        code = 1
+        out = {name: {"error": f"{type(exc).__name__}: {exc}"} for name in names}
+        names = []
+    for name in names:
+        try:
+            out[name] = {"value": skycell_string(name)}
+        except Exception as exc:
+            out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        with contextlib.suppress(OSError):
+            os.remove(name)
     data = json.dumps(out).encode()
     while data:
         data = data[os.write(wfd, data) :]
     os.close(wfd)
-    os._exit(code)
+    os._exit(0)
 
 
 class SkycellJob:
@@ -287,8 +297,8 @@ class SkycellJob:
     which AstroDrizzle does not change, and the only product that reads it before the end is the
     final drizzle (its ``_drz`` SCI header copies the first input's SCI header). So :meth:`start`
     copies the files as they are then (AstroDrizzle rewrites their headers and DQ later) and forks
-    one low-priority worker per file on the copies; :meth:`write` waits for them just before the
-    final drizzle and makes runastrodriz's header edits, in its order.
+    one low-priority worker that looks them up one after the other on the copies; :meth:`write`
+    waits for it just before the final drizzle and makes runastrodriz's header edits, in its order.
     """
 
     def __init__(self, files: list[str]):
@@ -304,40 +314,43 @@ class SkycellJob:
         self.started = time.monotonic()
         shutil.rmtree(self.snapdir, ignore_errors=True)
         self.snapdir.mkdir()
-        for name in self.files:
-            if not os.path.exists(name):
-                continue
+        names = [name for name in self.files if os.path.exists(name)]
+        for name in names:
             shutil.copyfile(name, self.snapdir / name)
-            rfd, wfd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the worker ends in os._exit
-                try:
-                    os.close(rfd)
-                    _skycell_worker(name, str(self.snapdir), wfd)
-                finally:
-                    os._exit(70)
-            os.close(wfd)
-            self.workers[name] = (pid, rfd)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the worker ends in os._exit
+            try:
+                os.close(rfd)
+                _skycell_worker(names, str(self.snapdir), wfd)
+            finally:
+                os._exit(70)
+        os.close(wfd)
+        self.workers = {name: (pid, rfd) for name in names}
 
     def collect(self) -> None:
-        """Wait for every worker; their values in :attr:`values`, failures in :attr:`errors`."""
+        """Wait for the worker; its values in :attr:`values`, failures in :attr:`errors`."""
         import json
 
-        for name, (pid, rfd) in list(self.workers.items()):
-            chunks = []
-            while chunk := os.read(rfd, 65536):
-                chunks.append(chunk)
-            os.close(rfd)
-            os.waitpid(pid, 0)
-            del self.workers[name]
-            try:
-                out = json.loads(b"".join(chunks) or b"{}")
-            except ValueError:
-                out = {}
-            if "value" in out:
-                self.values[name] = out["value"]
+        if not self.workers:
+            return
+        pid, rfd = next(iter(self.workers.values()))
+        chunks = []
+        while chunk := os.read(rfd, 65536):
+            chunks.append(chunk)
+        os.close(rfd)
+        os.waitpid(pid, 0)
+        try:
+            out = json.loads(b"".join(chunks) or b"{}")
+        except ValueError:
+            out = {}
+        for name in self.workers:
+            got = out.get(name, {})
+            if "value" in got:
+                self.values[name] = got["value"]
             else:
-                self.errors[name] = out.get("error", "sky-cell worker died")
+                self.errors[name] = got.get("error", "sky-cell worker died")
+        self.workers.clear()
         shutil.rmtree(self.snapdir, ignore_errors=True)
 
     def write(self) -> None:
@@ -389,7 +402,7 @@ class SkycellJob:
 
     def close(self) -> None:
         """Reap workers still running (a failed run) and remove the copies."""
-        for pid, rfd in self.workers.values():
+        for pid, rfd in set(self.workers.values()):
             with contextlib.suppress(OSError):
                 os.close(rfd)
             with contextlib.suppress(OSError):
