@@ -14,8 +14,9 @@ Two ways to run it (``CALDP_STAGE2``):
   The child changes to `workdir`, takes the drizzle environment and writes its output to the log,
   exactly as the command would. Two things runastrodriz repeats are done once: its sky-cell
   lookup (``add_skycell_to_header`` computes the same ``get_sky_cells`` once per SCI extension;
-  here once per file, the files in parallel, and its declination-band search compares the
-  extreme declinations instead of every edge pixel's) and AstroDrizzle's per-image steps use
+  here once per file, in a low-priority worker beside AstroDrizzle (:class:`SkycellJob`), and its
+  declination-band search compares the extreme declinations instead of every edge pixel's) and
+  AstroDrizzle's per-image steps use
   ``CALDP_STAGE2_CORES`` cores (default 2; runastrodriz ``-n``). Products are runastrodriz's:
   ``tests/stage2/test_stage2_modes.py`` compares both ways.
 - ``runastrodriz``: ``python -m drizzlepac.runastrodriz -n 1`` as a subprocess with ``cwd=workdir``,
