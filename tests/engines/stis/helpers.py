@@ -1,9 +1,14 @@
-"""Shared scaffolding of the STIS engine tests: caldp-process on one simulated dataset."""
+"""Shared scaffolding of the STIS engine tests: caldp-process on one simulated dataset, cs0.e runs."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
+
+from tests.engines.stis.conftest import HSTCAL_BIN, cs0_exe
 from tests.integration.conftest import run_process
 
 
@@ -23,3 +28,19 @@ def process_builtin(sim_result, ds, tmp_path: Path) -> Path:
     prod = out / "data" / "stis" / ds.name
     assert "Stage 1 with the builtin engine" in (prod / "logs" / "process.txt").read_text()
     return prod
+
+
+def cs0_env(sim_env: dict) -> tuple[str, dict]:
+    """cs0.e and the environment it runs in with a simulation's references (`sim_env`, its ``oref``);
+    the test is skipped where HSTCAL is not installed."""
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    return exe, {**os.environ, **sim_env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+
+
+def run_cs0(exe: str, env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """``cs0.e args`` in `cwd`; requires success and returns the finished process."""
+    proc = subprocess.run([exe, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    return proc

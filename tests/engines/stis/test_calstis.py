@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from caldp.engines.stis import blevcorr, ocrreject
 from caldp.engines.stis.calstis import calstis
 
 from ..wfc3_uvis.productdiff import assert_products_match
+from .helpers import run_cs0
 
 SWITCHES = ("DQICORR", "BLEVCORR", "BIASCORR", "DARKCORR", "FLATCORR", "PHOTCORR")
 
@@ -92,6 +92,5 @@ def test_parity_with_cs0(builtin_run, cs0, tmp_path):
     ds, out, _ = builtin_run
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, f"{ds.name}_raw.fits")
     assert_products_match(work, out, [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"])

@@ -8,6 +8,8 @@ import pytest
 from caldp.engines.stis import fftpack
 from caldp.engines.stis import waveshift_echelle as we
 
+from .helpers import cs0_env, run_cs0
+
 F32 = np.float32
 
 
@@ -143,24 +145,17 @@ def test_builtin_products_and_shift(echelle_run):
 
 @pytest.mark.hstcal
 def test_parity_with_cs0(echelle_sim, echelle_run, tmp_path):
-    import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
 
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    exe, env = cs0_env(echelle_sim.env)
     ds, out, _ = echelle_run
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, "-s", f"{ds.name}_raw.fits")
     names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits", f"{ds.name}_x2d.fits"]
     assert_products_match(work, out, names)
     for name in names:
@@ -187,7 +182,6 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     SHIFTA2 changes; `_fwv_tmp`, `_flt`, `_x2d`, `_x1d` all equal cs0.e's."""
     import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
@@ -217,8 +211,7 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env, keep_intermediates=True)
     env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, "-s", raw.name], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    proc = run_cs0(exe, env, work, "-s", raw.name)
     assert "Using global offset instead" in proc.stdout
     names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits", f"{ds.name}_x2d.fits"]
     assert_products_match(work, mine, names)
@@ -445,7 +438,6 @@ def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
     with the wavecal's switches → <root>_wav_flt.fits; the builtin engine the same, 0 ulp."""
     import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
@@ -461,8 +453,7 @@ def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
     env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    proc = subprocess.run([exe, f"{ds.name}_wav.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, f"{ds.name}_wav.fits")
     out = tmp_path / "mine"
     out.mkdir()
     written = calstis(ds.input_path / f"{ds.name}_wav.fits", outdir=out, env=echelle_sim.env)
@@ -479,7 +470,6 @@ def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
     per imset (SHIFTA1 +1), calstis12's interpolation in time into the _flt — equal to cs0.e's."""
     import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
@@ -516,8 +506,7 @@ def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
     mine.mkdir()
     calstis(work / f"{ds.name}_raw.fits", outdir=mine, env=echelle_sim.env, keep_intermediates=True)
     env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, "-s", f"{ds.name}_raw.fits")
     names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
     assert_products_match(work, mine, names)
     with fits.open(work / names[1]) as a, fits.open(mine / names[1]) as b:
@@ -647,7 +636,6 @@ def test_full_size_parity_with_cs0(tmp_path):
     builtin engine equal cs0.e's (0 ulp, DQ, keywords, HISTORY)."""
     import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
@@ -665,8 +653,7 @@ def test_full_size_parity_with_cs0(tmp_path):
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
     env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, f"{ds.name}_raw.fits")
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=mine, env=res.env)
@@ -689,7 +676,6 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     BUNIT) and `_x1d` (FLUX, ERROR, BLZSHIFT average, the history naming PCTAB N/A) equal cs0.e's."""
     import os
     import shutil
-    import subprocess
 
     from astropy.io import fits
 
@@ -711,8 +697,7 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env)
     env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, raw.name], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, raw.name)
     name = f"{ds.name}_x2d.fits"
     assert_products_match(work, mine, [name])
     with fits.open(work / name) as a, fits.open(mine / name) as b:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from caldp.sim import stis_echelle as ech
 
-from .conftest import HSTCAL_BIN, cs0_exe
+from .helpers import cs0_env, run_cs0
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +94,13 @@ def test_merge_fills_columns_one_table_lacks():
 
 @pytest.mark.hstcal
 def test_cs0_accepts_and_finds_the_simulated_shift(echelle_small, tmp_path):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    env = {**os.environ, **echelle_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    exe, env = cs0_env(echelle_small.env)
     for ds in echelle_small.datasets:
         work = tmp_path / ds.name
         work.mkdir()
         for f in ds.input_path.iterdir():
             (work / f.name).write_bytes(f.read_bytes())
-        proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stdout[-2000:]
+        run_cs0(exe, env, work, f"{ds.name}_raw.fits")
     ds = echelle_small.datasets[1]
     with fits.open(tmp_path / ds.name / f"{ds.name}_flt.fits") as flt:
         h = flt["SCI", 1].header

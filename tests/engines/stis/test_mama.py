@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from caldp.sim import stis_mama
 
 from ..wfc3_uvis.productdiff import assert_products_match
 from .conftest import HSTCAL_BIN, cs0_exe
+from .helpers import cs0_env, run_cs0
 
 F32 = np.float32
 REF_KEYS = ("BPIXTAB", "DARKFILE", "PFLTFILE", "MLINTAB", "IMPHTTAB", "TDSTAB")  # LFLTFILE: stis_mama.NO_RMAP
@@ -190,15 +190,11 @@ def test_products_and_repeat_sum(mama_run):
 
 @pytest.mark.hstcal
 def test_parity_with_cs0(mama_small, mama_run, tmp_path):
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    env = {**os.environ, **mama_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    exe, env = cs0_env(mama_small.env)
     ds, out, _ = mama_run
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    proc = subprocess.run([exe, f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, f"{ds.name}_raw.fits")
     names = [f"{ds.name}_flt.fits", f"{ds.name}_sfl.fits"]
     assert_products_match(work, out, names)
     _assert_all_keywords(work, out, names)
@@ -387,8 +383,7 @@ def _variant_parity(mama_small, tmp_path, root: str, *, edit_raw=None, write_raw
             h.writeto(raw)
     calstis(raw, outdir=mine, env=env)
     run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, raw.name], cwd=work, env=run_env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, run_env, work, raw.name)
     names = [f"{root}_flt.fits", f"{root}_sfl.fits"]
     assert_products_match(work, mine, names)
     _assert_all_keywords(work, mine, names)

@@ -19,6 +19,7 @@ from caldp.sim import stis_spec
 
 from ..wfc3_uvis.productdiff import assert_products_match
 from .conftest import HSTCAL_BIN, cs0_exe
+from .helpers import cs0_env, run_cs0
 
 
 @pytest.fixture(scope="module")
@@ -88,15 +89,11 @@ def test_earth_velocity_and_radial_velocity():
 @pytest.fixture(scope="module")
 def cs0_run(spec_small, tmp_path_factory):
     """cs0.e -s on a copy of the inputs (the _fwv_tmp and _w2d_tmp intermediates kept)."""
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
-    env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    exe, env = cs0_env(spec_small.env)
     (ds,) = spec_small.datasets
     work = tmp_path_factory.mktemp("stis_spec_cs0") / "hst"
     shutil.copytree(ds.input_path, work)
-    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, work, "-s", f"{ds.name}_raw.fits")
     return work
 
 
@@ -323,8 +320,7 @@ def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path, constant
     env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
-    proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, hst, "-s", raw.name)
     calstis(raw, outdir=out, env=spec_small.env, keep_intermediates=True)
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
     w2d = f"{ds.name}_w2d_tmp.fits"
@@ -381,8 +377,7 @@ def test_short_slit_wavecal_like_cs0(spec_small, tmp_path):
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
     run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=run_env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, run_env, hst, "-s", raw.name)
     calstis(raw, outdir=out, env=env, keep_intermediates=True)
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
     w2d = f"{ds.name}_w2d_tmp.fits"
@@ -407,8 +402,7 @@ def test_full_size_parity_with_cs0(tmp_path):
     hst = tmp_path / "hst"
     shutil.copytree(ds.input_path, hst)
     env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
-    proc = subprocess.run([exe, "-s", f"{ds.name}_raw.fits"], cwd=hst, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stdout[-2000:]
+    run_cs0(exe, env, hst, "-s", f"{ds.name}_raw.fits")
     out = tmp_path / "out"
     out.mkdir()
     calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=out, env=res.env, keep_intermediates=True)
