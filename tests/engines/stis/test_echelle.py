@@ -436,7 +436,6 @@ def test_caldp_process_builtin(echelle_sim, tmp_path):
 def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
     """cs0.e given the _wav.fits itself (as caldp-process does without an association): calstis1
     with the wavecal's switches → <root>_wav_flt.fits; the builtin engine the same, 0 ulp."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -444,13 +443,9 @@ def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
 
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+    exe, env = cs0_env(echelle_sim.env)
     (ds,) = echelle_sim.datasets
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
     run_cs0(exe, env, work, f"{ds.name}_wav.fits")

@@ -231,12 +231,9 @@ def _hitm(h):
 def test_hitm_wavecal_calstis11_parity(spec_small, tmp_path):
     """A HITM wavecal before 1998 Nov 9: calstis11 subtracts the _crj (scaled by 3 s / 600 s) before
     calstis7; _cwv_tmp and everything after it equal cs0.e's (0 ulp, DQ, keywords, history, shifts)."""
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+    exe, env = cs0_env(spec_small.env)
     (ds,) = spec_small.datasets
     raw, out = _copy_inputs(ds, tmp_path, _hitm, None)
-    env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
     proc = subprocess.run([exe, "-s", raw.name], cwd=hst, env=env, capture_output=True, text=True)
@@ -311,13 +308,10 @@ def test_two_wavecal_imsets_interpolated_like_cs0(spec_small, tmp_path, constant
     """Two wavecal imsets around the science: calstis4 measures each, calstis12 interpolates the
     shifts linearly at each science imset's midpoint — equal to cs0.e's in every header. A constant
     second imset (IMSET_OK = F): calstis4 skips it (shifts −9999), calstis12 uses the first alone."""
-    exe = cs0_exe()
-    if exe is None:
-        pytest.skip("cs0.e not on PATH")
+    exe, env = cs0_env(spec_small.env)
     (ds,) = spec_small.datasets
     raw, out = _copy_inputs(ds, tmp_path)
     _two_imset_wavecal(raw.parent / f"{ds.name}_wav.fits", constant_second)
-    env = {**os.environ, **spec_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
     run_cs0(exe, env, hst, "-s", raw.name)
