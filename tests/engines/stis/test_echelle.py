@@ -197,16 +197,18 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
     raw = work / f"{ds.name}_raw.fits"
-    trace = tmp_path / "moved_1dt.fits"
+    # Beside the other references and named through oref$: a long absolute path would be cut at
+    # 68 characters in the header (a CONTINUE card), which cs0.e does not read back.
+    trace = echelle_sim.crds_cache / "references" / "hst" / "moved_1dt.fits"
     with fits.open(raw) as h:
         name = h[0].header["SPTRCTAB"].split("$")[-1]
     with fits.open(echelle_sim.crds_cache / "references" / "hst" / name) as h:
         t = h[1].data
         for m, dy in ((121, 4.0), (123, 7.5)):
             t["A2CENTER"][np.flatnonzero(t["SPORDER"] == m)[0]] += dy
-        h.writeto(trace)
+        h.writeto(trace, overwrite=True)
     with fits.open(raw, mode="update") as h:
-        h[0].header["SPTRCTAB"] = str(trace)
+        h[0].header["SPTRCTAB"] = "oref$" + trace.name
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env, keep_intermediates=True)
