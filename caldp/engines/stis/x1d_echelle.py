@@ -35,7 +35,7 @@ from . import waveshift_echelle as WE
 from . import x1d as E
 from . import x2d as X
 from .calstis1 import Refs
-from .x1d_io import INVALID, STRUCTURAL, SWITCHES, _columns, _history, _hval, _merged
+from .x1d_io import SWITCHES, _merged, table_hdu, table_row, x1d_file
 from .x2d_io import (
     _lt0,
     _moc_adjust_disp,
@@ -391,61 +391,17 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
                     atodgain=atodgain, qpars=None, extrsize=np.float32(xtr.extrsize * ltm[1]), resp_wl=resp_wl,
                 )  # fmt: skip
             rows.append(
-                {
-                    "SPORDER": np.int16(xtr.sporder),
-                    "NELEM": np.int16(nx),
-                    "WAVELENGTH": wave,
-                    "GROSS": ex.gross,
-                    "BACKGROUND": back,
-                    "NET": net,
-                    "FLUX": fl,
-                    "ERROR": error,
-                    "NET_ERROR": net_error,
-                    "DQ": odq.astype(np.int16),
-                    "A2CENTER": np.float32(a2c * ltm[1] + ltv[1] + 1.0),
-                    "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
-                    "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
-                    "BK1SIZE": np.float32(xtr.bksize[0] * ltm[1]),
-                    "BK2SIZE": np.float32(xtr.bksize[1] * ltm[1]),
-                    "BK1OFFST": np.float32(xtr.bkoffset[0] * ltm[1]),
-                    "BK2OFFST": np.float32(xtr.bkoffset[1] * ltm[1]),
-                    "EXTRLOCY": ex.extrlocy,
-                    "OFFSET": np.float32(off),
-                }
+                table_row(xtr.sporder, nx, wave, ex, back, net, fl, error, net_error, odq, a2c, off, xtr, ltm, ltv)
             )
             success = True
         if not rows:
             log.warning("No rows were written; no table created.")
             continue
-        hdu = _columns(nx, rows, fluxcorr)
-        h = hdu.header
-        h["EXTNAME"] = "SCI"
-        h["EXTVER"] = len(tables) + 1
-        for card in sh.cards:
-            if card.keyword in STRUCTURAL or card.keyword in INVALID or card.keyword in h:
-                continue
-            h[card.keyword] = (_hval(card.value), card.comment)
-        h["CRSCROFF"] = (_hval(offsets / len(rows)), "offset from 1-D extraction cross-corr.")
-        if bcorr_l and bshift_n > 0:
-            h["BLZSHIFT"] = (_hval(bshift_sum / bshift_n), "average blaze shift (pixels)")
-        if helcorr:
-            h["V_HELIO"] = (_hval(radvel), "heliocentric radial velocity (km/s)")
-        tables.append(hdu)
+        blzshift = bshift_sum / bshift_n if bcorr_l and bshift_n > 0 else None
+        v_helio = radvel if helcorr else None
+        tables.append(
+            table_hdu(nx, rows, fluxcorr, sh, len(tables) + 1, offsets / len(rows), blzshift=blzshift, v_helio=v_helio)
+        )
     if not tables:
         raise EngineError("no rows were written; no table created", file=fname, keyword="X1DCORR")
-    prim = p.copy()
-    _history(prim, sw, tabs, hist)
-    prim["X1DCORR"] = "COMPLETE"
-    if backcorr:
-        prim["BACKCORR"] = "COMPLETE"
-    if dispcorr:
-        prim["DISPCORR"] = "COMPLETE"
-        if helcorr:
-            prim["HELCORR"] = "COMPLETE"
-        if fluxcorr:
-            prim["FLUXCORR"] = "COMPLETE"
-    prim["NEXTEND"] = (len(tables), "number of extensions")
-    prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
-    if dispcorr and helcorr:
-        prim.add_history(f"Heliocentric correction = {radvel:g} km/s")
-    return fits.HDUList([fits.PrimaryHDU(header=prim), *tables])
+    return x1d_file(p, sw, tabs, hist, tables, radvel)

@@ -193,7 +193,7 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
     disp = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
     flux = _read_flux(refs, p, tabs, aperture, opt_elem, cenwave, xtr) if fluxcorr else None
     atodgain = float(p.get("ATODGAIN", 1.0))
-    tables, offsets, radvel = [], [], 0.0
+    tables, radvel = [], 0.0
     for im in exp.imsets:
         sh = im.sci_hdr
         if sh.get("IMSET_OK", True) is False:
@@ -256,52 +256,72 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
                 slit_wl=flux["slit_wl"], slit_thr=flux["slit_thr"], hfactor=hfactor if hfactor is not None else 1.0,
                 atodgain=atodgain, qpars=qpars, extrsize=extr,
             )  # fmt: skip
-        row = {
-            "SPORDER": np.int16(1),
-            "NELEM": np.int16(nx),
-            "WAVELENGTH": wave,
-            "GROSS": ex.gross,
-            "BACKGROUND": back,
-            "NET": net,
-            "FLUX": fl,
-            "ERROR": error,
-            "NET_ERROR": net_error,
-            "DQ": odq.astype(np.int16),
-            "A2CENTER": np.float32(cc * ltm[1] + ltv[1] + 1.0),
-            "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
-            "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
-            "BK1SIZE": np.float32(xtr.bksize[0] * ltm[1]),
-            "BK2SIZE": np.float32(xtr.bksize[1] * ltm[1]),
-            "BK1OFFST": np.float32(xtr.bkoffset[0] * ltm[1]),
-            "BK2OFFST": np.float32(xtr.bkoffset[1] * ltm[1]),
-            "EXTRLOCY": ex.extrlocy,
-            "OFFSET": np.float32(off),
-        }
-        hdu = _columns(nx, row, fluxcorr)
-        h = hdu.header
-        h["EXTNAME"] = "SCI"
-        h["EXTVER"] = len(tables) + 1
-        for card in sh.cards:
-            if card.keyword in STRUCTURAL or card.keyword in INVALID or card.keyword in h:
-                continue
-            h[card.keyword] = (_hval(card.value), card.comment)
-        h["CRSCROFF"] = (_hval(off), "offset from 1-D extraction cross-corr.")
-        if helcorr:
-            h["V_HELIO"] = (_hval(radvel), "heliocentric radial velocity (km/s)")
-        tables.append(hdu)
-        offsets.append(off)
+        row = table_row(1, nx, wave, ex, back, net, fl, error, net_error, odq, cc, off, xtr, ltm, ltv)
+        tables.append(table_hdu(nx, row, fluxcorr, sh, len(tables) + 1, off, v_helio=radvel if helcorr else None))
     if not tables:
         raise EngineError("no rows were written; no table created", file=fname, keyword="X1DCORR")
+    return x1d_file(p, sw, tabs, hist, tables, radvel)
+
+
+def table_row(sporder, nx, wave, ex, back, net, flux, error, net_error, dq, a2c, off, xtr, ltm, ltv) -> dict:
+    """One ``_x1d`` row (one spectral order) as calstis6 fills it; sizes and positions in the
+    image's own pixels (``ltm``/``ltv``), A2CENTER one-indexed."""
+    return {
+        "SPORDER": np.int16(sporder),
+        "NELEM": np.int16(nx),
+        "WAVELENGTH": wave,
+        "GROSS": ex.gross,
+        "BACKGROUND": back,
+        "NET": net,
+        "FLUX": flux,
+        "ERROR": error,
+        "NET_ERROR": net_error,
+        "DQ": dq.astype(np.int16),
+        "A2CENTER": np.float32(a2c * ltm[1] + ltv[1] + 1.0),
+        "EXTRSIZE": np.float32(xtr.extrsize * ltm[1]),
+        "MAXSRCH": np.int16(int(xtr.maxsearch * ltm[1])),
+        "BK1SIZE": np.float32(xtr.bksize[0] * ltm[1]),
+        "BK2SIZE": np.float32(xtr.bksize[1] * ltm[1]),
+        "BK1OFFST": np.float32(xtr.bkoffset[0] * ltm[1]),
+        "BK2OFFST": np.float32(xtr.bkoffset[1] * ltm[1]),
+        "EXTRLOCY": ex.extrlocy,
+        "OFFSET": np.float32(off),
+    }
+
+
+def table_hdu(nx, rows, fluxcorr, sh, extver, crscroff, *, blzshift=None, v_helio=None) -> fits.BinTableHDU:
+    """The ``_x1d`` table of one imset: its rows, and the science header's cards copied as
+    calstis6 copies them, then CRSCROFF, BLZSHIFT (echelle FLUXCORR) and V_HELIO (HELCORR)."""
+    hdu = _columns(nx, rows, fluxcorr)
+    h = hdu.header
+    h["EXTNAME"] = "SCI"
+    h["EXTVER"] = extver
+    for card in sh.cards:
+        if card.keyword in STRUCTURAL or card.keyword in INVALID or card.keyword in h:
+            continue
+        h[card.keyword] = (_hval(card.value), card.comment)
+    h["CRSCROFF"] = (_hval(crscroff), "offset from 1-D extraction cross-corr.")
+    if blzshift is not None:
+        h["BLZSHIFT"] = (_hval(blzshift), "average blaze shift (pixels)")
+    if v_helio is not None:
+        h["V_HELIO"] = (_hval(v_helio), "heliocentric radial velocity (km/s)")
+    return hdu
+
+
+def x1d_file(p, sw, tabs, hist, tables, radvel: float) -> fits.HDUList:
+    """The ``_x1d`` file: the input's primary header with calstis6's history and switches, then
+    the tables."""
     prim = p.copy()
     _history(prim, sw, tabs, hist)
     prim["X1DCORR"] = "COMPLETE"
-    if backcorr:
+    if sw["BACKCORR"] == "PERFORM":
         prim["BACKCORR"] = "COMPLETE"
+    dispcorr, helcorr = sw["DISPCORR"] == "PERFORM", sw["HELCORR"] == "PERFORM"
     if dispcorr:
         prim["DISPCORR"] = "COMPLETE"
         if helcorr:
             prim["HELCORR"] = "COMPLETE"
-        if fluxcorr:
+        if sw["FLUXCORR"] == "PERFORM":
             prim["FLUXCORR"] = "COMPLETE"
     prim["NEXTEND"] = (len(tables), "number of extensions")
     prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
