@@ -656,35 +656,34 @@ def smooth_back_echelle(back: np.ndarray, gross: np.ndarray) -> tuple[np.ndarray
     return b, (gross - b).astype(F32)
 
 
+def _flagged_sums(data: list[float], flag: list[int]) -> tuple[float, float, int]:
+    """Sum and sum of squares of the unflagged values, in list order (the C's order), and their count."""
+    s = s2 = 0.0
+    n = 0
+    for x, f in zip(data, flag, strict=False):  # flag may be longer than data
+        if f == 0:
+            s += x
+            s2 += x * x
+            n += 1
+    return s, s2, n
+
+
+def _variance_sigma(s: float, s2: float, n: int) -> float:
+    sig = (s2 - s * s / n) / (n - 1)
+    return math.sqrt(sig) if sig > 0.0 else 0.0
+
+
 def cc_average(data: list[float], flag: list[int], rejf: float) -> tuple[float, float]:
     """GCrossCorr's ``average``: mean of the unflagged offsets; those beyond `rejf`·σ are flagged
     (`flag` updated in place) and the mean taken again. Returns (mean, σ); 0 with fewer than two."""
-    n = len(data)
-    av = sig = 0.0
-    np_ = 0
-    for i in range(n):
-        if flag[i] == 0:
-            av += data[i]
-            sig += data[i] * data[i]
-            np_ += 1
-    if np_ < 2:
+    av, s2, n = _flagged_sums(data, flag)
+    if n < 2:
         return 0.0, 0.0
-    sig = (sig - av * av / np_) / (np_ - 1)
-    sig = math.sqrt(sig) if sig > 0.0 else 0.0
-    av /= np_
-    for i in range(n):
-        if abs(data[i] - av) > sig * rejf:
+    sig = _variance_sigma(av, s2, n)
+    av /= n
+    for i, x in enumerate(data):
+        if abs(x - av) > sig * rejf:
             flag[i] = 1
-    av = sig = 0.0
-    j = 0
-    for i in range(n):
-        if flag[i] == 0:
-            av += data[i]
-            sig += data[i] * data[i]
-            j += 1
-    if j >= 2:
-        sig = (sig - av * av / j) / (j - 1)
-        sig = math.sqrt(sig) if sig > 0.0 else 0.0
-    else:
-        sig = 0.0
+    av, s2, j = _flagged_sums(data, flag)
+    sig = _variance_sigma(av, s2, j) if j >= 2 else 0.0
     return (av / j if j else float("nan")), sig
