@@ -250,9 +250,9 @@ def _unsimplified(points, min_dist=None):
     return np.asarray(points)
 
 
-#: Niceness of the sky-cell workers, which run beside AstroDrizzle and use the core its serial steps leave idle.
+#: Niceness of the sky-cell worker, which runs beside AstroDrizzle and uses the core its serial steps leave idle.
 SKYCELL_NICE = 5
-#: Scratch copies of the ``_flt``/``_flc`` files the sky-cell workers read (under the work directory).
+#: Scratch copies of the ``_flt``/``_flc`` files the sky-cell worker reads (under the work directory).
 SKYCELL_SNAPSHOT = ".caldp-skycells"
 
 
@@ -290,7 +290,7 @@ def _skycell_worker(names: list[str], snapdir: str, wfd: int) -> None:  # pragma
 
 
 class SkycellJob:
-    """SKYCELL values of a run's files, computed in forked workers while AstroDrizzle runs.
+    """SKYCELL values of a run's files, computed in a forked worker while AstroDrizzle runs.
 
     runastrodriz looks the sky cells up (``add_skycell_to_header``: ``get_sky_cells`` once per SCI
     extension, the same answer each time) right after ``updatewcs`` and before AstroDrizzle, and
@@ -305,7 +305,8 @@ class SkycellJob:
     def __init__(self, files: list[str]):
         self.files = list(files)
         self.snapdir = Path(SKYCELL_SNAPSHOT).resolve()
-        self.workers: dict[str, tuple[int, int]] = {}
+        self.names: list[str] = []  # the files the worker looks up (those that exist at the start)
+        self.worker: tuple[int, int] | None = None  # (pid, read end of its pipe) while it runs
         self.values: dict[str, str | None] = {}
         self.errors: dict[str, str] = {}
         self.pending: list[str] = []  # files add_skycell_to_header was called for, in call order
@@ -315,27 +316,27 @@ class SkycellJob:
         self.started = time.monotonic()
         shutil.rmtree(self.snapdir, ignore_errors=True)
         self.snapdir.mkdir()
-        names = [name for name in self.files if os.path.exists(name)]
-        for name in names:
+        self.names = [name for name in self.files if os.path.exists(name)]
+        for name in self.names:
             shutil.copyfile(name, self.snapdir / name)
         rfd, wfd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - the worker ends in os._exit
             try:
                 os.close(rfd)
-                _skycell_worker(names, str(self.snapdir), wfd)
+                _skycell_worker(self.names, str(self.snapdir), wfd)
             finally:
                 os._exit(70)
         os.close(wfd)
-        self.workers = {name: (pid, rfd) for name in names}
+        self.worker = (pid, rfd)
 
     def collect(self) -> None:
         """Wait for the worker; its values in :attr:`values`, failures in :attr:`errors`."""
         import json
 
-        if not self.workers:
+        if self.worker is None:
             return
-        pid, rfd = next(iter(self.workers.values()))
+        pid, rfd = self.worker
         chunks = []
         while chunk := os.read(rfd, 65536):
             chunks.append(chunk)
@@ -345,17 +346,17 @@ class SkycellJob:
             out = json.loads(b"".join(chunks) or b"{}")
         except ValueError:
             out = {}
-        for name in self.workers:
+        for name in self.names:
             got = out.get(name, {})
             if "value" in got:
                 self.values[name] = got["value"]
             else:
                 self.errors[name] = got.get("error", "sky-cell worker died")
-        self.workers.clear()
+        self.worker = None
         shutil.rmtree(self.snapdir, ignore_errors=True)
 
     def write(self) -> None:
-        """runastrodriz's SKYCELL header edits for the files it asked for (waits for the workers)."""
+        """runastrodriz's SKYCELL header edits for the files it asked for (waits for the worker)."""
         if not self.pending:
             return
         from drizzlepac.haputils import processing_utils
@@ -364,9 +365,9 @@ class SkycellJob:
         t0 = time.monotonic()
         self.collect()
         plog = logging.getLogger("drizzlepac.haputils.processing_utils")
-        # The run's own log (the child's stdout): how long the final drizzle waited for the workers.
+        # The run's own log (the child's stdout): how long the final drizzle waited for the worker.
         print(
-            f"[caldp] sky cells of {len(self.values)} file(s): workers started {t0 - self.started:.1f} s "
+            f"[caldp] sky cells of {len(self.values)} file(s): worker started {t0 - self.started:.1f} s "
             f"before the final drizzle, which waited {time.monotonic() - t0:.1f} s for them",
             flush=True,
         )
@@ -394,7 +395,7 @@ class SkycellJob:
                 hdu.close()
 
     def add_skycell_to_header(self, image_filename, extname="SCI"):
-        """Replaces ``processing_utils.add_skycell_to_header``: starts the workers, defers the edit."""
+        """Replaces ``processing_utils.add_skycell_to_header``: starts the worker, defers the edit."""
         if extname != "SCI" or not isinstance(image_filename, str):
             raise ValueError("the deferred sky-cell lookup takes a file name and the SCI extensions")
         if not self.started:
@@ -402,14 +403,15 @@ class SkycellJob:
         self.pending.append(image_filename)
 
     def close(self) -> None:
-        """Reap workers still running (a failed run) and remove the copies."""
-        for pid, rfd in set(self.workers.values()):
+        """Reap the worker if it still runs (a failed run) and remove the copies."""
+        if self.worker is not None:
+            pid, rfd = self.worker
             with contextlib.suppress(OSError):
                 os.close(rfd)
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-        self.workers.clear()
+            self.worker = None
         shutil.rmtree(self.snapdir, ignore_errors=True)
 
 
