@@ -89,9 +89,18 @@ def _by_rows(fn, nrows: int) -> None:
     NumPy work, so the split does not change any value)."""
     from ..common.threads import parallel_map, thread_count
 
-    parts = max(1, min(thread_count(), nrows // 64))
-    edges = [nrows * k // parts for k in range(parts + 1)]
-    parallel_map(lambda k: fn(edges[k], edges[k + 1]), range(parts))
+    parallel_map(lambda r: fn(*r), even_ranges(nrows, max(1, min(thread_count(), nrows // 64))))
+
+
+def even_ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    """``[0, n)`` cut into at most `parts` non-empty ranges of nearly equal length.
+
+    >>> even_ranges(10, 3)
+    [(0, 3), (3, 6), (6, 10)]
+    """
+    parts = max(1, min(parts, n))
+    edges = [n * k // parts for k in range(parts + 1)]
+    return [(edges[k], edges[k + 1]) for k in range(parts) if edges[k + 1] > edges[k]]
 
 
 def trap_map(
@@ -499,12 +508,6 @@ class CKernels:
     def __init__(self, mod):
         self.mod = mod
 
-    @staticmethod
-    def _chunks(n: int, parts: int) -> list[tuple[int, int]]:
-        parts = max(1, min(parts, n))
-        edges = [n * k // parts for k in range(parts + 1)]
-        return [(edges[k], edges[k + 1]) for k in range(parts) if edges[k + 1] > edges[k]]
-
     def smooth(self, obs: np.ndarray, rn: float, *, max_iter: int = 100) -> np.ndarray:
         from ..common.threads import parallel_map, thread_count
 
@@ -515,7 +518,7 @@ class CKernels:
             return rsz
         rowsum = np.zeros(nrows, F64)
         rowcnt = np.zeros(nrows, F64)
-        chunks = self._chunks(nrows, self.smooth_parts or thread_count())
+        chunks = even_ranges(nrows, self.smooth_parts or thread_count())
         # a round updates each row range in one sweep; the old rows just outside a range (which the
         # neighbouring range updates in the same round) are copied before the round
         edges = np.zeros((len(chunks), 2, ncols), F32)
@@ -560,7 +563,7 @@ class CKernels:
         cprof = np.ascontiguousarray(s.cprof, F32)
         if rprof.shape != cprof.shape or rprof.shape[0] < s.cte_len:
             raise ValueError("RPROF/CPROF shapes do not fit PCTETLEN")
-        chunks = self._chunks(ncols, 16 * thread_count())
+        chunks = even_ranges(ncols, 16 * thread_count())
         mod = self.mod
         args = (qlev, dpde, rprof, cprof, rprof.shape[1], int(n_traps_used), int(s.cte_len), int(s.n_par))
         parallel_map(
@@ -597,7 +600,7 @@ class CKernels:
             lambda c: mod.forward(
                 image, traps, out, nrows, ncols, c[0], c[1], *args, int(n_traps_used), int(s.cte_len), int(s.n_par)
             ),
-            self._chunks(ncols, 16 * thread_count()),
+            even_ranges(ncols, 16 * thread_count()),
         )
         return out
 
