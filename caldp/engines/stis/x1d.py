@@ -593,10 +593,14 @@ def abs_flux6(
     qpars: dict | None,
     extrsize: np.float32,
     resp_wl: np.ndarray | None = None,
+    gac: tuple[np.ndarray, np.ndarray] | None = None,
+    tds: tuple[np.ndarray, np.ndarray] | None = None,
 ):
-    """``AbsFlux6`` (no TDS, GAC or CTE): FLUX = NET · h·c·ATODGAIN / (A·R·T·λ·Δλ) · PCT(max)/PCT(box)
-    in float, R on `resp_wl` (an echelle order's blaze-shifted PHOTTAB wavelengths) when given, PCT on
-    `phot_wl`; ERROR (and NET_ERROR) times the CCD Q factor (none: `qpars` None, the MAMAs);
+    """``AbsFlux6`` (no CTE): FLUX = NET · h·c·ATODGAIN / (A·R·T·λ·Δλ) · PCT(max)/PCT(box)
+    / GAC(λ) / TDS(λ) in float (each factor applied in double and stored as float), R on `resp_wl`
+    (an echelle order's blaze-shifted PHOTTAB wavelengths) when given, PCT on `phot_wl`, GAC the
+    GACTAB row (wavelengths, factors) and TDS the TDSTAB wavelengths and ``TdsCorrection`` factors
+    when given (else 1); ERROR (and NET_ERROR) times the CCD Q factor (none: `qpars` None, the MAMAs);
     CALIBDEFECT where the aperture throughput, the dispersion or the response is ≤ 0. Returns
     (flux, error, net_error, dq)."""
     from .x2d import C_LIGHT, CALIBDEFECT, CM_PER_ANGSTROM, H_PLANCK, HST_AREA, interp1d
@@ -612,6 +616,10 @@ def abs_flux6(
         corr = (photfactor / (response * thr * wl * disp * CM_PER_ANGSTROM)).astype(F32)
         corr = (corr.astype(F64) * atodgain).astype(F32)
         corr = (corr.astype(F64) * (pct / pct2)).astype(F32)
+        if gac is not None:  # correction /= gac_factor
+            corr = (corr.astype(F64) / interp1d(wl, gac[0], gac[1])).astype(F32)
+        if tds is not None:  # correction /= tds_factor
+            corr = (corr.astype(F64) / interp1d(wl, tds[0], tds[1])).astype(F32)
     q = q_factor(wl, extrsize, gross, **qpars) if qpars is not None else np.ones(wave.size, F32)
     bad = (thr <= 0.0) | (disp <= 0.0) | (response <= 0.0) | (corr <= 0)
     z = F32(0.0)

@@ -11,10 +11,11 @@ offset), CalcBack, X1DSpec, the MAMA echelle background smoothing (two 31-column
 the wavelengths (``evalInvDisp`` with the echelle search) — one table row per order; CRSCROFF is the
 mean offset of the rows. FLUXCORR: each order's PHOTTAB row shifted by the MSM/blaze shift
 (``BlazeCorr``, the reference order's wavelength at the middle column plus the orbital Doppler
-shift), AbsFlux6 without the CCD Q factor; BLZSHIFT the mean shift.
+shift), AbsFlux6 without the CCD Q factor, with PCTAB (the aperture's and CENWAVE's rows, the same
+for every order), GACTAB and TDSTAB (:mod:`.tds`) when given; BLZSHIFT the mean shift.
 
-Not in: SC2DCORR (scattered light), PCTAB/GACTAB/TDSTAB rows with FLUXCORR, SGEOCORR, optimal
-extraction — each stops with an EngineError naming the switch or table before anything is written.
+Not in: SC2DCORR (scattered light), SGEOCORR, optimal extraction — each stops with an EngineError
+naming the switch or table before anything is written.
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ from . import waveshift_echelle as WE
 from . import x1d as E
 from . import x2d as X
 from .calstis1 import Refs
-from .x1d_io import SWITCHES, _merged, table_hdu, table_row, x1d_file
+from .x1d_io import (
+    SWITCHES,
+    _merged,
+    optional_flux_tables,
+    pct_factors,
+    read_gac_tds,
+    table_hdu,
+    table_row,
+    tds_at,
+    x1d_file,
+)
 from .x2d_io import (
     _lt0,
     _moc_adjust_disp,
@@ -110,13 +121,6 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
     if _switch(sw.get("FLUXCORR")) == "PERFORM":
         if _switch(sw.get("DISPCORR")) != "PERFORM":
             raise EngineError("FLUXCORR without DISPCORR is not supported", file=fname, keyword="FLUXCORR")
-        for key in ("PCTAB", "GACTAB"):
-            if is_given(primary.get(key)) and refs.path(key).is_file():
-                raise EngineError(
-                    f"{key} with echelle FLUXCORR is not supported by the builtin STIS engine yet",
-                    file=fname,
-                    keyword=key,
-                )
         for key in ("PHOTTAB", "APERTAB"):
             refs.path(key)
     need = ["XTRACTAB", "SPTRCTAB", "SDCTAB", "APDESTAB"]
@@ -217,21 +221,6 @@ def _doppler(sh) -> tuple[float, float, float]:
     return float(sh.get("DOPPZERO", 0.0)), float(sh.get("ORBITPER", 1.0)), doppmag
 
 
-def _check_tds(refs, p, opt_elem: str) -> None:
-    """GetTds: a TDSTAB row for OPT_ELEM is not supported yet (none, or TDSTAB blank: no correction)."""
-    if not is_given(p.get("TDSTAB")):
-        return
-    tds = _Table(refs, "TDSTAB")
-    for col in ("TIME", "SLOPE", "NT"):  # the spectroscopic format, else an error
-        tds.col(col)
-    if any(_same_string(v, opt_elem) for v in tds.col("OPT_ELEM")):
-        raise EngineError(
-            "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
-            file=tds.name,
-            keyword="TDSTAB",
-        )
-
-
 def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
     """1-D extraction of every order of every imset of an echelle exposure (``CalStis6`` as cs0.e
     calls it); returns the ``_x1d`` table file (one table per imset, one row per order)."""
@@ -253,7 +242,8 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
     helcorr = sw["HELCORR"] == "PERFORM"
     refs = Refs(dict(env), p.copy())
     need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
-    need += ["PHOTTAB", "APERTAB"] if fluxcorr else []
+    if fluxcorr:
+        need += ["PHOTTAB", "APERTAB"] + (["PCTAB"] if is_given(p.get("PCTAB")) else []) + optional_flux_tables(refs, p)
     tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
     hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
     slit = read_apdes(tabs["APDESTAB"], aperture)
@@ -266,10 +256,10 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
         )
     disp0 = read_disp(tabs["DISPTAB"], opt_elem, cenwave) if dispcorr else None
     atodgain = float(p.get("ATODGAIN", 1.0))
-    slit_wl = slit_thr = None
+    slit_wl = slit_thr = gac = tds = None
     if fluxcorr:
         slit_wl, slit_thr = read_apthr(tabs["APERTAB"], aperture)
-        _check_tds(refs, p, opt_elem)
+        gac, tds = read_gac_tds(refs, tabs, opt_elem, cenwave, aperture)
     tables, radvel = [], 0.0
     for im in exp.imsets:
         sh = im.sci_hdr
@@ -383,12 +373,13 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
                     resp_wl = row["wl"] + bshift * (ddisp * b["mref"]) / xtr.sporder
                     bshift_sum += bshift
                     bshift_n += 1
-                ones = np.ones(row["wl"].size)
+                pc_max, pc_box = pct_factors(refs, tabs, aperture, cenwave, xtr.extrsize, row["wl"])
                 fl, error, net_error, odq = E.abs_flux6(
                     wave, net, ex.error, ex.error, ex.gross, ex.dq,
-                    phot_wl=row["wl"], phot_thru=row["thru"], pcorr=ones, pcorr_box=ones,
+                    phot_wl=row["wl"], phot_thru=row["thru"], pcorr=pc_max, pcorr_box=pc_box,
                     slit_wl=slit_wl, slit_thr=slit_thr, hfactor=hfactor if hfactor is not None else 1.0,
                     atodgain=atodgain, qpars=None, extrsize=np.float32(xtr.extrsize * ltm[1]), resp_wl=resp_wl,
+                    gac=gac, tds=tds_at(tds, sh, _str(p["DETECTOR"]), expstart),
                 )  # fmt: skip
             rows.append(
                 table_row(xtr.sporder, nx, wave, ex, back, net, fl, error, net_error, odq, a2c, off, xtr, ltm, ltv)

@@ -6,7 +6,10 @@ output table (``output.c``: CreaTable, InheritHeader, WriteRow) and its primary 
 ``_flt`` without CR-SPLIT (→ ``_x1d``), with its pipeline options: unweighted extraction, background
 smoothing BKS_MEDIAN of order 3, the extraction-location columns.
 
-Not in: echelle, PRISM, optimal extraction, FLUXCORR (PHOTTAB/APERTAB/PCTAB/TDSTAB/GACTAB, CTECORR),
+FLUXCORR: PHOTTAB, APERTAB, PCTAB, GACTAB (grating-aperture correction) and TDSTAB (time- and
+temperature-dependent sensitivity, :mod:`.tds`) as AbsFlux6 applies them.
+
+Not in: echelle (:mod:`.x1d_echelle`), PRISM, optimal extraction, CTECORR,
 SGEOCORR, the MAMA Lyman-α avoidance and scattered light — each stops with an EngineError.
 """
 
@@ -22,6 +25,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure
 from ..common.refs import is_given
 from . import radialvel
+from . import tds as tdsmod
 from . import x1d as E
 from . import x2d as X
 from .calstis1 import Refs
@@ -102,12 +106,6 @@ def check(primary, env, fname: str = "") -> None:
     if _switch(primary.get("FLUXCORR")) == "PERFORM":
         for key in ("PHOTTAB", "APERTAB"):
             refs.path(key)
-        if is_given(primary.get("GACTAB")) and refs.path("GACTAB").is_file():
-            raise EngineError(
-                "the grating-aperture correction (GACTAB) is not supported by the builtin STIS engine yet",
-                file=fname,
-                keyword="GACTAB",
-            )
     need = ["XTRACTAB", "SPTRCTAB"]
     if _switch(primary.get("DISPCORR")) == "PERFORM":
         need += ["DISPTAB", "INANGTAB", "APDESTAB"]
@@ -179,7 +177,7 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
     refs = Refs(dict(env), p.copy())
     need = ["SPTRCTAB", "XTRACTAB"] + (["DISPTAB", "INANGTAB", "APDESTAB"] if dispcorr else [])
     if fluxcorr:
-        need += ["PHOTTAB", "APERTAB"] + (["PCTAB"] if is_given(p.get("PCTAB")) else [])
+        need += ["PHOTTAB", "APERTAB"] + (["PCTAB"] if is_given(p.get("PCTAB")) else []) + optional_flux_tables(refs, p)
     tabs = {k: _Table(refs, k) for k in dict.fromkeys(need + ["APDESTAB"])}
     hist = {k: (tabs[k].pedigree, tabs[k].descrip) for k in tabs}  # History6 runs before any row is read
     slit = read_apdes(tabs["APDESTAB"], aperture)
@@ -254,7 +252,8 @@ def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDU
                 wave, net, ex.error, ex.error, ex.gross, ex.dq,
                 phot_wl=flux["wl"], phot_thru=flux["thru"], pcorr=flux["pcorr"], pcorr_box=flux["pcorr_box"],
                 slit_wl=flux["slit_wl"], slit_thr=flux["slit_thr"], hfactor=hfactor if hfactor is not None else 1.0,
-                atodgain=atodgain, qpars=qpars, extrsize=extr,
+                atodgain=atodgain, qpars=qpars, extrsize=extr, gac=flux["gac"],
+                tds=tds_at(flux["tds"], sh, _str(p["DETECTOR"]), expstart),
             )  # fmt: skip
         row = table_row(1, nx, wave, ex, back, net, fl, error, net_error, odq, cc, off, xtr, ltm, ltv)
         tables.append(table_hdu(nx, row, fluxcorr, sh, len(tables) + 1, off, v_helio=radvel if helcorr else None))
@@ -383,6 +382,9 @@ def _history(prim, sw, tabs, hist) -> None:
                 tab(key)
             else:  # TabHistory is unconditional: a blank or N/A PCTAB is named as given
                 prim.add_history(f"  reference table {str(prim.get(key, '')).strip()}")
+        for key in ("GACTAB", "TDSTAB"):  # gaccorr, tdscorr: PERFORM when the table exists (GetCheckRef)
+            if key in tabs:
+                tab(key)
 
 
 def _pct(t: _Table, aperture: str, cenwave: int, mheight: int):
@@ -401,39 +403,88 @@ def _pct(t: _Table, aperture: str, cenwave: int, mheight: int):
     return best
 
 
+def pct_factors(refs, tabs, aperture: str, cenwave: int, extrsize: float, wl: np.ndarray) -> tuple:
+    """``GetPCT6`` twice: PCTAB's MAXHGHT row and the row of the box height `extrsize` (exact, else
+    the first of the nearest), each splined onto the PHOTTAB wavelengths `wl` (ones without PCTAB
+    or without a row for the aperture and CENWAVE)."""
+    ones = np.ones(wl.size)
+    if "PCTAB" not in tabs:
+        return ones, ones
+    t = tabs["PCTAB"]
+    _, hdr, _ = refs.table("PCTAB")
+    if "MAXHGHT" not in hdr:
+        raise EngineError("MAXHGHT missing from the table header", file=t.name, keyword="PCTAB")
+    r_max = _pct(t, aperture, cenwave, int(hdr["MAXHGHT"]))
+    if r_max is None:
+        return ones, ones
+    h = int(extrsize)
+    r_box = _pct(t, aperture, cenwave, h if h > 0 else int(hdr["MAXHGHT"]))
+
+    def spl(r):
+        n = int(t.col("NELEM")[r])
+        pw = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
+        return X.splint_nr(pw, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n], wl)
+
+    return spl(r_max), spl(r_box)
+
+
+def optional_flux_tables(refs, p) -> list[str]:
+    """``CheckFlux``'s optional tables that are there: GACTAB (gaccorr) and TDSTAB (tdscorr) when the
+    keyword names an existing file (blank, N/A or a missing file: that correction is left out)."""
+    return [k for k in ("GACTAB", "TDSTAB") if is_given(p.get(k)) and refs.path(k).is_file()]
+
+
+def read_gac(t: _Table, opt_elem: str, cenwave: int, aperture: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """``GetGAC6``: the first GACTAB row matching OPT_ELEM, CENWAVE and APERTURE — (wavelengths,
+    factors) — or None (no row, or a DUMMY one: no grating-aperture correction, silently)."""
+    opt, cen, aper = t.col("OPT_ELEM"), t.col("CENWAVE"), t.col("APERTURE")
+    for c in ("NELEM", "WAVELENGTH", "THROUGHPUT"):
+        if t.col(c, required=False) is None:
+            raise EngineError("Column not found in GACTAB", file=t.name, keyword="GACTAB")
+    for r in range(t.nrows()):
+        if _same_string(opt[r], opt_elem) and _same_int(cen[r], cenwave) and _same_string(aper[r], aperture):
+            ped = t.col("PEDIGREE", required=False)
+            if ped is not None and _str(ped[r]).startswith("DUMMY"):
+                return None
+            n = int(t.col("NELEM")[r])
+            wl = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()
+            thr = np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()
+            if wl.size < n or thr.size < n:
+                raise EngineError("Not all coefficients were read from GACTAB", file=t.name, keyword="GACTAB")
+            return wl[:n], thr[:n]
+    return None
+
+
+def read_gac_tds(refs, tabs, opt_elem: str, cenwave: int, aperture: str) -> tuple:
+    """GetGAC6 and GetTds for AbsFlux6: (GACTAB row or None, TDSTAB row or None)."""
+    gac = read_gac(tabs["GACTAB"], opt_elem, cenwave, aperture) if "GACTAB" in tabs else None
+    tds = tdsmod.read_tds(tabs["TDSTAB"], refs.table("TDSTAB")[1], opt_elem) if "TDSTAB" in tabs else None
+    return gac, tds
+
+
+def tds_at(tds, sh, detector: str, expstart: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """``TdsCorrection`` for an imset (its EXPSTART and detector temperature): (wavelengths, factors)."""
+    if tds is None:
+        return None
+    return tds.wl, tdsmod.tds_factors(tds, expstart, tdsmod.detector_temp(sh, detector))
+
+
 def _read_flux(refs, p, tabs, aperture, opt_elem, cenwave, xtr) -> dict:
     """GetApThr6, GetAbsPhot6, GetPCT6 at MAXHGHT and at the box height (splined onto PHOTTAB's
-    wavelengths; ones without PCTAB); a TDSTAB row for OPT_ELEM is not supported yet."""
+    wavelengths; ones without PCTAB), GetGAC6, GetTds."""
     from .x2d_io import read_apthr, read_phot
 
     slit_wl, slit_thr = read_apthr(tabs["APERTAB"], aperture)
     wl, thru = read_phot(tabs["PHOTTAB"], opt_elem, cenwave, 1)
-    pc_max = pc_box = np.ones(wl.size)
-    if "PCTAB" in tabs:
-        t = tabs["PCTAB"]
-        _, hdr, _ = refs.table("PCTAB")
-        if "MAXHGHT" not in hdr:
-            raise EngineError("MAXHGHT missing from the table header", file=t.name, keyword="PCTAB")
-        r_max = _pct(t, aperture, cenwave, int(hdr["MAXHGHT"]))
-        h = int(xtr.extrsize)
-        r_box = _pct(t, aperture, cenwave, h if h > 0 else int(hdr["MAXHGHT"])) if r_max is not None else None
-        if r_max is not None:
-
-            def spl(r):
-                n = int(t.col("NELEM")[r])
-                pw = np.asarray(t.col("WAVELENGTH")[r], np.float64).ravel()[:n]
-                return X.splint_nr(pw, np.asarray(t.col("THROUGHPUT")[r], np.float64).ravel()[:n], wl)
-
-            pc_max = spl(r_max)
-            pc_box = spl(r_box)
-    if is_given(p.get("TDSTAB")):
-        tds = _Table(refs, "TDSTAB")
-        for col in ("TIME", "SLOPE", "NT"):  # GetTds: the spectroscopic format, else an error
-            tds.col(col)
-        if any(_same_string(v, opt_elem) for v in tds.col("OPT_ELEM")):
-            raise EngineError(
-                "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
-                file=tds.name,
-                keyword="TDSTAB",
-            )
-    return {"wl": wl, "thru": thru, "pcorr": pc_max, "pcorr_box": pc_box, "slit_wl": slit_wl, "slit_thr": slit_thr}
+    pc_max, pc_box = pct_factors(refs, tabs, aperture, cenwave, xtr.extrsize, wl)
+    gac, tds = read_gac_tds(refs, tabs, opt_elem, cenwave, aperture)
+    return {
+        "wl": wl,
+        "thru": thru,
+        "pcorr": pc_max,
+        "pcorr_box": pc_box,
+        "slit_wl": slit_wl,
+        "slit_thr": slit_thr,
+        "gac": gac,
+        "tds": tds,
+    }

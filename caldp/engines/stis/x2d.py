@@ -436,12 +436,14 @@ def abs_flux(
     atodgain: float,
     exptime: float,
     hfactor: float,
+    tds: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> FluxResult:
-    """``AbsFlux`` (calstis7, no TDS): each column of the rectified image times
+    """``AbsFlux`` (calstis7): each column of the rectified image times
     ``h·c·ATODGAIN / (A·t·ΔλΔs·w) / (R(λ)·λ)`` in float (λ the heliocentric wavelength of the
     column, R the PHOTTAB throughput — on `resp_wl`, the blaze-shifted wavelengths of an echelle
-    order, when given; PCTAB's factors stay on `phot_wl`); λ ≤ 0 or a correction ≤ 0 flags
-    CALIBDEFECT. Returns
+    order, when given; PCTAB's factors stay on `phot_wl`), then divided in double by the TDSTAB
+    factor interpolated at λ when `tds` = (wavelengths, ``TdsCorrection`` factors) is given and
+    stored as float again; λ ≤ 0 or a correction ≤ 0 flags CALIBDEFECT. Returns
     DIFF2PT (from the mean APERTAB/PCTAB throughput), CONT2EML, SCALE_A1, OMEGAPIX. In place."""
     nx = sci.shape[1]
     diff_pt = F32(coord.cdelt[1] * slit_width1)
@@ -458,6 +460,8 @@ def abs_flux(
     use = ~neg & (response > 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         corr = (photfactor / (response * (wl * CM_PER_ANGSTROM))).astype(F32)
+        if tds is not None:  # correction /= tds_factor (float /= double)
+            corr = (corr.astype(F64) / interp1d(wl, tds[0], tds[1])).astype(F32)
     bad = neg | (use & (corr <= 0))
     good = use & (corr > 0)
     sci[:, good] *= corr[good]

@@ -9,8 +9,10 @@ Echelle data (one SDCTAB row per order) give one output imset per imset and orde
 (NEXTEND, set by the writer, then counts them as cs0.e's update does); their FLUXCORR uses each
 order's PHOTTAB row with the MSM/blaze shift (``BlazeCorr``) and writes BLZSHIFT.
 
-Not in: PRISM data, TDSTAB rows, SGEOCORR, imaging
-GEOCORR, wx2d output — each stops with an EngineError naming the switch or table.
+FLUXCORR divides by TDSTAB's time- and temperature-dependent sensitivity (:mod:`.tds`) when the
+table has a row for OPT_ELEM.
+
+Not in: PRISM data, SGEOCORR, imaging GEOCORR, wx2d output — each stops with an EngineError naming the switch or table.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..common.hstio import Exposure, ImSet
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import column, is_given
 from . import basic2d, radialvel
+from . import tds as tdsmod
 from . import x2d as X
 from .calstis1 import Refs, _write_stats
 
@@ -284,6 +287,7 @@ class Flux:
     pctcorr: bool
     pct: tuple[np.ndarray, np.ndarray] | None = None  # the MAXHGHT row (wavelengths, factors)
     phottab: _Table | None = None
+    tds: tdsmod.Tds | None = None  # TDSTAB's row for OPT_ELEM (None: no TDS correction)
 
 
 def read_phot(t: _Table, opt_elem: str, cenwave: int, sporder: int) -> tuple[np.ndarray, np.ndarray]:
@@ -325,7 +329,7 @@ def pct_rows(t: _Table, aperture: str, cenwave: int) -> dict[int, tuple[int, np.
 
 def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, sporder: int) -> Flux:
     """GetApThr, GetAbsPhot, GetPCT (the MAXHGHT row splined onto PHOTTAB's wavelengths, or ones),
-    and the TDSTAB check (a TDSTAB row for OPT_ELEM is not supported yet; none: no TDS correction)."""
+    GetTds (TDSTAB's row for OPT_ELEM; none: no TDS correction)."""
     apt = _Table(refs, "APERTAB")
     slit_wl, slit_thr = read_apthr(apt, aperture)
     pht = _Table(refs, "PHOTTAB")
@@ -352,22 +356,17 @@ def read_flux(refs: Refs, primary, aperture: str, opt_elem: str, cenwave: int, s
                 cenwave,
                 maxh,
             )
-    if is_given(primary.get("TDSTAB")):
-        tds = _Table(refs, "TDSTAB")
-        for col in ("TIME", "SLOPE", "NT"):  # GetTds: the spectroscopic format, else an error
-            tds.col(col)
-        opt = tds.col("OPT_ELEM")
-        if any(_same_string(v, opt_elem) for v in opt):
-            raise EngineError(
-                "the time-dependent sensitivity correction (TDSTAB) is not supported by the builtin STIS engine yet",
-                file=tds.name,
-                keyword="TDSTAB",
-            )
-        log.warning("Matching row not found in TDSTAB %s", tds.name)
+    tds_row, tdt = None, None
+    if is_given(primary.get("TDSTAB")):  # GetTds; no row (or a DUMMY one): tdscorr OMIT
+        tdt = _Table(refs, "TDSTAB")
+        tds_row = tdsmod.read_tds(tdt, refs.table("TDSTAB")[1], opt_elem)
     tables = [(pht, ""), (apt, "")]
     tables.append((pct, "") if pctcorr else (None, "  Note:  PCTAB correction was not included in DIFF2PT"))
-    tables.append((None, "  Note:  TDSTAB correction was not included in fluxcorr"))
-    return Flux(phot_wl, phot_thru, pcorr, slit_wl, slit_thr, tables, pctcorr, pct_row, pht)
+    if tds_row is not None:  # TabHistory with the header's PEDIGREE/DESCRIP (GetTds keeps the row's apart)
+        tables.append((tdt, ""))
+    else:
+        tables.append((None, "  Note:  TDSTAB correction was not included in fluxcorr"))
+    return Flux(phot_wl, phot_thru, pcorr, slit_wl, slit_thr, tables, pctcorr, pct_row, pht, tds_row)
 
 
 BLAZE_COLUMNS = ("REFORD", "REFWAV", "REFY", "REFMJD", "BSHIFT_VS_X", "BSHIFT_VS_Y", "BSHIFT_VS_T")
@@ -601,6 +600,10 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
                         bshift = blaze_shift(b, wpos, ypos, ddisp, expstart, expend)
                         resp_wl = phot_wl + bshift * (ddisp * b["mref"]) / coord.sporder
                         log.info("Blaze shift of %g pixels applied to sensitivity curve.", bshift)
+                tds = None
+                if flux.tds is not None:  # TdsCorrection at the imset's EXPSTART and detector temperature
+                    temp = tdsmod.detector_temp(sh, detector)
+                    tds = (flux.tds.wl, tdsmod.tds_factors(flux.tds, expstart, temp))
                 fr = X.abs_flux(
                     sci,
                     err,
@@ -617,6 +620,7 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
                     atodgain=atodgain,
                     exptime=exptime,
                     hfactor=hfactor,
+                    tds=tds,
                 )
                 for ext in ("SCI", "ERR"):
                     headers[ext]["BUNIT"] = (BUNIT_FLUX, "units for flux-calibrated data")
