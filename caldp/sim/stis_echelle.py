@@ -8,12 +8,13 @@ cs1, cs4 ``getdisp4.c``/``getangle4.c``/``getinang4.c``/``gettrace4.c``/``makete
   :mod:`.stis_mama`; full 1024 × 1024, small a 1024 × 128 subarray at the detector's first row, see
   :func:`geometry`), OBSTYPE=SPECTROSCOPIC, a
   LAMBDA/ANGLE WCS, WAVECORR=PERFORM and ``WAVECAL = <root>_wav.fits``. X2DCORR, X1DCORR,
-  BACKCORR, HELCORR and DISPCORR are PERFORM (cs0.e writes an ``_x2d`` with one imset and an
-  ``_x1d`` with one row per order on the image). SC2DCORR is OMIT (the scattered-light correction's
-  ECHSCTAB/EXSTAB/CDSTAB/RIPTAB/SRWTAB/HALOTAB/TELTAB are not simulated) and so is FLUXCORR: PHOTTAB
-  (with the blaze-shift columns) and APERTAB are written, but the FUV-MAMA TDSTAB the imaging mode
-  shares has the imaging format, which cs0.e's spectroscopic FLUXCORR refuses; tests switch FLUXCORR
-  on with TDSTAB = N/A. An archive E140M exposure has SC2DCORR and FLUXCORR PERFORM.
+  BACKCORR, HELCORR, DISPCORR and FLUXCORR are PERFORM (cs0.e writes an ``_x2d`` with one imset per
+  order on the image, in erg/s/cm²/Å/arcsec², and an ``_x1d`` with one flux-calibrated row per order),
+  with PHOTTAB (the blaze-shift columns), APERTAB, PCTAB and a TDSTAB in the spectroscopic format
+  (time segments and temperature: calstis6/7 apply both) — as archive E140M data (no GACTAB: CRDS
+  assigns it to CCD spectra only, its rmap_relevance). SC2DCORR is
+  OMIT: the scattered-light correction's ECHSCTAB/EXSTAB/CDSTAB/RIPTAB/SRWTAB/HALOTAB/TELTAB are not
+  simulated (an archive E140M exposure has SC2DCORR PERFORM).
 - ``<root>_wav.fits``: one imset, TARGNAME=WAVELINE, SCLAMP=LINE, the lamp lines of every order
   on the detector shifted by :data:`WAVECAL_SHIFT` pixels from where DISPTAB and SPTRCTAB put them.
 - Echelle orders 86–125: DISPTAB ``x = c0 + c1·m·λ`` (one-indexed pixels, :func:`dispersion_x`),
@@ -74,7 +75,7 @@ SWITCHES = {
     "X1DCORR": "PERFORM",
     "BACKCORR": "PERFORM",
     "SC2DCORR": "OMIT",  # scattered light (ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, SRWTAB, …): not simulated
-    "FLUXCORR": "OMIT",  # PHOTTAB/APERTAB written; the shared TDSTAB has the imaging format
+    "FLUXCORR": "PERFORM",  # PHOTTAB, APERTAB, PCTAB, TDSTAB as the archive applies them
 }
 #: the wavecal's own switches (cs0.e's wavecal chain ignores its X2DCORR for echelle data)
 WAV_SWITCHES = {
@@ -87,6 +88,7 @@ WAV_SWITCHES = {
     "BACKCORR": "OMIT",
     "HELCORR": "OMIT",
     "DISPCORR": "OMIT",
+    "FLUXCORR": "OMIT",
 }
 SPEC_REFS = ("LAMPTAB", "WCPTAB", "DISPTAB", "INANGTAB", "SPTRCTAB", "APDESTAB", "SDCTAB", "XTRACTAB")
 #: SDCTAB's rectified grid of each order: NPIX2 rows, the trace on (one-indexed) row X2D_CRPIX2
@@ -372,8 +374,7 @@ def blaze(x) -> np.ndarray:
 
 def _phottab() -> list:
     """PHOTTAB for E140M (one row per order, 2 Å steps over the order and beyond, the blaze times a
-    smooth response, the blaze-shift columns REFORD … BSHIFT_OFFSET, REFY one-indexed); FLUXCORR stays
-    OMIT in the sim (see the module docstring), the table is there for tests that switch it on."""
+    smooth response, the blaze-shift columns REFORD … BSHIFT_OFFSET, REFY one-indexed)."""
     n = len(ORDERS)
     nel = 40
     wl = np.zeros((n, nel))
@@ -410,6 +411,75 @@ def _apertab() -> list:
     return _merge(_columns(spec._apertab()[0]), mine)
 
 
+#: TDSTAB (GetTds, the original STIS format): E140M's sensitivity loss, percent per year in linear
+#: segments starting at TDS_TIMES (MJD), and its temperature dependence; REFTEMP as the imaging row's
+TDS_TIMES = (50800.0, 52500.0, 55000.0)
+TDS_WL = np.array([1100.0, 1200.0, 1300.0, 1400.0, 1500.0, 1600.0, 1700.0, 1800.0])
+TDS_SLOPES = np.array(
+    [
+        [-0.9, -1.1, -1.3, -1.4, -1.3, -1.2, -1.0, -0.9],
+        [-1.8, -2.0, -2.3, -2.5, -2.2, -2.0, -1.7, -1.5],
+        [-0.3, -0.35, -0.4, -0.45, -0.5, -0.45, -0.4, -0.3],
+    ]
+)
+TDS_TEMPSENS = np.array([-0.0021, -0.0022, -0.0022, -0.0020, -0.0018, -0.0016, -0.0015, -0.0013])
+#: after stis-mama-image's DATE-OBS (its TDSTAB keeps serving it when both modes share a cache)
+TDS_USEAFTER = "2024-07-15 00:00:00"
+
+
+def _tdstab() -> list:
+    """The FUV-MAMA TDSTAB in the format calstis6/calstis7 read (``lib/gettds.c``: OPT_ELEM, NWL, NT,
+    WAVELENGTH, TIME, SLOPE with TDIM = (NWL, NT), REFTEMP, TEMPSENS): E140M's row, and the imaging
+    mode's MIRROR row (no time dependence, its temperature sensitivity) — TDSTAB is matched on
+    DETECTOR alone, so one file serves every FUV-MAMA exposure after its USEAFTER."""
+    nwl, nt = TDS_WL.size, len(TDS_TIMES)
+    mwl = np.array([1150.0, 1400.0, 1700.0, 2000.0])  # stis_mama's MIRROR row
+    msens = np.array([-0.0025, -0.0020, -0.0016, -0.0012])
+    wl = np.zeros((2, nwl))
+    wl[0, : mwl.size], wl[1] = mwl, TDS_WL
+    sens = np.zeros((2, nwl))
+    sens[0, : mwl.size], sens[1] = msens, TDS_TEMPSENS
+    time = np.zeros((2, nt))
+    time[0, 0], time[1] = 50000.0, TDS_TIMES
+    slope = np.zeros((2, nt, nwl))
+    slope[1] = TDS_SLOPES
+    cols = [
+        fits.Column(name="OPT_ELEM", format="8A", array=np.array([mama.OPT_ELEM, OPT_ELEM])),
+        fits.Column(name="NWL", format="J", array=np.array([mwl.size, nwl])),
+        fits.Column(name="NT", format="J", array=np.array([1, nt])),
+        fits.Column(name="WAVELENGTH", format=f"{nwl}D", unit="angstrom", array=wl),
+        fits.Column(name="TIME", format=f"{nt}D", unit="MJD", array=time),
+        fits.Column(name="SLOPE", format=f"{nt * nwl}D", dim=f"({nwl},{nt})", unit="percent /yr", array=slope),
+        fits.Column(name="REFTEMP", format="D", unit="Celsius", array=np.array([mama.TDS_REFTEMP] * 2)),
+        fits.Column(name="TEMPSENS", format=f"{nwl}D", array=sens),
+        fits.Column(name="PEDIGREE", format="24A", array=np.array(["INFLIGHT 01/01/2002 01/01/2026"] * 2)),
+        fits.Column(name="DESCRIP", format="40A", array=np.array(["caldp.sim FUV-MAMA sensitivity vs time"] * 2)),
+    ]
+    return [fits.BinTableHDU.from_columns(cols)]
+
+
+#: PCTAB for 0.2X0.2 / 1425: EXTRHEIGHT rows (the XTRACTAB box is 7), MAXHGHT the last
+PCT_HEIGHTS = (3, 7, 11)
+
+
+def _pctab() -> list:
+    """PCTAB (calstis7 ``getpct.c``, calstis6 ``getpct6.c``): the point-source fraction in a box of
+    EXTRHEIGHT rows relative to MAXHGHT, per aperture and CENWAVE (the same for every order)."""
+    wl = np.array([1100.0, 1250.0, 1400.0, 1550.0, 1700.0, 1850.0])
+    pc = np.array([[0.62, 0.64, 0.66, 0.67, 0.68, 0.68], [0.88, 0.89, 0.90, 0.905, 0.91, 0.91], [1.0] * 6], np.float32)
+    k = len(PCT_HEIGHTS)
+    cols = {
+        "APERTURE": ("16A", [APERTURE] * k),
+        "CENWAVE": ("J", [CENWAVE] * k),
+        "EXTRHEIGHT": ("J", list(PCT_HEIGHTS)),
+        "NELEM": ("J", [wl.size] * k),
+        "WAVELENGTH": (f"{wl.size}D", np.tile(wl, (k, 1))),
+        "THROUGHPUT": (f"{wl.size}E", pc),
+        **spec._meta(k, "caldp.sim E140M point-source height correction"),
+    }
+    return [table(cols, {"MAXHGHT": PCT_HEIGHTS[-1]})]
+
+
 def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
     """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
     det = {"DETECTOR": DETECTOR}
@@ -424,13 +494,16 @@ def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], d
         "xtractab": ("XTRACTAB", "s8c0009o_1dx.fits", "1-D EXTRACTION PARAMETERS TABLE", _xtractab(), {}),
         "phottab": ("PHOTTAB", "s8c000ao_pht.fits", "PHOTOMETRIC CONVERSION TABLE", _phottab(), det),
         "apertab": ("APERTAB", "s8c000bo_apt.fits", "APERTURE THROUGHPUT TABLE", _apertab(), {}),
+        "tdstab": ("TDSTAB", "s8c000co_tds.fits", "TIME DEPENDENT SENSITIVITY", _tdstab(), det),
+        "pctab": ("PCTAB", "s8c000do_pct.fits", "PHOTOMETRIC CORRECTION TABLE", _pctab(), det),
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}
     for kind, (kw, name, ftype, hdus, match) in tables.items():
         detector = DETECTOR if match else "ANY"
-        mama._ref(refdir, name, ftype, hdus, f"caldp.sim STIS {kind}", USEAFTER=USEAFTER, DETECTOR=detector)
-        entries.append(RefEntry("stis", kind, name, match, USEAFTER))
+        useafter = TDS_USEAFTER if kind == "tdstab" else USEAFTER
+        mama._ref(refdir, name, ftype, hdus, f"caldp.sim STIS {kind}", USEAFTER=useafter, DETECTOR=detector)
+        entries.append(RefEntry("stis", kind, name, match, useafter))
         refkw[kw] = name
     name = "s8c0007o_pfl.fits"
     mama._ref(

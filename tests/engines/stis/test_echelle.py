@@ -271,7 +271,7 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
     for key, value, keyword in (
         ("SC2DCORR", "PERFORM", "SC2DCORR"),
         ("SGEOCORR", "PERFORM", "SGEOCORR"),
-        ("FLUXCORR", "PERFORM", "TDSTAB"),  # the imaging TDSTAB lacks TIME/SLOPE/NT (cs0.e stops too)
+        ("TDSTAB", "oref$s8a0004o_tds.fits", "TDSTAB"),  # the imaging TDSTAB: no TIME/SLOPE/NT (cs0.e stops too)
         ("OPT_ELEM", "G140L", "OBSTYPE"),
     ):
         work = tmp_path / key
@@ -666,7 +666,7 @@ def test_full_size_parity_with_cs0(tmp_path):
 
 @pytest.mark.hstcal
 def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
-    """FLUXCORR switched on (TDSTAB = N/A, PCTAB = N/A): each order's sensitivity from its PHOTTAB row
+    """FLUXCORR without TDSTAB and PCTAB (both N/A): each order's sensitivity from its PHOTTAB row
     shifted by the MSM/blaze shift (calstis7: REFORD's wavelength at pixel 512 through the dispersion
     relation at its trace line; calstis6: at the middle column plus the orbital Doppler shift, the
     line from GCrossCorr's offset; REFY one-indexed): the flux-calibrated `_x2d` (BLZSHIFT, DIFF2PT,
@@ -710,3 +710,122 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     with fits.open(mine / f"{ds.name}_x1d.fits") as t:
         assert t[0].header["FLUXCORR"] == "COMPLETE" and 1.0 < t[1].header["BLZSHIFT"] < 4.0
         assert (t[1].data["FLUX"] != 0).mean() > 0.9
+
+
+def _tds_scalar(tds, t: float, temperature: float) -> list[float]:
+    """TdsCorrection written out one wavelength at a time (the reference for the vector version)."""
+    out = []
+    nt = tds.time.size
+    for i in range(tds.wl.size):
+        if tds.intercept is not None:
+            j = nt - 1
+            if not (nt == 1 or t >= tds.time[nt - 1]):
+                for j in range(nt - 1):
+                    if t < tds.time[j + 1]:
+                        break
+            f = (t - tds.ref_time) / 365.25 * float(tds.slope[j][i]) / 100.0 + float(tds.intercept[j][i])
+        else:
+            f = 1.0
+            for j in range(nt):
+                sl = float(tds.slope[j][i]) / 365.25 / 100.0
+                if j == nt - 1 or t <= tds.time[j + 1]:
+                    f += (t - tds.time[j]) * sl
+                    break
+                f += (tds.time[j + 1] - tds.time[j]) * sl
+        if tds.ref_temp > 0.0 and temperature > 0.0:
+            f *= 1.0 + float(tds.temp_sens[i]) * (temperature - tds.ref_temp)
+        out.append(f)
+    return out
+
+
+@pytest.mark.parametrize("cos_format", [False, True])
+@pytest.mark.parametrize("t", [50000.0, 50800.0, 51234.5, 52500.0, 54000.0, 60510.3])
+def test_tds_factors_are_the_scalar_loops(cos_format, t):
+    from caldp.engines.stis import tds as tdsmod
+    from caldp.sim import stis_echelle as ech
+
+    rng = np.random.default_rng(3)
+    icpt = rng.uniform(0.8, 1.0, ech.TDS_SLOPES.shape) if cos_format else None
+    tds = tdsmod.Tds(
+        ech.TDS_WL, np.array(ech.TDS_TIMES), ech.TDS_SLOPES, icpt, 51000.0 if cos_format else 0.0, 27.0,
+        ech.TDS_TEMPSENS, 1,
+    )  # fmt: skip
+    for temp in (29.5, -1.0):
+        got = tdsmod.tds_factors(tds, t, temp)
+        assert got.tolist() == _tds_scalar(tds, t, temp)  # bit for bit
+
+
+def _cos_format_tdstab(src, dst) -> None:
+    """A copy of TDSTAB in the newer (COS-like) format: REF_TIME in the table header, an INTERCEPT column
+    (NT × NWL, TDIM as SLOPE's)."""
+    from astropy.io import fits
+
+    with fits.open(src) as h:
+        cols = h[1].columns
+        slope = cols["SLOPE"]
+        icpt = np.ones_like(np.asarray(h[1].data["SLOPE"]))
+        icpt[:, 1:, :] = 0.93  # later segments start lower
+        new = fits.Column(name="INTERCEPT", format=slope.format, dim=slope.dim, array=icpt)
+        t = fits.BinTableHDU.from_columns([*cols, new], header=h[1].header)
+        t.header["REF_TIME"] = 52000.0
+        fits.HDUList([h[0].copy(), t]).writeto(dst)
+
+
+@pytest.mark.hstcal
+@pytest.mark.parametrize("variant", ["cos-format", "no-tds"])
+def test_tds_variants_parity_with_cs0(echelle_sim, tmp_path, variant):
+    """The echelle FLUXCORR with a TDSTAB in the COS-like format (REF_TIME, INTERCEPT), and without
+    TDSTAB (N/A): `_x2d` and `_x1d` equal cs0.e's; the default (spectroscopic-format TDSTAB) FLUX over
+    the one without TDSTAB is 1 / TdsCorrection at the order's wavelengths (the factor is applied)."""
+    import os
+    import shutil
+
+    from astropy.io import fits
+
+    from caldp.engines.stis.calstis import calstis
+
+    from ..wfc3_uvis.productdiff import assert_products_match
+    from .conftest import HSTCAL_BIN, cs0_exe
+
+    exe = cs0_exe()
+    if exe is None:
+        pytest.skip("cs0.e not on PATH")
+    (ds,) = echelle_sim.datasets
+    work = tmp_path / "hst"
+    shutil.copytree(ds.input_path, work)
+    raw = work / f"{ds.name}_raw.fits"
+    refdir = echelle_sim.crds_cache / "references" / "hst"
+    with fits.open(raw, mode="update") as h:
+        if variant == "cos-format":
+            name = f"cosfmt{os.getpid()}_tds.fits"  # beside the references, named through oref$ (short card)
+            _cos_format_tdstab(refdir / h[0].header["TDSTAB"].split("$")[1], refdir / name)
+            h[0].header["TDSTAB"] = "oref$" + name
+        else:
+            h[0].header["TDSTAB"] = "N/A"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    calstis(raw, outdir=mine, env=echelle_sim.env)
+    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    run_cs0(exe, env, work, raw.name)
+    name = f"{ds.name}_x2d.fits"
+    assert_products_match(work, mine, [name])
+    with fits.open(work / name) as a, fits.open(mine / name) as b:
+        assert list(a[0].header["HISTORY"]) == list(b[0].header["HISTORY"])
+    assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
+    base = tmp_path / "default"
+    base.mkdir()
+    calstis(ds.input_path / f"{ds.name}_raw.fits", outdir=base, env=echelle_sim.env)
+    with fits.open(base / f"{ds.name}_x1d.fits") as d, fits.open(mine / f"{ds.name}_x1d.fits") as n:
+        ratio = d[1].data["FLUX"][2].astype(np.float64) / n[1].data["FLUX"][2]
+        wl = d[1].data["WAVELENGTH"][2]
+        t0 = d[1].header["EXPSTART"]
+    if variant == "cos-format":
+        assert np.abs(ratio - 1.0).min() > 0.01  # not the original format's factors
+    else:
+        from caldp.engines.stis import tds as tdsmod
+        from caldp.sim import stis_echelle as ech
+
+        tds = tdsmod.Tds(ech.TDS_WL, np.array(ech.TDS_TIMES), ech.TDS_SLOPES, None, 0.0, 27.0, ech.TDS_TEMPSENS, 1)
+        want = 1.0 / np.interp(wl, ech.TDS_WL, tdsmod.tds_factors(tds, t0, 29.5))
+        assert 0.6 < want.mean() ** -1 < 0.8  # ~30 % lost since 1997 in the simulated table
+        np.testing.assert_allclose(ratio, want, rtol=1e-3)  # the heliocentric shift of λ aside

@@ -41,7 +41,8 @@ def test_layout(echelle_small):
             "PERFORM",
             "OMIT",
         )
-        assert (p["HELCORR"], p["DISPCORR"], p["FLUXCORR"], wp["X2DCORR"]) == ("PERFORM", "PERFORM", "OMIT", "OMIT")
+        assert (p["HELCORR"], p["DISPCORR"], p["FLUXCORR"], wp["X2DCORR"]) == ("PERFORM", "PERFORM", "PERFORM", "OMIT")
+        assert wp["FLUXCORR"] == "OMIT"
         assert (wp["TARGNAME"], wp["SCLAMP"], wp["LAMPSET"]) == ("WAVELINE", ech.SCLAMP, ech.LAMPSET)
         for key in ech.SPEC_REFS + ("PFLTFILE",):
             assert p[key].startswith("oref$s8c") and p[key] == wp[key]
@@ -82,6 +83,36 @@ def test_shared_tables_keep_the_first_order_rows_first():
     ):
         got, want = mine[0].data[col], theirs[0].data[col]
         assert [s.strip() for s in got] == [s.strip() for s in want] + [value]
+
+
+def test_flux_tables_as_crds_assigns_them(echelle_small):
+    """FLUXCORR's tables after bestrefs, as CRDS's type rules give them for an E140M exposure: PHOTTAB,
+    APERTAB, PCTAB (spectroscopic), the echelle TDSTAB in the spectroscopic format (TIME, SLOPE with
+    its TDIM, NT: what calstis6/7's GetTds read) — and GACTAB N/A (relevant to CCD spectra only)."""
+    from caldp.bestrefs import assign_bestrefs
+    from caldp.engines.stis import tds as tdsmod
+    from caldp.engines.stis.calstis1 import Refs
+    from caldp.engines.stis.x2d_io import _Table
+
+    ds = echelle_small.datasets[1]
+    raw = ds.input_path / f"{ds.name}_raw.fits"
+    env = {**echelle_small.env, "CRDS_READONLY_CACHE": "1"}
+    work = raw.parent.parent / "bestrefs"
+    work.mkdir(exist_ok=True)
+    copy = work / raw.name
+    copy.write_bytes(raw.read_bytes())
+    assigned = assign_bestrefs([copy], env)[copy.name]
+    want = {"PHOTTAB": "s8c000ao", "APERTAB": "s8c000bo", "TDSTAB": "s8c000co", "PCTAB": "s8c000do"}
+    for key, stem in want.items():
+        assert assigned[key].startswith(f"oref${stem}"), (key, assigned[key])
+    p = fits.getheader(copy)
+    assert str(p["GACTAB"]).strip() == "N/A"
+    with fits.open(echelle_small.crds_cache / "references" / "hst" / assigned["TDSTAB"].split("$")[1]) as h:
+        assert h[1].header["TDIM6"] == f"({ech.TDS_WL.size},{len(ech.TDS_TIMES)})"  # SLOPE is column 6
+    refs = Refs(dict(echelle_small.env), p)
+    row = tdsmod.read_tds(_Table(refs, "TDSTAB"), refs.table("TDSTAB")[1], "E140M")
+    assert np.array_equal(row.slope, ech.TDS_SLOPES) and np.array_equal(row.time, ech.TDS_TIMES)
+    assert tdsmod.read_tds(_Table(refs, "TDSTAB"), refs.table("TDSTAB")[1], "MIRROR").slope.shape == (1, 4)
 
 
 def test_merge_fills_columns_one_table_lacks():
