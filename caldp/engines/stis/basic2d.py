@@ -11,9 +11,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..common.kernels import c_array, load
 from .dq import DQ
 
 F32, F64 = np.float32, np.float64
+KERNELS = "caldp.engines.stis._kernels"
 
 
 def init_error_ccd(sci: np.ndarray, *, bias: float, gain: float, readnoise: float) -> np.ndarray:
@@ -122,7 +124,19 @@ class Stats(NamedTuple):
 
 def good_stats(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, sdqflags: int) -> Stats:
     """``doStat`` (STIS): over pixels without an SDQFLAGS bit, skipping those with ERR ≤ 0 and SCI > 0
-    (S/N of 0/0 counts as 0); float64 values summed in raster order, means = sum / n."""
+    (S/N of 0/0 counts as 0); float64 values summed in raster order, means = sum / n. One pass of the
+    C kernel (``_kernels.good_stats``) when built, else :func:`good_stats_numpy` (the reference)."""
+    k = load(KERNELS)
+    if k is None or dq.dtype != np.uint16:
+        return good_stats_numpy(sci, err, dq, sdqflags)
+    n, *v = k.good_stats(c_array(sci, F32), c_array(err, F32), c_array(dq, np.uint16), int(sdqflags))
+    if n == 0:
+        return Stats(0, *([0.0] * 9))
+    return Stats(n, v[0], v[1], v[2] / n, v[3], v[4], v[5] / n, v[6], v[7], v[8] / n)
+
+
+def good_stats_numpy(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, sdqflags: int) -> Stats:
+    """:func:`good_stats` in NumPy (the reference of the C kernel)."""
     good = (dq & np.uint16(sdqflags & 0xFFFF)) == 0
     s = sci[good].astype(F64)
     e = err[good].astype(F64)

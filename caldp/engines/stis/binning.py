@@ -13,9 +13,11 @@ from typing import NamedTuple
 import numpy as np
 
 from ..common.errors import EngineError
+from ..common.kernels import c_array, load
 from ..common.refimage import nint
 
 F32, F64 = np.float32, np.float64
+KERNELS = "caldp.engines.stis._kernels"
 
 
 def corner(ltm: tuple[float, float], ltv: tuple[float, float], rsize: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -84,6 +86,36 @@ def bin2d(sci, err, dq, x0: int, y0: int, binx: int, biny: int, shape: tuple[int
     if binx == 1 and biny == 1:
         sl = (slice(y0, y0 + ny), slice(x0, x0 + nx))
         return sci[sl].copy(), err[sl].copy(), dq[sl].copy()
+    s, e2, d = _bin_sums(sci, err, dq, x0, y0, binx, biny, shape)
+    if avg:
+        weight = F32(binx * biny)
+        s /= weight
+        e = (np.sqrt(e2.astype(F64)) / F64(weight)).astype(F32)
+    else:
+        e = np.sqrt(e2)
+    return s, e, d
+
+
+def _bin_sums(sci, err, dq, x0: int, y0: int, binx: int, biny: int, shape: tuple[int, int]):
+    """bin2d's float32 sums (SCI, ERR², DQ OR): the C kernel (``_kernels.bin2d_sums``) when built and
+    the inputs are float32/uint16, else :func:`bin_sums_numpy` (the reference)."""
+    k = load(KERNELS)
+    if k is None or not (
+        sci.dtype == err.dtype == F32 and dq.dtype == np.uint16 and sci.shape == err.shape == dq.shape
+    ):
+        return bin_sums_numpy(sci, err, dq, x0, y0, binx, biny, shape)
+    ny, nx = shape
+    s, e2, d = np.empty(shape, F32), np.empty(shape, F32), np.empty(shape, np.uint16)
+    iny, inx = sci.shape
+    k.bin2d_sums(
+        c_array(sci, F32), c_array(err, F32), c_array(dq, np.uint16), iny, inx, x0, y0, binx, biny, s, e2, d, ny, nx
+    )
+    return s, e2, d
+
+
+def bin_sums_numpy(sci, err, dq, x0: int, y0: int, binx: int, biny: int, shape: tuple[int, int]):
+    """bin2d's sums in NumPy, input row offset outer, column offset inner (the C kernel's reference)."""
+    ny, nx = shape
     s = np.zeros(shape, F32)
     e2 = np.zeros(shape, F32)
     d = np.zeros(shape, dq.dtype)
@@ -94,13 +126,7 @@ def bin2d(sci, err, dq, x0: int, y0: int, binx: int, biny: int, shape: tuple[int
             ev = err[sl]
             e2 += ev * ev
             d |= dq[sl]
-    if avg:
-        weight = F32(binx * biny)
-        s /= weight
-        e = (np.sqrt(e2.astype(F64)) / F64(weight)).astype(F32)
-    else:
-        e = np.sqrt(e2)
-    return s, e, d
+    return s, e2, d
 
 
 def _interp_info(n_out: int, n_in: int, b: int):

@@ -13,10 +13,12 @@ import math
 import numpy as np
 
 from ..common.errors import EngineError
+from ..common.kernels import c_array, load
 
 F32 = np.float32
 PI = 3.1415926535897932384626433
 DT = 1.0 / 86400.0  # one second in days
+KERNELS = "caldp.engines.stis._kernels"
 
 
 def _nint(x: float) -> int:
@@ -68,13 +70,35 @@ def dopp_range(ds: np.ndarray, d0: int) -> tuple[int, int]:
 def dopp_conv(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ds: np.ndarray, d0: int, border: int) -> None:
     """``DoppConv`` in place, row by row along x: SCI (its `border` pixels at each end taken as 0, for
     the flight software's effective subarray) and ERR (root of the sum of (ERR·ds)²) are float sums over
-    the non-zero ds elements in index order; DQ is the OR over the same pixels.
+    the ds elements from the first to the last non-zero one, in index order; DQ is the OR over the same
+    pixels. The C kernel (``_kernels.dopp_conv``, one pass per row) when built and the arrays are
+    C-contiguous float32/uint16, else :func:`dopp_conv_numpy` (the reference).
 
     >>> s = np.array([[0.0, 4.0, 0.0, 0.0]], F32); e = s.copy(); d = np.array([[0, 4, 0, 0]], np.uint16)
     >>> dopp_conv(s, e, d, np.array([0.0, 0.5, 0.5], F32), 1, 0)
     >>> s.tolist(), e.tolist(), d.tolist()
     ([[0.0, 2.0, 2.0, 0.0]], [[0.0, 2.0, 2.0, 0.0]], [[0, 4, 4, 0]])
     """
+    k = load(KERNELS)
+    arrays_ok = all(a.flags.c_contiguous and a.flags.writeable for a in (sci, err, dq))
+    types_ok = (
+        sci.dtype == err.dtype == ds.dtype == F32 and dq.dtype == np.uint16 and sci.shape == err.shape == dq.shape
+    )
+    if k is None or not (arrays_ok and types_ok and sci.ndim == 2):
+        dopp_conv_numpy(sci, err, dq, ds, d0, border)
+        return
+    nz = np.flatnonzero(ds > 0)
+    if nz.size == 0:  # no term: SCI and ERR sums of nothing (0), DQ the OR of nothing
+        sci[...] = 0
+        err[...] = 0
+        dq[...] = 0
+        return
+    ny, nx = sci.shape
+    k.dopp_conv(sci, err, dq, ny, nx, c_array(ds, F32), int(nz[0]), int(nz[-1]), int(d0), int(border))
+
+
+def dopp_conv_numpy(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ds: np.ndarray, d0: int, border: int) -> None:
+    """:func:`dopp_conv` in NumPy (the reference of the C kernel)."""
     ny, nx = sci.shape
     nds = ds.size
     nz = np.flatnonzero(ds > 0)
