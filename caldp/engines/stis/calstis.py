@@ -16,7 +16,7 @@ from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet, read_exposure, write_atomic
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refs import resolve
-from . import calstis1_mama, checks, echelle, wavecal, x1d_io, x2d_io
+from . import checks
 from . import ocrreject as ocr
 from .calstis1 import Refs, Steps, calstis1
 
@@ -79,16 +79,24 @@ def _process(raw: Path, root: str, out, env, *, keep: bool = False, wavfile: str
     obstype = str(primary.get("OBSTYPE", "")).strip()
     if obstype not in ("IMAGING", "SPECTROSCOPIC"):
         raise EngineError(f"OBSTYPE = {obstype} is not supported", file=raw.name, keyword="OBSTYPE")
+    # Each mode imports only the modules it runs (a drop-in pays every import on every call).
     # --- MAMA (helper-18m): calstis1 for the MAMAs → _flt, RPTCORR (calstis8) → _sfl ---
-    if str(primary.get("DETECTOR", "")).strip() in calstis1_mama.MAMAS:
-        if obstype == "SPECTROSCOPIC" and echelle.is_echelle(primary):  # helper-18e: E140M/E230M…
-            echelle.process(exp, raw, root, out, env, keep=keep, wavfile=wavfile)
-            return
+    if str(primary.get("DETECTOR", "")).strip() in checks.MAMAS:
+        if obstype == "SPECTROSCOPIC":
+            from . import echelle
+
+            if echelle.is_echelle(primary):  # helper-18e: E140M/E230M…
+                echelle.process(exp, raw, root, out, env, keep=keep, wavfile=wavfile)
+                return
+        from . import calstis1_mama
+
         calstis1_mama.process(exp, raw, root, out, env)
         return
     # --- spectroscopy (helper-18s): the wavecal is checked up front, processed after the science ---
     wav = None
     if obstype == "SPECTROSCOPIC":
+        from . import wavecal, x1d_io, x2d_io
+
         wav = wavecal.prepare(raw, primary, env, wavfile)
     unsupported = ["ATODCORR", "SHADCORR", "RPTCORR", "CTECORR"]
     unsupported += ["GEOCORR", "X2DCORR"] if obstype == "IMAGING" else []

@@ -39,10 +39,10 @@ from .calstis1 import (
     subtract_dark,
     write_coords,
 )
+from .checks import MAMAS
 
 log = logging.getLogger(__name__)
 
-MAMAS = ("FUV-MAMA", "NUV-MAMA")
 RSIZE = 2  # calstis counts MAMA corners and bins in high-res pixels
 TEMPERATURE_KEY = {"FUV-MAMA": "OM1CAT", "NUV-MAMA": "OM2CAT"}
 ARCSEC_PER_DEGREE = 3600.0

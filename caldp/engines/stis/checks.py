@@ -15,6 +15,9 @@ from pathlib import Path
 from ..common.errors import EngineError
 from ..common.refs import is_given
 
+#: The MAMA detectors (calstis1's MAMA path; the rest of the STIS engine is the CCD's).
+MAMAS = ("FUV-MAMA", "NUV-MAMA")
+
 #: Raw primary keywords calstis1 reads for the CCD (``GetKeyInfo1``), in its order.
 CCD_KEYWORDS = ("CCDAMP", "CCDGAIN", "CCDOFFST", "BINAXIS1", "BINAXIS2")
 AMPS = "ABCD"
