@@ -480,6 +480,134 @@ def _pctab() -> list:
     return [table(cols, {"MAXHGHT": PCT_HEIGHTS[-1]})]
 
 
+# ----------------------------------------------------------------------------- SC2DCORR tables
+# The scattered-light correction's references as calstis6's IDT algorithm reads them
+# (``lib/idtalg/echscatread.c``); SC2DCORR stays OMIT in the default headers (the builtin engine does
+# not do it yet), a test runs cs0.e with SC2DCORR = PERFORM on them.
+
+#: ECHSCTAB: the echelle's scattering along the dispersion (per order, NELEM odd, centred)
+ECHSCAT_NELEM = 201
+#: EXSTAB (the cross-disperser profile the model is convolved with) and CDSTAB (the cross-dispersion
+#: scattering of the halo kernels): unit-area Gaussians, NELEM and σ (pixels)
+EXSCAT = (31, 4.0)
+CDSCAT = (15, 2.0)
+#: SRWTAB: the reference wavelength of the halo and of the telescope PSF (one: NRW = 1)
+SC_REFWAVE = 1425.0
+#: HALOTAB: HALDIM must equal the detector's 1024 low-res pixels (the kernels' FT is multiplied
+#: element by element with the image's on a 2·nx × 2·ny grid)
+HALDIM = 1024
+#: TELTAB: the telescope PSF, PSFDIM² points of PSCALE arcsec (10× finer than E140M's 0.036″)
+PSFDIM, PSCALE = 101, 0.0036
+
+
+def _gauss(n: int, sigma: float) -> np.ndarray:
+    x = np.arange(n) - n // 2
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    return (g / g.sum()).astype(np.float32)
+
+
+def _echsctab() -> list:
+    n = len(ORDERS)
+    x = np.arange(ECHSCAT_NELEM) - ECHSCAT_NELEM // 2
+    prof = 2.0e-4 / (1.0 + (x / 25.0) ** 2) + 3.0e-3 * np.exp(-0.5 * (x / 1.5) ** 2)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "SPORDER": ("J", list(ORDERS)),
+        "NELEM": ("J", [ECHSCAT_NELEM] * n),
+        "ECHSCAT": (f"{ECHSCAT_NELEM}D", np.tile(prof, (n, 1))),
+        **spec._meta(n, "caldp.sim echelle scattering function"),
+    }
+    return [table(cols)]
+
+
+def _profile_table(column: str, nelem: int, sigma: float, what: str) -> list:
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "NELEM": ("J", [nelem]),
+        column: (f"{nelem}E", _gauss(nelem, sigma)[None, :]),
+        **spec._meta(1, what),
+    }
+    return [table(cols)]
+
+
+def _riptab() -> list:
+    """RIPTAB: each order's ripple (the blaze of :func:`blaze`) on wavelengths reaching half a free
+    spectral range beyond the detector (calstis6 extends the orders to 3000 points)."""
+    n, nel = len(ORDERS), 200
+    x = np.linspace(-700.0, 1723.0, nel)
+    m = np.array(ORDERS, np.float64)[:, None]
+    wl = (MLAMBDA0 + (x[None, :] - REF_X) * MLAMBDA_PER_PIXEL) / m
+    rip = np.tile(blaze(x) + 0.02, (n, 1))
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM] * n),
+        "CENWAVE": ("J", [CENWAVE] * n),
+        "SPORDER": ("J", list(ORDERS)),
+        "NELEM": ("J", [nel] * n),
+        "WAVELENGTH": (f"{nel}D", wl),
+        "RIPPLE": (f"{nel}D", rip),
+        **spec._meta(n, "caldp.sim echelle ripple"),
+    }
+    return [table(cols)]
+
+
+def _srwtab() -> list:
+    waves = np.zeros((1, 3))
+    waves[0, 0] = SC_REFWAVE
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "CENWAVE": ("J", [CENWAVE]),
+        "NRW": ("J", [1]),
+        "HALOWAVES": ("3D", waves),
+        "PSFWAVES": ("3D", waves),
+        **spec._meta(1, "caldp.sim scattering reference wavelengths"),
+    }
+    return [table(cols)]
+
+
+def _halotab() -> list:
+    """HALOTAB: the detector halo at SC_REFWAVE, a centred HALDIM² image (unit sum), exponential wings."""
+    r = np.hypot(*np.meshgrid(np.arange(HALDIM) - HALDIM / 2, np.arange(HALDIM) - HALDIM / 2))
+    halo = np.exp(-r / 3.0) + 2.0e-3 * np.exp(-r / 60.0)
+    halo = (halo / halo.sum()).astype(np.float32)
+    cols = {
+        "OPT_ELEM": ("8A", [OPT_ELEM]),
+        "HALOWAVE": ("D", [SC_REFWAVE]),
+        "HALDIM": ("J", [HALDIM]),
+        "HALO": (f"{HALDIM * HALDIM}E", halo.reshape(1, -1)),
+        **spec._meta(1, "caldp.sim FUV-MAMA halo"),
+    }
+    return [table(cols)]
+
+
+def _teltab() -> list:
+    """TELTAB: HST's PSF at SC_REFWAVE, PSFDIM² points of PSCALE arcsec (core and a faint ring)."""
+    r = np.hypot(*np.meshgrid(np.arange(PSFDIM) - PSFDIM // 2, np.arange(PSFDIM) - PSFDIM // 2)) * PSCALE
+    psf = np.exp(-0.5 * (r / 0.012) ** 2) + 0.01 * np.exp(-0.5 * ((r - 0.08) / 0.02) ** 2)
+    cols = {
+        "PSFWAVE": ("D", [SC_REFWAVE]),
+        "PSCALE": ("D", [PSCALE]),
+        "PSFDIM": ("J", [PSFDIM]),
+        "TELEPSF": (f"{PSFDIM * PSFDIM}E", (psf / psf.sum()).astype(np.float32).reshape(1, -1)),
+        **spec._meta(1, "caldp.sim telescope PSF"),
+    }
+    return [table(cols)]
+
+
+def scatter_tables() -> dict:
+    """``{kind: (keyword, file name, FILETYPE, HDUs)}`` of the seven SC2DCORR tables."""
+    return {
+        "echsctab": ("ECHSCTAB", "s8c000eo_ech.fits", "ECHELLE SCATTERING FUNCTIONS", _echsctab()),
+        "exstab": ("EXSTAB", "s8c000fo_exs.fits", "ECHELLE CROSS-DISPERSION PROFILE",
+                   _profile_table("EXSCAT", *EXSCAT, "caldp.sim cross-disperser profile")),
+        "cdstab": ("CDSTAB", "s8c000go_cds.fits", "CROSS-DISPERSION SCATTERING",
+                   _profile_table("CDSCAT", *CDSCAT, "caldp.sim cross-dispersion scattering")),
+        "riptab": ("RIPTAB", "s8c000ho_rip.fits", "ECHELLE RIPPLE TABLE", _riptab()),
+        "srwtab": ("SRWTAB", "s8c000io_srw.fits", "SCATTERING REFERENCE WAVELENGTHS", _srwtab()),
+        "halotab": ("HALOTAB", "s8c000jo_hal.fits", "DETECTOR HALO TABLE", _halotab()),
+        "teltab": ("TELTAB", "s8c000ko_tel.fits", "TELESCOPE PSF TABLE", _teltab()),
+    }  # fmt: skip
+
+
 def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], dict[str, str]]:
     """The echelle references (and the E140M flat); returns rmap entries and raw-header values."""
     det = {"DETECTOR": DETECTOR}
@@ -496,6 +624,7 @@ def write_references(refdir: Path, pflat: np.ndarray) -> tuple[list[RefEntry], d
         "apertab": ("APERTAB", "s8c000bo_apt.fits", "APERTURE THROUGHPUT TABLE", _apertab(), {}),
         "tdstab": ("TDSTAB", "s8c000co_tds.fits", "TIME DEPENDENT SENSITIVITY", _tdstab(), det),
         "pctab": ("PCTAB", "s8c000do_pct.fits", "PHOTOMETRIC CORRECTION TABLE", _pctab(), det),
+        **{kind: (*v, det) for kind, v in scatter_tables().items()},
     }
     entries: list[RefEntry] = []
     refkw: dict[str, str] = {}
