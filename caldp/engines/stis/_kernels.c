@@ -4,6 +4,7 @@
  *   good_stats  basic2d.good_stats         (HSTCAL lib/dostat.c, STIS's doStat)
  *   dopp_conv   doppcorr.dopp_conv         (HSTCAL cs1/doppconv.c)
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
+ *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  * They compute the same float32/double values in the same operation order as the NumPy code;
  * tests/engines/stis/test_kernels_stis.py runs both and requires identical bits.
  */
@@ -215,12 +216,190 @@ bin2d_sums(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------------------------ FFT */
+
+/* One FFTPACK pass (passf2/3/4, passb2/3/4) on one row: cc viewed as (l1, ip, ido), ch as (ip, l1,
+ * ido); twiddles w_j (j = 1 … ip − 1) at wr/wi[(j − 1)·ido + i], used when ido > 1. Float32, the
+ * operations and order of fftpack.py's _pass2/_pass3/_pass4. */
+static void
+fft_pass(int ip, Py_ssize_t ido, Py_ssize_t l1, const float *cr, const float *ci, float *hr, float *hi,
+         const float *wr, const float *wi, int forward)
+{
+#define CC(a, k, j, i) a[((k) * ip + (j)) * ido + (i)]
+#define CH(a, j, k, i) a[((j) * l1 + (k)) * ido + (i)]
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        for (Py_ssize_t i = 0; i < ido; i++) {
+            if (ip == 2) {
+                const float r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i);
+                const float i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i);
+                CH(hr, 0, k, i) = r1 + r2;
+                CH(hi, 0, k, i) = i1 + i2;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = r1 - r2;
+                    CH(hi, 1, k, i) = i1 - i2;
+                } else {
+                    const float tr2 = r1 - r2, ti2 = i1 - i2, w1r = wr[i], w1i = wi[i];
+                    if (forward) {
+                        CH(hi, 1, k, i) = w1r * ti2 - w1i * tr2;
+                        CH(hr, 1, k, i) = w1r * tr2 + w1i * ti2;
+                    } else {
+                        CH(hi, 1, k, i) = w1r * ti2 + w1i * tr2;
+                        CH(hr, 1, k, i) = w1r * tr2 - w1i * ti2;
+                    }
+                }
+            } else if (ip == 3) {
+                const float taur = -0.5f, taui = forward ? (float)-0.866025403784439 : (float)0.866025403784439;
+                const float r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i), r3 = CC(cr, k, 2, i);
+                const float i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i), i3 = CC(ci, k, 2, i);
+                const float tr2 = r2 + r3;
+                const float cr2 = r1 + taur * tr2;
+                const float h1r = r1 + tr2;
+                const float ti2 = i2 + i3;
+                const float ci2 = i1 + taur * ti2;
+                const float h1i = i1 + ti2;
+                const float cr3 = taui * (r2 - r3);
+                const float ci3 = taui * (i2 - i3);
+                const float dr2 = cr2 - ci3, dr3 = cr2 + ci3, di2 = ci2 + cr3, di3 = ci2 - cr3;
+                CH(hr, 0, k, i) = h1r;
+                CH(hi, 0, k, i) = h1i;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = dr2;
+                    CH(hr, 2, k, i) = dr3;
+                    CH(hi, 1, k, i) = di2;
+                    CH(hi, 2, k, i) = di3;
+                } else {
+                    const float w1r = wr[i], w1i = wi[i], w2r = wr[ido + i], w2i = wi[ido + i];
+                    if (forward) {
+                        CH(hi, 1, k, i) = w1r * di2 - w1i * dr2;
+                        CH(hr, 1, k, i) = w1r * dr2 + w1i * di2;
+                        CH(hi, 2, k, i) = w2r * di3 - w2i * dr3;
+                        CH(hr, 2, k, i) = w2r * dr3 + w2i * di3;
+                    } else {
+                        CH(hi, 1, k, i) = w1r * di2 + w1i * dr2;
+                        CH(hr, 1, k, i) = w1r * dr2 - w1i * di2;
+                        CH(hi, 2, k, i) = w2r * di3 + w2i * dr3;
+                        CH(hr, 2, k, i) = w2r * dr3 - w2i * di3;
+                    }
+                }
+            } else { /* ip == 4 */
+                const float r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i), r3 = CC(cr, k, 2, i), r4 = CC(cr, k, 3, i);
+                const float i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i), i3 = CC(ci, k, 2, i), i4 = CC(ci, k, 3, i);
+                const float ti1 = i1 - i3, ti2 = i1 + i3, ti3 = i2 + i4;
+                const float tr1 = r1 - r3, tr2 = r1 + r3, tr3 = r2 + r4;
+                const float tr4 = forward ? i2 - i4 : i4 - i2;
+                const float ti4 = forward ? r4 - r2 : r2 - r4;
+                const float h1r = tr2 + tr3, cr3 = tr2 - tr3, h1i = ti2 + ti3, ci3 = ti2 - ti3;
+                const float cr2 = tr1 + tr4, cr4 = tr1 - tr4, ci2 = ti1 + ti4, ci4 = ti1 - ti4;
+                CH(hr, 0, k, i) = h1r;
+                CH(hi, 0, k, i) = h1i;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = cr2;
+                    CH(hr, 2, k, i) = cr3;
+                    CH(hr, 3, k, i) = cr4;
+                    CH(hi, 1, k, i) = ci2;
+                    CH(hi, 2, k, i) = ci3;
+                    CH(hi, 3, k, i) = ci4;
+                } else {
+                    const float a[3] = {cr2, cr3, cr4}, b[3] = {ci2, ci3, ci4};
+                    for (int j = 0; j < 3; j++) {
+                        const float w_r = wr[j * ido + i], w_i = wi[j * ido + i];
+                        if (forward) {
+                            CH(hr, j + 1, k, i) = w_r * a[j] + w_i * b[j];
+                            CH(hi, j + 1, k, i) = w_r * b[j] - w_i * a[j];
+                        } else {
+                            CH(hr, j + 1, k, i) = w_r * a[j] - w_i * b[j];
+                            CH(hi, j + 1, k, i) = w_r * b[j] + w_i * a[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+#undef CC
+#undef CH
+}
+
+/* cfft(re, im, batch, n, factors, wr, wi, forward): fftpack.cfft of every row of the C-contiguous
+ * float32 (batch, n) arrays, in place. `factors` (a bytes object of 2s, 3s and 4s, cffti's order)
+ * and the twiddles wr/wi come from fftpack.cffti. */
+static PyObject *
+cfft(PyObject *self, PyObject *args)
+{
+    Py_buffer re = {0}, im = {0}, fb = {0}, wrb = {0}, wib = {0};
+    Py_buffer *bufs[] = {&re, &im, &fb, &wrb, &wib};
+    Py_ssize_t batch, n;
+    int forward;
+    if (!PyArg_ParseTuple(args, "w*w*nny*y*y*p", &re, &im, &batch, &n, &fb, &wrb, &wib, &forward))
+        return NULL;
+    Py_ssize_t nw = wrb.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&re, batch * n, sizeof(float), "re") || ck_check(&im, batch * n, sizeof(float), "im") ||
+        ck_check(&wrb, nw, sizeof(float), "wr") || ck_check(&wib, nw, sizeof(float), "wi")) {
+        ck_release(bufs, 5);
+        return NULL;
+    }
+    const unsigned char *fac = fb.buf;
+    Py_ssize_t nf = fb.len, prod = 1, need = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        if (fac[f] != 2 && fac[f] != 3 && fac[f] != 4) {
+            ck_release(bufs, 5);
+            PyErr_SetString(PyExc_ValueError, "cfft: factors must be 2, 3 or 4");
+            return NULL;
+        }
+        prod *= fac[f];
+        need += (fac[f] - 1) * (n / prod);
+    }
+    if (prod != n || need > nw) {
+        ck_release(bufs, 5);
+        PyErr_SetString(PyExc_ValueError, "cfft: factors or twiddles do not match the length");
+        return NULL;
+    }
+    float *R = re.buf, *I = im.buf;
+    const float *wr = wrb.buf, *wi = wib.buf;
+    int failed = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    float *work = PyMem_RawMalloc((size_t)(n > 0 ? n : 1) * 4 * sizeof(float));
+    if (work == NULL) {
+        failed = 1;
+    } else {
+        for (Py_ssize_t b = 0; b < batch; b++) {
+            float *ar = work, *ai = work + n, *br = work + 2 * n, *bi = work + 3 * n;
+            for (Py_ssize_t x = 0; x < n; x++) {
+                ar[x] = R[b * n + x];
+                ai[x] = I[b * n + x];
+            }
+            Py_ssize_t l1 = 1, iw = 0;
+            for (Py_ssize_t f = 0; f < nf; f++) {
+                const int ip = fac[f];
+                const Py_ssize_t l2 = ip * l1, ido = n / l2;
+                fft_pass(ip, ido, l1, ar, ai, br, bi, wr + iw, wi + iw, forward);
+                float *t = ar; ar = br; br = t;
+                t = ai; ai = bi; bi = t;
+                l1 = l2;
+                iw += (ip - 1) * ido;
+            }
+            for (Py_ssize_t x = 0; x < n; x++) {
+                R[b * n + x] = ar[x];
+                I[b * n + x] = ai[x];
+            }
+        }
+    }
+    PyMem_RawFree(work);
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 5);
+    if (failed)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"good_stats", good_stats, METH_VARARGS,
      "good_stats(sci, err, dq, sdqflags) -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)"},
     {"dopp_conv", dopp_conv, METH_VARARGS, "dopp_conv(sci, err, dq, ny, nx, ds, kmin, kmax, d0, border) in place"},
     {"bin2d_sums", bin2d_sums, METH_VARARGS,
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},
+    {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,7 +24,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..common.kernels import load
+
 F32 = np.float32
+KERNELS = "caldp.engines.stis._kernels"
 
 
 def _libm():
@@ -173,7 +176,24 @@ _PASSES = {2: _pass2, 3: _pass3, 4: _pass4}
 
 
 def cfft(re: np.ndarray, im: np.ndarray, *, forward: bool) -> tuple[np.ndarray, np.ndarray]:
-    """``cfftf`` (forward) or ``cfftb`` (backward, unnormalised) of each row of (re, im), float32."""
+    """``cfftf`` (forward) or ``cfftb`` (backward, unnormalised) of each row of (re, im), float32.
+    The C kernel (``_kernels.cfft``, the same passes row by row) when built, else
+    :func:`cfft_numpy` (the reference)."""
+    k = load(KERNELS)
+    if k is None:
+        return cfft_numpy(re, im, forward=forward)
+    re = np.array(re, F32, order="C")  # a copy: transformed in place
+    im = np.array(im, F32, order="C")
+    batch, n = re.shape
+    if n == 1:
+        return re, im
+    fac, wr, wi = cffti(n)
+    k.cfft(re, im, batch, n, bytes(fac), wr, wi, bool(forward))
+    return re, im
+
+
+def cfft_numpy(re: np.ndarray, im: np.ndarray, *, forward: bool) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cfft` in NumPy, every pass over all rows at once (the C kernel's reference)."""
     re = np.ascontiguousarray(re, F32)
     im = np.ascontiguousarray(im, F32)
     batch, n = re.shape

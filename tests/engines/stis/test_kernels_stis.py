@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from caldp.engines.common import kernels
-from caldp.engines.stis import basic2d, binning, doppcorr
+from caldp.engines.stis import basic2d, binning, doppcorr, fftpack
 
 F32 = np.float32
 
@@ -105,3 +105,23 @@ def test_bin2d_kernel_equals_numpy(both, x0, y0, bx, by, shape, avg):
     sci, err, dq = _images((32, 32), seed=11, nan=True)
     (c, _), (py, _) = both(partial(binning.bin2d, avg=avg), sci, err, dq, x0, y0, bx, by, shape)
     assert _bits(list(c)) == _bits(list(py))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 6, 8, 12, 16, 18, 32, 48, 96, 128, 1024])
+@pytest.mark.parametrize("forward", [True, False])
+def test_cfft_kernel_equals_numpy(both, n, forward):
+    rng = np.random.default_rng(n)
+    re = rng.normal(0.0, 100.0, (5, n)).astype(F32)
+    im = rng.normal(0.0, 100.0, (5, n)).astype(F32)
+    (c, _), (py, _) = both(partial(fftpack.cfft, forward=forward), re, im)
+    assert _bits(list(c)) == _bits(list(py))
+
+
+def test_fft2d_and_ifft2d_kernel_equal_numpy(both):
+    """The 2-D transforms calstis4 runs on echelle wavecals (lines, then columns of a transposed view)."""
+    rng = np.random.default_rng(5)
+    re = rng.normal(0.0, 10.0, (64, 256)).astype(F32)
+    im = np.zeros_like(re)
+    for f in (fftpack.fft2d, fftpack.ifft2d):
+        (c, _), (py, _) = both(f, re, im)
+        assert _bits(list(c)) == _bits(list(py))
