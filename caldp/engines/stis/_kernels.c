@@ -5,6 +5,7 @@
  *   dopp_conv   doppcorr.dopp_conv         (HSTCAL cs1/doppconv.c)
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
+ *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  * They compute the same float32/double values in the same operation order as the NumPy code;
  * tests/engines/stis/test_kernels_stis.py runs both and requires identical bits.
  */
@@ -393,6 +394,100 @@ cfft(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ---------------------------------------------------------------------------------- SumSpec */
+
+/* waveshift._binary_search: the interval of sorted `wl` (n values) holding x. */
+static Py_ssize_t
+wl_binary_search(double x, const double *wl, Py_ssize_t n)
+{
+    if (x < wl[0])
+        return -1;
+    if (x >= wl[n - 1])
+        return n;
+    Py_ssize_t low = 0, high = n - 1;
+    while (high - low > 1) {
+        Py_ssize_t k = (low + high) / 2;
+        if (x < wl[k])
+            high = k;
+        else if (x > wl[k + 1])
+            low = k;
+        else
+            high = low = k;
+    }
+    if (low < high)
+        return wl[high] <= x ? high : low;
+    return low;
+}
+
+/* waveshift.find_wl (FindWL): index with wl[index] < w <= wl[index + 1], searching on from `index`. */
+static Py_ssize_t
+find_wl(double w, const double *wl, Py_ssize_t nelem, Py_ssize_t index)
+{
+    if (w < wl[0])
+        return -1;
+    if (w > wl[nelem])
+        return nelem + 1;
+    if (nelem == 1 || w == wl[0])
+        return 0;
+    if (index < 0 || index > nelem || w <= wl[index])
+        return wl_binary_search(w, wl, nelem + 1);
+    Py_ssize_t i = index;
+    while (i < nelem) {
+        if (wl[i] < w && w <= wl[i + 1])
+            break;
+        i++;
+    }
+    return i;
+}
+
+/* sum_between(edges, flux, wl_edges, tspec): waveshift.sum_between in double — the template (nelem
+ * pixels, nelem + 1 `edges`) integrated over each output pixel between consecutive `wl_edges`
+ * (nwl + 1 of them); `tspec` (nwl doubles, zeroed by the caller) is written. */
+static PyObject *
+sum_between(PyObject *self, PyObject *args)
+{
+    Py_buffer eb = {0}, fb = {0}, wb = {0}, tb = {0};
+    Py_buffer *bufs[] = {&eb, &fb, &wb, &tb};
+    if (!PyArg_ParseTuple(args, "y*y*y*w*", &eb, &fb, &wb, &tb))
+        return NULL;
+    Py_ssize_t nelem = fb.len / (Py_ssize_t)sizeof(double), nwl = tb.len / (Py_ssize_t)sizeof(double);
+    if (nelem < 1 || ck_check(&eb, nelem + 1, sizeof(double), "edges") || ck_check(&fb, nelem, sizeof(double), "flux") ||
+        ck_check(&wb, nwl + 1, sizeof(double), "wl_edges") || ck_check(&tb, nwl, sizeof(double), "tspec")) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "sum_between: empty template");
+        ck_release(bufs, 4);
+        return NULL;
+    }
+    const double *edges = eb.buf, *flux = fb.buf, *wle = wb.buf;
+    double *tspec = tb.buf;
+
+    Py_BEGIN_ALLOW_THREADS
+    double wl_left = wle[0];
+    Py_ssize_t jl = find_wl(wl_left, edges, nelem, -1), jr = jl;
+    for (Py_ssize_t i = 0; i < nwl; i++) {
+        const double wl_right = wle[i + 1];
+        jr = find_wl(wl_right, edges, nelem, jr);
+        if (jr >= nelem)
+            break;
+        if (jl >= 0) {
+            if (jl == jr) {
+                tspec[i] = flux[jl] * (wl_right - wl_left);
+            } else {
+                double t = flux[jl] * (edges[jl + 1] - wl_left);
+                for (Py_ssize_t j = jl + 1; j < jr; j++)
+                    t += flux[j] * (edges[j + 1] - edges[j]);
+                tspec[i] = t + flux[jr] * (wl_right - edges[jr]);
+            }
+        }
+        jl = jr;
+        wl_left = wl_right;
+    }
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 4);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"good_stats", good_stats, METH_VARARGS,
      "good_stats(sci, err, dq, sdqflags) -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)"},
@@ -400,6 +495,7 @@ static PyMethodDef methods[] = {
     {"bin2d_sums", bin2d_sums, METH_VARARGS,
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
+    {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {NULL, NULL, 0, NULL},
 };
 

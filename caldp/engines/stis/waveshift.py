@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..common.kernels import load
+
 F64 = np.float64
+KERNELS = "caldp.engines.stis._kernels"
 MIN_RANGE = 3
 CHOP_EXTRA = 10
 NARROW_SLIT = 3
@@ -135,7 +138,21 @@ def sum_spec(edges: np.ndarray, flux: np.ndarray, crpix: float, crval: float, cd
 
 def sum_between(edges: np.ndarray, flux: np.ndarray, wl_edges, nwl: int) -> np.ndarray:
     """``SumSpec``/``ESumSpec``'s loop: the template (pixel `edges`, `flux`) integrated over each of
-    `nwl` image pixels whose edges are at wavelengths `wl_edges` (nwl + 1 of them)."""
+    `nwl` image pixels whose edges are at wavelengths `wl_edges` (nwl + 1 of them). The C kernel
+    (``_kernels.sum_between``) when built and the template is float64, else :func:`sum_between_numpy`."""
+    k = load(KERNELS)
+    if k is None or not (edges.dtype == flux.dtype == F64) or flux.size < 1 or edges.size != flux.size + 1:
+        return sum_between_numpy(edges, flux, wl_edges, nwl)
+    tspec = np.zeros(nwl, F64)
+    wle = np.ascontiguousarray(np.asarray(wl_edges, F64)[: nwl + 1])
+    if wle.size != nwl + 1:
+        return sum_between_numpy(edges, flux, wl_edges, nwl)
+    k.sum_between(np.ascontiguousarray(edges), np.ascontiguousarray(flux), wle, tspec)
+    return tspec
+
+
+def sum_between_numpy(edges: np.ndarray, flux: np.ndarray, wl_edges, nwl: int) -> np.ndarray:
+    """:func:`sum_between` in Python, pixel by pixel (the C kernel's reference)."""
     nelem = flux.size
     tspec = np.zeros(nwl, F64)
     wl_left = float(wl_edges[0])
