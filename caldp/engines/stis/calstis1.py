@@ -20,6 +20,7 @@ from astropy.io import fits
 
 from ..common import imphttab
 from ..common.errors import EngineError
+from ..common.filecache import per_file_version
 from ..common.hstio import Exposure, ImSet, read_exposure, section
 from ..common.keywords import hdr_double, hdr_float
 from ..common.refimage import nint
@@ -96,13 +97,16 @@ class Refs:
         return self.cache[keyword]
 
     def table(self, keyword: str):
+        """(rows, table header, primary header) of a reference table: this exposure's own copies of
+        what is parsed once per version of the file (the x2d, x1d and wavecal passes build their own
+        Refs and ask for the same tables again)."""
         if keyword not in self.cache:
             p = self.path(keyword)
             try:
-                with fits.open(p, memmap=False) as hdul:
-                    self.cache[keyword] = (hdul[1].data.copy(), hdul[1].header.copy(), hdul[0].header.copy())
+                data, hdr, phdr = per_file_version(p, "stis-table", _read_table)
             except (OSError, IndexError, AttributeError) as exc:
                 raise EngineError(f"cannot read table ({exc})", file=p, keyword=keyword) from exc
+            self.cache[keyword] = (data.copy(), hdr.copy(), phdr.copy())
         return self.cache[keyword]
 
     def primary_header(self, keyword: str) -> fits.Header:
@@ -118,6 +122,13 @@ class Refs:
             except (OSError, IndexError) as exc:
                 raise EngineError(f"cannot read header ({exc})", file=p, keyword=keyword) from exc
         return self.cache[key]
+
+
+def _read_table(path: Path):
+    """The first extension's rows and header and the primary header of a FITS table (kept by
+    :func:`per_file_version`; callers get copies)."""
+    with fits.open(path, memmap=False) as hdul:
+        return hdul[1].data.copy(), hdul[1].header.copy(), hdul[0].header.copy()
 
 
 def _col(data, name: str, keyword: str, file) -> np.ndarray:
