@@ -435,6 +435,62 @@ def _find_bands(self, dec) -> None:
     self.bands = [self.rings[b] for b in bands]
 
 
+def _parallel_blot(run_blot, cores: int):
+    """``ablot.run_blot`` that blots the images in forked children, up to `cores` at a time.
+
+    AstroDrizzle's blot step is serial: each chip of each image is blotted from the median image
+    (``cdriz.tblot``) and written to its own ``_blt`` file, one after the other. Nothing passes
+    from one image's blot to the next (the header list restarts per chip, the median is read again
+    per chip), so the images are independent: each child runs the same ``run_blot`` on a one-image
+    list and writes the same files. With ``in_memory`` (blotted images kept on the image objects,
+    which a child could not hand back), one image or one core, the original runs as it is.
+    A child that fails fails the step (``mputil.launch_and_wait``, which AstroDrizzle uses for its
+    own parallel steps, would not notice).
+    """
+
+    def run(imageObjectList, *args, **kwargs):
+        images = imageObjectList if isinstance(imageObjectList, list) else [imageObjectList]
+        if cores < 2 or len(images) < 2 or any(getattr(img, "inmemory", False) for img in images):
+            return run_blot(imageObjectList, *args, **kwargs)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        running: dict[int, str] = {}
+        failed: list[str] = []
+
+        def reap() -> None:  # the oldest child (not os.wait: the sky-cell worker is a child too)
+            pid = next(iter(running))
+            _, status = os.waitpid(pid, 0)
+            name = running.pop(pid)
+            if os.waitstatus_to_exitcode(status) != 0:
+                failed.append(name)
+
+        for img in images:
+            while len(running) >= cores:
+                reap()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child ends in os._exit
+                code = 1
+                try:
+                    run_blot([img], *args, **kwargs)
+                    code = 0
+                except BaseException:
+                    import traceback
+
+                    traceback.print_exc()
+                finally:
+                    with contextlib.suppress(Exception):
+                        sys.stdout.flush()
+                        sys.stderr.flush()
+                    os._exit(code)
+            running[pid] = str(getattr(img, "_filename", img))
+        while running:
+            reap()
+        if failed:
+            raise RuntimeError(f"blot failed for {', '.join(failed)}")
+
+    return run
+
+
 #: What drizzlepac printed while being imported here (its loggers' stdout handlers point at it).
 _import_output: io.StringIO | None = None
 _import_lock = threading.Lock()
@@ -500,8 +556,10 @@ def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, c
     os.environ.update(drizzle_env(env))
     sys.argv = ["runastrodriz.py", "-n", str(cores), name]
 
-    from drizzlepac import adrizzle, runastrodriz
+    from drizzlepac import ablot, adrizzle, runastrodriz
     from drizzlepac.haputils import cell_utils, processing_utils
+
+    ablot.run_blot = _parallel_blot(ablot.run_blot, cores)
 
     job = SkycellJob(calibrated_files(Path("."), name))
     processing_utils.add_skycell_to_header = job.add_skycell_to_header
