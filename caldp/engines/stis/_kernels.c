@@ -6,6 +6,8 @@
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
+ *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
+ *               evalInvDisp with the echelle search)
  * They compute the same float32/double values in the same operation order as the NumPy code;
  * tests/engines/stis/test_kernels_stis.py runs both and requires identical bits.
  */
@@ -488,6 +490,130 @@ sum_between(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------------- evalInvDisp */
+
+/* waveshift_echelle.eval_disp for 1 <= ncoeff <= 9: the terms after c[0] in evalDisp's order. */
+static double
+disp_x(const double *c, int ncoeff, double m, double wl)
+{
+    double x = c[0];
+    if (ncoeff >= 2) x = x + c[1] * m * wl;
+    if (ncoeff >= 3) x = x + c[2] * m * m * wl * wl;
+    if (ncoeff >= 4) x = x + c[3] * m;
+    if (ncoeff >= 5) x = x + c[4] * wl;
+    if (ncoeff >= 6) x = x + c[5] * m * m * wl;
+    if (ncoeff >= 7) x = x + c[6] * m * wl * wl;
+    if (ncoeff >= 8) x = x + c[7] * m * m * m * wl * wl * wl;
+    if (ncoeff >= 9) x = x + c[8] * m * m;
+    return x - 1.0;
+}
+
+/* waveshift_echelle.eval_deriv_disp for 1 <= ncoeff <= 9. */
+static double
+disp_deriv(const double *c, int ncoeff, double m, double wl)
+{
+    if (ncoeff == 1)
+        return 0.0;
+    double d = c[1] * m;
+    if (ncoeff >= 3) d = d + c[2] * 2.0 * m * m * wl;
+    if (ncoeff >= 5) d = d + c[4];
+    if (ncoeff >= 6) d = d + c[5] * m * m;
+    if (ncoeff >= 7) d = d + c[6] * 2.0 * m * wl;
+    if (ncoeff >= 8) d = d + c[7] * 3.0 * m * m * m * wl * wl;
+    return d;
+}
+
+/* eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter)
+ *   -> (wavelength, status, warn): waveshift_echelle.eval_inv_disp_py, double throughout; `warn` is
+ *   1 where the Python logs that the slope is negative (first order). */
+static PyObject *
+eval_inv_disp(PyObject *self, PyObject *args)
+{
+    PyObject *cobj;
+    int ncoeff, max_iter;
+    double m, pixel, wl_estimate, tolerance, too_far, wl_step;
+    if (!PyArg_ParseTuple(args, "Oiddddddi", &cobj, &ncoeff, &m, &pixel, &wl_estimate, &tolerance, &too_far, &wl_step,
+                          &max_iter))
+        return NULL;
+    if (ncoeff < 1 || ncoeff > 9)
+        return Py_BuildValue("dii", -1.0, 1, 0);
+    double c[9] = {0};
+    PyObject *seq = PySequence_Fast(cobj, "eval_inv_disp: coefficients must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nc = PySequence_Fast_GET_SIZE(seq);
+    if (nc < ncoeff) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "eval_inv_disp: fewer coefficients than ncoeff");
+        return NULL;
+    }
+    for (int k = 0; k < ncoeff; k++) {
+        c[k] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, k));
+        if (c[k] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+
+    int warn = 0, status;
+    double wl_test = wl_estimate;
+    double x_test = disp_x(c, ncoeff, m, wl_test);
+    double save_x_test = x_test;
+    double slope = disp_deriv(c, ncoeff, m, wl_test);
+    double x_diff = fabs(x_test - pixel);
+    double wl_min = wl_test;
+    if (slope <= 0.0 && m < 1.5)
+        warn = 1;
+    if ((slope <= 0.0 || x_diff > too_far) && m > 1.5) {
+        double wl_low = 1123.0, wl_high = 3170.0, step = wl_step;
+        double min_x_diff = slope <= 0.0 ? 1024.0 * 100 : x_diff;
+        wl_min = wl_estimate;
+        for (int pass = 0; pass < 2; pass++) {
+            wl_test = wl_low;
+            while (wl_test <= wl_high) {
+                if (disp_deriv(c, ncoeff, m, wl_test) > 0.0) {
+                    x_test = disp_x(c, ncoeff, m, wl_test);
+                    x_diff = fabs(x_test - pixel);
+                    if (x_diff < min_x_diff) {
+                        min_x_diff = x_diff;
+                        save_x_test = x_test;
+                        wl_min = wl_test;
+                    }
+                }
+                wl_test += step;
+            }
+            wl_low = wl_min - step;
+            wl_high = wl_min + step;
+            step /= 10.0;
+        }
+    }
+    int niter = 0;
+    double last = wl_min;
+    x_test = save_x_test;
+    wl_test = wl_min;
+    for (;;) {
+        slope = disp_deriv(c, ncoeff, m, wl_test);
+        if (slope == 0.0) {
+            status = 3;
+            break;
+        }
+        wl_test = wl_test + (pixel - x_test) / slope;
+        if (fabs(wl_test - last) < tolerance) {
+            status = 0;
+            break;
+        }
+        if (niter > max_iter) {
+            status = 2;
+            break;
+        }
+        last = wl_test;
+        x_test = disp_x(c, ncoeff, m, wl_test);
+        niter++;
+    }
+    return Py_BuildValue("dii", wl_test, status, warn);
+}
+
 static PyMethodDef methods[] = {
     {"good_stats", good_stats, METH_VARARGS,
      "good_stats(sci, err, dq, sdqflags) -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)"},
@@ -496,6 +622,8 @@ static PyMethodDef methods[] = {
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
+    {"eval_inv_disp", eval_inv_disp, METH_VARARGS,
+     "eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter) -> (wl, status, warn)"},
     {NULL, NULL, 0, NULL},
 };
 

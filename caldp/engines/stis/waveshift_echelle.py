@@ -22,6 +22,7 @@ import numpy as np
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
+from ..common.kernels import load
 from ..common.keywords import hdr_double
 from ..common.refs import column, is_given
 from . import fftpack, waveshift
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 F32, F64 = np.float32, np.float64
 TOLERANCE = 1.0e-6  # maketemplate.c, for inverting the dispersion relation
 TOO_FAR, WL_STEP, MAX_ITER = 1024.0, 100.0, 100  # evaldisp.c
+KERNELS = "caldp.engines.stis._kernels"
 MIDDLE_LINE = 512.0  # getdisp4.c
 MAX_DISP_COEFF = 10
 
@@ -119,7 +121,20 @@ def _deriv_terms(c, ncoeff: int, m, wl):
 def eval_inv_disp(c, ncoeff: int, m: float, pixel: float, wl_estimate: float, tolerance: float) -> tuple[float, int]:
     """``evalInvDisp``: the wavelength of zero-indexed reference `pixel` in order `m`; for echelle
     orders a coarse-to-fine search over 1123–3170 Å first when the estimate is more than 1024 pixels
-    off (or the slope is not positive), then Newton steps. Returns (wavelength, status)."""
+    off (or the slope is not positive), then Newton steps. Returns (wavelength, status). The C kernel
+    (``_kernels.eval_inv_disp``, the same float64 operations) when built, else :func:`eval_inv_disp_py`
+    (the reference); ``Wave`` calls it once per column of every order."""
+    k = load(KERNELS)
+    if k is None or len(c) < 9:  # evalDisp's terms read nine coefficients
+        return eval_inv_disp_py(c, ncoeff, m, pixel, wl_estimate, tolerance)
+    wl, status, warn = k.eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, TOO_FAR, WL_STEP, MAX_ITER)
+    if warn:
+        log.warning("(evalInvDisp) slope of dispersion relation is negative")
+    return wl, status
+
+
+def eval_inv_disp_py(c, ncoeff: int, m: float, pixel: float, wl_estimate: float, tolerance: float) -> tuple[float, int]:
+    """:func:`eval_inv_disp` in Python (the C kernel's reference)."""
     if ncoeff < 1 or ncoeff > 9:
         return -1.0, 1
     wl_test = wl_estimate

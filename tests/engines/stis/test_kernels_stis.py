@@ -141,3 +141,28 @@ def test_sum_between_kernel_equals_python(both, seed):
     for wle in (wl_edges, list(wl_edges)):
         (c, _), (py, _) = both(waveshift.sum_between, edges, flux, wle, nwl)
         assert _bits(c) == _bits(py)
+
+
+def test_eval_inv_disp_kernel_equals_python(both):
+    """Newton from a near estimate, the echelle search (estimate far off, slope not positive), first
+    order, too few coefficients, and a slope that vanishes: (wavelength, status) identical."""
+    from caldp.engines.stis import waveshift_echelle as we
+
+    c = [-58000.0, 1.4e-2, -1.0e-9, 0.5, 3.0e-4, 2.0e-8, 1.0e-7, 1.0e-14, -1.0e-5]
+    rng = np.random.default_rng(1)
+    cases = []
+    for ncoeff in (1, 2, 3, 5, 7, 9, 10):
+        for m in (1.0, 86.0, 101.0, 124.0):
+            for est in (1425.0, 1100.0, 5000.0, -3.0):
+                for pixel in rng.uniform(-200.0, 1300.0, 4):
+                    cases.append((c, ncoeff, m, float(pixel), est))
+    cases.append(([0.0] * 9, 3, 101.0, 10.0, 1400.0))  # slope 0
+    near = [-1000.0, 1.0 / 101.0, 1.0e-9, 0.25, 1.0e-5, 1.0e-9, 1.0e-10, 1.0e-16, 1.0e-6]  # Newton only
+    for ncoeff in (2, 3, 8, 9):
+        for pixel in rng.uniform(0.0, 1024.0, 8):
+            cases.append((near, ncoeff, 101.0, float(pixel), 1425.0))
+    cases.append((np.array(c), 7, 101.0, 10.0, 1400.0))  # coefficients as an array
+    for cc, ncoeff, m, pixel, est in cases:
+        for tol in (1e-6, 1e-3):
+            (c_out, _), (py_out, _) = both(we.eval_inv_disp, cc, ncoeff, m, pixel, est, tol)
+            assert _bits(tuple(c_out)) == _bits(tuple(py_out)), (ncoeff, m, pixel, est)
