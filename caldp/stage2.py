@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from numpy.lib.stride_tricks import sliding_window_view
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +251,108 @@ def _unsimplified(points, min_dist=None):
     return np.asarray(points)
 
 
+#: Tile side and halo of :func:`tiled_filter` (the halo exceeds the reach of every filter it runs).
+TILE = 128
+TILE_HALO = 16
+
+
+def tiled_filter(op, image: np.ndarray, reach: int, fill) -> np.ndarray:
+    """``op(image)`` for a local filter that reaches `reach` pixels, computed only where `image` varies.
+
+    `op` must be a function of the pixels within `reach` (Chebyshev distance) of each output pixel
+    and of the array's edge, as ``binary_erosion``/``binary_dilation`` (``iterations`` steps of the
+    cross) and ``gaussian_filter`` (``truncate * sigma`` rounded) are. The array is cut in
+    TILE x TILE tiles. A tile whose pixels within TILE_HALO around it hold one value ``v`` and
+    which lies TILE_HALO or more from the array's edge gets ``fill(v)`` (the filter's value on a
+    constant image; the caller computes it). Every other tile gets ``op`` run on the tile with
+    TILE_HALO pixels around it (cut at the array's edge, so the edge is treated as ``op`` treats
+    it), of which the tile's part is kept: its pixels see the same inputs, in the same order, as
+    in ``op(image)``, so the result is the same bit for bit. The sky-cell footprints are masks of
+    7000 x 7000 pixels that change value only along the chips' edges, so this runs ``op`` on a few
+    percent of them.
+    """
+    if reach >= TILE_HALO or image.ndim != 2:
+        return op(image)
+    ny, nx = image.shape
+    h, per = TILE_HALO, TILE // TILE_HALO
+    nty, ntx = -(-ny // TILE), -(-nx // TILE)
+    # extremes of each whole h x h block, then of the blocks of each tile and one more on each side
+    by, bx = ny // h, nx // h
+    flat = image[: by * h, : bx * h]
+    flat = flat.view(np.uint8) if flat.dtype == bool else flat
+    rows = flat.reshape(by, h, bx * h)  # reduce the h rows of each band first: whole rows, fast
+    lo = rows.min(axis=1).reshape(by, bx, h).min(axis=2)
+    hi = rows.max(axis=1).reshape(by, bx, h).max(axis=2)
+    constant = np.zeros((nty, ntx), bool)  # tiles near the array's edge stay False
+    tile_value = np.zeros((nty, ntx), lo.dtype)
+    if by >= per + 2 and bx >= per + 2:
+        windows = (per + 2, per + 2)
+        t_lo = sliding_window_view(lo, windows)[per - 1 :: per, per - 1 :: per].min(axis=(2, 3))
+        t_hi = sliding_window_view(hi, windows)[per - 1 :: per, per - 1 :: per].max(axis=(2, 3))
+        # tile ti (ti >= 1) covers blocks ti*per-1 .. ti*per+per: whole blocks, so h or more from the edge
+        constant[1 : 1 + t_lo.shape[0], 1 : 1 + t_lo.shape[1]] = t_lo == t_hi
+        tile_value[1 : 1 + t_lo.shape[0], 1 : 1 + t_lo.shape[1]] = t_lo
+    out = None
+    values = {}
+    for ti, y0 in enumerate(range(0, ny, TILE)):
+        y1 = min(ny, y0 + TILE)
+        for tj, x0 in enumerate(range(0, nx, TILE)):
+            x1 = min(nx, x0 + TILE)
+            if constant[ti, tj]:
+                v = tile_value[ti, tj].item()
+                if v not in values:
+                    values[v] = fill(v)
+                part = values[v]
+            else:
+                wy0, wx0 = max(0, y0 - h), max(0, x0 - h)
+                window = op(image[wy0 : min(ny, y1 + h), wx0 : min(nx, x1 + h)])
+                part = window[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
+            if out is None:
+                out = np.empty(image.shape, np.asarray(part).dtype)
+            out[y0:y1, x0:x1] = part
+    return out
+
+
+class _TiledNdimage:
+    """``scipy.ndimage`` for the sky-cell worker's ``cell_utils``: its erosions, dilations and Gaussian
+    smoothing of footprint masks run through :func:`tiled_filter` (same results); the rest is scipy's."""
+
+    def __init__(self):
+        from scipy import ndimage
+
+        self._nd = ndimage
+
+    def __getattr__(self, name):
+        return getattr(self._nd, name)
+
+    def _binary(self, func, image, kwargs):
+        iterations = kwargs.get("iterations", 1)
+        if set(kwargs) - {"iterations"} or not isinstance(iterations, int) or iterations < 1:
+            return func(image, **kwargs)
+
+        def fill(v):
+            return func(np.full((2 * TILE_HALO + 1,) * 2, v, image.dtype), iterations=iterations)[TILE_HALO, TILE_HALO]
+
+        return tiled_filter(lambda a: func(a, iterations=iterations), np.asarray(image), iterations, fill)
+
+    def binary_erosion(self, image, **kwargs):
+        return self._binary(self._nd.binary_erosion, image, kwargs)
+
+    def binary_dilation(self, image, **kwargs):
+        return self._binary(self._nd.binary_dilation, image, kwargs)
+
+    def gaussian_filter(self, image, sigma=None, **kwargs):
+        func = self._nd.gaussian_filter
+        if kwargs or not isinstance(sigma, (int, float)) or np.asarray(image).dtype != np.float32:
+            return func(image, sigma, **kwargs)
+        reach = int(4.0 * float(sigma) + 0.5)  # scipy's radius at the default truncate=4.0
+
+        def fill(v):
+            return func(np.full((2 * TILE_HALO + 1,) * 2, v, np.float32), sigma)[TILE_HALO, TILE_HALO]
+
+        return tiled_filter(lambda a: func(a, sigma), image, reach, fill)
+
+
 #: Niceness of the sky-cell worker, which runs beside AstroDrizzle and uses the core its serial steps leave idle.
 SKYCELL_NICE = 5
 #: Scratch copies of the ``_flt``/``_flc`` files the sky-cell worker reads (under the work directory).
@@ -272,6 +375,7 @@ def _skycell_worker(names: list[str], snapdir: str, wfd: int) -> None:  # pragma
         from drizzlepac.haputils import cell_utils
 
         cell_utils.simplify = _unsimplified
+        cell_utils.ndimage = _TiledNdimage()
     except Exception as exc:
         out = {name: {"error": f"{type(exc).__name__}: {exc}"} for name in names}
         names = []

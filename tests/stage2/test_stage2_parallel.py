@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
+from scipy import ndimage
 
 from caldp import stage2
 
@@ -46,3 +48,57 @@ def test_parallel_blot_failure_fails_the_step(tmp_path, capfd):
     with pytest.raises(RuntimeError, match="blot failed for im1"):
         stage2._parallel_blot(_write_blot(tmp_path, fail={"im1"}), 2)([_Image("im0"), _Image("im1")], "w", {})
     assert "cannot blot im1" in capfd.readouterr().err
+
+
+def _masks():
+    """Footprint-like masks: rotated filled quadrilaterals (as the sky-cell footprints), rectangles touching
+    the array's edges, a few scattered pixels, sizes that are and are not multiples of the tile."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(16)
+    for k, (ny, nx) in enumerate([(700, 650), (512, 768), (333, 1001), (40, 2000), (5, 7), (1024, 1024)]):
+        img = Image.new("L", (nx, ny), 0)
+        for _ in range(2):
+            cx, cy, a = rng.uniform(0, nx), rng.uniform(0, ny), rng.uniform(0, np.pi)
+            w, h = rng.uniform(2, nx), rng.uniform(2, ny)
+            c, s = np.cos(a), np.sin(a)
+            pts = [(cx + u * c - v * s, cy + u * s + v * c) for u, v in ((-w, -h), (w, -h), (w, h), (-w, h))]
+            ImageDraw.Draw(img).polygon([(p[0] / 2, p[1] / 2) for p in pts], outline=1, fill=1)
+        m = np.array(img).astype(np.int16)
+        m[: rng.integers(0, ny), : rng.integers(0, nx // 3 + 1)] = 1  # touches the top-left edges
+        if k % 2:
+            m[rng.random(m.shape) < 0.0005] ^= 1
+        yield m
+
+
+def test_tiled_filters_equal_scipy():
+    tiled = stage2._TiledNdimage()
+    for m in _masks():
+        for iterations in (1, 3):
+            for name in ("binary_erosion", "binary_dilation"):
+                want = getattr(ndimage, name)(m, iterations=iterations)
+                got = getattr(tiled, name)(m, iterations=iterations)
+                assert got.dtype == want.dtype and np.array_equal(got, want), (name, iterations, m.shape)
+                assert np.array_equal(getattr(tiled, name)(m.astype(bool)), getattr(ndimage, name)(m.astype(bool)))
+        f = ndimage.binary_dilation(ndimage.binary_erosion(m, iterations=3), iterations=3).astype(np.float32)
+        want, got = ndimage.gaussian_filter(f, sigma=2), tiled.gaussian_filter(f, sigma=2)
+        assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32)), m.shape
+
+
+def test_tiled_filters_skip_constant_tiles():
+    """A large mask that varies only along a line: most tiles are filled without running the filter."""
+    m = np.zeros((2000, 1500), np.int16)
+    m[:, 700:] = 1
+    calls = []
+
+    def op(a):
+        calls.append(a.size)
+        return ndimage.binary_erosion(a, iterations=3)
+
+    got = stage2.tiled_filter(op, m, 3, lambda v: bool(v))
+    assert np.array_equal(got, ndimage.binary_erosion(m, iterations=3))
+    assert sum(calls) < m.size / 2  # the tiles along the array edge and the line
+    # other arguments go to scipy as they are
+    assert np.array_equal(
+        stage2._TiledNdimage().binary_erosion(m, border_value=1), ndimage.binary_erosion(m, border_value=1)
+    )
