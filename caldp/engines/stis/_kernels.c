@@ -4,6 +4,7 @@
  *   good_stats  basic2d.good_stats         (HSTCAL lib/dostat.c, STIS's doStat)
  *   dopp_conv   doppcorr.dopp_conv         (HSTCAL cs1/doppconv.c)
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
+ *   unbin2d_rows binning.unbin2d's SCI/ERR  (HSTCAL lib/unbin2d.c: bilinear expansion)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
@@ -84,10 +85,13 @@ good_stats(PyObject *self, PyObject *args)
 /* dopp_conv(sci, err, dq, ny, nx, ds, kmin, kmax, d0, border): DoppConv in place, row by row.
  *
  * Output pixel x of a row is, for k = kmin … kmax in that order, a float32 sum of
- *   SCI: in[x + 2·d0 − k − d0] · ds[k]            (input pixels within `border` of either end are 0)
+ *   SCI: in[x + d0 − k] · ds[k]            (input pixels within `border` of either end are 0)
  *   ERR: in[…] · in[…] · ds[k] · ds[k], then sqrtf
  *   DQ:  the OR of in[…]
- * where an input index outside the row reads 0 — the NumPy code's zero-padded row. */
+ * where an input index outside the row reads 0 — the NumPy code's zero-padded row. The loops run k
+ * outer and x inner (each pixel still adds its terms in k order) and skip the terms of padding: such
+ * a term is +0 (ds >= 0 and finite), and adding +0 leaves every sum as it is (a float32 sum that
+ * starts at +0 is never −0). */
 static PyObject *
 dopp_conv(PyObject *self, PyObject *args)
 {
@@ -102,14 +106,21 @@ dopp_conv(PyObject *self, PyObject *args)
         ck_release(bufs, 4);
         return NULL;
     }
+    const float *ds = dsb.buf;
     if (kmin < 0 || kmax >= nds || d0 < 0 || d0 >= nds) {
         ck_release(bufs, 4);
         PyErr_SetString(PyExc_ValueError, "dopp_conv: kmin/kmax/d0 outside ds");
         return NULL;
     }
+    for (Py_ssize_t k = kmin; k <= kmax; k++) {
+        if (!(ds[k] >= 0.0f && ds[k] <= 3.4e38f)) { /* the skipped padding terms must be +0 */
+            ck_release(bufs, 4);
+            PyErr_SetString(PyExc_ValueError, "dopp_conv: ds must be finite and >= 0");
+            return NULL;
+        }
+    }
     float *s = sci.buf, *e = err.buf;
     uint16_t *q = dq.buf;
-    const float *ds = dsb.buf;
     int failed = 0;
 
     Py_BEGIN_ALLOW_THREADS
@@ -121,34 +132,39 @@ dopp_conv(PyObject *self, PyObject *args)
         float *re = rs + nx;
         const Py_ssize_t lo = border, hi = nx - border; /* SCI inputs outside [lo, hi) are 0 */
         for (Py_ssize_t j = 0; j < ny; j++) {
-            float *srow = s + j * nx, *erow = e + j * nx;
-            uint16_t *qrow = q + j * nx;
+            float *restrict srow = s + j * nx, *restrict erow = e + j * nx;
+            uint16_t *restrict qrow = q + j * nx;
             for (Py_ssize_t x = 0; x < nx; x++) {
                 rs[x] = srow[x];
                 re[x] = erow[x];
                 rq[x] = qrow[x];
+                srow[x] = 0.0f;
+                erow[x] = 0.0f;
+                qrow[x] = 0;
             }
-            for (Py_ssize_t x = 0; x < nx; x++) {
-                float as = 0.0f, ae = 0.0f;
-                uint16_t ad = 0;
-                for (Py_ssize_t k = kmin; k <= kmax; k++) {
-                    const Py_ssize_t src = x + d0 - k;
-                    const float w = ds[k];
-                    const float vs = (src >= lo && src < hi && lo < hi) ? rs[src] : 0.0f;
-                    const float ve = (src >= 0 && src < nx) ? re[src] : 0.0f;
-                    float t = vs * w;
-                    as = as + t;
-                    t = ve * ve;
+            for (Py_ssize_t k = kmin; k <= kmax; k++) {
+                const float w = ds[k];
+                const Py_ssize_t off = d0 - k; /* input index = x + off */
+                Py_ssize_t x0 = lo - off, x1 = hi - off;
+                if (x0 < 0) x0 = 0;
+                if (x1 > nx) x1 = nx;
+                const float *restrict in = rs + off;
+                for (Py_ssize_t x = x0; x < x1; x++)
+                    srow[x] = srow[x] + in[x] * w;
+                x0 = -off > 0 ? -off : 0;
+                x1 = nx - off < nx ? nx - off : nx;
+                const float *restrict ein = re + off;
+                const uint16_t *restrict qin = rq + off;
+                for (Py_ssize_t x = x0; x < x1; x++) {
+                    float t = ein[x] * ein[x];
                     t = t * w;
                     t = t * w;
-                    ae = ae + t;
-                    if (src >= 0 && src < nx)
-                        ad |= rq[src];
+                    erow[x] = erow[x] + t;
+                    qrow[x] |= qin[x];
                 }
-                srow[x] = as;
-                erow[x] = sqrtf(ae);
-                qrow[x] = ad;
             }
+            for (Py_ssize_t x = 0; x < nx; x++)
+                erow[x] = sqrtf(erow[x]);
         }
     }
     PyMem_RawFree(rs);
@@ -216,6 +232,78 @@ bin2d_sums(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
 
     ck_release(bufs, 6);
+    Py_RETURN_NONE;
+}
+
+/* unbin2d_rows(sci, err, iny, inx, ii, p, q, jj, r, s, out_s, out_e, nrows, onx): binning.unbin2d's
+ * SCI and ERR for `nrows` output rows: with a, b, c, d the input pixels (jj, ii), (jj, ii + 1),
+ * (jj + 1, ii), (jj + 1, ii + 1) and float32 weights pr = r·p, qr = r·q, ps = s·p, qs = s·q,
+ *   SCI = pr·a + qr·b + ps·c + qs·d,   ERR = sqrtf(pr·ea·ea + qr·eb·eb + ps·ec·ec + qs·ed·ed)
+ * left to right. ii (int64, onx) and jj (int64, nrows) index inside the input (checked). */
+static PyObject *
+unbin2d_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, iib = {0}, pb = {0}, qb = {0}, jjb = {0}, rb = {0}, sb = {0}, os = {0}, oe = {0};
+    Py_buffer *bufs[] = {&sci, &err, &iib, &pb, &qb, &jjb, &rb, &sb, &os, &oe};
+    Py_ssize_t iny, inx, nrows, onx;
+    if (!PyArg_ParseTuple(args, "y*y*nny*y*y*y*y*y*w*w*nn", &sci, &err, &iny, &inx, &iib, &pb, &qb, &jjb, &rb, &sb,
+                          &os, &oe, &nrows, &onx))
+        return NULL;
+    if (ck_check(&sci, iny * inx, sizeof(float), "sci") || ck_check(&err, iny * inx, sizeof(float), "err") ||
+        ck_check(&iib, onx, sizeof(int64_t), "ii") || ck_check(&pb, onx, sizeof(float), "p") ||
+        ck_check(&qb, onx, sizeof(float), "q") || ck_check(&jjb, nrows, sizeof(int64_t), "jj") ||
+        ck_check(&rb, nrows, sizeof(float), "r") || ck_check(&sb, nrows, sizeof(float), "s") ||
+        ck_check(&os, nrows * onx, sizeof(float), "out_s") || ck_check(&oe, nrows * onx, sizeof(float), "out_e")) {
+        ck_release(bufs, 10);
+        return NULL;
+    }
+    const int64_t *ii = iib.buf, *jj = jjb.buf;
+    for (Py_ssize_t x = 0; x < onx; x++) {
+        if (ii[x] < 0 || ii[x] + 1 >= inx) {
+            ck_release(bufs, 10);
+            PyErr_SetString(PyExc_ValueError, "unbin2d_rows: column index outside the input");
+            return NULL;
+        }
+    }
+    for (Py_ssize_t m = 0; m < nrows; m++) {
+        if (jj[m] < 0 || jj[m] + 1 >= iny) {
+            ck_release(bufs, 10);
+            PyErr_SetString(PyExc_ValueError, "unbin2d_rows: row index outside the input");
+            return NULL;
+        }
+    }
+    const float *S = sci.buf, *E = err.buf, *p = pb.buf, *q = qb.buf, *r = rb.buf, *sw = sb.buf;
+    float *outs = os.buf, *oute = oe.buf;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t m = 0; m < nrows; m++) {
+        const float rr = r[m], ss = sw[m];
+        const float *s0 = S + jj[m] * inx, *s1 = s0 + inx, *e0 = E + jj[m] * inx, *e1 = e0 + inx;
+        float *ts = outs + m * onx, *te = oute + m * onx;
+        for (Py_ssize_t x = 0; x < onx; x++) {
+            const float pr = rr * p[x], qr = rr * q[x], ps = ss * p[x], qs = ss * q[x];
+            const Py_ssize_t i = (Py_ssize_t)ii[x];
+            float v = pr * s0[i] + qr * s0[i + 1];
+            v = v + ps * s1[i];
+            v = v + qs * s1[i + 1];
+            ts[x] = v;
+            float t1 = pr * e0[i];
+            t1 = t1 * e0[i];
+            float t2 = qr * e0[i + 1];
+            t2 = t2 * e0[i + 1];
+            float t3 = ps * e1[i];
+            t3 = t3 * e1[i];
+            float t4 = qs * e1[i + 1];
+            t4 = t4 * e1[i + 1];
+            float u = t1 + t2;
+            u = u + t3;
+            u = u + t4;
+            te[x] = sqrtf(u);
+        }
+    }
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 10);
     Py_RETURN_NONE;
 }
 
@@ -620,6 +708,8 @@ static PyMethodDef methods[] = {
     {"dopp_conv", dopp_conv, METH_VARARGS, "dopp_conv(sci, err, dq, ny, nx, ds, kmin, kmax, d0, border) in place"},
     {"bin2d_sums", bin2d_sums, METH_VARARGS,
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},
+    {"unbin2d_rows", unbin2d_rows, METH_VARARGS,
+     "unbin2d_rows(sci, err, iny, inx, ii, p, q, jj, r, s, out_s, out_e, nrows, onx)"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {"eval_inv_disp", eval_inv_disp, METH_VARARGS,

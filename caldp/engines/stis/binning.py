@@ -176,21 +176,8 @@ def unbin2d(sci, err, dq, shape: tuple[int, int], *, rows: tuple[int, int] | Non
         raise EngineError("(unbin2d) expansion along one axis only is not supported by the builtin STIS engine yet")
     ii, p, q, ax = _interp_info(onx, inx, binx)
     jj, r, s_, ay = _interp_info(ony, iny, biny)
-    # the input columns each output column needs, for every input row (small), then blocks of rows
-    sa, sb = sci[:, ii], sci[:, ii + 1]
-    ea, eb = err[:, ii], err[:, ii + 1]
     out_shape = (n1 - n0, onx)
-    out_s = np.empty(out_shape, F32)
-    out_e = np.empty(out_shape, F32)
-    for b0 in range(n0, n1, 128):
-        b1 = min(b0 + 128, n1)
-        j = jj[b0:b1]
-        rr, ss = r[b0:b1, None], s_[b0:b1, None]
-        pr, qr, ps, qs = rr * p, rr * q, ss * p, ss * q
-        out_s[b0 - n0 : b1 - n0] = pr * sa[j] + qr * sb[j] + ps * sa[j + 1] + qs * sb[j + 1]
-        e1, e2, e3, e4 = ea[j], eb[j], ea[j + 1], eb[j + 1]
-        with np.errstate(invalid="ignore"):  # extrapolated corners can go negative: NaN, as sqrt in C
-            out_e[b0 - n0 : b1 - n0] = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
+    out_s, out_e = _unbin_sci_err(sci, err, ii, p, q, jj[n0:n1], r[n0:n1], s_[n0:n1], out_shape)
     j1, j2, num_j = _interp_dq_info(float(ay[-1]), iny)
     line = dq[j1].copy() if num_j == 1 else dq[j1] | dq[j2]  # the same row neighbours for every row
     i1 = np.trunc(ax).astype(np.int64)
@@ -201,6 +188,42 @@ def unbin2d(sci, err, dq, shape: tuple[int, int], *, rows: tuple[int, int] | Non
     cols = line[i1] | np.where(two, line[np.minimum(i1 + 1, inx - 1)], 0).astype(dq.dtype)
     out_d = np.broadcast_to(cols, out_shape).copy()
     return out_s, out_e, out_d
+
+
+def _unbin_sci_err(sci, err, ii, p, q, jj, r, s_, out_shape):
+    """unbin2d's SCI and ERR of the output rows whose input rows and weights are `jj`, `r`, `s_`: the C
+    kernel (``_kernels.unbin2d_rows``) when built and the inputs are float32, else
+    :func:`unbin_sci_err_numpy` (the reference)."""
+    k = load(KERNELS)
+    iny, inx = sci.shape
+    if k is None or not (sci.dtype == err.dtype == F32 and sci.shape == err.shape and iny >= 2 and inx >= 2):
+        return unbin_sci_err_numpy(sci, err, ii, p, q, jj, r, s_, out_shape)
+    out_s, out_e = np.empty(out_shape, F32), np.empty(out_shape, F32)
+    i64 = np.int64
+    k.unbin2d_rows(
+        c_array(sci, F32), c_array(err, F32), iny, inx, c_array(ii, i64), c_array(p, F32), c_array(q, F32),
+        c_array(jj, i64), c_array(r, F32), c_array(s_, F32), out_s, out_e, out_shape[0], out_shape[1],
+    )  # fmt: skip
+    return out_s, out_e
+
+
+def unbin_sci_err_numpy(sci, err, ii, p, q, jj, r, s_, out_shape):
+    """:func:`_unbin_sci_err` in NumPy, blocks of 128 rows (the C kernel's reference)."""
+    # the input columns each output column needs, for every input row (small), then blocks of rows
+    sa, sb = sci[:, ii], sci[:, ii + 1]
+    ea, eb = err[:, ii], err[:, ii + 1]
+    out_s = np.empty(out_shape, F32)
+    out_e = np.empty(out_shape, F32)
+    for b0 in range(0, out_shape[0], 128):
+        b1 = min(b0 + 128, out_shape[0])
+        j = jj[b0:b1]
+        rr, ss = r[b0:b1, None], s_[b0:b1, None]
+        pr, qr, ps, qs = rr * p, rr * q, ss * p, ss * q
+        out_s[b0:b1] = pr * sa[j] + qr * sb[j] + ps * sa[j + 1] + qs * sb[j + 1]
+        e1, e2, e3, e4 = ea[j], eb[j], ea[j + 1], eb[j + 1]
+        with np.errstate(invalid="ignore"):  # extrapolated corners can go negative: NaN, as sqrt in C
+            out_e[b0:b1] = np.sqrt(pr * e1 * e1 + qr * e2 * e2 + ps * e3 * e3 + qs * e4 * e4)
+    return out_s, out_e
 
 
 def bin_update(block, offset, ltm, ltv, cd, crpix):

@@ -84,7 +84,8 @@ def dopp_conv(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ds: np.ndarray, 
     types_ok = (
         sci.dtype == err.dtype == ds.dtype == F32 and dq.dtype == np.uint16 and sci.shape == err.shape == dq.shape
     )
-    if k is None or not (arrays_ok and types_ok and sci.ndim == 2):
+    weights_ok = types_ok and bool(np.all(np.isfinite(ds) & (ds >= 0)))  # the kernel skips padding terms (+0)
+    if k is None or not (arrays_ok and weights_ok and sci.ndim == 2):
         dopp_conv_numpy(sci, err, dq, ds, d0, border)
         return
     nz = np.flatnonzero(ds > 0)

@@ -166,3 +166,14 @@ def test_eval_inv_disp_kernel_equals_python(both):
         for tol in (1e-6, 1e-3):
             (c_out, _), (py_out, _) = both(we.eval_inv_disp, cc, ncoeff, m, pixel, est, tol)
             assert _bits(tuple(c_out)) == _bits(tuple(py_out)), (ncoeff, m, pixel, est)
+
+
+@pytest.mark.parametrize(
+    ("inshape", "outshape", "rows"), [((4, 4), (8, 8), None), ((16, 8), (32, 32), (5, 27)), ((3, 5), (12, 10), (0, 12))]
+)
+def test_unbin2d_kernel_equals_numpy(both, inshape, outshape, rows):
+    """Bilinear expansion of a low-order flat (extrapolated edges, NaN where ERR's sum goes negative)."""
+    sci, err, dq = _images(inshape, seed=inshape[0], nan=True)
+    err = (err - 2.0).astype(F32)  # negative weights at the extrapolated edges can make ERR's sum negative
+    (c, _), (py, _) = both(partial(binning.unbin2d, rows=rows), sci, err, dq, outshape)
+    assert _bits(list(c)) == _bits(list(py))
