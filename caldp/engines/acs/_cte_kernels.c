@@ -301,6 +301,8 @@ typedef struct {
     double *td, *rat;    /* [row][lane] */
     double *rpd, *cpd;   /* [transfer] */
     double *bmax, *bmin; /* [block][lane]: each lane's bounds */
+    unsigned char *ones; /* [block][lane]: every rescale factor of the lane's block rows is 1.0 */
+    long long paths[5];  /* blocks skipped, all filled, trail only, lane by lane, row by row (tests) */
 } Scratch;
 
 static void *
@@ -320,7 +322,9 @@ scratch_alloc(Scratch *s, Py_ssize_t nrows)
     s->cpd = malloc(101 * sizeof(double));
     s->bmax = galloc(nb * LANES * sizeof(double));
     s->bmin = galloc(nb * LANES * sizeof(double));
-    return s->td && s->rat && s->rpd && s->cpd && s->bmax && s->bmin;
+    s->ones = malloc(nb * LANES);
+    memset(s->paths, 0, sizeof s->paths);
+    return s->td && s->rat && s->rpd && s->cpd && s->bmax && s->bmin && s->ones;
 }
 
 static void
@@ -332,6 +336,7 @@ scratch_free(Scratch *s)
     free(s->cpd);
     free(s->bmax);
     free(s->bmin);
+    free(s->ones);
 }
 
 /* The group's trap columns (float [row][lane]) as doubles and the rows' rescale factors (HSTCAL's
@@ -345,6 +350,13 @@ prepare_traps(const float *traps, Py_ssize_t nrows, Scratch *s)
         s->rat[l] = 1.0;
     for (Py_ssize_t k = LANES; k < nrows * LANES; k++)
         s->rat[k] = s->td[k] < s->td[k - LANES] ? s->td[k] / s->td[k - LANES] : 1.0;
+    for (Py_ssize_t b = 0; b * BLK < nrows; b++)
+        for (int l = 0; l < LANES; l++) {
+            int ones = 1;
+            for (Py_ssize_t i = b * BLK; i < nrows && i < (b + 1) * BLK; i++)
+                ones &= s->rat[i * LANES + l] == 1.0;
+            s->ones[b * LANES + l] = (unsigned char)ones;
+        }
 }
 
 /* Each lane's highest and lowest value of rows i0..i1-1, continuing the bounds *hi, *lo (`start`: the
@@ -414,6 +426,49 @@ rows_general_lanes(double *col, Py_ssize_t i0, Py_ssize_t i1, double q, double f
     }
 }
 
+/* Rows i0..i1-1 of lane l alone, in HSTCAL's order, for blocks where few lanes fill or release: a row
+ * that neither fills nor is inside the trail adds 0.0 in HSTCAL and is skipped (see the `+ 0.0` pass);
+ * `ones`: every rescale factor of these rows is 1.0, so the `trapped * 1.0` is left out (exact).
+ * The lane's bounds of the rows' new values into *phi, *plo. */
+static inline __attribute__((always_inline)) void
+rows_lane(double *col, Py_ssize_t i0, Py_ssize_t i1, int l, double q, double fillw, int tlen, const Scratch *s,
+          long long *pnt, double *ptrapped, double *phi, double *plo, const int ones)
+{
+    const double *td = s->td, *rat = s->rat, *rpd = s->rpd, *cpd = s->cpd;
+    long long nt = *pnt;
+    double trapped = *ptrapped, hi = -INFINITY, lo = INFINITY;
+    for (Py_ssize_t i = i0; i < i1; i++) {
+        const Py_ssize_t k = i * LANES + l;
+        const double pix = col[k];
+        if (!ones)
+            trapped = trapped * rat[k];
+        double v = pix;
+        if (pix >= q) {
+            double add = 0.0, extra = 0.0;
+            if (nt < tlen) {
+                add = rpd[nt] * trapped;
+                extra = cpd[nt] * trapped;
+            }
+            const double nw = fillw * td[k];
+            v = pix + ((add + extra) - nw);
+            trapped = nw;
+            nt = 0;
+            col[k] = v;
+        } else if (nt < tlen) {
+            const double add = rpd[nt] * trapped;
+            v = pix + ((add + 0.0) - 0.0);
+            nt++;
+            col[k] = v;
+        }
+        hi = v > hi ? v : hi;
+        lo = v < lo ? v : lo;
+    }
+    *pnt = nt;
+    *ptrapped = trapped;
+    *phi = hi;
+    *plo = lo;
+}
+
 #if CTE_AVX512
 /* The same rows with the eight lanes in one AVX-512 register each: masked multiplies give +0.0 where
  * HSTCAL adds 0.0, masked moves do the selects, the trail profile value of each lane is gathered. */
@@ -448,6 +503,34 @@ rows_general_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, double qs, double
     }
     _mm512_storeu_si512(pnt, nt);
     _mm512_storeu_pd(ptrapped, trapped);
+    _mm512_store_pd(phi, hi);
+    _mm512_store_pd(plo, lo);
+}
+#endif
+
+#if CTE_AVX512
+/* Rows i0..i1-1 where no lane fills (every lane's bounds below q) and every rescale factor is 1.0: the
+ * lanes inside the trail only release, so trapped stays and nt counts up one per row (until tlen) — the
+ * rows do not depend on each other. Same operations as rows_general_avx512 with fill false. */
+__attribute__((target("avx512f"))) static void
+rows_trail_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, int tlens, const Scratch *s, long long *pnt,
+                  const double *ptrapped, double *phi, double *plo)
+{
+    const __m512i nt0 = _mm512_loadu_si512(pnt), tlen = _mm512_set1_epi64(tlens);
+    const __m512d trapped = _mm512_loadu_pd(ptrapped), zero = _mm512_setzero_pd();
+    __m512d hi = _mm512_set1_pd(-INFINITY), lo = _mm512_set1_pd(INFINITY);
+    for (Py_ssize_t i = i0; i < i1; i++) {
+        const __m512i nt = _mm512_add_epi64(nt0, _mm512_set1_epi64(i - i0));
+        const __mmask8 inside = _mm512_cmplt_epi64_mask(nt, tlen);
+        const __m512d pix = _mm512_load_pd(col + i * LANES);
+        const __m512d rp = _mm512_mask_i64gather_pd(zero, inside, nt, s->rpd, 8);
+        const __m512d add = _mm512_maskz_mul_pd(inside, rp, trapped);
+        const __m512d v = _mm512_add_pd(pix, _mm512_sub_pd(_mm512_add_pd(add, zero), zero));
+        _mm512_store_pd(col + i * LANES, v);
+        hi = _mm512_max_pd(v, hi);
+        lo = _mm512_min_pd(v, lo);
+    }
+    _mm512_storeu_si512(pnt, _mm512_min_epi64(_mm512_add_epi64(nt0, _mm512_set1_epi64(i1 - i0)), tlen));
     _mm512_store_pd(phi, hi);
     _mm512_store_pd(plo, lo);
 }
@@ -506,6 +589,28 @@ rows_filled(double *col, Py_ssize_t i0, Py_ssize_t i1, vd fillw, vd rp0, vd cp0,
     *lo = o;
 }
 
+/* A block where at most this many lanes fill or release runs those lanes one by one (set_lane_limit). */
+static int lane_limit = 2;
+
+static inline int
+all_ones(const unsigned char *o)
+{
+    int r = 1;
+    for (int l = 0; l < LANES; l++)
+        r &= o[l];
+    return r;
+}
+
+/* Bit l: lane l fills (bounds at or above q) or releases (nt < tlen) in a block. */
+static inline unsigned
+engaged(const double *hi, const long long *nt, double q, int tlen)
+{
+    unsigned m = 0;
+    for (int l = 0; l < LANES; l++)
+        m |= (unsigned)((nt[l] < tlen) | (hi[l] >= q)) << l;
+    return m;
+}
+
 /* simulateColumnReadout on a group of LANES columns ([row][lane], in place): npar passes of
  * simulatePixelReadout_v1_2.
  *
@@ -515,8 +620,12 @@ rows_filled(double *col, Py_ssize_t i0, Py_ssize_t i1, vd fillw, vd rp0, vd cp0,
  * neither fills nor releases there and only adds +0.0, which changes nothing but -0.0 -> +0.0 —
  * and that the final `+ 0.0` of the pass does anyway. The same holds for a block of rows below a
  * trap's level while no lane is releasing (nt >= tlen): HSTCAL adds 0.0 on each row, so the block
- * is skipped. A block at or above the level in every lane has every row refilled (rows_filled);
- * other blocks go row by row (rows_general). Block bounds over the group are kept up to date as
+ * is skipped. A block at or above the level in every lane has every row refilled (rows_filled).
+ * A block below the level in every lane whose rescale factors are all 1.0 only continues the lanes'
+ * trails: trapped stays and nt counts up, so its rows are independent (rows_trail_avx512). A block
+ * where at most `lane_limit` lanes fill or release runs those lanes alone (rows_lane; the other lanes
+ * neither fill nor release there, so HSTCAL adds 0.0 on their rows); the rest go row by row in all
+ * lanes (rows_general). Block bounds over the group are kept up to date as
  * the trap changes the pixels (with a NaN or an infinity they are made useless: nothing skipped). */
 VEC_CLONES static void
 sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
@@ -552,7 +661,8 @@ sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
         }
         for (int w = wtop; w >= 0; w--) {
             const double qs = m->qlev[w];
-            const vd fillw = vsplat(m->dpde[w] / m->npar);
+            const double fillws = m->dpde[w] / m->npar;
+            const vd fillw = vsplat(fillws);
             for (int n = 0; n < m->tlen; n++) {
                 s->rpd[n] = (double)m->rprof[(Py_ssize_t)n * m->pstride + w];
                 s->cpd[n] = (double)m->cprof[(Py_ssize_t)n * m->pstride + w];
@@ -569,11 +679,15 @@ sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
             for (Py_ssize_t b = 0; b < nb; b++) {
                 const Py_ssize_t i0 = b * BLK, i1 = i0 + BLK < nrows ? i0 + BLK : nrows;
                 double *bhi = s->bmax + b * LANES, *blo = s->bmin + b * LANES;
-                if (idle && all_lt(bhi, qs))
+                if (idle && all_lt(bhi, qs)) {
+                    s->paths[0]++;
                     continue; /* HSTCAL adds 0.0 on each of these rows */
+                }
                 /* the row loops leave the new bounds of the block's rows (unused unless `finite`) */
                 vd hnew, lnew;
+                unsigned eng;
                 if (all_ge(blo, qs)) {
+                    s->paths[1]++;
                     rows_general(col, i0, i0 + 1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped, (double *)&hnew,
                                  (double *)&lnew);
                     if (i1 > i0 + 1) {
@@ -583,7 +697,28 @@ sim_group(double *col, Py_ssize_t nrows, const Model *m, Scratch *s)
                             nt[l] = 0;
                         }
                     }
+#if CTE_AVX512
+                } else if (use_avx512 && all_lt(bhi, qs) && all_ones(s->ones + b * LANES)) {
+                    s->paths[2]++;
+                    rows_trail_avx512(col, i0, i1, m->tlen, s, nt, trapped, (double *)&hnew, (double *)&lnew);
+#endif
+                } else if (__builtin_popcount(eng = engaged(bhi, nt, qs, m->tlen)) <= lane_limit) {
+                    /* few lanes fill or release here: those lanes alone, the others keep their rows and bounds */
+                    s->paths[3]++;
+                    double hn[LANES], ln[LANES];
+                    memcpy(hn, bhi, sizeof hn);
+                    memcpy(ln, blo, sizeof ln);
+                    for (; eng; eng &= eng - 1) {
+                        const int l = __builtin_ctz(eng);
+                        if (s->ones[b * LANES + l])
+                            rows_lane(col, i0, i1, l, qs, fillws, m->tlen, s, &nt[l], &trapped[l], &hn[l], &ln[l], 1);
+                        else
+                            rows_lane(col, i0, i1, l, qs, fillws, m->tlen, s, &nt[l], &trapped[l], &hn[l], &ln[l], 0);
+                    }
+                    memcpy(&hnew, hn, sizeof hn);
+                    memcpy(&lnew, ln, sizeof ln);
                 } else {
+                    s->paths[4]++;
                     rows_general(col, i0, i1, qs, m->dpde[w] / m->npar, m->tlen, s, nt, trapped, (double *)&hnew,
                                  (double *)&lnew);
                 }
@@ -671,6 +806,16 @@ blur_group(const double *obs, float *traps, double *result, double *model, doubl
     }
 }
 
+/* Blocks per readout path over all calls since the last block_paths() (added under the GIL). */
+static long long path_total[5];
+
+static void
+count_paths(const Scratch *s)
+{
+    for (int k = 0; k < 5; k++)
+        path_total[k] += s->paths[k];
+}
+
 /* Group buffers of the readout inversion for one thread. */
 typedef struct {
     double *obs, *model, *tmp, *result;
@@ -756,8 +901,8 @@ inverse_blur(PyObject *self, PyObject *args)
     int fail = 0;
     if (use_avx512 < 0)
         use_avx512 = avx512_ok();
-    Py_BEGIN_ALLOW_THREADS;
     Group g;
+    Py_BEGIN_ALLOW_THREADS;
     if (!group_alloc(&g, nrows))
         fail = 1;
     else
@@ -772,8 +917,9 @@ inverse_blur(PyObject *self, PyObject *args)
                     tr[i * ncols + c + l] = g.traps[i * LANES + l];
                 }
         }
-    group_free(&g);
     Py_END_ALLOW_THREADS;
+    count_paths(&g.scr);
+    group_free(&g);
     ck_release(bufs, 7);
     if (fail)
         return PyErr_NoMemory();
@@ -805,8 +951,8 @@ forward(PyObject *self, PyObject *args)
     int fail = 0;
     if (use_avx512 < 0)
         use_avx512 = avx512_ok();
-    Py_BEGIN_ALLOW_THREADS;
     Group g;
+    Py_BEGIN_ALLOW_THREADS;
     if (!group_alloc(&g, nrows))
         fail = 1;
     else
@@ -820,8 +966,9 @@ forward(PyObject *self, PyObject *args)
                 for (int l = 0; l < live; l++)
                     out[i * ncols + c + l] = (float)g.model[i * LANES + l];
         }
-    group_free(&g);
     Py_END_ALLOW_THREADS;
+    count_paths(&g.scr);
+    group_free(&g);
     ck_release(bufs, 7);
     if (fail)
         return PyErr_NoMemory();
@@ -840,7 +987,31 @@ set_simd(PyObject *self, PyObject *args)
     return PyBool_FromLong(use_avx512);
 }
 
+/* set_lane_limit(n): blocks where at most n lanes fill or release run lane by lane (0: never; tests);
+ * returns the previous limit. */
+static PyObject *
+set_lane_limit(PyObject *self, PyObject *args)
+{
+    int n, old = lane_limit;
+    if (!PyArg_ParseTuple(args, "i", &n))
+        return NULL;
+    lane_limit = n;
+    return PyLong_FromLong(old);
+}
+
+/* block_paths(): (skipped, all filled, trail only, lane by lane, row by row) readout blocks since the last
+ * call (tests: which paths a case exercised). */
+static PyObject *
+block_paths(PyObject *self, PyObject *args)
+{
+    PyObject *r = Py_BuildValue("(LLLLL)", path_total[0], path_total[1], path_total[2], path_total[3], path_total[4]);
+    memset(path_total, 0, sizeof path_total);
+    return r;
+}
+
 static PyMethodDef methods[] = {
+    {"set_lane_limit", set_lane_limit, METH_VARARGS, "run blocks with at most n busy lanes lane by lane (tests)."},
+    {"block_paths", block_paths, METH_NOARGS, "readout blocks per path since the last call (tests)."},
     {"set_simd", set_simd, METH_VARARGS, "choose the AVX-512 (True, if the CPU has it) or the portable readout rows."},
     {"smooth_round", smooth_round, METH_VARARGS,
      "one cteSmoothImage round (find_dadjFast, apply 0.75*adjustment) over rows r0..r1; per-row rms sums (fast order)."},

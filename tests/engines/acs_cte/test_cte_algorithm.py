@@ -249,3 +249,41 @@ def test_c_readout_blocks_match_numpy_bits(threads, ncols, simd, monkeypatch):
     assert not np.array_equal(ref[0], img)
     for a, b in ((got[0], ref[0]), (got[1], ref[1]), (t_c, t_np)):
         assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+@pytest.mark.parametrize("shrink", [False, True], ids=["steady-traps", "shrinking-traps"])
+@pytest.mark.parametrize("lanes", [0, 2, 8], ids=["no-lanes", "lanes-2", "all-lanes"])
+def test_c_readout_paths_match_numpy_bits(lanes, shrink, simd, monkeypatch):
+    """Every way the C readout runs a 16-row block — skipped, all filled, trail only (AVX-512 rows where no
+    lane fills and the trapped charge stays), lane by lane (blocks where at most `lanes` lanes fill or
+    release; 8: every block that is not skipped or all filled), row by row — gives the reference bits,
+    with trap densities that stay (no rescale) and that drop every 7th row."""
+    mod = _ckernels().mod
+    s = small_set(n_used=12, tlen=20)
+    img = _block_image(nrows=200, ncols=37, seed=7)
+    if shrink:
+        traps0 = _shrinking_traps(img.shape, s)
+    else:
+        traps0 = np.maximum.accumulate(P.trap_map(*img.shape, s.iz, s.sens, 100, 200.0), axis=0)
+    monkeypatch.setenv("CALDP_THREADS", "1")
+    old = mod.set_lane_limit(lanes)
+    try:
+        mod.block_paths()
+        ref = P.forward_readout(img, traps0, s, n_traps_used=12)
+        got = P.forward_readout(img, traps0, s, n_traps_used=12, kernels=_ckernels())
+        assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+        err = np.sqrt(np.abs(img) + 16.0).astype(F32)
+        t_np, t_c = traps0.copy(), traps0.copy()
+        kw = dict(rn=4.0, n_traps_used=12, thresh=-10.0, fix_rocr=1)
+        ref = P.correct_amp(img, err, t_np, s, **kw)
+        got = P.correct_amp(img, err, t_c, s, kernels=_ckernels(), **kw)
+        paths = dict(zip(("skip", "filled", "trail", "lane", "rows"), mod.block_paths(), strict=True))
+    finally:
+        mod.set_lane_limit(old)
+    assert not np.array_equal(ref[0], img)
+    for a, b in ((got[0], ref[0]), (got[1], ref[1]), (t_c, t_np)):
+        assert_array_equal(a.view(np.uint32), b.view(np.uint32))
+    assert paths["skip"] and paths["filled"], paths
+    assert bool(paths["trail"]) == (simd and not shrink), paths
+    assert bool(paths["lane"]) == (lanes > 0), paths
+    assert bool(paths["rows"]) == (lanes < 8), paths
