@@ -5,6 +5,7 @@
  *   dopp_conv   doppcorr.dopp_conv         (HSTCAL cs1/doppconv.c)
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   unbin2d_rows binning.unbin2d's SCI/ERR  (HSTCAL lib/unbin2d.c: bilinear expansion)
+ *   ocr_tests, ocr_accumulate  ocrreject._tests, _accumulate (HSTCAL cs2/crrej_loop.c's pixel arithmetic)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
@@ -304,6 +305,147 @@ unbin2d_rows(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS
 
     ck_release(bufs, 10);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------------- OCRREJECT */
+
+typedef struct {
+    float sig2, rog2, exp2, efac, sky, gain, scale, psig2;
+} OcrConsts;
+
+static int
+ocr_consts(PyObject *args, Py_ssize_t first, OcrConsts *c)
+{
+    double v[8];
+    for (int k = 0; k < 8; k++) {
+        v[k] = PyFloat_AsDouble(PyTuple_GET_ITEM(args, first + k));
+        if (v[k] == -1.0 && PyErr_Occurred())
+            return -1;
+    }
+    c->sig2 = (float)v[0], c->rog2 = (float)v[1], c->exp2 = (float)v[2], c->efac = (float)v[3];
+    c->sky = (float)v[4], c->gain = (float)v[5], c->scale = (float)v[6], c->psig2 = (float)v[7];
+    return 0;
+}
+
+/* ocr_tests(sci, ave, avevar or None, pic, hitc, spill_ok, sig2, rog2, exp2, efac, sky, gain, scale,
+ * psig2): ocrreject.tests_numpy per pixel in float32 — pic = (SCI − sky)/efac, d² = (pic − ave)², the
+ * thresholds (sig2·avevar for the minimum guess's first iteration, else from the noise model of
+ * ave·efac + sky), hitc = d² > thresh, spill_ok = !(d² <= psig2·spill threshold). */
+static PyObject *
+ocr_tests(PyObject *self, PyObject *args)
+{
+    if (PyTuple_GET_SIZE(args) != 14) {
+        PyErr_SetString(PyExc_TypeError, "ocr_tests takes 14 arguments");
+        return NULL;
+    }
+    Py_buffer sci = {0}, ave = {0}, var = {0}, pic = {0}, hit = {0}, spl = {0};
+    Py_buffer *bufs[] = {&sci, &ave, &var, &pic, &hit, &spl};
+    OcrConsts c;
+    if (ocr_consts(args, 6, &c))
+        return NULL;
+    PyObject *varobj = PyTuple_GET_ITEM(args, 2);
+    int have_var = varobj != Py_None;
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(args, 0), &sci, PyBUF_SIMPLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 1), &ave, PyBUF_SIMPLE) ||
+        (have_var && PyObject_GetBuffer(varobj, &var, PyBUF_SIMPLE)) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 3), &pic, PyBUF_WRITABLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 4), &hit, PyBUF_WRITABLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 5), &spl, PyBUF_WRITABLE)) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    Py_ssize_t n = sci.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&sci, n, sizeof(float), "sci") || ck_check(&ave, n, sizeof(float), "ave") ||
+        (have_var && ck_check(&var, n, sizeof(float), "avevar")) || ck_check(&pic, n, sizeof(float), "pic") ||
+        ck_check(&hit, n, 1, "hitc") || ck_check(&spl, n, 1, "spill_ok")) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    const float *S = sci.buf, *A = ave.buf, *V = have_var ? var.buf : NULL;
+    float *P = pic.buf;
+    unsigned char *H = hit.buf, *O = spl.buf;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        float thresh, spth;
+        if (have_var) {
+            thresh = c.sig2 * V[i];
+            spth = thresh;
+        } else {
+            const float dum = A[i] * c.efac + c.sky;
+            const float val = dum > 0.0f ? dum : 0.0f;
+            float pixsky = dum - c.sky;
+            pixsky = pixsky > 0.0f ? pixsky : 0.0f;
+            const float sp = c.scale * pixsky;
+            const float base = c.rog2 + val / c.gain;
+            thresh = c.sig2 * (base + sp * sp) / c.exp2;
+            spth = c.sig2 * base / c.exp2;
+        }
+        const float p = (S[i] - c.sky) / c.efac;
+        const float diff = p - A[i];
+        const float d2 = diff * diff;
+        P[i] = p;
+        H[i] = d2 > thresh;
+        O[i] = !(d2 <= c.psig2 * spth);
+    }
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 6);
+    Py_RETURN_NONE;
+}
+
+/* ocr_accumulate(pic, good, total, efacsum, sumvar or None, sig2, rog2, exp2, efac, sky, gain, scale,
+ * psig2): ocrreject.accumulate_numpy in place, float32 — where good: total += pic·efac, efacsum += efac
+ * and (sumvar given) sumvar += rog2 + v/gain + (scale·v)² with v = max(pic·efac + sky, 0). */
+static PyObject *
+ocr_accumulate(PyObject *self, PyObject *args)
+{
+    if (PyTuple_GET_SIZE(args) != 13) {
+        PyErr_SetString(PyExc_TypeError, "ocr_accumulate takes 13 arguments");
+        return NULL;
+    }
+    Py_buffer pic = {0}, good = {0}, tot = {0}, efs = {0}, sv = {0};
+    Py_buffer *bufs[] = {&pic, &good, &tot, &efs, &sv};
+    OcrConsts c;
+    if (ocr_consts(args, 5, &c))
+        return NULL;
+    PyObject *svobj = PyTuple_GET_ITEM(args, 4);
+    int have_sv = svobj != Py_None;
+    if (PyObject_GetBuffer(PyTuple_GET_ITEM(args, 0), &pic, PyBUF_SIMPLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 1), &good, PyBUF_SIMPLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 2), &tot, PyBUF_WRITABLE) ||
+        PyObject_GetBuffer(PyTuple_GET_ITEM(args, 3), &efs, PyBUF_WRITABLE) ||
+        (have_sv && PyObject_GetBuffer(svobj, &sv, PyBUF_WRITABLE))) {
+        ck_release(bufs, 5);
+        return NULL;
+    }
+    Py_ssize_t n = pic.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&good, n, 1, "good") || ck_check(&tot, n, sizeof(float), "total") ||
+        ck_check(&efs, n, sizeof(float), "efacsum") || (have_sv && ck_check(&sv, n, sizeof(float), "sumvar"))) {
+        ck_release(bufs, 5);
+        return NULL;
+    }
+    const float *P = pic.buf;
+    const unsigned char *G = good.buf;
+    float *T = tot.buf, *E = efs.buf, *SV = have_sv ? sv.buf : NULL;
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!G[i])
+            continue;
+        T[i] = T[i] + P[i] * c.efac;
+        E[i] = E[i] + c.efac;
+        if (SV != NULL) {
+            const float dum = P[i] * c.efac + c.sky;
+            const float v = dum > 0.0f ? dum : 0.0f;
+            const float s = c.scale * v;
+            SV[i] = SV[i] + (c.rog2 + v / c.gain + s * s);
+        }
+    }
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 5);
     Py_RETURN_NONE;
 }
 
@@ -710,6 +852,10 @@ static PyMethodDef methods[] = {
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},
     {"unbin2d_rows", unbin2d_rows, METH_VARARGS,
      "unbin2d_rows(sci, err, iny, inx, ii, p, q, jj, r, s, out_s, out_e, nrows, onx)"},
+    {"ocr_tests", ocr_tests, METH_VARARGS,
+     "ocr_tests(sci, ave, avevar, pic, hitc, spill_ok, sig2, rog2, exp2, efac, sky, gain, scale, psig2)"},
+    {"ocr_accumulate", ocr_accumulate, METH_VARARGS,
+     "ocr_accumulate(pic, good, total, efacsum, sumvar, sig2, rog2, exp2, efac, sky, gain, scale, psig2)"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {"eval_inv_disp", eval_inv_disp, METH_VARARGS,

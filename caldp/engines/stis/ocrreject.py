@@ -23,6 +23,7 @@ import numpy as np
 from ..ccd.crreject import neighbour_offsets
 from ..common.crrejtab import MAX_ITER, parse_sigmas
 from ..common.errors import EngineError
+from ..common.kernels import c_array, load
 from ..common.refs import column
 from .dq import DQ
 
@@ -33,6 +34,7 @@ MINVAL = -1000
 EPSILON = 1.0e-20
 CRFLAG = int(DQ.DATAREJECT)
 OK, HIT, SPILL, EXCLUDE = 0, 8, 2, 4
+KERNELS = "caldp.engines.stis._kernels"
 
 
 class Pars(NamedTuple):
@@ -175,8 +177,12 @@ def _shift_or(mask: np.ndarray, offsets) -> np.ndarray:
 
 def _masks(d2, thresh, spthresh, psig2, excluded, offsets, earlier) -> tuple[np.ndarray, np.ndarray]:
     """(HIT, SPILL) of one image as ``crrej_loop`` leaves them after its raster scan."""
-    hitc = d2 > thresh
-    spill_ok = ~(d2 <= psig2 * spthresh)
+    return _masks_from(d2 > thresh, ~(d2 <= psig2 * spthresh), excluded, offsets, earlier)
+
+
+def _masks_from(hitc, spill_ok, excluded, offsets, earlier) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_masks` from the per-pixel tests: `hitc` (d² > threshold) and `spill_ok` (not
+    d² ≤ CRTHRESH²·spill threshold)."""
     hit = hitc & ~excluded
     cand = hitc & excluded & spill_ok
     while cand.any():
@@ -188,6 +194,79 @@ def _masks(d2, thresh, spthresh, psig2, excluded, offsets, earlier) -> tuple[np.
         cand &= ~new
     spill = _shift_or(hit, offsets) & spill_ok & ~hit
     return hit, spill
+
+
+class _Consts(NamedTuple):
+    """Float32 scalars of one image in one iteration of ``crrej_loop``."""
+
+    sig2: F32  # sigma²
+    rog2: F32  # read noise² (DN²)
+    exp2: F32  # exposure²
+    efac: F32
+    sky: F32
+    gain: F32
+    scale: F32  # SCALENSE / 100
+    psig2: F32  # CRTHRESH² (−1 when CRTHRESH ≤ 0)
+
+
+def _tests(sci, ave, avevar, c: _Consts):
+    """(pic, hitc, spill_ok) of one image: its sky-subtracted rate ``(SCI − sky) / exposure``, whether
+    (pic − ave)² exceeds the rejection threshold, and whether it is not at or below CRTHRESH² times the
+    spill threshold. `avevar` (the minimum guess's variance) on the first iteration of INITGUES=minimum,
+    else None. The C kernel (``_kernels.ocr_tests``) when built, else :func:`tests_numpy`."""
+    k = load(KERNELS)
+    arrays = (sci, ave) if avevar is None else (sci, ave, avevar)
+    if k is None or not all(a.dtype == F32 and a.shape == sci.shape for a in arrays):
+        return tests_numpy(sci, ave, avevar, c)
+    pic = np.empty(sci.shape, F32)
+    hitc = np.empty(sci.shape, np.bool_)
+    spill_ok = np.empty(sci.shape, np.bool_)
+    var = c_array(avevar, F32) if avevar is not None else None
+    k.ocr_tests(c_array(sci, F32), c_array(ave, F32), var, pic, hitc, spill_ok, *(float(v) for v in c))
+    return pic, hitc, spill_ok
+
+
+def tests_numpy(sci, ave, avevar, c: _Consts):
+    """:func:`_tests` in NumPy (the C kernel's reference)."""
+    if avevar is not None:
+        thresh = c.sig2 * avevar
+        spthresh = thresh
+    else:
+        dum = ave * c.efac + c.sky
+        val = np.where(dum > 0, dum, F32(0))
+        pixsky = dum - c.sky
+        pixsky = np.where(pixsky > 0, pixsky, F32(0))
+        sp = c.scale * pixsky
+        thresh = c.sig2 * (c.rog2 + val / c.gain + sp * sp) / c.exp2
+        spthresh = c.sig2 * (c.rog2 + val / c.gain) / c.exp2
+    pic = (sci - c.sky) / c.efac
+    diff = pic - ave
+    d2 = diff * diff
+    return pic, d2 > thresh, ~(d2 <= c.psig2 * spthresh)
+
+
+def _accumulate(pic, good, total, efacsum, sumvar, c: _Consts) -> None:
+    """Where `good`: ``total += pic·exposure``, ``efacsum += exposure`` and, when `sumvar` is given (the
+    last iteration), ``sumvar += rog2 + v/gain + (scale·v)²`` with v = max(pic·exposure + sky, 0);
+    in place. The C kernel (``_kernels.ocr_accumulate``) when built, else :func:`accumulate_numpy`."""
+    k = load(KERNELS)
+    arrays = (pic, total, efacsum) + (() if sumvar is None else (sumvar,))
+    usable = all(a.dtype == F32 and a.flags.c_contiguous and a.shape == pic.shape for a in arrays)
+    if k is None or not (usable and good.dtype == np.bool_ and good.shape == pic.shape):
+        accumulate_numpy(pic, good, total, efacsum, sumvar, c)
+        return
+    k.ocr_accumulate(pic, c_array(good, np.bool_), total, efacsum, sumvar, *(float(v) for v in c))
+
+
+def accumulate_numpy(pic, good, total, efacsum, sumvar, c: _Consts) -> None:
+    """:func:`_accumulate` in NumPy (the C kernel's reference)."""
+    total[good] += pic[good] * c.efac
+    efacsum[good] += c.efac
+    if sumvar is not None:
+        dum = pic[good] * c.efac + c.sky
+        v = np.where(dum > 0, dum, F32(0))
+        sv = c.scale * v
+        sumvar[good] += c.rog2 + v / c.gain + sv * sv
 
 
 def ocrreject(scis, dqs, *, efac, noise, gain, pars: Pars) -> Result:
@@ -258,30 +337,14 @@ def ocrreject(scis, dqs, *, efac, noise, gain, pars: Pars) -> Result:
         nrej = 0
         for n in range(nimgs):
             rog2 = F32(noise[n] * noise[n])
-            exp2 = F32(efac[n] * efac[n])
-            if minimum and it == 0:
-                thresh = sig2 * avevar
-                spthresh = thresh
-            else:
-                dum = ave * efac[n] + skies[n]
-                val = np.where(dum > 0, dum, F32(0))
-                pixsky = dum - skies[n]
-                pixsky = np.where(pixsky > 0, pixsky, F32(0))
-                sp = scale * pixsky
-                thresh = sig2 * (rog2 + val / gain[n] + sp * sp) / exp2
-                spthresh = sig2 * (rog2 + val / gain[n]) / exp2
+            c = _Consts(sig2, rog2, F32(efac[n] * efac[n]), efac[n], skies[n], gain[n], scale, psig2)
             excluded = (dqs[n] & badbits) != 0
-            pic = (scis[n] - skies[n]) / efac[n]
-            diff = pic - ave
-            hit, spill = _masks(diff * diff, thresh, spthresh, psig2, excluded, rej2_offsets, earlier)
+            first_min = avevar if minimum and it == 0 else None
+            pic, hitc, spill_ok = _tests(scis[n], ave, first_min, c)
+            hit, spill = _masks_from(hitc, spill_ok, excluded, rej2_offsets, earlier)
             good = ~excluded & ~hit & ~spill
-            total[good] += pic[good] * efac[n]
-            efacsum[good] += efac[n]
+            _accumulate(pic, good, total, efacsum, sumvar if last else None, c)
             if last:
-                dum = pic[good] * efac[n] + skies[n]
-                v = np.where(dum > 0, dum, F32(0))
-                sv = scale * v
-                sumvar[good] += rog2 + v / gain[n] + sv * sv
                 rej = hit | spill
                 bufdq = dqs[n] & nocr
                 sval = out_dq | bufdq
