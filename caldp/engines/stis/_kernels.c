@@ -2,6 +2,8 @@
  *
  * Each kernel is the fast path of a NumPy function that stays the reference (and the fallback):
  *   good_stats  basic2d.good_stats         (HSTCAL lib/dostat.c, STIS's doStat)
+ *   noise_ccd, sub2d, div2d, mult2d  basic2d.init_error_ccd, subtract, divide, multiply
+ *               (HSTCAL cs1/donoise.c, lib/sub2d.c, div2d.c, mult2d.c)
  *   dopp_conv   doppcorr.dopp_conv         (HSTCAL cs1/doppconv.c)
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   unbin2d_rows binning.unbin2d's SCI/ERR  (HSTCAL lib/unbin2d.c: bilinear expansion)
@@ -81,6 +83,139 @@ good_stats(PyObject *self, PyObject *args)
 
     ck_release(bufs, 3);
     return Py_BuildValue("nddddddddd", ngood, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum);
+}
+
+/* ------------------------------------------------------------------ calstis1 pixel arithmetic */
+
+/* noise_ccd(sci, err, bias, gain, readnoise): basic2d.init_error_ccd into `err` — value = (SCI − bias)·gain
+ * (float32); ERR = (float)(sqrt((double)(value + rn²)) / gain) where value > 0, else (float)(rn / gain). */
+static PyObject *
+noise_ccd(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0};
+    Py_buffer *bufs[] = {&sci, &err};
+    float b, g, rn;
+    if (!PyArg_ParseTuple(args, "y*w*fff", &sci, &err, &b, &g, &rn))
+        return NULL;
+    Py_ssize_t n = sci.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&sci, n, sizeof(float), "sci") || ck_check(&err, n, sizeof(float), "err")) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const float *S = sci.buf;
+    float *E = err.buf;
+    Py_BEGIN_ALLOW_THREADS
+    const float rn2 = rn * rn;
+    const float floor_err = (float)((double)rn / (double)g);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float value = (S[i] - b) * g;
+        E[i] = value > 0.0f ? (float)(sqrt((double)(value + rn2)) / (double)g) : floor_err;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 2);
+    Py_RETURN_NONE;
+}
+
+/* sub2d(sci, err, dq, rsci, rerr, rdq): basic2d.subtract in place (float32). */
+static PyObject *
+sub2d(PyObject *self, PyObject *args)
+{
+    Py_buffer s = {0}, e = {0}, d = {0}, rs = {0}, re = {0}, rd = {0};
+    Py_buffer *bufs[] = {&s, &e, &d, &rs, &re, &rd};
+    if (!PyArg_ParseTuple(args, "w*w*w*y*y*y*", &s, &e, &d, &rs, &re, &rd))
+        return NULL;
+    Py_ssize_t n = s.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&s, n, 4, "sci") || ck_check(&e, n, 4, "err") || ck_check(&d, n, 2, "dq") ||
+        ck_check(&rs, n, 4, "ref sci") || ck_check(&re, n, 4, "ref err") || ck_check(&rd, n, 2, "ref dq")) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    float *S = s.buf, *E = e.buf;
+    uint16_t *D = d.buf;
+    const float *RS = rs.buf, *RE = re.buf;
+    const uint16_t *RD = rd.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        S[i] = S[i] - RS[i];
+        const float t = E[i] * E[i] + RE[i] * RE[i];
+        E[i] = sqrtf(t);
+        D[i] |= RD[i];
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 6);
+    Py_RETURN_NONE;
+}
+
+/* div2d(sci, err, dq, fsci, ferr, fdq, calibdefect): basic2d.divide in place (float32). */
+static PyObject *
+div2d(PyObject *self, PyObject *args)
+{
+    Py_buffer s = {0}, e = {0}, d = {0}, fs = {0}, fe = {0}, fd = {0};
+    Py_buffer *bufs[] = {&s, &e, &d, &fs, &fe, &fd};
+    unsigned int defect;
+    if (!PyArg_ParseTuple(args, "w*w*w*y*y*y*I", &s, &e, &d, &fs, &fe, &fd, &defect))
+        return NULL;
+    Py_ssize_t n = s.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&s, n, 4, "sci") || ck_check(&e, n, 4, "err") || ck_check(&d, n, 2, "dq") ||
+        ck_check(&fs, n, 4, "flat sci") || ck_check(&fe, n, 4, "flat err") || ck_check(&fd, n, 2, "flat dq")) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    float *S = s.buf, *E = e.buf;
+    uint16_t *D = d.buf;
+    const float *FS = fs.buf, *FE = fe.buf;
+    const uint16_t *FD = fd.buf, flag = (uint16_t)defect;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float b = FS[i];
+        uint16_t q = D[i];
+        if (b == 0.0f) {
+            q |= flag;
+        } else {
+            const float a = S[i];
+            const float ae = E[i] / b;
+            const float be = FE[i] * a / b / b;
+            S[i] = a / b;
+            const float t = ae * ae + be * be;
+            E[i] = sqrtf(t);
+        }
+        D[i] = q | FD[i];
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 6);
+    Py_RETURN_NONE;
+}
+
+/* mult2d(asci, aerr, adq, bsci, berr, bdq): basic2d.multiply in place (float32). */
+static PyObject *
+mult2d(PyObject *self, PyObject *args)
+{
+    Py_buffer s = {0}, e = {0}, d = {0}, bs = {0}, be = {0}, bd = {0};
+    Py_buffer *bufs[] = {&s, &e, &d, &bs, &be, &bd};
+    if (!PyArg_ParseTuple(args, "w*w*w*y*y*y*", &s, &e, &d, &bs, &be, &bd))
+        return NULL;
+    Py_ssize_t n = s.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&s, n, 4, "a sci") || ck_check(&e, n, 4, "a err") || ck_check(&d, n, 2, "a dq") ||
+        ck_check(&bs, n, 4, "b sci") || ck_check(&be, n, 4, "b err") || ck_check(&bd, n, 2, "b dq")) {
+        ck_release(bufs, 6);
+        return NULL;
+    }
+    float *S = s.buf, *E = e.buf;
+    uint16_t *D = d.buf;
+    const float *BS = bs.buf, *BE = be.buf;
+    const uint16_t *BD = bd.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float a_db = S[i] * BE[i];
+        const float b_da = BS[i] * E[i];
+        S[i] = S[i] * BS[i];
+        const float t = a_db * a_db + b_da * b_da;
+        E[i] = sqrtf(t);
+        D[i] |= BD[i];
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 6);
+    Py_RETURN_NONE;
 }
 
 /* dopp_conv(sci, err, dq, ny, nx, ds, kmin, kmax, d0, border): DoppConv in place, row by row.
@@ -847,6 +982,10 @@ eval_inv_disp(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"good_stats", good_stats, METH_VARARGS,
      "good_stats(sci, err, dq, sdqflags) -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)"},
+    {"noise_ccd", noise_ccd, METH_VARARGS, "noise_ccd(sci, err, bias, gain, readnoise): err written"},
+    {"sub2d", sub2d, METH_VARARGS, "sub2d(sci, err, dq, rsci, rerr, rdq) in place"},
+    {"div2d", div2d, METH_VARARGS, "div2d(sci, err, dq, fsci, ferr, fdq, calibdefect) in place"},
+    {"mult2d", mult2d, METH_VARARGS, "mult2d(asci, aerr, adq, bsci, berr, bdq) in place"},
     {"dopp_conv", dopp_conv, METH_VARARGS, "dopp_conv(sci, err, dq, ny, nx, ds, kmin, kmax, d0, border) in place"},
     {"bin2d_sums", bin2d_sums, METH_VARARGS,
      "bin2d_sums(sci, err, dq, in_ny, in_nx, x0, y0, binx, biny, out_s, out_e2, out_d, ny, nx)"},

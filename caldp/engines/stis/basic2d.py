@@ -18,6 +18,28 @@ F32, F64 = np.float32, np.float64
 KERNELS = "caldp.engines.stis._kernels"
 
 
+def _in_place_kernel(sci, err, dq, rsci, rerr, rdq):
+    """The kernel module when an in-place step can use it: float32 SCI/ERR and uint16 DQ, C-contiguous
+    and writable, references of the same shape and types (anything else: None, the NumPy path)."""
+    k = load(KERNELS)
+    if k is None:
+        return None
+    mine, refs = (sci, err, dq), (rsci, rerr, rdq)
+    types = (F32, F32, np.uint16)
+    for a, r, t in zip(mine, refs, types, strict=True):
+        if not (isinstance(a, np.ndarray) and isinstance(r, np.ndarray)):
+            return None
+        if a.dtype != t or r.dtype != t or a.shape != sci.shape or r.shape != sci.shape:
+            return None
+        if not (a.flags.c_contiguous and a.flags.writeable):
+            return None
+    return k
+
+
+def _refs(rsci, rerr, rdq):
+    return c_array(rsci, F32), c_array(rerr, F32), c_array(rdq, np.uint16)
+
+
 def init_error_ccd(sci: np.ndarray, *, bias: float, gain: float, readnoise: float) -> np.ndarray:
     """``doNoise`` (CCD): ``ERR = sqrt((SCI − bias)·gain + rn²) / gain`` where the signal is positive,
     else ``rn / gain``; `bias` is CCDBIAS when BLEVCORR was not done here, else 0.
@@ -26,6 +48,16 @@ def init_error_ccd(sci: np.ndarray, *, bias: float, gain: float, readnoise: floa
     [5.0, 11.180339813232422]
     """
     b, g, rn = F32(bias), F32(gain), F32(readnoise)
+    k = load(KERNELS)
+    if k is not None and sci.dtype == F32:
+        err = np.empty(sci.shape, F32)
+        k.noise_ccd(c_array(sci, F32), err, float(b), float(g), float(rn))
+        return err
+    return init_error_ccd_numpy(sci, b, g, rn)
+
+
+def init_error_ccd_numpy(sci: np.ndarray, b: F32, g: F32, rn: F32) -> np.ndarray:
+    """:func:`init_error_ccd` in NumPy (the C kernel's reference)."""
     value = (sci - b) * g
     rn2 = rn * rn
     pos = value > 0
@@ -48,7 +80,17 @@ def scale_ref(sci: np.ndarray, err: np.ndarray, k: float) -> tuple[np.ndarray, n
 
 
 def subtract(sci, err, dq, rsci, rerr, rdq) -> None:
-    """``sub2d``: SCI −= ref, ERR = sqrt(ERR² + ref ERR²) (float), DQ |= ref DQ. In place."""
+    """``sub2d``: SCI −= ref, ERR = sqrt(ERR² + ref ERR²) (float), DQ |= ref DQ. In place. The C
+    kernel when built and the arrays fit it, else :func:`subtract_numpy`."""
+    k = _in_place_kernel(sci, err, dq, rsci, rerr, rdq)
+    if k is None:
+        subtract_numpy(sci, err, dq, rsci, rerr, rdq)
+        return
+    k.sub2d(sci, err, dq, *_refs(rsci, rerr, rdq))
+
+
+def subtract_numpy(sci, err, dq, rsci, rerr, rdq) -> None:
+    """:func:`subtract` in NumPy (the C kernel's reference)."""
     np.subtract(sci, rsci, out=sci)
     e = err * err
     e += rerr * rerr
@@ -66,6 +108,15 @@ def divide(sci, err, dq, fsci, ferr, fdq) -> None:
     >>> s.tolist(), e.tolist(), d.tolist()
     ([2.0, 4.0], [0.5, 1.0], [0, 512])
     """
+    k = _in_place_kernel(sci, err, dq, fsci, ferr, fdq)
+    if k is None:
+        divide_numpy(sci, err, dq, fsci, ferr, fdq)
+        return
+    k.div2d(sci, err, dq, *_refs(fsci, ferr, fdq), int(DQ.CALIBDEFECT))
+
+
+def divide_numpy(sci, err, dq, fsci, ferr, fdq) -> None:
+    """:func:`divide` in NumPy (the C kernel's reference)."""
     zero = fsci == 0
     nz = ~zero
     a, b = sci[nz], fsci[nz]
@@ -78,7 +129,17 @@ def divide(sci, err, dq, fsci, ferr, fdq) -> None:
 
 
 def multiply(asci, aerr, adq, bsci, berr, bdq) -> None:
-    """``mult2d`` (delta flat times pixel flat): SCI = a·b, ERR = sqrt((a·ERRb)² + (b·ERRa)²). In place."""
+    """``mult2d`` (delta flat times pixel flat): SCI = a·b, ERR = sqrt((a·ERRb)² + (b·ERRa)²). In place.
+    The C kernel when built and the arrays fit it, else :func:`multiply_numpy`."""
+    k = _in_place_kernel(asci, aerr, adq, bsci, berr, bdq)
+    if k is None:
+        multiply_numpy(asci, aerr, adq, bsci, berr, bdq)
+        return
+    k.mult2d(asci, aerr, adq, *_refs(bsci, berr, bdq))
+
+
+def multiply_numpy(asci, aerr, adq, bsci, berr, bdq) -> None:
+    """:func:`multiply` in NumPy (the C kernel's reference)."""
     a_db = asci * berr
     b_da = bsci * aerr
     np.multiply(asci, bsci, out=asci)

@@ -211,3 +211,21 @@ def test_ocrreject_kernels_equal_numpy(both, initgues, skysub, nimgs):
     (c, _), (py, _) = both(run, *scis, *dqs)
     assert _bits(c) == _bits(py)
     assert c[4 + nimgs - 1] > 0  # something was rejected
+
+
+def test_calstis1_arithmetic_kernels_equal_numpy(both):
+    """Noise, bias/dark subtraction, flat division (zeros, NaN) and the flat product, in place."""
+    sci, err, dq = _images((211, 173), seed=21, nan=True)
+    rs, re_, rd = _images((211, 173), seed=22, nan=True)
+    flat = rs.copy()
+    flat[::7, ::5] = 0.0
+    flat[3, 4] = -0.0
+
+    def noise(s):
+        return basic2d.init_error_ccd(s, bias=F32(1510.5), gain=F32(4.016), readnoise=F32(7.3))
+
+    (c, _), (py, _) = both(noise, sci)
+    assert _bits(c) == _bits(py)
+    for f, ref in ((basic2d.subtract, rs), (basic2d.divide, flat), (basic2d.multiply, rs)):
+        (_, c), (_, py) = both(f, sci, err, dq, ref, re_, rd)
+        assert _bits(list(c[:3])) == _bits(list(py[:3])), f.__name__
