@@ -34,6 +34,22 @@ def _median_f32(sorted_vals: np.ndarray, n: np.ndarray) -> np.ndarray:
     return np.where(even, (lo + hi) / F32(2.0), hi).astype(F32)
 
 
+def _column_sums(d: np.ndarray) -> np.ndarray:
+    """Each column's float64 sum added row by row, top to bottom (as ``np.add.accumulate(d, axis=0)[-1]``,
+    without its whole cumulative array).
+
+    >>> _column_sums(np.array([[1e16, 1.0], [1.0, 2.0], [-1e16, 3.0]])).tolist()
+    [0.0, 6.0]
+    """
+    ny, nx = d.shape
+    if ny == 0:
+        return np.zeros(nx)
+    out = d[0].copy()
+    for row in d[1:]:
+        out += row
+    return out
+
+
 def clean_mean(values: np.ndarray, sel: np.ndarray, min_mad: float, mad_reject: float):
     """``CleanMean`` of the selected float32 values of each column: (count used, mean, stddev)."""
     with np.errstate(invalid="ignore"):  # inf − inf in the unused tail of each column
@@ -52,8 +68,8 @@ def _clean_mean(values: np.ndarray, sel: np.ndarray, min_mad: float, mad_reject:
     dev = np.abs((srt - median[None, :]).astype(F64))
     use = valid & (dev < mad_reject * mad.astype(F64)[None, :])
     d = np.where(use, srt.astype(F64), 0.0)
-    ssum = np.add.accumulate(d, axis=0)[-1] if ny else np.zeros(nx)
-    ssq = np.add.accumulate(d * d, axis=0)[-1] if ny else np.zeros(nx)
+    ssum = _column_sums(d)
+    ssq = _column_sums(d * d)
     nsum = use.sum(axis=0)
     dsum = nsum.astype(F64)
     with np.errstate(divide="ignore", invalid="ignore"):
