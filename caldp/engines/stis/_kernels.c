@@ -8,6 +8,7 @@
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   unbin2d_rows binning.unbin2d's SCI/ERR  (HSTCAL lib/unbin2d.c: bilinear expansion)
  *   ocr_tests, ocr_accumulate  ocrreject._tests, _accumulate (HSTCAL cs2/crrej_loop.c's pixel arithmetic)
+ *   interp2d    x2d.interp2d                (HSTCAL cs7/interp2d.c: Interp2D, bilinear with DQ weights)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
@@ -584,6 +585,118 @@ ocr_accumulate(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* ----------------------------------------------------------------------------------- Interp2D */
+
+static int64_t
+nint64(double x)
+{
+    return x >= 0.0 ? (int64_t)trunc(x + 0.5) : (int64_t)trunc(x - 0.5);
+}
+
+/* interp2d(sci, err, dq, iny, inx, ix, iy, sdqflags, detectorprob, osci, oerr, odq): x2d.interp2d at
+ * every point (ix, iy) (finite doubles; the input at least 2 × 2): float32 bilinear weights, zeroed for
+ * a neighbour with an `sdqflags` bit and renormalised by their float sum (none left, or the sum <= 0:
+ * the nearest pixel is copied), Σ w·v and Σ (w·e)·e left to right in float, the error's sqrt in
+ * double; DQ the OR of the four neighbours; a point whose nearest pixel is off the image: 0, 0,
+ * `detectorprob`. */
+static PyObject *
+interp2d(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, err = {0}, dq = {0}, ixb = {0}, iyb = {0}, os = {0}, oe = {0}, od = {0};
+    Py_buffer *bufs[] = {&sci, &err, &dq, &ixb, &iyb, &os, &oe, &od};
+    Py_ssize_t iny, inx;
+    int sdqflags;
+    unsigned int detprob;
+    if (!PyArg_ParseTuple(args, "y*y*y*nny*y*iIw*w*w*", &sci, &err, &dq, &iny, &inx, &ixb, &iyb, &sdqflags, &detprob,
+                          &os, &oe, &od))
+        return NULL;
+    Py_ssize_t n = ixb.len / (Py_ssize_t)sizeof(double);
+    if (ck_check(&sci, iny * inx, 4, "sci") || ck_check(&err, iny * inx, 4, "err") || ck_check(&dq, iny * inx, 2, "dq") ||
+        ck_check(&ixb, n, 8, "ix") || ck_check(&iyb, n, 8, "iy") || ck_check(&os, n, 4, "osci") ||
+        ck_check(&oe, n, 4, "oerr") || ck_check(&od, n, 2, "odq")) {
+        ck_release(bufs, 8);
+        return NULL;
+    }
+    if (iny < 2 || inx < 2) {
+        ck_release(bufs, 8);
+        PyErr_SetString(PyExc_ValueError, "interp2d: the input must be at least 2 x 2");
+        return NULL;
+    }
+    const float *S = sci.buf, *E = err.buf;
+    const uint16_t *D = dq.buf;
+    const double *IX = ixb.buf, *IY = iyb.buf;
+    float *OS = os.buf, *OE = oe.buf;
+    uint16_t *OD = od.buf;
+    const uint16_t mask = (uint16_t)(sdqflags & 0xFFFF);
+
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const double x = IX[k], y = IY[k];
+        const int64_t iix = nint64(x), iiy = nint64(y);
+        if (iix < 0 || iix > inx - 1 || iiy < 0 || iiy > iny - 1) {
+            OS[k] = 0.0f;
+            OE[k] = 0.0f;
+            OD[k] = (uint16_t)detprob;
+            continue;
+        }
+        int64_t ii = (int64_t)trunc(x), ij = (int64_t)trunc(y);
+        if (ii < 0) ii = 0;
+        if (ii > inx - 2) ii = inx - 2;
+        if (ij < 0) ij = 0;
+        if (ij > iny - 2) ij = iny - 2;
+        const float q = (float)(x - (double)ii), p = 1.0f - q;
+        const float s = (float)(y - (double)ij), r = 1.0f - s;
+        float w0 = p * r, w1 = q * r, w2 = p * s, w3 = q * s;
+        const Py_ssize_t i00 = ij * inx + ii, i10 = i00 + 1, i01 = i00 + inx, i11 = i01 + 1;
+        const uint16_t d00 = D[i00], d10 = D[i10], d01 = D[i01], d11 = D[i11];
+        int nearest = 0;
+        if (mask) {
+            const int b0 = (d00 & mask) != 0, b1 = (d10 & mask) != 0, b2 = (d01 & mask) != 0, b3 = (d11 & mask) != 0;
+            if (b0) w0 = 0.0f;
+            if (b1) w1 = 0.0f;
+            if (b2) w2 = 0.0f;
+            if (b3) w3 = 0.0f;
+            const int ngood = 4 - (b0 + b1 + b2 + b3);
+            float sumw = w0 + w1;
+            sumw = sumw + w2;
+            sumw = sumw + w3;
+            nearest = ngood == 0 || sumw <= 0.0f;
+            if (ngood < 4 && !nearest) {
+                w0 = w0 / sumw;
+                w1 = w1 / sumw;
+                w2 = w2 / sumw;
+                w3 = w3 / sumw;
+            }
+        }
+        float value, oerr;
+        if (nearest) {
+            const Py_ssize_t near = iiy * inx + iix;
+            value = S[near];
+            oerr = E[near];
+        } else {
+            value = w0 * S[i00] + w1 * S[i10];
+            value = value + w2 * S[i01];
+            value = value + w3 * S[i11];
+            float t0 = w0 * E[i00], t1 = w1 * E[i10], t2 = w2 * E[i01], t3 = w3 * E[i11];
+            t0 = t0 * E[i00];
+            t1 = t1 * E[i10];
+            t2 = t2 * E[i01];
+            t3 = t3 * E[i11];
+            float var = t0 + t1;
+            var = var + t2;
+            var = var + t3;
+            oerr = var > 0.0f ? (float)sqrt((double)var) : 0.0f;
+        }
+        OS[k] = value;
+        OE[k] = oerr;
+        OD[k] = d00 | d10 | d01 | d11;
+    }
+    Py_END_ALLOW_THREADS
+
+    ck_release(bufs, 8);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------------------------ FFT */
 
 /* One FFTPACK pass (passf2/3/4, passb2/3/4) on one row: cc viewed as (l1, ip, ido), ch as (ip, l1,
@@ -995,6 +1108,8 @@ static PyMethodDef methods[] = {
      "ocr_tests(sci, ave, avevar, pic, hitc, spill_ok, sig2, rog2, exp2, efac, sky, gain, scale, psig2)"},
     {"ocr_accumulate", ocr_accumulate, METH_VARARGS,
      "ocr_accumulate(pic, good, total, efacsum, sumvar, sig2, rog2, exp2, efac, sky, gain, scale, psig2)"},
+    {"interp2d", interp2d, METH_VARARGS,
+     "interp2d(sci, err, dq, iny, inx, ix, iy, sdqflags, detectorprob, osci, oerr, odq)"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {"eval_inv_disp", eval_inv_disp, METH_VARARGS,

@@ -28,8 +28,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..common.kernels import c_array, load
+
 F32, F64 = np.float32, np.float64
 DETECTORPROB = 4
+KERNELS = "caldp.engines.stis._kernels"
 DATAMASKED = 8
 REF_ANGLE = 0.315  # degrees: the nominal slit angle of the dispersion relations (calstis7.h)
 SIGNIFICANT_FRACTION = 0.5  # DataMasked flags beyond the slit ends only if it is this much shorter
@@ -215,7 +218,28 @@ def interp2d(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ix, iy, sdqflags:
     float, a neighbour with an `sdqflags` bit gets weight 0 and the others are renormalised (all
     four flagged: the nearest pixel is copied); ``Σ w·v`` and ``Σ (w·e)·e`` added left to right in
     float, the error ``sqrt`` in double; DQ the OR of the four neighbours. Off the image: 0, 0,
-    DETECTORPROB. calstis7 calls it with sdqflags 0, calstis6's cross correlation with SDQFLAGS."""
+    DETECTORPROB. calstis7 calls it with sdqflags 0, calstis6's cross correlation with SDQFLAGS.
+    The C kernel (``_kernels.interp2d``, point by point) when built and the points are finite, else
+    :func:`interp2d_numpy` (the reference)."""
+    ix = np.asarray(ix, F64)
+    iy = np.asarray(iy, F64)
+    k = load(KERNELS)
+    types_ok = sci.dtype == err.dtype == F32 and dq.dtype == np.uint16 and sci.shape == err.shape == dq.shape
+    if k is None or not (types_ok and sci.ndim == 2 and min(sci.shape) >= 2 and ix.shape == iy.shape):
+        return interp2d_numpy(sci, err, dq, ix, iy, sdqflags)
+    if not (np.isfinite(ix).all() and np.isfinite(iy).all()):
+        return interp2d_numpy(sci, err, dq, ix, iy, sdqflags)
+    osci, oerr, odq = np.empty(ix.shape, F32), np.empty(ix.shape, F32), np.empty(ix.shape, np.uint16)
+    iny, inx = sci.shape
+    k.interp2d(
+        c_array(sci, F32), c_array(err, F32), c_array(dq, np.uint16), iny, inx, c_array(ix, F64), c_array(iy, F64),
+        int(sdqflags), DETECTORPROB, osci, oerr, odq,
+    )  # fmt: skip
+    return osci, oerr, odq
+
+
+def interp2d_numpy(sci: np.ndarray, err: np.ndarray, dq: np.ndarray, ix, iy, sdqflags: int = 0):
+    """:func:`interp2d` in NumPy, all points at once (the C kernel's reference)."""
     ix = np.asarray(ix, F64)
     iy = np.asarray(iy, F64)
     iny, inx = sci.shape

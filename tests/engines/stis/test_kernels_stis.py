@@ -229,3 +229,23 @@ def test_calstis1_arithmetic_kernels_equal_numpy(both):
     for f, ref in ((basic2d.subtract, rs), (basic2d.divide, flat), (basic2d.multiply, rs)):
         (_, c), (_, py) = both(f, sci, err, dq, ref, re_, rd)
         assert _bits(list(c[:3])) == _bits(list(py[:3])), f.__name__
+
+
+@pytest.mark.parametrize("sdqflags", [0, 4, 31743])
+def test_interp2d_kernel_equals_numpy(both, sdqflags):
+    """Points inside, on the edges and off the image, neighbours flagged (renormalised weights, all four
+    flagged: the nearest pixel), negative variances, as 1-D and 2-D point arrays."""
+    from caldp.engines.stis import x2d
+
+    sci, err, dq = _images((57, 83), seed=sdqflags, nan=True)
+    err[::9, ::4] = -err[::9, ::4]
+    dq[10:12, 20:22] = 4
+    rng = np.random.default_rng(sdqflags + 1)
+    ix = rng.uniform(-2.0, 85.0, (40, 300))
+    iy = rng.uniform(-2.0, 59.0, (40, 300))
+    ix[0, :5] = [0.0, 82.0, 82.4999, 82.5, -0.5]
+    iy[0, :5] = [0.0, 56.0, 56.4999, 1.0, -0.4999]
+    ix[1, :4], iy[1, :4] = [20.5, 21.0, 20.2, 20.9], [10.5, 11.0, 10.9, 10.1]
+    for pts in ((ix, iy), (ix[3], iy[3])):
+        (c, _), (py, _) = both(partial(x2d.interp2d, sdqflags=sdqflags), sci, err, dq, *pts)
+        assert _bits(list(c)) == _bits(list(py))
