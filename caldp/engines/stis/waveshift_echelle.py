@@ -319,9 +319,16 @@ def make_template(shape, traces: list[Trace], edges, flux, disp: Disp, slitwidth
         y_high = np.where(hi >= 0.0, (hi + 0.5).astype(np.int64), -((-(hi - 0.5)).astype(np.int64)))
         ok &= (y_high >= 0) & (y_low < ny)
         y_low, y_high = np.maximum(y_low, 0), np.minimum(y_high, ny - 1)
-        mask = ok[None, :] & (rows >= y_low[None, :]) & (rows <= y_high[None, :])
-        add = np.broadcast_to(tspec[None, :], shape)[mask]
-        clamp[mask] = (clamp[mask].astype(F64) + add).astype(F32)
+        if not ok.any():
+            continue
+        # only the band of rows the slit covers in some column can change (the rest of the image
+        # would be masked out): the same pixels, in the same order, as masking the whole image
+        r0, r1 = int(y_low[ok].min()), int(y_high[ok].max()) + 1
+        band = rows[r0:r1]
+        mask = ok[None, :] & (band >= y_low[None, :]) & (band <= y_high[None, :])
+        add = np.broadcast_to(tspec[None, :], mask.shape)[mask]
+        view = clamp[r0:r1]
+        view[mask] = (view[mask].astype(F64) + add).astype(F32)
     return clamp
 
 
