@@ -256,7 +256,7 @@ TILE = 128
 TILE_HALO = 16
 
 
-def tiled_filter(op, image: np.ndarray, reach: int, fill) -> np.ndarray:
+def tiled_filter(op, image: np.ndarray, reach: int, fill, inplace: bool = False) -> np.ndarray:
     """``op(image)`` for a local filter that reaches `reach` pixels, computed only where `image` varies.
 
     `op` must be a function of the pixels within `reach` (Chebyshev distance) of each output pixel
@@ -270,8 +270,14 @@ def tiled_filter(op, image: np.ndarray, reach: int, fill) -> np.ndarray:
     in ``op(image)``, so the result is the same bit for bit. The sky-cell footprints are masks of
     7000 x 7000 pixels that change value only along the chips' edges, so this runs ``op`` on a few
     percent of them.
+
+    With `inplace` the result overwrites `image` (same dtype as the result): a row of tiles is
+    written back once the next row is done, as no later tile's halo reaches it (TILE > TILE_HALO).
     """
     if reach >= TILE_HALO or image.ndim != 2:
+        if inplace:
+            image[...] = op(image)
+            return image
         return op(image)
     ny, nx = image.shape
     h, per = TILE_HALO, TILE // TILE_HALO
@@ -292,10 +298,12 @@ def tiled_filter(op, image: np.ndarray, reach: int, fill) -> np.ndarray:
         # tile ti (ti >= 1) covers blocks ti*per-1 .. ti*per+per: whole blocks, so h or more from the edge
         constant[1 : 1 + t_lo.shape[0], 1 : 1 + t_lo.shape[1]] = t_lo == t_hi
         tile_value[1 : 1 + t_lo.shape[0], 1 : 1 + t_lo.shape[1]] = t_lo
-    out = None
+    out = image if inplace else None
+    pending = None  # inplace: (y0, y1, results) of the previous row of tiles
     values = {}
     for ti, y0 in enumerate(range(0, ny, TILE)):
         y1 = min(ny, y0 + TILE)
+        row = None
         for tj, x0 in enumerate(range(0, nx, TILE)):
             x1 = min(nx, x0 + TILE)
             if constant[ti, tj]:
@@ -307,15 +315,39 @@ def tiled_filter(op, image: np.ndarray, reach: int, fill) -> np.ndarray:
                 wy0, wx0 = max(0, y0 - h), max(0, x0 - h)
                 window = op(image[wy0 : min(ny, y1 + h), wx0 : min(nx, x1 + h)])
                 part = window[y0 - wy0 : y1 - wy0, x0 - wx0 : x1 - wx0]
-            if out is None:
-                out = np.empty(image.shape, np.asarray(part).dtype)
-            out[y0:y1, x0:x1] = part
+            if inplace:
+                if row is None:
+                    row = np.empty((y1 - y0, nx), image.dtype)
+                row[:, x0:x1] = part
+            else:
+                if out is None:
+                    out = np.empty(image.shape, np.asarray(part).dtype)
+                out[y0:y1, x0:x1] = part
+        if inplace:
+            if pending is not None:
+                image[pending[0] : pending[1]] = pending[2]
+            pending = (y0, y1, row)
+    if inplace and pending is not None:
+        image[pending[0] : pending[1]] = pending[2]
     return out
+
+
+class _Scratch(np.ndarray):
+    """A fresh ``astype`` copy of a :class:`_Footprint` mask: nothing else refers to it, so the sky-cell
+    worker's Gaussian smoothing may write its result into it (saves a 7000 x 7000 float32 array)."""
+
+
+class _Footprint(np.ndarray):
+    """A footprint mask made by the sky-cell worker's dilation; its ``astype`` copies are :class:`_Scratch`."""
+
+    def astype(self, *args, **kwargs):
+        return np.asarray(self).astype(*args, **kwargs).view(_Scratch)
 
 
 class _TiledNdimage:
     """``scipy.ndimage`` for the sky-cell worker's ``cell_utils``: its erosions, dilations and Gaussian
-    smoothing of footprint masks run through :func:`tiled_filter` (same results); the rest is scipy's."""
+    smoothing of footprint masks run through :func:`tiled_filter` (same results), the smoothing in
+    place of its scratch input and the labels in uint8 (less memory); the rest is scipy's."""
 
     def __init__(self):
         from scipy import ndimage
@@ -339,7 +371,15 @@ class _TiledNdimage:
         return self._binary(self._nd.binary_erosion, image, kwargs)
 
     def binary_dilation(self, image, **kwargs):
-        return self._binary(self._nd.binary_dilation, image, kwargs)
+        return self._binary(self._nd.binary_dilation, image, kwargs).view(_Footprint)
+
+    def label(self, image, structure=None, output=None):
+        """scipy's labels, held as uint8 while there are fewer than 256 regions (a footprint has one per chip):
+        the same labels and count, a quarter of the memory of int32 (~160 MB less at the worker's peak)."""
+        if structure is None and output is None:
+            with contextlib.suppress(RuntimeError):  # "insufficient bit-depth": more than 255 regions
+                return self._nd.label(image, output=np.uint8)
+        return self._nd.label(image, structure, output)
 
     def gaussian_filter(self, image, sigma=None, **kwargs):
         func = self._nd.gaussian_filter
@@ -350,7 +390,9 @@ class _TiledNdimage:
         def fill(v):
             return func(np.full((2 * TILE_HALO + 1,) * 2, v, np.float32), sigma)[TILE_HALO, TILE_HALO]
 
-        return tiled_filter(lambda a: func(a, sigma), image, reach, fill)
+        inplace = isinstance(image, _Scratch)
+        image = np.asarray(image)
+        return tiled_filter(lambda a: func(a, sigma), image, reach, fill, inplace=inplace)
 
 
 #: Niceness of the sky-cell worker, which runs beside AstroDrizzle and uses the core its serial steps leave idle.
@@ -595,6 +637,36 @@ def _parallel_blot(run_blot, cores: int):
     return run
 
 
+def _chip_by_chip_driz_cr(driz_cr):
+    """``drizCR._driz_cr`` called once per chip, so that one chip's arrays are freed before the next.
+
+    ``_driz_cr`` loops over an image's chips and keeps a dozen chip-sized temporaries (blot,
+    derivative, noise model, masks, convolutions; ~0.35 GB for a full WFC chip) in local variables
+    until the next chip's replace them, so a worker's peak holds two chips' worth. Each chip's
+    computation depends only on that chip (its CR mask file is written per chip); with
+    ``driz_cr_corr`` (``_crclean`` files of all chips together) or ``in_memory`` the original
+    runs as it is. Each call marks only its chip as a group member (``_driz_cr`` skips the
+    others), as AstroDrizzle does for chips it leaves out; the marks are put back afterwards.
+    """
+
+    def run(sciImage, virtual_outputs, paramDict):
+        chips = [sciImage[f"{sciImage.scienceExt},{k}"] for k in range(1, sciImage._numchips + 1)]
+        members = [chip for chip in chips if chip.group_member]
+        if len(members) < 2 or paramDict.get("driz_cr_corr") or paramDict.get("inmemory"):
+            return driz_cr(sciImage, virtual_outputs, paramDict)
+        saved = [chip.group_member for chip in chips]
+        try:
+            for member in members:
+                for chip in chips:
+                    chip.group_member = chip is member
+                driz_cr(sciImage, virtual_outputs, paramDict)
+        finally:
+            for chip, was in zip(chips, saved, strict=True):
+                chip.group_member = was
+
+    return run
+
+
 #: What drizzlepac printed while being imported here (its loggers' stdout handlers point at it).
 _import_output: io.StringIO | None = None
 _import_lock = threading.Lock()
@@ -660,10 +732,11 @@ def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, c
     os.environ.update(drizzle_env(env))
     sys.argv = ["runastrodriz.py", "-n", str(cores), name]
 
-    from drizzlepac import ablot, adrizzle, runastrodriz
+    from drizzlepac import ablot, adrizzle, drizCR, runastrodriz
     from drizzlepac.haputils import cell_utils, processing_utils
 
     ablot.run_blot = _parallel_blot(ablot.run_blot, cores)
+    drizCR._driz_cr = _chip_by_chip_driz_cr(drizCR._driz_cr)
 
     job = SkycellJob(calibrated_files(Path("."), name))
     processing_utils.add_skycell_to_header = job.add_skycell_to_header

@@ -83,6 +83,12 @@ def test_tiled_filters_equal_scipy():
         f = ndimage.binary_dilation(ndimage.binary_erosion(m, iterations=3), iterations=3).astype(np.float32)
         want, got = ndimage.gaussian_filter(f, sigma=2), tiled.gaussian_filter(f, sigma=2)
         assert got.dtype == np.float32 and np.array_equal(got.view(np.int32), want.view(np.int32)), m.shape
+        # as find_corners calls it: the dilation's astype copy is smoothed in place
+        scratch = tiled.binary_dilation(tiled.binary_erosion(m, iterations=3), iterations=3).astype(np.float32)
+        assert isinstance(scratch, stage2._Scratch)
+        got = tiled.gaussian_filter(scratch, sigma=2)
+        assert np.shares_memory(got, scratch) and type(got) is np.ndarray
+        assert np.array_equal(got.view(np.int32), want.view(np.int32)), m.shape
 
 
 def test_tiled_filters_skip_constant_tiles():
@@ -102,3 +108,18 @@ def test_tiled_filters_skip_constant_tiles():
     assert np.array_equal(
         stage2._TiledNdimage().binary_erosion(m, border_value=1), ndimage.binary_erosion(m, border_value=1)
     )
+
+
+def test_footprint_labels_are_scipy_labels():
+    tiled = stage2._TiledNdimage()
+    m = np.zeros((60, 80), bool)
+    m[5:20, 5:30] = m[30:50, 40:70] = True
+    got, n = tiled.label(m)
+    want, n_want = ndimage.label(m)
+    assert got.dtype == np.uint8 and n == n_want == 2 and np.array_equal(got, want)
+    assert ndimage.find_objects(got) == ndimage.find_objects(want)
+    many = np.zeros((64, 64), bool)
+    many[::2, ::2] = True  # 1024 regions: scipy's own int32 labels
+    got, n = tiled.label(many)
+    want, n_want = ndimage.label(many)
+    assert got.dtype == want.dtype and n == n_want == 1024 and np.array_equal(got, want)
