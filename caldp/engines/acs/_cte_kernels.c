@@ -115,6 +115,41 @@ dadj_row(const float *o0, const float *o1, const float *o2, const float *s0, con
         dadj_row_impl(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, 0);
 }
 
+/* -1: not decided yet (the CPU is asked on first use); set_simd(False) forces the portable code (tests). */
+static int use_avx512 = -1;
+
+static int
+avx512_ok(void)
+{
+#if CTE_AVX512
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+#else
+    return 0;
+#endif
+}
+
+#if CTE_AVX512
+/* apply_row's eight chains of the rms sum over columns 0..n8-1 (n8 a multiple of 8) in one AVX-512
+ * register: lane l adds the columns c = l (mod 8), the same additions in the same order. */
+__attribute__((target("avx512f"))) static void
+row_sums_avx512(const float *o, const float *s, Py_ssize_t n8, double *acc, double *cnt)
+{
+    __m512d a = _mm512_setzero_pd(), k = _mm512_setzero_pd();
+    const __m512d lim = _mm512_set1_pd(0.1), one = _mm512_set1_pd(1.0);
+    for (Py_ssize_t c = 0; c < n8; c += 8) {
+        const __m256 of = _mm256_loadu_ps(o + c), sf = _mm256_loadu_ps(s + c);
+        const __m512d t = _mm512_cvtps_pd(_mm256_sub_ps(of, sf));
+        const __mmask8 use = _mm512_cmp_pd_mask(_mm512_abs_pd(_mm512_cvtps_pd(of)), lim, _CMP_GT_OQ) |
+                             _mm512_cmp_pd_mask(_mm512_abs_pd(_mm512_cvtps_pd(sf)), lim, _CMP_GT_OQ);
+        a = _mm512_add_pd(a, _mm512_maskz_mul_pd(use, t, t)); /* use ? t*t : +0.0 */
+        k = _mm512_add_pd(k, _mm512_maskz_mov_pd(use, one));
+    }
+    _mm512_storeu_pd(acc, a);
+    _mm512_storeu_pd(cnt, k);
+}
+#endif
+
 /* rsz = f32(rsz + adj*0.75) on one row (o: obs, s: rsz, a: adjustment); the row's sum of (obs - rsz)^2
  * over pixels with |obs| > 0.1 or |rsz| > 0.1 and their count. The sum only feeds the stop test, so it
  * is added in eight chains here (fast); exact_row gives the reference order (sequential in columns)
@@ -126,6 +161,12 @@ apply_row(const float *o, float *s, const float *a, Py_ssize_t ncols, double *su
         s[c] = (float)((double)s[c] + (double)a[c] * 0.75);
     double acc[8] = {0}, n[8] = {0};
     Py_ssize_t c = 0;
+#if CTE_AVX512
+    if (use_avx512) {
+        c = ncols & ~(Py_ssize_t)7;
+        row_sums_avx512(o, s, c, acc, n);
+    }
+#endif
     for (; c + 8 <= ncols; c += 8)
         for (int l = 0; l < 8; l++) {
             const double t = (double)(float)(o[c + l] - s[c + l]);
@@ -184,6 +225,8 @@ smooth_round(PyObject *self, PyObject *args)
     const float *obs = bo.buf, *above = be.buf, *below = (const float *)be.buf + ncols;
     float *rsz = bs.buf;
     double *sum = bsum.buf, *cnt = bcnt.buf;
+    if (use_avx512 < 0)
+        use_avx512 = avx512_ok();
     double *wcarry = malloc(ncols * sizeof(double));
     float *abuf = malloc(2 * ncols * sizeof(float));
     if (!wcarry || !abuf) {
@@ -536,19 +579,7 @@ rows_trail_avx512(double *col, Py_ssize_t i0, Py_ssize_t i1, int tlens, const Sc
 }
 #endif
 
-/* -1: not decided yet (the CPU is asked on first use); set_simd(False) forces the portable rows (tests). */
-static int use_avx512 = -1;
 
-static int
-avx512_ok(void)
-{
-#if CTE_AVX512
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f");
-#else
-    return 0;
-#endif
-}
 
 /* Rows i0..i1-1 of a trap's pass; the lanes' bounds of these rows (as lane_minmax) into hi, lo. */
 static inline void
@@ -975,8 +1006,8 @@ forward(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* set_simd(flag): use the AVX-512 readout rows when the CPU has them (flag true) or the portable ones;
- * returns whether AVX-512 is now used. */
+/* set_simd(flag): use the AVX-512 readout rows and smoothing sums when the CPU has them (flag true) or
+ * the portable ones; returns whether AVX-512 is now used. */
 static PyObject *
 set_simd(PyObject *self, PyObject *args)
 {
@@ -1012,7 +1043,8 @@ block_paths(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"set_lane_limit", set_lane_limit, METH_VARARGS, "run blocks with at most n busy lanes lane by lane (tests)."},
     {"block_paths", block_paths, METH_NOARGS, "readout blocks per path since the last call (tests)."},
-    {"set_simd", set_simd, METH_VARARGS, "choose the AVX-512 (True, if the CPU has it) or the portable readout rows."},
+    {"set_simd", set_simd, METH_VARARGS,
+     "choose the AVX-512 (True, if the CPU has it) or the portable readout rows and smoothing sums."},
     {"smooth_round", smooth_round, METH_VARARGS,
      "one cteSmoothImage round (find_dadjFast, apply 0.75*adjustment) over rows r0..r1; per-row rms sums (fast order)."},
     {"smooth_exact", smooth_exact, METH_VARARGS, "every row's rms sum in the reference order (cteSmoothImage)."},

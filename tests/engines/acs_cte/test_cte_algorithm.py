@@ -183,8 +183,9 @@ def test_c_smoothing_row_ranges_match_numpy_bits(parts):
 
 
 @pytest.mark.parametrize("slack", [1e-12, float("inf")], ids=["fast-sum", "reference-sum"])
-def test_c_smoothing_stop_sum_matches_numpy_bits(slack):
-    """The smoothing's stop test with the fast sum and with the reference-order sum every round."""
+def test_c_smoothing_stop_sum_matches_numpy_bits(slack, simd):
+    """The smoothing's stop test with the fast sum (AVX-512 or portable chains) and with the
+    reference-order sum every round."""
     img = _block_image(64, 45, seed=2)
     ref, n = P.smooth_readnoise(img, 4.0)
     assert n >= 2
@@ -196,6 +197,26 @@ def test_c_smoothing_stop_sum_matches_numpy_bits(slack):
     use = (np.abs(img.astype(F64)) > 0.1) | (np.abs(ref.astype(F64)) > 0.1)
     d = (img - ref).astype(F64)
     assert_array_equal(rowsum, np.cumsum(np.where(use, d * d, 0.0), axis=1)[:, -1])
+
+
+def test_c_smoothing_fast_sums_same_both_ways():
+    """A smoothing round's per-row fast sums and counts (eight chains by column mod 8, the tail
+    columns on chain 0) and its pixels are the same with the AVX-512 sums and the portable ones."""
+    mod = _ckernels().mod
+    img = _block_image(30, 45, seed=9)
+    img[4, :7] = 0.05  # pixels not counted (|obs| and |rsz| ≤ 0.1)
+    out = {}
+    for flag in (True, False):
+        used = mod.set_simd(flag)
+        rsz, rowsum, rowcnt = img.copy(), np.zeros(30), np.zeros(30)
+        mod.smooth_round(img, rsz, np.zeros((2, 45), F32), rowsum, rowcnt, 30, 45, 0, 30, 4.0)
+        out[used] = (rsz, rowsum, rowcnt)
+    mod.set_simd(True)
+    if len(out) < 2:
+        pytest.skip("no AVX-512 on this CPU: only the portable sums exist")
+    for a, b in zip(out[True], out[False], strict=True):
+        assert_array_equal(a.view(np.uint8), b.view(np.uint8))
+    assert out[True][2][4] < 45  # some pixels of row 4 were left out of the sum
 
 
 def _block_image(nrows=120, ncols=20, seed=11):
