@@ -5,9 +5,9 @@ echelle wavecals), calstis12 into the ``_flt``, then calstis7 (X2DCORR: each ord
 rectified into its own imset of the ``_x2d``, :mod:`.x2d_io`) and calstis6 (X1DCORR: one ``_x1d``
 row per order, :mod:`.x1d_echelle`).
 
-FLUXCORR (with the echelle blaze shift) is done by both. The scattered-light correction (SC2DCORR:
-ECHSCTAB, EXSTAB, CDSTAB, RIPTAB, …), first-order MAMA spectra, RPTCORR of spectra and TIME-TAG data
-stop with an EngineError naming the switch before anything is written.
+FLUXCORR (with the echelle blaze shift) is done by both, the scattered-light correction (SC2DCORR)
+by calstis6 (:mod:`.scatter`, full-frame data). First-order MAMA spectra, RPTCORR of spectra and
+TIME-TAG data stop with an EngineError naming the switch before anything is written.
 """
 
 from __future__ import annotations
@@ -123,12 +123,8 @@ def process(exp: Exposure, raw, root: str, out, env, *, keep: bool = False, wavf
         x2d_io.check(primary, env, fname)
     if x1d:
         x1d_echelle.check(primary, env, fname)
-    elif _perform(primary, "SC2DCORR"):  # read by calstis6 only
-        raise EngineError(
-            "SC2DCORR=PERFORM is not supported for echelle data by the builtin STIS engine yet",
-            file=fname,
-            keyword="SC2DCORR",
-        )
+    elif _perform(primary, "SC2DCORR"):  # read by calstis6 only: cs0.e ignores it without X1DCORR
+        log.info("SC2DCORR=PERFORM without X1DCORR: nothing to do")
     checks.check_references(primary, need, lambda key: resolve(primary[key], env, keyword=key), fname)
     if wav is not None:
         wp = wav.exp.primary

@@ -196,7 +196,8 @@ def calc_back(sci, err, dq, y_box: np.ndarray, xtr: Xtract, ltm, ltv) -> Backgro
             sy = np.where(keep, sy + osci, sy)
             sx2 = np.where(keep, sx2 + yy * yy, sx2)
             sxy = np.where(keep, sxy + yy * osci, sxy)
-            sy2 = np.where(keep, sy2 + osci * osci, sy2)
+            o32 = osci.astype(F32)  # X1DBack's oSci is a float: its square is a float product
+            sy2 = np.where(keep, sy2 + (o32 * o32).astype(F64), sy2)
             new_sigma = np.where(keep, new_sigma + residual * residual, new_sigma)
             nf += flagged
             ns += clip

@@ -14,8 +14,11 @@ mean offset of the rows. FLUXCORR: each order's PHOTTAB row shifted by the MSM/b
 shift), AbsFlux6 without the CCD Q factor, with PCTAB (the aperture's and CENWAVE's rows, the same
 for every order), GACTAB and TDSTAB (:mod:`.tds`) when given; BLZSHIFT the mean shift.
 
-Not in: SC2DCORR (scattered light), SGEOCORR, optimal extraction — each stops with an EngineError
-naming the switch or table before anything is written.
+SC2DCORR (the scattered-light correction, :func:`calstis6_idt` over :mod:`.scatter`): full-frame
+low-res data, as cs0.e runs it.
+
+Not in: SGEOCORR, optimal extraction, SC2DCORR of subarrays or high-res data — each stops with an
+EngineError naming the switch or table.
 """
 
 from __future__ import annotations
@@ -110,7 +113,7 @@ def read_xtract_orders(t: _Table, aperture: str, opt_elem: str, cenwave: int) ->
 def check(primary, env, fname: str = "", switches: Mapping | None = None) -> None:
     """What the builtin echelle calstis6 refuses, before any pixel."""
     sw = switches or primary
-    for key in ("SC2DCORR", "SGEOCORR"):
+    for key in ("SGEOCORR",):
         if _switch(sw.get(key)) == "PERFORM":
             raise EngineError(
                 f"{key}=PERFORM with echelle X1DCORR is not supported by the builtin STIS engine yet",
@@ -118,6 +121,9 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
                 keyword=key,
             )
     refs = Refs(dict(env), primary)
+    if _switch(sw.get("SC2DCORR")) == "PERFORM":
+        for key in SC2D_TABLES:
+            refs.path(key)
     if _switch(sw.get("FLUXCORR")) == "PERFORM":
         if _switch(sw.get("DISPCORR")) != "PERFORM":
             raise EngineError("FLUXCORR without DISPCORR is not supported", file=fname, keyword="FLUXCORR")
@@ -221,14 +227,18 @@ def _doppler(sh) -> tuple[float, float, float]:
     return float(sh.get("DOPPZERO", 0.0)), float(sh.get("ORBITPER", 1.0)), doppmag
 
 
-def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
+def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None, smoothing: bool = True) -> fits.HDUList:
     """1-D extraction of every order of every imset of an echelle exposure (``CalStis6`` as cs0.e
-    calls it); returns the ``_x1d`` table file (one table per imset, one row per order)."""
+    calls it); returns the ``_x1d`` table file (one table per imset, one row per order).
+    `smoothing` False: no background smoothing (BKS_OFF, as the scattered-light algorithm runs it).
+    SC2DCORR = PERFORM goes to :func:`calstis6_idt` (the scattered-light correction)."""
     p = exp.primary
     fname = exp.filename or _str(p.get("FILENAME", ""))
     sw = {k: _switch((switches or p).get(k, "OMIT")) for k in SWITCHES}
     sw["CTECORR"] = "OMIT"  # cs0's SciFlags: CTECORR only for the CCD
     check(_merged(p, sw), env, fname, sw)
+    if sw["SC2DCORR"] == "PERFORM":
+        return calstis6_idt(exp, env, sw)
     for key in ("ROOTNAME", "DETECTOR", "OBSTYPE", "OBSMODE", "APERTURE", "OPT_ELEM", "CENWAVE", "RA_TARG", "DEC_TARG"):
         if key not in p:
             raise EngineError("required keyword missing", file=fname, keyword=key)
@@ -347,8 +357,8 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
             a2c = nm + off
             y_box = a2c + E.trace_y_at(a2displ, rpix, strict=False)
             bg = E.calc_back(im.sci, im.err, im.dq, y_box, xtr, ltm, ltv) if backcorr else None
-            ex = E.extract(im.sci, im.err, im.dq, y_box, xtr.extrsize, bg, exptime, ltm, ltv, smoothing=True)
-            back, net = E.smooth_back_echelle(ex.back, ex.gross)
+            ex = E.extract(im.sci, im.err, im.dq, y_box, xtr.extrsize, bg, exptime, ltm, ltv, smoothing=smoothing)
+            back, net = E.smooth_back_echelle(ex.back, ex.gross) if smoothing else (ex.back, ex.net)
             wave = np.zeros(nx)
             if dispcorr:
                 iac = read_inang(tabs["INANGTAB"], opt_elem, cenwave, xtr.sporder, missing_ok=True)
@@ -396,3 +406,89 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None) -> 
     if not tables:
         raise EngineError("no rows were written; no table created", file=fname, keyword="X1DCORR")
     return x1d_file(p, sw, tabs, hist, tables, radvel)
+
+
+SC2D_TABLES = ("ECHSCTAB", "EXSTAB", "CDSTAB", "RIPTAB", "SRWTAB", "HALOTAB", "TELTAB")
+
+
+def _rows(hdul: fits.HDUList, k: int = 1):
+    """``GetX1DTable``: the columns of table `k` the algorithm reads, EXTRLOCY made zero-indexed."""
+    from .scatter import Rows
+
+    t = hdul[k].data
+    return Rows(
+        [int(v) for v in t["SPORDER"]],
+        [np.asarray(v, np.float64) for v in t["WAVELENGTH"]],
+        [np.asarray(v, np.float32) for v in t["GROSS"]],
+        [np.asarray(v, np.float32) for v in t["NET"]],
+        [(np.asarray(v, np.float32) - np.float32(1.0)).astype(np.float32) for v in t["EXTRLOCY"]],  # GetX1DTable
+    )
+
+
+def calstis6_idt(exp: Exposure, env, sw: dict) -> fits.HDUList:
+    """``CalStis6IDT`` (SC2DCORR): per imset a first extraction (no FLUXCORR/HELCORR, no background
+    smoothing), the iterated scattered-light model (:func:`.scatter.scattered_light`, each model
+    re-extracted the same way), the model subtracted; then the extraction of the corrected imsets
+    with the real switches, GROSS put back from the first extraction (BACKGROUND = GROSS − NET), and
+    SC2DCORR COMPLETE with the seven tables in the history. Full-frame low-res data only: cs0.e
+    aborts on a subarray (the kernels' grid is the detector's), high-res data would need RebinData."""
+    from ..common.hstio import ImSet
+    from . import scatter
+
+    p = exp.primary
+    refs = Refs(dict(env), p.copy())
+    opt_elem, cenwave = _str(p["OPT_ELEM"]), int(p["CENWAVE"])
+    if _str(p.get("SCLAMP", "NONE")).upper() != "NONE":
+        raise EngineError("SC2DCORR with a lamp (uniform PSF) is not ported", keyword="SC2DCORR")
+    tabs = {k: _Table(refs, k) for k in SC2D_TABLES}
+    slit = read_apdes(_Table(refs, "APDESTAB"), aperture_name(p))
+    sc = scatter.read_scatter({k: refs.table(k)[0] for k in SC2D_TABLES}, opt_elem, cenwave, slit.width)
+    plain = {**sw, "SC2DCORR": "OMIT"}
+    first_sw = {**plain, "FLUXCORR": "OMIT", "HELCORR": "OMIT"}
+    corrected, firsts = [], []
+    for im in exp.imsets:
+        sh = im.sci_hdr
+        if float(sh.get("LTM1_1", 1.0)) > 1.0:
+            raise EngineError("SC2DCORR of high-res data (RebinData) is not ported", keyword="SC2DCORR")
+        grid = sc.ft[0][0].shape
+        if (2 * im.sci.shape[0], 2 * im.sci.shape[1]) != grid:
+            raise EngineError(
+                f"SC2DCORR of a {im.sci.shape[1]}x{im.sci.shape[0]} image: the HALOTAB kernels are "
+                f"{grid[1] // 2}x{grid[0] // 2} (cs0.e aborts on such data)",
+                file=exp.filename or "",
+                keyword="SC2DCORR",
+            )
+        one = Exposure(primary=p, imsets=[im], filename=exp.filename)
+        first = _rows(calstis6_echelle(one, env, switches=first_sw, smoothing=False))
+        firsts.append(first)
+
+        def extract(model, sh=sh):
+            z = np.zeros(model.shape, np.float32)
+            mim = ImSet(
+                model,
+                z,
+                np.zeros(model.shape, np.uint16),
+                {"SCI": sh.copy(), "ERR": fits.Header(), "DQ": fits.Header()},
+            )
+            return _rows(calstis6_echelle(Exposure(primary=p, imsets=[mim]), env, switches=first_sw, smoothing=False))
+
+        scat = scatter.scattered_light(im.sci.shape, first, sc, opt_elem, float(sh["EXPTIME"]), extract)
+        corrected.append(ImSet((im.sci - scat).astype(np.float32), im.err, im.dq, im.headers, im.extver))
+    out = calstis6_echelle(
+        Exposure(primary=p, imsets=corrected, filename=exp.filename), env, switches=plain, smoothing=False
+    )
+    for k, first in enumerate(firsts, start=1):
+        t = out[k].data
+        for r in range(len(t)):
+            j = first.sporder.index(int(t["SPORDER"][r]))
+            t["GROSS"][r] = first.gross[j]
+            t["BACKGROUND"][r] = (first.gross[j] - np.asarray(t["NET"][r], np.float32)).astype(np.float32)
+    prim = out[0].header
+    prim["SC2DCORR"] = "COMPLETE"
+    prim.add_history("SC2DCORR performed ...")
+    h = fits.Header()
+    for k in SC2D_TABLES:
+        tabs[k].history(h)
+    for line in h.get("HISTORY", []):
+        prim.add_history(str(line))
+    return out

@@ -269,7 +269,7 @@ def test_unsupported_echelle_switches_stop_before_any_product(echelle_sim, tmp_p
 
     (ds,) = echelle_sim.datasets
     for key, value, keyword in (
-        ("SC2DCORR", "PERFORM", "SC2DCORR"),
+        ("SC2DCORR", "PERFORM", "SC2DCORR"),  # a subarray: the halo kernels are 1024² (cs0.e aborts)
         ("SGEOCORR", "PERFORM", "SGEOCORR"),
         ("TDSTAB", "oref$s8a0004o_tds.fits", "TDSTAB"),  # the imaging TDSTAB: no TIME/SLOPE/NT (cs0.e stops too)
         ("OPT_ELEM", "G140L", "OBSTYPE"),
