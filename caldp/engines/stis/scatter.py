@@ -229,10 +229,8 @@ def fft_convolve2(image: np.ndarray, ft: tuple[np.ndarray, np.ndarray]) -> np.nd
     kr, ki = ft
     ny, nx = image.shape
     gy, gx = 2 * ny, 2 * nx
-    if kr.shape != (gy, gx):  # the C indexes the kernel with the image grid's own stride
-        flat_r, flat_i = kr.ravel(), ki.ravel()
-        idx = (np.arange(gy)[:, None] * gx + np.arange(gx)[None, :]) % flat_r.size
-        kr, ki = flat_r[idx], flat_i[idx]
+    if kr.shape != (gy, gx):  # the C would read the kernel with the image grid's stride (cs0.e aborts)
+        raise EngineError(f"kernel grid {kr.shape} is not the image's {(gy, gx)}", keyword="HALOTAB")
     zr = np.zeros((gy, gx), F32)
     j1, i1 = (gy - ny) // 2, (gx - nx) // 2
     zr[j1 : j1 + ny, i1 : i1 + nx] = image
