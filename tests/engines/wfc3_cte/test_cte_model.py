@@ -123,6 +123,50 @@ def test_numpy_and_c_give_identical_bits(model, monkeypatch, simd, ncol):
 
 
 @pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
+def test_numpy_and_c_readout_block_paths(model, simd):
+    """The C readout's whole-block rows: blocks where every pixel of the 8 columns reaches a trap's level
+    (a bright sky: the traps below it grab on every row), blocks where none does while the trails of
+    bright pixels are released, mixed blocks, a drop of the trap scaling (rescaled ftrap)."""
+    rng = np.random.default_rng(5)
+    raz = rng.normal(25.0, 4.0, (ROWS, 16)).astype(np.float32)
+    raz[:, :8] += 60.0  # sky above traps 0..10
+    raz[800:1000, :8] += 200.0  # a band where traps up to 16 grab in every lane
+    raz[[400, 401, 1500], 8:] += 600.0  # trails over sky blocks below the level
+    fff = np.repeat(pc.scale_column(1.7)[:, None], 16, 1)
+    fff[1000:, 4] *= np.float32(0.5)  # a lower scaling from row 1000 on: ftrap rescaled there
+    ref, _ = pc.correct_columns_numpy(raz, fff, model, 5.0, model.thresh, 1, 2)
+    fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
+    np.testing.assert_array_equal(ref.view(np.int32), fast.view(np.int32))
+    assert np.any(ref != raz)
+
+
+@pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
+def test_c_block_paths_with_non_finite_pixels(model):
+    """A group holding a NaN and an infinite pixel: the AVX-512 rows (whose all-grab blocks need finite
+    values, so are off there) give the portable rows' bits, and the group's finite columns are the same
+    as when grouped without the others."""
+    mod = kernels.load(pc.KERNEL_MODULE)
+    if not mod.set_simd(True):
+        pytest.skip("no AVX-512 on this CPU: only the portable rows exist")
+    rng = np.random.default_rng(6)
+    raz = rng.normal(85.0, 4.0, (ROWS, 8)).astype(np.float32)
+    raz[[400, 1500], :] += 600.0
+    raz[700, 1] = np.nan
+    raz[900, 4] = np.inf
+    fff = pc.scale_column(1.7)
+    try:
+        fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
+        mod.set_simd(False)
+        portable = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
+    finally:
+        mod.set_simd(True)
+    np.testing.assert_array_equal(fast.view(np.int32), portable.view(np.int32))
+    fin = np.isfinite(raz).all(axis=0)
+    alone = pc.correct_columns(np.ascontiguousarray(raz[:, fin]), fff, model, 5.0, model.thresh, 1, 2)
+    np.testing.assert_array_equal(alone.view(np.int32), fast[:, fin].view(np.int32))
+
+
+@pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
 def test_numpy_and_c_smoothing_lanes_stop_apart(model, simd):
     """Read-noise smoothing with the columns of a group in lanes: noisy columns whose rounds stop at
     different rounds (rms of the noise image above RNMIT) next to ones that run all 298, a column whose

@@ -33,6 +33,7 @@ typedef struct {
     const float *rp, *cp; /* (TDIM, NTRAPS) */
     double rnoise, fix;
     int nfor, npar;
+    int finite; /* q, dpde, rprof, cprof all finite (the readout's block fast paths need it) */
 } CTEPars;
 
 #define BLK 32 /* rows per block of the readout's skip index */
@@ -127,7 +128,8 @@ readout_col(const double *pixi, double *pixo, const double *pixf, const CTEPars 
 typedef struct {
     double *org, *obs, *pixf, *rat; /* [row][lane]; pixf: the lanes' fff */
     double *raz, *mod;             /* [row][lane] */
-    double *bmax;                  /* [block] */
+    double *bmax, *bmin;           /* [block]: upper and lower bounds of the block's values */
+    int pixf_finite;               /* every pixf finite */
     double rpd[TDIM + 1], cpd[TDIM + 1];
 } Group;
 
@@ -183,17 +185,44 @@ group_rows_lanes(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qw, double fill,
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #include <immintrin.h>
 /* The same rows with the eight lanes in AVX-512 registers (masked multiplies and moves, gathers of
- * the trail profile at each lane's ttrap). */
+ * the trail profile at each lane's ttrap). `mode` (the block's bounds decide it, see readout_group):
+ *
+ * ROWS_ANY: any row; ROWS_NOGRAB: no pixel of the rows reaches qw, so nothing is grabbed or flushed
+ * and v = pix + prel_1 (HSTCAL's + 0.0 − 0.0 leave a value that is not −0.0 as it is; the rows are
+ * never −0.0, see readout_col); ROWS_ALLGRAB: every pixel of every lane reaches qw (and all values are
+ * finite), so after the first row every lane's ttrap is 0 when the next row comes: its release and
+ * flush are rpd[0]·ftrap and cpd[0]·ftrap, no gathers or masks. The lanes' ftrap/ttrap are the same
+ * as row by row. Returns the rows' new maximum; *pmin: their minimum. */
+enum { ROWS_ANY, ROWS_NOGRAB, ROWS_ALLGRAB };
+
 __attribute__((target("avx512f"))) static double
 group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fills, long long *pttrap,
-                  double *pftrap)
+                  double *pftrap, int mode, double *pmin)
 {
     __m512i ttrap = _mm512_loadu_si512(pttrap);
     __m512d ftrap = _mm512_loadu_pd(pftrap);
     const __m512d qw = _mm512_set1_pd(qws), fill = _mm512_set1_pd(fills), zero = _mm512_setzero_pd();
     const __m512i tdim = _mm512_set1_epi64(TDIM), one = _mm512_set1_epi64(1);
-    __m512d vmax = _mm512_set1_pd(-INFINITY);
-    for (Py_ssize_t j = j0; j < j1; j++) {
+    __m512d vmax = _mm512_set1_pd(-INFINITY), vmin = _mm512_set1_pd(INFINITY);
+    Py_ssize_t j = j0;
+    const Py_ssize_t jend = j1;
+    if (mode == ROWS_NOGRAB) {
+        for (; j < j1; j++) {
+            const __m512d pix = _mm512_load_pd(g->obs + j * LANES);
+            ftrap = _mm512_mul_pd(_mm512_load_pd(g->rat + j * LANES), ftrap);
+            const __mmask8 inside = _mm512_cmplt_epi64_mask(ttrap, tdim);
+            const __m512d prel_1 =
+                _mm512_maskz_mul_pd(inside, _mm512_mask_i64gather_pd(zero, inside, ttrap, g->rpd, 8), ftrap);
+            ttrap = _mm512_mask_add_epi64(ttrap, inside, ttrap, one);
+            const __m512d v = _mm512_add_pd(pix, prel_1);
+            _mm512_store_pd(g->obs + j * LANES, v);
+            vmax = _mm512_mask_mov_pd(vmax, _mm512_cmp_pd_mask(v, vmax, _CMP_GT_OQ), v);
+            vmin = _mm512_min_pd(v, vmin);
+        }
+        j1 = j0; /* done */
+    } else if (mode == ROWS_ALLGRAB)
+        j1 = j0 + 1; /* the first row by the general code, the others below */
+    for (; j < j1; j++) {
         const __m512d pix = _mm512_load_pd(g->obs + j * LANES);
         ftrap = _mm512_mul_pd(_mm512_load_pd(g->rat + j * LANES), ftrap);
         const __mmask8 inside = _mm512_cmplt_epi64_mask(ttrap, tdim);
@@ -209,9 +238,25 @@ group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fil
         const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_add_pd(pix, prel_1), prel_2), pgrb_3);
         _mm512_store_pd(g->obs + j * LANES, v);
         vmax = _mm512_mask_mov_pd(vmax, _mm512_cmp_pd_mask(v, vmax, _CMP_GT_OQ), v);
+        vmin = _mm512_min_pd(v, vmin);
+    }
+    if (mode == ROWS_ALLGRAB) {
+        const __m512d r0 = _mm512_set1_pd(g->rpd[0]), c0 = _mm512_set1_pd(g->cpd[0]);
+        for (; j < jend; j++) {
+            const __m512d pix = _mm512_load_pd(g->obs + j * LANES);
+            ftrap = _mm512_mul_pd(_mm512_load_pd(g->rat + j * LANES), ftrap);
+            const __m512d prel_1 = _mm512_mul_pd(r0, ftrap), prel_2 = _mm512_mul_pd(c0, ftrap);
+            ftrap = _mm512_mul_pd(fill, _mm512_load_pd(g->pixf + j * LANES));
+            const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_add_pd(pix, prel_1), prel_2), ftrap);
+            _mm512_store_pd(g->obs + j * LANES, v);
+            vmax = _mm512_max_pd(v, vmax);
+            vmin = _mm512_min_pd(v, vmin);
+        }
+        ttrap = _mm512_setzero_si512();
     }
     _mm512_storeu_si512(pttrap, ttrap);
     _mm512_storeu_pd(pftrap, ftrap);
+    *pmin = _mm512_reduce_min_pd(vmin);
     return _mm512_reduce_max_pd(vmax);
 }
 #define HAVE_AVX512_ROWS 1
@@ -219,37 +264,53 @@ group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fil
 #define HAVE_AVX512_ROWS 0
 #endif
 
-/* Highest value of rows j0..j1-1 over the lanes (NaN ignored: a NaN pixel neither grabs nor, where no
- * lane releases, changes: HSTCAL's NaN + 0 + 0 - 0 is the same NaN). */
+/* Highest and lowest value of rows j0..j1-1 over the lanes (NaN ignored: a NaN pixel neither grabs
+ * nor, where no lane releases, changes: HSTCAL's NaN + 0 + 0 - 0 is the same NaN; the lowest value
+ * serves only where every value is finite). */
 VEC_CLONES static double
-group_max(const double *a, Py_ssize_t j0, Py_ssize_t j1)
+group_max(const double *a, Py_ssize_t j0, Py_ssize_t j1, double *pmin)
 {
-    double m[LANES];
-    for (int l = 0; l < LANES; l++)
+    double m[LANES], mn[LANES];
+    for (int l = 0; l < LANES; l++) {
         m[l] = -INFINITY;
+        mn[l] = INFINITY;
+    }
     for (Py_ssize_t j = j0; j < j1; j++)
-        for (int l = 0; l < LANES; l++)
+        for (int l = 0; l < LANES; l++) {
             m[l] = a[j * LANES + l] > m[l] ? a[j * LANES + l] : m[l];
-    double r = m[0];
-    for (int l = 1; l < LANES; l++)
+            mn[l] = a[j * LANES + l] < mn[l] ? a[j * LANES + l] : mn[l];
+        }
+    double r = m[0], rn = mn[0];
+    for (int l = 1; l < LANES; l++) {
         r = m[l] > r ? m[l] : r;
+        rn = mn[l] < rn ? mn[l] : rn;
+    }
+    *pmin = rn;
     return r;
 }
 
-/* obs = org + 0.0 (row 0 copied), and each lane's max(10, column) in HSTCAL's order. */
-VEC_CLONES static void
+/* obs = org + 0.0 (row 0 copied), and each lane's max(10, column) in HSTCAL's order. Returns whether
+ * every value is finite. */
+VEC_CLONES static int
 group_start(Group *g, Py_ssize_t n, double *pmax)
 {
+    double z[LANES]; /* Σ 0·v: 0 while every v is finite, NaN otherwise */
     for (int l = 0; l < LANES; l++) {
         g->obs[l] = g->org[l];
         pmax[l] = g->obs[l] > 10.0 ? g->obs[l] : 10.0;
+        z[l] = 0.0 * g->obs[l];
     }
     for (Py_ssize_t j = 1; j < n; j++)
         for (int l = 0; l < LANES; l++) {
             const double v = g->org[j * LANES + l] + 0.0;
             g->obs[j * LANES + l] = v;
             pmax[l] = v > pmax[l] ? v : pmax[l];
+            z[l] = z[l] + 0.0 * v;
         }
+    int fin = 1;
+    for (int l = 0; l < LANES; l++)
+        fin &= z[l] == 0.0;
+    return fin;
 }
 
 /* sim_colreadout_l_uvis_w on the group: g->org (in) -> g->obs (out), with the same skips as
@@ -259,9 +320,13 @@ readout_group(Group *g, const CTEPars *p)
 {
     const Py_ssize_t n = p->rows, nb = (n + BLK - 1) / BLK;
     double pmax[LANES];
-    group_start(g, n, pmax);
-    for (Py_ssize_t b = 0; b < nb; b++)
-        g->bmax[b] = group_max(g->obs, b * BLK, (b + 1) * BLK < n ? (b + 1) * BLK : n);
+    /* the block fast paths need finite values (then every value stays finite: float32-sized inputs) */
+    const int fin = group_start(g, n, pmax) && g->pixf_finite && p->finite;
+    for (Py_ssize_t b = 0; b < nb; b++) {
+        g->bmax[b] = group_max(g->obs, b * BLK, (b + 1) * BLK < n ? (b + 1) * BLK : n, g->bmin + b);
+        if (!fin)
+            g->bmin[b] = -INFINITY; /* never ROWS_ALLGRAB */
+    }
     int wtop = 1;
     for (int l = 0; l < LANES; l++) {
         int wf = 1;
@@ -291,17 +356,22 @@ readout_group(Group *g, const CTEPars *p)
             if (idle && g->bmax[b] < qw)
                 continue;
             const Py_ssize_t j0 = b == 0 ? 1 : b * BLK, j1 = (b + 1) * BLK < n ? (b + 1) * BLK : n;
-            double m;
+            double m, mn = -INFINITY;
 #if HAVE_AVX512_ROWS
-            if (use_avx512)
-                m = group_rows_avx512(g, j0, j1, qw, fill, ttrap, ftrap);
-            else
+            if (use_avx512) {
+                const int mode = g->bmax[b] < qw            ? ROWS_NOGRAB
+                                 : fin && g->bmin[b] >= qw ? ROWS_ALLGRAB
+                                                           : ROWS_ANY;
+                m = group_rows_avx512(g, j0, j1, qw, fill, ttrap, ftrap, mode, &mn);
+            } else
 #endif
                 m = group_rows_lanes(g, j0, j1, qw, fill, ttrap, ftrap);
             idle = 1;
             for (int l = 0; l < LANES; l++)
                 idle &= ttrap[l] >= TDIM;
             g->bmax[b] = m > g->bmax[b] ? m : g->bmax[b]; /* an upper bound of the block (NaN ignored) */
+            if (fin) /* a lower bound of the block (block 0: row 0 is not among the rows) */
+                g->bmin[b] = b == 0 && g->bmin[0] < mn ? g->bmin[0] : mn;
         }
     }
 }
@@ -310,10 +380,16 @@ readout_group(Group *g, const CTEPars *p)
 static void
 group_rat(Group *g, Py_ssize_t n)
 {
-    for (Py_ssize_t k = 0; k < 2 * LANES && k < n * LANES; k++)
+    double z = 0.0; /* Σ 0·(pixf, rat): 0 while all are finite */
+    for (Py_ssize_t k = 0; k < 2 * LANES && k < n * LANES; k++) {
         g->rat[k] = 1.0;
-    for (Py_ssize_t k = 2 * LANES; k < n * LANES; k++)
+        z = z + 0.0 * g->pixf[k];
+    }
+    for (Py_ssize_t k = 2 * LANES; k < n * LANES; k++) {
         g->rat[k] = g->pixf[k] < g->pixf[k - LANES] ? g->pixf[k] / g->pixf[k - LANES] : 1.0;
+        z = z + 0.0 * g->pixf[k] + 0.0 * g->rat[k];
+    }
+    g->pixf_finite = z == 0.0;
 }
 
 /* ---------------------------------------------------------------- read-noise smoothing, 8 columns
@@ -332,6 +408,7 @@ typedef struct {
     unsigned char *inm; /* [row] */
     Py_ssize_t rows;
     int k0, k1; /* the rows that can change: min j1 − 1 … max j2 + 1 */
+    int f0, f1; /* rows k with k, k+1, k+2 in every lane's j1..j2 (f0 > f1: none) */
 } Smooth;
 
 /* Each lane's j1, j2 (rm_rnZ_colj) → inm, k0, k1 for the lanes in `lanes` (others: no row); rnz = 0.
@@ -343,7 +420,7 @@ smooth_start(Smooth *s, unsigned lanes)
     memset(s->rnz, 0, (size_t)n * LANES * sizeof(double));
     memset(s->inm, 0, (size_t)n);
     unsigned some = 0;
-    int k0 = XAMP_SCI_DIM, k1 = 0;
+    int k0 = XAMP_SCI_DIM, k1 = 0, jlo = 0, jhi = XAMP_SCI_DIM;
     for (int l = 0; l < LANES; l++) {
         if (!((lanes >> l) & 1))
             continue;
@@ -361,9 +438,17 @@ smooth_start(Smooth *s, unsigned lanes)
             s->inm[j] |= (unsigned char)(1u << l);
         k0 = j1 - 1 < k0 ? j1 - 1 : k0;
         k1 = j2 + 1 > k1 ? j2 + 1 : k1;
+        jlo = j1 > jlo ? j1 : jlo;
+        jhi = j2 < jhi ? j2 : jhi;
     }
     s->k0 = k0;
     s->k1 = k1;
+    s->f0 = jlo;
+    s->f1 = jhi - 2 < k1 ? jhi - 2 : k1;
+    if (some != (1u << LANES) - 1u || s->f0 > s->f1 || s->f0 < k0) { /* a lane without rows: no full rows */
+        s->f0 = k0;
+        s->f1 = k0 - 1;
+    }
     return some;
 }
 
@@ -425,7 +510,38 @@ smooth_round_lanes(Smooth *s, unsigned alive, double rnn, double cap, double *d,
 
 #if HAVE_AVX512_ROWS
 /* The same round with the eight lanes in AVX-512 registers: the cap by VRANGEPD (the smaller
- * magnitude of dd and RNMIT/5 with dd's sign: the two comparisons of HSTCAL for any number). */
+ * magnitude of dd and RNMIT/5 with dd's sign: the two comparisons of HSTCAL for any number).
+ *
+ * Rows f0..f1 (s->f0, s->f1), where rows k, k+1 and k+2 lie in every lane's j1..j2, run without the
+ * row masks: there rsz = chg − rnz in every lane, every lane may be flagged (alive ones) and adds
+ * its rnz² to dtot — the same operations without the three mask-register moves per row. */
+#define SMOOTH_ROW(M0, M1, M2)                                                                                 \
+    do {                                                                                                       \
+        const __m512d c2 = _mm512_load_pd(chg + (k + 2) * LANES), rz2 = _mm512_load_pd(rnz + (k + 2) * LANES); \
+        const __m512d rs2 = _mm512_mask_sub_pd(c2, (M2), c2, rz2);                                             \
+        const __m512d dd = _mm512_sub_pd(rs1, _mm512_mul_pd(_mm512_add_pd(rs2, rs0), half)); /* /2.0 exactly */ \
+        const __mmask8 m = _mm512_mask_cmp_pd_mask((M1), _mm512_abs_pd(dd), rnn, _CMP_LT_OQ);                  \
+        const __m512d c = _mm512_range_pd(dd, cap, 0x02);                                                      \
+        const __m512d h1 = _mm512_maskz_mul_pd(m, c, half), q1 = _mm512_maskz_mul_pd(m, c, quarter);          \
+        ftot = _mm512_mask_add_pd(ftot, m, ftot, one);                                                         \
+        const __m512d ft = ftot;                                                                               \
+        ftot = ftot2;                                                                                          \
+        ftot2 = ft;                                                                                            \
+        const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(rz0, qm1), h0), q1);                       \
+        _mm512_store_pd(rnz + k * LANES, v);                                                                   \
+        dtot = _mm512_mask_add_pd(dtot, (M0), dtot, _mm512_mul_pd(v, v));                                      \
+        const __m512d dt = dtot; /* two chains, alternate rows (see smooth_group) */                          \
+        dtot = dtot2;                                                                                          \
+        dtot2 = dt;                                                                                            \
+        qm1 = q0;                                                                                              \
+        q0 = q1;                                                                                               \
+        h0 = h1;                                                                                               \
+        rs0 = rs1;                                                                                             \
+        rs1 = rs2;                                                                                             \
+        rz0 = rz1;                                                                                             \
+        rz1 = rz2;                                                                                             \
+    } while (0)
+
 __attribute__((target("avx512f,avx512dq"))) static void
 smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, double *d, double *f)
 {
@@ -434,40 +550,22 @@ smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, doubl
     const unsigned char *inm = s->inm;
     const __m512d rnn = _mm512_set1_pd(rnn_s), cap = _mm512_set1_pd(cap_s), half = _mm512_set1_pd(0.50),
                   quarter = _mm512_set1_pd(0.25), one = _mm512_set1_pd(1.0);
-    const __mmask8 al = (__mmask8)alive;
+    const __mmask8 al = (__mmask8)alive, all = 0xff;
     Py_ssize_t k = s->k0;
     __m512d c0 = _mm512_load_pd(chg + k * LANES), c1 = _mm512_load_pd(chg + (k + 1) * LANES);
     __m512d rz0 = _mm512_load_pd(rnz + k * LANES), rz1 = _mm512_load_pd(rnz + (k + 1) * LANES);
     __m512d rs0 = _mm512_mask_sub_pd(c0, inm[k], c0, rz0), rs1 = _mm512_mask_sub_pd(c1, inm[k + 1], c1, rz1);
     __m512d qm1 = _mm512_setzero_pd(), q0 = qm1, h0 = qm1, dtot = qm1, dtot2 = qm1, ftot = qm1, ftot2 = qm1;
-    for (; k <= s->k1; k++) {
-        const __m512d c2 = _mm512_load_pd(chg + (k + 2) * LANES), rz2 = _mm512_load_pd(rnz + (k + 2) * LANES);
-        const __m512d rs2 = _mm512_mask_sub_pd(c2, inm[k + 2], c2, rz2);
-        const __m512d dd = _mm512_sub_pd(rs1, _mm512_mul_pd(_mm512_add_pd(rs2, rs0), half)); /* /2.0 exactly */
-        const __mmask8 m = _mm512_mask_cmp_pd_mask(al & inm[k + 1], _mm512_abs_pd(dd), rnn, _CMP_LT_OQ);
-        const __m512d c = _mm512_range_pd(dd, cap, 0x02);
-        const __m512d h1 = _mm512_maskz_mul_pd(m, c, half), q1 = _mm512_maskz_mul_pd(m, c, quarter);
-        ftot = _mm512_mask_add_pd(ftot, m, ftot, one);
-        const __m512d ft = ftot;
-        ftot = ftot2;
-        ftot2 = ft;
-        const __m512d v = _mm512_sub_pd(_mm512_add_pd(_mm512_sub_pd(rz0, qm1), h0), q1);
-        _mm512_store_pd(rnz + k * LANES, v);
-        dtot = _mm512_mask_add_pd(dtot, inm[k], dtot, _mm512_mul_pd(v, v));
-        const __m512d dt = dtot; /* two chains, alternate rows (see smooth_group) */
-        dtot = dtot2;
-        dtot2 = dt;
-        qm1 = q0;
-        q0 = q1;
-        h0 = h1;
-        rs0 = rs1;
-        rs1 = rs2;
-        rz0 = rz1;
-        rz1 = rz2;
-    }
+    for (; k < s->f0; k++)
+        SMOOTH_ROW(inm[k], al & inm[k + 1], inm[k + 2]);
+    for (; k <= s->f1; k++)
+        SMOOTH_ROW(all, al, all);
+    for (; k <= s->k1; k++)
+        SMOOTH_ROW(inm[k], al & inm[k + 1], inm[k + 2]);
     _mm512_storeu_pd(d, _mm512_add_pd(dtot, dtot2));
     _mm512_storeu_pd(f, _mm512_add_pd(ftot, ftot2));
 }
+#undef SMOOTH_ROW
 #endif
 
 /* HSTCAL's dtot of lane l: Σ rnz² over j1..j2 added in row order. */
@@ -641,9 +739,15 @@ k_ctecor(PyObject *self, PyObject *args)
     p.cp = cp.buf;
     p.rnoise = rnoise;
     p.fix = fix;
+    double z = 0.0; /* Σ 0·x over the model: 0 while every value is finite */
+    for (Py_ssize_t k = 0; k < NTRAPS; k++)
+        z = z + 0.0 * p.q[k] + 0.0 * p.dpde[k];
+    for (Py_ssize_t k = 0; k < TDIM * NTRAPS; k++)
+        z = z + 0.0 * p.rp[k] + 0.0 * p.cp[k];
+    p.finite = z == 0.0;
     /* per group: 8 [row][lane] arrays, the skip index of the readout and the smoothing's row masks */
     const size_t nr = (size_t)rows;
-    double *buf = galloc((8 * LANES * nr + nr / BLK + 2) * sizeof(double) + nr);
+    double *buf = galloc((8 * LANES * nr + 2 * (nr / BLK + 2)) * sizeof(double) + nr);
     if (buf == NULL) {
         ck_release(all, 8);
         return PyErr_NoMemory();
@@ -663,7 +767,8 @@ k_ctecor(PyObject *self, PyObject *args)
     sm.rnz = buf + 6 * a;
     sm.rsz = buf + 7 * a;
     g.bmax = buf + 8 * a;
-    sm.inm = (unsigned char *)(g.bmax + nr / BLK + 2);
+    g.bmin = g.bmax + nr / BLK + 2;
+    sm.inm = (unsigned char *)(g.bmin + nr / BLK + 2);
     sm.chg = g.mod;
     sm.rows = rows;
     for (Py_ssize_t k0 = 0; k0 < nsel; k0 += LANES) {
