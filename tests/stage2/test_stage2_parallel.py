@@ -123,3 +123,55 @@ def test_footprint_labels_are_scipy_labels():
     got, n = tiled.label(many)
     want, n_want = ndimage.label(many)
     assert got.dtype == want.dtype and n == n_want == 1024 and np.array_equal(got, want)
+
+
+class _Chip:
+    def __init__(self, member: bool):
+        self.group_member = member
+
+
+class _SciImage:
+    scienceExt = "SCI"
+
+    def __init__(self, members):
+        self.chips = {f"SCI,{k}": _Chip(m) for k, m in enumerate(members, start=1)}
+        self._numchips = len(members)
+
+    def __getitem__(self, exten):
+        return self.chips[exten]
+
+
+def _recording_driz_cr(calls, fail_on=None):
+    def driz_cr(img, virtual_outputs, params):
+        members = [k for k, chip in img.chips.items() if chip.group_member]
+        calls.append(members)
+        if members == [fail_on]:
+            raise OSError("Blotted image not found")
+
+    return driz_cr
+
+
+def test_driz_cr_runs_one_member_chip_per_call():
+    calls = []
+    img = _SciImage([True, False, True])
+    stage2._chip_by_chip_driz_cr(_recording_driz_cr(calls))(img, {}, {"driz_cr_corr": False, "inmemory": False})
+    assert calls == [["SCI,1"], ["SCI,3"]]
+    assert [c.group_member for c in img.chips.values()] == [True, False, True]  # marks put back
+
+
+def test_driz_cr_runs_as_it_is_with_corr_files_in_memory_or_one_chip():
+    for members, params in (
+        ([True, True], {"driz_cr_corr": True, "inmemory": False}),
+        ([True, True], {"driz_cr_corr": False, "inmemory": True}),
+        ([True, False], {"driz_cr_corr": False, "inmemory": False}),
+    ):
+        calls = []
+        stage2._chip_by_chip_driz_cr(_recording_driz_cr(calls))(_SciImage(members), {}, params)
+        assert calls == [[f"SCI,{k}" for k, m in enumerate(members, start=1) if m]]
+
+
+def test_driz_cr_failure_keeps_the_marks():
+    img = _SciImage([True, True])
+    with pytest.raises(OSError, match="Blotted image"):
+        stage2._chip_by_chip_driz_cr(_recording_driz_cr([], fail_on="SCI,2"))(img, {}, {})
+    assert [c.group_member for c in img.chips.values()] == [True, True]
