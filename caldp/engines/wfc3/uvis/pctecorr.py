@@ -382,9 +382,12 @@ def correct_columns(raz, fff, model: CTEModel, rnoise: float, fix_rocr: float, n
     dpde = kernels.c_array(model.dpde, F64)
     rp = kernels.c_array(model.rprof[:TDIM], F32)
     cp = kernels.c_array(model.cprof[:TDIM], F32)
-    nblk = max(1, min(ncol, 8 * thread_count()))
-    # interleave columns across blocks: neighbouring columns cost alike
-    order = [np.arange(k, ncol, nblk) for k in range(nblk)]
+    # the kernel runs 8 listed columns at a time (one per SIMD lane): give it 8 neighbouring columns
+    # (one cache line of each row); groups are dealt to the blocks in turn, as neighbouring columns
+    # cost alike. A partial group is only the last one, so it ends its block's list.
+    groups = [np.arange(c, min(c + 8, ncol)) for c in range(0, ncol, 8)]
+    nblk = max(1, min(len(groups), 8 * thread_count()))
+    order = [np.concatenate(groups[k::nblk]) for k in range(nblk)]
 
     def run_c(idx):
         cols = kernels.c_array(idx, np.int64)
