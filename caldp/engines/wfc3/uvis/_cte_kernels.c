@@ -264,53 +264,48 @@ group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fil
 #define HAVE_AVX512_ROWS 0
 #endif
 
-/* Highest and lowest value of rows j0..j1-1 over the lanes (NaN ignored: a NaN pixel neither grabs
- * nor, where no lane releases, changes: HSTCAL's NaN + 0 + 0 - 0 is the same NaN; the lowest value
- * serves only where every value is finite). */
-VEC_CLONES static double
-group_max(const double *a, Py_ssize_t j0, Py_ssize_t j1, double *pmin)
-{
-    double m[LANES], mn[LANES];
-    for (int l = 0; l < LANES; l++) {
-        m[l] = -INFINITY;
-        mn[l] = INFINITY;
-    }
-    for (Py_ssize_t j = j0; j < j1; j++)
-        for (int l = 0; l < LANES; l++) {
-            m[l] = a[j * LANES + l] > m[l] ? a[j * LANES + l] : m[l];
-            mn[l] = a[j * LANES + l] < mn[l] ? a[j * LANES + l] : mn[l];
-        }
-    double r = m[0], rn = mn[0];
-    for (int l = 1; l < LANES; l++) {
-        r = m[l] > r ? m[l] : r;
-        rn = mn[l] < rn ? mn[l] : rn;
-    }
-    *pmin = rn;
-    return r;
-}
-
-/* obs = org + 0.0 (row 0 copied), and each lane's max(10, column) in HSTCAL's order. Returns whether
- * every value is finite. */
+/* obs = org + 0.0 (row 0 copied), each lane's max(10, column) in HSTCAL's order, and per block of BLK
+ * rows the highest and lowest value over the lanes (NaN ignored: a NaN pixel neither grabs nor, where
+ * no lane releases, changes: HSTCAL's NaN + 0 + 0 - 0 is the same NaN; the lowest value serves only
+ * where every value is finite). Returns whether every value is finite. */
 VEC_CLONES static int
 group_start(Group *g, Py_ssize_t n, double *pmax)
 {
-    double z[LANES]; /* Σ 0·v: 0 while every v is finite, NaN otherwise */
+    long long bad[LANES]; /* a value that is NaN or infinite (v − v is not 0) */
+    double mx[LANES], mn[LANES];
     for (int l = 0; l < LANES; l++) {
-        g->obs[l] = g->org[l];
-        pmax[l] = g->obs[l] > 10.0 ? g->obs[l] : 10.0;
-        z[l] = 0.0 * g->obs[l];
+        const double v = g->org[l];
+        g->obs[l] = v;
+        pmax[l] = v > 10.0 ? v : 10.0;
+        mx[l] = v > -INFINITY ? v : -INFINITY;
+        mn[l] = v < INFINITY ? v : INFINITY;
+        bad[l] = !(v - v == 0.0);
     }
-    for (Py_ssize_t j = 1; j < n; j++)
+    for (Py_ssize_t b = 0, j = 1; j < n; b++) {
+        const Py_ssize_t je = (b + 1) * BLK < n ? (b + 1) * BLK : n;
+        for (; j < je; j++)
+            for (int l = 0; l < LANES; l++) {
+                const double v = g->org[j * LANES + l] + 0.0;
+                g->obs[j * LANES + l] = v;
+                pmax[l] = v > pmax[l] ? v : pmax[l];
+                mx[l] = v > mx[l] ? v : mx[l];
+                mn[l] = v < mn[l] ? v : mn[l];
+                bad[l] |= !(v - v == 0.0);
+            }
+        double r = mx[0], rn = mn[0];
         for (int l = 0; l < LANES; l++) {
-            const double v = g->org[j * LANES + l] + 0.0;
-            g->obs[j * LANES + l] = v;
-            pmax[l] = v > pmax[l] ? v : pmax[l];
-            z[l] = z[l] + 0.0 * v;
+            r = mx[l] > r ? mx[l] : r;
+            rn = mn[l] < rn ? mn[l] : rn;
+            mx[l] = -INFINITY;
+            mn[l] = INFINITY;
         }
-    int fin = 1;
+        g->bmax[b] = r;
+        g->bmin[b] = rn;
+    }
+    long long any = 0;
     for (int l = 0; l < LANES; l++)
-        fin &= z[l] == 0.0;
-    return fin;
+        any |= bad[l];
+    return !any;
 }
 
 /* sim_colreadout_l_uvis_w on the group: g->org (in) -> g->obs (out), with the same skips as
@@ -322,11 +317,9 @@ readout_group(Group *g, const CTEPars *p)
     double pmax[LANES];
     /* the block fast paths need finite values (then every value stays finite: float32-sized inputs) */
     const int fin = group_start(g, n, pmax) && g->pixf_finite && p->finite;
-    for (Py_ssize_t b = 0; b < nb; b++) {
-        g->bmax[b] = group_max(g->obs, b * BLK, (b + 1) * BLK < n ? (b + 1) * BLK : n, g->bmin + b);
-        if (!fin)
+    if (!fin)
+        for (Py_ssize_t b = 0; b < nb; b++)
             g->bmin[b] = -INFINITY; /* never ROWS_ALLGRAB */
-    }
     int wtop = 1;
     for (int l = 0; l < LANES; l++) {
         int wf = 1;
