@@ -17,8 +17,10 @@ Two ways to run it (``CALDP_STAGE2``):
   here once per file, in a low-priority worker beside AstroDrizzle (:class:`SkycellJob`), and its
   declination-band search compares the extreme declinations instead of every edge pixel's) and
   AstroDrizzle's per-image steps use
-  ``CALDP_STAGE2_CORES`` cores (default 2; runastrodriz ``-n``). Products are runastrodriz's:
-  ``tests/stage2/test_stage2_modes.py`` compares both ways.
+  ``CALDP_STAGE2_CORES`` cores (default 2; runastrodriz ``-n``); blot also runs per image in forked
+  children (:func:`_parallel_blot`) and driz_cr takes one chip per call (:func:`_chip_by_chip_driz_cr`,
+  less memory); the worker's footprint filters run tile by tile (:class:`_TiledNdimage`). Products
+  are runastrodriz's: ``tests/stage2/test_stage2_modes.py`` compares both ways.
 - ``runastrodriz``: ``python -m drizzlepac.runastrodriz -n 1`` as a subprocess with ``cwd=workdir``,
   the command CALDP runs.
 
