@@ -8,6 +8,7 @@
  *   bin2d_sums  binning.bin2d's sums       (HSTCAL lib/bin2d.c)
  *   unbin2d_rows binning.unbin2d's SCI/ERR  (HSTCAL lib/unbin2d.c: bilinear expansion)
  *   ocr_tests, ocr_accumulate  ocrreject._tests, _accumulate (HSTCAL cs2/crrej_loop.c's pixel arithmetic)
+ *   sky_stats, sky_hist  ocrreject.sky_level's sums and histogram (HSTCAL cs2/crrej_sky.c)
  *   interp2d    x2d.interp2d                (HSTCAL cs7/interp2d.c: Interp2D, bilinear with DQ weights)
  *   cfft        fftpack.cfft's passes      (HSTCAL lib/ncarfft.f: cfftf/cfftb, radix 2, 3 and 4)
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
@@ -697,6 +698,75 @@ interp2d(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* sky_stats(sci, dq) -> (npt, any_nan, vmin, total): over the pixels with DQ == 0 in raster order, their
+ * number, whether one is NaN, the float32 minimum (of the others) and the float32 sum added one at a time
+ * (ocrreject.sky_level's np.add.accumulate). */
+static PyObject *
+sky_stats(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, dq = {0};
+    Py_buffer *bufs[] = {&sci, &dq};
+    if (!PyArg_ParseTuple(args, "y*y*", &sci, &dq))
+        return NULL;
+    Py_ssize_t n = sci.len / (Py_ssize_t)sizeof(float);
+    if (ck_check(&sci, n, 4, "sci") || ck_check(&dq, n, 2, "dq")) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const float *S = sci.buf;
+    const uint16_t *D = dq.buf;
+    Py_ssize_t npt = 0;
+    int any_nan = 0;
+    float vmin = 0.0f, total = 0.0f;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (D[i] != 0)
+            continue;
+        const float v = S[i];
+        if (isnan(v))
+            any_nan = 1;
+        else if (npt == 0 || v < vmin)
+            vmin = v;
+        total = npt == 0 ? v : total + v;
+        npt++;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 2);
+    return Py_BuildValue("nidd", npt, any_nan, (double)vmin, (double)total);
+}
+
+/* sky_hist(sci, dq, lo, hist): hist[trunc(v) − lo] += 1 for the DQ == 0 pixels whose truncated value
+ * falls in [lo, lo + len(hist)) (non-finite values never do), as sky_level's bincount. */
+static PyObject *
+sky_hist(PyObject *self, PyObject *args)
+{
+    Py_buffer sci = {0}, dq = {0}, hb = {0};
+    Py_buffer *bufs[] = {&sci, &dq, &hb};
+    long long lo;
+    if (!PyArg_ParseTuple(args, "y*y*Lw*", &sci, &dq, &lo, &hb))
+        return NULL;
+    Py_ssize_t n = sci.len / (Py_ssize_t)sizeof(float), nb = hb.len / (Py_ssize_t)sizeof(int64_t);
+    if (ck_check(&sci, n, 4, "sci") || ck_check(&dq, n, 2, "dq") || ck_check(&hb, nb, 8, "hist")) {
+        ck_release(bufs, 3);
+        return NULL;
+    }
+    const float *S = sci.buf;
+    const uint16_t *D = dq.buf;
+    int64_t *H = hb.buf;
+    Py_BEGIN_ALLOW_THREADS
+    const double first = (double)lo, end = (double)lo + (double)nb;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (D[i] != 0)
+            continue;
+        const double t = trunc((double)S[i]);
+        if (t >= first && t < end)
+            H[(Py_ssize_t)(t - first)] += 1;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 3);
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------------------------ FFT */
 
 /* One FFTPACK pass (passf2/3/4, passb2/3/4) on one row: cc viewed as (l1, ip, ido), ch as (ip, l1,
@@ -1110,6 +1180,8 @@ static PyMethodDef methods[] = {
      "ocr_accumulate(pic, good, total, efacsum, sumvar, sig2, rog2, exp2, efac, sky, gain, scale, psig2)"},
     {"interp2d", interp2d, METH_VARARGS,
      "interp2d(sci, err, dq, iny, inx, ix, iy, sdqflags, detectorprob, osci, oerr, odq)"},
+    {"sky_stats", sky_stats, METH_VARARGS, "sky_stats(sci, dq) -> (npt, any_nan, vmin, total)"},
+    {"sky_hist", sky_hist, METH_VARARGS, "sky_hist(sci, dq, lo, hist): hist counted"},
     {"cfft", cfft, METH_VARARGS, "cfft(re, im, batch, n, factors, wr, wi, forward) in place"},
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {"eval_inv_disp", eval_inv_disp, METH_VARARGS,

@@ -134,7 +134,27 @@ def cr_mode(hist: np.ndarray, hmin: float, hwidth: float = 1.0) -> F32:
 
 
 def sky_level(sci: np.ndarray, dq: np.ndarray) -> F32:
-    """``crrej_sky`` with SKYSUB=mode for one image (pixels with DQ == 0)."""
+    """``crrej_sky`` with SKYSUB=mode for one image (pixels with DQ == 0). The C kernels
+    (``_kernels.sky_stats``, ``sky_hist``: two passes, no copies) when built, else
+    :func:`sky_level_numpy` (the reference)."""
+    k = load(KERNELS)
+    if k is None or not (sci.dtype == F32 and dq.dtype == np.uint16 and sci.shape == dq.shape):
+        return sky_level_numpy(sci, dq)
+    s, d = c_array(sci, F32), c_array(dq, np.uint16)
+    npt, any_nan, vmin, total = k.sky_stats(s, d)
+    if npt == 0:
+        raise EngineError("no good pixel for the sky level")
+    amin = F32(0.0) if any_nan else min(F32(0.0), F32(vmin))  # NumPy's min is NaN: min(0, NaN) keeps 0
+    lo = MINVAL if amin < MINVAL else int(amin) - 1
+    amax = F32(F32(total) / F32(npt))
+    hi = 1 if amax <= 0 else int(float(amax) + 1.0) * 2
+    hist = np.zeros(hi - lo + 1, np.int64)
+    k.sky_hist(s, d, lo, hist)
+    return cr_mode(hist, float(lo))
+
+
+def sky_level_numpy(sci: np.ndarray, dq: np.ndarray) -> F32:
+    """:func:`sky_level` in NumPy (the C kernels' reference)."""
     vals = sci[dq == 0]
     npt = vals.size
     if npt == 0:

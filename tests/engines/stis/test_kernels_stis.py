@@ -249,3 +249,34 @@ def test_interp2d_kernel_equals_numpy(both, sdqflags):
     for pts in ((ix, iy), (ix[3], iy[3])):
         (c, _), (py, _) = both(partial(x2d.interp2d, sdqflags=sdqflags), sci, err, dq, *pts)
         assert _bits(list(c)) == _bits(list(py))
+
+
+@pytest.mark.parametrize("case", ["plain", "negative", "nan", "high", "overflow"])
+def test_sky_level_kernels_equal_numpy(both, case):
+    """OCRREJECT's sky (mode of the DQ == 0 pixels' histogram): the same float32 value."""
+    from caldp.engines.stis import ocrreject
+
+    rng = np.random.default_rng(len(case))
+    sci = rng.normal(35.0, 8.0, (300, 200)).astype(F32)
+    dq = rng.choice(np.array([0, 0, 0, 16, 512], np.uint16), sci.shape)
+    if case == "negative":
+        sci -= F32(60.0)
+        sci[5, 5] = -5000.0
+    if case == "nan":
+        sci[rng.random(sci.shape) < 0.01] = np.nan
+        sci[0, 0] = np.inf
+    if case == "high":  # beyond the histogram's top
+        sci[rng.random(sci.shape) < 0.001] = 1.0e6
+    if case == "overflow":
+        sci[rng.random(sci.shape) < 0.001] = 3.0e38
+
+    def sky(s, d):  # a NaN (an overflowing sum) makes the mean NaN (inf): both ways stop alike
+        try:
+            with np.errstate(over="ignore"):  # NumPy's float32 sum warns as it overflows
+                return float(ocrreject.sky_level(s, d))
+        except (ValueError, OverflowError) as exc:
+            return f"{type(exc).__name__}: {exc}"
+
+    (c, _), (py, _) = both(sky, sci, dq)
+    assert _bits(c) == _bits(py)
+    assert isinstance(c, str) == (case in ("nan", "overflow"))
