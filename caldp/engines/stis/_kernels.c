@@ -1,4 +1,5 @@
-/* caldp C kernels: STIS calstis1 steps. See caldp/engines/common/ckernel.h for the conventions.
+/* caldp C kernels: STIS steps (calstis1, OCRREJECT, calstis4, 6 and 7).
+ * See caldp/engines/common/ckernel.h for the conventions.
  *
  * Each kernel is the fast path of a NumPy function that stays the reference (and the fallback):
  *   good_stats  basic2d.good_stats         (HSTCAL lib/dostat.c, STIS's doStat)
@@ -1189,4 +1190,4 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-CK_MODULE(_kernels, methods, "STIS calstis1 kernels (C; the NumPy implementations are the reference).")
+CK_MODULE(_kernels, methods, "STIS kernels: calstis1, OCRREJECT, calstis4/6/7 steps (C; the NumPy code is the reference).")
