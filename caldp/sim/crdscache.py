@@ -197,6 +197,38 @@ def _merge_manifest(cache: Path, entries: list[RefEntry]) -> list[RefEntry]:
     return out
 
 
+#: filename of an rmap row that assigns no reference (crds bestrefs writes ``N/A`` into the header)
+NOT_APPLICABLE = "N/A"
+
+
+def detector_na_rows(entries: list[RefEntry], instrument: str = "stis") -> list[RefEntry]:
+    """``N/A`` rows so that every ALWAYS-relevant rmap of `instrument` matches every simulated detector.
+
+    The STIS modes write their references per detector (``stis-ccd-spec`` a CCD PHOTTAB,
+    ``stis-mama-echelle`` a FUV-MAMA one); crds bestrefs looks up an ALWAYS-relevant type for
+    every dataset, so with the echelle but not the CCD spectroscopic mode the CCD image's
+    PHOTTAB lookup failed ("value='CCD' is not in ['FUV-MAMA']"). The simulated detectors are
+    the DETECTOR values of the instrument's ALWAYS-relevant entries (a detector-specific type
+    such as the NUV-MAMA TDCTAB does not count); a type matching on DETECTOR gets one ``N/A``
+    row (other parkeys N/A) per such detector none of its rows matches. Nothing is added when
+    every detector is matched, so those caches are unchanged.
+    """
+    always = {}
+    for e in entries:
+        if e.instrument == instrument and e.filekind not in always:
+            always[e.filekind] = str(_spec(instrument, e.filekind).get("rmap_relevance", "ALWAYS")).upper() == "ALWAYS"
+    chosen = [e for e in entries if e.instrument == instrument and always[e.filekind]]
+    detectors = {str(e.match["DETECTOR"]) for e in chosen if str(e.match.get("DETECTOR", "N/A")) != "N/A"}
+    rows = []
+    for kind in sorted(k for k, a in always.items() if a and "DETECTOR" in match_parkeys(instrument, k)):
+        matched = {str(e.match.get("DETECTOR", "N/A")) for e in chosen if e.filekind == kind}
+        if "N/A" in matched:  # a row for any detector
+            continue
+        for det in sorted(detectors - matched):
+            rows.append(RefEntry(instrument, kind, NOT_APPLICABLE, {"DETECTOR": det}))
+    return rows
+
+
 def write_cache(cache: Path, entries: list[RefEntry]) -> Path:
     """Write config and mappings for `entries` (references already in ``references/hst``)."""
     cache = Path(cache)
@@ -206,6 +238,7 @@ def write_cache(cache: Path, entries: list[RefEntry]) -> Path:
     for d in (maps, cfg, refs):
         d.mkdir(parents=True, exist_ok=True)
     entries = _merge_manifest(cache, entries)
+    entries += detector_na_rows(entries)  # after the merge: earlier calls' detectors count too
     for old in maps.glob("hst_*map"):
         old.unlink()
     by_kind: dict[tuple[str, str], list[RefEntry]] = defaultdict(list)
