@@ -458,26 +458,12 @@ def _tdstab() -> list:
     return [fits.BinTableHDU.from_columns(cols)]
 
 
-#: PCTAB for 0.2X0.2 / 1425: EXTRHEIGHT rows (the XTRACTAB box is 7), MAXHGHT the last
-PCT_HEIGHTS = (3, 7, 11)
-
-
 def _pctab() -> list:
-    """PCTAB (calstis7 ``getpct.c``, calstis6 ``getpct6.c``): the point-source fraction in a box of
-    EXTRHEIGHT rows relative to MAXHGHT, per aperture and CENWAVE (the same for every order)."""
+    """PCTAB for 0.2X0.2 / 1425 (the XTRACTAB box is 7 rows): the point-source fraction per
+    EXTRHEIGHT, the same for every order (calstis6 ``getpct6.c`` splines it per order)."""
     wl = np.array([1100.0, 1250.0, 1400.0, 1550.0, 1700.0, 1850.0])
     pc = np.array([[0.62, 0.64, 0.66, 0.67, 0.68, 0.68], [0.88, 0.89, 0.90, 0.905, 0.91, 0.91], [1.0] * 6], np.float32)
-    k = len(PCT_HEIGHTS)
-    cols = {
-        "APERTURE": ("16A", [APERTURE] * k),
-        "CENWAVE": ("J", [CENWAVE] * k),
-        "EXTRHEIGHT": ("J", list(PCT_HEIGHTS)),
-        "NELEM": ("J", [wl.size] * k),
-        "WAVELENGTH": (f"{wl.size}D", np.tile(wl, (k, 1))),
-        "THROUGHPUT": (f"{wl.size}E", pc),
-        **spec._meta(k, "caldp.sim E140M point-source height correction"),
-    }
-    return [table(cols, {"MAXHGHT": PCT_HEIGHTS[-1]})]
+    return spec.pctab_rows(APERTURE, CENWAVE, wl, pc, "caldp.sim E140M point-source height correction")
 
 
 # ----------------------------------------------------------------------------- SC2DCORR tables

@@ -316,21 +316,28 @@ def _apertab() -> list:
 PCT_HEIGHTS = (3, 7, 11)  # EXTRHEIGHT rows of PCTAB; MAXHGHT is the last
 
 
-def _pctab() -> list:
-    """PCTAB (``getpct``): the box-height corrections (MAXHGHT in the table header), coarse in λ."""
-    wl = np.array([2900.0, 3500.0, 4300.0, 5000.0, 5700.0])
-    pc = np.array([[0.70, 0.72, 0.74, 0.73, 0.71], [0.90, 0.92, 0.93, 0.925, 0.91], [1.0] * 5], np.float32)
+def pctab_rows(aperture: str, cenwave: int, wl: np.ndarray, pc: np.ndarray, what: str) -> list:
+    """PCTAB (calstis7 ``getpct``, calstis6 ``getpct6``): one row per EXTRHEIGHT of
+    :data:`PCT_HEIGHTS` for one aperture and CENWAVE, the point-source fraction ``pc`` (one row of
+    values per height) at wavelengths ``wl``, MAXHGHT (the last height) in the table header."""
     k = len(PCT_HEIGHTS)
     cols = {
-        "APERTURE": ("16A", [APERTURE] * k),
-        "CENWAVE": ("J", [CENWAVE] * k),
+        "APERTURE": ("16A", [aperture] * k),
+        "CENWAVE": ("J", [cenwave] * k),
         "EXTRHEIGHT": ("J", list(PCT_HEIGHTS)),
         "NELEM": ("J", [wl.size] * k),
         "WAVELENGTH": (f"{wl.size}D", np.tile(wl, (k, 1))),
         "THROUGHPUT": (f"{wl.size}E", pc),
-        **_meta(k, "caldp.sim point-source height correction"),
+        **_meta(k, what),
     }
     return _rows(cols, MAXHGHT=PCT_HEIGHTS[-1])
+
+
+def _pctab() -> list:
+    """The G430L box-height corrections, coarse in λ."""
+    wl = np.array([2900.0, 3500.0, 4300.0, 5000.0, 5700.0])
+    pc = np.array([[0.70, 0.72, 0.74, 0.73, 0.71], [0.90, 0.92, 0.93, 0.925, 0.91], [1.0] * 5], np.float32)
+    return pctab_rows(APERTURE, CENWAVE, wl, pc, "caldp.sim point-source height correction")
 
 
 def write_spec_references(refdir: Path, refs: ccd.Refs) -> tuple[list[RefEntry], dict[str, str]]:
