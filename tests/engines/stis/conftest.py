@@ -10,8 +10,19 @@ import pytest
 HSTCAL_BIN = "/opt/hstcal/bin"
 
 
+def hstcal_path() -> str:
+    """PATH with HSTCAL's programs first, as the parity tests run them."""
+    return os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])
+
+
 def cs0_exe() -> str | None:
-    return shutil.which("cs0.e", path=os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")]))
+    return shutil.which("cs0.e", path=hstcal_path())
+
+
+def cs0_run_env(sim_env: dict) -> dict:
+    """The environment cs0.e runs in: this one, a simulation's references (`sim_env`, its ``oref``)
+    and HSTCAL first on PATH."""
+    return {**os.environ, **sim_env, "PATH": hstcal_path()}
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +39,7 @@ def cs0(stis_small):
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
-    return exe, {**os.environ, **stis_small.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    return exe, cs0_run_env(stis_small.env)
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +60,7 @@ def cs0_spec(tmp_path_factory):
     base = tmp_path_factory.mktemp("x2d")
     s = sim.simulate(base / "sim", modes=["stis-ccd-spec"], size="small", seed=5)
     (ds,) = s.datasets
-    env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(s.env)
     runs = {}
     flux = {"FLUXCORR": "PERFORM", "TDSTAB": "N/A"}  # the shared TDSTAB is the imaging format
     for label, extra in (

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.engines.stis.conftest import HSTCAL_BIN, cs0_exe
+from tests.engines.stis.conftest import cs0_exe, cs0_run_env
 from tests.integration.conftest import run_process
 
 
@@ -36,7 +35,7 @@ def cs0_env(sim_env: dict) -> tuple[str, dict]:
     exe = cs0_exe()
     if exe is None:
         pytest.skip("cs0.e not on PATH")
-    return exe, {**os.environ, **sim_env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    return exe, cs0_run_env(sim_env)
 
 
 def run_cs0(exe: str, env: dict, cwd: Path, *args: str) -> subprocess.CompletedProcess:

@@ -180,7 +180,6 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     its CrossCorr fails and the global offset of GCrossCorr is used), named in the science header
     only: calstis4 takes the science's SPTRCTAB (cs0.e passes it the science reference list), so
     SHIFTA2 changes; `_fwv_tmp`, `_flt`, `_x2d`, `_x1d` all equal cs0.e's."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -188,7 +187,7 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
 
     exe = cs0_exe()
     if exe is None:
@@ -212,7 +211,7 @@ def test_moved_traces_parity_with_cs0(echelle_sim, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env, keep_intermediates=True)
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(echelle_sim.env)
     proc = run_cs0(exe, env, work, "-s", raw.name)
     assert "Using global offset instead" in proc.stdout
     names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits", f"{ds.name}_x2d.fits"]
@@ -465,7 +464,6 @@ def test_standalone_wavecal_parity_with_cs0(echelle_sim, tmp_path):
 def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
     """A second wavecal imset one column over and later, the first moved before the science: calstis4
     per imset (SHIFTA1 +1), calstis12's interpolation in time into the _flt — equal to cs0.e's."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -473,7 +471,7 @@ def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
 
     exe = cs0_exe()
     if exe is None:
@@ -502,7 +500,7 @@ def test_two_imset_wavecal_interpolated_like_cs0(echelle_sim, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(work / f"{ds.name}_raw.fits", outdir=mine, env=echelle_sim.env, keep_intermediates=True)
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(echelle_sim.env)
     run_cs0(exe, env, work, "-s", f"{ds.name}_raw.fits")
     names = [f"{ds.name}_flt.fits", f"{ds.name}_fwv_tmp.fits"]
     assert_products_match(work, mine, names)
@@ -631,7 +629,6 @@ def test_missing_echelle_rows_stop_with_nothing_written(echelle_sim, tmp_path, k
 def test_full_size_parity_with_cs0(tmp_path):
     """The full-size echelle (1024², 39 orders on the detector): `_flt`, `_x2d` and `_x1d` of the
     builtin engine equal cs0.e's (0 ulp, DQ, keywords, HISTORY)."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -640,7 +637,7 @@ def test_full_size_parity_with_cs0(tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
 
     exe = cs0_exe()
     if exe is None:
@@ -649,7 +646,7 @@ def test_full_size_parity_with_cs0(tmp_path):
     (ds,) = res.datasets
     work = tmp_path / "hst"
     shutil.copytree(ds.input_path, work)
-    env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(res.env)
     run_cs0(exe, env, work, f"{ds.name}_raw.fits")
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -671,7 +668,6 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     relation at its trace line; calstis6: at the middle column plus the orbital Doppler shift, the
     line from GCrossCorr's offset; REFY one-indexed): the flux-calibrated `_x2d` (BLZSHIFT, DIFF2PT,
     BUNIT) and `_x1d` (FLUX, ERROR, BLZSHIFT average, the history naming PCTAB N/A) equal cs0.e's."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -679,7 +675,7 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
 
     exe = cs0_exe()
     if exe is None:
@@ -693,7 +689,7 @@ def test_fluxcorr_blaze_shift_parity_with_cs0(echelle_sim, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env)
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(echelle_sim.env)
     run_cs0(exe, env, work, raw.name)
     name = f"{ds.name}_x2d.fits"
     assert_products_match(work, mine, [name])
@@ -785,7 +781,7 @@ def test_tds_variants_parity_with_cs0(echelle_sim, tmp_path, variant):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
 
     exe = cs0_exe()
     if exe is None:
@@ -805,7 +801,7 @@ def test_tds_variants_parity_with_cs0(echelle_sim, tmp_path, variant):
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=echelle_sim.env)
-    env = {**os.environ, **echelle_sim.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(echelle_sim.env)
     run_cs0(exe, env, work, raw.name)
     name = f"{ds.name}_x2d.fits"
     assert_products_match(work, mine, [name])

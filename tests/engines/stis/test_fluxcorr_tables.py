@@ -36,7 +36,6 @@ def test_gactab_parity_with_cs0(tmp_path):
     """stis-ccd-spec with FLUXCORR (TDSTAB N/A: the shared one is the imaging format) and a GACTAB:
     calstis6 on cs0.e's `_crj` equals its `_sx1` (every column, keyword, the history naming GACTAB),
     and FLUX over the run without GACTAB is 1/GAC(λ) (the correction is applied)."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -46,7 +45,7 @@ def test_gactab_parity_with_cs0(tmp_path):
     from caldp.engines.stis.x1d_io import calstis6
     from caldp.sim import stis_spec
 
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
     from .helpers import run_cs0
     from .test_x1d import compare_table
 
@@ -57,7 +56,7 @@ def test_gactab_parity_with_cs0(tmp_path):
     (ds,) = s.datasets
     refdir = s.crds_cache / "references" / "hst"
     _gactab(refdir / "test1gac_gac.fits", stis_spec.OPT_ELEM, stis_spec.CENWAVE, stis_spec.APERTURE)
-    env = {**os.environ, **s.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(s.env)
     works = {}
     for label, gac in (("gac", "oref$test1gac_gac.fits"), ("nogac", "N/A")):
         work = tmp_path / label

@@ -3,7 +3,6 @@ worked out from the algorithm), the repeat sum, parity with cs0.e, caldp-process
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -16,7 +15,7 @@ from caldp.engines.stis.calstis import calstis
 from caldp.sim import stis_mama
 
 from ..wfc3_uvis.productdiff import assert_products_match
-from .conftest import HSTCAL_BIN, cs0_exe
+from .conftest import cs0_exe, cs0_run_env
 from .helpers import cs0_env, run_cs0
 
 F32 = np.float32
@@ -382,7 +381,7 @@ def _variant_parity(mama_small, tmp_path, root: str, *, edit_raw=None, write_raw
             edit_raw(h)
             h.writeto(raw)
     calstis(raw, outdir=mine, env=env)
-    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    run_env = cs0_run_env(env)
     run_cs0(exe, run_env, work, raw.name)
     names = [f"{root}_flt.fits", f"{root}_sfl.fits"]
     assert_products_match(work, mine, names)

@@ -77,7 +77,6 @@ def test_sc2dcorr_parity_with_cs0(tmp_path):
     FLUXCORR with PCTAB and TDSTAB): the builtin `_x1d` equals cs0.e's — every column bit for bit
     (GROSS of the first extraction, BACKGROUND = GROSS − NET after three model iterations), every
     keyword, the history with the seven tables; the `_x2d` is not affected (0 ulp)."""
-    import os
     import shutil
 
     from astropy.io import fits
@@ -87,7 +86,7 @@ def test_sc2dcorr_parity_with_cs0(tmp_path):
     from caldp.engines.stis.calstis import calstis
 
     from ..wfc3_uvis.productdiff import assert_products_match
-    from .conftest import HSTCAL_BIN, cs0_exe
+    from .conftest import cs0_exe, cs0_run_env
     from .helpers import run_cs0
     from .test_echelle import assert_tables_equal
 
@@ -105,7 +104,7 @@ def test_sc2dcorr_parity_with_cs0(tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
     calstis(raw, outdir=mine, env=res.env)
-    env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(res.env)
     run_cs0(exe, env, work, raw.name)
     assert_tables_equal(work / f"{ds.name}_x1d.fits", mine / f"{ds.name}_x1d.fits")
     assert_products_match(work, mine, [f"{ds.name}_x2d.fits"])

@@ -4,7 +4,6 @@ the products, V_HELIO, and parity with cs0.e on _flt, _crj and the wavecal's _fw
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import subprocess
 
@@ -18,7 +17,7 @@ from caldp.engines.stis.calstis import calstis
 from caldp.sim import stis_spec
 
 from ..wfc3_uvis.productdiff import assert_products_match
-from .conftest import HSTCAL_BIN, cs0_exe
+from .conftest import cs0_exe, cs0_run_env
 from .helpers import cs0_env, run_cs0
 
 
@@ -370,7 +369,7 @@ def test_short_slit_wavecal_like_cs0(spec_small, tmp_path):
     raw, out, env = _short_slit_copy(spec_small, ds, tmp_path, window_centre=64)
     hst = tmp_path / "hst"
     shutil.copytree(raw.parent, hst)
-    run_env = {**os.environ, **env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    run_env = cs0_run_env(env)
     run_cs0(exe, run_env, hst, "-s", raw.name)
     calstis(raw, outdir=out, env=env, keep_intermediates=True)
     names = [f"{ds.name}_flt.fits", f"{ds.name}_crj.fits"]
@@ -395,7 +394,7 @@ def test_full_size_parity_with_cs0(tmp_path):
     (ds,) = res.datasets
     hst = tmp_path / "hst"
     shutil.copytree(ds.input_path, hst)
-    env = {**os.environ, **res.env, "PATH": os.pathsep.join([HSTCAL_BIN, os.environ.get("PATH", "")])}
+    env = cs0_run_env(res.env)
     run_cs0(exe, env, hst, "-s", f"{ds.name}_raw.fits")
     out = tmp_path / "out"
     out.mkdir()
