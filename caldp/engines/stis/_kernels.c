@@ -21,6 +21,9 @@
 #include "ckernel.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* good_stats(sci, err, dq, sdqflags)
  *   -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)
@@ -871,6 +874,28 @@ fft_pass(int ip, Py_ssize_t ido, Py_ssize_t l1, const float *cr, const float *ci
 #undef CH
 }
 
+/* Every pass of one line (ar, ai: n values) with scratch lines br, bi; the result is left in ar, ai. */
+static void
+fft_line(float *ar, float *ai, float *br, float *bi, Py_ssize_t n, const unsigned char *fac, Py_ssize_t nf,
+         const float *wr, const float *wi, int forward)
+{
+    float *a_r = ar, *a_i = ai, *b_r = br, *b_i = bi;
+    Py_ssize_t l1 = 1, iw = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        const int ip = fac[f];
+        const Py_ssize_t l2 = ip * l1, ido = n / l2;
+        fft_pass(ip, ido, l1, a_r, a_i, b_r, b_i, wr + iw, wi + iw, forward);
+        float *t = a_r; a_r = b_r; b_r = t;
+        t = a_i; a_i = b_i; b_i = t;
+        l1 = l2;
+        iw += (ip - 1) * ido;
+    }
+    if (a_r != ar) {
+        memcpy(ar, a_r, (size_t)n * sizeof(float));
+        memcpy(ai, a_i, (size_t)n * sizeof(float));
+    }
+}
+
 /* cfft(re, im, batch, n, factors, wr, wi, forward): fftpack.cfft of every row of the C-contiguous
  * float32 (batch, n) arrays, in place. `factors` (a bytes object of 2s, 3s and 4s, cffti's order)
  * and the twiddles wr/wi come from fftpack.cffti. */
@@ -915,21 +940,12 @@ cfft(PyObject *self, PyObject *args)
         failed = 1;
     } else {
         for (Py_ssize_t b = 0; b < batch; b++) {
-            float *ar = work, *ai = work + n, *br = work + 2 * n, *bi = work + 3 * n;
+            float *ar = work, *ai = work + n;
             for (Py_ssize_t x = 0; x < n; x++) {
                 ar[x] = R[b * n + x];
                 ai[x] = I[b * n + x];
             }
-            Py_ssize_t l1 = 1, iw = 0;
-            for (Py_ssize_t f = 0; f < nf; f++) {
-                const int ip = fac[f];
-                const Py_ssize_t l2 = ip * l1, ido = n / l2;
-                fft_pass(ip, ido, l1, ar, ai, br, bi, wr + iw, wi + iw, forward);
-                float *t = ar; ar = br; br = t;
-                t = ai; ai = bi; bi = t;
-                l1 = l2;
-                iw += (ip - 1) * ido;
-            }
+            fft_line(ar, ai, work + 2 * n, work + 3 * n, n, fac, nf, wr, wi, forward);
             for (Py_ssize_t x = 0; x < n; x++) {
                 R[b * n + x] = ar[x];
                 I[b * n + x] = ai[x];
@@ -1072,39 +1088,12 @@ disp_deriv(const double *c, int ncoeff, double m, double wl)
     return d;
 }
 
-/* eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter)
- *   -> (wavelength, status, warn): waveshift_echelle.eval_inv_disp_py, double throughout; `warn` is
- *   1 where the Python logs that the slope is negative (first order). */
-static PyObject *
-eval_inv_disp(PyObject *self, PyObject *args)
+/* evalInvDisp for 1 <= ncoeff <= 9 (c holds nine coefficients, zero past ncoeff): the status, the
+ * wavelength in *wl_out and in *warn_out whether the slope is negative in first order. */
+static int
+inv_disp(const double *c, int ncoeff, double m, double pixel, double wl_estimate, double tolerance, double too_far,
+         double wl_step, int max_iter, double *wl_out, int *warn_out)
 {
-    PyObject *cobj;
-    int ncoeff, max_iter;
-    double m, pixel, wl_estimate, tolerance, too_far, wl_step;
-    if (!PyArg_ParseTuple(args, "Oiddddddi", &cobj, &ncoeff, &m, &pixel, &wl_estimate, &tolerance, &too_far, &wl_step,
-                          &max_iter))
-        return NULL;
-    if (ncoeff < 1 || ncoeff > 9)
-        return Py_BuildValue("dii", -1.0, 1, 0);
-    double c[9] = {0};
-    PyObject *seq = PySequence_Fast(cobj, "eval_inv_disp: coefficients must be a sequence");
-    if (seq == NULL)
-        return NULL;
-    Py_ssize_t nc = PySequence_Fast_GET_SIZE(seq);
-    if (nc < ncoeff) {
-        Py_DECREF(seq);
-        PyErr_SetString(PyExc_ValueError, "eval_inv_disp: fewer coefficients than ncoeff");
-        return NULL;
-    }
-    for (int k = 0; k < ncoeff; k++) {
-        c[k] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, k));
-        if (c[k] == -1.0 && PyErr_Occurred()) {
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-
     int warn = 0, status;
     double wl_test = wl_estimate;
     double x_test = disp_x(c, ncoeff, m, wl_test);
@@ -1160,7 +1149,592 @@ eval_inv_disp(PyObject *self, PyObject *args)
         x_test = disp_x(c, ncoeff, m, wl_test);
         niter++;
     }
+    *wl_out = wl_test;
+    *warn_out = warn;
+    return status;
+}
+
+/* eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter)
+ *   -> (wavelength, status, warn): waveshift_echelle.eval_inv_disp_py, double throughout; `warn` is
+ *   1 where the Python logs that the slope is negative (first order). */
+static PyObject *
+eval_inv_disp(PyObject *self, PyObject *args)
+{
+    PyObject *cobj;
+    int ncoeff, max_iter;
+    double m, pixel, wl_estimate, tolerance, too_far, wl_step;
+    if (!PyArg_ParseTuple(args, "Oiddddddi", &cobj, &ncoeff, &m, &pixel, &wl_estimate, &tolerance, &too_far, &wl_step,
+                          &max_iter))
+        return NULL;
+    if (ncoeff < 1 || ncoeff > 9)
+        return Py_BuildValue("dii", -1.0, 1, 0);
+    double c[9] = {0};
+    PyObject *seq = PySequence_Fast(cobj, "eval_inv_disp: coefficients must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nc = PySequence_Fast_GET_SIZE(seq);
+    if (nc < ncoeff) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "eval_inv_disp: fewer coefficients than ncoeff");
+        return NULL;
+    }
+    for (int k = 0; k < ncoeff; k++) {
+        c[k] = PyFloat_AsDouble(PySequence_Fast_GET_ITEM(seq, k));
+        if (c[k] == -1.0 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+
+    int warn = 0;
+    double wl_test = 0.0;
+    const int status = inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter, &wl_test, &warn);
     return Py_BuildValue("dii", wl_test, status, warn);
+}
+
+/* wave_row(c, ncoeff, m, nx, ltv, ltm, cenwave, tolerance, too_far, wl_step, max_iter, hfactor, use_h,
+ *          wave, status, warn): x1d_echelle.wavelengths_py's loop (``Wave``) over the nx columns of one
+ *   order — the reference pixel (i − ltv) / ltm, evalInvDisp started from CENWAVE for the first column
+ *   and from the last good wavelength after, times hfactor when use_h — with each column's status and
+ *   first-order warning stored for the caller's log. `c` holds nine doubles (zero past ncoeff). */
+static PyObject *
+wave_row(PyObject *self, PyObject *args)
+{
+    Py_buffer cb = {0}, wb = {0}, sb = {0}, nb = {0};
+    Py_buffer *bufs[] = {&cb, &wb, &sb, &nb};
+    int ncoeff, max_iter, use_h;
+    Py_ssize_t nx;
+    double m, ltv, ltm, est, tolerance, too_far, wl_step, hfactor;
+    if (!PyArg_ParseTuple(args, "y*idnddddddidpw*w*w*", &cb, &ncoeff, &m, &nx, &ltv, &ltm, &est, &tolerance,
+                          &too_far, &wl_step, &max_iter, &hfactor, &use_h, &wb, &sb, &nb))
+        return NULL;
+    if (ck_check(&cb, 9, sizeof(double), "c") || ck_check(&wb, nx, sizeof(double), "wave") ||
+        ck_check(&sb, nx, sizeof(int32_t), "status") || ck_check(&nb, nx, sizeof(int32_t), "warn")) {
+        ck_release(bufs, 4);
+        return NULL;
+    }
+    const double *c = cb.buf;
+    double *wave = wb.buf;
+    int32_t *st = sb.buf, *wn = nb.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < nx; i++) {
+        const double rpix = ((double)i - ltv) / ltm;
+        double wl = -1.0;
+        int warn = 0, status = 1;
+        if (ncoeff >= 1 && ncoeff <= 9)
+            status = inv_disp(c, ncoeff, m, rpix, est, tolerance, too_far, wl_step, max_iter, &wl, &warn);
+        wave[i] = wl;
+        if (status == 0)
+            est = wl;
+        if (use_h)
+            wave[i] *= hfactor;
+        st[i] = status;
+        wn[i] = warn;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 4);
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------- SC2DCORR (lib/idtalg) */
+
+/* factors and twiddles of one FFT length as fftpack.cffti gives them; 0 when they fit. */
+static int
+fft_plan_ok(const Py_buffer *fb, const Py_buffer *wrb, const Py_buffer *wib, Py_ssize_t n)
+{
+    const unsigned char *fac = fb->buf;
+    Py_ssize_t prod = 1, need = 0;
+    if (wrb->len != wib->len)
+        return -1;
+    for (Py_ssize_t f = 0; f < fb->len; f++) {
+        if (fac[f] != 2 && fac[f] != 3 && fac[f] != 4)
+            return -1;
+        prod *= fac[f];
+        need += (fac[f] - 1) * (n / prod);
+    }
+    return (prod == n && need <= wrb->len / (Py_ssize_t)sizeof(float)) ? 0 : -1;
+}
+
+/* The passes of fft_pass on FFT_V lines at once: each complex position holds FFT_V lanes (one per
+ * line) side by side, and every lane goes through fft_pass's float operations in its order — vector
+ * adds and multiplies are the scalar IEEE operations lane by lane, so each line's bits are the same. */
+#define FFT_V 4
+typedef float vfloat __attribute__((vector_size(FFT_V * sizeof(float))));
+
+static void
+fft_pass_v(int ip, Py_ssize_t ido, Py_ssize_t l1, const vfloat *cr, const vfloat *ci, vfloat *hr, vfloat *hi,
+           const float *wr, const float *wi, int forward)
+{
+#define CC(a, k, j, i) a[((k) * ip + (j)) * ido + (i)]
+#define CH(a, j, k, i) a[((j) * l1 + (k)) * ido + (i)]
+    const float taui_s = forward ? (float)-0.866025403784439 : (float)0.866025403784439;
+    const vfloat taur = (vfloat){0} - 0.5f;
+    const vfloat taui = (vfloat){0} + taui_s;
+    for (Py_ssize_t k = 0; k < l1; k++) {
+        for (Py_ssize_t i = 0; i < ido; i++) {
+            if (ip == 2) {
+                const vfloat r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i);
+                const vfloat i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i);
+                CH(hr, 0, k, i) = r1 + r2;
+                CH(hi, 0, k, i) = i1 + i2;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = r1 - r2;
+                    CH(hi, 1, k, i) = i1 - i2;
+                } else {
+                    const vfloat tr2 = r1 - r2, ti2 = i1 - i2;
+                    const float w1r = wr[i], w1i = wi[i];
+                    if (forward) {
+                        CH(hi, 1, k, i) = w1r * ti2 - w1i * tr2;
+                        CH(hr, 1, k, i) = w1r * tr2 + w1i * ti2;
+                    } else {
+                        CH(hi, 1, k, i) = w1r * ti2 + w1i * tr2;
+                        CH(hr, 1, k, i) = w1r * tr2 - w1i * ti2;
+                    }
+                }
+            } else if (ip == 3) {
+                const vfloat r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i), r3 = CC(cr, k, 2, i);
+                const vfloat i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i), i3 = CC(ci, k, 2, i);
+                const vfloat tr2 = r2 + r3;
+                const vfloat cr2 = r1 + taur * tr2;
+                const vfloat h1r = r1 + tr2;
+                const vfloat ti2 = i2 + i3;
+                const vfloat ci2 = i1 + taur * ti2;
+                const vfloat h1i = i1 + ti2;
+                const vfloat cr3 = taui * (r2 - r3);
+                const vfloat ci3 = taui * (i2 - i3);
+                const vfloat dr2 = cr2 - ci3, dr3 = cr2 + ci3, di2 = ci2 + cr3, di3 = ci2 - cr3;
+                CH(hr, 0, k, i) = h1r;
+                CH(hi, 0, k, i) = h1i;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = dr2;
+                    CH(hr, 2, k, i) = dr3;
+                    CH(hi, 1, k, i) = di2;
+                    CH(hi, 2, k, i) = di3;
+                } else {
+                    const float w1r = wr[i], w1i = wi[i], w2r = wr[ido + i], w2i = wi[ido + i];
+                    if (forward) {
+                        CH(hi, 1, k, i) = w1r * di2 - w1i * dr2;
+                        CH(hr, 1, k, i) = w1r * dr2 + w1i * di2;
+                        CH(hi, 2, k, i) = w2r * di3 - w2i * dr3;
+                        CH(hr, 2, k, i) = w2r * dr3 + w2i * di3;
+                    } else {
+                        CH(hi, 1, k, i) = w1r * di2 + w1i * dr2;
+                        CH(hr, 1, k, i) = w1r * dr2 - w1i * di2;
+                        CH(hi, 2, k, i) = w2r * di3 + w2i * dr3;
+                        CH(hr, 2, k, i) = w2r * dr3 - w2i * di3;
+                    }
+                }
+            } else { /* ip == 4 */
+                const vfloat r1 = CC(cr, k, 0, i), r2 = CC(cr, k, 1, i), r3 = CC(cr, k, 2, i), r4 = CC(cr, k, 3, i);
+                const vfloat i1 = CC(ci, k, 0, i), i2 = CC(ci, k, 1, i), i3 = CC(ci, k, 2, i), i4 = CC(ci, k, 3, i);
+                const vfloat ti1 = i1 - i3, ti2 = i1 + i3, ti3 = i2 + i4;
+                const vfloat tr1 = r1 - r3, tr2 = r1 + r3, tr3 = r2 + r4;
+                const vfloat tr4 = forward ? i2 - i4 : i4 - i2;
+                const vfloat ti4 = forward ? r4 - r2 : r2 - r4;
+                const vfloat h1r = tr2 + tr3, cr3 = tr2 - tr3, h1i = ti2 + ti3, ci3 = ti2 - ti3;
+                const vfloat cr2 = tr1 + tr4, cr4 = tr1 - tr4, ci2 = ti1 + ti4, ci4 = ti1 - ti4;
+                CH(hr, 0, k, i) = h1r;
+                CH(hi, 0, k, i) = h1i;
+                if (ido == 1) {
+                    CH(hr, 1, k, i) = cr2;
+                    CH(hr, 2, k, i) = cr3;
+                    CH(hr, 3, k, i) = cr4;
+                    CH(hi, 1, k, i) = ci2;
+                    CH(hi, 2, k, i) = ci3;
+                    CH(hi, 3, k, i) = ci4;
+                } else {
+                    const vfloat a[3] = {cr2, cr3, cr4}, b[3] = {ci2, ci3, ci4};
+                    for (int j = 0; j < 3; j++) {
+                        const float w_r = wr[j * ido + i], w_i = wi[j * ido + i];
+                        if (forward) {
+                            CH(hr, j + 1, k, i) = w_r * a[j] + w_i * b[j];
+                            CH(hi, j + 1, k, i) = w_r * b[j] - w_i * a[j];
+                        } else {
+                            CH(hr, j + 1, k, i) = w_r * a[j] - w_i * b[j];
+                            CH(hi, j + 1, k, i) = w_r * b[j] + w_i * a[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+#undef CC
+#undef CH
+}
+
+/* fft_line for FFT_V interleaved lines (n positions × FFT_V lanes); the result is left in ar, ai. */
+static void
+fft_lines_v(vfloat *ar, vfloat *ai, vfloat *br, vfloat *bi, Py_ssize_t n, const unsigned char *fac, Py_ssize_t nf,
+            const float *wr, const float *wi, int forward)
+{
+    vfloat *a_r = ar, *a_i = ai, *b_r = br, *b_i = bi;
+    Py_ssize_t l1 = 1, iw = 0;
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        const int ip = fac[f];
+        const Py_ssize_t l2 = ip * l1, ido = n / l2;
+        fft_pass_v(ip, ido, l1, a_r, a_i, b_r, b_i, wr + iw, wi + iw, forward);
+        vfloat *t = a_r; a_r = b_r; b_r = t;
+        t = a_i; a_i = b_i; b_i = t;
+        l1 = l2;
+        iw += (ip - 1) * ido;
+    }
+    if (a_r != ar) {
+        memcpy(ar, a_r, (size_t)n * sizeof(vfloat));
+        memcpy(ai, a_i, (size_t)n * sizeof(vfloat));
+    }
+}
+
+/* One 2-D transform's work on a share of the lines: the line pass over rows [y0, y1) or the column
+ * pass over columns [x0, x1) (a thread runs one share; the shares touch disjoint lines). */
+typedef struct {
+    float *R, *I;
+    Py_ssize_t ny, nx, lo, hi;
+    int columns, forward;
+    float norm;
+    const unsigned char *fac;
+    Py_ssize_t nf;
+    const float *wr, *wi;
+    int failed;
+} fft2d_share;
+
+static void *
+fft2d_run_share(void *arg)
+{
+    fft2d_share *s = arg;
+    const Py_ssize_t n = s->columns ? s->ny : s->nx;
+    char *raw = malloc((size_t)n * 6 * sizeof(vfloat) + 64);
+    if (raw == NULL) {
+        s->failed = 1;
+        return NULL;
+    }
+    vfloat *buf = (vfloat *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+    vfloat *gr = buf, *gi = buf + n, *sr = buf + 2 * n, *si = buf + 3 * n, *zr = buf + 4 * n, *zi = buf + 5 * n;
+    float *R = s->R, *I = s->I;
+    const Py_ssize_t nx = s->nx;
+    int have_zero = 0;
+    for (Py_ssize_t l0 = s->lo; l0 < s->hi; l0 += FFT_V) {
+        const Py_ssize_t nb = s->hi - l0 < FFT_V ? s->hi - l0 : FFT_V;
+        float *fr = (float *)gr, *fi = (float *)gi;
+        if (s->columns) {
+            for (Py_ssize_t y = 0; y < n; y++)
+                for (Py_ssize_t b = 0; b < FFT_V; b++) {
+                    fr[y * FFT_V + b] = b < nb ? R[y * nx + l0 + b] : 0.0f;
+                    fi[y * FFT_V + b] = b < nb ? I[y * nx + l0 + b] : 0.0f;
+                }
+            fft_lines_v(gr, gi, sr, si, n, s->fac, s->nf, s->wr, s->wi, s->forward);
+            for (Py_ssize_t y = 0; y < n; y++)
+                for (Py_ssize_t b = 0; b < nb; b++) {
+                    float vr = fr[y * FFT_V + b], vi = fi[y * FFT_V + b];
+                    if (!s->forward) {
+                        vr = vr / s->norm;
+                        vi = vi / s->norm;
+                    }
+                    R[y * nx + l0 + b] = vr;
+                    I[y * nx + l0 + b] = vi;
+                }
+            continue;
+        }
+        /* rows: all +0.0 in every line of the group -> the first such group's transform */
+        int zero = 1;
+        for (Py_ssize_t k = 0; k < nb * nx && zero; k++)
+            zero = (((const uint32_t *)(R + l0 * nx))[k] | ((const uint32_t *)(I + l0 * nx))[k]) == 0;
+        if (zero && have_zero) {
+            for (Py_ssize_t b = 0; b < nb; b++) {
+                memcpy(R + (l0 + b) * nx, zr, (size_t)nx * sizeof(float));
+                memcpy(I + (l0 + b) * nx, zi, (size_t)nx * sizeof(float));
+            }
+            continue;
+        }
+        for (Py_ssize_t x = 0; x < nx; x++)
+            for (Py_ssize_t b = 0; b < FFT_V; b++) {
+                fr[x * FFT_V + b] = b < nb ? R[(l0 + b) * nx + x] : 0.0f;
+                fi[x * FFT_V + b] = b < nb ? I[(l0 + b) * nx + x] : 0.0f;
+            }
+        fft_lines_v(gr, gi, sr, si, nx, s->fac, s->nf, s->wr, s->wi, s->forward);
+        for (Py_ssize_t b = 0; b < nb; b++)
+            for (Py_ssize_t x = 0; x < nx; x++) {
+                R[(l0 + b) * nx + x] = fr[x * FFT_V + b];
+                I[(l0 + b) * nx + x] = fi[x * FFT_V + b];
+            }
+        if (zero) {
+            memcpy(zr, R + l0 * nx, (size_t)nx * sizeof(float));
+            memcpy(zi, I + l0 * nx, (size_t)nx * sizeof(float));
+            have_zero = 1;
+        }
+    }
+    free(raw);
+    return NULL;
+}
+
+/* Run the shares of one pass: [0, n) cut at a multiple of FFT_V into `nthreads` (1 or 2) parts. */
+static int
+fft2d_pass(fft2d_share proto, Py_ssize_t n, int nthreads)
+{
+    fft2d_share sh[2];
+    Py_ssize_t cut = nthreads > 1 ? ((n / 2 + FFT_V - 1) / FFT_V) * FFT_V : n;
+    if (cut > n)
+        cut = n;
+    sh[0] = proto;
+    sh[0].lo = 0;
+    sh[0].hi = cut;
+    sh[1] = proto;
+    sh[1].lo = cut;
+    sh[1].hi = n;
+    pthread_t th;
+    int threaded = cut < n && pthread_create(&th, NULL, fft2d_run_share, &sh[1]) == 0;
+    fft2d_run_share(&sh[0]);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (cut < n)
+        fft2d_run_share(&sh[1]);
+    return sh[0].failed || sh[1].failed;
+}
+
+/* fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads): fftpack.fft2d_numpy
+ *   (forward) or ifft2d_numpy (backward, then every element divided by the float `norm`) in place on
+ *   C-contiguous float32 (ny, nx) arrays: every line transformed, then every column — FFT_V lines at a
+ *   time (fft_pass_v), the columns gathered from the rows without transposed copies, the lines (or
+ *   columns) of a pass split between `nthreads` threads (1 or 2). A group of lines whose values are
+ *   all +0.0 gets the transform of the first such line (the same bits: the passes are deterministic). */
+static PyObject *
+fft2d(PyObject *self, PyObject *args)
+{
+    Py_buffer re = {0}, im = {0}, fx = {0}, wrx = {0}, wix = {0}, fy = {0}, wry = {0}, wiy = {0};
+    Py_buffer *bufs[] = {&re, &im, &fx, &wrx, &wix, &fy, &wry, &wiy};
+    Py_ssize_t ny, nx;
+    int forward, nthreads;
+    float norm;
+    if (!PyArg_ParseTuple(args, "w*w*nny*y*y*y*y*y*pfi", &re, &im, &ny, &nx, &fx, &wrx, &wix, &fy, &wry, &wiy,
+                          &forward, &norm, &nthreads))
+        return NULL;
+    if (ck_check(&re, ny * nx, sizeof(float), "re") || ck_check(&im, ny * nx, sizeof(float), "im")) {
+        ck_release(bufs, 8);
+        return NULL;
+    }
+    if (nx < 2 || ny < 2 || fft_plan_ok(&fx, &wrx, &wix, nx) || fft_plan_ok(&fy, &wry, &wiy, ny)) {
+        ck_release(bufs, 8);
+        PyErr_SetString(PyExc_ValueError, "fft2d: factors or twiddles do not match the lengths");
+        return NULL;
+    }
+    fft2d_share rows = {re.buf, im.buf, ny, nx, 0, 0, 0, forward, norm, fx.buf, fx.len, wrx.buf, wix.buf, 0};
+    fft2d_share cols = {re.buf, im.buf, ny, nx, 0, 0, 1, forward, norm, fy.buf, fy.len, wry.buf, wiy.buf, 0};
+    int failed;
+    Py_BEGIN_ALLOW_THREADS
+    failed = fft2d_pass(rows, ny, nthreads);
+    if (!failed)
+        failed = fft2d_pass(cols, nx, nthreads);
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 8);
+    if (failed)
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* mul_shift(re, im, kr, ki, ny, nx): scatter._product and fft_shift in place — (re, im) times (kr, ki)
+ *   in float (re·kr − im·ki, re·ki + im·kr), negated where row + column is odd. */
+static PyObject *
+mul_shift(PyObject *self, PyObject *args)
+{
+    Py_buffer re = {0}, im = {0}, kr = {0}, ki = {0};
+    Py_buffer *bufs[] = {&re, &im, &kr, &ki};
+    Py_ssize_t ny, nx;
+    if (!PyArg_ParseTuple(args, "w*w*y*y*nn", &re, &im, &kr, &ki, &ny, &nx))
+        return NULL;
+    const Py_ssize_t n = ny * nx;
+    if (ck_check(&re, n, sizeof(float), "re") || ck_check(&im, n, sizeof(float), "im") ||
+        ck_check(&kr, n, sizeof(float), "kr") || ck_check(&ki, n, sizeof(float), "ki")) {
+        ck_release(bufs, 4);
+        return NULL;
+    }
+    float *R = re.buf, *I = im.buf;
+    const float *KR = kr.buf, *KI = ki.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t y = 0; y < ny; y++) {
+        for (Py_ssize_t x = 0; x < nx; x++) {
+            const Py_ssize_t k = y * nx + x;
+            const float r1 = R[k], i1 = I[k], r2 = KR[k], i2 = KI[k];
+            const float a = r1 * r2, b = i1 * i2, c = r1 * i2, d = i1 * r2;
+            float pr = a - b, pi = c + d;
+            if ((y + x) & 1) {
+                pr = -pr;
+                pi = -pi;
+            }
+            R[k] = pr;
+            I[k] = pi;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 4);
+    Py_RETURN_NONE;
+}
+
+/* scatter._linear: the line through (x1, y1), (x2, y2) at x, in double; 0 for a vertical pair. */
+static double
+idt_linear(double x1, double y1, double x2, double y2, double x)
+{
+    if (x2 != x1) {
+        const double a = (y2 - y1) / (x2 - x1);
+        const double b = y2 - a * x2;
+        return a * x + b;
+    }
+    return 0.0;
+}
+
+/* scatter.interpolate for one value (`bounded`: lo/hi are the table's min and max). */
+static double
+idt_interpolate(double x1, Py_ssize_t begin, const double *x, const double *y, Py_ssize_t n, int bounded, double lo,
+                double hi, Py_ssize_t *index)
+{
+    if (begin < 0) {
+        *index = 0;
+        return y[0];
+    }
+    if (begin >= n) {
+        *index = n - 2;
+        return y[n - 1];
+    }
+    if (!bounded || (lo <= x1 && x1 <= hi)) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_ssize_t i1 = begin + i, i2 = begin + i + 1;
+            if (i2 < n && ((x[i1] <= x1 && x1 <= x[i2]) || (x[i2] <= x1 && x1 <= x[i1]))) {
+                *index = i1;
+                return idt_linear(x[i1], y[i1], x[i2], y[i2], x1);
+            }
+            i1 = begin - i;
+            i2 = begin - i + 1;
+            if (0 <= i1 && i2 < n && ((x[i1] <= x1 && x1 <= x[i2]) || (x[i2] <= x1 && x1 <= x[i1]))) {
+                *index = i1;
+                return idt_linear(x[i1], y[i1], x[i2], y[i2], x1);
+            }
+        }
+    }
+    const int low = x[1] > x[0] ? x1 < x[0] : x1 > x[0];
+    if (low) {
+        *index = 0;
+        return idt_linear(x[0], y[0], x[1], y[1], x1);
+    }
+    *index = n - 2;
+    return idt_linear(x[n - 1], y[n - 1], x[n - 2], y[n - 2], x1);
+}
+
+/* interp_run(xs, begin, x, y, bounded, lo, hi, out) -> index: scatter.interpolate_run_py — each of
+ *   xs interpolated in (x, y), the search starting at the index the previous value returned. */
+static PyObject *
+interp_run(PyObject *self, PyObject *args)
+{
+    Py_buffer xb = {0}, tb = {0}, yb = {0}, ob = {0};
+    Py_buffer *bufs[] = {&xb, &tb, &yb, &ob};
+    Py_ssize_t begin;
+    int bounded;
+    double lo, hi;
+    if (!PyArg_ParseTuple(args, "y*ny*y*pddw*", &xb, &begin, &tb, &yb, &bounded, &lo, &hi, &ob))
+        return NULL;
+    const Py_ssize_t m = xb.len / (Py_ssize_t)sizeof(double), n = tb.len / (Py_ssize_t)sizeof(double);
+    if (ck_check(&xb, m, sizeof(double), "xs") || ck_check(&yb, n, sizeof(double), "y") ||
+        ck_check(&ob, m, sizeof(double), "out")) {
+        ck_release(bufs, 4);
+        return NULL;
+    }
+    if (n < 2) {
+        ck_release(bufs, 4);
+        PyErr_SetString(PyExc_ValueError, "interp_run: the table needs two points");
+        return NULL;
+    }
+    const double *xs = xb.buf, *x = tb.buf, *y = yb.buf;
+    double *out = ob.buf;
+    Py_ssize_t k = begin;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < m; i++)
+        out[i] = idt_interpolate(xs[i], k, x, y, n, bounded, lo, hi, &k);
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 4);
+    return PyLong_FromSsize_t(k);
+}
+
+/* spread(mod1, mod2, obj, ny, nx, last, s1, s2, ramp, eblaze, forder, worder, w_on, y_on, dydw, i1)
+ *   -> 0, 1 (scattering function outside the image at a source pixel) or 2 (zero ripple):
+ *   scatter.spread_reference for one order, its loops and float sums in the C's order — source pixels
+ *   ipix of the extended order ascending, receiving columns ascending, each adding
+ *   f·s[ilsf]·(1 − frac) to row y1 and f·s[ilsf]·frac to row y1 + 1 in double, stored as float. */
+static PyObject *
+spread(PyObject *self, PyObject *args)
+{
+    Py_buffer m1 = {0}, m2 = {0}, ob = {0}, s1b = {0}, s2b = {0}, rb = {0}, eb = {0}, fb = {0}, wb = {0},
+              wonb = {0}, yonb = {0};
+    Py_buffer *bufs[] = {&m1, &m2, &ob, &s1b, &s2b, &rb, &eb, &fb, &wb, &wonb, &yonb};
+    Py_ssize_t ny, nx, i1;
+    int last;
+    double dydw;
+    if (!PyArg_ParseTuple(args, "w*w*w*nnpy*y*y*y*y*y*y*y*dn", &m1, &m2, &ob, &ny, &nx, &last, &s1b, &s2b, &rb, &eb,
+                          &fb, &wb, &wonb, &yonb, &dydw, &i1))
+        return NULL;
+    const Py_ssize_t nel = s1b.len / (Py_ssize_t)sizeof(double), nbig = eb.len / (Py_ssize_t)sizeof(float);
+    const Py_ssize_t npts = wonb.len / (Py_ssize_t)sizeof(double), lsf_off = nel / 2;
+    if (ck_check(&m1, ny * nx, sizeof(float), "mod1") || ck_check(&m2, ny * nx, sizeof(float), "mod2") ||
+        ck_check(&ob, ny * nx, sizeof(float), "obj") || ck_check(&s1b, nel, sizeof(double), "s1") ||
+        ck_check(&s2b, nel, sizeof(double), "s2") || ck_check(&rb, nel, sizeof(double), "ramp") ||
+        ck_check(&fb, nbig, sizeof(float), "forder") || ck_check(&wb, nbig, sizeof(float), "worder") ||
+        ck_check(&wonb, npts, sizeof(double), "w_on") || ck_check(&yonb, npts, sizeof(double), "y_on")) {
+        ck_release(bufs, 11);
+        return NULL;
+    }
+    if (i1 - lsf_off < 0 || i1 + npts - 1 + lsf_off >= nbig || npts != nx) {
+        ck_release(bufs, 11);
+        PyErr_SetString(PyExc_ValueError, "spread: the order and its scattering function exceed the extended grid");
+        return NULL;
+    }
+    float *M1 = m1.buf, *M2 = m2.buf, *OB = ob.buf;
+    const double *s1 = s1b.buf, *s2 = s2b.buf, *ramp = rb.buf, *w_on = wonb.buf, *y_on = yonb.buf;
+    const float *eblaze = eb.buf, *forder = fb.buf, *worder = wb.buf;
+    const float *eon = eblaze + i1;
+    const Py_ssize_t i2 = i1 + npts - 1;
+    int code = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t ipix = i1 - lsf_off; ipix <= i2 + lsf_off && code == 0; ipix++) {
+        Py_ssize_t p1 = ipix - lsf_off - i1, p2 = ipix + lsf_off - i1, l1 = 0, l2 = nel - 1;
+        if (p1 < 0) {
+            l1 = -p1;
+            p1 = 0;
+        }
+        if (p2 > nx - 1) {
+            l2 = (nx - 1) + l2 - p2;
+            p2 = nx - 1;
+        }
+        if (p2 < p1) {
+            code = 1;
+            break;
+        }
+        if (eblaze[ipix] == 0.0f) {
+            code = 2;
+            break;
+        }
+        const float fo = forder[ipix], eb_ = eblaze[ipix];
+        const double wo = (double)worder[ipix];
+        for (Py_ssize_t ixx = p1; ixx <= p2; ixx++) {
+            const Py_ssize_t il = l1 + (ixx - p1);
+            if (il >= l2)
+                continue;
+            const double y = y_on[ixx] - dydw * (w_on[ixx] - wo) + ramp[il];
+            if (!(y > -1.0 && y < (double)(ny - 1)))
+                continue; /* trunc(y) outside 0 … ny − 2 (or NaN) */
+            const Py_ssize_t y1 = (Py_ssize_t)y;
+            const double fr2 = y - (double)y1, fr1 = 1.0 - fr2;
+            const double f = (double)((fo * eon[ixx]) / eb_);
+            const Py_ssize_t a = y1 * nx + ixx, b = a + nx;
+            M1[a] = (float)((double)M1[a] + f * s1[il] * fr1);
+            M1[b] = (float)((double)M1[b] + f * s1[il] * fr2);
+            M2[a] = (float)((double)M2[a] + f * s2[il] * fr1);
+            M2[b] = (float)((double)M2[b] + f * s2[il] * fr2);
+            if (last) {
+                OB[a] = (float)((double)OB[a] + f * s2[il] * fr1);
+                OB[b] = (float)((double)OB[b] + f * s2[il] * fr2);
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 11);
+    return PyLong_FromLong(code);
 }
 
 static PyMethodDef methods[] = {
@@ -1187,6 +1761,13 @@ static PyMethodDef methods[] = {
     {"sum_between", sum_between, METH_VARARGS, "sum_between(edges, flux, wl_edges, tspec): tspec written"},
     {"eval_inv_disp", eval_inv_disp, METH_VARARGS,
      "eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter) -> (wl, status, warn)"},
+    {"wave_row", wave_row, METH_VARARGS,
+     "wave_row(c, ncoeff, m, nx, ltv, ltm, cenwave, tol, too_far, wl_step, max_iter, hfactor, use_h, wave, status, warn)"},
+    {"fft2d", fft2d, METH_VARARGS, "fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads) in place"},
+    {"mul_shift", mul_shift, METH_VARARGS, "mul_shift(re, im, kr, ki, ny, nx): complex product and FFTShift in place"},
+    {"interp_run", interp_run, METH_VARARGS, "interp_run(xs, begin, x, y, bounded, lo, hi, out) -> last index"},
+    {"spread", spread, METH_VARARGS,
+     "spread(mod1, mod2, obj, ny, nx, last, s1, s2, ramp, eblaze, forder, worder, w_on, y_on, dydw, i1) -> code"},
     {NULL, NULL, 0, NULL},
 };
 

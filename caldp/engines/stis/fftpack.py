@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..common.kernels import load
+from ..common.threads import thread_count
 
 F32 = np.float32
 KERNELS = "caldp.engines.stis._kernels"
@@ -215,17 +216,45 @@ def cfft_numpy(re: np.ndarray, im: np.ndarray, *, forward: bool) -> tuple[np.nda
 
 
 def fft2d(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``fft2d``: forward transform of every line (ny, nx), then of every column."""
-    re, im = cfft(re, im, forward=True)
-    re, im = cfft(re.T, im.T, forward=True)
-    return np.ascontiguousarray(re.T), np.ascontiguousarray(im.T)
+    """``fft2d``: forward transform of every line (ny, nx), then of every column. The C kernel
+    (``_kernels.fft2d``: the same passes, columns gathered in blocks instead of transposed copies) when
+    built, else :func:`fft2d_numpy` (the reference)."""
+    out = _fft2d_kernel(re, im, forward=True)
+    return out if out is not None else fft2d_numpy(re, im)
 
 
 def ifft2d(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``ifft2d``: backward transform of every line, then of every column, each column divided by
-    nx·ny (as a float) as it is copied back."""
+    nx·ny (as a float) as it is copied back. C kernel or :func:`ifft2d_numpy`, as :func:`fft2d`."""
+    out = _fft2d_kernel(re, im, forward=False)
+    return out if out is not None else ifft2d_numpy(re, im)
+
+
+def _fft2d_kernel(re, im, *, forward: bool):
+    k = load(KERNELS)
+    if k is None or re.ndim != 2 or min(re.shape) < 2:
+        return None
     ny, nx = re.shape
-    re, im = cfft(re, im, forward=False)
-    re, im = cfft(re.T, im.T, forward=False)
+    re = np.array(re, F32, order="C")  # copies: transformed in place
+    im = np.array(im, F32, order="C")
+    fx, wrx, wix = cffti(nx)
+    fy, wry, wiy = cffti(ny)
+    nthreads = min(thread_count(), 2)
+    k.fft2d(re, im, ny, nx, bytes(fx), wrx, wix, bytes(fy), wry, wiy, bool(forward), float(F32(nx * ny)), nthreads)
+    return re, im
+
+
+def fft2d_numpy(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fft2d` by :func:`cfft_numpy` over the lines, then over the transposed columns."""
+    re, im = cfft_numpy(re, im, forward=True)
+    re, im = cfft_numpy(re.T, im.T, forward=True)
+    return np.ascontiguousarray(re.T), np.ascontiguousarray(im.T)
+
+
+def ifft2d_numpy(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`ifft2d` by :func:`cfft_numpy`."""
+    ny, nx = re.shape
+    re, im = cfft_numpy(re, im, forward=False)
+    re, im = cfft_numpy(re.T, im.T, forward=False)
     norm = F32(nx * ny)
     return np.ascontiguousarray(re.T / norm), np.ascontiguousarray(im.T / norm)

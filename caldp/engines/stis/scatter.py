@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..common.errors import EngineError
+from ..common.kernels import load
 from . import fftpack
+
+KERNELS = "caldp.engines.stis._kernels"
 
 F32, F64 = np.float32, np.float64
 NITER = 3
@@ -89,6 +92,32 @@ def _linear(x1, y1, x2, y2, x) -> float:
         b = y2 - a * x2
         return a * x + b
     return 0.0
+
+
+def interpolate_run(xs, begin: int, x, y, bounds: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    """:func:`interpolate` of each value of `xs` in turn, each search starting at the index the one
+    before returned (the C's loops over a grid). Returns (values float64, last index). The C kernel
+    (``_kernels.interp_run``) when built, else :func:`interpolate_run_py` (the reference)."""
+    k = load(KERNELS)
+    xa = np.ascontiguousarray(x, F64)
+    if k is None or xa.size < 2 or begin < 0 or begin >= xa.size:
+        return interpolate_run_py(xs, begin, x, y, bounds)
+    xs = np.ascontiguousarray(xs, F64)
+    out = np.empty(xs.size, F64)
+    lo, hi = bounds if bounds is not None else (0.0, 0.0)
+    last = k.interp_run(xs, begin, xa, np.ascontiguousarray(y, F64), bounds is not None, lo, hi, out)
+    return out, last
+
+
+def interpolate_run_py(xs, begin: int, x, y, bounds: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    """:func:`interpolate_run` by :func:`interpolate` one value at a time."""
+    x = [float(v) for v in x]
+    y = [float(v) for v in y]
+    out = np.empty(len(xs), F64)
+    k = begin
+    for i, v in enumerate(np.asarray(xs, F64).tolist()):
+        out[i], k = interpolate(v, k, x, y, bounds)
+    return out, k
 
 
 def select(k: int, values) -> float:
@@ -212,13 +241,31 @@ def _product(r1, i1, r2, i2):
     return (r1 * r2 - i1 * i2).astype(F32), (r1 * i2 + i1 * r2).astype(F32)
 
 
+def product_shift(r1, i1, r2, i2) -> tuple[np.ndarray, np.ndarray]:
+    """The complex product of two transforms and ``FFTShift`` on it (float32). The C kernel
+    (``_kernels.mul_shift``, in place on `r1`/`i1`) when built, else :func:`product_shift_numpy`."""
+    k = load(KERNELS)
+    ny, nx = r1.shape
+    ok = all(a.dtype == F32 for a in (r1, i1, r2, i2)) and r1.flags.c_contiguous and i1.flags.c_contiguous
+    if k is None or nx % 2 or ny % 2 or not ok:
+        return product_shift_numpy(r1, i1, r2, i2)
+    k.mul_shift(r1, i1, np.ascontiguousarray(r2, F32), np.ascontiguousarray(i2, F32), ny, nx)
+    return r1, i1
+
+
+def product_shift_numpy(r1, i1, r2, i2) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`product_shift` by :func:`_product` and :func:`fft_shift` (the reference)."""
+    re, im = _product(r1, i1, r2, i2)
+    fft_shift(re, im)
+    return re, im
+
+
 def fft_convolve(z1: np.ndarray, z2: np.ndarray) -> np.ndarray:
     """``FFTConvolve`` of two real arrays of one size: both transformed, multiplied, shifted, inverse
     transformed; returns the real part."""
     r1, i1 = fftpack.fft2d(z1.astype(F32), np.zeros_like(z1, F32))
     r2, i2 = fftpack.fft2d(z2.astype(F32), np.zeros_like(z2, F32))
-    re, im = _product(r1, i1, r2, i2)
-    fft_shift(re, im)
+    re, im = product_shift(r1, i1, r2, i2)
     return fftpack.ifft2d(re, im)[0]
 
 
@@ -235,8 +282,7 @@ def fft_convolve2(image: np.ndarray, ft: tuple[np.ndarray, np.ndarray]) -> np.nd
     j1, i1 = (gy - ny) // 2, (gx - nx) // 2
     zr[j1 : j1 + ny, i1 : i1 + nx] = image
     r, i = fftpack.fft2d(zr, np.zeros_like(zr))
-    re, im = _product(r, i, kr, ki)
-    fft_shift(re, im)
+    re, im = product_shift(r, i, kr, ki)
     out = fftpack.ifft2d(re, im)[0]
     return np.ascontiguousarray(out[j1 : j1 + ny, i1 : i1 + nx], F32)
 
@@ -450,10 +496,7 @@ def _extended(rows: Rows, sc: Scatter) -> tuple[np.ndarray, np.ndarray]:
             raise EngineError("No matching spectral order in ripple table.", keyword="RIPTAB")
         m, rw, rv = sc.ripple[mrip]
         hold = rw * (float(m) / float(rows.sporder[j]))
-        k1 = 0
-        for i in range(i1, i2 + 1):
-            v, k1 = interpolate(float(wbig[j, i]), k1, hold, rv)
-            blaze[j, i] = v
+        blaze[j, i1 : i2 + 1] = interpolate_run(wbig[j, i1 : i2 + 1], 0, hold, rv)[0]
         n = rv.size
         lo = (rv[1] - rv[0]) / (hold[1] - hold[0])
         dlow = (wbig[j, :i1] - wbig[j, i1]).astype(F32).astype(F64)
@@ -471,17 +514,59 @@ def _lsf_parts(values: np.ndarray, yyamp: float) -> tuple[np.ndarray, np.ndarray
     off = nel // 2
     hx = [0.0, 0.25 * nel, 0.5 * nel, 0.75 * nel, float(nel)]
     hy = [0.0, yyamp, 0.0, -yyamp, 0.0]
-    ramp = np.empty(nel)
-    k1 = 0
-    for i in range(nel):
-        ramp[i], k1 = interpolate(float(i), k1, hx, hy)
+    ramp = interpolate_run(np.arange(nel, dtype=F64), 0, hx, hy)[0]
     s1 = values.copy()
     s1[off - 5 : off + 6] = values[off - 5]
     return s1, values - s1, ramp
 
 
 def _spread(rows: Rows, sc: Scatter, wbig, blaze, fbig, dydw, yyamp, shape, last: bool):
-    """The echelle scattering of one iteration (:func:`spread_reference`'s sums in the same order):
+    """The echelle scattering of one iteration, (mod1, mod2, object): the C kernel (``_kernels.spread``,
+    :func:`spread_reference`'s loops order by order) when built, else :func:`spread_numpy`."""
+    k = load(KERNELS)
+    if k is None:
+        return spread_numpy(rows, sc, wbig, blaze, fbig, dydw, yyamp, shape, last)
+    ny, nx = shape
+    mod1 = np.zeros(shape, F32)
+    mod2 = np.zeros(shape, F32)
+    obj = np.zeros(shape, F32)
+    for j in range(len(rows.wave)):
+        m = index_scatter(sc, rows.sporder[j])
+        if m < 0:
+            raise EngineError(f"No matching order (# {rows.sporder[j]}) in ECHSCTAB table.", keyword="ECHSCTAB")
+        values = sc.echsc[m][1]
+        s1, s2, ramp = _lsf_parts(values, yyamp)
+        npts = rows.wave[j].size
+        i1 = (NSBIG - npts) // 2
+        if i1 - values.size // 2 < 0 or npts != nx:  # beyond what the kernel takes: the reference's errors
+            return spread_reference(rows, sc, wbig, blaze, fbig, dydw, yyamp, shape, last)
+        code = k.spread(
+            mod1,
+            mod2,
+            obj,
+            ny,
+            nx,
+            bool(last),
+            np.ascontiguousarray(s1, F64),
+            np.ascontiguousarray(s2, F64),
+            np.ascontiguousarray(ramp, F64),
+            np.ascontiguousarray(blaze[j], F32),
+            np.ascontiguousarray(fbig[j], F32),
+            np.ascontiguousarray(wbig[j], F32),
+            np.ascontiguousarray(rows.wave[j], F64),
+            np.ascontiguousarray(rows.extrlocy[j], F32).astype(F64),
+            float(dydw),
+            i1,
+        )
+        if code == 1:
+            raise EngineError("scattering function outside the image", keyword="ECHSCTAB")
+        if code == 2:
+            raise EngineError("zero ripple in the extended order", keyword="RIPTAB")
+    return mod1, mod2, obj
+
+
+def spread_numpy(rows: Rows, sc: Scatter, wbig, blaze, fbig, dydw, yyamp, shape, last: bool):
+    """:func:`_spread` in NumPy (:func:`spread_reference`'s sums in the same order):
     a receiving column ``ixx`` gets, at scattering-function index ``ilsf``, the flux of source pixel
     ``ipix = ixx − ilsf + lsf_off + i1``, so stepping ``ilsf`` down over all columns at once visits
     every pixel's sources in the C's ascending ``ipix`` order."""
@@ -640,10 +725,7 @@ def scattered_light(sci_shape, rows: Rows, sc: Scatter, opt_elem: str, exptime: 
             v = min(max(v, 0.0), float(ny - 1))
             linepos[i] = v
             mpsfpos[i], k2 = interpolate(v, k2, h2, h3)
-    mline = np.empty(ny)
-    k1 = 0
-    for i in range(ny):
-        mline[i], k1 = interpolate(float(i), k1, h2, h3)
+    mline = interpolate_run(np.arange(ny, dtype=F64), 0, h2, h3)[0]
     wbig, blaze = _extended(rows, sc)
     dydw = median_rows_per_angstrom(rows.extrlocy, rows.wave)
     if dydw == 0.0:
@@ -666,14 +748,10 @@ def scattered_light(sci_shape, rows: Rows, sc: Scatter, opt_elem: str, exptime: 
     for it in range(1, NITER + 1):
         last = it == NITER
         fbig = np.zeros((nrows, NSBIG), F32)
-        wl_list, fm_list = wm.tolist(), fm.tolist()
         bounds = (float(wm.min()), float(wm.max()))
         for j in range(nrows):
-            k1 = 0
-            wrow, brow = wbig[j].tolist(), blaze[j].tolist()
-            for i in range(NSBIG):
-                v, k1 = interpolate(wrow[i], k1, wl_list, fm_list, bounds)
-                fbig[j, i] = v * brow[i]
+            v = interpolate_run(wbig[j], 0, wm, fm, bounds)[0]
+            fbig[j] = (v * blaze[j].astype(F64)).astype(F32)
         n0 = rows.wave[0].size
         i2 = (NSBIG - n0) // 2 + n0 - 1
         fbig[0, i2:] = fbig[0, i2 - 10]

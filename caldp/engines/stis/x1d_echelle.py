@@ -33,6 +33,7 @@ from astropy.io import fits
 
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
+from ..common.kernels import load
 from ..common.refs import is_given
 from . import radialvel
 from . import waveshift_echelle as WE
@@ -139,7 +140,45 @@ def check(primary, env, fname: str = "", switches: Mapping | None = None) -> Non
 def wavelengths(coeff, ncoeff: int, sporder: int, cenwave: int, nx: int, ltm, ltv, hfactor: float | None) -> np.ndarray:
     """``Wave`` for an echelle order: ``evalInvDisp`` (with its search over 1123–3170 Å when the
     estimate is far off) from CENWAVE for the first column, from the previous column's wavelength
-    after; times the heliocentric factor when given."""
+    after; times the heliocentric factor when given. The C kernel (``_kernels.wave_row``: the columns'
+    loop around the same evalInvDisp) when built, else :func:`wavelengths_py` (the reference)."""
+    c = [float(v) for v in coeff]
+    k = load(WE.KERNELS)
+    if k is None or len(c) < 9:  # evalDisp's terms read nine coefficients
+        return wavelengths_py(c, ncoeff, sporder, cenwave, nx, ltm, ltv, hfactor)
+    wave = np.empty(nx)
+    status = np.empty(nx, np.int32)
+    warn = np.empty(nx, np.int32)
+    k.wave_row(
+        np.array(c[:9], np.float64),
+        ncoeff,
+        float(sporder),
+        nx,
+        float(ltv[0]),
+        float(ltm[0]),
+        float(cenwave),
+        0.001,
+        WE.TOO_FAR,
+        WE.WL_STEP,
+        WE.MAX_ITER,
+        float(hfactor) if hfactor is not None else 1.0,
+        hfactor is not None,
+        wave,
+        status,
+        warn,
+    )
+    for i in np.flatnonzero((status != 0) | (warn != 0)).tolist():  # the reference's messages, in order
+        if warn[i]:
+            log.warning("(evalInvDisp) slope of dispersion relation is negative")
+        if status[i] != 0:
+            log.warning("error code %d from evalInvDisp", int(status[i]))
+    return wave
+
+
+def wavelengths_py(
+    coeff, ncoeff: int, sporder: int, cenwave: int, nx: int, ltm, ltv, hfactor: float | None
+) -> np.ndarray:
+    """:func:`wavelengths` one column at a time through :func:`.waveshift_echelle.eval_inv_disp`."""
     c = [float(v) for v in coeff]
     wave = np.empty(nx)
     est = float(cenwave)

@@ -280,3 +280,99 @@ def test_sky_level_kernels_equal_numpy(both, case):
     (c, _), (py, _) = both(sky, sci, dq)
     assert _bits(c) == _bits(py)
     assert isinstance(c, str) == (case in ("nan", "overflow"))
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (12, 18), (36, 48), (64, 256), (256, 96)])
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_fft2d_kernel_equals_numpy_with_zero_lines(both, monkeypatch, shape, threads):
+    """fft2d/ifft2d in C (lines in groups of vector lanes, columns gathered in blocks, a group of +0.0
+    lines given the first one's transform, one or two threads) against the NumPy passes; line counts
+    that are not a multiple of the lane count, -0.0 lines (not taken for zero)."""
+    monkeypatch.setenv("CALDP_THREADS", threads)
+    rng = np.random.default_rng(shape[0])
+    re = rng.normal(0.0, 10.0, shape).astype(F32)
+    im = rng.normal(0.0, 1.0, shape).astype(F32)
+    re[: shape[0] // 3] = 0.0
+    im[: shape[0] // 3] = 0.0
+    re[-3:] = 0.0
+    im[-3:] = 0.0
+    re[-1] = -0.0
+    for f in (fftpack.fft2d, fftpack.ifft2d):
+        (c, _), (py, _) = both(f, re, im)
+        assert _bits(list(c)) == _bits(list(py))
+
+
+def test_product_shift_kernel_equals_numpy(both):
+    from caldp.engines.stis import scatter
+
+    rng = np.random.default_rng(2)
+    a = [rng.normal(0.0, 1e3, (16, 24)).astype(F32) for _ in range(4)]
+    a[0][0, :3] = [np.nan, np.inf, -0.0]
+    (c, _), (py, _) = both(scatter.product_shift, *a)
+    assert _bits(list(c)) == _bits(list(py))
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_interpolate_run_kernel_equals_python(both, descending):
+    """Sequential searches from the last index (up and down), values beyond both ends, knots hit
+    exactly, NaN, repeated abscissae (a vertical pair gives 0), with and without the bounds."""
+    from caldp.engines.stis import scatter
+
+    rng = np.random.default_rng(4)
+    x = np.cumsum(rng.uniform(0.0, 2.0, 60))
+    x[10] = x[9]
+    y = rng.normal(0.0, 5.0, 60)
+    if descending:
+        x, y = x[::-1].copy(), y[::-1].copy()
+    xs = np.concatenate([rng.uniform(x.min() - 5, x.max() + 5, 200), x[::7], [np.nan], np.sort(rng.uniform(0, 50, 50))])
+    for begin in (0, 5, 59):
+        for bounds in (None, (float(x.min()), float(x.max()))):
+            (c, _), (py, _) = both(scatter.interpolate_run, xs, begin, x, y, bounds)
+            assert _bits(c[0]) == _bits(py[0]) and c[1] == py[1]
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_spread_kernel_equals_reference(both, last):
+    """The echelle scattering spread in C against the C-ordered reference loop and the NumPy version
+    (3 orders on a 64-column image, rows reaching off both edges of the image)."""
+    from caldp.engines.stis import scatter as S
+
+    rng = np.random.default_rng(6)
+    nx, ny, nel = 64, 40, 21
+    orders = [100, 101, 102]
+    i1 = (S.NSBIG - nx) // 2
+    wave = [1400.0 + 10 * k + 0.01 * np.arange(nx) for k in range(3)]
+    ys = np.array([-0.7, 18.0, 38.3])
+    rows = S.Rows(
+        orders,
+        wave,
+        [np.ones(nx, F32)] * 3,
+        [np.ones(nx, F32)] * 3,
+        [(ys[k] + 0.02 * np.arange(nx)).astype(F32) for k in range(3)],
+    )
+    values = np.exp(-0.5 * ((np.arange(nel) - nel // 2) / 4.0) ** 2) * 1e-2
+    sc = S.Scatter([(m, values) for m in orders], np.ones(1, F32), np.ones(1, F32), [], [1400.0], [1400.0])
+    wbig = np.zeros((3, S.NSBIG), F32)
+    for k in range(3):
+        wbig[k] = (wave[k][0] + 0.01 * (np.arange(S.NSBIG) - i1)).astype(F32)
+    blaze = rng.uniform(0.5, 1.0, (3, S.NSBIG)).astype(F32)
+    fbig = rng.uniform(0.0, 100.0, (3, S.NSBIG)).astype(F32)
+    args = (rows, sc, wbig, blaze, fbig, 3.0, 1.0, (ny, nx), last)
+    (c, _), (py, _) = both(S._spread, *args)
+    ref = S.spread_reference(*args)
+    assert _bits(list(c)) == _bits(list(py)) == _bits(list(ref))
+    assert c[0].any() and (c[2].any() == last)
+
+
+def test_wave_row_kernel_equals_python(both, caplog):
+    """x1d_echelle.wavelengths: the columns' evalInvDisp loop in C against the per-column calls
+    (start from CENWAVE, then the previous good wavelength; heliocentric factor or none)."""
+    from caldp.engines.stis import x1d_echelle
+
+    c = [-58000.0, 1.4e-2, -1.0e-9, 0.5, 3.0e-4, 2.0e-8, 1.0e-7, 1.0e-14, -1.0e-5]
+    near = [-1000.0, 1.0 / 101.0, 1.0e-9, 0.25, 1.0e-5, 1.0e-9, 1.0e-10, 1.0e-16, 1.0e-6]
+    for coeff, ncoeff, m in ((near, 9, 101), (near, 3, 101), (c, 7, 86), (c, 9, 124), ([0.0] * 9, 3, 101), (c, 10, 1)):
+        for hfactor in (None, 1.0000123):
+            for ltm, ltv in (((1.0, 1.0), (0.0, 0.0)), ((2.0, 1.0), (3.5, 0.0))):
+                (a, _), (b, _) = both(x1d_echelle.wavelengths, coeff, ncoeff, m, 1425, 97, ltm, ltv, hfactor)
+                assert _bits(a) == _bits(b), (ncoeff, m, hfactor, ltm)
