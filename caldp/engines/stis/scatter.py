@@ -175,6 +175,12 @@ def clamped_window(n: int, width: int) -> np.ndarray:
     """Row indices the C's column convolutions read for each output row: the window starts at
     ``j − width/2`` and steps by one, a negative index is raised to 0 *before* stepping on (so the low
     edge shifts the window) and an index past the end stays at the last row. Shape (n, width)."""
+    start = np.maximum(np.arange(n, dtype=np.int64) - width // 2, 0)
+    return np.minimum(start[:, None] + np.arange(width, dtype=np.int64)[None, :], n - 1)
+
+
+def clamped_window_py(n: int, width: int) -> np.ndarray:
+    """:func:`clamped_window` as the C steps it (the reference of the vector form)."""
     out = np.empty((n, width), np.int64)
     for j in range(n):
         kk = j - width // 2
@@ -669,7 +675,22 @@ def spread_reference(rows: Rows, sc: Scatter, wbig, blaze, fbig, dydw, yyamp, sh
 
 def _cross_disperse(img: np.ndarray, spsf: np.ndarray) -> np.ndarray:
     """The model's first part convolved column by column with EXSTAB's profile: zero-padded columns,
-    double sums over the C's clamped window, stored as float."""
+    double sums over the C's clamped window, stored as float. The image's rows of the padded column
+    never reach a clamped edge (the padding is half the profile), so row ``r``'s window is the padded
+    rows ``r … r + n − 1``: the sums are taken over shifted slices, in the window's order."""
+    ny, nx = img.shape
+    n = spsf.size
+    i1 = n // 2
+    pad = np.zeros((ny + n, nx), F64)
+    pad[i1 : i1 + ny] = img
+    acc = np.zeros((ny, nx), F64)
+    for k in range(n):
+        acc += pad[k : k + ny] * float(spsf[k])
+    return acc.astype(F32)
+
+
+def cross_disperse_reference(img: np.ndarray, spsf: np.ndarray) -> np.ndarray:
+    """:func:`_cross_disperse` over every padded row with the clamped windows (as the C loops)."""
     ny, nx = img.shape
     n = spsf.size
     npix = ny + n

@@ -140,3 +140,18 @@ def test_spread_is_the_c_loop(last):
     for x, y in zip(a, b, strict=True):
         assert np.array_equal(x.view(np.int32), y.view(np.int32))
     assert a[0].any() and (a[2].any() == last)
+
+
+@pytest.mark.parametrize(("n", "width"), [(1, 1), (3, 5), (10, 5), (40, 31), (1055, 31), (7, 1)])
+def test_clamped_window_vector_form_is_the_c_loop(n, width):
+    assert np.array_equal(S.clamped_window(n, width), S.clamped_window_py(n, width))
+
+
+@pytest.mark.parametrize(("ny", "n"), [(40, 31), (9, 3), (5, 1), (64, 4)])
+def test_cross_disperse_slices_equal_the_clamped_windows(ny, n):
+    """The shifted-slice sums give the bits of the sums over every padded row's clamped window."""
+    rng = np.random.default_rng(ny)
+    img = rng.normal(0.0, 100.0, (ny, 17)).astype(F32)
+    spsf = rng.uniform(0.0, 0.1, n).astype(F32)
+    a, b = S._cross_disperse(img, spsf), S.cross_disperse_reference(img, spsf)
+    assert a.dtype == b.dtype == F32 and np.array_equal(a.view(np.int32), b.view(np.int32))
