@@ -19,8 +19,10 @@ Two ways to run it (``CALDP_STAGE2``):
   AstroDrizzle's per-image steps use
   ``CALDP_STAGE2_CORES`` cores (default 2; runastrodriz ``-n``); blot also runs per image in forked
   children (:func:`_parallel_blot`) and driz_cr takes one chip per call (:func:`_chip_by_chip_driz_cr`,
-  less memory); the worker's footprint filters run tile by tile (:class:`_TiledNdimage`). Products
-  are runastrodriz's: ``tests/stage2/test_stage2_modes.py`` compares both ways.
+  less memory); the worker's footprint filters run tile by tile (:class:`_TiledNdimage`); the final
+  drizzle runs the chips of footprints that lie apart (the two chips of a WFC or UVIS exposure) in
+  lanes of forked children (:mod:`caldp.stage2_final`). Products are runastrodriz's:
+  ``tests/stage2/test_stage2_modes.py`` compares both ways.
 - ``runastrodriz``: ``python -m drizzlepac.runastrodriz -n 1`` as a subprocess with ``cwd=workdir``,
   the command CALDP runs.
 
@@ -48,6 +50,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from numpy.lib.stride_tricks import sliding_window_view
+
+from .stage2_final import parallel_final_drizzle
 
 log = logging.getLogger(__name__)
 
@@ -757,6 +761,7 @@ def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, c
 
     ablot.run_blot = _parallel_blot(ablot.run_blot, cores)
     drizCR._driz_cr = _chip_by_chip_driz_cr(drizCR._driz_cr)
+    adrizzle.run_driz = parallel_final_drizzle(adrizzle.run_driz, cores)
 
     job = SkycellJob(calibrated_files(Path("."), name))
     processing_utils.add_skycell_to_header = job.add_skycell_to_header
