@@ -52,6 +52,7 @@ from astropy.io import fits
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .stage2_final import parallel_final_drizzle
+from .stage2_median import split_median
 
 log = logging.getLogger(__name__)
 
@@ -756,12 +757,13 @@ def _fast_child(workdir: Path, name: str, env: dict[str, str], log_path: Path, c
     os.environ.update(drizzle_env(env))
     sys.argv = ["runastrodriz.py", "-n", str(cores), name]
 
-    from drizzlepac import ablot, adrizzle, drizCR, runastrodriz
+    from drizzlepac import ablot, adrizzle, createMedian, drizCR, runastrodriz
     from drizzlepac.haputils import cell_utils, processing_utils
 
     ablot.run_blot = _parallel_blot(ablot.run_blot, cores)
     drizCR._driz_cr = _chip_by_chip_driz_cr(drizCR._driz_cr)
     adrizzle.run_driz = parallel_final_drizzle(adrizzle.run_driz, cores)
+    createMedian._median = split_median(createMedian._median, cores)
 
     job = SkycellJob(calibrated_files(Path("."), name))
     processing_utils.add_skycell_to_header = job.add_skycell_to_header
