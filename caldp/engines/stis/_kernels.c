@@ -1467,52 +1467,57 @@ fft2d_run_share(void *arg)
     return NULL;
 }
 
-/* Run the shares of one pass: [0, n) cut at a multiple of FFT_V into `nthreads` (1 or 2) parts. */
+/* Run the shares of one pass over lines [lo, hi): cut at a multiple of FFT_V into `nthreads` (1 or 2)
+ * parts. */
 static int
-fft2d_pass(fft2d_share proto, Py_ssize_t n, int nthreads)
+fft2d_pass(fft2d_share proto, Py_ssize_t lo, Py_ssize_t hi, int nthreads)
 {
     fft2d_share sh[2];
-    Py_ssize_t cut = nthreads > 1 ? ((n / 2 + FFT_V - 1) / FFT_V) * FFT_V : n;
-    if (cut > n)
-        cut = n;
+    Py_ssize_t cut = nthreads > 1 ? lo + (((hi - lo) / 2 + FFT_V - 1) / FFT_V) * FFT_V : hi;
+    if (cut > hi)
+        cut = hi;
     sh[0] = proto;
-    sh[0].lo = 0;
+    sh[0].lo = lo;
     sh[0].hi = cut;
     sh[1] = proto;
     sh[1].lo = cut;
-    sh[1].hi = n;
+    sh[1].hi = hi;
     pthread_t th;
-    int threaded = cut < n && pthread_create(&th, NULL, fft2d_run_share, &sh[1]) == 0;
+    int threaded = cut < hi && pthread_create(&th, NULL, fft2d_run_share, &sh[1]) == 0;
     fft2d_run_share(&sh[0]);
     if (threaded)
         pthread_join(th, NULL);
-    else if (cut < n)
+    else if (cut < hi)
         fft2d_run_share(&sh[1]);
     return sh[0].failed || sh[1].failed;
 }
 
-/* fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads): fftpack.fft2d_numpy
+/* fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads, x0, x1): fftpack.fft2d_numpy
  *   (forward) or ifft2d_numpy (backward, then every element divided by the float `norm`) in place on
  *   C-contiguous float32 (ny, nx) arrays: every line transformed, then every column — FFT_V lines at a
  *   time (fft_pass_v), the columns gathered from the rows without transposed copies, the lines (or
  *   columns) of a pass split between `nthreads` threads (1 or 2). A group of lines whose values are
- *   all +0.0 gets the transform of the first such line (the same bits: the passes are deterministic). */
+ *   all +0.0 gets the transform of the first such line (the same bits: the passes are deterministic).
+ *   Only columns [x0, x1) get the column pass (the others keep the line pass's values): a caller that
+ *   reads only those columns skips the rest. */
 static PyObject *
 fft2d(PyObject *self, PyObject *args)
 {
     Py_buffer re = {0}, im = {0}, fx = {0}, wrx = {0}, wix = {0}, fy = {0}, wry = {0}, wiy = {0};
     Py_buffer *bufs[] = {&re, &im, &fx, &wrx, &wix, &fy, &wry, &wiy};
     Py_ssize_t ny, nx;
+    Py_ssize_t x0, x1;
     int forward, nthreads;
     float norm;
-    if (!PyArg_ParseTuple(args, "w*w*nny*y*y*y*y*y*pfi", &re, &im, &ny, &nx, &fx, &wrx, &wix, &fy, &wry, &wiy,
-                          &forward, &norm, &nthreads))
+    if (!PyArg_ParseTuple(args, "w*w*nny*y*y*y*y*y*pfinn", &re, &im, &ny, &nx, &fx, &wrx, &wix, &fy, &wry, &wiy,
+                          &forward, &norm, &nthreads, &x0, &x1))
         return NULL;
     if (ck_check(&re, ny * nx, sizeof(float), "re") || ck_check(&im, ny * nx, sizeof(float), "im")) {
         ck_release(bufs, 8);
         return NULL;
     }
-    if (nx < 2 || ny < 2 || fft_plan_ok(&fx, &wrx, &wix, nx) || fft_plan_ok(&fy, &wry, &wiy, ny)) {
+    if (nx < 2 || ny < 2 || x0 < 0 || x1 > nx || x0 > x1 || fft_plan_ok(&fx, &wrx, &wix, nx) ||
+        fft_plan_ok(&fy, &wry, &wiy, ny)) {
         ck_release(bufs, 8);
         PyErr_SetString(PyExc_ValueError, "fft2d: factors or twiddles do not match the lengths");
         return NULL;
@@ -1521,9 +1526,9 @@ fft2d(PyObject *self, PyObject *args)
     fft2d_share cols = {re.buf, im.buf, ny, nx, 0, 0, 1, forward, norm, fy.buf, fy.len, wry.buf, wiy.buf, 0};
     int failed;
     Py_BEGIN_ALLOW_THREADS
-    failed = fft2d_pass(rows, ny, nthreads);
+    failed = fft2d_pass(rows, 0, ny, nthreads);
     if (!failed)
-        failed = fft2d_pass(cols, nx, nthreads);
+        failed = fft2d_pass(cols, x0, x1, nthreads);
     Py_END_ALLOW_THREADS
     ck_release(bufs, 8);
     if (failed)
@@ -1763,7 +1768,7 @@ static PyMethodDef methods[] = {
      "eval_inv_disp(c, ncoeff, m, pixel, wl_estimate, tolerance, too_far, wl_step, max_iter) -> (wl, status, warn)"},
     {"wave_row", wave_row, METH_VARARGS,
      "wave_row(c, ncoeff, m, nx, ltv, ltm, cenwave, tol, too_far, wl_step, max_iter, hfactor, use_h, wave, status, warn)"},
-    {"fft2d", fft2d, METH_VARARGS, "fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads) in place"},
+    {"fft2d", fft2d, METH_VARARGS, "fft2d(re, im, ny, nx, facx, wrx, wix, facy, wry, wiy, forward, norm, nthreads, x0, x1) in place"},
     {"mul_shift", mul_shift, METH_VARARGS, "mul_shift(re, im, kr, ki, ny, nx): complex product and FFTShift in place"},
     {"interp_run", interp_run, METH_VARARGS, "interp_run(xs, begin, x, y, bounded, lo, hi, out) -> last index"},
     {"spread", spread, METH_VARARGS,

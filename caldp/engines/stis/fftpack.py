@@ -230,7 +230,15 @@ def ifft2d(re: np.ndarray, im: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out if out is not None else ifft2d_numpy(re, im)
 
 
-def _fft2d_kernel(re, im, *, forward: bool):
+def ifft2d_columns(re: np.ndarray, im: np.ndarray, x0: int, x1: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns ``x0:x1`` of :func:`ifft2d` (the kernel does the column pass of those columns only)."""
+    out = _fft2d_kernel(re, im, forward=False, cols=(x0, x1))
+    if out is None:
+        out = ifft2d_numpy(re, im)
+    return np.ascontiguousarray(out[0][:, x0:x1]), np.ascontiguousarray(out[1][:, x0:x1])
+
+
+def _fft2d_kernel(re, im, *, forward: bool, cols: tuple[int, int] | None = None):
     k = load(KERNELS)
     if k is None or re.ndim != 2 or min(re.shape) < 2:
         return None
@@ -240,7 +248,10 @@ def _fft2d_kernel(re, im, *, forward: bool):
     fx, wrx, wix = cffti(nx)
     fy, wry, wiy = cffti(ny)
     nthreads = min(thread_count(), 2)
-    k.fft2d(re, im, ny, nx, bytes(fx), wrx, wix, bytes(fy), wry, wiy, bool(forward), float(F32(nx * ny)), nthreads)
+    x0, x1 = cols if cols is not None else (0, nx)
+    k.fft2d(
+        re, im, ny, nx, bytes(fx), wrx, wix, bytes(fy), wry, wiy, bool(forward), float(F32(nx * ny)), nthreads, x0, x1
+    )
     return re, im
 
 

@@ -289,8 +289,8 @@ def fft_convolve2(image: np.ndarray, ft: tuple[np.ndarray, np.ndarray]) -> np.nd
     zr[j1 : j1 + ny, i1 : i1 + nx] = image
     r, i = fftpack.fft2d(zr, np.zeros_like(zr))
     re, im = product_shift(r, i, kr, ki)
-    out = fftpack.ifft2d(re, im)[0]
-    return np.ascontiguousarray(out[j1 : j1 + ny, i1 : i1 + nx], F32)
+    out = fftpack.ifft2d_columns(re, im, i1, i1 + nx)[0]  # only the central columns are kept
+    return np.ascontiguousarray(out[j1 : j1 + ny], F32)
 
 
 # ----------------------------------------------------------------------------- tables and kernels
