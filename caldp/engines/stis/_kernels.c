@@ -20,6 +20,7 @@
  */
 #include "ckernel.h"
 
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -1742,6 +1743,102 @@ spread(PyObject *self, PyObject *args)
     return PyLong_FromLong(code);
 }
 
+/* back_clip(yy, osci, flagged, nbck, nx, backord, max_clip, bad_flag, out, dqbck): x1d.back_clip_numpy
+ *   (HSTCAL cs6/x1dback.c's fits, CalcBack's clipping) column by column — the nbck sampled points
+ *   (y, sci in double, flagged) of each column fitted (BACKORD 0: mean; 1: line) in the points' order,
+ *   points off the fit by more than 3σ left out of the next pass, up to max_clip passes; a column stops
+ *   when fewer than two points are kept or (after the first pass) none was clipped. out is (5, nx):
+ *   bck0, bck1, vbck0, vbck1, ebck; dqbck gets bad_flag where over a third of the points were
+ *   flagged or clipped in the column's last pass. Double sums in the NumPy code's order; the sum of
+ *   squares of sci takes the float square of the float value, as X1DBack does. */
+static PyObject *
+back_clip(PyObject *self, PyObject *args)
+{
+    Py_buffer yb = {0}, sb = {0}, fb = {0}, ob = {0}, qb = {0};
+    Py_buffer *bufs[] = {&yb, &sb, &fb, &ob, &qb};
+    Py_ssize_t nbck, nx;
+    int backord, max_clip, bad_flag;
+    if (!PyArg_ParseTuple(args, "y*y*y*nniiiw*w*", &yb, &sb, &fb, &nbck, &nx, &backord, &max_clip, &bad_flag, &ob,
+                          &qb))
+        return NULL;
+    if (ck_check(&yb, nbck * nx, sizeof(double), "yy") || ck_check(&sb, nbck * nx, sizeof(double), "osci") ||
+        ck_check(&fb, nbck * nx, 1, "flagged") || ck_check(&ob, 5 * nx, sizeof(double), "out") ||
+        ck_check(&qb, nx, sizeof(uint16_t), "dqbck")) {
+        ck_release(bufs, 5);
+        return NULL;
+    }
+    const double *Y = yb.buf, *S = sb.buf;
+    const unsigned char *F = fb.buf;
+    double *out = ob.buf;
+    uint16_t *dqbck = qb.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t c = 0; c < nx; c++) {
+        double bck0 = 0.0, bck1 = 0.0, vbck0 = 0.0, vbck1 = 0.0, ebck = 0.0;
+        double sigma = DBL_MAX / 3.1;
+        uint16_t dq = 0;
+        for (int iclip = 1; iclip <= max_clip; iclip++) {
+            double npts = 0.0, sx = 0.0, sy = 0.0, sx2 = 0.0, sy2 = 0.0, sxy = 0.0, new_sigma = 0.0;
+            Py_ssize_t nf = 0, ns = 0;
+            for (Py_ssize_t p = 0; p < nbck; p++) {
+                const double yy = Y[p * nx + c], o = S[p * nx + c];
+                const int flagged = F[p * nx + c] != 0;
+                const double residual = fabs(o - (bck0 + bck1 * yy));
+                const int keep = !flagged && residual <= 3.0 * sigma;
+                if (keep) {
+                    const float o32 = (float)o;
+                    npts = npts + 1.0;
+                    sx = sx + yy;
+                    sy = sy + o;
+                    sx2 = sx2 + yy * yy;
+                    sxy = sxy + yy * o;
+                    sy2 = sy2 + (double)(o32 * o32);
+                    new_sigma = new_sigma + residual * residual;
+                }
+                nf += flagged;
+                ns += !flagged && !keep;
+            }
+            const float frac = (float)(nf + ns) / (float)nbck;
+            const uint16_t dq_it = frac > 0.33333f ? (uint16_t)bad_flag : 0;
+            double c0, c1, v0, v1;
+            if (backord == 1) {
+                const double delta = npts * sx2 - sx * sx;
+                const int okd = fabs(delta) > 0.0;
+                c0 = okd ? (sx2 * sy - sx * sxy) / delta : 0.0;
+                c1 = okd ? (sxy * npts - sx * sy) / delta : 0.0;
+                v0 = okd ? sx2 / delta : 0.0;
+                v1 = okd ? npts / delta : 0.0;
+            } else {
+                c0 = npts > 0.0 ? sy / npts : 0.0;
+                v0 = npts > 1.0 ? (sy2 - sy * sy / npts) / (npts - 1.0) : 0.0;
+                c1 = 0.0;
+                v1 = 0.0;
+            }
+            const int more = npts > 1.0;
+            const double new_sig = more ? sqrt(new_sigma / (npts - 1.0)) : sigma;
+            bck0 = c0;
+            bck1 = c1;
+            vbck0 = v0;
+            vbck1 = v1;
+            dq = dq_it;
+            if (more) {
+                ebck = new_sig;
+                sigma = new_sig;
+            }
+            if (!more || (ns == 0 && iclip > 1))
+                break;
+        }
+        out[c] = bck0;
+        out[nx + c] = bck1;
+        out[2 * nx + c] = vbck0;
+        out[3 * nx + c] = vbck1;
+        out[4 * nx + c] = ebck;
+        dqbck[c] = dq;
+    }
+    Py_END_ALLOW_THREADS
+    ck_release(bufs, 5);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"good_stats", good_stats, METH_VARARGS,
      "good_stats(sci, err, dq, sdqflags) -> (n, smin, smax, ssum, emin, emax, esum, rmin, rmax, rsum)"},
@@ -1773,6 +1870,8 @@ static PyMethodDef methods[] = {
     {"interp_run", interp_run, METH_VARARGS, "interp_run(xs, begin, x, y, bounded, lo, hi, out) -> last index"},
     {"spread", spread, METH_VARARGS,
      "spread(mod1, mod2, obj, ny, nx, last, s1, s2, ramp, eblaze, forder, worder, w_on, y_on, dydw, i1) -> code"},
+    {"back_clip", back_clip, METH_VARARGS,
+     "back_clip(yy, osci, flagged, nbck, nx, backord, max_clip, bad_flag, out, dqbck): clipped background fits"},
     {NULL, NULL, 0, NULL},
 };
 

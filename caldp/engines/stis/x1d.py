@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..common.kernels import load
 from .x2d import DETECTORPROB, TraceRow, interp2d, interp_trace, nint
 
 F32, F64 = np.float32, np.float64
@@ -42,6 +43,7 @@ X1D_DISCARDED = 4096
 HOTPIX, SMALLBLEM = 16, 1024
 BKS_WINDOW = 9
 DBL_MAX = np.finfo(np.float64).max
+KERNELS = "caldp.engines.stis._kernels"
 
 
 @dataclass(slots=True)
@@ -170,6 +172,22 @@ def calc_back(sci, err, dq, y_box: np.ndarray, xtr: Xtract, ltm, ltv) -> Backgro
             yy = yy + cos_t
         boxes.append(pts)
     points = boxes[0] + boxes[1]
+    k = load(KERNELS)
+    if k is None or not points:
+        return back_clip_numpy(points, nx, xtr.backord)
+    nbck = len(points)
+    yy = np.ascontiguousarray(np.stack([q[0] for q in points]), F64)
+    osci = np.ascontiguousarray(np.stack([q[1] for q in points]), F64)
+    flagged = np.ascontiguousarray(np.stack([q[2] for q in points]), np.uint8)
+    out = np.zeros((5, nx), F64)
+    dqbck = np.zeros(nx, np.uint16)
+    k.back_clip(yy, osci, flagged, nbck, nx, int(xtr.backord), MAX_CLIP, X1D_BAD_BACKGROUND, out, dqbck)
+    return Background(out[0], out[1], out[2], out[3], out[4], dqbck)
+
+
+def back_clip_numpy(points: list, nx: int, backord: int) -> Background:
+    """:func:`calc_back`'s clipped fits over the sampled points ``[(y, sci, flagged)]`` for every
+    column at once (the C kernel ``_kernels.back_clip``'s reference)."""
     nbck = len(points)
     bck0, bck1 = np.zeros(nx), np.zeros(nx)
     vbck0, vbck1 = np.zeros(nx), np.zeros(nx)
@@ -204,7 +222,7 @@ def calc_back(sci, err, dq, y_box: np.ndarray, xtr: Xtract, ltm, ltv) -> Backgro
         frac = (nf + ns).astype(F32) / F32(nbck) if nbck else np.zeros(nx, F32)
         dq_it = np.where(frac > F32(0.33333), np.uint16(X1D_BAD_BACKGROUND), np.uint16(0))
         with np.errstate(divide="ignore", invalid="ignore"):
-            if xtr.backord == 1:
+            if backord == 1:
                 delta = npts * sx2 - sx * sx
                 okd = np.abs(delta) > 0.0
                 c0 = np.where(okd, (sx2 * sy - sx * sxy) / delta, 0.0)

@@ -391,3 +391,40 @@ def test_ifft2d_columns_kernel_equals_numpy(both, monkeypatch, cols, threads):
     assert _bits(list(c)) == _bits(list(py))
     full = fftpack.ifft2d_numpy(re, im)
     assert _bits(list(c)) == _bits([np.ascontiguousarray(a[:, cols[0] : cols[1]]) for a in full])
+
+
+@pytest.mark.parametrize("backord", [0, 1])
+@pytest.mark.parametrize("nbck", [1, 2, 5, 22])
+def test_back_clip_kernel_equals_numpy(both, backord, nbck):
+    """The background boxes' clipped fits per column: outliers clipped pass by pass, flagged points,
+    columns with every point flagged or one point left, NaN samples, a sloped background."""
+    from caldp.engines.stis import x1d
+
+    rng = np.random.default_rng(nbck + 10 * backord)
+    nx = 300
+    pts = []
+    for p in range(nbck):
+        yy = (100.0 + p + 0.01 * np.arange(nx)).astype(np.float64)
+        sci = (5.0 + 0.3 * yy + rng.normal(0.0, 2.0, nx)).astype(F32).astype(np.float64)
+        hit = rng.random(nx) < 0.08
+        sci[hit] += rng.uniform(50.0, 500.0, int(hit.sum()))
+        sci[rng.random(nx) < 0.005] = np.nan
+        flagged = rng.random(nx) < 0.2
+        flagged[:10] = True
+        pts.append((yy, sci, flagged))
+
+    def run(points):
+        k = x1d.load(x1d.KERNELS)
+        if k is None:
+            return x1d.back_clip_numpy(points, nx, backord)
+        out = np.zeros((5, nx))
+        dq = np.zeros(nx, np.uint16)
+        yy = np.ascontiguousarray(np.stack([q[0] for q in points]))
+        sc = np.ascontiguousarray(np.stack([q[1] for q in points]))
+        fl = np.ascontiguousarray(np.stack([q[2] for q in points]), np.uint8)
+        k.back_clip(yy, sc, fl, len(points), nx, backord, x1d.MAX_CLIP, x1d.X1D_BAD_BACKGROUND, out, dq)
+        return x1d.Background(out[0], out[1], out[2], out[3], out[4], dq)
+
+    (c, _), (py, _) = both(run, pts)
+    for name in ("bck0", "bck1", "vbck0", "vbck1", "ebck", "dqbck"):
+        assert _bits(getattr(c, name)) == _bits(getattr(py, name)), name
