@@ -328,7 +328,111 @@ class Geometry:
 
 
 def input_positions(geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
-    """The input image position (ix, iy) of each output pixel: X2DCorr7's loop over lines."""
+    """The input image position (ix, iy) of each output pixel: X2DCorr7's loop over lines, every line
+    at once — InterpDisp/InterpTrace's walk over the rows as masks, AdjustDisp and evalDisp on a
+    coefficient per line, the same float64 operations per element as :func:`input_positions_reference`."""
+    c = geo.coord
+    ny, nx = c.npix[1], c.npix[0]
+    if geo.prism:
+        raise NotImplementedError("PRISM dispersion (SolveDisp)")
+    dtor = math.acos(0) / 90.0
+    del_tan = math.tan(geo.slit.angle * dtor) - math.tan(REF_ANGLE * dtor)
+    ox = np.arange(nx, dtype=F64)
+    wl = ((ox - c.crpix[0]) * c.cdelt[0] + c.crval[0]) / geo.hfactor
+    m = float(c.sporder)
+    rel = (np.arange(ny, dtype=F64) - c.crpix[1]) / geo.ltm[1]
+    line0 = rel + c.a2center + geo.total_offset2
+    coeff, ncoeff = _interp_rows(
+        [(d.a2center, d.coeff, d.ncoeff) for d in geo.disp], line0, MAX_DISP_COEFF, interp_size=True
+    )
+    coeff[:, 0] += rel * del_tan
+    iac = geo.iac
+    n_iac = np.minimum(ncoeff, iac.coeff1.size)
+    for i in range(min(iac.coeff1.size, MAX_DISP_COEFF)):  # AdjustDisp, per line up to its NCOEFF
+        coeff[:, i] = np.where(i < n_iac, coeff[:, i] + iac.coeff1[i] * geo.delta, coeff[:, i])
+    if iac.coeff2.size > 0:
+        coeff[:, 0] += iac.coeff2[0] * geo.delta
+    if iac.coeff2.size > 1:
+        coeff[:, 0] += iac.coeff2[1] * geo.delta * geo.delta
+    coeff[:, 0] += geo.msm_slop[0]
+    ix_r = np.empty((ny, nx), F64)
+    for n in np.unique(ncoeff).tolist():
+        sel = ncoeff == n
+        ix_r[sel] = _eval_disp_lines(coeff[sel], int(n), m, wl)
+    tmax = max(t.a2displ.size for t in geo.trace)
+    a2displ, tsize = _interp_rows([(t.a2center, t.a2displ, t.a2displ.size) for t in geo.trace], line0, tmax)
+    k = nint(ix_r)
+    inside = (k >= 0) & (k < tsize[:, None])
+    kk = np.clip(k, 0, tmax - 1)
+    ydispl = np.where(inside, np.take_along_axis(a2displ, kk, axis=1), 0.0)
+    iy_r = line0[:, None] + ydispl
+    return ix_r * geo.ltm[0] + geo.ltv[0], iy_r * geo.ltm[1] + geo.ltv[1]
+
+
+def _interp_rows(rows: list, a2: np.ndarray, width: int, *, interp_size: bool = False):
+    """InterpDisp/InterpTrace for many lines: rows ``(a2center, values, size)`` sorted by A2CENTER;
+    each line walks them as the C does (the first row at or above it, or the last row: a copy; strictly
+    between two rows: ``(1 − p)·a + p·b`` over the first n values, zero-padded). n and the line's size
+    are the larger of the two rows' sizes (`interp_size`: the sizes given, InterpDisp's NCOEFF) or of
+    their arrays' lengths (InterpTrace). Returns the values (lines, width) and the sizes."""
+    nl = a2.size
+    out = np.zeros((nl, width), F64)
+    size = np.zeros(nl, np.int64)
+    undecided = np.ones(nl, bool)
+    for k, (ca, cv, cn) in enumerate(rows):
+        last = k + 1 >= len(rows)
+        copy = undecided & ((a2 <= ca) | last)
+        if copy.any():
+            v = np.zeros(width, F64)
+            v[: min(cv.size, width)] = cv[:width]
+            out[copy] = v
+            size[copy] = cn
+        undecided &= ~copy
+        if last:
+            break
+        na, nv, nn = rows[k + 1]
+        between = undecided & (ca < a2) & (a2 < na)
+        if between.any():
+            p = ((a2[between] - ca) / (na - ca))[:, None]
+            n = max(cn, nn) if interp_size else max(cv.size, nv.size)
+            a = np.zeros(n, F64)
+            b = np.zeros(n, F64)
+            a[: min(cv.size, n)] = cv[:n]
+            b[: min(nv.size, n)] = nv[:n]
+            vals = np.zeros((int(between.sum()), width), F64)
+            vals[:, :n] = (1.0 - p) * a[None, :n] + p * b[None, :n]
+            out[between] = vals
+            size[between] = n
+        undecided &= ~between
+    return out, size
+
+
+def _eval_disp_lines(coeff: np.ndarray, ncoeff: int, m: float, wl: np.ndarray) -> np.ndarray:
+    """:func:`eval_disp` for lines with their own coefficients (lines, ≥ 9) and one NCOEFF: the terms
+    added left to right, each line's scalar factors multiplied first, as the C does."""
+    nl = coeff.shape[0]
+    if not 1 <= ncoeff <= 9:
+        return np.full((nl, wl.size), -1000000.0 - 1.0)
+    c = [coeff[:, i][:, None] for i in range(9)]
+    w = wl[None, :]
+    terms = [
+        lambda: c[1] * m * w,
+        lambda: c[2] * m * m * w * w,
+        lambda: np.broadcast_to(c[3] * m, (nl, wl.size)),
+        lambda: c[4] * w,
+        lambda: c[5] * m * m * w,
+        lambda: c[6] * m * w * w,
+        lambda: c[7] * m * m * m * w * w * w,
+        lambda: np.broadcast_to(c[8] * m * m, (nl, wl.size)),
+    ]
+    ix = np.broadcast_to(c[0], (nl, wl.size))
+    for k in range(ncoeff - 1):
+        ix = ix + terms[k]()
+    return ix - 1.0
+
+
+def input_positions_reference(geo: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`input_positions` line by line, as X2DCorr7 loops (the reference of the vector form)."""
     c = geo.coord
     ny, nx = c.npix[1], c.npix[0]
     if geo.prism:

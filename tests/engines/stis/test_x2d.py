@@ -295,3 +295,46 @@ def test_builtin_sx2_straight_trace_and_preview(tmp_path):
     (tmp_path / "prev").mkdir()
     made = preview_one(sx2, tmp_path / "prev")
     assert sorted(p.name for p in made) == sorted([f"{ds.name}_sx2.jpg", f"{ds.name}_sx2_thumb.jpg"])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_input_positions_vector_form_equals_the_line_loop(seed):
+    """Every line at once (InterpDisp/InterpTrace as masks, AdjustDisp and evalDisp per line) gives
+    the bits of X2DCorr7's loop over lines: several DISPTAB rows of different NCOEFF, trace rows of
+    different lengths, lines below, between, on and above the rows, incidence-angle terms, a tilted
+    slit, binned and offset input."""
+    rng = np.random.default_rng(seed)
+    nx, ny = 96, 37
+    geo = _geometry(nx, ny, angle=X.REF_ANGLE + 0.3)
+    disp = []
+    for a2 in sorted(rng.uniform(-5.0, ny + 5.0, 4)):
+        coeff = np.zeros(10)
+        coeff[:9] = [nx / 2.0 + 1.0 - 5000.0, 1.0, 1e-9, 0.2, 1e-4, 1e-10, 1e-9, 1e-15, 1e-3]
+        coeff[:9] *= rng.uniform(0.99, 1.01, 9)
+        coeff[9] = 7.0  # past NCOEFF: copied, never used
+        disp.append(X.DispRow(float(a2), int(rng.integers(2, 10)), coeff, "REF"))
+    disp.append(X.DispRow(float(ny / 2.0), 3, disp[0].coeff.copy(), "REF"))
+    disp.sort(key=lambda d: d.a2center)
+    trace = [
+        X.TraceRow(nx / 2.0, float(a2), rng.normal(0.0, 0.5, int(rng.integers(nx - 10, nx + 10))))
+        for a2 in sorted(set(np.round(rng.uniform(0.0, ny, 3), 3).tolist() + [10.0]))
+    ]
+    iac = X.Iac(rng.normal(0.0, 0.1, 3), rng.normal(0.0, 0.1, 2))
+    from dataclasses import replace
+
+    for ltm, ltv, off in (((1.0, 1.0), (0.0, 0.0), 0.0), ((0.5, 0.5), (3.25, -1.5), 2.75)):
+        g = replace(
+            geo,
+            disp=disp,
+            trace=trace,
+            iac=iac,
+            delta=0.37,
+            ltm=ltm,
+            ltv=ltv,
+            msm_slop=(0.4, 0.1),
+            total_offset2=off,
+            hfactor=1.0000321,
+        )
+        a, b = X.input_positions(g), X.input_positions_reference(g)
+        for u, v in zip(a, b, strict=True):
+            assert u.shape == v.shape and np.array_equal(u.view(np.int64), v.view(np.int64))
