@@ -27,7 +27,7 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
+#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VEC_CLONES
 #endif
@@ -72,6 +72,24 @@ dadj_px(const float *o0, const float *o1, const float *o2, const float *s0, cons
     return (float)(dval0u * w0 * 0.25 + dval9u * w9 * 0.25 + dmod1u * w1 * 0.25 + dmod2u * w2 * 0.25);
 }
 
+/* a / 9.0 without the divider, the same double: for a = 0 or 2^-31 <= |a| < 2^22 (the 3x3 sums of
+ * col_sums; outside that range use the division). With c = RN(1/9) (9c = 1 - 2^-54), x = a/9 and u the
+ * ulp of x's binade: q0 = RN(a*c) is within one u of x (|ac - x| = |x| 2^-54 < u/2, plus half an ulp of
+ * rounding); r = a - 9*q0 is a multiple of u/2 below 9u in magnitude (a is a multiple of 8u, 9*q0 of
+ * u/2), so the fma gives it exactly; q0 + r*c = x - (x - q0) 2^-54 lies within u 2^-54 of x, while x
+ * is at least u/36 from every rounding boundary (a - 9m for a midpoint m, an odd multiple of u/2 or
+ * u/4, is a nonzero multiple of u/4) — so RN(q0 + r*c) = RN(x), the quotient a / 9.0. A zero a keeps
+ * its sign (the fma would give +0.0 for -0.0). Tested against the division (tests/engines/acs_cte). */
+static inline __attribute__((always_inline)) double
+div9(double a)
+{
+    const double c = 1.0 / 9.0;
+    const double q0 = a * c;
+    const double r = fma(-9.0, q0, a);
+    const double q = fma(r, c, q0);
+    return a == 0.0 ? a : q;
+}
+
 /* Interior row, columns 1..ncols-2 (rows as in dadj_px, none NULL): the same arithmetic without branches
  * (vectorisable), adjustment into `a`.
  * w1 of row r equals w2 of row r-1 bit for bit (dmod1(r) = -dmod2(r-1): rounding is symmetric, and
@@ -79,18 +97,25 @@ dadj_px(const float *o0, const float *o1, const float *o2, const float *s0, cons
  * one double division per pixel fewer. */
 static inline __attribute__((always_inline)) void
 dadj_row_impl(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2,
-              float *a, double *wcarry, Py_ssize_t ncols, double rn, const int carried)
+              const double *cs, float *a, double *wcarry, Py_ssize_t ncols, double rn, const int carried,
+              const int exact9)
 {
     const double lim = rn * 0.33, rn2 = rn * rn;
     for (Py_ssize_t c = 1; c < ncols - 1; c++) {
         const double mval = (double)s1[c];
         const double dval0 = (double)o1[c] - mval;
         const double dval0u = dval0 > 1 ? 1 : (dval0 < -1 ? -1 : dval0);
-        double dval9 = (double)o0[c] - (double)s0[c] + (double)o1[c] - (double)s1[c] + (double)o2[c] - (double)s2[c] +
-                       (double)o0[c - 1] - (double)s0[c - 1] + (double)o1[c - 1] - (double)s1[c - 1] +
-                       (double)o2[c - 1] - (double)s2[c - 1] + (double)o0[c + 1] - (double)s0[c + 1] +
-                       (double)o1[c + 1] - (double)s1[c + 1] + (double)o2[c + 1] - (double)s2[c + 1];
-        dval9 = dval9 / 9.0;
+        double dval9;
+        if (exact9) { /* the 18 terms on the 2^-31 grid: every order gives the same sum (see col_sums) */
+            dval9 = (cs[c - 1] + cs[c]) + cs[c + 1];
+            dval9 = div9(dval9);
+        } else {
+            dval9 = (double)o0[c] - (double)s0[c] + (double)o1[c] - (double)s1[c] + (double)o2[c] - (double)s2[c] +
+                    (double)o0[c - 1] - (double)s0[c - 1] + (double)o1[c - 1] - (double)s1[c - 1] +
+                    (double)o2[c - 1] - (double)s2[c - 1] + (double)o0[c + 1] - (double)s0[c + 1] +
+                    (double)o1[c + 1] - (double)s1[c + 1] + (double)o2[c + 1] - (double)s2[c + 1];
+            dval9 = dval9 / 9.0;
+        }
         const double dval9u = dval9 > lim ? lim : (dval9 < -lim ? -lim : dval9);
         const double dmod1 = (double)s0[c] - mval;
         const double dmod2 = (double)s2[c] - mval;
@@ -105,18 +130,60 @@ dadj_row_impl(const float *o0, const float *o1, const float *o2, const float *s0
     }
 }
 
+/* `cs`: the row's column sums (col_sums) when its three difference rows are on the grid, else NULL. */
 VEC_CLONES static void
-dadj_row(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2, float *a,
-         double *wcarry, Py_ssize_t ncols, double rn, int carried)
+dadj_row(const float *o0, const float *o1, const float *o2, const float *s0, const float *s1, const float *s2,
+         const double *cs, float *a, double *wcarry, Py_ssize_t ncols, double rn, int carried)
 {
-    if (carried)
-        dadj_row_impl(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, 1);
+    if (cs && carried)
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, cs, a, wcarry, ncols, rn, 1, 1);
+    else if (cs)
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, cs, a, wcarry, ncols, rn, 0, 1);
+    else if (carried)
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, cs, a, wcarry, ncols, rn, 1, 0);
     else
-        dadj_row_impl(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, 0);
+        dadj_row_impl(o0, o1, o2, s0, s1, s2, cs, a, wcarry, ncols, rn, 0, 0);
+}
+
+/* The 3x3 term's sum without its 17-addition chain. HSTCAL adds the 18 values o - s of the 3x3 block
+ * one after the other (columns c, c-1, c+1; rows above, at, below). When every one of these float32
+ * values is 0 or has 2^-8 <= |v| < 2^17, each is a multiple of 2^-31 and every partial sum, in any
+ * order, is a multiple of 2^-31 below 18 * 2^17 < 2^22 in magnitude — a double holds it exactly, so
+ * every addition is exact and every order gives the exact sum. The sign of a zero sum agrees too: in
+ * round-to-nearest a sum (chain or tree) is -0.0 only when every term is -0.0. So under that condition
+ * the sum may be made as differences per row (diff_row), column sums of three rows (col_sums), then
+ * three column sums; a row with any value off the grid (tiny, large, NaN, infinite) keeps the chain. */
+static inline __attribute__((always_inline)) uint32_t
+off_grid(float v) /* nonzero unless v == 0 or 2^-8 <= |v| < 2^17 (on the float32 bits: biased exponent 119..143) */
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= 0x7fffffffu;
+    return (b != 0) & ((uint32_t)(b - 0x3b800000u) >= 0x0c800000u);
+}
+
+VEC_CLONES static int
+diff_row(const float *o, const float *s, double *d, Py_ssize_t ncols)
+{
+    uint32_t bad = 0;
+    for (Py_ssize_t c = 0; c < ncols; c++) {
+        d[c] = (double)o[c] - (double)s[c];
+        bad |= off_grid(o[c]) | off_grid(s[c]);
+    }
+    return !bad;
+}
+
+VEC_CLONES static void
+col_sums(const double *d0, const double *d1, const double *d2, double *cs, Py_ssize_t ncols)
+{
+    for (Py_ssize_t c = 0; c < ncols; c++)
+        cs[c] = (d0[c] + d1[c]) + d2[c];
 }
 
 /* -1: not decided yet (the CPU is asked on first use); set_simd(False) forces the portable code (tests). */
 static int use_avx512 = -1;
+/* 0: the 3x3 sums always by HSTCAL's chain (set_exact_sums, tests). */
+static int exact_sums = 1;
 
 static int
 avx512_ok(void)
@@ -229,14 +296,19 @@ smooth_round(PyObject *self, PyObject *args)
         use_avx512 = avx512_ok();
     double *wcarry = malloc(ncols * sizeof(double));
     float *abuf = malloc(2 * ncols * sizeof(float));
-    if (!wcarry || !abuf) {
+    double *dring = malloc(4 * ncols * sizeof(double)); /* difference rows r-1, r, r+1 (slot row % 3), sums */
+    if (!wcarry || !abuf || !dring) {
         free(wcarry);
         free(abuf);
+        free(dring);
         ck_release(bufs, 5);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS;
     int carried = 0;
+    Py_ssize_t dtag[3] = {-3, -3, -3}; /* the row each slot holds (this round's starting values) */
+    int dok[3] = {0, 0, 0};
+    double *csum = dring + 3 * ncols;
     for (Py_ssize_t r = r0; r < r1; r++) {
         const float *o1 = obs + r * ncols, *o0 = r > 0 ? o1 - ncols : NULL, *o2 = r < nrows - 1 ? o1 + ncols : NULL;
         const float *s1 = rsz + r * ncols;
@@ -244,7 +316,21 @@ smooth_round(PyObject *self, PyObject *args)
         const float *s2 = r == nrows - 1 ? NULL : (r == r1 - 1 ? below : s1 + ncols);
         float *a = abuf + (r & 1) * ncols;
         if (s0 && s2) {
-            dadj_row(o0, o1, o2, s0, s1, s2, a, wcarry, ncols, rn, carried);
+            /* rows r-1..r+1 still hold the round's starting values (row r-1 is updated after this row) */
+            const float *orow[3] = {o0, o1, o2}, *srow[3] = {s0, s1, s2};
+            int ok = exact_sums;
+            for (int k = 0; k < 3 && ok; k++) {
+                const Py_ssize_t rr = r - 1 + k, slot = rr % 3;
+                if (dtag[slot] != rr) {
+                    dok[slot] = diff_row(orow[k], srow[k], dring + slot * ncols, ncols);
+                    dtag[slot] = rr;
+                }
+                ok &= dok[slot];
+            }
+            if (ok)
+                col_sums(dring + ((r - 1) % 3) * ncols, dring + (r % 3) * ncols, dring + ((r + 1) % 3) * ncols, csum,
+                         ncols);
+            dadj_row(o0, o1, o2, s0, s1, s2, ok ? csum : NULL, a, wcarry, ncols, rn, carried);
             carried = 1;
             a[0] = dadj_px(o0, o1, o2, s0, s1, s2, ncols, 0, rn);
             a[ncols - 1] = dadj_px(o0, o1, o2, s0, s1, s2, ncols, ncols - 1, rn);
@@ -263,6 +349,7 @@ smooth_round(PyObject *self, PyObject *args)
     Py_END_ALLOW_THREADS;
     free(wcarry);
     free(abuf);
+    free(dring);
     ck_release(bufs, 5);
     Py_RETURN_NONE;
 }
@@ -1030,6 +1117,47 @@ set_lane_limit(PyObject *self, PyObject *args)
     return PyLong_FromLong(old);
 }
 
+/* set_exact_sums(flag): the smoothing's 3x3 sums from column sums where exact (True, the default) or
+ * always by HSTCAL's chain (False; tests); returns the previous setting. */
+static PyObject *
+set_exact_sums(PyObject *self, PyObject *args)
+{
+    int flag, old = exact_sums;
+    if (!PyArg_ParseTuple(args, "p", &flag))
+        return NULL;
+    exact_sums = flag;
+    return PyBool_FromLong(old);
+}
+
+VEC_CLONES static void
+div9_many(const double *a, double *out, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = div9(a[i]);
+}
+
+/* div_nine(a, out, n): out[i] = div9(a[i]) for n doubles (tests compare it with a / 9.0). */
+static PyObject *
+div_nine(PyObject *self, PyObject *args)
+{
+    Py_buffer ba = {0}, bo = {0};
+    Py_buffer *bufs[] = {&ba, &bo};
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*w*n", &ba, &bo, &n))
+        return NULL;
+    if (ck_check(&ba, n, 8, "a") || ck_check(&bo, n, 8, "out")) {
+        ck_release(bufs, 2);
+        return NULL;
+    }
+    const double *a = ba.buf;
+    double *out = bo.buf;
+    Py_BEGIN_ALLOW_THREADS;
+    div9_many(a, out, n);
+    Py_END_ALLOW_THREADS;
+    ck_release(bufs, 2);
+    Py_RETURN_NONE;
+}
+
 /* block_paths(): (skipped, all filled, trail only, lane by lane, row by row) readout blocks since the last
  * call (tests: which paths a case exercised). */
 static PyObject *
@@ -1042,6 +1170,9 @@ block_paths(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"set_lane_limit", set_lane_limit, METH_VARARGS, "run blocks with at most n busy lanes lane by lane (tests)."},
+    {"set_exact_sums", set_exact_sums, METH_VARARGS,
+     "make the smoothing's 3x3 sums from column sums where that is exact (True) or always by the chain (tests)."},
+    {"div_nine", div_nine, METH_VARARGS, "a / 9.0 as the smoothing's 3x3 term makes it without the divider (tests)."},
     {"block_paths", block_paths, METH_NOARGS, "readout blocks per path since the last call (tests)."},
     {"set_simd", set_simd, METH_VARARGS,
      "choose the AVX-512 (True, if the CPU has it) or the portable readout rows and smoothing sums."},

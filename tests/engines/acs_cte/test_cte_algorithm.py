@@ -219,6 +219,53 @@ def test_c_smoothing_fast_sums_same_both_ways():
     assert out[True][2][4] < 45  # some pixels of row 4 were left out of the sum
 
 
+def test_c_div9_equals_division():
+    """The smoothing's a / 9.0 without the divider (fma correction) gives the quotient's bits on the
+    3x3 sums' range (0 and 2^-31 <= |a| < 2^22): 2^-31-grid values, quotients at binade edges, sums
+    of 18 float32 values, signed zeros."""
+    mod = _ckernels().mod
+    rng = np.random.default_rng(7)
+    n = 400_000
+    mags = np.exp2(rng.uniform(-31, 22, n)) * rng.choice([-1.0, 1.0], n)
+    j = rng.integers(-31, 19, n).astype(F64)
+    edges = 9.0 * np.exp2(j) + rng.integers(-500, 500, n) * np.exp2(j - 49)
+    f = rng.normal(50, 30, (n, 18)).astype(F32).astype(F64) * np.where(np.arange(18) % 2, -1.0, 1.0)
+    a = np.concatenate(
+        [
+            rng.integers(-(2**53) + 1, 2**53, n).astype(F64) * 2.0**-31,
+            np.round(mags * 2.0**31) * 2.0**-31,
+            edges,
+            f.sum(axis=1),
+            [0.0, -0.0, 9.0, -9.0, 2.0**-31, -(2.0**-31), 2.0**22 - 2.0**-31, 1.0, 3.0],
+        ]
+    )
+    out = np.empty_like(a)
+    mod.div_nine(a, out, a.size)
+    assert_array_equal(out.view(np.uint64), (a / 9.0).view(np.uint64))
+
+
+@pytest.mark.parametrize("exact_sums", [True, False], ids=["column-sums", "chain"])
+def test_c_smoothing_grid_rows_match_numpy_bits(exact_sums, simd):
+    """Rows whose 3x3 values are on the 2^-31 grid take the column sums (and a / 9 without the divider);
+    rows with a value off it (below 2^-8, at or above 2^17) keep HSTCAL's chain; a block of -0.0 gives
+    zero sums. Both ways give the reference bits."""
+    k = _ckernels()
+    img = _block_image(48, 21, seed=6)
+    img[5, 4] = 3e-3  # off the grid: rows 4..6 keep the chain
+    img[20, 9] = 2.0**17  # likewise rows 19..21
+    img[33, 2] = 1.5e5
+    img[40:45, 10:15] = -0.0
+    img[26, :] = 0.0
+    ref, n = P.smooth_readnoise(img, 4.0)
+    assert n >= 2
+    old = k.mod.set_exact_sums(exact_sums)
+    try:
+        got = k.smooth(img, 4.0)
+    finally:
+        k.mod.set_exact_sums(old)
+    assert_array_equal(got.view(np.uint32), ref.view(np.uint32))
+
+
 def _block_image(nrows=120, ncols=20, seed=11):
     """Sky ~45 e⁻ (the lowest traps refilled on every row, one near the sky level at random, the
     highest only by sources), bright sources, a faint column and a dip: the C readout's skipped,
