@@ -153,7 +153,7 @@ def calc_back(sci, err, dq, y_box: np.ndarray, xtr: Xtract, ltm, ltv) -> Backgro
     sin_t = np.array([math.sin(t / 180.0 * PI) for t in tilt]) if tilt.any() else np.zeros(nx)
     cos_t = np.array([math.cos(t / 180.0 * PI) for t in tilt]) if tilt.any() else np.ones(nx)
     rpix = (ipix - ltv[0]) / ltm[0]
-    boxes = []
+    xs, ys = [], []  # the sample positions of both boxes, stepped along the tilt as the C steps
     for k in range(2):
         size = float(xtr.bksize[k])
         off = float(xtr.bkoffset[k])
@@ -161,27 +161,37 @@ def calc_back(sci, err, dq, y_box: np.ndarray, xtr: Xtract, ltm, ltv) -> Backgro
         yc = y_box + off * cos_t
         x1 = xc - (size / 2.0 * sin_t)
         y1 = yc - (size / 2.0 * cos_t) + 0.5
-        x1 = x1 * ltm[0] + ltv[0]
-        y1 = y1 * ltm[1] + ltv[1]
-        pts = []
-        xx, yy = x1.copy(), y1.copy()
+        xx = x1 * ltm[0] + ltv[0]
+        yy = y1 * ltm[1] + ltv[1]
         for _ in range(int(nint(size))):
-            o_sci, _o_err, o_dq = interp2d(sci, err, dq, xx, yy, 0)
-            pts.append((yy.copy(), o_sci.astype(F64), (o_dq & np.uint16(DETECTORPROB)) != 0))
+            xs.append(xx)
+            ys.append(yy)
             xx = xx + sin_t
             yy = yy + cos_t
-        boxes.append(pts)
-    points = boxes[0] + boxes[1]
+    if not xs:
+        return back_clip_numpy([], nx, xtr.backord)
+    yall = np.stack(ys)
+    o_sci, _o_err, o_dq = interp2d(sci, err, dq, np.stack(xs), yall, 0)  # one call: point by point
+    osci = o_sci.astype(F64)
+    flagged = (o_dq & np.uint16(DETECTORPROB)) != 0
     k = load(KERNELS)
-    if k is None or not points:
-        return back_clip_numpy(points, nx, xtr.backord)
-    nbck = len(points)
-    yy = np.ascontiguousarray(np.stack([q[0] for q in points]), F64)
-    osci = np.ascontiguousarray(np.stack([q[1] for q in points]), F64)
-    flagged = np.ascontiguousarray(np.stack([q[2] for q in points]), np.uint8)
+    if k is None:
+        return back_clip_numpy(list(zip(yall, osci, flagged, strict=True)), nx, xtr.backord)
+    nbck = yall.shape[0]
     out = np.zeros((5, nx), F64)
     dqbck = np.zeros(nx, np.uint16)
-    k.back_clip(yy, osci, flagged, nbck, nx, int(xtr.backord), MAX_CLIP, X1D_BAD_BACKGROUND, out, dqbck)
+    k.back_clip(
+        np.ascontiguousarray(yall, F64),
+        np.ascontiguousarray(osci),
+        np.ascontiguousarray(flagged, np.uint8),
+        nbck,
+        nx,
+        int(xtr.backord),
+        MAX_CLIP,
+        X1D_BAD_BACKGROUND,
+        out,
+        dqbck,
+    )
     return Background(out[0], out[1], out[2], out[3], out[4], dqbck)
 
 
