@@ -99,20 +99,24 @@ def cross_corr(
     ny, nx = sci.shape
     ipix = np.arange(nx)
     rpix = ((ipix - ltv[0]) / ltm[0]).astype(np.int64)
-    sums, weis = [], []
+    rows = []
     y_nom = nm_a2center - float(maxsearch)
     high = nm_a2center + float(maxsearch)
     while y_nom <= high:
         a2d = interp_trace(trace, y_nom)
         y_trc = y_nom + trace_y_at(a2d, rpix, strict=True)
-        iy = y_trc * ltm[1] + ltv[1]
-        osci, _, odq = interp2d(sci, err, dq, ipix.astype(F64), iy, sdqflags)
+        rows.append(y_trc * ltm[1] + ltv[1])
+        y_nom += 1.0
+    n = len(rows)
+    sums, weis = [], []
+    if n:  # every trial row interpolated in one call (point by point), summed row by row in order
+        iy = np.stack(rows)
+        ix = np.tile(ipix.astype(F64), (n, 1))
+        osci, _, odq = interp2d(sci, err, dq, ix, iy, sdqflags)
         use = (odq != DETECTORPROB) & ((odq & np.uint16(sdqflags & 0xFFFF)) == 0)
         vals = np.where(use, osci.astype(F64), 0.0)
-        sums.append(float(np.add.accumulate(vals)[-1]) if vals.size else 0.0)
-        weis.append(float(np.count_nonzero(use)))
-        y_nom += 1.0
-    n = len(sums)
+        sums = np.add.accumulate(vals, axis=1)[:, -1].tolist() if nx else [0.0] * n
+        weis = np.count_nonzero(use, axis=1).astype(F64).tolist()
     s = [sums[i] / weis[i] if weis[i] > 0.0 else 0.0 for i in range(n)]
     peak, imax = -DBL_MAX, 0
     for i in range(n):
