@@ -1,10 +1,42 @@
-"""hstio's direct FITS writer gives the same bytes as astropy's writeto."""
+"""hstio's direct FITS writer gives the same bytes as astropy's writeto of the HDUList HSTIO would
+write (built here with astropy, independently of hstio's own fitsfile-based ``to_hdulist``)."""
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from caldp.engines.common import hstio
+
+
+def _astropy_hdulist(exposure) -> fits.HDUList:
+    """The HDUList HSTIO would write, built with astropy (constant non-SCI arrays as null extensions)."""
+
+    def clean(hdr):
+        out = fits.Header([fits.Card.fromstring(c.image) for c in hdr.cards])
+        for key in hstio._STRUCTURAL:
+            out.remove(key, ignore_missing=True, remove_all=True)
+        return out
+
+    hdus = [fits.PrimaryHDU(header=clean(exposure.primary))]
+    for imset in exposure.imsets:
+        for name in hstio.IR_EXTNAMES if imset.samp is not None else hstio.CCD_EXTNAMES:
+            data = imset.array(name)
+            header = clean(imset.headers[name])
+            header["EXTNAME"] = name
+            header["EXTVER"] = imset.extver
+            disk = data.astype(hstio._DISK_DTYPES[name], copy=False) if name != "DQ" else data.view(np.int16)
+            if name != "SCI" and np.all(disk == disk.flat[0]):
+                hdu = fits.ImageHDU(data=None, header=header)
+                ny, nx = data.shape
+                hdu.header["NPIX1"] = (nx, "length of constant array axis 1")
+                hdu.header["NPIX2"] = (ny, "length of constant array axis 2")
+                hdu.header["PIXVALUE"] = (hstio.pixvalue(data.flat[0]), "values of pixels in constant array")
+            else:
+                hdu = fits.ImageHDU(data=np.ascontiguousarray(disk), header=header)
+            hdus.append(hdu)
+    hdul = fits.HDUList(hdus)
+    hdul[0].header["NEXTEND"] = len(hdus) - 1
+    return hdul
 
 
 def _exposure(ir: bool, seed: int = 0):
@@ -37,7 +69,7 @@ def test_same_bytes_as_astropy(tmp_path, monkeypatch, ir):
         m.setattr(fits.HDUList, "writeto", lambda *a, **k: pytest.fail("writeto called"))
         hstio.write_exposure(exp, fast)
     slow = tmp_path / "slow.fits"
-    hdul = hstio.to_hdulist(exp)
+    hdul = _astropy_hdulist(exp)
     hdul[0].header["FILENAME"] = "fast.fits"
     hdul.writeto(slow, output_verify="silentfix", checksum=False)
     assert fast.read_bytes() == slow.read_bytes()
@@ -54,7 +86,7 @@ def test_no_temporary_left_and_no_overwrite(tmp_path):
 
 
 def _via_astropy(exposure, path):
-    hdul = hstio.to_hdulist(exposure)
+    hdul = _astropy_hdulist(exposure)
     hdul.writeto(path, output_verify="silentfix", checksum=False)
 
 
@@ -76,3 +108,13 @@ def test_real_headers_same_bytes(tmp_path):
         exp.primary["FILENAME"] = fast.name
         _via_astropy(exp, slow)
         assert fast.read_bytes() == slow.read_bytes(), raw.name
+
+
+@pytest.mark.parametrize("ir", [False, True])
+def test_to_hdulist_write_atomic_same_bytes(tmp_path, ir):
+    """hstio's fitsfile HDUs written by write_atomic: the bytes of write_exposure (and so of astropy)."""
+    exp = _exposure(ir)
+    fast = hstio.write_exposure(exp, tmp_path / "a.fits")
+    hdus = hstio.to_hdulist(exp)
+    out = hstio.write_atomic(hdus, tmp_path / "b.fits")
+    assert out.read_bytes() == fast.read_bytes()

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
 from ..common import driver
+from ..common import fitsfile as ff
 from ..common.asnproducts import mark_products_present, read_spt_inputs
 from ..common.driver import driver_run, member_raw, read_asn_table
 from ..common.errors import EngineError
@@ -101,7 +101,7 @@ def read_association(path: Path) -> Association:
     return asn
 
 
-def _udl_extensions(hdul: fits.HDUList, hdus: list) -> None:
+def _udl_extensions(hdul: ff.FitsFile, hdus: list) -> None:
     """calacs's layout: the input's NEXTEND UDL extensions, renumbered; a constant one as a null extension."""
     for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) + 1):
         udl = hdul["UDL", j]
@@ -111,7 +111,7 @@ def _udl_extensions(hdul: fits.HDUList, hdus: list) -> None:
         h["EXTVER"] = len(hdus) + 1
         data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
         if data is None or (data.size and np.all(data == data.ravel()[0])):
-            hdu = fits.ImageHDU(header=h)
+            hdu = ff.image_hdu(h)
             value = 0 if data is None else int(data.ravel()[0])
             hdu.header["PIXVALUE"] = (
                 udl.header.get("PIXVALUE", value),
@@ -122,7 +122,7 @@ def _udl_extensions(hdul: fits.HDUList, hdus: list) -> None:
             if data is not None and data.ndim == 2 and data.shape[0] > 1:
                 hdu.header["NPIX2"] = (data.shape[0], "length of constant array axis 2")
         else:
-            hdu = fits.ImageHDU(data=data, header=h)
+            hdu = ff.image_hdu(h, data)
         hdus.append(hdu)
 
 
@@ -146,7 +146,7 @@ def make_product_spt(inputs: list[Path], product: str, outdir: Path) -> Path | N
     primary["ROOTNAME"] = root
     primary["OBSERVTN"] = root[6:9]
     primary["NEXTEND"] = len(inputs)
-    write_atomic(fits.HDUList([fits.PrimaryHDU(header=primary)] + hdus), out)
+    write_atomic([ff.primary_hdu(primary)] + hdus, out)
     log.info("Created output SPT file %s", out.name)
     return out
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
 
@@ -108,7 +108,7 @@ def _table(hdul, ext, extname, path):
     if ext >= len(hdul):
         raise _err(path, f"extension {ext} ({extname}) missing", f"[{ext}]")
     hdu = hdul[ext]
-    if not isinstance(hdu, fits.BinTableHDU) or hdu.data is None:
+    if not hdu.is_table or hdu.data is None:
         raise _err(path, f"extension {ext} is not the {extname} table", f"[{ext}]")
     return hdu
 
@@ -180,7 +180,7 @@ def _read_set(hdul, start, path) -> CteSet:
 
 def _read(path: Path) -> CteModel:
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with ff.open(path) as hdul:
             p = hdul[0].header
             if "CTE_NAME" not in p:
                 raise _err(path, "no CTE_NAME keyword: this PCTETAB is obsolete", "CTE_NAME")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.errors import EngineError
 from ..common.refimage import RefChip
 
@@ -61,7 +61,7 @@ class RefCache:
 
     def __init__(self):
         self._chips: dict[tuple[Path, int, tuple], RefChip] = {}
-        self._primaries: dict[Path, fits.Header] = {}
+        self._primaries: dict[Path, ff.Header] = {}
         self._layouts: dict[tuple, _Layout] = {}
 
     def __enter__(self):
@@ -70,11 +70,11 @@ class RefCache:
     def __exit__(self, *exc):
         self._chips.clear()
 
-    def primary(self, path: Path, *, keyword: str | None = None) -> fits.Header:
+    def primary(self, path: Path, *, keyword: str | None = None) -> ff.Header:
         path = Path(path)
         if path not in self._primaries:
             try:
-                self._primaries[path] = fits.getheader(path, 0)
+                self._primaries[path] = ff.getheader(path, 0)
             except (OSError, ValueError, TypeError) as exc:
                 raise EngineError(f"cannot read reference file ({exc})", file=path.name, keyword=keyword) from exc
         return self._primaries[path]
@@ -115,7 +115,7 @@ class RefCache:
 
     def _read(self, path: Path, chip: int, *, keyword, arrays, group_size) -> tuple[RefChip, _Layout]:
         stamp = _stamp(path)
-        with fits.open(path, memmap=True, uint=False) as hdul:
+        with ff.open(path, memmap=True, uint=False) as hdul:
             # headers are plain objects that outlive the file: no copy (a copy parses every card)
             primary = self._primaries.get(path) or hdul[0].header
             ngroups = int(primary.get("NEXTEND", group_size)) // group_size
@@ -131,7 +131,7 @@ class RefCache:
             if found is None:
                 raise EngineError(f"no reference data found for chip {chip}", file=path.name, keyword=keyword)
             ver, sci_hdu = found
-            plain = hdul.fileinfo(0)["file"].compression is None
+            plain = True  # fitsfile reads no compressed files
             parts = {"SCI": _Part.of(sci_hdu, "SCI", None, plain)}
             sci = parts["SCI"].read(path, sci_hdu)
             out = {}
@@ -163,7 +163,7 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 class _Part:
     """How to get one extension's pixels: a constant, raw big-endian bytes at a file offset (read
-    with one ``readinto`` and byte-swapped in place), or through astropy (scaled or compressed data)."""
+    with one ``readinto`` and byte-swapped in place), or through fitsfile (scaled data)."""
 
     __slots__ = ("extname", "shape", "value", "offset", "dtype")
 
@@ -183,8 +183,9 @@ class _Part:
         raw = {-32: ">f4", 16: ">i2"}.get(int(h.get("BITPIX", 0)))
         wanted = ">f4" if extname in ("SCI", "ERR") else ">i2"
         scaled = float(h.get("BSCALE", 1)) != 1 or float(h.get("BZERO", 0)) != 0
-        if plain and raw == wanted and int(h["NAXIS"]) == 2 and not scaled and type(hdu) is fits.ImageHDU:
-            return cls(extname, (int(h["NAXIS2"]), int(h["NAXIS1"])), offset=hdu.fileinfo()["datLoc"], dtype=raw)
+        image = str(h.get("XTENSION", "")).strip() == "IMAGE"
+        if plain and raw == wanted and int(h["NAXIS"]) == 2 and not scaled and image and hdu.data_offset is not None:
+            return cls(extname, (int(h["NAXIS2"]), int(h["NAXIS1"])), offset=hdu.data_offset, dtype=raw)
         return cls(extname, None)
 
     def read(self, path: Path, hdu=None) -> np.ndarray:
@@ -204,7 +205,7 @@ class _Part:
 
 
 class _Layout:
-    """Where one reference chip's arrays are in its file (for re-reading it without astropy)."""
+    """Where one reference chip's arrays are in its file (for re-reading it without parsing the headers)."""
 
     __slots__ = ("stamp", "primary", "sci_hdr", "extver", "parts")
 

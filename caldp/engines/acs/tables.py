@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.crrejtab import CRRejPars, select_crrejtab
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
@@ -36,7 +36,7 @@ def _open_table(path: Path, keyword: str):
 
 def _read_table(path: Path, keyword: str):
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with ff.open(path) as hdul:
             data = hdul[1].data
             primary = hdul[0].header.copy()
     except (OSError, IndexError, ValueError, TypeError) as exc:

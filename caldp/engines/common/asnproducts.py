@@ -18,8 +18,8 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from . import fitsfile as ff
 from .errors import EngineError
 from .hstio import write_atomic
 
@@ -38,7 +38,7 @@ def spt_name(name: str) -> str:
     return f"{root.removesuffix('.fits')}_spt.fits"
 
 
-def read_spt_inputs(inputs: list[Path], out: Path, add_extensions) -> tuple[fits.Header, list] | None:
+def read_spt_inputs(inputs: list[Path], out: Path, add_extensions) -> tuple[ff.Header, list] | None:
     """The pieces of the product SPT `out`: a copy of the first input's primary header and the extensions
     that ``add_extensions(hdul, hdus)`` appends to `hdus` from each input SPT in turn. None when `out`
     exists (HSTCAL leaves it alone) or the first input is missing (HSTCAL only starts the file from the
@@ -50,14 +50,14 @@ def read_spt_inputs(inputs: list[Path], out: Path, add_extensions) -> tuple[fits
             if not p.is_file():
                 log.warning('Can\'t find input file "%s"', p.name)
         return None
-    hdus: list[fits.hdu.base.ExtensionHDU] = []
+    hdus: list[ff.HDU] = []
     primary = None
     for k, path in enumerate(inputs):
         if not path.is_file():
             log.warning('Can\'t find input file "%s"', path.name)
             continue
         try:
-            with fits.open(path, memmap=False) as hdul:
+            with ff.open(path) as hdul:
                 if k == 0:
                     primary = hdul[0].header.copy()
                 add_extensions(hdul, hdus)
@@ -66,15 +66,15 @@ def read_spt_inputs(inputs: list[Path], out: Path, add_extensions) -> tuple[fits
     return primary, hdus
 
 
-def _udl_snap_pairs(hdul: fits.HDUList, hdus: list) -> None:
+def _udl_snap_pairs(hdul: ff.FitsFile, hdus: list) -> None:
     """calwf3's layout: the input's ``NEXTEND // 2`` UDL/SNAP1 pairs, renumbered."""
     for j in range(1, int(hdul[0].header.get("NEXTEND", 1)) // 2 + 1):
         udl = hdul["UDL", j]
         snap = hdul["SNAP1", j]
         extver = len(hdus) // 2 + 1
         data = None if udl.data is None else np.asarray(udl.data).astype(np.int16)
-        u = fits.ImageHDU(data=data, header=udl.header.copy())
-        s = fits.ImageHDU(header=snap.header.copy())
+        u = ff.image_hdu(udl.header, data)
+        s = ff.image_hdu(snap.header)
         for h, name in ((u, "UDL"), (s, "SNAP1")):
             h.header["EXTNAME"], h.header["EXTVER"] = name, extver
         hdus += [u, s]
@@ -95,9 +95,9 @@ def make_product_spt(inputs: list[Path], product: str, mtype: str, outdir: Path)
     primary["OBSERVTN"] = root[6:9]
     if hdus:
         primary["NEXTEND"] = len(hdus)
-    phdu = fits.PrimaryHDU(header=primary)
+    phdu = ff.primary_hdu(primary)
     phdu.header.set("EXTEND", True, after="NAXIS")
-    write_atomic(fits.HDUList([phdu] + hdus), out)
+    write_atomic([phdu] + hdus, out)
     log.info("Created output SPT file %s", out.name)
     return out
 
@@ -108,13 +108,16 @@ def mark_products_present(asn_path: Path, products: list[str]) -> None:
         return
     wanted = {p.upper() for p in products}
     try:
-        with fits.open(asn_path, mode="update", memmap=False) as hdul:
-            table = hdul[1].data
-            names = {n.upper(): n for n in table.dtype.names}
-            memname, memprsnt = table[names["MEMNAME"]], table[names["MEMPRSNT"]]
-            for row in range(len(table)):
-                if str(memname[row]).strip().upper() in wanted:
-                    memprsnt[row] = True
-            hdul[0].header["ASN_PROD"] = True
+        hdul = ff.open(asn_path)
+        table = hdul[1].data
+        for hdu in hdul:
+            hdu.data  # noqa: B018 -- every HDU's data read before the file is replaced
+        names = {n.upper(): n for n in table.dtype.names}
+        memname = table[names["MEMNAME"]]
+        for row in range(len(table)):
+            if str(memname[row]).strip().upper() in wanted:
+                table.put(names["MEMPRSNT"], row, True)
+        hdul[0].header["ASN_PROD"] = True
+        ff.write(hdul, asn_path, overwrite=True)
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot update association table ({exc})", file=asn_path.name) from exc

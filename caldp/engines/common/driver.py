@@ -16,8 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import NamedTuple
 
-from astropy.io import fits
-
+from . import fitsfile as ff
 from . import trailer
 from .errors import EngineError
 from .outputs import Products
@@ -68,11 +67,11 @@ class AsnRow(NamedTuple):
     present: bool
 
 
-def read_asn_table(path: Path) -> tuple[fits.Header, list[AsnRow]]:
+def read_asn_table(path: Path) -> tuple[ff.Header, list[AsnRow]]:
     """(primary header, rows) of an ``_asn.fits`` table; EngineError naming the file when it cannot be read
     or lacks MEMNAME, MEMTYPE or MEMPRSNT."""
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with ff.open(path) as hdul:
             primary = hdul[0].header
             table = hdul[1].data
             names = {n.upper(): n for n in table.dtype.names}

@@ -346,6 +346,9 @@ class Header:
         self._index = None
         if isinstance(cards, Header):
             self._cards = [c.copy() for c in cards._cards]
+        elif isinstance(cards, dict):
+            for key, value in cards.items():
+                self.append(Card(key, *value) if isinstance(value, tuple) else Card(key, value), end=True)
         elif cards:
             for c in cards:
                 self.append(c if isinstance(c, Card) else Card(*c), end=True)
@@ -825,6 +828,18 @@ class TableData:
     def names(self) -> list[str]:
         return self.columns.names
 
+    @property
+    def dtype(self) -> np.dtype:
+        """The stored row layout (big-endian; ``dtype.names`` are the column names)."""
+        return np.dtype(
+            {
+                "names": self.names,
+                "formats": [c.dtype for c in self.columns],
+                "offsets": [c.offset for c in self.columns],
+                "itemsize": self._raw.shape[1],
+            }
+        )
+
     def __len__(self) -> int:
         return self._raw.shape[0]
 
@@ -855,6 +870,47 @@ class TableData:
 
     def __iter__(self):
         return (Row(self, i) for i in range(len(self)))
+
+    def copy(self) -> TableData:
+        self.sync()
+        return TableData(self._raw.copy(), self.columns)
+
+    def sync(self) -> None:
+        """Store the columns handed out back into the rows (a column array changed in place, as
+        astropy's ``FITS_rec`` views allow, is written with the table)."""
+        for i, values in self._cache.items():
+            col = self.columns[i]
+            if col.code in "XCM" or np.array_equal(values, self._convert(col)):
+                continue  # unchanged: the stored bytes stay as they are
+            if col.scale is not None or (col.zero is not None and col.zero != _UNSIGNED.get(col.code, (None,))[0]):
+                raise FitsError(f"column {col.name}: writing scaled columns is not supported")
+            n = len(self)
+            if col.code == "L":
+                stored = np.where(values, np.uint8(ord("T")), np.uint8(ord("F")))
+            elif col.code == "A":  # blank-padded, as astropy stores a changed string column
+                stored = np.char.encode(np.char.ljust(values, col.repeat), "ascii").astype(col.dtype)
+            elif col.zero is not None:
+                kind = np.dtype(_UNSIGNED[col.code][1])
+                stored = (values.astype(kind) ^ kind.type(col.zero)).astype(kind.newbyteorder(">"))
+            else:
+                stored = values.astype(col.dtype.base.newbyteorder(">"))
+            block = np.ascontiguousarray(stored).reshape(n, -1).view(np.uint8).reshape(n, -1)
+            self._raw[:, col.offset : col.offset + col.dtype.itemsize] = block
+
+    def put(self, key, row: int, value) -> None:
+        """Store `value` in column `key` of `row` (logical, string or unscaled numeric columns)."""
+        col = self.columns[self._col(key)]
+        if col.scale is not None or col.zero is not None:
+            raise FitsError(f"column {col.name}: writing scaled columns is not supported")
+        cell = self._raw[row, col.offset : col.offset + col.dtype.itemsize]
+        if col.code == "L":
+            stored = np.array(ord("T") if value else ord("F"), np.uint8)
+        elif col.code == "A":
+            stored = np.array(str(value).encode("ascii"), col.dtype)
+        else:
+            stored = np.asarray(value, col.dtype.base.newbyteorder(">"))
+        cell[...] = np.frombuffer(stored.tobytes(), np.uint8)
+        self._cache.pop(self._col(key), None)
 
     def _convert(self, col: Column) -> np.ndarray:
         nrows = len(self)
@@ -896,6 +952,11 @@ class Row:
 
     def __init__(self, table: TableData, i: int):
         self._table, self._i = table, i
+
+    @property
+    def array(self) -> TableData:
+        """The table of this row (as a ``FITS_record``'s ``array``)."""
+        return self._table
 
     def __getitem__(self, key):
         return self._table.field(key)[self._i]
@@ -940,10 +1001,14 @@ class HDU:
         return _image_shape(self.header)
 
     @property
+    def data_offset(self) -> int | None:
+        """Where the data start in the file read (None for an HDU not read from a file)."""
+        return None if self._source is None else self._source[1]
+
+    @property
     def data(self):
         if self._data is None and self._source is not None:
             self._data = self._read()
-            self._source = None
         return self._data
 
     @data.setter
@@ -951,15 +1016,20 @@ class HDU:
         self._data = value
         self._source = None
 
+    @data.deleter
+    def data(self) -> None:
+        """Forget the data read (read again from the file if asked for again)."""
+        self._data = None
+
     def _read(self):
         path, offset, size, memmap, uint, scale = self._source
-        if size == 0:
-            return None
         hdr = self.header
-        if self.is_table:
+        if self.is_table:  # an empty table too (astropy gives one with no rows)
             nrows, width = int(hdr["NAXIS2"]), int(hdr["NAXIS1"])
             raw = _read_bytes(path, offset, nrows * width, memmap).reshape(nrows, width)
             return TableData(raw, table_columns(hdr))
+        if size == 0:
+            return None
         bitpix = int(hdr["BITPIX"])
         shape = _image_shape(hdr)
         disk = np.dtype(_BITPIX_DTYPES[bitpix]).newbyteorder(">")
@@ -1240,6 +1310,7 @@ def _data_bytes(hdu: HDU):
     if data is None:
         return
     if isinstance(data, TableData):
+        data.sync()
         yield np.ascontiguousarray(data._raw).reshape(-1)
         return
     flat = np.ascontiguousarray(data).reshape(-1)

@@ -10,6 +10,11 @@ not all.
 
 In memory: SCI and ERR are float32, DQ is uint16 (bit 32768 usable; int16 on disk),
 SAMP int16, TIME float32. Raw SCI (int16 + BZERO 32768) becomes float32 on read.
+
+Files are read and written with :mod:`caldp.engines.common.fitsfile` (no astropy: the drop-ins
+start faster); headers are its :class:`~caldp.engines.common.fitsfile.Header`, which reads,
+formats and places cards as astropy does. :func:`write_atomic` also takes an astropy ``HDUList``
+(written by astropy) for callers that still build one.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from . import fitsfile as ff
 from .errors import EngineError
 from .heap import trim_heap
 
@@ -43,13 +48,13 @@ class ImSet:
     sci: np.ndarray
     err: np.ndarray
     dq: np.ndarray
-    headers: dict[str, fits.Header]
+    headers: dict[str, ff.Header]
     extver: int = 1
     samp: np.ndarray | None = None
     time: np.ndarray | None = None
 
     @property
-    def sci_hdr(self) -> fits.Header:
+    def sci_hdr(self) -> ff.Header:
         return self.headers["SCI"]
 
     @property
@@ -69,7 +74,7 @@ class ImSet:
 class Exposure:
     """A primary header plus its imsets, in file order."""
 
-    primary: fits.Header
+    primary: ff.Header
     imsets: list[ImSet] = field(default_factory=list)
     filename: str = ""
 
@@ -144,51 +149,48 @@ def read_exposure(path: os.PathLike | str, *, ir: bool | None = None, compact: b
     """
     path = Path(path)
     try:
-        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False, do_not_scale_image_data=compact)
+        hdul = ff.open(path, uint=True, scale=not compact)
         if compact and not _compact_ok(hdul):
-            hdul.close()
             return read_exposure(path, ir=ir)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
-    with hdul:
-        try:
-            hdul.verify("silentfix")
-            primary = hdul[0].header.copy()
-            by_key: dict[tuple[str, int], fits.hdu.base.ExtensionHDU] = {}
-            for hdu in hdul[1:]:
-                name = str(hdu.header.get("EXTNAME", "")).strip().upper()
-                if name in IR_EXTNAMES:
-                    by_key[(name, int(hdu.header.get("EXTVER", 1)))] = hdu
-            if ir is None:
-                ir = any(k[0] == "SAMP" for k in by_key)
-            names = IR_EXTNAMES if ir else CCD_EXTNAMES
-            extvers = sorted(v for (n, v) in by_key if n == "SCI")
-            if not extvers:
-                raise EngineError("no SCI extension", file=path.name)
-            exposure = Exposure(primary=primary, filename=path.name)
-            for ver in extvers:
-                sci_hdu = by_key[("SCI", ver)]
-                sci = _expand(sci_hdu, "SCI", None, path.name, compact)
-                arrays, headers = {"SCI": sci}, {"SCI": sci_hdu.header.copy()}
-                for name in names[1:]:
-                    hdu = by_key.get((name, ver))
-                    if hdu is None:
-                        raise EngineError(f"imset {ver} has no {name} extension", file=path.name)
-                    arrays[name] = _expand(hdu, name, sci.shape, path.name)
-                    headers[name] = hdu.header.copy()
-                    if arrays[name].shape != sci.shape:
-                        raise EngineError(
-                            f"imset {ver}: {name} shape {arrays[name].shape} differs from SCI {sci.shape}",
-                            file=path.name,
-                        )
-                exposure.imsets.append(
-                    ImSet(sci=arrays["SCI"], err=arrays["ERR"], dq=arrays["DQ"], headers=headers,
-                          extver=ver, samp=arrays.get("SAMP"), time=arrays.get("TIME"))
-                )
-        except EngineError:
-            raise
-        except Exception as exc:  # truncated data, bad headers: say which file
-            raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
+    try:
+        primary = hdul[0].header.copy()
+        by_key: dict[tuple[str, int], ff.HDU] = {}
+        for hdu in hdul[1:]:
+            name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+            if name in IR_EXTNAMES:
+                by_key[(name, int(hdu.header.get("EXTVER", 1)))] = hdu
+        if ir is None:
+            ir = any(k[0] == "SAMP" for k in by_key)
+        names = IR_EXTNAMES if ir else CCD_EXTNAMES
+        extvers = sorted(v for (n, v) in by_key if n == "SCI")
+        if not extvers:
+            raise EngineError("no SCI extension", file=path.name)
+        exposure = Exposure(primary=primary, filename=path.name)
+        for ver in extvers:
+            sci_hdu = by_key[("SCI", ver)]
+            sci = _expand(sci_hdu, "SCI", None, path.name, compact)
+            arrays, headers = {"SCI": sci}, {"SCI": sci_hdu.header.copy()}
+            for name in names[1:]:
+                hdu = by_key.get((name, ver))
+                if hdu is None:
+                    raise EngineError(f"imset {ver} has no {name} extension", file=path.name)
+                arrays[name] = _expand(hdu, name, sci.shape, path.name)
+                headers[name] = hdu.header.copy()
+                if arrays[name].shape != sci.shape:
+                    raise EngineError(
+                        f"imset {ver}: {name} shape {arrays[name].shape} differs from SCI {sci.shape}",
+                        file=path.name,
+                    )
+            exposure.imsets.append(
+                ImSet(sci=arrays["SCI"], err=arrays["ERR"], dq=arrays["DQ"], headers=headers,
+                      extver=ver, samp=arrays.get("SAMP"), time=arrays.get("TIME"))
+            )
+    except EngineError:
+        raise
+    except Exception as exc:  # truncated data, bad headers: say which file
+        raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
     return exposure
 
 
@@ -207,11 +209,18 @@ def pixvalue(value) -> float | int:
     return float(f"{float(value):.7E}")
 
 
-def _clean_header(hdr: fits.Header) -> fits.Header:
-    out = hdr.copy()
+def _clean_header(hdr) -> ff.Header:
+    out = as_header(hdr)
     for key in _STRUCTURAL:
         out.remove(key, ignore_missing=True, remove_all=True)
     return out
+
+
+def as_header(hdr) -> ff.Header:
+    """A copy of `hdr` as a fitsfile Header (an astropy Header's cards are taken by their images)."""
+    if isinstance(hdr, ff.Header):
+        return hdr.copy()
+    return ff.Header([ff.Card.fromstring(c.image) for c in hdr.cards])
 
 
 def _is_constant(flat: np.ndarray, chunk: int = 1 << 16) -> bool:
@@ -221,43 +230,43 @@ def _is_constant(flat: np.ndarray, chunk: int = 1 << 16) -> bool:
     return all(bool(np.all(flat[i : i + chunk] == first)) for i in range(0, flat.size, chunk))
 
 
-def _image_hdu(extname: str, data: np.ndarray, hdr: fits.Header, extver: int, *, allow_null: bool):
+def _image_hdu(extname: str, data: np.ndarray, hdr, extver: int, *, allow_null: bool) -> ff.HDU:
     header = _clean_header(hdr)
     header["EXTNAME"] = extname
     header["EXTVER"] = extver
     disk = data.astype(_DISK_DTYPES[extname], copy=False) if extname != "DQ" else data.view(np.int16)
     flat = disk.ravel()
     if allow_null and flat.size and _is_constant(flat):
-        hdu = fits.ImageHDU(data=None, header=header)
+        hdu = ff.image_hdu(header)
         ny, nx = data.shape
         hdu.header["NPIX1"] = (nx, "length of constant array axis 1")
         hdu.header["NPIX2"] = (ny, "length of constant array axis 2")
         hdu.header["PIXVALUE"] = (pixvalue(data.ravel()[0]), "values of pixels in constant array")
         return hdu
-    return fits.ImageHDU(data=np.ascontiguousarray(disk), header=header)
+    return ff.image_hdu(header, np.ascontiguousarray(disk))
 
 
-def to_hdulist(exposure: Exposure, *, null_sci: bool = False) -> fits.HDUList:
-    """Build the HDUList HSTIO would write (constant non-SCI arrays as null extensions)."""
-    primary = fits.PrimaryHDU(header=_clean_header(exposure.primary))
-    hdus = [primary]
+def to_hdulist(exposure: Exposure, *, null_sci: bool = False) -> list[ff.HDU]:
+    """The HDUs HSTIO would write (constant non-SCI arrays as null extensions)."""
+    hdus = [ff.primary_hdu(_clean_header(exposure.primary))]
     for imset in exposure.imsets:
         for name in IR_EXTNAMES if imset.samp is not None else CCD_EXTNAMES:
             hdus.append(_image_hdu(name, imset.array(name), imset.headers[name], imset.extver,
                                    allow_null=(name != "SCI" or null_sci)))
-    hdul = fits.HDUList(hdus)
-    hdul[0].header["NEXTEND"] = len(hdus) - 1
-    return hdul
+    hdus[0].header["NEXTEND"] = len(hdus) - 1
+    return hdus
 
 
 _WRITE_CHUNK = 1 << 20
 
 
-def _write_plain(hdul: fits.HDUList, path: Path) -> bool:
+def _write_plain(hdul, path: Path) -> bool:
     """Write `hdul` as astropy's ``writeto`` would, byte for byte, without its full-size big-endian
     copy of each array: headers from astropy, data byte-swapped through a 1 MB buffer (NumPy's cast
     and the file write release the GIL, so other threads keep calibrating). Returns False, writing
     nothing, for anything but plain unscaled image arrays (the caller then uses ``writeto``)."""
+    from astropy.io import fits  # an astropy HDUList: only callers that built one import astropy
+
     for hdu in hdul:
         if not isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU)) or "BSCALE" in hdu.header or "BZERO" in hdu.header:
             return False
@@ -293,12 +302,15 @@ def _atomic_target(path: Path, overwrite: bool):
             tmp.unlink()
 
 
-def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
-    """Write `hdul` to a temporary name in the same directory, then rename into place
-    (:func:`_atomic_target`)."""
+def write_atomic(hdul, path: os.PathLike | str, *, overwrite: bool = False) -> Path:
+    """Write `hdul` — a list of :class:`~caldp.engines.common.fitsfile.HDU` or an astropy ``HDUList``
+    — to a temporary name in the same directory, then rename into place (:func:`_atomic_target`)."""
     path = Path(path)
     with _atomic_target(path, overwrite) as tmp:
-        if not _write_plain(hdul, tmp):
+        if not hasattr(hdul, "writeto"):
+            with open(tmp, "wb") as f:
+                ff.write_bytes(f, hdul)
+        elif not _write_plain(hdul, tmp):
             hdul.writeto(tmp, output_verify="silentfix", checksum=False)
     return path
 
@@ -306,19 +318,19 @@ def write_atomic(hdul: fits.HDUList, path: os.PathLike | str, *, overwrite: bool
 @functools.lru_cache(maxsize=64)
 def _structural_images(shape: tuple[int, ...] | None, dtype: str | None) -> tuple[str, ...]:
     """The card images astropy puts at the top of an image extension of this shape and type
-    (None: a null extension) — taken from astropy itself, so the bytes are astropy's."""
+    (None: a null extension; fitsfile's layout, tested byte-identical to astropy's)."""
     data = None if shape is None else np.empty(shape, dtype)  # never touched: no pages allocated
-    return tuple(c.image for c in fits.ImageHDU(data=data).header.cards)
+    return tuple(c.image for c in ff.image_hdu(None, data).header.cards)
 
 
-_PRIMARY_IMAGES = tuple(c.image for c in fits.PrimaryHDU().header.cards)  # SIMPLE BITPIX NAXIS EXTEND
+_PRIMARY_IMAGES = tuple(c.image for c in ff.primary_hdu().header.cards)  # SIMPLE BITPIX NAXIS EXTEND
 
 
-def _set_card(cards: list[fits.Card], keyword: str, value, comment: str = "") -> None:
+def _set_card(cards: list[ff.Card], keyword: str, value, comment: str = "") -> None:
     """``header[keyword] = value`` on a card list: update in place (keeping the comment) or add."""
     for i, card in enumerate(cards):
         if card.keyword == keyword:
-            cards[i] = fits.Card.fromstring(card.image)  # a copy; astropy's setter decides the image
+            cards[i] = card.copy()  # the header's own card stays as it is
             cards[i].value = value
             return
     # astropy's Header.append puts a new keyword after the last non-commentary card, not after
@@ -326,10 +338,12 @@ def _set_card(cards: list[fits.Card], keyword: str, value, comment: str = "") ->
     at = len(cards)
     while at > 0 and cards[at - 1].keyword in ("", "COMMENT", "HISTORY"):
         at -= 1
-    cards.insert(at, fits.Card(keyword, value, comment))
+    cards.insert(at, ff.Card(keyword, value, comment))
 
 
-def _header_block(top: tuple[str, ...], hdr: fits.Header, settings: list[tuple]) -> bytes:
+def _header_block(top: tuple[str, ...], hdr, settings: list[tuple]) -> bytes:
+    if not isinstance(hdr, ff.Header):
+        hdr = as_header(hdr)
     cards = [c for c in hdr.cards if c.keyword not in _STRUCTURAL]
     for setting in settings:
         _set_card(cards, *setting)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from astropy.io import fits
 
+from . import fitsfile as ff
 from .errors import EngineError
 from .filecache import per_file_version
 from .refs import column
@@ -140,7 +140,7 @@ def _parsed(path) -> _Parsed:
 
 
 def _parse(path: Path) -> _Parsed:
-    with fits.open(path, memmap=False) as hdul:
+    with ff.open(path) as hdul:
         primary = hdul[0].header
         tables = {}
         for hdu in hdul[1:]:

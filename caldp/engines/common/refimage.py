@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from . import fitsfile as ff
 from .errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -100,8 +100,8 @@ def find_line(sci_hdr, sci_nx: int, ref_hdr, ref_nx: int, *, file=None, keyword=
 class RefChip:
     """One imset of a reference image (arrays may be None if the caller did not ask for them)."""
 
-    primary: fits.Header
-    sci_hdr: fits.Header
+    primary: ff.Header
+    sci_hdr: ff.Header
     extver: int
     sci: np.ndarray | None
     err: np.ndarray | None
@@ -118,7 +118,7 @@ def _pixels(hdu, extname: str, shape, constant_view: bool = False) -> np.ndarray
     dtype = _DTYPES[extname]
     if hdu.header.get("NAXIS", 0):
         data = np.asarray(hdu.data)
-        del hdu.data  # drop astropy's cached copy; read again from the open file if asked again
+        del hdu.data  # drop the HDU's cached copy; read again from the file if asked again
         return _native(data, dtype)
     hdr = hdu.header
     if "NPIX1" in hdr and "NPIX2" in hdr:
@@ -156,7 +156,7 @@ class RefFiles:
     """
 
     def __init__(self):
-        self._open: dict[Path, fits.HDUList] = {}
+        self._open: dict[Path, ff.FitsFile] = {}
         self._kept: dict[tuple, RefChip] = {}
         self._lock = threading.RLock()
 
@@ -178,23 +178,23 @@ class RefFiles:
         with self._lock:
             self._kept.clear()
 
-    def hdulist(self, path: Path, *, keyword: str | None = None) -> fits.HDUList:
+    def hdulist(self, path: Path, *, keyword: str | None = None) -> ff.FitsFile:
         path = Path(path)
         with self._lock:
             hdul = self._open.get(path)
             if hdul is None:
                 try:
-                    hdul = fits.open(path, memmap=False, uint=True)
+                    hdul = ff.open(path, uint=True)
                 except (OSError, ValueError, TypeError) as exc:
                     raise EngineError(f"cannot read reference file ({exc})", file=path.name, keyword=keyword) from exc
                 self._open[path] = hdul
             return hdul
 
-    def primary(self, path: Path, *, keyword: str | None = None) -> fits.Header:
+    def primary(self, path: Path, *, keyword: str | None = None) -> ff.Header:
         with self._lock:
             return self.hdulist(path, keyword=keyword)[0].header
 
-    def _sci_extensions(self, hdul) -> list[tuple[int, fits.hdu.base.ExtensionHDU]]:
+    def _sci_extensions(self, hdul) -> list[tuple[int, ff.HDU]]:
         out = []
         for hdu in hdul[1:]:
             if str(hdu.header.get("EXTNAME", "")).strip().upper() == "SCI":
