@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.asnproducts import make_product_spt, mark_products_present, spt_name
 from ..common.driver import driver_run, member_raw, read_asn_table, rootname_of
 from ..common.errors import EngineError
@@ -131,7 +131,7 @@ def read_association(path: Path) -> Association:
 
 def _raw_detector(path: Path) -> str:
     try:
-        hdr = fits.getheader(path, 0)
+        hdr = ff.getheader(path, 0)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot read FITS file ({exc})", file=path.name) from exc
     inst = str(hdr.get("INSTRUME", "WFC3")).strip().upper()
@@ -390,7 +390,7 @@ def _cte_refs(asn: Association, srcdir: Path, input_path: Path, env) -> dict | N
 
     first = asn.subproducts[0].members[0]
     raw_path = _raw_path(srcdir, first, input_path)
-    primary = fits.getheader(raw_path, 0)
+    primary = ff.getheader(raw_path, 0)
     if str(primary.get("PCTECORR", "OMIT")).strip().upper() != "PERFORM":
         return None
     if str(primary.get("DETECTOR", "")).strip().upper() != "UVIS":
@@ -413,7 +413,7 @@ def _wf3cte(raw_path: Path, root: str, cte_refs: dict, out: Products) -> Path:
 
     rac = out.outdir / f"{root}_rac_tmp.fits"
     log.info("WF3CTE: %s -> %s", raw_path.name, rac.name)
-    subarray = ctesub.is_subarray(fits.getheader(raw_path, 0))
+    subarray = ctesub.is_subarray(ff.getheader(raw_path, 0))
     (ctesub.run_wf3cte_subarray if subarray else run_wf3cte)(
         raw_path,
         rac,

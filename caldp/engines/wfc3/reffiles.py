@@ -10,8 +10,8 @@ HSTCAL checks the primary header of every reference file before using it:
 
 Every failure raises :class:`EngineError` naming the file and the reference keyword.
 
->>> from astropy.io import fits
->>> h = fits.Header({"FILETYPE": "CCD PARAMETERS", "DETECTOR": "UVIS"})
+>>> from caldp.engines.common.fitsfile import Header
+>>> h = Header({"FILETYPE": "CCD PARAMETERS", "DETECTOR": "UVIS"})
 >>> check_reference(h, filetype="CCD PARAMETERS", detector="UVIS", keyword="CCDTAB", file="x_ccd.fits")
 >>> check_reference(h, filetype="CCD PARAMETERS", detector="IR", keyword="CCDTAB", file="x_ccd.fits")
 Traceback (most recent call last):
@@ -24,8 +24,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.crrejtab import CRRejPars, select_crrejtab
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
@@ -86,23 +86,23 @@ def check_table(
     return True
 
 
-def read_table(path) -> tuple[fits.Header, np.ndarray | None]:
+def read_table(path) -> tuple[ff.Header, np.ndarray | None]:
     """(primary header, first extension's rows or None) of a reference table (see :func:`read_table_ext`)."""
     primary, _, data = read_table_ext(path)
     return primary, data
 
 
-def read_table_ext(path) -> tuple[fits.Header, fits.Header | None, np.ndarray | None]:
+def read_table_ext(path) -> tuple[ff.Header, ff.Header | None, np.ndarray | None]:
     """(primary header, first extension's header, its rows) of a reference table, read once per file
     version (:func:`~caldp.engines.common.filecache.per_file_version`): CCDTAB, OSCNTAB … are looked
     up for every chip of every exposure. Callers must not modify what they get. Raises what
-    ``fits.open`` raises.
+    ``fitsfile.open`` raises.
     """
     return per_file_version(path, "table", _read_table_ext)
 
 
 def _read_table_ext(path: Path):
-    with fits.open(path, memmap=False) as hdul:
+    with ff.open(path) as hdul:
         primary = hdul[0].header.copy()
         header = hdul[1].header.copy() if len(hdul) > 1 else None
         data = hdul[1].data if len(hdul) > 1 else None
@@ -120,7 +120,7 @@ def read_crrejtab(path: str | Path, *, detector: str | None = None, **criteria) 
     """Open CRREJTAB `path` (a DUMMY pedigree is fatal) and select the row (see select_crrejtab)."""
     path = Path(path)
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with ff.open(path) as hdul:
             check_table(
                 hdul[0].header,
                 filetype="COSMIC RAY REJECTION",

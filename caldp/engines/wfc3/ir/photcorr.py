@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from astropy.io import fits
-
+from ...common import fitsfile as ff
 from ...common.errors import EngineError
 from ...common.imphttab import lookup
 
@@ -33,7 +32,7 @@ def phot_values(path, mode: str) -> dict[str, float]:
         vals = lookup(path, mode, names=("PHOTFLAM", "PHOTPLAM", "PHOTBW"))
     except EngineError as exc:
         log.error("Error return GetPhotTab: %s", exc)
-        with fits.open(path, memmap=False) as h:
+        with ff.open(path) as h:
             zpt = float(h[0].header.get("PHOTZPT", 0.0))
         vals = {"PHOTFLAM": 0.0, "PHOTPLAM": 0.0, "PHOTBW": 0.0, "PHOTZPT": zpt}
     flam, plam = vals.get("PHOTFLAM", 0.0), vals.get("PHOTPLAM", 0.0)

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ...common import fitsfile as ff
 from ...common import trailer
 from ...common.errors import EngineError
 from ...common.heap import trim_heap
@@ -98,12 +98,11 @@ def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
     """
     name = path.name
     try:
-        hdul = fits.open(path, uint=True, memmap=False, lazy_load_hdus=False)
+        hdul = ff.open(path, uint=True)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"cannot read FITS file ({exc})", file=name) from exc
     with hdul, open(path, "rb") as fh:
         try:
-            hdul.verify("silentfix")
             return _unpack_raw(hdul, name, fh)
         except EngineError:
             raise
@@ -114,9 +113,9 @@ def _read_raw(path: Path) -> tuple[Exposure, Stack, list[str]]:
 def _int16_plane(fh, loc: int, hdr, target: np.ndarray, buf: np.ndarray, name: str) -> bool:
     """Read a 16-bit image (BZERO 0 or 32768, BSCALE 1) from offset `loc` into float32 `target`.
 
-    One ``readinto`` into a reused big-endian buffer and one cast: the values are what astropy's
-    uint16 array cast to float32 gives (integers below 2**24, exact). Returns False (caller uses
-    astropy) for any other encoding.
+    One ``readinto`` into a reused big-endian buffer and one cast: the values are what the uint16 array
+    (astropy's or fitsfile's) cast to float32 gives (integers below 2**24, exact). Returns False
+    (caller reads the HDU's data) for any other encoding.
     """
     bzero, bscale = hdr.get("BZERO", 0), hdr.get("BSCALE", 1)
     if hdr.get("BITPIX") != 16 or bscale != 1 or bzero not in (0, 32768) or "BLANK" in hdr:
@@ -136,14 +135,13 @@ def _unpack_raw(hdul, name: str, fh=None) -> tuple[Exposure, Stack, list[str]]:
     det = str(_need(p, "DETECTOR", name)).strip().upper()
     if det != "IR":
         raise EngineError(f"DETECTOR = {det!r}; WF3IR processes IR data only", file=name, keyword="DETECTOR")
-    by_key, position = {}, {}
+    by_key = {}
     for i, hdu in enumerate(hdul):
         if i == 0:
             continue
         ext = str(hdu.header.get("EXTNAME", "")).strip().upper()
         if ext in IR_EXTNAMES:
             by_key[(ext, int(hdu.header.get("EXTVER", 1)))] = hdu
-            position[id(hdu)] = i
     extvers = sorted(v for (e, v) in by_key if e == "SCI")
     nsamp = int(_need(p, "NSAMP", name))
     nextend = int(p.get("NEXTEND", 5 * len(extvers)))
@@ -193,7 +191,7 @@ def _unpack_raw(hdul, name: str, fh=None) -> tuple[Exposure, Stack, list[str]]:
             h = hdu.header
             shape_ok = (h.get("NAXIS"), h.get("NAXIS1"), h.get("NAXIS2")) == (2, nx, ny)
             if shape_ok and fh is not None and target.dtype == F32:
-                if _int16_plane(fh, hdul.fileinfo(position[id(hdu)])["datLoc"], h, target, buf, name):
+                if _int16_plane(fh, hdu.data_offset, h, target, buf, name):
                     continue
             if hdu.header.get("NAXIS", 0):
                 data = hdu.data
@@ -249,7 +247,7 @@ def _hdu_array(hdu, dtype) -> np.ndarray:
     else:
         out = data.astype(dtype)  # integer → uint16 wraps like the int64 route
     del data
-    del hdu.data  # drop astropy's cached copy (the file stays open for the next extension)
+    del hdu.data  # drop the HDU's cached copy
     return out
 
 
@@ -352,7 +350,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
     # DQICORR
     if do("DQICORR"):
         path = reference(p, "BPIXTAB", env)
-        with fits.open(path, memmap=False) as h:
+        with ff.open(path) as h:
             check_reference(h[0].header, filetype="BAD PIXELS", keyword="BPIXTAB", file=path.name, detector="IR")
             rows = select_bpix_rows(h[1].data, ccdamp="ABCD", ccdgain=ccdgain, chip=chip, file=path.name)
         ltm = (float(g1.get("LTM1_1", 1.0)), float(g1.get("LTM2_2", 1.0)))
@@ -404,7 +402,7 @@ def _calibrate(raw_path: Path, ima_path: Path, flt_path: Path, env, written: lis
 
     trim_heap()  # the earlier steps' temporaries, before the noise pass writes the whole ERR stack
     clock.lap("ZOFFCORR")
-    # the dark imsets are read (astropy, mostly Python) while the noise/NLINCORR kernels run
+    # the dark imsets are read (headers parsed in Python) while the noise/NLINCORR kernels run
     dark_plan = dark_future = None
     if do("DARKCORR"):
         dark_plan = _dark_plan(dark_info, st.exptime, sampseq)
@@ -531,7 +529,7 @@ def _stats(im: ImSet, sl, sdq: int) -> None:
 
 
 def _read_nlin(path: Path, sci_hdr, area: Area, shape) -> dict:
-    with fits.open(path, memmap=False) as h:
+    with ff.open(path) as h:
         check_reference(
             h[0].header, filetype="LINEARITY COEFFICIENTS", keyword="NLINFILE", file=path.name, detector="IR"
         )
@@ -563,7 +561,7 @@ class _DarkInfo:
 
 
 def _dark_info(path: Path, sampseq: str, subtype: str) -> _DarkInfo:
-    with fits.open(path, memmap=False) as h:
+    with ff.open(path) as h:
         ph = h[0].header
         check_reference(ph, filetype="DARK", keyword="DARKFILE", file=path.name, detector="IR")
         for key, sci in (("SAMP_SEQ", sampseq), ("SUBTYPE", subtype)):
@@ -645,11 +643,11 @@ class _Darks:
 def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> _Darks:
     """Where the dark imsets the plan uses lie in the DARKFILE (headers checked; pixels read by
     :meth:`_Darks.get`). A constant extension is a read-only broadcast view; an encoding other than
-    plain big-endian pixels (BZERO, BSCALE, BLANK) is read through astropy here."""
+    plain big-endian pixels (BZERO, BSCALE, BLANK) is read through fitsfile here."""
     name = info.path.name
     frames = sorted({f for _, _, f1, f2, *_ in plan for f in (f1, f2) if f})
     out = _Darks(info.path)
-    with fits.open(info.path, memmap=False) as h:
+    with ff.open(info.path) as h:
         index = {}  # one pass, not 42 look-ups
         for i, hdu in enumerate(h[1:], start=1):
             index[(str(hdu.name).strip().upper(), int(hdu.ver))] = (i, hdu)
@@ -668,7 +666,7 @@ def _load_darks(info: _DarkInfo, plan, ny: int, nx: int) -> _Darks:
                     and not any(key in hd for key in ("BZERO", "BSCALE", "BLANK"))
                 ):
                     shape = (int(hd["NAXIS2"]), int(hd["NAXIS1"]))
-                    where = ("file", h.fileinfo(i)["datLoc"], shape, _DISK_TYPES[hd["BITPIX"]])
+                    where = ("file", hdu.data_offset, shape, _DISK_TYPES[hd["BITPIX"]])
                 else:
                     a = _hdu_array(hdu, dt)
                     shape, where = a.shape, ("const", a)
@@ -715,7 +713,7 @@ def _read_flat(p, env, sci_hdr, area: Area, filt: str):
         path = paths[key]
         if path is None:
             continue
-        with fits.open(path, memmap=False) as h:
+        with ff.open(path) as h:
             check_reference(h[0].header, filetype=ftype, keyword=key, file=path.name, detector="IR", filter=filt)
             hdr, s = _ref_extension(h, "SCI", 1, path.name, key)
             off = _offset(sci_hdr, hdr)

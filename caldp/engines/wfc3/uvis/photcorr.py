@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from ...common import fitsfile as ff
 from ...common.filecache import per_file_version
 from ...common.imphttab import lookup
 
@@ -43,9 +44,7 @@ def _table_names(path) -> tuple[str, ...]:
 
 
 def _read_table_names(path) -> tuple[str, ...]:
-    from astropy.io import fits
-
-    with fits.open(path, memmap=False) as hdul:
+    with ff.open(path) as hdul:
         n = int(hdul[0].header.get("NEXTEND", len(hdul) - 1))
     return UVIS_NAMES[: max(0, min(n, len(UVIS_NAMES)))]
 
