@@ -1,4 +1,4 @@
-/* caldp C kernels: STIS steps (calstis1, OCRREJECT, calstis4, 6 and 7).
+/* caldp C kernels: STIS steps (calstis1, OCRREJECT, calstis4, 6 with SC2DCORR, and 7).
  * See caldp/engines/common/ckernel.h for the conventions.
  *
  * Each kernel is the fast path of a NumPy function that stays the reference (and the fallback):
@@ -15,6 +15,13 @@
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
  *               evalInvDisp with the echelle search)
+ *   wave_row    x1d_echelle.wavelengths_py  (HSTCAL cs6's Wave: evalInvDisp column after column)
+ *   back_clip   x1d.back_clip_numpy         (HSTCAL cs6/background.c: CalcBack, X1DBack)
+ *   fft2d       fftpack.fft2d_numpy, ifft2d_numpy (HSTCAL lib/xcfft.c over lib/ncarfft.f's passes, lanes
+ *               of 4 lines, two threads)
+ *   mul_shift   scatter.product_shift_numpy (HSTCAL lib/idtalg: FFTConvolve2's product, FFTShift)
+ *   interp_run  scatter.interpolate_run_py (HSTCAL lib/idtalg: Interpolate along a grid)
+ *   spread      scatter.spread_reference   (HSTCAL lib/idtalg: the echelle scattering of the model)
  * They compute the same float32/double values in the same operation order as the NumPy code;
  * tests/engines/stis/test_kernels_stis.py runs both and requires identical bits.
  */
@@ -1744,7 +1751,7 @@ spread(PyObject *self, PyObject *args)
 }
 
 /* back_clip(yy, osci, flagged, nbck, nx, backord, max_clip, bad_flag, out, dqbck): x1d.back_clip_numpy
- *   (HSTCAL cs6/x1dback.c's fits, CalcBack's clipping) column by column — the nbck sampled points
+ *   (HSTCAL cs6/background.c: X1DBack's fits, CalcBack's clipping) column by column — the nbck sampled points
  *   (y, sci in double, flagged) of each column fitted (BACKORD 0: mean; 1: line) in the points' order,
  *   points off the fit by more than 3σ left out of the next pass, up to max_clip passes; a column stops
  *   when fewer than two points are kept or (after the first pass) none was clipped. out is (5, nx):
