@@ -141,6 +141,26 @@ def test_numpy_and_c_readout_block_paths(model, simd):
 
 
 @pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
+def test_numpy_and_c_all_grab_rows_of_a_shared_scaling(model, simd):
+    """One trap-scaling column for every column (as WF3CTE passes it): the all-grab rows take their
+    release, flush and grab terms from per-trap tables of that column — with a drop of the scaling (the
+    rescaled ftrap) and a read-out cosmic-ray hole that cuts one column's scaling (that group's lanes
+    then no longer share it)."""
+    rng = np.random.default_rng(8)
+    raz = rng.normal(25.0, 4.0, (ROWS, 16)).astype(np.float32)
+    raz[:, :8] += 60.0
+    raz[800:1000, :8] += 200.0
+    raz[[400, 401, 1500], 8:] += 600.0
+    raz[900:905, 11] += 1500.0  # the read-out cosmic-ray test redoes this column with a cut scaling
+    fff = pc.scale_column(1.7)
+    fff[1000:] *= np.float32(0.5)
+    ref, _ = pc.correct_columns_numpy(raz, np.repeat(fff[:, None], 16, 1), model, 5.0, model.thresh, 1, 2)
+    fast = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 1, 2)
+    np.testing.assert_array_equal(ref.view(np.int32), fast.view(np.int32))
+    assert np.any(ref != raz)
+
+
+@pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
 def test_c_block_paths_with_non_finite_pixels(model):
     """A group holding a NaN and an infinite pixel: the AVX-512 rows (whose all-grab blocks need finite
     values, so are off there) give the portable rows' bits, and the group's finite columns are the same
@@ -185,6 +205,34 @@ def test_numpy_and_c_smoothing_lanes_stop_apart(model, simd):
     _, rsz = pc.smooth_read_noise(raz.astype(np.float64), 5.0)
     np.testing.assert_array_equal(rsz[:, 5], raz[:, 5])  # nothing in range: unchanged
     assert np.any(rsz[:, 2] != raz[:, 2]) and np.all(rsz[:39, 2] == raz[:39, 2])
+
+
+@pytest.mark.skipif(kernels.load(pc.KERNEL_MODULE) is None, reason="CTE C kernel not built or CALDP_KERNELS=numpy")
+def test_fused_smoothing_rounds_give_the_unfused_bits(model):
+    """The AVX-512 smoothing rounds with HSTCAL's halves and quarters folded into fused multiply-adds give
+    the unfused rounds' bits (and NumPy's) on columns that stop apart or run all rounds; a group holding a
+    non-zero value below 2^-120 (where the fused rounds' premise fails) takes the unfused rounds."""
+    mod = kernels.load(pc.KERNEL_MODULE)
+    if not mod.set_simd(True):
+        pytest.skip("no AVX-512 on this CPU: only the portable rows exist")
+    rng = np.random.default_rng(12)
+    raz = rng.normal(25.0, 3.0, (ROWS, 16)).astype(np.float32)
+    raz[:, [1, 4, 6, 9]] = rng.normal(25.0, 10.0, (ROWS, 4))
+    raz[700:704, 3] += 300.0
+    raz[:, 8:] *= np.float32(1e-37)  # a group of tiny columns (1e-37 < 2^-120)
+    raz[:, 12] = rng.normal(25.0, 3.0, ROWS)  # one ordinary column among them
+    fff = pc.scale_column(1.7)
+    try:
+        assert mod.set_fma(True)
+        fused = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 2, 1)
+        assert not mod.set_fma(False)
+        unfused = pc.correct_columns(raz, fff, model, 5.0, model.thresh, 2, 1)
+    finally:
+        mod.set_fma(True)
+    np.testing.assert_array_equal(fused.view(np.int32), unfused.view(np.int32))
+    ref, _ = pc.correct_columns_numpy(raz, np.repeat(fff[:, None], 16, 1), model, 5.0, model.thresh, 2, 1)
+    np.testing.assert_array_equal(ref.view(np.int32), fused.view(np.int32))
+    assert np.any(fused[:, 8:] != raz[:, 8:])
 
 
 def test_correction_shrinks_model_trails(model):

@@ -37,6 +37,7 @@ typedef struct {
 } CTEPars;
 
 #define BLK 32 /* rows per block of the readout's skip index */
+#define FM_PAD 128 /* bytes after a group's rows in Smooth.fm */
 
 /* sim_colreadout_l_uvis_w with J1 = 1, J2 = rows: one readout of a column.
  *
@@ -130,18 +131,59 @@ typedef struct {
     double *raz, *mod;             /* [row][lane] */
     double *bmax, *bmin;           /* [block]: upper and lower bounds of the block's values */
     int pixf_finite;               /* every pixf finite */
+    int pixf_shared;               /* every lane's pixf is the shared column `Tables` are made of */
+    struct Tables *tabs;           /* the all-grab rows' terms per trap (NULL: none) */
     double rpd[TDIM + 1], cpd[TDIM + 1];
 } Group;
 
+/* Where every lane grabs on every row (ROWS_ALLGRAB) and the lanes share one pixf column, a row's
+ * release, flush and grab do not depend on the lane or the pixel: for row j (the previous row
+ * grabbed, so ftrap was fill·pixf[j−1]) they are t[3j] = RPROF₀·(rat[j]·(fill·pixf[j−1])),
+ * t[3j+1] = CPROF₀·(rat[j]·(fill·pixf[j−1])), t[3j+2] = fill·pixf[j], the same products as row by
+ * row, made once per trap for every group (pixf is the same for all readouts of a column). */
+#define MAX_TABLES 64
+struct Tables {
+    const double *pixf; /* [row]: the shared column */
+    Py_ssize_t rows;
+    double *t[NTRAPS];  /* per trap: NULL, or 3·rows terms */
+    int made;
+};
+
+static const double *
+trap_table(struct Tables *tb, const CTEPars *p, int w)
+{
+    if (tb->t[w] != NULL)
+        return tb->t[w];
+    if (tb->made >= MAX_TABLES)
+        return NULL;
+    double *t = malloc((size_t)tb->rows * 3 * sizeof(double));
+    if (t == NULL)
+        return NULL;
+    const double fill = p->dpde[w] / p->npar, r0 = (double)p->rp[w], c0 = (double)p->cp[w];
+    const double *pf = tb->pixf;
+    t[0] = t[1] = t[2] = 0.0; /* row 0 is never an all-grab row */
+    for (Py_ssize_t j = 1; j < tb->rows; j++) {
+        const double rat = j > 1 && pf[j] < pf[j - 1] ? pf[j] / pf[j - 1] : 1.0;
+        const double ft = rat * (fill * pf[j - 1]);
+        t[3 * j] = r0 * ft;
+        t[3 * j + 1] = c0 * ft;
+        t[3 * j + 2] = fill * pf[j];
+    }
+    tb->t[w] = t;
+    tb->made++;
+    return t;
+}
+
 /* -1: not decided (the CPU is asked on first use); set_simd(False) forces the portable rows (tests). */
 static int use_avx512 = -1;
+static int use_fma = 1; /* the fused smoothing rounds (AVX-512 only); set_fma(False) for tests */
 
 static int
 avx512_ok(void)
 {
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw");
 #else
     return 0;
 #endif
@@ -197,7 +239,7 @@ enum { ROWS_ANY, ROWS_NOGRAB, ROWS_ALLGRAB };
 
 __attribute__((target("avx512f"))) static double
 group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fills, long long *pttrap,
-                  double *pftrap, int mode, double *pmin)
+                  double *pftrap, int mode, double *pmin, const double *tab)
 {
     __m512i ttrap = _mm512_loadu_si512(pttrap);
     __m512d ftrap = _mm512_loadu_pd(pftrap);
@@ -240,7 +282,19 @@ group_rows_avx512(Group *g, Py_ssize_t j0, Py_ssize_t j1, double qws, double fil
         vmax = _mm512_mask_mov_pd(vmax, _mm512_cmp_pd_mask(v, vmax, _CMP_GT_OQ), v);
         vmin = _mm512_min_pd(v, vmin);
     }
-    if (mode == ROWS_ALLGRAB) {
+    if (mode == ROWS_ALLGRAB && tab != NULL && j < jend) {
+        for (; j < jend; j++) { /* the terms of trap_table: the lanes share pixf */
+            const __m512d pix = _mm512_load_pd(g->obs + j * LANES);
+            const __m512d v = _mm512_sub_pd(
+                _mm512_add_pd(_mm512_add_pd(pix, _mm512_set1_pd(tab[3 * j])), _mm512_set1_pd(tab[3 * j + 1])),
+                _mm512_set1_pd(tab[3 * j + 2]));
+            _mm512_store_pd(g->obs + j * LANES, v);
+            vmax = _mm512_max_pd(v, vmax);
+            vmin = _mm512_min_pd(v, vmin);
+        }
+        ftrap = _mm512_set1_pd(tab[3 * (jend - 1) + 2]);
+        ttrap = _mm512_setzero_si512();
+    } else if (mode == ROWS_ALLGRAB) {
         const __m512d r0 = _mm512_set1_pd(g->rpd[0]), c0 = _mm512_set1_pd(g->cpd[0]);
         for (; j < jend; j++) {
             const __m512d pix = _mm512_load_pd(g->obs + j * LANES);
@@ -355,7 +409,9 @@ readout_group(Group *g, const CTEPars *p)
                 const int mode = g->bmax[b] < qw            ? ROWS_NOGRAB
                                  : fin && g->bmin[b] >= qw ? ROWS_ALLGRAB
                                                            : ROWS_ANY;
-                m = group_rows_avx512(g, j0, j1, qw, fill, ttrap, ftrap, mode, &mn);
+                const double *tab =
+                    mode == ROWS_ALLGRAB && g->pixf_shared && g->tabs ? trap_table(g->tabs, p, w) : NULL;
+                m = group_rows_avx512(g, j0, j1, qw, fill, ttrap, ftrap, mode, &mn, tab);
             } else
 #endif
                 m = group_rows_lanes(g, j0, j1, qw, fill, ttrap, ftrap);
@@ -399,9 +455,11 @@ typedef struct {
     const double *chg; /* [row][lane], in */
     double *rnz, *rsz; /* [row][lane], out */
     unsigned char *inm; /* [row] */
+    unsigned char *fm;  /* [row]: the lanes flagged in the round (fused rounds); 64-byte aligned, FM_PAD more */
     Py_ssize_t rows;
     int k0, k1; /* the rows that can change: min j1 − 1 … max j2 + 1 */
     int f0, f1; /* rows k with k, k+1, k+2 in every lane's j1..j2 (f0 > f1: none) */
+    int tiny;   /* some chg value is non-zero with a magnitude below 2⁻¹²⁰ (no fused rounds) */
 } Smooth;
 
 /* Each lane's j1, j2 (rm_rnZ_colj) → inm, k0, k1 for the lanes in `lanes` (others: no row); rnz = 0.
@@ -412,6 +470,13 @@ smooth_start(Smooth *s, unsigned lanes)
     const Py_ssize_t n = s->rows;
     memset(s->rnz, 0, (size_t)n * LANES * sizeof(double));
     memset(s->inm, 0, (size_t)n);
+    memset(s->fm, 0, (size_t)n + FM_PAD);
+    long long tiny = 0;
+    for (Py_ssize_t k = 0; k < n * LANES; k++) {
+        const double a = fabs(s->chg[k]);
+        tiny |= a > 0.0 && a < 0x1p-120;
+    }
+    s->tiny = tiny != 0;
     unsigned some = 0;
     int k0 = XAMP_SCI_DIM, k1 = 0, jlo = 0, jhi = XAMP_SCI_DIM;
     for (int l = 0; l < LANES; l++) {
@@ -559,6 +624,80 @@ smooth_round_avx512(Smooth *s, unsigned alive, double rnn_s, double cap_s, doubl
     _mm512_storeu_pd(f, _mm512_add_pd(ftot, ftot2));
 }
 #undef SMOOTH_ROW
+
+/* The same round with HSTCAL's products by 1/2 and 1/4 folded into fused multiply-adds (FMA):
+ * dd = rs1 − (rs2 + rs0)·0.5 and rnz[k] = ((rnz[k] − c[k−1]·0.25) + c[k]·0.5) − c[k+1]·0.25, with
+ * c the capped dd of a flagged row and +0.0 elsewhere (so the unflagged terms are the same ±0.0 as
+ * HSTCAL's "nothing added": x − 0·0.25 is x, x + 0·0.5 is x + 0.0). A fused a·2⁻ᵏ + b rounds once,
+ * the unfused one twice; they are the same number whenever the product a·2⁻ᵏ is a double.
+ *
+ * Why it always is here (smooth_group checks the premise): every finite value of a round lies on a
+ * grid 2⁻ᴳ (a multiple of it), and rounding keeps a multiple of 2⁻ᴳ one. If every non-zero chg has
+ * |chg| ≥ 2⁻¹²⁰ and RNMIT/5 ≥ 2⁻¹²⁰ (or is 0), both lie on 2⁻¹⁷² (52 bits below their exponent).
+ * A round whose rsz lie on 2⁻ᴿ makes dd, c on 2⁻⁽ᴿ⁺¹⁾ and rnz on 2⁻⁽ᴿ⁺³⁾, so the next round's rsz lie
+ * on 2⁻⁽ᴿ⁺³⁾: round 298 (the last) has rsz on 2⁻⁽¹⁷²⁺³·²⁹⁷⁾ = 2⁻¹⁰⁶³, its sums and c on 2⁻¹⁰⁶⁴, and a
+ * multiple of 2⁻¹⁰⁶⁴ times 1/2 or 1/4 is a multiple of 2⁻¹⁰⁶⁶, a double (subnormals are multiples of
+ * 2⁻¹⁰⁷⁴). Non-finite values are never flagged (c = 0). dtot: one fused v·v + dtot per row (it only
+ * decides the stop test, within the tolerance smooth_rounds allows). Flags: stored per row and counted
+ * per lane after the round. Six vector operations fewer per row than smooth_round_avx512. */
+#define SMOOTH_ROW_FMA(M0, M1, M2)                                                                             \
+    do {                                                                                                       \
+        const __m512d c2 = _mm512_load_pd(chg + (k + 2) * LANES), rz2 = _mm512_load_pd(rnz + (k + 2) * LANES); \
+        const __m512d rs2 = _mm512_mask_sub_pd(c2, (M2), c2, rz2);                                             \
+        const __m512d dd = _mm512_fnmadd_pd(_mm512_add_pd(rs2, rs0), half, rs1);                               \
+        const __mmask8 m = _mm512_mask_cmp_pd_mask((M1), _mm512_abs_pd(dd), rnn, _CMP_LT_OQ);                  \
+        const __m512d cc = _mm512_maskz_range_pd(m, dd, cap, 0x02);                                            \
+        fm[k + 1] = (unsigned char)m;                                                                          \
+        const __m512d v =                                                                                      \
+            _mm512_fnmadd_pd(cc, quarter, _mm512_fmadd_pd(c0, half, _mm512_fnmadd_pd(cm1, quarter, rz0)));     \
+        _mm512_store_pd(rnz + k * LANES, v);                                                                   \
+        dtot = _mm512_mask3_fmadd_pd(v, v, dtot, (M0));                                                        \
+        const __m512d dt = dtot;                                                                               \
+        dtot = dtot2;                                                                                          \
+        dtot2 = dt;                                                                                            \
+        cm1 = c0;                                                                                              \
+        c0 = cc;                                                                                               \
+        rs0 = rs1;                                                                                             \
+        rs1 = rs2;                                                                                             \
+        rz0 = rz1;                                                                                             \
+        rz1 = rz2;                                                                                             \
+    } while (0)
+
+__attribute__((target("avx512f,avx512dq,avx512bw,popcnt"), noinline)) static void
+smooth_round_fma(Smooth *s, unsigned alive, double rnn_s, double cap_s, double *d, double *f)
+{
+    const double *chg = s->chg;
+    double *rnz = s->rnz;
+    const unsigned char *inm = s->inm;
+    unsigned char *fm = s->fm;
+    const __m512d rnn = _mm512_set1_pd(rnn_s), cap = _mm512_set1_pd(cap_s), half = _mm512_set1_pd(0.50),
+                  quarter = _mm512_set1_pd(0.25);
+    const __mmask8 al = (__mmask8)alive, all = 0xff;
+    Py_ssize_t k = s->k0;
+    __m512d c0 = _mm512_load_pd(chg + k * LANES), c1 = _mm512_load_pd(chg + (k + 1) * LANES);
+    __m512d rz0 = _mm512_load_pd(rnz + k * LANES), rz1 = _mm512_load_pd(rnz + (k + 1) * LANES);
+    __m512d rs0 = _mm512_mask_sub_pd(c0, inm[k], c0, rz0), rs1 = _mm512_mask_sub_pd(c1, inm[k + 1], c1, rz1);
+    __m512d cm1 = _mm512_setzero_pd(), dtot = cm1, dtot2 = cm1;
+    c0 = cm1; /* from here on: the capped dd of rows k−1 (cm1) and k (c0) */
+    for (; k < s->f0; k++)
+        SMOOTH_ROW_FMA(inm[k], al & inm[k + 1], inm[k + 2]);
+    for (; k <= s->f1; k++)
+        SMOOTH_ROW_FMA(all, al, all);
+    for (; k <= s->k1; k++)
+        SMOOTH_ROW_FMA(inm[k], al & inm[k + 1], inm[k + 2]);
+    _mm512_storeu_pd(d, _mm512_add_pd(dtot, dtot2));
+    /* ftot per lane: the flags stored per row counted 64 rows at a time (rows outside k0+1…k1+1 are 0) */
+    long long cnt[LANES] = {0};
+    const Py_ssize_t kend = (s->k1 + 2 + 63) & ~(Py_ssize_t)63;
+    for (Py_ssize_t r = (s->k0 + 1) & ~(Py_ssize_t)63; r < kend; r += 64) {
+        const __m512i x = _mm512_load_si512(fm + r);
+        for (int l = 0; l < LANES; l++)
+            cnt[l] += __builtin_popcountll(_mm512_test_epi8_mask(x, _mm512_set1_epi8((char)(1 << l))));
+    }
+    for (int l = 0; l < LANES; l++)
+        f[l] = (double)cnt[l];
+}
+#undef SMOOTH_ROW_FMA
 #endif
 
 /* HSTCAL's dtot of lane l: Σ rnz² over j1..j2 added in row order. */
@@ -572,23 +711,27 @@ dtot_rows(const Smooth *s, int l)
     return dtot;
 }
 
-/* rm_rnZ_colj on the lanes in `lanes` (the others keep rnz = 0: rsz = chg).
+enum { ROUND_LANES, ROUND_AVX512, ROUND_FMA };
+
+/* rm_rnZ_colj's rounds on the lanes in `alive` (after smooth_start), rounds of kind `kind`.
  *
- * The AVX-512 round adds dtot in two chains (even and odd rows) to halve the latency of the sum.
- * It serves only the test sqrt(dtot/ftot) > RNMIT (ftot, a count, is exact either way): any order
- * of adding n non-negative terms lies within (n−1)·2⁻⁵³ (relative) of the exact sum, so when the
- * root is more than 1e-9 (relative) away from RNMIT the test comes out as with HSTCAL's row-order
- * sum; nearer (or NaN), that sum is taken. */
+ * The AVX-512 rounds add dtot in two chains (even and odd rows) to halve the latency of the sum (the
+ * fused ones with one rounding per row). It serves only the test sqrt(dtot/ftot) > RNMIT (ftot, a
+ * count, is exact either way): any order of adding n non-negative terms lies within n·2⁻⁵³ (relative)
+ * of the exact sum (fused or not, while the sum is not tiny: below 2⁻⁹⁰⁰ an underflowing term could
+ * count), so when the root is more than 1e-9 (relative) away from RNMIT the test comes out as with
+ * HSTCAL's row-order sum; nearer (or NaN, or a tiny sum), that sum is taken. */
 static void
-smooth_group(Smooth *s, unsigned lanes, double rnmit)
+smooth_rounds(Smooth *s, unsigned alive, double rnmit, int kind)
 {
-    unsigned alive = smooth_start(s, lanes);
     const double cap = rnmit / 5.0;
     for (int nit = 1; nit < NITMAX && alive; nit++) {
         const double rnn = rnmit * (1.00 + 5.0 * nit / (double)(float)NITMAX);
         double d[LANES] = {0}, f[LANES] = {0};
 #if HAVE_AVX512_ROWS
-        if (use_avx512)
+        if (kind == ROUND_FMA)
+            smooth_round_fma(s, alive, rnn, cap, d, f);
+        else if (kind == ROUND_AVX512)
             smooth_round_avx512(s, alive, rnn, cap, d, f);
         else
 #endif
@@ -597,13 +740,30 @@ smooth_group(Smooth *s, unsigned lanes, double rnmit)
             if (!((alive >> l) & 1))
                 continue;
             const double r = sqrt(d[l] / f[l]);
-            const int stop = r > rnmit * (1.0 + 1e-9)   ? 1
+            const int stop = d[l] < 0x1p-900             ? sqrt(dtot_rows(s, l) / f[l]) > rnmit
+                             : r > rnmit * (1.0 + 1e-9) ? 1
                              : r < rnmit * (1.0 - 1e-9) ? 0
                                                         : sqrt(dtot_rows(s, l) / f[l]) > rnmit;
             if (stop)
                 alive &= ~(1u << l);
         }
     }
+}
+
+/* rm_rnZ_colj on the lanes in `lanes` (the others keep rnz = 0: rsz = chg): the fused AVX-512 rounds
+ * where their premise holds (every non-zero chg and RNMIT/5 at least 2⁻¹²⁰, see smooth_round_fma),
+ * else the unfused ones. */
+static void
+smooth_group(Smooth *s, unsigned lanes, double rnmit)
+{
+    const unsigned alive = smooth_start(s, lanes);
+    const double cap = rnmit / 5.0;
+    int kind = ROUND_LANES;
+#if HAVE_AVX512_ROWS
+    if (use_avx512)
+        kind = use_fma && !s->tiny && !(cap > 0.0 && cap < 0x1p-120) && !(cap < 0.0) ? ROUND_FMA : ROUND_AVX512;
+#endif
+    smooth_rounds(s, alive, rnmit, kind);
     smooth_end(s);
 }
 
@@ -660,6 +820,7 @@ correct_group(int live, Group *g, Smooth *s, const CTEPars *p)
                                 jmax = jj;
                         if (L_(md, jmax) - L_(rz, jmax) > -2.5 * fix) {
                             L_(ff, jmax) = L_(ff, jmax) * 0.90;
+                            g->pixf_shared = 0;
                             done = ncrx >= 10;
                         }
                     }
@@ -690,6 +851,18 @@ set_simd(PyObject *self, PyObject *args)
         return NULL;
     use_avx512 = flag && avx512_ok();
     return PyBool_FromLong(use_avx512);
+}
+
+/* set_fma(flag): the fused AVX-512 smoothing rounds where their premise holds (True) or the unfused ones
+ * always (tests); returns the flag. */
+static PyObject *
+set_fma(PyObject *self, PyObject *args)
+{
+    int flag;
+    if (!PyArg_ParseTuple(args, "p", &flag))
+        return NULL;
+    use_fma = flag;
+    return PyBool_FromLong(use_fma);
 }
 
 static PyObject *
@@ -740,16 +913,26 @@ k_ctecor(PyObject *self, PyObject *args)
     p.finite = z == 0.0;
     /* per group: 8 [row][lane] arrays, the skip index of the readout and the smoothing's row masks */
     const size_t nr = (size_t)rows;
-    double *buf = galloc((8 * LANES * nr + 2 * (nr / BLK + 2)) * sizeof(double) + nr);
+    const size_t fmoff = ((8 * LANES * nr + 2 * (nr / BLK + 2)) * sizeof(double) + nr + 63) & ~(size_t)63;
+    double *buf = galloc(fmoff + nr + FM_PAD);
     if (buf == NULL) {
         ck_release(all, 8);
         return PyErr_NoMemory();
     }
     const float *zr = raz.buf, *zf = fff.buf;
     float *zo = out.buf;
+    double *pfcol = fstride ? NULL : malloc(nr * sizeof(double));
+    struct Tables *tabs = pfcol ? calloc(1, sizeof(struct Tables)) : NULL;
     Py_BEGIN_ALLOW_THREADS;
     Group g;
     Smooth sm;
+    if (tabs) {
+        for (Py_ssize_t j = 0; j < rows; j++)
+            pfcol[j] = zf[j];
+        tabs->pixf = pfcol;
+        tabs->rows = rows;
+    }
+    g.tabs = tabs;
     const size_t a = LANES * nr;
     g.org = buf;
     g.obs = buf + a;
@@ -762,6 +945,7 @@ k_ctecor(PyObject *self, PyObject *args)
     g.bmax = buf + 8 * a;
     g.bmin = g.bmax + nr / BLK + 2;
     sm.inm = (unsigned char *)(g.bmin + nr / BLK + 2);
+    sm.fm = (unsigned char *)buf + fmoff; /* 64-byte aligned: buf is, fmoff is a multiple of 64 */
     sm.chg = g.mod;
     sm.rows = rows;
     for (Py_ssize_t k0 = 0; k0 < nsel; k0 += LANES) {
@@ -774,6 +958,7 @@ k_ctecor(PyObject *self, PyObject *args)
                 g.mod[j * LANES + l] = g.raz[j * LANES + l];
             }
         }
+        g.pixf_shared = !fstride;
         correct_group(live, &g, &sm, &p);
         for (int l = 0; l < live; l++) {
             const Py_ssize_t c = cl[k0 + l];
@@ -782,6 +967,11 @@ k_ctecor(PyObject *self, PyObject *args)
         }
     }
     Py_END_ALLOW_THREADS;
+    if (tabs)
+        for (int w = 0; w < NTRAPS; w++)
+            free(tabs->t[w]);
+    free(tabs);
+    free(pfcol);
     free(buf);
     ck_release(all, 8);
     Py_RETURN_NONE;
@@ -834,6 +1024,8 @@ static PyMethodDef methods[] = {
     {"readout", k_readout, METH_VARARGS,
      "readout(pixi, pixf, out, rows, ncol, q, dpde, rprof, cprof, nits): one simulated readout of float64 "
      "(rows, ncol) columns (sim_colreadout_l_uvis_w)"},
+    {"set_fma", set_fma, METH_VARARGS,
+     "set_fma(flag): the fused AVX-512 smoothing rounds where exact (True) or the unfused ones; returns the flag."},
     {"set_simd", set_simd, METH_VARARGS, "choose the AVX-512 (True, if the CPU has it) or the portable readout rows."},
     {"ctecor", k_ctecor, METH_VARARGS,
      "ctecor(raz, fff, out, rows, ncol, cols, q, dpde, rprof, cprof, rnoise, fix, nfor, npar): sub_ctecor_v2c on "
