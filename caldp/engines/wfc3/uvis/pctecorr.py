@@ -27,6 +27,7 @@ buffers), vectorised across columns: every column keeps HSTCAL's operation order
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,37 @@ def scale_column(cte_ff: float, rows: int = RAZ_ROWS) -> np.ndarray:
 # Read noise of the image
 
 
+def _noise_histograms(r: np.ndarray, c0: int, c1: int) -> tuple[np.ndarray, np.ndarray]:
+    """``find_raz2rnoival``'s two histograms over the contiguous RAZ columns ``c0 … c1 − 1``.
+
+    Rows 1 … 2046 (0-based j − 1 for j = 2 … 2047) between each column's first and last positive
+    row; the eight neighbours are summed in HSTCAL's order in float32 and divided as a double.
+    """
+    lo, hi = 1, XAMP_SCI_DIM - 1
+
+    def nb(dr, dc):
+        return r[lo + dr : hi + dr, c0 + dc : c1 + dc]
+
+    v = nb(0, 0)
+    pos = v > 0
+    anyp = pos.any(axis=0)
+    j1 = np.where(anyp, lo + np.argmax(pos, axis=0), XAMP_SCI_DIM - 2)
+    j2 = np.where(anyp, hi - 1 - np.argmax(pos[::-1], axis=0), 1)
+    s = nb(1, -1)
+    for dr, dc in ((1, 0), (1, 1), (0, -1), (0, 1), (-1, -1), (-1, 0), (-1, 1)):
+        s = (s + nb(dr, dc)).astype(F32)
+    b = (s.astype(F64) / 8.0).astype(F32)
+    d = (v - b).astype(F32)
+    rr = np.arange(lo, hi)[:, None]
+    ok = (rr >= j1) & (rr <= j2)
+    out = []
+    for arr in (d, v):
+        ih = (501.0 + arr.astype(F64) * 4.5 + 0.5).astype(np.int64)  # C float→int truncation
+        ih = np.clip(ih, 1, 1001)
+        out.append(np.bincount(ih[ok] - 1, minlength=1001))
+    return out[0], out[1]
+
+
 def find_read_noise(raz: np.ndarray) -> tuple[np.float32, np.float32, np.float32]:
     """``find_raz2rnoival``: read noise (clipped to 3.75 … 9.75 e⁻) from the RAZ image (electrons).
 
@@ -115,32 +147,17 @@ def find_read_noise(raz: np.ndarray) -> tuple[np.float32, np.float32, np.float32
     bins holding more than 75 % gives the noise. Returns ``(PCTERNOI, RNOIVAL, BKGDVAL)``.
     """
     r = np.asarray(raz, F32)
-    ny, nx = r.shape
-    ib = np.arange(2, RAZ_COLS + 1)  # 1-based column i
-    ik = ib - (ib - 1) // AMP_COLS * AMP_COLS
-    cols = ib[(ik > 25) & (ik < XAMP_SCI_DIM + 24)] - 1  # 0-based centre columns
-    rows = np.arange(1, XAMP_SCI_DIM - 1)  # 0-based rows j-1 for j = 2 … 2047
-    pos = r[rows][:, cols] > 0
-    anyp = pos.any(axis=0)
-    j1 = np.where(anyp, rows[0] + np.argmax(pos, axis=0), XAMP_SCI_DIM - 2)
-    j2 = np.where(anyp, rows[-1] - np.argmax(pos[::-1], axis=0), 1)
+    # per amp the centre columns 25 … 2070 (1-based i with 25 < i − amp start < 2072), in pieces of
+    # contiguous columns (slices, no gathers), histogrammed on the threads (integer counts: any order)
+    pieces = []
+    for k in range(NAMPS):
+        lo, hi = k * AMP_COLS + 25, k * AMP_COLS + XAMP_SCI_DIM + 23
+        pieces += [(c, min(c + 512, hi)) for c in range(lo, hi, 512)]
     dh = np.zeros(1001, np.int64)
     vh = np.zeros(1001, np.int64)
-    # neighbours in HSTCAL's order, summed in float32
-    for c0 in range(0, cols.size, 512):
-        cc = cols[c0 : c0 + 512]
-        rr = rows[:, None]
-        s = r[rr + 1, cc - 1]
-        for dr, dc in ((1, 0), (1, 1), (0, -1), (0, 1), (-1, -1), (-1, 0), (-1, 1)):
-            s = (s + r[rr + dr, cc + dc]).astype(F32)
-        b = (s.astype(F64) / 8.0).astype(F32)
-        v = r[rr, cc]
-        d = (v - b).astype(F32)
-        ok = (rr >= j1[c0 : c0 + 512]) & (rr <= j2[c0 : c0 + 512])
-        for arr, hist in ((d, dh), (v, vh)):
-            ih = (501.0 + arr.astype(F64) * 4.5 + 0.5).astype(np.int64)  # C float→int truncation
-            ih = np.clip(ih, 1, 1001)
-            hist += np.bincount(ih[ok] - 1, minlength=1001)
+    for d_part, v_part in parallel_map(lambda p: _noise_histograms(r, *p), pieces):
+        dh += d_part
+        vh += v_part
     inner = np.zeros(1001, np.int64)
     inner[1:1000] = 1
     dcum = np.cumsum(dh * inner)
@@ -383,17 +400,21 @@ def correct_columns(raz, fff, model: CTEModel, rnoise: float, fix_rocr: float, n
     rp = kernels.c_array(model.rprof[:TDIM], F32)
     cp = kernels.c_array(model.cprof[:TDIM], F32)
     # the kernel runs 8 listed columns at a time (one per SIMD lane): give it 8 neighbouring columns
-    # (one cache line of each row); groups are dealt to the blocks in turn, as neighbouring columns
-    # cost alike. A partial group is only the last one, so it ends its block's list.
-    groups = [np.arange(c, min(c + 8, ncol)) for c in range(0, ncol, 8)]
-    nblk = max(1, min(len(groups), 8 * thread_count()))
-    order = [np.concatenate(groups[k::nblk]) for k in range(nblk)]
+    # (one cache line of each row). Each thread takes the next 8 groups while any are left, so the
+    # threads end together however their cores are shared (a slow block only holds its own thread).
+    groups = [kernels.c_array(np.arange(c, min(c + 64, ncol)), np.int64) for c in range(0, ncol, 64)]
+    todo = iter(groups)
+    lock = threading.Lock()
 
-    def run_c(idx):
-        cols = kernels.c_array(idx, np.int64)
-        mod.ctecor(raz, fff, out, rows, ncol, cols, q, dpde, rp, cp, float(rnoise), float(fix_rocr), nfor, npar)
+    def run_c(_):
+        while True:
+            with lock:
+                cols = next(todo, None)
+            if cols is None:
+                return
+            mod.ctecor(raz, fff, out, rows, ncol, cols, q, dpde, rp, cp, float(rnoise), float(fix_rocr), nfor, npar)
 
-    parallel_map(run_c, [o for o in order if o.size])
+    parallel_map(run_c, range(min(thread_count(), len(groups))))
     return out
 
 
