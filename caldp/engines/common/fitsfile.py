@@ -1088,6 +1088,10 @@ class FitsFile(list):
     def close(self) -> None:
         pass
 
+    def writeto(self, path, overwrite: bool = False) -> Path:
+        """Write these HDUs to `path` (:func:`write`; astropy's ``HDUList.writeto`` name)."""
+        return write(self, path, overwrite=overwrite)
+
     def __enter__(self):
         return self
 

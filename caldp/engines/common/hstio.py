@@ -307,7 +307,7 @@ def write_atomic(hdul, path: os.PathLike | str, *, overwrite: bool = False) -> P
     — to a temporary name in the same directory, then rename into place (:func:`_atomic_target`)."""
     path = Path(path)
     with _atomic_target(path, overwrite) as tmp:
-        if not hasattr(hdul, "writeto"):
+        if all(isinstance(hdu, ff.HDU) for hdu in hdul):
             with open(tmp, "wb") as f:
                 ff.write_bytes(f, hdul)
         elif not _write_plain(hdul, tmp):

@@ -16,8 +16,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common import imphttab
 from ..common.errors import EngineError
 from ..common.filecache import per_file_version
@@ -64,7 +64,7 @@ class Refs:
     """References of one exposure, read once and shared by the two calstis1 passes."""
 
     env: dict
-    primary: fits.Header
+    primary: ff.Header
     cache: dict = field(default_factory=dict)
 
     def path(self, keyword: str) -> Path:
@@ -76,7 +76,7 @@ class Refs:
             raise EngineError(f"not found or can't open ({p})", file=str(value).strip(), keyword=keyword)
         return p
 
-    def image(self, keyword: str) -> tuple[ImSet, fits.Header]:
+    def image(self, keyword: str) -> tuple[ImSet, ff.Header]:
         """The first imset and primary header of a reference image. A reference whose DETECTOR is
         not the science data's is an error (cs0.e does not look: it would use it)."""
         if keyword not in self.cache:
@@ -109,7 +109,7 @@ class Refs:
             self.cache[keyword] = (data.copy(), hdr.copy(), phdr.copy())
         return self.cache[keyword]
 
-    def primary_header(self, keyword: str) -> fits.Header:
+    def primary_header(self, keyword: str) -> ff.Header:
         """A reference table's primary header (PEDIGREE, DESCRIP for the history): from the table
         already read, else the header alone — IMPHTTAB is read by :mod:`..common.imphttab`, not here."""
         if keyword in self.cache:
@@ -118,7 +118,7 @@ class Refs:
         if key not in self.cache:
             p = self.path(keyword)
             try:
-                self.cache[key] = fits.getheader(p, 0)
+                self.cache[key] = ff.getheader(p, 0)
             except (OSError, IndexError) as exc:
                 raise EngineError(f"cannot read header ({exc})", file=p, keyword=keyword) from exc
         return self.cache[key]
@@ -127,7 +127,7 @@ class Refs:
 def _read_table(path: Path):
     """The first extension's rows and header and the primary header of a FITS table (kept by
     :func:`per_file_version`; callers get copies)."""
-    with fits.open(path, memmap=False) as hdul:
+    with ff.open(path) as hdul:
         return hdul[1].data.copy(), hdul[1].header.copy(), hdul[0].header.copy()
 
 
@@ -138,7 +138,7 @@ def _col(data, name: str, keyword: str, file) -> np.ndarray:
     return np.asarray(c)
 
 
-def read_ccdtab(refs: Refs, primary: fits.Header) -> CCDPars:
+def read_ccdtab(refs: Refs, primary: ff.Header) -> CCDPars:
     """``GetCCDTab``: the row matching CCDAMP, CCDGAIN, CCDOFFST, BINAXIS1/2 (first match)."""
     data, _, _ = refs.table("CCDTAB")
     f = refs.primary["CCDTAB"]
@@ -237,11 +237,11 @@ def ref_section(x: ImSet, ref: ImSet, keyword: str, file) -> tuple[np.ndarray, n
     return ref.sci[sl], ref.err[sl], ref.dq[sl]
 
 
-def _history(primary: fits.Header, text: str) -> None:
+def _history(primary: ff.Header, text: str) -> None:
     primary.add_history(text)
 
 
-def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str) -> None:
+def _ref_history(primary: ff.Header, what: str, refs: Refs, keyword: str) -> None:
     """calstis1's history for a reference image step: name, PEDIGREE, DESCRIP."""
     _, rprim = refs.image(keyword)
     _history(primary, f"{what} complete ...")
@@ -250,7 +250,7 @@ def _ref_history(primary: fits.Header, what: str, refs: Refs, keyword: str) -> N
     _history(primary, f"    {str(rprim.get('DESCRIP', '')).strip()}")
 
 
-def _table_history(primary: fits.Header, refs: Refs, keyword: str, extra: str = "") -> None:
+def _table_history(primary: ff.Header, refs: Refs, keyword: str, extra: str = "") -> None:
     rprim = refs.primary_header(keyword)
     _history(primary, f"  reference table {refs.primary[keyword]}")
     _history(primary, f"    {str(rprim.get('PEDIGREE', '')).strip()}")
@@ -274,7 +274,7 @@ COORD_KEYS = (
 )
 
 
-def read_coords(hdr: fits.Header):
+def read_coords(hdr: ff.Header):
     """(LTM, LTV, CD, CRPIX) of a SCI header as ``BinCoords`` reads them (absent keywords: identity)."""
     v = {k: float(hdr.get(k, d)) for k, d in COORD_KEYS}
     return (
@@ -305,7 +305,7 @@ def write_coords(headers, ltm, ltv, cd, crpix) -> None:
             h[key] = hdr_double(value)
 
 
-def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], block=(1.0, 1.0)) -> None:
+def bin_coords(imset: ImSet, src: ff.Header, offset: tuple[float, float], block=(1.0, 1.0)) -> None:
     """``BinCoords`` after ``bin2d`` (BLEVCORR's trim is a bin2d of 1×1 from the overscan corner):
     CRPIX, CD, LTV and LTM from the input SCI header `src`, updated by ``BinUpdate`` and written
     into the SCI, ERR and DQ headers."""
@@ -313,13 +313,13 @@ def bin_coords(imset: ImSet, src: fits.Header, offset: tuple[float, float], bloc
     write_coords([imset.headers[n] for n in ("SCI", "ERR", "DQ") if n in imset.headers], ltm, ltv, cd, crpix)
 
 
-def is_wavecal(primary: fits.Header) -> bool:
+def is_wavecal(primary: ff.Header) -> bool:
     """``GetKeyInfo1``/``GetGrpInfo1``: a wavecal by TARGNAME (WAVELINE, WAVEHITM) or ASN_MTYP (…WAVECAL)."""
     targ = str(primary.get("TARGNAME", "")).strip().upper()
     return targ in ("WAVELINE", "WAVEHITM") or "WAVECAL" in str(primary.get("ASN_MTYP", ""))
 
 
-def imset_times(imset: ImSet, primary: fits.Header, filename: str, *, keys=(), helio: bool) -> tuple[float, float, int]:
+def imset_times(imset: ImSet, primary: ff.Header, filename: str, *, keys=(), helio: bool) -> tuple[float, float, int]:
     """``Do2D``/``GetGrpInfo1``'s per-imset start, shared by the CCD and MAMA passes: the required
     SCI keywords (EXPTIME, EXPSTART, EXPEND and `keys`), a negative EXPTIME refused, V_HELIO written
     before any other check when `helio` (spectroscopic science, not a wavecal). Returns (EXPTIME,
@@ -351,7 +351,7 @@ def flag_bad_imset(imset: ImSet, exptime: float) -> bool:
     return True
 
 
-def dqicorr_history(primary: fits.Header, refs: Refs, *, bpixtab: bool) -> None:
+def dqicorr_history(primary: ff.Header, refs: Refs, *, bpixtab: bool) -> None:
     """DQICORR's switch and history (first good imset)."""
     primary["DQICORR"] = "COMPLETE"
     _history(primary, "DQICORR complete ...")
@@ -361,7 +361,7 @@ def dqicorr_history(primary: fits.Header, refs: Refs, *, bpixtab: bool) -> None:
         _table_history(primary, refs, "BPIXTAB")
 
 
-def init_error(imset: ImSet, primary: fits.Header, ncombine: int, make, *, first: bool) -> bool:
+def init_error(imset: ImSet, primary: ff.Header, ncombine: int, make, *, first: bool) -> bool:
     """``doNoise``: an all-zero ERR array is replaced by ``make(sci)``; True when it was."""
     if not basic2d.error_is_dummy(imset.err):
         return False
@@ -374,7 +374,7 @@ def init_error(imset: ImSet, primary: fits.Header, ncombine: int, make, *, first
 
 
 def subtract_dark(
-    imset: ImSet, arrays, ref, scale: float, factor: float, primary: fits.Header, refs: Refs, *, first: bool
+    imset: ImSet, arrays, ref, scale: float, factor: float, primary: ff.Header, refs: Refs, *, first: bool
 ) -> None:
     """``doDark`` once the dark is under the science pixels: `ref` (SCI, ERR, DQ) times `scale`
     (factor · EXPTIME / ATODGAIN) subtracted from `arrays` (SCI, ERR, DQ), MEANDARK, switch, history."""
@@ -390,7 +390,7 @@ def subtract_dark(
         _ref_history(primary, "DARKCORR", refs, "DARKFILE")
 
 
-def flatcorr_history(primary: fits.Header, refs: Refs) -> None:
+def flatcorr_history(primary: ff.Header, refs: Refs) -> None:
     """FLATCORR's switch and one history entry per flat given (first good imset)."""
     primary["FLATCORR"] = "COMPLETE"
     for key in ("PFLTFILE", "DFLTFILE", "LFLTFILE"):
@@ -556,7 +556,7 @@ def calstis1(exp: Exposure, steps: Steps, refs: Refs, *, input_dir: Path | None 
     return out
 
 
-def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) -> None:
+def _flatcorr(imset: ImSet, refs: Refs, primary: ff.Header, *, first: bool) -> None:
     have = {k: is_given(primary.get(k)) for k in ("PFLTFILE", "DFLTFILE", "LFLTFILE")}
     if have["LFLTFILE"]:
         raise EngineError("low-order flats are not supported by the builtin STIS engine yet", keyword="LFLTFILE")
@@ -582,7 +582,7 @@ def _flatcorr(imset: ImSet, refs: Refs, primary: fits.Header, *, first: bool) ->
 
 def _photcorr(
     imset: ImSet,
-    primary: fits.Header,
+    primary: ff.Header,
     refs: Refs,
     ccd: CCDPars | None,
     perform: bool,

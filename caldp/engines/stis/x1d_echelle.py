@@ -29,8 +29,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
 from ..common.kernels import load
@@ -266,7 +266,7 @@ def _doppler(sh) -> tuple[float, float, float]:
     return float(sh.get("DOPPZERO", 0.0)), float(sh.get("ORBITPER", 1.0)), doppmag
 
 
-def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None, smoothing: bool = True) -> fits.HDUList:
+def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None, smoothing: bool = True) -> list:
     """1-D extraction of every order of every imset of an echelle exposure (``CalStis6`` as cs0.e
     calls it); returns the ``_x1d`` table file (one table per imset, one row per order).
     `smoothing` False: no background smoothing (BKS_OFF, as the scattered-light algorithm runs it).
@@ -450,7 +450,7 @@ def calstis6_echelle(exp: Exposure, env, *, switches: Mapping | None = None, smo
 SC2D_TABLES = ("ECHSCTAB", "EXSTAB", "CDSTAB", "RIPTAB", "SRWTAB", "HALOTAB", "TELTAB")
 
 
-def _rows(hdul: fits.HDUList, k: int = 1):
+def _rows(hdul: list, k: int = 1):
     """``GetX1DTable``: the columns of table `k` the algorithm reads, EXTRLOCY made zero-indexed."""
     from .scatter import Rows
 
@@ -464,7 +464,7 @@ def _rows(hdul: fits.HDUList, k: int = 1):
     )
 
 
-def calstis6_idt(exp: Exposure, env, sw: dict) -> fits.HDUList:
+def calstis6_idt(exp: Exposure, env, sw: dict) -> list:
     """``CalStis6IDT`` (SC2DCORR): per imset a first extraction (no FLUXCORR/HELCORR, no background
     smoothing), the iterated scattered-light model (:func:`.scatter.scattered_light`, each model
     re-extracted the same way), the model subtracted; then the extraction of the corrected imsets
@@ -507,7 +507,7 @@ def calstis6_idt(exp: Exposure, env, sw: dict) -> fits.HDUList:
                 model,
                 z,
                 np.zeros(model.shape, np.uint16),
-                {"SCI": sh.copy(), "ERR": fits.Header(), "DQ": fits.Header()},
+                {"SCI": sh.copy(), "ERR": ff.Header(), "DQ": ff.Header()},
             )
             return _rows(calstis6_echelle(Exposure(primary=p, imsets=[mim]), env, switches=first_sw, smoothing=False))
 
@@ -525,7 +525,7 @@ def calstis6_idt(exp: Exposure, env, sw: dict) -> fits.HDUList:
     prim = out[0].header
     prim["SC2DCORR"] = "COMPLETE"
     prim.add_history("SC2DCORR performed ...")
-    h = fits.Header()
+    h = ff.Header()
     for k in SC2D_TABLES:
         tabs[k].history(h)
     for line in h.get("HISTORY", []):

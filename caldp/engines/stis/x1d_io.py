@@ -19,8 +19,8 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.errors import EngineError
 from ..common.hstio import Exposure
 from ..common.refs import is_given
@@ -122,7 +122,7 @@ def _hval(v):
     return v
 
 
-def _columns(n: int, row: dict | list[dict], fluxcorr: bool = False) -> fits.BinTableHDU:
+def _columns(n: int, row: dict | list[dict], fluxcorr: bool = False) -> ff.HDU:
     """The output table of one imset (CreaTable, WriteRow): one row per dict of `row` (echelle: one
     per order)."""
     rows = row if isinstance(row, list) else [row]
@@ -149,24 +149,13 @@ def _columns(n: int, row: dict | list[dict], fluxcorr: bool = False) -> fits.Bin
         ("EXTRLOCY", f"{n}E", "pixel", g15),
         ("OFFSET", "1E", "pixel", g15),
     ]
-    cols = []
-    for name, form, unit, extra in spec:
-        v = np.stack([np.asarray(r[name]) for r in rows])
-        cols.append(fits.Column(name=name, format=form, unit=unit, array=v, **extra))
-    return _ColumnsTable.from_columns(cols)
+    cols = [
+        (name, form, np.stack([np.asarray(r[name]) for r in rows]), unit, extra) for name, form, unit, extra in spec
+    ]
+    return ff.table_hdu(cols)  # astropy's BinTableHDU.from_columns layout, byte for byte
 
 
-class _ColumnsTable(fits.BinTableHDU):
-    """A ``BinTableHDU`` made from columns, without astropy's test whether its data is an astropy
-    ``Table``: that test imports ``astropy.table`` and its I/O registry (asdf, yaml, …; ~240 modules,
-    0.1–0.3 s of a drop-in's run) for a type these rows never are. Header and bytes written are
-    ``BinTableHDU``'s; the class is not registered, so files are read back as ``BinTableHDU``."""
-
-    def __init__(self, data=None, header=None, **kwargs):
-        super(fits.BinTableHDU, self).__init__(data, header, **kwargs)  # skips only BinTableHDU's Table test
-
-
-def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> fits.HDUList:
+def calstis6(exp: Exposure, env, *, switches: Mapping | None = None) -> list[ff.HDU]:
     """1-D extraction of every imset of a first-order CCD exposure (``CalStis6`` as cs0.e calls
     it); returns the ``_x1d``/``_sx1`` table file (one row per imset). `exp` is not modified."""
     p = exp.primary
@@ -298,7 +287,7 @@ def table_row(sporder, nx, wave, ex, back, net, flux, error, net_error, dq, a2c,
     }
 
 
-def table_hdu(nx, rows, fluxcorr, sh, extver, crscroff, *, blzshift=None, v_helio=None) -> fits.BinTableHDU:
+def table_hdu(nx, rows, fluxcorr, sh, extver, crscroff, *, blzshift=None, v_helio=None) -> ff.HDU:
     """The ``_x1d`` table of one imset: its rows, and the science header's cards copied as
     calstis6 copies them, then CRSCROFF, BLZSHIFT (echelle FLUXCORR) and V_HELIO (HELCORR)."""
     hdu = _columns(nx, rows, fluxcorr)
@@ -317,7 +306,7 @@ def table_hdu(nx, rows, fluxcorr, sh, extver, crscroff, *, blzshift=None, v_heli
     return hdu
 
 
-def x1d_file(p, sw, tabs, hist, tables, radvel: float) -> fits.HDUList:
+def x1d_file(p, sw, tabs, hist, tables, radvel: float) -> ff.FitsFile:
     """The ``_x1d`` file: the input's primary header with calstis6's history and switches, then
     the tables."""
     prim = p.copy()
@@ -336,7 +325,7 @@ def x1d_file(p, sw, tabs, hist, tables, radvel: float) -> fits.HDUList:
     prim["XTRACALG"] = ("UNWEIGHTED", "extraction algorithm")
     if dispcorr and helcorr:
         prim.add_history(f"Heliocentric correction = {radvel:g} km/s")
-    return fits.HDUList([fits.PrimaryHDU(header=prim), *tables])
+    return ff.FitsFile([ff.primary_hdu(prim), *tables])
 
 
 def _merged(p, sw):

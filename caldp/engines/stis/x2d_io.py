@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from astropy.io import fits
 
+from ..common import fitsfile as ff
 from ..common.errors import EngineError
 from ..common.hstio import Exposure, ImSet
 from ..common.keywords import hdr_double, hdr_float
@@ -95,7 +95,7 @@ class _Table:
         desc = self.col("DESCRIP", required=False)
         self.descrip2 = _str(desc[row]) if desc is not None else ""
 
-    def history(self, primary: fits.Header) -> None:
+    def history(self, primary: ff.Header) -> None:
         """``TabHistory``."""
         primary.add_history(f"  reference table {self.name}")
         for text in (self.pedigree, self.descrip, self.descrip2):
@@ -660,7 +660,7 @@ def calstis7(exp: Exposure, env, *, switches: Mapping | None = None) -> Exposure
 
 def _history7(tabs: dict, helcorr: bool, flux, statflag: bool) -> list[str]:
     """``History7``'s lines (the tables' PEDIGREE/DESCRIP as last read)."""
-    h = fits.Header()
+    h = ff.Header()
     h.add_history("X2DCORR complete ...")
     for key in TABLES:
         tabs[key].history(h)
@@ -678,7 +678,7 @@ def _history7(tabs: dict, helcorr: bool, flux, statflag: bool) -> list[str]:
     return [str(v) for v in h["HISTORY"]]
 
 
-def _put_wcs(h: fits.Header, c: X.Coord) -> None:
+def _put_wcs(h: ff.Header, c: X.Coord) -> None:
     """``PutGrpHdr7``: LTV reset, the rectified spectrum's WCS (one-indexed CRPIX)."""
     h["LTV1"] = 0.0
     h["LTV2"] = 0.0
