@@ -38,10 +38,24 @@ def _run_hstcal(sim_small, mode, tmp_path):
     return ds, work
 
 
+@pytest.fixture(scope="module")
+def hstcal_run(sim_small, tmp_path_factory):
+    """hstcal_run(mode) -> (dataset, work dir): HSTCAL run once per mode for the module's tests, which
+    only read its products."""
+    runs = {}
+
+    def run(mode):
+        if mode not in runs:
+            runs[mode] = _run_hstcal(sim_small, mode, tmp_path_factory.mktemp(f"hstcal-{mode}"))
+        return runs[mode]
+
+    return run
+
+
 @pytest.mark.hstcal
 @pytest.mark.parametrize("mode", list(PRODUCTS))
-def test_hstcal_runs(sim_small, tmp_path, mode):
-    ds, work = _run_hstcal(sim_small, mode, tmp_path)
+def test_hstcal_runs(hstcal_run, mode):
+    ds, work = hstcal_run(mode)
     for raw in sorted(work.glob("*_raw.fits")):
         root = raw.name[:9]
         for suffix in PRODUCTS[mode]:
@@ -77,9 +91,9 @@ def _truth_residuals(flt, truth_file):
 @pytest.mark.parametrize(
     ("mode", "tolerance"), [("acs-wfc", 0.005), ("acs-hrc-asn", 0.005), ("wfc3-uvis-asn", 0.005), ("wfc3-ir", 0.02)]
 )
-def test_calibration_recovers_truth(sim_small, tmp_path, mode, tolerance):
+def test_calibration_recovers_truth(hstcal_run, mode, tolerance):
     """calacs.e/calwf3.e turn the raw pixels back into the noiseless sky + stars, within the noise."""
-    ds, work = _run_hstcal(sim_small, mode, tmp_path)
+    ds, work = hstcal_run(mode)
     root, exp = sorted(ds.truth["exposures"].items())[0]
     bias, spread = _truth_residuals(work / f"{root}_flt.fits", exp["truth_file"])
     # sky level recovered to 0.5 % (CCD; 2 % for the 1 e⁻/s IR sky through calwf3's ramp fit)
