@@ -15,7 +15,8 @@
  *   sum_between waveshift.sum_between      (HSTCAL cs4/sumspec.c, esumspec.c: SumSpec's loop, FindWL)
  *   eval_inv_disp waveshift_echelle.eval_inv_disp_py (HSTCAL lib/evaldisp.c: evalDisp, evalDerivDisp,
  *               evalInvDisp with the echelle search)
- *   wave_row    x1d_echelle.wavelengths_py  (HSTCAL cs6's Wave: evalInvDisp column after column)
+ *   wave_row    x1d_echelle.wavelengths_py  (HSTCAL cs6's Wave: evalInvDisp column after column) and
+ *               waveshift_echelle.edge_wavelengths_numpy (cs4/esumspec.c's PixToWl chain over edges)
  *   back_clip   x1d.back_clip_numpy         (HSTCAL cs6/background.c: CalcBack, X1DBack)
  *   fft2d       fftpack.fft2d_numpy, ifft2d_numpy (HSTCAL lib/xcfft.c over lib/ncarfft.f's passes, lanes
  *               of 4 lines, two threads)
@@ -1205,7 +1206,10 @@ eval_inv_disp(PyObject *self, PyObject *args)
  *          wave, status, warn): x1d_echelle.wavelengths_py's loop (``Wave``) over the nx columns of one
  *   order — the reference pixel (i − ltv) / ltm, evalInvDisp started from CENWAVE for the first column
  *   and from the last good wavelength after, times hfactor when use_h — with each column's status and
- *   first-order warning stored for the caller's log. `c` holds nine doubles (zero past ncoeff). */
+ *   first-order warning stored for the caller's log. `c` holds nine doubles (zero past ncoeff).
+ *   Optional off, chain_all: the pixels are (i + off − ltv) / ltm, and with chain_all every column starts
+ *   from the one before whatever its status (waveshift_echelle.edge_wavelengths: ESumSpec's PixToWl
+ *   chain over the pixel edges, off = −0.5). */
 static PyObject *
 wave_row(PyObject *self, PyObject *args)
 {
@@ -1213,9 +1217,10 @@ wave_row(PyObject *self, PyObject *args)
     Py_buffer *bufs[] = {&cb, &wb, &sb, &nb};
     int ncoeff, max_iter, use_h;
     Py_ssize_t nx;
-    double m, ltv, ltm, est, tolerance, too_far, wl_step, hfactor;
-    if (!PyArg_ParseTuple(args, "y*idnddddddidpw*w*w*", &cb, &ncoeff, &m, &nx, &ltv, &ltm, &est, &tolerance,
-                          &too_far, &wl_step, &max_iter, &hfactor, &use_h, &wb, &sb, &nb))
+    double m, ltv, ltm, est, tolerance, too_far, wl_step, hfactor, off = 0.0;
+    int chain_all = 0;
+    if (!PyArg_ParseTuple(args, "y*idnddddddidpw*w*w*|dp", &cb, &ncoeff, &m, &nx, &ltv, &ltm, &est, &tolerance,
+                          &too_far, &wl_step, &max_iter, &hfactor, &use_h, &wb, &sb, &nb, &off, &chain_all))
         return NULL;
     if (ck_check(&cb, 9, sizeof(double), "c") || ck_check(&wb, nx, sizeof(double), "wave") ||
         ck_check(&sb, nx, sizeof(int32_t), "status") || ck_check(&nb, nx, sizeof(int32_t), "warn")) {
@@ -1227,13 +1232,13 @@ wave_row(PyObject *self, PyObject *args)
     int32_t *st = sb.buf, *wn = nb.buf;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t i = 0; i < nx; i++) {
-        const double rpix = ((double)i - ltv) / ltm;
+        const double rpix = ((double)i + off - ltv) / ltm;
         double wl = -1.0;
         int warn = 0, status = 1;
         if (ncoeff >= 1 && ncoeff <= 9)
             status = inv_disp(c, ncoeff, m, rpix, est, tolerance, too_far, wl_step, max_iter, &wl, &warn);
         wave[i] = wl;
-        if (status == 0)
+        if (status == 0 || chain_all)
             est = wl;
         if (use_h)
             wave[i] *= hfactor;

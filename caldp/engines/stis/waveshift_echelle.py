@@ -203,9 +203,33 @@ def _deriv_v(c, ncoeff: int, m: np.ndarray, wl: np.ndarray) -> np.ndarray:
 
 
 def edge_wavelengths(disp: Disp, orders, ltm: float, ltv: float, cenwave: int, nwl: int) -> np.ndarray:
-    """``ESumSpec``'s ``PixToWl`` chain for several orders side by side: the wavelengths of image
-    pixel edges −0.5 … nwl − 0.5 (rows: orders), each edge's Newton iteration started from the previous
-    edge's wavelength (the first from CENWAVE), element by element the operations of
+    """``ESumSpec``'s ``PixToWl`` chain for several orders: the wavelengths of image pixel edges
+    −0.5 … nwl − 0.5 (rows: orders), each edge's evalInvDisp started from the previous edge's
+    wavelength (the first from CENWAVE). The C kernel (``_kernels.wave_row``, order by order) when built,
+    else :func:`edge_wavelengths_numpy` (the orders side by side, the reference)."""
+    k = load(KERNELS)
+    c, n = disp.coeff, disp.ncoeff
+    if k is None or len(c) < 9 or not 2 <= n <= 9:
+        return edge_wavelengths_numpy(disp, orders, ltm, ltv, cenwave, nwl)
+    c9 = np.array([float(v) for v in c[:9]], F64)
+    out = np.empty((len(orders), nwl + 1))
+    status = np.empty(nwl + 1, np.int32)
+    warn = np.empty(nwl + 1, np.int32)
+    for r, m in enumerate(orders):
+        row = np.empty(nwl + 1)
+        k.wave_row(c9, n, float(m), nwl + 1, float(ltv), float(ltm), float(cenwave), TOLERANCE, TOO_FAR, WL_STEP,
+                   MAX_ITER, 1.0, False, row, status, warn, -0.5, True)  # fmt: skip
+        for i in np.flatnonzero((status != 0) | (warn != 0)).tolist():
+            if warn[i]:
+                log.warning("(evalInvDisp) slope of dispersion relation is negative")
+            if status[i] != 0:
+                log.warning("PixToWl status = %d from evalInvDisp", int(status[i]))
+        out[r] = row
+    return out
+
+
+def edge_wavelengths_numpy(disp: Disp, orders, ltm: float, ltv: float, cenwave: int, nwl: int) -> np.ndarray:
+    """:func:`edge_wavelengths` for the orders side by side, element by element the operations of
     :func:`eval_inv_disp` (an element that would search or fail is done by it)."""
     m = np.asarray(orders, F64)
     c, n = disp.coeff, disp.ncoeff

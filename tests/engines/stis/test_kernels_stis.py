@@ -428,3 +428,21 @@ def test_back_clip_kernel_equals_numpy(both, backord, nbck):
     (c, _), (py, _) = both(run, pts)
     for name in ("bck0", "bck1", "vbck0", "vbck1", "ebck", "dqbck"):
         assert _bits(getattr(c, name)) == _bits(getattr(py, name)), name
+
+
+@pytest.mark.parametrize("ncoeff", [2, 7, 9])
+@pytest.mark.parametrize(("ltm", "ltv"), [(1.0, 0.0), (0.5, 3.25)])
+def test_edge_wavelengths_kernel_equals_numpy(both, ncoeff, ltm, ltv):
+    """ESumSpec's PixToWl chain over the pixel edges: wave_row order by order against the orders side
+    by side in NumPy (Newton from the previous edge; a far estimate for the first edge searches)."""
+    from caldp.engines.stis import waveshift_echelle as we
+
+    c = np.zeros(10)
+    c[1] = 1 / 1.5625
+    c[0] = 512.5 - 101 * 1425.0 * c[1]
+    c[2:9] = [1e-11, 0.3, -0.02, 1e-6, -2e-9, 1e-16, 1e-4]
+    disp = we.Disp(c, ncoeff, coeff_save=c.copy())
+    orders = list(range(86, 126, 3))
+    for cenwave in (1425, 1978):
+        (a, _), (b, _) = both(we.edge_wavelengths, disp, orders, ltm, ltv, cenwave, 300)
+        assert _bits(a) == _bits(b)
