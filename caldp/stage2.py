@@ -21,7 +21,8 @@ Two ways to run it (``CALDP_STAGE2``):
   children (:func:`_parallel_blot`) and driz_cr takes one chip per call (:func:`_chip_by_chip_driz_cr`,
   less memory); the worker's footprint filters run tile by tile (:class:`_TiledNdimage`); the final
   drizzle runs the chips of footprints that lie apart (the two chips of a WFC or UVIS exposure) in
-  lanes of forked children (:mod:`caldp.stage2_final`). Products are runastrodriz's:
+  lanes of forked children (:mod:`caldp.stage2_final`) and the median's sections are shared with a
+  forked child (:mod:`caldp.stage2_median`). Products are runastrodriz's:
   ``tests/stage2/test_stage2_modes.py`` compares both ways.
 - ``runastrodriz``: ``python -m drizzlepac.runastrodriz -n 1`` as a subprocess with ``cwd=workdir``,
   the command CALDP runs.
