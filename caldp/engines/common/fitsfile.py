@@ -707,13 +707,20 @@ def _image_shape(hdr: Header) -> tuple[int, ...]:
     return tuple(int(hdr[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
 
 
-def _scale_image(raw: np.ndarray, bitpix: int, bscale, bzero, uint: bool) -> np.ndarray:
-    """Physical values of a stored image as astropy's ``_scale_data`` gives them."""
+def _scale_image(raw: np.ndarray, bitpix: int, bscale, bzero, uint: bool, inplace: bool = False) -> np.ndarray:
+    """Physical values of a stored image (either byte order) as astropy's ``_scale_data`` gives
+    them; `inplace`: `raw` is native and may be reused for the unsigned conventions (no copy)."""
     if bscale == 1 and bzero == 0:
         return raw
     if uint and bscale == 1 and bitpix in (16, 32, 64) and bzero == 1 << (bitpix - 1):
-        out = np.empty(raw.shape, f"u{bitpix // 8}")
-        np.bitwise_xor(raw.view(f">u{bitpix // 8}"), np.array(1 << (bitpix - 1), out.dtype), out=out)
+        unsigned = np.dtype(f"u{bitpix // 8}")
+        flip = np.array(1 << (bitpix - 1), unsigned)
+        if inplace:
+            out = raw.view(unsigned)
+            out ^= flip
+            return out
+        out = np.empty(raw.shape, unsigned)
+        np.bitwise_xor(raw.view(unsigned.newbyteorder(raw.dtype.byteorder)), flip, out=out)
         return out
     if uint and bscale == 1 and bitpix == 8 and bzero == -128:
         return np.bitwise_xor(raw, np.uint8(0x80)).view(np.int8)
@@ -1035,10 +1042,12 @@ class HDU:
         disk = np.dtype(_BITPIX_DTYPES[bitpix]).newbyteorder(">")
         count = int(np.prod(shape))
         raw = _read_bytes(path, offset, count * disk.itemsize, memmap).view(disk).reshape(shape)
+        if not memmap:  # our own buffer: to native order in place (no second copy of the image)
+            raw = raw.byteswap(inplace=True).view(disk.newbyteorder("="))
         bscale, bzero = hdr.get("BSCALE", 1), hdr.get("BZERO", 0)
         if not scale or (bscale == 1 and bzero == 0):
-            return raw if memmap else raw.astype(disk.newbyteorder("="))
-        return _scale_image(raw, bitpix, bscale, bzero, uint)
+            return raw
+        return _scale_image(raw, bitpix, bscale, bzero, uint, inplace=not memmap)
 
     def __repr__(self) -> str:
         return f"<HDU {self.name or '?'},{self.ver} {self.shape}>"
