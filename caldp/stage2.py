@@ -52,7 +52,7 @@ import numpy as np
 from astropy.io import fits
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .stage2_final import parallel_final_drizzle
+from .stage2_final import fork_call, parallel_final_drizzle
 from .stage2_median import split_median
 
 log = logging.getLogger(__name__)
@@ -639,21 +639,7 @@ def _parallel_blot(run_blot, cores: int):
         for img in images:
             while len(running) >= cores:
                 reap()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child ends in os._exit
-                code = 1
-                try:
-                    run_blot([img], *args, **kwargs)
-                    code = 0
-                except BaseException:
-                    import traceback
-
-                    traceback.print_exc()
-                finally:
-                    with contextlib.suppress(Exception):
-                        sys.stdout.flush()
-                        sys.stderr.flush()
-                    os._exit(code)
+            pid = fork_call(run_blot, [img], *args, **kwargs)
             running[pid] = str(getattr(img, "_filename", img))
         while running:
             reap()

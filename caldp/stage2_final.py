@@ -215,24 +215,9 @@ class _Lanes:
             vers = self.do_driz(insci, input_wcs, inwht, output_wcs, outsci, outwht, outcon, *args, **kwargs)
             self.wait_all()
             return vers
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child ends in os._exit
-            code = 1
-            try:
-                self.do_driz(insci, input_wcs, inwht, output_wcs, outsci, outwht, outcon, *args, **kwargs)
-                code = 0
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                with contextlib.suppress(Exception):
-                    sys.stdout.flush()
-                    sys.stderr.flush()
-                os._exit(code)
-        self.running[lane] = pid
+        self.running[lane] = fork_call(
+            self.do_driz, insci, input_wcs, inwht, output_wcs, outsci, outwht, outcon, *args, **kwargs
+        )
         return self.version
 
     def close(self) -> None:
@@ -303,3 +288,29 @@ def parallel_final_drizzle(run_driz, cores: int):
             lanes.close()
 
     return run
+
+
+def fork_call(fn, *args, **kwargs) -> int:
+    """Run ``fn(*args, **kwargs)`` in a forked child and return the child's pid.
+
+    The child exits with 0 when ``fn`` returns and with 1, after printing the traceback, when it
+    raises. Buffered output is flushed on both sides of the fork so that nothing is written twice.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child ends in os._exit
+        code = 1
+        try:
+            fn(*args, **kwargs)
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+    return pid
